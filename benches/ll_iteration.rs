@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the LL iteration benches.
+fn main() {}

@@ -1,0 +1,2 @@
+//! The `worker` binary (filled in by the CLI work).
+fn main() {}
