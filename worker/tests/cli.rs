@@ -63,7 +63,15 @@ fn shift_and_engine_do_not_change_the_result() {
 
 #[test]
 fn json_has_the_gimps_fields() {
-    let o = worker(&["ll", "4327", "--json", "--shift", "5"]);
+    let o = worker(&[
+        "ll",
+        "4327",
+        "--json",
+        "--shift",
+        "5",
+        "--engine",
+        "reference",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["status"], "C");
@@ -90,10 +98,13 @@ fn json_has_the_gimps_fields() {
         "{ts}"
     );
 
+    // `auto` reports the concrete engine it picked, never "auto".
     let o = worker(&["ll", "9941", "--json"]);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["status"], "P");
     assert_eq!(v["res64"], "0000000000000000");
+    assert_ne!(v["engine"], "auto");
+    assert!(!v["engine"].as_str().unwrap().is_empty());
 }
 
 #[test]
