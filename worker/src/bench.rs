@@ -46,7 +46,8 @@ pub struct BenchRow {
     pub iters_per_sec_per_core: f64,
     /// `iters_per_sec / (tests × one-test iters_per_sec)`; 1.0 is perfect scaling.
     pub efficiency: f64,
-    /// Projected hours for a full test (p − 2 iterations) at `ms_per_iter`.
+    /// Projected hours for one full test (p − 2 iterations) at `ms_per_iter`,
+    /// i.e. at this level of concurrency.
     pub full_test_hours: f64,
 }
 
@@ -226,7 +227,7 @@ fn table(report: &BenchReport) -> Table {
         "iter/s total",
         "iter/s per core",
         "efficiency",
-        "full test (1 test)",
+        "time per full test",
     ]);
     for r in &report.results {
         t.add_row(vec![
