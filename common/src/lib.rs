@@ -9,3 +9,4 @@
 pub mod ll;
 pub mod primes;
 pub mod ring;
+pub mod sim;
