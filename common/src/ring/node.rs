@@ -935,6 +935,17 @@ impl<A: Address> RingNode<A> {
             }
             Purpose::StabilizeCandidate => {
                 self.adopt(from, &list);
+                // The new successor may itself have a predecessor between us
+                // (several nodes joined into one gap): walk back at once
+                // instead of one node per period. Each step is strictly
+                // closer to us, so the walk ends.
+                if let Some(p) = pred {
+                    if p.id != self.me.id && p.id.in_open(self.me.id, from.id) {
+                        let rid = self.rpc(p.addr, Some(p.id), Purpose::StabilizeCandidate, now);
+                        self.send(p.addr, Body::GetState { rid });
+                        return;
+                    }
+                }
                 self.send(from.addr, Body::Notify);
             }
             Purpose::Owner(id) => {
@@ -1122,7 +1133,11 @@ impl<A: Address> RingNode<A> {
                 self.stabilize(now);
             }
             Purpose::StabilizeCandidate => {
-                // The in-between node never answered: keep the old successor.
+                // The in-between node never answered: keep the successor we
+                // have and notify it.
+                if let Some(s) = self.successors.first().copied() {
+                    self.send(s.addr, Body::Notify);
+                }
                 if let Some(dead) = p.to_id {
                     if self.successors.is_empty() && self.predecessor.map(|q| q.id) == Some(dead) {
                         self.predecessor = None;

@@ -146,28 +146,6 @@ enum Ev {
     Act(Action),
 }
 
-struct Queued {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-impl PartialEq for Queued {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Queued {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
-
 struct Slot {
     node: RingNode<u32>,
     alive: bool,
@@ -188,7 +166,11 @@ pub struct Sim {
     rng: ChaCha8Rng,
     now: u64,
     seq: u64,
-    queue: BinaryHeap<Reverse<Queued>>,
+    /// (time, sequence, slab index): small entries keep the heap's sifting
+    /// cheap; the events themselves wait in `slab`.
+    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slab: Vec<Option<Ev>>,
+    free: Vec<u32>,
     slots: Vec<Slot>,
     /// Live members sorted by id: the global view lookups are checked against.
     members: Vec<(Id, u32)>,
@@ -221,6 +203,8 @@ impl Sim {
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             slots: Vec::new(),
             members: Vec::new(),
             tracked: HashMap::new(),
@@ -264,11 +248,17 @@ impl Sim {
 
     fn push(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued {
-            at,
-            seq: self.seq,
-            ev,
-        }));
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(ev);
+                i
+            }
+            None => {
+                self.slab.push(Some(ev));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, idx)));
     }
 
     /// Create a node; the first one forms the ring, later ones are idle until
@@ -449,15 +439,17 @@ impl Sim {
 
     /// Process events up to and including virtual time `until` (ms).
     pub fn run_until(&mut self, until: u64) {
-        while let Some(Reverse(q)) = self.queue.peek() {
-            if q.at > until {
+        while let Some(&Reverse((at, _, idx))) = self.queue.peek() {
+            if at > until {
                 break;
             }
-            let Some(Reverse(q)) = self.queue.pop() else {
-                break;
+            self.queue.pop();
+            let Some(ev) = self.slab[idx as usize].take() else {
+                continue;
             };
-            self.now = q.at;
-            match q.ev {
+            self.free.push(idx);
+            self.now = at;
+            match ev {
                 Ev::Deliver { to, msg } => {
                     if self.slots[to as usize].alive {
                         self.slots[to as usize].node.handle(msg, Time(self.now));
@@ -466,7 +458,7 @@ impl Sim {
                 }
                 Ev::Timer { node } => {
                     let slot = &mut self.slots[node as usize];
-                    if !slot.alive || slot.scheduled != q.at {
+                    if !slot.alive || slot.scheduled != at {
                         continue;
                     }
                     slot.scheduled = u64::MAX;
