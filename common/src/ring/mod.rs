@@ -91,3 +91,6 @@ mod wire;
 pub use id::{ID_BITS, Id};
 pub use node::{Config, Event, OpId, Outcome, RingError, RingNode, Time};
 pub use wire::{Address, Body, Message, Outgoing, Peer, Record, Route, StoreOp, StoreReply};
+
+#[cfg(test)]
+mod tests;

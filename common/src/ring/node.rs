@@ -161,6 +161,9 @@ enum Purpose<A> {
     Ping {
         attempt: u8,
     },
+    FingerCheck {
+        idx: u8,
+    },
     Hop(OpId),
     Owner(OpId),
     ReplicaAck {
@@ -197,6 +200,11 @@ pub struct RingNode<A> {
     round: u32,
     next_round: Time,
     records: BTreeMap<Id, Record>,
+    /// Bumped whenever a record this node owns changes.
+    store_epoch: u64,
+    /// Signature of (predecessor, successors, store_epoch) at the last push
+    /// of owned records; pushing again is needed only when it changes.
+    pushed_sig: u64,
     pending: Vec<Pending<A>>,
     ops: Vec<Op<A>>,
     next_rid: u64,
@@ -227,6 +235,8 @@ impl<A: Address> RingNode<A> {
             round: 0,
             next_round: now.after(phase),
             records: BTreeMap::new(),
+            store_epoch: 0,
+            pushed_sig: 0,
             pending: Vec::new(),
             ops: Vec::new(),
             next_rid: 1,
@@ -429,7 +439,13 @@ impl<A: Address> RingNode<A> {
             self.check_predecessor_and_successor(now);
             self.fix_fingers(now);
             if self.round % self.config.replicate_every.max(1) == 0 {
-                self.replicate_owned();
+                // Push when the replica set or the owned data changed, and
+                // now and then regardless, in case a push was lost.
+                let sig = self.replica_signature();
+                if sig != self.pushed_sig || self.round % 16 == 0 {
+                    self.pushed_sig = sig;
+                    self.replicate_owned();
+                }
             }
         }
     }
@@ -470,6 +486,7 @@ impl<A: Address> RingNode<A> {
                 }
             }
             Body::Notify => self.on_notify(from),
+            Body::NewPredecessor { node } => self.on_new_predecessor(node, now),
             Body::Ping { rid } => self.send(from.addr, Body::Pong { rid }),
             Body::Pong { rid } => {
                 self.take_pending(rid);
@@ -686,8 +703,11 @@ impl<A: Address> RingNode<A> {
             };
             self.finish(&op, Outcome::Failed(err));
         } else {
-            // Give stabilization a moment to repair whatever made us fail.
-            let wait = self.config.stabilize_every / 2;
+            // Give stabilization a moment to repair whatever made us fail,
+            // backing off exponentially: a dead owner's successor needs about
+            // two ping periods to take over its keys.
+            let attempt = u32::from(self.ops[i].attempt.clamp(1, 8)) - 1;
+            let wait = (self.config.stabilize_every / 2) << attempt;
             self.ops[i].phase = Phase::Backoff(now.after(wait));
         }
     }
@@ -801,6 +821,7 @@ impl<A: Address> RingNode<A> {
             version,
         };
         self.records.insert(key, record.clone());
+        self.store_epoch += 1;
         let reply = StoreReply::Stored(record.clone());
         let r = self.config.successors;
         let targets: Vec<Peer<A>> = self.successors.iter().take(r).copied().collect();
@@ -857,9 +878,21 @@ impl<A: Address> RingNode<A> {
         match self.records.get(&r.key) {
             Some(old) if old.version >= r.version => {}
             _ => {
+                if self.owns(r.key) {
+                    self.store_epoch += 1;
+                }
                 self.records.insert(r.key, r);
             }
         }
+    }
+
+    fn replica_signature(&self) -> u64 {
+        let mut h = self.store_epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let pred = self.predecessor.map_or(0, |p| p.id.0);
+        for id in std::iter::once(pred).chain(self.successors.iter().map(|s| s.id.0)) {
+            h = (h ^ id).rotate_left(17).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        }
+        h
     }
 
     /// Push every record this node owns to its r successors, so that a new
@@ -948,6 +981,13 @@ impl<A: Address> RingNode<A> {
                 }
                 self.send(from.addr, Body::Notify);
             }
+            Purpose::FingerCheck { idx } => {
+                let start = self.me.id.finger_start(u32::from(idx));
+                let closer = pred.filter(|p| {
+                    p.id != self.me.id && (p.id == start || p.id.in_open(start, from.id))
+                });
+                self.set_finger(idx, closer.unwrap_or(from));
+            }
             Purpose::Owner(id) => {
                 // The join's second step: copy the successor's list.
                 let Some(i) = self.op_index(id) else { return };
@@ -1000,6 +1040,9 @@ impl<A: Address> RingNode<A> {
             return;
         }
         self.predecessor = Some(n);
+        if let Some(o) = old {
+            self.send(o.addr, Body::NewPredecessor { node: n });
+        }
         // Hand over the records the newcomer now owns: keys in (old, n]. With
         // no known old predecessor, send everything we no longer own.
         let me = self.me.id;
@@ -1023,6 +1066,26 @@ impl<A: Address> RingNode<A> {
         }
         // A lone node learning its first peer also takes it as successor
         // candidate; stabilize will confirm it.
+    }
+
+    /// A successor reports a new predecessor `n`: if `n` falls between us
+    /// and our successor, check it now (it becomes successor only once it
+    /// answers, as in stabilize).
+    fn on_new_predecessor(&mut self, n: Peer<A>, now: Time) {
+        let Some(s) = self.successors.first().copied() else {
+            return;
+        };
+        if !self.is_member() || n.id == self.me.id || !n.id.in_open(self.me.id, s.id) {
+            return;
+        }
+        let busy = self.pending.iter().any(|p| {
+            matches!(p.purpose, Purpose::StabilizeCandidate)
+                || (matches!(p.purpose, Purpose::Stabilize))
+        });
+        if !busy {
+            let rid = self.rpc(n.addr, Some(n.id), Purpose::StabilizeCandidate, now);
+            self.send(n.addr, Body::GetState { rid });
+        }
     }
 
     /// Ping the predecessor and, round robin, one successor beyond the first
@@ -1053,6 +1116,10 @@ impl<A: Address> RingNode<A> {
     fn fix_fingers(&mut self, now: Time) {
         if self.successors.is_empty()
             || self.ops.iter().any(|o| matches!(o.kind, OpKind::Finger(_)))
+            || self
+                .pending
+                .iter()
+                .any(|p| matches!(p.purpose, Purpose::FingerCheck { .. }))
         {
             return;
         }
@@ -1070,6 +1137,19 @@ impl<A: Address> RingNode<A> {
             i = lo;
         }
         self.next_finger = i as u8;
+        // A known finger is checked with one question (is your predecessor
+        // a closer successor of my start?) instead of a full lookup; only a
+        // missing finger costs a lookup.
+        if let Some(&(_, f)) = self.fingers.iter().find(|(j, _)| u32::from(*j) == i) {
+            let rid = self.rpc(
+                f.addr,
+                Some(f.id),
+                Purpose::FingerCheck { idx: i as u8 },
+                now,
+            );
+            self.send(f.addr, Body::GetState { rid });
+            return;
+        }
         let key = me.finger_start(i);
         self.start_op(key, OpKind::Finger(i as u8), None, now);
     }
@@ -1163,6 +1243,11 @@ impl<A: Address> RingNode<A> {
                         self.predecessor = None;
                     }
                     self.drop_successor(dead);
+                    self.forget(dead);
+                }
+            }
+            Purpose::FingerCheck { .. } => {
+                if let Some(dead) = p.to_id {
                     self.forget(dead);
                 }
             }

@@ -141,6 +141,14 @@ pub enum Body<A> {
     },
     /// Rectify/notify: "I believe I am your predecessor".
     Notify,
+    /// Sent by a node that just adopted a new predecessor to its old
+    /// predecessor: "`node` now sits between us; it may be your successor".
+    /// The receiver checks `node` the way stabilize would, at once, instead of
+    /// waiting for its next period.
+    NewPredecessor {
+        /// The sender's new predecessor.
+        node: Peer<A>,
+    },
     /// Liveness probe.
     Ping {
         /// Request id.

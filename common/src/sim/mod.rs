@@ -494,7 +494,7 @@ impl Sim {
             let wave = self.members.len().min(target - self.members.len());
             self.schedule_joins(wave, 0, period);
             self.settle_joins(40);
-            self.run_periods(2);
+            self.run_periods(1);
         }
     }
 
@@ -685,7 +685,7 @@ impl Sim {
         let lookups = self.cfg.lookups;
         self.census_lookups(lookups, 5 * period);
         self.census_reads(5 * period);
-        self.run_periods(5 + 10);
+        self.run_periods(5 + 8);
         let mut hops = std::mem::take(&mut self.hops);
         hops.sort_unstable();
         let mean = if hops.is_empty() {
@@ -755,7 +755,7 @@ pub fn run(cfg: SimConfig, scenario: Scenario) -> Report {
             sim.run_periods(5);
             let count = (fraction.clamp(0.0, 1.0) * sim.members().len() as f64).round() as usize;
             sim.fail_random(count);
-            sim.report(30)
+            sim.report(20)
         }
         Scenario::Churn { rate, periods } => {
             sim.grow(n);
@@ -763,7 +763,7 @@ pub fn run(cfg: SimConfig, scenario: Scenario) -> Report {
             sim.write_records(records);
             sim.run_periods(5);
             sim.churn(rate, periods);
-            sim.report(30)
+            sim.report(20)
         }
         Scenario::JoinStorm => {
             sim.grow(n.div_ceil(2));
