@@ -156,7 +156,11 @@ enum ReplyTo<A> {
 
 #[derive(Clone, Debug)]
 enum Purpose<A> {
-    Stabilize,
+    /// Second try after one silent round trip, so that a single lost
+    /// message does not evict a live successor.
+    Stabilize {
+        attempt: u8,
+    },
     StabilizeCandidate,
     Ping {
         attempt: u8,
@@ -456,9 +460,24 @@ impl<A: Address> RingNode<A> {
             return;
         }
         let from = msg.from;
+        if !self.is_member() {
+            // Outside the ring (joining, or rejoining after losing every
+            // successor) a node answers no ring requests, so that members
+            // still pointing at it time out and drop it.
+            let reply = matches!(
+                msg.body,
+                Body::Found { .. }
+                    | Body::State { .. }
+                    | Body::Pong { .. }
+                    | Body::StoreDone { .. }
+            );
+            if !reply {
+                return;
+            }
+        }
         match msg.body {
-            Body::FindSuccessor { rid, key, floor } => {
-                let route = self.route(key, floor);
+            Body::FindSuccessor { rid, key } => {
+                let route = self.route(key);
                 self.send(from.addr, Body::Found { rid, route });
             }
             Body::Found { rid, route } => {
@@ -487,6 +506,17 @@ impl<A: Address> RingNode<A> {
             }
             Body::Notify => self.on_notify(from),
             Body::NewPredecessor { node } => self.on_new_predecessor(node, now),
+            Body::Pull { after, upto } => {
+                let records: Vec<Record> = self
+                    .records
+                    .values()
+                    .filter(|r| r.key.in_half_open(after, upto))
+                    .cloned()
+                    .collect();
+                if !records.is_empty() {
+                    self.send(from.addr, Body::Replicate { rid: 0, records });
+                }
+            }
             Body::Ping { rid } => self.send(from.addr, Body::Pong { rid }),
             Body::Pong { rid } => {
                 self.take_pending(rid);
@@ -529,7 +559,7 @@ impl<A: Address> RingNode<A> {
     // ------------------------------------------------------------- routing
 
     /// What this node answers to `FindSuccessor(key)`.
-    fn route(&self, key: Id, floor: Option<Id>) -> Route<A> {
+    fn route(&self, key: Id) -> Route<A> {
         let me = self.me.id;
         if !self.is_member() {
             return Route::Next(Vec::new());
@@ -537,10 +567,14 @@ impl<A: Address> RingNode<A> {
         if self.successors.is_empty() || key == me {
             return Route::Owner;
         }
-        match (self.predecessor, floor) {
-            (Some(p), _) if key.in_half_open(p.id, me) => return Route::Owner,
-            (None, Some(f)) if key.in_half_open(f, me) => return Route::Owner,
-            _ => {}
+        // Without a predecessor a node cannot know its range, so it never
+        // claims a key (a lookup retries until notify has restored it):
+        // trusting the asker's best-known predecessor instead once returned
+        // an owner while a live node sat in between.
+        if let Some(p) = self.predecessor {
+            if key.in_half_open(p.id, me) {
+                return Route::Owner;
+            }
         }
         let succ = self.successors[0];
         if key.in_half_open(me, succ.id) {
@@ -628,14 +662,14 @@ impl<A: Address> RingNode<A> {
         op.floor = None;
         if let Some(b) = op.bootstrap {
             // A joining node knows only an address: its first hop goes there.
-            let (key, floor) = (op.key, op.floor);
+            let key = op.key;
             op.hops = 1;
             let rid = self.rpc(b, None, Purpose::Hop(id), now);
-            self.send(b, Body::FindSuccessor { rid, key, floor });
+            self.send(b, Body::FindSuccessor { rid, key });
             return;
         }
         let key = op.key;
-        let route = self.route(key, None);
+        let route = self.route(key);
         let me = self.me;
         match route {
             Route::Owner => self.on_owner(id, me, now),
@@ -683,9 +717,9 @@ impl<A: Address> RingNode<A> {
                 let c = op.cands.swap_remove(j);
                 op.asked.push(c.id);
                 op.hops += 1;
-                let (key, floor) = (op.key, op.floor);
+                let key = op.key;
                 let rid = self.rpc(c.addr, Some(c.id), Purpose::Hop(id), now);
-                self.send(c.addr, Body::FindSuccessor { rid, key, floor });
+                self.send(c.addr, Body::FindSuccessor { rid, key });
             }
             _ => self.attempt_failed(id, now),
         }
@@ -927,15 +961,16 @@ impl<A: Address> RingNode<A> {
     /// no successor, a known predecessor is the candidate (a ring of one
     /// learning of its first peer).
     fn stabilize(&mut self, now: Time) {
-        if self
-            .pending
-            .iter()
-            .any(|p| matches!(p.purpose, Purpose::Stabilize | Purpose::StabilizeCandidate))
-        {
+        if self.pending.iter().any(|p| {
+            matches!(
+                p.purpose,
+                Purpose::Stabilize { .. } | Purpose::StabilizeCandidate
+            )
+        }) {
             return;
         }
         if let Some(s) = self.successors.first().copied() {
-            let rid = self.rpc(s.addr, Some(s.id), Purpose::Stabilize, now);
+            let rid = self.rpc(s.addr, Some(s.id), Purpose::Stabilize { attempt: 1 }, now);
             self.send(s.addr, Body::GetState { rid });
         } else if let Some(p) = self.predecessor {
             let rid = self.rpc(p.addr, Some(p.id), Purpose::StabilizeCandidate, now);
@@ -952,7 +987,7 @@ impl<A: Address> RingNode<A> {
         now: Time,
     ) {
         match purpose {
-            Purpose::Stabilize => {
+            Purpose::Stabilize { .. } => {
                 if let Some(p) = pred {
                     if p.id != self.me.id && p.id.in_open(self.me.id, from.id) {
                         // Zave: adopt the in-between node only once it has
@@ -1040,8 +1075,20 @@ impl<A: Address> RingNode<A> {
             return;
         }
         self.predecessor = Some(n);
-        if let Some(o) = old {
-            self.send(o.addr, Body::NewPredecessor { node: n });
+        match old {
+            Some(o) => self.send(o.addr, Body::NewPredecessor { node: n }),
+            None => {
+                // Our range is now (n, me]; it may be larger than before (the
+                // old predecessor died) or new (we just joined). Our successor
+                // holds replicas of all of it: fetch what we may lack.
+                if let Some(s) = self.successors.first().copied() {
+                    let body = Body::Pull {
+                        after: n.id,
+                        upto: self.me.id,
+                    };
+                    self.send(s.addr, body);
+                }
+            }
         }
         // Hand over the records the newcomer now owns: keys in (old, n]. With
         // no known old predecessor, send everything we no longer own.
@@ -1080,7 +1127,7 @@ impl<A: Address> RingNode<A> {
         }
         let busy = self.pending.iter().any(|p| {
             matches!(p.purpose, Purpose::StabilizeCandidate)
-                || (matches!(p.purpose, Purpose::Stabilize))
+                || matches!(p.purpose, Purpose::Stabilize { .. })
         });
         if !busy {
             let rid = self.rpc(n.addr, Some(n.id), Purpose::StabilizeCandidate, now);
@@ -1204,9 +1251,13 @@ impl<A: Address> RingNode<A> {
 
     fn on_timeout(&mut self, p: Pending<A>, now: Time) {
         match p.purpose {
-            Purpose::Stabilize => {
+            Purpose::Stabilize { attempt: 1 } => {
+                let rid = self.rpc(p.to, p.to_id, Purpose::Stabilize { attempt: 2 }, now);
+                self.send(p.to, Body::GetState { rid });
+            }
+            Purpose::Stabilize { .. } => {
                 if let Some(dead) = p.to_id {
-                    self.drop_successor(dead);
+                    self.drop_successor(dead, now);
                     self.forget(dead);
                 }
                 // Zave: move on to the next successor right away.
@@ -1242,7 +1293,7 @@ impl<A: Address> RingNode<A> {
                     if self.predecessor.map(|q| q.id) == Some(dead) {
                         self.predecessor = None;
                     }
-                    self.drop_successor(dead);
+                    self.drop_successor(dead, now);
                     self.forget(dead);
                 }
             }
@@ -1269,8 +1320,22 @@ impl<A: Address> RingNode<A> {
         }
     }
 
-    fn drop_successor(&mut self, id: Id) {
+    fn drop_successor(&mut self, id: Id, now: Time) {
+        let had = !self.successors.is_empty();
         self.successors.retain(|s| s.id != id);
+        if had && self.successors.is_empty() && self.is_member() {
+            // All r successors are gone: Zave shows the ring cannot repair
+            // this by itself, so rejoin through any peer still known.
+            let via = self
+                .fingers
+                .iter()
+                .map(|(_, p)| *p)
+                .chain(self.predecessor)
+                .find(|p| p.id != id && p.id != self.me.id);
+            if let Some(v) = via {
+                self.join(v.addr, now);
+            }
+        }
     }
 
     /// Drop a peer believed dead from the finger cache.

@@ -549,11 +549,7 @@ fn messages_round_trip_through_rmp_serde() {
     let msgs = vec![
         Message {
             from: p,
-            body: Body::FindSuccessor {
-                rid: 1,
-                key: Id(9),
-                floor: Some(Id(3)),
-            },
+            body: Body::FindSuccessor { rid: 1, key: Id(9) },
         },
         Message {
             from: p,

@@ -107,16 +107,13 @@ pub struct Message<A> {
 /// the reply echoes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body<A> {
-    /// One step of an iterative lookup. `floor` is the asker's closest known
-    /// live node preceding `key`; a node without a predecessor uses it to tell
-    /// whether it owns the key.
+    /// One step of an iterative lookup: "is `key` yours, and if not, whom
+    /// should I ask next?"
     FindSuccessor {
         /// Request id.
         rid: u64,
         /// Key being looked up.
         key: Id,
-        /// Asker's best live predecessor of `key`, if any.
-        floor: Option<Id>,
     },
     /// Reply to `FindSuccessor`.
     Found {
@@ -148,6 +145,15 @@ pub enum Body<A> {
     NewPredecessor {
         /// The sender's new predecessor.
         node: Peer<A>,
+    },
+    /// "Send me the records you hold with keys in (`after`, `upto`]": a node
+    /// whose range just grew (new predecessor after none) fetches what it
+    /// may lack from its successor, which holds replicas of that range.
+    Pull {
+        /// Exclusive lower end of the range.
+        after: super::id::Id,
+        /// Inclusive upper end of the range.
+        upto: super::id::Id,
     },
     /// Liveness probe.
     Ping {

@@ -328,6 +328,14 @@ impl Sim {
         for e in events {
             self.on_event(i, e);
         }
+        // A node may leave the ring on its own (it rejoins after losing its
+        // whole successor list); the global view follows it.
+        let slot = &self.slots[i as usize];
+        if slot.alive && !slot.node.is_member() {
+            self.remove_member(i);
+        } else if slot.alive && slot.node.is_member() {
+            self.insert_member(i);
+        }
         let slot = &mut self.slots[i as usize];
         let w = slot.node.next_wakeup().0.max(self.now);
         if w < slot.scheduled && w != u64::MAX {
