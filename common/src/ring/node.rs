@@ -442,11 +442,14 @@ impl<A: Address> RingNode<A> {
             self.stabilize(now);
             self.check_predecessor_and_successor(now);
             self.fix_fingers(now);
-            if self.round % self.config.replicate_every.max(1) == 0 {
+            if self
+                .round
+                .is_multiple_of(self.config.replicate_every.max(1))
+            {
                 // Push when the replica set or the owned data changed, and
                 // now and then regardless, in case a push was lost.
                 let sig = self.replica_signature();
-                if sig != self.pushed_sig || self.round % 16 == 0 {
+                if sig != self.pushed_sig || self.round.is_multiple_of(16) {
                     self.pushed_sig = sig;
                     self.replicate_owned();
                 }
@@ -481,10 +484,10 @@ impl<A: Address> RingNode<A> {
                 self.send(from.addr, Body::Found { rid, route });
             }
             Body::Found { rid, route } => {
-                if let Some(p) = self.take_pending(rid) {
-                    if let Purpose::Hop(op) = p.purpose {
-                        self.on_route(op, from, route, now);
-                    }
+                if let Some(p) = self.take_pending(rid)
+                    && let Purpose::Hop(op) = p.purpose
+                {
+                    self.on_route(op, from, route, now);
                 }
             }
             Body::GetState { rid } => {
@@ -525,10 +528,10 @@ impl<A: Address> RingNode<A> {
                 self.execute(op, ReplyTo::Remote(from, rid), now);
             }
             Body::StoreDone { rid, reply } => {
-                if let Some(p) = self.take_pending(rid) {
-                    if let Purpose::Owner(op) = p.purpose {
-                        self.on_store_reply(op, reply, now);
-                    }
+                if let Some(p) = self.take_pending(rid)
+                    && let Purpose::Owner(op) = p.purpose
+                {
+                    self.on_store_reply(op, reply, now);
                 }
             }
             Body::Replicate { rid, records } => {
@@ -540,10 +543,10 @@ impl<A: Address> RingNode<A> {
                 }
             }
             Body::ReplicateAck { rid } => {
-                if let Some(p) = self.take_pending(rid) {
-                    if let Purpose::ReplicaAck { reply_to, reply } = p.purpose {
-                        self.reply_store(reply_to, reply, now);
-                    }
+                if let Some(p) = self.take_pending(rid)
+                    && let Purpose::ReplicaAck { reply_to, reply } = p.purpose
+                {
+                    self.reply_store(reply_to, reply, now);
                 }
             }
             Body::Leaving {
@@ -571,10 +574,10 @@ impl<A: Address> RingNode<A> {
         // claims a key (a lookup retries until notify has restored it):
         // trusting the asker's best-known predecessor instead once returned
         // an owner while a live node sat in between.
-        if let Some(p) = self.predecessor {
-            if key.in_half_open(p.id, me) {
-                return Route::Owner;
-            }
+        if let Some(p) = self.predecessor
+            && key.in_half_open(p.id, me)
+        {
+            return Route::Owner;
         }
         let succ = self.successors[0];
         if key.in_half_open(me, succ.id) {
@@ -583,10 +586,10 @@ impl<A: Address> RingNode<A> {
         let mut best = self.closest_preceding(key, 3);
         // The predecessor may be a nearer successor of the key than this node
         // (a newcomer); offer it too.
-        if let Some(p) = self.predecessor {
-            if !best.iter().any(|b| b.id == p.id) {
-                best.push(p);
-            }
+        if let Some(p) = self.predecessor
+            && !best.iter().any(|b| b.id == p.id)
+        {
+            best.push(p);
         }
         Route::Next(best)
     }
@@ -988,15 +991,16 @@ impl<A: Address> RingNode<A> {
     ) {
         match purpose {
             Purpose::Stabilize { .. } => {
-                if let Some(p) = pred {
-                    if p.id != self.me.id && p.id.in_open(self.me.id, from.id) {
-                        // Zave: adopt the in-between node only once it has
-                        // answered, or a dead node could become our successor.
-                        let rid = self.rpc(p.addr, Some(p.id), Purpose::StabilizeCandidate, now);
-                        self.send(p.addr, Body::GetState { rid });
-                        self.adopt(from, &list);
-                        return;
-                    }
+                if let Some(p) = pred
+                    && p.id != self.me.id
+                    && p.id.in_open(self.me.id, from.id)
+                {
+                    // Zave: adopt the in-between node only once it has
+                    // answered, or a dead node could become our successor.
+                    let rid = self.rpc(p.addr, Some(p.id), Purpose::StabilizeCandidate, now);
+                    self.send(p.addr, Body::GetState { rid });
+                    self.adopt(from, &list);
+                    return;
                 }
                 self.adopt(from, &list);
                 self.send(from.addr, Body::Notify);
@@ -1007,12 +1011,13 @@ impl<A: Address> RingNode<A> {
                 // (several nodes joined into one gap): walk back at once
                 // instead of one node per period. Each step is strictly
                 // closer to us, so the walk ends.
-                if let Some(p) = pred {
-                    if p.id != self.me.id && p.id.in_open(self.me.id, from.id) {
-                        let rid = self.rpc(p.addr, Some(p.id), Purpose::StabilizeCandidate, now);
-                        self.send(p.addr, Body::GetState { rid });
-                        return;
-                    }
+                if let Some(p) = pred
+                    && p.id != self.me.id
+                    && p.id.in_open(self.me.id, from.id)
+                {
+                    let rid = self.rpc(p.addr, Some(p.id), Purpose::StabilizeCandidate, now);
+                    self.send(p.addr, Body::GetState { rid });
+                    return;
                 }
                 self.send(from.addr, Body::Notify);
             }
@@ -1138,15 +1143,14 @@ impl<A: Address> RingNode<A> {
     /// Ping the predecessor and, round robin, one successor beyond the first
     /// (the first is probed by stabilize every period).
     fn check_predecessor_and_successor(&mut self, now: Time) {
-        if let Some(p) = self.predecessor {
-            if !self
+        if let Some(p) = self.predecessor
+            && !self
                 .pending
                 .iter()
                 .any(|x| x.to_id == Some(p.id) && matches!(x.purpose, Purpose::Ping { .. }))
-            {
-                let rid = self.rpc(p.addr, Some(p.id), Purpose::Ping { attempt: 1 }, now);
-                self.send(p.addr, Body::Ping { rid });
-            }
+        {
+            let rid = self.rpc(p.addr, Some(p.id), Purpose::Ping { attempt: 1 }, now);
+            self.send(p.addr, Body::Ping { rid });
         }
         if self.successors.len() > 1 {
             self.ping_cursor = 1 + self.ping_cursor % (self.successors.len() - 1);

@@ -360,11 +360,11 @@ impl Sim {
             }
             (Track::Lookup, outcome) => {
                 self.lookups += 1;
-                if let Outcome::Found { owner, hops } = outcome {
-                    if Some(owner.addr) == self.true_successor(e.key) {
-                        self.lookups_ok += 1;
-                        self.hops.push(hops);
-                    }
+                if let Outcome::Found { owner, hops } = outcome
+                    && Some(owner.addr) == self.true_successor(e.key)
+                {
+                    self.lookups_ok += 1;
+                    self.hops.push(hops);
                 }
             }
             (
@@ -387,10 +387,9 @@ impl Sim {
                     },
                     Some((v, tag)),
                 ) = (outcome, want)
+                    && (rec.version > v || (rec.version == v && rec.value == tag.to_be_bytes()))
                 {
-                    if rec.version > v || (rec.version == v && rec.value == tag.to_be_bytes()) {
-                        self.reads_ok += 1;
-                    }
+                    self.reads_ok += 1;
                 }
             }
         }
@@ -628,16 +627,15 @@ impl Sim {
             }
             if let (Some(first), Some(truth)) =
                 (succ.first(), self.true_successor(Id(id.0.wrapping_add(1))))
+                && first.addr != truth
             {
-                if first.addr != truth {
-                    note(
-                        &mut bad,
-                        format!(
-                            "node {i}: first successor {} but true successor {truth}",
-                            first.addr
-                        ),
-                    );
-                }
+                note(
+                    &mut bad,
+                    format!(
+                        "node {i}: first successor {} but true successor {truth}",
+                        first.addr
+                    ),
+                );
             }
         }
         if n > 1 {
