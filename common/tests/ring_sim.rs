@@ -62,20 +62,25 @@ fn mass_failure_of_half_loses_no_record() {
 }
 
 #[test]
-fn mass_failure_of_ninety_percent_with_small_r_keeps_one_ring() {
-    // r = 8 of 400 nodes, 75% fail: lists survive (0.75^8 ≈ 10% of nodes lose
-    // their whole list) only through the protocol's recovery, so check the
-    // invariants, not the records.
+fn mass_failure_of_two_thirds_with_r_20_keeps_one_ring() {
+    // (2/3)^20 ≈ 3·10⁻⁴: no node is expected to lose its whole list, which
+    // is the condition under which Zave's ring is guaranteed to recover.
     for seed in seeds(2, 2) {
         let mut cfg = SimConfig::new(400, seed);
-        cfg.ring.successors = 16;
-        let r = sim::run(cfg, Scenario::MassFailure { fraction: 0.75 });
-        let what = format!("mass-failure 75% n=400 r=16 seed={seed}");
+        cfg.ring.successors = 20;
+        let r = sim::run(
+            cfg,
+            Scenario::MassFailure {
+                fraction: 2.0 / 3.0,
+            },
+        );
+        let what = format!("mass-failure 2/3 n=400 r=20 seed={seed}");
         assert_eq!(
             r.invariant_violations, 0,
             "{what}: {:?}",
             r.violation_samples
         );
+        assert_eq!(r.records_lost, 0, "{what}");
         assert_eq!(r.lookup_success, 1.0, "{what}");
     }
 }
@@ -173,13 +178,20 @@ fn regression_seed_1592590836_lossy_mass_failure() {
 
 /// Pinned seed: a node that lost every successor rejoined, and while
 /// outside the ring it kept answering GetState with an empty list, so its
-/// predecessor kept it as successor and the ring split in two. Fixed: nodes
-/// outside the ring answer no ring requests.
+/// predecessor kept it as successor and the ring split. Fixed: nodes outside
+/// the ring answer no ring requests. (With r = 16 and 75% failures some
+/// node loses all r successors, which Zave shows no Chord can repair alone;
+/// this seed now runs with r = 20 and two thirds failing.)
 #[test]
 fn regression_seed_1592590536_small_r_heavy_failure() {
     let mut cfg = SimConfig::new(400, 1592590536);
-    cfg.ring.successors = 16;
-    let r = sim::run(cfg, Scenario::MassFailure { fraction: 0.75 });
+    cfg.ring.successors = 20;
+    let r = sim::run(
+        cfg,
+        Scenario::MassFailure {
+            fraction: 2.0 / 3.0,
+        },
+    );
     assert_eq!(r.invariant_violations, 0, "{:?}", r.violation_samples);
 }
 

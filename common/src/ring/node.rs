@@ -732,7 +732,13 @@ impl<A: Address> RingNode<A> {
         let Some(i) = self.op_index(id) else { return };
         // A finger refresh is best effort: the next period tries again.
         let finger = matches!(self.ops[i].kind, OpKind::Finger(_));
-        if finger || self.ops[i].attempt >= self.config.op_attempts {
+        // A join has nothing better to do than keep trying; give it more
+        // attempts than a client operation.
+        let attempts = match self.ops[i].kind {
+            OpKind::Join => self.config.op_attempts.saturating_mul(3),
+            _ => self.config.op_attempts,
+        };
+        if finger || self.ops[i].attempt >= attempts {
             let op = self.ops.swap_remove(i);
             let err = RingError::LookupFailed {
                 key: op.key,
@@ -743,7 +749,7 @@ impl<A: Address> RingNode<A> {
             // Give stabilization a moment to repair whatever made us fail,
             // backing off exponentially: a dead owner's successor needs about
             // two ping periods to take over its keys.
-            let attempt = u32::from(self.ops[i].attempt.clamp(1, 8)) - 1;
+            let attempt = u32::from(self.ops[i].attempt.clamp(1, 4)) - 1;
             let wait = (self.config.stabilize_every / 2) << attempt;
             self.ops[i].phase = Phase::Backoff(now.after(wait));
         }
@@ -754,6 +760,19 @@ impl<A: Address> RingNode<A> {
         match route {
             Route::Owner => self.on_owner(id, from, now),
             Route::Next(peers) => {
+                // Finger refreshes need only Chord's classic answer, "key ∈
+                // (me, my successor]"; fingers are a cache. Client lookups
+                // and joins go on until the successor itself confirms.
+                let relaxed = matches!(self.ops[i].kind, OpKind::Finger(_));
+                if let Some(&first) = peers.first() {
+                    if relaxed
+                        && first.id != self.me.id
+                        && self.ops[i].key.in_half_open(from.id, first.id)
+                    {
+                        self.on_owner(id, first, now);
+                        return;
+                    }
+                }
                 let me = self.me.id;
                 let op = &mut self.ops[i];
                 op.bootstrap = None;

@@ -540,6 +540,24 @@ fn regression_seed_1_at_10000_many_joins_into_one_gap() {
     net.assert_ring_correct();
 }
 
+// A node outside the ring (joining, or rejoining) must not answer ring
+// requests, or members would keep it as successor (seed 1592590536).
+#[test]
+fn a_node_outside_the_ring_answers_no_requests() {
+    let mut net = Net::new(&[100, 200], 3);
+    net.nodes[1].join(0, net.now); // not yet joined: a non-member
+    net.nodes[1].take_outgoing();
+    let from = net.nodes[0].me();
+    for body in [
+        Body::GetState { rid: 9 },
+        Body::Ping { rid: 9 },
+        Body::FindSuccessor { rid: 9, key: Id(5) },
+    ] {
+        net.nodes[1].handle(Message { from, body }, net.now);
+        assert!(net.nodes[1].take_outgoing().is_empty());
+    }
+}
+
 #[test]
 fn messages_round_trip_through_rmp_serde() {
     let p = Peer {

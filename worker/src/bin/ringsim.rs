@@ -147,6 +147,7 @@ fn run(config: RunConfig) -> Result<()> {
             "reads_ok": report.reads_ok,
             "invariant_violations": report.invariant_violations,
             "wrong_predecessors": report.wrong_predecessors,
+            "stale_successor_entries": report.stale_successor_entries,
             "failed_joins": report.failed_joins,
             "messages_per_node_per_sec": report.messages_per_node_per_sec,
             "sim_seconds": report.sim_seconds,
@@ -172,8 +173,8 @@ fn print_summary(r: &Report, scenario: Scenario, succ: usize, wall: f64, rss: Op
         r.records_written, r.records_lost, r.reads_ok, r.reads, r.records_held
     );
     println!(
-        "invariants: {} violations; {} nodes with a stale predecessor; {} failed joins",
-        r.invariant_violations, r.wrong_predecessors, r.failed_joins
+        "invariants: {} violations; {} nodes with a stale predecessor; {} dead entries deep in successor lists; {} failed joins",
+        r.invariant_violations, r.wrong_predecessors, r.stale_successor_entries, r.failed_joins
     );
     for s in &r.violation_samples {
         println!("  violation: {s}");
