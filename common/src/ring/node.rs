@@ -764,14 +764,13 @@ impl<A: Address> RingNode<A> {
                 // (me, my successor]"; fingers are a cache. Client lookups
                 // and joins go on until the successor itself confirms.
                 let relaxed = matches!(self.ops[i].kind, OpKind::Finger(_));
-                if let Some(&first) = peers.first() {
-                    if relaxed
-                        && first.id != self.me.id
-                        && self.ops[i].key.in_half_open(from.id, first.id)
-                    {
-                        self.on_owner(id, first, now);
-                        return;
-                    }
+                if let Some(&first) = peers.first()
+                    && relaxed
+                    && first.id != self.me.id
+                    && self.ops[i].key.in_half_open(from.id, first.id)
+                {
+                    self.on_owner(id, first, now);
+                    return;
                 }
                 let me = self.me.id;
                 let op = &mut self.ops[i];
