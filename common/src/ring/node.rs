@@ -732,13 +732,7 @@ impl<A: Address> RingNode<A> {
         let Some(i) = self.op_index(id) else { return };
         // A finger refresh is best effort: the next period tries again.
         let finger = matches!(self.ops[i].kind, OpKind::Finger(_));
-        // A join has nothing better to do than keep trying; give it more
-        // attempts than a client operation.
-        let attempts = match self.ops[i].kind {
-            OpKind::Join => self.config.op_attempts.saturating_mul(3),
-            _ => self.config.op_attempts,
-        };
-        if finger || self.ops[i].attempt >= attempts {
+        if finger || self.ops[i].attempt >= self.config.op_attempts {
             let op = self.ops.swap_remove(i);
             let err = RingError::LookupFailed {
                 key: op.key,
