@@ -8,3 +8,5 @@
 
 pub mod ll;
 pub mod primes;
+pub mod ring;
+pub mod sim;
