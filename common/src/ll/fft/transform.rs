@@ -454,21 +454,25 @@ impl DwtSquarer {
     fn real_wrap_square(&mut self) {
         let m = self.data.len();
         let d = &mut self.data;
-        let i = C64::new(0.0, 1.0);
+        // Multiplying by ±i is a swap and a sign change; spelled out, since
+        // a general complex product by the constant i costs four multiplies.
+        let times_i = |z: C64| C64::new(-z.im, z.re);
         for k in 0..=m / 2 {
             let j = (m - k) % m;
             let zk = d[k];
             let zj = d[j].conj();
             let e = zk + zj;
-            let o = (zk - zj) * C64::new(0.0, -1.0);
+            let diff = zk - zj;
+            let o = C64::new(diff.im, -diff.re); // −i·(Z_k − Z̄_{m−k})
             let t = self.wrap[k];
             let to = t * o;
-            let y1 = (e + to) * (e + to);
-            let y2 = (e - to) * (e - to);
+            let (a, b) = (e + to, e - to);
+            let y1 = a * a;
+            let y2 = b * b;
             let s = y1 + y2;
             let df = y1 - y2;
-            d[k] = s + i * t.conj() * df;
-            d[j] = s.conj() + i * t * df.conj();
+            d[k] = s + times_i(t.conj() * df);
+            d[j] = s.conj() + times_i(t * df.conj());
         }
     }
 
