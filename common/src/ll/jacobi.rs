@@ -93,14 +93,14 @@ fn less(a: &[u64], b: &[u64]) -> bool {
 /// a −= b, requires a ≥ b.
 fn sub_in_place(a: &mut Vec<u64>, b: &[u64]) {
     let mut borrow = false;
-    for i in 0..a.len() {
+    for (i, ai) in a.iter_mut().enumerate() {
         let bi = b.get(i).copied().unwrap_or(0);
         if i >= b.len() && !borrow {
             break;
         }
-        let (d1, o1) = a[i].overflowing_sub(bi);
+        let (d1, o1) = ai.overflowing_sub(bi);
         let (d2, o2) = d1.overflowing_sub(borrow as u64);
-        a[i] = d2;
+        *ai = d2;
         borrow = o1 || o2;
     }
     debug_assert!(!borrow);

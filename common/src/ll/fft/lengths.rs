@@ -40,7 +40,7 @@ pub fn max_bits_per_word(n: usize) -> f64 {
     // 19.5 at 64K, 18.1 at 1M. rustfft's radix-3 passes are measurably less
     // accurate (worst error ~1.5x that of 2^k, 5·2^k and 7·2^k lengths at the
     // same bits per word), so 3·2^k lengths get 0.2 bits less.
-    let radix3_penalty = if n % 3 == 0 { 0.2 } else { 0.0 };
+    let radix3_penalty = if n.is_multiple_of(3) { 0.2 } else { 0.0 };
     (25.1 - 0.35 * lg - radix3_penalty).min(24.0)
 }
 

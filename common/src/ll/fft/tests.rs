@@ -331,7 +331,10 @@ fn engine_kind_fft_and_auto() {
     let big = 4423;
     assert!(big >= AUTO_FFT_CROSSOVER);
     assert_eq!(new_engine(EngineKind::Auto, big, 0).unwrap().name(), "fft");
-    assert_eq!(new_engine(EngineKind::Auto, 127, 0).unwrap().name(), "reference");
+    assert_eq!(
+        new_engine(EngineKind::Auto, 127, 0).unwrap().name(),
+        "reference"
+    );
     assert_eq!(new_engine(EngineKind::Fft, 127, 0).unwrap().name(), "fft");
     let mut e = new_engine_with(
         EngineKind::Auto,

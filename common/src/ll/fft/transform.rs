@@ -44,6 +44,9 @@ enum ComplexFft {
     Single {
         fwd: Arc<dyn Fft<f64>>,
         inv: Arc<dyn Fft<f64>>,
+        /// Out-of-place output (swapped with the data afterwards): rustfft's
+        /// in-place entry point copies through a scratch buffer anyway.
+        out: Vec<C64>,
         scratch: Vec<C64>,
     },
     FourStep(Box<FourStep>),
@@ -228,20 +231,27 @@ impl ComplexFft {
         let fwd = planner.plan_fft_forward(m);
         let inv = planner.plan_fft_inverse(m);
         let s = fwd
-            .get_inplace_scratch_len()
-            .max(inv.get_inplace_scratch_len());
+            .get_outofplace_scratch_len()
+            .max(inv.get_outofplace_scratch_len());
         ComplexFft::Single {
             fwd,
             inv,
+            out: vec![C64::default(); m],
             scratch: vec![C64::default(); s],
         }
     }
 
     fn process(&mut self, data: &mut Vec<C64>, inverse: bool) {
         match self {
-            ComplexFft::Single { fwd, inv, scratch } => {
+            ComplexFft::Single {
+                fwd,
+                inv,
+                out,
+                scratch,
+            } => {
                 let f = if inverse { inv } else { fwd };
-                f.process_with_scratch(data, scratch);
+                f.process_outofplace_with_scratch(data, out, scratch);
+                std::mem::swap(data, out);
             }
             ComplexFft::FourStep(fs) => fs.process(data, inverse),
         }
@@ -287,7 +297,7 @@ impl DwtSquarer {
     /// Sets up the transform for M_p at length n (even, n ≤ p).
     pub(super) fn new(p: u64, n: usize, threads: usize) -> Self {
         assert!(
-            n >= 2 && n % 2 == 0 && (n as u64) <= p,
+            n >= 2 && n.is_multiple_of(2) && (n as u64) <= p,
             "bad FFT length {n} for p={p}"
         );
         let m = n / 2;
@@ -331,12 +341,16 @@ impl DwtSquarer {
 
     fn word(&self, j: usize) -> f64 {
         let c = self.data[j / 2];
-        if j % 2 == 0 { c.re } else { c.im }
+        if j.is_multiple_of(2) { c.re } else { c.im }
     }
 
     fn set_word(&mut self, j: usize, v: f64) {
         let c = &mut self.data[j / 2];
-        if j % 2 == 0 { c.re = v } else { c.im = v }
+        if j.is_multiple_of(2) {
+            c.re = v
+        } else {
+            c.im = v
+        }
     }
 
     /// Loads x (0 ≤ x < 2^p) into balanced weighted digits.
