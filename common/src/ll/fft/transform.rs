@@ -65,7 +65,8 @@ struct FourStep {
     inv_r: Arc<dyn Fft<f64>>,
     fwd_c: Arc<dyn Fft<f64>>,
     inv_c: Arc<dyn Fft<f64>>,
-    /// ω_m^{j2·k1} at [j2·r + k1] (forward sign; the inverse conjugates).
+    /// ω_m^{j2·k1} at [k1·c + j2], laid out like the transposed output it
+    /// multiplies (forward sign; the inverse conjugates).
     twiddle: Vec<C64>,
     tmp: Vec<C64>,
     /// One scratch buffer per parallel chunk, so the loop never allocates.
@@ -76,7 +77,8 @@ struct FourStep {
 }
 
 /// Transposes `src` (rows × cols, row-major) into `dst` (cols × rows),
-/// optionally multiplying by a table laid out like `dst`. Parallel over
+/// optionally multiplying by a table laid out like `dst` (the four-step
+/// twiddles, fused into the transpose to save a pass over memory). Parallel over
 /// blocks of destination rows; the source is read in tiles so both sides
 /// stay in cache.
 fn transpose(
@@ -130,9 +132,9 @@ impl FourStep {
         let fwd_c = planner.plan_fft_forward(c);
         let inv_c = planner.plan_fft_inverse(c);
         let mut twiddle = vec![C64::default(); m];
-        for j2 in 0..c {
-            for k1 in 0..r {
-                twiddle[j2 * r + k1] = unit_root(((j2 * k1) % m) as u64, m as u64);
+        for k1 in 0..r {
+            for j2 in 0..c {
+                twiddle[k1 * c + j2] = unit_root(((j2 * k1) % m) as u64, m as u64);
             }
         }
         let chunks = threads * 4;
@@ -193,33 +195,13 @@ impl FourStep {
             // tmp: c rows of length r; FFT over j1.
             Self::rows(tmp, r, fr, sr, chunks);
             // Twiddle and transpose back: data (k1, j2) at k1·c + j2.
-            transpose_twiddled(tmp, data, c, r, tw, inverse);
+            transpose(tmp, data, c, r, Some((tw, inverse)));
             Self::rows(data, c, fc, sc, chunks);
             // data (k1, k2) holds X[k1 + r·k2]; transpose into natural order.
             transpose(data, tmp, r, c, None);
         });
         std::mem::swap(data, &mut self.tmp);
     }
-}
-
-/// Transposes `src` (rows × cols) into `dst` (cols × rows) after multiplying
-/// each source element (row, col) by `tw[row·cols + col]`.
-fn transpose_twiddled(
-    src: &mut [C64],
-    dst: &mut [C64],
-    rows: usize,
-    cols: usize,
-    tw: &[C64],
-    conj: bool,
-) {
-    src.par_chunks_mut(cols)
-        .zip(tw.par_chunks(cols))
-        .for_each(|(s, t)| {
-            for (x, w) in s.iter_mut().zip(t) {
-                *x *= if conj { w.conj() } else { *w };
-            }
-        });
-    transpose(src, dst, rows, cols, None);
 }
 
 impl ComplexFft {
