@@ -252,6 +252,24 @@ impl FftEngine {
         self.stats
     }
 
+    /// The last state that passed a Jacobi check (or the starting state).
+    ///
+    /// [`LlEngine::checkpoint`] saves the *current* state, which may carry a
+    /// fault the next check would catch; a checkpoint from here never does
+    /// (as far as the Jacobi check can tell), so it is the safer one to keep
+    /// for a long run.
+    pub fn verified_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            exponent: self.p,
+            initial_shift: self.initial_shift,
+            shift: self.verified.shift,
+            iteration: self.verified.iteration,
+            residue: to_limbs(&self.verified.x),
+            engine: self.name().to_string(),
+        }
+    }
+
     /// Threads cooperating on each squaring.
     pub fn threads(&self) -> usize {
         self.options.threads

@@ -219,6 +219,12 @@ fn a_flipped_bit_is_caught_by_the_jacobi_check_and_rolled_back() {
     )
     .unwrap();
     f.inject_fault(700, 1235);
+    f.advance(999).unwrap();
+    // The fault is in the current state; the verified one is from before it.
+    assert_eq!(f.verified_checkpoint().iteration, 500);
+    let mut clean = ReferenceEngine::new(p, 3).unwrap();
+    clean.advance(500).unwrap();
+    assert_eq!(f.verified_checkpoint().residue, clean.checkpoint().residue);
     let r = f.run_to_end().unwrap();
     let s = f.stats();
     assert_eq!(s.jacobi_failures, 1, "{s:?}");
