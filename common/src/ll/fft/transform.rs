@@ -502,17 +502,25 @@ impl DwtSquarer {
             let mut err = 0.0f64;
             let mut one = |j: usize, x: &mut f64, carry: &mut i64| {
                 let v = *x * unweight[j];
-                let r = round_fast(v);
+                let shifted = v + ROUND_MAGIC;
+                let r = shifted - ROUND_MAGIC;
                 // A magnitude past 2^50 cannot be rounded reliably (and is
-                // garbage anyway): count it as a maximal error. Wrapping
+                // garbage anyway), nor can a NaN: count them as a maximal
+                // error. Wrapping
                 // arithmetic keeps such garbage from panicking before the
                 // caller sees the error and retries.
-                err = err.max(if v.abs() < 1.0e15 {
+                let e = if v.abs() < 1.0e15 {
                     (v - r).abs()
                 } else {
                     f64::INFINITY
-                });
-                let mut t = (r as i64).wrapping_add(*carry);
+                };
+                if e > err {
+                    err = e;
+                }
+                // For |v| < 2^51 the low mantissa bits of v + 1.5·2^52 are
+                // round(v) in two's complement: no saturating f64→i64 cast.
+                let ri = (shifted.to_bits() as i64).wrapping_sub(ROUND_MAGIC.to_bits() as i64);
+                let mut t = ri.wrapping_add(*carry);
                 if j == target {
                     t = t.wrapping_add(sub);
                 }
