@@ -1,0 +1,429 @@
+//! The IBDWT floating-point FFT engine, with error checks that recover by
+//! themselves.
+//!
+//! Squaring is done by [`transform::DwtSquarer`] (Crandall–Fagin IBDWT in
+//! double precision on rustfft). Floating point can go wrong in two ways,
+//! and both are checked:
+//!
+//! * **Round-off.** Every iteration measures the largest distance of an
+//!   unweighted output from the nearest integer. Past
+//!   [`FftOptions::roundoff_limit`] the rounding may have picked the wrong
+//!   integer, so the engine discards the work since the last snapshot and
+//!   redoes it at the next larger FFT length (where words are smaller).
+//! * **Everything else** (a flipped bit in memory, a bug, a bad CPU): the
+//!   Jacobi check. For i ≥ 1 the LL residue satisfies (s_i − 2 | M_p) = −1
+//!   (s_i − 2 = s_{i−1}² − 4, and the symbol is a known invariant of the
+//!   sequence), while a corrupted residue has it −1 only about half the time.
+//!   At intervals, and always before the final residue is reported, the
+//!   engine computes the symbol; on failure it rolls back to the last state
+//!   that passed, and after repeated failures at one point it also moves to
+//!   a larger FFT length. Only if that keeps failing does it return an error
+//!   — it never reports a residue that failed a check.
+//!
+//! Since (2 | M_p) = 1, the check can be done on the shifted residue
+//! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
+
+mod lengths;
+mod transform;
+
+pub use lengths::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
+
+use super::jacobi::jacobi;
+use super::{
+    CHECKPOINT_VERSION, Checkpoint, LlEngine, LlError, check_exponent, mersenne, rotate_left,
+    rotate_right, shift_after, to_limbs, total_iterations,
+};
+use num_bigint::BigUint;
+use transform::DwtSquarer;
+
+/// Settings for an [`FftEngine`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FftOptions {
+    /// Threads that cooperate on each squaring (four-step FFT and carry in
+    /// parallel chunks). 1 is the plain single-threaded transform.
+    pub threads: usize,
+    /// Start at this FFT length instead of the table's choice. It must be one
+    /// of [`fft_lengths`]; a too-short one is caught by the round-off check
+    /// and replaced by a longer one.
+    pub fft_length: Option<usize>,
+    /// Iterations between Jacobi checks; `None` picks a default that keeps
+    /// the (quadratic) check to a few per cent of the run time.
+    pub jacobi_interval: Option<u64>,
+    /// Round-off error that triggers a retry at a longer length.
+    pub roundoff_limit: f64,
+}
+
+impl Default for FftOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            fft_length: None,
+            jacobi_interval: None,
+            roundoff_limit: 0.4,
+        }
+    }
+}
+
+/// Counters of the error checks, for tests and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FftStats {
+    /// Largest round-off error seen on an accepted iteration.
+    pub max_roundoff: f64,
+    /// Times the round-off limit was exceeded (each caused a longer length).
+    pub roundoff_retries: u64,
+    /// Jacobi checks run.
+    pub jacobi_checks: u64,
+    /// Jacobi checks that failed (each caused a rollback).
+    pub jacobi_failures: u64,
+}
+
+/// A saved state: the shifted residue at an iteration.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    iteration: u64,
+    shift: u64,
+    x: BigUint,
+}
+
+/// Iterations between round-off snapshots: rolling back after a round-off
+/// error loses at most this much work, and a snapshot costs about one
+/// iteration.
+const SNAPSHOT_INTERVAL: u64 = 5_000;
+
+/// Jacobi failures in a row at one point before the length is raised too,
+/// and in total before giving up.
+const JACOBI_RETRIES_PER_LENGTH: u32 = 2;
+const JACOBI_GIVE_UP: u32 = 8;
+
+/// The default Jacobi interval: every p/2 iterations, so a test gets a check
+/// half way and the final one (which always runs).
+///
+/// The binary Jacobi symbol is quadratic in p, and so is a whole test, so
+/// one check costs a roughly constant share of a test: measured 3% at
+/// p = 86243 and 3% at p = 216091 (`cargo bench --bench fft_iteration --
+/// jacobi` against the per-iteration figures), extrapolated ~4% near
+/// p = 1.26M. Two checks per test is the compromise between that cost and
+/// the work lost when a failed check rolls back to the previous one.
+pub fn default_jacobi_interval(p: u64) -> u64 {
+    (p / 2).max(1_000)
+}
+
+/// Lucas–Lehmer with IBDWT squaring.
+pub struct FftEngine {
+    p: u64,
+    initial_shift: u64,
+    shift: u64,
+    iteration: u64,
+    sq: DwtSquarer,
+    length_index: usize,
+    options: FftOptions,
+    jacobi_interval: u64,
+    /// Last state that passed a Jacobi check (or the start).
+    verified: Snapshot,
+    /// Last state whose iterations all passed the round-off check.
+    recent: Snapshot,
+    jacobi_fail_streak: u32,
+    jacobi_fail_total: u32,
+    stats: FftStats,
+    /// Test hook: add 2^bit to the residue once, on reaching an iteration.
+    fault: Option<(u64, u64)>,
+}
+
+impl std::fmt::Debug for FftEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FftEngine")
+            .field("p", &self.p)
+            .field("iteration", &self.iteration)
+            .field("fft_length", &self.sq.len())
+            .field("threads", &self.options.threads)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl FftEngine {
+    /// Starts a test of M_p with s_0 = 4·2^shift, one thread.
+    pub fn new(p: u64, shift: u64) -> Result<Self, LlError> {
+        Self::with_options(p, shift, FftOptions::default())
+    }
+
+    /// Starts a test with `threads` threads cooperating on each squaring.
+    pub fn with_threads(p: u64, shift: u64, threads: usize) -> Result<Self, LlError> {
+        Self::with_options(
+            p,
+            shift,
+            FftOptions {
+                threads,
+                ..FftOptions::default()
+            },
+        )
+    }
+
+    /// Starts a test with explicit options.
+    pub fn with_options(p: u64, shift: u64, options: FftOptions) -> Result<Self, LlError> {
+        check_exponent(p)?;
+        let shift = if p == 2 { 0 } else { shift };
+        if p > 2 && shift >= p {
+            return Err(LlError::BadShift { p, shift });
+        }
+        let x = if p == 2 {
+            BigUint::ZERO
+        } else {
+            rotate_left(&(BigUint::from(4u8) % mersenne(p)), p, shift)
+        };
+        Self::build(
+            p,
+            shift,
+            Snapshot {
+                iteration: 0,
+                shift,
+                x,
+            },
+            options,
+        )
+    }
+
+    /// Resumes from a checkpoint written by any engine, bit for bit.
+    pub fn resume(c: &Checkpoint) -> Result<Self, LlError> {
+        Self::resume_with_options(c, FftOptions::default())
+    }
+
+    /// Resumes from a checkpoint with explicit options.
+    pub fn resume_with_options(c: &Checkpoint, options: FftOptions) -> Result<Self, LlError> {
+        c.validate()?;
+        Self::build(
+            c.exponent,
+            c.initial_shift,
+            Snapshot {
+                iteration: c.iteration,
+                shift: c.shift,
+                x: c.residue_int(),
+            },
+            options,
+        )
+    }
+
+    fn build(
+        p: u64,
+        initial_shift: u64,
+        start: Snapshot,
+        options: FftOptions,
+    ) -> Result<Self, LlError> {
+        let lengths = fft_lengths();
+        let length_index = match options.fft_length {
+            Some(n) => lengths
+                .iter()
+                .position(|&l| l == n && l as u64 <= p)
+                .ok_or_else(|| {
+                    LlError::Arithmetic(format!("{n} is not a usable FFT length for M{p}"))
+                })?,
+            None => length_index_for(p).ok_or(LlError::ExponentTooLarge {
+                p,
+                max: max_exponent(*lengths.last().expect("table is not empty")),
+                engine: "fft",
+            })?,
+        };
+        let threads = options.threads.max(1);
+        let mut sq = DwtSquarer::new(p, lengths[length_index], threads);
+        sq.load(&start.x);
+        Ok(Self {
+            p,
+            initial_shift,
+            shift: start.shift,
+            iteration: start.iteration,
+            sq,
+            length_index,
+            jacobi_interval: options
+                .jacobi_interval
+                .unwrap_or_else(|| default_jacobi_interval(p))
+                .max(1),
+            options: FftOptions { threads, ..options },
+            verified: start.clone(),
+            recent: start,
+            jacobi_fail_streak: 0,
+            jacobi_fail_total: 0,
+            stats: FftStats::default(),
+            fault: None,
+        })
+    }
+
+    /// Counters of the error checks so far.
+    pub fn stats(&self) -> FftStats {
+        self.stats
+    }
+
+    /// The last state that passed a Jacobi check (or the starting state).
+    ///
+    /// [`LlEngine::checkpoint`] saves the *current* state, which may carry a
+    /// fault the next check would catch; a checkpoint from here never does
+    /// (as far as the Jacobi check can tell), so it is the safer one to keep
+    /// for a long run.
+    pub fn verified_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            exponent: self.p,
+            initial_shift: self.initial_shift,
+            shift: self.verified.shift,
+            iteration: self.verified.iteration,
+            residue: to_limbs(&self.verified.x),
+            engine: self.name().to_string(),
+        }
+    }
+
+    /// Threads cooperating on each squaring.
+    pub fn threads(&self) -> usize {
+        self.options.threads
+    }
+
+    /// Test hook: on reaching `iteration`, add 2^`bit` to the shifted residue
+    /// once, as a flipped bit in memory would.
+    #[doc(hidden)]
+    pub fn inject_fault(&mut self, iteration: u64, bit: u64) {
+        self.fault = Some((iteration, bit % self.p));
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            iteration: self.iteration,
+            shift: self.shift,
+            x: self.sq.value(),
+        }
+    }
+
+    fn restore(&mut self, s: &Snapshot, length_index: usize) {
+        if length_index != self.length_index {
+            self.length_index = length_index;
+            self.sq = DwtSquarer::new(self.p, fft_lengths()[length_index], self.options.threads);
+        }
+        self.sq.load(&s.x);
+        self.iteration = s.iteration;
+        self.shift = s.shift;
+    }
+
+    fn longer_length(&self) -> Result<usize, LlError> {
+        let next = self.length_index + 1;
+        if next >= fft_lengths().len() || fft_lengths()[next] as u64 > self.p {
+            return Err(LlError::Arithmetic(format!(
+                "M{}: errors persist at the longest FFT length {}",
+                self.p,
+                self.sq.len()
+            )));
+        }
+        Ok(next)
+    }
+
+    /// (s − 2 | M_p) = −1 on the current state.
+    fn jacobi_ok(&self, x: &BigUint) -> bool {
+        let m = mersenne(self.p);
+        let two = rotate_left(&BigUint::from(2u8), self.p, self.shift);
+        let y = if *x >= two { x - two } else { x + &m - two };
+        jacobi(&y, &m) == -1
+    }
+
+    fn one_iteration(&mut self) -> f64 {
+        if let Some((at, bit)) = self.fault
+            && at == self.iteration
+        {
+            self.fault = None;
+            self.sq.flip_bit(bit);
+        }
+        let next = (2 * self.shift) % self.p;
+        let err = self.sq.square_sub2(next);
+        self.shift = next;
+        self.iteration += 1;
+        err
+    }
+}
+
+impl LlEngine for FftEngine {
+    fn name(&self) -> &'static str {
+        "fft"
+    }
+    fn exponent(&self) -> u64 {
+        self.p
+    }
+    fn initial_shift(&self) -> u64 {
+        self.initial_shift
+    }
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    fn advance(&mut self, k: u64) -> Result<u64, LlError> {
+        let total = total_iterations(self.p);
+        let n = k.min(total - self.iteration);
+        let target = self.iteration + n;
+        while self.iteration < target {
+            let err = self.one_iteration();
+            if err > self.options.roundoff_limit || err.is_nan() {
+                self.stats.roundoff_retries += 1;
+                let next = self.longer_length()?;
+                let recent = self.recent.clone();
+                self.restore(&recent, next);
+                continue;
+            }
+            self.stats.max_roundoff = self.stats.max_roundoff.max(err);
+            let it = self.iteration;
+            if it.is_multiple_of(self.jacobi_interval) || it == total {
+                let snap = self.snapshot();
+                self.stats.jacobi_checks += 1;
+                if self.jacobi_ok(&snap.x) {
+                    self.jacobi_fail_streak = 0;
+                    self.verified = snap.clone();
+                    self.recent = snap;
+                } else {
+                    self.stats.jacobi_failures += 1;
+                    self.jacobi_fail_streak += 1;
+                    self.jacobi_fail_total += 1;
+                    if self.jacobi_fail_total >= JACOBI_GIVE_UP {
+                        return Err(LlError::Arithmetic(format!(
+                            "M{}: the Jacobi check failed {} times",
+                            self.p, self.jacobi_fail_total
+                        )));
+                    }
+                    let mut li = self.length_index;
+                    if self.jacobi_fail_streak >= JACOBI_RETRIES_PER_LENGTH {
+                        li = self.longer_length()?;
+                        self.jacobi_fail_streak = 0;
+                    }
+                    let verified = self.verified.clone();
+                    self.recent = verified.clone();
+                    self.restore(&verified, li);
+                }
+            } else if it.is_multiple_of(SNAPSHOT_INTERVAL) {
+                self.recent = self.snapshot();
+            }
+        }
+        debug_assert_eq!(
+            self.shift,
+            shift_after(self.p, self.initial_shift, self.iteration)
+        );
+        Ok(n)
+    }
+
+    fn residue(&self) -> BigUint {
+        if self.p == 2 {
+            return BigUint::ZERO;
+        }
+        rotate_right(&self.sq.value(), self.p, self.shift)
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            exponent: self.p,
+            initial_shift: self.initial_shift,
+            shift: self.shift,
+            iteration: self.iteration,
+            residue: to_limbs(&self.sq.value()),
+            engine: self.name().to_string(),
+        }
+    }
+
+    fn fft_length(&self) -> Option<usize> {
+        Some(self.sq.len())
+    }
+}
+
+#[cfg(test)]
+mod tests;

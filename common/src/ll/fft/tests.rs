@@ -1,0 +1,366 @@
+//! The FFT engine against the reference engine (the oracle), and its error
+//! checks against injected faults.
+
+use super::*;
+use crate::ll::{ReferenceEngine, Status};
+use crate::primes::primes_in;
+use rand::{Rng, SeedableRng};
+
+/// Runs both engines side by side, comparing residues every `step`.
+fn agree(p: u64, shift: u64, iters: u64, step: u64) -> FftEngine {
+    let mut f = FftEngine::new(p, shift).unwrap();
+    let mut r = ReferenceEngine::new(p, shift).unwrap();
+    let mut done = 0;
+    while done < iters && !r.is_done() {
+        let k = step.min(iters - done);
+        assert_eq!(f.advance(k).unwrap(), r.advance(k).unwrap());
+        done += k;
+        assert_eq!(
+            f.residue(),
+            r.residue(),
+            "M{p} shift {shift} iteration {done}"
+        );
+    }
+    f
+}
+
+/// A checkpoint holding a random residue part-way through a test, so that
+/// large exponents are compared on full-size data from the first iteration.
+fn random_checkpoint(p: u64, initial_shift: u64, iteration: u64, seed: u64) -> Checkpoint {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let digits: Vec<u32> = (0..p.div_ceil(32)).map(|_| rng.random()).collect();
+    let x = BigUint::from_slice(&digits) % mersenne(p);
+    Checkpoint {
+        version: CHECKPOINT_VERSION,
+        exponent: p,
+        initial_shift,
+        shift: shift_after(p, initial_shift, iteration),
+        iteration,
+        residue: to_limbs(&x),
+        engine: "test".into(),
+    }
+}
+
+#[test]
+fn first_iterations_of_small_exponents_every_step() {
+    for p in [3u64, 5, 7, 11, 13, 31, 61, 89, 107, 127, 521, 607] {
+        agree(p, 0, 40, 1);
+        agree(p, p / 3, 40, 1);
+    }
+}
+
+#[test]
+fn every_prime_below_5000_matches_the_reference() {
+    for (i, p) in primes_in(2, 5000).into_iter().enumerate() {
+        // Vary the shift so every prime also exercises the −2 at some
+        // position other than bit 1.
+        let shift = if p > 2 { (i as u64 * 7919) % p } else { 0 };
+        let mut f = FftEngine::new(p, shift).unwrap();
+        let mut r = ReferenceEngine::new(p, shift).unwrap();
+        let step = (p / 3).max(1);
+        while !r.is_done() {
+            f.advance(step).unwrap();
+            r.advance(step).unwrap();
+            assert_eq!(f.residue(), r.residue(), "M{p} at {}", r.iteration());
+        }
+        let (a, b) = (f.result().unwrap(), r.result().unwrap());
+        assert_eq!((a.status, a.res64), (b.status, b.res64), "M{p}");
+        assert_eq!(f.stats().roundoff_retries + f.stats().jacobi_failures, 0);
+    }
+}
+
+/// Full tests of published Mersenne primes: M_p is prime for these p (and
+/// for every smaller one, which the test above covers).
+fn known_prime(p: u64) {
+    let mut f = FftEngine::new(p, p / 2).unwrap();
+    let r = f.run_to_end().unwrap();
+    assert_eq!(r.status, Status::Prime, "M{p}");
+    assert_eq!(r.res64, 0);
+    assert_eq!(r.engine, "fft");
+    assert!(f.stats().jacobi_checks >= 1, "the final residue is checked");
+    assert_eq!(f.stats().jacobi_failures, 0);
+}
+
+#[test]
+fn known_mersenne_primes_up_to_86243() {
+    for p in [9689u64, 9941, 11213, 19937, 21701, 23209, 44497, 86243] {
+        known_prime(p);
+    }
+}
+
+/// The two largest known primes the issue asks for take about a minute
+/// together in the test profile on a shared 2-core machine, so CI leaves
+/// them out: `cargo test -p mersenne-common -- --ignored known_mersenne`.
+#[test]
+#[ignore]
+fn known_mersenne_primes_110503_and_132049() {
+    for p in [110_503u64, 132_049] {
+        known_prime(p);
+    }
+}
+
+#[test]
+fn composites_between_known_primes_match_the_reference() {
+    for p in [9697u64, 19927, 44483] {
+        let a = FftEngine::new(p, 17).unwrap().run_to_end().unwrap();
+        let b = ReferenceEngine::new(p, 17).unwrap().run_to_end().unwrap();
+        assert_eq!(a.status, Status::Composite);
+        assert_eq!((a.status, a.res64), (b.status, b.res64), "M{p}");
+    }
+}
+
+/// Exponents at the very top of several FFT lengths (the worst round-off)
+/// and the large known primes, compared with the reference on random
+/// full-size residues.
+#[test]
+fn sampled_iterations_up_to_three_million() {
+    let mut ps = vec![216_091u64, 756_839, 1_257_787, 3_021_377];
+    for n in [4096usize, 12_288, 28_672, 40_960, 65_536] {
+        let mut p = max_exponent(n);
+        while !crate::primes::is_prime(p) {
+            p -= 1;
+        }
+        ps.push(p);
+    }
+    for (i, &p) in ps.iter().enumerate() {
+        let iters = if p > 2_000_000 { 8 } else { 15 };
+        let c = random_checkpoint(p, p / 5, 1000, i as u64);
+        let mut f = FftEngine::resume(&c).unwrap();
+        let mut r = ReferenceEngine::resume(&c).unwrap();
+        f.advance(iters).unwrap();
+        r.advance(iters).unwrap();
+        assert_eq!(f.checkpoint().residue, r.checkpoint().residue, "M{p}");
+        assert!(f.stats().max_roundoff < 0.3, "M{p}: {:?}", f.stats());
+        assert_eq!(
+            f.fft_length(),
+            Some(fft_lengths()[length_index_for(p).unwrap()])
+        );
+    }
+}
+
+#[test]
+fn residues_do_not_depend_on_the_shift() {
+    let p = 21_701;
+    let mut engines: Vec<FftEngine> = [0u64, 1, 777, p - 1]
+        .iter()
+        .map(|&s| FftEngine::new(p, s).unwrap())
+        .collect();
+    for _ in 0..4 {
+        for e in &mut engines {
+            e.advance(250).unwrap();
+        }
+        let r0 = engines[0].residue();
+        for e in &engines[1..] {
+            assert_eq!(e.residue(), r0);
+        }
+    }
+}
+
+#[test]
+fn checkpoints_cross_resume_between_fft_and_reference() {
+    let p = 4423;
+    let mut straight = ReferenceEngine::new(p, 99).unwrap();
+    straight.advance(1500).unwrap();
+
+    // fft → checkpoint bytes → reference.
+    let mut f = FftEngine::new(p, 99).unwrap();
+    f.advance(700).unwrap();
+    let c = Checkpoint::from_bytes(&f.checkpoint().to_bytes()).unwrap();
+    let mut r = ReferenceEngine::resume(&c).unwrap();
+    r.advance(800).unwrap();
+    assert_eq!(r.checkpoint(), {
+        let mut s = straight.checkpoint();
+        s.engine = "reference".into();
+        s
+    });
+
+    // reference → checkpoint → fft, to the end.
+    let mut r2 = ReferenceEngine::new(p, 99).unwrap();
+    r2.advance(1100).unwrap();
+    let mut f2 = FftEngine::resume(&r2.checkpoint()).unwrap();
+    f2.advance(400).unwrap();
+    assert_eq!(f2.checkpoint().residue, straight.checkpoint().residue);
+    let a = f2.run_to_end().unwrap();
+    let b = straight.run_to_end().unwrap();
+    assert_eq!(a.status, Status::Prime);
+    assert_eq!((a.status, a.res64, a.shift), (b.status, b.res64, b.shift));
+}
+
+#[test]
+fn the_jacobi_invariant_holds_on_reference_residues() {
+    // (s_i − 2 | M_p) = −1 for i ≥ 1, prime or composite M_p.
+    for p in [89u64, 97, 1279, 1283] {
+        let mut r = ReferenceEngine::new(p, 0).unwrap();
+        let m = mersenne(p);
+        for _ in 0..10 {
+            r.advance(p / 10).unwrap();
+            let s = r.residue();
+            let y = (s + &m - 2u8) % &m;
+            assert_eq!(crate::ll::jacobi::jacobi(&y, &m), -1, "M{p}");
+        }
+    }
+}
+
+#[test]
+fn a_flipped_bit_is_caught_by_the_jacobi_check_and_rolled_back() {
+    // M_9941 is prime. The fault lands between checks at 500 and 1000. A
+    // corrupted residue keeps (s − 2 | M_p) = −1 about half the time, so the
+    // Jacobi check misses about half of all faults (adding 2^1234 here is
+    // one it misses; 2^1235 is one it catches). That is a known limit of
+    // the check: it halves the error rate, and double checks do the rest.
+    let p = 9941;
+    let mut f = FftEngine::with_options(
+        p,
+        3,
+        FftOptions {
+            jacobi_interval: Some(500),
+            ..FftOptions::default()
+        },
+    )
+    .unwrap();
+    f.inject_fault(700, 1235);
+    f.advance(999).unwrap();
+    // The fault is in the current state; the verified one is from before it.
+    assert_eq!(f.verified_checkpoint().iteration, 500);
+    let mut clean = ReferenceEngine::new(p, 3).unwrap();
+    clean.advance(500).unwrap();
+    assert_eq!(f.verified_checkpoint().residue, clean.checkpoint().residue);
+    let r = f.run_to_end().unwrap();
+    let s = f.stats();
+    assert_eq!(s.jacobi_failures, 1, "{s:?}");
+    assert_eq!(r.status, Status::Prime);
+    assert_eq!(r.res64, 0);
+}
+
+#[test]
+fn a_flipped_bit_in_a_composite_is_recovered_exactly() {
+    let p = 4447; // M_4447 is composite
+    let mut f = FftEngine::with_options(
+        p,
+        0,
+        FftOptions {
+            jacobi_interval: Some(1000),
+            ..FftOptions::default()
+        },
+    )
+    .unwrap();
+    f.inject_fault(2500, 100);
+    let a = f.run_to_end().unwrap();
+    let b = ReferenceEngine::new(p, 0).unwrap().run_to_end().unwrap();
+    assert_eq!(f.stats().jacobi_failures, 1, "{:?}", f.stats());
+    assert_eq!((a.status, a.res64), (b.status, b.res64));
+}
+
+#[test]
+fn a_too_short_fft_length_is_caught_by_round_off_and_lengthened() {
+    let p = 44_497; // prime; the table picks 2560 words
+    let table = fft_lengths()[length_index_for(p).unwrap()];
+    for forced in [1024usize, fft_lengths()[length_index_for(p).unwrap() - 2]] {
+        let mut f = FftEngine::with_options(
+            p,
+            12_345,
+            FftOptions {
+                fft_length: Some(forced),
+                ..FftOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(f.fft_length(), Some(forced));
+        let r = f.run_to_end().unwrap();
+        assert!(f.stats().roundoff_retries >= 1, "{:?}", f.stats());
+        assert!(f.fft_length().unwrap() > forced);
+        assert!(f.fft_length().unwrap() <= table);
+        assert_eq!(r.status, Status::Prime);
+        assert_eq!(r.res64, 0);
+    }
+}
+
+#[test]
+fn threads_per_test_gives_the_same_residues() {
+    let p = 132_049;
+    let c = random_checkpoint(p, 5, 77, 42);
+    let mut one = FftEngine::resume(&c).unwrap();
+    let mut two = FftEngine::resume_with_options(
+        &c,
+        FftOptions {
+            threads: 2,
+            ..FftOptions::default()
+        },
+    )
+    .unwrap();
+    let mut three = FftEngine::resume_with_options(
+        &c,
+        FftOptions {
+            threads: 3,
+            ..FftOptions::default()
+        },
+    )
+    .unwrap();
+    let mut r = ReferenceEngine::resume(&c).unwrap();
+    for e in [&mut one as &mut dyn LlEngine, &mut two, &mut three, &mut r] {
+        e.advance(30).unwrap();
+    }
+    assert_eq!(two.threads(), 2);
+    let want = r.checkpoint().residue;
+    assert!(one.checkpoint().residue == want, "1 thread");
+    assert!(two.checkpoint().residue == want, "2 threads");
+    assert!(three.checkpoint().residue == want, "3 threads");
+}
+
+#[test]
+fn bad_input_is_refused() {
+    assert!(matches!(
+        FftEngine::new(4423, 4423),
+        Err(LlError::BadShift { .. })
+    ));
+    assert!(matches!(
+        FftEngine::new(4425, 0),
+        Err(LlError::CompositeExponent { .. })
+    ));
+    assert!(matches!(
+        FftEngine::with_options(
+            4423,
+            0,
+            FftOptions {
+                fft_length: Some(1000),
+                ..FftOptions::default()
+            }
+        ),
+        Err(LlError::Arithmetic(_))
+    ));
+}
+
+#[test]
+fn engine_kind_fft_and_auto() {
+    use crate::ll::{AUTO_FFT_CROSSOVER, EngineKind, EngineOptions, new_engine, new_engine_with};
+    assert_eq!("fft".parse::<EngineKind>().unwrap(), EngineKind::Fft);
+    let big = 4423;
+    assert!(big >= AUTO_FFT_CROSSOVER);
+    assert_eq!(new_engine(EngineKind::Auto, big, 0).unwrap().name(), "fft");
+    assert_eq!(
+        new_engine(EngineKind::Auto, 127, 0).unwrap().name(),
+        "reference"
+    );
+    assert_eq!(new_engine(EngineKind::Fft, 127, 0).unwrap().name(), "fft");
+    let mut e = new_engine_with(
+        EngineKind::Auto,
+        big,
+        5,
+        EngineOptions {
+            threads_per_test: 2,
+        },
+    )
+    .unwrap();
+    let r = e.run_to_end().unwrap();
+    assert_eq!((r.status, r.engine.as_str()), (Status::Prime, "fft"));
+    assert!(r.fft_length.is_some());
+    let c = {
+        let mut e = new_engine(EngineKind::Reference, big, 5).unwrap();
+        e.advance(100).unwrap();
+        e.checkpoint()
+    };
+    let mut resumed = crate::ll::resume_engine(EngineKind::Auto, &c).unwrap();
+    assert_eq!(resumed.name(), "fft");
+    assert_eq!(resumed.iteration(), 100);
+    assert_eq!(resumed.run_to_end().unwrap().res64, 0);
+}
