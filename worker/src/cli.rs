@@ -23,6 +23,8 @@ Examples:
       res64 of the residue after 1000 iterations, computed on data shifted by 17 bits
   worker ll 44497 --json
       one JSON object with status, exponent, worktype, res64, shift-count, ...
+  worker ll 3021377 --threads-per-test 2
+      one large test with both cores cooperating on each squaring
 
 Exit status: 0 when the test ran (prime or composite), 2 for bad input such as
 a composite exponent (the message names a factor), p < 2, an unknown engine, a
@@ -31,11 +33,12 @@ shift >= p, or --iterations beyond the p - 2 a full test takes.";
 const BENCH_EXAMPLES: &str = "\
 Examples:
   worker bench
-      ms/iter at p = 9689, 44497, 86243 and the scaling on every core (about 20 s on 2 cores)
+      reference and fft engines side by side at p = 9689, 44497, 86243: ms/iter,
+      FFT length, and the scaling on every core (about 40 s on 2 cores)
   worker bench --exponents 44497 --threads 2 --seconds 5 --json
       one exponent, 1 and 2 concurrent tests, 5 s per measurement, JSON for scripts
-  worker bench --engine auto,reference
-      every concrete engine the listed kinds resolve to, side by side";
+  worker bench --engine auto
+      only the engine `auto` picks for each exponent";
 
 /// `worker`: a Mersenne Ring peer and its local tools.
 #[derive(Debug, Parser)]
@@ -71,10 +74,15 @@ pub struct LlArgs {
     /// The exponent p; must be prime (a composite p makes M_p composite).
     #[arg(value_name = "P")]
     pub exponent: u64,
-    /// Engine: `auto` picks the fastest exact engine for p, `reference` is the
+    /// Engine: `auto` picks fft above the measured crossover and reference
+    /// below it, `fft` is the IBDWT floating-point engine, `reference` is the
     /// slow num-bigint oracle.
     #[arg(long, default_value = "auto", value_name = "ENGINE")]
     pub engine: EngineKind,
+    /// Threads cooperating on this one test's squarings (fft engine only).
+    /// Worth it where one test no longer fits in a core's cache (p in the millions).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads_per_test: u64,
     /// Stop after K iterations and report the res64 of that residue
     /// (Mlucas self-test style). K may be 0..=p-2; larger K is an error.
     #[arg(long, value_name = "K")]
@@ -103,11 +111,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Engines to measure, comma-separated; kinds that resolve to the same
-    /// concrete engine are measured once.
+    /// concrete engine are measured once. The default puts both engines side
+    /// by side.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "auto",
+        default_value = "reference,fft",
         value_name = "E,..."
     )]
     pub engine: Vec<EngineKind>,

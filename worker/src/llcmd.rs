@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mersenne_common::ll::{LlEngine, new_engine, res64_hex};
+use mersenne_common::ll::{EngineOptions, LlEngine, new_engine_with, res64_hex};
 use serde::Serialize;
 
 use crate::cli::LlArgs;
@@ -72,7 +72,10 @@ pub fn run(args: &LlArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 /// Runs the test `args` asks for and returns its report.
 pub fn compute(args: &LlArgs) -> anyhow::Result<LlReport> {
     let p = args.exponent;
-    let mut engine = new_engine(args.engine, p, args.shift)?;
+    let options = EngineOptions {
+        threads_per_test: args.threads_per_test as usize,
+    };
+    let mut engine = new_engine_with(args.engine, p, args.shift, options)?;
     let total = engine.total_iterations();
     let target = match args.iterations {
         None => total,

@@ -258,3 +258,29 @@ fn bench_table_has_the_columns() {
     }
     assert!(out.contains("reference") && out.contains("127"), "{out}");
 }
+
+#[test]
+fn threads_per_test_gives_the_oracle_residue() {
+    // Two threads cooperating on each squaring (four-step FFT, blocked carry)
+    // must give the textbook residue, full test and part-way alike.
+    let o = worker(&["ll", "9941", "--engine", "fft", "--threads-per-test", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "M9941 is a Mersenne prime!\n");
+    let o = worker(&[
+        "ll",
+        "9887",
+        "--engine",
+        "fft",
+        "--threads-per-test",
+        "2",
+        "--iterations",
+        "300",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["res64"], oracle_res64(9887, 300).as_str());
+    assert_eq!(v["engine"], "fft");
+    assert!(v["fft-length"].as_u64().unwrap() > 0);
+    assert_bad_input(&["ll", "7", "--threads-per-test", "0"], "threads-per-test");
+}
