@@ -8,3 +8,4 @@
 
 pub mod ll;
 pub mod primes;
+pub mod work;
