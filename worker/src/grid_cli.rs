@@ -416,7 +416,9 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     let mut nodes = Vec::new();
     for i in 0..a.nodes {
         let mut c = NodeConfig::new("127.0.0.1:0", base.join(format!("peer{i}")));
-        c.threads = threads.div_ceil(a.nodes);
+        // Each peer may keep the whole shared pool busy, so that a peer
+        // waiting on a claim never leaves a core idle.
+        c.threads = threads;
         c.pool = Some(pool.clone());
         c.gossip_every = Duration::from_millis(500);
         c.lease = Duration::from_secs(30);

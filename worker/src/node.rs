@@ -116,6 +116,8 @@ struct State {
     epoch: u64,
     finished: u64,
     crunch_ms_total: u64,
+    /// Exponents whose rows changed since the last flush to disk.
+    dirty: BTreeSet<u64>,
 }
 
 impl State {
@@ -274,6 +276,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
             epoch: 0,
             finished: 0,
             crunch_ms_total: 0,
+            dirty: BTreeSet::new(),
         }),
         client: Client::new(),
         db,
@@ -292,6 +295,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         join(&shared, &seed).await;
     }
     tasks.push(tokio::spawn(maintenance(shared.clone())));
+    tasks.push(tokio::spawn(flusher(shared.clone())));
     if shared.cfg.threads > 0 {
         tasks.push(tokio::spawn(work_loop(shared.clone())));
     }
@@ -424,6 +428,8 @@ impl NodeHandle {
         for t in self.tasks {
             t.abort();
         }
+        let s2 = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
         info!("left the ring");
     }
 
@@ -816,7 +822,7 @@ async fn submit(s: &Arc<Shared>, from: u64, to: u64) -> (u64, u64) {
 /// Adds results to the table (memory and disk) and to any records held;
 /// new ones are pushed on to a few random peers and the unit's owner.
 fn absorb(s: &Arc<Shared>, results: Vec<UnitResult>, forward: bool) {
-    let (fresh, peers, rows, done_recs) = {
+    let (fresh, peers, done_recs) = {
         let mut st = s.state.lock().expect("state");
         let mut fresh = Vec::new();
         let mut done_recs = Vec::new();
@@ -828,13 +834,9 @@ fn absorb(s: &Arc<Shared>, results: Vec<UnitResult>, forward: bool) {
                 fresh.push(r);
             }
         }
-        let rows: Vec<(u64, Vec<UnitResult>)> = fresh
-            .iter()
-            .map(|r| r.exponent)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|p| (p, st.results.get(p).unwrap_or(&[]).to_vec()))
-            .collect();
+        for r in &fresh {
+            st.dirty.insert(r.exponent);
+        }
         let live = st.live();
         let mut peers: Vec<String> = live
             .choose_multiple(&mut rand::rng(), s.cfg.fanout)
@@ -846,15 +848,10 @@ fn absorb(s: &Arc<Shared>, results: Vec<UnitResult>, forward: bool) {
                 peers.push(o);
             }
         }
-        (fresh, peers, rows, done_recs)
+        (fresh, peers, done_recs)
     };
     if fresh.is_empty() {
         return;
-    }
-    if let Err(e) =
-        s.db.write_rows(rows.iter().map(|(p, v)| (*p, v.as_slice())))
-    {
-        warn!(%e, "writing results to disk failed");
     }
     if !done_recs.is_empty() {
         replicate(s, done_recs);
@@ -874,6 +871,41 @@ fn absorb(s: &Arc<Shared>, results: Vec<UnitResult>, forward: bool) {
 }
 
 // ---------------------------------------------------------------- maintenance
+
+/// Writes changed rows to the result table in one transaction. Batching
+/// keeps one fsync per flush instead of one per result; a crash loses at
+/// most the last interval locally, and anti-entropy brings it back.
+fn flush(s: &Shared) {
+    let rows: Vec<(u64, Vec<UnitResult>)> = {
+        let mut st = s.state.lock().expect("state");
+        let dirty = std::mem::take(&mut st.dirty);
+        dirty
+            .into_iter()
+            .map(|p| (p, st.results.get(p).unwrap_or(&[]).to_vec()))
+            .collect()
+    };
+    if rows.is_empty() {
+        return;
+    }
+    if let Err(e) =
+        s.db.write_rows(rows.iter().map(|(p, v)| (*p, v.as_slice())))
+    {
+        warn!(%e, "writing results to disk failed");
+        let mut st = s.state.lock().expect("state");
+        st.dirty.extend(rows.iter().map(|(p, _)| *p));
+    }
+}
+
+async fn flusher(s: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let s2 = s.clone();
+        let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
+        if s.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
 
 async fn maintenance(s: Arc<Shared>) {
     let mut tick = tokio::time::interval(s.cfg.gossip_every);
