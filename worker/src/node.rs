@@ -601,8 +601,12 @@ fn handle_sync(s: &Arc<Shared>, req: Request) -> Response {
         }
         Request::Replicate { records } => {
             let mut st = s.state.lock().expect("state");
+            let epoch = st.epoch;
             for r in &records {
                 st.store.merge(r);
+                // Whoever sent it already told the other owners.
+                let v = st.store.get(r.exponent).map_or(r.version, |m| m.version);
+                st.pushed.insert(r.exponent, (v, epoch));
             }
             Response::Ok
         }
@@ -1024,8 +1028,14 @@ async fn sync_records(s: &Arc<Shared>, full: bool) {
             let mine = owners.contains(&s.addr);
             let primary = owners.first() == Some(&s.addr);
             let last = st.pushed.get(&rec.exponent).copied();
-            let stale = full || last != Some((rec.version, epoch));
-            if (primary || !mine) && stale {
+            let new_epoch = last.map(|(_, e)| e) != Some(epoch);
+            let new_version = last.map(|(v, _)| v) != Some(rec.version);
+            // The primary pushes every change; a replica pushes only when
+            // the membership changed, which is how a node that joined (or
+            // came back) receives the records it is now primary for.
+            let stale =
+                full || !mine || (primary && (new_epoch || new_version)) || (!primary && new_epoch);
+            if stale {
                 for o in owners.iter().filter(|o| **o != s.addr) {
                     push.entry(o.clone()).or_default().push(rec.clone());
                 }
