@@ -1,6 +1,119 @@
-//! The Mersenne Ring peer: client and server at once.
+//! The Mersenne Ring worker: a grid peer and its local tools.
+//!
+//! The binary is a thin shell: `main` parses a [`Cli`] and calls [`run`].
+//! Each subcommand lives in its own module and writes to a caller-supplied
+//! writer, so it can be driven from tests as well as from a terminal.
 
+pub mod bench;
+pub mod cli;
 pub mod db;
 pub mod grid_cli;
+pub mod llcmd;
 pub mod net;
 pub mod node;
+pub mod timefmt;
+
+use mersenne_common::ll::LlError;
+use serde::Serialize;
+
+pub use cli::{BenchArgs, Cli, Command, LlArgs};
+
+/// Exit status for a run that failed for reasons outside the user's input.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status for bad input; clap uses the same code for usage errors.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Input the worker refuses, beyond what [`LlError`] already covers.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BadInput {
+    /// `--iterations K` asked for more iterations than a full test has.
+    #[error(
+        "--iterations {k} is more than the {total} iterations a full test of M{p} takes (p - 2); use 0..={total}"
+    )]
+    TooManyIterations {
+        /// The exponent.
+        p: u64,
+        /// The requested iteration count.
+        k: u64,
+        /// Iterations in a full test, p − 2.
+        total: u64,
+    },
+    /// A `worker bench` option is out of range.
+    #[error("{0}")]
+    Bench(String),
+}
+
+/// The `program` object of a result record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Program {
+    /// Program name.
+    pub name: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+}
+
+impl Program {
+    /// This build of the worker.
+    pub fn this() -> Self {
+        Program {
+            name: "Mersenne Ring worker",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// Runs the command line; output goes to stdout, progress to stderr.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cli.command {
+        Some(Command::Ll(args)) => llcmd::run(&args, &mut out),
+        Some(Command::Bench(args)) => bench::run(&args, &mut out),
+        Some(Command::Submit(a)) => grid(false, grid_cli::submit(a)),
+        Some(Command::Results(a)) => grid(false, grid_cli::results(a)),
+        Some(Command::Status(a)) => grid(false, grid_cli::status(a)),
+        Some(Command::Local(a)) => grid(false, grid_cli::local(a)),
+        None => grid(true, grid_cli::run_peer(cli.peer)),
+    }
+}
+
+/// Runs a grid command on a tokio runtime, with logs on stderr (`RUST_LOG`
+/// overrides the level: info for a peer, warnings only for the clients).
+fn grid(
+    peer: bool,
+    f: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let level = if peer { "info" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .try_init();
+    tokio::runtime::Runtime::new()?.block_on(f)
+}
+
+/// The process exit status for an error from [`run`]: [`EXIT_BAD_INPUT`]
+/// when the user's input was refused, [`EXIT_FAILURE`] otherwise.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let bad_input = err.chain().any(|e| {
+        e.is::<BadInput>()
+            || matches!(
+                e.downcast_ref::<LlError>(),
+                Some(
+                    LlError::ExponentTooSmall(_)
+                        | LlError::CompositeExponent { .. }
+                        | LlError::ExponentTooLarge { .. }
+                        | LlError::BadShift { .. }
+                        | LlError::UnknownEngine(_)
+                )
+            )
+    });
+    if bad_input {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_FAILURE
+    }
+}

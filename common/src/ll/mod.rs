@@ -30,6 +30,10 @@ use serde::{Deserialize, Serialize};
 /// Version of the [`Checkpoint`] layout; bumped on incompatible changes.
 pub const CHECKPOINT_VERSION: u32 = 1;
 
+/// Largest exponent a [`Checkpoint`] may name. GIMPS assigns exponents below
+/// 2^32; anything larger in a checkpoint is corruption.
+pub const MAX_CHECKPOINT_EXPONENT: u64 = u32::MAX as u64;
+
 /// Errors from setting up or running a Lucas–Lehmer test.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LlError {
@@ -159,6 +163,22 @@ impl Checkpoint {
                 self.version
             ));
         }
+        // Range checks come before anything whose cost grows with p, so that
+        // corrupted bytes claiming a huge exponent fail fast instead of
+        // trial-dividing for seconds or allocating gigabytes.
+        if self.exponent > MAX_CHECKPOINT_EXPONENT {
+            return bad(format!(
+                "exponent {} above the largest supported {MAX_CHECKPOINT_EXPONENT}",
+                self.exponent
+            ));
+        }
+        if (self.residue.len() as u64) > self.exponent.div_ceil(64) {
+            return bad(format!(
+                "{} residue limbs for a {}-bit modulus",
+                self.residue.len(),
+                self.exponent
+            ));
+        }
         check_exponent(self.exponent)?;
         if self.exponent > 2 && self.shift >= self.exponent {
             return bad(format!("shift {} >= p {}", self.shift, self.exponent));
@@ -179,14 +199,9 @@ impl Checkpoint {
         {
             return bad("shift does not follow from initial shift and iteration".into());
         }
-        let x = BigUint::from_slice(
-            &self
-                .residue
-                .iter()
-                .flat_map(|l| [*l as u32, (*l >> 32) as u32])
-                .collect::<Vec<_>>(),
-        );
-        if x >= mersenne(self.exponent) {
+        // x < M_p  <=>  x has at most p bits and is not all p bits set.
+        let x = self.residue_int();
+        if x.bits() > self.exponent || x.count_ones() == self.exponent {
             return bad("residue is not reduced below M_p".into());
         }
         Ok(())

@@ -382,12 +382,14 @@ impl WorkStore {
         Some(rec.clone())
     }
 
-    /// Up to `max` claimable units at `now`, smallest exponent first (small
-    /// units first keeps the pipeline full and the table filling in order),
-    /// skipping those in `exclude`.
+    /// Up to `max` claimable units at `now`, largest exponent first, skipping
+    /// those in `exclude`. Longest-job-first keeps the tail short: the last
+    /// units to finish are the quick ones, so no core idles at the end while
+    /// another grinds through a big exponent.
     pub fn claimable(&self, now: u64, max: usize, exclude: &HashSet<u64>) -> Vec<(u64, u64)> {
         self.records
             .values()
+            .rev()
             .filter(|r| r.claimable(now) && !exclude.contains(&r.exponent))
             .take(max)
             .map(|r| (r.exponent, r.version))

@@ -1,0 +1,141 @@
+//! Command-line interface of the `worker` binary.
+//!
+//! The top level is a [`Cli`] with an optional subcommand: without one,
+//! `worker` will run as a grid peer (flags such as `--join` and `--listen`
+//! belong on [`Cli`] itself), with one it runs a single local job.
+
+use clap::{Args, Parser, Subcommand};
+use mersenne_common::ll::EngineKind;
+
+use crate::grid_cli::{LocalArgs, PeerArgs, ResultsArgs, StatusArgs, SubmitArgs};
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  worker local                   # a whole grid on this machine: 4 peers crunch 2-10000
+  worker --listen 0.0.0.0:7700 --advertise HOST_A:7700
+                                 # start a ring on host A
+  worker --join HOST_A:7700 --listen 0.0.0.0:7700 --advertise HOST_B:7700
+                                 # join it from host B
+  worker submit --range 2-20000 --peer HOST_A:7700
+  worker results --peer HOST_B:7700 --primes
+  worker ll 4423                 # is 2^4423 - 1 prime?
+  worker ll 86243 --json         # a longer test, GIMPS results.json.txt style
+  worker bench                   # per-core speed before joining the grid";
+
+const LL_EXAMPLES: &str = "\
+Examples:
+  worker ll 4423
+      M4423 is a Mersenne prime!
+  worker ll 4327
+      M4327 is not prime. Res64: C06B3CA888ECFB62.
+  worker ll 4327 --iterations 1000 --shift 17
+      res64 of the residue after 1000 iterations, computed on data shifted by 17 bits
+  worker ll 44497 --json
+      one JSON object with status, exponent, worktype, res64, shift-count, ...
+
+Exit status: 0 when the test ran (prime or composite), 2 for bad input such as
+a composite exponent (the message names a factor), p < 2, an unknown engine, a
+shift >= p, or --iterations beyond the p - 2 a full test takes.";
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  worker bench
+      ms/iter at p = 9689, 44497, 86243 and the scaling on every core (about 20 s on 2 cores)
+  worker bench --exponents 44497 --threads 2 --seconds 5 --json
+      one exponent, 1 and 2 concurrent tests, 5 s per measurement, JSON for scripts
+  worker bench --engine auto,reference
+      every concrete engine the listed kinds resolve to, side by side";
+
+/// `worker`: a Mersenne Ring peer and its local tools.
+#[derive(Debug, Parser)]
+#[command(
+    name = "worker",
+    version,
+    about = "Mersenne Ring worker: Lucas-Lehmer tests of Mersenne numbers 2^p - 1",
+    long_about = "Mersenne Ring worker: Lucas-Lehmer tests of Mersenne numbers 2^p - 1.\n\n\
+                  Without a subcommand the worker runs as a peer of the grid (start a ring, or \
+                  `--join` one). `worker local` runs a whole grid on this machine; \
+                  `worker ll` runs a single test, `worker bench` measures this machine.",
+    after_help = TOP_EXAMPLES
+)]
+pub struct Cli {
+    /// What to do; without a subcommand the worker runs as a grid peer.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the peer (used without a subcommand).
+    #[command(flatten)]
+    pub peer: PeerArgs,
+}
+
+/// The local jobs a worker can run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a Lucas-Lehmer test of M_p = 2^p - 1 (or only its first K iterations).
+    #[command(after_help = LL_EXAMPLES)]
+    Ll(LlArgs),
+    /// Measure ms/iteration on one core and the throughput of concurrent tests.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+    /// Submit a range of exponents to the grid (idempotent).
+    Submit(SubmitArgs),
+    /// Print the result table a peer holds.
+    Results(ResultsArgs),
+    /// Show the ring as a peer sees it.
+    Status(StatusArgs),
+    /// Run a whole ring of peers on this machine and crunch a range.
+    Local(LocalArgs),
+}
+
+/// Arguments of `worker ll`.
+#[derive(Debug, Clone, Args)]
+pub struct LlArgs {
+    /// The exponent p; must be prime (a composite p makes M_p composite).
+    #[arg(value_name = "P")]
+    pub exponent: u64,
+    /// Engine: `auto` picks the fastest exact engine for p, `reference` is the
+    /// slow num-bigint oracle.
+    #[arg(long, default_value = "auto", value_name = "ENGINE")]
+    pub engine: EngineKind,
+    /// Stop after K iterations and report the res64 of that residue
+    /// (Mlucas self-test style). K may be 0..=p-2; larger K is an error.
+    #[arg(long, value_name = "K")]
+    pub iterations: Option<u64>,
+    /// GIMPS shift count: start from 4·2^S mod M_p (0 <= S < p). The res64
+    /// reported is always that of the unshifted residue.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub shift: u64,
+    /// Print one JSON object (GIMPS results.json.txt field names) instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `worker bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Prime exponents to measure, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "9689,44497,86243",
+        value_name = "P,..."
+    )]
+    pub exponents: Vec<u64>,
+    /// Largest number of concurrent tests (1..=N are measured); default: all cores.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Engines to measure, comma-separated; kinds that resolve to the same
+    /// concrete engine are measured once.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "auto",
+        value_name = "E,..."
+    )]
+    pub engine: Vec<EngineKind>,
+    /// Wall-clock seconds per measurement.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub seconds: f64,
+    /// Print JSON for scripts instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
