@@ -8,4 +8,6 @@
 
 pub mod ll;
 pub mod primes;
+pub mod ring;
+pub mod sim;
 pub mod work;

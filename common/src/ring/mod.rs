@@ -1,0 +1,96 @@
+//! A sans-IO Chord ring (Stoica et al., SIGCOMM 2001) with Pamela Zave's
+//! corrections ("Reasoning about identifier spaces: how to make Chord
+//! correct", 2017), and a replicated record store on top.
+//!
+//! # Using a node from a network shell
+//!
+//! ```text
+//! let mut node = RingNode::new(Peer { id: Id::hash(b"host:port"), addr }, Config::default(), now);
+//! node.join(bootstrap_addr, now);             // or stay alone: a ring of one
+//! loop {
+//!     // a frame arrived:   node.handle(msg, now)   (or `step`, which also drains)
+//!     // timer fired:       node.advance(now)       (or `tick`)
+//!     // client request:    let op = node.put(key, bytes, now);   // lookup/get/cas/leave too
+//!     for out in node.take_outgoing() { send(out.to, out.msg) }   // rmp-serde frame
+//!     for ev in node.take_events()    { complete(ev.op, ev.outcome) }
+//!     sleep_until(node.next_wakeup());
+//! }
+//! ```
+//!
+//! * [`RingNode::step`]`(msg, now) -> Vec<Outgoing>` and
+//!   [`RingNode::tick`]`(now) -> Vec<Outgoing>` are the raft-rs-style entry
+//!   points; [`RingNode::handle`] and [`RingNode::advance`] do the same but
+//!   leave the messages in the outbox for [`RingNode::take_outgoing`].
+//! * Client operations ([`RingNode::lookup`], [`RingNode::put`],
+//!   [`RingNode::get`], [`RingNode::cas`], [`RingNode::join`]) return an
+//!   [`OpId`] at once; the result arrives later as an [`Event`] from
+//!   [`RingNode::take_events`]. [`RingNode::leave`] is fire-and-forget.
+//! * Time is a [`Time`] in milliseconds chosen by the caller (virtual in the
+//!   simulator, a monotonic clock in a shell). Nothing here reads a clock,
+//!   touches a socket or spawns a task.
+//! * Every [`Message`] carries its sender's [`Peer`] (id and listening
+//!   address), because a TCP shell cannot learn the listening address from an
+//!   accepted connection. All wire types are `Serialize + Deserialize`.
+//! * Records are opaque bytes with a version: `put` bumps it, `cas(key,
+//!   expected, value)` writes only if the stored version equals `expected`
+//!   (0 = absent). The grid keeps work-unit ownership (claimed-by, lease,
+//!   result) in them: claim with `cas(unit, 0, me)`, renew with the version
+//!   read back.
+//!
+//! # Protocol
+//!
+//! * **Join** (Zave): look up our own id through any member, then copy the
+//!   successor list of the successor found; the predecessor stays unknown
+//!   until someone notifies us.
+//! * **Stabilize**, once per period: ask the first successor for its
+//!   predecessor and list. If its predecessor lies between us, ask *that*
+//!   node too and adopt it only once it answers (Zave: otherwise a dead
+//!   node can become a successor). The new list is the successor followed by
+//!   its list, cut at ourselves, truncated to r. Then notify the successor.
+//! * **Rectify / notify**: adopt the notifier as predecessor if we have
+//!   none or it lies between the current one and us; hand it the records it
+//!   now owns.
+//! * **Ping** the predecessor (forgotten after two silent pings) and one
+//!   further successor per period (dropped likewise); the first successor is
+//!   probed by stabilize, and a silent successor is dropped at once so the
+//!   next one takes over.
+//! * **Fix fingers**: one lookup per period for the lowest finger whose start
+//!   lies beyond the successor list, filling every following finger with the
+//!   same node while the paper's `finger[i+1] = finger[i]` rule applies.
+//!   Fingers are a routing cache only; correctness rests on the successor list.
+//! * **Leave**: hand all records to the successor and send both neighbours
+//!   the leaver's predecessor and successor list.
+//!
+//! # Lookup: iterative
+//!
+//! The asking node drives each lookup itself, one `FindSuccessor` at a time.
+//! Iterative fits a sans-IO core: the state of a lookup and its timeout live
+//! in one node, so a hop that times out is simply replaced by the next best
+//! candidate (a lesser finger or the answering node's successor list), and
+//! the hop count is known exactly. A recursive lookup would need every
+//! intermediate node to keep per-lookup state and timeouts, and a failure in
+//! the middle would be invisible to the asker. The lookup ends only when the
+//! key's successor itself confirms "key ∈ (my predecessor, me]", so a result
+//! always names a node that was alive a moment ago.
+//!
+//! # Records
+//!
+//! Store operations run at the key's successor, which replicates every
+//! write to its r successors and acknowledges the writer once the first
+//! successor holds it. Each node re-pushes the records it owns to its
+//! successors every few periods, so replicas follow the successor list
+//! through joins and failures; a newcomer gets its keys from its successor on
+//! notify; a leaver hands everything over. Nodes never drop replicas (memory
+//! is the price: see the closing notes), so a record survives while any node
+//! that ever held it lives.
+
+mod id;
+mod node;
+mod wire;
+
+pub use id::{ID_BITS, Id};
+pub use node::{Config, Event, OpId, Outcome, RingError, RingNode, Time};
+pub use wire::{Address, Body, Message, Outgoing, Peer, Record, Route, StoreOp, StoreReply};
+
+#[cfg(test)]
+mod tests;

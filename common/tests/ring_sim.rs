@@ -1,0 +1,212 @@
+//! Property tests of the Chord ring over random seeds, run by the
+//! deterministic simulator at 100-1,000 nodes. Every run checks the ring
+//! invariants from the global view, lookups against the true successor and
+//! records against the acknowledged writes.
+
+use mersenne_common::sim::{self, Report, Scenario, SimConfig};
+
+fn check(r: &Report, what: &str) {
+    assert_eq!(
+        r.invariant_violations, 0,
+        "{what}: {:?}",
+        r.violation_samples
+    );
+    assert_eq!(r.records_lost, 0, "{what}: records lost");
+    assert!(r.records_written > 0, "{what}: nothing written");
+    assert_eq!(
+        r.reads_ok, r.reads,
+        "{what}: reads returned stale or missing values"
+    );
+    assert!(r.lookups > 0, "{what}: no lookups checked");
+}
+
+fn seeds(salt: u64, count: u64) -> impl Iterator<Item = u64> {
+    // Fresh seeds per test, but fixed, so a failure names its seed.
+    (0..count).map(move |k| 0x5eed_0000 + salt * 100 + k)
+}
+
+#[test]
+fn static_rings_are_correct_for_random_seeds() {
+    for (n, seed) in [100usize, 300, 1000]
+        .into_iter()
+        .flat_map(|n| seeds(n as u64, 2).map(move |s| (n, s)))
+    {
+        let r = sim::run(SimConfig::new(n, seed), Scenario::Static);
+        let what = format!("static n={n} seed={seed}");
+        check(&r, &what);
+        assert_eq!(r.lookup_success, 1.0, "{what}");
+        assert_eq!(r.live_nodes, n, "{what}: failed joins {}", r.failed_joins);
+        // The paper's path length is about ½·log2 N; allow one extra hop.
+        let bound = 0.5 * (n as f64).log2() + 1.0;
+        assert!(
+            r.mean_hops <= bound,
+            "{what}: mean hops {} > {bound}",
+            r.mean_hops
+        );
+        assert_eq!(r.wrong_predecessors, 0, "{what}");
+    }
+}
+
+#[test]
+fn mass_failure_of_half_loses_no_record() {
+    for seed in seeds(1, 4) {
+        let r = sim::run(
+            SimConfig::new(500, seed),
+            Scenario::MassFailure { fraction: 0.5 },
+        );
+        let what = format!("mass-failure n=500 seed={seed}");
+        check(&r, &what);
+        assert_eq!(r.live_nodes, 250, "{what}");
+        assert_eq!(r.lookup_success, 1.0, "{what}");
+    }
+}
+
+#[test]
+fn mass_failure_of_two_thirds_with_r_20_keeps_one_ring() {
+    // (2/3)^20 ≈ 3·10⁻⁴: no node is expected to lose its whole list, which
+    // is the condition under which Zave's ring is guaranteed to recover.
+    for seed in seeds(2, 2) {
+        let mut cfg = SimConfig::new(400, seed);
+        cfg.ring.successors = 20;
+        let r = sim::run(
+            cfg,
+            Scenario::MassFailure {
+                fraction: 2.0 / 3.0,
+            },
+        );
+        let what = format!("mass-failure 2/3 n=400 r=20 seed={seed}");
+        assert_eq!(
+            r.invariant_violations, 0,
+            "{what}: {:?}",
+            r.violation_samples
+        );
+        assert_eq!(r.records_lost, 0, "{what}");
+        assert_eq!(r.lookup_success, 1.0, "{what}");
+    }
+}
+
+#[test]
+fn churn_keeps_lookups_correct_and_records_safe() {
+    for seed in seeds(3, 5) {
+        let r = sim::run(
+            SimConfig::new(300, seed),
+            Scenario::Churn {
+                rate: 3.0,
+                periods: 30,
+            },
+        );
+        let what = format!("churn n=300 seed={seed}");
+        check(&r, &what);
+        assert!(r.lookup_success >= 0.99, "{what}: {}", r.lookup_success);
+    }
+}
+
+#[test]
+fn join_storm_converges() {
+    for seed in seeds(4, 2) {
+        let r = sim::run(SimConfig::new(600, seed), Scenario::JoinStorm);
+        let what = format!("join-storm n=600 seed={seed}");
+        check(&r, &what);
+        assert_eq!(r.lookup_success, 1.0, "{what}");
+    }
+}
+
+#[test]
+fn lossy_network_still_converges() {
+    for seed in seeds(5, 4) {
+        let mut cfg = SimConfig::new(300, seed);
+        cfg.loss = 0.01;
+        let r = sim::run(cfg, Scenario::MassFailure { fraction: 0.3 });
+        let what = format!("1% loss, mass-failure 30% n=300 seed={seed}");
+        check(&r, &what);
+        assert!(r.lookup_success >= 0.99, "{what}: {}", r.lookup_success);
+    }
+}
+
+#[test]
+fn same_seed_same_run() {
+    let a = sim::run(
+        SimConfig::new(200, 77),
+        Scenario::Churn {
+            rate: 2.0,
+            periods: 10,
+        },
+    );
+    let b = sim::run(
+        SimConfig::new(200, 77),
+        Scenario::Churn {
+            rate: 2.0,
+            periods: 10,
+        },
+    );
+    assert_eq!(a, b);
+    let c = sim::run(
+        SimConfig::new(200, 78),
+        Scenario::Churn {
+            rate: 2.0,
+            periods: 10,
+        },
+    );
+    assert_ne!(
+        a.messages, c.messages,
+        "a different seed should change the run"
+    );
+}
+
+/// Pinned seed: `ringsim --nodes 10000 --scenario static --seed 1` once
+/// ended with 2 invariant violations (successor walk-back one node per period
+/// after many joins into one gap). Too slow for CI in the test profile; run
+/// with `cargo test --release -p mersenne-common --test ring_sim -- --ignored`.
+#[test]
+#[ignore]
+fn regression_seed_1_static_10000() {
+    let r = sim::run(SimConfig::new(10_000, 1), Scenario::Static);
+    check(&r, "static n=10000 seed=1");
+    assert_eq!(r.lookup_success, 1.0);
+}
+
+/// Pinned seed: with 1% loss a single lost stabilize reply evicted a live
+/// successor, so a snapshot after settling still showed skipped nodes.
+/// Fixed by retrying the stabilize RPC once before dropping the successor.
+#[test]
+fn regression_seed_1592590836_lossy_mass_failure() {
+    let mut cfg = SimConfig::new(300, 1592590836);
+    cfg.loss = 0.01;
+    let r = sim::run(cfg, Scenario::MassFailure { fraction: 0.3 });
+    check(&r, "seed 1592590836");
+}
+
+/// Pinned seed: a node that lost every successor rejoined, and while
+/// outside the ring it kept answering GetState with an empty list, so its
+/// predecessor kept it as successor and the ring split. Fixed: nodes outside
+/// the ring answer no ring requests. (With r = 16 and 75% failures some
+/// node loses all r successors, which Zave shows no Chord can repair alone;
+/// this seed now runs with r = 20 and two thirds failing.)
+#[test]
+fn regression_seed_1592590536_small_r_heavy_failure() {
+    let mut cfg = SimConfig::new(400, 1592590536);
+    cfg.ring.successors = 20;
+    let r = sim::run(
+        cfg,
+        Scenario::MassFailure {
+            fraction: 2.0 / 3.0,
+        },
+    );
+    assert_eq!(r.invariant_violations, 0, "{:?}", r.violation_samples);
+}
+
+/// Pinned seed: under churn three reads returned a missing or stale value
+/// from a node whose range had just grown (its predecessor died) before the
+/// replicas of that range reached it. Fixed: on gaining a predecessor after
+/// none, a node pulls its whole range from its successor.
+#[test]
+fn regression_seed_1592590636_churn_reads() {
+    let r = sim::run(
+        SimConfig::new(300, 1592590636),
+        Scenario::Churn {
+            rate: 3.0,
+            periods: 30,
+        },
+    );
+    check(&r, "seed 1592590636");
+}

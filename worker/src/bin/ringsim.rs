@@ -1,0 +1,198 @@
+//! `ringsim`: run the Chord ring's deterministic simulator.
+//!
+//! ```text
+//! ringsim --nodes 10000 --scenario mass-failure --seed 7 [--fail-fraction 0.5] [--json]
+//! ```
+//!
+//! The seed is printed first; the same seed replays the same run. With
+//! `--json` the last line is one JSON object with the figures.
+
+use anyhow::{Result, bail};
+use clap::{Parser, ValueEnum};
+use mersenne_common::ring::Config;
+use mersenne_common::sim::{self, Report, Scenario, SimConfig};
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScenarioArg {
+    Static,
+    MassFailure,
+    Churn,
+    JoinStorm,
+}
+
+/// Simulate a Chord ring of N peers and check its invariants.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Number of peers.
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// What happens to the ring once formed.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Static)]
+    scenario: ScenarioArg,
+    /// Seed of the simulation's only random stream.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fraction of peers that fail at once in `mass-failure`.
+    #[arg(long, default_value_t = 0.5)]
+    fail_fraction: f64,
+    /// Failures per stabilization period across the ring in `churn` (joins
+    /// arrive at the same rate). The default, 3, is the Chord paper's
+    /// heaviest churn (R = 0.1/s with 30 s stabilization).
+    #[arg(long, default_value_t = 3.0)]
+    churn_rate: f64,
+    /// How many stabilization periods the churn lasts.
+    #[arg(long, default_value_t = 60)]
+    churn_periods: u64,
+    /// Successor-list length r (default: 2·log2 N).
+    #[arg(long)]
+    successors: Option<usize>,
+    /// Probability that any message is lost.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Census lookups (default: N, at most 20,000).
+    #[arg(long)]
+    lookups: Option<usize>,
+    /// Records written (default: N/5, between 50 and 5,000).
+    #[arg(long)]
+    records: Option<usize>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+struct RunConfig {
+    sim: SimConfig,
+    scenario: Scenario,
+    json: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let config = configure(&cli)?;
+    run(config)
+}
+
+fn configure(cli: &Cli) -> Result<RunConfig> {
+    if cli.nodes < 2 {
+        bail!("--nodes must be at least 2");
+    }
+    if !(0.0..1.0).contains(&cli.fail_fraction) {
+        bail!("--fail-fraction must be in [0, 1)");
+    }
+    if !(0.0..1.0).contains(&cli.loss) {
+        bail!("--loss must be in [0, 1)");
+    }
+    if cli.churn_rate.is_nan() || cli.churn_rate <= 0.0 {
+        bail!("--churn-rate must be positive");
+    }
+    let mut sim = SimConfig::new(cli.nodes, cli.seed);
+    if let Some(r) = cli.successors {
+        if r == 0 {
+            bail!("--successors must be at least 1");
+        }
+        sim.ring = Config {
+            successors: r,
+            ..sim.ring
+        };
+    }
+    sim.loss = cli.loss;
+    if let Some(l) = cli.lookups {
+        sim.lookups = l;
+    }
+    if let Some(r) = cli.records {
+        sim.records = r;
+    }
+    let scenario = match cli.scenario {
+        ScenarioArg::Static => Scenario::Static,
+        ScenarioArg::MassFailure => Scenario::MassFailure {
+            fraction: cli.fail_fraction,
+        },
+        ScenarioArg::Churn => Scenario::Churn {
+            rate: cli.churn_rate,
+            periods: cli.churn_periods,
+        },
+        ScenarioArg::JoinStorm => Scenario::JoinStorm,
+    };
+    Ok(RunConfig {
+        sim,
+        scenario,
+        json: cli.json,
+    })
+}
+
+fn run(config: RunConfig) -> Result<()> {
+    println!("seed {}", config.sim.seed);
+    let r = config.sim.ring.successors;
+    let started = Instant::now();
+    let report = sim::run(config.sim, config.scenario);
+    let wall = started.elapsed().as_secs_f64();
+    let peak_rss = peak_rss_bytes();
+    print_summary(&report, config.scenario, r, wall, peak_rss);
+    if config.json {
+        let v = serde_json::json!({
+            "nodes": report.nodes,
+            "seed": report.seed,
+            "scenario": format!("{:?}", config.scenario),
+            "successors": r,
+            "live_nodes": report.live_nodes,
+            "lookups": report.lookups,
+            "lookup_success": report.lookup_success,
+            "mean_hops": report.mean_hops,
+            "p99_hops": report.p99_hops,
+            "records_written": report.records_written,
+            "records_lost": report.records_lost,
+            "reads": report.reads,
+            "reads_ok": report.reads_ok,
+            "invariant_violations": report.invariant_violations,
+            "wrong_predecessors": report.wrong_predecessors,
+            "stale_successor_entries": report.stale_successor_entries,
+            "failed_joins": report.failed_joins,
+            "messages_per_node_per_sec": report.messages_per_node_per_sec,
+            "sim_seconds": report.sim_seconds,
+            "wall_seconds": wall,
+            "peak_rss_bytes": peak_rss,
+        });
+        println!("{v}");
+    }
+    Ok(())
+}
+
+fn print_summary(r: &Report, scenario: Scenario, succ: usize, wall: f64, rss: Option<u64>) {
+    println!(
+        "scenario {scenario:?}, {} nodes (r = {succ}), {} live at the end",
+        r.nodes, r.live_nodes
+    );
+    println!(
+        "lookups: {} checked, {} correct ({:.4}), mean {:.2} hops, p99 {} hops",
+        r.lookups, r.lookups_ok, r.lookup_success, r.mean_hops, r.p99_hops
+    );
+    println!(
+        "records: {} written, {} lost; reads {} of {} correct; {} copies held",
+        r.records_written, r.records_lost, r.reads_ok, r.reads, r.records_held
+    );
+    println!(
+        "invariants: {} violations; {} nodes with a stale predecessor; {} dead entries deep in successor lists; {} failed joins",
+        r.invariant_violations, r.wrong_predecessors, r.stale_successor_entries, r.failed_joins
+    );
+    for s in &r.violation_samples {
+        println!("  violation: {s}");
+    }
+    println!(
+        "cost: {:.1} messages/node/s over {:.0} simulated s; {:.1} s wall{}",
+        r.messages_per_node_per_sec,
+        r.sim_seconds,
+        wall,
+        rss.map(|b| format!(", peak RSS {:.1} MiB", b as f64 / 1048576.0))
+            .unwrap_or_default()
+    );
+}
+
+/// Peak resident set size from /proc (Linux); `None` elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
