@@ -508,6 +508,17 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         crunch_ms as f64 / 1000.0,
         crunch_ms as f64 / 1000.0 / (wall * threads as f64)
     );
+    let stats: Vec<NodeStatus> = nodes.iter().map(|n| n.status()).collect();
+    let claims: u64 = stats.iter().map(|s| s.claims).sum();
+    let claim_ms: f64 = stats.iter().map(|s| s.claim_ms_total).sum();
+    let renewals: u64 = stats.iter().map(|s| s.renewals).sum();
+    let msgs: u64 = stats.iter().map(|s| s.messages_out).sum();
+    println!(
+        "overhead: {:.3} ms to find and claim a unit ({claims} claims), {renewals} lease renewals, \
+         {:.1} messages per unit ({msgs} requests in all, gossip and pings included)",
+        claim_ms / claims.max(1) as f64,
+        msgs as f64 / rows.len().max(1) as f64
+    );
     let dup = table.len() - rows.len();
     println!(
         "tables on all {} peers identical: {identical}; duplicate results: {dup}",

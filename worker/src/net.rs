@@ -234,6 +234,13 @@ pub struct NodeStatus {
     pub messages_in: u64,
     /// Requests sent since start.
     pub messages_out: u64,
+    /// Units claimed since start.
+    pub claims: u64,
+    /// Milliseconds spent finding and claiming those units (from a free
+    /// slot to a granted claim; failed searches while idle not included).
+    pub claim_ms_total: f64,
+    /// Lease renewals sent since start.
+    pub renewals: u64,
 }
 
 /// Encodes a frame.

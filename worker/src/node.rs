@@ -213,6 +213,11 @@ pub struct Shared {
     iterations: Arc<AtomicU64>,
     msgs_in: AtomicU64,
     msgs_out: AtomicU64,
+    /// Successful claims, and microseconds spent finding and claiming them.
+    claims: AtomicU64,
+    claim_us: AtomicU64,
+    /// Lease renewals sent.
+    renewals: AtomicU64,
     /// Wakes the work loop when a unit finishes.
     slot_free: tokio::sync::Notify,
 }
@@ -287,6 +292,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         iterations: Arc::new(AtomicU64::new(0)),
         msgs_in: AtomicU64::new(0),
         msgs_out: AtomicU64::new(0),
+        claims: AtomicU64::new(0),
+        claim_us: AtomicU64::new(0),
+        renewals: AtomicU64::new(0),
         slot_free: tokio::sync::Notify::new(),
         cfg,
     });
@@ -762,6 +770,9 @@ fn status(s: &Shared) -> NodeStatus {
         uptime_secs: up,
         messages_in: s.msgs_in.load(Ordering::Relaxed),
         messages_out: s.msgs_out.load(Ordering::Relaxed),
+        claims: s.claims.load(Ordering::Relaxed),
+        claim_ms_total: s.claim_us.load(Ordering::Relaxed) as f64 / 1000.0,
+        renewals: s.renewals.load(Ordering::Relaxed),
     }
 }
 
@@ -1082,8 +1093,12 @@ async fn work_loop(s: Arc<Shared>) {
         }
         let busy = s.state.lock().expect("state").active.len();
         if busy < slots {
+            let t = Instant::now();
             match find_and_claim(&s).await {
                 Some(p) => {
+                    s.claims.fetch_add(1, Ordering::Relaxed);
+                    s.claim_us
+                        .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
                     s.state.lock().expect("state").active.insert(p);
                     tokio::spawn(run_unit(s.clone(), p));
                     continue;
@@ -1215,6 +1230,7 @@ async fn run_unit(s: Arc<Shared>, p: u64) {
                     return;
                 }
                 let owner = s.state.lock().expect("state").owner(p);
+                s.renewals.fetch_add(1, Ordering::Relaxed);
                 let req = Request::Renew {
                     exponent: p,
                     claimant: s.addr.clone(),
