@@ -41,23 +41,33 @@
 //!
 //! * **Join** (Zave): look up our own id through any member, then copy the
 //!   successor list of the successor found; the predecessor stays unknown
-//!   until someone notifies us.
+//!   until someone notifies us. A node outside the ring (joining, or
+//!   rejoining) answers no ring requests, so nobody keeps it as successor.
 //! * **Stabilize**, once per period: ask the first successor for its
 //!   predecessor and list. If its predecessor lies between us, ask *that*
-//!   node too and adopt it only once it answers (Zave: otherwise a dead
-//!   node can become a successor). The new list is the successor followed by
-//!   its list, cut at ourselves, truncated to r. Then notify the successor.
+//!   node too and adopt it only once it answers (Zave: otherwise a dead node
+//!   can become a successor); keep walking back through in-between
+//!   predecessors at message speed, so many nodes joining into one gap
+//!   converge in a few periods instead of one node per period. The new list
+//!   is the successor followed by its list, cut at ourselves, truncated to r.
+//!   Then notify the successor. A successor that stays silent for two
+//!   round trips is dropped and the next one takes over at once.
 //! * **Rectify / notify**: adopt the notifier as predecessor if we have
 //!   none or it lies between the current one and us; hand it the records it
-//!   now owns.
+//!   now owns, and tell the old predecessor (`NewPredecessor`) so that it
+//!   checks the newcomer right away. A node that gains a predecessor after
+//!   having none pulls its whole range from its successor (`Pull`), which
+//!   holds replicas of it.
 //! * **Ping** the predecessor (forgotten after two silent pings) and one
-//!   further successor per period (dropped likewise); the first successor is
-//!   probed by stabilize, and a silent successor is dropped at once so the
-//!   next one takes over.
-//! * **Fix fingers**: one lookup per period for the lowest finger whose start
-//!   lies beyond the successor list, filling every following finger with the
-//!   same node while the paper's `finger[i+1] = finger[i]` rule applies.
-//!   Fingers are a routing cache only; correctness rests on the successor list.
+//!   further successor per period (dropped likewise).
+//! * **Fix fingers**, one per period: a known finger is checked with one
+//!   question ("is your predecessor a closer successor of my start?"); a
+//!   missing one costs a lookup. Each answer also fills the following
+//!   fingers while the paper's `finger[i+1] = finger[i]` rule applies.
+//!   Fingers are a routing cache only; correctness rests on the successor
+//!   list.
+//! * **Losing all r successors**, which Zave shows no Chord repairs by
+//!   itself: rejoin through the predecessor or a finger.
 //! * **Leave**: hand all records to the successor and send both neighbours
 //!   the leaver's predecessor and successor list.
 //!
@@ -77,12 +87,16 @@
 //!
 //! Store operations run at the key's successor, which replicates every
 //! write to its r successors and acknowledges the writer once the first
-//! successor holds it. Each node re-pushes the records it owns to its
-//! successors every few periods, so replicas follow the successor list
-//! through joins and failures; a newcomer gets its keys from its successor on
-//! notify; a leaver hands everything over. Nodes never drop replicas (memory
-//! is the price: see the closing notes), so a record survives while any node
-//! that ever held it lives.
+//! successor holds it. Every two periods a node re-pushes the records it
+//! owns to its successors if its predecessor, its successor list or its owned
+//! data changed since the last push (and every 16 periods regardless), so
+//! replicas follow the successor list through joins and failures; a
+//! newcomer gets its keys from its successor on notify; a leaver hands
+//! everything over. Nodes never drop replicas (memory is the price: see the
+//! closing notes), so a record survives while any node that ever held it
+//! lives. A node without a predecessor claims no key: lookups and store
+//! operations retry (backing off 0.5, 1, 2, 4 s) until notify has restored
+//! it.
 
 mod id;
 mod node;

@@ -732,13 +732,7 @@ impl<A: Address> RingNode<A> {
         let Some(i) = self.op_index(id) else { return };
         // A finger refresh is best effort: the next period tries again.
         let finger = matches!(self.ops[i].kind, OpKind::Finger(_));
-        // A join has nothing better to do than keep trying; give it more
-        // attempts than a client operation.
-        let attempts = match self.ops[i].kind {
-            OpKind::Join => self.config.op_attempts.saturating_mul(3),
-            _ => self.config.op_attempts,
-        };
-        if finger || self.ops[i].attempt >= attempts {
+        if finger || self.ops[i].attempt >= self.config.op_attempts {
             let op = self.ops.swap_remove(i);
             let err = RingError::LookupFailed {
                 key: op.key,
@@ -764,14 +758,13 @@ impl<A: Address> RingNode<A> {
                 // (me, my successor]"; fingers are a cache. Client lookups
                 // and joins go on until the successor itself confirms.
                 let relaxed = matches!(self.ops[i].kind, OpKind::Finger(_));
-                if let Some(&first) = peers.first() {
-                    if relaxed
-                        && first.id != self.me.id
-                        && self.ops[i].key.in_half_open(from.id, first.id)
-                    {
-                        self.on_owner(id, first, now);
-                        return;
-                    }
+                if let Some(&first) = peers.first()
+                    && relaxed
+                    && first.id != self.me.id
+                    && self.ops[i].key.in_half_open(from.id, first.id)
+                {
+                    self.on_owner(id, first, now);
+                    return;
                 }
                 let me = self.me.id;
                 let op = &mut self.ops[i];

@@ -192,8 +192,9 @@ pub struct Sim {
     pending_joins: usize,
 }
 
-fn peer_id(i: u32) -> Id {
-    Id::hash(format!("peer-{i}").as_bytes())
+/// Node ids depend on the seed too, so that every seed is a different ring.
+fn peer_id(seed: u64, i: u32) -> Id {
+    Id::hash(format!("peer-{seed}-{i}").as_bytes())
 }
 
 impl Sim {
@@ -268,7 +269,7 @@ impl Sim {
     /// a join is scheduled for them.
     fn spawn(&mut self) -> u32 {
         let i = self.slots.len() as u32;
-        let id = peer_id(i);
+        let id = peer_id(self.cfg.seed, i);
         let node = RingNode::new(Peer { id, addr: i }, self.cfg.ring.clone(), Time(self.now));
         self.slots.push(Slot {
             node,
