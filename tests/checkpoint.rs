@@ -6,6 +6,7 @@ use mersenne_common::ll::{
 };
 use mersenne_common::primes::primes_in;
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 
 fn primes_below_2000() -> Vec<u64> {
     primes_in(3, 2000)
@@ -18,8 +19,23 @@ fn sample_checkpoint(p: u64, stop: u64, shift: u64) -> Checkpoint {
     e.checkpoint()
 }
 
+/// Pinned so every CI run checks the same cases; set `PROPTEST_RNG_SEED` to
+/// explore others (a failure prints its minimal input either way).
+const SEED: u64 = 0x4d45_5253_454e_4e45;
+
+fn config() -> ProptestConfig {
+    let mut c = ProptestConfig {
+        cases: 128,
+        ..ProptestConfig::default()
+    };
+    if matches!(c.rng_seed, RngSeed::Random) {
+        c.rng_seed = RngSeed::Fixed(SEED);
+    }
+    c
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn resume_after_a_round_trip_gives_the_same_result(

@@ -132,7 +132,8 @@ pub struct BenchArgs {
         value_name = "E,..."
     )]
     pub engine: Vec<EngineKind>,
-    /// Wall-clock seconds per measurement.
+    /// Wall-clock seconds per measurement, split into rounds of which the
+    /// fastest is reported (other load only ever slows a round down).
     #[arg(long, default_value_t = 3.0, value_name = "SECS")]
     pub seconds: f64,
     /// Print JSON for scripts instead of a table.

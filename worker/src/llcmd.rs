@@ -121,10 +121,11 @@ fn advance_with_progress(engine: &mut dyn LlEngine, target: u64) -> anyhow::Resu
             chunk = chunk.saturating_mul(2);
         }
         if bar.is_none() && tty && start.elapsed() >= SHOW_AFTER {
-            let b = ProgressBar::with_draw_target(Some(target), ProgressDrawTarget::stderr());
+            let b = ProgressBar::with_draw_target(Some(target), ProgressDrawTarget::stderr())
+                .with_elapsed(start.elapsed());
             b.set_style(
                 ProgressStyle::with_template(
-                    "M{msg} [{bar:40}] {pos}/{len} iterations, {per_sec}, ETA {eta}",
+                    "M{msg} [{bar:40}] {pos}/{len} iterations ({percent}%), {elapsed} elapsed, ETA {eta}",
                 )
                 .expect("static template")
                 .progress_chars("=> "),

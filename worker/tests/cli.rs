@@ -168,6 +168,11 @@ fn bad_input_exits_non_zero_with_a_message() {
         "--iterations 88 is more than the 87",
     );
     assert_bad_input(&["ll", "2", "--iterations", "1"], "more than the 0");
+    assert_bad_input(
+        &["ll", "18446744073709551557", "--engine", "reference"],
+        "larger than the reference engine supports",
+    );
+    assert_bad_input(&["ll", "18446744073709551616"], "invalid value");
     assert_bad_input(&["ll", "abc"], "invalid value 'abc'");
     assert_bad_input(&["ll", "-5"], "unexpected argument");
     assert_bad_input(
