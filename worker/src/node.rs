@@ -934,7 +934,7 @@ async fn maintenance(s: Arc<Shared>) {
         round += 1;
         ping_members(&s).await;
         anti_entropy(&s).await;
-        sync_records(&s, round % 10 == 0).await;
+        sync_records(&s, round.is_multiple_of(10)).await;
     }
 }
 
@@ -1044,8 +1044,7 @@ async fn sync_records(s: &Arc<Shared>, full: bool) {
             // The primary pushes every change; a replica pushes only when
             // the membership changed, which is how a node that joined (or
             // came back) receives the records it is now primary for.
-            let stale =
-                full || !mine || (primary && (new_epoch || new_version)) || (!primary && new_epoch);
+            let stale = full || !mine || new_epoch || (primary && new_version);
             if stale {
                 for o in owners.iter().filter(|o| **o != s.addr) {
                     push.entry(o.clone()).or_default().push(rec.clone());
