@@ -10,3 +10,4 @@ pub mod ll;
 pub mod primes;
 pub mod ring;
 pub mod sim;
+pub mod work;

@@ -7,8 +7,17 @@
 use clap::{Args, Parser, Subcommand};
 use mersenne_common::ll::EngineKind;
 
+use crate::grid_cli::{LocalArgs, PeerArgs, ResultsArgs, StatusArgs, SubmitArgs};
+
 const TOP_EXAMPLES: &str = "\
 Examples:
+  worker local                   # a whole grid on this machine: 4 peers crunch 2-10000
+  worker --listen 0.0.0.0:7700 --advertise HOST_A:7700
+                                 # start a ring on host A
+  worker --join HOST_A:7700 --listen 0.0.0.0:7700 --advertise HOST_B:7700
+                                 # join it from host B
+  worker submit --range 2-20000 --peer HOST_A:7700
+  worker results --peer HOST_B:7700 --primes
   worker ll 4423                 # is 2^4423 - 1 prime?
   worker ll 86243 --json         # a longer test, GIMPS results.json.txt style
   worker bench                   # per-core speed before joining the grid";
@@ -47,14 +56,18 @@ Examples:
     version,
     about = "Mersenne Ring worker: Lucas-Lehmer tests of Mersenne numbers 2^p - 1",
     long_about = "Mersenne Ring worker: Lucas-Lehmer tests of Mersenne numbers 2^p - 1.\n\n\
-                  Run a single test with `worker ll`, measure this machine with `worker bench`. \
-                  Running without a subcommand will start a grid peer once the grid exists.",
+                  Without a subcommand the worker runs as a peer of the grid (start a ring, or \
+                  `--join` one). `worker local` runs a whole grid on this machine; \
+                  `worker ll` runs a single test, `worker bench` measures this machine.",
     after_help = TOP_EXAMPLES
 )]
 pub struct Cli {
     /// What to do; without a subcommand the worker runs as a grid peer.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Options of the peer (used without a subcommand).
+    #[command(flatten)]
+    pub peer: PeerArgs,
 }
 
 /// The local jobs a worker can run.
@@ -66,6 +79,14 @@ pub enum Command {
     /// Measure ms/iteration on one core and the throughput of concurrent tests.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
+    /// Submit a range of exponents to the grid (idempotent).
+    Submit(SubmitArgs),
+    /// Print the result table a peer holds.
+    Results(ResultsArgs),
+    /// Show the ring as a peer sees it.
+    Status(StatusArgs),
+    /// Run a whole ring of peers on this machine and crunch a range.
+    Local(LocalArgs),
 }
 
 /// Arguments of `worker ll`.

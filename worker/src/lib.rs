@@ -6,10 +6,13 @@
 
 pub mod bench;
 pub mod cli;
+pub mod db;
+pub mod grid_cli;
 pub mod llcmd;
+pub mod net;
+pub mod node;
 pub mod timefmt;
 
-use clap::CommandFactory;
 use mersenne_common::ll::LlError;
 use serde::Serialize;
 
@@ -35,11 +38,6 @@ pub enum BadInput {
         /// Iterations in a full test, p − 2.
         total: u64,
     },
-    /// No subcommand was given, and peer mode does not exist yet.
-    #[error(
-        "no subcommand given: peer mode (running as a grid peer) comes with the grid; for now use `worker ll P` or `worker bench`"
-    )]
-    NoSubcommand,
     /// A `worker bench` option is out of range.
     #[error("{0}")]
     Bench(String),
@@ -71,11 +69,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Ll(args)) => llcmd::run(&args, &mut out),
         Some(Command::Bench(args)) => bench::run(&args, &mut out),
-        None => {
-            eprintln!("{}", Cli::command().render_help());
-            Err(BadInput::NoSubcommand.into())
-        }
+        Some(Command::Submit(a)) => grid(false, grid_cli::submit(a)),
+        Some(Command::Results(a)) => grid(false, grid_cli::results(a)),
+        Some(Command::Status(a)) => grid(false, grid_cli::status(a)),
+        Some(Command::Local(a)) => grid(false, grid_cli::local(a)),
+        None => grid(true, grid_cli::run_peer(cli.peer)),
     }
+}
+
+/// Runs a grid command on a tokio runtime, with logs on stderr (`RUST_LOG`
+/// overrides the level: info for a peer, warnings only for the clients).
+fn grid(
+    peer: bool,
+    f: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let level = if peer { "info" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .try_init();
+    tokio::runtime::Runtime::new()?.block_on(f)
 }
 
 /// The process exit status for an error from [`run`]: [`EXIT_BAD_INPUT`]

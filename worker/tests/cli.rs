@@ -182,7 +182,11 @@ fn bad_input_exits_non_zero_with_a_message() {
     assert_bad_input(&["bench", "--threads", "0"], "--threads 0");
     assert_bad_input(&["bench", "--seconds=-1"], "--seconds -1 must be");
     assert_bad_input(&["bench", "--seconds", "nan"], "--seconds NaN must be");
-    assert_bad_input(&[], "peer mode");
+    // Without a subcommand the worker is a grid peer; a bad grid argument is bad input.
+    assert_bad_input(
+        &["submit", "--range", "9-3", "--peer", "127.0.0.1:1"],
+        "empty",
+    );
 }
 
 #[test]

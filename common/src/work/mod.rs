@@ -1,0 +1,496 @@
+//! Work units: the sans-IO bookkeeping of the grid.
+//!
+//! A *unit* is one Lucas–Lehmer test of M_p for a prime exponent p. Its
+//! *ownership record* ([`UnitRecord`]) lives at the ring node responsible for
+//! [`unit_key`]`(p)` and at that node's replicas. The record moves
+//!
+//! ```text
+//! Submitted --claim (compare-and-set on version)--> Claimed{claimant, lease}
+//! Claimed   --lease lapses (now >= expiry)--------> claimable again
+//! Claimed   --release (graceful leave)------------> Submitted
+//! any       --a result arrives--------------------> Done (results appended)
+//! ```
+//!
+//! Results are never overwritten: a unit crunched twice (say after a lease
+//! lapsed) keeps both results, and [`agreement`] says how many agree.
+//!
+//! Everything here is plain data plus functions of it; the caller passes the
+//! time in (milliseconds since an epoch of its choosing, e.g. UNIX time).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ll::Status;
+
+/// Position of a unit's record on the ring: the first 8 bytes (big-endian)
+/// of SHA-256 over `"unit:" ‖ p`. A 64-bit ring is plenty for a grid of at
+/// most millions of nodes and makes interval arithmetic plain `u64` math.
+pub fn unit_key(p: u64) -> u64 {
+    hash64(format!("unit:{p}").as_bytes())
+}
+
+/// Ring position of a node, from its advertised address.
+pub fn node_key(addr: &str) -> u64 {
+    hash64(format!("node:{addr}").as_bytes())
+}
+
+fn hash64(bytes: &[u8]) -> u64 {
+    let d = Sha256::digest(bytes);
+    u64::from_be_bytes(d[..8].try_into().expect("sha256 has 32 bytes"))
+}
+
+/// Lifecycle state of a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UnitState {
+    /// Waiting for a worker.
+    Submitted,
+    /// Held by a worker under a lease.
+    Claimed,
+    /// At least one result is known.
+    Done,
+}
+
+impl UnitState {
+    /// Lower-case name for tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnitState::Submitted => "submitted",
+            UnitState::Claimed => "claimed",
+            UnitState::Done => "done",
+        }
+    }
+}
+
+/// One finished test of one unit, as reported by the node that crunched it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UnitResult {
+    /// The exponent p.
+    pub exponent: u64,
+    /// Prime or composite.
+    pub status: Status,
+    /// Low 64 bits of the final unshifted residue.
+    pub res64: u64,
+    /// Shift count the test started with.
+    pub shift: u64,
+    /// Engine name.
+    pub engine: String,
+    /// Address of the node that crunched it.
+    pub computed_by: String,
+    /// When it finished (ms since the UNIX epoch, as the cruncher saw it).
+    pub finished_ms: u64,
+    /// Wall-clock milliseconds spent crunching (excluding queueing).
+    pub crunch_ms: u64,
+}
+
+impl UnitResult {
+    /// Two reports are the same report when the same node ran the same shift.
+    fn identity(&self) -> (&str, u64, u64) {
+        (&self.computed_by, self.shift, self.res64)
+    }
+
+    fn fingerprint(&self) -> u64 {
+        hash64(
+            format!(
+                "{}:{}:{}:{}",
+                self.exponent, self.computed_by, self.shift, self.res64
+            )
+            .as_bytes(),
+        )
+    }
+}
+
+/// Adds `new` to `list` unless the same report is already there; returns
+/// whether it was added. Order is kept canonical so that replicas agree.
+pub fn merge_result(list: &mut Vec<UnitResult>, new: UnitResult) -> bool {
+    if list.iter().any(|r| r.identity() == new.identity()) {
+        return false;
+    }
+    list.push(new);
+    list.sort_by(|a, b| {
+        (a.finished_ms, &a.computed_by, a.shift).cmp(&(b.finished_ms, &b.computed_by, b.shift))
+    });
+    true
+}
+
+/// The majority answer among the results and how many results give it.
+/// Ties go to the earliest result.
+pub fn agreement(results: &[UnitResult]) -> Option<(&UnitResult, usize)> {
+    let mut best: Option<(&UnitResult, usize)> = None;
+    for r in results {
+        let n = results
+            .iter()
+            .filter(|o| o.status == r.status && o.res64 == r.res64)
+            .count();
+        if best.is_none_or(|(_, b)| n > b) {
+            best = Some((r, n));
+        }
+    }
+    best
+}
+
+/// The ownership record of one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRecord {
+    /// The exponent p.
+    pub exponent: u64,
+    /// Bumped on every change; compare-and-set compares it.
+    pub version: u64,
+    /// Lifecycle state.
+    pub state: UnitState,
+    /// Who holds the lease, when claimed.
+    pub claimant: Option<String>,
+    /// Lease expiry (owner's clock, ms); meaningful when claimed.
+    pub lease_expires_ms: u64,
+    /// How many times the unit was claimed (>1 means a lease lapsed or a
+    /// claimant released it).
+    pub claims: u32,
+    /// Every result reported, never overwritten.
+    pub results: Vec<UnitResult>,
+}
+
+impl UnitRecord {
+    /// A fresh, unclaimed record.
+    pub fn new(exponent: u64) -> Self {
+        UnitRecord {
+            exponent,
+            version: 1,
+            state: UnitState::Submitted,
+            claimant: None,
+            lease_expires_ms: 0,
+            claims: 0,
+            results: Vec::new(),
+        }
+    }
+
+    /// Whether a worker may claim it at `now`.
+    pub fn claimable(&self, now: u64) -> bool {
+        match self.state {
+            UnitState::Submitted => true,
+            UnitState::Claimed => now >= self.lease_expires_ms,
+            UnitState::Done => false,
+        }
+    }
+
+    /// Merges a replica's copy: results are unioned, the higher version wins
+    /// the claim fields, and `Done` is final.
+    pub fn merge(&mut self, other: &UnitRecord) -> bool {
+        let mut changed = false;
+        for r in &other.results {
+            changed |= merge_result(&mut self.results, r.clone());
+        }
+        if other.version > self.version {
+            self.version = other.version;
+            self.claimant = other.claimant.clone();
+            self.lease_expires_ms = other.lease_expires_ms;
+            self.claims = self.claims.max(other.claims);
+            self.state = other.state;
+            changed = true;
+        }
+        if !self.results.is_empty() && self.state != UnitState::Done {
+            self.state = UnitState::Done;
+            self.version += 1;
+            changed = true;
+        }
+        changed
+    }
+}
+
+/// Why a claim, renewal or release was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ClaimError {
+    /// This node holds no record for the unit.
+    #[error("no record for M{0} here")]
+    UnknownUnit(u64),
+    /// The record changed since the caller read it (compare-and-set failed).
+    #[error("record of M{exponent} is at version {actual}, not {expected}")]
+    VersionMismatch {
+        /// The exponent.
+        exponent: u64,
+        /// Version the caller read.
+        expected: u64,
+        /// Version the record has now.
+        actual: u64,
+    },
+    /// Someone else holds a live lease.
+    #[error("M{exponent} is leased to {claimant}")]
+    Leased {
+        /// The exponent.
+        exponent: u64,
+        /// Current lease holder.
+        claimant: String,
+    },
+    /// The unit already has a result.
+    #[error("M{0} is already done")]
+    AlreadyDone(u64),
+}
+
+/// Counts of records by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreCounts {
+    /// Records held.
+    pub held: usize,
+    /// Records waiting for a worker.
+    pub submitted: usize,
+    /// Records under a lease.
+    pub claimed: usize,
+    /// Records with a result.
+    pub done: usize,
+}
+
+/// The unit records one node holds (as owner or replica).
+#[derive(Debug, Clone, Default)]
+pub struct WorkStore {
+    records: BTreeMap<u64, UnitRecord>,
+}
+
+impl WorkStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates the record for `p` unless it exists; returns whether it was new.
+    pub fn create(&mut self, p: u64) -> bool {
+        if self.records.contains_key(&p) {
+            return false;
+        }
+        self.records.insert(p, UnitRecord::new(p));
+        true
+    }
+
+    /// The record for `p`, if held.
+    pub fn get(&self, p: u64) -> Option<&UnitRecord> {
+        self.records.get(&p)
+    }
+
+    /// All records held.
+    pub fn records(&self) -> impl Iterator<Item = &UnitRecord> {
+        self.records.values()
+    }
+
+    /// Removes and returns the record for `p` (after a hand-over).
+    pub fn remove(&mut self, p: u64) -> Option<UnitRecord> {
+        self.records.remove(&p)
+    }
+
+    /// Merges a copy from another node; returns whether anything changed.
+    pub fn merge(&mut self, rec: &UnitRecord) -> bool {
+        match self.records.get_mut(&rec.exponent) {
+            Some(mine) => mine.merge(rec),
+            None => {
+                self.records.insert(rec.exponent, rec.clone());
+                true
+            }
+        }
+    }
+
+    /// Compare-and-set claim: succeeds when the record is at
+    /// `expected_version` (or any version when `None`) and claimable at
+    /// `now`, or already leased to the same claimant (a restarted worker
+    /// reclaiming its own unit). The lease runs until `now + lease_ms`.
+    pub fn claim(
+        &mut self,
+        p: u64,
+        claimant: &str,
+        expected_version: Option<u64>,
+        now: u64,
+        lease_ms: u64,
+    ) -> Result<UnitRecord, ClaimError> {
+        let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
+        if let Some(v) = expected_version
+            && v != rec.version
+        {
+            return Err(ClaimError::VersionMismatch {
+                exponent: p,
+                expected: v,
+                actual: rec.version,
+            });
+        }
+        let own = rec.claimant.as_deref() == Some(claimant);
+        match rec.state {
+            UnitState::Done => return Err(ClaimError::AlreadyDone(p)),
+            UnitState::Claimed if !own && now < rec.lease_expires_ms => {
+                return Err(ClaimError::Leased {
+                    exponent: p,
+                    claimant: rec.claimant.clone().unwrap_or_default(),
+                });
+            }
+            _ => {}
+        }
+        rec.state = UnitState::Claimed;
+        rec.claimant = Some(claimant.to_string());
+        rec.lease_expires_ms = now.saturating_add(lease_ms);
+        rec.claims += 1;
+        rec.version += 1;
+        Ok(rec.clone())
+    }
+
+    /// Extends the lease of a unit the claimant holds.
+    pub fn renew(
+        &mut self,
+        p: u64,
+        claimant: &str,
+        now: u64,
+        lease_ms: u64,
+    ) -> Result<UnitRecord, ClaimError> {
+        let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
+        if rec.state == UnitState::Done {
+            return Err(ClaimError::AlreadyDone(p));
+        }
+        if rec.claimant.as_deref() != Some(claimant) {
+            // Lost the lease (it lapsed and someone else claimed it) or the
+            // record never saw our claim: reclaim only if free.
+            if rec.state == UnitState::Claimed && now < rec.lease_expires_ms {
+                return Err(ClaimError::Leased {
+                    exponent: p,
+                    claimant: rec.claimant.clone().unwrap_or_default(),
+                });
+            }
+            rec.claims += 1;
+        }
+        rec.state = UnitState::Claimed;
+        rec.claimant = Some(claimant.to_string());
+        rec.lease_expires_ms = now.saturating_add(lease_ms);
+        rec.version += 1;
+        Ok(rec.clone())
+    }
+
+    /// Gives a unit back to the pool (the claimant is leaving).
+    pub fn release(&mut self, p: u64, claimant: &str) -> Result<UnitRecord, ClaimError> {
+        let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
+        if rec.state == UnitState::Claimed && rec.claimant.as_deref() == Some(claimant) {
+            rec.state = UnitState::Submitted;
+            rec.claimant = None;
+            rec.lease_expires_ms = 0;
+            rec.version += 1;
+        }
+        Ok(rec.clone())
+    }
+
+    /// Records a result: the unit becomes `Done`; earlier results are kept.
+    /// Returns the updated record, or `None` if the unit is not held here.
+    pub fn complete(&mut self, result: UnitResult) -> Option<UnitRecord> {
+        let rec = self.records.get_mut(&result.exponent)?;
+        let added = merge_result(&mut rec.results, result);
+        if added || rec.state != UnitState::Done {
+            rec.state = UnitState::Done;
+            rec.claimant = None;
+            rec.version += 1;
+        }
+        Some(rec.clone())
+    }
+
+    /// Up to `max` claimable units at `now`, largest exponent first, skipping
+    /// those in `exclude`. Longest-job-first keeps the tail short: the last
+    /// units to finish are the quick ones, so no core idles at the end while
+    /// another grinds through a big exponent.
+    pub fn claimable(&self, now: u64, max: usize, exclude: &HashSet<u64>) -> Vec<(u64, u64)> {
+        self.records
+            .values()
+            .rev()
+            .filter(|r| r.claimable(now) && !exclude.contains(&r.exponent))
+            .take(max)
+            .map(|r| (r.exponent, r.version))
+            .collect()
+    }
+
+    /// Counts by state.
+    pub fn counts(&self) -> StoreCounts {
+        let mut c = StoreCounts {
+            held: self.records.len(),
+            ..StoreCounts::default()
+        };
+        for r in self.records.values() {
+            match r.state {
+                UnitState::Submitted => c.submitted += 1,
+                UnitState::Claimed => c.claimed += 1,
+                UnitState::Done => c.done += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Number of digest buckets in anti-entropy.
+pub const DIGEST_BUCKETS: usize = 64;
+
+/// The full result table every node keeps and gossips: exponent → results.
+#[derive(Debug, Clone, Default)]
+pub struct ResultSet {
+    rows: BTreeMap<u64, Vec<UnitResult>>,
+    digest: Vec<u64>,
+}
+
+impl ResultSet {
+    /// An empty table.
+    pub fn new() -> Self {
+        ResultSet {
+            rows: BTreeMap::new(),
+            digest: vec![0; DIGEST_BUCKETS],
+        }
+    }
+
+    fn bucket(p: u64) -> usize {
+        (unit_key(p) % DIGEST_BUCKETS as u64) as usize
+    }
+
+    /// Adds one result; returns whether it was new.
+    pub fn insert(&mut self, r: UnitResult) -> bool {
+        let b = Self::bucket(r.exponent);
+        let fp = r.fingerprint();
+        let added = merge_result(self.rows.entry(r.exponent).or_default(), r);
+        if added {
+            // XOR of fingerprints: order-independent, so two tables with the
+            // same results have the same digest whatever the arrival order.
+            self.digest[b] ^= fp;
+        }
+        added
+    }
+
+    /// Results for `p`.
+    pub fn get(&self, p: u64) -> Option<&[UnitResult]> {
+        self.rows.get(&p).map(|v| v.as_slice())
+    }
+
+    /// All rows in exponent order.
+    pub fn rows(&self) -> impl Iterator<Item = (u64, &[UnitResult])> {
+        self.rows.iter().map(|(p, v)| (*p, v.as_slice()))
+    }
+
+    /// Number of exponents with at least one result.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when no result is known.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Per-bucket digest for anti-entropy.
+    pub fn digest(&self) -> &[u64] {
+        &self.digest
+    }
+
+    /// Buckets whose digest differs from `other`'s.
+    pub fn differing_buckets(&self, other: &[u64]) -> Vec<usize> {
+        (0..DIGEST_BUCKETS)
+            .filter(|&b| other.get(b).copied().unwrap_or(0) != self.digest[b])
+            .collect()
+    }
+
+    /// Every result in the given buckets.
+    pub fn results_in_buckets(&self, buckets: &[usize]) -> Vec<UnitResult> {
+        let want: HashSet<usize> = buckets.iter().copied().collect();
+        self.rows
+            .iter()
+            .filter(|(p, _)| want.contains(&Self::bucket(**p)))
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,556 @@
+//! The grid commands: run a peer, `submit`, `results`, `status`, `local`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use comfy_table::Table;
+
+use mersenne_common::ll::res64_hex;
+use mersenne_common::primes::primes_in;
+use mersenne_common::work::{UnitResult, agreement};
+
+use crate::net::{NodeStatus, Request, Response, one_request};
+use crate::node::{self, NodeConfig};
+
+/// An inclusive range of exponents, `A-B` or a single `P`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First exponent.
+    pub from: u64,
+    /// Last exponent.
+    pub to: u64,
+}
+
+impl std::str::FromStr for Range {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parse = |x: &str| {
+            x.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{x:?} is not a number (expected A-B or P, e.g. 2-10000)"))
+        };
+        let (from, to) = match s.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => {
+                let p = parse(s)?;
+                (p, p)
+            }
+        };
+        if from > to {
+            return Err(format!("range {from}-{to} is empty (A must be <= B)"));
+        }
+        Ok(Range { from, to })
+    }
+}
+
+/// Options of a running peer (the top-level `worker` command).
+#[derive(Debug, Clone, Args)]
+pub struct PeerArgs {
+    /// A peer of the ring to join (host:port). Without it, start a new ring.
+    #[arg(long, value_name = "PEER")]
+    pub join: Option<String>,
+    /// Address to listen on; port 0 picks a free one (printed on stdout).
+    #[arg(long, default_value = "0.0.0.0:7700", value_name = "ADDR")]
+    pub listen: String,
+    /// Address other peers reach this one at (default: the bound address).
+    /// Needed when listening on 0.0.0.0 or behind NAT.
+    #[arg(long, value_name = "ADDR")]
+    pub advertise: Option<String>,
+    /// Units crunched at once (default: all cores; 0: do not crunch).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Directory for the result table and checkpoints.
+    #[arg(long, default_value = "mersenne-data", value_name = "DIR")]
+    pub data: PathBuf,
+    /// Lease length in seconds; a unit whose worker vanished is handed out
+    /// again after this long.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub lease_secs: u64,
+    /// Seconds of work between checkpoints of a unit in progress.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub checkpoint_secs: u64,
+    /// Milliseconds between gossip rounds (membership, anti-entropy, replication).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub gossip_ms: u64,
+}
+
+impl PeerArgs {
+    /// The node configuration these options describe.
+    pub fn config(&self, default_threads: usize) -> NodeConfig {
+        let mut c = NodeConfig::new(&self.listen, self.data.clone());
+        c.join = self.join.clone();
+        c.advertise = self.advertise.clone();
+        c.threads = self.threads.unwrap_or(default_threads);
+        c.lease = Duration::from_secs(self.lease_secs.max(1));
+        c.checkpoint_every = Duration::from_secs(self.checkpoint_secs.max(1));
+        c.gossip_every = Duration::from_millis(self.gossip_ms.max(50));
+        c
+    }
+}
+
+/// `worker submit`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Example:\n  worker submit --range 2-10000 --peer 127.0.0.1:7700")]
+pub struct SubmitArgs {
+    /// Exponents to test, inclusive: A-B or a single P.
+    #[arg(long)]
+    pub range: Range,
+    /// Any peer of the ring.
+    #[arg(long, value_name = "ADDR")]
+    pub peer: String,
+}
+
+/// `worker results`.
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  worker results --peer 127.0.0.1:7700 --primes\n  worker results --peer 127.0.0.1:7700 --range 2-1000 --json"
+)]
+pub struct ResultsArgs {
+    /// Any peer of the ring.
+    #[arg(long, value_name = "ADDR")]
+    pub peer: String,
+    /// One JSON object per line (GIMPS results.json field names plus ours).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV with a header line.
+    #[arg(long)]
+    pub csv: bool,
+    /// Only exponents in this range.
+    #[arg(long)]
+    pub range: Option<Range>,
+    /// Only Mersenne primes.
+    #[arg(long)]
+    pub primes: bool,
+}
+
+/// `worker status`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Example:\n  worker status --peer 127.0.0.1:7700 --json")]
+pub struct StatusArgs {
+    /// The peer to ask.
+    #[arg(long, value_name = "ADDR")]
+    pub peer: String,
+    /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `worker local`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Example:\n  worker local --nodes 4 --range 2-20000")]
+pub struct LocalArgs {
+    /// Peers to start on loopback.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Exponents to test.
+    #[arg(long, default_value = "2-10000")]
+    pub range: Range,
+    /// Crunching threads in total, shared by all peers (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Keep the peers' data here instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Print the whole table at the end, not only the primes.
+    #[arg(long)]
+    pub table: bool,
+}
+
+/// Cores on this machine.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs a peer until Ctrl-C / SIGTERM.
+pub async fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
+    node::run(args.config(cores()), shutdown_signal()).await
+}
+
+/// `worker submit`.
+pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
+    let r = Request::Submit {
+        from: a.range.from,
+        to: a.range.to,
+    };
+    match one_request(&a.peer, r)
+        .await
+        .with_context(|| format!("submitting to {}", a.peer))?
+    {
+        Response::Created { created, existed } => {
+            println!(
+                "submitted {}-{}: {created} units created, {existed} already existed",
+                a.range.from, a.range.to
+            );
+            Ok(())
+        }
+        other => bail!("unexpected answer from {}: {other:?}", a.peer),
+    }
+}
+
+/// One row of the table: the majority result and the agreement count.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The result that most results agree with.
+    pub best: UnitResult,
+    /// How many agree with it.
+    pub agree: usize,
+    /// How many results there are.
+    pub total: usize,
+}
+
+/// Groups results into rows by exponent.
+pub fn rows(results: &[UnitResult]) -> Vec<Row> {
+    let mut by_p: BTreeMap<u64, Vec<UnitResult>> = BTreeMap::new();
+    for r in results {
+        by_p.entry(r.exponent).or_default().push(r.clone());
+    }
+    by_p.values()
+        .filter_map(|v| {
+            agreement(v).map(|(best, agree)| Row {
+                best: best.clone(),
+                agree,
+                total: v.len(),
+            })
+        })
+        .collect()
+}
+
+fn when(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (d, s) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(d as i64);
+    format!(
+        "{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The JSON object for one row.
+pub fn row_json(r: &Row) -> serde_json::Value {
+    serde_json::json!({
+        "exponent": r.best.exponent,
+        "worktype": "LL",
+        "status": r.best.status.code(),
+        "res64": res64_hex(r.best.res64),
+        "shift-count": r.best.shift,
+        "program": {"name": "mersenne-ring", "version": env!("CARGO_PKG_VERSION")},
+        "engine": r.best.engine,
+        "computed-by": r.best.computed_by,
+        "agreeing": r.agree,
+        "results": r.total,
+        "timestamp": when(r.best.finished_ms),
+        "crunch-ms": r.best.crunch_ms,
+    })
+}
+
+/// `worker results`.
+pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
+    let range = a.range.unwrap_or(Range {
+        from: 0,
+        to: u64::MAX,
+    });
+    let req = Request::Results {
+        from: range.from,
+        to: range.to,
+    };
+    let results = match one_request(&a.peer, req)
+        .await
+        .with_context(|| format!("asking {} for results", a.peer))?
+    {
+        Response::Results { results, .. } => results,
+        other => bail!("unexpected answer from {}: {other:?}", a.peer),
+    };
+    let rows: Vec<Row> = rows(&results)
+        .into_iter()
+        .filter(|r| !a.primes || r.best.status.code() == "P")
+        .collect();
+    print_rows(&rows, a.json, a.csv);
+    Ok(())
+}
+
+fn print_rows(rows: &[Row], json: bool, csv: bool) {
+    if json {
+        for r in rows {
+            println!("{}", row_json(r));
+        }
+    } else if csv {
+        println!("exponent,status,res64,computed_by,agreeing,results,when");
+        for r in rows {
+            println!(
+                "{},{},{},{},{},{},{}",
+                r.best.exponent,
+                r.best.status.code(),
+                res64_hex(r.best.res64),
+                r.best.computed_by,
+                r.agree,
+                r.total,
+                when(r.best.finished_ms)
+            );
+        }
+    } else {
+        let mut t = Table::new();
+        t.set_header(vec![
+            "exponent",
+            "status",
+            "res64",
+            "computed by",
+            "agree",
+            "when (UTC)",
+        ]);
+        for r in rows {
+            t.add_row(vec![
+                r.best.exponent.to_string(),
+                r.best.status.code().to_string(),
+                res64_hex(r.best.res64),
+                r.best.computed_by.clone(),
+                format!("{}/{}", r.agree, r.total),
+                when(r.best.finished_ms),
+            ]);
+        }
+        println!("{t}");
+        println!("{} exponents", rows.len());
+    }
+}
+
+/// `worker status`.
+pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
+    let st: NodeStatus = match one_request(&a.peer, Request::Status)
+        .await
+        .with_context(|| format!("asking {} for its status", a.peer))?
+    {
+        Response::Status(s) => s,
+        other => bail!("unexpected answer from {}: {other:?}", a.peer),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&st)?);
+        return Ok(());
+    }
+    println!("node         {} (id {})", st.addr, st.id);
+    println!(
+        "predecessor  {}",
+        st.predecessor.as_deref().unwrap_or("(none)")
+    );
+    println!("successors   {}", st.successors.join(", "));
+    println!("members      {} (fingers: {})", st.members, st.fingers);
+    println!(
+        "units held   {} (submitted {}, claimed {}, done {})",
+        st.units.held, st.units.submitted, st.units.claimed, st.units.done
+    );
+    println!("crunching    {:?}", st.crunching);
+    println!("finished     {} units here", st.finished);
+    println!("result table {} exponents", st.results);
+    println!(
+        "throughput   {:.0} LL iterations/s over {:.0} s",
+        st.iterations_per_sec, st.uptime_secs
+    );
+    println!(
+        "messages     {} in, {} out",
+        st.messages_in, st.messages_out
+    );
+    Ok(())
+}
+
+/// `worker local`: N peers in this process on loopback, one range, until done.
+pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
+    if a.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let threads = a.threads.unwrap_or_else(cores).max(1);
+    let (base, temp) = match &a.data {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("mersenne-local-{}", std::process::id())),
+            true,
+        ),
+    };
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("crunch-{i}"))
+            .build()?,
+    );
+    let units = primes_in(a.range.from, a.range.to).len();
+    println!(
+        "starting {} peers on loopback, {threads} crunching threads, range {}-{} ({units} units)",
+        a.nodes, a.range.from, a.range.to
+    );
+    let mut nodes = Vec::new();
+    for i in 0..a.nodes {
+        let mut c = NodeConfig::new("127.0.0.1:0", base.join(format!("peer{i}")));
+        // Each peer may keep the whole shared pool busy, so that a peer
+        // waiting on a claim never leaves a core idle.
+        c.threads = threads;
+        c.pool = Some(pool.clone());
+        c.gossip_every = Duration::from_millis(500);
+        c.lease = Duration::from_secs(30);
+        c.join = nodes.first().map(|n: &node::NodeHandle| n.addr.clone());
+        nodes.push(node::start(c).await?);
+    }
+    for n in &nodes {
+        println!("  peer {}", n.addr);
+    }
+    // Let membership settle so that records land at their final owners.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let t0 = Instant::now();
+    let (created, existed) = match one_request(
+        &nodes[0].addr,
+        Request::Submit {
+            from: a.range.from,
+            to: a.range.to,
+        },
+    )
+    .await?
+    {
+        Response::Created { created, existed } => (created, existed),
+        other => bail!("submit failed: {other:?}"),
+    };
+    println!("submitted: {created} units created, {existed} already existed");
+    let bar = indicatif::ProgressBar::new(units as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} units ({per_sec}) {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let interrupted = loop {
+        let min = nodes.iter().map(|n| n.status().results).min().unwrap_or(0);
+        let max = nodes.iter().map(|n| n.status().results).max().unwrap_or(0);
+        bar.set_position(max as u64);
+        if min >= units {
+            break false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = shutdown_signal() => break true,
+        }
+    };
+    bar.finish_and_clear();
+    let wall = t0.elapsed().as_secs_f64();
+    let table = nodes[0].results();
+    let crunch_ms: u64 = table.iter().map(|r| r.crunch_ms).sum();
+    let iterations: u64 = table.iter().map(|r| r.exponent.saturating_sub(2)).sum();
+    let rows = rows(&table);
+    let identical = nodes.iter().all(|n| {
+        let mut t = n.results();
+        t.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
+        let mut u = table.clone();
+        u.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
+        t == u
+    });
+    if a.table {
+        print_rows(&rows, false, false);
+    }
+    let primes: Vec<String> = rows
+        .iter()
+        .filter(|r| r.best.status.code() == "P")
+        .map(|r| r.best.exponent.to_string())
+        .collect();
+    if interrupted {
+        println!("interrupted after {wall:.1} s; {} units done", rows.len());
+    }
+    println!(
+        "Mersenne primes found ({}): {}",
+        primes.len(),
+        primes
+            .iter()
+            .map(|p| format!("M{p}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "{} units in {wall:.2} s wall: {:.1} units/s, {:.0} LL iterations/s",
+        rows.len(),
+        rows.len() as f64 / wall,
+        iterations as f64 / wall
+    );
+    println!(
+        "crunch time {:.2} s on {threads} threads: efficiency {:.3} (sum of unit crunch times / (wall x threads))",
+        crunch_ms as f64 / 1000.0,
+        crunch_ms as f64 / 1000.0 / (wall * threads as f64)
+    );
+    let stats: Vec<NodeStatus> = nodes.iter().map(|n| n.status()).collect();
+    let claims: u64 = stats.iter().map(|s| s.claims).sum();
+    let claim_ms: f64 = stats.iter().map(|s| s.claim_ms_total).sum();
+    let renewals: u64 = stats.iter().map(|s| s.renewals).sum();
+    let msgs: u64 = stats.iter().map(|s| s.messages_out).sum();
+    println!(
+        "overhead: {:.3} ms to find and claim a unit ({claims} claims), {renewals} lease renewals, \
+         {:.1} messages per unit ({msgs} requests in all, gossip and pings included)",
+        claim_ms / claims.max(1) as f64,
+        msgs as f64 / rows.len().max(1) as f64
+    );
+    let dup = table.len() - rows.len();
+    println!(
+        "tables on all {} peers identical: {identical}; duplicate results: {dup}",
+        nodes.len()
+    );
+    for n in nodes {
+        n.abort();
+    }
+    if temp {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse() {
+        assert_eq!(
+            "2-100".parse::<Range>().unwrap(),
+            Range { from: 2, to: 100 }
+        );
+        assert_eq!("61".parse::<Range>().unwrap(), Range { from: 61, to: 61 });
+        assert!("9-3".parse::<Range>().is_err());
+        assert!("x-3".parse::<Range>().is_err());
+    }
+
+    #[test]
+    fn dates_format() {
+        assert_eq!(when(0), "1970-01-01 00:00:00");
+        assert_eq!(when(951_782_400_000), "2000-02-29 00:00:00");
+    }
+}

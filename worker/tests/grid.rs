@@ -1,0 +1,455 @@
+//! The grid over real sockets: real `worker` and `coordinator` processes on
+//! loopback, free ports, every wait bounded, and only our own children
+//! killed (a guard kills each on drop).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mersenne_common::ll::Status;
+use mersenne_common::primes::primes_in;
+use mersenne_common::work::UnitResult;
+use mersenne_worker::net::{self, NodeStatus, Request, Response};
+use num_bigint::BigUint;
+
+/// Published Mersenne prime exponents (the oracle for statuses).
+const KNOWN: &[u64] = &[
+    2, 3, 5, 7, 13, 17, 19, 31, 61, 89, 107, 127, 521, 607, 1279, 2203, 2281, 3217, 4253, 4423,
+    9689, 9941, 11213, 19937, 21701, 23209, 44497,
+];
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("grid-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn coordinator_exe() -> PathBuf {
+    let worker = PathBuf::from(env!("CARGO_BIN_EXE_worker"));
+    let exe = worker.with_file_name(format!("coordinator{}", std::env::consts::EXE_SUFFIX));
+    if !exe.exists() {
+        // `cargo test -p mersenne-worker` alone does not build the other
+        // package's binary; build it once.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "mersenne-coordinator",
+                "--bin",
+                "coordinator",
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    exe
+}
+
+/// A child process killed when dropped.
+struct Peer {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Peer {
+    fn start(exe: &Path, args: &[&str], data: &Path, log: &Path) -> Peer {
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut child = Command::new(exe)
+            .args(args)
+            .arg("--data")
+            .arg(data)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(logf)
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("peer did not report its address in 30 s");
+            }
+        };
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Peer {
+            child,
+            addr,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn worker(dir: &Path, name: &str, join: Option<&str>, extra: &[&str]) -> Peer {
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--lease-secs",
+            "2",
+            "--checkpoint-secs",
+            "1",
+            "--gossip-ms",
+            "200",
+        ];
+        if let Some(j) = join {
+            args.extend(["--join", j]);
+        }
+        // A flag in `extra` replaces the default of the same name.
+        for pair in extra.chunks(2) {
+            match args.iter().position(|a| *a == pair[0]) {
+                Some(i) => args[i + 1] = pair[1],
+                None => args.extend(pair),
+            }
+        }
+        Peer::start(
+            Path::new(env!("CARGO_BIN_EXE_worker")),
+            &args,
+            &dir.join(name),
+            &dir.join(format!("{name}.log")),
+        )
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ask(addr: &str, req: Request) -> Option<Response> {
+    rt().block_on(net::one_request(addr, req)).ok()
+}
+
+fn table(addr: &str) -> Option<Vec<UnitResult>> {
+    match ask(
+        addr,
+        Request::Results {
+            from: 0,
+            to: u64::MAX,
+        },
+    )? {
+        Response::Results { mut results, .. } => {
+            results.sort_by_key(|r| (r.exponent, r.computed_by.clone(), r.shift));
+            Some(results)
+        }
+        _ => None,
+    }
+}
+
+fn status(addr: &str) -> Option<NodeStatus> {
+    match ask(addr, Request::Status)? {
+        Response::Status(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn submit(addr: &str, from: u64, to: u64) -> (u64, u64) {
+    match ask(addr, Request::Submit { from, to }) {
+        Some(Response::Created { created, existed }) => (created, existed),
+        other => panic!("submit failed: {other:?}"),
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(
+            t.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Exponents with a result in the table.
+fn exponents(t: &[UnitResult]) -> Vec<u64> {
+    let mut v: Vec<u64> = t.iter().map(|r| r.exponent).collect();
+    v.dedup();
+    v
+}
+
+/// res64 of M_p by plain `%` arithmetic: an independent code path from the
+/// engines' fold reduction and shifts.
+fn res64_oracle(p: u64) -> u64 {
+    let m = (BigUint::from(1u8) << p) - 1u8;
+    let mut s = BigUint::from(4u8);
+    for _ in 0..p - 2 {
+        s = (&s * &s + &m - 2u8) % &m;
+    }
+    s.iter_u64_digits().next().unwrap_or(0)
+}
+
+/// Every unit in `from..=to` has a result, every result is right: statuses
+/// against the published list, res64 against the oracle on a sample, and
+/// duplicates agree.
+fn check_table(t: &[UnitResult], from: u64, to: u64) {
+    assert_eq!(exponents(t), primes_in(from, to), "missing or extra units");
+    let mut by_p: BTreeMap<u64, Vec<&UnitResult>> = BTreeMap::new();
+    for r in t {
+        by_p.entry(r.exponent).or_default().push(r);
+    }
+    for (p, rs) in &by_p {
+        for r in rs {
+            let want = if KNOWN.contains(p) {
+                Status::Prime
+            } else {
+                Status::Composite
+            };
+            assert_eq!(r.status, want, "wrong status for M{p}");
+            assert_eq!(r.res64, rs[0].res64, "results for M{p} disagree");
+        }
+    }
+    for p in [11u64, 23, 29, 37, 101, 211, 523, 1009] {
+        if let Some(rs) = by_p.get(&p) {
+            assert_eq!(rs[0].res64, res64_oracle(p), "res64 of M{p}");
+        }
+    }
+}
+
+#[test]
+fn coordinator_and_four_workers_agree_and_a_late_joiner_catches_up() {
+    let dir = tmpdir("agree");
+    let coord = Peer::start(
+        &coordinator_exe(),
+        &["--listen", "127.0.0.1:0", "--gossip-ms", "200"],
+        &dir.join("coord"),
+        &dir.join("coord.log"),
+    );
+    let workers: Vec<Peer> = (0..4)
+        .map(|i| Peer::worker(&dir, &format!("w{i}"), Some(&coord.addr), &[]))
+        .collect();
+    wait_for("membership", Duration::from_secs(20), || {
+        workers
+            .iter()
+            .all(|w| status(&w.addr).is_some_and(|s| s.members == 5))
+    });
+    // Any peer accepts a submission; a second submission creates nothing.
+    let (from, to) = (2, 1300);
+    let units = primes_in(from, to).len() as u64;
+    assert_eq!(submit(&workers[1].addr, from, to), (units, 0));
+    assert_eq!(submit(&coord.addr, from, to), (0, units));
+    let mut all: Vec<&Peer> = workers.iter().collect();
+    all.push(&coord);
+    wait_for("every table complete", Duration::from_secs(90), || {
+        all.iter()
+            .all(|p| table(&p.addr).is_some_and(|t| exponents(&t).len() as u64 == units))
+    });
+    wait_for("tables identical", Duration::from_secs(20), || {
+        let t0 = table(&coord.addr);
+        all.iter().all(|p| table(&p.addr) == t0)
+    });
+    let t = table(&coord.addr).unwrap();
+    check_table(&t, from, to);
+    // The coordinator crunched nothing; at least two workers did.
+    assert!(t.iter().all(|r| r.computed_by != coord.addr));
+    let crunchers: std::collections::HashSet<&str> =
+        t.iter().map(|r| r.computed_by.as_str()).collect();
+    assert!(crunchers.len() >= 2, "work was not spread: {crunchers:?}");
+    // A peer joining late receives the whole table.
+    let late = Peer::worker(&dir, "late", Some(&workers[2].addr), &["--threads", "0"]);
+    wait_for("late joiner has the table", Duration::from_secs(30), || {
+        table(&late.addr) == Some(t.clone())
+    });
+    drop(all);
+    drop(workers);
+    drop(coord);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_peer_killed_mid_run_is_survived() {
+    let dir = tmpdir("sigkill");
+    let a = Peer::worker(&dir, "a", None, &[]);
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    let mut victim = Peer::worker(&dir, "victim", Some(&a.addr), &[]);
+    wait_for("membership", Duration::from_secs(20), || {
+        status(&victim.addr).is_some_and(|s| s.members == 3)
+    });
+    let (from, to) = (2, 2400);
+    let units = primes_in(from, to).len();
+    submit(&b.addr, from, to);
+    // Kill it while it holds a lease and has finished some units.
+    wait_for("victim busy", Duration::from_secs(60), || {
+        status(&victim.addr).is_some_and(|s| s.finished >= 3 && !s.crunching.is_empty())
+    });
+    let held = status(&victim.addr).unwrap();
+    victim.kill();
+    wait_for(
+        "survivors finish every unit",
+        Duration::from_secs(120),
+        || {
+            [&a, &b]
+                .iter()
+                .all(|p| table(&p.addr).is_some_and(|t| exponents(&t).len() == units))
+        },
+    );
+    wait_for("tables converge", Duration::from_secs(20), || {
+        table(&a.addr) == table(&b.addr)
+    });
+    let t = table(&a.addr).unwrap();
+    check_table(&t, from, to);
+    // The unit the victim was crunching got done by a survivor.
+    for p in held.crunching {
+        assert!(
+            t.iter()
+                .any(|r| r.exponent == p && r.computed_by != victim.addr),
+            "M{p} was not taken over"
+        );
+    }
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
+    let dir = tmpdir("restart");
+    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
+    // B's lease is long, so nobody else takes its unit while it is down.
+    let b_args = ["--lease-secs", "120"];
+    let mut b = Peer::worker(&dir, "b", Some(&a.addr), &b_args);
+    let b_addr = b.addr.clone();
+    wait_for("membership", Duration::from_secs(20), || {
+        status(&a.addr).is_some_and(|s| s.members == 2)
+    });
+    let big = 44497;
+    submit(&a.addr, big, big);
+    let ckpt = dir
+        .join("b")
+        .join("checkpoints")
+        .join(format!("{big}.ckpt"));
+    wait_for("a checkpoint", Duration::from_secs(60), || ckpt.exists());
+    b.kill();
+    // While B is away, C crunches a small range; B misses those results.
+    let c = Peer::worker(&dir, "c", Some(&a.addr), &[]);
+    let (from, to) = (2, 400);
+    let small = primes_in(from, to);
+    submit(&c.addr, from, to);
+    wait_for("small range done", Duration::from_secs(60), || {
+        table(&a.addr).is_some_and(|t| exponents(&t).len() == small.len())
+    });
+    // Same address, same data directory.
+    let b = Peer::worker(
+        &dir,
+        "b",
+        Some(&a.addr),
+        &["--lease-secs", "120", "--listen", &b_addr],
+    );
+    assert_eq!(b.addr, b_addr);
+    wait_for(
+        "B finishes M44497 and catches up",
+        Duration::from_secs(120),
+        || table(&b.addr).is_some_and(|t| exponents(&t).len() == small.len() + 1),
+    );
+    let t = table(&b.addr).unwrap();
+    let r = t.iter().find(|r| r.exponent == big).unwrap();
+    assert_eq!(r.status, Status::Prime);
+    assert_eq!(r.computed_by, b_addr);
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    let resumed = log
+        .lines()
+        .find(|l| l.contains("resumed checkpoint"))
+        .expect("B did not resume from its checkpoint");
+    let iteration: u64 = resumed
+        .split("iteration=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(iteration > 0 && iteration < big - 2, "{resumed}");
+    let small_rows: Vec<UnitResult> = t.into_iter().filter(|r| r.exponent != big).collect();
+    check_table(&small_rows, from, to);
+    drop((a, b, c));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends raw bytes and reports whether the peer closed the connection.
+fn closed_after(addr: &str, bytes: &[u8]) -> bool {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut buf = [0u8; 256];
+    // Drain anything the peer sent (a HelloAck) until it closes.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return e.kind() == std::io::ErrorKind::ConnectionReset;
+            }
+        }
+    }
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn garbage_oversized_and_wrong_version_frames_are_refused() {
+    let dir = tmpdir("garbage");
+    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
+    // Garbage where the hello should be.
+    assert!(closed_after(&a.addr, &frame(b"\xc1 not messagepack")));
+    // A length header far above the cap.
+    assert!(closed_after(&a.addr, &(1u32 << 30).to_be_bytes()));
+    // The wrong protocol version.
+    let hello = rmp_serde::to_vec(&net::Frame::Hello { version: 999 }).unwrap();
+    assert!(closed_after(&a.addr, &frame(&hello)));
+    // A good hello followed by garbage.
+    let hello = rmp_serde::to_vec(&net::Frame::Hello {
+        version: net::PROTOCOL_VERSION,
+    })
+    .unwrap();
+    let mut bytes = frame(&hello);
+    bytes.extend(frame(b"\xff\xff\xff"));
+    assert!(closed_after(&a.addr, &bytes));
+    // The node still works.
+    assert_eq!(submit(&a.addr, 2, 100), (25, 0));
+    assert!(status(&a.addr).is_some());
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    for reason in [
+        "undecodable frame",
+        "protocol version 999",
+        "frame size too big",
+    ] {
+        assert!(log.contains(reason), "no {reason:?} in log:\n{log}");
+    }
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
