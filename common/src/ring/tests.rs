@@ -23,28 +23,27 @@ fn cfg(r: usize) -> Config {
 impl Net {
     /// Nodes with the given ids (addresses are their indices), all alone.
     fn new(ids: &[u64], r: usize) -> Net {
-        let nodes = ids
-            .iter()
-            .enumerate()
-            .map(|(i, &id)| {
-                RingNode::new(
-                    Peer {
-                        id: Id(id),
-                        addr: i as u32,
-                    },
-                    cfg(r),
-                    Time(0),
-                )
-            })
-            .collect::<Vec<_>>();
-        let down = vec![false; nodes.len()];
-        Net {
-            nodes,
-            down,
+        let mut net = Net {
+            nodes: Vec::new(),
+            down: Vec::new(),
             queue: VecDeque::new(),
             now: Time(0),
             events: Vec::new(),
+        };
+        for &id in ids {
+            net.add_node(id, r);
         }
+        net
+    }
+
+    /// Adds a live node, not yet in any ring, at the next address; returns
+    /// that address.
+    fn add_node(&mut self, id: u64, r: usize) -> u32 {
+        let addr = self.nodes.len() as u32;
+        self.nodes
+            .push(RingNode::new(Peer { id: Id(id), addr }, cfg(r), self.now));
+        self.down.push(false);
+        addr
     }
 
     fn collect(&mut self, i: u32) {
@@ -188,15 +187,7 @@ fn lone_node_owns_every_key() {
 fn join_copies_the_successor_list_of_the_successor() {
     let mut net = Net::ring(&[100, 300, 500, 700], 3);
     net.assert_ring_correct();
-    net.nodes.push(RingNode::new(
-        Peer {
-            id: Id(400),
-            addr: 4,
-        },
-        cfg(3),
-        net.now,
-    ));
-    net.down.push(false);
+    assert_eq!(net.add_node(400, 3), 4);
     // Join through node 3 (id 700), which is not the successor of 400.
     let op = net.nodes[4].join(3, net.now);
     net.collect(4);
@@ -227,15 +218,7 @@ fn join_copies_the_successor_list_of_the_successor() {
 #[test]
 fn stabilize_adopts_an_in_between_node_only_after_it_answers() {
     let mut net = Net::ring(&[100, 300, 500, 700], 3);
-    net.nodes.push(RingNode::new(
-        Peer {
-            id: Id(400),
-            addr: 4,
-        },
-        cfg(3),
-        net.now,
-    ));
-    net.down.push(false);
+    assert_eq!(net.add_node(400, 3), 4);
     net.nodes[4].join(0, net.now);
     net.collect(4);
     let asks_400 = |o: &Outgoing<u32>| {
@@ -254,15 +237,7 @@ fn stabilize_adopts_an_in_between_node_only_after_it_answers() {
 #[test]
 fn stabilize_never_adopts_a_dead_in_between_node() {
     let mut net = Net::ring(&[100, 300, 500, 700], 3);
-    net.nodes.push(RingNode::new(
-        Peer {
-            id: Id(400),
-            addr: 4,
-        },
-        cfg(3),
-        net.now,
-    ));
-    net.down.push(false);
+    assert_eq!(net.add_node(400, 3), 4);
     net.nodes[4].join(0, net.now);
     net.collect(4);
     while net.pred(2) != Some(4) {
@@ -474,15 +449,7 @@ fn records_move_to_a_joining_owner_and_survive_owner_failure() {
     let key = Id(350);
     store(&mut net, 0, |n, t| n.put(key, b"x".to_vec(), t));
     // 400 joins: it becomes the owner and must receive the record.
-    net.nodes.push(RingNode::new(
-        Peer {
-            id: Id(400),
-            addr: 4,
-        },
-        cfg(2),
-        net.now,
-    ));
-    net.down.push(false);
+    assert_eq!(net.add_node(400, 2), 4);
     net.join(4, 3);
     net.run(5000);
     assert!(net.nodes[4].owns(key));
@@ -546,15 +513,7 @@ fn regression_seed_1_at_10000_many_joins_into_one_gap() {
 #[test]
 fn regression_join_retries_through_the_bootstrap() {
     let mut net = Net::ring(&[100, 300], 3);
-    net.nodes.push(RingNode::new(
-        Peer {
-            id: Id(200),
-            addr: 2,
-        },
-        cfg(3),
-        net.now,
-    ));
-    net.down.push(false);
+    assert_eq!(net.add_node(200, 3), 2);
     // The bootstrap (100) answers, but the successor it names (300) is
     // silent during the first attempt.
     net.down[1] = true;
