@@ -36,6 +36,12 @@ pub struct Config {
     pub op_attempts: u8,
     /// Lookup messages per attempt before giving up on that attempt.
     pub max_hops: u32,
+    /// Keep the paper's whole finger table, including the fingers whose
+    /// start the successor list already answers. Off by default: in a big
+    /// ring those fingers are redundant. On, a ring no larger than r still
+    /// keeps a routing table (a few extra lookups per ring change), so that
+    /// a small grid shows and exercises the same finger machinery as a big one.
+    pub full_fingers: bool,
 }
 
 impl Config {
@@ -50,6 +56,7 @@ impl Config {
             replicate_every: 2,
             op_attempts: 4,
             max_hops: 64,
+            full_fingers: false,
         }
     }
 }
@@ -1189,9 +1196,13 @@ impl<A: Address> RingNode<A> {
         }
         let me = self.me.id;
         let last = self.successors[self.successors.len() - 1].id;
-        let lo = (0..ID_BITS)
-            .find(|&i| !me.finger_start(i).in_half_open(me, last))
-            .unwrap_or(ID_BITS);
+        let lo = if self.config.full_fingers {
+            0
+        } else {
+            (0..ID_BITS)
+                .find(|&i| !me.finger_start(i).in_half_open(me, last))
+                .unwrap_or(ID_BITS)
+        };
         self.fingers.retain(|(i, _)| u32::from(*i) >= lo);
         if lo >= ID_BITS {
             return;

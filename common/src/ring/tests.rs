@@ -331,6 +331,44 @@ fn fix_fingers_finds_the_successor_of_each_start() {
     assert!(checked > 32);
 }
 
+// A ring no larger than r: by default every finger start is answered by the
+// successor list, so no finger is kept; `full_fingers` keeps the paper's
+// whole table, and every entry is still the true successor of its start.
+#[test]
+fn full_fingers_keeps_a_table_in_a_ring_smaller_than_r() {
+    let ids = [100u64, 1 << 40, 1 << 62, 3 << 62];
+    let mut net = Net::ring(&ids, 8);
+    net.run(20_000);
+    assert!(net.nodes.iter().all(|n| n.fingers().is_empty()));
+    let mut net = Net::new(&[], 8);
+    for &id in &ids {
+        let a = net.add_node(id, 8);
+        net.nodes[a as usize] = RingNode::new(
+            Peer { id: Id(id), addr: a },
+            Config {
+                full_fingers: true,
+                ..cfg(8)
+            },
+            net.now,
+        );
+    }
+    for i in 1..ids.len() as u32 {
+        net.join(i, 0);
+        net.run(1000);
+    }
+    net.run(40_000);
+    net.assert_ring_correct();
+    let mut sorted = ids.to_vec();
+    sorted.sort();
+    let truth = |k: Id| -> Id { Id(*sorted.iter().find(|&&x| x >= k.0).unwrap_or(&sorted[0])) };
+    for node in &net.nodes {
+        assert_eq!(node.fingers().len(), 64, "node {:?}", node.me());
+        for &(i, f) in node.fingers() {
+            assert_eq!(f.id, truth(node.me().id.finger_start(u32::from(i))));
+        }
+    }
+}
+
 // Lookup: correct owner from every node, and the hop count stays small.
 #[test]
 fn lookups_find_the_true_successor() {

@@ -173,6 +173,94 @@ impl UnitRecord {
         }
     }
 
+    /// This record claimed by `claimant` at `now`, with a lease until
+    /// `now + lease_ms`: allowed when claimable, or already leased to the same
+    /// claimant (a restarted worker reclaiming its own unit). A pure function
+    /// of the record, so that a shell can compute the new value and write it
+    /// with compare-and-set at the record's owner.
+    pub fn claimed(
+        &self,
+        claimant: &str,
+        now: u64,
+        lease_ms: u64,
+    ) -> Result<UnitRecord, ClaimError> {
+        let p = self.exponent;
+        let own = self.claimant.as_deref() == Some(claimant);
+        match self.state {
+            UnitState::Done => return Err(ClaimError::AlreadyDone(p)),
+            UnitState::Claimed if !own && now < self.lease_expires_ms => {
+                return Err(ClaimError::Leased {
+                    exponent: p,
+                    claimant: self.claimant.clone().unwrap_or_default(),
+                });
+            }
+            _ => {}
+        }
+        let mut rec = self.clone();
+        rec.state = UnitState::Claimed;
+        rec.claimant = Some(claimant.to_string());
+        rec.lease_expires_ms = now.saturating_add(lease_ms);
+        rec.claims += 1;
+        rec.version += 1;
+        Ok(rec)
+    }
+
+    /// This record with the lease of `claimant` extended to `now + lease_ms`.
+    /// A claimant that lost its lease gets it back only if nobody else holds
+    /// a live one.
+    pub fn renewed(
+        &self,
+        claimant: &str,
+        now: u64,
+        lease_ms: u64,
+    ) -> Result<UnitRecord, ClaimError> {
+        let p = self.exponent;
+        if self.state == UnitState::Done {
+            return Err(ClaimError::AlreadyDone(p));
+        }
+        let mut rec = self.clone();
+        if rec.claimant.as_deref() != Some(claimant) {
+            if rec.state == UnitState::Claimed && now < rec.lease_expires_ms {
+                return Err(ClaimError::Leased {
+                    exponent: p,
+                    claimant: rec.claimant.clone().unwrap_or_default(),
+                });
+            }
+            rec.claims += 1;
+        }
+        rec.state = UnitState::Claimed;
+        rec.claimant = Some(claimant.to_string());
+        rec.lease_expires_ms = now.saturating_add(lease_ms);
+        rec.version += 1;
+        Ok(rec)
+    }
+
+    /// This record given back to the pool by `claimant`; unchanged when
+    /// someone else holds it or it is not claimed.
+    pub fn released(&self, claimant: &str) -> UnitRecord {
+        let mut rec = self.clone();
+        if rec.state == UnitState::Claimed && rec.claimant.as_deref() == Some(claimant) {
+            rec.state = UnitState::Submitted;
+            rec.claimant = None;
+            rec.lease_expires_ms = 0;
+            rec.version += 1;
+        }
+        rec
+    }
+
+    /// This record with `result` added: the unit is `Done`; earlier results
+    /// are kept.
+    pub fn completed(&self, result: UnitResult) -> UnitRecord {
+        let mut rec = self.clone();
+        let added = merge_result(&mut rec.results, result);
+        if added || rec.state != UnitState::Done {
+            rec.state = UnitState::Done;
+            rec.claimant = None;
+            rec.version += 1;
+        }
+        rec
+    }
+
     /// Merges a replica's copy: results are unioned, the higher version wins
     /// the claim fields, and `Done` is final.
     pub fn merge(&mut self, other: &UnitRecord) -> bool {
@@ -308,22 +396,7 @@ impl WorkStore {
                 actual: rec.version,
             });
         }
-        let own = rec.claimant.as_deref() == Some(claimant);
-        match rec.state {
-            UnitState::Done => return Err(ClaimError::AlreadyDone(p)),
-            UnitState::Claimed if !own && now < rec.lease_expires_ms => {
-                return Err(ClaimError::Leased {
-                    exponent: p,
-                    claimant: rec.claimant.clone().unwrap_or_default(),
-                });
-            }
-            _ => {}
-        }
-        rec.state = UnitState::Claimed;
-        rec.claimant = Some(claimant.to_string());
-        rec.lease_expires_ms = now.saturating_add(lease_ms);
-        rec.claims += 1;
-        rec.version += 1;
+        *rec = rec.claimed(claimant, now, lease_ms)?;
         Ok(rec.clone())
     }
 
@@ -336,36 +409,14 @@ impl WorkStore {
         lease_ms: u64,
     ) -> Result<UnitRecord, ClaimError> {
         let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
-        if rec.state == UnitState::Done {
-            return Err(ClaimError::AlreadyDone(p));
-        }
-        if rec.claimant.as_deref() != Some(claimant) {
-            // Lost the lease (it lapsed and someone else claimed it) or the
-            // record never saw our claim: reclaim only if free.
-            if rec.state == UnitState::Claimed && now < rec.lease_expires_ms {
-                return Err(ClaimError::Leased {
-                    exponent: p,
-                    claimant: rec.claimant.clone().unwrap_or_default(),
-                });
-            }
-            rec.claims += 1;
-        }
-        rec.state = UnitState::Claimed;
-        rec.claimant = Some(claimant.to_string());
-        rec.lease_expires_ms = now.saturating_add(lease_ms);
-        rec.version += 1;
+        *rec = rec.renewed(claimant, now, lease_ms)?;
         Ok(rec.clone())
     }
 
     /// Gives a unit back to the pool (the claimant is leaving).
     pub fn release(&mut self, p: u64, claimant: &str) -> Result<UnitRecord, ClaimError> {
         let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
-        if rec.state == UnitState::Claimed && rec.claimant.as_deref() == Some(claimant) {
-            rec.state = UnitState::Submitted;
-            rec.claimant = None;
-            rec.lease_expires_ms = 0;
-            rec.version += 1;
-        }
+        *rec = rec.released(claimant);
         Ok(rec.clone())
     }
 
@@ -373,12 +424,7 @@ impl WorkStore {
     /// Returns the updated record, or `None` if the unit is not held here.
     pub fn complete(&mut self, result: UnitResult) -> Option<UnitRecord> {
         let rec = self.records.get_mut(&result.exponent)?;
-        let added = merge_result(&mut rec.results, result);
-        if added || rec.state != UnitState::Done {
-            rec.state = UnitState::Done;
-            rec.claimant = None;
-            rec.version += 1;
-        }
+        *rec = rec.completed(result);
         Some(rec.clone())
     }
 
