@@ -73,7 +73,8 @@ pub struct PeerArgs {
     /// Seconds of work between checkpoints of a unit in progress.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub checkpoint_secs: u64,
-    /// Milliseconds between gossip rounds (membership, anti-entropy, replication).
+    /// Milliseconds between rounds of ring stabilization (Chord) and of
+    /// result gossip and anti-entropy.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub gossip_ms: u64,
 }
@@ -296,7 +297,10 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("asking {} for results", a.peer))?
     {
-        Response::Results { results, .. } => results,
+        Response::Results { results, .. } => results
+            .into_iter()
+            .map(UnitResult::from)
+            .collect::<Vec<_>>(),
         other => bail!("unexpected answer from {}: {other:?}", a.peer),
     };
     let rows: Vec<Row> = rows(&results)
@@ -364,16 +368,37 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&st)?);
         return Ok(());
     }
+    let peer = |p: &(String, String)| format!("{} ({})", p.0, p.1);
     println!("node         {} (id {})", st.addr, st.id);
+    if !st.member {
+        println!("ring         not a member yet (joining)");
+    }
     println!(
         "predecessor  {}",
-        st.predecessor.as_deref().unwrap_or("(none)")
+        st.predecessor
+            .as_ref()
+            .map(peer)
+            .unwrap_or_else(|| "(none)".into())
     );
-    println!("successors   {}", st.successors.join(", "));
-    println!("members      {} (fingers: {})", st.members, st.fingers);
     println!(
-        "units held   {} (submitted {}, claimed {}, done {})",
-        st.units.held, st.units.submitted, st.units.claimed, st.units.done
+        "successors   {}",
+        if st.successors.is_empty() {
+            "(none: a ring of one)".to_string()
+        } else {
+            st.successors
+                .iter()
+                .map(peer)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    println!(
+        "fingers      {} entries, {} distinct nodes",
+        st.fingers, st.finger_nodes
+    );
+    println!(
+        "units held   {} ({} owned here: submitted {}, claimed {}, done {}; the rest are replicas)",
+        st.held, st.owned, st.submitted, st.claimed, st.done
     );
     println!("crunching    {:?}", st.crunching);
     println!("finished     {} units here", st.finished);
@@ -383,8 +408,14 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         st.iterations_per_sec, st.uptime_secs
     );
     println!(
-        "messages     {} in, {} out",
-        st.messages_in, st.messages_out
+        "messages     {} in, {} out; {} ring store operations",
+        st.messages_in, st.messages_out, st.ring_ops
+    );
+    println!(
+        "claims       {} ({:.2} ms each to find and claim), {} lease renewals",
+        st.claims,
+        st.claim_ms_total / st.claims.max(1) as f64,
+        st.renewals
     );
     Ok(())
 }
@@ -428,7 +459,8 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     for n in &nodes {
         println!("  peer {}", n.addr);
     }
-    // Let membership settle so that records land at their final owners.
+    // Let the ring stabilize so that records land at their final owners
+    // (they would move there anyway; this saves the hand-over).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let t0 = Instant::now();
     let (created, existed) = match one_request(
@@ -453,8 +485,8 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let interrupted = loop {
-        let min = nodes.iter().map(|n| n.status().results).min().unwrap_or(0);
-        let max = nodes.iter().map(|n| n.status().results).max().unwrap_or(0);
+        let min = nodes.iter().map(|n| n.result_count()).min().unwrap_or(0);
+        let max = nodes.iter().map(|n| n.result_count()).max().unwrap_or(0);
         bar.set_position(max as u64);
         if min >= units {
             break false;
@@ -508,14 +540,18 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         crunch_ms as f64 / 1000.0,
         crunch_ms as f64 / 1000.0 / (wall * threads as f64)
     );
-    let stats: Vec<NodeStatus> = nodes.iter().map(|n| n.status()).collect();
+    let mut stats: Vec<NodeStatus> = Vec::new();
+    for n in &nodes {
+        stats.push(n.status().await);
+    }
     let claims: u64 = stats.iter().map(|s| s.claims).sum();
     let claim_ms: f64 = stats.iter().map(|s| s.claim_ms_total).sum();
     let renewals: u64 = stats.iter().map(|s| s.renewals).sum();
     let msgs: u64 = stats.iter().map(|s| s.messages_out).sum();
     println!(
         "overhead: {:.3} ms to find and claim a unit ({claims} claims), {renewals} lease renewals, \
-         {:.1} messages per unit ({msgs} requests in all, gossip and pings included)",
+         {:.1} messages per unit ({msgs} frames in all: ring maintenance, lookups, \
+         store operations, replication, result gossip)",
         claim_ms / claims.max(1) as f64,
         msgs as f64 / rows.len().max(1) as f64
     );

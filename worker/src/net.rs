@@ -3,29 +3,46 @@
 //! Every connection starts with the client sending [`Frame::Hello`] and the
 //! server answering [`Frame::HelloAck`] (or closing, with a logged reason,
 //! when the version differs). After that the client sends requests and the
-//! server answers each in order. Frames above [`MAX_FRAME`] bytes, frames
-//! that do not decode and frames out of place close the connection; the
-//! node itself carries on.
+//! server answers each in order. Ring (Chord) messages travel as one-way
+//! [`Frame::Ring`] frames on connections of their own ([`RingOutbox`]).
+//! Frames above [`MAX_FRAME`] bytes, frames that do not decode and frames
+//! out of place close the connection; the node itself carries on.
+//!
+//! The types sent here are wire types, separate from the domain types in
+//! `mersenne_common::work`, with `From` conversions between them: the
+//! domain can change without changing the protocol.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tracing::debug;
 
-use mersenne_common::work::{StoreCounts, UnitRecord, UnitResult};
+use mersenne_common::ll::Status;
+use mersenne_common::ring::{Body, Message, Record};
+use mersenne_common::work::{UnitRecord, UnitResult, UnitState};
 
 /// Version of this wire protocol; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: ring messages (Chord) replace membership gossip; wire-only unit types.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
-/// well below this.
+/// well below this, and ring messages carrying records are split to
+/// [`RING_CHUNK`] bytes.
 pub const MAX_FRAME: usize = 16 << 20;
+
+/// Payload budget of one ring frame that carries records (replicas,
+/// hand-over): a quarter of the frame cap, leaving room for encoding overhead.
+pub const RING_CHUNK: usize = MAX_FRAME / 4;
 
 /// Default timeout for one request (connect, send, answer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,17 +70,87 @@ pub enum NetError {
     Remote(String),
 }
 
-/// A ring member as others see it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Member {
-    /// Address peers reach it at.
-    pub addr: String,
-    /// Start time of this incarnation (ms); a restarted node at the same
-    /// address has a larger one, which overrides an old death notice.
-    pub incarnation: u64,
-    /// Whether the member is believed alive (false = tombstone).
-    pub alive: bool,
+/// Longest advertised address, in bytes.
+pub const MAX_ADDR_LEN: usize = 127;
+
+/// A node's advertised address, `host:port`, stored inline so that it is
+/// `Copy` as the ring state machine requires of addresses. On the wire it
+/// is a plain string.
+#[derive(Clone, Copy)]
+pub struct NodeAddr {
+    len: u8,
+    bytes: [u8; MAX_ADDR_LEN],
 }
+
+impl NodeAddr {
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("built from a str")
+    }
+}
+
+impl TryFrom<&str> for NodeAddr {
+    type Error = String;
+    fn try_from(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > MAX_ADDR_LEN {
+            return Err(format!(
+                "address {s:?} must be 1 to {MAX_ADDR_LEN} bytes long"
+            ));
+        }
+        let mut bytes = [0u8; MAX_ADDR_LEN];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Ok(NodeAddr {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+}
+
+impl PartialEq for NodeAddr {
+    fn eq(&self, o: &Self) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+impl Eq for NodeAddr {}
+impl PartialOrd for NodeAddr {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for NodeAddr {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(o.as_str())
+    }
+}
+impl std::hash::Hash for NodeAddr {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+impl fmt::Debug for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+impl fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl Serialize for NodeAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+impl<'de> Deserialize<'de> for NodeAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        NodeAddr::try_from(s.as_str()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A ring message between grid peers.
+pub type RingMessage = Message<NodeAddr>;
 
 /// One frame on the wire.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,23 +171,179 @@ pub enum Frame {
     Request(Request),
     /// An answer.
     Response(Response),
+    /// A Chord message for the receiver's ring node. One-way: the ring has
+    /// its own request ids and timeouts, so nothing answers this frame.
+    Ring(RingMessage),
+}
+
+/// A prime or composite verdict, as sent on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WireStatus {
+    /// M_p is prime.
+    P,
+    /// M_p is composite.
+    C,
+}
+
+/// One finished test as sent on the wire and stored in unit records.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WireResult {
+    /// The exponent p.
+    pub exponent: u64,
+    /// Prime or composite.
+    pub status: WireStatus,
+    /// Low 64 bits of the final residue.
+    pub res64: u64,
+    /// Shift count the test started with.
+    pub shift: u64,
+    /// Engine name.
+    pub engine: String,
+    /// Address of the node that crunched it.
+    pub computed_by: String,
+    /// When it finished (ms since the UNIX epoch).
+    pub finished_ms: u64,
+    /// Milliseconds spent crunching.
+    pub crunch_ms: u64,
+}
+
+impl From<&UnitResult> for WireResult {
+    fn from(r: &UnitResult) -> Self {
+        WireResult {
+            exponent: r.exponent,
+            status: match r.status {
+                Status::Prime => WireStatus::P,
+                Status::Composite => WireStatus::C,
+            },
+            res64: r.res64,
+            shift: r.shift,
+            engine: r.engine.clone(),
+            computed_by: r.computed_by.clone(),
+            finished_ms: r.finished_ms,
+            crunch_ms: r.crunch_ms,
+        }
+    }
+}
+
+impl From<WireResult> for UnitResult {
+    fn from(r: WireResult) -> Self {
+        UnitResult {
+            exponent: r.exponent,
+            status: match r.status {
+                WireStatus::P => Status::Prime,
+                WireStatus::C => Status::Composite,
+            },
+            res64: r.res64,
+            shift: r.shift,
+            engine: r.engine,
+            computed_by: r.computed_by,
+            finished_ms: r.finished_ms,
+            crunch_ms: r.crunch_ms,
+        }
+    }
+}
+
+/// Lifecycle state of a unit on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireUnitState {
+    /// Waiting for a worker.
+    Submitted,
+    /// Under a lease.
+    Claimed,
+    /// Has a result.
+    Done,
+}
+
+/// A unit's ownership record as stored in the ring (the value of the ring
+/// record at `unit_key(p)`; the ring record's version is the unit's version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireUnit {
+    /// The exponent p.
+    pub exponent: u64,
+    /// Lifecycle state.
+    pub state: WireUnitState,
+    /// Lease holder, when claimed.
+    pub claimant: Option<String>,
+    /// Lease expiry (ms since the UNIX epoch, the claimant's clock).
+    pub lease_expires_ms: u64,
+    /// Claims so far.
+    pub claims: u32,
+    /// Every result reported.
+    pub results: Vec<WireResult>,
+}
+
+impl From<&UnitRecord> for WireUnit {
+    fn from(r: &UnitRecord) -> Self {
+        WireUnit {
+            exponent: r.exponent,
+            state: match r.state {
+                UnitState::Submitted => WireUnitState::Submitted,
+                UnitState::Claimed => WireUnitState::Claimed,
+                UnitState::Done => WireUnitState::Done,
+            },
+            claimant: r.claimant.clone(),
+            lease_expires_ms: r.lease_expires_ms,
+            claims: r.claims,
+            results: r.results.iter().map(WireResult::from).collect(),
+        }
+    }
+}
+
+impl WireUnit {
+    /// The domain record, at the ring record's `version`.
+    pub fn into_record(self, version: u64) -> UnitRecord {
+        UnitRecord {
+            exponent: self.exponent,
+            version,
+            state: match self.state {
+                WireUnitState::Submitted => UnitState::Submitted,
+                WireUnitState::Claimed => UnitState::Claimed,
+                WireUnitState::Done => UnitState::Done,
+            },
+            claimant: self.claimant,
+            lease_expires_ms: self.lease_expires_ms,
+            claims: self.claims,
+            results: self.results.into_iter().map(UnitResult::from).collect(),
+        }
+    }
+
+    /// The value bytes stored in the ring.
+    pub fn encode(r: &UnitRecord) -> Vec<u8> {
+        rmp_serde::to_vec(&WireUnit::from(r)).expect("unit records always serialise")
+    }
+
+    /// Decodes a ring record into a unit record; `None` for values that are
+    /// not unit records.
+    pub fn decode(rec: &Record) -> Option<UnitRecord> {
+        let w: WireUnit = rmp_serde::from_slice(&rec.value).ok()?;
+        Some(w.into_record(rec.version))
+    }
+}
+
+/// A unit offered to a stealer: the record and its ring version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkOffer {
+    /// The record.
+    pub unit: WireUnit,
+    /// Its version (what the stealer's compare-and-set expects).
+    pub version: u64,
+}
+
+/// One row of `Request::Units`: a record a node holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRow {
+    /// The exponent.
+    pub exponent: u64,
+    /// Ring version.
+    pub version: u64,
+    /// Lifecycle state.
+    pub state: WireUnitState,
+    /// Whether this node is the key's successor (owner) rather than a replica.
+    pub owned: bool,
 }
 
 /// Requests between peers and from the CLI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
-    /// Exchange membership views (join and periodic gossip).
-    Members {
-        /// The sender.
-        from: Member,
-        /// The sender's view.
-        view: Vec<Member>,
-    },
-    /// The sender leaves the ring.
-    Leave {
-        /// The sender.
-        from: Member,
-    },
     /// Client: submit exponents `from..=to`.
     Submit {
         /// First exponent.
@@ -108,52 +351,15 @@ pub enum Request {
         /// Last exponent.
         to: u64,
     },
-    /// Create records (sent to their owner).
-    Create {
-        /// Exponents.
-        exponents: Vec<u64>,
-    },
-    /// Store copies of records (replication and hand-over).
-    Replicate {
-        /// Records.
-        records: Vec<UnitRecord>,
-    },
     /// Ask a peer for claimable units it owns (work stealing).
     FindWork {
         /// At most this many.
         max: usize,
     },
-    /// Compare-and-set claim at the record's owner.
-    Claim {
-        /// Exponent.
-        exponent: u64,
-        /// Claiming node.
-        claimant: String,
-        /// Version the claimant read.
-        version: Option<u64>,
-        /// Lease length.
-        lease_ms: u64,
-    },
-    /// Extend a lease.
-    Renew {
-        /// Exponent.
-        exponent: u64,
-        /// Claiming node.
-        claimant: String,
-        /// Lease length.
-        lease_ms: u64,
-    },
-    /// Give a unit back.
-    Release {
-        /// Exponent.
-        exponent: u64,
-        /// Claiming node.
-        claimant: String,
-    },
-    /// Results, pushed by gossip or reported to the owner.
+    /// Results, pushed by gossip.
     PushResults {
         /// Results.
-        results: Vec<UnitResult>,
+        results: Vec<WireResult>,
     },
     /// Anti-entropy: the sender's per-bucket digest.
     Digest {
@@ -162,6 +368,13 @@ pub enum Request {
     },
     /// Client: the result table.
     Results {
+        /// Lowest exponent.
+        from: u64,
+        /// Highest exponent.
+        to: u64,
+    },
+    /// Client: the unit records this node holds (owned and replicas).
+    Units {
         /// Lowest exponent.
         from: u64,
         /// Highest exponent.
@@ -178,48 +391,56 @@ pub enum Response {
     Ok,
     /// Refused, with a reason.
     Error(String),
-    /// A membership view.
-    Members(Vec<Member>),
-    /// Counts from `Submit`/`Create`.
+    /// Counts from `Submit`.
     Created {
         /// New records.
         created: u64,
         /// Records that existed already.
         existed: u64,
     },
-    /// Claimable units: (exponent, version).
-    Work(Vec<(u64, u64)>),
-    /// A record after a claim or renewal.
-    Record(UnitRecord),
+    /// Claimable units.
+    Work(Vec<WorkOffer>),
     /// Results (anti-entropy answer or table).
     Results {
         /// Results.
-        results: Vec<UnitResult>,
+        results: Vec<WireResult>,
         /// For `Digest`: buckets that differed, so the asker can push back
         /// what it has in them.
         buckets: Vec<usize>,
     },
+    /// Records held.
+    Units(Vec<UnitRow>),
     /// Node status.
     Status(NodeStatus),
 }
 
-/// What `worker status` shows.
+/// What `worker status` shows: the ring as this node sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// Advertised address.
     pub addr: String,
     /// Ring id (hex).
     pub id: String,
-    /// Predecessor's address.
-    pub predecessor: Option<String>,
-    /// Successors' addresses.
-    pub successors: Vec<String>,
-    /// Live members known (this grid routes in one hop, see the README).
-    pub members: usize,
-    /// Finger-table entries (0: one-hop routing needs none).
+    /// Whether the node is in a ring (false while joining).
+    pub member: bool,
+    /// Predecessor: (address, id in hex).
+    pub predecessor: Option<(String, String)>,
+    /// Successor list, nearest first: (address, id in hex).
+    pub successors: Vec<(String, String)>,
+    /// Finger-table entries.
     pub fingers: usize,
-    /// Record counts.
-    pub units: StoreCounts,
+    /// Distinct nodes in the finger table.
+    pub finger_nodes: usize,
+    /// Unit records held (owned and replicas).
+    pub held: usize,
+    /// Of those, records whose key this node owns.
+    pub owned: usize,
+    /// Owned records waiting for a worker.
+    pub submitted: usize,
+    /// Owned records under a lease.
+    pub claimed: usize,
+    /// Owned records with a result.
+    pub done: usize,
     /// Units this node is crunching now.
     pub crunching: Vec<u64>,
     /// Units this node finished since start.
@@ -230,10 +451,12 @@ pub struct NodeStatus {
     pub iterations_per_sec: f64,
     /// Seconds since start.
     pub uptime_secs: f64,
-    /// Messages handled since start.
+    /// Frames received since start (ring messages and requests).
     pub messages_in: u64,
-    /// Requests sent since start.
+    /// Frames sent since start (ring messages and requests).
     pub messages_out: u64,
+    /// Ring store operations (get / compare-and-set) started since start.
+    pub ring_ops: u64,
     /// Units claimed since start.
     pub claims: u64,
     /// Milliseconds spent finding and claiming those units (from a free
@@ -357,9 +580,193 @@ pub async fn connect(addr: &str) -> Result<Conn, NetError> {
     }
 }
 
-/// One request from the command line, with the default timeout.
+/// Longest a submission may take: it creates one record per exponent
+/// through the ring (100,000 units take seconds, not minutes).
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One request from the command line, with the default timeout
+/// ([`SUBMIT_TIMEOUT`] for a submission).
 pub async fn one_request(addr: &str, req: Request) -> Result<Response, NetError> {
-    Client::new().request(addr, req, REQUEST_TIMEOUT).await
+    let timeout = match req {
+        Request::Submit { .. } => SUBMIT_TIMEOUT,
+        _ => REQUEST_TIMEOUT,
+    };
+    Client::new().request(addr, req, timeout).await
+}
+
+/// Splits a ring message whose records would exceed [`RING_CHUNK`] into
+/// several: `Replicate` into several `Replicate`s, and `Leaving` into
+/// `Replicate`s of its records followed by a `Leaving` without records.
+/// Record merges are idempotent and order-free, so the receiver ends in the
+/// same state as with one big message.
+pub fn split_ring_message(msg: RingMessage) -> Vec<RingMessage> {
+    fn size(recs: &[Record]) -> usize {
+        recs.iter().map(|r| r.value.len() + 24).sum()
+    }
+    fn chunks(records: Vec<Record>) -> Vec<Vec<Record>> {
+        let mut out = Vec::new();
+        let mut cur = Vec::new();
+        let mut bytes = 0;
+        for r in records {
+            let b = r.value.len() + 24;
+            if bytes + b > RING_CHUNK && !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+                bytes = 0;
+            }
+            bytes += b;
+            cur.push(r);
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+    let from = msg.from;
+    match msg.body {
+        Body::Replicate { rid: 0, records } if size(&records) > RING_CHUNK => chunks(records)
+            .into_iter()
+            .map(|records| Message {
+                from,
+                body: Body::Replicate { rid: 0, records },
+            })
+            .collect(),
+        Body::Leaving {
+            predecessor,
+            successors,
+            records,
+        } if size(&records) > RING_CHUNK => {
+            let mut v: Vec<RingMessage> = chunks(records)
+                .into_iter()
+                .map(|records| Message {
+                    from,
+                    body: Body::Replicate { rid: 0, records },
+                })
+                .collect();
+            v.push(Message {
+                from,
+                body: Body::Leaving {
+                    predecessor,
+                    successors,
+                    records: Vec::new(),
+                },
+            });
+            v
+        }
+        body => vec![Message { from, body }],
+    }
+}
+
+enum Outbound {
+    Msg(RingMessage),
+    Flush(oneshot::Sender<()>),
+}
+
+/// One-way delivery of ring messages: one task and one connection per
+/// peer, frames in order, no answers. A message that cannot be delivered
+/// (peer down, queue full) is dropped: the ring's own timeouts notice and
+/// route around it, as they would for a lost packet.
+#[derive(Clone, Default)]
+pub struct RingOutbox {
+    peers: Arc<Mutex<HashMap<NodeAddr, mpsc::Sender<Outbound>>>>,
+    sent: Arc<AtomicU64>,
+}
+
+/// Messages queued per peer before further ones are dropped.
+const PEER_QUEUE: usize = 16_384;
+
+impl RingOutbox {
+    /// An outbox with no connections yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Frames written so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn sender(&self, to: NodeAddr) -> mpsc::Sender<Outbound> {
+        let mut peers = self.peers.lock().expect("outbox lock");
+        if let Some(tx) = peers.get(&to)
+            && !tx.is_closed()
+        {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        peers.insert(to, tx.clone());
+        tokio::spawn(deliver(to, rx, self.sent.clone()));
+        tx
+    }
+
+    /// Queues `msg` for `to` (split if it carries many records).
+    pub fn send(&self, to: NodeAddr, msg: RingMessage) {
+        let tx = self.sender(to);
+        for m in split_ring_message(msg) {
+            if tx.try_send(Outbound::Msg(m)).is_err() {
+                debug!(%to, "ring queue full or closed: message dropped");
+            }
+        }
+    }
+
+    /// Waits until everything queued so far has been written (or dropped),
+    /// at most `limit`.
+    pub async fn flush(&self, limit: Duration) {
+        let txs: Vec<mpsc::Sender<Outbound>> = self
+            .peers
+            .lock()
+            .expect("outbox lock")
+            .values()
+            .cloned()
+            .collect();
+        let waits = txs.into_iter().map(|tx| async move {
+            let (done, wait) = oneshot::channel();
+            if tx.send(Outbound::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        });
+        let _ = tokio::time::timeout(limit, futures::future::join_all(waits)).await;
+    }
+}
+
+/// The per-peer delivery task: connects, then writes frames as they come,
+/// flushing the socket whenever the queue runs dry. Ends (dropping what is
+/// queued) when the connection fails; the next message starts a new task.
+async fn deliver(to: NodeAddr, mut rx: mpsc::Receiver<Outbound>, sent: Arc<AtomicU64>) {
+    let mut conn = match tokio::time::timeout(REQUEST_TIMEOUT, connect(to.as_str())).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            debug!(%to, %e, "ring connection failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%to, "ring connection timed out");
+            return;
+        }
+    };
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(item) = next {
+            match item {
+                Outbound::Msg(m) => {
+                    if let Err(e) = conn.feed(encode(&Frame::Ring(m))).await {
+                        debug!(%to, %e, "ring send failed");
+                        return;
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Outbound::Flush(done) => flushes.push(done),
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = SinkExt::<Bytes>::flush(&mut conn).await {
+            debug!(%to, %e, "ring flush failed");
+            return;
+        }
+        for f in flushes.drain(..) {
+            let _ = f.send(());
+        }
+    }
 }
 
 #[cfg(test)]

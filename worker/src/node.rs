@@ -1,18 +1,26 @@
-//! One grid peer: the tokio shell around the sans-IO work-unit core.
+//! One grid peer: a tokio shell around the sans-IO Chord node
+//! [`RingNode`] from `mersenne_common::ring`.
 //!
-//! Tasks, all sharing one [`Shared`]:
-//! - the *server* accepts connections and answers requests;
-//! - the *maintenance* loop pings members (failure detection), gossips
-//!   membership, runs anti-entropy on results and replicates / hands over
-//!   unit records;
-//! - the *work* loop claims units (own records first, then steals) and runs
+//! Tasks:
+//! - the *ring* task owns the [`RingNode`]. Its inputs arrive on one
+//!   channel (ring messages from the server, client operations from the
+//!   other tasks, each with a oneshot for its result); it sleeps until the
+//!   node's next wakeup otherwise. After every step it hands the node's
+//!   outgoing messages to the [`RingOutbox`] and completes finished
+//!   operations. Time is milliseconds since the shell's start, from a
+//!   monotonic clock; `common` never reads a clock.
+//! - the *server* accepts connections: ring frames go to the ring task,
+//!   requests (submit, steal, results, status) are answered.
+//! - the *work* loop claims units by compare-and-set in the ring's record
+//!   store (records this node owns first, then stolen from a peer) and runs
 //!   each on the rayon pool, renewing its lease and checkpointing.
+//! - the *maintenance* loop gossips results with the ring peers this node
+//!   knows (successors, predecessor, fingers) and runs anti-entropy.
 //!
-//! Routing: every node learns the full membership by gossip and finds a
-//! key's owner as its successor on the ring of node ids (a one-hop DHT,
-//! see the README for why and for what is still missing).
+//! Routing, replication, hand-over on join and leave, and failure
+//! detection are the ring's: keys are found by iterative Chord lookups.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,20 +30,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::{SinkExt, StreamExt};
 use rand::seq::IndexedRandom;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
 use mersenne_common::ll::{self, Checkpoint, EngineKind, LlEngine};
 use mersenne_common::primes::primes_in;
-use mersenne_common::work::{
-    ClaimError, ResultSet, UnitRecord, UnitResult, WorkStore, node_key, unit_key,
+use mersenne_common::ring::{
+    Config as RingConfig, Id, OpId, Outcome, Peer, RingError, RingNode, StoreReply, Time,
 };
+use mersenne_common::work::{ResultSet, UnitRecord, UnitResult, UnitState, node_key, unit_key};
 
 use crate::db::ResultDb;
 use crate::net::{
-    Client, Frame, Member, NetError, NodeStatus, PROTOCOL_VERSION, Request, Response, codec,
-    decode, encode,
+    Client, Frame, NetError, NodeAddr, NodeStatus, PROTOCOL_VERSION, Request, Response,
+    RingMessage, RingOutbox, UnitRow, WireResult, WireUnit, WorkOffer, codec, decode, encode,
 };
 
 /// How a peer runs.
@@ -55,13 +65,12 @@ pub struct NodeConfig {
     pub lease: Duration,
     /// Time between checkpoints of a unit in progress.
     pub checkpoint_every: Duration,
-    /// Copies of each record (owner + replicas).
-    pub replicas: usize,
-    /// Period of membership gossip, failure detection, anti-entropy, sync.
+    /// Length r of the ring's successor list; each record is replicated on
+    /// the r successors of its owner.
+    pub successors: usize,
+    /// Period of ring stabilization and of result gossip / anti-entropy.
     pub gossip_every: Duration,
-    /// Missed pings before a member is declared dead.
-    pub dead_after_misses: u32,
-    /// Results pushed to this many random peers when new.
+    /// Results pushed to this many random ring peers when new.
     pub fanout: usize,
     /// Range to submit once the node is up (the coordinator's `--seed-range`).
     pub seed_range: Option<(u64, u64)>,
@@ -80,17 +89,33 @@ impl NodeConfig {
             data,
             lease: Duration::from_secs(60),
             checkpoint_every: Duration::from_secs(60),
-            replicas: 3,
+            successors: 8,
             gossip_every: Duration::from_secs(1),
-            dead_after_misses: 3,
             fanout: 3,
             seed_range: None,
             pool: None,
         }
     }
+
+    /// The ring tuning for this grid: r successors, stabilization every
+    /// gossip period, and the full finger table (a grid of a handful of
+    /// peers is smaller than r, and would otherwise keep no fingers).
+    pub fn ring_config(&self) -> RingConfig {
+        let period = (self.gossip_every.as_millis() as u64).max(50);
+        RingConfig {
+            successors: self.successors.max(1),
+            stabilize_every: period,
+            rpc_timeout: (period * 3 / 4).max(500),
+            replicate_every: 2,
+            op_attempts: 4,
+            max_hops: 64,
+            full_fingers: true,
+        }
+    }
 }
 
-/// Milliseconds since the UNIX epoch.
+/// Milliseconds since the UNIX epoch: the clock of leases, which are
+/// compared across nodes (the grid assumes clocks agree within seconds).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -98,105 +123,193 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-struct MemberInfo {
-    member: Member,
-    misses: u32,
+/// The ring key of unit `p`.
+fn key_of(p: u64) -> Id {
+    Id(unit_key(p))
 }
 
+// ---------------------------------------------------------------- ring task
+
+type Reader = Box<dyn FnOnce(&RingNode<NodeAddr>) + Send>;
+
+enum RingInput {
+    Msg(RingMessage),
+    Op(RingOp, oneshot::Sender<Outcome<NodeAddr>>),
+    Read(Reader),
+    Leave(oneshot::Sender<()>),
+}
+
+enum RingOp {
+    Join(NodeAddr),
+    Get(Id),
+    Cas {
+        key: Id,
+        expected: u64,
+        value: Vec<u8>,
+    },
+}
+
+/// Result of a compare-and-set on a unit record.
+enum Cas {
+    Stored(UnitRecord),
+    Conflict(Option<UnitRecord>),
+}
+
+/// Handle on the ring task.
+#[derive(Clone)]
+struct Ring {
+    tx: mpsc::Sender<RingInput>,
+    ops: Arc<AtomicU64>,
+}
+
+/// Longest a ring operation may take before the shell gives up on it (the
+/// ring itself gives up much sooner: 4 attempts with back-off).
+const OP_LIMIT: Duration = Duration::from_secs(30);
+
+impl Ring {
+    async fn op(&self, op: RingOp) -> Outcome<NodeAddr> {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(RingInput::Op(op, tx)).await.is_err() {
+            return Outcome::Failed(RingError::Left);
+        }
+        match tokio::time::timeout(OP_LIMIT, rx).await {
+            Ok(Ok(o)) => o,
+            _ => Outcome::Failed(RingError::Left),
+        }
+    }
+
+    /// Runs `f` on the ring node inside the ring task.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&RingNode<NodeAddr>) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        let reader: Reader = Box::new(move |n| {
+            let _ = tx.send(f(n));
+        });
+        self.tx.send(RingInput::Read(reader)).await.ok()?;
+        rx.await.ok()
+    }
+
+    async fn get(&self, p: u64) -> Result<Option<UnitRecord>, String> {
+        match self.op(RingOp::Get(key_of(p))).await {
+            Outcome::Store {
+                reply: StoreReply::Value(v),
+                ..
+            } => Ok(v.as_ref().and_then(WireUnit::decode)),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    /// Writes `new` as unit `p`'s record if the stored version is
+    /// `expected` (0: only if absent).
+    async fn cas(&self, p: u64, expected: u64, new: &UnitRecord) -> Result<Cas, String> {
+        let op = RingOp::Cas {
+            key: key_of(p),
+            expected,
+            value: WireUnit::encode(new),
+        };
+        match self.op(op).await {
+            Outcome::Store {
+                reply: StoreReply::Stored(r),
+                ..
+            } => WireUnit::decode(&r)
+                .map(Cas::Stored)
+                .ok_or_else(|| "stored record does not decode".to_string()),
+            Outcome::Store {
+                reply: StoreReply::Conflict(r),
+                ..
+            } => Ok(Cas::Conflict(r.as_ref().and_then(WireUnit::decode))),
+            other => Err(format!("{other:?}")),
+        }
+    }
+}
+
+fn apply(
+    node: &mut RingNode<NodeAddr>,
+    input: RingInput,
+    now: Time,
+    waiting: &mut HashMap<OpId, oneshot::Sender<Outcome<NodeAddr>>>,
+) {
+    match input {
+        RingInput::Msg(m) => node.handle(m, now),
+        RingInput::Op(op, tx) => {
+            let id = match op {
+                RingOp::Join(addr) => node.join(addr, now),
+                RingOp::Get(key) => node.get(key, now),
+                RingOp::Cas {
+                    key,
+                    expected,
+                    value,
+                } => node.cas(key, expected, value, now),
+            };
+            waiting.insert(id, tx);
+        }
+        RingInput::Read(f) => f(node),
+        RingInput::Leave(done) => {
+            node.leave(now);
+            let _ = done.send(());
+        }
+    }
+}
+
+/// The ring task: the shell loop of `mersenne_common::ring`'s docs.
+async fn ring_loop(
+    mut node: RingNode<NodeAddr>,
+    mut rx: mpsc::Receiver<RingInput>,
+    outbox: RingOutbox,
+    base: Instant,
+) {
+    let now = || Time(base.elapsed().as_millis() as u64);
+    let mut waiting: HashMap<OpId, oneshot::Sender<Outcome<NodeAddr>>> = HashMap::new();
+    loop {
+        let wake = node.next_wakeup().0.min(now().0 + 60_000);
+        let at = tokio::time::Instant::from_std(base + Duration::from_millis(wake));
+        tokio::select! {
+            input = rx.recv() => {
+                let Some(input) = input else { return };
+                let t = now();
+                apply(&mut node, input, t, &mut waiting);
+                // Take what else is queued in the same step: one pass over
+                // the outbox for a burst of inputs.
+                for _ in 0..256 {
+                    match rx.try_recv() {
+                        Ok(i) => apply(&mut node, i, t, &mut waiting),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(at) => {}
+        }
+        let t = now();
+        if t >= node.next_wakeup() {
+            node.advance(t);
+        }
+        for out in node.take_outgoing() {
+            outbox.send(out.to, out.msg);
+        }
+        for ev in node.take_events() {
+            if let Some(tx) = waiting.remove(&ev.op) {
+                let _ = tx.send(ev.outcome);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- shared
+
 struct State {
-    me: Member,
-    members: BTreeMap<String, MemberInfo>,
-    store: WorkStore,
     results: ResultSet,
     active: HashSet<u64>,
     resume: BTreeSet<u64>,
-    /// Version of each record last pushed to its replicas, and the
-    /// membership epoch it was pushed under.
-    pushed: HashMap<u64, (u64, u64)>,
-    epoch: u64,
     finished: u64,
     crunch_ms_total: u64,
     /// Exponents whose rows changed since the last flush to disk.
     dirty: BTreeSet<u64>,
-}
-
-impl State {
-    fn live(&self) -> Vec<String> {
-        self.members
-            .values()
-            .filter(|m| m.member.alive)
-            .map(|m| m.member.addr.clone())
-            .collect()
-    }
-
-    /// Owner and replicas of `key`: the successor of the key on the ring of
-    /// live node ids, then the following nodes.
-    fn owners(&self, key: u64, r: usize) -> Vec<String> {
-        let mut ring: Vec<(u64, String)> = self
-            .live()
-            .into_iter()
-            .chain(std::iter::once(self.me.addr.clone()))
-            .map(|a| (node_key(&a), a))
-            .collect();
-        ring.sort();
-        ring.dedup();
-        let start = ring.partition_point(|(id, _)| *id < key) % ring.len();
-        (0..ring.len().min(r))
-            .map(|i| ring[(start + i) % ring.len()].1.clone())
-            .collect()
-    }
-
-    fn owner(&self, p: u64) -> String {
-        self.owners(unit_key(p), 1).remove(0)
-    }
-
-    fn merge_member(&mut self, m: &Member) -> bool {
-        if m.addr == self.me.addr {
-            if !m.alive && m.incarnation >= self.me.incarnation {
-                // Someone thinks we died: refute with a newer incarnation.
-                self.me.incarnation = m.incarnation + 1;
-                self.epoch += 1;
-            }
-            return false;
-        }
-        let changed = match self.members.get_mut(&m.addr) {
-            None => {
-                self.members.insert(
-                    m.addr.clone(),
-                    MemberInfo {
-                        member: m.clone(),
-                        misses: 0,
-                    },
-                );
-                true
-            }
-            Some(info) => {
-                let newer = m.incarnation > info.member.incarnation;
-                let dies =
-                    m.incarnation == info.member.incarnation && !m.alive && info.member.alive;
-                if newer || dies {
-                    info.member = m.clone();
-                    info.misses = 0;
-                    true
-                } else {
-                    false
-                }
-            }
-        };
-        if changed {
-            self.epoch += 1;
-            info!(
-                member = %m.addr,
-                alive = m.alive,
-                "membership changed"
-            );
-        }
-        changed
-    }
-
-    fn view(&self) -> Vec<Member> {
-        self.members.values().map(|m| m.member.clone()).collect()
-    }
+    /// Ring peers this node knows (successors, predecessor, fingers),
+    /// refreshed every gossip period: the targets of gossip and stealing.
+    known: Vec<String>,
 }
 
 /// State shared by a node's tasks.
@@ -204,6 +317,8 @@ pub struct Shared {
     cfg: NodeConfig,
     addr: String,
     state: Mutex<State>,
+    ring: Ring,
+    outbox: RingOutbox,
     client: Client,
     db: ResultDb,
     pool: Arc<rayon::ThreadPool>,
@@ -212,7 +327,7 @@ pub struct Shared {
     started: Instant,
     iterations: Arc<AtomicU64>,
     msgs_in: AtomicU64,
-    msgs_out: AtomicU64,
+    requests_out: AtomicU64,
     /// Successful claims, and microseconds spent finding and claiming them.
     claims: AtomicU64,
     claim_us: AtomicU64,
@@ -234,13 +349,21 @@ fn ckpt_dir(data: &std::path::Path) -> PathBuf {
     data.join("checkpoints")
 }
 
-/// Starts a node: binds, loads the result table, joins, spawns its tasks.
+/// Starts a node: binds, loads the result table, starts its ring node
+/// (joining through `cfg.join` in the background), spawns its tasks.
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let bound: SocketAddr = listener.local_addr()?;
     let addr = cfg.advertise.clone().unwrap_or_else(|| bound.to_string());
+    let me_addr = NodeAddr::try_from(addr.as_str()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let join = match &cfg.join {
+        Some(j) => {
+            Some(NodeAddr::try_from(j.as_str()).map_err(|e| anyhow::anyhow!("--join: {e}"))?)
+        }
+        None => None,
+    };
     let db = ResultDb::open(&cfg.data)?;
     let results = db.load()?;
     std::fs::create_dir_all(ckpt_dir(&cfg.data))?;
@@ -263,44 +386,52 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
                 .build()?,
         ),
     };
-    let me = Member {
-        addr: addr.clone(),
-        incarnation: now_ms(),
-        alive: true,
+    let base = Instant::now();
+    let me = Peer {
+        id: Id(node_key(&addr)),
+        addr: me_addr,
+    };
+    let node = RingNode::new(me, cfg.ring_config(), Time(0));
+    let (tx, rx) = mpsc::channel(4096);
+    let outbox = RingOutbox::new();
+    let ring = Ring {
+        tx,
+        ops: Arc::new(AtomicU64::new(0)),
     };
     let shared = Arc::new(Shared {
         addr: addr.clone(),
         state: Mutex::new(State {
-            me,
-            members: BTreeMap::new(),
-            store: WorkStore::new(),
             results,
             active: HashSet::new(),
             resume,
-            pushed: HashMap::new(),
-            epoch: 0,
             finished: 0,
             crunch_ms_total: 0,
             dirty: BTreeSet::new(),
+            known: Vec::new(),
         }),
+        ring,
+        outbox: outbox.clone(),
         client: Client::new(),
         db,
         pool,
         stopping: AtomicBool::new(false),
         stop_crunch: Arc::new(AtomicBool::new(false)),
-        started: Instant::now(),
+        started: base,
         iterations: Arc::new(AtomicU64::new(0)),
         msgs_in: AtomicU64::new(0),
-        msgs_out: AtomicU64::new(0),
+        requests_out: AtomicU64::new(0),
         claims: AtomicU64::new(0),
         claim_us: AtomicU64::new(0),
         renewals: AtomicU64::new(0),
         slot_free: tokio::sync::Notify::new(),
         cfg,
     });
-    let mut tasks = vec![tokio::spawn(serve(shared.clone(), listener))];
-    if let Some(seed) = shared.cfg.join.clone() {
-        join(&shared, &seed).await;
+    let mut tasks = vec![
+        tokio::spawn(ring_loop(node, rx, outbox, base)),
+        tokio::spawn(serve(shared.clone(), listener)),
+    ];
+    if let Some(seed) = join {
+        tasks.push(tokio::spawn(join_loop(shared.clone(), seed)));
     }
     tasks.push(tokio::spawn(maintenance(shared.clone())));
     tasks.push(tokio::spawn(flusher(shared.clone())));
@@ -310,16 +441,42 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     if let Some((a, b)) = shared.cfg.seed_range {
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {
-            let (c, e) = submit(&s, a, b).await;
-            info!(created = c, existed = e, "seeded range {a}-{b}");
+            // Wait until the node is in a ring, then create the units.
+            while !s.ring.read(|n| n.is_member()).await.unwrap_or(false) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            match submit(&s, a, b).await {
+                Ok((c, e)) => info!(created = c, existed = e, "seeded range {a}-{b}"),
+                Err(e) => warn!(%e, "seeding range {a}-{b} incomplete; submit it again"),
+            }
         }));
     }
-    info!(%addr, "node started");
+    info!(%addr, id = %format!("{:016x}", node_key(&addr)), "node started");
     Ok(NodeHandle {
         addr,
         shared,
         tasks,
     })
+}
+
+/// Joins through `seed`, retrying with back-off until it works (the seed
+/// may not be up yet).
+async fn join_loop(s: Arc<Shared>, seed: NodeAddr) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        if s.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match s.ring.op(RingOp::Join(seed)).await {
+            Outcome::Joined { successor } => {
+                info!(%seed, successor = %successor.addr, "joined the ring");
+                return;
+            }
+            other => warn!(%seed, ?other, "join failed, retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// Runs a node until `shutdown` resolves, then leaves gracefully.
@@ -337,8 +494,13 @@ pub async fn run(
 
 impl NodeHandle {
     /// The node's status, as `worker status` shows it.
-    pub fn status(&self) -> NodeStatus {
-        status(&self.shared)
+    pub async fn status(&self) -> NodeStatus {
+        status(&self.shared).await
+    }
+
+    /// Rows in the result table (cheap).
+    pub fn result_count(&self) -> usize {
+        self.shared.state.lock().expect("state").results.len()
     }
 
     /// The node's result table.
@@ -352,98 +514,39 @@ impl NodeHandle {
         self.shared.state.lock().expect("state").crunch_ms_total
     }
 
-    /// Graceful leave: checkpoint units in progress, give their leases
-    /// back, tell the members, hand records over, stop the tasks.
+    /// Graceful leave: checkpoint units in progress and give their leases
+    /// back, then leave the ring (which hands every record to the
+    /// successor), let those frames go out, and stop the tasks.
     pub async fn stop(self) {
         let s = &self.shared;
         s.stopping.store(true, Ordering::SeqCst);
         s.stop_crunch.store(true, Ordering::SeqCst);
         // Units in progress notice the flag at their next step, write a
-        // checkpoint and return; wait for them, bounded.
+        // checkpoint, release their lease and return; wait, bounded.
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline && !s.state.lock().expect("state").active.is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let (me, live, records) = {
-            let mut st = s.state.lock().expect("state");
-            let mut me = st.me.clone();
-            me.alive = false;
-            st.me = me.clone();
-            let live = st.live();
-            // Remove ourselves from the routing view before handing over.
-            st.members.clear();
-            let recs: Vec<UnitRecord> = st.store.records().cloned().collect();
-            (me, live, recs)
-        };
-        let t = Duration::from_secs(2);
-        let mut sends = Vec::new();
-        for peer in &live {
-            let req = Request::Leave { from: me.clone() };
-            sends.push(send(s, peer, req, t));
-        }
-        futures::future::join_all(sends).await;
-        // Hand-over: each record goes to its owners among the remaining nodes.
-        if !live.is_empty() {
-            let mut by_owner: HashMap<String, Vec<UnitRecord>> = HashMap::new();
-            {
-                let mut st = s.state.lock().expect("state");
-                for m in &live {
-                    st.members.insert(
-                        m.clone(),
-                        MemberInfo {
-                            member: Member {
-                                addr: m.clone(),
-                                incarnation: 0,
-                                alive: true,
-                            },
-                            misses: 0,
-                        },
-                    );
-                }
-                let ring: Vec<String> = live.clone();
-                for mut r in records {
-                    if r.claimant.as_deref() == Some(&s.addr) {
-                        r.state = mersenne_common::work::UnitState::Submitted;
-                        r.claimant = None;
-                        r.version += 1;
-                    }
-                    let owners: Vec<String> = st
-                        .owners(unit_key(r.exponent), s.cfg.replicas + 1)
-                        .into_iter()
-                        .filter(|a| *a != s.addr && ring.contains(a))
-                        .take(s.cfg.replicas)
-                        .collect();
-                    for o in owners {
-                        by_owner.entry(o).or_default().push(r.clone());
-                    }
-                }
-            }
-            let mut sends = Vec::new();
-            for (peer, recs) in &by_owner {
-                for chunk in recs.chunks(5000) {
-                    sends.push(send(
-                        s,
-                        peer,
-                        Request::Replicate {
-                            records: chunk.to_vec(),
-                        },
-                        Duration::from_secs(5),
-                    ));
-                }
-            }
-            futures::future::join_all(sends).await;
+        let s2 = s.clone();
+        let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
+        let (tx, rx) = oneshot::channel();
+        if s.ring.tx.send(RingInput::Leave(tx)).await.is_ok() {
+            let _ = rx.await;
+            // One more pass of the ring loop moves the Leaving messages to
+            // the outbox; then wait for them to be written.
+            let _ = s.ring.read(|_| ()).await;
+            s.outbox.flush(Duration::from_secs(5)).await;
         }
         for t in self.tasks {
             t.abort();
         }
-        let s2 = self.shared.clone();
-        let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
         info!("left the ring");
     }
 
-    /// Stops without any goodbye (tests of failure handling in-process).
+    /// Stops without any goodbye (in-process tests and `worker local`).
     pub fn abort(self) {
         self.shared.stop_crunch.store(true, Ordering::SeqCst);
+        self.shared.stopping.store(true, Ordering::SeqCst);
         for t in self.tasks {
             t.abort();
         }
@@ -456,43 +559,12 @@ async fn send(
     req: Request,
     timeout: Duration,
 ) -> Result<Response, NetError> {
-    s.msgs_out.fetch_add(1, Ordering::Relaxed);
+    s.requests_out.fetch_add(1, Ordering::Relaxed);
     let r = s.client.request(peer, req, timeout).await;
     if r.is_err() {
         s.client.forget(peer);
     }
     r
-}
-
-async fn join(s: &Arc<Shared>, seed: &str) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let (me, view) = {
-            let st = s.state.lock().expect("state");
-            (st.me.clone(), st.view())
-        };
-        match send(
-            s,
-            seed,
-            Request::Members { from: me, view },
-            s.cfg.gossip_every * 5,
-        )
-        .await
-        {
-            Ok(Response::Members(v)) => {
-                let mut st = s.state.lock().expect("state");
-                for m in &v {
-                    st.merge_member(m);
-                }
-                info!(seed, members = st.members.len(), "joined the ring");
-                return;
-            }
-            Ok(other) => warn!(seed, ?other, "unexpected answer to join"),
-            Err(e) => warn!(seed, %e, "join failed, retrying"),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
 }
 
 // ---------------------------------------------------------------- server
@@ -538,19 +610,44 @@ async fn connection(s: Arc<Shared>, sock: TcpStream) -> Result<(), NetError> {
     .await?;
     while let Some(frame) = conn.next().await {
         let frame = frame?;
-        let req = match decode(&frame)? {
-            Frame::Request(r) => r,
+        s.msgs_in.fetch_add(1, Ordering::Relaxed);
+        match decode(&frame)? {
+            Frame::Ring(m) => {
+                if s.ring.tx.send(RingInput::Msg(m)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Frame::Request(req) => {
+                let resp = handle(&s, req).await;
+                conn.send(encode(&Frame::Response(resp))).await?;
+            }
             other => {
                 return Err(NetError::Protocol(format!(
-                    "expected Request, got {other:?}"
+                    "expected Request or Ring, got {other:?}"
                 )));
             }
-        };
-        s.msgs_in.fetch_add(1, Ordering::Relaxed);
-        let resp = handle(&s, req).await;
-        conn.send(encode(&Frame::Response(resp))).await?;
+        }
     }
     Ok(())
+}
+
+/// Owned, claimable unit records, largest exponent first (longest job first
+/// keeps the tail short: the last units to finish are the quick ones).
+fn claimable_owned(
+    node: &RingNode<NodeAddr>,
+    now: u64,
+    max: usize,
+    exclude: &HashSet<u64>,
+) -> Vec<UnitRecord> {
+    let mut v: Vec<UnitRecord> = node
+        .records()
+        .filter(|r| node.owns(r.key))
+        .filter_map(WireUnit::decode)
+        .filter(|u| u.claimable(now) && !exclude.contains(&u.exponent))
+        .collect();
+    v.sort_by(|a, b| b.exponent.cmp(&a.exponent));
+    v.truncate(max);
+    v
 }
 
 async fn handle(s: &Arc<Shared>, req: Request) -> Response {
@@ -562,112 +659,31 @@ async fn handle(s: &Arc<Shared>, req: Request) -> Response {
             if to - from > 100_000_000 {
                 return Response::Error("range too wide (at most 10^8 exponents at once)".into());
             }
-            let (created, existed) = submit(s, from, to).await;
-            Response::Created { created, existed }
-        }
-        other => handle_sync(s, other),
-    }
-}
-
-/// Every request but `Submit` is answered from local state without waiting.
-fn handle_sync(s: &Arc<Shared>, req: Request) -> Response {
-    let now = now_ms();
-    match req {
-        Request::Members { from, view } => {
-            let mut st = s.state.lock().expect("state");
-            st.merge_member(&from);
-            if let Some(m) = st.members.get_mut(&from.addr) {
-                m.misses = 0;
+            match submit(s, from, to).await {
+                Ok((created, existed)) => Response::Created { created, existed },
+                Err(e) => Response::Error(e),
             }
-            for m in &view {
-                st.merge_member(m);
-            }
-            let mut v = st.view();
-            v.push(st.me.clone());
-            Response::Members(v)
-        }
-        Request::Leave { from } => {
-            let mut st = s.state.lock().expect("state");
-            let mut dead = from.clone();
-            dead.alive = false;
-            st.merge_member(&dead);
-            Response::Ok
-        }
-        Request::Submit { .. } => Response::Error("submit is handled asynchronously".into()),
-        Request::Create { exponents } => {
-            let mut st = s.state.lock().expect("state");
-            let mut created = 0;
-            for p in &exponents {
-                if st.store.create(*p) {
-                    created += 1;
-                }
-            }
-            Response::Created {
-                created,
-                existed: exponents.len() as u64 - created,
-            }
-        }
-        Request::Replicate { records } => {
-            let mut st = s.state.lock().expect("state");
-            let epoch = st.epoch;
-            for r in &records {
-                st.store.merge(r);
-                // Whoever sent it already told the other owners.
-                let v = st.store.get(r.exponent).map_or(r.version, |m| m.version);
-                st.pushed.insert(r.exponent, (v, epoch));
-            }
-            Response::Ok
         }
         Request::FindWork { max } => {
-            let st = s.state.lock().expect("state");
-            let me = s.addr.clone();
-            let work: Vec<(u64, u64)> = st
-                .store
-                .claimable(now, usize::MAX, &st.active)
-                .into_iter()
-                .filter(|(p, _)| st.owner(*p) == me)
-                .take(max.min(64))
-                .collect();
-            Response::Work(work)
-        }
-        Request::Claim {
-            exponent,
-            claimant,
-            version,
-            lease_ms,
-        } => {
-            let r = s
-                .state
-                .lock()
-                .expect("state")
-                .store
-                .claim(exponent, &claimant, version, now, lease_ms);
-            record_answer(s, r)
-        }
-        Request::Renew {
-            exponent,
-            claimant,
-            lease_ms,
-        } => {
-            let r = s
-                .state
-                .lock()
-                .expect("state")
-                .store
-                .renew(exponent, &claimant, now, lease_ms);
-            record_answer(s, r)
-        }
-        Request::Release { exponent, claimant } => {
-            let r = s
-                .state
-                .lock()
-                .expect("state")
-                .store
-                .release(exponent, &claimant);
-            record_answer(s, r)
+            let active = s.state.lock().expect("state").active.clone();
+            let now = now_ms();
+            let offers = s
+                .ring
+                .read(move |n| {
+                    claimable_owned(n, now, max.min(64), &active)
+                        .iter()
+                        .map(|u| WorkOffer {
+                            unit: WireUnit::from(u),
+                            version: u.version,
+                        })
+                        .collect()
+                })
+                .await
+                .unwrap_or_default();
+            Response::Work(offers)
         }
         Request::PushResults { results } => {
-            absorb(s, results, true);
+            absorb(s, results.into_iter().map(UnitResult::from).collect(), true);
             Response::Ok
         }
         Request::Digest { digest } => {
@@ -675,7 +691,10 @@ fn handle_sync(s: &Arc<Shared>, req: Request) -> Response {
             let buckets = st.results.differing_buckets(&digest);
             let mut results = st.results.results_in_buckets(&buckets);
             results.truncate(50_000);
-            Response::Results { results, buckets }
+            Response::Results {
+                results: results.iter().map(WireResult::from).collect(),
+                buckets,
+            }
         }
         Request::Results { from, to } => {
             let st = s.state.lock().expect("state");
@@ -683,93 +702,115 @@ fn handle_sync(s: &Arc<Shared>, req: Request) -> Response {
                 .results
                 .rows()
                 .filter(|(p, _)| (from..=to).contains(p))
-                .flat_map(|(_, v)| v.iter().cloned())
+                .flat_map(|(_, v)| v.iter().map(WireResult::from))
                 .collect();
             Response::Results {
                 results,
                 buckets: vec![],
             }
         }
-        Request::Status => Response::Status(status(s)),
+        Request::Units { from, to } => {
+            let rows = s
+                .ring
+                .read(move |n| {
+                    let mut rows: Vec<UnitRow> = n
+                        .records()
+                        .filter_map(|r| WireUnit::decode(r).map(|u| (u, n.owns(r.key))))
+                        .filter(|(u, _)| (from..=to).contains(&u.exponent))
+                        .map(|(u, owned)| UnitRow {
+                            exponent: u.exponent,
+                            version: u.version,
+                            state: WireUnit::from(&u).state,
+                            owned,
+                        })
+                        .collect();
+                    rows.sort_by_key(|r| r.exponent);
+                    rows
+                })
+                .await
+                .unwrap_or_default();
+            Response::Units(rows)
+        }
+        Request::Status => Response::Status(status(s).await),
     }
 }
 
-fn record_answer(s: &Arc<Shared>, r: Result<UnitRecord, ClaimError>) -> Response {
-    match r {
-        Ok(rec) => {
-            replicate(s, vec![rec.clone()]);
-            Response::Record(rec)
-        }
-        Err(e) => Response::Error(e.to_string()),
-    }
+fn hex(id: Id) -> String {
+    format!("{:016x}", id.0)
 }
 
-/// Pushes changed records to their replicas now (the periodic sync repeats
-/// it, so a lost push only delays replication).
-fn replicate(s: &Arc<Shared>, records: Vec<UnitRecord>) {
-    let mut by_peer: HashMap<String, Vec<UnitRecord>> = HashMap::new();
-    {
-        let mut st = s.state.lock().expect("state");
-        let epoch = st.epoch;
-        for r in records {
-            for o in st.owners(unit_key(r.exponent), s.cfg.replicas) {
-                if o != s.addr {
-                    by_peer.entry(o).or_default().push(r.clone());
+async fn status(s: &Shared) -> NodeStatus {
+    let ring = s
+        .ring
+        .read(|n| {
+            let mut counts = [0usize; 3];
+            let mut owned = 0;
+            for r in n.records().filter(|r| n.owns(r.key)) {
+                owned += 1;
+                if let Some(u) = WireUnit::decode(r) {
+                    counts[match u.state {
+                        UnitState::Submitted => 0,
+                        UnitState::Claimed => 1,
+                        UnitState::Done => 2,
+                    }] += 1;
                 }
             }
-            st.pushed.insert(r.exponent, (r.version, epoch));
-        }
-    }
-    for (peer, recs) in by_peer {
-        let s = s.clone();
-        tokio::spawn(async move {
-            for chunk in recs.chunks(5000) {
-                let req = Request::Replicate {
-                    records: chunk.to_vec(),
-                };
-                if let Err(e) = send(&s, &peer, req, Duration::from_secs(5)).await {
-                    debug!(%peer, %e, "replication push failed; sync will retry");
-                }
-            }
+            let nodes: HashSet<Id> = n.fingers().iter().map(|(_, p)| p.id).collect();
+            (
+                n.me().id,
+                n.is_member(),
+                n.predecessor().map(|p| (p.addr.to_string(), hex(p.id))),
+                n.successors()
+                    .iter()
+                    .map(|p| (p.addr.to_string(), hex(p.id)))
+                    .collect::<Vec<_>>(),
+                n.fingers().len(),
+                nodes.len(),
+                n.records().count(),
+                owned,
+                counts,
+            )
+        })
+        .await;
+    let (id, member, predecessor, successors, fingers, finger_nodes, held, owned, counts) = ring
+        .unwrap_or_else(|| {
+            (
+                Id(node_key(&s.addr)),
+                false,
+                None,
+                vec![],
+                0,
+                0,
+                0,
+                0,
+                [0; 3],
+            )
         });
-    }
-}
-
-fn status(s: &Shared) -> NodeStatus {
     let st = s.state.lock().expect("state");
-    let mut ring: Vec<(u64, String)> = st
-        .live()
-        .into_iter()
-        .chain(std::iter::once(s.addr.clone()))
-        .map(|a| (node_key(&a), a))
-        .collect();
-    ring.sort();
-    let my = ring.iter().position(|(_, a)| *a == s.addr).unwrap_or(0);
-    let n = ring.len();
-    let predecessor = (n > 1).then(|| ring[(my + n - 1) % n].1.clone());
-    let successors = (1..n.min(s.cfg.replicas + 1))
-        .map(|i| ring[(my + i) % n].1.clone())
-        .collect();
     let up = s.started.elapsed().as_secs_f64();
+    let mut crunching: Vec<u64> = st.active.iter().copied().collect();
+    crunching.sort();
     NodeStatus {
         addr: s.addr.clone(),
-        id: format!("{:016x}", node_key(&s.addr)),
+        id: hex(id),
+        member,
         predecessor,
         successors,
-        members: n,
-        fingers: 0,
-        units: st.store.counts(),
-        crunching: {
-            let mut v: Vec<u64> = st.active.iter().copied().collect();
-            v.sort();
-            v
-        },
+        fingers,
+        finger_nodes,
+        held,
+        owned,
+        submitted: counts[0],
+        claimed: counts[1],
+        done: counts[2],
+        crunching,
         finished: st.finished,
         results: st.results.len(),
         iterations_per_sec: s.iterations.load(Ordering::Relaxed) as f64 / up.max(1e-9),
         uptime_secs: up,
         messages_in: s.msgs_in.load(Ordering::Relaxed),
-        messages_out: s.msgs_out.load(Ordering::Relaxed),
+        messages_out: s.outbox.sent() + s.requests_out.load(Ordering::Relaxed),
+        ring_ops: s.ring.ops.load(Ordering::Relaxed),
         claims: s.claims.load(Ordering::Relaxed),
         claim_ms_total: s.claim_us.load(Ordering::Relaxed) as f64 / 1000.0,
         renewals: s.renewals.load(Ordering::Relaxed),
@@ -778,114 +819,94 @@ fn status(s: &Shared) -> NodeStatus {
 
 // ---------------------------------------------------------------- submit
 
-/// Creates one record per prime exponent in `from..=to` at its owner.
-async fn submit(s: &Arc<Shared>, from: u64, to: u64) -> (u64, u64) {
+/// Ring operations a submission keeps in flight.
+const SUBMIT_WINDOW: usize = 256;
+
+/// Creates one record per prime exponent in `from..=to` with
+/// `cas(unit_key(p), 0, record)`: a conflict means it existed already.
+/// Many operations are in flight at once; each retries a failed lookup.
+async fn submit(s: &Arc<Shared>, from: u64, to: u64) -> Result<(u64, u64), String> {
     let primes = primes_in(from, to);
-    let mut by_owner: HashMap<String, Vec<u64>> = HashMap::new();
-    {
-        let st = s.state.lock().expect("state");
-        for p in primes {
-            by_owner.entry(st.owner(p)).or_default().push(p);
-        }
-    }
-    let (mut created, mut existed) = (0, 0);
-    for (owner, ps) in by_owner {
-        for chunk in ps.chunks(20_000) {
-            let req = Request::Create {
-                exponents: chunk.to_vec(),
-            };
-            let answer = if owner == s.addr {
-                Ok(handle_sync(s, req))
-            } else {
-                send(s, &owner, req, Duration::from_secs(10)).await
-            };
-            match answer {
-                Ok(Response::Created {
-                    created: c,
-                    existed: e,
-                }) => {
-                    created += c;
-                    existed += e;
-                }
-                other => {
-                    // The owner is unreachable: keep the records here; the
-                    // sync loop hands them over once the ring settles.
-                    warn!(%owner, ?other, "owner did not take records; holding them");
-                    let mut st = s.state.lock().expect("state");
-                    for p in chunk {
-                        if st.store.create(*p) {
-                            created += 1;
-                        } else {
-                            existed += 1;
-                        }
-                    }
-                }
+    let outcomes: Vec<Result<bool, String>> = futures::stream::iter(primes)
+        .map(|p| create_unit(s, p))
+        .buffer_unordered(SUBMIT_WINDOW)
+        .collect()
+        .await;
+    let (mut created, mut existed, mut failed) = (0u64, 0u64, 0u64);
+    let mut last_err = String::new();
+    for o in outcomes {
+        match o {
+            Ok(true) => created += 1,
+            Ok(false) => existed += 1,
+            Err(e) => {
+                failed += 1;
+                last_err = e;
             }
         }
     }
-    // Replicate the fresh records at once.
-    let recs: Vec<UnitRecord> = {
-        let st = s.state.lock().expect("state");
-        st.store.records().cloned().collect()
-    };
-    replicate(s, recs);
-    (created, existed)
+    if failed > 0 {
+        return Err(format!(
+            "{failed} units could not be stored ({created} created, {existed} existed; \
+             last error: {last_err}); submitting again completes the range"
+        ));
+    }
+    Ok((created, existed))
+}
+
+async fn create_unit(s: &Arc<Shared>, p: u64) -> Result<bool, String> {
+    let rec = UnitRecord::new(p);
+    let mut last = String::new();
+    for attempt in 0..4 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+        }
+        match s.ring.cas(p, 0, &rec).await {
+            Ok(Cas::Stored(_)) => return Ok(true),
+            Ok(Cas::Conflict(_)) => return Ok(false),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 // ---------------------------------------------------------------- results
 
-/// Adds results to the table (memory and disk) and to any records held;
-/// new ones are pushed on to a few random peers and the unit's owner.
+/// Adds results to the table (memory and disk); new ones are pushed on to
+/// a few random ring peers (push gossip).
 fn absorb(s: &Arc<Shared>, results: Vec<UnitResult>, forward: bool) {
-    let (fresh, peers, done_recs) = {
+    let (fresh, peers) = {
         let mut st = s.state.lock().expect("state");
         let mut fresh = Vec::new();
-        let mut done_recs = Vec::new();
         for r in results {
             if st.results.insert(r.clone()) {
-                if let Some(rec) = st.store.complete(r.clone()) {
-                    done_recs.push(rec);
-                }
                 fresh.push(r);
             }
         }
         for r in &fresh {
             st.dirty.insert(r.exponent);
         }
-        let live = st.live();
-        let mut peers: Vec<String> = live
+        let peers: Vec<String> = st
+            .known
             .choose_multiple(&mut rand::rng(), s.cfg.fanout)
             .cloned()
             .collect();
-        for r in &fresh {
-            let o = st.owner(r.exponent);
-            if o != s.addr && !peers.contains(&o) {
-                peers.push(o);
-            }
-        }
-        (fresh, peers, done_recs)
+        (fresh, peers)
     };
-    if fresh.is_empty() {
+    if fresh.is_empty() || !forward {
         return;
     }
-    if !done_recs.is_empty() {
-        replicate(s, done_recs);
-    }
-    if forward {
-        for peer in peers {
-            let s = s.clone();
-            let results = fresh.clone();
-            tokio::spawn(async move {
-                let req = Request::PushResults { results };
-                if let Err(e) = send(&s, &peer, req, Duration::from_secs(5)).await {
-                    debug!(%peer, %e, "result push failed; anti-entropy will repair");
-                }
-            });
-        }
+    let wire: Vec<WireResult> = fresh.iter().map(WireResult::from).collect();
+    for peer in peers {
+        let s = s.clone();
+        let results = wire.clone();
+        tokio::spawn(async move {
+            let req = Request::PushResults { results };
+            if let Err(e) = send(&s, &peer, req, Duration::from_secs(5)).await {
+                debug!(%peer, %e, "result push failed; anti-entropy will repair");
+            }
+        });
     }
 }
-
-// ---------------------------------------------------------------- maintenance
 
 /// Writes changed rows to the result table in one transaction. Batching
 /// keeps one fsync per flush instead of one per result; a crash loses at
@@ -932,65 +953,54 @@ async fn maintenance(s: Arc<Shared>) {
             return;
         }
         round += 1;
-        ping_members(&s).await;
+        let me = s.addr.clone();
+        if let Some(known) = s
+            .ring
+            .read(move |n| {
+                let mut v: Vec<String> = n
+                    .successors()
+                    .iter()
+                    .chain(n.predecessor().iter())
+                    .chain(n.fingers().iter().map(|(_, p)| p))
+                    .map(|p| p.addr.to_string())
+                    .filter(|a| *a != me)
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            })
+            .await
+        {
+            s.state.lock().expect("state").known = known;
+        }
         anti_entropy(&s).await;
-        sync_records(&s, round.is_multiple_of(10)).await;
+        if round.is_multiple_of(10) {
+            results_from_records(&s).await;
+        }
     }
 }
 
-/// Exchanges views with every live member; a member that misses
-/// `dead_after_misses` pings in a row is declared dead.
-async fn ping_members(s: &Arc<Shared>) {
-    let (me, view, live) = {
-        let st = s.state.lock().expect("state");
-        (st.me.clone(), st.view(), st.live())
-    };
-    let timeout = s.cfg.gossip_every.max(Duration::from_millis(500));
-    let pings = live.iter().map(|peer| {
-        let req = Request::Members {
-            from: me.clone(),
-            view: view.clone(),
-        };
-        async move { (peer.clone(), send(s, peer, req, timeout).await) }
-    });
-    let answers = futures::future::join_all(pings).await;
-    let mut st = s.state.lock().expect("state");
-    for (peer, ans) in answers {
-        match ans {
-            Ok(Response::Members(v)) => {
-                if let Some(m) = st.members.get_mut(&peer) {
-                    m.misses = 0;
-                }
-                for m in &v {
-                    st.merge_member(m);
-                }
-            }
-            _ => {
-                let dead = match st.members.get_mut(&peer) {
-                    Some(m) => {
-                        m.misses += 1;
-                        (m.misses >= s.cfg.dead_after_misses).then(|| {
-                            let mut d = m.member.clone();
-                            d.alive = false;
-                            d
-                        })
-                    }
-                    None => None,
-                };
-                if let Some(d) = dead {
-                    warn!(peer = %d.addr, "peer missed its pings: declared dead");
-                    st.merge_member(&d);
-                }
-            }
-        }
-    }
+/// Results written into unit records that this node holds but whose gossip
+/// never reached it (say the cruncher died right after its write).
+async fn results_from_records(s: &Arc<Shared>) {
+    let found: Vec<UnitResult> = s
+        .ring
+        .read(|n| {
+            n.records()
+                .filter_map(WireUnit::decode)
+                .filter(|u| u.state == UnitState::Done)
+                .flat_map(|u| u.results)
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+    absorb(s, found, true);
 }
 
 async fn anti_entropy(s: &Arc<Shared>) {
     let (peer, digest) = {
         let st = s.state.lock().expect("state");
-        let live = st.live();
-        match live.choose(&mut rand::rng()) {
+        match st.known.choose(&mut rand::rng()) {
             Some(p) => (p.clone(), st.results.digest().to_vec()),
             None => return,
         }
@@ -1005,7 +1015,11 @@ async fn anti_entropy(s: &Arc<Shared>) {
     if let Ok(Response::Results { results, buckets }) = ans {
         if !results.is_empty() {
             debug!(%peer, n = results.len(), "anti-entropy pulled results");
-            absorb(s, results, false);
+            absorb(
+                s,
+                results.into_iter().map(UnitResult::from).collect(),
+                false,
+            );
         }
         if !buckets.is_empty() {
             let mine = s
@@ -1016,68 +1030,10 @@ async fn anti_entropy(s: &Arc<Shared>) {
                 .results_in_buckets(&buckets);
             for chunk in mine.chunks(20_000) {
                 let req = Request::PushResults {
-                    results: chunk.to_vec(),
+                    results: chunk.iter().map(WireResult::from).collect(),
                 };
                 let _ = send(s, &peer, req, Duration::from_secs(10)).await;
             }
-        }
-    }
-}
-
-/// Replication and hand-over: records this node is primary for go to the
-/// replicas when they changed (or the membership did); records it is no
-/// longer an owner of go to their owners and are dropped here.
-async fn sync_records(s: &Arc<Shared>, full: bool) {
-    let mut push: HashMap<String, Vec<UnitRecord>> = HashMap::new();
-    let mut handed: Vec<u64> = Vec::new();
-    {
-        let mut st = s.state.lock().expect("state");
-        let epoch = st.epoch;
-        let mut updates = Vec::new();
-        for rec in st.store.records() {
-            let owners = st.owners(unit_key(rec.exponent), s.cfg.replicas);
-            let mine = owners.contains(&s.addr);
-            let primary = owners.first() == Some(&s.addr);
-            let last = st.pushed.get(&rec.exponent).copied();
-            let new_epoch = last.map(|(_, e)| e) != Some(epoch);
-            let new_version = last.map(|(v, _)| v) != Some(rec.version);
-            // The primary pushes every change; a replica pushes only when
-            // the membership changed, which is how a node that joined (or
-            // came back) receives the records it is now primary for.
-            let stale = full || !mine || new_epoch || (primary && new_version);
-            if stale {
-                for o in owners.iter().filter(|o| **o != s.addr) {
-                    push.entry(o.clone()).or_default().push(rec.clone());
-                }
-                updates.push((rec.exponent, (rec.version, epoch)));
-                if !mine && !st.active.contains(&rec.exponent) {
-                    handed.push(rec.exponent);
-                }
-            }
-        }
-        for (p, v) in updates {
-            st.pushed.insert(p, v);
-        }
-    }
-    let mut failed: HashSet<u64> = HashSet::new();
-    for (peer, recs) in push {
-        for chunk in recs.chunks(5000) {
-            let req = Request::Replicate {
-                records: chunk.to_vec(),
-            };
-            if send(s, &peer, req, Duration::from_secs(10)).await.is_err() {
-                failed.extend(chunk.iter().map(|r| r.exponent));
-            }
-        }
-    }
-    let mut st = s.state.lock().expect("state");
-    for p in &failed {
-        st.pushed.remove(p);
-    }
-    for p in handed {
-        if !failed.contains(&p) {
-            st.store.remove(p);
-            st.pushed.remove(&p);
         }
     }
 }
@@ -1086,6 +1042,7 @@ async fn sync_records(s: &Arc<Shared>, full: bool) {
 
 async fn work_loop(s: Arc<Shared>) {
     let slots = s.cfg.threads;
+    let mut idle = Duration::from_millis(100);
     loop {
         if s.stopping.load(Ordering::SeqCst) {
             return;
@@ -1094,16 +1051,20 @@ async fn work_loop(s: Arc<Shared>) {
         if busy < slots {
             let t = Instant::now();
             match find_and_claim(&s).await {
-                Some(p) => {
+                Some(rec) => {
                     s.claims.fetch_add(1, Ordering::Relaxed);
                     s.claim_us
                         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
-                    s.state.lock().expect("state").active.insert(p);
-                    tokio::spawn(run_unit(s.clone(), p));
+                    s.state.lock().expect("state").active.insert(rec.exponent);
+                    tokio::spawn(run_unit(s.clone(), rec));
+                    idle = Duration::from_millis(100);
                     continue;
                 }
                 None => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    // Nothing claimable anywhere we looked: look again soon,
+                    // less often the longer the grid stays idle.
+                    tokio::time::sleep(idle).await;
+                    idle = (idle * 2).min(Duration::from_secs(1));
                 }
             }
         } else {
@@ -1115,33 +1076,24 @@ async fn work_loop(s: Arc<Shared>) {
     }
 }
 
-async fn claim_at_owner(s: &Arc<Shared>, p: u64, version: Option<u64>) -> Result<(), String> {
-    let owner = s.state.lock().expect("state").owner(p);
-    let lease_ms = s.cfg.lease.as_millis() as u64;
-    let req = Request::Claim {
-        exponent: p,
-        claimant: s.addr.clone(),
-        version,
-        lease_ms,
-    };
-    if owner == s.addr {
-        match handle_sync(s, req) {
-            Response::Record(_) => Ok(()),
-            Response::Error(e) => Err(e),
-            other => Err(format!("{other:?}")),
-        }
-    } else {
-        match send(s, &owner, req, Duration::from_secs(5)).await {
-            Ok(Response::Record(_)) => Ok(()),
-            Ok(other) => Err(format!("{other:?}")),
-            Err(e) => Err(e.to_string()),
+/// Claims `rec` by compare-and-set at its owner; the claimed record on
+/// success.
+async fn claim(s: &Arc<Shared>, rec: &UnitRecord) -> Option<UnitRecord> {
+    let lease = s.cfg.lease.as_millis() as u64;
+    let new = rec.claimed(&s.addr, now_ms(), lease).ok()?;
+    match s.ring.cas(rec.exponent, rec.version, &new).await {
+        Ok(Cas::Stored(r)) => Some(r),
+        Ok(Cas::Conflict(_)) => None,
+        Err(e) => {
+            debug!(p = rec.exponent, %e, "claim failed");
+            None
         }
     }
 }
 
 /// Picks the next unit: a checkpoint left from before, then a record this
-/// node owns, then one stolen from a random peer.
-async fn find_and_claim(s: &Arc<Shared>) -> Option<u64> {
+/// node owns, then one stolen from a ring peer.
+async fn find_and_claim(s: &Arc<Shared>) -> Option<UnitRecord> {
     let resume: Vec<u64> = s
         .state
         .lock()
@@ -1151,57 +1103,57 @@ async fn find_and_claim(s: &Arc<Shared>) -> Option<u64> {
         .copied()
         .collect();
     for p in resume {
-        match claim_at_owner(s, p, None).await {
-            Ok(()) => {
-                s.state.lock().expect("state").resume.remove(&p);
-                info!(exponent = p, "resuming from checkpoint");
-                return Some(p);
-            }
-            Err(e) if e.contains("already done") => {
+        match s.ring.get(p).await {
+            Ok(Some(rec)) if rec.state == UnitState::Done => {
                 s.state.lock().expect("state").resume.remove(&p);
                 let _ = std::fs::remove_file(ckpt_dir(&s.cfg.data).join(format!("{p}.ckpt")));
             }
-            Err(e) => debug!(p, %e, "cannot reclaim checkpointed unit yet"),
+            Ok(Some(rec)) => {
+                if let Some(r) = claim(s, &rec).await {
+                    s.state.lock().expect("state").resume.remove(&p);
+                    info!(exponent = p, "resuming from checkpoint");
+                    return Some(r);
+                }
+                debug!(p, "cannot reclaim checkpointed unit yet");
+            }
+            Ok(None) => debug!(p, "no record for checkpointed unit (yet)"),
+            Err(e) => debug!(p, %e, "cannot read checkpointed unit's record yet"),
         }
     }
+    let active = s.state.lock().expect("state").active.clone();
     let now = now_ms();
-    let local: Vec<(u64, u64)> = {
-        let st = s.state.lock().expect("state");
-        st.store
-            .claimable(now, usize::MAX, &st.active)
-            .into_iter()
-            .filter(|(p, _)| st.owner(*p) == s.addr)
-            .take(4)
-            .collect()
-    };
-    for (p, v) in local {
-        if claim_at_owner(s, p, Some(v)).await.is_ok() {
-            return Some(p);
+    let local = s
+        .ring
+        .read(move |n| claimable_owned(n, now, 4, &active))
+        .await
+        .unwrap_or_default();
+    for rec in local {
+        if let Some(r) = claim(s, &rec).await {
+            return Some(r);
         }
     }
-    // Steal: ask a few random peers for claimable units they own.
+    // Steal: ask a few ring peers for claimable units they own, and claim
+    // one through the ring (the compare-and-set goes to the owner).
     let peers: Vec<String> = {
         let st = s.state.lock().expect("state");
-        st.live()
+        st.known
             .choose_multiple(&mut rand::rng(), 3)
             .cloned()
             .collect()
     };
     for peer in peers {
         let max = s.cfg.threads.max(1) * 2;
-        if let Ok(Response::Work(units)) =
+        if let Ok(Response::Work(offers)) =
             send(s, &peer, Request::FindWork { max }, Duration::from_secs(5)).await
         {
             let active = s.state.lock().expect("state").active.clone();
-            for (p, v) in units.into_iter().filter(|(p, _)| !active.contains(p)) {
-                let req = Request::Claim {
-                    exponent: p,
-                    claimant: s.addr.clone(),
-                    version: Some(v),
-                    lease_ms: s.cfg.lease.as_millis() as u64,
-                };
-                if let Ok(Response::Record(_)) = send(s, &peer, req, Duration::from_secs(5)).await {
-                    return Some(p);
+            for o in offers {
+                let rec = o.unit.into_record(o.version);
+                if active.contains(&rec.exponent) {
+                    continue;
+                }
+                if let Some(r) = claim(s, &rec).await {
+                    return Some(r);
                 }
             }
         }
@@ -1209,44 +1161,61 @@ async fn find_and_claim(s: &Arc<Shared>) -> Option<u64> {
     None
 }
 
-enum Outcome {
-    Done(UnitResult),
-    Stopped,
-    Failed(String),
+/// Extends our lease by compare-and-set; returns the record as it now is.
+async fn renew(s: &Arc<Shared>, rec: UnitRecord) -> UnitRecord {
+    s.renewals.fetch_add(1, Ordering::Relaxed);
+    let lease = s.cfg.lease.as_millis() as u64;
+    let new = match rec.renewed(&s.addr, now_ms(), lease) {
+        Ok(n) => n,
+        Err(e) => {
+            debug!(p = rec.exponent, %e, "lease not renewable; crunching on (both results are kept)");
+            return rec;
+        }
+    };
+    match s.ring.cas(rec.exponent, rec.version, &new).await {
+        Ok(Cas::Stored(r)) => r,
+        // Someone wrote in between (our own earlier write whose answer was
+        // lost, or another claimant after a lapse): the next renewal starts
+        // from what is stored.
+        Ok(Cas::Conflict(Some(cur))) => cur,
+        Ok(Cas::Conflict(None)) => rec,
+        Err(e) => {
+            debug!(p = rec.exponent, %e, "lease renewal failed; retrying next period");
+            rec
+        }
+    }
 }
 
-async fn run_unit(s: Arc<Shared>, p: u64) {
-    let done = Arc::new(AtomicBool::new(false));
-    // Lease renewal while the unit runs.
-    let renew = {
-        let s = s.clone();
-        let done = done.clone();
-        tokio::spawn(async move {
-            let every = (s.cfg.lease / 3).max(Duration::from_millis(100));
-            loop {
-                tokio::time::sleep(every).await;
-                if done.load(Ordering::SeqCst) {
-                    return;
-                }
-                let owner = s.state.lock().expect("state").owner(p);
-                s.renewals.fetch_add(1, Ordering::Relaxed);
-                let req = Request::Renew {
-                    exponent: p,
-                    claimant: s.addr.clone(),
-                    lease_ms: s.cfg.lease.as_millis() as u64,
-                };
-                let r = if owner == s.addr {
-                    Ok(handle_sync(&s, req))
-                } else {
-                    send(&s, &owner, req, Duration::from_secs(5)).await
-                };
-                if let Ok(Response::Error(e)) | Err(NetError::Remote(e)) = r {
-                    debug!(p, %e, "lease renewal refused; crunching on (both results are kept)");
-                }
+/// Writes a result into the unit's record (compare-and-set, retried on
+/// conflicts with the record read back).
+async fn write_result(s: &Arc<Shared>, mut cur: UnitRecord, r: &UnitResult) {
+    for attempt in 0..8 {
+        let new = cur.completed(r.clone());
+        if new == cur {
+            return;
+        }
+        match s.ring.cas(r.exponent, cur.version, &new).await {
+            Ok(Cas::Stored(_)) => return,
+            Ok(Cas::Conflict(Some(c))) => cur = c,
+            Ok(Cas::Conflict(None)) => {
+                cur = UnitRecord::new(r.exponent);
+                cur.version = 0;
             }
-        })
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
+            Err(e) => {
+                debug!(p = r.exponent, %e, attempt, "writing result to record failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    warn!(
+        p = r.exponent,
+        "result not written to its record; gossip still carries it"
+    );
+}
+
+async fn run_unit(s: Arc<Shared>, rec: UnitRecord) {
+    let p = rec.exponent;
+    let (tx, mut rx) = oneshot::channel();
     let path = ckpt_dir(&s.cfg.data).join(format!("{p}.ckpt"));
     let stop = s.stop_crunch.clone();
     let iters = s.iterations.clone();
@@ -1255,13 +1224,19 @@ async fn run_unit(s: Arc<Shared>, p: u64) {
     s.pool.spawn(move || {
         let _ = tx.send(crunch(p, &path, &stop, &iters, every, &me));
     });
-    let outcome = rx
-        .await
-        .unwrap_or_else(|_| Outcome::Failed("crunch task vanished".into()));
-    done.store(true, Ordering::SeqCst);
-    renew.abort();
+    // Renew the lease while the unit runs.
+    let period = (s.cfg.lease / 3).max(Duration::from_millis(100));
+    let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rec = rec;
+    let outcome = loop {
+        tokio::select! {
+            o = &mut rx => break o.unwrap_or_else(|_| Crunched::Failed("crunch task vanished".into())),
+            _ = renewals.tick() => rec = renew(&s, rec).await,
+        }
+    };
     match outcome {
-        Outcome::Done(r) => {
+        Crunched::Done(r) => {
             info!(
                 exponent = p,
                 status = r.status.code(),
@@ -1274,26 +1249,32 @@ async fn run_unit(s: Arc<Shared>, p: u64) {
                 st.finished += 1;
                 st.crunch_ms_total += r.crunch_ms;
             }
-            absorb(&s, vec![r], true);
+            absorb(&s, vec![r.clone()], true);
+            s.state.lock().expect("state").active.remove(&p);
+            s.slot_free.notify_one();
+            write_result(&s, rec, &r).await;
+            return;
         }
-        Outcome::Stopped => {
+        Crunched::Stopped => {
             // Give the lease back so another peer picks the unit up now; our
             // checkpoint lets us continue if we get it again.
-            let owner = s.state.lock().expect("state").owner(p);
-            let req = Request::Release {
-                exponent: p,
-                claimant: s.addr.clone(),
-            };
-            if owner == s.addr {
-                handle_sync(&s, req);
-            } else {
-                let _ = send(&s, &owner, req, Duration::from_secs(2)).await;
+            let new = rec.released(&s.addr);
+            if new != rec {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(3), s.ring.cas(p, rec.version, &new))
+                        .await;
             }
         }
-        Outcome::Failed(e) => warn!(exponent = p, %e, "unit failed"),
+        Crunched::Failed(e) => warn!(exponent = p, %e, "unit failed"),
     }
     s.state.lock().expect("state").active.remove(&p);
     s.slot_free.notify_one();
+}
+
+enum Crunched {
+    Done(UnitResult),
+    Stopped,
+    Failed(String),
 }
 
 fn write_checkpoint(path: &std::path::Path, c: &Checkpoint) -> std::io::Result<()> {
@@ -1311,7 +1292,7 @@ fn crunch(
     iters: &AtomicU64,
     every: Duration,
     me: &str,
-) -> Outcome {
+) -> Crunched {
     let started = Instant::now();
     let mut engine: Box<dyn LlEngine> = match std::fs::read(path)
         .ok()
@@ -1323,13 +1304,13 @@ fn crunch(
                 info!(exponent = p, iteration = c.iteration, "resumed checkpoint");
                 e
             }
-            Err(e) => return Outcome::Failed(e.to_string()),
+            Err(e) => return Crunched::Failed(e.to_string()),
         },
         None => {
             let shift = if p > 2 { rand::random_range(0..p) } else { 0 };
             match ll::new_engine(EngineKind::Auto, p, shift) {
                 Ok(e) => e,
-                Err(e) => return Outcome::Failed(e.to_string()),
+                Err(e) => return Crunched::Failed(e.to_string()),
             }
         }
     };
@@ -1338,16 +1319,16 @@ fn crunch(
     while !engine.is_done() {
         if stop.load(Ordering::SeqCst) {
             if let Err(e) = write_checkpoint(path, &engine.checkpoint()) {
-                return Outcome::Failed(format!("checkpoint: {e}"));
+                return Crunched::Failed(format!("checkpoint: {e}"));
             }
-            return Outcome::Stopped;
+            return Crunched::Stopped;
         }
         let t = Instant::now();
         match engine.advance(step) {
             Ok(n) => {
                 iters.fetch_add(n, Ordering::Relaxed);
             }
-            Err(e) => return Outcome::Failed(e.to_string()),
+            Err(e) => return Crunched::Failed(e.to_string()),
         }
         if t.elapsed() < Duration::from_millis(25) {
             step *= 2;
@@ -1363,7 +1344,7 @@ fn crunch(
     }
     let r = engine.result().expect("engine is done");
     let _ = std::fs::remove_file(path);
-    Outcome::Done(UnitResult {
+    Crunched::Done(UnitResult {
         exponent: p,
         status: r.status,
         res64: r.res64,

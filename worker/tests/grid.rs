@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use mersenne_common::ll::Status;
 use mersenne_common::primes::primes_in;
 use mersenne_common::work::UnitResult;
-use mersenne_worker::net::{self, NodeStatus, Request, Response};
+use mersenne_common::work::unit_key;
+use mersenne_worker::net::{self, NodeStatus, Request, Response, UnitRow};
 use num_bigint::BigUint;
 
 /// Published Mersenne prime exponents (the oracle for statuses).
@@ -162,7 +163,8 @@ fn table(addr: &str) -> Option<Vec<UnitResult>> {
             to: u64::MAX,
         },
     )? {
-        Response::Results { mut results, .. } => {
+        Response::Results { results, .. } => {
+            let mut results: Vec<UnitResult> = results.into_iter().map(UnitResult::from).collect();
             results.sort_by_key(|r| (r.exponent, r.computed_by.clone(), r.shift));
             Some(results)
         }
@@ -175,6 +177,42 @@ fn status(addr: &str) -> Option<NodeStatus> {
         Response::Status(s) => Some(s),
         _ => None,
     }
+}
+
+fn units(addr: &str) -> Option<Vec<UnitRow>> {
+    match ask(
+        addr,
+        Request::Units {
+            from: 0,
+            to: u64::MAX,
+        },
+    )? {
+        Response::Units(rows) => Some(rows),
+        _ => None,
+    }
+}
+
+fn id_of(s: &NodeStatus) -> u64 {
+    u64::from_str_radix(&s.id, 16).unwrap()
+}
+
+/// The live ring as its members see it: every node's predecessor and first
+/// successor are its neighbours in id order, and its successor list holds
+/// all the others (r = 8 is more than these rings have).
+fn ring_formed(addrs: &[&str]) -> bool {
+    let Some(mut st) = addrs.iter().map(|a| status(a)).collect::<Option<Vec<_>>>() else {
+        return false;
+    };
+    st.sort_by_key(id_of);
+    let n = st.len();
+    (0..n).all(|k| {
+        let next = &st[(k + 1) % n].addr;
+        let prev = &st[(k + n - 1) % n].addr;
+        st[k].member
+            && st[k].successors.len() == n - 1
+            && st[k].successors.first().map(|p| &p.0) == Some(next)
+            && st[k].predecessor.as_ref().map(|p| &p.0) == Some(prev)
+    })
 }
 
 fn submit(addr: &str, from: u64, to: u64) -> (u64, u64) {
@@ -252,11 +290,9 @@ fn coordinator_and_four_workers_agree_and_a_late_joiner_catches_up() {
     let workers: Vec<Peer> = (0..4)
         .map(|i| Peer::worker(&dir, &format!("w{i}"), Some(&coord.addr), &[]))
         .collect();
-    wait_for("membership", Duration::from_secs(20), || {
-        workers
-            .iter()
-            .all(|w| status(&w.addr).is_some_and(|s| s.members == 5))
-    });
+    let mut addrs: Vec<&str> = workers.iter().map(|w| w.addr.as_str()).collect();
+    addrs.push(&coord.addr);
+    wait_for("the ring", Duration::from_secs(30), || ring_formed(&addrs));
     // Any peer accepts a submission; a second submission creates nothing.
     let (from, to) = (2, 1300);
     let units = primes_in(from, to).len() as u64;
@@ -296,8 +332,8 @@ fn a_peer_killed_mid_run_is_survived() {
     let a = Peer::worker(&dir, "a", None, &[]);
     let b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
     let mut victim = Peer::worker(&dir, "victim", Some(&a.addr), &[]);
-    wait_for("membership", Duration::from_secs(20), || {
-        status(&victim.addr).is_some_and(|s| s.members == 3)
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr, &victim.addr])
     });
     let (from, to) = (2, 2400);
     let units = primes_in(from, to).len();
@@ -342,8 +378,8 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
     let b_args = ["--lease-secs", "120"];
     let mut b = Peer::worker(&dir, "b", Some(&a.addr), &b_args);
     let b_addr = b.addr.clone();
-    wait_for("membership", Duration::from_secs(20), || {
-        status(&a.addr).is_some_and(|s| s.members == 2)
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
     });
     let big = 44497;
     submit(&a.addr, big, big);
@@ -451,5 +487,68 @@ fn garbage_oversized_and_wrong_version_frames_are_refused() {
         assert!(log.contains(reason), "no {reason:?} in log:\n{log}");
     }
     drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn status_shows_the_ring_and_each_record_sits_at_its_keys_successor() {
+    let dir = tmpdir("status");
+    let no_crunch = ["--threads", "0"];
+    let first = Peer::worker(&dir, "n0", None, &no_crunch);
+    let mut peers = vec![first];
+    for i in 1..4 {
+        let via = peers[i - 1].addr.clone();
+        peers.push(Peer::worker(&dir, &format!("n{i}"), Some(&via), &no_crunch));
+    }
+    let addrs: Vec<&str> = peers.iter().map(|p| p.addr.as_str()).collect();
+    wait_for("the ring", Duration::from_secs(30), || ring_formed(&addrs));
+    // Fingers are fixed one per period: give them a few periods.
+    wait_for("fingers", Duration::from_secs(30), || {
+        addrs
+            .iter()
+            .all(|a| status(a).is_some_and(|s| s.fingers > 0 && s.finger_nodes > 0))
+    });
+    let (from, to) = (2, 3000);
+    let ps = primes_in(from, to);
+    assert_eq!(submit(addrs[2], from, to), (ps.len() as u64, 0));
+    // The successor of each key, from the ids the nodes report.
+    let mut ring: Vec<(u64, String)> = addrs
+        .iter()
+        .map(|a| {
+            let s = status(a).unwrap();
+            assert!(s.predecessor.is_some() && !s.successors.is_empty(), "{s:?}");
+            (id_of(&s), s.addr)
+        })
+        .collect();
+    ring.sort();
+    let successor =
+        |key: u64| -> &str { &ring.iter().find(|(id, _)| *id >= key).unwrap_or(&ring[0]).1 };
+    let held: BTreeMap<String, Vec<UnitRow>> = addrs
+        .iter()
+        .map(|a| (a.to_string(), units(a).unwrap()))
+        .collect();
+    for p in &ps {
+        let owner = successor(unit_key(*p));
+        let row = held[owner]
+            .iter()
+            .find(|r| r.exponent == *p)
+            .unwrap_or_else(|| panic!("M{p} is not at its key's successor {owner}"));
+        assert!(row.owned, "{owner} holds M{p} but does not own it");
+        // Nobody else claims to own it; the others hold replicas.
+        for (a, rows) in &held {
+            if a != owner {
+                assert!(!rows.iter().any(|r| r.exponent == *p && r.owned));
+            }
+        }
+    }
+    // Replicated: with r = 8 on a ring of 4, every node ends up with a copy.
+    wait_for("replicas everywhere", Duration::from_secs(20), || {
+        addrs
+            .iter()
+            .all(|a| units(a).is_some_and(|u| u.len() == ps.len()))
+    });
+    let owned: usize = addrs.iter().map(|a| status(a).unwrap().owned).sum();
+    assert_eq!(owned, ps.len());
+    drop(peers);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -344,7 +344,10 @@ fn full_fingers_keeps_a_table_in_a_ring_smaller_than_r() {
     for &id in &ids {
         let a = net.add_node(id, 8);
         net.nodes[a as usize] = RingNode::new(
-            Peer { id: Id(id), addr: a },
+            Peer {
+                id: Id(id),
+                addr: a,
+            },
             Config {
                 full_fingers: true,
                 ..cfg(8)
