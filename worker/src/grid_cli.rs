@@ -361,7 +361,7 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("asking {} for its status", a.peer))?
     {
-        Response::Status(s) => s,
+        Response::Status(s) => *s,
         other => bail!("unexpected answer from {}: {other:?}", a.peer),
     };
     if a.json {

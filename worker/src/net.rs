@@ -173,7 +173,7 @@ pub enum Frame {
     Response(Response),
     /// A Chord message for the receiver's ring node. One-way: the ring has
     /// its own request ids and timeouts, so nothing answers this frame.
-    Ring(RingMessage),
+    Ring(Box<RingMessage>),
 }
 
 /// A prime or composite verdict, as sent on the wire.
@@ -411,7 +411,7 @@ pub enum Response {
     /// Records held.
     Units(Vec<UnitRow>),
     /// Node status.
-    Status(NodeStatus),
+    Status(Box<NodeStatus>),
 }
 
 /// What `worker status` shows: the ring as this node sees it.
@@ -657,7 +657,7 @@ pub fn split_ring_message(msg: RingMessage) -> Vec<RingMessage> {
 }
 
 enum Outbound {
-    Msg(RingMessage),
+    Msg(Box<RingMessage>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -702,7 +702,7 @@ impl RingOutbox {
     pub fn send(&self, to: NodeAddr, msg: RingMessage) {
         let tx = self.sender(to);
         for m in split_ring_message(msg) {
-            if tx.try_send(Outbound::Msg(m)).is_err() {
+            if tx.try_send(Outbound::Msg(Box::new(m))).is_err() {
                 debug!(%to, "ring queue full or closed: message dropped");
             }
         }

@@ -613,7 +613,7 @@ async fn connection(s: Arc<Shared>, sock: TcpStream) -> Result<(), NetError> {
         s.msgs_in.fetch_add(1, Ordering::Relaxed);
         match decode(&frame)? {
             Frame::Ring(m) => {
-                if s.ring.tx.send(RingInput::Msg(m)).await.is_err() {
+                if s.ring.tx.send(RingInput::Msg(*m)).await.is_err() {
                     return Ok(());
                 }
             }
@@ -645,7 +645,7 @@ fn claimable_owned(
         .filter_map(WireUnit::decode)
         .filter(|u| u.claimable(now) && !exclude.contains(&u.exponent))
         .collect();
-    v.sort_by(|a, b| b.exponent.cmp(&a.exponent));
+    v.sort_by_key(|u| std::cmp::Reverse(u.exponent));
     v.truncate(max);
     v
 }
@@ -731,7 +731,7 @@ async fn handle(s: &Arc<Shared>, req: Request) -> Response {
                 .unwrap_or_default();
             Response::Units(rows)
         }
-        Request::Status => Response::Status(status(s).await),
+        Request::Status => Response::Status(Box::new(status(s).await)),
     }
 }
 

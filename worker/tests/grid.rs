@@ -174,7 +174,7 @@ fn table(addr: &str) -> Option<Vec<UnitResult>> {
 
 fn status(addr: &str) -> Option<NodeStatus> {
     match ask(addr, Request::Status)? {
-        Response::Status(s) => Some(s),
+        Response::Status(s) => Some(*s),
         _ => None,
     }
 }
