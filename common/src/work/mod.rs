@@ -1,8 +1,12 @@
 //! Work units: the sans-IO bookkeeping of the grid.
 //!
 //! A *unit* is one Lucas–Lehmer test of M_p for a prime exponent p. Its
-//! *ownership record* ([`UnitRecord`]) lives at the ring node responsible for
-//! [`unit_key`]`(p)` and at that node's replicas. The record moves
+//! *ownership record* ([`UnitRecord`]) is stored in the ring's record store
+//! under [`unit_key`]`(p)`, at the key's successor and its replicas. The
+//! transitions below are pure functions of a record ([`UnitRecord::claimed`],
+//! [`UnitRecord::renewed`], [`UnitRecord::released`],
+//! [`UnitRecord::completed`]): a shell computes the new record and writes it
+//! with compare-and-set on the version it read. The record moves
 //!
 //! ```text
 //! Submitted --claim (compare-and-set on version)--> Claimed{claimant, lease}
@@ -260,47 +264,12 @@ impl UnitRecord {
         }
         rec
     }
-
-    /// Merges a replica's copy: results are unioned, the higher version wins
-    /// the claim fields, and `Done` is final.
-    pub fn merge(&mut self, other: &UnitRecord) -> bool {
-        let mut changed = false;
-        for r in &other.results {
-            changed |= merge_result(&mut self.results, r.clone());
-        }
-        if other.version > self.version {
-            self.version = other.version;
-            self.claimant = other.claimant.clone();
-            self.lease_expires_ms = other.lease_expires_ms;
-            self.claims = self.claims.max(other.claims);
-            self.state = other.state;
-            changed = true;
-        }
-        if !self.results.is_empty() && self.state != UnitState::Done {
-            self.state = UnitState::Done;
-            self.version += 1;
-            changed = true;
-        }
-        changed
-    }
 }
 
-/// Why a claim, renewal or release was refused.
+/// Why a claim or renewal was refused. (A stale version is not among them:
+/// that is the ring's compare-and-set conflict.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ClaimError {
-    /// This node holds no record for the unit.
-    #[error("no record for M{0} here")]
-    UnknownUnit(u64),
-    /// The record changed since the caller read it (compare-and-set failed).
-    #[error("record of M{exponent} is at version {actual}, not {expected}")]
-    VersionMismatch {
-        /// The exponent.
-        exponent: u64,
-        /// Version the caller read.
-        expected: u64,
-        /// Version the record has now.
-        actual: u64,
-    },
     /// Someone else holds a live lease.
     #[error("M{exponent} is leased to {claimant}")]
     Leased {
@@ -312,151 +281,6 @@ pub enum ClaimError {
     /// The unit already has a result.
     #[error("M{0} is already done")]
     AlreadyDone(u64),
-}
-
-/// Counts of records by state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoreCounts {
-    /// Records held.
-    pub held: usize,
-    /// Records waiting for a worker.
-    pub submitted: usize,
-    /// Records under a lease.
-    pub claimed: usize,
-    /// Records with a result.
-    pub done: usize,
-}
-
-/// The unit records one node holds (as owner or replica).
-#[derive(Debug, Clone, Default)]
-pub struct WorkStore {
-    records: BTreeMap<u64, UnitRecord>,
-}
-
-impl WorkStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Creates the record for `p` unless it exists; returns whether it was new.
-    pub fn create(&mut self, p: u64) -> bool {
-        if self.records.contains_key(&p) {
-            return false;
-        }
-        self.records.insert(p, UnitRecord::new(p));
-        true
-    }
-
-    /// The record for `p`, if held.
-    pub fn get(&self, p: u64) -> Option<&UnitRecord> {
-        self.records.get(&p)
-    }
-
-    /// All records held.
-    pub fn records(&self) -> impl Iterator<Item = &UnitRecord> {
-        self.records.values()
-    }
-
-    /// Removes and returns the record for `p` (after a hand-over).
-    pub fn remove(&mut self, p: u64) -> Option<UnitRecord> {
-        self.records.remove(&p)
-    }
-
-    /// Merges a copy from another node; returns whether anything changed.
-    pub fn merge(&mut self, rec: &UnitRecord) -> bool {
-        match self.records.get_mut(&rec.exponent) {
-            Some(mine) => mine.merge(rec),
-            None => {
-                self.records.insert(rec.exponent, rec.clone());
-                true
-            }
-        }
-    }
-
-    /// Compare-and-set claim: succeeds when the record is at
-    /// `expected_version` (or any version when `None`) and claimable at
-    /// `now`, or already leased to the same claimant (a restarted worker
-    /// reclaiming its own unit). The lease runs until `now + lease_ms`.
-    pub fn claim(
-        &mut self,
-        p: u64,
-        claimant: &str,
-        expected_version: Option<u64>,
-        now: u64,
-        lease_ms: u64,
-    ) -> Result<UnitRecord, ClaimError> {
-        let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
-        if let Some(v) = expected_version
-            && v != rec.version
-        {
-            return Err(ClaimError::VersionMismatch {
-                exponent: p,
-                expected: v,
-                actual: rec.version,
-            });
-        }
-        *rec = rec.claimed(claimant, now, lease_ms)?;
-        Ok(rec.clone())
-    }
-
-    /// Extends the lease of a unit the claimant holds.
-    pub fn renew(
-        &mut self,
-        p: u64,
-        claimant: &str,
-        now: u64,
-        lease_ms: u64,
-    ) -> Result<UnitRecord, ClaimError> {
-        let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
-        *rec = rec.renewed(claimant, now, lease_ms)?;
-        Ok(rec.clone())
-    }
-
-    /// Gives a unit back to the pool (the claimant is leaving).
-    pub fn release(&mut self, p: u64, claimant: &str) -> Result<UnitRecord, ClaimError> {
-        let rec = self.records.get_mut(&p).ok_or(ClaimError::UnknownUnit(p))?;
-        *rec = rec.released(claimant);
-        Ok(rec.clone())
-    }
-
-    /// Records a result: the unit becomes `Done`; earlier results are kept.
-    /// Returns the updated record, or `None` if the unit is not held here.
-    pub fn complete(&mut self, result: UnitResult) -> Option<UnitRecord> {
-        let rec = self.records.get_mut(&result.exponent)?;
-        *rec = rec.completed(result);
-        Some(rec.clone())
-    }
-
-    /// Up to `max` claimable units at `now`, largest exponent first, skipping
-    /// those in `exclude`. Longest-job-first keeps the tail short: the last
-    /// units to finish are the quick ones, so no core idles at the end while
-    /// another grinds through a big exponent.
-    pub fn claimable(&self, now: u64, max: usize, exclude: &HashSet<u64>) -> Vec<(u64, u64)> {
-        self.records
-            .values()
-            .rev()
-            .filter(|r| r.claimable(now) && !exclude.contains(&r.exponent))
-            .take(max)
-            .map(|r| (r.exponent, r.version))
-            .collect()
-    }
-
-    /// Counts by state.
-    pub fn counts(&self) -> StoreCounts {
-        let mut c = StoreCounts {
-            held: self.records.len(),
-            ..StoreCounts::default()
-        };
-        for r in self.records.values() {
-            match r.state {
-                UnitState::Submitted => c.submitted += 1,
-                UnitState::Claimed => c.claimed += 1,
-                UnitState::Done => c.done += 1,
-            }
-        }
-        c
-    }
 }
 
 /// Number of digest buckets in anti-entropy.

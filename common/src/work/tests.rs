@@ -25,106 +25,72 @@ fn keys_are_stable_and_spread() {
 }
 
 #[test]
-fn create_is_idempotent() {
-    let mut s = WorkStore::new();
-    assert!(s.create(7));
-    assert!(!s.create(7));
-    assert_eq!(s.counts().held, 1);
-}
-
-#[test]
-fn claim_is_compare_and_set() {
-    let mut s = WorkStore::new();
-    s.create(7);
-    let v = s.get(7).unwrap().version;
-    let r = s.claim(7, "a", Some(v), 1_000, 500).unwrap();
-    assert_eq!(r.state, UnitState::Claimed);
-    assert_eq!(r.lease_expires_ms, 1_500);
-    // A second claimant with the stale version loses the race.
+fn a_live_lease_protects_the_claim() {
+    let r0 = UnitRecord::new(7);
+    assert!(r0.claimable(0));
+    let r1 = r0.claimed("a", 1_000, 500).unwrap();
+    assert_eq!(r1.state, UnitState::Claimed);
+    assert_eq!(r1.lease_expires_ms, 1_500);
+    assert_eq!(r1.version, r0.version + 1);
+    assert!(!r1.claimable(1_499));
     assert!(matches!(
-        s.claim(7, "b", Some(v), 1_001, 500),
-        Err(ClaimError::VersionMismatch { .. })
-    ));
-    // Even with the fresh version, the live lease protects it.
-    let v2 = s.get(7).unwrap().version;
-    assert!(matches!(
-        s.claim(7, "b", Some(v2), 1_001, 500),
+        r1.claimed("b", 1_001, 500),
         Err(ClaimError::Leased { .. })
     ));
-    assert!(s.claimable(1_499, 10, &HashSet::new()).is_empty());
+    // A restarted worker reclaims its own unit while the lease is live.
+    let again = r1.claimed("a", 1_010, 500).unwrap();
+    assert_eq!(again.claimant.as_deref(), Some("a"));
+    // The transitions are pure: the record read is unchanged.
+    assert_eq!(r0, UnitRecord::new(7));
 }
 
 #[test]
 fn lapsed_lease_returns_unit_to_pool() {
-    let mut s = WorkStore::new();
-    s.create(7);
-    s.claim(7, "a", None, 1_000, 500).unwrap();
+    let r = UnitRecord::new(7).claimed("a", 1_000, 500).unwrap();
     // Renewal moves the expiry forward.
-    s.renew(7, "a", 1_400, 500).unwrap();
-    assert!(s.claimable(1_899, 10, &HashSet::new()).is_empty());
-    assert_eq!(s.claimable(1_900, 10, &HashSet::new()).len(), 1);
-    let r = s.claim(7, "b", None, 1_900, 500).unwrap();
+    let r = r.renewed("a", 1_400, 500).unwrap();
+    assert!(!r.claimable(1_899));
+    assert!(r.claimable(1_900));
+    let r = r.claimed("b", 1_900, 500).unwrap();
     assert_eq!(r.claimant.as_deref(), Some("b"));
     assert_eq!(r.claims, 2);
-    // The old claimant cannot renew a lease someone else now holds.
-    assert!(s.renew(7, "a", 1_950, 500).is_err());
+    // The old claimant cannot renew a lease someone else now holds...
+    assert!(r.renewed("a", 1_950, 500).is_err());
+    // ...but takes it back once that one lapsed too.
+    let r = r.renewed("a", 2_400, 500).unwrap();
+    assert_eq!((r.claimant.as_deref(), r.claims), (Some("a"), 3));
 }
 
 #[test]
-fn release_and_reclaim_by_same_worker() {
-    let mut s = WorkStore::new();
-    s.create(7);
-    s.claim(7, "a", None, 0, 500).unwrap();
-    // A restarted worker reclaims its own unit while the lease is live.
-    assert!(s.claim(7, "a", None, 10, 500).is_ok());
-    s.release(7, "a").unwrap();
-    assert_eq!(s.get(7).unwrap().state, UnitState::Submitted);
-    assert!(s.claim(7, "b", None, 20, 500).is_ok());
+fn release_gives_the_unit_back_only_by_its_claimant() {
+    let r = UnitRecord::new(7).claimed("a", 0, 500).unwrap();
+    assert_eq!(r.released("b"), r);
+    let free = r.released("a");
+    assert_eq!(free.state, UnitState::Submitted);
+    assert_eq!(free.claimant, None);
+    assert!(free.claimed("b", 20, 500).is_ok());
 }
 
 #[test]
 fn two_results_are_both_kept_and_counted() {
-    let mut s = WorkStore::new();
-    s.create(11);
-    s.complete(result(11, "a", 0xABC, 5)).unwrap();
-    s.complete(result(11, "b", 0xABC, 6)).unwrap();
-    // Same report twice is not a second result.
-    s.complete(result(11, "b", 0xABC, 6)).unwrap();
-    let rec = s.get(11).unwrap();
-    assert_eq!(rec.state, UnitState::Done);
-    assert_eq!(rec.results.len(), 2);
-    let (best, n) = agreement(&rec.results).unwrap();
+    let r = UnitRecord::new(11)
+        .completed(result(11, "a", 0xABC, 5))
+        .completed(result(11, "b", 0xABC, 6));
+    // Same report twice is not a second result, and changes nothing.
+    assert_eq!(r.completed(result(11, "b", 0xABC, 6)), r);
+    assert_eq!(r.state, UnitState::Done);
+    assert_eq!(r.results.len(), 2);
+    let (best, n) = agreement(&r.results).unwrap();
     assert_eq!((best.res64, n), (0xABC, 2));
     assert!(matches!(
-        s.claim(11, "c", None, 7, 5),
+        r.claimed("c", 7, 5),
         Err(ClaimError::AlreadyDone(11))
     ));
+    assert!(r.renewed("c", 7, 5).is_err());
     // A disagreeing third result is kept too, and the majority still wins.
-    s.complete(result(11, "c", 0xDEF, 7)).unwrap();
-    let rec = s.get(11).unwrap();
-    assert_eq!(rec.results.len(), 3);
-    assert_eq!(agreement(&rec.results).unwrap().1, 2);
-}
-
-#[test]
-fn replica_merge_unions_results_and_done_is_final() {
-    let mut a = UnitRecord::new(13);
-    let mut b = UnitRecord::new(13);
-    let mut sa = WorkStore::new();
-    sa.merge(&a);
-    sa.claim(13, "x", None, 0, 10).unwrap();
-    a = sa.get(13).unwrap().clone();
-    b.results.push(result(13, "y", 0, 3));
-    b.state = UnitState::Done;
-    let mut m = a.clone();
-    assert!(m.merge(&b));
-    assert_eq!(m.state, UnitState::Done);
-    assert_eq!(m.results.len(), 1);
-    // Merging again changes nothing.
-    let before = m.clone();
-    assert!(!m.merge(&a));
-    assert!(!m.merge(&b));
-    assert_eq!(m, before);
+    let r = r.completed(result(11, "c", 0xDEF, 7));
+    assert_eq!(r.results.len(), 3);
+    assert_eq!(agreement(&r.results).unwrap().1, 2);
 }
 
 #[test]
