@@ -310,6 +310,11 @@ struct State {
     /// Ring peers this node knows (successors, predecessor, fingers),
     /// refreshed every gossip period: the targets of gossip and stealing.
     known: Vec<String>,
+    /// Claimable records this node owned at the last scan, smallest
+    /// exponent first (popped from the back). A scan decodes every owned
+    /// record, so one scan feeds many claims; a stale entry only costs a
+    /// failed compare-and-set.
+    candidates: Vec<UnitRecord>,
 }
 
 /// State shared by a node's tasks.
@@ -408,6 +413,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
             crunch_ms_total: 0,
             dirty: BTreeSet::new(),
             known: Vec::new(),
+            candidates: Vec::new(),
         }),
         ring,
         outbox: outbox.clone(),
@@ -1091,6 +1097,9 @@ async fn claim(s: &Arc<Shared>, rec: &UnitRecord) -> Option<UnitRecord> {
     }
 }
 
+/// Owned records taken per scan for the local queue of candidates.
+const CANDIDATES: usize = 64;
+
 /// Picks the next unit: a checkpoint left from before, then a record this
 /// node owns, then one stolen from a ring peer.
 async fn find_and_claim(s: &Arc<Shared>) -> Option<UnitRecord> {
@@ -1120,14 +1129,35 @@ async fn find_and_claim(s: &Arc<Shared>) -> Option<UnitRecord> {
             Err(e) => debug!(p, %e, "cannot read checkpointed unit's record yet"),
         }
     }
-    let active = s.state.lock().expect("state").active.clone();
-    let now = now_ms();
-    let local = s
-        .ring
-        .read(move |n| claimable_owned(n, now, 4, &active))
-        .await
-        .unwrap_or_default();
-    for rec in local {
+    // Local: pop candidates; when the queue runs dry, scan once more.
+    let mut rescanned = false;
+    loop {
+        let next = s.state.lock().expect("state").candidates.pop();
+        let rec = match next {
+            Some(r) => r,
+            None if !rescanned => {
+                rescanned = true;
+                let active = s.state.lock().expect("state").active.clone();
+                let now = now_ms();
+                let mut v = s
+                    .ring
+                    .read(move |n| claimable_owned(n, now, CANDIDATES, &active))
+                    .await
+                    .unwrap_or_default();
+                v.reverse();
+                s.state.lock().expect("state").candidates = v;
+                continue;
+            }
+            None => break,
+        };
+        if s.state
+            .lock()
+            .expect("state")
+            .active
+            .contains(&rec.exponent)
+        {
+            continue;
+        }
         if let Some(r) = claim(s, &rec).await {
             return Some(r);
         }
