@@ -41,7 +41,8 @@ pub struct Config {
     /// Lease length in seconds for units this node claims.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub lease_secs: u64,
-    /// Milliseconds between gossip rounds.
+    /// Milliseconds between rounds of ring stabilization and of result
+    /// gossip and anti-entropy.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub gossip_ms: u64,
 }
