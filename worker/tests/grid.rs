@@ -552,3 +552,63 @@ fn status_shows_the_ring_and_each_record_sits_at_its_keys_successor() {
     drop(peers);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigterm_checkpoints_gives_the_lease_back_and_leaves() {
+    let dir = tmpdir("leave");
+    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
+    // B's lease is long: if it did not give the unit back on leaving,
+    // nobody could take it over within this test's limits.
+    let mut b = Peer::worker(&dir, "b", Some(&a.addr), &["--lease-secs", "300"]);
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    let big = 44497;
+    submit(&a.addr, big, big);
+    let (from, to) = (2, 300);
+    let small = primes_in(from, to);
+    submit(&a.addr, from, to);
+    wait_for("B crunching M44497", Duration::from_secs(60), || {
+        status(&b.addr).is_some_and(|s| s.crunching.contains(&big))
+    });
+    let ok = Command::new("kill")
+        .args(["-TERM", &b.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let t = Instant::now();
+    let code = loop {
+        if let Some(c) = b.child.try_wait().unwrap() {
+            break c;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "B did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "exit status {code:?}");
+    let ckpt = dir
+        .join("b")
+        .join("checkpoints")
+        .join(format!("{big}.ckpt"));
+    assert!(ckpt.exists(), "no checkpoint on the way out");
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(log.contains("left the ring"), "{log}");
+    // A alone now: B's hand-over and the neighbours' splice make it the
+    // owner of every key, with no unit lost.
+    wait_for("A owns everything", Duration::from_secs(10), || {
+        status(&a.addr).is_some_and(|s| {
+            s.successors.is_empty() && s.owned == small.len() + 1 && s.held == small.len() + 1
+        })
+    });
+    // The unit is free again at once: C takes it over long before B's
+    // lease would have run out, and every unit gets done.
+    let c = Peer::worker(&dir, "c", Some(&a.addr), &[]);
+    wait_for("C finishes everything", Duration::from_secs(120), || {
+        table(&c.addr).is_some_and(|t| exponents(&t).len() == small.len() + 1)
+    });
+    let t = table(&c.addr).unwrap();
+    let r = t.iter().find(|r| r.exponent == big).unwrap();
+    assert_eq!(r.status, Status::Prime);
+    assert_eq!(r.computed_by, c.addr);
+    drop((a, b, c));
+    let _ = std::fs::remove_dir_all(&dir);
+}
