@@ -77,6 +77,10 @@ pub struct PeerArgs {
     /// result gossip and anti-entropy.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub gossip_ms: u64,
+    /// Length r of the Chord successor list; every unit record is kept by
+    /// its owner and replicated on the owner's r successors.
+    #[arg(long, default_value_t = 8, value_name = "R")]
+    pub successors: usize,
 }
 
 impl PeerArgs {
@@ -89,6 +93,7 @@ impl PeerArgs {
         c.lease = Duration::from_secs(self.lease_secs.max(1));
         c.checkpoint_every = Duration::from_secs(self.checkpoint_secs.max(1));
         c.gossip_every = Duration::from_millis(self.gossip_ms.max(50));
+        c.successors = self.successors.max(1);
         c
     }
 }
