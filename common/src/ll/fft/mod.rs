@@ -24,6 +24,8 @@
 //! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
 
 mod lengths;
+mod simd;
+mod soa;
 mod transform;
 
 pub use lengths::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
@@ -34,7 +36,62 @@ use super::{
     rotate_right, shift_after, to_limbs, total_iterations,
 };
 use num_bigint::BigUint;
+use simd::Isa;
+use soa::SoaSquarer;
 use transform::DwtSquarer;
+
+/// The squaring backend: our structure-of-arrays FFT where it applies (one
+/// thread, power-of-two length, at least [`soa::MIN_BITS`] bits per word),
+/// rustfft (with the four-step multi-threaded path) everywhere else.
+enum Squarer {
+    Soa(Box<SoaSquarer>, Isa),
+    RustFft(Box<DwtSquarer>),
+}
+
+impl Squarer {
+    fn new(p: u64, n: usize, threads: usize) -> Self {
+        if soa::supports(p, n, threads) {
+            Squarer::Soa(Box::new(SoaSquarer::new(p, n)), Isa::detect())
+        } else {
+            Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Squarer::Soa(s, _) => s.len(),
+            Squarer::RustFft(s) => s.len(),
+        }
+    }
+
+    fn load(&mut self, x: &BigUint) {
+        match self {
+            Squarer::Soa(s, _) => s.load(x),
+            Squarer::RustFft(s) => s.load(x),
+        }
+    }
+
+    fn value(&self) -> BigUint {
+        match self {
+            Squarer::Soa(s, _) => s.value(),
+            Squarer::RustFft(s) => s.value(),
+        }
+    }
+
+    fn flip_bit(&mut self, bit: u64) {
+        match self {
+            Squarer::Soa(s, _) => s.flip_bit(bit),
+            Squarer::RustFft(s) => s.flip_bit(bit),
+        }
+    }
+
+    fn square_sub2(&mut self, shift: u64) -> f64 {
+        match self {
+            Squarer::Soa(s, isa) => simd::iterate(*isa, s, shift),
+            Squarer::RustFft(s) => s.square_sub2(shift),
+        }
+    }
+}
 
 /// Settings for an [`FftEngine`].
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +171,7 @@ pub struct FftEngine {
     initial_shift: u64,
     shift: u64,
     iteration: u64,
-    sq: DwtSquarer,
+    sq: Squarer,
     length_index: usize,
     options: FftOptions,
     jacobi_interval: u64,
@@ -224,7 +281,7 @@ impl FftEngine {
             })?,
         };
         let threads = options.threads.max(1);
-        let mut sq = DwtSquarer::new(p, lengths[length_index], threads);
+        let mut sq = Squarer::new(p, lengths[length_index], threads);
         sq.load(&start.x);
         Ok(Self {
             p,
@@ -293,7 +350,7 @@ impl FftEngine {
     fn restore(&mut self, s: &Snapshot, length_index: usize) {
         if length_index != self.length_index {
             self.length_index = length_index;
-            self.sq = DwtSquarer::new(self.p, fft_lengths()[length_index], self.options.threads);
+            self.sq = Squarer::new(self.p, fft_lengths()[length_index], self.options.threads);
         }
         self.sq.load(&s.x);
         self.iteration = s.iteration;

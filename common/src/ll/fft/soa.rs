@@ -1,0 +1,814 @@
+//! The single-threaded IBDWT squarer for power-of-two FFT lengths, on our
+//! own FFT, written so that every pass auto-vectorises.
+//!
+//! Same arithmetic as [`super::transform::DwtSquarer`] (n real words packed
+//! as m = n/2 complex numbers, one complex FFT, a fused real-wrap and square,
+//! the inverse, then unweight, round and carry), with three differences that
+//! make it several times faster:
+//!
+//! * **Structure of arrays.** Real and imaginary parts live in separate f64
+//!   arrays, so a butterfly on j..j+8 is eight-wide vector arithmetic with no
+//!   shuffles.
+//! * **No bit reversal.** The forward transform is a radix-4 decimation in
+//!   frequency (Sande–Tukey), which leaves the spectrum in bit-reversed
+//!   order; the inverse is the matching decimation in time, which takes
+//!   bit-reversed input. Pointwise squaring does not care about order, and
+//!   the real-wrap pairs (k, m−k) sit at mirrored positions inside each block
+//!   [2^s, 2^{s+1}) of the bit-reversed array, so no permutation is ever done.
+//!   The passes over blocks larger than [`LEAF`] go breadth-first over the
+//!   whole array; the smaller stages go depth-first, one L1-sized block at a
+//!   time.
+//! * **A carry without a serial chain.** Each rounded product v_j is split
+//!   as v_j = lo_j + 2^{b_j}·(mid_j + 2^{b_{j+1}}·hi_j) with balanced lo and
+//!   mid; word j then holds lo_j + mid_{j−1} + hi_{j−2}, rebalanced once more
+//!   by moving a carry of a few units to word j+1. Every word depends only on
+//!   its two neighbours' values from the previous pass, so all passes are
+//!   vector loops (exact in f64, since every value is an integer below 2^51);
+//!   the classic serial i64 carry had a data dependency from each word to the
+//!   next.
+//!
+//! The CPU-specific part is only *which instructions* the same loops compile
+//! to: [`super::simd`] compiles [`SoaSquarer::iterate`] for AVX-512, AVX2+FMA
+//! and baseline x86-64 and picks one at run time.
+
+use super::transform::{
+    ROUND_MAGIC, balanced_digits, unit_root, value_of_digits, word_of_bit, word_start,
+};
+use num_bigint::BigUint;
+
+/// Stages on blocks of at most this many complex points run depth-first,
+/// block by block (16 KiB of data per block, plus its twiddles: L1-sized).
+const LEAF: usize = 1024;
+
+/// Words carried per chunk: the carry's temporaries (six arrays of half
+/// this) stay in L1.
+const CARRY_CHUNK: usize = 2048;
+
+/// Smallest power-of-two FFT length this squarer handles.
+pub(super) const MIN_LEN: usize = 128;
+
+/// The carry's split into three digits needs words of at least this many
+/// bits (so the top part hi_j is far smaller than a word and the result is
+/// balanced to within a few units); exponents with fewer bits per word use
+/// the classic serial carry in [`super::transform`].
+pub(super) const MIN_BITS: u64 = 16;
+
+/// Whether [`SoaSquarer`] handles M_p at length n on `threads` threads.
+pub(super) fn supports(p: u64, n: usize, threads: usize) -> bool {
+    threads <= 1 && n.is_power_of_two() && n >= MIN_LEN && p / n as u64 >= MIN_BITS
+}
+
+#[inline(always)]
+fn round(x: f64) -> f64 {
+    (x + ROUND_MAGIC) - ROUND_MAGIC
+}
+
+/// a·b + c, fused when the target has FMA (then it is one instruction;
+/// without FMA, `mul_add` would be a slow library call).
+#[inline(always)]
+fn fma<const F: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if F { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// 2^b and 2^−b for a word of b bits, by building the exponent field
+/// directly (vectorises, unlike a table lookup by b).
+#[inline(always)]
+fn pow2(b: u8) -> (f64, f64) {
+    let b = b as u64;
+    (
+        f64::from_bits((1023 + b) << 52),
+        f64::from_bits((1023 - b) << 52),
+    )
+}
+
+/// Twiddles of the radix-4 stages: for a stage on blocks of 4q points,
+/// entries [q, 2q) hold ω_{4q}^j, ω_{4q}^{2j}, ω_{4q}^{3j} for j < q (the
+/// quarters q are powers of four, so the ranges never overlap).
+struct Twiddles {
+    w1r: Vec<f64>,
+    w1i: Vec<f64>,
+    w2r: Vec<f64>,
+    w2i: Vec<f64>,
+    w3r: Vec<f64>,
+    w3i: Vec<f64>,
+    /// ω_m^j for j < m/2: the radix-2 stage when log2 m is odd.
+    r2r: Vec<f64>,
+    r2i: Vec<f64>,
+}
+
+impl Twiddles {
+    fn new(m: usize) -> Self {
+        let mut t = Twiddles {
+            w1r: vec![0.0; m],
+            w1i: vec![0.0; m],
+            w2r: vec![0.0; m],
+            w2i: vec![0.0; m],
+            w3r: vec![0.0; m],
+            w3i: vec![0.0; m],
+            r2r: Vec::new(),
+            r2i: Vec::new(),
+        };
+        let mut q = 1;
+        while 4 * q <= m {
+            for j in 0..q {
+                let n = 4 * q as u64;
+                let (a, b, c) = (
+                    unit_root(j as u64, n),
+                    unit_root(2 * j as u64, n),
+                    unit_root(3 * j as u64, n),
+                );
+                t.w1r[q + j] = a.re;
+                t.w1i[q + j] = a.im;
+                t.w2r[q + j] = b.re;
+                t.w2i[q + j] = b.im;
+                t.w3r[q + j] = c.re;
+                t.w3i[q + j] = c.im;
+            }
+            q *= 4;
+        }
+        if m.trailing_zeros() % 2 == 1 {
+            for j in 0..m / 2 {
+                let w = unit_root(j as u64, m as u64);
+                t.r2r.push(w.re);
+                t.r2i.push(w.im);
+            }
+        }
+        t
+    }
+}
+
+/// Power-of-two complex FFT on split re/im arrays: forward leaves the
+/// spectrum in bit-reversed order, inverse takes it back (unnormalised, so
+/// inverse(forward(x)) = m·x).
+pub(super) struct SoaFft {
+    m: usize,
+    tw: Twiddles,
+}
+
+/// Forward radix-4 DIF butterflies on every 4q-block of the slices: with
+/// w = ω_{4q}^j, y0 = (x0+x2)+(x1+x3), y1 = ((x0+x2)−(x1+x3))·w²,
+/// y2 = ((x0−x2)−i(x1−x3))·w, y3 = ((x0−x2)+i(x1−x3))·w³ — exactly two
+/// radix-2 DIF stages, so the output order is plain bit reversal.
+#[inline(always)]
+fn dif4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+    if q == 1 {
+        for (r, i) in re.chunks_exact_mut(4).zip(im.chunks_exact_mut(4)) {
+            let (ar, br) = (r[0] + r[2], r[0] - r[2]);
+            let (ai, bi) = (i[0] + i[2], i[0] - i[2]);
+            let (cr, dr) = (r[1] + r[3], r[1] - r[3]);
+            let (ci, di) = (i[1] + i[3], i[1] - i[3]);
+            r[0] = ar + cr;
+            i[0] = ai + ci;
+            r[1] = ar - cr;
+            i[1] = ai - ci;
+            // (b − i·d) and (b + i·d).
+            r[2] = br + di;
+            i[2] = bi - dr;
+            r[3] = br - di;
+            i[3] = bi + dr;
+        }
+        return;
+    }
+    let (w1r, w1i) = (&tw.w1r[q..2 * q], &tw.w1i[q..2 * q]);
+    let (w2r, w2i) = (&tw.w2r[q..2 * q], &tw.w2i[q..2 * q]);
+    let (w3r, w3i) = (&tw.w3r[q..2 * q], &tw.w3i[q..2 * q]);
+    for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
+        let (r0, r) = r.split_at_mut(q);
+        let (r1, r) = r.split_at_mut(q);
+        let (r2, r3) = r.split_at_mut(q);
+        let (i0, i) = i.split_at_mut(q);
+        let (i1, i) = i.split_at_mut(q);
+        let (i2, i3) = i.split_at_mut(q);
+        let r3 = &mut r3[..q];
+        let i3 = &mut i3[..q];
+        for j in 0..q {
+            let (ar, br) = (r0[j] + r2[j], r0[j] - r2[j]);
+            let (ai, bi) = (i0[j] + i2[j], i0[j] - i2[j]);
+            let (cr, dr) = (r1[j] + r3[j], r1[j] - r3[j]);
+            let (ci, di) = (i1[j] + i3[j], i1[j] - i3[j]);
+            r0[j] = ar + cr;
+            i0[j] = ai + ci;
+            let (sr, si) = (ar - cr, ai - ci);
+            r1[j] = fma::<F>(sr, w2r[j], -si * w2i[j]);
+            i1[j] = fma::<F>(sr, w2i[j], si * w2r[j]);
+            let (ur, ui) = (br + di, bi - dr);
+            r2[j] = fma::<F>(ur, w1r[j], -ui * w1i[j]);
+            i2[j] = fma::<F>(ur, w1i[j], ui * w1r[j]);
+            let (vr, vi) = (br - di, bi + dr);
+            r3[j] = fma::<F>(vr, w3r[j], -vi * w3i[j]);
+            i3[j] = fma::<F>(vr, w3i[j], vi * w3r[j]);
+        }
+    }
+}
+
+/// The inverse of [`dif4`] times 4: radix-4 DIT with conjugate twiddles.
+#[inline(always)]
+fn dit4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+    if q == 1 {
+        for (r, i) in re.chunks_exact_mut(4).zip(im.chunks_exact_mut(4)) {
+            let (sr, tr) = (r[0] + r[1], r[0] - r[1]);
+            let (si, ti) = (i[0] + i[1], i[0] - i[1]);
+            let (ur, ui) = (r[2] + r[3], i[2] + i[3]);
+            // v = i·(b2 − b3).
+            let (vr, vi) = (i[3] - i[2], r[2] - r[3]);
+            r[0] = sr + ur;
+            i[0] = si + ui;
+            r[2] = sr - ur;
+            i[2] = si - ui;
+            r[1] = tr + vr;
+            i[1] = ti + vi;
+            r[3] = tr - vr;
+            i[3] = ti - vi;
+        }
+        return;
+    }
+    let (w1r, w1i) = (&tw.w1r[q..2 * q], &tw.w1i[q..2 * q]);
+    let (w2r, w2i) = (&tw.w2r[q..2 * q], &tw.w2i[q..2 * q]);
+    let (w3r, w3i) = (&tw.w3r[q..2 * q], &tw.w3i[q..2 * q]);
+    for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
+        let (r0, r) = r.split_at_mut(q);
+        let (r1, r) = r.split_at_mut(q);
+        let (r2, r3) = r.split_at_mut(q);
+        let (i0, i) = i.split_at_mut(q);
+        let (i1, i) = i.split_at_mut(q);
+        let (i2, i3) = i.split_at_mut(q);
+        let r3 = &mut r3[..q];
+        let i3 = &mut i3[..q];
+        for j in 0..q {
+            // b1 = y1·conj(w²), b2 = y2·conj(w), b3 = y3·conj(w³).
+            let b1r = fma::<F>(r1[j], w2r[j], i1[j] * w2i[j]);
+            let b1i = fma::<F>(i1[j], w2r[j], -r1[j] * w2i[j]);
+            let b2r = fma::<F>(r2[j], w1r[j], i2[j] * w1i[j]);
+            let b2i = fma::<F>(i2[j], w1r[j], -r2[j] * w1i[j]);
+            let b3r = fma::<F>(r3[j], w3r[j], i3[j] * w3i[j]);
+            let b3i = fma::<F>(i3[j], w3r[j], -r3[j] * w3i[j]);
+            let (sr, si) = (r0[j] + b1r, i0[j] + b1i);
+            let (tr, ti) = (r0[j] - b1r, i0[j] - b1i);
+            let (ur, ui) = (b2r + b3r, b2i + b3i);
+            let (vr, vi) = (b3i - b2i, b2r - b3r);
+            r0[j] = sr + ur;
+            i0[j] = si + ui;
+            r2[j] = sr - ur;
+            i2[j] = si - ui;
+            r1[j] = tr + vr;
+            i1[j] = ti + vi;
+            r3[j] = tr - vr;
+            i3[j] = ti - vi;
+        }
+    }
+}
+
+impl SoaFft {
+    pub(super) fn new(m: usize) -> Self {
+        assert!(m.is_power_of_two() && m >= 4, "bad SoA FFT length {m}");
+        Self {
+            m,
+            tw: Twiddles::new(m),
+        }
+    }
+
+    /// Length of the sub-transforms after the optional radix-2 stage.
+    fn radix4_len(&self) -> usize {
+        if self.m.trailing_zeros() % 2 == 1 {
+            self.m / 2
+        } else {
+            self.m
+        }
+    }
+
+    /// Forward DFT, output in bit-reversed order.
+    #[inline(always)]
+    pub(super) fn forward<const F: bool>(&self, re: &mut [f64], im: &mut [f64]) {
+        let m = self.m;
+        let (re, im) = (&mut re[..m], &mut im[..m]);
+        let tw = &self.tw;
+        if m.trailing_zeros() % 2 == 1 {
+            let h = m / 2;
+            let (r0, r1) = re.split_at_mut(h);
+            let (i0, i1) = im.split_at_mut(h);
+            let (wr, wi) = (&tw.r2r[..h], &tw.r2i[..h]);
+            let (r1, i1) = (&mut r1[..h], &mut i1[..h]);
+            for j in 0..h {
+                let (ar, ai) = (r0[j] + r1[j], i0[j] + i1[j]);
+                let (br, bi) = (r0[j] - r1[j], i0[j] - i1[j]);
+                r0[j] = ar;
+                i0[j] = ai;
+                r1[j] = fma::<F>(br, wr[j], -bi * wi[j]);
+                i1[j] = fma::<F>(br, wi[j], bi * wr[j]);
+            }
+        }
+        let len = self.radix4_len();
+        let mut q = len / 4;
+        while 4 * q > LEAF {
+            dif4::<F>(re, im, q, tw);
+            q /= 4;
+        }
+        let leaf = 4 * q;
+        for (r, i) in re.chunks_exact_mut(leaf).zip(im.chunks_exact_mut(leaf)) {
+            let mut q = leaf / 4;
+            while q >= 1 {
+                dif4::<F>(r, i, q, tw);
+                q /= 4;
+            }
+        }
+    }
+
+    /// Inverse DFT (unnormalised) of a bit-reversed spectrum.
+    #[inline(always)]
+    pub(super) fn inverse<const F: bool>(&self, re: &mut [f64], im: &mut [f64]) {
+        let m = self.m;
+        let (re, im) = (&mut re[..m], &mut im[..m]);
+        let tw = &self.tw;
+        let len = self.radix4_len();
+        let mut top = len / 4;
+        while 4 * top > LEAF {
+            top /= 4;
+        }
+        let leaf = 4 * top;
+        for (r, i) in re.chunks_exact_mut(leaf).zip(im.chunks_exact_mut(leaf)) {
+            let mut q = 1;
+            while q <= leaf / 4 {
+                dit4::<F>(r, i, q, tw);
+                q *= 4;
+            }
+        }
+        let mut q = leaf;
+        while q <= len / 4 {
+            dit4::<F>(re, im, q, tw);
+            q *= 4;
+        }
+        if m.trailing_zeros() % 2 == 1 {
+            let h = m / 2;
+            let (r0, r1) = re.split_at_mut(h);
+            let (i0, i1) = im.split_at_mut(h);
+            let (wr, wi) = (&tw.r2r[..h], &tw.r2i[..h]);
+            let (r1, i1) = (&mut r1[..h], &mut i1[..h]);
+            for j in 0..h {
+                let br = fma::<F>(r1[j], wr[j], i1[j] * wi[j]);
+                let bi = fma::<F>(i1[j], wr[j], -r1[j] * wi[j]);
+                let (ar, ai) = (r0[j], i0[j]);
+                r0[j] = ar + br;
+                i0[j] = ai + bi;
+                r1[j] = ar - br;
+                i1[j] = ai - bi;
+            }
+        }
+    }
+}
+
+/// The real-wrap-and-square butterfly on one pair of spectrum values
+/// (Z_k, Z_{m−k}) with t = ω_n^k; see
+/// [`super::transform::DwtSquarer`]'s `real_wrap_square` for the algebra.
+/// Returns the new (Z_k, Z_{m−k}).
+#[inline(always)]
+fn wrap_pair<const F: bool>(
+    (ar, ai): (f64, f64),
+    (br, bi): (f64, f64),
+    (tr, ti): (f64, f64),
+) -> ((f64, f64), (f64, f64)) {
+    let (er, ei) = (ar + br, ai - bi);
+    let (or, oi) = (ai + bi, br - ar);
+    let tor = fma::<F>(tr, or, -ti * oi);
+    let toi = fma::<F>(tr, oi, ti * or);
+    let (xr, xi) = (er + tor, ei + toi);
+    let (yr, yi) = (er - tor, ei - toi);
+    let (y1r, y1i) = (fma::<F>(xr, xr, -xi * xi), 2.0 * xr * xi);
+    let (y2r, y2i) = (fma::<F>(yr, yr, -yi * yi), 2.0 * yr * yi);
+    let (sr, si) = (y1r + y2r, y1i + y2i);
+    let (dr, di) = (y1r - y2r, y1i - y2i);
+    // u = conj(t)·df; Z_k = s + i·u, Z_{m−k} = conj(s) + i·conj(u)·… (see
+    // module docs of `transform`): both read off u's parts.
+    let ur = fma::<F>(tr, dr, ti * di);
+    let ui = fma::<F>(tr, di, -ti * dr);
+    ((sr - ui, si + ur), (sr + ui, ur - si))
+}
+
+/// The IBDWT squarer on [`SoaFft`].
+pub(super) struct SoaSquarer {
+    p: u64,
+    n: usize,
+    fft: SoaFft,
+    /// Weighted digits: word 2i in re[i], word 2i+1 in im[i].
+    re: Vec<f64>,
+    im: Vec<f64>,
+    /// b_j interleaved (for load/value), and split by parity for the carry:
+    /// bits of words 2i, 2i+1 and 2i+2.
+    bits: Vec<u8>,
+    bits_e: Vec<u8>,
+    bits_o: Vec<u8>,
+    bits_next: Vec<u8>,
+    /// a_j and 1/(4n·a_j), split by parity.
+    weight_e: Vec<f64>,
+    weight_o: Vec<f64>,
+    unweight_e: Vec<f64>,
+    unweight_o: Vec<f64>,
+    /// ω_n^{bitrev(i)} at position i, for the real-wrap.
+    wrap_r: Vec<f64>,
+    wrap_i: Vec<f64>,
+    /// Carry temporaries for one chunk (index 0 holds the previous chunk's
+    /// last values).
+    tmp: [Vec<f64>; 5],
+}
+
+fn bitrev(i: usize, bits: u32) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        i.reverse_bits() >> (usize::BITS - bits)
+    }
+}
+
+impl SoaSquarer {
+    pub(super) fn new(p: u64, n: usize) -> Self {
+        assert!(supports(p, n, 1), "SoA squarer cannot do p={p} at n={n}");
+        let m = n / 2;
+        let nn = n as u64;
+        let mut bits = Vec::with_capacity(n);
+        let mut weight = Vec::with_capacity(n);
+        for j in 0..nn {
+            let b0 = word_start(j, p, nn);
+            let b1 = word_start(j + 1, p, nn);
+            bits.push((b1 - b0) as u8);
+            let frac = ((b0 as u128 * nn as u128 - j as u128 * p as u128) as f64) / (nn as f64);
+            weight.push(frac.exp2());
+        }
+        let unweight: Vec<f64> = weight.iter().map(|w| 1.0 / (4.0 * n as f64 * w)).collect();
+        let even = |v: &[f64]| v.iter().step_by(2).copied().collect::<Vec<_>>();
+        let odd = |v: &[f64]| v.iter().skip(1).step_by(2).copied().collect::<Vec<_>>();
+        let bits_e: Vec<u8> = bits.iter().step_by(2).copied().collect();
+        let bits_o: Vec<u8> = bits.iter().skip(1).step_by(2).copied().collect();
+        let bits_next: Vec<u8> = (0..m).map(|i| bits_e[(i + 1) % m]).collect();
+        let lg = m.trailing_zeros();
+        let mut wrap_r = vec![0.0; m];
+        let mut wrap_i = vec![0.0; m];
+        for s in 1..lg {
+            let a = 1usize << s;
+            for i in a..a + a / 2 {
+                let w = unit_root(bitrev(i, lg) as u64, nn);
+                wrap_r[i] = w.re;
+                wrap_i[i] = w.im;
+            }
+        }
+        let chunk = CARRY_CHUNK / 2 + 1;
+        Self {
+            p,
+            n,
+            fft: SoaFft::new(m),
+            re: vec![0.0; m],
+            im: vec![0.0; m],
+            bits,
+            bits_e,
+            bits_o,
+            bits_next,
+            weight_e: even(&weight),
+            weight_o: odd(&weight),
+            unweight_e: even(&unweight),
+            unweight_o: odd(&unweight),
+            wrap_r,
+            wrap_i,
+            tmp: std::array::from_fn(|_| vec![0.0; chunk]),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.n
+    }
+
+    fn weight(&self, j: usize) -> f64 {
+        if j.is_multiple_of(2) {
+            self.weight_e[j / 2]
+        } else {
+            self.weight_o[j / 2]
+        }
+    }
+
+    fn word(&self, j: usize) -> f64 {
+        if j.is_multiple_of(2) {
+            self.re[j / 2]
+        } else {
+            self.im[j / 2]
+        }
+    }
+
+    fn set_word(&mut self, j: usize, v: f64) {
+        if j.is_multiple_of(2) {
+            self.re[j / 2] = v
+        } else {
+            self.im[j / 2] = v
+        }
+    }
+
+    fn digit(&self, j: usize) -> i64 {
+        round(self.word(j) / self.weight(j)) as i64
+    }
+
+    pub(super) fn load(&mut self, x: &BigUint) {
+        for (j, d) in balanced_digits(x, &self.bits).into_iter().enumerate() {
+            self.set_word(j, d as f64 * self.weight(j));
+        }
+    }
+
+    pub(super) fn value(&self) -> BigUint {
+        value_of_digits((0..self.n).map(|j| self.digit(j)), &self.bits, self.p)
+    }
+
+    pub(super) fn flip_bit(&mut self, bit: u64) {
+        let (j, off) = word_of_bit(bit, self.p, self.n);
+        let d = self.digit(j) + (1i64 << off);
+        self.set_word(j, d as f64 * self.weight(j));
+    }
+
+    /// One squaring minus 2·2^shift: [`super::simd`] calls this compiled for
+    /// the best instruction set the CPU has.
+    #[inline(always)]
+    pub(super) fn iterate<const F: bool>(&mut self, shift: u64) -> f64 {
+        self.fft.forward::<F>(&mut self.re, &mut self.im);
+        self.wrap_square::<F>();
+        self.fft.inverse::<F>(&mut self.re, &mut self.im);
+        self.carry::<F>(shift)
+    }
+
+    /// Real-wrap and square on the bit-reversed spectrum: position i holds
+    /// Z_{bitrev(i)}; positions 0 and 1 (k = 0 and k = m/2) pair with
+    /// themselves, and in each block [a, 2a) position a+t pairs with 2a−1−t.
+    #[inline(always)]
+    fn wrap_square<const F: bool>(&mut self) {
+        let m = self.n / 2;
+        let (re, im) = (&mut self.re[..m], &mut self.im[..m]);
+        // Self-paired: t = ω^0 = 1 and t = ω_n^{m/2} = −i.
+        for (pos, t) in [(0usize, (1.0, 0.0)), (1, (0.0, -1.0))] {
+            let z = (re[pos], im[pos]);
+            let (_, b) = wrap_pair::<F>(z, z, t);
+            re[pos] = b.0;
+            im[pos] = b.1;
+        }
+        let mut a = 2;
+        while a < m {
+            let h = a / 2;
+            let (lr, hr) = re[a..2 * a].split_at_mut(h);
+            let (li, hi) = im[a..2 * a].split_at_mut(h);
+            let (tr, ti) = (&self.wrap_r[a..a + h], &self.wrap_i[a..a + h]);
+            let (hr, hi) = (&mut hr[..h], &mut hi[..h]);
+            for t in 0..h {
+                let u = h - 1 - t;
+                let (x, y) = wrap_pair::<F>((lr[t], li[t]), (hr[u], hi[u]), (tr[t], ti[t]));
+                lr[t] = x.0;
+                li[t] = x.1;
+                hr[u] = y.0;
+                hi[u] = y.1;
+            }
+            a *= 2;
+        }
+    }
+
+    /// Unweights and rounds every word, adds −2^{shift+1} at bit `shift`,
+    /// and carries, leaving weighted, almost balanced digits (|d_j| ≤
+    /// 2^{b_j−1} + 2). Returns the largest rounding error.
+    #[inline(always)]
+    fn carry<const F: bool>(&mut self, shift: u64) -> f64 {
+        let m = self.n / 2;
+        let (target, off) = word_of_bit(shift, self.p, self.n);
+        let sub = -((2u64 << off) as f64);
+        // Split of word j's rounded value: (lo, mid, hi) with
+        // v = lo + 2^{b_j}·mid + 2^{b_j + b_{j+1}}·hi.
+        let split = |v: f64, b: u8, bn: u8| -> (f64, f64, f64) {
+            let (pb, ib) = pow2(b);
+            let (pn, inx) = pow2(bn);
+            let c1 = round(v * ib);
+            let lo = v - c1 * pb;
+            let hi = round(c1 * inx);
+            (lo, c1 - hi * pn, hi)
+        };
+        let bits_of = |j: usize| -> (u8, u8) { (self.bits[j], self.bits[(j + 1) % self.n]) };
+        let unweight = |j: usize| -> f64 {
+            if j.is_multiple_of(2) {
+                self.unweight_e[j / 2]
+            } else {
+                self.unweight_o[j / 2]
+            }
+        };
+        // The split of word j straight from the FFT output (for words whose
+        // neighbours need them before the chunk loop reaches them).
+        let split_word = |j: usize| -> (f64, f64, f64) {
+            let mut v = round(self.word(j) * unweight(j));
+            if j == target {
+                v += sub;
+            }
+            let (b, bn) = bits_of(j);
+            split(v, b, bn)
+        };
+        // State carried into chunk 0, from the last words (2m−3..2m−1):
+        // mid and hi of word 2m−1, hi of word 2m−2, and the rebalancing
+        // carry f of word 2m−1, whose d = lo + mid_{2m−2} + hi_{2m−3}.
+        let (_, mid_e, hi_e) = split_word(2 * m - 2);
+        let (lo_o, mid_o, hi_o) = split_word(2 * m - 1);
+        let (_, _, hi_o3) = split_word(2 * m - 3);
+        let f_o = round((lo_o + mid_e + hi_o3) * pow2(self.bits[2 * m - 1]).1);
+        let mut prev = [mid_o, hi_e, hi_o, f_o];
+
+        let mut err_bits = 0u64;
+        let mut vmax_bits = 0u64;
+        let half = CARRY_CHUNK / 2;
+        let [t_mid_e, t_mid_o, t_hi_e, t_hi_o, t_f_o] = &mut self.tmp;
+        let mut i0 = 0;
+        while i0 < m {
+            let i1 = (i0 + half).min(m);
+            let len = i1 - i0;
+            let re = &mut self.re[i0..i1];
+            let im = &mut self.im[i0..i1];
+            let (be, bo, bn) = (
+                &self.bits_e[i0..i1],
+                &self.bits_o[i0..i1],
+                &self.bits_next[i0..i1],
+            );
+            let (ue, uo) = (&self.unweight_e[i0..i1], &self.unweight_o[i0..i1]);
+            let (we, wo) = (&self.weight_e[i0..i1], &self.weight_o[i0..i1]);
+            let (tme, tmo) = (&mut t_mid_e[..len + 1], &mut t_mid_o[..len + 1]);
+            let (the, tho) = (&mut t_hi_e[..len + 1], &mut t_hi_o[..len + 1]);
+            let tfo = &mut t_f_o[..len + 1];
+            tmo[0] = prev[0];
+            the[0] = prev[1];
+            tho[0] = prev[2];
+            tfo[0] = prev[3];
+            // Pass 1: unweight, round, measure the error, split.
+            for i in 0..len {
+                let ve = re[i] * ue[i];
+                let vo = im[i] * uo[i];
+                let (rve, rvo) = (round(ve), round(vo));
+                err_bits = err_bits.max((ve - rve).abs().to_bits());
+                err_bits = err_bits.max((vo - rvo).abs().to_bits());
+                vmax_bits = vmax_bits.max(ve.abs().to_bits());
+                vmax_bits = vmax_bits.max(vo.abs().to_bits());
+                let (pe, ie) = pow2(be[i]);
+                let (po, io) = pow2(bo[i]);
+                let (pn, inx) = pow2(bn[i]);
+                let c1e = round(rve * ie);
+                let loe = rve - c1e * pe;
+                let hie = round(c1e * io);
+                let c1o = round(rvo * io);
+                let loo = rvo - c1o * po;
+                let hio = round(c1o * inx);
+                re[i] = loe;
+                im[i] = loo;
+                tme[i + 1] = c1e - hie * po;
+                the[i + 1] = hie;
+                tmo[i + 1] = c1o - hio * pn;
+                tho[i + 1] = hio;
+            }
+            // The −2 lands in one word: redo that word's split with it.
+            if target / 2 >= i0 && target / 2 < i1 {
+                let i = target / 2 - i0;
+                let (b, bnx) = bits_of(target);
+                let (lo, mid, hi) = if target.is_multiple_of(2) {
+                    split(re[i] + (tme[i + 1] + the[i + 1] * pow2(bnx).0) * pow2(b).0 + sub, b, bnx)
+                } else {
+                    split(im[i] + (tmo[i + 1] + tho[i + 1] * pow2(bnx).0) * pow2(b).0 + sub, b, bnx)
+                };
+                if target.is_multiple_of(2) {
+                    re[i] = lo;
+                    tme[i + 1] = mid;
+                    the[i + 1] = hi;
+                } else {
+                    im[i] = lo;
+                    tmo[i + 1] = mid;
+                    tho[i + 1] = hi;
+                }
+            }
+            // Pass 2: gather d_j = lo_j + mid_{j−1} + hi_{j−2} and rebalance;
+            // odd words are final here (their f-carry comes from the even
+            // word just computed), even words wait for the odd f of i−1.
+            for i in 0..len {
+                let de = re[i] + tmo[i] + the[i];
+                let d_o = im[i] + tme[i + 1] + tho[i];
+                let (pe, ie) = pow2(be[i]);
+                let (po, io) = pow2(bo[i]);
+                let fe = round(de * ie);
+                let fo = round(d_o * io);
+                re[i] = de - fe * pe;
+                im[i] = (d_o - fo * po + fe) * wo[i];
+                tfo[i + 1] = fo;
+            }
+            // Pass 3: finish the even words.
+            for i in 0..len {
+                re[i] = (re[i] + tfo[i]) * we[i];
+            }
+            prev = [tmo[len], the[len], tho[len], tfo[len]];
+            i0 = i1;
+        }
+        if f64::from_bits(vmax_bits) >= 1.0e15 || f64::from_bits(err_bits).is_nan() {
+            return f64::INFINITY;
+        }
+        f64::from_bits(err_bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::simd::{self, Isa};
+    use super::super::transform::DwtSquarer;
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// O(m²) DFT, e^{−2πi jk/m}, the obviously-correct oracle.
+    fn naive_dft(re: &[f64], im: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let m = re.len();
+        let mut out = (vec![0.0; m], vec![0.0; m]);
+        for k in 0..m {
+            let (mut sr, mut si) = (0.0, 0.0);
+            for j in 0..m {
+                let w = unit_root((j * k) as u64, m as u64);
+                sr += re[j] * w.re - im[j] * w.im;
+                si += re[j] * w.im + im[j] * w.re;
+            }
+            out.0[k] = sr;
+            out.1[k] = si;
+        }
+        out
+    }
+
+    fn random(m: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (
+            (0..m).map(|_| rng.random_range(-1.0..1.0)).collect(),
+            (0..m).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        )
+    }
+
+    #[test]
+    fn forward_is_the_dft_in_bit_reversed_order_and_inverse_undoes_it() {
+        // Odd and even log2 m, below and above LEAF (breadth-first stages).
+        for m in [4usize, 8, 16, 32, 64, 128, 512, 2048, 4096] {
+            let (re0, im0) = random(m, m as u64);
+            let (dr, di) = naive_dft(&re0, &im0);
+            let fft = SoaFft::new(m);
+            let lg = m.trailing_zeros();
+            for fma in [false, true] {
+                let (mut re, mut im) = (re0.clone(), im0.clone());
+                if fma {
+                    fft.forward::<true>(&mut re, &mut im);
+                } else {
+                    fft.forward::<false>(&mut re, &mut im);
+                }
+                let mut worst = 0.0f64;
+                for i in 0..m {
+                    let k = bitrev(i, lg);
+                    worst = worst.max((re[i] - dr[k]).abs()).max((im[i] - di[k]).abs());
+                }
+                assert!(worst < 1e-9 * m as f64, "m={m} fma={fma}: forward off by {worst}");
+                if fma {
+                    fft.inverse::<true>(&mut re, &mut im);
+                } else {
+                    fft.inverse::<false>(&mut re, &mut im);
+                }
+                let mut worst = 0.0f64;
+                for i in 0..m {
+                    worst = worst
+                        .max((re[i] / m as f64 - re0[i]).abs())
+                        .max((im[i] / m as f64 - im0[i]).abs());
+                }
+                assert!(worst < 1e-12 * m as f64, "m={m} fma={fma}: inverse off by {worst}");
+            }
+        }
+    }
+
+    /// The SoA squarer, with every instruction set this CPU has, computes
+    /// exactly the same residues as the rustfft squarer, with the −2 at
+    /// varying shifts (including the words the carry handles outside its
+    /// chunk loop: the last three and the chunk boundaries).
+    #[test]
+    fn soa_squarer_matches_the_rustfft_squarer_bit_for_bit() {
+        for &(p, n) in &[
+            (4_423u64, 256usize),
+            (9_689, 512),
+            (86_243, 4096),
+            (132_049, 8192),
+            (1_257_787, 65536),
+        ] {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p);
+            let digits: Vec<u32> = (0..p.div_ceil(32)).map(|_| rng.random()).collect();
+            let x = BigUint::from_slice(&digits) % crate::ll::mersenne(p);
+            let mut classic = DwtSquarer::new(p, n, 1);
+            classic.load(&x);
+            let mut soas: Vec<(Isa, SoaSquarer)> = Isa::all_supported()
+                .into_iter()
+                .map(|isa| {
+                    let mut s = SoaSquarer::new(p, n);
+                    s.load(&x);
+                    (isa, s)
+                })
+                .collect();
+            let last = p - 1;
+            let boundary = word_start(CARRY_CHUNK as u64, p, n as u64);
+            let shifts = [0, 1, last, last - 30, boundary, boundary - 1, p / 2, 12_345 % p];
+            for (it, &shift) in shifts.iter().cycle().take(24).enumerate() {
+                let e0 = classic.square_sub2(shift);
+                let v0 = classic.value();
+                for (isa, s) in soas.iter_mut() {
+                    let e = simd::iterate(*isa, s, shift);
+                    assert!(e < 0.4 && e0 < 0.4, "p={p}: round-off {e} / {e0}");
+                    assert_eq!(s.value(), v0, "p={p} n={n} {isa:?} iteration {it} shift {shift}");
+                }
+            }
+        }
+    }
+}
