@@ -51,7 +51,10 @@ enum Squarer {
 impl Squarer {
     fn new(p: u64, n: usize, threads: usize) -> Self {
         if soa::supports(p, n, threads) {
-            Squarer::Soa(Box::new(SoaSquarer::new(p, n)), Isa::detect())
+            {
+                let isa = Isa::detect();
+                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa)), isa)
+            }
         } else {
             Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
         }
@@ -91,6 +94,43 @@ impl Squarer {
             Squarer::RustFft(s) => s.square_sub2(shift),
         }
     }
+}
+
+/// Tuning aid for `examples/fft_profile.rs`: runs `iterations` squarings of
+/// a pseudo-random residue of M_p on the SoA squarer at length n, for each
+/// instruction set, and returns (set name, seconds per iteration in forward
+/// FFT, real-wrap, inverse FFT, carry). `clock` reads seconds (the caller
+/// owns the clock: this crate has none). `None` if the SoA squarer does not
+/// do p at n.
+#[doc(hidden)]
+pub fn profile_soa(
+    p: u64,
+    n: usize,
+    iterations: u32,
+    clock: &mut dyn FnMut() -> f64,
+) -> Option<Vec<(String, [f64; 4])>> {
+    if !soa::supports(p, n, 1) {
+        return None;
+    }
+    let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
+    let mut out = Vec::new();
+    let mut isas = vec![Isa::detect()];
+    if isas[0] != Isa::Baseline {
+        isas.push(Isa::Baseline);
+    }
+    for isa in isas {
+        let mut s = SoaSquarer::new(p, n, isa);
+        s.load(&x);
+        let mut sum = [0.0; 4];
+        for i in 0..iterations {
+            let t = simd::iterate_timed(isa, &mut s, u64::from(i) % p, clock);
+            for k in 0..4 {
+                sum[k] += t[k] / f64::from(iterations);
+            }
+        }
+        out.push((format!("{isa:?}"), sum));
+    }
+    Some(out)
 }
 
 /// Settings for an [`FftEngine`].

@@ -31,6 +31,7 @@
 //! to: [`super::simd`] compiles [`SoaSquarer::iterate`] for AVX-512, AVX2+FMA
 //! and baseline x86-64 and picks one at run time.
 
+use super::simd::{self, Avx512, Isa, Leaf16Twiddles};
 use super::transform::{
     ROUND_MAGIC, balanced_digits, unit_root, value_of_digits, word_of_bit, word_start,
 };
@@ -143,6 +144,10 @@ impl Twiddles {
 pub(super) struct SoaFft {
     m: usize,
     tw: Twiddles,
+    /// Present when the CPU has AVX-512: the last two radix-4 stages (which
+    /// pair points fewer than 8 apart, inside one vector) then run as
+    /// register permutes in [`super::simd::dif16`] instead of scalar code.
+    leaf16: Option<(Avx512, Leaf16Twiddles)>,
 }
 
 /// Forward radix-4 DIF butterflies on every 4q-block of the slices: with
@@ -259,11 +264,12 @@ fn dit4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) 
 }
 
 impl SoaFft {
-    pub(super) fn new(m: usize) -> Self {
+    pub(super) fn new(m: usize, isa: Isa) -> Self {
         assert!(m.is_power_of_two() && m >= 4, "bad SoA FFT length {m}");
         Self {
             m,
             tw: Twiddles::new(m),
+            leaf16: isa.avx512_token().map(|t| (t, Leaf16Twiddles::new())),
         }
     }
 
@@ -307,6 +313,12 @@ impl SoaFft {
         for (r, i) in re.chunks_exact_mut(leaf).zip(im.chunks_exact_mut(leaf)) {
             let mut q = leaf / 4;
             while q >= 1 {
+                if q == 4
+                    && let Some((t, w)) = &self.leaf16
+                {
+                    simd::dif16(*t, w, r, i);
+                    break;
+                }
                 dif4::<F>(r, i, q, tw);
                 q /= 4;
             }
@@ -327,6 +339,12 @@ impl SoaFft {
         let leaf = 4 * top;
         for (r, i) in re.chunks_exact_mut(leaf).zip(im.chunks_exact_mut(leaf)) {
             let mut q = 1;
+            if leaf >= 16
+                && let Some((t, w)) = &self.leaf16
+            {
+                simd::dit16(*t, w, r, i);
+                q = 16;
+            }
             while q <= leaf / 4 {
                 dit4::<F>(r, i, q, tw);
                 q *= 4;
@@ -419,7 +437,7 @@ fn bitrev(i: usize, bits: u32) -> usize {
 }
 
 impl SoaSquarer {
-    pub(super) fn new(p: u64, n: usize) -> Self {
+    pub(super) fn new(p: u64, n: usize, isa: Isa) -> Self {
         assert!(supports(p, n, 1), "SoA squarer cannot do p={p} at n={n}");
         let m = n / 2;
         let nn = n as u64;
@@ -453,7 +471,7 @@ impl SoaSquarer {
         Self {
             p,
             n,
-            fft: SoaFft::new(m),
+            fft: SoaFft::new(m, isa),
             re: vec![0.0; m],
             im: vec![0.0; m],
             bits,
@@ -526,6 +544,25 @@ impl SoaSquarer {
         self.wrap_square::<F>();
         self.fft.inverse::<F>(&mut self.re, &mut self.im);
         self.carry::<F>(shift)
+    }
+
+    /// [`Self::iterate`], reading `clock` (seconds) between the parts.
+    #[inline(always)]
+    pub(super) fn iterate_timed<const F: bool>(
+        &mut self,
+        shift: u64,
+        clock: &mut dyn FnMut() -> f64,
+    ) -> [f64; 4] {
+        let t0 = clock();
+        self.fft.forward::<F>(&mut self.re, &mut self.im);
+        let t1 = clock();
+        self.wrap_square::<F>();
+        let t2 = clock();
+        self.fft.inverse::<F>(&mut self.re, &mut self.im);
+        let t3 = clock();
+        self.carry::<F>(shift);
+        let t4 = clock();
+        [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
     }
 
     /// Real-wrap and square on the bit-reversed spectrum: position i holds
@@ -660,9 +697,17 @@ impl SoaSquarer {
                 let i = target / 2 - i0;
                 let (b, bnx) = bits_of(target);
                 let (lo, mid, hi) = if target.is_multiple_of(2) {
-                    split(re[i] + (tme[i + 1] + the[i + 1] * pow2(bnx).0) * pow2(b).0 + sub, b, bnx)
+                    split(
+                        re[i] + (tme[i + 1] + the[i + 1] * pow2(bnx).0) * pow2(b).0 + sub,
+                        b,
+                        bnx,
+                    )
                 } else {
-                    split(im[i] + (tmo[i + 1] + tho[i + 1] * pow2(bnx).0) * pow2(b).0 + sub, b, bnx)
+                    split(
+                        im[i] + (tmo[i + 1] + tho[i + 1] * pow2(bnx).0) * pow2(b).0 + sub,
+                        b,
+                        bnx,
+                    )
                 };
                 if target.is_multiple_of(2) {
                     re[i] = lo;
@@ -704,7 +749,6 @@ impl SoaSquarer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::simd::{self, Isa};
     use super::super::transform::DwtSquarer;
     use super::*;
     use rand::{Rng, SeedableRng};
@@ -740,9 +784,12 @@ mod tests {
         for m in [4usize, 8, 16, 32, 64, 128, 512, 2048, 4096] {
             let (re0, im0) = random(m, m as u64);
             let (dr, di) = naive_dft(&re0, &im0);
-            let fft = SoaFft::new(m);
             let lg = m.trailing_zeros();
-            for fma in [false, true] {
+            for (isa, fma) in Isa::all_supported()
+                .into_iter()
+                .flat_map(|i| [(i, false), (i, true)])
+            {
+                let fft = SoaFft::new(m, isa);
                 let (mut re, mut im) = (re0.clone(), im0.clone());
                 if fma {
                     fft.forward::<true>(&mut re, &mut im);
@@ -754,7 +801,10 @@ mod tests {
                     let k = bitrev(i, lg);
                     worst = worst.max((re[i] - dr[k]).abs()).max((im[i] - di[k]).abs());
                 }
-                assert!(worst < 1e-9 * m as f64, "m={m} fma={fma}: forward off by {worst}");
+                assert!(
+                    worst < 1e-9 * m as f64,
+                    "m={m} {isa:?} fma={fma}: forward off by {worst}"
+                );
                 if fma {
                     fft.inverse::<true>(&mut re, &mut im);
                 } else {
@@ -766,7 +816,10 @@ mod tests {
                         .max((re[i] / m as f64 - re0[i]).abs())
                         .max((im[i] / m as f64 - im0[i]).abs());
                 }
-                assert!(worst < 1e-12 * m as f64, "m={m} fma={fma}: inverse off by {worst}");
+                assert!(
+                    worst < 1e-12 * m as f64,
+                    "m={m} {isa:?} fma={fma}: inverse off by {worst}"
+                );
             }
         }
     }
@@ -792,21 +845,34 @@ mod tests {
             let mut soas: Vec<(Isa, SoaSquarer)> = Isa::all_supported()
                 .into_iter()
                 .map(|isa| {
-                    let mut s = SoaSquarer::new(p, n);
+                    let mut s = SoaSquarer::new(p, n, isa);
                     s.load(&x);
                     (isa, s)
                 })
                 .collect();
             let last = p - 1;
             let boundary = word_start(CARRY_CHUNK as u64, p, n as u64);
-            let shifts = [0, 1, last, last - 30, boundary, boundary - 1, p / 2, 12_345 % p];
+            let shifts = [
+                0,
+                1,
+                last,
+                last - 30,
+                boundary,
+                boundary - 1,
+                p / 2,
+                12_345 % p,
+            ];
             for (it, &shift) in shifts.iter().cycle().take(24).enumerate() {
                 let e0 = classic.square_sub2(shift);
                 let v0 = classic.value();
                 for (isa, s) in soas.iter_mut() {
                     let e = simd::iterate(*isa, s, shift);
                     assert!(e < 0.4 && e0 < 0.4, "p={p}: round-off {e} / {e0}");
-                    assert_eq!(s.value(), v0, "p={p} n={n} {isa:?} iteration {it} shift {shift}");
+                    assert_eq!(
+                        s.value(),
+                        v0,
+                        "p={p} n={n} {isa:?} iteration {it} shift {shift}"
+                    );
                 }
             }
         }
