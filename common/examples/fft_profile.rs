@@ -3,7 +3,7 @@
 //! and (for power-of-two lengths) our SoA squarer's forward FFT, real-wrap,
 //! inverse FFT and carry, for each instruction set.
 //!
-//! `cargo run --release -p mersenne-common --example fft_profile [p]`
+//! `cargo run --release -p mersenne-common --example fft_profile [p] [n]`
 use mersenne_common::ll::LlEngine;
 use mersenne_common::ll::fft::{FftEngine, FftOptions, profile_soa};
 use rustfft::FftPlanner;
@@ -49,7 +49,13 @@ fn main() {
     );
     let start = Instant::now();
     let mut clock = || start.elapsed().as_secs_f64();
-    if let Some(rows) = profile_soa(p, n, k as u32, &mut clock) {
+    // A second argument times the SoA squarer at that (power-of-two) length.
+    let soa_n: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(n);
+    if let Some(rows) = profile_soa(p, soa_n, k as u32, &mut clock) {
+        println!("  SoA squarer at n={soa_n}:");
         for (isa, t) in rows {
             println!(
                 "  SoA {isa:>8}: forward {:.3} + wrap {:.3} + inverse {:.3} + carry {:.3} = {:.3} ms",

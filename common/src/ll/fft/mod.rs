@@ -44,7 +44,7 @@ use transform::DwtSquarer;
 /// thread, power-of-two length, at least [`soa::MIN_BITS`] bits per word),
 /// rustfft (with the four-step multi-threaded path) everywhere else.
 enum Squarer {
-    Soa(Box<SoaSquarer>, Isa),
+    Soa(Box<SoaSquarer>),
     RustFft(Box<DwtSquarer>),
 }
 
@@ -53,7 +53,7 @@ impl Squarer {
         if soa::supports(p, n, threads) {
             {
                 let isa = Isa::detect();
-                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa)), isa)
+                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa)))
             }
         } else {
             Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
@@ -62,35 +62,35 @@ impl Squarer {
 
     fn len(&self) -> usize {
         match self {
-            Squarer::Soa(s, _) => s.len(),
+            Squarer::Soa(s) => s.len(),
             Squarer::RustFft(s) => s.len(),
         }
     }
 
     fn load(&mut self, x: &BigUint) {
         match self {
-            Squarer::Soa(s, _) => s.load(x),
+            Squarer::Soa(s) => s.load(x),
             Squarer::RustFft(s) => s.load(x),
         }
     }
 
     fn value(&self) -> BigUint {
         match self {
-            Squarer::Soa(s, _) => s.value(),
+            Squarer::Soa(s) => s.value(),
             Squarer::RustFft(s) => s.value(),
         }
     }
 
     fn flip_bit(&mut self, bit: u64) {
         match self {
-            Squarer::Soa(s, _) => s.flip_bit(bit),
+            Squarer::Soa(s) => s.flip_bit(bit),
             Squarer::RustFft(s) => s.flip_bit(bit),
         }
     }
 
     fn square_sub2(&mut self, shift: u64) -> f64 {
         match self {
-            Squarer::Soa(s, isa) => simd::iterate(*isa, s, shift),
+            Squarer::Soa(s) => s.iterate(shift),
             Squarer::RustFft(s) => s.square_sub2(shift),
         }
     }
@@ -123,7 +123,7 @@ pub fn profile_soa(
         s.load(&x);
         let mut sum = [0.0; 4];
         for i in 0..iterations {
-            let t = simd::iterate_timed(isa, &mut s, u64::from(i) % p, clock);
+            let t = s.iterate_timed(u64::from(i) % p, clock);
             for k in 0..4 {
                 sum[k] += t[k] / f64::from(iterations);
             }

@@ -1,4 +1,4 @@
-//! Runtime choice of instruction set for [`SoaSquarer::iterate`].
+//! Runtime choice of instruction set for the SoA squarer's kernels.
 //!
 //! The squarer's loops are plain Rust over f64 slices; what makes them fast
 //! is compiling them for the vector unit the CPU has (8-wide AVX-512 or
@@ -15,8 +15,6 @@
 //! the features; each call below is guarded by the detection result, which
 //! is the whole safety argument, so `unsafe` is allowed in this module only.
 #![allow(unsafe_code)]
-
-use super::soa::SoaSquarer;
 
 /// Instruction set the squarer runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,68 +66,59 @@ impl Isa {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-fn iterate_avx512(s: &mut SoaSquarer, shift: u64) -> f64 {
-    s.iterate::<true>(shift)
+/// For each kernel of [`super::soa`] (generic over `const F: bool`, FMA or
+/// not), a safe function taking the [`Isa`] that runs the kernel compiled
+/// for it. The per-set copies are `#[inline(never)]` on purpose: their
+/// slice arguments then stay function parameters, which the compiler knows
+/// do not alias; inlined into a loop over blocks, it guarded the vector
+/// loop with run-time overlap checks over the whole array, which failed.
+macro_rules! dispatch {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {$(
+        pub(super) fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+            #[inline(never)]
+            fn avx512($($arg: $ty),*) $(-> $ret)? {
+                super::soa::$name::<true>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[inline(never)]
+            fn avx2($($arg: $ty),*) $(-> $ret)? {
+                super::soa::$name::<true>($($arg),*)
+            }
+            match isa {
+                // SAFETY: `Isa::Avx512` is only constructed after detecting
+                // avx512f, avx512vl, avx512dq and fma (avx512f implies avx2).
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: `Isa::Avx2` is only constructed after detecting
+                // avx2 and fma.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2($($arg),*) },
+                Isa::Baseline => super::soa::$name::<false>($($arg),*),
+            }
+        }
+    )*};
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn iterate_avx2(s: &mut SoaSquarer, shift: u64) -> f64 {
-    s.iterate::<true>(shift)
+dispatch! {
+    fn dif4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
+    fn dit4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
+    fn dif4_q1(re: &mut [f64], im: &mut [f64]);
+    fn dit4_q1(re: &mut [f64], im: &mut [f64]);
+    fn dif2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
+    fn dit2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
+    fn wrap_run(d: [&mut [f64]; 4], t: [&[f64]; 2]);
+    fn carry_split(
+        d: [&mut [f64]; 2],
+        b: [&[u8]; 3],
+        u: [&[f64]; 2],
+        t: [&mut [f64]; 4]
+    ) -> [u64; 2];
+    fn carry_gather(d: [&mut [f64]; 3], b: [&[u8]; 2], s: [&[f64]; 5]);
+    fn carry_finish(re: &mut [f64], s: [&[f64]; 2]);
 }
-
-fn iterate_baseline(s: &mut SoaSquarer, shift: u64) -> f64 {
-    s.iterate::<false>(shift)
-}
-
-/// One squaring minus 2·2^shift with the given instruction set, which must
-/// come from [`Isa::detect`] or [`Isa::all_supported`] on this machine.
-pub(super) fn iterate(isa: Isa, s: &mut SoaSquarer, shift: u64) -> f64 {
-    match isa {
-        // SAFETY: `Isa::Avx512` is only constructed after detecting
-        // avx512f, avx512vl, avx512dq and fma (avx512f implies avx2).
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { iterate_avx512(s, shift) },
-        // SAFETY: `Isa::Avx2` is only constructed after detecting avx2 and fma.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { iterate_avx2(s, shift) },
-        Isa::Baseline => iterate_baseline(s, shift),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-fn parts_avx512(s: &mut SoaSquarer, shift: u64, clock: &mut dyn FnMut() -> f64) -> [f64; 4] {
-    s.iterate_timed::<true>(shift, clock)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn parts_avx2(s: &mut SoaSquarer, shift: u64, clock: &mut dyn FnMut() -> f64) -> [f64; 4] {
-    s.iterate_timed::<true>(shift, clock)
-}
-
-/// [`iterate`] with a clock read between the parts: returns the seconds
-/// spent in forward FFT, real-wrap, inverse FFT and carry (for tuning).
-pub(super) fn iterate_timed(
-    isa: Isa,
-    s: &mut SoaSquarer,
-    shift: u64,
-    clock: &mut dyn FnMut() -> f64,
-) -> [f64; 4] {
-    match isa {
-        // SAFETY: as in `iterate`.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { parts_avx512(s, shift, clock) },
-        // SAFETY: as in `iterate`.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { parts_avx2(s, shift, clock) },
-        Isa::Baseline => s.iterate_timed::<false>(shift, clock),
-    }
-}
-
 /// Proof that this CPU has AVX-512F: only [`Isa::avx512_token`] makes one,
 /// after detecting it, so the kernels that take it are sound to call.
 #[derive(Debug, Clone, Copy)]

@@ -148,6 +148,7 @@ pub(super) struct SoaFft {
     /// pair points fewer than 8 apart, inside one vector) then run as
     /// register permutes in [`super::simd::dif16`] instead of scalar code.
     leaf16: Option<(Avx512, Leaf16Twiddles)>,
+    isa: Isa,
 }
 
 /// Forward radix-4 DIF butterflies on every 4q-block of the slices: with
@@ -155,8 +156,18 @@ pub(super) struct SoaFft {
 /// y2 = ((x0−x2)−i(x1−x3))·w, y3 = ((x0−x2)+i(x1−x3))·w³ — exactly two
 /// radix-2 DIF stages, so the output order is plain bit reversal.
 #[inline(always)]
-fn dif4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+fn dif4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
     if q == 1 {
+        simd::dif4_q1(isa, re, im);
+        return;
+    }
+    dif4_blocks(isa, re, im, q, tw);
+}
+
+/// [`dif4`] with q = 1: 4-point DFTs on consecutive points, no twiddles.
+#[inline(always)]
+pub(super) fn dif4_q1<const F: bool>(re: &mut [f64], im: &mut [f64]) {
+    {
         for (r, i) in re.chunks_exact_mut(4).zip(im.chunks_exact_mut(4)) {
             let (ar, br) = (r[0] + r[2], r[0] - r[2]);
             let (ai, bi) = (i[0] + i[2], i[0] - i[2]);
@@ -172,8 +183,10 @@ fn dif4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) 
             r[3] = br - di;
             i[3] = bi + dr;
         }
-        return;
     }
+}
+
+fn dif4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
     let (w1r, w1i) = (&tw.w1r[q..2 * q], &tw.w1i[q..2 * q]);
     let (w2r, w2i) = (&tw.w2r[q..2 * q], &tw.w2i[q..2 * q]);
     let (w3r, w3i) = (&tw.w3r[q..2 * q], &tw.w3i[q..2 * q]);
@@ -184,32 +197,70 @@ fn dif4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) 
         let (i0, i) = i.split_at_mut(q);
         let (i1, i) = i.split_at_mut(q);
         let (i2, i3) = i.split_at_mut(q);
-        let r3 = &mut r3[..q];
-        let i3 = &mut i3[..q];
-        for j in 0..q {
-            let (ar, br) = (r0[j] + r2[j], r0[j] - r2[j]);
-            let (ai, bi) = (i0[j] + i2[j], i0[j] - i2[j]);
-            let (cr, dr) = (r1[j] + r3[j], r1[j] - r3[j]);
-            let (ci, di) = (i1[j] + i3[j], i1[j] - i3[j]);
-            r0[j] = ar + cr;
-            i0[j] = ai + ci;
-            let (sr, si) = (ar - cr, ai - ci);
-            r1[j] = fma::<F>(sr, w2r[j], -si * w2i[j]);
-            i1[j] = fma::<F>(sr, w2i[j], si * w2r[j]);
-            let (ur, ui) = (br + di, bi - dr);
-            r2[j] = fma::<F>(ur, w1r[j], -ui * w1i[j]);
-            i2[j] = fma::<F>(ur, w1i[j], ui * w1r[j]);
-            let (vr, vi) = (br - di, bi + dr);
-            r3[j] = fma::<F>(vr, w3r[j], -vi * w3i[j]);
-            i3[j] = fma::<F>(vr, w3i[j], vi * w3r[j]);
-        }
+        simd::dif4_run(
+            isa,
+            [r0, r1, r2, r3],
+            [i0, i1, i2, i3],
+            [w1r, w1i, w2r, w2i, w3r, w3i],
+        );
+    }
+}
+
+/// One column of radix-4 DIF butterflies. The slices are separate
+/// arguments so that, inlined, the compiler still knows they do not alias
+/// (`&mut` parameters are `noalias`); with slices split inside one function
+/// it emitted dozens of run-time overlap checks, failed some, and ran the
+/// scalar loop.
+#[inline(always)]
+pub(super) fn dif4_run<const F: bool>(
+    [r0, r1, r2, r3]: [&mut [f64]; 4],
+    [i0, i1, i2, i3]: [&mut [f64]; 4],
+    [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
+) {
+    let q = r0.len();
+    let (r1, r2, r3) = (&mut r1[..q], &mut r2[..q], &mut r3[..q]);
+    let (i0, i1, i2, i3) = (&mut i0[..q], &mut i1[..q], &mut i2[..q], &mut i3[..q]);
+    let (w1r, w1i, w2r, w2i, w3r, w3i) = (
+        &w1r[..q],
+        &w1i[..q],
+        &w2r[..q],
+        &w2i[..q],
+        &w3r[..q],
+        &w3i[..q],
+    );
+    for j in 0..q {
+        let (ar, br) = (r0[j] + r2[j], r0[j] - r2[j]);
+        let (ai, bi) = (i0[j] + i2[j], i0[j] - i2[j]);
+        let (cr, dr) = (r1[j] + r3[j], r1[j] - r3[j]);
+        let (ci, di) = (i1[j] + i3[j], i1[j] - i3[j]);
+        r0[j] = ar + cr;
+        i0[j] = ai + ci;
+        let (sr, si) = (ar - cr, ai - ci);
+        r1[j] = fma::<F>(sr, w2r[j], -si * w2i[j]);
+        i1[j] = fma::<F>(sr, w2i[j], si * w2r[j]);
+        let (ur, ui) = (br + di, bi - dr);
+        r2[j] = fma::<F>(ur, w1r[j], -ui * w1i[j]);
+        i2[j] = fma::<F>(ur, w1i[j], ui * w1r[j]);
+        let (vr, vi) = (br - di, bi + dr);
+        r3[j] = fma::<F>(vr, w3r[j], -vi * w3i[j]);
+        i3[j] = fma::<F>(vr, w3i[j], vi * w3r[j]);
     }
 }
 
 /// The inverse of [`dif4`] times 4: radix-4 DIT with conjugate twiddles.
 #[inline(always)]
-fn dit4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+fn dit4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
     if q == 1 {
+        simd::dit4_q1(isa, re, im);
+        return;
+    }
+    dit4_blocks(isa, re, im, q, tw);
+}
+
+/// [`dit4`] with q = 1.
+#[inline(always)]
+pub(super) fn dit4_q1<const F: bool>(re: &mut [f64], im: &mut [f64]) {
+    {
         for (r, i) in re.chunks_exact_mut(4).zip(im.chunks_exact_mut(4)) {
             let (sr, tr) = (r[0] + r[1], r[0] - r[1]);
             let (si, ti) = (i[0] + i[1], i[0] - i[1]);
@@ -225,8 +276,10 @@ fn dit4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) 
             r[3] = tr - vr;
             i[3] = ti - vi;
         }
-        return;
     }
+}
+
+fn dit4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
     let (w1r, w1i) = (&tw.w1r[q..2 * q], &tw.w1i[q..2 * q]);
     let (w2r, w2i) = (&tw.w2r[q..2 * q], &tw.w2i[q..2 * q]);
     let (w3r, w3i) = (&tw.w3r[q..2 * q], &tw.w3i[q..2 * q]);
@@ -237,29 +290,54 @@ fn dit4<const F: bool>(re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) 
         let (i0, i) = i.split_at_mut(q);
         let (i1, i) = i.split_at_mut(q);
         let (i2, i3) = i.split_at_mut(q);
-        let r3 = &mut r3[..q];
-        let i3 = &mut i3[..q];
-        for j in 0..q {
-            // b1 = y1·conj(w²), b2 = y2·conj(w), b3 = y3·conj(w³).
-            let b1r = fma::<F>(r1[j], w2r[j], i1[j] * w2i[j]);
-            let b1i = fma::<F>(i1[j], w2r[j], -r1[j] * w2i[j]);
-            let b2r = fma::<F>(r2[j], w1r[j], i2[j] * w1i[j]);
-            let b2i = fma::<F>(i2[j], w1r[j], -r2[j] * w1i[j]);
-            let b3r = fma::<F>(r3[j], w3r[j], i3[j] * w3i[j]);
-            let b3i = fma::<F>(i3[j], w3r[j], -r3[j] * w3i[j]);
-            let (sr, si) = (r0[j] + b1r, i0[j] + b1i);
-            let (tr, ti) = (r0[j] - b1r, i0[j] - b1i);
-            let (ur, ui) = (b2r + b3r, b2i + b3i);
-            let (vr, vi) = (b3i - b2i, b2r - b3r);
-            r0[j] = sr + ur;
-            i0[j] = si + ui;
-            r2[j] = sr - ur;
-            i2[j] = si - ui;
-            r1[j] = tr + vr;
-            i1[j] = ti + vi;
-            r3[j] = tr - vr;
-            i3[j] = ti - vi;
-        }
+        simd::dit4_run(
+            isa,
+            [r0, r1, r2, r3],
+            [i0, i1, i2, i3],
+            [w1r, w1i, w2r, w2i, w3r, w3i],
+        );
+    }
+}
+
+/// One column of radix-4 DIT butterflies (see [`dif4_run`] on why the
+/// slices are separate arguments).
+#[inline(always)]
+pub(super) fn dit4_run<const F: bool>(
+    [r0, r1, r2, r3]: [&mut [f64]; 4],
+    [i0, i1, i2, i3]: [&mut [f64]; 4],
+    [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
+) {
+    let q = r0.len();
+    let (r1, r2, r3) = (&mut r1[..q], &mut r2[..q], &mut r3[..q]);
+    let (i0, i1, i2, i3) = (&mut i0[..q], &mut i1[..q], &mut i2[..q], &mut i3[..q]);
+    let (w1r, w1i, w2r, w2i, w3r, w3i) = (
+        &w1r[..q],
+        &w1i[..q],
+        &w2r[..q],
+        &w2i[..q],
+        &w3r[..q],
+        &w3i[..q],
+    );
+    for j in 0..q {
+        // b1 = y1·conj(w²), b2 = y2·conj(w), b3 = y3·conj(w³).
+        let b1r = fma::<F>(r1[j], w2r[j], i1[j] * w2i[j]);
+        let b1i = fma::<F>(i1[j], w2r[j], -r1[j] * w2i[j]);
+        let b2r = fma::<F>(r2[j], w1r[j], i2[j] * w1i[j]);
+        let b2i = fma::<F>(i2[j], w1r[j], -r2[j] * w1i[j]);
+        let b3r = fma::<F>(r3[j], w3r[j], i3[j] * w3i[j]);
+        let b3i = fma::<F>(i3[j], w3r[j], -r3[j] * w3i[j]);
+        let (sr, si) = (r0[j] + b1r, i0[j] + b1i);
+        let (tr, ti) = (r0[j] - b1r, i0[j] - b1i);
+        let (ur, ui) = (b2r + b3r, b2i + b3i);
+        let (vr, vi) = (b3i - b2i, b2r - b3r);
+        r0[j] = sr + ur;
+        i0[j] = si + ui;
+        r2[j] = sr - ur;
+        i2[j] = si - ui;
+        r1[j] = tr + vr;
+        i1[j] = ti + vi;
+        r3[j] = tr - vr;
+        i3[j] = ti - vi;
     }
 }
 
@@ -270,6 +348,7 @@ impl SoaFft {
             m,
             tw: Twiddles::new(m),
             leaf16: isa.avx512_token().map(|t| (t, Leaf16Twiddles::new())),
+            isa,
         }
     }
 
@@ -283,8 +362,7 @@ impl SoaFft {
     }
 
     /// Forward DFT, output in bit-reversed order.
-    #[inline(always)]
-    pub(super) fn forward<const F: bool>(&self, re: &mut [f64], im: &mut [f64]) {
+    pub(super) fn forward(&self, re: &mut [f64], im: &mut [f64]) {
         let m = self.m;
         let (re, im) = (&mut re[..m], &mut im[..m]);
         let tw = &self.tw;
@@ -293,20 +371,12 @@ impl SoaFft {
             let (r0, r1) = re.split_at_mut(h);
             let (i0, i1) = im.split_at_mut(h);
             let (wr, wi) = (&tw.r2r[..h], &tw.r2i[..h]);
-            let (r1, i1) = (&mut r1[..h], &mut i1[..h]);
-            for j in 0..h {
-                let (ar, ai) = (r0[j] + r1[j], i0[j] + i1[j]);
-                let (br, bi) = (r0[j] - r1[j], i0[j] - i1[j]);
-                r0[j] = ar;
-                i0[j] = ai;
-                r1[j] = fma::<F>(br, wr[j], -bi * wi[j]);
-                i1[j] = fma::<F>(br, wi[j], bi * wr[j]);
-            }
+            simd::dif2_run(self.isa, [r0, r1], [i0, i1], [wr, wi]);
         }
         let len = self.radix4_len();
         let mut q = len / 4;
         while 4 * q > LEAF {
-            dif4::<F>(re, im, q, tw);
+            dif4(self.isa, re, im, q, tw);
             q /= 4;
         }
         let leaf = 4 * q;
@@ -319,15 +389,14 @@ impl SoaFft {
                     simd::dif16(*t, w, r, i);
                     break;
                 }
-                dif4::<F>(r, i, q, tw);
+                dif4(self.isa, r, i, q, tw);
                 q /= 4;
             }
         }
     }
 
     /// Inverse DFT (unnormalised) of a bit-reversed spectrum.
-    #[inline(always)]
-    pub(super) fn inverse<const F: bool>(&self, re: &mut [f64], im: &mut [f64]) {
+    pub(super) fn inverse(&self, re: &mut [f64], im: &mut [f64]) {
         let m = self.m;
         let (re, im) = (&mut re[..m], &mut im[..m]);
         let tw = &self.tw;
@@ -346,13 +415,13 @@ impl SoaFft {
                 q = 16;
             }
             while q <= leaf / 4 {
-                dit4::<F>(r, i, q, tw);
+                dit4(self.isa, r, i, q, tw);
                 q *= 4;
             }
         }
         let mut q = leaf;
         while q <= len / 4 {
-            dit4::<F>(re, im, q, tw);
+            dit4(self.isa, re, im, q, tw);
             q *= 4;
         }
         if m.trailing_zeros() % 2 == 1 {
@@ -360,17 +429,47 @@ impl SoaFft {
             let (r0, r1) = re.split_at_mut(h);
             let (i0, i1) = im.split_at_mut(h);
             let (wr, wi) = (&tw.r2r[..h], &tw.r2i[..h]);
-            let (r1, i1) = (&mut r1[..h], &mut i1[..h]);
-            for j in 0..h {
-                let br = fma::<F>(r1[j], wr[j], i1[j] * wi[j]);
-                let bi = fma::<F>(i1[j], wr[j], -r1[j] * wi[j]);
-                let (ar, ai) = (r0[j], i0[j]);
-                r0[j] = ar + br;
-                i0[j] = ai + bi;
-                r1[j] = ar - br;
-                i1[j] = ai - bi;
-            }
+            simd::dit2_run(self.isa, [r0, r1], [i0, i1], [wr, wi]);
         }
+    }
+}
+
+/// Radix-2 DIF butterflies with twiddles ω_m^j.
+#[inline(always)]
+pub(super) fn dif2_run<const F: bool>(
+    [r0, r1]: [&mut [f64]; 2],
+    [i0, i1]: [&mut [f64]; 2],
+    [wr, wi]: [&[f64]; 2],
+) {
+    let h = r0.len();
+    let (r1, i0, i1, wr, wi) = (&mut r1[..h], &mut i0[..h], &mut i1[..h], &wr[..h], &wi[..h]);
+    for j in 0..h {
+        let (ar, ai) = (r0[j] + r1[j], i0[j] + i1[j]);
+        let (br, bi) = (r0[j] - r1[j], i0[j] - i1[j]);
+        r0[j] = ar;
+        i0[j] = ai;
+        r1[j] = fma::<F>(br, wr[j], -bi * wi[j]);
+        i1[j] = fma::<F>(br, wi[j], bi * wr[j]);
+    }
+}
+
+/// The inverse of [`dif2_run`] times 2.
+#[inline(always)]
+pub(super) fn dit2_run<const F: bool>(
+    [r0, r1]: [&mut [f64]; 2],
+    [i0, i1]: [&mut [f64]; 2],
+    [wr, wi]: [&[f64]; 2],
+) {
+    let h = r0.len();
+    let (r1, i0, i1, wr, wi) = (&mut r1[..h], &mut i0[..h], &mut i1[..h], &wr[..h], &wi[..h]);
+    for j in 0..h {
+        let br = fma::<F>(r1[j], wr[j], i1[j] * wi[j]);
+        let bi = fma::<F>(i1[j], wr[j], -r1[j] * wi[j]);
+        let (ar, ai) = (r0[j], i0[j]);
+        r0[j] = ar + br;
+        i0[j] = ai + bi;
+        r1[j] = ar - br;
+        i1[j] = ai - bi;
     }
 }
 
@@ -399,6 +498,119 @@ fn wrap_pair<const F: bool>(
     let ur = fma::<F>(tr, dr, ti * di);
     let ui = fma::<F>(tr, di, -ti * dr);
     ((sr - ui, si + ur), (sr + ui, ur - si))
+}
+
+/// [`wrap_pair`] on positions t of (lr, li) and h−1−t of (hr, hi).
+#[inline(always)]
+pub(super) fn wrap_run<const F: bool>([lr, li, hr, hi]: [&mut [f64]; 4], [tr, ti]: [&[f64]; 2]) {
+    let h = lr.len();
+    let (li, hr, hi, tr, ti) = (&mut li[..h], &mut hr[..h], &mut hi[..h], &tr[..h], &ti[..h]);
+    let hi_pairs = hr.iter_mut().rev().zip(hi.iter_mut().rev());
+    let lo = lr.iter_mut().zip(li.iter_mut()).zip(tr.iter().zip(ti));
+    for (((a, b), (c, d)), (u, v)) in lo.zip(hi_pairs) {
+        let (x, y) = wrap_pair::<F>((*a, *b), (*u, *v), (*c, *d));
+        *a = x.0;
+        *b = x.1;
+        *u = y.0;
+        *v = y.1;
+    }
+}
+
+/// Carry pass 1 on one chunk: unweight, round, and split each word's
+/// value v = lo + 2^b·(mid + 2^{b'}·hi) (b' = the next word's bits); lo
+/// replaces the word, mid and hi go to the temporaries. Returns the bit
+/// patterns of the largest |v − round(v)| and |v| (for non-negative f64 the
+/// bit patterns order like the values, and an integer max vectorises).
+#[inline(always)]
+pub(super) fn carry_split<const F: bool>(
+    [re, im]: [&mut [f64]; 2],
+    [be, bo, bn]: [&[u8]; 3],
+    [ue, uo]: [&[f64]; 2],
+    [tme, tmo, the, tho]: [&mut [f64]; 4],
+) -> [u64; 2] {
+    let len = re.len();
+    let (im, be, bo, bn, ue, uo) = (
+        &mut im[..len],
+        &be[..len],
+        &bo[..len],
+        &bn[..len],
+        &ue[..len],
+        &uo[..len],
+    );
+    let (tme, tmo, the, tho) = (
+        &mut tme[..len],
+        &mut tmo[..len],
+        &mut the[..len],
+        &mut tho[..len],
+    );
+    let mut err_bits = 0u64;
+    let mut vmax_bits = 0u64;
+    for i in 0..len {
+        let ve = re[i] * ue[i];
+        let vo = im[i] * uo[i];
+        let (rve, rvo) = (round(ve), round(vo));
+        err_bits = err_bits.max((ve - rve).abs().to_bits());
+        err_bits = err_bits.max((vo - rvo).abs().to_bits());
+        vmax_bits = vmax_bits.max(ve.abs().to_bits());
+        vmax_bits = vmax_bits.max(vo.abs().to_bits());
+        let (pe, ie) = pow2(be[i]);
+        let (po, io) = pow2(bo[i]);
+        let (pn, inx) = pow2(bn[i]);
+        let c1e = round(rve * ie);
+        let loe = rve - c1e * pe;
+        let hie = round(c1e * io);
+        let c1o = round(rvo * io);
+        let loo = rvo - c1o * po;
+        let hio = round(c1o * inx);
+        re[i] = loe;
+        im[i] = loo;
+        tme[i] = c1e - hie * po;
+        the[i] = hie;
+        tmo[i] = c1o - hio * pn;
+        tho[i] = hio;
+    }
+    [err_bits, vmax_bits]
+}
+
+/// Carry pass 2: d_j = lo_j + mid_{j−1} + hi_{j−2}, rebalanced as
+/// d_j = e_j + 2^{b_j}·f_j; odd words get their final weighted value
+/// e + f_{even}, even words keep e and wait for f of the odd word before.
+#[inline(always)]
+pub(super) fn carry_gather<const F: bool>(
+    [re, im, tfo]: [&mut [f64]; 3],
+    [be, bo]: [&[u8]; 2],
+    [wo, tmo_prev, the_prev, tho_prev, tme]: [&[f64]; 5],
+) {
+    let len = re.len();
+    let (im, tfo, be, bo) = (&mut im[..len], &mut tfo[..len], &be[..len], &bo[..len]);
+    let (wo, tmo_prev, the_prev, tho_prev, tme) = (
+        &wo[..len],
+        &tmo_prev[..len],
+        &the_prev[..len],
+        &tho_prev[..len],
+        &tme[..len],
+    );
+    for i in 0..len {
+        let de = re[i] + tmo_prev[i] + the_prev[i];
+        let d_o = im[i] + tme[i] + tho_prev[i];
+        let (pe, ie) = pow2(be[i]);
+        let (po, io) = pow2(bo[i]);
+        let fe = round(de * ie);
+        let fo = round(d_o * io);
+        re[i] = de - fe * pe;
+        im[i] = (d_o - fo * po + fe) * wo[i];
+        tfo[i] = fo;
+    }
+}
+
+/// Carry pass 3: even words add the odd word's f and are weighted.
+#[inline(always)]
+pub(super) fn carry_finish<const F: bool>(re: &mut [f64], [we, tfo_prev]: [&[f64]; 2]) {
+    let len = re.len();
+    let (we, tfo_prev) = (&we[..len], &tfo_prev[..len]);
+    for i in 0..len {
+        re[i] = (re[i] + tfo_prev[i]) * we[i];
+    }
 }
 
 /// The IBDWT squarer on [`SoaFft`].
@@ -536,31 +748,24 @@ impl SoaSquarer {
         self.set_word(j, d as f64 * self.weight(j));
     }
 
-    /// One squaring minus 2·2^shift: [`super::simd`] calls this compiled for
-    /// the best instruction set the CPU has.
-    #[inline(always)]
-    pub(super) fn iterate<const F: bool>(&mut self, shift: u64) -> f64 {
-        self.fft.forward::<F>(&mut self.re, &mut self.im);
-        self.wrap_square::<F>();
-        self.fft.inverse::<F>(&mut self.re, &mut self.im);
-        self.carry::<F>(shift)
+    /// One squaring minus 2·2^shift; returns the largest rounding error.
+    pub(super) fn iterate(&mut self, shift: u64) -> f64 {
+        self.fft.forward(&mut self.re, &mut self.im);
+        self.wrap_square();
+        self.fft.inverse(&mut self.re, &mut self.im);
+        self.carry(shift)
     }
 
     /// [`Self::iterate`], reading `clock` (seconds) between the parts.
-    #[inline(always)]
-    pub(super) fn iterate_timed<const F: bool>(
-        &mut self,
-        shift: u64,
-        clock: &mut dyn FnMut() -> f64,
-    ) -> [f64; 4] {
+    pub(super) fn iterate_timed(&mut self, shift: u64, clock: &mut dyn FnMut() -> f64) -> [f64; 4] {
         let t0 = clock();
-        self.fft.forward::<F>(&mut self.re, &mut self.im);
+        self.fft.forward(&mut self.re, &mut self.im);
         let t1 = clock();
-        self.wrap_square::<F>();
+        self.wrap_square();
         let t2 = clock();
-        self.fft.inverse::<F>(&mut self.re, &mut self.im);
+        self.fft.inverse(&mut self.re, &mut self.im);
         let t3 = clock();
-        self.carry::<F>(shift);
+        self.carry(shift);
         let t4 = clock();
         [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
     }
@@ -568,14 +773,13 @@ impl SoaSquarer {
     /// Real-wrap and square on the bit-reversed spectrum: position i holds
     /// Z_{bitrev(i)}; positions 0 and 1 (k = 0 and k = m/2) pair with
     /// themselves, and in each block [a, 2a) position a+t pairs with 2a−1−t.
-    #[inline(always)]
-    fn wrap_square<const F: bool>(&mut self) {
+    fn wrap_square(&mut self) {
         let m = self.n / 2;
         let (re, im) = (&mut self.re[..m], &mut self.im[..m]);
         // Self-paired: t = ω^0 = 1 and t = ω_n^{m/2} = −i.
         for (pos, t) in [(0usize, (1.0, 0.0)), (1, (0.0, -1.0))] {
             let z = (re[pos], im[pos]);
-            let (_, b) = wrap_pair::<F>(z, z, t);
+            let (_, b) = wrap_pair::<false>(z, z, t);
             re[pos] = b.0;
             im[pos] = b.1;
         }
@@ -585,15 +789,7 @@ impl SoaSquarer {
             let (lr, hr) = re[a..2 * a].split_at_mut(h);
             let (li, hi) = im[a..2 * a].split_at_mut(h);
             let (tr, ti) = (&self.wrap_r[a..a + h], &self.wrap_i[a..a + h]);
-            let (hr, hi) = (&mut hr[..h], &mut hi[..h]);
-            for t in 0..h {
-                let u = h - 1 - t;
-                let (x, y) = wrap_pair::<F>((lr[t], li[t]), (hr[u], hi[u]), (tr[t], ti[t]));
-                lr[t] = x.0;
-                li[t] = x.1;
-                hr[u] = y.0;
-                hi[u] = y.1;
-            }
+            simd::wrap_run(self.fft.isa, [lr, li, hr, hi], [tr, ti]);
             a *= 2;
         }
     }
@@ -601,8 +797,7 @@ impl SoaSquarer {
     /// Unweights and rounds every word, adds −2^{shift+1} at bit `shift`,
     /// and carries, leaving weighted, almost balanced digits (|d_j| ≤
     /// 2^{b_j−1} + 2). Returns the largest rounding error.
-    #[inline(always)]
-    fn carry<const F: bool>(&mut self, shift: u64) -> f64 {
+    fn carry(&mut self, shift: u64) -> f64 {
         let m = self.n / 2;
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
@@ -645,6 +840,7 @@ impl SoaSquarer {
 
         let mut err_bits = 0u64;
         let mut vmax_bits = 0u64;
+        let isa = self.fft.isa;
         let half = CARRY_CHUNK / 2;
         let [t_mid_e, t_mid_o, t_hi_e, t_hi_o, t_f_o] = &mut self.tmp;
         let mut i0 = 0;
@@ -668,30 +864,15 @@ impl SoaSquarer {
             tho[0] = prev[2];
             tfo[0] = prev[3];
             // Pass 1: unweight, round, measure the error, split.
-            for i in 0..len {
-                let ve = re[i] * ue[i];
-                let vo = im[i] * uo[i];
-                let (rve, rvo) = (round(ve), round(vo));
-                err_bits = err_bits.max((ve - rve).abs().to_bits());
-                err_bits = err_bits.max((vo - rvo).abs().to_bits());
-                vmax_bits = vmax_bits.max(ve.abs().to_bits());
-                vmax_bits = vmax_bits.max(vo.abs().to_bits());
-                let (pe, ie) = pow2(be[i]);
-                let (po, io) = pow2(bo[i]);
-                let (pn, inx) = pow2(bn[i]);
-                let c1e = round(rve * ie);
-                let loe = rve - c1e * pe;
-                let hie = round(c1e * io);
-                let c1o = round(rvo * io);
-                let loo = rvo - c1o * po;
-                let hio = round(c1o * inx);
-                re[i] = loe;
-                im[i] = loo;
-                tme[i + 1] = c1e - hie * po;
-                the[i + 1] = hie;
-                tmo[i + 1] = c1o - hio * pn;
-                tho[i + 1] = hio;
-            }
+            let [e, v] = simd::carry_split(
+                isa,
+                [&mut *re, &mut *im],
+                [be, bo, bn],
+                [ue, uo],
+                [&mut tme[1..], &mut tmo[1..], &mut the[1..], &mut tho[1..]],
+            );
+            err_bits = err_bits.max(e);
+            vmax_bits = vmax_bits.max(v);
             // The −2 lands in one word: redo that word's split with it.
             if target / 2 >= i0 && target / 2 < i1 {
                 let i = target / 2 - i0;
@@ -722,21 +903,14 @@ impl SoaSquarer {
             // Pass 2: gather d_j = lo_j + mid_{j−1} + hi_{j−2} and rebalance;
             // odd words are final here (their f-carry comes from the even
             // word just computed), even words wait for the odd f of i−1.
-            for i in 0..len {
-                let de = re[i] + tmo[i] + the[i];
-                let d_o = im[i] + tme[i + 1] + tho[i];
-                let (pe, ie) = pow2(be[i]);
-                let (po, io) = pow2(bo[i]);
-                let fe = round(de * ie);
-                let fo = round(d_o * io);
-                re[i] = de - fe * pe;
-                im[i] = (d_o - fo * po + fe) * wo[i];
-                tfo[i + 1] = fo;
-            }
+            simd::carry_gather(
+                isa,
+                [&mut *re, &mut *im, &mut tfo[1..]],
+                [be, bo],
+                [wo, &tmo[..len], &the[..len], &tho[..len], &tme[1..]],
+            );
             // Pass 3: finish the even words.
-            for i in 0..len {
-                re[i] = (re[i] + tfo[i]) * we[i];
-            }
+            simd::carry_finish(isa, &mut *re, [we, &tfo[..len]]);
             prev = [tmo[len], the[len], tho[len], tfo[len]];
             i0 = i1;
         }
@@ -787,15 +961,12 @@ mod tests {
             let lg = m.trailing_zeros();
             for (isa, fma) in Isa::all_supported()
                 .into_iter()
-                .flat_map(|i| [(i, false), (i, true)])
+                .map(|i| (i, i != Isa::Baseline))
             {
                 let fft = SoaFft::new(m, isa);
                 let (mut re, mut im) = (re0.clone(), im0.clone());
-                if fma {
-                    fft.forward::<true>(&mut re, &mut im);
-                } else {
-                    fft.forward::<false>(&mut re, &mut im);
-                }
+                let _ = fma;
+                fft.forward(&mut re, &mut im);
                 let mut worst = 0.0f64;
                 for i in 0..m {
                     let k = bitrev(i, lg);
@@ -805,11 +976,7 @@ mod tests {
                     worst < 1e-9 * m as f64,
                     "m={m} {isa:?} fma={fma}: forward off by {worst}"
                 );
-                if fma {
-                    fft.inverse::<true>(&mut re, &mut im);
-                } else {
-                    fft.inverse::<false>(&mut re, &mut im);
-                }
+                fft.inverse(&mut re, &mut im);
                 let mut worst = 0.0f64;
                 for i in 0..m {
                     worst = worst
@@ -866,7 +1033,8 @@ mod tests {
                 let e0 = classic.square_sub2(shift);
                 let v0 = classic.value();
                 for (isa, s) in soas.iter_mut() {
-                    let e = simd::iterate(*isa, s, shift);
+                    let _ = isa;
+                    let e = s.iterate(shift);
                     assert!(e < 0.4 && e0 < 0.4, "p={p}: round-off {e} / {e0}");
                     assert_eq!(
                         s.value(),
