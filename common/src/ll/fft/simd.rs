@@ -189,6 +189,28 @@ pub(super) fn dit16(t: Avx512, tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f6
     }
 }
 
+/// [`super::soa::dif4_run`] in AVX-512 registers (the slices' length must
+/// be a multiple of 8). Written out because the compiler's vectorised loop
+/// needs 48 or more iterations and the stage with q = 16 then ran scalar.
+pub(super) fn dif4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dif4(r, i, w)
+    }
+}
+
+/// [`super::soa::dit4_run`] in AVX-512 registers, as [`dif4_avx512`].
+pub(super) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dit4(r, i, w)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::Leaf16Twiddles;
@@ -354,6 +376,119 @@ mod x86 {
                 _mm512_storeu_pd(pm, _mm512_add_pd(sti, uvi));
                 _mm512_storeu_pd(pm.add(8), _mm512_sub_pd(sti, uvi));
             }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dif4(
+        [r0, r1, r2, r3]: [&mut [f64]; 4],
+        [i0, i1, i2, i3]: [&mut [f64]; 4],
+        [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
+    ) {
+        let q = r0.len();
+        assert!(
+            q.is_multiple_of(8)
+                && [
+                    r1.len(),
+                    r2.len(),
+                    r3.len(),
+                    i0.len(),
+                    i1.len(),
+                    i2.len(),
+                    i3.len()
+                ]
+                .iter()
+                .chain(&[
+                    w1r.len(),
+                    w1i.len(),
+                    w2r.len(),
+                    w2i.len(),
+                    w3r.len(),
+                    w3i.len()
+                ])
+                .all(|&l| l >= q)
+        );
+        let mut j = 0;
+        while j < q {
+            // SAFETY: j + 8 ≤ q ≤ every slice's length (asserted above).
+            unsafe {
+                let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
+                let (x0r, x1r, x2r, x3r) = (l(r0), l(r1), l(r2), l(r3));
+                let (x0i, x1i, x2i, x3i) = (l(i0), l(i1), l(i2), l(i3));
+                let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
+                let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
+                let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
+                let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
+                let (y1r, y1i) = cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), l(w2r), l(w2i));
+                let (y2r, y2i) = cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), l(w1r), l(w1i));
+                let (y3r, y3i) = cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), l(w3r), l(w3i));
+                let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
+                st(r0, _mm512_add_pd(ar, cr));
+                st(i0, _mm512_add_pd(ai, ci));
+                st(r1, y1r);
+                st(i1, y1i);
+                st(r2, y2r);
+                st(i2, y2i);
+                st(r3, y3r);
+                st(i3, y3i);
+            }
+            j += 8;
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dit4(
+        [r0, r1, r2, r3]: [&mut [f64]; 4],
+        [i0, i1, i2, i3]: [&mut [f64]; 4],
+        [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
+    ) {
+        let q = r0.len();
+        assert!(
+            q.is_multiple_of(8)
+                && [
+                    r1.len(),
+                    r2.len(),
+                    r3.len(),
+                    i0.len(),
+                    i1.len(),
+                    i2.len(),
+                    i3.len()
+                ]
+                .iter()
+                .chain(&[
+                    w1r.len(),
+                    w1i.len(),
+                    w2r.len(),
+                    w2i.len(),
+                    w3r.len(),
+                    w3i.len()
+                ])
+                .all(|&l| l >= q)
+        );
+        let mut j = 0;
+        while j < q {
+            // SAFETY: j + 8 ≤ q ≤ every slice's length (asserted above).
+            unsafe {
+                let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
+                let (b1r, b1i) = cmulc(l(r1), l(i1), l(w2r), l(w2i));
+                let (b2r, b2i) = cmulc(l(r2), l(i2), l(w1r), l(w1i));
+                let (b3r, b3i) = cmulc(l(r3), l(i3), l(w3r), l(w3i));
+                let (x0r, x0i) = (l(r0), l(i0));
+                let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
+                let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
+                let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
+                let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
+                let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
+                st(r0, _mm512_add_pd(sr, ur));
+                st(i0, _mm512_add_pd(si, ui));
+                st(r2, _mm512_sub_pd(sr, ur));
+                st(i2, _mm512_sub_pd(si, ui));
+                st(r1, _mm512_add_pd(tr, vr));
+                st(i1, _mm512_add_pd(ti, vi));
+                st(r3, _mm512_sub_pd(tr, vr));
+                st(i3, _mm512_sub_pd(ti, vi));
+            }
+            j += 8;
         }
     }
 }

@@ -197,6 +197,17 @@ fn dif4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles
         let (i0, i) = i.split_at_mut(q);
         let (i1, i) = i.split_at_mut(q);
         let (i2, i3) = i.split_at_mut(q);
+        if q.is_multiple_of(8)
+            && let Some(t) = isa.avx512_token()
+        {
+            simd::dif4_avx512(
+                t,
+                [r0, r1, r2, r3],
+                [i0, i1, i2, i3],
+                [w1r, w1i, w2r, w2i, w3r, w3i],
+            );
+            continue;
+        }
         simd::dif4_run(
             isa,
             [r0, r1, r2, r3],
@@ -290,6 +301,17 @@ fn dit4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles
         let (i0, i) = i.split_at_mut(q);
         let (i1, i) = i.split_at_mut(q);
         let (i2, i3) = i.split_at_mut(q);
+        if q.is_multiple_of(8)
+            && let Some(t) = isa.avx512_token()
+        {
+            simd::dit4_avx512(
+                t,
+                [r0, r1, r2, r3],
+                [i0, i1, i2, i3],
+                [w1r, w1i, w2r, w2i, w3r, w3i],
+            );
+            continue;
+        }
         simd::dit4_run(
             isa,
             [r0, r1, r2, r3],
