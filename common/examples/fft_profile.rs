@@ -58,7 +58,7 @@ fn main() {
         println!("  SoA squarer at n={soa_n}:");
         for (isa, t) in rows {
             println!(
-                "  SoA {isa:>8}: forward {:.3} + wrap {:.3} + inverse {:.3} + carry {:.3} = {:.3} ms",
+                "  SoA {isa:>8}: forward columns {:.3} + leaves & wrap {:.3} + inverse columns {:.3} + carry {:.3} = {:.3} ms",
                 t[0] * 1e3,
                 t[1] * 1e3,
                 t[2] * 1e3,

@@ -98,8 +98,9 @@ impl Squarer {
 
 /// Tuning aid for `examples/fft_profile.rs`: runs `iterations` squarings of
 /// a pseudo-random residue of M_p on the SoA squarer at length n, for each
-/// instruction set, and returns (set name, seconds per iteration in forward
-/// FFT, real-wrap, inverse FFT, carry). `clock` reads seconds (the caller
+/// instruction set, and returns (set name, seconds per iteration in the
+/// forward column stages, the leaves with the real-wrap, the inverse column
+/// stages, the carry). `clock` reads seconds (the caller
 /// owns the clock: this crate has none). `None` if the SoA squarer does not
 /// do p at n.
 #[doc(hidden)]
