@@ -112,12 +112,12 @@ dispatch! {
     fn wrap_run(d: [&mut [f64]; 4], t: [&[f64]; 2]);
     fn carry_split(
         d: [&mut [f64]; 2],
-        b: [&[u8]; 3],
-        u: [&[f64]; 2],
+        w: [&[f64]; 4],
+        c: &[f64; 9],
         t: [&mut [f64]; 4]
     ) -> [u64; 2];
-    fn carry_gather(d: [&mut [f64]; 3], b: [&[u8]; 2], s: [&[f64]; 5]);
-    fn carry_finish(re: &mut [f64], s: [&[f64]; 2]);
+    fn carry_gather(d: [&mut [f64]; 3], w: [&[f64]; 3], c: &[f64; 9], s: [&[f64]; 4]);
+    fn carry_finish(re: &mut [f64], s: [&[f64]; 3], c: &[f64; 9]);
 }
 /// Proof that this CPU has AVX-512F: only [`Isa::avx512_token`] makes one,
 /// after detecting it, so the kernels that take it are sound to call.

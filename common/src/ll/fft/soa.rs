@@ -631,6 +631,38 @@ pub(super) fn wrap_run<const F: bool>([lr, li, hr, hi]: [&mut [f64]; 4], [tr, ti
     }
 }
 
+/// Per-chunk constants of the two-level weights (see [`ChunkWeights`]):
+/// [A, 2^{A/n}, 2^{−A/n}/(4n), n, p mod n, 2^⌊p/n⌋, 2^−⌊p/n⌋, 2^⌈p/n⌉, 2^−⌈p/n⌉].
+type Consts = [f64; 9];
+
+/// Word (i, e) of a chunk, from A and its low numerator d: the numerator
+/// num = (A + d) mod n of its weight 2^{num/n}, and whether A + d wrapped
+/// (then the weight gets a factor 1/2 and the unweight a factor 2).
+#[inline(always)]
+fn numerator(c: &Consts, d: f64) -> (f64, bool) {
+    let s = c[0] + d;
+    let wrapped = s >= c[3];
+    (if wrapped { s - c[3] } else { s }, wrapped)
+}
+
+/// (2^b, 2^−b) of a word with weight numerator num: b = ⌈p/n⌉ exactly
+/// when num < p mod n (b_j = B_{j+1} − B_j = ⌊p/n⌋ + [num_j < p mod n]).
+#[inline(always)]
+fn word_pow2(c: &Consts, num: f64) -> (f64, f64) {
+    if num < c[4] {
+        (c[7], c[8])
+    } else {
+        (c[5], c[6])
+    }
+}
+
+/// The numerator of the next word: num_{j+1} = (num_j − p) mod n.
+#[inline(always)]
+fn next_numerator(c: &Consts, num: f64) -> f64 {
+    let t = num - c[4];
+    if t < 0.0 { t + c[3] } else { t }
+}
+
 /// Carry pass 1 on one chunk: unweight, round, and split each word's
 /// value v = lo + 2^b·(mid + 2^{b'}·hi) (b' = the next word's bits); lo
 /// replaces the word, mid and hi go to the temporaries. Returns the bit
@@ -639,16 +671,15 @@ pub(super) fn wrap_run<const F: bool>([lr, li, hr, hi]: [&mut [f64]; 4], [tr, ti
 #[inline(always)]
 pub(super) fn carry_split<const F: bool>(
     [re, im]: [&mut [f64]; 2],
-    [be, bo, bn]: [&[u8]; 3],
-    [ue, uo]: [&[f64]; 2],
+    [de, d_o, ue, uo]: [&[f64]; 4],
+    c: &Consts,
     [tme, tmo, the, tho]: [&mut [f64]; 4],
 ) -> [u64; 2] {
     let len = re.len();
-    let (im, be, bo, bn, ue, uo) = (
+    let (im, de, d_o, ue, uo) = (
         &mut im[..len],
-        &be[..len],
-        &bo[..len],
-        &bn[..len],
+        &de[..len],
+        &d_o[..len],
         &ue[..len],
         &uo[..len],
     );
@@ -661,16 +692,18 @@ pub(super) fn carry_split<const F: bool>(
     let mut err_bits = 0u64;
     let mut vmax_bits = 0u64;
     for i in 0..len {
-        let ve = re[i] * ue[i];
-        let vo = im[i] * uo[i];
+        let (ne, ke) = numerator(c, de[i]);
+        let (no, ko) = numerator(c, d_o[i]);
+        let ve = re[i] * (c[2] * ue[i] * if ke { 2.0 } else { 1.0 });
+        let vo = im[i] * (c[2] * uo[i] * if ko { 2.0 } else { 1.0 });
         let (rve, rvo) = (round(ve), round(vo));
         err_bits = err_bits.max((ve - rve).abs().to_bits());
         err_bits = err_bits.max((vo - rvo).abs().to_bits());
         vmax_bits = vmax_bits.max(ve.abs().to_bits());
         vmax_bits = vmax_bits.max(vo.abs().to_bits());
-        let (pe, ie) = pow2(be[i]);
-        let (po, io) = pow2(bo[i]);
-        let (pn, inx) = pow2(bn[i]);
+        let (pe, ie) = word_pow2(c, ne);
+        let (po, io) = word_pow2(c, no);
+        let (pn, inx) = word_pow2(c, next_numerator(c, no));
         let c1e = round(rve * ie);
         let loe = rve - c1e * pe;
         let hie = round(c1e * io);
@@ -693,38 +726,139 @@ pub(super) fn carry_split<const F: bool>(
 #[inline(always)]
 pub(super) fn carry_gather<const F: bool>(
     [re, im, tfo]: [&mut [f64]; 3],
-    [be, bo]: [&[u8]; 2],
-    [wo, tmo_prev, the_prev, tho_prev, tme]: [&[f64]; 5],
+    [de, d_o, wo]: [&[f64]; 3],
+    c: &Consts,
+    [tmo_prev, the_prev, tho_prev, tme]: [&[f64]; 4],
 ) {
     let len = re.len();
-    let (im, tfo, be, bo) = (&mut im[..len], &mut tfo[..len], &be[..len], &bo[..len]);
-    let (wo, tmo_prev, the_prev, tho_prev, tme) = (
+    let (im, tfo, de, d_o, wo) = (
+        &mut im[..len],
+        &mut tfo[..len],
+        &de[..len],
+        &d_o[..len],
         &wo[..len],
+    );
+    let (tmo_prev, the_prev, tho_prev, tme) = (
         &tmo_prev[..len],
         &the_prev[..len],
         &tho_prev[..len],
         &tme[..len],
     );
     for i in 0..len {
-        let de = re[i] + tmo_prev[i] + the_prev[i];
-        let d_o = im[i] + tme[i] + tho_prev[i];
-        let (pe, ie) = pow2(be[i]);
-        let (po, io) = pow2(bo[i]);
-        let fe = round(de * ie);
-        let fo = round(d_o * io);
-        re[i] = de - fe * pe;
-        im[i] = (d_o - fo * po + fe) * wo[i];
+        let (ne, _) = numerator(c, de[i]);
+        let (no, ko) = numerator(c, d_o[i]);
+        let dde = re[i] + tmo_prev[i] + the_prev[i];
+        let ddo = im[i] + tme[i] + tho_prev[i];
+        let (pe, ie) = word_pow2(c, ne);
+        let (po, io) = word_pow2(c, no);
+        let fe = round(dde * ie);
+        let fo = round(ddo * io);
+        re[i] = dde - fe * pe;
+        im[i] = (ddo - fo * po + fe) * (c[1] * wo[i] * if ko { 0.5 } else { 1.0 });
         tfo[i] = fo;
     }
 }
 
 /// Carry pass 3: even words add the odd word's f and are weighted.
 #[inline(always)]
-pub(super) fn carry_finish<const F: bool>(re: &mut [f64], [we, tfo_prev]: [&[f64]; 2]) {
+pub(super) fn carry_finish<const F: bool>(
+    re: &mut [f64],
+    [de, we, tfo_prev]: [&[f64]; 3],
+    c: &Consts,
+) {
     let len = re.len();
-    let (we, tfo_prev) = (&we[..len], &tfo_prev[..len]);
+    let (de, we, tfo_prev) = (&de[..len], &we[..len], &tfo_prev[..len]);
     for i in 0..len {
-        re[i] = (re[i] + tfo_prev[i]) * we[i];
+        let (_, ke) = numerator(c, de[i]);
+        re[i] = (re[i] + tfo_prev[i]) * (c[1] * we[i] * if ke { 0.5 } else { 1.0 });
+    }
+}
+
+/// The weights as the carry's hot loops read them, in two levels so the
+/// tables stay in L1 instead of streaming 4 MB-per-million-words arrays:
+/// word 2i+e (i = h·T + l, T = half a carry chunk) has weight numerator
+/// num = ((−(2i+e)·p) mod n) = (A_h + D_e[l]) mod n, weight
+/// 2^{num/n} = 2^{A_h/n}·2^{D_e[l]/n}·(½ if A_h + D_e[l] ≥ n), and bits
+/// ⌊p/n⌋ + [num < p mod n]. All numerators are integers below 2^32, exact
+/// in f64.
+struct ChunkWeights {
+    /// Per chunk h: [A_h, 2^{A_h/n}, 2^{−A_h/n}/(4n)].
+    chunk: Vec<[f64; 3]>,
+    /// D_e[l], 2^{D_e[l]/n} and 2^{−D_e[l]/n} for e = 0, 1.
+    d: [Vec<f64>; 2],
+    w: [Vec<f64>; 2],
+    u: [Vec<f64>; 2],
+    /// n, p mod n, 2^⌊p/n⌋, 2^−⌊p/n⌋, 2^⌈p/n⌉, 2^−⌈p/n⌉.
+    fixed: [f64; 6],
+}
+
+impl ChunkWeights {
+    fn new(p: u64, n: usize) -> Self {
+        let m = n / 2;
+        let t = (CARRY_CHUNK / 2).min(m);
+        let nn = n as u128;
+        let neg = |x: u128| ((nn - (x % nn)) % nn) as u64;
+        let frac = |num: u64| num as f64 / n as f64;
+        let chunk = (0..m.div_ceil(t))
+            .map(|h| {
+                let a = neg(2 * (h * t) as u128 * p as u128);
+                [
+                    a as f64,
+                    frac(a).exp2(),
+                    (-frac(a)).exp2() / (4.0 * n as f64),
+                ]
+            })
+            .collect();
+        let lo = |e: u128| -> Vec<u64> {
+            (0..t as u128)
+                .map(|l| neg((2 * l + e) * p as u128))
+                .collect()
+        };
+        let (d0, d1) = (lo(0), lo(1));
+        let q0 = p / n as u64;
+        let (lo_b, hi_b) = (pow2(q0 as u8), pow2(q0 as u8 + 1));
+        Self {
+            chunk,
+            w: [
+                d0.iter().map(|&d| frac(d).exp2()).collect(),
+                d1.iter().map(|&d| frac(d).exp2()).collect(),
+            ],
+            u: [
+                d0.iter().map(|&d| (-frac(d)).exp2()).collect(),
+                d1.iter().map(|&d| (-frac(d)).exp2()).collect(),
+            ],
+            d: [
+                d0.iter().map(|&d| d as f64).collect(),
+                d1.iter().map(|&d| d as f64).collect(),
+            ],
+            fixed: [
+                n as f64,
+                (p % n as u64) as f64,
+                lo_b.0,
+                lo_b.1,
+                hi_b.0,
+                hi_b.1,
+            ],
+        }
+    }
+
+    /// Weight and unweight of word j, with exactly the arithmetic of the
+    /// carry kernels (so one-word fix-ups agree with them bit for bit).
+    fn weights(&self, j: usize) -> (f64, f64) {
+        let (i, e) = (j / 2, j % 2);
+        let t = self.d[0].len();
+        let c = self.consts(i / t);
+        let (_, wrapped) = numerator(&c, self.d[e][i % t]);
+        (
+            c[1] * self.w[e][i % t] * if wrapped { 0.5 } else { 1.0 },
+            c[2] * self.u[e][i % t] * if wrapped { 2.0 } else { 1.0 },
+        )
+    }
+
+    fn consts(&self, h: usize) -> Consts {
+        let [a, wa, ua] = self.chunk[h];
+        let f = self.fixed;
+        [a, wa, ua, f[0], f[1], f[2], f[3], f[4], f[5]]
     }
 }
 
@@ -736,20 +870,13 @@ pub(super) struct SoaSquarer {
     /// Weighted digits: word 2i in re[i], word 2i+1 in im[i].
     re: Vec<f64>,
     im: Vec<f64>,
-    /// b_j interleaved (for load/value), and split by parity for the carry:
-    /// bits of words 2i, 2i+1 and 2i+2.
+    /// b_j (for load, value and the words the carry handles one by one).
     bits: Vec<u8>,
-    bits_e: Vec<u8>,
-    bits_o: Vec<u8>,
-    bits_next: Vec<u8>,
-    /// a_j and 1/(4n·a_j), split by parity.
-    weight_e: Vec<f64>,
-    weight_o: Vec<f64>,
-    unweight_e: Vec<f64>,
-    unweight_o: Vec<f64>,
     /// ω_n^{bitrev(i)} at position i, for the real-wrap.
     wrap_r: Vec<f64>,
     wrap_i: Vec<f64>,
+    /// The weights in the two-level form the carry reads.
+    cw: ChunkWeights,
     /// Carry temporaries for one chunk (index 0 holds the previous chunk's
     /// last values).
     tmp: [Vec<f64>; 5],
@@ -768,21 +895,9 @@ impl SoaSquarer {
         assert!(supports(p, n, 1), "SoA squarer cannot do p={p} at n={n}");
         let m = n / 2;
         let nn = n as u64;
-        let mut bits = Vec::with_capacity(n);
-        let mut weight = Vec::with_capacity(n);
-        for j in 0..nn {
-            let b0 = word_start(j, p, nn);
-            let b1 = word_start(j + 1, p, nn);
-            bits.push((b1 - b0) as u8);
-            let frac = ((b0 as u128 * nn as u128 - j as u128 * p as u128) as f64) / (nn as f64);
-            weight.push(frac.exp2());
-        }
-        let unweight: Vec<f64> = weight.iter().map(|w| 1.0 / (4.0 * n as f64 * w)).collect();
-        let even = |v: &[f64]| v.iter().step_by(2).copied().collect::<Vec<_>>();
-        let odd = |v: &[f64]| v.iter().skip(1).step_by(2).copied().collect::<Vec<_>>();
-        let bits_e: Vec<u8> = bits.iter().step_by(2).copied().collect();
-        let bits_o: Vec<u8> = bits.iter().skip(1).step_by(2).copied().collect();
-        let bits_next: Vec<u8> = (0..m).map(|i| bits_e[(i + 1) % m]).collect();
+        let bits: Vec<u8> = (0..nn)
+            .map(|j| (word_start(j + 1, p, nn) - word_start(j, p, nn)) as u8)
+            .collect();
         let lg = m.trailing_zeros();
         let mut wrap_r = vec![0.0; m];
         let mut wrap_i = vec![0.0; m];
@@ -802,16 +917,10 @@ impl SoaSquarer {
             re: vec![0.0; m],
             im: vec![0.0; m],
             bits,
-            bits_e,
-            bits_o,
-            bits_next,
-            weight_e: even(&weight),
-            weight_o: odd(&weight),
-            unweight_e: even(&unweight),
-            unweight_o: odd(&unweight),
             wrap_r,
             wrap_i,
             tmp: std::array::from_fn(|_| vec![0.0; chunk]),
+            cw: ChunkWeights::new(p, n),
         }
     }
 
@@ -820,11 +929,7 @@ impl SoaSquarer {
     }
 
     fn weight(&self, j: usize) -> f64 {
-        if j.is_multiple_of(2) {
-            self.weight_e[j / 2]
-        } else {
-            self.weight_o[j / 2]
-        }
+        self.cw.weights(j).0
     }
 
     fn word(&self, j: usize) -> f64 {
@@ -969,13 +1074,7 @@ impl SoaSquarer {
             (lo, c1 - hi * pn, hi)
         };
         let bits_of = |j: usize| -> (u8, u8) { (self.bits[j], self.bits[(j + 1) % self.n]) };
-        let unweight = |j: usize| -> f64 {
-            if j.is_multiple_of(2) {
-                self.unweight_e[j / 2]
-            } else {
-                self.unweight_o[j / 2]
-            }
-        };
+        let unweight = |j: usize| -> f64 { self.cw.weights(j).1 };
         // The split of word j straight from the FFT output (for words whose
         // neighbours need them before the chunk loop reaches them).
         let split_word = |j: usize| -> (f64, f64, f64) {
@@ -1006,13 +1105,9 @@ impl SoaSquarer {
             let len = i1 - i0;
             let re = &mut self.re[i0..i1];
             let im = &mut self.im[i0..i1];
-            let (be, bo, bn) = (
-                &self.bits_e[i0..i1],
-                &self.bits_o[i0..i1],
-                &self.bits_next[i0..i1],
-            );
-            let (ue, uo) = (&self.unweight_e[i0..i1], &self.unweight_o[i0..i1]);
-            let (we, wo) = (&self.weight_e[i0..i1], &self.weight_o[i0..i1]);
+            let cw = &self.cw;
+            let c = cw.consts(i0 / half);
+            let (de, d_o) = (&cw.d[0][..len], &cw.d[1][..len]);
             let (tme, tmo) = (&mut t_mid_e[..len + 1], &mut t_mid_o[..len + 1]);
             let (the, tho) = (&mut t_hi_e[..len + 1], &mut t_hi_o[..len + 1]);
             let tfo = &mut t_f_o[..len + 1];
@@ -1024,8 +1119,8 @@ impl SoaSquarer {
             let [e, v] = simd::carry_split(
                 isa,
                 [&mut *re, &mut *im],
-                [be, bo, bn],
-                [ue, uo],
+                [de, d_o, &cw.u[0][..len], &cw.u[1][..len]],
+                &c,
                 [&mut tme[1..], &mut tmo[1..], &mut the[1..], &mut tho[1..]],
             );
             err_bits = err_bits.max(e);
@@ -1063,11 +1158,12 @@ impl SoaSquarer {
             simd::carry_gather(
                 isa,
                 [&mut *re, &mut *im, &mut tfo[1..]],
-                [be, bo],
-                [wo, &tmo[..len], &the[..len], &tho[..len], &tme[1..]],
+                [de, d_o, &cw.w[1][..len]],
+                &c,
+                [&tmo[..len], &the[..len], &tho[..len], &tme[1..]],
             );
             // Pass 3: finish the even words.
-            simd::carry_finish(isa, &mut *re, [we, &tfo[..len]]);
+            simd::carry_finish(isa, &mut *re, [de, &cw.w[0][..len], &tfo[..len]], &c);
             prev = [tmo[len], the[len], tho[len], tfo[len]];
             i0 = i1;
         }
