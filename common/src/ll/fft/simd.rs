@@ -211,6 +211,38 @@ pub(super) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: 
     }
 }
 
+/// [`dif4_avx512`] on every 4q-block of (re, im) (q a multiple of 8).
+pub(super) fn dif4_avx512_blocks(
+    t: Avx512,
+    re: &mut [f64],
+    im: &mut [f64],
+    q: usize,
+    w: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dif4_blocks(re, im, q, w)
+    }
+}
+
+/// [`dit4_avx512`] on every 4q-block of (re, im) (q a multiple of 8).
+pub(super) fn dit4_avx512_blocks(
+    t: Avx512,
+    re: &mut [f64],
+    im: &mut [f64],
+    q: usize,
+    w: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dit4_blocks(re, im, q, w)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::Leaf16Twiddles;
@@ -379,6 +411,30 @@ mod x86 {
         }
     }
 
+    /// [`dif4`] on every 4q-block of (re, im), in one call.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dif4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
+        for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
+            dif4(quarters(r, q), quarters(i, q), w);
+        }
+    }
+
+    /// [`dit4`] on every 4q-block of (re, im), in one call.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dit4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
+        for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
+            dit4(quarters(r, q), quarters(i, q), w);
+        }
+    }
+
+    fn quarters(x: &mut [f64], q: usize) -> [&mut [f64]; 4] {
+        let (a, x) = x.split_at_mut(q);
+        let (b, x) = x.split_at_mut(q);
+        let (c, d) = x.split_at_mut(q);
+        [a, b, c, d]
+    }
+
+    #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) fn dif4(
         [r0, r1, r2, r3]: [&mut [f64]; 4],
@@ -436,6 +492,7 @@ mod x86 {
         }
     }
 
+    #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) fn dit4(
         [r0, r1, r2, r3]: [&mut [f64]; 4],

@@ -196,6 +196,12 @@ fn dif4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles
         &tw.w3r[w.clone()],
         &tw.w3i[w],
     ];
+    if q.is_multiple_of(8)
+        && let Some(t) = isa.avx512_token()
+    {
+        simd::dif4_avx512_blocks(t, re, im, q, w);
+        return;
+    }
     for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
         bfly4(isa, true, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
     }
@@ -284,6 +290,12 @@ fn dit4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles
         &tw.w3r[w.clone()],
         &tw.w3i[w],
     ];
+    if q.is_multiple_of(8)
+        && let Some(t) = isa.avx512_token()
+    {
+        simd::dit4_avx512_blocks(t, re, im, q, w);
+        return;
+    }
     for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
         bfly4(isa, false, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
     }
@@ -335,7 +347,7 @@ pub(super) fn dit4_run<const F: bool>(
 /// blocks larger than a leaf maps the set {c + t·leaf} of one column c into
 /// itself, so a group of columns can go through all those stages while it
 /// sits in L1 — one sweep over memory instead of one per stage.
-const COLUMNS: usize = 32;
+const COLUMNS: usize = 256;
 
 /// One column of radix-4 butterflies, AVX-512 by hand or the compiler's
 /// vectorisation of the generic kernel.
