@@ -41,7 +41,7 @@ use soa::SoaSquarer;
 use transform::DwtSquarer;
 
 /// The squaring backend: our structure-of-arrays FFT where it applies (one
-/// thread, power-of-two length, at least [`soa::MIN_BITS`] bits per word),
+/// thread, power-of-two length, enough bits per word for its carry),
 /// rustfft (with the four-step multi-threaded path) everywhere else.
 enum Squarer {
     Soa(Box<SoaSquarer>),
@@ -134,6 +134,24 @@ pub fn profile_soa(
         out.push((format!("{isa:?}"), best));
     }
     Some(out)
+}
+
+/// The length to start at, given the shortest safe one: on one thread, the
+/// next power of two if the SoA squarer can do p there and it is at most
+/// 1.6× longer. Our power-of-two transform is enough faster than rustfft's
+/// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
+/// longer length is still the quicker iteration, and its words are shorter,
+/// so round-off only improves.
+fn preferred_length_index(p: u64, threads: usize, shortest: usize) -> usize {
+    let lengths = fft_lengths();
+    let n = lengths[shortest];
+    (shortest..lengths.len())
+        .find(|&i| lengths[i].is_power_of_two())
+        .filter(|&i| {
+            let m = lengths[i];
+            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m, threads.max(1))
+        })
+        .unwrap_or(shortest)
 }
 
 /// Settings for an [`FftEngine`].
@@ -317,11 +335,15 @@ impl FftEngine {
                 .ok_or_else(|| {
                     LlError::Arithmetic(format!("{n} is not a usable FFT length for M{p}"))
                 })?,
-            None => length_index_for(p).ok_or(LlError::ExponentTooLarge {
+            None => preferred_length_index(
                 p,
-                max: max_exponent(*lengths.last().expect("table is not empty")),
-                engine: "fft",
-            })?,
+                options.threads,
+                length_index_for(p).ok_or(LlError::ExponentTooLarge {
+                    p,
+                    max: max_exponent(*lengths.last().expect("table is not empty")),
+                    engine: "fft",
+                })?,
+            ),
         };
         let threads = options.threads.max(1);
         let mut sq = Squarer::new(p, lengths[length_index], threads);

@@ -48,15 +48,19 @@ const CARRY_CHUNK: usize = 2048;
 /// Smallest power-of-two FFT length this squarer handles.
 pub(super) const MIN_LEN: usize = 128;
 
-/// The carry's split into three digits needs words of at least this many
-/// bits (so the top part hi_j is far smaller than a word and the result is
-/// balanced to within a few units); exponents with fewer bits per word use
-/// the classic serial carry in [`super::transform`].
-pub(super) const MIN_BITS: u64 = 16;
+/// The carry's split v = lo + 2^b·mid + 2^{2b}·hi leaves digits within a
+/// few units of balanced only while hi is small next to 2^b. hi is about
+/// v/2^{2b}, and the products v of a length-n convolution of balanced b-bit
+/// digits are about 2^{2b + log2(n)/2 + 3}, so words need at least
+/// log2(n)/2 + 3 bits (with a floor); below that the classic serial carry in
+/// [`super::transform`] does the job.
+fn min_bits(n: usize) -> u64 {
+    (u64::from(n.trailing_zeros()) / 2 + 3).max(8)
+}
 
 /// Whether [`SoaSquarer`] handles M_p at length n on `threads` threads.
 pub(super) fn supports(p: u64, n: usize, threads: usize) -> bool {
-    threads <= 1 && n.is_power_of_two() && n >= MIN_LEN && p / n as u64 >= MIN_BITS
+    threads <= 1 && n.is_power_of_two() && n >= MIN_LEN && p / n as u64 >= min_bits(n)
 }
 
 #[inline(always)]
@@ -1268,6 +1272,10 @@ mod tests {
             (86_243, 4096),
             (132_049, 8192),
             (1_257_787, 65536),
+            // Fewer bits per word, as when a power-of-two length replaces
+            // a shorter rustfft length (see `preferred_length_index`).
+            (86_243, 8192),
+            (756_839, 65536),
         ] {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p);
             let digits: Vec<u32> = (0..p.div_ceil(32)).map(|_| rng.random()).collect();
