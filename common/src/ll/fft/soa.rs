@@ -1318,4 +1318,28 @@ mod tests {
             }
         }
     }
+
+    /// The carry's two-level weights agree with the definitions: numerator
+    /// (−jp) mod n, weight 2^{num/n} to a few ulps, 1/(4n·weight), and
+    /// bits B_{j+1} − B_j, for every word.
+    #[test]
+    fn two_level_weights_match_the_definitions() {
+        for &(p, n) in &[(9_689u64, 512usize), (86_243, 8192), (1_257_787, 65536)] {
+            let cw = ChunkWeights::new(p, n);
+            let t = cw.d[0].len();
+            for j in 0..n {
+                let (i, e) = (j / 2, j % 2);
+                let c = cw.consts(i / t);
+                let (num, _) = numerator(&c, cw.d[e][i % t]);
+                let exact = ((n as u128 - (j as u128 * p as u128) % n as u128) % n as u128) as f64;
+                assert_eq!(num, exact, "p={p} n={n} j={j}");
+                let (w, u) = cw.weights(j);
+                let want = (exact / n as f64).exp2();
+                assert!((w / want - 1.0).abs() < 1e-15, "p={p} j={j}: {w} vs {want}");
+                assert!((u * 4.0 * n as f64 * want - 1.0).abs() < 1e-15, "p={p} j={j}");
+                let b = word_start(j as u64 + 1, p, n as u64) - word_start(j as u64, p, n as u64);
+                assert_eq!(word_pow2(&c, num).0, (b as f64).exp2(), "p={p} j={j}");
+            }
+        }
+    }
 }
