@@ -52,10 +52,11 @@ pub(super) const MIN_LEN: usize = 128;
 /// few units of balanced only while hi is small next to 2^b. hi is about
 /// v/2^{2b}, and the products v of a length-n convolution of balanced b-bit
 /// digits are about 2^{2b + log2(n)/2 + 3}, so words need at least
-/// log2(n)/2 + 3 bits (with a floor); below that the classic serial carry in
+/// log2(n)/2 + 2 bits (hi then stays within a few times 2^b; with a floor);
+/// below that the classic serial carry in
 /// [`super::transform`] does the job.
 fn min_bits(n: usize) -> u64 {
-    (u64::from(n.trailing_zeros()) / 2 + 3).max(8)
+    (u64::from(n.trailing_zeros()) / 2 + 2).max(8)
 }
 
 /// Whether [`SoaSquarer`] handles M_p at length n on `threads` threads.
@@ -1336,7 +1337,10 @@ mod tests {
                 let (w, u) = cw.weights(j);
                 let want = (exact / n as f64).exp2();
                 assert!((w / want - 1.0).abs() < 1e-15, "p={p} j={j}: {w} vs {want}");
-                assert!((u * 4.0 * n as f64 * want - 1.0).abs() < 1e-15, "p={p} j={j}");
+                assert!(
+                    (u * 4.0 * n as f64 * want - 1.0).abs() < 1e-15,
+                    "p={p} j={j}"
+                );
                 let b = word_start(j as u64 + 1, p, n as u64) - word_start(j as u64, p, n as u64);
                 assert_eq!(word_pow2(&c, num).0, (b as f64).exp2(), "p={p} j={j}");
             }
