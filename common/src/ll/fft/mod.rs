@@ -40,9 +40,10 @@ use simd::Isa;
 use soa::SoaSquarer;
 use transform::DwtSquarer;
 
-/// The squaring backend: our structure-of-arrays FFT where it applies (one
-/// thread, power-of-two length, enough bits per word for its carry),
-/// rustfft (with the four-step multi-threaded path) everywhere else.
+/// The squaring backend: our structure-of-arrays FFT where it applies
+/// (power-of-two length, enough bits per word for its carry; extra threads
+/// share its leaves and carry chunks), rustfft (with the four-step
+/// multi-threaded path) everywhere else.
 enum Squarer {
     Soa(Box<SoaSquarer>),
     RustFft(Box<DwtSquarer>),
@@ -50,10 +51,10 @@ enum Squarer {
 
 impl Squarer {
     fn new(p: u64, n: usize, threads: usize) -> Self {
-        if soa::supports(p, n, threads) {
+        if soa::supports(p, n) {
             {
                 let isa = Isa::detect();
-                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa)))
+                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
             }
         } else {
             Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
@@ -110,7 +111,7 @@ pub fn profile_soa(
     iterations: u32,
     clock: &mut dyn FnMut() -> f64,
 ) -> Option<Vec<(String, [f64; 4])>> {
-    if !soa::supports(p, n, 1) {
+    if !soa::supports(p, n) {
         return None;
     }
     let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
@@ -120,7 +121,7 @@ pub fn profile_soa(
         isas.push(Isa::Baseline);
     }
     for isa in isas {
-        let mut s = SoaSquarer::new(p, n, isa);
+        let mut s = SoaSquarer::new(p, n, isa, 1);
         s.load(&x);
         // The fastest of each part: on a shared machine, the mean mostly
         // measures the neighbours.
@@ -136,20 +137,20 @@ pub fn profile_soa(
     Some(out)
 }
 
-/// The length to start at, given the shortest safe one: on one thread, the
-/// next power of two if the SoA squarer can do p there and it is at most
+/// The length to start at, given the shortest safe one: the next power of
+/// two if the SoA squarer can do p there and it is at most
 /// 1.6× longer. Our power-of-two transform is enough faster than rustfft's
 /// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
 /// longer length is still the quicker iteration, and its words are shorter,
 /// so round-off only improves.
-fn preferred_length_index(p: u64, threads: usize, shortest: usize) -> usize {
+fn preferred_length_index(p: u64, shortest: usize) -> usize {
     let lengths = fft_lengths();
     let n = lengths[shortest];
     (shortest..lengths.len())
         .find(|&i| lengths[i].is_power_of_two())
         .filter(|&i| {
             let m = lengths[i];
-            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m, threads.max(1))
+            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m)
         })
         .unwrap_or(shortest)
 }
@@ -337,7 +338,6 @@ impl FftEngine {
                 })?,
             None => preferred_length_index(
                 p,
-                options.threads,
                 length_index_for(p).ok_or(LlError::ExponentTooLarge {
                     p,
                     max: max_exponent(*lengths.last().expect("table is not empty")),

@@ -59,9 +59,9 @@ fn min_bits(n: usize) -> u64 {
     (u64::from(n.trailing_zeros()) / 2 + 2).max(8)
 }
 
-/// Whether [`SoaSquarer`] handles M_p at length n on `threads` threads.
-pub(super) fn supports(p: u64, n: usize, threads: usize) -> bool {
-    threads <= 1 && n.is_power_of_two() && n >= MIN_LEN && p / n as u64 >= min_bits(n)
+/// Whether [`SoaSquarer`] handles M_p at length n.
+pub(super) fn supports(p: u64, n: usize) -> bool {
+    n.is_power_of_two() && n >= MIN_LEN && p / n as u64 >= min_bits(n)
 }
 
 #[inline(always)]
@@ -897,6 +897,8 @@ pub(super) struct SoaSquarer {
     /// Carry temporaries for one chunk (index 0 holds the previous chunk's
     /// last values).
     tmp: [Vec<f64>; 5],
+    /// Threads for the carry chunks and the leaves (`None`: one thread).
+    pool: Option<rayon::ThreadPool>,
 }
 
 fn bitrev(i: usize, bits: u32) -> usize {
@@ -908,8 +910,8 @@ fn bitrev(i: usize, bits: u32) -> usize {
 }
 
 impl SoaSquarer {
-    pub(super) fn new(p: u64, n: usize, isa: Isa) -> Self {
-        assert!(supports(p, n, 1), "SoA squarer cannot do p={p} at n={n}");
+    pub(super) fn new(p: u64, n: usize, isa: Isa, threads: usize) -> Self {
+        assert!(supports(p, n), "SoA squarer cannot do p={p} at n={n}");
         let m = n / 2;
         let nn = n as u64;
         let bits: Vec<u8> = (0..nn)
@@ -937,6 +939,12 @@ impl SoaSquarer {
             wrap_r,
             wrap_i,
             tmp: std::array::from_fn(|_| vec![0.0; chunk]),
+            pool: (threads > 1).then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("building a rayon pool only fails if threads cannot be spawned")
+            }),
             cw: ChunkWeights::new(p, n),
         }
     }
@@ -1020,10 +1028,17 @@ impl SoaSquarer {
     fn leaves_wrap_square(&mut self) {
         let m = self.n / 2;
         let leaf = self.fft.leaf();
-        let count = m / leaf;
         let isa = self.fft.isa;
-        let (re, im) = (&mut self.re[..m], &mut self.im[..m]);
-        for k in 0..count {
+        let (fft, wrap_r, wrap_i) = (&self.fft, &self.wrap_r, &self.wrap_i);
+        type Leaf<'a> = (&'a mut [f64], &'a mut [f64]);
+        let mut leaves: Vec<Option<Leaf<'_>>> = self.re[..m]
+            .chunks_exact_mut(leaf)
+            .zip(self.im[..m].chunks_exact_mut(leaf))
+            .map(Some)
+            .collect();
+        // (k, leaf k, leaf k' if k' ≠ k), each leaf in exactly one task.
+        let mut tasks: Vec<(usize, Leaf<'_>, Option<Leaf<'_>>)> = Vec::new();
+        for k in 0..leaves.len() {
             let k2 = if k < 2 {
                 k
             } else {
@@ -1033,43 +1048,55 @@ impl SoaSquarer {
             if k2 < k {
                 continue;
             }
-            let (lo_r, hi_r) = re.split_at_mut(k2 * leaf);
-            let (lo_i, hi_i) = im.split_at_mut(k2 * leaf);
-            let (hr, hi) = (&mut hi_r[..leaf], &mut hi_i[..leaf]);
-            if k2 == k {
-                self.fft.forward_leaf(hr, hi);
+            let lo = leaves[k].take().expect("each leaf is taken once");
+            let hi = if k2 == k {
+                None
+            } else {
+                Some(leaves[k2].take().expect("each leaf is taken once"))
+            };
+            tasks.push((k, lo, hi));
+        }
+        let task = |(k, (lr, li), hi): (usize, Leaf<'_>, Option<Leaf<'_>>)| match hi {
+            None => {
+                fft.forward_leaf(lr, li);
                 // Blocks [a, 2a) inside this leaf: all a < leaf in leaf 0,
                 // a = leaf (the whole leaf) in leaf 1.
                 let (a0, a1) = if k == 0 { (2, leaf) } else { (leaf, 2 * leaf) };
                 let base = k * leaf;
                 if k == 0 {
                     for (pos, t) in [(0usize, (1.0, 0.0)), (1, (0.0, -1.0))] {
-                        let z = (hr[pos], hi[pos]);
+                        let z = (lr[pos], li[pos]);
                         let (_, b) = wrap_pair::<false>(z, z, t);
-                        hr[pos] = b.0;
-                        hi[pos] = b.1;
+                        lr[pos] = b.0;
+                        li[pos] = b.1;
                     }
                 }
                 let mut a = a0;
                 while a < a1 {
                     let h = a / 2;
-                    let (lr, ur) = hr[a - base..2 * a - base].split_at_mut(h);
-                    let (li, ui) = hi[a - base..2 * a - base].split_at_mut(h);
-                    let (tr, ti) = (&self.wrap_r[a..a + h], &self.wrap_i[a..a + h]);
-                    simd::wrap_run(isa, [lr, li, ur, ui], [tr, ti]);
+                    let (xr, ur) = lr[a - base..2 * a - base].split_at_mut(h);
+                    let (xi, ui) = li[a - base..2 * a - base].split_at_mut(h);
+                    let (tr, ti) = (&wrap_r[a..a + h], &wrap_i[a..a + h]);
+                    simd::wrap_run(isa, [xr, xi, ur, ui], [tr, ti]);
                     a *= 2;
                 }
-                self.fft.inverse_leaf(hr, hi);
-            } else {
-                let o = k * leaf;
-                let (lr, li) = (&mut lo_r[o..o + leaf], &mut lo_i[o..o + leaf]);
-                self.fft.forward_leaf(lr, li);
-                self.fft.forward_leaf(hr, hi);
-                let (tr, ti) = (&self.wrap_r[o..o + leaf], &self.wrap_i[o..o + leaf]);
-                simd::wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
-                self.fft.inverse_leaf(lr, li);
-                self.fft.inverse_leaf(hr, hi);
+                fft.inverse_leaf(lr, li);
             }
+            Some((hr, hi)) => {
+                let o = k * leaf;
+                fft.forward_leaf(lr, li);
+                fft.forward_leaf(hr, hi);
+                let (tr, ti) = (&wrap_r[o..o + leaf], &wrap_i[o..o + leaf]);
+                simd::wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
+                fft.inverse_leaf(lr, li);
+                fft.inverse_leaf(hr, hi);
+            }
+        };
+        if let Some(pool) = &self.pool {
+            use rayon::prelude::*;
+            pool.install(|| tasks.into_par_iter().for_each(task));
+        } else {
+            tasks.into_iter().for_each(task);
         }
     }
 
@@ -1080,58 +1107,49 @@ impl SoaSquarer {
         let m = self.n / 2;
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
-        // Split of word j's rounded value: (lo, mid, hi) with
-        // v = lo + 2^{b_j}·mid + 2^{b_j + b_{j+1}}·hi.
-        let split = |v: f64, b: u8, bn: u8| -> (f64, f64, f64) {
-            let (pb, ib) = pow2(b);
-            let (pn, inx) = pow2(bn);
-            let c1 = round(v * ib);
-            let lo = v - c1 * pb;
-            let hi = round(c1 * inx);
-            (lo, c1 - hi * pn, hi)
-        };
-        let bits_of = |j: usize| -> (u8, u8) { (self.bits[j], self.bits[(j + 1) % self.n]) };
-        let unweight = |j: usize| -> f64 { self.cw.weights(j).1 };
-        // The split of word j straight from the FFT output (for words whose
-        // neighbours need them before the chunk loop reaches them).
+        let n = self.n;
+        let bits = &self.bits;
+        let bits_of = |j: usize| -> (u8, u8) { (bits[j], bits[(j + 1) % n]) };
+        // The split of word j straight from the FFT output, with the −2 if
+        // j is its word: what carry pass 1 computes for it, bit for bit.
         let split_word = |j: usize| -> (f64, f64, f64) {
-            let mut v = round(self.word(j) * unweight(j));
+            let mut v = round(self.word(j) * self.cw.weights(j).1);
             if j == target {
                 v += sub;
             }
             let (b, bn) = bits_of(j);
             split(v, b, bn)
         };
-        // State carried into chunk 0, from the last words (2m−3..2m−1):
-        // mid and hi of word 2m−1, hi of word 2m−2, and the rebalancing
-        // carry f of word 2m−1, whose d = lo + mid_{2m−2} + hi_{2m−3}.
-        let (_, mid_e, hi_e) = split_word(2 * m - 2);
-        let (lo_o, mid_o, hi_o) = split_word(2 * m - 1);
-        let (_, _, hi_o3) = split_word(2 * m - 3);
-        let f_o = round((lo_o + mid_e + hi_o3) * pow2(self.bits[2 * m - 1]).1);
-        let mut prev = [mid_o, hi_e, hi_o, f_o];
-
-        let mut err_bits = 0u64;
-        let mut vmax_bits = 0u64;
-        let isa = self.fft.isa;
+        // Every chunk's incoming state comes from the three words before it
+        // (wrapping to the top for chunk 0): mid and hi of the odd word
+        // 2i0−1, hi of the even word 2i0−2, and the rebalancing carry f of
+        // word 2i0−1, whose d = lo + mid_{2i0−2} + hi_{2i0−3}. They are pure
+        // functions of the FFT output, so the chunks can then run in any
+        // order, or at once.
         let half = CARRY_CHUNK / 2;
-        let [t_mid_e, t_mid_o, t_hi_e, t_hi_o, t_f_o] = &mut self.tmp;
-        let mut i0 = 0;
-        while i0 < m {
-            let i1 = (i0 + half).min(m);
-            let len = i1 - i0;
-            let re = &mut self.re[i0..i1];
-            let im = &mut self.im[i0..i1];
-            let cw = &self.cw;
-            let c = cw.consts(i0 / half);
+        let starts: Vec<[f64; 4]> = (0..m)
+            .step_by(half)
+            .map(|i0| {
+                let w = |k: usize| (2 * i0 + n - k) % n;
+                let (_, mid_e, hi_e) = split_word(w(2));
+                let (lo_o, mid_o, hi_o) = split_word(w(1));
+                let (_, _, hi_o3) = split_word(w(3));
+                let f_o = round((lo_o + mid_e + hi_o3) * pow2(bits[w(1)]).1);
+                [mid_o, hi_e, hi_o, f_o]
+            })
+            .collect();
+        let isa = self.fft.isa;
+        let cw = &self.cw;
+        let one_chunk = |h: usize, re: &mut [f64], im: &mut [f64], tmp: &mut [Vec<f64>; 5]| {
+            let i0 = h * half;
+            let len = re.len();
+            let c = cw.consts(h);
             let (de, d_o) = (&cw.d[0][..len], &cw.d[1][..len]);
+            let [t_mid_e, t_mid_o, t_hi_e, t_hi_o, t_f_o] = tmp;
             let (tme, tmo) = (&mut t_mid_e[..len + 1], &mut t_mid_o[..len + 1]);
             let (the, tho) = (&mut t_hi_e[..len + 1], &mut t_hi_o[..len + 1]);
             let tfo = &mut t_f_o[..len + 1];
-            tmo[0] = prev[0];
-            the[0] = prev[1];
-            tho[0] = prev[2];
-            tfo[0] = prev[3];
+            [tmo[0], the[0], tho[0], tfo[0]] = starts[h];
             // Pass 1: unweight, round, measure the error, split.
             let [e, v] = simd::carry_split(
                 isa,
@@ -1140,34 +1158,17 @@ impl SoaSquarer {
                 &c,
                 [&mut tme[1..], &mut tmo[1..], &mut the[1..], &mut tho[1..]],
             );
-            err_bits = err_bits.max(e);
-            vmax_bits = vmax_bits.max(v);
             // The −2 lands in one word: redo that word's split with it.
-            if target / 2 >= i0 && target / 2 < i1 {
+            if target / 2 >= i0 && target / 2 < i0 + len {
                 let i = target / 2 - i0;
                 let (b, bnx) = bits_of(target);
-                let (lo, mid, hi) = if target.is_multiple_of(2) {
-                    split(
-                        re[i] + (tme[i + 1] + the[i + 1] * pow2(bnx).0) * pow2(b).0 + sub,
-                        b,
-                        bnx,
-                    )
+                let (x, mid, hi) = if target.is_multiple_of(2) {
+                    (&mut re[i], &mut tme[i + 1], &mut the[i + 1])
                 } else {
-                    split(
-                        im[i] + (tmo[i + 1] + tho[i + 1] * pow2(bnx).0) * pow2(b).0 + sub,
-                        b,
-                        bnx,
-                    )
+                    (&mut im[i], &mut tmo[i + 1], &mut tho[i + 1])
                 };
-                if target.is_multiple_of(2) {
-                    re[i] = lo;
-                    tme[i + 1] = mid;
-                    the[i + 1] = hi;
-                } else {
-                    im[i] = lo;
-                    tmo[i + 1] = mid;
-                    tho[i + 1] = hi;
-                }
+                let v = *x + (*mid + *hi * pow2(bnx).0) * pow2(b).0 + sub;
+                (*x, *mid, *hi) = split(v, b, bnx);
             }
             // Pass 2: gather d_j = lo_j + mid_{j−1} + hi_{j−2} and rebalance;
             // odd words are final here (their f-carry comes from the even
@@ -1181,14 +1182,44 @@ impl SoaSquarer {
             );
             // Pass 3: finish the even words.
             simd::carry_finish(isa, &mut *re, [de, &cw.w[0][..len], &tfo[..len]], &c);
-            prev = [tmo[len], the[len], tho[len], tfo[len]];
-            i0 = i1;
-        }
+            [e, v]
+        };
+        let new_tmp = || -> [Vec<f64>; 5] { std::array::from_fn(|_| vec![0.0; half + 1]) };
+        let [err_bits, vmax_bits] = if let Some(pool) = &self.pool {
+            use rayon::prelude::*;
+            let (re, im) = (&mut self.re[..m], &mut self.im[..m]);
+            pool.install(|| {
+                re.par_chunks_mut(half)
+                    .zip(im.par_chunks_mut(half))
+                    .enumerate()
+                    .map_init(new_tmp, |tmp, (h, (r, i))| one_chunk(h, r, i, tmp))
+                    .reduce(|| [0, 0], |a, b| [a[0].max(b[0]), a[1].max(b[1])])
+            })
+        } else {
+            let tmp = &mut self.tmp;
+            self.re[..m]
+                .chunks_mut(half)
+                .zip(self.im[..m].chunks_mut(half))
+                .enumerate()
+                .map(|(h, (r, i))| one_chunk(h, r, i, tmp))
+                .fold([0, 0], |a, b| [a[0].max(b[0]), a[1].max(b[1])])
+        };
         if f64::from_bits(vmax_bits) >= 1.0e15 || f64::from_bits(err_bits).is_nan() {
             return f64::INFINITY;
         }
         f64::from_bits(err_bits)
     }
+}
+
+/// Split of a word's rounded value: (lo, mid, hi) with
+/// v = lo + 2^b·mid + 2^{b + b'}·hi (b' the next word's bits).
+fn split(v: f64, b: u8, bn: u8) -> (f64, f64, f64) {
+    let (pb, ib) = pow2(b);
+    let (pn, inx) = pow2(bn);
+    let c1 = round(v * ib);
+    let lo = v - c1 * pb;
+    let hi = round(c1 * inx);
+    (lo, c1 - hi * pn, hi)
 }
 
 #[cfg(test)]
@@ -1286,7 +1317,7 @@ mod tests {
             let mut soas: Vec<(Isa, SoaSquarer)> = Isa::all_supported()
                 .into_iter()
                 .map(|isa| {
-                    let mut s = SoaSquarer::new(p, n, isa);
+                    let mut s = SoaSquarer::new(p, n, isa, 1);
                     s.load(&x);
                     (isa, s)
                 })

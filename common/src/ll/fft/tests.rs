@@ -134,7 +134,7 @@ fn sampled_iterations_up_to_three_million() {
         // points), and the length the engine prefers (the next power of two
         // on our own FFT, where that is quicker).
         let table = fft_lengths()[shortest];
-        let preferred = fft_lengths()[super::preferred_length_index(p, 1, shortest)];
+        let preferred = fft_lengths()[super::preferred_length_index(p, shortest)];
         let mut lengths = vec![table];
         if preferred != table && i < 4 {
             lengths.push(preferred);
@@ -295,32 +295,31 @@ fn a_too_short_fft_length_is_caught_by_round_off_and_lengthened() {
 fn threads_per_test_gives_the_same_residues() {
     let p = 132_049;
     let c = random_checkpoint(p, 5, 77, 42);
-    let mut one = FftEngine::resume(&c).unwrap();
-    let mut two = FftEngine::resume_with_options(
-        &c,
-        FftOptions {
-            threads: 2,
-            ..FftOptions::default()
-        },
-    )
-    .unwrap();
-    let mut three = FftEngine::resume_with_options(
-        &c,
-        FftOptions {
-            threads: 3,
-            ..FftOptions::default()
-        },
-    )
-    .unwrap();
     let mut r = ReferenceEngine::resume(&c).unwrap();
-    for e in [&mut one as &mut dyn LlEngine, &mut two, &mut three, &mut r] {
-        e.advance(30).unwrap();
-    }
-    assert_eq!(two.threads(), 2);
+    r.advance(30).unwrap();
     let want = r.checkpoint().residue;
-    assert!(one.checkpoint().residue == want, "1 thread");
-    assert!(two.checkpoint().residue == want, "2 threads");
-    assert!(three.checkpoint().residue == want, "3 threads");
+    // The preferred length (8192, our SoA FFT: threads share leaves and
+    // carry chunks) and the table's 7168 (rustfft's four-step path).
+    for fft_length in [None, Some(7168)] {
+        for threads in [1, 2, 3] {
+            let mut e = FftEngine::resume_with_options(
+                &c,
+                FftOptions {
+                    threads,
+                    fft_length,
+                    ..FftOptions::default()
+                },
+            )
+            .unwrap();
+            e.advance(30).unwrap();
+            assert_eq!(e.threads(), threads);
+            assert_eq!(e.fft_length(), Some(fft_length.unwrap_or(8192)));
+            assert!(
+                e.checkpoint().residue == want,
+                "{threads} threads at {fft_length:?}"
+            );
+        }
+    }
 }
 
 #[test]
