@@ -1,9 +1,11 @@
 //! The IBDWT floating-point FFT engine, with error checks that recover by
 //! themselves.
 //!
-//! Squaring is done by [`transform::DwtSquarer`] (Crandall–Fagin IBDWT in
-//! double precision on rustfft). Floating point can go wrong in two ways,
-//! and both are checked:
+//! Squaring is the Crandall–Fagin IBDWT in double precision, on our own
+//! structure-of-arrays FFT for power-of-two lengths (`soa.rs`, kernels
+//! compiled per instruction set in `simd.rs`) and on rustfft for the others
+//! (`transform.rs`). Floating point can go wrong in two ways, and both are
+//! checked:
 //!
 //! * **Round-off.** Every iteration measures the largest distance of an
 //!   unweighted output from the nearest integer. Past
