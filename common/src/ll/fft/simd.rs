@@ -3,14 +3,17 @@
 //! The squarer's loops are plain Rust over f64 slices; what makes them fast
 //! is compiling them for the vector unit the CPU has (8-wide AVX-512 or
 //! 4-wide AVX2, with FMA). A release binary must still run on any x86-64,
-//! so the same generic function is instantiated three times under
-//! `#[target_feature]` and picked once, when the squarer is built, with
-//! `is_x86_feature_detected!`.
+//! so each generic kernel is instantiated three times under
+//! `#[target_feature]` ([`dispatch!`]) and the set is picked once, when the
+//! squarer is built, with `is_x86_feature_detected!`. A few kernels where
+//! the compiler's vectorisation fell short (the stages inside one 8-lane
+//! vector, and short butterfly columns) are written with AVX-512
+//! intrinsics in [`x86`], behind the [`Avx512`] token.
 //!
 //! Why not the `multiversion` or `pulp` crates: `multiversion` generates
 //! exactly this (a cached feature check and `#[target_feature]` clones),
-//! and `pulp` wants the code rewritten against its SIMD types; for one
-//! entry point, a dozen lines of std are the smaller dependency. Calling a
+//! and `pulp` wants the code rewritten against its SIMD types; a macro of
+//! thirty lines over std is the smaller dependency. Calling a
 //! `#[target_feature]` function is `unsafe` only because the CPU must have
 //! the features; each call below is guarded by the detection result, which
 //! is the whole safety argument, so `unsafe` is allowed in this module only.

@@ -1,5 +1,5 @@
-//! The single-threaded IBDWT squarer for power-of-two FFT lengths, on our
-//! own FFT, written so that every pass auto-vectorises.
+//! The IBDWT squarer for power-of-two FFT lengths, on our own FFT, written
+//! so that every pass vectorises.
 //!
 //! Same arithmetic as [`super::transform::DwtSquarer`] (n real words packed
 //! as m = n/2 complex numbers, one complex FFT, a fused real-wrap and square,
@@ -15,9 +15,10 @@
 //!   bit-reversed input. Pointwise squaring does not care about order, and
 //!   the real-wrap pairs (k, m−k) sit at mirrored positions inside each block
 //!   [2^s, 2^{s+1}) of the bit-reversed array, so no permutation is ever done.
-//!   The passes over blocks larger than [`LEAF`] go breadth-first over the
-//!   whole array; the smaller stages go depth-first, one L1-sized block at a
-//!   time.
+//!   The stages on blocks larger than [`LEAF`] run column group by column
+//!   group (one sweep over memory for all of them); the smaller stages run
+//!   leaf by leaf, each pair of real-wrap partner leaves going forward,
+//!   through the squaring and back while it is in cache.
 //! * **A carry without a serial chain.** Each rounded product v_j is split
 //!   as v_j = lo_j + 2^{b_j}·(mid_j + 2^{b_{j+1}}·hi_j) with balanced lo and
 //!   mid; word j then holds lo_j + mid_{j−1} + hi_{j−2}, rebalanced once more
@@ -28,8 +29,9 @@
 //!   next.
 //!
 //! The CPU-specific part is only *which instructions* the same loops compile
-//! to: [`super::simd`] compiles [`SoaSquarer::iterate`] for AVX-512, AVX2+FMA
-//! and baseline x86-64 and picks one at run time.
+//! to: [`super::simd`] compiles every kernel for AVX-512, AVX2+FMA and
+//! baseline x86-64 and picks one at run time. With more than one thread,
+//! the leaf pairs and the carry chunks run on a rayon pool.
 
 use super::simd::{self, Avx512, Isa, Leaf16Twiddles};
 use super::transform::{
