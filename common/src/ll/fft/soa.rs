@@ -1104,7 +1104,7 @@ impl SoaSquarer {
 
     /// Unweights and rounds every word, adds −2^{shift+1} at bit `shift`,
     /// and carries, leaving weighted, almost balanced digits (|d_j| ≤
-    /// 2^{b_j−1} + 2). Returns the largest rounding error.
+    /// 2^{b_j−1} + a few units). Returns the largest rounding error.
     fn carry(&mut self, shift: u64) -> f64 {
         let m = self.n / 2;
         let (target, off) = word_of_bit(shift, self.p, self.n);
