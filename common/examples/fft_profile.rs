@@ -1,9 +1,11 @@
-//! Rough split of one FFT-engine iteration into the complex FFTs and the
-//! rest (real-wrap, carry), for tuning.
+//! Rough split of one FFT-engine iteration into its parts, for tuning: the
+//! whole engine, rustfft's complex FFT of the same length for comparison,
+//! and (for power-of-two lengths) our SoA squarer's forward FFT, real-wrap,
+//! inverse FFT and carry, for each instruction set.
 //!
-//! `cargo run --release -p mersenne-common --example fft_profile [p]`
+//! `cargo run --release -p mersenne-common --example fft_profile [p] [n]`
 use mersenne_common::ll::LlEngine;
-use mersenne_common::ll::fft::{FftEngine, FftOptions};
+use mersenne_common::ll::fft::{FftEngine, FftOptions, profile_soa};
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex;
 use std::time::Instant;
@@ -38,14 +40,31 @@ fn main() {
     for _ in 0..k {
         f.process_with_scratch(&mut data, &mut scratch);
         i.process_with_scratch(&mut data, &mut scratch);
-        for x in data.iter_mut() {
-            *x *= 1.0 / m as f64;
-        }
     }
     let ffts = t.elapsed().as_secs_f64() / k as f64;
     println!(
-        "p={p} n={n}: {:.3} ms/iter, of which forward+inverse complex FFT(m={m}) {:.3} ms",
+        "p={p} n={n}: engine {:.3} ms/iter; rustfft forward+inverse complex FFT(m={m}) {:.3} ms",
         per_iter * 1e3,
         ffts * 1e3
     );
+    let start = Instant::now();
+    let mut clock = || start.elapsed().as_secs_f64();
+    // A second argument times the SoA squarer at that (power-of-two) length.
+    let soa_n: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(n);
+    if let Some(rows) = profile_soa(p, soa_n, k as u32, &mut clock) {
+        println!("  SoA squarer at n={soa_n}:");
+        for (isa, t) in rows {
+            println!(
+                "  SoA {isa:>8}: forward columns {:.3} + leaves & wrap {:.3} + inverse columns {:.3} + carry {:.3} = {:.3} ms",
+                t[0] * 1e3,
+                t[1] * 1e3,
+                t[2] * 1e3,
+                t[3] * 1e3,
+                t.iter().sum::<f64>() * 1e3
+            );
+        }
+    }
 }

@@ -1,9 +1,11 @@
 //! The IBDWT floating-point FFT engine, with error checks that recover by
 //! themselves.
 //!
-//! Squaring is done by [`transform::DwtSquarer`] (Crandall–Fagin IBDWT in
-//! double precision on rustfft). Floating point can go wrong in two ways,
-//! and both are checked:
+//! Squaring is the Crandall–Fagin IBDWT in double precision, on our own
+//! structure-of-arrays FFT for power-of-two lengths (`soa.rs`, kernels
+//! compiled per instruction set in `simd.rs`) and on rustfft for the others
+//! (`transform.rs`). Floating point can go wrong in two ways, and both are
+//! checked:
 //!
 //! * **Round-off.** Every iteration measures the largest distance of an
 //!   unweighted output from the nearest integer. Past
@@ -24,6 +26,8 @@
 //! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
 
 mod lengths;
+mod simd;
+mod soa;
 mod transform;
 
 pub use lengths::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
@@ -34,7 +38,124 @@ use super::{
     rotate_right, shift_after, to_limbs, total_iterations,
 };
 use num_bigint::BigUint;
+use simd::Isa;
+use soa::SoaSquarer;
 use transform::DwtSquarer;
+
+/// The squaring backend: our structure-of-arrays FFT where it applies
+/// (power-of-two length, enough bits per word for its carry; extra threads
+/// share its leaves and carry chunks), rustfft (with the four-step
+/// multi-threaded path) everywhere else.
+enum Squarer {
+    Soa(Box<SoaSquarer>),
+    RustFft(Box<DwtSquarer>),
+}
+
+impl Squarer {
+    fn new(p: u64, n: usize, threads: usize) -> Self {
+        if soa::supports(p, n) {
+            {
+                let isa = Isa::detect();
+                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
+            }
+        } else {
+            Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Squarer::Soa(s) => s.len(),
+            Squarer::RustFft(s) => s.len(),
+        }
+    }
+
+    fn load(&mut self, x: &BigUint) {
+        match self {
+            Squarer::Soa(s) => s.load(x),
+            Squarer::RustFft(s) => s.load(x),
+        }
+    }
+
+    fn value(&self) -> BigUint {
+        match self {
+            Squarer::Soa(s) => s.value(),
+            Squarer::RustFft(s) => s.value(),
+        }
+    }
+
+    fn flip_bit(&mut self, bit: u64) {
+        match self {
+            Squarer::Soa(s) => s.flip_bit(bit),
+            Squarer::RustFft(s) => s.flip_bit(bit),
+        }
+    }
+
+    fn square_sub2(&mut self, shift: u64) -> f64 {
+        match self {
+            Squarer::Soa(s) => s.iterate(shift),
+            Squarer::RustFft(s) => s.square_sub2(shift),
+        }
+    }
+}
+
+/// Tuning aid for `examples/fft_profile.rs`: runs `iterations` squarings of
+/// a pseudo-random residue of M_p on the SoA squarer at length n, for each
+/// instruction set, and returns (set name, fastest seconds seen in the
+/// forward column stages, the leaves with the real-wrap, the inverse column
+/// stages, the carry). `clock` reads seconds (the caller
+/// owns the clock: this crate has none). `None` if the SoA squarer does not
+/// do p at n.
+#[doc(hidden)]
+pub fn profile_soa(
+    p: u64,
+    n: usize,
+    iterations: u32,
+    clock: &mut dyn FnMut() -> f64,
+) -> Option<Vec<(String, [f64; 4])>> {
+    if !soa::supports(p, n) {
+        return None;
+    }
+    let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
+    let mut out = Vec::new();
+    let mut isas = vec![Isa::detect()];
+    if isas[0] != Isa::Baseline {
+        isas.push(Isa::Baseline);
+    }
+    for isa in isas {
+        let mut s = SoaSquarer::new(p, n, isa, 1);
+        s.load(&x);
+        // The fastest of each part: on a shared machine, the mean mostly
+        // measures the neighbours.
+        let mut best = [f64::INFINITY; 4];
+        for i in 0..iterations {
+            let t = s.iterate_timed(u64::from(i) % p, clock);
+            for k in 0..4 {
+                best[k] = best[k].min(t[k]);
+            }
+        }
+        out.push((format!("{isa:?}"), best));
+    }
+    Some(out)
+}
+
+/// The length to start at, given the shortest safe one: the next power of
+/// two if the SoA squarer can do p there and it is at most
+/// 1.6× longer. Our power-of-two transform is enough faster than rustfft's
+/// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
+/// longer length is still the quicker iteration, and its words are shorter,
+/// so round-off only improves.
+fn preferred_length_index(p: u64, shortest: usize) -> usize {
+    let lengths = fft_lengths();
+    let n = lengths[shortest];
+    (shortest..lengths.len())
+        .find(|&i| lengths[i].is_power_of_two())
+        .filter(|&i| {
+            let m = lengths[i];
+            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m)
+        })
+        .unwrap_or(shortest)
+}
 
 /// Settings for an [`FftEngine`].
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +235,7 @@ pub struct FftEngine {
     initial_shift: u64,
     shift: u64,
     iteration: u64,
-    sq: DwtSquarer,
+    sq: Squarer,
     length_index: usize,
     options: FftOptions,
     jacobi_interval: u64,
@@ -217,14 +338,17 @@ impl FftEngine {
                 .ok_or_else(|| {
                     LlError::Arithmetic(format!("{n} is not a usable FFT length for M{p}"))
                 })?,
-            None => length_index_for(p).ok_or(LlError::ExponentTooLarge {
+            None => preferred_length_index(
                 p,
-                max: max_exponent(*lengths.last().expect("table is not empty")),
-                engine: "fft",
-            })?,
+                length_index_for(p).ok_or(LlError::ExponentTooLarge {
+                    p,
+                    max: max_exponent(*lengths.last().expect("table is not empty")),
+                    engine: "fft",
+                })?,
+            ),
         };
         let threads = options.threads.max(1);
-        let mut sq = DwtSquarer::new(p, lengths[length_index], threads);
+        let mut sq = Squarer::new(p, lengths[length_index], threads);
         sq.load(&start.x);
         Ok(Self {
             p,
@@ -293,7 +417,7 @@ impl FftEngine {
     fn restore(&mut self, s: &Snapshot, length_index: usize) {
         if length_index != self.length_index {
             self.length_index = length_index;
-            self.sq = DwtSquarer::new(self.p, fft_lengths()[length_index], self.options.threads);
+            self.sq = Squarer::new(self.p, fft_lengths()[length_index], self.options.threads);
         }
         self.sq.load(&s.x);
         self.iteration = s.iteration;

@@ -127,16 +127,30 @@ fn sampled_iterations_up_to_three_million() {
     for (i, &p) in ps.iter().enumerate() {
         let iters = if p > 2_000_000 { 8 } else { 15 };
         let c = random_checkpoint(p, p / 5, 1000, i as u64);
-        let mut f = FftEngine::resume(&c).unwrap();
         let mut r = ReferenceEngine::resume(&c).unwrap();
-        f.advance(iters).unwrap();
         r.advance(iters).unwrap();
-        assert_eq!(f.checkpoint().residue, r.checkpoint().residue, "M{p}");
-        assert!(f.stats().max_roundoff < 0.3, "M{p}: {:?}", f.stats());
-        assert_eq!(
-            f.fft_length(),
-            Some(fft_lengths()[length_index_for(p).unwrap()])
-        );
+        let shortest = length_index_for(p).unwrap();
+        // The table's shortest length (at its limit for the max_exponent
+        // points), and the length the engine prefers (the next power of two
+        // on our own FFT, where that is quicker).
+        let table = fft_lengths()[shortest];
+        let preferred = fft_lengths()[super::preferred_length_index(p, shortest)];
+        let mut lengths = vec![table];
+        if preferred != table && i < 4 {
+            lengths.push(preferred);
+        }
+        for n in lengths {
+            let opts = FftOptions {
+                fft_length: Some(n),
+                ..FftOptions::default()
+            };
+            let mut f = FftEngine::resume_with_options(&c, opts).unwrap();
+            f.advance(iters).unwrap();
+            assert_eq!(f.checkpoint().residue, r.checkpoint().residue, "M{p} n={n}");
+            assert!(f.stats().max_roundoff < 0.3, "M{p} n={n}: {:?}", f.stats());
+            assert_eq!(f.fft_length(), Some(n));
+        }
+        assert_eq!(FftEngine::resume(&c).unwrap().fft_length(), Some(preferred));
     }
 }
 
@@ -281,32 +295,31 @@ fn a_too_short_fft_length_is_caught_by_round_off_and_lengthened() {
 fn threads_per_test_gives_the_same_residues() {
     let p = 132_049;
     let c = random_checkpoint(p, 5, 77, 42);
-    let mut one = FftEngine::resume(&c).unwrap();
-    let mut two = FftEngine::resume_with_options(
-        &c,
-        FftOptions {
-            threads: 2,
-            ..FftOptions::default()
-        },
-    )
-    .unwrap();
-    let mut three = FftEngine::resume_with_options(
-        &c,
-        FftOptions {
-            threads: 3,
-            ..FftOptions::default()
-        },
-    )
-    .unwrap();
     let mut r = ReferenceEngine::resume(&c).unwrap();
-    for e in [&mut one as &mut dyn LlEngine, &mut two, &mut three, &mut r] {
-        e.advance(30).unwrap();
-    }
-    assert_eq!(two.threads(), 2);
+    r.advance(30).unwrap();
     let want = r.checkpoint().residue;
-    assert!(one.checkpoint().residue == want, "1 thread");
-    assert!(two.checkpoint().residue == want, "2 threads");
-    assert!(three.checkpoint().residue == want, "3 threads");
+    // The preferred length (8192, our SoA FFT: threads share leaves and
+    // carry chunks) and the table's 7168 (rustfft's four-step path).
+    for fft_length in [None, Some(7168)] {
+        for threads in [1, 2, 3] {
+            let mut e = FftEngine::resume_with_options(
+                &c,
+                FftOptions {
+                    threads,
+                    fft_length,
+                    ..FftOptions::default()
+                },
+            )
+            .unwrap();
+            e.advance(30).unwrap();
+            assert_eq!(e.threads(), threads);
+            assert_eq!(e.fft_length(), Some(fft_length.unwrap_or(8192)));
+            assert!(
+                e.checkpoint().residue == want,
+                "{threads} threads at {fft_length:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,554 @@
+//! Runtime choice of instruction set for the SoA squarer's kernels.
+//!
+//! The squarer's loops are plain Rust over f64 slices; what makes them fast
+//! is compiling them for the vector unit the CPU has (8-wide AVX-512 or
+//! 4-wide AVX2, with FMA). A release binary must still run on any x86-64,
+//! so each generic kernel is instantiated three times under
+//! `#[target_feature]` ([`dispatch!`]) and the set is picked once, when the
+//! squarer is built, with `is_x86_feature_detected!`. A few kernels where
+//! the compiler's vectorisation fell short (the stages inside one 8-lane
+//! vector, and short butterfly columns) are written with AVX-512
+//! intrinsics in [`x86`], behind the [`Avx512`] token.
+//!
+//! Why not the `multiversion` or `pulp` crates: `multiversion` generates
+//! exactly this (a cached feature check and `#[target_feature]` clones),
+//! and `pulp` wants the code rewritten against its SIMD types; a macro of
+//! thirty lines over std is the smaller dependency. Calling a
+//! `#[target_feature]` function is `unsafe` only because the CPU must have
+//! the features; each call below is guarded by the detection result, which
+//! is the whole safety argument, so `unsafe` is allowed in this module only.
+#![allow(unsafe_code)]
+
+/// Instruction set the squarer runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// AVX-512F/VL/DQ with FMA: 8 doubles per instruction.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 with FMA: 4 doubles per instruction.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Whatever the build targets (SSE2 on plain x86-64), no FMA.
+    Baseline,
+}
+
+impl Isa {
+    /// The best set this CPU supports.
+    pub(super) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512dq")
+                && std::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+
+    /// Every set this CPU supports, best first (for tests that compare them).
+    #[cfg(test)]
+    pub(super) fn all_supported() -> Vec<Self> {
+        let mut v = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Self::detect() == Isa::Avx512 {
+                v.push(Isa::Avx512);
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                v.push(Isa::Avx2);
+            }
+        }
+        v.push(Isa::Baseline);
+        v
+    }
+}
+
+/// For each kernel of [`super::soa`] (generic over `const F: bool`, FMA or
+/// not), a safe function taking the [`Isa`] that runs the kernel compiled
+/// for it. The per-set copies are `#[inline(never)]` on purpose: their
+/// slice arguments then stay function parameters, which the compiler knows
+/// do not alias; inlined into a loop over blocks, it guarded the vector
+/// loop with run-time overlap checks over the whole array, which failed.
+macro_rules! dispatch {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {$(
+        pub(super) fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+            #[inline(never)]
+            fn avx512($($arg: $ty),*) $(-> $ret)? {
+                super::soa::$name::<true>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[inline(never)]
+            fn avx2($($arg: $ty),*) $(-> $ret)? {
+                super::soa::$name::<true>($($arg),*)
+            }
+            match isa {
+                // SAFETY: `Isa::Avx512` is only constructed after detecting
+                // avx512f, avx512vl, avx512dq and fma (avx512f implies avx2).
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: `Isa::Avx2` is only constructed after detecting
+                // avx2 and fma.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2($($arg),*) },
+                Isa::Baseline => super::soa::$name::<false>($($arg),*),
+            }
+        }
+    )*};
+}
+
+dispatch! {
+    fn dif4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
+    fn dit4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
+    fn dif4_q1(re: &mut [f64], im: &mut [f64]);
+    fn dit4_q1(re: &mut [f64], im: &mut [f64]);
+    fn dif2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
+    fn dit2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
+    fn wrap_run(d: [&mut [f64]; 4], t: [&[f64]; 2]);
+    fn carry_split(
+        d: [&mut [f64]; 2],
+        w: [&[f64]; 4],
+        c: &[f64; 9],
+        t: [&mut [f64]; 4]
+    ) -> [u64; 2];
+    fn carry_gather(d: [&mut [f64]; 3], w: [&[f64]; 3], c: &[f64; 9], s: [&[f64]; 4]);
+    fn carry_finish(re: &mut [f64], s: [&[f64]; 3], c: &[f64; 9]);
+}
+/// Proof that this CPU has AVX-512F: only [`Isa::avx512_token`] makes one,
+/// after detecting it, so the kernels that take it are sound to call.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Avx512 {
+    _private: (),
+}
+
+impl Isa {
+    /// The AVX-512 token, if this set is AVX-512.
+    pub(super) fn avx512_token(self) -> Option<Avx512> {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Some(Avx512 { _private: () }),
+            _ => None,
+        }
+    }
+}
+
+/// Twiddles of the radix-4 stage on 16-point blocks, as the kernels'
+/// vectors: (re, im) of [1 | ω_16^{2j}] and [ω_16^j | ω_16^{3j}], j = 0..3.
+pub(super) struct Leaf16Twiddles {
+    w01: ([f64; 8], [f64; 8]),
+    w23: ([f64; 8], [f64; 8]),
+}
+
+impl Leaf16Twiddles {
+    pub(super) fn new() -> Self {
+        let w = |k: u64| super::transform::unit_root(k, 16);
+        let mut t = Leaf16Twiddles {
+            w01: ([0.0; 8], [0.0; 8]),
+            w23: ([0.0; 8], [0.0; 8]),
+        };
+        for j in 0..4u64 {
+            let (a, b, c) = (w(j), w(2 * j), w(3 * j));
+            let l = j as usize;
+            t.w01.0[l] = 1.0;
+            t.w01.0[l + 4] = b.re;
+            t.w01.1[l + 4] = b.im;
+            t.w23.0[l] = a.re;
+            t.w23.1[l] = a.im;
+            t.w23.0[l + 4] = c.re;
+            t.w23.1[l + 4] = c.im;
+        }
+        t
+    }
+}
+
+/// The last two forward radix-4 stages (q = 4, then q = 1) on every
+/// 16-point block of `re`/`im`: what [`super::soa`]'s `dif4` computes, in
+/// registers. A 16-point block is two 8-lane vectors per part; the stages
+/// that pair points 4, 2 and 1 apart are lane permutes.
+pub(super) fn dif16(t: Avx512, tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dif16(tw, re, im)
+    }
+}
+
+/// The inverse of [`dif16`] times 16: the first two inverse stages.
+pub(super) fn dit16(t: Avx512, tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dit16(tw, re, im)
+    }
+}
+
+/// [`super::soa::dif4_run`] in AVX-512 registers (the slices' length must
+/// be a multiple of 8). Written out because the compiler's vectorised loop
+/// needs 48 or more iterations and the stage with q = 16 then ran scalar.
+pub(super) fn dif4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dif4(r, i, w)
+    }
+}
+
+/// [`super::soa::dit4_run`] in AVX-512 registers, as [`dif4_avx512`].
+pub(super) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dit4(r, i, w)
+    }
+}
+
+/// [`dif4_avx512`] on every 4q-block of (re, im) (q a multiple of 8).
+pub(super) fn dif4_avx512_blocks(
+    t: Avx512,
+    re: &mut [f64],
+    im: &mut [f64],
+    q: usize,
+    w: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dif4_blocks(re, im, q, w)
+    }
+}
+
+/// [`dit4_avx512`] on every 4q-block of (re, im) (q a multiple of 8).
+pub(super) fn dit4_avx512_blocks(
+    t: Avx512,
+    re: &mut [f64],
+    im: &mut [f64],
+    q: usize,
+    w: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dit4_blocks(re, im, q, w)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Leaf16Twiddles;
+    use std::arch::x86_64::*;
+
+    /// Lanes (mod 4) that hold the quarter multiplied by ∓i in a 4-point
+    /// butterfly, and the sign vectors of radix-2 steps pairing lanes 4, 2
+    /// and 1 apart (+1 on the lane whose partner is above it).
+    const Q3: __mmask8 = 0b1000_1000;
+    const S4: [f64; 8] = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0];
+    const S2: [f64; 8] = [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0];
+    const S1: [f64; 8] = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0];
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn ld(a: &[f64; 8]) -> __m512d {
+        // SAFETY: reads exactly the 8 elements of `a`.
+        unsafe { _mm512_loadu_pd(a.as_ptr()) }
+    }
+
+    /// Lane l ← lane l ^ 4 (swap 256-bit halves).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn swap4(x: __m512d) -> __m512d {
+        _mm512_shuffle_f64x2::<0b01_00_11_10>(x, x)
+    }
+
+    /// Lane l ← lane l ^ 2.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn swap2(x: __m512d) -> __m512d {
+        _mm512_permutex_pd::<0b01_00_11_10>(x)
+    }
+
+    /// Lane l ← lane l ^ 1.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn swap1(x: __m512d) -> __m512d {
+        _mm512_permute_pd::<0b0101_0101>(x)
+    }
+
+    /// Radix-2 step between lanes d apart: lane l gets x_l + x_{l^d} if it
+    /// is the lower one, x_{l^d} − x_l otherwise (s = ±1 per lane).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn bfly(s: __m512d, x: __m512d, swapped: __m512d) -> __m512d {
+        _mm512_fmadd_pd(s, x, swapped)
+    }
+
+    /// (xr + i·xi)·(wr + i·wi).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn cmul(xr: __m512d, xi: __m512d, wr: __m512d, wi: __m512d) -> (__m512d, __m512d) {
+        (
+            _mm512_fmsub_pd(xr, wr, _mm512_mul_pd(xi, wi)),
+            _mm512_fmadd_pd(xr, wi, _mm512_mul_pd(xi, wr)),
+        )
+    }
+
+    /// (xr + i·xi)·conj(wr + i·wi).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn cmulc(xr: __m512d, xi: __m512d, wr: __m512d, wi: __m512d) -> (__m512d, __m512d) {
+        (
+            _mm512_fmadd_pd(xr, wr, _mm512_mul_pd(xi, wi)),
+            _mm512_fmsub_pd(xi, wr, _mm512_mul_pd(xr, wi)),
+        )
+    }
+
+    /// Multiplies the lanes in `mask` by −i (sign −1) or +i (sign +1):
+    /// −i·(r + i·m) = m − i·r, +i·(r + i·m) = −m + i·r.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn rot(mask: __mmask8, r: __m512d, m: __m512d, plus_i: bool) -> (__m512d, __m512d) {
+        let z = _mm512_setzero_pd();
+        if plus_i {
+            (
+                _mm512_mask_blend_pd(mask, r, _mm512_sub_pd(z, m)),
+                _mm512_mask_blend_pd(mask, m, r),
+            )
+        } else {
+            (
+                _mm512_mask_blend_pd(mask, r, m),
+                _mm512_mask_blend_pd(mask, m, _mm512_sub_pd(z, r)),
+            )
+        }
+    }
+
+    /// Forward 4-point DFTs on the two 4-lane groups of (r, m), outputs
+    /// y0, y1, y2, y3 in the order `dif4` with q = 1 leaves them.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dft4(s2: __m512d, s1: __m512d, r: __m512d, m: __m512d) -> (__m512d, __m512d) {
+        let (r, m) = (bfly(s2, r, swap2(r)), bfly(s2, m, swap2(m)));
+        let (r, m) = rot(Q3, r, m, false);
+        (bfly(s1, r, swap1(r)), bfly(s1, m, swap1(m)))
+    }
+
+    /// Inverse of [`dft4`] times 4.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn idft4(s2: __m512d, s1: __m512d, r: __m512d, m: __m512d) -> (__m512d, __m512d) {
+        let (r, m) = (bfly(s1, r, swap1(r)), bfly(s1, m, swap1(m)));
+        let (r, m) = rot(Q3, r, m, true);
+        (bfly(s2, r, swap2(r)), bfly(s2, m, swap2(m)))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dif16(tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
+        // SAFETY (whole function): every load and store is of 8 f64 at an
+        // offset 0 or 8 inside a 16-element chunk, or of an [f64; 8].
+        unsafe {
+            let (s4, s2, s1) = (ld(&S4), ld(&S2), ld(&S1));
+            let (w01r, w01i) = (ld(&tw.w01.0), ld(&tw.w01.1));
+            let (w23r, w23i) = (ld(&tw.w23.0), ld(&tw.w23.1));
+            let hi: __mmask8 = 0xF0;
+            for (r, m) in re.chunks_exact_mut(16).zip(im.chunks_exact_mut(16)) {
+                let (pr, pm) = (r.as_mut_ptr(), m.as_mut_ptr());
+                let (ar, br) = (_mm512_loadu_pd(pr), _mm512_loadu_pd(pr.add(8)));
+                let (ai, bi) = (_mm512_loadu_pd(pm), _mm512_loadu_pd(pm.add(8)));
+                // Points 8 apart: [x0|x1] ± [x2|x3] = [a|c], [b|d].
+                let (sr, si) = (_mm512_add_pd(ar, br), _mm512_add_pd(ai, bi));
+                let (dr, di) = (_mm512_sub_pd(ar, br), _mm512_sub_pd(ai, bi));
+                // [b | −i·d], then points 4 apart.
+                let (dr, di) = rot(hi, dr, di, false);
+                let (y01r, y01i) = (bfly(s4, sr, swap4(sr)), bfly(s4, si, swap4(si)));
+                let (y23r, y23i) = (bfly(s4, dr, swap4(dr)), bfly(s4, di, swap4(di)));
+                let (y01r, y01i) = cmul(y01r, y01i, w01r, w01i);
+                let (y23r, y23i) = cmul(y23r, y23i, w23r, w23i);
+                // The q = 1 stage on each 4-point group.
+                let (y01r, y01i) = dft4(s2, s1, y01r, y01i);
+                let (y23r, y23i) = dft4(s2, s1, y23r, y23i);
+                _mm512_storeu_pd(pr, y01r);
+                _mm512_storeu_pd(pr.add(8), y23r);
+                _mm512_storeu_pd(pm, y01i);
+                _mm512_storeu_pd(pm.add(8), y23i);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dit16(tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
+        // SAFETY: as in `dif16`.
+        unsafe {
+            let (s4, s2, s1) = (ld(&S4), ld(&S2), ld(&S1));
+            let (w01r, w01i) = (ld(&tw.w01.0), ld(&tw.w01.1));
+            let (w23r, w23i) = (ld(&tw.w23.0), ld(&tw.w23.1));
+            let hi: __mmask8 = 0xF0;
+            for (r, m) in re.chunks_exact_mut(16).zip(im.chunks_exact_mut(16)) {
+                let (pr, pm) = (r.as_mut_ptr(), m.as_mut_ptr());
+                let (y01r, y23r) = (_mm512_loadu_pd(pr), _mm512_loadu_pd(pr.add(8)));
+                let (y01i, y23i) = (_mm512_loadu_pd(pm), _mm512_loadu_pd(pm.add(8)));
+                let (y01r, y01i) = idft4(s2, s1, y01r, y01i);
+                let (y23r, y23i) = idft4(s2, s1, y23r, y23i);
+                let (y01r, y01i) = cmulc(y01r, y01i, w01r, w01i);
+                let (y23r, y23i) = cmulc(y23r, y23i, w23r, w23i);
+                // [s | t] and [u | b2 − b3] → [u | v] with v = i·(b2 − b3).
+                let (str_, sti) = (bfly(s4, y01r, swap4(y01r)), bfly(s4, y01i, swap4(y01i)));
+                let (uvr, uvi) = (bfly(s4, y23r, swap4(y23r)), bfly(s4, y23i, swap4(y23i)));
+                let (uvr, uvi) = rot(hi, uvr, uvi, true);
+                _mm512_storeu_pd(pr, _mm512_add_pd(str_, uvr));
+                _mm512_storeu_pd(pr.add(8), _mm512_sub_pd(str_, uvr));
+                _mm512_storeu_pd(pm, _mm512_add_pd(sti, uvi));
+                _mm512_storeu_pd(pm.add(8), _mm512_sub_pd(sti, uvi));
+            }
+        }
+    }
+
+    /// [`dif4`] on every 4q-block of (re, im), in one call.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dif4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
+        for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
+            dif4(quarters(r, q), quarters(i, q), w);
+        }
+    }
+
+    /// [`dit4`] on every 4q-block of (re, im), in one call.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dit4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
+        for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
+            dit4(quarters(r, q), quarters(i, q), w);
+        }
+    }
+
+    fn quarters(x: &mut [f64], q: usize) -> [&mut [f64]; 4] {
+        let (a, x) = x.split_at_mut(q);
+        let (b, x) = x.split_at_mut(q);
+        let (c, d) = x.split_at_mut(q);
+        [a, b, c, d]
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dif4(
+        [r0, r1, r2, r3]: [&mut [f64]; 4],
+        [i0, i1, i2, i3]: [&mut [f64]; 4],
+        [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
+    ) {
+        let q = r0.len();
+        assert!(
+            q.is_multiple_of(8)
+                && [
+                    r1.len(),
+                    r2.len(),
+                    r3.len(),
+                    i0.len(),
+                    i1.len(),
+                    i2.len(),
+                    i3.len()
+                ]
+                .iter()
+                .chain(&[
+                    w1r.len(),
+                    w1i.len(),
+                    w2r.len(),
+                    w2i.len(),
+                    w3r.len(),
+                    w3i.len()
+                ])
+                .all(|&l| l >= q)
+        );
+        let mut j = 0;
+        while j < q {
+            // SAFETY: j + 8 ≤ q ≤ every slice's length (asserted above).
+            unsafe {
+                let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
+                let (x0r, x1r, x2r, x3r) = (l(r0), l(r1), l(r2), l(r3));
+                let (x0i, x1i, x2i, x3i) = (l(i0), l(i1), l(i2), l(i3));
+                let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
+                let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
+                let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
+                let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
+                let (y1r, y1i) = cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), l(w2r), l(w2i));
+                let (y2r, y2i) = cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), l(w1r), l(w1i));
+                let (y3r, y3i) = cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), l(w3r), l(w3i));
+                let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
+                st(r0, _mm512_add_pd(ar, cr));
+                st(i0, _mm512_add_pd(ai, ci));
+                st(r1, y1r);
+                st(i1, y1i);
+                st(r2, y2r);
+                st(i2, y2i);
+                st(r3, y3r);
+                st(i3, y3i);
+            }
+            j += 8;
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dit4(
+        [r0, r1, r2, r3]: [&mut [f64]; 4],
+        [i0, i1, i2, i3]: [&mut [f64]; 4],
+        [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
+    ) {
+        let q = r0.len();
+        assert!(
+            q.is_multiple_of(8)
+                && [
+                    r1.len(),
+                    r2.len(),
+                    r3.len(),
+                    i0.len(),
+                    i1.len(),
+                    i2.len(),
+                    i3.len()
+                ]
+                .iter()
+                .chain(&[
+                    w1r.len(),
+                    w1i.len(),
+                    w2r.len(),
+                    w2i.len(),
+                    w3r.len(),
+                    w3i.len()
+                ])
+                .all(|&l| l >= q)
+        );
+        let mut j = 0;
+        while j < q {
+            // SAFETY: j + 8 ≤ q ≤ every slice's length (asserted above).
+            unsafe {
+                let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
+                let (b1r, b1i) = cmulc(l(r1), l(i1), l(w2r), l(w2i));
+                let (b2r, b2i) = cmulc(l(r2), l(i2), l(w1r), l(w1i));
+                let (b3r, b3i) = cmulc(l(r3), l(i3), l(w3r), l(w3i));
+                let (x0r, x0i) = (l(r0), l(i0));
+                let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
+                let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
+                let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
+                let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
+                let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
+                st(r0, _mm512_add_pd(sr, ur));
+                st(i0, _mm512_add_pd(si, ui));
+                st(r2, _mm512_sub_pd(sr, ur));
+                st(i2, _mm512_sub_pd(si, ui));
+                st(r1, _mm512_add_pd(tr, vr));
+                st(i1, _mm512_add_pd(ti, vi));
+                st(r3, _mm512_sub_pd(tr, vr));
+                st(i3, _mm512_sub_pd(ti, vi));
+            }
+            j += 8;
+        }
+    }
+}
