@@ -38,11 +38,11 @@ use tracing::{debug, info, warn};
 use mersenne_common::ll::{self, Checkpoint, EngineKind, LlEngine};
 use mersenne_common::primes::primes_in;
 use mersenne_common::ring::{
-    Config as RingConfig, Id, OpId, Outcome, Peer, RingError, RingNode, StoreReply, Time,
+    Config as RingConfig, Id, OpId, Outcome, Peer, Record, RingError, RingNode, StoreReply, Time,
 };
 use mersenne_common::work::{ResultSet, UnitRecord, UnitResult, UnitState, node_key, unit_key};
 
-use crate::db::ResultDb;
+use crate::db::{RecordMirror, ResultDb};
 use crate::net::{
     Client, Frame, NetError, NodeAddr, NodeStatus, PROTOCOL_VERSION, Request, Response,
     RingMessage, RingOutbox, UnitRow, WireResult, WireUnit, WorkOffer, codec, decode, encode,
@@ -340,6 +340,14 @@ pub struct Shared {
     renewals: AtomicU64,
     /// Wakes the work loop when a unit finishes.
     slot_free: tokio::sync::Notify,
+    /// True once this node is in the ring it was asked to be in (at once
+    /// for a ring of one, after the join otherwise).
+    in_ring: AtomicBool,
+    /// The ring records already on disk; the lock also keeps two flushes of
+    /// records from interleaving (an older write landing last).
+    mirror: tokio::sync::Mutex<RecordMirror>,
+    /// Persisted records not yet known to be back in the ring.
+    restoring: AtomicU64,
 }
 
 /// A running node.
@@ -371,6 +379,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     let db = ResultDb::open(&cfg.data)?;
     let results = db.load()?;
+    let persisted = db.load_records()?;
+    if !persisted.is_empty() {
+        info!(
+            records = persisted.len(),
+            "found unit records on disk; restoring those the ring lacks once in the ring"
+        );
+    }
     std::fs::create_dir_all(ckpt_dir(&cfg.data))?;
     let mut resume = BTreeSet::new();
     for e in std::fs::read_dir(ckpt_dir(&cfg.data))? {
@@ -430,6 +445,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         claim_us: AtomicU64::new(0),
         renewals: AtomicU64::new(0),
         slot_free: tokio::sync::Notify::new(),
+        in_ring: AtomicBool::new(join.is_none()),
+        mirror: tokio::sync::Mutex::new(RecordMirror::new()),
+        restoring: AtomicU64::new(persisted.len() as u64),
         cfg,
     });
     let mut tasks = vec![
@@ -441,6 +459,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     }
     tasks.push(tokio::spawn(maintenance(shared.clone())));
     tasks.push(tokio::spawn(flusher(shared.clone())));
+    if !persisted.is_empty() {
+        tasks.push(tokio::spawn(restore(shared.clone(), persisted)));
+    }
     if shared.cfg.threads > 0 {
         tasks.push(tokio::spawn(work_loop(shared.clone())));
     }
@@ -476,6 +497,7 @@ async fn join_loop(s: Arc<Shared>, seed: NodeAddr) {
         match s.ring.op(RingOp::Join(seed)).await {
             Outcome::Joined { successor } => {
                 info!(%seed, successor = %successor.addr, "joined the ring");
+                s.in_ring.store(true, Ordering::SeqCst);
                 return;
             }
             other => warn!(%seed, ?other, "join failed, retrying"),
@@ -535,6 +557,9 @@ impl NodeHandle {
         }
         let s2 = s.clone();
         let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
+        // The records as they stand after the leases went back: what a
+        // restart of the whole grid starts from.
+        persist_records(s).await;
         let (tx, rx) = oneshot::channel();
         if s.ring.tx.send(RingInput::Leave(tx)).await.is_ok() {
             let _ = rx.await;
@@ -939,13 +964,172 @@ fn flush(s: &Shared) {
 }
 
 async fn flusher(s: Arc<Shared>) {
+    let mut round: u64 = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        if s.stopping.load(Ordering::SeqCst) {
+            // `stop` writes the last state itself, after the leases are back.
+            return;
+        }
         let s2 = s.clone();
         let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
+        round += 1;
+        if round.is_multiple_of(4) {
+            persist_records(&s).await;
+        }
+    }
+}
+
+/// Writes the ring records that changed since the last write (owned and
+/// replicas alike) to the database, in one transaction. The scan inside the
+/// ring task compares versions only; values are cloned for changed records.
+async fn persist_records(s: &Arc<Shared>) {
+    let mut mirror = s.mirror.lock().await;
+    let m = std::mem::take(&mut *mirror);
+    let Some((m, changed)) = s
+        .ring
+        .read(move |n| {
+            let changed = m.changed(n.records());
+            (m, changed)
+        })
+        .await
+    else {
+        return;
+    };
+    *mirror = m;
+    if changed.is_empty() {
+        return;
+    }
+    let s2 = s.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let r = s2.db.write_records(&changed);
+        (r, changed)
+    })
+    .await;
+    match written {
+        Ok((Ok(()), changed)) => {
+            debug!(n = changed.len(), "unit records written to disk");
+            mirror.mark_written(&changed);
+        }
+        Ok((Err(e), _)) => warn!(%e, "writing unit records to disk failed; retrying"),
+        Err(e) => warn!(%e, "record writer panicked"),
+    }
+}
+
+/// Puts persisted records back into the ring after a restart: each one the
+/// ring lacks is created with `cas(key, 0, record)`, so a record the ring
+/// already has is never overwritten. When the ring's copy lacks results our
+/// copy has, they are added to it by the normal completion transition, so a
+/// Done unit stays Done. Failures are retried with back-off until every
+/// record is placed or the node stops.
+async fn restore(s: Arc<Shared>, persisted: Vec<Record>) {
+    while !(s.in_ring.load(Ordering::SeqCst) && s.ring.read(|n| n.is_member()).await == Some(true))
+    {
         if s.stopping.load(Ordering::SeqCst) {
             return;
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut pending: Vec<UnitRecord> = persisted.iter().filter_map(WireUnit::decode).collect();
+    let skipped = persisted.len() - pending.len();
+    if skipped > 0 {
+        warn!(
+            skipped,
+            "persisted records that are not unit records were dropped"
+        );
+    }
+    let total = pending.len();
+    let mut delay = Duration::from_millis(500);
+    let (mut created, mut existed) = (0u64, 0u64);
+    while !pending.is_empty() {
+        if s.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        s.restoring.store(pending.len() as u64, Ordering::Relaxed);
+        // Records this node already holds a copy of at least as far along
+        // need no round trip (the ring handed them over on join).
+        let held = {
+            let keys: Vec<(u64, usize)> = pending
+                .iter()
+                .map(|u| (u.exponent, u.results.len()))
+                .collect();
+            s.ring
+                .read(move |n| {
+                    keys.iter()
+                        .map(|(p, ours)| {
+                            n.record(key_of(*p))
+                                .and_then(WireUnit::decode)
+                                .is_some_and(|u| *ours == 0 || u.results.len() >= *ours)
+                        })
+                        .collect::<Vec<bool>>()
+                })
+                .await
+                .unwrap_or_default()
+        };
+        let todo: Vec<UnitRecord> = pending
+            .into_iter()
+            .zip(held.iter().copied().chain(std::iter::repeat(false)))
+            .filter_map(|(u, h)| {
+                if h {
+                    existed += 1;
+                    None
+                } else {
+                    Some(u)
+                }
+            })
+            .collect();
+        let outcomes: Vec<(UnitRecord, Result<bool, String>)> = futures::stream::iter(todo)
+            .map(|u| {
+                let s = s.clone();
+                async move {
+                    let r = restore_one(&s, &u).await;
+                    (u, r)
+                }
+            })
+            .buffer_unordered(SUBMIT_WINDOW)
+            .collect()
+            .await;
+        pending = Vec::new();
+        for (u, r) in outcomes {
+            match r {
+                Ok(true) => created += 1,
+                Ok(false) => existed += 1,
+                Err(e) => {
+                    debug!(p = u.exponent, %e, "restoring a record failed; retrying");
+                    pending.push(u);
+                }
+            }
+        }
+        if !pending.is_empty() {
+            warn!(
+                left = pending.len(),
+                "some persisted records are not back in the ring yet; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+    s.restoring.store(0, Ordering::Relaxed);
+    info!(
+        total,
+        restored = created,
+        already_in_ring = existed,
+        "unit records from disk are back in the ring"
+    );
+}
+
+/// One persisted record back into the ring: `Ok(true)` if the ring lacked
+/// it, `Ok(false)` if it had it (our results merged in).
+async fn restore_one(s: &Arc<Shared>, u: &UnitRecord) -> Result<bool, String> {
+    match s.ring.cas(u.exponent, 0, u).await? {
+        Cas::Stored(_) => Ok(true),
+        Cas::Conflict(Some(cur)) => {
+            for r in &u.results {
+                write_result(s, cur.clone(), r).await;
+            }
+            Ok(false)
+        }
+        Cas::Conflict(None) => Err("conflict on an absent record".into()),
     }
 }
 
@@ -1085,6 +1269,28 @@ async fn work_loop(s: Arc<Shared>) {
 /// Claims `rec` by compare-and-set at its owner; the claimed record on
 /// success.
 async fn claim(s: &Arc<Shared>, rec: &UnitRecord) -> Option<UnitRecord> {
+    // A result we already hold but the record lacks (its write was lost,
+    // say in a crash of the whole grid before the record reached disk):
+    // complete the record instead of crunching the unit again.
+    let known = s
+        .state
+        .lock()
+        .expect("state")
+        .results
+        .get(rec.exponent)
+        .map(|v| v.to_vec());
+    if let Some(results) = known.filter(|v| !v.is_empty()) {
+        debug!(
+            p = rec.exponent,
+            "record lacks a known result; completing it"
+        );
+        let mut cur = rec.clone();
+        for r in &results {
+            write_result(s, cur.clone(), r).await;
+            cur = cur.completed(r.clone());
+        }
+        return None;
+    }
     let lease = s.cfg.lease.as_millis() as u64;
     let new = rec.claimed(&s.addr, now_ms(), lease).ok()?;
     match s.ring.cas(rec.exponent, rec.version, &new).await {

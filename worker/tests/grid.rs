@@ -612,3 +612,92 @@ fn sigterm_checkpoints_gives_the_lease_back_and_leaves() {
     drop((a, b, c));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Waits for a child to exit, bounded; its exit status.
+fn wait_exit(p: &mut Peer, limit: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(c) = p.child.try_wait().unwrap() {
+            return c;
+        }
+        assert!(t.elapsed() < limit, "peer did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn unit_records_survive_a_restart_of_the_whole_grid() {
+    let dir = tmpdir("wholegrid");
+    let mut a = Peer::worker(&dir, "a", None, &[]);
+    let mut b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    // M21701 keeps the grid busy for a while, so both peers stop with
+    // units left: some crunched, some claimed, some never started.
+    let big = 21701;
+    let (from, to) = (2, 2000);
+    let mut all = primes_in(from, to);
+    all.push(big);
+    assert_eq!(submit(&a.addr, big, big), (1, 0));
+    assert_eq!(submit(&b.addr, from, to), (all.len() as u64 - 1, 0));
+    wait_for("some results", Duration::from_secs(60), || {
+        table(&a.addr).is_some_and(|t| exponents(&t).len() >= 60)
+    });
+    let done_before = exponents(&table(&a.addr).unwrap()).len();
+    assert!(done_before < all.len(), "the grid finished before the stop");
+    eprintln!("{done_before} of {} units done at the stop", all.len());
+    // Both at once: A by SIGTERM (the shutdown write), B by SIGKILL (only
+    // the periodic writes count).
+    let ok = Command::new("kill")
+        .args(["-TERM", &a.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    b.kill();
+    let code = wait_exit(&mut a, Duration::from_secs(40));
+    assert!(code.success(), "A's exit status {code:?}");
+    // New ports, so new ids: the records land at different owners than
+    // before, and B's leases (2 s) have lapsed by the time anyone looks.
+    let a = Peer::worker(&dir, "a", None, &[]);
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    wait_for("the ring again", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    wait_for(
+        "every unit finished after the restart",
+        Duration::from_secs(180),
+        || {
+            [&a.addr, &b.addr]
+                .iter()
+                .all(|p| table(p).is_some_and(|t| exponents(&t).len() == all.len()))
+        },
+    );
+    for p in [&a.addr, &b.addr] {
+        let t = table(p).unwrap();
+        let small: Vec<UnitResult> = t.iter().filter(|r| r.exponent != big).cloned().collect();
+        check_table(&small, from, to);
+        let r = t.iter().find(|r| r.exponent == big).unwrap();
+        assert_eq!(r.status, Status::Prime);
+    }
+    // Every record is back and ends Done (no unit forgotten, none reset).
+    wait_for("all records Done", Duration::from_secs(30), || {
+        units(&a.addr).is_some_and(|rows| {
+            let mut ps: Vec<u64> = rows.iter().map(|r| r.exponent).collect();
+            ps.sort();
+            let mut want = all.clone();
+            want.sort();
+            ps == want && rows.iter().all(|r| r.state == net::WireUnitState::Done)
+        })
+    });
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    for l in log.lines().filter(|l| l.contains("back in the ring")) {
+        eprintln!("{l}");
+    }
+    assert!(
+        log.contains("unit records from disk are back in the ring"),
+        "A did not restore its records"
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
