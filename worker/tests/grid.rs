@@ -701,3 +701,105 @@ fn unit_records_survive_a_restart_of_the_whole_grid() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn worker_local_stops_its_peers_gracefully_on_ctrl_c() {
+    let dir = tmpdir("localint");
+    let data = dir.join("data");
+    let logf = std::fs::File::create(dir.join("local.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args([
+            "local",
+            "--nodes",
+            "2",
+            "--threads",
+            "2",
+            "--range",
+            "2-30000",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(logf)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Reads stdout on a thread so that the waits below stay bounded.
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let t = Instant::now();
+    while !lines.iter().any(|l: &String| l.starts_with("submitted:")) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no submit: {lines:?}"
+        );
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    // Units (the largest exponents first) are in progress on both threads.
+    std::thread::sleep(Duration::from_secs(2));
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let t = Instant::now();
+    let code = loop {
+        if let Some(c) = child.try_wait().unwrap() {
+            break c;
+        }
+        if t.elapsed() > Duration::from_secs(45) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("worker local did not exit within 45 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "exit status {code:?}");
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let text = lines.join("\n");
+    for needle in [
+        "interrupted after",
+        "Mersenne primes found",
+        "units in",
+        "stopped 2 peers in",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+    let log = std::fs::read_to_string(dir.join("local.log")).unwrap();
+    assert_eq!(log.matches("left the ring").count(), 2, "{log}");
+    // The units in progress were checkpointed, and their records are on
+    // disk for the next run with the same --data.
+    let ckpts: usize = (0..2)
+        .map(|i| {
+            std::fs::read_dir(data.join(format!("peer{i}")).join("checkpoints"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(ckpts > 0, "no checkpoint written on Ctrl-C");
+    let held: usize = (0..2)
+        .map(|i| {
+            mersenne_worker::db::ResultDb::open(&data.join(format!("peer{i}")))
+                .unwrap()
+                .load_records()
+                .unwrap()
+                .len()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(held, primes_in(2, 30000).len(), "records on disk");
+    let _ = std::fs::remove_dir_all(&dir);
+}
