@@ -130,7 +130,72 @@ fn key_of(p: u64) -> Id {
 
 // ---------------------------------------------------------------- ring task
 
-type Reader = Box<dyn FnOnce(&RingNode<NodeAddr>) + Send>;
+type Reader = Box<dyn FnOnce(&RingNode<NodeAddr>, &ClaimIndex) + Send>;
+
+/// The units waiting for a worker among the records this node holds (owned
+/// or replica): exponent → (ring key, lease expiry; 0 when submitted).
+///
+/// Kept up to date from the ring's journal of changed keys, so a record is
+/// decoded once per write instead of once per scan: a steal request or an
+/// idle poll walks this map (cheap comparisons, no decoding) and decodes
+/// only the records it returns. Done units leave the map, so on a grid that
+/// has finished most of its work the map is small.
+#[derive(Debug, Default)]
+pub struct ClaimIndex {
+    open: std::collections::BTreeMap<u64, (Id, u64)>,
+}
+
+impl ClaimIndex {
+    /// Applies the records under `keys` as they now are in `node`.
+    pub fn update(&mut self, node: &RingNode<NodeAddr>, keys: Vec<Id>) {
+        for key in keys {
+            let Some(u) = node.record(key).and_then(WireUnit::decode) else {
+                continue;
+            };
+            match u.state {
+                UnitState::Done => {
+                    self.open.remove(&u.exponent);
+                }
+                UnitState::Submitted => {
+                    self.open.insert(u.exponent, (key, 0));
+                }
+                UnitState::Claimed => {
+                    self.open.insert(u.exponent, (key, u.lease_expires_ms));
+                }
+            }
+        }
+    }
+
+    /// Units not done, owned or not.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// True when no held unit waits for a worker.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Owned, claimable unit records, largest exponent first (longest job
+    /// first keeps the tail short: the last units to finish are the quick
+    /// ones), at most `max`, none in `exclude`.
+    pub fn claimable_owned(
+        &self,
+        node: &RingNode<NodeAddr>,
+        now: u64,
+        max: usize,
+        exclude: &HashSet<u64>,
+    ) -> Vec<UnitRecord> {
+        self.open
+            .iter()
+            .rev()
+            .filter(|(p, (key, lease))| now >= *lease && !exclude.contains(p) && node.owns(*key))
+            .filter_map(|(_, (key, _))| node.record(*key).and_then(WireUnit::decode))
+            .filter(|u| u.claimable(now))
+            .take(max)
+            .collect()
+    }
+}
 
 enum RingInput {
     Msg(RingMessage),
@@ -184,9 +249,18 @@ impl Ring {
         &self,
         f: impl FnOnce(&RingNode<NodeAddr>) -> T + Send + 'static,
     ) -> Option<T> {
+        self.read_indexed(move |n, _| f(n)).await
+    }
+
+    /// Runs `f` on the ring node and its [`ClaimIndex`] inside the ring
+    /// task.
+    async fn read_indexed<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&RingNode<NodeAddr>, &ClaimIndex) -> T + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
-        let reader: Reader = Box::new(move |n| {
-            let _ = tx.send(f(n));
+        let reader: Reader = Box::new(move |n, i| {
+            let _ = tx.send(f(n, i));
         });
         self.tx.send(RingInput::Read(reader)).await.ok()?;
         rx.await.ok()
@@ -228,6 +302,7 @@ impl Ring {
 
 fn apply(
     node: &mut RingNode<NodeAddr>,
+    index: &mut ClaimIndex,
     input: RingInput,
     now: Time,
     waiting: &mut HashMap<OpId, oneshot::Sender<Outcome<NodeAddr>>>,
@@ -246,7 +321,11 @@ fn apply(
             };
             waiting.insert(id, tx);
         }
-        RingInput::Read(f) => f(node),
+        RingInput::Read(f) => {
+            let changed = node.take_changed();
+            index.update(node, changed);
+            f(node, index)
+        }
         RingInput::Leave(done) => {
             node.leave(now);
             let _ = done.send(());
@@ -263,6 +342,8 @@ async fn ring_loop(
 ) {
     let now = || Time(base.elapsed().as_millis() as u64);
     let mut waiting: HashMap<OpId, oneshot::Sender<Outcome<NodeAddr>>> = HashMap::new();
+    node.track_changes(true);
+    let mut index = ClaimIndex::default();
     loop {
         let wake = node.next_wakeup().0.min(now().0 + 60_000);
         let at = tokio::time::Instant::from_std(base + Duration::from_millis(wake));
@@ -270,12 +351,12 @@ async fn ring_loop(
             input = rx.recv() => {
                 let Some(input) = input else { return };
                 let t = now();
-                apply(&mut node, input, t, &mut waiting);
+                apply(&mut node, &mut index, input, t, &mut waiting);
                 // Take what else is queued in the same step: one pass over
                 // the outbox for a burst of inputs.
                 for _ in 0..256 {
                     match rx.try_recv() {
-                        Ok(i) => apply(&mut node, i, t, &mut waiting),
+                        Ok(i) => apply(&mut node, &mut index, i, t, &mut waiting),
                         Err(_) => break,
                     }
                 }
@@ -289,6 +370,8 @@ async fn ring_loop(
         for out in node.take_outgoing() {
             outbox.send(out.to, out.msg);
         }
+        let changed = node.take_changed();
+        index.update(&node, changed);
         for ev in node.take_events() {
             if let Some(tx) = waiting.remove(&ev.op) {
                 let _ = tx.send(ev.outcome);
@@ -662,9 +745,10 @@ async fn connection(s: Arc<Shared>, sock: TcpStream) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Owned, claimable unit records, largest exponent first (longest job first
-/// keeps the tail short: the last units to finish are the quick ones).
-fn claimable_owned(
+/// Owned, claimable unit records, largest exponent first, by decoding every
+/// record held: the slow, obvious form of [`ClaimIndex::claimable_owned`],
+/// kept as its test oracle and benchmark baseline.
+pub fn claimable_owned_by_scan(
     node: &RingNode<NodeAddr>,
     now: u64,
     max: usize,
@@ -700,8 +784,8 @@ async fn handle(s: &Arc<Shared>, req: Request) -> Response {
             let now = now_ms();
             let offers = s
                 .ring
-                .read(move |n| {
-                    claimable_owned(n, now, max.min(64), &active)
+                .read_indexed(move |n, i| {
+                    i.claimable_owned(n, now, max.min(64), &active)
                         .iter()
                         .map(|u| WorkOffer {
                             unit: WireUnit::from(u),
@@ -1347,7 +1431,7 @@ async fn find_and_claim(s: &Arc<Shared>) -> Option<UnitRecord> {
                 let now = now_ms();
                 let mut v = s
                     .ring
-                    .read(move |n| claimable_owned(n, now, CANDIDATES, &active))
+                    .read_indexed(move |n, i| i.claimable_owned(n, now, CANDIDATES, &active))
                     .await
                     .unwrap_or_default();
                 v.reverse();
@@ -1590,4 +1674,104 @@ fn crunch(
         finished_ms: now_ms(),
         crunch_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A ring of one holding the records of `primes_in(2, 3000)`, written by
+    /// compare-and-set like the shell does.
+    fn lone_node() -> RingNode<NodeAddr> {
+        let addr = NodeAddr::try_from("127.0.0.1:1").unwrap();
+        let me = Peer {
+            id: Id(node_key("127.0.0.1:1")),
+            addr,
+        };
+        let mut cfg = NodeConfig::new("127.0.0.1:0", PathBuf::new()).ring_config();
+        cfg.successors = 1;
+        RingNode::new(me, cfg, Time(0))
+    }
+
+    fn sync(index: &mut ClaimIndex, node: &mut RingNode<NodeAddr>) {
+        let changed = node.take_changed();
+        index.update(node, changed);
+    }
+
+    fn write(node: &mut RingNode<NodeAddr>, rec: &UnitRecord, t: u64) {
+        let expected = node.record(key_of(rec.exponent)).map_or(0, |r| r.version);
+        node.cas(
+            key_of(rec.exponent),
+            expected,
+            WireUnit::encode(rec),
+            Time(t),
+        );
+        node.advance(Time(t));
+        let stored = node
+            .record(key_of(rec.exponent))
+            .expect("stored at once in a ring of one");
+        assert_eq!(stored.version, expected + 1);
+    }
+
+    #[test]
+    fn the_claim_index_agrees_with_a_full_scan() {
+        let mut node = lone_node();
+        node.track_changes(true);
+        let mut index = ClaimIndex::default();
+        let primes = primes_in(2, 3000);
+        for &p in &primes {
+            write(&mut node, &UnitRecord::new(p), 1);
+        }
+        sync(&mut index, &mut node);
+        assert_eq!(index.len(), primes.len());
+        // Some claimed with live leases, some with lapsed ones, some done,
+        // some claimed and then released: every state the grid produces.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let now = 1_000_000u64;
+        for (i, &p) in primes.iter().enumerate() {
+            let rec = WireUnit::decode(node.record(key_of(p)).unwrap()).unwrap();
+            let next = match i % 5 {
+                0 => rec
+                    .claimed("w", now - rng.random_range(0..5000), 3000)
+                    .unwrap(),
+                1 => rec.completed(UnitResult {
+                    exponent: p,
+                    status: ll::Status::Composite,
+                    res64: p,
+                    shift: 0,
+                    engine: "reference".into(),
+                    computed_by: "w".into(),
+                    finished_ms: now,
+                    crunch_ms: 1,
+                }),
+                2 => rec.claimed("w", now, 10).unwrap().released("w"),
+                _ => continue,
+            };
+            write(&mut node, &next, 2);
+            if i % 10 == 0 {
+                sync(&mut index, &mut node);
+            }
+        }
+        sync(&mut index, &mut node);
+        let done = primes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 5 == 1)
+            .count();
+        assert_eq!(index.len(), primes.len() - done);
+        let exclude: HashSet<u64> = primes.iter().copied().filter(|p| p % 7 == 3).collect();
+        for t in [0, now - 2000, now, now + 1000, now + 10_000] {
+            for max in [1, 64, 10_000] {
+                for ex in [&HashSet::new(), &exclude] {
+                    let got = index.claimable_owned(&node, t, max, ex);
+                    let want = claimable_owned_by_scan(&node, t, max, ex);
+                    assert_eq!(got, want, "now {t} max {max}");
+                }
+            }
+        }
+        // The lapsed leases count: more is claimable later than now.
+        let at = |t| claimable_owned_by_scan(&node, t, 10_000, &HashSet::new()).len();
+        assert!(at(now + 10_000) > at(now - 2000));
+    }
 }
