@@ -429,8 +429,6 @@ pub struct Shared {
     /// The ring records already on disk; the lock also keeps two flushes of
     /// records from interleaving (an older write landing last).
     mirror: tokio::sync::Mutex<RecordMirror>,
-    /// Persisted records not yet known to be back in the ring.
-    restoring: AtomicU64,
 }
 
 /// A running node.
@@ -530,7 +528,6 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         slot_free: tokio::sync::Notify::new(),
         in_ring: AtomicBool::new(join.is_none()),
         mirror: tokio::sync::Mutex::new(RecordMirror::new()),
-        restoring: AtomicU64::new(persisted.len() as u64),
         cfg,
     });
     let mut tasks = vec![
@@ -1129,7 +1126,6 @@ async fn restore(s: Arc<Shared>, persisted: Vec<Record>) {
         if s.stopping.load(Ordering::SeqCst) {
             return;
         }
-        s.restoring.store(pending.len() as u64, Ordering::Relaxed);
         // Records this node already holds a copy of at least as far along
         // need no round trip (the ring handed them over on join).
         let held = {
@@ -1193,7 +1189,6 @@ async fn restore(s: Arc<Shared>, persisted: Vec<Record>) {
             delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
-    s.restoring.store(0, Ordering::Relaxed);
     info!(
         total,
         restored = created,
