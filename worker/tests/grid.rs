@@ -426,6 +426,16 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
         .and_then(|s| s.parse().ok())
         .unwrap();
     assert!(iteration > 0 && iteration < big - 2, "{resumed}");
+    // B's record of M44497 from its disk was older than the ring's: the
+    // ring kept its own (nothing restored over it).
+    let restored = log
+        .lines()
+        .find(|l| l.contains("unit records from disk are back in the ring"))
+        .expect("B did not restore its records");
+    assert!(
+        restored.contains("restored=0") && restored.contains("already_in_ring=1"),
+        "{restored}"
+    );
     let small_rows: Vec<UnitResult> = t.into_iter().filter(|r| r.exponent != big).collect();
     check_table(&small_rows, from, to);
     drop((a, b, c));
