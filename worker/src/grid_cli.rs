@@ -565,13 +565,39 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         "tables on all {} peers identical: {identical}; duplicate results: {dup}",
         nodes.len()
     );
-    for n in nodes {
-        n.abort();
+    if interrupted {
+        stop_all(nodes).await;
+    } else {
+        // Finished: nothing is in progress and every peer holds every
+        // result, so there is nothing to hand over.
+        for n in nodes {
+            n.abort();
+        }
     }
     if temp {
         let _ = std::fs::remove_dir_all(&base);
     }
     Ok(())
+}
+
+/// Longest `worker local` waits for its peers to stop after Ctrl-C.
+const LOCAL_STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Stops every peer of `worker local` the graceful way, all at once:
+/// checkpoint, give leases back, write the records, leave. Bounded by
+/// [`LOCAL_STOP_LIMIT`]; a second Ctrl-C stops waiting.
+async fn stop_all(nodes: Vec<node::NodeHandle>) {
+    let n = nodes.len();
+    println!("stopping {n} peers: checkpointing units in progress, giving leases back, leaving");
+    let t = Instant::now();
+    let all = futures::future::join_all(nodes.into_iter().map(|n| n.stop()));
+    tokio::select! {
+        _ = all => println!("stopped {n} peers in {:.1} s", t.elapsed().as_secs_f64()),
+        _ = tokio::time::sleep(LOCAL_STOP_LIMIT) => {
+            println!("peers still stopping after {} s; exiting anyway", LOCAL_STOP_LIMIT.as_secs());
+        }
+        _ = shutdown_signal() => println!("interrupted again; exiting without waiting"),
+    }
 }
 
 #[cfg(test)]

@@ -38,11 +38,11 @@ use tracing::{debug, info, warn};
 use mersenne_common::ll::{self, Checkpoint, EngineKind, LlEngine};
 use mersenne_common::primes::primes_in;
 use mersenne_common::ring::{
-    Config as RingConfig, Id, OpId, Outcome, Peer, RingError, RingNode, StoreReply, Time,
+    Config as RingConfig, Id, OpId, Outcome, Peer, Record, RingError, RingNode, StoreReply, Time,
 };
 use mersenne_common::work::{ResultSet, UnitRecord, UnitResult, UnitState, node_key, unit_key};
 
-use crate::db::ResultDb;
+use crate::db::{RecordMirror, ResultDb};
 use crate::net::{
     Client, Frame, NetError, NodeAddr, NodeStatus, PROTOCOL_VERSION, Request, Response,
     RingMessage, RingOutbox, UnitRow, WireResult, WireUnit, WorkOffer, codec, decode, encode,
@@ -130,7 +130,72 @@ fn key_of(p: u64) -> Id {
 
 // ---------------------------------------------------------------- ring task
 
-type Reader = Box<dyn FnOnce(&RingNode<NodeAddr>) + Send>;
+type Reader = Box<dyn FnOnce(&RingNode<NodeAddr>, &ClaimIndex) + Send>;
+
+/// The units waiting for a worker among the records this node holds (owned
+/// or replica): exponent → (ring key, lease expiry; 0 when submitted).
+///
+/// Kept up to date from the ring's journal of changed keys, so a record is
+/// decoded once per write instead of once per scan: a steal request or an
+/// idle poll walks this map (cheap comparisons, no decoding) and decodes
+/// only the records it returns. Done units leave the map, so on a grid that
+/// has finished most of its work the map is small.
+#[derive(Debug, Default)]
+pub struct ClaimIndex {
+    open: std::collections::BTreeMap<u64, (Id, u64)>,
+}
+
+impl ClaimIndex {
+    /// Applies the records under `keys` as they now are in `node`.
+    pub fn update(&mut self, node: &RingNode<NodeAddr>, keys: Vec<Id>) {
+        for key in keys {
+            let Some(u) = node.record(key).and_then(WireUnit::decode) else {
+                continue;
+            };
+            match u.state {
+                UnitState::Done => {
+                    self.open.remove(&u.exponent);
+                }
+                UnitState::Submitted => {
+                    self.open.insert(u.exponent, (key, 0));
+                }
+                UnitState::Claimed => {
+                    self.open.insert(u.exponent, (key, u.lease_expires_ms));
+                }
+            }
+        }
+    }
+
+    /// Units not done, owned or not.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// True when no held unit waits for a worker.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Owned, claimable unit records, largest exponent first (longest job
+    /// first keeps the tail short: the last units to finish are the quick
+    /// ones), at most `max`, none in `exclude`.
+    pub fn claimable_owned(
+        &self,
+        node: &RingNode<NodeAddr>,
+        now: u64,
+        max: usize,
+        exclude: &HashSet<u64>,
+    ) -> Vec<UnitRecord> {
+        self.open
+            .iter()
+            .rev()
+            .filter(|(p, (key, lease))| now >= *lease && !exclude.contains(p) && node.owns(*key))
+            .filter_map(|(_, (key, _))| node.record(*key).and_then(WireUnit::decode))
+            .filter(|u| u.claimable(now))
+            .take(max)
+            .collect()
+    }
+}
 
 enum RingInput {
     Msg(RingMessage),
@@ -184,9 +249,18 @@ impl Ring {
         &self,
         f: impl FnOnce(&RingNode<NodeAddr>) -> T + Send + 'static,
     ) -> Option<T> {
+        self.read_indexed(move |n, _| f(n)).await
+    }
+
+    /// Runs `f` on the ring node and its [`ClaimIndex`] inside the ring
+    /// task.
+    async fn read_indexed<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&RingNode<NodeAddr>, &ClaimIndex) -> T + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
-        let reader: Reader = Box::new(move |n| {
-            let _ = tx.send(f(n));
+        let reader: Reader = Box::new(move |n, i| {
+            let _ = tx.send(f(n, i));
         });
         self.tx.send(RingInput::Read(reader)).await.ok()?;
         rx.await.ok()
@@ -228,6 +302,7 @@ impl Ring {
 
 fn apply(
     node: &mut RingNode<NodeAddr>,
+    index: &mut ClaimIndex,
     input: RingInput,
     now: Time,
     waiting: &mut HashMap<OpId, oneshot::Sender<Outcome<NodeAddr>>>,
@@ -246,7 +321,11 @@ fn apply(
             };
             waiting.insert(id, tx);
         }
-        RingInput::Read(f) => f(node),
+        RingInput::Read(f) => {
+            let changed = node.take_changed();
+            index.update(node, changed);
+            f(node, index)
+        }
         RingInput::Leave(done) => {
             node.leave(now);
             let _ = done.send(());
@@ -263,6 +342,8 @@ async fn ring_loop(
 ) {
     let now = || Time(base.elapsed().as_millis() as u64);
     let mut waiting: HashMap<OpId, oneshot::Sender<Outcome<NodeAddr>>> = HashMap::new();
+    node.track_changes(true);
+    let mut index = ClaimIndex::default();
     loop {
         let wake = node.next_wakeup().0.min(now().0 + 60_000);
         let at = tokio::time::Instant::from_std(base + Duration::from_millis(wake));
@@ -270,12 +351,12 @@ async fn ring_loop(
             input = rx.recv() => {
                 let Some(input) = input else { return };
                 let t = now();
-                apply(&mut node, input, t, &mut waiting);
+                apply(&mut node, &mut index, input, t, &mut waiting);
                 // Take what else is queued in the same step: one pass over
                 // the outbox for a burst of inputs.
                 for _ in 0..256 {
                     match rx.try_recv() {
-                        Ok(i) => apply(&mut node, i, t, &mut waiting),
+                        Ok(i) => apply(&mut node, &mut index, i, t, &mut waiting),
                         Err(_) => break,
                     }
                 }
@@ -289,6 +370,8 @@ async fn ring_loop(
         for out in node.take_outgoing() {
             outbox.send(out.to, out.msg);
         }
+        let changed = node.take_changed();
+        index.update(&node, changed);
         for ev in node.take_events() {
             if let Some(tx) = waiting.remove(&ev.op) {
                 let _ = tx.send(ev.outcome);
@@ -340,6 +423,12 @@ pub struct Shared {
     renewals: AtomicU64,
     /// Wakes the work loop when a unit finishes.
     slot_free: tokio::sync::Notify,
+    /// True once this node is in the ring it was asked to be in (at once
+    /// for a ring of one, after the join otherwise).
+    in_ring: AtomicBool,
+    /// The ring records already on disk; the lock also keeps two flushes of
+    /// records from interleaving (an older write landing last).
+    mirror: tokio::sync::Mutex<RecordMirror>,
 }
 
 /// A running node.
@@ -371,6 +460,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     let db = ResultDb::open(&cfg.data)?;
     let results = db.load()?;
+    let persisted = db.load_records()?;
+    if !persisted.is_empty() {
+        info!(
+            records = persisted.len(),
+            "found unit records on disk; restoring those the ring lacks once in the ring"
+        );
+    }
     std::fs::create_dir_all(ckpt_dir(&cfg.data))?;
     let mut resume = BTreeSet::new();
     for e in std::fs::read_dir(ckpt_dir(&cfg.data))? {
@@ -430,6 +526,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
         claim_us: AtomicU64::new(0),
         renewals: AtomicU64::new(0),
         slot_free: tokio::sync::Notify::new(),
+        in_ring: AtomicBool::new(join.is_none()),
+        mirror: tokio::sync::Mutex::new(RecordMirror::new()),
         cfg,
     });
     let mut tasks = vec![
@@ -441,6 +539,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<NodeHandle> {
     }
     tasks.push(tokio::spawn(maintenance(shared.clone())));
     tasks.push(tokio::spawn(flusher(shared.clone())));
+    if !persisted.is_empty() {
+        tasks.push(tokio::spawn(restore(shared.clone(), persisted)));
+    }
     if shared.cfg.threads > 0 {
         tasks.push(tokio::spawn(work_loop(shared.clone())));
     }
@@ -476,6 +577,7 @@ async fn join_loop(s: Arc<Shared>, seed: NodeAddr) {
         match s.ring.op(RingOp::Join(seed)).await {
             Outcome::Joined { successor } => {
                 info!(%seed, successor = %successor.addr, "joined the ring");
+                s.in_ring.store(true, Ordering::SeqCst);
                 return;
             }
             other => warn!(%seed, ?other, "join failed, retrying"),
@@ -535,6 +637,9 @@ impl NodeHandle {
         }
         let s2 = s.clone();
         let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
+        // The records as they stand after the leases went back: what a
+        // restart of the whole grid starts from.
+        persist_records(s).await;
         let (tx, rx) = oneshot::channel();
         if s.ring.tx.send(RingInput::Leave(tx)).await.is_ok() {
             let _ = rx.await;
@@ -637,9 +742,10 @@ async fn connection(s: Arc<Shared>, sock: TcpStream) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Owned, claimable unit records, largest exponent first (longest job first
-/// keeps the tail short: the last units to finish are the quick ones).
-fn claimable_owned(
+/// Owned, claimable unit records, largest exponent first, by decoding every
+/// record held: the slow, obvious form of [`ClaimIndex::claimable_owned`],
+/// kept as its test oracle and benchmark baseline.
+pub fn claimable_owned_by_scan(
     node: &RingNode<NodeAddr>,
     now: u64,
     max: usize,
@@ -675,8 +781,8 @@ async fn handle(s: &Arc<Shared>, req: Request) -> Response {
             let now = now_ms();
             let offers = s
                 .ring
-                .read(move |n| {
-                    claimable_owned(n, now, max.min(64), &active)
+                .read_indexed(move |n, i| {
+                    i.claimable_owned(n, now, max.min(64), &active)
                         .iter()
                         .map(|u| WorkOffer {
                             unit: WireUnit::from(u),
@@ -939,13 +1045,170 @@ fn flush(s: &Shared) {
 }
 
 async fn flusher(s: Arc<Shared>) {
+    let mut round: u64 = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        if s.stopping.load(Ordering::SeqCst) {
+            // `stop` writes the last state itself, after the leases are back.
+            return;
+        }
         let s2 = s.clone();
         let _ = tokio::task::spawn_blocking(move || flush(&s2)).await;
+        round += 1;
+        if round.is_multiple_of(4) {
+            persist_records(&s).await;
+        }
+    }
+}
+
+/// Writes the ring records that changed since the last write (owned and
+/// replicas alike) to the database, in one transaction. The scan inside the
+/// ring task compares versions only; values are cloned for changed records.
+async fn persist_records(s: &Arc<Shared>) {
+    let mut mirror = s.mirror.lock().await;
+    let m = std::mem::take(&mut *mirror);
+    let Some((m, changed)) = s
+        .ring
+        .read(move |n| {
+            let changed = m.changed(n.records());
+            (m, changed)
+        })
+        .await
+    else {
+        return;
+    };
+    *mirror = m;
+    if changed.is_empty() {
+        return;
+    }
+    let s2 = s.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let r = s2.db.write_records(&changed);
+        (r, changed)
+    })
+    .await;
+    match written {
+        Ok((Ok(()), changed)) => {
+            debug!(n = changed.len(), "unit records written to disk");
+            mirror.mark_written(&changed);
+        }
+        Ok((Err(e), _)) => warn!(%e, "writing unit records to disk failed; retrying"),
+        Err(e) => warn!(%e, "record writer panicked"),
+    }
+}
+
+/// Puts persisted records back into the ring after a restart: each one the
+/// ring lacks is created with `cas(key, 0, record)`, so a record the ring
+/// already has is never overwritten. When the ring's copy lacks results our
+/// copy has, they are added to it by the normal completion transition, so a
+/// Done unit stays Done. Failures are retried with back-off until every
+/// record is placed or the node stops.
+async fn restore(s: Arc<Shared>, persisted: Vec<Record>) {
+    while !(s.in_ring.load(Ordering::SeqCst) && s.ring.read(|n| n.is_member()).await == Some(true))
+    {
         if s.stopping.load(Ordering::SeqCst) {
             return;
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut pending: Vec<UnitRecord> = persisted.iter().filter_map(WireUnit::decode).collect();
+    let skipped = persisted.len() - pending.len();
+    if skipped > 0 {
+        warn!(
+            skipped,
+            "persisted records that are not unit records were dropped"
+        );
+    }
+    let total = pending.len();
+    let mut delay = Duration::from_millis(500);
+    let (mut created, mut existed) = (0u64, 0u64);
+    while !pending.is_empty() {
+        if s.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        // Records this node already holds a copy of at least as far along
+        // need no round trip (the ring handed them over on join).
+        let held = {
+            let keys: Vec<(u64, usize)> = pending
+                .iter()
+                .map(|u| (u.exponent, u.results.len()))
+                .collect();
+            s.ring
+                .read(move |n| {
+                    keys.iter()
+                        .map(|(p, ours)| {
+                            n.record(key_of(*p))
+                                .and_then(WireUnit::decode)
+                                .is_some_and(|u| *ours == 0 || u.results.len() >= *ours)
+                        })
+                        .collect::<Vec<bool>>()
+                })
+                .await
+                .unwrap_or_default()
+        };
+        let todo: Vec<UnitRecord> = pending
+            .into_iter()
+            .zip(held.iter().copied().chain(std::iter::repeat(false)))
+            .filter_map(|(u, h)| {
+                if h {
+                    existed += 1;
+                    None
+                } else {
+                    Some(u)
+                }
+            })
+            .collect();
+        let outcomes: Vec<(UnitRecord, Result<bool, String>)> = futures::stream::iter(todo)
+            .map(|u| {
+                let s = s.clone();
+                async move {
+                    let r = restore_one(&s, &u).await;
+                    (u, r)
+                }
+            })
+            .buffer_unordered(SUBMIT_WINDOW)
+            .collect()
+            .await;
+        pending = Vec::new();
+        for (u, r) in outcomes {
+            match r {
+                Ok(true) => created += 1,
+                Ok(false) => existed += 1,
+                Err(e) => {
+                    debug!(p = u.exponent, %e, "restoring a record failed; retrying");
+                    pending.push(u);
+                }
+            }
+        }
+        if !pending.is_empty() {
+            warn!(
+                left = pending.len(),
+                "some persisted records are not back in the ring yet; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+    info!(
+        total,
+        restored = created,
+        already_in_ring = existed,
+        "unit records from disk are back in the ring"
+    );
+}
+
+/// One persisted record back into the ring: `Ok(true)` if the ring lacked
+/// it, `Ok(false)` if it had it (our results merged in).
+async fn restore_one(s: &Arc<Shared>, u: &UnitRecord) -> Result<bool, String> {
+    match s.ring.cas(u.exponent, 0, u).await? {
+        Cas::Stored(_) => Ok(true),
+        Cas::Conflict(Some(cur)) => {
+            for r in &u.results {
+                write_result(s, cur.clone(), r).await;
+            }
+            Ok(false)
+        }
+        Cas::Conflict(None) => Err("conflict on an absent record".into()),
     }
 }
 
@@ -1085,6 +1348,28 @@ async fn work_loop(s: Arc<Shared>) {
 /// Claims `rec` by compare-and-set at its owner; the claimed record on
 /// success.
 async fn claim(s: &Arc<Shared>, rec: &UnitRecord) -> Option<UnitRecord> {
+    // A result we already hold but the record lacks (its write was lost,
+    // say in a crash of the whole grid before the record reached disk):
+    // complete the record instead of crunching the unit again.
+    let known = s
+        .state
+        .lock()
+        .expect("state")
+        .results
+        .get(rec.exponent)
+        .map(|v| v.to_vec());
+    if let Some(results) = known.filter(|v| !v.is_empty()) {
+        debug!(
+            p = rec.exponent,
+            "record lacks a known result; completing it"
+        );
+        let mut cur = rec.clone();
+        for r in &results {
+            write_result(s, cur.clone(), r).await;
+            cur = cur.completed(r.clone());
+        }
+        return None;
+    }
     let lease = s.cfg.lease.as_millis() as u64;
     let new = rec.claimed(&s.addr, now_ms(), lease).ok()?;
     match s.ring.cas(rec.exponent, rec.version, &new).await {
@@ -1141,7 +1426,7 @@ async fn find_and_claim(s: &Arc<Shared>) -> Option<UnitRecord> {
                 let now = now_ms();
                 let mut v = s
                     .ring
-                    .read(move |n| claimable_owned(n, now, CANDIDATES, &active))
+                    .read_indexed(move |n, i| i.claimable_owned(n, now, CANDIDATES, &active))
                     .await
                     .unwrap_or_default();
                 v.reverse();
@@ -1384,4 +1669,104 @@ fn crunch(
         finished_ms: now_ms(),
         crunch_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A ring of one holding the records of `primes_in(2, 3000)`, written by
+    /// compare-and-set like the shell does.
+    fn lone_node() -> RingNode<NodeAddr> {
+        let addr = NodeAddr::try_from("127.0.0.1:1").unwrap();
+        let me = Peer {
+            id: Id(node_key("127.0.0.1:1")),
+            addr,
+        };
+        let mut cfg = NodeConfig::new("127.0.0.1:0", PathBuf::new()).ring_config();
+        cfg.successors = 1;
+        RingNode::new(me, cfg, Time(0))
+    }
+
+    fn sync(index: &mut ClaimIndex, node: &mut RingNode<NodeAddr>) {
+        let changed = node.take_changed();
+        index.update(node, changed);
+    }
+
+    fn write(node: &mut RingNode<NodeAddr>, rec: &UnitRecord, t: u64) {
+        let expected = node.record(key_of(rec.exponent)).map_or(0, |r| r.version);
+        node.cas(
+            key_of(rec.exponent),
+            expected,
+            WireUnit::encode(rec),
+            Time(t),
+        );
+        node.advance(Time(t));
+        let stored = node
+            .record(key_of(rec.exponent))
+            .expect("stored at once in a ring of one");
+        assert_eq!(stored.version, expected + 1);
+    }
+
+    #[test]
+    fn the_claim_index_agrees_with_a_full_scan() {
+        let mut node = lone_node();
+        node.track_changes(true);
+        let mut index = ClaimIndex::default();
+        let primes = primes_in(2, 3000);
+        for &p in &primes {
+            write(&mut node, &UnitRecord::new(p), 1);
+        }
+        sync(&mut index, &mut node);
+        assert_eq!(index.len(), primes.len());
+        // Some claimed with live leases, some with lapsed ones, some done,
+        // some claimed and then released: every state the grid produces.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let now = 1_000_000u64;
+        for (i, &p) in primes.iter().enumerate() {
+            let rec = WireUnit::decode(node.record(key_of(p)).unwrap()).unwrap();
+            let next = match i % 5 {
+                0 => rec
+                    .claimed("w", now - rng.random_range(0..5000), 3000)
+                    .unwrap(),
+                1 => rec.completed(UnitResult {
+                    exponent: p,
+                    status: ll::Status::Composite,
+                    res64: p,
+                    shift: 0,
+                    engine: "reference".into(),
+                    computed_by: "w".into(),
+                    finished_ms: now,
+                    crunch_ms: 1,
+                }),
+                2 => rec.claimed("w", now, 10).unwrap().released("w"),
+                _ => continue,
+            };
+            write(&mut node, &next, 2);
+            if i % 10 == 0 {
+                sync(&mut index, &mut node);
+            }
+        }
+        sync(&mut index, &mut node);
+        let done = primes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 5 == 1)
+            .count();
+        assert_eq!(index.len(), primes.len() - done);
+        let exclude: HashSet<u64> = primes.iter().copied().filter(|p| p % 7 == 3).collect();
+        for t in [0, now - 2000, now, now + 1000, now + 10_000] {
+            for max in [1, 64, 10_000] {
+                for ex in [&HashSet::new(), &exclude] {
+                    let got = index.claimable_owned(&node, t, max, ex);
+                    let want = claimable_owned_by_scan(&node, t, max, ex);
+                    assert_eq!(got, want, "now {t} max {max}");
+                }
+            }
+        }
+        // The lapsed leases count: more is claimable later than now.
+        let at = |t| claimable_owned_by_scan(&node, t, 10_000, &HashSet::new()).len();
+        assert!(at(now + 10_000) > at(now - 2000));
+    }
 }

@@ -426,6 +426,16 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
         .and_then(|s| s.parse().ok())
         .unwrap();
     assert!(iteration > 0 && iteration < big - 2, "{resumed}");
+    // B's record of M44497 from its disk was older than the ring's: the
+    // ring kept its own (nothing restored over it).
+    let restored = log
+        .lines()
+        .find(|l| l.contains("unit records from disk are back in the ring"))
+        .expect("B did not restore its records");
+    assert!(
+        restored.contains("restored=0") && restored.contains("already_in_ring=1"),
+        "{restored}"
+    );
     let small_rows: Vec<UnitResult> = t.into_iter().filter(|r| r.exponent != big).collect();
     check_table(&small_rows, from, to);
     drop((a, b, c));
@@ -610,5 +620,196 @@ fn sigterm_checkpoints_gives_the_lease_back_and_leaves() {
     assert_eq!(r.status, Status::Prime);
     assert_eq!(r.computed_by, c.addr);
     drop((a, b, c));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits for a child to exit, bounded; its exit status.
+fn wait_exit(p: &mut Peer, limit: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(c) = p.child.try_wait().unwrap() {
+            return c;
+        }
+        assert!(t.elapsed() < limit, "peer did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn unit_records_survive_a_restart_of_the_whole_grid() {
+    let dir = tmpdir("wholegrid");
+    let mut a = Peer::worker(&dir, "a", None, &[]);
+    let mut b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    // M21701 keeps the grid busy for a while, so both peers stop with
+    // units left: some crunched, some claimed, some never started.
+    let big = 21701;
+    let (from, to) = (2, 2000);
+    let mut all = primes_in(from, to);
+    all.push(big);
+    assert_eq!(submit(&a.addr, big, big), (1, 0));
+    assert_eq!(submit(&b.addr, from, to), (all.len() as u64 - 1, 0));
+    wait_for("some results", Duration::from_secs(60), || {
+        table(&a.addr).is_some_and(|t| exponents(&t).len() >= 60)
+    });
+    let done_before = exponents(&table(&a.addr).unwrap()).len();
+    assert!(done_before < all.len(), "the grid finished before the stop");
+    eprintln!("{done_before} of {} units done at the stop", all.len());
+    // Both at once: A by SIGTERM (the shutdown write), B by SIGKILL (only
+    // the periodic writes count).
+    let ok = Command::new("kill")
+        .args(["-TERM", &a.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    b.kill();
+    let code = wait_exit(&mut a, Duration::from_secs(40));
+    assert!(code.success(), "A's exit status {code:?}");
+    // New ports, so new ids: the records land at different owners than
+    // before, and B's leases (2 s) have lapsed by the time anyone looks.
+    let a = Peer::worker(&dir, "a", None, &[]);
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    wait_for("the ring again", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    wait_for(
+        "every unit finished after the restart",
+        Duration::from_secs(180),
+        || {
+            [&a.addr, &b.addr]
+                .iter()
+                .all(|p| table(p).is_some_and(|t| exponents(&t).len() == all.len()))
+        },
+    );
+    for p in [&a.addr, &b.addr] {
+        let t = table(p).unwrap();
+        let small: Vec<UnitResult> = t.iter().filter(|r| r.exponent != big).cloned().collect();
+        check_table(&small, from, to);
+        let r = t.iter().find(|r| r.exponent == big).unwrap();
+        assert_eq!(r.status, Status::Prime);
+    }
+    // Every record is back and ends Done (no unit forgotten, none reset).
+    wait_for("all records Done", Duration::from_secs(30), || {
+        units(&a.addr).is_some_and(|rows| {
+            let mut ps: Vec<u64> = rows.iter().map(|r| r.exponent).collect();
+            ps.sort();
+            let mut want = all.clone();
+            want.sort();
+            ps == want && rows.iter().all(|r| r.state == net::WireUnitState::Done)
+        })
+    });
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    for l in log.lines().filter(|l| l.contains("back in the ring")) {
+        eprintln!("{l}");
+    }
+    assert!(
+        log.contains("unit records from disk are back in the ring"),
+        "A did not restore its records"
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn worker_local_stops_its_peers_gracefully_on_ctrl_c() {
+    let dir = tmpdir("localint");
+    let data = dir.join("data");
+    let logf = std::fs::File::create(dir.join("local.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args([
+            "local",
+            "--nodes",
+            "2",
+            "--threads",
+            "2",
+            "--range",
+            "2-30000",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(logf)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Reads stdout on a thread so that the waits below stay bounded.
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let t = Instant::now();
+    while !lines.iter().any(|l: &String| l.starts_with("submitted:")) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no submit: {lines:?}"
+        );
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    // Units (the largest exponents first) are in progress on both threads.
+    std::thread::sleep(Duration::from_secs(2));
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let t = Instant::now();
+    let code = loop {
+        if let Some(c) = child.try_wait().unwrap() {
+            break c;
+        }
+        if t.elapsed() > Duration::from_secs(45) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("worker local did not exit within 45 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "exit status {code:?}");
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let text = lines.join("\n");
+    for needle in [
+        "interrupted after",
+        "Mersenne primes found",
+        "units in",
+        "stopped 2 peers in",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+    let log = std::fs::read_to_string(dir.join("local.log")).unwrap();
+    assert_eq!(log.matches("left the ring").count(), 2, "{log}");
+    // The units in progress were checkpointed, and their records are on
+    // disk for the next run with the same --data.
+    let ckpts: usize = (0..2)
+        .map(|i| {
+            std::fs::read_dir(data.join(format!("peer{i}")).join("checkpoints"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(ckpts > 0, "no checkpoint written on Ctrl-C");
+    let held: usize = (0..2)
+        .map(|i| {
+            mersenne_worker::db::ResultDb::open(&data.join(format!("peer{i}")))
+                .unwrap()
+                .load_records()
+                .unwrap()
+                .len()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(held, primes_in(2, 30000).len(), "records on disk");
     let _ = std::fs::remove_dir_all(&dir);
 }

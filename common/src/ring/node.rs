@@ -2,7 +2,7 @@
 
 use super::id::{ID_BITS, Id};
 use super::wire::{Address, Body, Message, Outgoing, Peer, Record, Route, StoreOp, StoreReply};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 /// Virtual or real time in milliseconds, always passed in by the caller.
@@ -222,6 +222,11 @@ pub struct RingNode<A> {
     next_op: u64,
     outbox: Vec<Outgoing<A>>,
     events: Vec<Event<A>>,
+    /// Keys whose record changed since the last [`RingNode::take_changed`],
+    /// when the shell asked for them ([`RingNode::track_changes`]); `None`
+    /// otherwise, so that a shell that never drains it (the simulator) pays
+    /// nothing.
+    changed: Option<BTreeSet<Id>>,
 }
 
 impl<A: Address> RingNode<A> {
@@ -254,6 +259,7 @@ impl<A: Address> RingNode<A> {
             next_op: 1,
             outbox: Vec::new(),
             events: Vec::new(),
+            changed: None,
         }
     }
 
@@ -295,6 +301,23 @@ impl<A: Address> RingNode<A> {
     pub fn records(&self) -> impl Iterator<Item = &Record> {
         self.records.values()
     }
+    /// Starts (or stops) noting the keys of records written or merged here,
+    /// so that a shell can keep its own index of the store (say, of units
+    /// waiting for a worker) up to date without rescanning every record.
+    /// Records already held count as changed when tracking starts.
+    pub fn track_changes(&mut self, on: bool) {
+        self.changed = on.then(|| self.records.keys().copied().collect());
+    }
+
+    /// The keys whose record changed since the last call (empty unless
+    /// [`RingNode::track_changes`] is on), in key order.
+    pub fn take_changed(&mut self) -> Vec<Id> {
+        match &mut self.changed {
+            Some(c) => std::mem::take(c).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Whether this node is the successor of `key` by its own knowledge.
     pub fn owns(&self, key: Id) -> bool {
         match self.predecessor {
@@ -879,6 +902,9 @@ impl<A: Address> RingNode<A> {
         };
         self.records.insert(key, record.clone());
         self.store_epoch += 1;
+        if let Some(c) = &mut self.changed {
+            c.insert(key);
+        }
         let reply = StoreReply::Stored(record.clone());
         let r = self.config.successors;
         let targets: Vec<Peer<A>> = self.successors.iter().take(r).copied().collect();
@@ -937,6 +963,9 @@ impl<A: Address> RingNode<A> {
             _ => {
                 if self.owns(r.key) {
                     self.store_epoch += 1;
+                }
+                if let Some(c) = &mut self.changed {
+                    c.insert(r.key);
                 }
                 self.records.insert(r.key, r);
             }

@@ -3,7 +3,7 @@
 //! in FIFO order with no delay; `down` nodes swallow everything.
 
 use super::*;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 struct Net {
     nodes: Vec<RingNode<u32>>,
@@ -642,4 +642,49 @@ fn messages_round_trip_through_rmp_serde() {
         let back: Message<std::net::SocketAddr> = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back, m);
     }
+}
+
+#[test]
+fn tracked_changes_are_exactly_the_records_that_changed() {
+    let mut net = Net::ring(&[100, 300, 500, 700], 2);
+    for n in &mut net.nodes[..3] {
+        n.track_changes(true);
+    }
+    let snapshot = |net: &Net| -> Vec<BTreeMap<Id, u64>> {
+        net.nodes
+            .iter()
+            .map(|n| n.records().map(|r| (r.key, r.version)).collect())
+            .collect()
+    };
+    for round in 0..3u64 {
+        let before = snapshot(&net);
+        for k in [50u64, 250, 350, 650, 999] {
+            let key = Id(k + round % 2);
+            store(&mut net, (k % 4) as u32, |n, t| {
+                n.put(key, vec![round as u8], t)
+            });
+        }
+        net.run(2000);
+        let after = snapshot(&net);
+        for i in 0..4 {
+            // The oracle: keys whose version differs between the snapshots.
+            let want: Vec<Id> = after[i]
+                .iter()
+                .filter(|(k, v)| before[i].get(k) != Some(v))
+                .map(|(k, _)| *k)
+                .collect();
+            let got = net.nodes[i].take_changed();
+            if i < 3 {
+                assert!(!want.is_empty(), "node {i} round {round} saw no writes");
+                assert_eq!(got, want, "node {i} round {round}");
+            } else {
+                assert!(got.is_empty(), "an untracked node journals nothing");
+            }
+            assert!(net.nodes[i].take_changed().is_empty(), "drained");
+        }
+    }
+    // Turning tracking on reports what is already held.
+    let held: Vec<Id> = net.nodes[3].records().map(|r| r.key).collect();
+    net.nodes[3].track_changes(true);
+    assert_eq!(net.nodes[3].take_changed(), held);
 }
