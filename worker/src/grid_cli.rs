@@ -1,6 +1,6 @@
 //! The grid commands: run a peer, `submit`, `results`, `status`, `local`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -468,6 +468,10 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     // (they would move there anyway; this saves the hand-over).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let t0 = Instant::now();
+    // A reused --data brings results of earlier runs (and maybe of other
+    // ranges): throughput and efficiency count only this run's units.
+    let started_ms = node::now_ms();
+    let (lo, hi) = (a.range.from, a.range.to);
     let (created, existed) = match one_request(
         &nodes[0].addr,
         Request::Submit {
@@ -490,8 +494,9 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let interrupted = loop {
-        let min = nodes.iter().map(|n| n.result_count()).min().unwrap_or(0);
-        let max = nodes.iter().map(|n| n.result_count()).max().unwrap_or(0);
+        let counts: Vec<usize> = nodes.iter().map(|n| n.result_count_in(lo, hi)).collect();
+        let min = counts.iter().copied().min().unwrap_or(0);
+        let max = counts.iter().copied().max().unwrap_or(0);
         bar.set_position(max as u64);
         if min >= units {
             break false;
@@ -503,12 +508,21 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     };
     bar.finish_and_clear();
     let wall = t0.elapsed().as_secs_f64();
-    let table = nodes[0].results();
-    let crunch_ms: u64 = table.iter().map(|r| r.crunch_ms).sum();
-    let iterations: u64 = table.iter().map(|r| r.exponent.saturating_sub(2)).sum();
+    let in_range = |t: Vec<UnitResult>| -> Vec<UnitResult> {
+        t.into_iter()
+            .filter(|r| (lo..=hi).contains(&r.exponent))
+            .collect()
+    };
+    let table = in_range(nodes[0].results());
+    let this_run: Vec<&UnitResult> = table
+        .iter()
+        .filter(|r| r.finished_ms >= started_ms)
+        .collect();
+    let crunch_ms: u64 = this_run.iter().map(|r| r.crunch_ms).sum();
+    let iterations: u64 = this_run.iter().map(|r| r.exponent.saturating_sub(2)).sum();
     let rows = rows(&table);
     let identical = nodes.iter().all(|n| {
-        let mut t = n.results();
+        let mut t = in_range(n.results());
         t.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
         let mut u = table.clone();
         u.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
@@ -534,10 +548,20 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let run_units = this_run
+        .iter()
+        .map(|r| r.exponent)
+        .collect::<BTreeSet<_>>()
+        .len();
+    if run_units < rows.len() {
+        println!(
+            "{} units were already done before this run; the figures below count the other {run_units}",
+            rows.len() - run_units
+        );
+    }
     println!(
-        "{} units in {wall:.2} s wall: {:.1} units/s, {:.0} LL iterations/s",
-        rows.len(),
-        rows.len() as f64 / wall,
+        "{run_units} units in {wall:.2} s wall: {:.1} units/s, {:.0} LL iterations/s",
+        run_units as f64 / wall,
         iterations as f64 / wall
     );
     println!(
@@ -558,18 +582,20 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
          {:.1} messages per unit ({msgs} frames in all: ring maintenance, lookups, \
          store operations, replication, result gossip)",
         claim_ms / claims.max(1) as f64,
-        msgs as f64 / rows.len().max(1) as f64
+        msgs as f64 / run_units.max(1) as f64
     );
     let dup = table.len() - rows.len();
     println!(
         "tables on all {} peers identical: {identical}; duplicate results: {dup}",
         nodes.len()
     );
-    if interrupted {
+    if interrupted || !temp {
+        // A --data the user keeps must hold every result and record on
+        // disk for the next run, including those of the last second.
         stop_all(nodes).await;
     } else {
-        // Finished: nothing is in progress and every peer holds every
-        // result, so there is nothing to hand over.
+        // Finished in a temporary directory that is deleted next: nothing
+        // is in progress and nothing needs to reach the disk.
         for n in nodes {
             n.abort();
         }

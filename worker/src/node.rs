@@ -611,6 +611,15 @@ impl NodeHandle {
         self.shared.state.lock().expect("state").results.len()
     }
 
+    /// Exponents in `from..=to` with at least one result.
+    pub fn result_count_in(&self, from: u64, to: u64) -> usize {
+        let st = self.shared.state.lock().expect("state");
+        st.results
+            .rows()
+            .filter(|(p, _)| (from..=to).contains(p))
+            .count()
+    }
+
     /// The node's result table.
     pub fn results(&self) -> Vec<UnitResult> {
         let st = self.shared.state.lock().expect("state");

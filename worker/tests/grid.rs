@@ -813,3 +813,78 @@ fn worker_local_stops_its_peers_gracefully_on_ctrl_c() {
     assert_eq!(held, primes_in(2, 30000).len(), "records on disk");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `worker local` to completion and returns its stdout.
+fn run_local(data: &Path, range: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(["local", "--nodes", "2", "--threads", "2", "--range", range])
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            assert!(code.success(), "worker local {range}: {code:?}");
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("worker local {range} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn worker_local_with_reused_data_counts_only_this_runs_units() {
+    let dir = tmpdir("localreuse");
+    let data = dir.join("data");
+    let first = run_local(&data, "2-600");
+    let before = primes_in(2, 600).len();
+    assert!(
+        first.contains(&format!("{before} units in ")),
+        "first run:\n{first}"
+    );
+    assert!(
+        first.contains("Mersenne primes found (13):") && first.contains("M521"),
+        "first run:\n{first}"
+    );
+    // The second run's range includes the first: the old units come from
+    // the table on disk, and only the new ones count towards throughput.
+    let second = run_local(&data, "2-1000");
+    let new = primes_in(601, 1000).len();
+    assert!(
+        second.contains(&format!(
+            "{before} units were already done before this run; the figures below count the other {new}"
+        )),
+        "second run:\n{second}"
+    );
+    assert!(
+        second.contains(&format!("{new} units in ")),
+        "second run:\n{second}"
+    );
+    assert!(
+        second.contains("Mersenne primes found (14):") && second.contains("M607"),
+        "second run:\n{second}"
+    );
+    let eff: f64 = second
+        .lines()
+        .find_map(|l| l.split("efficiency ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no efficiency in:\n{second}"));
+    assert!(eff <= 1.05, "efficiency {eff} counts old units:\n{second}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
