@@ -976,11 +976,6 @@ pub(super) struct SoaSquarer {
     /// ω_n^{bitrev(i)} at position i, for the real-wrap.
     wrap_r: Vec<f64>,
     wrap_i: Vec<f64>,
-    /// ω_n^{bitrev(t)} for every t < leaf: a leaf pair at offset o (a
-    /// multiple of the leaf) needs ω_n^{bitrev(o + t)} = ω_n^{bitrev(o)}·
-    /// ω_n^{bitrev(t)} (disjoint bits), made from this and one `wrap` entry
-    /// so the m-long table does not stream through the cache every iteration.
-    wrap_leaf: [Vec<f64>; 2],
     /// The weights in the two-level form the carry reads.
     cw: ChunkWeights,
     /// Carry temporaries for one chunk (index 0 holds the previous chunk's
@@ -1017,20 +1012,11 @@ impl SoaSquarer {
                 wrap_i[i] = w.im;
             }
         }
-        let fft = SoaFft::new(m, isa);
-        let leaf_roots: Vec<_> = (0..fft.leaf())
-            .map(|t| unit_root(bitrev(t, lg) as u64, nn))
-            .collect();
-        let wrap_leaf = [
-            leaf_roots.iter().map(|w| w.re).collect(),
-            leaf_roots.iter().map(|w| w.im).collect(),
-        ];
         let chunk = CARRY_CHUNK / 2 + 1;
         Self {
             p,
             n,
-            fft,
-            wrap_leaf,
+            fft: SoaFft::new(m, isa),
             re: vec![0.0; m],
             im: vec![0.0; m],
             bits,
@@ -1128,7 +1114,6 @@ impl SoaSquarer {
         let leaf = self.fft.leaf();
         let isa = self.fft.isa;
         let (fft, wrap_r, wrap_i) = (&self.fft, &self.wrap_r, &self.wrap_i);
-        let [leaf_r, leaf_i] = &self.wrap_leaf;
         type Leaf<'a> = (&'a mut [f64], &'a mut [f64]);
         let mut leaves: Vec<Option<Leaf<'_>>> = self.re[..m]
             .chunks_exact_mut(leaf)
@@ -1185,9 +1170,7 @@ impl SoaSquarer {
                 let o = k * leaf;
                 fft.forward_leaf(lr, li);
                 fft.forward_leaf(hr, hi);
-                let (mut tr, mut ti) = ([0.0; LEAF], [0.0; LEAF]);
-                let (tr, ti) = (&mut tr[..leaf], &mut ti[..leaf]);
-                simd::cscale_run(isa, [tr, ti], [leaf_r, leaf_i], [wrap_r[o], wrap_i[o]]);
+                let (tr, ti) = (&wrap_r[o..o + leaf], &wrap_i[o..o + leaf]);
                 simd::wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
                 fft.inverse_leaf(lr, li);
                 fft.inverse_leaf(hr, hi);
