@@ -113,6 +113,7 @@ dispatch! {
     fn dif2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
     fn dit2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
     fn wrap_run(d: [&mut [f64]; 4], t: [&[f64]; 2]);
+    fn cscale_run(d: [&mut [f64]; 2], s: [&[f64]; 2], f: [f64; 2]);
     fn carry_split(
         d: [&mut [f64]; 2],
         w: [&[f64]; 4],

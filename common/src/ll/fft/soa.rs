@@ -443,13 +443,13 @@ impl SoaFft {
     pub(super) fn forward_columns(&self, re: &mut [f64], im: &mut [f64]) {
         let m = self.m;
         let (re, im) = (&mut re[..m], &mut im[..m]);
-        let tw = &self.tw;
         let leaf = self.leaf();
         let cols = COLUMNS.min(leaf);
         let len = self.radix4_len();
         for c0 in (0..leaf).step_by(cols) {
             if m.trailing_zeros() % 2 == 1 {
                 let h = m / 2;
+                let mut buf = [[0.0; COLUMNS]; 2];
                 for t in 0..h / leaf {
                     let o = t * leaf + c0;
                     let (r0, r1) = re.split_at_mut(h);
@@ -458,7 +458,7 @@ impl SoaFft {
                         self.isa,
                         [&mut r0[o..o + cols], &mut r1[o..o + cols]],
                         [&mut i0[o..o + cols], &mut i1[o..o + cols]],
-                        [&tw.r2r[o..o + cols], &tw.r2i[o..o + cols]],
+                        self.radix2_twiddles(t, c0, cols, &mut buf),
                     );
                 }
             }
@@ -474,7 +474,6 @@ impl SoaFft {
     pub(super) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64]) {
         let m = self.m;
         let (re, im) = (&mut re[..m], &mut im[..m]);
-        let tw = &self.tw;
         let leaf = self.leaf();
         let cols = COLUMNS.min(leaf);
         let len = self.radix4_len();
@@ -486,6 +485,7 @@ impl SoaFft {
             }
             if m.trailing_zeros() % 2 == 1 {
                 let h = m / 2;
+                let mut buf = [[0.0; COLUMNS]; 2];
                 for t in 0..h / leaf {
                     let o = t * leaf + c0;
                     let (r0, r1) = re.split_at_mut(h);
@@ -494,7 +494,7 @@ impl SoaFft {
                         self.isa,
                         [&mut r0[o..o + cols], &mut r1[o..o + cols]],
                         [&mut i0[o..o + cols], &mut i1[o..o + cols]],
-                        [&tw.r2r[o..o + cols], &tw.r2i[o..o + cols]],
+                        self.radix2_twiddles(t, c0, cols, &mut buf),
                     );
                 }
             }
@@ -503,6 +503,11 @@ impl SoaFft {
 
     /// One radix-4 stage with quarter q ≥ leaf, restricted to the columns
     /// [c0, c0 + cols) of every leaf-sized row.
+    ///
+    /// Row t of a block needs ω^{t·leaf + c}: that is ω^{t·leaf}·ω^c, so
+    /// only the first leaf entries of the stage's table and one entry per
+    /// row are read (products made in an L1-resident buffer), instead of
+    /// streaming q-long tables through the cache in a memory-bound sweep.
     fn stage_columns(
         &self,
         forward: bool,
@@ -514,26 +519,88 @@ impl SoaFft {
     ) {
         let tw = &self.tw;
         let leaf = self.leaf();
-        for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-            for t in 0..q / leaf {
-                let o = t * leaf + c0;
-                let w = q + o..q + o + cols;
+        let w = q + c0..q + c0 + cols;
+        let small = [
+            &tw.w1r[w.clone()],
+            &tw.w1i[w.clone()],
+            &tw.w2r[w.clone()],
+            &tw.w2i[w.clone()],
+            &tw.w3r[w.clone()],
+            &tw.w3i[w],
+        ];
+        let mut buf = [[0.0; COLUMNS]; 6];
+        for t in 0..q / leaf {
+            let o = t * leaf + c0;
+            let w = if t == 0 {
+                small
+            } else {
+                let s = q + t * leaf;
+                let [b0, b1, b2, b3, b4, b5] = &mut buf;
+                let pairs = [
+                    (
+                        [&mut b0[..cols], &mut b1[..cols]],
+                        [tw.w1r[s], tw.w1i[s]],
+                        0,
+                    ),
+                    (
+                        [&mut b2[..cols], &mut b3[..cols]],
+                        [tw.w2r[s], tw.w2i[s]],
+                        2,
+                    ),
+                    (
+                        [&mut b4[..cols], &mut b5[..cols]],
+                        [tw.w3r[s], tw.w3i[s]],
+                        4,
+                    ),
+                ];
+                for (d, f, k) in pairs {
+                    simd::cscale_run(self.isa, d, [small[k], small[k + 1]], f);
+                }
+                let [b0, b1, b2, b3, b4, b5] = &buf;
+                [
+                    &b0[..cols],
+                    &b1[..cols],
+                    &b2[..cols],
+                    &b3[..cols],
+                    &b4[..cols],
+                    &b5[..cols],
+                ]
+            };
+            for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
                 bfly4(
                     self.isa,
                     forward,
                     quarters(r, q, o, cols),
                     quarters(i, q, o, cols),
-                    [
-                        &tw.w1r[w.clone()],
-                        &tw.w1i[w.clone()],
-                        &tw.w2r[w.clone()],
-                        &tw.w2i[w.clone()],
-                        &tw.w3r[w.clone()],
-                        &tw.w3i[w],
-                    ],
+                    w,
                 );
             }
         }
+    }
+
+    /// ω_m^{o..o+cols} for the radix-2 stage, row t = o / leaf, as
+    /// ω_m^{t·leaf}·ω_m^{c0..c0+cols} (see [`Self::stage_columns`]).
+    fn radix2_twiddles<'a>(
+        &'a self,
+        t: usize,
+        c0: usize,
+        cols: usize,
+        buf: &'a mut [[f64; COLUMNS]; 2],
+    ) -> [&'a [f64]; 2] {
+        let tw = &self.tw;
+        let small = [&tw.r2r[c0..c0 + cols], &tw.r2i[c0..c0 + cols]];
+        if t == 0 {
+            return small;
+        }
+        let s = t * self.leaf();
+        let [b0, b1] = buf;
+        simd::cscale_run(
+            self.isa,
+            [&mut b0[..cols], &mut b1[..cols]],
+            small,
+            [tw.r2r[s], tw.r2i[s]],
+        );
+        [&b0[..cols], &b1[..cols]]
     }
 
     /// The forward stages inside one leaf-sized block.
@@ -565,6 +632,21 @@ impl SoaFft {
             dit4(self.isa, r, i, q, &self.tw);
             q *= 4;
         }
+    }
+}
+
+/// d = s·(f0 + i·f1) elementwise: twiddles of a later row from the first.
+#[inline(always)]
+pub(super) fn cscale_run<const F: bool>(
+    [dr, di]: [&mut [f64]; 2],
+    [sr, si]: [&[f64]; 2],
+    [fr, fi]: [f64; 2],
+) {
+    let h = dr.len();
+    let (di, sr, si) = (&mut di[..h], &sr[..h], &si[..h]);
+    for j in 0..h {
+        dr[j] = fma::<F>(sr[j], fr, -si[j] * fi);
+        di[j] = fma::<F>(sr[j], fi, si[j] * fr);
     }
 }
 
