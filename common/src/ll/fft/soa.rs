@@ -143,6 +143,19 @@ impl Twiddles {
         }
         t
     }
+
+    /// The w, w², w³ tables (re, im) over index range `r`, in the order the
+    /// butterfly kernels take them.
+    fn window(&self, r: std::ops::Range<usize>) -> [&[f64]; 6] {
+        [
+            &self.w1r[r.clone()],
+            &self.w1i[r.clone()],
+            &self.w2r[r.clone()],
+            &self.w2i[r.clone()],
+            &self.w3r[r.clone()],
+            &self.w3i[r],
+        ]
+    }
 }
 
 /// Power-of-two complex FFT on split re/im arrays: forward leaves the
@@ -168,7 +181,7 @@ fn dif4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
         simd::dif4_q1(isa, re, im);
         return;
     }
-    dif4_blocks(isa, re, im, q, tw);
+    bfly4_blocks(isa, true, re, im, q, tw);
 }
 
 /// [`dif4`] with q = 1: 4-point DFTs on consecutive points, no twiddles.
@@ -193,24 +206,21 @@ pub(super) fn dif4_q1<const F: bool>(re: &mut [f64], im: &mut [f64]) {
     }
 }
 
-fn dif4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
-    let w = q..2 * q;
-    let w = [
-        &tw.w1r[w.clone()],
-        &tw.w1i[w.clone()],
-        &tw.w2r[w.clone()],
-        &tw.w2i[w.clone()],
-        &tw.w3r[w.clone()],
-        &tw.w3i[w],
-    ];
+/// Radix-4 butterflies (DIF when `forward`, else DIT) on every 4q-block.
+fn bfly4_blocks(isa: Isa, forward: bool, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+    let w = tw.window(q..2 * q);
     if q.is_multiple_of(8)
         && let Some(t) = isa.avx512_token()
     {
-        simd::dif4_avx512_blocks(t, re, im, q, w);
+        if forward {
+            simd::dif4_avx512_blocks(t, re, im, q, w)
+        } else {
+            simd::dit4_avx512_blocks(t, re, im, q, w)
+        }
         return;
     }
     for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-        bfly4(isa, true, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
+        bfly4(isa, forward, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
     }
 }
 
@@ -262,7 +272,7 @@ fn dit4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
         simd::dit4_q1(isa, re, im);
         return;
     }
-    dit4_blocks(isa, re, im, q, tw);
+    bfly4_blocks(isa, false, re, im, q, tw);
 }
 
 /// [`dit4`] with q = 1.
@@ -284,27 +294,6 @@ pub(super) fn dit4_q1<const F: bool>(re: &mut [f64], im: &mut [f64]) {
             r[3] = tr - vr;
             i[3] = ti - vi;
         }
-    }
-}
-
-fn dit4_blocks(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
-    let w = q..2 * q;
-    let w = [
-        &tw.w1r[w.clone()],
-        &tw.w1i[w.clone()],
-        &tw.w2r[w.clone()],
-        &tw.w2i[w.clone()],
-        &tw.w3r[w.clone()],
-        &tw.w3i[w],
-    ];
-    if q.is_multiple_of(8)
-        && let Some(t) = isa.avx512_token()
-    {
-        simd::dit4_avx512_blocks(t, re, im, q, w);
-        return;
-    }
-    for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-        bfly4(isa, false, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
     }
 }
 
@@ -519,15 +508,7 @@ impl SoaFft {
     ) {
         let tw = &self.tw;
         let leaf = self.leaf();
-        let w = q + c0..q + c0 + cols;
-        let small = [
-            &tw.w1r[w.clone()],
-            &tw.w1i[w.clone()],
-            &tw.w2r[w.clone()],
-            &tw.w2i[w.clone()],
-            &tw.w3r[w.clone()],
-            &tw.w3i[w],
-        ];
+        let small = tw.window(q + c0..q + c0 + cols);
         let mut buf = [[0.0; COLUMNS]; 6];
         for t in 0..q / leaf {
             let o = t * leaf + c0;
