@@ -614,10 +614,7 @@ impl NodeHandle {
     /// Exponents in `from..=to` with at least one result.
     pub fn result_count_in(&self, from: u64, to: u64) -> usize {
         let st = self.shared.state.lock().expect("state");
-        st.results
-            .rows()
-            .filter(|(p, _)| (from..=to).contains(p))
-            .count()
+        st.results.count_in(from, to)
     }
 
     /// The node's result table.

@@ -329,6 +329,14 @@ impl ResultSet {
         self.rows.iter().map(|(p, v)| (*p, v.as_slice()))
     }
 
+    /// Number of exponents in `from..=to` with at least one result.
+    pub fn count_in(&self, from: u64, to: u64) -> usize {
+        if from > to {
+            return 0;
+        }
+        self.rows.range(from..=to).count()
+    }
+
     /// Number of exponents with at least one result.
     pub fn len(&self) -> usize {
         self.rows.len()

@@ -123,3 +123,22 @@ fn result_set_digest_is_order_independent() {
     assert_eq!(z.digest(), x.digest());
     assert_eq!(z.len(), 4 - 1);
 }
+
+#[test]
+fn count_in_counts_exponents_not_results_within_the_range() {
+    let mut x = ResultSet::new();
+    for r in [
+        result(3, "a", 0, 1),
+        result(5, "a", 0, 2),
+        result(11, "b", 0x1234, 3),
+        result(11, "c", 0x1234, 4),
+        result(13, "a", 0, 5),
+    ] {
+        x.insert(r);
+    }
+    for (from, to) in [(2, 20), (3, 11), (4, 12), (12, 12), (13, 13), (20, 2)] {
+        let oracle = x.rows().filter(|(p, _)| (from..=to).contains(p)).count();
+        assert_eq!(x.count_in(from, to), oracle, "{from}..={to}");
+    }
+    assert_eq!(x.count_in(3, 11), 3);
+}
