@@ -110,10 +110,14 @@ dispatch! {
     fn dit4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
     fn dif4_q1(re: &mut [f64], im: &mut [f64]);
     fn dit4_q1(re: &mut [f64], im: &mut [f64]);
-    fn dif2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
-    fn dit2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
     fn wrap_run(d: [&mut [f64]; 4], t: [&[f64]; 2]);
-    fn cscale_run(d: [&mut [f64]; 2], s: [&[f64]; 2], f: [f64; 2]);
+    fn column_group(
+        d: [&mut [f64]; 2],
+        l: [&mut [f64]; 2],
+        t: (&super::soa::ColumnPlan, &super::soa::Twiddles),
+        c0: usize,
+        forward: bool
+    );
     fn carry_split(
         d: [&mut [f64]; 2],
         w: [&[f64]; 4],
@@ -247,10 +251,232 @@ pub(super) fn dit4_avx512_blocks(
     }
 }
 
+/// [`super::soa::column_group`] written with AVX-512 intrinsics, one
+/// vector per row: the compiler's version of the generic kernel kept the
+/// twiddle products and parts of the butterflies scalar.
+pub(super) fn column_group_avx512(
+    t: Avx512,
+    [re, im]: [&mut [f64]; 2],
+    [lr, li]: [&mut [f64]; 2],
+    (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
+    c0: usize,
+    forward: bool,
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::column_group(re, im, lr, li, plan, tw, (c0, forward))
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::soa::{ColumnPlan, Twiddles};
     use super::Leaf16Twiddles;
     use std::arch::x86_64::*;
+
+    /// The 8 doubles of `x` at `at` (bounds-checked).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn ldu(x: &[f64], at: usize) -> __m512d {
+        let a: &[f64; 8] = x[at..at + 8].try_into().expect("8 lanes");
+        ld(a)
+    }
+
+    /// Row factor (fr, fi) times the column window (cr, ci).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn row_twiddle((fr, fi): (f64, f64), cr: __m512d, ci: __m512d) -> (__m512d, __m512d) {
+        cmul(cr, ci, _mm512_set1_pd(fr), _mm512_set1_pd(fi))
+    }
+
+    /// 8-wide rows of a (re, im) pair of arrays: row r starts `stride`·r
+    /// after the pointers. Only built by [`column_group`], which checks that
+    /// every row it addresses lies inside the slices the pointers come from.
+    #[derive(Clone, Copy)]
+    struct Rows {
+        re: *mut f64,
+        im: *mut f64,
+        stride: usize,
+    }
+
+    impl Rows {
+        /// Row r. SAFETY: r must be below the row count checked when the
+        /// `Rows` was made.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn ld(self, r: usize) -> (__m512d, __m512d) {
+            // SAFETY: the caller's promise, see the type's docs.
+            unsafe {
+                (
+                    _mm512_loadu_pd(self.re.add(r * self.stride)),
+                    _mm512_loadu_pd(self.im.add(r * self.stride)),
+                )
+            }
+        }
+
+        /// Stores row r. SAFETY: as [`Rows::ld`].
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn st(self, r: usize, (vr, vi): (__m512d, __m512d)) {
+            // SAFETY: the caller's promise, see the type's docs.
+            unsafe {
+                _mm512_storeu_pd(self.re.add(r * self.stride), vr);
+                _mm512_storeu_pd(self.im.add(r * self.stride), vi);
+            }
+        }
+    }
+
+    /// See [`super::column_group_avx512`]. The first stage reads the
+    /// group's rows straight from (re, im) and the last writes them back,
+    /// the stages between work in the scratch (lr, li), one vector per row.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn column_group(
+        re: &mut [f64],
+        im: &mut [f64],
+        lr: &mut [f64],
+        li: &mut [f64],
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        (c0, forward): (usize, bool),
+    ) {
+        let (rows, stride) = (plan.rows, plan.stride);
+        assert!(rows > 0 && c0 + 8 <= stride);
+        let last = (rows - 1) * stride + c0 + 8;
+        assert!(last <= re.len() && last <= im.len());
+        assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
+        let main = Rows {
+            // SAFETY: c0 < stride ≤ re.len() (asserted above).
+            re: unsafe { re.as_mut_ptr().add(c0) },
+            im: unsafe { im.as_mut_ptr().add(c0) },
+            stride,
+        };
+        let scratch = Rows {
+            re: lr.as_mut_ptr(),
+            im: li.as_mut_ptr(),
+            stride: 8,
+        };
+        // Stage k in the order run: 0 = radix-2, else radix-4 with that q.
+        let mut stages: Vec<usize> = Vec::with_capacity(plan.quarters.len() + 1);
+        if plan.radix2 {
+            stages.push(0);
+        }
+        stages.extend(&plan.quarters);
+        if !forward {
+            stages.reverse();
+        }
+        let n = stages.len();
+        for (k, &q) in stages.iter().enumerate() {
+            let src = if k == 0 { main } else { scratch };
+            let dst = if k + 1 == n { main } else { scratch };
+            // SAFETY: every row index the stages use is below `rows`, and
+            // both `main` and `scratch` hold `rows` rows (asserted above).
+            unsafe {
+                if q == 0 {
+                    group_radix2(src, dst, plan, tw, (c0, forward));
+                } else {
+                    group_radix4(src, dst, plan, tw, q, (c0, forward));
+                }
+            }
+        }
+    }
+
+    /// The radix-2 stage: row t pairs with t + rows/2. SAFETY: `src` and
+    /// `dst` must hold `plan.rows` rows.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group_radix2(
+        src: Rows,
+        dst: Rows,
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        (c0, forward): (usize, bool),
+    ) {
+        let h = plan.rows / 2;
+        let (cr, ci) = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
+        for t in 0..h {
+            let s = t * plan.leaf;
+            let (wr, wi) = row_twiddle((tw.r2r[s], tw.r2i[s]), cr, ci);
+            // SAFETY: t + h < rows, the caller's promise.
+            unsafe {
+                let ((x0r, x0i), (x1r, x1i)) = (src.ld(t), src.ld(t + h));
+                if forward {
+                    let (dr, di) = (_mm512_sub_pd(x0r, x1r), _mm512_sub_pd(x0i, x1i));
+                    dst.st(t, (_mm512_add_pd(x0r, x1r), _mm512_add_pd(x0i, x1i)));
+                    dst.st(t + h, cmul(dr, di, wr, wi));
+                } else {
+                    let (yr, yi) = cmulc(x1r, x1i, wr, wi);
+                    dst.st(t, (_mm512_add_pd(x0r, yr), _mm512_add_pd(x0i, yi)));
+                    dst.st(t + h, (_mm512_sub_pd(x0r, yr), _mm512_sub_pd(x0i, yi)));
+                }
+            }
+        }
+    }
+
+    /// One radix-4 stage with quarter q. SAFETY: as [`group_radix2`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group_radix4(
+        src: Rows,
+        dst: Rows,
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        q: usize,
+        (c0, forward): (usize, bool),
+    ) {
+        let qr = q / plan.leaf;
+        let (c1r, c1i, c2r, c2i, c3r, c3i) = (
+            ldu(&tw.w1r, q + c0),
+            ldu(&tw.w1i, q + c0),
+            ldu(&tw.w2r, q + c0),
+            ldu(&tw.w2i, q + c0),
+            ldu(&tw.w3r, q + c0),
+            ldu(&tw.w3i, q + c0),
+        );
+        for t in 0..qr {
+            let s = q + t * plan.leaf;
+            let (w1r, w1i) = row_twiddle((tw.w1r[s], tw.w1i[s]), c1r, c1i);
+            let (w2r, w2i) = row_twiddle((tw.w2r[s], tw.w2i[s]), c2r, c2i);
+            let (w3r, w3i) = row_twiddle((tw.w3r[s], tw.w3i[s]), c3r, c3i);
+            for b in (0..plan.rows).step_by(4 * qr) {
+                let k = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
+                // SAFETY: every k < rows, the caller's promise.
+                unsafe {
+                    let ((x0r, x0i), (x1r, x1i)) = (src.ld(k[0]), src.ld(k[1]));
+                    let ((x2r, x2i), (x3r, x3i)) = (src.ld(k[2]), src.ld(k[3]));
+                    let y = if forward {
+                        let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
+                        let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
+                        let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
+                        let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
+                        let y1 = cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), w2r, w2i);
+                        let y2 = cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), w1r, w1i);
+                        let y3 = cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), w3r, w3i);
+                        [(_mm512_add_pd(ar, cr), _mm512_add_pd(ai, ci)), y1, y2, y3]
+                    } else {
+                        let (b1r, b1i) = cmulc(x1r, x1i, w2r, w2i);
+                        let (b2r, b2i) = cmulc(x2r, x2i, w1r, w1i);
+                        let (b3r, b3i) = cmulc(x3r, x3i, w3r, w3i);
+                        let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
+                        let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
+                        let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
+                        let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
+                        [
+                            (_mm512_add_pd(sr, ur), _mm512_add_pd(si, ui)),
+                            (_mm512_add_pd(tr, vr), _mm512_add_pd(ti, vi)),
+                            (_mm512_sub_pd(sr, ur), _mm512_sub_pd(si, ui)),
+                            (_mm512_sub_pd(tr, vr), _mm512_sub_pd(ti, vi)),
+                        ]
+                    };
+                    for (&r, v) in k.iter().zip(y) {
+                        dst.st(r, v);
+                    }
+                }
+            }
+        }
+    }
 
     /// Lanes (mod 4) that hold the quarter multiplied by ∓i in a 4-point
     /// butterfly, and the sign vectors of radix-2 steps pairing lanes 4, 2

@@ -92,16 +92,16 @@ fn pow2(b: u8) -> (f64, f64) {
 /// Twiddles of the radix-4 stages: for a stage on blocks of 4q points,
 /// entries [q, 2q) hold ω_{4q}^j, ω_{4q}^{2j}, ω_{4q}^{3j} for j < q (the
 /// quarters q are powers of four, so the ranges never overlap).
-struct Twiddles {
-    w1r: Vec<f64>,
-    w1i: Vec<f64>,
-    w2r: Vec<f64>,
-    w2i: Vec<f64>,
-    w3r: Vec<f64>,
-    w3i: Vec<f64>,
+pub(super) struct Twiddles {
+    pub(super) w1r: Vec<f64>,
+    pub(super) w1i: Vec<f64>,
+    pub(super) w2r: Vec<f64>,
+    pub(super) w2i: Vec<f64>,
+    pub(super) w3r: Vec<f64>,
+    pub(super) w3i: Vec<f64>,
     /// ω_m^j for j < m/2: the radix-2 stage when log2 m is odd.
-    r2r: Vec<f64>,
-    r2i: Vec<f64>,
+    pub(super) r2r: Vec<f64>,
+    pub(super) r2i: Vec<f64>,
 }
 
 impl Twiddles {
@@ -167,6 +167,7 @@ pub(super) struct SoaFft {
     /// arrays: leaf + [`ROW_PAD`] when there are several rows, else leaf.
     /// Position i of the transform lives at (i / leaf)·stride + i % leaf.
     stride: usize,
+    plan: ColumnPlan,
     tw: Twiddles,
     /// Present when the CPU has AVX-512: the last two radix-4 stages (which
     /// pair points fewer than 8 apart, inside one vector) then run as
@@ -343,11 +344,14 @@ pub(super) fn dit4_run<const F: bool>(
     }
 }
 
-/// Widest column group of the breadth-first stages: every stage on blocks
+/// Columns per group of the breadth-first stages: every stage on blocks
 /// larger than a leaf maps the set {c + t·leaf} of one column c into
-/// itself, so a group of columns can go through all those stages while it
-/// sits in L1 — one sweep over memory instead of one per stage.
-const COLUMNS: usize = 256;
+/// itself, so a group of columns can go through all those stages at once.
+/// [`column_group`] copies the group's rows into a small contiguous buffer
+/// (rows × 8 × 16 bytes: 4 KiB at 32 rows, L1-resident), runs every stage
+/// there, and copies back: one sweep over memory instead of one per stage,
+/// and one AVX-512 vector per row so every butterfly is straight-line code.
+const GROUP: usize = 8;
 
 /// Doubles of padding after each leaf-sized row when there are several.
 /// Rows of 1024 doubles are 8 KiB apart, a multiple of the L1's 4 KiB set
@@ -375,6 +379,166 @@ fn bfly4(isa: Isa, forward: bool, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[
     }
 }
 
+/// The layout the column stages run on (see [`SoaFft`]).
+#[derive(Default)]
+pub(super) struct ColumnPlan {
+    /// Leaf-sized rows, and the distance between their starts.
+    pub(super) rows: usize,
+    pub(super) stride: usize,
+    pub(super) leaf: usize,
+    /// Whether a radix-2 stage (odd log2 m) comes first.
+    pub(super) radix2: bool,
+    /// Quarters q of the radix-4 stages on blocks larger than a leaf,
+    /// largest (first forward) first.
+    pub(super) quarters: Vec<usize>,
+}
+
+/// Columns [c0, c0 + [`GROUP`]) through every stage above the leaves,
+/// forward (radix-2 DIF if any, then radix-4 DIF, largest block first) or
+/// inverse (the same undone in reverse order with DIT), in the scratch rows
+/// `l` (rows × GROUP each).
+///
+/// The twiddle of row t of a stage is ω^{t·leaf + c} = ω^{t·leaf}·ω^c: one
+/// table entry per row times the group's window of the first leaf entries,
+/// so the tables' m-long tails are never streamed through the cache.
+#[inline(always)]
+pub(super) fn column_group<const F: bool>(
+    [re, im]: [&mut [f64]; 2],
+    [lr, li]: [&mut [f64]; 2],
+    (plan, tw): (&ColumnPlan, &Twiddles),
+    c0: usize,
+    forward: bool,
+) {
+    const G: usize = GROUP;
+    let (rows, stride) = (plan.rows, plan.stride);
+    let (lr, li) = (&mut lr[..rows * G], &mut li[..rows * G]);
+    for r in 0..rows {
+        lr[r * G..][..G].copy_from_slice(&re[r * stride + c0..][..G]);
+        li[r * G..][..G].copy_from_slice(&im[r * stride + c0..][..G]);
+    }
+    // Plain functions, not closures: a closure would not inherit the
+    // caller's `#[target_feature]`s, and `mul_add` would become a libm call.
+    let at = (c0, forward);
+    if forward {
+        if plan.radix2 {
+            group_radix2::<F>(lr, li, plan, tw, at);
+        }
+        for &q in &plan.quarters {
+            group_radix4::<F>(lr, li, plan, tw, q, at);
+        }
+    } else {
+        for &q in plan.quarters.iter().rev() {
+            group_radix4::<F>(lr, li, plan, tw, q, at);
+        }
+        if plan.radix2 {
+            group_radix2::<F>(lr, li, plan, tw, at);
+        }
+    }
+    for r in 0..rows {
+        re[r * stride + c0..][..G].copy_from_slice(&lr[r * G..][..G]);
+        im[r * stride + c0..][..G].copy_from_slice(&li[r * G..][..G]);
+    }
+}
+
+/// Rows `rs` of a scratch buffer as local arrays: the butterfly kernels
+/// then see distinct, fixed-size operands and become straight-line vector
+/// code (on slices of the buffer the compiler could not rule out overlap
+/// and left them scalar).
+#[inline(always)]
+fn load_rows<const K: usize>(x: &[f64], rs: [usize; K]) -> [[f64; GROUP]; K] {
+    rs.map(|r| {
+        x[r * GROUP..][..GROUP]
+            .try_into()
+            .expect("a row is GROUP long")
+    })
+}
+
+#[inline(always)]
+fn store_rows<const K: usize>(x: &mut [f64], rs: [usize; K], v: &[[f64; GROUP]; K]) {
+    for (r, v) in rs.iter().zip(v) {
+        x[r * GROUP..][..GROUP].copy_from_slice(v);
+    }
+}
+
+/// ω^{row}·ω^{c0..c0+GROUP}, row factor (fr, fi), column window (cr, ci).
+#[inline(always)]
+fn group_twiddle<const F: bool>(
+    (fr, fi): (f64, f64),
+    cr: &[f64],
+    ci: &[f64],
+) -> ([f64; GROUP], [f64; GROUP]) {
+    let (mut wr, mut wi) = ([0.0; GROUP], [0.0; GROUP]);
+    for j in 0..GROUP {
+        wr[j] = fma::<F>(fr, cr[j], -fi * ci[j]);
+        wi[j] = fma::<F>(fr, ci[j], fi * cr[j]);
+    }
+    (wr, wi)
+}
+
+/// The radix-2 stage of [`column_group`]: row t pairs with t + rows/2.
+#[inline(always)]
+fn group_radix2<const F: bool>(
+    lr: &mut [f64],
+    li: &mut [f64],
+    plan: &ColumnPlan,
+    tw: &Twiddles,
+    (c0, forward): (usize, bool),
+) {
+    const G: usize = GROUP;
+    let h = plan.rows / 2;
+    let (cr, ci) = (&tw.r2r[c0..c0 + G], &tw.r2i[c0..c0 + G]);
+    for t in 0..h {
+        let s = t * plan.leaf;
+        let (wr, wi) = group_twiddle::<F>((tw.r2r[s], tw.r2i[s]), cr, ci);
+        let rs = [t, t + h];
+        let (mut r, mut i) = (load_rows(lr, rs), load_rows(li, rs));
+        let [r0, r1] = &mut r;
+        let [i0, i1] = &mut i;
+        if forward {
+            dif2_run::<F>([r0, r1], [i0, i1], [&wr, &wi]);
+        } else {
+            dit2_run::<F>([r0, r1], [i0, i1], [&wr, &wi]);
+        }
+        store_rows(lr, rs, &r);
+        store_rows(li, rs, &i);
+    }
+}
+
+/// One radix-4 stage (quarter q) of [`column_group`].
+#[inline(always)]
+fn group_radix4<const F: bool>(
+    lr: &mut [f64],
+    li: &mut [f64],
+    plan: &ColumnPlan,
+    tw: &Twiddles,
+    q: usize,
+    (c0, forward): (usize, bool),
+) {
+    const G: usize = GROUP;
+    let qr = q / plan.leaf;
+    let c = tw.window(q + c0..q + c0 + G);
+    for t in 0..qr {
+        let s = q + t * plan.leaf;
+        let (w1r, w1i) = group_twiddle::<F>((tw.w1r[s], tw.w1i[s]), c[0], c[1]);
+        let (w2r, w2i) = group_twiddle::<F>((tw.w2r[s], tw.w2i[s]), c[2], c[3]);
+        let (w3r, w3i) = group_twiddle::<F>((tw.w3r[s], tw.w3i[s]), c[4], c[5]);
+        let w = [&w1r[..], &w1i, &w2r, &w2i, &w3r, &w3i];
+        for b in (0..plan.rows).step_by(4 * qr) {
+            let rs = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
+            let (mut r, mut i) = (load_rows(lr, rs), load_rows(li, rs));
+            let [r0, r1, r2, r3] = &mut r;
+            let [i0, i1, i2, i3] = &mut i;
+            if forward {
+                dif4_run::<F>([r0, r1, r2, r3], [i0, i1, i2, i3], w);
+            } else {
+                dit4_run::<F>([r0, r1, r2, r3], [i0, i1, i2, i3], w);
+            }
+            store_rows(lr, rs, &r);
+            store_rows(li, rs, &i);
+        }
+    }
+}
+
 /// Four disjoint `len`-long windows at offsets off + k·q of a block.
 fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] {
     let (a, x) = x.split_at_mut(q);
@@ -388,42 +552,13 @@ fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] 
     ]
 }
 
-/// Columns [c0, c0 + len) of the given rows (increasing) of an array
-/// with rows `stride` apart, as disjoint slices.
-fn row_slices<const K: usize>(
-    x: &mut [f64],
-    stride: usize,
-    rows: [usize; K],
-    c0: usize,
-    len: usize,
-) -> [&mut [f64]; K] {
-    let mut rest = x;
-    // Index in the array at which `rest` starts.
-    let mut consumed = 0;
-    rows.map(|r| {
-        let at = r * stride + c0;
-        let (_, tail) = std::mem::take(&mut rest).split_at_mut(at - consumed);
-        let (cur, tail) = tail.split_at_mut(len);
-        rest = tail;
-        consumed = at + len;
-        cur
-    })
-}
-
-/// Twiddles of one row of a column stage (w, w², w³; re and im), made
-/// from the first row's: allocated once per sweep, not per stage.
-type TwiddleBuffer = [Vec<f64>; 6];
-
 impl SoaFft {
-    fn twiddle_buffer(cols: usize) -> TwiddleBuffer {
-        std::array::from_fn(|_| vec![0.0; cols])
-    }
-
     pub(super) fn new(m: usize, isa: Isa) -> Self {
         assert!(m.is_power_of_two() && m >= 64, "bad SoA FFT length {m}");
         let mut f = Self {
             m,
             stride: 0,
+            plan: ColumnPlan::default(),
             tw: Twiddles::new(m),
             leaf16: isa.avx512_token().map(|t| (t, Leaf16Twiddles::new())),
             isa,
@@ -435,6 +570,16 @@ impl SoaFft {
             leaf + ROW_PAD
         } else {
             leaf
+        };
+        let len = f.radix4_len();
+        f.plan = ColumnPlan {
+            rows: f.rows(),
+            stride: f.stride,
+            leaf,
+            radix2: m.trailing_zeros() % 2 == 1,
+            quarters: std::iter::successors(Some(len / 4), |q| Some(q / 4))
+                .take_while(|&q| 4 * q > leaf)
+                .collect(),
         };
         f
     }
@@ -482,14 +627,6 @@ impl SoaFft {
         } else {
             self.rows_mut(re, im).collect()
         }
-    }
-
-    /// Columns per group of the breadth-first stages. Narrower groups
-    /// would fit L1 better, but each butterfly call then does too little
-    /// work to pay for itself (`fft_profile` 1257787: 16 columns 0.18 ms
-    /// per sweep, 256 columns 0.063 ms).
-    fn column_width(&self) -> usize {
-        COLUMNS.min(self.leaf())
     }
 
     /// Length of the sub-transforms after the optional radix-2 stage.
@@ -551,162 +688,44 @@ impl SoaFft {
     }
 
     /// The forward stages on blocks larger than a leaf (the optional radix-2
-    /// stage, then radix-4), column group by column group.
+    /// stage, then radix-4), [`GROUP`] columns at a time.
     pub(super) fn forward_columns(&self, re: &mut [f64], im: &mut [f64]) {
-        let leaf = self.leaf();
-        let cols = self.column_width();
-        let len = self.radix4_len();
-        let buf = &mut Self::twiddle_buffer(cols);
-        for c0 in (0..leaf).step_by(cols) {
-            if self.m.trailing_zeros() % 2 == 1 {
-                self.radix2_columns(true, re, im, c0, cols, buf);
-            }
-            let mut q = len / 4;
-            while 4 * q > leaf {
-                self.stage_columns(true, re, im, q, (c0, cols), buf);
-                q /= 4;
-            }
-        }
+        self.columns(true, re, im);
     }
 
     /// The inverse of [`Self::forward_columns`].
     pub(super) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64]) {
-        let leaf = self.leaf();
-        let cols = self.column_width();
-        let len = self.radix4_len();
-        let buf = &mut Self::twiddle_buffer(cols);
-        for c0 in (0..leaf).step_by(cols) {
-            let mut q = leaf;
-            while q <= len / 4 {
-                self.stage_columns(false, re, im, q, (c0, cols), buf);
-                q *= 4;
-            }
-            if self.m.trailing_zeros() % 2 == 1 {
-                self.radix2_columns(false, re, im, c0, cols, buf);
-            }
-        }
+        self.columns(false, re, im);
     }
 
-    /// The radix-2 stage (odd log2 m) on columns [c0, c0 + cols): row t
-    /// pairs with row t + rows/2.
-    fn radix2_columns(
-        &self,
-        forward: bool,
-        re: &mut [f64],
-        im: &mut [f64],
-        c0: usize,
-        cols: usize,
-        buf: &mut TwiddleBuffer,
-    ) {
-        let h = self.rows() / 2;
-        for t in 0..h {
-            let rows = [t, t + h];
-            let w = self.radix2_twiddles(t, c0, cols, buf);
-            let (r, i) = (
-                row_slices(re, self.stride, rows, c0, cols),
-                row_slices(im, self.stride, rows, c0, cols),
-            );
-            if forward {
-                simd::dif2_run(self.isa, r, i, w);
-            } else {
-                simd::dit2_run(self.isa, r, i, w);
-            }
+    fn columns(&self, forward: bool, re: &mut [f64], im: &mut [f64]) {
+        let plan = &self.plan;
+        if !plan.radix2 && plan.quarters.is_empty() {
+            return;
         }
-    }
-
-    /// One radix-4 stage with quarter q ≥ leaf, restricted to the columns
-    /// [c0, c0 + cols) of every leaf-sized row.
-    ///
-    /// Row t of a block needs ω^{t·leaf + c}: that is ω^{t·leaf}·ω^c, so
-    /// only the first leaf entries of the stage's table and one entry per
-    /// row are read (products made in an L1-resident buffer), instead of
-    /// streaming q-long tables through the cache in a memory-bound sweep.
-    fn stage_columns(
-        &self,
-        forward: bool,
-        re: &mut [f64],
-        im: &mut [f64],
-        q: usize,
-        (c0, cols): (usize, usize),
-        buf: &mut TwiddleBuffer,
-    ) {
-        let tw = &self.tw;
-        let leaf = self.leaf();
-        // Rows per quarter, and per block of four quarters.
-        let qr = q / leaf;
-        let small = tw.window(q + c0..q + c0 + cols);
-        for t in 0..qr {
-            let w = if t == 0 {
-                small
-            } else {
-                let s = q + t * leaf;
-                let [b0, b1, b2, b3, b4, b5] = &mut *buf;
-                let pairs = [
-                    (
-                        [&mut b0[..cols], &mut b1[..cols]],
-                        [tw.w1r[s], tw.w1i[s]],
-                        0,
-                    ),
-                    (
-                        [&mut b2[..cols], &mut b3[..cols]],
-                        [tw.w2r[s], tw.w2i[s]],
-                        2,
-                    ),
-                    (
-                        [&mut b4[..cols], &mut b5[..cols]],
-                        [tw.w3r[s], tw.w3i[s]],
-                        4,
-                    ),
-                ];
-                for (d, f, k) in pairs {
-                    simd::cscale_run(self.isa, d, [small[k], small[k + 1]], f);
-                }
-                let [b0, b1, b2, b3, b4, b5] = &*buf;
-                [
-                    &b0[..cols],
-                    &b1[..cols],
-                    &b2[..cols],
-                    &b3[..cols],
-                    &b4[..cols],
-                    &b5[..cols],
-                ]
-            };
-            for b in (0..self.rows()).step_by(4 * qr) {
-                let rows = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
-                bfly4(
-                    self.isa,
+        let mut lr = vec![0.0; plan.rows * GROUP];
+        let mut li = vec![0.0; plan.rows * GROUP];
+        for c0 in (0..plan.leaf).step_by(GROUP) {
+            if let Some(t) = self.isa.avx512_token() {
+                simd::column_group_avx512(
+                    t,
+                    [&mut *re, &mut *im],
+                    [&mut lr, &mut li],
+                    (plan, &self.tw),
+                    c0,
                     forward,
-                    row_slices(re, self.stride, rows, c0, cols),
-                    row_slices(im, self.stride, rows, c0, cols),
-                    w,
                 );
+                continue;
             }
+            simd::column_group(
+                self.isa,
+                [&mut *re, &mut *im],
+                [&mut lr, &mut li],
+                (plan, &self.tw),
+                c0,
+                forward,
+            );
         }
-    }
-
-    /// ω_m^{o..o+cols} for the radix-2 stage, row t = o / leaf, as
-    /// ω_m^{t·leaf}·ω_m^{c0..c0+cols} (see [`Self::stage_columns`]).
-    fn radix2_twiddles<'a>(
-        &'a self,
-        t: usize,
-        c0: usize,
-        cols: usize,
-        buf: &'a mut TwiddleBuffer,
-    ) -> [&'a [f64]; 2] {
-        let tw = &self.tw;
-        let small = [&tw.r2r[c0..c0 + cols], &tw.r2i[c0..c0 + cols]];
-        if t == 0 {
-            return small;
-        }
-        let s = t * self.leaf();
-        let [b0, b1, ..] = buf;
-        simd::cscale_run(
-            self.isa,
-            [&mut b0[..cols], &mut b1[..cols]],
-            small,
-            [tw.r2r[s], tw.r2i[s]],
-        );
-        [&b0[..cols], &b1[..cols]]
     }
 
     /// The forward stages inside one leaf-sized block.
@@ -738,21 +757,6 @@ impl SoaFft {
             dit4(self.isa, r, i, q, &self.tw);
             q *= 4;
         }
-    }
-}
-
-/// d = s·(f0 + i·f1) elementwise: twiddles of a later row from the first.
-#[inline(always)]
-pub(super) fn cscale_run<const F: bool>(
-    [dr, di]: [&mut [f64]; 2],
-    [sr, si]: [&[f64]; 2],
-    [fr, fi]: [f64; 2],
-) {
-    let h = dr.len();
-    let (di, sr, si) = (&mut di[..h], &sr[..h], &si[..h]);
-    for j in 0..h {
-        dr[j] = fma::<F>(sr[j], fr, -si[j] * fi);
-        di[j] = fma::<F>(sr[j], fi, si[j] * fr);
     }
 }
 
