@@ -358,29 +358,135 @@ mod x86 {
             im: li.as_mut_ptr(),
             stride: 8,
         };
-        // Stage k in the order run: 0 = radix-2, else radix-4 with that q.
-        let mut stages: Vec<usize> = Vec::with_capacity(plan.quarters.len() + 1);
-        if plan.radix2 {
-            stages.push(0);
+        // The stages in the order run. The radix-2 stage and the first
+        // radix-4 stage after it go together as one radix-8 pass (rows t +
+        // j·rows/8, j < 8), one pass over the rows fewer.
+        #[derive(Clone, Copy)]
+        enum Stage {
+            R2,
+            R4(usize),
+            R8(usize),
         }
-        stages.extend(&plan.quarters);
+        let mut stages: Vec<Stage> = Vec::with_capacity(plan.quarters.len() + 1);
+        let mut quarters = plan.quarters.iter().copied();
+        if plan.radix2 {
+            stages.push(match quarters.next() {
+                Some(q) => Stage::R8(q),
+                None => Stage::R2,
+            });
+        }
+        stages.extend(quarters.map(Stage::R4));
         if !forward {
             stages.reverse();
         }
         let n = stages.len();
-        for (k, &q) in stages.iter().enumerate() {
+        for (k, &stage) in stages.iter().enumerate() {
             let src = if k == 0 { main } else { scratch };
             let dst = if k + 1 == n { main } else { scratch };
+            let at = (c0, forward);
             // SAFETY: every row index the stages use is below `rows`, and
             // both `main` and `scratch` hold `rows` rows (asserted above).
             unsafe {
-                if q == 0 {
-                    group_radix2(src, dst, plan, tw, (c0, forward));
-                } else {
-                    group_radix4(src, dst, plan, tw, q, (c0, forward));
+                match stage {
+                    Stage::R2 => group_radix2(src, dst, plan, tw, at),
+                    Stage::R4(q) => group_radix4(src, dst, plan, tw, q, at),
+                    Stage::R8(q) => group_radix8(src, dst, plan, tw, q, at),
                 }
             }
         }
+    }
+
+    type C = (__m512d, __m512d);
+
+    /// Radix-2 DIF: (x0 + x1, (x0 − x1)·w).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r2_dif((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
+        let (dr, di) = (_mm512_sub_pd(x0r, x1r), _mm512_sub_pd(x0i, x1i));
+        (
+            (_mm512_add_pd(x0r, x1r), _mm512_add_pd(x0i, x1i)),
+            cmul(dr, di, wr, wi),
+        )
+    }
+
+    /// Radix-2 DIT, the inverse of [`r2_dif`] times 2.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r2_dit((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
+        let (yr, yi) = cmulc(x1r, x1i, wr, wi);
+        (
+            (_mm512_add_pd(x0r, yr), _mm512_add_pd(x0i, yi)),
+            (_mm512_sub_pd(x0r, yr), _mm512_sub_pd(x0i, yi)),
+        )
+    }
+
+    /// Radix-4 DIF as [`super::super::soa::dif4_run`], w = [w, w², w³].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_dif(x: [C; 4], [w1, w2, w3]: [C; 3]) -> [C; 4] {
+        let [(x0r, x0i), (x1r, x1i), (x2r, x2i), (x3r, x3i)] = x;
+        let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
+        let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
+        let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
+        let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
+        [
+            (_mm512_add_pd(ar, cr), _mm512_add_pd(ai, ci)),
+            cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), w2.0, w2.1),
+            cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), w1.0, w1.1),
+            cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), w3.0, w3.1),
+        ]
+    }
+
+    /// Radix-4 DIT, the inverse of [`r4_dif`] times 4.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_dit(x: [C; 4], [w1, w2, w3]: [C; 3]) -> [C; 4] {
+        let [(x0r, x0i), (x1r, x1i), (x2r, x2i), (x3r, x3i)] = x;
+        let (b1r, b1i) = cmulc(x1r, x1i, w2.0, w2.1);
+        let (b2r, b2i) = cmulc(x2r, x2i, w1.0, w1.1);
+        let (b3r, b3i) = cmulc(x3r, x3i, w3.0, w3.1);
+        let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
+        let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
+        let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
+        let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
+        [
+            (_mm512_add_pd(sr, ur), _mm512_add_pd(si, ui)),
+            (_mm512_add_pd(tr, vr), _mm512_add_pd(ti, vi)),
+            (_mm512_sub_pd(sr, ur), _mm512_sub_pd(si, ui)),
+            (_mm512_sub_pd(tr, vr), _mm512_sub_pd(ti, vi)),
+        ]
+    }
+
+    /// The radix-2 stage's twiddle for row t: ω_m^{t·leaf}·ω_m^{c0..c0+8}.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r2_twiddle(plan: &ColumnPlan, tw: &Twiddles, col: C, t: usize) -> C {
+        let s = t * plan.leaf;
+        row_twiddle((tw.r2r[s], tw.r2i[s]), col.0, col.1)
+    }
+
+    /// A radix-4 stage's twiddles for row t of its quarters.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_twiddles(plan: &ColumnPlan, tw: &Twiddles, col: [C; 3], q: usize, t: usize) -> [C; 3] {
+        let s = q + t * plan.leaf;
+        [
+            row_twiddle((tw.w1r[s], tw.w1i[s]), col[0].0, col[0].1),
+            row_twiddle((tw.w2r[s], tw.w2i[s]), col[1].0, col[1].1),
+            row_twiddle((tw.w3r[s], tw.w3i[s]), col[2].0, col[2].1),
+        ]
+    }
+
+    /// The column windows ω^{c0..c0+8} of a radix-4 stage's tables.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_columns(tw: &Twiddles, q: usize, c0: usize) -> [C; 3] {
+        let at = q + c0;
+        [
+            (ldu(&tw.w1r, at), ldu(&tw.w1i, at)),
+            (ldu(&tw.w2r, at), ldu(&tw.w2i, at)),
+            (ldu(&tw.w3r, at), ldu(&tw.w3i, at)),
+        ]
     }
 
     /// The radix-2 stage: row t pairs with t + rows/2. SAFETY: `src` and
@@ -395,22 +501,19 @@ mod x86 {
         (c0, forward): (usize, bool),
     ) {
         let h = plan.rows / 2;
-        let (cr, ci) = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
+        let col = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
         for t in 0..h {
-            let s = t * plan.leaf;
-            let (wr, wi) = row_twiddle((tw.r2r[s], tw.r2i[s]), cr, ci);
+            let w = r2_twiddle(plan, tw, col, t);
             // SAFETY: t + h < rows, the caller's promise.
             unsafe {
-                let ((x0r, x0i), (x1r, x1i)) = (src.ld(t), src.ld(t + h));
-                if forward {
-                    let (dr, di) = (_mm512_sub_pd(x0r, x1r), _mm512_sub_pd(x0i, x1i));
-                    dst.st(t, (_mm512_add_pd(x0r, x1r), _mm512_add_pd(x0i, x1i)));
-                    dst.st(t + h, cmul(dr, di, wr, wi));
+                let (x0, x1) = (src.ld(t), src.ld(t + h));
+                let (y0, y1) = if forward {
+                    r2_dif(x0, x1, w)
                 } else {
-                    let (yr, yi) = cmulc(x1r, x1i, wr, wi);
-                    dst.st(t, (_mm512_add_pd(x0r, yr), _mm512_add_pd(x0i, yi)));
-                    dst.st(t + h, (_mm512_sub_pd(x0r, yr), _mm512_sub_pd(x0i, yi)));
-                }
+                    r2_dit(x0, x1, w)
+                };
+                dst.st(t, y0);
+                dst.st(t + h, y1);
             }
         }
     }
@@ -427,52 +530,65 @@ mod x86 {
         (c0, forward): (usize, bool),
     ) {
         let qr = q / plan.leaf;
-        let (c1r, c1i, c2r, c2i, c3r, c3i) = (
-            ldu(&tw.w1r, q + c0),
-            ldu(&tw.w1i, q + c0),
-            ldu(&tw.w2r, q + c0),
-            ldu(&tw.w2i, q + c0),
-            ldu(&tw.w3r, q + c0),
-            ldu(&tw.w3i, q + c0),
-        );
+        let col = r4_columns(tw, q, c0);
         for t in 0..qr {
-            let s = q + t * plan.leaf;
-            let (w1r, w1i) = row_twiddle((tw.w1r[s], tw.w1i[s]), c1r, c1i);
-            let (w2r, w2i) = row_twiddle((tw.w2r[s], tw.w2i[s]), c2r, c2i);
-            let (w3r, w3i) = row_twiddle((tw.w3r[s], tw.w3i[s]), c3r, c3i);
+            let w = r4_twiddles(plan, tw, col, q, t);
             for b in (0..plan.rows).step_by(4 * qr) {
                 let k = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
                 // SAFETY: every k < rows, the caller's promise.
                 unsafe {
-                    let ((x0r, x0i), (x1r, x1i)) = (src.ld(k[0]), src.ld(k[1]));
-                    let ((x2r, x2i), (x3r, x3i)) = (src.ld(k[2]), src.ld(k[3]));
-                    let y = if forward {
-                        let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
-                        let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
-                        let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
-                        let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
-                        let y1 = cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), w2r, w2i);
-                        let y2 = cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), w1r, w1i);
-                        let y3 = cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), w3r, w3i);
-                        [(_mm512_add_pd(ar, cr), _mm512_add_pd(ai, ci)), y1, y2, y3]
-                    } else {
-                        let (b1r, b1i) = cmulc(x1r, x1i, w2r, w2i);
-                        let (b2r, b2i) = cmulc(x2r, x2i, w1r, w1i);
-                        let (b3r, b3i) = cmulc(x3r, x3i, w3r, w3i);
-                        let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
-                        let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
-                        let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
-                        let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
-                        [
-                            (_mm512_add_pd(sr, ur), _mm512_add_pd(si, ui)),
-                            (_mm512_add_pd(tr, vr), _mm512_add_pd(ti, vi)),
-                            (_mm512_sub_pd(sr, ur), _mm512_sub_pd(si, ui)),
-                            (_mm512_sub_pd(tr, vr), _mm512_sub_pd(ti, vi)),
-                        ]
-                    };
+                    let x = k.map(|r| src.ld(r));
+                    let y = if forward { r4_dif(x, w) } else { r4_dit(x, w) };
                     for (&r, v) in k.iter().zip(y) {
                         dst.st(r, v);
                     }
+                }
+            }
+        }
+    }
+
+    /// The radix-2 stage and the radix-4 stage after it (quarter q = m/8)
+    /// in one pass: rows t + j·qr (qr = rows/8, j < 8), radix-2 between j
+    /// and j + 4, then radix-4 on j = 0..3 and on j = 4..7 (forward; the
+    /// inverse undoes them in the other order). SAFETY: as
+    /// [`group_radix2`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group_radix8(
+        src: Rows,
+        dst: Rows,
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        q: usize,
+        (c0, forward): (usize, bool),
+    ) {
+        let qr = q / plan.leaf;
+        debug_assert_eq!(8 * qr, plan.rows);
+        let col2 = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
+        let col4 = r4_columns(tw, q, c0);
+        for t in 0..qr {
+            let k: [usize; 8] = std::array::from_fn(|j| t + j * qr);
+            let w4 = r4_twiddles(plan, tw, col4, q, t);
+            // SAFETY: every k < rows, the caller's promise.
+            unsafe {
+                let mut x = k.map(|r| src.ld(r));
+                if forward {
+                    for j in 0..4 {
+                        (x[j], x[j + 4]) = r2_dif(x[j], x[j + 4], r2_twiddle(plan, tw, col2, k[j]));
+                    }
+                    let lo = r4_dif([x[0], x[1], x[2], x[3]], w4);
+                    let hi = r4_dif([x[4], x[5], x[6], x[7]], w4);
+                    x = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
+                } else {
+                    let lo = r4_dit([x[0], x[1], x[2], x[3]], w4);
+                    let hi = r4_dit([x[4], x[5], x[6], x[7]], w4);
+                    x = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
+                    for j in 0..4 {
+                        (x[j], x[j + 4]) = r2_dit(x[j], x[j + 4], r2_twiddle(plan, tw, col2, k[j]));
+                    }
+                }
+                for (&r, v) in k.iter().zip(x) {
+                    dst.st(r, v);
                 }
             }
         }
