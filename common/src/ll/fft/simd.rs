@@ -270,6 +270,57 @@ pub(super) fn column_group_avx512(
     }
 }
 
+/// [`column_group_avx512`] for every column group, the groups shared out
+/// over `pool`'s threads. Groups touch disjoint columns of the same rows,
+/// which no safe split of the slices can express, so the threads get the
+/// arrays as pointers (the SAFETY argument below); only the AVX-512 kernel
+/// has this form, the other sets run their groups on one thread.
+pub(super) fn column_groups_avx512_par(
+    t: Avx512,
+    pool: &rayon::ThreadPool,
+    [re, im]: [&mut [f64]; 2],
+    (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
+    forward: bool,
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use rayon::prelude::*;
+        /// The arrays' base pointers and common length.
+        #[derive(Clone, Copy)]
+        struct Shared([*mut f64; 2], usize);
+        // SAFETY: the pointers are only dereferenced by `column_group_raw`,
+        // each group (column range) by exactly one task, while `re` and
+        // `im` stay exclusively borrowed by this function.
+        unsafe impl Send for Shared {}
+        unsafe impl Sync for Shared {}
+        impl Shared {
+            fn get(self) -> ([*mut f64; 2], usize) {
+                (self.0, self.1)
+            }
+        }
+        let shared = Shared([re.as_mut_ptr(), im.as_mut_ptr()], re.len().min(im.len()));
+        let rows = plan.rows;
+        pool.install(|| {
+            (0..plan.leaf / 8)
+                .into_par_iter()
+                .with_min_len(4)
+                .for_each_init(
+                    || (vec![0.0; 8 * rows], vec![0.0; 8 * rows]),
+                    |(lr, li), g| {
+                        let (ptrs, len) = shared.get();
+                        // SAFETY: an `Avx512` token exists only if the CPU has
+                        // AVX-512F; the arrays outlive the call and group g
+                        // (columns 8g..8g+8) belongs to this task alone.
+                        unsafe {
+                            x86::column_group_raw(ptrs, len, [lr, li], plan, tw, (8 * g, forward))
+                        }
+                    },
+                )
+        });
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::soa::{ColumnPlan, Twiddles};
@@ -340,17 +391,48 @@ mod x86 {
         li: &mut [f64],
         plan: &ColumnPlan,
         tw: &Twiddles,
+        at: (usize, bool),
+    ) {
+        let len = re.len().min(im.len());
+        // SAFETY: the pointers come from slices of at least `len` elements,
+        // borrowed exclusively for this call.
+        unsafe {
+            column_group_raw(
+                [re.as_mut_ptr(), im.as_mut_ptr()],
+                len,
+                [lr, li],
+                plan,
+                tw,
+                at,
+            )
+        }
+    }
+
+    /// [`column_group`] on arrays given by pointer, for threads that each
+    /// take some of the column groups.
+    ///
+    /// SAFETY: `re` and `im` must point to arrays of at least `len`
+    /// elements, valid for reads and writes for the whole call, and no
+    /// other thread may access columns [c0, c0 + 8) of any row meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn column_group_raw(
+        [re, im]: [*mut f64; 2],
+        len: usize,
+        [lr, li]: [&mut [f64]; 2],
+        plan: &ColumnPlan,
+        tw: &Twiddles,
         (c0, forward): (usize, bool),
     ) {
         let (rows, stride) = (plan.rows, plan.stride);
         assert!(rows > 0 && c0 + 8 <= stride);
-        let last = (rows - 1) * stride + c0 + 8;
-        assert!(last <= re.len() && last <= im.len());
+        assert!((rows - 1) * stride + c0 + 8 <= len);
         assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
         let main = Rows {
-            // SAFETY: c0 < stride ≤ re.len() (asserted above).
-            re: unsafe { re.as_mut_ptr().add(c0) },
-            im: unsafe { im.as_mut_ptr().add(c0) },
+            // SAFETY: c0 < stride ≤ len (asserted above), in bounds by the
+            // caller's promise.
+            re: unsafe { re.add(c0) },
+            im: unsafe { im.add(c0) },
             stride,
         };
         let scratch = Rows {

@@ -552,6 +552,9 @@ fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] 
     ]
 }
 
+/// The threads a squaring may use beyond the caller's (`None`: none).
+type Pool<'a> = Option<&'a rayon::ThreadPool>;
+
 impl SoaFft {
     pub(super) fn new(m: usize, isa: Isa) -> Self {
         assert!(m.is_power_of_two() && m >= 64, "bad SoA FFT length {m}");
@@ -652,7 +655,7 @@ impl SoaFft {
     #[cfg(test)]
     pub(super) fn forward(&self, re: &mut [f64], im: &mut [f64]) {
         self.padded(re, im, |f, pr, pi| {
-            f.forward_columns(pr, pi);
+            f.forward_columns(pr, pi, None);
             for (r, i) in f.rows_mut(pr, pi) {
                 f.forward_leaf(r, i);
             }
@@ -666,7 +669,7 @@ impl SoaFft {
             for (r, i) in f.rows_mut(pr, pi) {
                 f.inverse_leaf(r, i);
             }
-            f.inverse_columns(pr, pi);
+            f.inverse_columns(pr, pi, None);
         });
     }
 
@@ -689,18 +692,23 @@ impl SoaFft {
 
     /// The forward stages on blocks larger than a leaf (the optional radix-2
     /// stage, then radix-4), [`GROUP`] columns at a time.
-    pub(super) fn forward_columns(&self, re: &mut [f64], im: &mut [f64]) {
-        self.columns(true, re, im);
+    pub(super) fn forward_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        self.columns(true, re, im, pool);
     }
 
     /// The inverse of [`Self::forward_columns`].
-    pub(super) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64]) {
-        self.columns(false, re, im);
+    pub(super) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        self.columns(false, re, im, pool);
     }
 
-    fn columns(&self, forward: bool, re: &mut [f64], im: &mut [f64]) {
+    fn columns(&self, forward: bool, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
         let plan = &self.plan;
         if !plan.radix2 && plan.quarters.is_empty() {
+            return;
+        }
+        if let (Some(pool), Some(t)) = (pool, self.isa.avx512_token()) {
+            let d = [&mut *re, &mut *im];
+            simd::column_groups_avx512_par(t, pool, d, (plan, &self.tw), forward);
             return;
         }
         let mut lr = vec![0.0; plan.rows * GROUP];
@@ -1193,9 +1201,11 @@ impl SoaSquarer {
 
     /// One squaring minus 2·2^shift; returns the largest rounding error.
     pub(super) fn iterate(&mut self, shift: u64) -> f64 {
-        self.fft.forward_columns(&mut self.re, &mut self.im);
+        self.fft
+            .forward_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         self.leaves_wrap_square();
-        self.fft.inverse_columns(&mut self.re, &mut self.im);
+        self.fft
+            .inverse_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         self.carry(shift)
     }
 
@@ -1204,11 +1214,13 @@ impl SoaSquarer {
     /// stages, carry.
     pub(super) fn iterate_timed(&mut self, shift: u64, clock: &mut dyn FnMut() -> f64) -> [f64; 4] {
         let t0 = clock();
-        self.fft.forward_columns(&mut self.re, &mut self.im);
+        self.fft
+            .forward_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         let t1 = clock();
         self.leaves_wrap_square();
         let t2 = clock();
-        self.fft.inverse_columns(&mut self.re, &mut self.im);
+        self.fft
+            .inverse_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         let t3 = clock();
         self.carry(shift);
         let t4 = clock();
@@ -1515,10 +1527,15 @@ mod tests {
             let x = BigUint::from_slice(&digits) % crate::ll::mersenne(p);
             let mut classic = DwtSquarer::new(p, n, 1);
             classic.load(&x);
+            // Every instruction set on one thread, and the best on two (the
+            // column groups, leaf pairs and carry chunks then run on a pool).
+            let best = Isa::detect();
             let mut soas: Vec<(Isa, SoaSquarer)> = Isa::all_supported()
                 .into_iter()
-                .map(|isa| {
-                    let mut s = SoaSquarer::new(p, n, isa, 1);
+                .map(|isa| (isa, 1))
+                .chain([(best, 2)])
+                .map(|(isa, threads)| {
+                    let mut s = SoaSquarer::new(p, n, isa, threads);
                     s.load(&x);
                     (isa, s)
                 })
