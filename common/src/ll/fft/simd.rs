@@ -54,6 +54,11 @@ impl Isa {
     /// Every set this CPU supports, best first (for tests that compare them).
     #[cfg(test)]
     pub(super) fn all_supported() -> Vec<Self> {
+        Self::supported()
+    }
+
+    /// Every set this CPU supports, best first.
+    pub(super) fn supported() -> Vec<Self> {
         let mut v = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
