@@ -872,6 +872,11 @@ struct ChunkWeights {
     u: [Vec<f64>; 2],
     /// n, p mod n, 2^⌊p/n⌋, 2^−⌊p/n⌋, 2^⌈p/n⌉, 2^−⌈p/n⌉.
     fixed: [f64; 6],
+    /// Per chunk and 8 positions, as lane masks: the even and odd words
+    /// whose A_h + D_e wrapped, then the even, odd and next (2i + 2) words
+    /// of ⌈p/n⌉ bits. What the AVX-512 carry reads instead of working the
+    /// numerators out (n/2 bytes in all).
+    flags: Vec<[u8; 8]>,
 }
 
 impl ChunkWeights {
@@ -881,7 +886,7 @@ impl ChunkWeights {
         let nn = n as u128;
         let neg = |x: u128| ((nn - (x % nn)) % nn) as u64;
         let frac = |num: u64| num as f64 / n as f64;
-        let chunk = (0..m.div_ceil(t))
+        let chunk: Vec<[f64; 3]> = (0..m.div_ceil(t))
             .map(|h| {
                 let a = neg(2 * (h * t) as u128 * p as u128);
                 [
@@ -899,7 +904,23 @@ impl ChunkWeights {
         let (d0, d1) = (lo(0), lo(1));
         let q0 = p / n as u64;
         let (lo_b, hi_b) = (pow2(q0 as u8), pow2(q0 as u8 + 1));
+        let big = |j: usize| neg(j as u128 * p as u128) < p % n as u64;
+        let mut flags = vec![[0u8; 8]; m.div_ceil(8)];
+        for (i, f) in (0..m).map(|i| (i, i / 8)) {
+            let (a, l, lane) = (chunk[i / t][0], i % t, 1u8 << (i % 8));
+            for (e, d) in [&d0, &d1].into_iter().enumerate() {
+                if a + d[l] as f64 >= n as f64 {
+                    flags[f][e] |= lane;
+                }
+            }
+            for (k, j) in [2 * i, 2 * i + 1, (2 * i + 2) % n].into_iter().enumerate() {
+                if big(j) {
+                    flags[f][2 + k] |= lane;
+                }
+            }
+        }
         Self {
+            flags,
             chunk,
             w: [
                 d0.iter().map(|&d| frac(d).exp2()).collect(),
@@ -1210,6 +1231,23 @@ impl SoaSquarer {
             let len = re.len();
             let c = cw.consts(h);
             let (de, d_o) = (&cw.d[0][..len], &cw.d[1][..len]);
+            if let Some(t) = isa.avx512_token() {
+                let inject = if target / 2 >= i0 && target / 2 < i0 + len {
+                    (target - 2 * i0, sub)
+                } else {
+                    (usize::MAX, 0.0)
+                };
+                let (u, w) = (&cw.u, &cw.w);
+                return simd::carry_avx512(
+                    t,
+                    [re, im],
+                    [&u[0][..len], &u[1][..len], &w[0][..len], &w[1][..len]],
+                    &cw.flags[i0 / 8..(i0 + len) / 8],
+                    &c,
+                    starts[h],
+                    inject,
+                );
+            }
             let [t_mid_e, t_mid_o, t_hi_e, t_hi_o, t_f_o] = tmp;
             let (tme, tmo) = (&mut t_mid_e[..len + 1], &mut t_mid_o[..len + 1]);
             let (the, tho) = (&mut t_hi_e[..len + 1], &mut t_hi_o[..len + 1]);
@@ -1416,6 +1454,78 @@ mod tests {
         }
     }
 
+    /// The AVX-512 one-pass carry gives exactly the words and round-off of
+    /// the three-pass generic carry, on products far larger than a real
+    /// squaring makes (so every split and rebalance moves big values across
+    /// lanes, vectors and chunks), with the −2 at chunk starts and ends,
+    /// at the last lane of a vector and at the last word.
+    #[test]
+    fn avx512_carry_matches_the_generic_carry_bit_for_bit() {
+        let Some(_) = Isa::detect().avx512_token() else {
+            return;
+        };
+        for &(p, n) in &[(9_689u64, 512usize), (1_257_787, 65536)] {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p ^ 0xca11);
+            let mut fast = SoaSquarer::new(p, n, Isa::Avx512, 1);
+            let mut slow = SoaSquarer::new(p, n, Isa::Baseline, 1);
+            let half = (CARRY_CHUNK / 2).min(n / 2);
+            let boundary = word_start(2 * half as u64, p, n as u64);
+            let last = p - 1;
+            let lane7 = word_start(15, p, n as u64);
+            for (it, shift) in [0, boundary, boundary - 1, last, lane7, p / 3]
+                .into_iter()
+                .enumerate()
+            {
+                for j in 0..n {
+                    // Unweighted values up to ±2^49 with a fraction of at
+                    // most 1/8, as a squaring with 0.125 round-off leaves.
+                    let scale = if it % 2 == 0 { 1u64 << 49 } else { 1 << 30 };
+                    let v = rng.random_range(-(scale as f64)..scale as f64).round()
+                        + rng.random_range(-0.125..0.125);
+                    let x = v / fast.cw.weights(j).1;
+                    fast.set_word(j, x);
+                    slow.set_word(j, x);
+                }
+                let (e1, e0) = (fast.carry(shift), slow.carry(shift));
+                assert_eq!(e1.to_bits(), e0.to_bits(), "p={p} shift={shift}");
+                for j in 0..n {
+                    assert_eq!(
+                        fast.word(j).to_bits(),
+                        slow.word(j).to_bits(),
+                        "p={p} shift={shift} word {j}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A product that is garbage (NaN, or too large to round) makes the
+    /// carry report an infinite round-off, with every instruction set,
+    /// wherever it is (first word, a lane 7, the last word).
+    #[test]
+    fn carry_reports_garbage_products_as_infinite_error() {
+        let (p, n) = (86_243u64, 4096usize);
+        for isa in Isa::all_supported() {
+            for j in [0, 15, 1000, n - 1] {
+                for bad in [f64::NAN, 2.0e15, -2.0e15] {
+                    let mut s = SoaSquarer::new(p, n, isa, 1);
+                    for k in 0..n {
+                        s.set_word(k, 3.0 / s.cw.weights(k).1);
+                    }
+                    s.set_word(j, bad / s.cw.weights(j).1);
+                    let e = s.carry(7);
+                    assert_eq!(e, f64::INFINITY, "{isa:?} word {j} = {bad}");
+                }
+                let mut s = SoaSquarer::new(p, n, isa, 1);
+                for k in 0..n {
+                    s.set_word(k, 3.25 / s.cw.weights(k).1);
+                }
+                let e = s.carry(7);
+                assert!((e - 0.25).abs() < 1e-9, "{isa:?}: {e}");
+            }
+        }
+    }
+
     /// The carry's two-level weights agree with the definitions: numerator
     /// (−jp) mod n, weight 2^{num/n} to a few ulps, 1/(4n·weight), and
     /// bits B_{j+1} − B_j, for every word.
@@ -1439,6 +1549,16 @@ mod tests {
                 );
                 let b = word_start(j as u64 + 1, p, n as u64) - word_start(j as u64, p, n as u64);
                 assert_eq!(word_pow2(&c, num).0, (b as f64).exp2(), "p={p} j={j}");
+                // The AVX-512 carry's lane masks say the same.
+                let (f, lane) = (cw.flags[i / 8], 1u8 << (i % 8));
+                let (_, wrapped) = numerator(&c, cw.d[e][i % t]);
+                assert_eq!(f[e] & lane != 0, wrapped, "p={p} j={j}");
+                let big = b > p / n as u64;
+                assert_eq!(f[2 + e] & lane != 0, big, "p={p} j={j}");
+                if e == 0 && j > 0 {
+                    let prev = cw.flags[(i - 1) / 8][4] & (1u8 << ((i - 1) % 8)) != 0;
+                    assert_eq!(prev, big, "p={p} j={j}: next-word mask");
+                }
             }
         }
     }
