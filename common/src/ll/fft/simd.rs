@@ -247,40 +247,6 @@ pub(super) fn dit4_avx512_blocks(
     }
 }
 
-/// The whole carry of one chunk in one pass, in AVX-512 registers: the
-/// three passes of [`super::soa`]'s `carry_split`, `carry_gather` and
-/// `carry_finish` with identical arithmetic (so identical output, bit for
-/// bit), but with the neighbours' values moved between lanes instead of
-/// through temporaries, and each word's weight and bits worked out once.
-///
-/// `w` is the unweights and weights of the even and odd words without the
-/// chunk factor, `flags` per 8 positions the lane masks of even and odd
-/// words whose weight numerator wrapped, then of even, odd and next (2i +
-/// 2) words of ⌈p/n⌉ bits. `start` holds mid and hi of the odd word before
-/// the chunk, hi of the even word before it and the rebalancing carry f
-/// of that odd word; `inject` adds a value to the rounded product of one
-/// word (local word index 2i + e, `usize::MAX` for none). Returns the bit
-/// patterns of the largest |v − round(v)| and |v| (a NaN anywhere makes
-/// the first a NaN), as `carry_split` does.
-pub(super) fn carry_avx512(
-    t: Avx512,
-    d: [&mut [f64]; 2],
-    w: [&[f64]; 4],
-    flags: &[[u8; 8]],
-    c: &[f64; 9],
-    start: [f64; 4],
-    inject: (usize, f64),
-) -> [u64; 2] {
-    let _ = t;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F/DQ and FMA.
-    unsafe {
-        x86::carry(d, w, flags, c, start, inject)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("no Avx512 token off x86-64")
-}
-
 /// The carry of one chunk as eight serial carries side by side (the
 /// lane-parallel carry of Prime95 and Mlucas): the chunk's positions are
 /// cut into 8 segments of len/8, lane l of every vector carries through
@@ -623,145 +589,6 @@ mod x86 {
         }
     }
 
-    /// round(x) by the magic-constant trick, as `soa::round`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn round(magic: __m512d, x: __m512d) -> __m512d {
-        _mm512_sub_pd(_mm512_add_pd(x, magic), magic)
-    }
-
-    /// round(x·y) for y a power of two (x·y is exact, so fusing it with
-    /// the magic addition rounds exactly as the unfused pair does).
-    #[inline]
-    #[target_feature(enable = "avx512f,fma")]
-    fn round_mul(magic: __m512d, x: __m512d, y: __m512d) -> __m512d {
-        _mm512_sub_pd(_mm512_fmadd_pd(x, y, magic), magic)
-    }
-
-    /// Lane l ← lane l−1 of `cur`, lane 0 ← lane 7 of `prev`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn from_before(cur: __m512d, prev: __m512d) -> __m512d {
-        _mm512_castsi512_pd(_mm512_alignr_epi64::<7>(
-            _mm512_castpd_si512(cur),
-            _mm512_castpd_si512(prev),
-        ))
-    }
-
-    /// max(acc, |x|), one instruction (range: larger magnitude, sign
-    /// cleared). It does not keep NaNs: the round-off maximum, which must,
-    /// is an integer maximum of bit patterns instead.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512dq")]
-    fn max_abs(acc: __m512d, x: __m512d) -> __m512d {
-        _mm512_range_pd::<0b1011>(x, acc)
-    }
-
-    #[target_feature(enable = "avx512f,avx512dq,fma")]
-    pub(super) fn carry(
-        [re, im]: [&mut [f64]; 2],
-        [ue, uo, we, wo]: [&[f64]; 4],
-        flags: &[[u8; 8]],
-        c: &[f64; 9],
-        start: [f64; 4],
-        (inject_at, inject): (usize, f64),
-    ) -> [u64; 2] {
-        let len = re.len();
-        assert!(
-            len.is_multiple_of(8)
-                && flags.len() >= len / 8
-                && [im.len(), ue.len(), uo.len(), we.len(), wo.len()]
-                    .iter()
-                    .all(|&l| l >= len)
-        );
-        let (p_lo, i_lo) = (_mm512_set1_pd(c[5]), _mm512_set1_pd(c[6]));
-        let (p_hi, i_hi) = (_mm512_set1_pd(c[7]), _mm512_set1_pd(c[8]));
-        let (wa, ua) = (_mm512_set1_pd(c[1]), _mm512_set1_pd(c[2]));
-        let magic = _mm512_set1_pd(super::super::transform::ROUND_MAGIC);
-        let (two, half) = (_mm512_set1_pd(2.0), _mm512_set1_pd(0.5));
-        let inject_v = _mm512_set1_pd(inject);
-        let abs_mask = _mm512_set1_epi64(i64::MAX);
-        let mut err = _mm512_setzero_si512();
-        let mut vmax = _mm512_setzero_pd();
-        // The previous position's odd mid, even hi, odd hi and odd f.
-        let mut mid_o_prev = _mm512_set1_pd(start[0]);
-        let mut hi_e_prev = _mm512_set1_pd(start[1]);
-        let mut hi_o_prev = _mm512_set1_pd(start[2]);
-        let mut f_o_prev = _mm512_set1_pd(start[3]);
-        let (re_p, im_p) = (re.as_mut_ptr(), im.as_mut_ptr());
-        // SAFETY: every load and store is of 8 f64 at j < len, j + 8 ≤ len
-        // (asserted above: len is a multiple of 8 and no slice is shorter).
-        let ld = |s: &[f64], j: usize| unsafe { _mm512_loadu_pd(s.as_ptr().add(j)) };
-        for (b, &[wrap_e, wrap_o, big_e, big_o, big_n, ..]) in flags[..len / 8].iter().enumerate() {
-            let j = 8 * b;
-            let pe = _mm512_mask_blend_pd(big_e, p_lo, p_hi);
-            let ie = _mm512_mask_blend_pd(big_e, i_lo, i_hi);
-            let po = _mm512_mask_blend_pd(big_o, p_lo, p_hi);
-            let io = _mm512_mask_blend_pd(big_o, i_lo, i_hi);
-            let pn = _mm512_mask_blend_pd(big_n, p_lo, p_hi);
-            let inx = _mm512_mask_blend_pd(big_n, i_lo, i_hi);
-            // SAFETY: as for `ld`.
-            let (xe, xo) = unsafe { (_mm512_loadu_pd(re_p.add(j)), _mm512_loadu_pd(im_p.add(j))) };
-            let u_e = _mm512_mul_pd(ua, ld(ue, j));
-            let u_e = _mm512_mask_mul_pd(u_e, wrap_e, u_e, two);
-            let u_o = _mm512_mul_pd(ua, ld(uo, j));
-            let u_o = _mm512_mask_mul_pd(u_o, wrap_o, u_o, two);
-            let ve = _mm512_mul_pd(xe, u_e);
-            let vo = _mm512_mul_pd(xo, u_o);
-            let (mut rve, mut rvo) = (round(magic, ve), round(magic, vo));
-            let abs_bits = |x: __m512d| _mm512_and_si512(_mm512_castpd_si512(x), abs_mask);
-            err = _mm512_max_epu64(err, abs_bits(_mm512_sub_pd(ve, rve)));
-            err = _mm512_max_epu64(err, abs_bits(_mm512_sub_pd(vo, rvo)));
-            vmax = max_abs(vmax, ve);
-            vmax = max_abs(vmax, vo);
-            if inject_at / 16 == b {
-                let lane: __mmask8 = 1 << ((inject_at / 2) % 8);
-                if inject_at.is_multiple_of(2) {
-                    rve = _mm512_mask_add_pd(rve, lane, rve, inject_v);
-                } else {
-                    rvo = _mm512_mask_add_pd(rvo, lane, rvo, inject_v);
-                }
-            }
-            // Split v = lo + 2^b·(mid + 2^{b'}·hi).
-            let c1e = round_mul(magic, rve, ie);
-            let lo_e = _mm512_fnmadd_pd(c1e, pe, rve);
-            let hi_e = round_mul(magic, c1e, io);
-            let mid_e = _mm512_fnmadd_pd(hi_e, po, c1e);
-            let c1o = round_mul(magic, rvo, io);
-            let lo_o = _mm512_fnmadd_pd(c1o, po, rvo);
-            let hi_o = round_mul(magic, c1o, inx);
-            let mid_o = _mm512_fnmadd_pd(hi_o, pn, c1o);
-            // d_j = lo_j + mid_{j−1} + hi_{j−2}, rebalanced once more.
-            let dd_e = _mm512_add_pd(
-                _mm512_add_pd(lo_e, from_before(mid_o, mid_o_prev)),
-                from_before(hi_e, hi_e_prev),
-            );
-            let dd_o = _mm512_add_pd(_mm512_add_pd(lo_o, mid_e), from_before(hi_o, hi_o_prev));
-            let f_e = round_mul(magic, dd_e, ie);
-            let e_e = _mm512_fnmadd_pd(f_e, pe, dd_e);
-            let f_o = round_mul(magic, dd_o, io);
-            let e_o = _mm512_add_pd(_mm512_fnmadd_pd(f_o, po, dd_o), f_e);
-            let e_e = _mm512_add_pd(e_e, from_before(f_o, f_o_prev));
-            let w_e = _mm512_mul_pd(wa, ld(we, j));
-            let w_e = _mm512_mask_mul_pd(w_e, wrap_e, w_e, half);
-            let w_o = _mm512_mul_pd(wa, ld(wo, j));
-            let w_o = _mm512_mask_mul_pd(w_o, wrap_o, w_o, half);
-            // SAFETY: as for `ld`.
-            unsafe {
-                _mm512_storeu_pd(re_p.add(j), _mm512_mul_pd(e_e, w_e));
-                _mm512_storeu_pd(im_p.add(j), _mm512_mul_pd(e_o, w_o));
-            }
-            (mid_o_prev, hi_e_prev, hi_o_prev, f_o_prev) = (mid_o, hi_e, hi_o, f_o);
-        }
-        let top = |x: __m512d| {
-            let mut l = [0.0f64; 8];
-            // SAFETY: stores exactly the 8 elements of `l`.
-            unsafe { _mm512_storeu_pd(l.as_mut_ptr(), x) };
-            l.iter().fold(0u64, |m, v| m.max(v.to_bits()))
-        };
-        [top(_mm512_castsi512_pd(err)), top(vmax)]
-    }
-
     /// Four positions of each of 8 segments (row l at `p + l·seg`) as four
     /// vectors, lane l of vector q holding row l's position q: rows l and
     /// l + 4 share a vector, then a 4 × 4 transpose runs in both halves.
@@ -833,10 +660,22 @@ mod x86 {
     /// stay in registers).
     macro_rules! unroll4 {
         ($q:ident => $body:block) => {{
-            { const $q: usize = 0; $body }
-            { const $q: usize = 1; $body }
-            { const $q: usize = 2; $body }
-            { const $q: usize = 3; $body }
+            {
+                const $q: usize = 0;
+                $body
+            }
+            {
+                const $q: usize = 1;
+                $body
+            }
+            {
+                const $q: usize = 2;
+                $body
+            }
+            {
+                const $q: usize = 3;
+                $body
+            }
         }};
     }
 
@@ -971,7 +810,11 @@ mod x86 {
             unsafe { _mm512_storeu_pd(l.as_mut_ptr(), x) };
             l.iter().fold(0u64, |m, v| m.max(v.to_bits()))
         };
-        let err = if poisoned { f64::NAN.to_bits() } else { top(err) };
+        let err = if poisoned {
+            f64::NAN.to_bits()
+        } else {
+            top(err)
+        };
         ([err, top(vmax)], carry_out)
     }
 }

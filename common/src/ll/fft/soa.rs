@@ -872,11 +872,6 @@ struct ChunkWeights {
     u: [Vec<f64>; 2],
     /// n, p mod n, 2^⌊p/n⌋, 2^−⌊p/n⌋, 2^⌈p/n⌉, 2^−⌈p/n⌉.
     fixed: [f64; 6],
-    /// Per chunk and 8 positions, as lane masks: the even and odd words
-    /// whose A_h + D_e wrapped, then the even, odd and next (2i + 2) words
-    /// of ⌈p/n⌉ bits. What the AVX-512 carry reads instead of working the
-    /// numerators out (n/2 bytes in all).
-    flags: Vec<[u8; 8]>,
     /// For the lane-parallel AVX-512 carry, which runs lane l of a vector
     /// over segment l (positions l·t/8 .. (l+1)·t/8) of each chunk:
     /// `u` and `w` with entry 8k + l for position l·t/8 + k, and per chunk
@@ -913,24 +908,9 @@ impl ChunkWeights {
         let q0 = p / n as u64;
         let (lo_b, hi_b) = (pow2(q0 as u8), pow2(q0 as u8 + 1));
         let big = |j: usize| neg(j as u128 * p as u128) < p % n as u64;
-        let mut flags = vec![[0u8; 8]; m.div_ceil(8)];
-        for (i, f) in (0..m).map(|i| (i, i / 8)) {
-            let (a, l, lane) = (chunk[i / t][0], i % t, 1u8 << (i % 8));
-            for (e, d) in [&d0, &d1].into_iter().enumerate() {
-                if a + d[l] as f64 >= n as f64 {
-                    flags[f][e] |= lane;
-                }
-            }
-            for (k, j) in [2 * i, 2 * i + 1, (2 * i + 2) % n].into_iter().enumerate() {
-                if big(j) {
-                    flags[f][2 + k] |= lane;
-                }
-            }
-        }
         let seg = t / 8;
-        let lane_order = |x: &[f64]| -> Vec<f64> {
-            (0..t).map(|i| x[(i % 8) * seg + i / 8]).collect()
-        };
+        let lane_order =
+            |x: &[f64]| -> Vec<f64> { (0..t).map(|i| x[(i % 8) * seg + i / 8]).collect() };
         let mut lane_flags = vec![[0u8; 4]; m / 8];
         for i in 0..m {
             let (h, l, k) = (i / t, (i % t) / seg, i % seg);
@@ -956,7 +936,6 @@ impl ChunkWeights {
             lane_u: [lane_order(&u[0]), lane_order(&u[1])],
             lane_w: [lane_order(&w[0]), lane_order(&w[1])],
             lane_flags,
-            flags,
             chunk,
             w,
             u,
@@ -1223,9 +1202,7 @@ impl SoaSquarer {
         let m = self.n / 2;
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
-        if LANE_CARRY
-            && let Some(t) = self.fft.isa.avx512_token()
-        {
+        if LANE_CARRY && let Some(t) = self.fft.isa.avx512_token() {
             return self.carry_lanes(t, target, sub);
         }
         let n = self.n;
@@ -1266,23 +1243,6 @@ impl SoaSquarer {
             let len = re.len();
             let c = cw.consts(h);
             let (de, d_o) = (&cw.d[0][..len], &cw.d[1][..len]);
-            if let Some(t) = isa.avx512_token() {
-                let inject = if target / 2 >= i0 && target / 2 < i0 + len {
-                    (target - 2 * i0, sub)
-                } else {
-                    (usize::MAX, 0.0)
-                };
-                let (u, w) = (&cw.u, &cw.w);
-                return simd::carry_avx512(
-                    t,
-                    [re, im],
-                    [&u[0][..len], &u[1][..len], &w[0][..len], &w[1][..len]],
-                    &cw.flags[i0 / 8..(i0 + len) / 8],
-                    &c,
-                    starts[h],
-                    inject,
-                );
-            }
             let [t_mid_e, t_mid_o, t_hi_e, t_hi_o, t_f_o] = tmp;
             let (tme, tmo) = (&mut t_mid_e[..len + 1], &mut t_mid_o[..len + 1]);
             let (the, tho) = (&mut t_hi_e[..len + 1], &mut t_hi_o[..len + 1]);
@@ -1360,7 +1320,6 @@ impl SoaSquarer {
         let cw = &self.cw;
         let one_chunk = |h: usize, re: &mut [f64], im: &mut [f64]| {
             let (i0, len) = (h * half, re.len());
-            let seg = len / 8;
             let inject = if target / 2 >= i0 && target / 2 < i0 + len {
                 (target - 2 * i0, sub)
             } else {
@@ -1371,7 +1330,7 @@ impl SoaSquarer {
                 tok,
                 [re, im],
                 [&u[0][..len], &u[1][..len], &w[0][..len], &w[1][..len]],
-                &cw.lane_flags[h * seg..(h + 1) * seg],
+                &cw.lane_flags[h * len / 8..(h + 1) * len / 8],
                 &cw.consts(h),
                 inject,
             )
@@ -1665,16 +1624,17 @@ mod tests {
                 );
                 let b = word_start(j as u64 + 1, p, n as u64) - word_start(j as u64, p, n as u64);
                 assert_eq!(word_pow2(&c, num).0, (b as f64).exp2(), "p={p} j={j}");
-                // The AVX-512 carry's lane masks say the same.
-                let (f, lane) = (cw.flags[i / 8], 1u8 << (i % 8));
                 let (_, wrapped) = numerator(&c, cw.d[e][i % t]);
-                assert_eq!(f[e] & lane != 0, wrapped, "p={p} j={j}");
-                let big = b > p / n as u64;
-                assert_eq!(f[2 + e] & lane != 0, big, "p={p} j={j}");
-                if e == 0 && j > 0 {
-                    let prev = cw.flags[(i - 1) / 8][4] & (1u8 << ((i - 1) % 8)) != 0;
-                    assert_eq!(prev, big, "p={p} j={j}: next-word mask");
-                }
+                // The lane-parallel carry's tables (lane l runs segment l
+                // of the chunk, positions l·t/8 ..) say the same.
+                let seg = t / 8;
+                let (h, l, k) = (i / t, (i % t) / seg, i % seg);
+                let f = cw.lane_flags[h * seg + k];
+                assert_eq!(f[e] & (1 << l) != 0, wrapped, "p={p} j={j}");
+                assert_eq!(f[2 + e] & (1 << l) != 0, b > p / n as u64, "p={p} j={j}");
+                let lane = 8 * k + l;
+                assert_eq!(cw.lane_u[e][lane], cw.u[e][i % t], "p={p} j={j}");
+                assert_eq!(cw.lane_w[e][lane], cw.w[e][i % t], "p={p} j={j}");
             }
         }
     }
