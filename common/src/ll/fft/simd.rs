@@ -728,7 +728,7 @@ mod x86 {
         // One word of every lane: x → its balanced digit d, carrying. The
         // round-off is measured by a maximum that drops NaNs; a NaN still
         // poisons the carry for good, which is checked at the end.
-        let mut digit = |x: __m512d, k: usize, e: usize, wrap: u8, big: u8| {
+        let mut digit = |x: __m512d, k: usize, e: usize, wrap: u8, big: u8, here: bool| {
             let u_t = if e == 0 { ue } else { uo };
             let u = _mm512_mul_pd(ld(u_t, 8 * k), _mm512_mask_blend_pd(wrap, ua, ua_two));
             let v = _mm512_mul_pd(x, u);
@@ -736,7 +736,7 @@ mod x86 {
             err = _mm512_range_pd::<0b1011>(_mm512_sub_pd(v, r), err);
             vmax = _mm512_range_pd::<0b1011>(v, vmax);
             let mut r_less = _mm512_sub_pd(r, magic);
-            if k == inj_k && e == inj_e {
+            if here && k == inj_k && e == inj_e {
                 r_less = _mm512_mask_add_pd(r_less, inj_lane, r_less, _mm512_set1_pd(inject));
             }
             let t = _mm512_add_pd(r_less, carry_m);
@@ -757,19 +757,30 @@ mod x86 {
         let mut xo = cols(im_p, 0);
         unroll4!(Q => {
             let f = flags[Q];
-            xe[Q] = digit(xe[Q], Q, 0, f[0], f[2]);
-            xo[Q] = digit(xo[Q], Q, 1, f[1], f[3]);
+            xe[Q] = digit(xe[Q], Q, 0, f[0], f[2], true);
+            xo[Q] = digit(xo[Q], Q, 1, f[1], f[3], true);
         });
         let (first_e, first_o) = (xe, xo);
         for (blk, fl) in flags.chunks_exact(4).enumerate().skip(1) {
             let k0 = 4 * blk;
             let mut xe = cols(re_p, k0);
             let mut xo = cols(im_p, k0);
-            unroll4!(Q => {
-                let (k, f) = (k0 + Q, fl[Q]);
-                xe[Q] = weigh(digit(xe[Q], k, 0, f[0], f[2]), k, 0, f[0]);
-                xo[Q] = weigh(digit(xo[Q], k, 1, f[1], f[3]), k, 1, f[1]);
-            });
+            // Whether the block holds the injected word, decided once, so
+            // that the unrolled words of every other block have no branch.
+            macro_rules! words {
+                ($here:expr) => {
+                    unroll4!(Q => {
+                        let (k, f) = (k0 + Q, fl[Q]);
+                        xe[Q] = weigh(digit(xe[Q], k, 0, f[0], f[2], $here), k, 0, f[0]);
+                        xo[Q] = weigh(digit(xo[Q], k, 1, f[1], f[3], $here), k, 1, f[1]);
+                    })
+                };
+            }
+            if inj_k / 4 == blk {
+                words!(true);
+            } else {
+                words!(false);
+            }
             put(re_p, k0, xe);
             put(im_p, k0, xo);
         }
