@@ -250,11 +250,14 @@ pub(super) fn dit4_avx512_blocks(
 /// The carry of one chunk as eight serial carries side by side (the
 /// lane-parallel carry of Prime95 and Mlucas): the chunk's positions are
 /// cut into 8 segments of len/8, lane l of every vector carries through
-/// segment l word by word (8 × 8 blocks transposed in registers on the
-/// way in and out), and at the end each segment's carry-out is added into
-/// the next segment's first block, which was held back unweighted for
-/// that. Each lane is the classic carry: v = x·u, r = round(v), t = r +
-/// carry, carry = round(t/2^b), d = t − carry·2^b, word = d·w.
+/// segment l word by word (blocks of 4 positions × 8 segments transposed
+/// in registers on the way in and out), and at the end each segment's
+/// carry-out is added into the next segment's first block, which was held
+/// back unweighted for that (the carry dies out within it: after two words
+/// it is at most ±1, and the block's last word keeps what is left). Each
+/// lane is the classic carry: v = x·u, r = round(v), t = r + carry, carry
+/// = round(t/2^b), d = t − carry·2^b, word = d·w; the chain from word to
+/// word is one add and one fma.
 ///
 /// `w` is the even and odd unweights and weights without the chunk factor
 /// c[2] (or c[1]), in lane order (entry 8k + l for position l·len/8 + k),

@@ -26,7 +26,10 @@
 //!   its two neighbours' values from the previous pass, so all passes are
 //!   vector loops (exact in f64, since every value is an integer below 2^51);
 //!   the classic serial i64 carry had a data dependency from each word to the
-//!   next.
+//!   next. With AVX-512 the carry is instead the classic serial one run on
+//!   eight segments of a chunk at once, one per lane (as Prime95 and Mlucas
+//!   do; [`simd::carry_lanes_avx512`]), which takes fewer instructions per
+//!   word once the data is transposed in registers.
 //!
 //! The CPU-specific part is only *which instructions* the same loops compile
 //! to: [`super::simd`] compiles every kernel for AVX-512, AVX2+FMA and
@@ -1202,7 +1205,7 @@ impl SoaSquarer {
         let m = self.n / 2;
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
-        if LANE_CARRY && let Some(t) = self.fft.isa.avx512_token() {
+        if let Some(t) = self.fft.isa.avx512_token() {
             return self.carry_lanes(t, target, sub);
         }
         let n = self.n;
@@ -1387,9 +1390,6 @@ impl SoaSquarer {
         }
     }
 }
-
-/// Whether AVX-512 runs the lane-parallel serial carry.
-const LANE_CARRY: bool = true;
 
 /// Split of a word's rounded value: (lo, mid, hi) with
 /// v = lo + 2^b·mid + 2^{b + b'}·hi (b' the next word's bits).
