@@ -26,7 +26,10 @@
 //!   its two neighbours' values from the previous pass, so all passes are
 //!   vector loops (exact in f64, since every value is an integer below 2^51);
 //!   the classic serial i64 carry had a data dependency from each word to the
-//!   next.
+//!   next. With AVX-512 the carry is instead the classic serial one run on
+//!   eight segments of a chunk at once, one per lane (as Prime95 and Mlucas
+//!   do; [`simd::carry_lanes_avx512`]), which takes fewer instructions per
+//!   word once the data is transposed in registers.
 //!
 //! The CPU-specific part is only *which instructions* the same loops compile
 //! to: [`super::simd`] compiles every kernel for AVX-512, AVX2+FMA and
@@ -1009,6 +1012,14 @@ struct ChunkWeights {
     u: [Vec<f64>; 2],
     /// n, p mod n, 2^⌊p/n⌋, 2^−⌊p/n⌋, 2^⌈p/n⌉, 2^−⌈p/n⌉.
     fixed: [f64; 6],
+    /// For the lane-parallel AVX-512 carry, which runs lane l of a vector
+    /// over segment l (positions l·t/8 .. (l+1)·t/8) of each chunk:
+    /// `u` and `w` with entry 8k + l for position l·t/8 + k, and per chunk
+    /// h and k the lane masks of the even and odd words whose numerator
+    /// wrapped, then of the even and odd words of ⌈p/n⌉ bits.
+    lane_u: [Vec<f64>; 2],
+    lane_w: [Vec<f64>; 2],
+    lane_flags: Vec<[u8; 4]>,
 }
 
 impl ChunkWeights {
@@ -1018,7 +1029,7 @@ impl ChunkWeights {
         let nn = n as u128;
         let neg = |x: u128| ((nn - (x % nn)) % nn) as u64;
         let frac = |num: u64| num as f64 / n as f64;
-        let chunk = (0..m.div_ceil(t))
+        let chunk: Vec<[f64; 3]> = (0..m.div_ceil(t))
             .map(|h| {
                 let a = neg(2 * (h * t) as u128 * p as u128);
                 [
@@ -1036,16 +1047,38 @@ impl ChunkWeights {
         let (d0, d1) = (lo(0), lo(1));
         let q0 = p / n as u64;
         let (lo_b, hi_b) = (pow2(q0 as u8), pow2(q0 as u8 + 1));
+        let big = |j: usize| neg(j as u128 * p as u128) < p % n as u64;
+        let seg = t / 8;
+        let lane_order =
+            |x: &[f64]| -> Vec<f64> { (0..t).map(|i| x[(i % 8) * seg + i / 8]).collect() };
+        let mut lane_flags = vec![[0u8; 4]; m / 8];
+        for i in 0..m {
+            let (h, l, k) = (i / t, (i % t) / seg, i % seg);
+            let f = &mut lane_flags[h * seg + k];
+            for (e, d) in [&d0, &d1].into_iter().enumerate() {
+                if chunk[h][0] + d[i % t] as f64 >= n as f64 {
+                    f[e] |= 1 << l;
+                }
+                if big(2 * i + e) {
+                    f[2 + e] |= 1 << l;
+                }
+            }
+        }
+        let u: [Vec<f64>; 2] = [
+            d0.iter().map(|&d| (-frac(d)).exp2()).collect(),
+            d1.iter().map(|&d| (-frac(d)).exp2()).collect(),
+        ];
+        let w: [Vec<f64>; 2] = [
+            d0.iter().map(|&d| frac(d).exp2()).collect(),
+            d1.iter().map(|&d| frac(d).exp2()).collect(),
+        ];
         Self {
+            lane_u: [lane_order(&u[0]), lane_order(&u[1])],
+            lane_w: [lane_order(&w[0]), lane_order(&w[1])],
+            lane_flags,
             chunk,
-            w: [
-                d0.iter().map(|&d| frac(d).exp2()).collect(),
-                d1.iter().map(|&d| frac(d).exp2()).collect(),
-            ],
-            u: [
-                d0.iter().map(|&d| (-frac(d)).exp2()).collect(),
-                d1.iter().map(|&d| (-frac(d)).exp2()).collect(),
-            ],
+            w,
+            u,
             d: [
                 d0.iter().map(|&d| d as f64).collect(),
                 d1.iter().map(|&d| d as f64).collect(),
@@ -1313,6 +1346,9 @@ impl SoaSquarer {
         let m = self.n / 2;
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
+        if let Some(t) = self.fft.isa.avx512_token() {
+            return self.carry_lanes(t, target, sub);
+        }
         let n = self.n;
         let bits = &self.bits;
         let bits_of = |j: usize| -> (u8, u8) { (bits[j], bits[(j + 1) % n]) };
@@ -1421,6 +1457,91 @@ impl SoaSquarer {
             return f64::INFINITY;
         }
         f64::from_bits(err_bits)
+    }
+}
+
+impl SoaSquarer {
+    /// [`Self::carry`] by the lane-parallel serial carry
+    /// ([`simd::carry_lanes_avx512`]) on every chunk, then each chunk's
+    /// carry-out added into the next chunk's first words (the top chunk's
+    /// into word 0: 2^p ≡ 1), moving on only while a carry is left.
+    fn carry_lanes(&mut self, tok: Avx512, target: usize, sub: f64) -> f64 {
+        let m = self.n / 2;
+        let half = (CARRY_CHUNK / 2).min(m);
+        let cw = &self.cw;
+        let one_chunk = |h: usize, re: &mut [f64], im: &mut [f64]| {
+            let (i0, len) = (h * half, re.len());
+            let inject = if target / 2 >= i0 && target / 2 < i0 + len {
+                (target - 2 * i0, sub)
+            } else {
+                (usize::MAX, 0.0)
+            };
+            let (u, w) = (&cw.lane_u, &cw.lane_w);
+            simd::carry_lanes_avx512(
+                tok,
+                [re, im],
+                [&u[0][..len], &u[1][..len], &w[0][..len], &w[1][..len]],
+                &cw.lane_flags[h * len / 8..(h + 1) * len / 8],
+                &cw.consts(h),
+                inject,
+            )
+        };
+        // Chunks run by run, as in the generic carry.
+        let chunks: Vec<(&mut [f64], &mut [f64])> = self
+            .fft
+            .runs_mut(&mut self.re, &mut self.im)
+            .into_iter()
+            .flat_map(|(r, i)| r.chunks_mut(half).zip(i.chunks_mut(half)))
+            .collect();
+        let out: Vec<([u64; 2], f64)> = if let Some(pool) = &self.pool {
+            use rayon::prelude::*;
+            pool.install(|| {
+                chunks
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(h, (r, i))| one_chunk(h, r, i))
+                    .collect()
+            })
+        } else {
+            chunks
+                .into_iter()
+                .enumerate()
+                .map(|(h, (r, i))| one_chunk(h, r, i))
+                .collect()
+        };
+        let err_bits = out.iter().map(|o| o.0[0]).max().unwrap_or(0);
+        let vmax_bits = out.iter().map(|o| o.0[1]).max().unwrap_or(0);
+        // Checked first: a NaN or huge carry would never settle below.
+        if f64::from_bits(vmax_bits) >= 1.0e15 || f64::from_bits(err_bits).is_nan() {
+            return f64::INFINITY;
+        }
+        for h in 0..out.len() {
+            let carry_in = out[(h + out.len() - 1) % out.len()].1;
+            self.add_carry(2 * h * half, carry_in);
+        }
+        f64::from_bits(err_bits)
+    }
+
+    /// Adds c·2^{B_j} to the number from word j up, word by word while a
+    /// carry is left (two or three words: c is below 2^{b+12} or so),
+    /// keeping the digits balanced. After a whole turn the rest stays in
+    /// the word reached (unreachable for sane inputs; it keeps the value).
+    fn add_carry(&mut self, mut j: usize, mut c: f64) {
+        for step in 0..self.n {
+            if c == 0.0 {
+                return;
+            }
+            let w = self.weight(j);
+            let t = round(self.word(j) / w) + c;
+            if step + 1 == self.n {
+                self.set_word(j, t * w);
+                return;
+            }
+            let (pb, ib) = pow2(self.bits[j]);
+            c = round(t * ib);
+            self.set_word(j, (t - c * pb) * w);
+            j = (j + 1) % self.n;
+        }
     }
 }
 
@@ -1569,6 +1690,76 @@ mod tests {
         }
     }
 
+    /// The AVX-512 lane-parallel carry leaves the same number as the
+    /// generic carry, with the same round-off, in digits within one unit of
+    /// balanced, on products far larger than a real squaring makes (so big
+    /// carries cross every segment and chunk boundary and wrap from the top
+    /// word to word 0), with the −2 at the first and last words of
+    /// segments and chunks and at the top word.
+    #[test]
+    fn avx512_lane_carry_matches_the_generic_carry() {
+        let Some(_) = Isa::detect().avx512_token() else {
+            return;
+        };
+        for &(p, n) in &[(9_689u64, 512usize), (1_257_787, 65536)] {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p ^ 0xca11);
+            let mut fast = SoaSquarer::new(p, n, Isa::Avx512, 1);
+            let mut slow = SoaSquarer::new(p, n, Isa::Baseline, 1);
+            let half = (CARRY_CHUNK / 2).min(n / 2);
+            let bit_of_word = |j: usize| word_start(j as u64, p, n as u64);
+            let chunk = bit_of_word(2 * half);
+            let segment = bit_of_word(2 * half / 8);
+            let shifts = [0, 1, chunk, chunk - 1, segment, segment - 1, p - 1, p / 3];
+            for (it, shift) in shifts.into_iter().enumerate() {
+                let scale = if it % 2 == 0 { 1u64 << 49 } else { 1 << 30 };
+                for j in 0..n {
+                    // Unweighted values up to ±2^49 with a fraction of at
+                    // most 1/8, as a squaring with 0.125 round-off leaves.
+                    let v = rng.random_range(-(scale as f64)..scale as f64).round()
+                        + rng.random_range(-0.125..0.125);
+                    let x = v / fast.cw.weights(j).1;
+                    fast.set_word(j, x);
+                    slow.set_word(j, x);
+                }
+                let (e1, e0) = (fast.carry(shift), slow.carry(shift));
+                assert_eq!(e1.to_bits(), e0.to_bits(), "p={p} shift={shift}");
+                assert_eq!(fast.value(), slow.value(), "p={p} shift={shift}");
+                for j in 0..n {
+                    let limit = (1i64 << (fast.bits[j] - 1)) + 1;
+                    let d = fast.digit(j);
+                    assert!(d.abs() <= limit, "p={p} shift={shift} word {j}: {d}");
+                }
+            }
+        }
+    }
+
+    /// A product that is garbage (NaN, or too large to round) makes the
+    /// carry report an infinite round-off, with every instruction set,
+    /// wherever it is (first word, a lane 7, the last word).
+    #[test]
+    fn carry_reports_garbage_products_as_infinite_error() {
+        let (p, n) = (86_243u64, 4096usize);
+        for isa in Isa::all_supported() {
+            for j in [0, 15, 1000, n - 1] {
+                for bad in [f64::NAN, 2.0e15, -2.0e15] {
+                    let mut s = SoaSquarer::new(p, n, isa, 1);
+                    for k in 0..n {
+                        s.set_word(k, 3.0 / s.cw.weights(k).1);
+                    }
+                    s.set_word(j, bad / s.cw.weights(j).1);
+                    let e = s.carry(7);
+                    assert_eq!(e, f64::INFINITY, "{isa:?} word {j} = {bad}");
+                }
+                let mut s = SoaSquarer::new(p, n, isa, 1);
+                for k in 0..n {
+                    s.set_word(k, 3.25 / s.cw.weights(k).1);
+                }
+                let e = s.carry(7);
+                assert!((e - 0.25).abs() < 1e-9, "{isa:?}: {e}");
+            }
+        }
+    }
+
     /// The carry's two-level weights agree with the definitions: numerator
     /// (−jp) mod n, weight 2^{num/n} to a few ulps, 1/(4n·weight), and
     /// bits B_{j+1} − B_j, for every word.
@@ -1592,6 +1783,17 @@ mod tests {
                 );
                 let b = word_start(j as u64 + 1, p, n as u64) - word_start(j as u64, p, n as u64);
                 assert_eq!(word_pow2(&c, num).0, (b as f64).exp2(), "p={p} j={j}");
+                let (_, wrapped) = numerator(&c, cw.d[e][i % t]);
+                // The lane-parallel carry's tables (lane l runs segment l
+                // of the chunk, positions l·t/8 ..) say the same.
+                let seg = t / 8;
+                let (h, l, k) = (i / t, (i % t) / seg, i % seg);
+                let f = cw.lane_flags[h * seg + k];
+                assert_eq!(f[e] & (1 << l) != 0, wrapped, "p={p} j={j}");
+                assert_eq!(f[2 + e] & (1 << l) != 0, b > p / n as u64, "p={p} j={j}");
+                let lane = 8 * k + l;
+                assert_eq!(cw.lane_u[e][lane], cw.u[e][i % t], "p={p} j={j}");
+                assert_eq!(cw.lane_w[e][lane], cw.w[e][i % t], "p={p} j={j}");
             }
         }
     }
