@@ -26,6 +26,7 @@
 //! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
 
 mod lengths;
+mod pages;
 mod simd;
 mod soa;
 mod transform;

@@ -36,6 +36,7 @@
 //! baseline x86-64 and picks one at run time. With more than one thread,
 //! the leaf pairs and the carry chunks run on a rayon pool.
 
+use super::pages::PageArray;
 use super::simd::{self, Avx512, Isa, Leaf16Twiddles};
 use super::transform::{
     ROUND_MAGIC, balanced_digits, unit_root, value_of_digits, word_of_bit, word_start,
@@ -1119,14 +1120,15 @@ pub(super) struct SoaSquarer {
     p: u64,
     n: usize,
     fft: SoaFft,
-    /// Weighted digits: word 2i in re[i], word 2i+1 in im[i].
-    re: Vec<f64>,
-    im: Vec<f64>,
+    /// Weighted digits: word 2i in re[i], word 2i+1 in im[i] (i mapped
+    /// through [`SoaFft::pos`]).
+    re: PageArray,
+    im: PageArray,
     /// b_j (for load, value and the words the carry handles one by one).
     bits: Vec<u8>,
     /// ω_n^{bitrev(i)} at position i, for the real-wrap.
-    wrap_r: Vec<f64>,
-    wrap_i: Vec<f64>,
+    wrap_r: PageArray,
+    wrap_i: PageArray,
     /// The weights in the two-level form the carry reads.
     cw: ChunkWeights,
     /// Carry temporaries for one chunk (index 0 holds the previous chunk's
@@ -1153,8 +1155,8 @@ impl SoaSquarer {
             .map(|j| (word_start(j + 1, p, nn) - word_start(j, p, nn)) as u8)
             .collect();
         let lg = m.trailing_zeros();
-        let mut wrap_r = vec![0.0; m];
-        let mut wrap_i = vec![0.0; m];
+        let mut wrap_r = PageArray::zeroed(m);
+        let mut wrap_i = PageArray::zeroed(m);
         for s in 1..lg {
             let a = 1usize << s;
             for i in a..a + a / 2 {
@@ -1170,8 +1172,8 @@ impl SoaSquarer {
             p,
             n,
             fft,
-            re: vec![0.0; len],
-            im: vec![0.0; len],
+            re: PageArray::zeroed(len),
+            im: PageArray::zeroed(len),
             bits,
             wrap_r,
             wrap_i,
