@@ -247,6 +247,63 @@ pub(super) fn dit4_avx512_blocks(
     }
 }
 
+/// The last three forward radix-4 stages (q = 16, 4, 1) on one 64-point
+/// block, in one load and store of it: the q = 16 butterflies pair whole
+/// vectors, then [`dif16`]'s permutes on each 16-point block.
+/// `w` is the radix-4 twiddle window for q = 16 (entries 16..32).
+pub(super) fn dif64(
+    t: Avx512,
+    tw: &Leaf16Twiddles,
+    w: [&[f64]; 6],
+    re: &mut [f64],
+    im: &mut [f64],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dif64_block(tw, w, re, im)
+    }
+}
+
+/// The inverse of [`dif64`] times 64.
+pub(super) fn dit64(
+    t: Avx512,
+    tw: &Leaf16Twiddles,
+    w: [&[f64]; 6],
+    re: &mut [f64],
+    im: &mut [f64],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dit64_block(tw, w, re, im)
+    }
+}
+
+/// A pair of mirrored 64-point blocks of real-wrap partner leaves, taken
+/// from after the q = 64 forward stage to before the q = 64 inverse stage:
+/// [`dif64`] on both, [`super::soa::wrap_run`] between them (position t of
+/// `lo` with 63 − t of `hi`, twiddles `wrap` at lo's positions), and
+/// [`dit64`] on both, with one load and store of each block. Arithmetic is
+/// that of the separate kernels, operation for operation.
+pub(super) fn pair64(
+    t: Avx512,
+    tw: &Leaf16Twiddles,
+    w: [&[f64]; 6],
+    lo: [&mut [f64]; 2],
+    hi: [&mut [f64]; 2],
+    wrap: [&[f64]; 2],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::pair64(tw, w, lo, hi, wrap)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::Leaf16Twiddles;
@@ -551,5 +608,263 @@ mod x86 {
             }
             j += 8;
         }
+    }
+
+    /// One complex vector: (re, im) of 8 points.
+    type C = (__m512d, __m512d);
+
+    /// The q = 16 twiddles w, w², w³ for j = 8h..8h+8, h = 0, 1.
+    struct Tw16 {
+        w: [[C; 3]; 2],
+    }
+
+    impl Tw16 {
+        /// # Safety
+        /// Every slice of `w` has at least 16 entries (asserted).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn load([w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6]) -> Self {
+            assert!([w1r, w1i, w2r, w2i, w3r, w3i].iter().all(|s| s.len() >= 16));
+            // SAFETY: offsets 0 and 8 of slices at least 16 long.
+            let l = |s: &[f64], h: usize| unsafe { _mm512_loadu_pd(s.as_ptr().add(8 * h)) };
+            let one = |h| {
+                [
+                    (l(w1r, h), l(w1i, h)),
+                    (l(w2r, h), l(w2i, h)),
+                    (l(w3r, h), l(w3i, h)),
+                ]
+            };
+            Tw16 {
+                w: [one(0), one(1)],
+            }
+        }
+    }
+
+    /// [`dif4`]'s butterfly on registers; `w` = [w, w², w³].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dif4_regs(x: [C; 4], w: [C; 3]) -> [C; 4] {
+        let [(x0r, x0i), (x1r, x1i), (x2r, x2i), (x3r, x3i)] = x;
+        let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
+        let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
+        let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
+        let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
+        [
+            (_mm512_add_pd(ar, cr), _mm512_add_pd(ai, ci)),
+            cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), w[1].0, w[1].1),
+            cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), w[0].0, w[0].1),
+            cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), w[2].0, w[2].1),
+        ]
+    }
+
+    /// [`dit4`]'s butterfly on registers.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dit4_regs(y: [C; 4], w: [C; 3]) -> [C; 4] {
+        let [(x0r, x0i), (y1r, y1i), (y2r, y2i), (y3r, y3i)] = y;
+        let (b1r, b1i) = cmulc(y1r, y1i, w[1].0, w[1].1);
+        let (b2r, b2i) = cmulc(y2r, y2i, w[0].0, w[0].1);
+        let (b3r, b3i) = cmulc(y3r, y3i, w[2].0, w[2].1);
+        let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
+        let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
+        let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
+        let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
+        [
+            (_mm512_add_pd(sr, ur), _mm512_add_pd(si, ui)),
+            (_mm512_add_pd(tr, vr), _mm512_add_pd(ti, vi)),
+            (_mm512_sub_pd(sr, ur), _mm512_sub_pd(si, ui)),
+            (_mm512_sub_pd(tr, vr), _mm512_sub_pd(ti, vi)),
+        ]
+    }
+
+    /// The constants of [`dif16`] / [`dit16`], loaded once per call.
+    struct Perm16 {
+        s4: __m512d,
+        s2: __m512d,
+        s1: __m512d,
+        w01: C,
+        w23: C,
+    }
+
+    impl Perm16 {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn load(tw: &Leaf16Twiddles) -> Self {
+            Perm16 {
+                s4: ld(&S4),
+                s2: ld(&S2),
+                s1: ld(&S1),
+                w01: (ld(&tw.w01.0), ld(&tw.w01.1)),
+                w23: (ld(&tw.w23.0), ld(&tw.w23.1)),
+            }
+        }
+    }
+
+    /// [`dif16`]'s loop body: one 16-point block as two vectors.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dif16_regs(c: &Perm16, (ar, ai): C, (br, bi): C) -> [C; 2] {
+        let (s4, s2, s1) = (c.s4, c.s2, c.s1);
+        let (sr, si) = (_mm512_add_pd(ar, br), _mm512_add_pd(ai, bi));
+        let (dr, di) = (_mm512_sub_pd(ar, br), _mm512_sub_pd(ai, bi));
+        let (dr, di) = rot(0xF0, dr, di, false);
+        let (y01r, y01i) = (bfly(s4, sr, swap4(sr)), bfly(s4, si, swap4(si)));
+        let (y23r, y23i) = (bfly(s4, dr, swap4(dr)), bfly(s4, di, swap4(di)));
+        let (y01r, y01i) = cmul(y01r, y01i, c.w01.0, c.w01.1);
+        let (y23r, y23i) = cmul(y23r, y23i, c.w23.0, c.w23.1);
+        [dft4(s2, s1, y01r, y01i), dft4(s2, s1, y23r, y23i)]
+    }
+
+    /// [`dit16`]'s loop body.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dit16_regs(c: &Perm16, (y01r, y01i): C, (y23r, y23i): C) -> [C; 2] {
+        let (s4, s2, s1) = (c.s4, c.s2, c.s1);
+        let (y01r, y01i) = idft4(s2, s1, y01r, y01i);
+        let (y23r, y23i) = idft4(s2, s1, y23r, y23i);
+        let (y01r, y01i) = cmulc(y01r, y01i, c.w01.0, c.w01.1);
+        let (y23r, y23i) = cmulc(y23r, y23i, c.w23.0, c.w23.1);
+        let (str_, sti) = (bfly(s4, y01r, swap4(y01r)), bfly(s4, y01i, swap4(y01i)));
+        let (uvr, uvi) = (bfly(s4, y23r, swap4(y23r)), bfly(s4, y23i, swap4(y23i)));
+        let (uvr, uvi) = rot(0xF0, uvr, uvi, true);
+        [
+            (_mm512_add_pd(str_, uvr), _mm512_add_pd(sti, uvi)),
+            (_mm512_sub_pd(str_, uvr), _mm512_sub_pd(sti, uvi)),
+        ]
+    }
+
+    /// The forward stages q = 16, 4, 1 of one 64-point block held as eight
+    /// vectors (vector v = points 8v..8v+8).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dif64_regs(c: &Perm16, w: &Tw16, x: &mut [C; 8]) {
+        for h in 0..2 {
+            let y = dif4_regs([x[h], x[h + 2], x[h + 4], x[h + 6]], w.w[h]);
+            [x[h], x[h + 2], x[h + 4], x[h + 6]] = y;
+        }
+        for b in 0..4 {
+            [x[2 * b], x[2 * b + 1]] = dif16_regs(c, x[2 * b], x[2 * b + 1]);
+        }
+    }
+
+    /// The inverse of [`dif64_regs`] times 64.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dit64_regs(c: &Perm16, w: &Tw16, x: &mut [C; 8]) {
+        for b in 0..4 {
+            [x[2 * b], x[2 * b + 1]] = dit16_regs(c, x[2 * b], x[2 * b + 1]);
+        }
+        for h in 0..2 {
+            let y = dit4_regs([x[h], x[h + 2], x[h + 4], x[h + 6]], w.w[h]);
+            [x[h], x[h + 2], x[h + 4], x[h + 6]] = y;
+        }
+    }
+
+    /// The eight vectors of a 64-point block.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load64(re: &[f64], im: &[f64]) -> [C; 8] {
+        assert!(re.len() >= 64 && im.len() >= 64);
+        // SAFETY: offsets below 64 of slices at least 64 long.
+        std::array::from_fn(|v| unsafe {
+            (
+                _mm512_loadu_pd(re.as_ptr().add(8 * v)),
+                _mm512_loadu_pd(im.as_ptr().add(8 * v)),
+            )
+        })
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store64(re: &mut [f64], im: &mut [f64], x: &[C; 8]) {
+        assert!(re.len() >= 64 && im.len() >= 64);
+        for (v, &(r, i)) in x.iter().enumerate() {
+            // SAFETY: offsets below 64 of slices at least 64 long.
+            unsafe {
+                _mm512_storeu_pd(re.as_mut_ptr().add(8 * v), r);
+                _mm512_storeu_pd(im.as_mut_ptr().add(8 * v), i);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dif64_block(tw: &Leaf16Twiddles, w: [&[f64]; 6], re: &mut [f64], im: &mut [f64]) {
+        let (c, w) = (Perm16::load(tw), Tw16::load(w));
+        let mut x = load64(re, im);
+        dif64_regs(&c, &w, &mut x);
+        store64(re, im, &x);
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dit64_block(tw: &Leaf16Twiddles, w: [&[f64]; 6], re: &mut [f64], im: &mut [f64]) {
+        let (c, w) = (Perm16::load(tw), Tw16::load(w));
+        let mut x = load64(re, im);
+        dit64_regs(&c, &w, &mut x);
+        store64(re, im, &x);
+    }
+
+    /// Lane l ← lane 7 − l.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn reverse(x: __m512d) -> __m512d {
+        _mm512_permutexvar_pd(_mm512_set_epi64(0, 1, 2, 3, 4, 5, 6, 7), x)
+    }
+
+    /// `soa::wrap_pair` on eight lanes, with the same operations.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn wrap8((ar, ai): C, (br, bi): C, (tr, ti): C) -> (C, C) {
+        let (er, ei) = (_mm512_add_pd(ar, br), _mm512_sub_pd(ai, bi));
+        let (or, oi) = (_mm512_add_pd(ai, bi), _mm512_sub_pd(br, ar));
+        let tor = _mm512_fmsub_pd(tr, or, _mm512_mul_pd(ti, oi));
+        let toi = _mm512_fmadd_pd(tr, oi, _mm512_mul_pd(ti, or));
+        let (xr, xi) = (_mm512_add_pd(er, tor), _mm512_add_pd(ei, toi));
+        let (yr, yi) = (_mm512_sub_pd(er, tor), _mm512_sub_pd(ei, toi));
+        let two = _mm512_set1_pd(2.0);
+        let y1r = _mm512_fmsub_pd(xr, xr, _mm512_mul_pd(xi, xi));
+        let y1i = _mm512_mul_pd(_mm512_mul_pd(two, xr), xi);
+        let y2r = _mm512_fmsub_pd(yr, yr, _mm512_mul_pd(yi, yi));
+        let y2i = _mm512_mul_pd(_mm512_mul_pd(two, yr), yi);
+        let (sr, si) = (_mm512_add_pd(y1r, y2r), _mm512_add_pd(y1i, y2i));
+        let (dr, di) = (_mm512_sub_pd(y1r, y2r), _mm512_sub_pd(y1i, y2i));
+        let ur = _mm512_fmadd_pd(tr, dr, _mm512_mul_pd(ti, di));
+        let ui = _mm512_fmsub_pd(tr, di, _mm512_mul_pd(ti, dr));
+        (
+            (_mm512_sub_pd(sr, ui), _mm512_add_pd(si, ur)),
+            (_mm512_add_pd(sr, ui), _mm512_sub_pd(ur, si)),
+        )
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn pair64(
+        tw: &Leaf16Twiddles,
+        w: [&[f64]; 6],
+        [lr, li]: [&mut [f64]; 2],
+        [hr, hi]: [&mut [f64]; 2],
+        [wr, wi]: [&[f64]; 2],
+    ) {
+        assert!(wr.len() >= 64 && wi.len() >= 64);
+        let (c, w) = (Perm16::load(tw), Tw16::load(w));
+        let mut lo = load64(lr, li);
+        let mut up = load64(hr, hi);
+        dif64_regs(&c, &w, &mut lo);
+        dif64_regs(&c, &w, &mut up);
+        for v in 0..8 {
+            // SAFETY: offsets below 64 of slices at least 64 long.
+            let t = unsafe {
+                (
+                    _mm512_loadu_pd(wr.as_ptr().add(8 * v)),
+                    _mm512_loadu_pd(wi.as_ptr().add(8 * v)),
+                )
+            };
+            let (br, bi) = up[7 - v];
+            let (a, b) = wrap8(lo[v], (reverse(br), reverse(bi)), t);
+            lo[v] = a;
+            up[7 - v] = (reverse(b.0), reverse(b.1));
+        }
+        dit64_regs(&c, &w, &mut lo);
+        dit64_regs(&c, &w, &mut up);
+        store64(lr, li, &lo);
+        store64(hr, hi, &up);
     }
 }

@@ -43,6 +43,10 @@ use num_bigint::BigUint;
 /// block by block (16 KiB of data per block, plus its twiddles: L1-sized).
 const LEAF: usize = 1024;
 
+/// Blocks of this many points inside a leaf pair go through their last
+/// forward stages, the real-wrap and their first inverse stages together.
+const TAIL: usize = 64;
+
 /// Words carried per chunk: the carry's temporaries (six arrays of half
 /// this) stay in L1.
 const CARRY_CHUNK: usize = 2048;
@@ -584,8 +588,38 @@ impl SoaFft {
         [&b0[..cols], &b1[..cols]]
     }
 
+    /// The forward stages of one leaf on blocks larger than `tail` points
+    /// (q ≥ tail): what is left, inside each `tail`-long block, is
+    /// [`Self::forward_leaf`] of that block.
+    fn forward_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
+        let mut q = r.len() / 4;
+        while q >= tail {
+            dif4(self.isa, r, i, q, &self.tw);
+            q /= 4;
+        }
+    }
+
+    /// The inverse of [`Self::forward_head`].
+    fn inverse_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
+        let mut q = tail;
+        while q <= r.len() / 4 {
+            dit4(self.isa, r, i, q, &self.tw);
+            q *= 4;
+        }
+    }
+
     /// The forward stages inside one leaf-sized block.
     pub(super) fn forward_leaf(&self, r: &mut [f64], i: &mut [f64]) {
+        if r.len() >= TAIL
+            && let Some((t, w)) = &self.leaf16
+        {
+            self.forward_head(r, i, TAIL);
+            let w16 = self.tw.window(16..32);
+            for (r, i) in r.chunks_exact_mut(TAIL).zip(i.chunks_exact_mut(TAIL)) {
+                simd::dif64(*t, w, w16, r, i);
+            }
+            return;
+        }
         let mut q = r.len() / 4;
         while q >= 1 {
             if q == 4
@@ -601,6 +635,16 @@ impl SoaFft {
 
     /// The inverse stages inside one leaf-sized block.
     pub(super) fn inverse_leaf(&self, r: &mut [f64], i: &mut [f64]) {
+        if r.len() >= TAIL
+            && let Some((t, w)) = &self.leaf16
+        {
+            let w16 = self.tw.window(16..32);
+            for (r, i) in r.chunks_exact_mut(TAIL).zip(i.chunks_exact_mut(TAIL)) {
+                simd::dit64(*t, w, w16, r, i);
+            }
+            self.inverse_head(r, i, TAIL);
+            return;
+        }
         let leaf = r.len();
         let mut q = 1;
         if leaf >= 16
@@ -1148,13 +1192,41 @@ impl SoaSquarer {
                 fft.inverse_leaf(lr, li);
             }
             Some((hr, hi)) => {
+                // Block b of leaf k pairs with block leaf/tail − 1 − b of
+                // leaf k' (mirrored), so once the stages on larger blocks
+                // are done, each such pair of blocks goes forward, through
+                // the wrap and back while it sits in L1; the pair of whole
+                // leaves and their twiddles does not fit there.
                 let o = k * leaf;
-                fft.forward_leaf(lr, li);
-                fft.forward_leaf(hr, hi);
-                let (tr, ti) = (&wrap_r[o..o + leaf], &wrap_i[o..o + leaf]);
-                simd::wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
-                fft.inverse_leaf(lr, li);
-                fft.inverse_leaf(hr, hi);
+                let tail = TAIL.min(leaf);
+                fft.forward_head(lr, li, tail);
+                fft.forward_head(hr, hi, tail);
+                let lo = lr.chunks_exact_mut(tail).zip(li.chunks_exact_mut(tail));
+                let up = hr.chunks_exact_mut(tail).zip(hi.chunks_exact_mut(tail));
+                for (b, ((lr, li), (hr, hi))) in lo.zip(up.rev()).enumerate() {
+                    let w = o + b * tail..o + (b + 1) * tail;
+                    if tail == TAIL
+                        && let Some((t, w16)) = &fft.leaf16
+                    {
+                        simd::pair64(
+                            *t,
+                            w16,
+                            fft.tw.window(16..32),
+                            [lr, li],
+                            [hr, hi],
+                            [&wrap_r[w.clone()], &wrap_i[w]],
+                        );
+                        continue;
+                    }
+                    fft.forward_leaf(lr, li);
+                    fft.forward_leaf(hr, hi);
+                    let (tr, ti) = (&wrap_r[w.clone()], &wrap_i[w]);
+                    simd::wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
+                    fft.inverse_leaf(lr, li);
+                    fft.inverse_leaf(hr, hi);
+                }
+                fft.inverse_head(lr, li, tail);
+                fft.inverse_head(hr, hi, tail);
             }
         };
         if let Some(pool) = &self.pool {
