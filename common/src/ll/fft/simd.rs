@@ -247,51 +247,74 @@ pub(super) fn dit4_avx512_blocks(
     }
 }
 
-/// The last three forward radix-4 stages (q = 16, 4, 1) on one 64-point
-/// block, in one load and store of it: the q = 16 butterflies pair whole
-/// vectors, then [`dif16`]'s permutes on each 16-point block.
-/// `w` is the radix-4 twiddle window for q = 16 (entries 16..32).
-pub(super) fn dif64(
-    t: Avx512,
-    tw: &Leaf16Twiddles,
-    w: [&[f64]; 6],
-    re: &mut [f64],
-    im: &mut [f64],
-) {
-    let _ = t;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
-    unsafe {
-        x86::dif64_block(tw, w, re, im)
+/// Twiddles of the radix-8 stage on 8-point columns of a 64-point block
+/// ([`dif64t`]): lane j of entry t − 1 is ω_64^{j·r}, r = bitrev₃(t), for
+/// t = 1..7 (vector t of the block after the 8-point DFT holds frequency r).
+pub(super) struct Tail64Twiddles {
+    re: [[f64; 8]; 7],
+    im: [[f64; 8]; 7],
+}
+
+impl Tail64Twiddles {
+    pub(super) fn new() -> Self {
+        let mut t = Tail64Twiddles {
+            re: [[0.0; 8]; 7],
+            im: [[0.0; 8]; 7],
+        };
+        for v in 1..8u64 {
+            let r = v.reverse_bits() >> 61;
+            for j in 0..8u64 {
+                let w = super::transform::unit_root(j * r, 64);
+                t.re[v as usize - 1][j as usize] = w.re;
+                t.im[v as usize - 1][j as usize] = w.im;
+            }
+        }
+        t
     }
 }
 
-/// The inverse of [`dif64`] times 64.
-pub(super) fn dit64(
-    t: Avx512,
-    tw: &Leaf16Twiddles,
-    w: [&[f64]; 6],
-    re: &mut [f64],
-    im: &mut [f64],
-) {
+/// The 64-point DFT of each 64-point block, output in bit-reversed order
+/// *transposed as an 8×8 matrix*: position 8u + t holds what plain
+/// bit-reversed order has at 8t + u ([`transposed64`]). It replaces the
+/// last three radix-4 stages (q = 16, 4, 1): an 8-point DFT down the
+/// columns (vectors), lane twiddles, one 8×8 transpose, and another
+/// 8-point DFT down the columns, so no butterfly needs lane permutes and
+/// the transpose back is never done (the real-wrap pairs mirrored positions,
+/// and the transpose keeps mirrored positions mirrored).
+pub(super) fn dif64t(t: Avx512, tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::dit64_block(tw, w, re, im)
+        x86::dif64t_blocks(tw, re, im)
     }
+}
+
+/// The inverse of [`dif64t`] times 64, on every 64-point block.
+pub(super) fn dit64t(t: Avx512, tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::dit64t_blocks(tw, re, im)
+    }
+}
+
+/// Where [`dif64t`] stores the value of plain position i of a 64-point
+/// block (and the other way round: the map is its own inverse).
+pub(super) fn transposed64(i: usize) -> usize {
+    (i & !63) | ((i & 7) << 3) | ((i >> 3) & 7)
 }
 
 /// A pair of mirrored 64-point blocks of real-wrap partner leaves, taken
 /// from after the q = 64 forward stage to before the q = 64 inverse stage:
-/// [`dif64`] on both, [`super::soa::wrap_run`] between them (position t of
-/// `lo` with 63 − t of `hi`, twiddles `wrap` at lo's positions), and
-/// [`dit64`] on both, with one load and store of each block. Arithmetic is
-/// that of the separate kernels, operation for operation.
-pub(super) fn pair64(
+/// [`dif64t`] on both, [`super::soa::wrap_run`] between them (position t of
+/// `lo` with 63 − t of `hi`, which the transposed order keeps mirrored;
+/// `wrap` holds the twiddles at lo's positions in that order), and
+/// [`dit64t`] on both, with one load and store of each block.
+pub(super) fn pair64t(
     t: Avx512,
-    tw: &Leaf16Twiddles,
-    w: [&[f64]; 6],
+    tw: &Tail64Twiddles,
     lo: [&mut [f64]; 2],
     hi: [&mut [f64]; 2],
     wrap: [&[f64]; 2],
@@ -300,13 +323,49 @@ pub(super) fn pair64(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::pair64(tw, w, lo, hi, wrap)
+        x86::pair64t(tw, lo, hi, wrap)
+    }
+}
+
+/// The forward radix-4 stages q = 256 and q = 64 of one 1024-point leaf
+/// in one load and store of it: the 16 points j + 64s + 256k (s, k < 4)
+/// go through both stages in registers. Same operations as two
+/// [`dif4_avx512_blocks`] calls. `w256`, `w64`: the stages' twiddle
+/// windows (entries 256..512 and 64..128 of the tables).
+pub(super) fn dif1024_head(
+    t: Avx512,
+    re: &mut [f64],
+    im: &mut [f64],
+    w256: [&[f64]; 6],
+    w64: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::head1024(true, re, im, w256, w64)
+    }
+}
+
+/// The inverse of [`dif1024_head`] times 16: stages q = 64, then q = 256.
+pub(super) fn dit1024_head(
+    t: Avx512,
+    re: &mut [f64],
+    im: &mut [f64],
+    w256: [&[f64]; 6],
+    w64: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::head1024(false, re, im, w256, w64)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::Leaf16Twiddles;
+    use super::{Leaf16Twiddles, Tail64Twiddles};
     use std::arch::x86_64::*;
 
     /// Lanes (mod 4) that hold the quarter multiplied by ∓i in a 4-point
@@ -613,33 +672,6 @@ mod x86 {
     /// One complex vector: (re, im) of 8 points.
     type C = (__m512d, __m512d);
 
-    /// The q = 16 twiddles w, w², w³ for j = 8h..8h+8, h = 0, 1.
-    struct Tw16 {
-        w: [[C; 3]; 2],
-    }
-
-    impl Tw16 {
-        /// # Safety
-        /// Every slice of `w` has at least 16 entries (asserted).
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn load([w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6]) -> Self {
-            assert!([w1r, w1i, w2r, w2i, w3r, w3i].iter().all(|s| s.len() >= 16));
-            // SAFETY: offsets 0 and 8 of slices at least 16 long.
-            let l = |s: &[f64], h: usize| unsafe { _mm512_loadu_pd(s.as_ptr().add(8 * h)) };
-            let one = |h| {
-                [
-                    (l(w1r, h), l(w1i, h)),
-                    (l(w2r, h), l(w2i, h)),
-                    (l(w3r, h), l(w3i, h)),
-                ]
-            };
-            Tw16 {
-                w: [one(0), one(1)],
-            }
-        }
-    }
-
     /// [`dif4`]'s butterfly on registers; `w` = [w, w², w³].
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -677,89 +709,6 @@ mod x86 {
         ]
     }
 
-    /// The constants of [`dif16`] / [`dit16`], loaded once per call.
-    struct Perm16 {
-        s4: __m512d,
-        s2: __m512d,
-        s1: __m512d,
-        w01: C,
-        w23: C,
-    }
-
-    impl Perm16 {
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn load(tw: &Leaf16Twiddles) -> Self {
-            Perm16 {
-                s4: ld(&S4),
-                s2: ld(&S2),
-                s1: ld(&S1),
-                w01: (ld(&tw.w01.0), ld(&tw.w01.1)),
-                w23: (ld(&tw.w23.0), ld(&tw.w23.1)),
-            }
-        }
-    }
-
-    /// [`dif16`]'s loop body: one 16-point block as two vectors.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn dif16_regs(c: &Perm16, (ar, ai): C, (br, bi): C) -> [C; 2] {
-        let (s4, s2, s1) = (c.s4, c.s2, c.s1);
-        let (sr, si) = (_mm512_add_pd(ar, br), _mm512_add_pd(ai, bi));
-        let (dr, di) = (_mm512_sub_pd(ar, br), _mm512_sub_pd(ai, bi));
-        let (dr, di) = rot(0xF0, dr, di, false);
-        let (y01r, y01i) = (bfly(s4, sr, swap4(sr)), bfly(s4, si, swap4(si)));
-        let (y23r, y23i) = (bfly(s4, dr, swap4(dr)), bfly(s4, di, swap4(di)));
-        let (y01r, y01i) = cmul(y01r, y01i, c.w01.0, c.w01.1);
-        let (y23r, y23i) = cmul(y23r, y23i, c.w23.0, c.w23.1);
-        [dft4(s2, s1, y01r, y01i), dft4(s2, s1, y23r, y23i)]
-    }
-
-    /// [`dit16`]'s loop body.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn dit16_regs(c: &Perm16, (y01r, y01i): C, (y23r, y23i): C) -> [C; 2] {
-        let (s4, s2, s1) = (c.s4, c.s2, c.s1);
-        let (y01r, y01i) = idft4(s2, s1, y01r, y01i);
-        let (y23r, y23i) = idft4(s2, s1, y23r, y23i);
-        let (y01r, y01i) = cmulc(y01r, y01i, c.w01.0, c.w01.1);
-        let (y23r, y23i) = cmulc(y23r, y23i, c.w23.0, c.w23.1);
-        let (str_, sti) = (bfly(s4, y01r, swap4(y01r)), bfly(s4, y01i, swap4(y01i)));
-        let (uvr, uvi) = (bfly(s4, y23r, swap4(y23r)), bfly(s4, y23i, swap4(y23i)));
-        let (uvr, uvi) = rot(0xF0, uvr, uvi, true);
-        [
-            (_mm512_add_pd(str_, uvr), _mm512_add_pd(sti, uvi)),
-            (_mm512_sub_pd(str_, uvr), _mm512_sub_pd(sti, uvi)),
-        ]
-    }
-
-    /// The forward stages q = 16, 4, 1 of one 64-point block held as eight
-    /// vectors (vector v = points 8v..8v+8).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn dif64_regs(c: &Perm16, w: &Tw16, x: &mut [C; 8]) {
-        for h in 0..2 {
-            let y = dif4_regs([x[h], x[h + 2], x[h + 4], x[h + 6]], w.w[h]);
-            [x[h], x[h + 2], x[h + 4], x[h + 6]] = y;
-        }
-        for b in 0..4 {
-            [x[2 * b], x[2 * b + 1]] = dif16_regs(c, x[2 * b], x[2 * b + 1]);
-        }
-    }
-
-    /// The inverse of [`dif64_regs`] times 64.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn dit64_regs(c: &Perm16, w: &Tw16, x: &mut [C; 8]) {
-        for b in 0..4 {
-            [x[2 * b], x[2 * b + 1]] = dit16_regs(c, x[2 * b], x[2 * b + 1]);
-        }
-        for h in 0..2 {
-            let y = dit4_regs([x[h], x[h + 2], x[h + 4], x[h + 6]], w.w[h]);
-            [x[h], x[h + 2], x[h + 4], x[h + 6]] = y;
-        }
-    }
-
     /// The eight vectors of a 64-point block.
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -785,22 +734,6 @@ mod x86 {
                 _mm512_storeu_pd(im.as_mut_ptr().add(8 * v), i);
             }
         }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn dif64_block(tw: &Leaf16Twiddles, w: [&[f64]; 6], re: &mut [f64], im: &mut [f64]) {
-        let (c, w) = (Perm16::load(tw), Tw16::load(w));
-        let mut x = load64(re, im);
-        dif64_regs(&c, &w, &mut x);
-        store64(re, im, &x);
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn dit64_block(tw: &Leaf16Twiddles, w: [&[f64]; 6], re: &mut [f64], im: &mut [f64]) {
-        let (c, w) = (Perm16::load(tw), Tw16::load(w));
-        let mut x = load64(re, im);
-        dit64_regs(&c, &w, &mut x);
-        store64(re, im, &x);
     }
 
     /// Lane l ← lane 7 − l.
@@ -835,20 +768,215 @@ mod x86 {
         )
     }
 
+    #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn pair64(
-        tw: &Leaf16Twiddles,
-        w: [&[f64]; 6],
+    fn add(a: C, b: C) -> C {
+        (_mm512_add_pd(a.0, b.0), _mm512_add_pd(a.1, b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn sub(a: C, b: C) -> C {
+        (_mm512_sub_pd(a.0, b.0), _mm512_sub_pd(a.1, b.1))
+    }
+
+    /// a − i·b and a + i·b.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn pm_i(a: C, b: C) -> (C, C) {
+        (
+            (_mm512_add_pd(a.0, b.1), _mm512_sub_pd(a.1, b.0)),
+            (_mm512_sub_pd(a.0, b.1), _mm512_add_pd(a.1, b.0)),
+        )
+    }
+
+    /// 8-point DFTs down the columns of x (vector k = point k), output in
+    /// bit-reversed order: three radix-2 DIF stages, the −i factors folded
+    /// into the next stage's additions.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dft8(x: &mut [C; 8]) {
+        let c = _mm512_set1_pd(std::f64::consts::FRAC_1_SQRT_2);
+        let nc = _mm512_set1_pd(-std::f64::consts::FRAC_1_SQRT_2);
+        let (a0, a1, a2, a3) = (
+            add(x[0], x[4]),
+            add(x[1], x[5]),
+            add(x[2], x[6]),
+            add(x[3], x[7]),
+        );
+        let (b0, b1, b2, b3) = (
+            sub(x[0], x[4]),
+            sub(x[1], x[5]),
+            sub(x[2], x[6]),
+            sub(x[3], x[7]),
+        );
+        // b1·ω_8 and b3·ω_8³.
+        let b1 = (
+            _mm512_mul_pd(c, _mm512_add_pd(b1.0, b1.1)),
+            _mm512_mul_pd(c, _mm512_sub_pd(b1.1, b1.0)),
+        );
+        let b3 = (
+            _mm512_mul_pd(c, _mm512_sub_pd(b3.1, b3.0)),
+            _mm512_mul_pd(nc, _mm512_add_pd(b3.0, b3.1)),
+        );
+        let (e0, e1, f0, f1) = (add(a0, a2), add(a1, a3), sub(a0, a2), sub(a1, a3));
+        // (b0 ± (−i)·b2).
+        let (g0, h0) = pm_i(b0, b2);
+        let (g1, h1) = (add(b1, b3), sub(b1, b3));
+        let (y2, y3) = pm_i(f0, f1);
+        let (y6, y7) = pm_i(h0, h1);
+        *x = [
+            add(e0, e1),
+            sub(e0, e1),
+            y2,
+            y3,
+            add(g0, g1),
+            sub(g0, g1),
+            y6,
+            y7,
+        ];
+    }
+
+    /// The inverse of [`dft8`] times 8.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn idft8(x: &mut [C; 8]) {
+        let c = _mm512_set1_pd(std::f64::consts::FRAC_1_SQRT_2);
+        let nc = _mm512_set1_pd(-std::f64::consts::FRAC_1_SQRT_2);
+        let (e0, e1) = (add(x[0], x[1]), sub(x[0], x[1]));
+        let (f0, d) = (add(x[2], x[3]), sub(x[2], x[3]));
+        let (g0, g1) = (add(x[4], x[5]), sub(x[4], x[5]));
+        let (h0, dh) = (add(x[6], x[7]), sub(x[6], x[7]));
+        // f1 = i·d, h1 = i·dh: e1 ± f1 = e1 ∓ (−i)·d.
+        let (a0, a2) = (add(e0, f0), sub(e0, f0));
+        let (a3, a1) = pm_i(e1, d);
+        let (b0, b2) = (add(g0, h0), sub(g0, h0));
+        let (b3, b1) = pm_i(g1, dh);
+        // b1·conj(ω_8), b3·conj(ω_8³).
+        let b1 = (
+            _mm512_mul_pd(c, _mm512_sub_pd(b1.0, b1.1)),
+            _mm512_mul_pd(c, _mm512_add_pd(b1.0, b1.1)),
+        );
+        let b3 = (
+            _mm512_mul_pd(nc, _mm512_add_pd(b3.0, b3.1)),
+            _mm512_mul_pd(c, _mm512_sub_pd(b3.0, b3.1)),
+        );
+        // a2 ± i·b2 = a2 ∓ (−i)·b2.
+        let (x6, x2) = pm_i(a2, b2);
+        *x = [
+            add(a0, b0),
+            add(a1, b1),
+            x2,
+            add(a3, b3),
+            sub(a0, b0),
+            sub(a1, b1),
+            x6,
+            sub(a3, b3),
+        ];
+    }
+
+    /// 8×8 transpose of the matrix whose rows are the vectors of x.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose8(x: [__m512d; 8]) -> [__m512d; 8] {
+        let t: [__m512d; 8] = std::array::from_fn(|k| {
+            let (a, b) = (x[k & !1], x[k | 1]);
+            if k & 1 == 0 {
+                _mm512_unpacklo_pd(a, b)
+            } else {
+                _mm512_unpackhi_pd(a, b)
+            }
+        });
+        let lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+        let hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+        // u[k]: rows 4⌊k/4⌋.. of columns k mod 4 (+ 4) in 2-lane pieces.
+        let u: [__m512d; 8] = std::array::from_fn(|k| {
+            let g = k & 4;
+            let (a, b) = (t[g + (k & 1)], t[g + 2 + (k & 1)]);
+            if k & 2 == 0 {
+                _mm512_permutex2var_pd(a, lo, b)
+            } else {
+                _mm512_permutex2var_pd(a, hi, b)
+            }
+        });
+        std::array::from_fn(|k| {
+            let (a, b) = (u[k & 3], u[4 + (k & 3)]);
+            if k & 4 == 0 {
+                _mm512_shuffle_f64x2::<0b01_00_01_00>(a, b)
+            } else {
+                _mm512_shuffle_f64x2::<0b11_10_11_10>(a, b)
+            }
+        })
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose_c(x: &mut [C; 8]) {
+        let r = transpose8(x.map(|c| c.0));
+        let i = transpose8(x.map(|c| c.1));
+        *x = std::array::from_fn(|k| (r[k], i[k]));
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn tw64(tw: &Tail64Twiddles, v: usize) -> C {
+        (ld(&tw.re[v - 1]), ld(&tw.im[v - 1]))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dif64t_regs(tw: &Tail64Twiddles, x: &mut [C; 8]) {
+        dft8(x);
+        for (v, xv) in x.iter_mut().enumerate().skip(1) {
+            let w = tw64(tw, v);
+            *xv = cmul(xv.0, xv.1, w.0, w.1);
+        }
+        transpose_c(x);
+        dft8(x);
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn dit64t_regs(tw: &Tail64Twiddles, x: &mut [C; 8]) {
+        idft8(x);
+        transpose_c(x);
+        for (v, xv) in x.iter_mut().enumerate().skip(1) {
+            let w = tw64(tw, v);
+            *xv = cmulc(xv.0, xv.1, w.0, w.1);
+        }
+        idft8(x);
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dif64t_blocks(tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
+        for (r, i) in re.chunks_exact_mut(64).zip(im.chunks_exact_mut(64)) {
+            let mut x = load64(r, i);
+            dif64t_regs(tw, &mut x);
+            store64(r, i, &x);
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dit64t_blocks(tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
+        for (r, i) in re.chunks_exact_mut(64).zip(im.chunks_exact_mut(64)) {
+            let mut x = load64(r, i);
+            dit64t_regs(tw, &mut x);
+            store64(r, i, &x);
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn pair64t(
+        tw: &Tail64Twiddles,
         [lr, li]: [&mut [f64]; 2],
         [hr, hi]: [&mut [f64]; 2],
         [wr, wi]: [&[f64]; 2],
     ) {
         assert!(wr.len() >= 64 && wi.len() >= 64);
-        let (c, w) = (Perm16::load(tw), Tw16::load(w));
         let mut lo = load64(lr, li);
         let mut up = load64(hr, hi);
-        dif64_regs(&c, &w, &mut lo);
-        dif64_regs(&c, &w, &mut up);
+        dif64t_regs(tw, &mut lo);
+        dif64t_regs(tw, &mut up);
         for v in 0..8 {
             // SAFETY: offsets below 64 of slices at least 64 long.
             let t = unsafe {
@@ -862,9 +990,74 @@ mod x86 {
             lo[v] = a;
             up[7 - v] = (reverse(b.0), reverse(b.1));
         }
-        dit64_regs(&c, &w, &mut lo);
-        dit64_regs(&c, &w, &mut up);
+        dit64t_regs(tw, &mut lo);
+        dit64t_regs(tw, &mut up);
         store64(lr, li, &lo);
         store64(hr, hi, &up);
+    }
+
+    /// The twiddles w, w², w³ at entry e of a window.
+    ///
+    /// # Safety
+    /// e + 8 ≤ the length of every slice of `w`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tw3([w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6], e: usize) -> [C; 3] {
+        // SAFETY: by the caller's promise.
+        let l = |s: &[f64]| unsafe { _mm512_loadu_pd(s.as_ptr().add(e)) };
+        [(l(w1r), l(w1i)), (l(w2r), l(w2i)), (l(w3r), l(w3i))]
+    }
+
+    // The q = 64 butterflies take column k of the 4×4 array of vectors.
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn head1024(
+        forward: bool,
+        re: &mut [f64],
+        im: &mut [f64],
+        w256: [&[f64]; 6],
+        w64: [&[f64]; 6],
+    ) {
+        assert!(re.len() == 1024 && im.len() == 1024);
+        assert!(w256.iter().all(|s| s.len() >= 256) && w64.iter().all(|s| s.len() >= 64));
+        let (pr, pi) = (re.as_mut_ptr(), im.as_mut_ptr());
+        for j in (0..64).step_by(8) {
+            // x[s][k] = point j + 64s + 256k.
+            // SAFETY (loads and stores): j + 64s + 256k + 8 ≤ 1024.
+            let mut x: [[C; 4]; 4] = std::array::from_fn(|s| {
+                std::array::from_fn(|k| unsafe {
+                    let o = j + 64 * s + 256 * k;
+                    (_mm512_loadu_pd(pr.add(o)), _mm512_loadu_pd(pi.add(o)))
+                })
+            });
+            // SAFETY: j + 64s + 8 ≤ 256 and j + 8 ≤ 64 (asserted lengths).
+            let w2 = unsafe { tw3(w64, j) };
+            if forward {
+                for (s, xs) in x.iter_mut().enumerate() {
+                    *xs = dif4_regs(*xs, unsafe { tw3(w256, j + 64 * s) });
+                }
+                for k in 0..4 {
+                    let y = dif4_regs([x[0][k], x[1][k], x[2][k], x[3][k]], w2);
+                    [x[0][k], x[1][k], x[2][k], x[3][k]] = y;
+                }
+            } else {
+                for k in 0..4 {
+                    let y = dit4_regs([x[0][k], x[1][k], x[2][k], x[3][k]], w2);
+                    [x[0][k], x[1][k], x[2][k], x[3][k]] = y;
+                }
+                for (s, xs) in x.iter_mut().enumerate() {
+                    *xs = dit4_regs(*xs, unsafe { tw3(w256, j + 64 * s) });
+                }
+            }
+            for (s, xs) in x.iter().enumerate() {
+                for (k, &(r, i)) in xs.iter().enumerate() {
+                    let o = j + 64 * s + 256 * k;
+                    unsafe {
+                        _mm512_storeu_pd(pr.add(o), r);
+                        _mm512_storeu_pd(pi.add(o), i);
+                    }
+                }
+            }
+        }
     }
 }

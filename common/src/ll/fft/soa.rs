@@ -33,7 +33,7 @@
 //! baseline x86-64 and picks one at run time. With more than one thread,
 //! the leaf pairs and the carry chunks run on a rayon pool.
 
-use super::simd::{self, Avx512, Isa, Leaf16Twiddles};
+use super::simd::{self, Avx512, Isa, Leaf16Twiddles, Tail64Twiddles};
 use super::transform::{
     ROUND_MAGIC, balanced_digits, unit_root, value_of_digits, word_of_bit, word_start,
 };
@@ -172,6 +172,10 @@ pub(super) struct SoaFft {
     /// pair points fewer than 8 apart, inside one vector) then run as
     /// register permutes in [`super::simd::dif16`] instead of scalar code.
     leaf16: Option<(Avx512, Leaf16Twiddles)>,
+    /// Present when the CPU has AVX-512: every 64-point block's last
+    /// three radix-4 stages run as [`super::simd::dif64t`], which leaves
+    /// the block's spectrum transposed (see [`Self::plain_position`]).
+    tail64: Option<(Avx512, Tail64Twiddles)>,
     isa: Isa,
 }
 
@@ -388,6 +392,7 @@ impl SoaFft {
             m,
             tw: Twiddles::new(m),
             leaf16: isa.avx512_token().map(|t| (t, Leaf16Twiddles::new())),
+            tail64: isa.avx512_token().map(|t| (t, Tail64Twiddles::new())),
             isa,
         }
     }
@@ -588,10 +593,31 @@ impl SoaFft {
         [&b0[..cols], &b1[..cols]]
     }
 
+    /// Where the forward transform leaves the value that plain bit-reversed
+    /// order has at position i (the map is its own inverse): i itself, or,
+    /// with the AVX-512 tails, i with the two 3-bit halves of its low six
+    /// bits swapped (each 64-point block transposed as an 8×8 matrix).
+    /// Mirrored positions j, 2^s−1−j (s ≥ 6) stay mirrored.
+    pub(super) fn plain_position(&self, i: usize) -> usize {
+        if self.tail64.is_some() {
+            simd::transposed64(i)
+        } else {
+            i
+        }
+    }
+
     /// The forward stages of one leaf on blocks larger than `tail` points
     /// (q ≥ tail): what is left, inside each `tail`-long block, is
     /// [`Self::forward_leaf`] of that block.
     fn forward_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
+        if r.len() == 1024
+            && tail == 64
+            && let Some((t, _)) = &self.tail64
+        {
+            let (w256, w64) = (self.tw.window(256..512), self.tw.window(64..128));
+            simd::dif1024_head(*t, r, i, w256, w64);
+            return;
+        }
         let mut q = r.len() / 4;
         while q >= tail {
             dif4(self.isa, r, i, q, &self.tw);
@@ -601,6 +627,14 @@ impl SoaFft {
 
     /// The inverse of [`Self::forward_head`].
     fn inverse_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
+        if r.len() == 1024
+            && tail == 64
+            && let Some((t, _)) = &self.tail64
+        {
+            let (w256, w64) = (self.tw.window(256..512), self.tw.window(64..128));
+            simd::dit1024_head(*t, r, i, w256, w64);
+            return;
+        }
         let mut q = tail;
         while q <= r.len() / 4 {
             dit4(self.isa, r, i, q, &self.tw);
@@ -611,13 +645,10 @@ impl SoaFft {
     /// The forward stages inside one leaf-sized block.
     pub(super) fn forward_leaf(&self, r: &mut [f64], i: &mut [f64]) {
         if r.len() >= TAIL
-            && let Some((t, w)) = &self.leaf16
+            && let Some((t, w)) = &self.tail64
         {
             self.forward_head(r, i, TAIL);
-            let w16 = self.tw.window(16..32);
-            for (r, i) in r.chunks_exact_mut(TAIL).zip(i.chunks_exact_mut(TAIL)) {
-                simd::dif64(*t, w, w16, r, i);
-            }
+            simd::dif64t(*t, w, r, i);
             return;
         }
         let mut q = r.len() / 4;
@@ -636,12 +667,9 @@ impl SoaFft {
     /// The inverse stages inside one leaf-sized block.
     pub(super) fn inverse_leaf(&self, r: &mut [f64], i: &mut [f64]) {
         if r.len() >= TAIL
-            && let Some((t, w)) = &self.leaf16
+            && let Some((t, w)) = &self.tail64
         {
-            let w16 = self.tw.window(16..32);
-            for (r, i) in r.chunks_exact_mut(TAIL).zip(i.chunks_exact_mut(TAIL)) {
-                simd::dit64(*t, w, w16, r, i);
-            }
+            simd::dit64t(*t, w, r, i);
             self.inverse_head(r, i, TAIL);
             return;
         }
@@ -1010,6 +1038,18 @@ pub(super) struct SoaSquarer {
     pool: Option<rayon::ThreadPool>,
 }
 
+/// Transposes every 64-point block of x as an 8×8 matrix
+/// ([`SoaFft::plain_position`]).
+fn transpose64(x: &mut [f64]) {
+    for b in x.chunks_exact_mut(64) {
+        for u in 0..8 {
+            for v in 0..u {
+                b.swap(8 * u + v, 8 * v + u);
+            }
+        }
+    }
+}
+
 fn bitrev(i: usize, bits: u32) -> usize {
     if bits == 0 {
         0
@@ -1027,21 +1067,29 @@ impl SoaSquarer {
             .map(|j| (word_start(j + 1, p, nn) - word_start(j, p, nn)) as u8)
             .collect();
         let lg = m.trailing_zeros();
+        let fft = SoaFft::new(m, isa);
         let mut wrap_r = vec![0.0; m];
         let mut wrap_i = vec![0.0; m];
         for s in 1..lg {
             let a = 1usize << s;
             for i in a..a + a / 2 {
                 let w = unit_root(bitrev(i, lg) as u64, nn);
-                wrap_r[i] = w.re;
-                wrap_i[i] = w.im;
+                // Leaves 0 and 1 are wrapped in plain order, the leaf
+                // pairs in the order the forward transform leaves them.
+                let at = if i < 2 * fft.leaf() {
+                    i
+                } else {
+                    fft.plain_position(i)
+                };
+                wrap_r[at] = w.re;
+                wrap_i[at] = w.im;
             }
         }
         let chunk = CARRY_CHUNK / 2 + 1;
         Self {
             p,
             n,
-            fft: SoaFft::new(m, isa),
+            fft,
             re: vec![0.0; m],
             im: vec![0.0; m],
             bits,
@@ -1168,6 +1216,13 @@ impl SoaSquarer {
         let task = |(k, (lr, li), hi): (usize, Leaf<'_>, Option<Leaf<'_>>)| match hi {
             None => {
                 fft.forward_leaf(lr, li);
+                // Leaves 0 and 1 pair positions inside 64-point blocks too:
+                // put them in plain order for the wrap (2 of the leaves).
+                let transposed = fft.plain_position(1) != 1;
+                if transposed {
+                    transpose64(lr);
+                    transpose64(li);
+                }
                 // Blocks [a, 2a) inside this leaf: all a < leaf in leaf 0,
                 // a = leaf (the whole leaf) in leaf 1.
                 let (a0, a1) = if k == 0 { (2, leaf) } else { (leaf, 2 * leaf) };
@@ -1189,6 +1244,10 @@ impl SoaSquarer {
                     simd::wrap_run(isa, [xr, xi, ur, ui], [tr, ti]);
                     a *= 2;
                 }
+                if transposed {
+                    transpose64(lr);
+                    transpose64(li);
+                }
                 fft.inverse_leaf(lr, li);
             }
             Some((hr, hi)) => {
@@ -1206,16 +1265,9 @@ impl SoaSquarer {
                 for (b, ((lr, li), (hr, hi))) in lo.zip(up.rev()).enumerate() {
                     let w = o + b * tail..o + (b + 1) * tail;
                     if tail == TAIL
-                        && let Some((t, w16)) = &fft.leaf16
+                        && let Some((t, tw)) = &fft.tail64
                     {
-                        simd::pair64(
-                            *t,
-                            w16,
-                            fft.tw.window(16..32),
-                            [lr, li],
-                            [hr, hi],
-                            [&wrap_r[w.clone()], &wrap_i[w]],
-                        );
+                        simd::pair64t(*t, tw, [lr, li], [hr, hi], [&wrap_r[w.clone()], &wrap_i[w]]);
                         continue;
                     }
                     fft.forward_leaf(lr, li);
@@ -1407,7 +1459,7 @@ mod tests {
                 fft.forward(&mut re, &mut im);
                 let mut worst = 0.0f64;
                 for i in 0..m {
-                    let k = bitrev(i, lg);
+                    let k = bitrev(fft.plain_position(i), lg);
                     worst = worst.max((re[i] - dr[k]).abs()).max((im[i] - di[k]).abs());
                 }
                 assert!(
