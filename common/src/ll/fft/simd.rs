@@ -736,13 +736,6 @@ mod x86 {
         }
     }
 
-    /// Lane l ← lane 7 − l.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn reverse(x: __m512d) -> __m512d {
-        _mm512_permutexvar_pd(_mm512_set_epi64(0, 1, 2, 3, 4, 5, 6, 7), x)
-    }
-
     /// `soa::wrap_pair` on eight lanes, with the same operations.
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -911,35 +904,39 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn transpose_c(x: &mut [C; 8]) {
-        let r = transpose8(x.map(|c| c.0));
-        let i = transpose8(x.map(|c| c.1));
-        *x = std::array::from_fn(|k| (r[k], i[k]));
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
     fn tw64(tw: &Tail64Twiddles, v: usize) -> C {
         (ld(&tw.re[v - 1]), ld(&tw.im[v - 1]))
     }
 
+    /// [`super::dif64t`] on a block in registers; with `FLIP`, the rows
+    /// go into the transpose in reverse order (only a renaming of
+    /// registers), so lane l ends up holding what lane 7 − l would.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn dif64t_regs(tw: &Tail64Twiddles, x: &mut [C; 8]) {
+    fn dif64t_regs<const FLIP: bool>(tw: &Tail64Twiddles, x: &mut [C; 8]) {
         dft8(x);
         for (v, xv) in x.iter_mut().enumerate().skip(1) {
             let w = tw64(tw, v);
             *xv = cmul(xv.0, xv.1, w.0, w.1);
         }
-        transpose_c(x);
+        let y = *x;
+        let r = transpose8(std::array::from_fn(|k| y[if FLIP { 7 - k } else { k }].0));
+        let i = transpose8(std::array::from_fn(|k| y[if FLIP { 7 - k } else { k }].1));
+        *x = std::array::from_fn(|k| (r[k], i[k]));
         dft8(x);
     }
 
+    /// The inverse of [`dif64t_regs`] with the same `FLIP`, times 64.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn dit64t_regs(tw: &Tail64Twiddles, x: &mut [C; 8]) {
+    fn dit64t_regs<const FLIP: bool>(tw: &Tail64Twiddles, x: &mut [C; 8]) {
         idft8(x);
-        transpose_c(x);
+        let r = transpose8(x.map(|c| c.0));
+        let i = transpose8(x.map(|c| c.1));
+        *x = std::array::from_fn(|k| {
+            let k = if FLIP { 7 - k } else { k };
+            (r[k], i[k])
+        });
         for (v, xv) in x.iter_mut().enumerate().skip(1) {
             let w = tw64(tw, v);
             *xv = cmulc(xv.0, xv.1, w.0, w.1);
@@ -951,7 +948,7 @@ mod x86 {
     pub(super) fn dif64t_blocks(tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
         for (r, i) in re.chunks_exact_mut(64).zip(im.chunks_exact_mut(64)) {
             let mut x = load64(r, i);
-            dif64t_regs(tw, &mut x);
+            dif64t_regs::<false>(tw, &mut x);
             store64(r, i, &x);
         }
     }
@@ -960,7 +957,7 @@ mod x86 {
     pub(super) fn dit64t_blocks(tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
         for (r, i) in re.chunks_exact_mut(64).zip(im.chunks_exact_mut(64)) {
             let mut x = load64(r, i);
-            dit64t_regs(tw, &mut x);
+            dit64t_regs::<false>(tw, &mut x);
             store64(r, i, &x);
         }
     }
@@ -975,8 +972,10 @@ mod x86 {
         assert!(wr.len() >= 64 && wi.len() >= 64);
         let mut lo = load64(lr, li);
         let mut up = load64(hr, hi);
-        dif64t_regs(tw, &mut lo);
-        dif64t_regs(tw, &mut up);
+        // The upper block flipped: the partner of lo's vector v, lane l is
+        // then vector 7 − v, lane l (not 7 − l), so no lane reversal.
+        dif64t_regs::<false>(tw, &mut lo);
+        dif64t_regs::<true>(tw, &mut up);
         for v in 0..8 {
             // SAFETY: offsets below 64 of slices at least 64 long.
             let t = unsafe {
@@ -985,13 +984,12 @@ mod x86 {
                     _mm512_loadu_pd(wi.as_ptr().add(8 * v)),
                 )
             };
-            let (br, bi) = up[7 - v];
-            let (a, b) = wrap8(lo[v], (reverse(br), reverse(bi)), t);
+            let (a, b) = wrap8(lo[v], up[7 - v], t);
             lo[v] = a;
-            up[7 - v] = (reverse(b.0), reverse(b.1));
+            up[7 - v] = b;
         }
-        dit64t_regs(tw, &mut lo);
-        dit64t_regs(tw, &mut up);
+        dit64t_regs::<false>(tw, &mut lo);
+        dit64t_regs::<true>(tw, &mut up);
         store64(lr, li, &lo);
         store64(hr, hi, &up);
     }
@@ -1030,6 +1028,18 @@ mod x86 {
                     (_mm512_loadu_pd(pr.add(o)), _mm512_loadu_pd(pi.add(o)))
                 })
             });
+            // The next iteration's 32 lines, while this one computes: the
+            // leaf usually comes from L2, and each iteration's loads are
+            // all at its start, so the misses would not overlap otherwise.
+            if j + 8 < 64 {
+                for o in (0..16).map(|t| j + 8 + 64 * t) {
+                    // SAFETY: o < 1024; prefetches do not fault anyway.
+                    unsafe {
+                        _mm_prefetch::<_MM_HINT_T0>(pr.add(o) as *const i8);
+                        _mm_prefetch::<_MM_HINT_T0>(pi.add(o) as *const i8);
+                    }
+                }
+            }
             // SAFETY: j + 64s + 8 ≤ 256 and j + 8 ≤ 64 (asserted lengths).
             let w2 = unsafe { tw3(w64, j) };
             if forward {
