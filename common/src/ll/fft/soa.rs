@@ -1038,6 +1038,74 @@ pub(super) struct SoaSquarer {
     pool: Option<rayon::ThreadPool>,
 }
 
+/// The tails and the real-wrap of leaf 0 or 1 (starting at position
+/// `base`) with the AVX-512 kernels, between its head stages. Blocks
+/// [a, 2a) with a ≥ 128 are unions of mirrored pairs of 64-point blocks and
+/// go through [`simd::pair64t`]; positions below 128 (blocks [a, 2a) with
+/// a < 128 and the self-paired positions 0 and 1) are put back in plain
+/// order for the scalar wrap, whose twiddles are stored in plain order
+/// there.
+fn self_paired_leaf(
+    fft: &SoaFft,
+    base: usize,
+    lr: &mut [f64],
+    li: &mut [f64],
+    [wrap_r, wrap_i]: [&[f64]; 2],
+) {
+    let Some((t, tw)) = &fft.tail64 else {
+        unreachable!("only called with the AVX-512 tails")
+    };
+    let leaf = lr.len();
+    let mut a = (2 * TAIL).max(base);
+    while a < base + leaf {
+        for s in (a..a + a / 2).step_by(TAIL) {
+            // s..s+64 pairs with 3a−1−s down to 3a−64−s.
+            let (x, y) = (s - base, 3 * a - TAIL - s - base);
+            let (r0, r1) = lr.split_at_mut(y);
+            let (i0, i1) = li.split_at_mut(y);
+            simd::pair64t(
+                *t,
+                tw,
+                [&mut r0[x..x + TAIL], &mut i0[x..x + TAIL]],
+                [&mut r1[..TAIL], &mut i1[..TAIL]],
+                [&wrap_r[s..s + TAIL], &wrap_i[s..s + TAIL]],
+            );
+        }
+        a *= 2;
+    }
+    if base >= 2 * TAIL {
+        return;
+    }
+    let len = (2 * TAIL - base).min(leaf);
+    let (lr, li) = (&mut lr[..len], &mut li[..len]);
+    simd::dif64t(*t, tw, lr, li);
+    transpose64(lr);
+    transpose64(li);
+    if base == 0 {
+        for (pos, t) in [(0usize, (1.0, 0.0)), (1, (0.0, -1.0))] {
+            let z = (lr[pos], li[pos]);
+            let (_, b) = wrap_pair::<false>(z, z, t);
+            lr[pos] = b.0;
+            li[pos] = b.1;
+        }
+    }
+    let mut a = base.max(2);
+    while a < base + len {
+        let h = a / 2;
+        let (xr, ur) = lr[a - base..2 * a - base].split_at_mut(h);
+        let (xi, ui) = li[a - base..2 * a - base].split_at_mut(h);
+        simd::wrap_run(
+            fft.isa,
+            [xr, xi, ur, ui],
+            [&wrap_r[a..a + h], &wrap_i[a..a + h]],
+        );
+        a *= 2;
+    }
+    transpose64(lr);
+    transpose64(li);
+    simd::dit64t(*t, tw, lr, li);
+}
+
 /// Transposes every 64-point block of x as an 8×8 matrix
 /// ([`SoaFft::plain_position`]).
 fn transpose64(x: &mut [f64]) {
@@ -1074,9 +1142,9 @@ impl SoaSquarer {
             let a = 1usize << s;
             for i in a..a + a / 2 {
                 let w = unit_root(bitrev(i, lg) as u64, nn);
-                // Leaves 0 and 1 are wrapped in plain order, the leaf
-                // pairs in the order the forward transform leaves them.
-                let at = if i < 2 * fft.leaf() {
+                // Positions below 128 are wrapped in plain order, the
+                // rest in the order the forward transform leaves them.
+                let at = if i < 2 * TAIL {
                     i
                 } else {
                     fft.plain_position(i)
@@ -1214,15 +1282,13 @@ impl SoaSquarer {
             tasks.push((k, lo, hi));
         }
         let task = |(k, (lr, li), hi): (usize, Leaf<'_>, Option<Leaf<'_>>)| match hi {
+            None if leaf >= TAIL && fft.tail64.is_some() => {
+                fft.forward_head(lr, li, TAIL);
+                self_paired_leaf(fft, k * leaf, lr, li, [wrap_r, wrap_i]);
+                fft.inverse_head(lr, li, TAIL);
+            }
             None => {
                 fft.forward_leaf(lr, li);
-                // Leaves 0 and 1 pair positions inside 64-point blocks too:
-                // put them in plain order for the wrap (2 of the leaves).
-                let transposed = fft.plain_position(1) != 1;
-                if transposed {
-                    transpose64(lr);
-                    transpose64(li);
-                }
                 // Blocks [a, 2a) inside this leaf: all a < leaf in leaf 0,
                 // a = leaf (the whole leaf) in leaf 1.
                 let (a0, a1) = if k == 0 { (2, leaf) } else { (leaf, 2 * leaf) };
@@ -1243,10 +1309,6 @@ impl SoaSquarer {
                     let (tr, ti) = (&wrap_r[a..a + h], &wrap_i[a..a + h]);
                     simd::wrap_run(isa, [xr, xi, ur, ui], [tr, ti]);
                     a *= 2;
-                }
-                if transposed {
-                    transpose64(lr);
-                    transpose64(li);
                 }
                 fft.inverse_leaf(lr, li);
             }
