@@ -789,8 +789,6 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn dft8(x: &mut [C; 8]) {
-        let c = _mm512_set1_pd(std::f64::consts::FRAC_1_SQRT_2);
-        let nc = _mm512_set1_pd(-std::f64::consts::FRAC_1_SQRT_2);
         let (a0, a1, a2, a3) = (
             add(x[0], x[4]),
             add(x[1], x[5]),
@@ -803,39 +801,42 @@ mod x86 {
             sub(x[2], x[6]),
             sub(x[3], x[7]),
         );
-        // b1·ω_8 and b3·ω_8³.
-        let b1 = (
-            _mm512_mul_pd(c, _mm512_add_pd(b1.0, b1.1)),
-            _mm512_mul_pd(c, _mm512_sub_pd(b1.1, b1.0)),
-        );
-        let b3 = (
-            _mm512_mul_pd(c, _mm512_sub_pd(b3.1, b3.0)),
-            _mm512_mul_pd(nc, _mm512_add_pd(b3.0, b3.1)),
-        );
+        // b1·ω_8 = c·(b1r + b1i, b1i − b1r) and b3·ω_8³ = c·(b3i − b3r,
+        // −(b3r + b3i)); their sum and difference keep the factor c, which
+        // the last stage's FMAs apply, so it costs no multiplication.
+        let u1 = (_mm512_add_pd(b1.0, b1.1), _mm512_sub_pd(b1.1, b1.0));
+        let (p3, q3) = (_mm512_add_pd(b3.0, b3.1), _mm512_sub_pd(b3.1, b3.0));
+        let g1 = (_mm512_add_pd(u1.0, q3), _mm512_sub_pd(u1.1, p3));
+        let h1 = (_mm512_sub_pd(u1.0, q3), _mm512_add_pd(u1.1, p3));
         let (e0, e1, f0, f1) = (add(a0, a2), add(a1, a3), sub(a0, a2), sub(a1, a3));
         // (b0 ± (−i)·b2).
         let (g0, h0) = pm_i(b0, b2);
-        let (g1, h1) = (add(b1, b3), sub(b1, b3));
         let (y2, y3) = pm_i(f0, f1);
-        let (y6, y7) = pm_i(h0, h1);
-        *x = [
-            add(e0, e1),
-            sub(e0, e1),
-            y2,
-            y3,
-            add(g0, g1),
-            sub(g0, g1),
-            y6,
-            y7,
-        ];
+        let c = _mm512_set1_pd(std::f64::consts::FRAC_1_SQRT_2);
+        // g0 ± c·g1 and h0 ∓ i·c·h1.
+        let y4 = (
+            _mm512_fmadd_pd(c, g1.0, g0.0),
+            _mm512_fmadd_pd(c, g1.1, g0.1),
+        );
+        let y5 = (
+            _mm512_fnmadd_pd(c, g1.0, g0.0),
+            _mm512_fnmadd_pd(c, g1.1, g0.1),
+        );
+        let y6 = (
+            _mm512_fmadd_pd(c, h1.1, h0.0),
+            _mm512_fnmadd_pd(c, h1.0, h0.1),
+        );
+        let y7 = (
+            _mm512_fnmadd_pd(c, h1.1, h0.0),
+            _mm512_fmadd_pd(c, h1.0, h0.1),
+        );
+        *x = [add(e0, e1), sub(e0, e1), y2, y3, y4, y5, y6, y7];
     }
 
     /// The inverse of [`dft8`] times 8.
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn idft8(x: &mut [C; 8]) {
-        let c = _mm512_set1_pd(std::f64::consts::FRAC_1_SQRT_2);
-        let nc = _mm512_set1_pd(-std::f64::consts::FRAC_1_SQRT_2);
         let (e0, e1) = (add(x[0], x[1]), sub(x[0], x[1]));
         let (f0, d) = (add(x[2], x[3]), sub(x[2], x[3]));
         let (g0, g1) = (add(x[4], x[5]), sub(x[4], x[5]));
@@ -845,27 +846,30 @@ mod x86 {
         let (a3, a1) = pm_i(e1, d);
         let (b0, b2) = (add(g0, h0), sub(g0, h0));
         let (b3, b1) = pm_i(g1, dh);
-        // b1·conj(ω_8), b3·conj(ω_8³).
-        let b1 = (
-            _mm512_mul_pd(c, _mm512_sub_pd(b1.0, b1.1)),
-            _mm512_mul_pd(c, _mm512_add_pd(b1.0, b1.1)),
+        // b1·conj(ω_8) = c·u1 and b3·conj(ω_8³) = c·(−u3r, u3i), the
+        // factor c applied by the FMAs that add them.
+        let u1 = (_mm512_sub_pd(b1.0, b1.1), _mm512_add_pd(b1.0, b1.1));
+        let u3 = (_mm512_add_pd(b3.0, b3.1), _mm512_sub_pd(b3.0, b3.1));
+        let c = _mm512_set1_pd(std::f64::consts::FRAC_1_SQRT_2);
+        let x1 = (
+            _mm512_fmadd_pd(c, u1.0, a1.0),
+            _mm512_fmadd_pd(c, u1.1, a1.1),
         );
-        let b3 = (
-            _mm512_mul_pd(nc, _mm512_add_pd(b3.0, b3.1)),
-            _mm512_mul_pd(c, _mm512_sub_pd(b3.0, b3.1)),
+        let x5 = (
+            _mm512_fnmadd_pd(c, u1.0, a1.0),
+            _mm512_fnmadd_pd(c, u1.1, a1.1),
+        );
+        let x3 = (
+            _mm512_fnmadd_pd(c, u3.0, a3.0),
+            _mm512_fmadd_pd(c, u3.1, a3.1),
+        );
+        let x7 = (
+            _mm512_fmadd_pd(c, u3.0, a3.0),
+            _mm512_fnmadd_pd(c, u3.1, a3.1),
         );
         // a2 ± i·b2 = a2 ∓ (−i)·b2.
         let (x6, x2) = pm_i(a2, b2);
-        *x = [
-            add(a0, b0),
-            add(a1, b1),
-            x2,
-            add(a3, b3),
-            sub(a0, b0),
-            sub(a1, b1),
-            x6,
-            sub(a3, b3),
-        ];
+        *x = [add(a0, b0), x1, x2, x3, sub(a0, b0), x5, x6, x7];
     }
 
     /// 8×8 transpose of the matrix whose rows are the vectors of x.
