@@ -251,25 +251,64 @@ pub(super) fn dit4_avx512_blocks(
 /// ([`dif64t`]): lane j of entry t − 1 is ω_64^{j·r}, r = bitrev₃(t), for
 /// t = 1..7 (vector t of the block after the 8-point DFT holds frequency r).
 pub(super) struct Tail64Twiddles {
-    re: [[f64; 8]; 7],
-    im: [[f64; 8]; 7],
+    re: [Line; 7],
+    im: [Line; 7],
 }
 
 impl Tail64Twiddles {
     pub(super) fn new() -> Self {
         let mut t = Tail64Twiddles {
-            re: [[0.0; 8]; 7],
-            im: [[0.0; 8]; 7],
+            re: [Line([0.0; 8]); 7],
+            im: [Line([0.0; 8]); 7],
         };
         for v in 1..8u64 {
             let r = v.reverse_bits() >> 61;
             for j in 0..8u64 {
                 let w = super::transform::unit_root(j * r, 64);
-                t.re[v as usize - 1][j as usize] = w.re;
-                t.im[v as usize - 1][j as usize] = w.im;
+                t.re[v as usize - 1].0[j as usize] = w.re;
+                t.im[v as usize - 1].0[j as usize] = w.im;
             }
         }
         t
+    }
+}
+
+/// Eight f64 on one cache line (an unaligned vector load would touch two).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(super) struct Line([f64; 8]);
+
+/// The twiddles of [`dif1024_head`] / [`dit1024_head`] in the order their
+/// iterations read them: for each j = 0, 8, .., 56, the w, w², w³ (re, im)
+/// of the q = 256 butterflies at j + 64s (s < 4), then those of the q = 64
+/// butterfly at j; 30 consecutive lines per iteration. Read from the
+/// stage tables instead, the six tables (same offsets in their pages as the
+/// data) landed in the same few L1 sets as the leaf's lines and evicted
+/// them between their load and their store.
+pub(super) struct Head1024Twiddles {
+    lines: Vec<Line>,
+}
+
+impl Head1024Twiddles {
+    pub(super) fn new() -> Self {
+        let root = super::transform::unit_root;
+        let mut lines = Vec::with_capacity(240);
+        for j in (0..64u64).step_by(8) {
+            for (n, e) in [
+                (1024, j),
+                (1024, j + 64),
+                (1024, j + 128),
+                (1024, j + 192),
+                (256, j),
+            ] {
+                for r in 1..=3 {
+                    let w: [_; 8] = std::array::from_fn(|l| root(r * (e + l as u64), n));
+                    lines.push(Line(w.map(|w| w.re)));
+                    lines.push(Line(w.map(|w| w.im)));
+                }
+            }
+        }
+        Head1024Twiddles { lines }
     }
 }
 
@@ -330,42 +369,29 @@ pub(super) fn pair64t(
 /// The forward radix-4 stages q = 256 and q = 64 of one 1024-point leaf
 /// in one load and store of it: the 16 points j + 64s + 256k (s, k < 4)
 /// go through both stages in registers. Same operations as two
-/// [`dif4_avx512_blocks`] calls. `w256`, `w64`: the stages' twiddle
-/// windows (entries 256..512 and 64..128 of the tables).
-pub(super) fn dif1024_head(
-    t: Avx512,
-    re: &mut [f64],
-    im: &mut [f64],
-    w256: [&[f64]; 6],
-    w64: [&[f64]; 6],
-) {
+/// [`dif4_avx512_blocks`] calls.
+pub(super) fn dif1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::head1024(true, re, im, w256, w64)
+        x86::head1024(true, re, im, tw)
     }
 }
 
 /// The inverse of [`dif1024_head`] times 16: stages q = 64, then q = 256.
-pub(super) fn dit1024_head(
-    t: Avx512,
-    re: &mut [f64],
-    im: &mut [f64],
-    w256: [&[f64]; 6],
-    w64: [&[f64]; 6],
-) {
+pub(super) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::head1024(false, re, im, w256, w64)
+        x86::head1024(false, re, im, tw)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Leaf16Twiddles, Tail64Twiddles};
+    use super::{Head1024Twiddles, Leaf16Twiddles, Tail64Twiddles};
     use std::arch::x86_64::*;
 
     /// Lanes (mod 4) that hold the quarter multiplied by ∓i in a 4-point
@@ -909,7 +935,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn tw64(tw: &Tail64Twiddles, v: usize) -> C {
-        (ld(&tw.re[v - 1]), ld(&tw.im[v - 1]))
+        (ld(&tw.re[v - 1].0), ld(&tw.im[v - 1].0))
     }
 
     /// [`super::dif64t`] on a block in registers; with `FLIP`, the rows
@@ -998,30 +1024,18 @@ mod x86 {
         store64(hr, hi, &up);
     }
 
-    /// The twiddles w, w², w³ at entry e of a window.
-    ///
-    /// # Safety
-    /// e + 8 ≤ the length of every slice of `w`.
+    /// Three twiddles (w, w², w³) from six consecutive lines.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn tw3([w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6], e: usize) -> [C; 3] {
-        // SAFETY: by the caller's promise.
-        let l = |s: &[f64]| unsafe { _mm512_loadu_pd(s.as_ptr().add(e)) };
-        [(l(w1r), l(w1i)), (l(w2r), l(w2i)), (l(w3r), l(w3i))]
+    fn tw3(l: &[super::Line]) -> [C; 3] {
+        std::array::from_fn(|r| (ld(&l[2 * r].0), ld(&l[2 * r + 1].0)))
     }
 
     // The q = 64 butterflies take column k of the 4×4 array of vectors.
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn head1024(
-        forward: bool,
-        re: &mut [f64],
-        im: &mut [f64],
-        w256: [&[f64]; 6],
-        w64: [&[f64]; 6],
-    ) {
-        assert!(re.len() == 1024 && im.len() == 1024);
-        assert!(w256.iter().all(|s| s.len() >= 256) && w64.iter().all(|s| s.len() >= 64));
+    pub(super) fn head1024(forward: bool, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
+        assert!(re.len() == 1024 && im.len() == 1024 && tw.lines.len() == 240);
         let (pr, pi) = (re.as_mut_ptr(), im.as_mut_ptr());
         for j in (0..64).step_by(8) {
             // x[s][k] = point j + 64s + 256k.
@@ -1044,11 +1058,11 @@ mod x86 {
                     }
                 }
             }
-            // SAFETY: j + 64s + 8 ≤ 256 and j + 8 ≤ 64 (asserted lengths).
-            let w2 = unsafe { tw3(w64, j) };
+            let w = &tw.lines[30 * (j / 8)..30 * (j / 8 + 1)];
+            let w2 = tw3(&w[24..]);
             if forward {
                 for (s, xs) in x.iter_mut().enumerate() {
-                    *xs = dif4_regs(*xs, unsafe { tw3(w256, j + 64 * s) });
+                    *xs = dif4_regs(*xs, tw3(&w[6 * s..]));
                 }
                 for k in 0..4 {
                     let y = dif4_regs([x[0][k], x[1][k], x[2][k], x[3][k]], w2);
@@ -1060,7 +1074,7 @@ mod x86 {
                     [x[0][k], x[1][k], x[2][k], x[3][k]] = y;
                 }
                 for (s, xs) in x.iter_mut().enumerate() {
-                    *xs = dit4_regs(*xs, unsafe { tw3(w256, j + 64 * s) });
+                    *xs = dit4_regs(*xs, tw3(&w[6 * s..]));
                 }
             }
             for (s, xs) in x.iter().enumerate() {

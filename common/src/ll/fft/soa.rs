@@ -33,7 +33,7 @@
 //! baseline x86-64 and picks one at run time. With more than one thread,
 //! the leaf pairs and the carry chunks run on a rayon pool.
 
-use super::simd::{self, Avx512, Isa, Leaf16Twiddles, Tail64Twiddles};
+use super::simd::{self, Avx512, Head1024Twiddles, Isa, Leaf16Twiddles, Tail64Twiddles};
 use super::transform::{
     ROUND_MAGIC, balanced_digits, unit_root, value_of_digits, word_of_bit, word_start,
 };
@@ -176,6 +176,9 @@ pub(super) struct SoaFft {
     /// three radix-4 stages run as [`super::simd::dif64t`], which leaves
     /// the block's spectrum transposed (see [`Self::plain_position`]).
     tail64: Option<(Avx512, Tail64Twiddles)>,
+    /// With AVX-512 and 1024-point leaves: the twiddles of
+    /// [`super::simd::dif1024_head`].
+    head1024: Option<Head1024Twiddles>,
     isa: Isa,
 }
 
@@ -388,13 +391,18 @@ fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] 
 impl SoaFft {
     pub(super) fn new(m: usize, isa: Isa) -> Self {
         assert!(m.is_power_of_two() && m >= 64, "bad SoA FFT length {m}");
-        Self {
+        let mut fft = Self {
             m,
             tw: Twiddles::new(m),
             leaf16: isa.avx512_token().map(|t| (t, Leaf16Twiddles::new())),
             tail64: isa.avx512_token().map(|t| (t, Tail64Twiddles::new())),
+            head1024: None,
             isa,
+        };
+        if fft.tail64.is_some() && fft.leaf() == 1024 {
+            fft.head1024 = Some(Head1024Twiddles::new());
         }
+        fft
     }
 
     /// Length of the sub-transforms after the optional radix-2 stage.
@@ -612,10 +620,9 @@ impl SoaFft {
     fn forward_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
         if r.len() == 1024
             && tail == 64
-            && let Some((t, _)) = &self.tail64
+            && let (Some((t, _)), Some(w)) = (&self.tail64, &self.head1024)
         {
-            let (w256, w64) = (self.tw.window(256..512), self.tw.window(64..128));
-            simd::dif1024_head(*t, r, i, w256, w64);
+            simd::dif1024_head(*t, r, i, w);
             return;
         }
         let mut q = r.len() / 4;
@@ -629,10 +636,9 @@ impl SoaFft {
     fn inverse_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
         if r.len() == 1024
             && tail == 64
-            && let Some((t, _)) = &self.tail64
+            && let (Some((t, _)), Some(w)) = (&self.tail64, &self.head1024)
         {
-            let (w256, w64) = (self.tw.window(256..512), self.tw.window(64..128));
-            simd::dit1024_head(*t, r, i, w256, w64);
+            simd::dit1024_head(*t, r, i, w);
             return;
         }
         let mut q = tail;
