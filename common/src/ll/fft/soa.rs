@@ -18,7 +18,15 @@
 //!   The stages on blocks larger than [`LEAF`] run column group by column
 //!   group (one sweep over memory for all of them); the smaller stages run
 //!   leaf by leaf, each pair of real-wrap partner leaves going forward,
-//!   through the squaring and back while it is in cache.
+//!   through the squaring and back while it is in cache. With AVX-512 a
+//!   1024-point leaf takes two passes each way: its first two radix-4
+//!   stages in registers ([`super::simd::dif1024_head`]), then each mirrored
+//!   pair of 64-point blocks of the two leaves through its 64-point DFTs,
+//!   the wrap and the inverse DFTs in registers
+//!   ([`super::simd::pair64t`]). Those 64-point DFTs are two 8-point DFTs
+//!   down the vectors around an 8×8 transpose, and leave each block
+//!   transposed ([`SoaFft::plain_position`]); the transpose keeps mirrored
+//!   positions mirrored, so the wrap is unchanged.
 //! * **A carry without a serial chain.** Each rounded product v_j is split
 //!   as v_j = lo_j + 2^{b_j}·(mid_j + 2^{b_{j+1}}·hi_j) with balanced lo and
 //!   mid; word j then holds lo_j + mid_{j−1} + hi_{j−2}, rebalanced once more
@@ -43,8 +51,9 @@ use num_bigint::BigUint;
 /// block by block (16 KiB of data per block, plus its twiddles: L1-sized).
 const LEAF: usize = 1024;
 
-/// Blocks of this many points inside a leaf pair go through their last
-/// forward stages, the real-wrap and their first inverse stages together.
+/// With AVX-512, blocks of this many points of a leaf pair go through
+/// their last forward stages, the real-wrap and their first inverse stages
+/// together, in registers.
 const TAIL: usize = 64;
 
 /// Words carried per chunk: the carry's temporaries (six arrays of half
@@ -1318,36 +1327,37 @@ impl SoaSquarer {
                 }
                 fft.inverse_leaf(lr, li);
             }
-            Some((hr, hi)) => {
-                // Block b of leaf k pairs with block leaf/tail − 1 − b of
+            Some((hr, hi)) => match &fft.tail64 {
+                // Block b of leaf k pairs with block leaf/64 − 1 − b of
                 // leaf k' (mirrored), so once the stages on larger blocks
                 // are done, each such pair of blocks goes forward, through
-                // the wrap and back while it sits in L1; the pair of whole
-                // leaves and their twiddles does not fit there.
-                let o = k * leaf;
-                let tail = TAIL.min(leaf);
-                fft.forward_head(lr, li, tail);
-                fft.forward_head(hr, hi, tail);
-                let lo = lr.chunks_exact_mut(tail).zip(li.chunks_exact_mut(tail));
-                let up = hr.chunks_exact_mut(tail).zip(hi.chunks_exact_mut(tail));
-                for (b, ((lr, li), (hr, hi))) in lo.zip(up.rev()).enumerate() {
-                    let w = o + b * tail..o + (b + 1) * tail;
-                    if tail == TAIL
-                        && let Some((t, tw)) = &fft.tail64
-                    {
-                        simd::pair64t(*t, tw, [lr, li], [hr, hi], [&wrap_r[w.clone()], &wrap_i[w]]);
-                        continue;
+                // the wrap and back in registers.
+                Some((t, tw)) if leaf >= TAIL => {
+                    let o = k * leaf;
+                    fft.forward_head(lr, li, TAIL);
+                    fft.forward_head(hr, hi, TAIL);
+                    let lo = lr.chunks_exact_mut(TAIL).zip(li.chunks_exact_mut(TAIL));
+                    let up = hr.chunks_exact_mut(TAIL).zip(hi.chunks_exact_mut(TAIL));
+                    for (b, ((lr, li), (hr, hi))) in lo.zip(up.rev()).enumerate() {
+                        let w = o + b * TAIL..o + (b + 1) * TAIL;
+                        let wrap = [&wrap_r[w.clone()], &wrap_i[w]];
+                        simd::pair64t(*t, tw, [lr, li], [hr, hi], wrap);
                     }
+                    fft.inverse_head(lr, li, TAIL);
+                    fft.inverse_head(hr, hi, TAIL);
+                }
+                // The compiled generic kernels gain nothing from that order
+                // (measured slightly slower, from the calls on small blocks).
+                _ => {
+                    let o = k * leaf;
                     fft.forward_leaf(lr, li);
                     fft.forward_leaf(hr, hi);
-                    let (tr, ti) = (&wrap_r[w.clone()], &wrap_i[w]);
+                    let (tr, ti) = (&wrap_r[o..o + leaf], &wrap_i[o..o + leaf]);
                     simd::wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
                     fft.inverse_leaf(lr, li);
                     fft.inverse_leaf(hr, hi);
                 }
-                fft.inverse_head(lr, li, tail);
-                fft.inverse_head(hr, hi, tail);
-            }
+            },
         };
         if let Some(pool) = &self.pool {
             use rayon::prelude::*;
