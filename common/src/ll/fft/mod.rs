@@ -118,10 +118,7 @@ pub fn profile_soa(
     }
     let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
     let mut out = Vec::new();
-    let mut isas = vec![Isa::detect()];
-    if isas[0] != Isa::Baseline {
-        isas.push(Isa::Baseline);
-    }
+    let isas = Isa::supported();
     for isa in isas {
         let mut s = SoaSquarer::new(p, n, isa, 1);
         s.load(&x);

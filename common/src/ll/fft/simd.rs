@@ -54,6 +54,11 @@ impl Isa {
     /// Every set this CPU supports, best first (for tests that compare them).
     #[cfg(test)]
     pub(super) fn all_supported() -> Vec<Self> {
+        Self::supported()
+    }
+
+    /// Every set this CPU supports, best first.
+    pub(super) fn supported() -> Vec<Self> {
         let mut v = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
@@ -110,10 +115,14 @@ dispatch! {
     fn dit4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
     fn dif4_q1(re: &mut [f64], im: &mut [f64]);
     fn dit4_q1(re: &mut [f64], im: &mut [f64]);
-    fn dif2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
-    fn dit2_run(r: [&mut [f64]; 2], i: [&mut [f64]; 2], w: [&[f64]; 2]);
     fn wrap_run(d: [&mut [f64]; 4], t: [&[f64]; 2]);
-    fn cscale_run(d: [&mut [f64]; 2], s: [&[f64]; 2], f: [f64; 2]);
+    fn column_group(
+        d: [&mut [f64]; 2],
+        l: [&mut [f64]; 2],
+        t: (&super::soa::ColumnPlan, &super::soa::Twiddles),
+        c0: usize,
+        forward: bool
+    );
     fn carry_split(
         d: [&mut [f64]; 2],
         w: [&[f64]; 4],
@@ -245,6 +254,115 @@ pub(super) fn dit4_avx512_blocks(
     unsafe {
         x86::dit4_blocks(re, im, q, w)
     }
+}
+
+/// [`super::soa::column_group`] written with AVX-512 intrinsics, one
+/// vector per row: the compiler's version of the generic kernel kept the
+/// twiddle products and parts of the butterflies scalar.
+pub(super) fn column_group_avx512(
+    t: Avx512,
+    [re, im]: [&mut [f64]; 2],
+    [lr, li]: [&mut [f64]; 2],
+    (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
+    c0: usize,
+    forward: bool,
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        x86::column_group(re, im, lr, li, plan, tw, (c0, forward))
+    }
+}
+
+/// [`column_group_avx512`] for every column group, the groups shared out
+/// over `pool`'s threads. Groups touch disjoint columns of the same rows,
+/// which no safe split of the slices can express, so the threads get the
+/// arrays as pointers (the SAFETY argument below); only the AVX-512 kernel
+/// has this form, the other sets run their groups on one thread.
+pub(super) fn column_groups_avx512_par(
+    t: Avx512,
+    pool: &rayon::ThreadPool,
+    [re, im]: [&mut [f64]; 2],
+    (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
+    forward: bool,
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use rayon::prelude::*;
+        /// The arrays' base pointers and common length.
+        #[derive(Clone, Copy)]
+        struct Shared([*mut f64; 2], usize);
+        // SAFETY: the pointers are only dereferenced by `column_group_raw`,
+        // each group (column range) by exactly one task, while `re` and
+        // `im` stay exclusively borrowed by this function.
+        unsafe impl Send for Shared {}
+        unsafe impl Sync for Shared {}
+        impl Shared {
+            fn get(self) -> ([*mut f64; 2], usize) {
+                (self.0, self.1)
+            }
+        }
+        let shared = Shared([re.as_mut_ptr(), im.as_mut_ptr()], re.len().min(im.len()));
+        let rows = plan.rows;
+        pool.install(|| {
+            (0..plan.leaf / 8)
+                .into_par_iter()
+                .with_min_len(4)
+                .for_each_init(
+                    || (vec![0.0; 8 * rows], vec![0.0; 8 * rows]),
+                    |(lr, li), g| {
+                        let (ptrs, len) = shared.get();
+                        // SAFETY: an `Avx512` token exists only if the CPU has
+                        // AVX-512F; the arrays outlive the call and group g
+                        // (columns 8g..8g+8) belongs to this task alone.
+                        unsafe {
+                            x86::column_group_raw(ptrs, len, [lr, li], plan, tw, (8 * g, forward))
+                        }
+                    },
+                )
+        });
+    }
+}
+
+/// The carry of one chunk as eight serial carries side by side (the
+/// lane-parallel carry of Prime95 and Mlucas): the chunk's positions are
+/// cut into 8 segments of len/8, lane l of every vector carries through
+/// segment l word by word (blocks of 4 positions × 8 segments transposed
+/// in registers on the way in and out), and at the end each segment's
+/// carry-out is added into the next segment's first block, which was held
+/// back unweighted for that (the carry dies out within it: after two words
+/// it is at most ±1, and the block's last word keeps what is left). Each
+/// lane is the classic carry: v = x·u, r = round(v), t = r + carry, carry
+/// = round(t/2^b), d = t − carry·2^b, word = d·w; the chain from word to
+/// word is one add and one fma.
+///
+/// `w` is the even and odd unweights and weights without the chunk factor
+/// c[2] (or c[1]), in lane order (entry 8k + l for position l·len/8 + k),
+/// `flags` per k the lane masks of even and odd words whose weight
+/// numerator wrapped, then of even and odd words of ⌈p/n⌉ bits. `inject`
+/// adds a value to one word's rounded product (local word index 2i + e,
+/// `usize::MAX` for none). The chunk's own carry-in is taken as 0: the
+/// returned carry-out of the last word goes into the next chunk's first
+/// words afterwards. Returns the bit patterns of the largest |v − round(v)|
+/// (NaN if any v is) and |v|, and the carry-out.
+pub(super) fn carry_lanes_avx512(
+    t: Avx512,
+    d: [&mut [f64]; 2],
+    w: [&[f64]; 4],
+    flags: &[[u8; 4]],
+    c: &[f64; 9],
+    inject: (usize, f64),
+) -> ([u64; 2], f64) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F/DQ and FMA.
+    unsafe {
+        x86::carry_lanes(d, w, flags, c, inject)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("no Avx512 token off x86-64")
 }
 
 /// Twiddles of the radix-8 stage on 8-point columns of a 64-point block
@@ -391,8 +509,358 @@ pub(super) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::soa::{ColumnPlan, Twiddles};
     use super::{Head1024Twiddles, Leaf16Twiddles, Tail64Twiddles};
     use std::arch::x86_64::*;
+
+    /// The 8 doubles of `x` at `at` (bounds-checked).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn ldu(x: &[f64], at: usize) -> __m512d {
+        let a: &[f64; 8] = x[at..at + 8].try_into().expect("8 lanes");
+        ld(a)
+    }
+
+    /// Row factor (fr, fi) times the column window (cr, ci).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn row_twiddle((fr, fi): (f64, f64), cr: __m512d, ci: __m512d) -> (__m512d, __m512d) {
+        cmul(cr, ci, _mm512_set1_pd(fr), _mm512_set1_pd(fi))
+    }
+
+    /// 8-wide rows of a (re, im) pair of arrays: row r starts `stride`·r
+    /// after the pointers. Only built by [`column_group`], which checks that
+    /// every row it addresses lies inside the slices the pointers come from.
+    #[derive(Clone, Copy)]
+    struct Rows {
+        re: *mut f64,
+        im: *mut f64,
+        stride: usize,
+    }
+
+    impl Rows {
+        /// Row r. SAFETY: r must be below the row count checked when the
+        /// `Rows` was made.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn ld(self, r: usize) -> (__m512d, __m512d) {
+            // SAFETY: the caller's promise, see the type's docs.
+            unsafe {
+                (
+                    _mm512_loadu_pd(self.re.add(r * self.stride)),
+                    _mm512_loadu_pd(self.im.add(r * self.stride)),
+                )
+            }
+        }
+
+        /// Stores row r. SAFETY: as [`Rows::ld`].
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn st(self, r: usize, (vr, vi): (__m512d, __m512d)) {
+            // SAFETY: the caller's promise, see the type's docs.
+            unsafe {
+                _mm512_storeu_pd(self.re.add(r * self.stride), vr);
+                _mm512_storeu_pd(self.im.add(r * self.stride), vi);
+            }
+        }
+    }
+
+    /// See [`super::column_group_avx512`]. The first stage reads the
+    /// group's rows straight from (re, im) and the last writes them back,
+    /// the stages between work in the scratch (lr, li), one vector per row.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn column_group(
+        re: &mut [f64],
+        im: &mut [f64],
+        lr: &mut [f64],
+        li: &mut [f64],
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        at: (usize, bool),
+    ) {
+        let len = re.len().min(im.len());
+        // SAFETY: the pointers come from slices of at least `len` elements,
+        // borrowed exclusively for this call.
+        unsafe {
+            column_group_raw(
+                [re.as_mut_ptr(), im.as_mut_ptr()],
+                len,
+                [lr, li],
+                plan,
+                tw,
+                at,
+            )
+        }
+    }
+
+    /// [`column_group`] on arrays given by pointer, for threads that each
+    /// take some of the column groups.
+    ///
+    /// SAFETY: `re` and `im` must point to arrays of at least `len`
+    /// elements, valid for reads and writes for the whole call, and no
+    /// other thread may access columns [c0, c0 + 8) of any row meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn column_group_raw(
+        [re, im]: [*mut f64; 2],
+        len: usize,
+        [lr, li]: [&mut [f64]; 2],
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        (c0, forward): (usize, bool),
+    ) {
+        let (rows, stride) = (plan.rows, plan.stride);
+        assert!(rows > 0 && c0 + 8 <= stride);
+        assert!((rows - 1) * stride + c0 + 8 <= len);
+        assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
+        let main = Rows {
+            // SAFETY: c0 < stride ≤ len (asserted above), in bounds by the
+            // caller's promise.
+            re: unsafe { re.add(c0) },
+            im: unsafe { im.add(c0) },
+            stride,
+        };
+        let scratch = Rows {
+            re: lr.as_mut_ptr(),
+            im: li.as_mut_ptr(),
+            stride: 8,
+        };
+        // The stages in the order run. The radix-2 stage and the first
+        // radix-4 stage after it go together as one radix-8 pass (rows t +
+        // j·rows/8, j < 8), one pass over the rows fewer.
+        #[derive(Clone, Copy)]
+        enum Stage {
+            R2,
+            R4(usize),
+            R8(usize),
+        }
+        let mut stages: Vec<Stage> = Vec::with_capacity(plan.quarters.len() + 1);
+        let mut quarters = plan.quarters.iter().copied();
+        if plan.radix2 {
+            stages.push(match quarters.next() {
+                Some(q) => Stage::R8(q),
+                None => Stage::R2,
+            });
+        }
+        stages.extend(quarters.map(Stage::R4));
+        if !forward {
+            stages.reverse();
+        }
+        let n = stages.len();
+        for (k, &stage) in stages.iter().enumerate() {
+            let src = if k == 0 { main } else { scratch };
+            let dst = if k + 1 == n { main } else { scratch };
+            let at = (c0, forward);
+            // SAFETY: every row index the stages use is below `rows`, and
+            // both `main` and `scratch` hold `rows` rows (asserted above).
+            unsafe {
+                match stage {
+                    Stage::R2 => group_radix2(src, dst, plan, tw, at),
+                    Stage::R4(q) => group_radix4(src, dst, plan, tw, q, at),
+                    Stage::R8(q) => group_radix8(src, dst, plan, tw, q, at),
+                }
+            }
+        }
+    }
+
+    type C = (__m512d, __m512d);
+
+    /// Radix-2 DIF: (x0 + x1, (x0 − x1)·w).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r2_dif((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
+        let (dr, di) = (_mm512_sub_pd(x0r, x1r), _mm512_sub_pd(x0i, x1i));
+        (
+            (_mm512_add_pd(x0r, x1r), _mm512_add_pd(x0i, x1i)),
+            cmul(dr, di, wr, wi),
+        )
+    }
+
+    /// Radix-2 DIT, the inverse of [`r2_dif`] times 2.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r2_dit((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
+        let (yr, yi) = cmulc(x1r, x1i, wr, wi);
+        (
+            (_mm512_add_pd(x0r, yr), _mm512_add_pd(x0i, yi)),
+            (_mm512_sub_pd(x0r, yr), _mm512_sub_pd(x0i, yi)),
+        )
+    }
+
+    /// Radix-4 DIF as [`super::super::soa::dif4_run`], w = [w, w², w³].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_dif(x: [C; 4], [w1, w2, w3]: [C; 3]) -> [C; 4] {
+        let [(x0r, x0i), (x1r, x1i), (x2r, x2i), (x3r, x3i)] = x;
+        let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
+        let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
+        let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
+        let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
+        [
+            (_mm512_add_pd(ar, cr), _mm512_add_pd(ai, ci)),
+            cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), w2.0, w2.1),
+            cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), w1.0, w1.1),
+            cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), w3.0, w3.1),
+        ]
+    }
+
+    /// Radix-4 DIT, the inverse of [`r4_dif`] times 4.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_dit(x: [C; 4], [w1, w2, w3]: [C; 3]) -> [C; 4] {
+        let [(x0r, x0i), (x1r, x1i), (x2r, x2i), (x3r, x3i)] = x;
+        let (b1r, b1i) = cmulc(x1r, x1i, w2.0, w2.1);
+        let (b2r, b2i) = cmulc(x2r, x2i, w1.0, w1.1);
+        let (b3r, b3i) = cmulc(x3r, x3i, w3.0, w3.1);
+        let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
+        let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
+        let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
+        let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
+        [
+            (_mm512_add_pd(sr, ur), _mm512_add_pd(si, ui)),
+            (_mm512_add_pd(tr, vr), _mm512_add_pd(ti, vi)),
+            (_mm512_sub_pd(sr, ur), _mm512_sub_pd(si, ui)),
+            (_mm512_sub_pd(tr, vr), _mm512_sub_pd(ti, vi)),
+        ]
+    }
+
+    /// The radix-2 stage's twiddle for row t: ω_m^{t·leaf}·ω_m^{c0..c0+8}.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r2_twiddle(plan: &ColumnPlan, tw: &Twiddles, col: C, t: usize) -> C {
+        let s = t * plan.leaf;
+        row_twiddle((tw.r2r[s], tw.r2i[s]), col.0, col.1)
+    }
+
+    /// A radix-4 stage's twiddles for row t of its quarters.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_twiddles(plan: &ColumnPlan, tw: &Twiddles, col: [C; 3], q: usize, t: usize) -> [C; 3] {
+        let s = q + t * plan.leaf;
+        [
+            row_twiddle((tw.w1r[s], tw.w1i[s]), col[0].0, col[0].1),
+            row_twiddle((tw.w2r[s], tw.w2i[s]), col[1].0, col[1].1),
+            row_twiddle((tw.w3r[s], tw.w3i[s]), col[2].0, col[2].1),
+        ]
+    }
+
+    /// The column windows ω^{c0..c0+8} of a radix-4 stage's tables.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r4_columns(tw: &Twiddles, q: usize, c0: usize) -> [C; 3] {
+        let at = q + c0;
+        [
+            (ldu(&tw.w1r, at), ldu(&tw.w1i, at)),
+            (ldu(&tw.w2r, at), ldu(&tw.w2i, at)),
+            (ldu(&tw.w3r, at), ldu(&tw.w3i, at)),
+        ]
+    }
+
+    /// The radix-2 stage: row t pairs with t + rows/2. SAFETY: `src` and
+    /// `dst` must hold `plan.rows` rows.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group_radix2(
+        src: Rows,
+        dst: Rows,
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        (c0, forward): (usize, bool),
+    ) {
+        let h = plan.rows / 2;
+        let col = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
+        for t in 0..h {
+            let w = r2_twiddle(plan, tw, col, t);
+            // SAFETY: t + h < rows, the caller's promise.
+            unsafe {
+                let (x0, x1) = (src.ld(t), src.ld(t + h));
+                let (y0, y1) = if forward {
+                    r2_dif(x0, x1, w)
+                } else {
+                    r2_dit(x0, x1, w)
+                };
+                dst.st(t, y0);
+                dst.st(t + h, y1);
+            }
+        }
+    }
+
+    /// One radix-4 stage with quarter q. SAFETY: as [`group_radix2`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group_radix4(
+        src: Rows,
+        dst: Rows,
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        q: usize,
+        (c0, forward): (usize, bool),
+    ) {
+        let qr = q / plan.leaf;
+        let col = r4_columns(tw, q, c0);
+        for t in 0..qr {
+            let w = r4_twiddles(plan, tw, col, q, t);
+            for b in (0..plan.rows).step_by(4 * qr) {
+                let k = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
+                // SAFETY: every k < rows, the caller's promise.
+                unsafe {
+                    let x = k.map(|r| src.ld(r));
+                    let y = if forward { r4_dif(x, w) } else { r4_dit(x, w) };
+                    for (&r, v) in k.iter().zip(y) {
+                        dst.st(r, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The radix-2 stage and the radix-4 stage after it (quarter q = m/8)
+    /// in one pass: rows t + j·qr (qr = rows/8, j < 8), radix-2 between j
+    /// and j + 4, then radix-4 on j = 0..3 and on j = 4..7 (forward; the
+    /// inverse undoes them in the other order). SAFETY: as
+    /// [`group_radix2`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group_radix8(
+        src: Rows,
+        dst: Rows,
+        plan: &ColumnPlan,
+        tw: &Twiddles,
+        q: usize,
+        (c0, forward): (usize, bool),
+    ) {
+        let qr = q / plan.leaf;
+        debug_assert_eq!(8 * qr, plan.rows);
+        let col2 = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
+        let col4 = r4_columns(tw, q, c0);
+        for t in 0..qr {
+            let k: [usize; 8] = std::array::from_fn(|j| t + j * qr);
+            let w4 = r4_twiddles(plan, tw, col4, q, t);
+            // SAFETY: every k < rows, the caller's promise.
+            unsafe {
+                let mut x = k.map(|r| src.ld(r));
+                if forward {
+                    for j in 0..4 {
+                        (x[j], x[j + 4]) = r2_dif(x[j], x[j + 4], r2_twiddle(plan, tw, col2, k[j]));
+                    }
+                    let lo = r4_dif([x[0], x[1], x[2], x[3]], w4);
+                    let hi = r4_dif([x[4], x[5], x[6], x[7]], w4);
+                    x = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
+                } else {
+                    let lo = r4_dit([x[0], x[1], x[2], x[3]], w4);
+                    let hi = r4_dit([x[4], x[5], x[6], x[7]], w4);
+                    x = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
+                    for j in 0..4 {
+                        (x[j], x[j + 4]) = r2_dit(x[j], x[j + 4], r2_twiddle(plan, tw, col2, k[j]));
+                    }
+                }
+                for (&r, v) in k.iter().zip(x) {
+                    dst.st(r, v);
+                }
+            }
+        }
+    }
 
     /// Lanes (mod 4) that hold the quarter multiplied by ∓i in a 4-point
     /// butterfly, and the sign vectors of radix-2 steps pairing lanes 4, 2
@@ -695,8 +1163,245 @@ mod x86 {
         }
     }
 
-    /// One complex vector: (re, im) of 8 points.
-    type C = (__m512d, __m512d);
+    /// Four positions of each of 8 segments (row l at `p + l·seg`) as four
+    /// vectors, lane l of vector q holding row l's position q: rows l and
+    /// l + 4 share a vector, then a 4 × 4 transpose runs in both halves.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load_columns(p: *const f64, seg: usize) -> [__m512d; 4] {
+        // SAFETY: the caller guarantees that p + l·seg .. + 4 is readable
+        // for l < 8.
+        let a: [__m512d; 4] = std::array::from_fn(|l| unsafe {
+            _mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(_mm256_loadu_pd(p.add(l * seg))),
+                _mm256_loadu_pd(p.add((l + 4) * seg)),
+            )
+        });
+        let t = [
+            _mm512_unpacklo_pd(a[0], a[1]),
+            _mm512_unpackhi_pd(a[0], a[1]),
+            _mm512_unpacklo_pd(a[2], a[3]),
+            _mm512_unpackhi_pd(a[2], a[3]),
+        ];
+        let (lo, hi) = pair_blocks();
+        [
+            _mm512_permutex2var_pd(t[0], lo, t[2]),
+            _mm512_permutex2var_pd(t[1], lo, t[3]),
+            _mm512_permutex2var_pd(t[0], hi, t[2]),
+            _mm512_permutex2var_pd(t[1], hi, t[3]),
+        ]
+    }
+
+    /// The inverse of [`load_columns`]: stores the four columns back.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store_columns(p: *mut f64, seg: usize, c: [__m512d; 4]) {
+        let (lo, hi) = pair_blocks();
+        let t = [
+            _mm512_permutex2var_pd(c[0], lo, c[2]),
+            _mm512_permutex2var_pd(c[1], lo, c[3]),
+            _mm512_permutex2var_pd(c[0], hi, c[2]),
+            _mm512_permutex2var_pd(c[1], hi, c[3]),
+        ];
+        let a = [
+            _mm512_unpacklo_pd(t[0], t[1]),
+            _mm512_unpackhi_pd(t[0], t[1]),
+            _mm512_unpacklo_pd(t[2], t[3]),
+            _mm512_unpackhi_pd(t[2], t[3]),
+        ];
+        for (l, a) in a.into_iter().enumerate() {
+            // SAFETY: the caller guarantees that p + l·seg .. + 4 is
+            // writable for l < 8.
+            unsafe {
+                _mm256_storeu_pd(p.add(l * seg), _mm512_castpd512_pd256(a));
+                _mm256_storeu_pd(p.add((l + 4) * seg), _mm512_extractf64x4_pd::<1>(a));
+            }
+        }
+    }
+
+    /// Indices taking 128-bit blocks (a0, b0, a2, b2) and (a1, b1, a3, b3)
+    /// of two vectors a, b.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn pair_blocks() -> (__m512i, __m512i) {
+        (
+            _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0),
+            _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2),
+        )
+    }
+
+    /// `$body` for $q = 0, 1, 2, 3, written out (so arrays indexed by q
+    /// stay in registers).
+    macro_rules! unroll4 {
+        ($q:ident => $body:block) => {{
+            {
+                const $q: usize = 0;
+                $body
+            }
+            {
+                const $q: usize = 1;
+                $body
+            }
+            {
+                const $q: usize = 2;
+                $body
+            }
+            {
+                const $q: usize = 3;
+                $body
+            }
+        }};
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,fma")]
+    pub(super) fn carry_lanes(
+        [re, im]: [&mut [f64]; 2],
+        [ue, uo, we, wo]: [&[f64]; 4],
+        flags: &[[u8; 4]],
+        c: &[f64; 9],
+        (inject_at, inject): (usize, f64),
+    ) -> ([u64; 2], f64) {
+        let len = re.len();
+        let seg = len / 8;
+        assert!(
+            len.is_multiple_of(32)
+                && flags.len() >= seg
+                && [im.len(), ue.len(), uo.len(), we.len(), wo.len()]
+                    .iter()
+                    .all(|&l| l >= len)
+        );
+        let (p_lo, i_lo) = (_mm512_set1_pd(c[5]), _mm512_set1_pd(c[6]));
+        let (p_hi, i_hi) = (_mm512_set1_pd(c[7]), _mm512_set1_pd(c[8]));
+        // The chunk factors, and them with the ½ (weights) or 2 (unweights)
+        // of words whose numerator wrapped: exact, so the same products.
+        let (wa, wa_half) = (_mm512_set1_pd(c[1]), _mm512_set1_pd(c[1] * 0.5));
+        let (ua, ua_two) = (_mm512_set1_pd(c[2]), _mm512_set1_pd(c[2] * 2.0));
+        let magic = _mm512_set1_pd(super::super::transform::ROUND_MAGIC);
+        // The word that gets `inject`: (k, e, lane mask).
+        let (inj_i, inj_e) = (inject_at / 2, inject_at % 2);
+        let (inj_k, inj_lane) = if inject_at == usize::MAX {
+            (usize::MAX, 0)
+        } else {
+            (inj_i % seg, 1u8 << (inj_i / seg))
+        };
+        let mut err = _mm512_setzero_pd();
+        let mut vmax = _mm512_setzero_pd();
+        // The carry, kept as carry + magic: the chain from one word to the
+        // next is then one add and one fma (t = (r − magic) + carry_m,
+        // carry_m' = t·2^−b + magic, both exact).
+        let mut carry_m = magic;
+        let (re_p, im_p) = (re.as_mut_ptr(), im.as_mut_ptr());
+        // SAFETY: every load and store is of 4 f64 at l·seg + k for l < 8
+        // and k + 4 ≤ seg (rows), or of 8 f64 at 8k, k < seg (tables), so
+        // within len = 8·seg (asserted above: no slice is shorter).
+        let ld = |s: &[f64], o: usize| unsafe { _mm512_loadu_pd(s.as_ptr().add(o)) };
+        // SAFETY: as for `ld`.
+        let cols = |p: *mut f64, k: usize| load_columns(unsafe { p.add(k) }, seg);
+        // SAFETY: as for `ld`.
+        let put = |p: *mut f64, k: usize, x| store_columns(unsafe { p.add(k) }, seg, x);
+        // One word of every lane: x → its balanced digit d, carrying. The
+        // round-off is measured by a maximum that drops NaNs; a NaN still
+        // poisons the carry for good, which is checked at the end.
+        let mut digit = |x: __m512d, k: usize, e: usize, wrap: u8, big: u8, here: bool| {
+            let u_t = if e == 0 { ue } else { uo };
+            let u = _mm512_mul_pd(ld(u_t, 8 * k), _mm512_mask_blend_pd(wrap, ua, ua_two));
+            let v = _mm512_mul_pd(x, u);
+            let r = _mm512_sub_pd(_mm512_add_pd(v, magic), magic);
+            err = _mm512_range_pd::<0b1011>(_mm512_sub_pd(v, r), err);
+            vmax = _mm512_range_pd::<0b1011>(v, vmax);
+            let mut r_less = _mm512_sub_pd(r, magic);
+            if here && k == inj_k && e == inj_e {
+                r_less = _mm512_mask_add_pd(r_less, inj_lane, r_less, _mm512_set1_pd(inject));
+            }
+            let t = _mm512_add_pd(r_less, carry_m);
+            let ib = _mm512_mask_blend_pd(big, i_lo, i_hi);
+            let pb = _mm512_mask_blend_pd(big, p_lo, p_hi);
+            carry_m = _mm512_fmadd_pd(t, ib, magic);
+            _mm512_fnmadd_pd(_mm512_sub_pd(carry_m, magic), pb, t)
+        };
+        let weigh = |d: __m512d, k: usize, e: usize, wrap: u8| {
+            let w_t = if e == 0 { we } else { wo };
+            let w = _mm512_mul_pd(ld(w_t, 8 * k), _mm512_mask_blend_pd(wrap, wa, wa_half));
+            _mm512_mul_pd(d, w)
+        };
+        let flags = &flags[..seg];
+        // The first four positions of every segment, as unweighted digits,
+        // until the carries from the segments before are known.
+        let mut xe = cols(re_p, 0);
+        let mut xo = cols(im_p, 0);
+        unroll4!(Q => {
+            let f = flags[Q];
+            xe[Q] = digit(xe[Q], Q, 0, f[0], f[2], true);
+            xo[Q] = digit(xo[Q], Q, 1, f[1], f[3], true);
+        });
+        let (first_e, first_o) = (xe, xo);
+        for (blk, fl) in flags.chunks_exact(4).enumerate().skip(1) {
+            let k0 = 4 * blk;
+            let mut xe = cols(re_p, k0);
+            let mut xo = cols(im_p, k0);
+            // Whether the block holds the injected word, decided once, so
+            // that the unrolled words of every other block have no branch.
+            macro_rules! words {
+                ($here:expr) => {
+                    unroll4!(Q => {
+                        let (k, f) = (k0 + Q, fl[Q]);
+                        xe[Q] = weigh(digit(xe[Q], k, 0, f[0], f[2], $here), k, 0, f[0]);
+                        xo[Q] = weigh(digit(xo[Q], k, 1, f[1], f[3], $here), k, 1, f[1]);
+                    })
+                };
+            }
+            if inj_k / 4 == blk {
+                words!(true);
+            } else {
+                words!(false);
+            }
+            put(re_p, k0, xe);
+            put(im_p, k0, xo);
+        }
+        // Segment l's carry-out goes into segment l + 1; lane 7's is the
+        // chunk's.
+        let carry = _mm512_sub_pd(carry_m, magic);
+        let mut lanes = [0.0f64; 8];
+        // SAFETY: stores exactly the 8 elements of `lanes`.
+        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), carry) };
+        let carry_out = lanes[7];
+        let poisoned = lanes.iter().any(|c| c.is_nan());
+        let mut carry = _mm512_castsi512_pd(_mm512_alignr_epi64::<7>(
+            _mm512_castpd_si512(carry),
+            _mm512_setzero_si512(),
+        ));
+        let (mut xe, mut xo) = (first_e, first_o);
+        let mut settle = |d: __m512d, big: u8, last: bool| {
+            let t = _mm512_add_pd(d, carry);
+            if last {
+                // The last word keeps what is left (at most ±1).
+                return t;
+            }
+            let ib = _mm512_mask_blend_pd(big, i_lo, i_hi);
+            let pb = _mm512_mask_blend_pd(big, p_lo, p_hi);
+            carry = _mm512_sub_pd(_mm512_fmadd_pd(t, ib, magic), magic);
+            _mm512_fnmadd_pd(carry, pb, t)
+        };
+        unroll4!(Q => {
+            let f = flags[Q];
+            xe[Q] = weigh(settle(xe[Q], f[2], false), Q, 0, f[0]);
+            xo[Q] = weigh(settle(xo[Q], f[3], Q == 3), Q, 1, f[1]);
+        });
+        put(re_p, 0, xe);
+        put(im_p, 0, xo);
+        let top = |x: __m512d| {
+            let mut l = [0.0f64; 8];
+            // SAFETY: stores exactly the 8 elements of `l`.
+            unsafe { _mm512_storeu_pd(l.as_mut_ptr(), x) };
+            l.iter().fold(0u64, |m, v| m.max(v.to_bits()))
+        };
+        let err = if poisoned {
+            f64::NAN.to_bits()
+        } else {
+            top(err)
+        };
+        ([err, top(vmax)], carry_out)
+    }
 
     /// [`dif4`]'s butterfly on registers; `w` = [w, w², w³].
     #[inline]

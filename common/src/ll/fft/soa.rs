@@ -34,7 +34,10 @@
 //!   its two neighbours' values from the previous pass, so all passes are
 //!   vector loops (exact in f64, since every value is an integer below 2^51);
 //!   the classic serial i64 carry had a data dependency from each word to the
-//!   next.
+//!   next. With AVX-512 the carry is instead the classic serial one run on
+//!   eight segments of a chunk at once, one per lane (as Prime95 and Mlucas
+//!   do; [`simd::carry_lanes_avx512`]), which takes fewer instructions per
+//!   word once the data is transposed in registers.
 //!
 //! The CPU-specific part is only *which instructions* the same loops compile
 //! to: [`super::simd`] compiles every kernel for AVX-512, AVX2+FMA and
@@ -105,16 +108,16 @@ fn pow2(b: u8) -> (f64, f64) {
 /// Twiddles of the radix-4 stages: for a stage on blocks of 4q points,
 /// entries [q, 2q) hold ω_{4q}^j, ω_{4q}^{2j}, ω_{4q}^{3j} for j < q (the
 /// quarters q are powers of four, so the ranges never overlap).
-struct Twiddles {
-    w1r: Vec<f64>,
-    w1i: Vec<f64>,
-    w2r: Vec<f64>,
-    w2i: Vec<f64>,
-    w3r: Vec<f64>,
-    w3i: Vec<f64>,
+pub(super) struct Twiddles {
+    pub(super) w1r: Vec<f64>,
+    pub(super) w1i: Vec<f64>,
+    pub(super) w2r: Vec<f64>,
+    pub(super) w2i: Vec<f64>,
+    pub(super) w3r: Vec<f64>,
+    pub(super) w3i: Vec<f64>,
     /// ω_m^j for j < m/2: the radix-2 stage when log2 m is odd.
-    r2r: Vec<f64>,
-    r2i: Vec<f64>,
+    pub(super) r2r: Vec<f64>,
+    pub(super) r2i: Vec<f64>,
 }
 
 impl Twiddles {
@@ -176,6 +179,11 @@ impl Twiddles {
 /// inverse(forward(x)) = m·x).
 pub(super) struct SoaFft {
     m: usize,
+    /// Distance between the starts of consecutive leaf-sized rows in the
+    /// arrays: leaf + [`ROW_PAD`] when there are several rows, else leaf.
+    /// Position i of the transform lives at (i / leaf)·stride + i % leaf.
+    stride: usize,
+    plan: ColumnPlan,
     tw: Twiddles,
     /// Present when the CPU has AVX-512: the last two radix-4 stages (which
     /// pair points fewer than 8 apart, inside one vector) then run as
@@ -359,11 +367,21 @@ pub(super) fn dit4_run<const F: bool>(
     }
 }
 
-/// Columns processed together by the breadth-first stages: every stage on
-/// blocks larger than a leaf maps the set {c + t·leaf} of one column c into
-/// itself, so a group of columns can go through all those stages while it
-/// sits in L1 — one sweep over memory instead of one per stage.
-const COLUMNS: usize = 256;
+/// Columns per group of the breadth-first stages: every stage on blocks
+/// larger than a leaf maps the set {c + t·leaf} of one column c into
+/// itself, so a group of columns can go through all those stages at once.
+/// [`column_group`] copies the group's rows into a small contiguous buffer
+/// (rows × 8 × 16 bytes: 4 KiB at 32 rows, L1-resident), runs every stage
+/// there, and copies back: one sweep over memory instead of one per stage,
+/// and one AVX-512 vector per row so every butterfly is straight-line code.
+const GROUP: usize = 8;
+
+/// Doubles of padding after each leaf-sized row when there are several.
+/// Rows of 1024 doubles are 8 KiB apart, a multiple of the L1's 4 KiB set
+/// period, so without it every row of a column group maps to the same few
+/// sets of the 8-way L1 and the column stages run from L2; 256 bytes (four
+/// lines) shifts each row to fresh sets.
+const ROW_PAD: usize = 32;
 
 /// One column of radix-4 butterflies, AVX-512 by hand or the compiler's
 /// vectorisation of the generic kernel.
@@ -384,6 +402,166 @@ fn bfly4(isa: Isa, forward: bool, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[
     }
 }
 
+/// The layout the column stages run on (see [`SoaFft`]).
+#[derive(Default)]
+pub(super) struct ColumnPlan {
+    /// Leaf-sized rows, and the distance between their starts.
+    pub(super) rows: usize,
+    pub(super) stride: usize,
+    pub(super) leaf: usize,
+    /// Whether a radix-2 stage (odd log2 m) comes first.
+    pub(super) radix2: bool,
+    /// Quarters q of the radix-4 stages on blocks larger than a leaf,
+    /// largest (first forward) first.
+    pub(super) quarters: Vec<usize>,
+}
+
+/// Columns [c0, c0 + [`GROUP`]) through every stage above the leaves,
+/// forward (radix-2 DIF if any, then radix-4 DIF, largest block first) or
+/// inverse (the same undone in reverse order with DIT), in the scratch rows
+/// `l` (rows × GROUP each).
+///
+/// The twiddle of row t of a stage is ω^{t·leaf + c} = ω^{t·leaf}·ω^c: one
+/// table entry per row times the group's window of the first leaf entries,
+/// so the tables' m-long tails are never streamed through the cache.
+#[inline(always)]
+pub(super) fn column_group<const F: bool>(
+    [re, im]: [&mut [f64]; 2],
+    [lr, li]: [&mut [f64]; 2],
+    (plan, tw): (&ColumnPlan, &Twiddles),
+    c0: usize,
+    forward: bool,
+) {
+    const G: usize = GROUP;
+    let (rows, stride) = (plan.rows, plan.stride);
+    let (lr, li) = (&mut lr[..rows * G], &mut li[..rows * G]);
+    for r in 0..rows {
+        lr[r * G..][..G].copy_from_slice(&re[r * stride + c0..][..G]);
+        li[r * G..][..G].copy_from_slice(&im[r * stride + c0..][..G]);
+    }
+    // Plain functions, not closures: a closure would not inherit the
+    // caller's `#[target_feature]`s, and `mul_add` would become a libm call.
+    let at = (c0, forward);
+    if forward {
+        if plan.radix2 {
+            group_radix2::<F>(lr, li, plan, tw, at);
+        }
+        for &q in &plan.quarters {
+            group_radix4::<F>(lr, li, plan, tw, q, at);
+        }
+    } else {
+        for &q in plan.quarters.iter().rev() {
+            group_radix4::<F>(lr, li, plan, tw, q, at);
+        }
+        if plan.radix2 {
+            group_radix2::<F>(lr, li, plan, tw, at);
+        }
+    }
+    for r in 0..rows {
+        re[r * stride + c0..][..G].copy_from_slice(&lr[r * G..][..G]);
+        im[r * stride + c0..][..G].copy_from_slice(&li[r * G..][..G]);
+    }
+}
+
+/// Rows `rs` of a scratch buffer as local arrays: the butterfly kernels
+/// then see distinct, fixed-size operands and become straight-line vector
+/// code (on slices of the buffer the compiler could not rule out overlap
+/// and left them scalar).
+#[inline(always)]
+fn load_rows<const K: usize>(x: &[f64], rs: [usize; K]) -> [[f64; GROUP]; K] {
+    rs.map(|r| {
+        x[r * GROUP..][..GROUP]
+            .try_into()
+            .expect("a row is GROUP long")
+    })
+}
+
+#[inline(always)]
+fn store_rows<const K: usize>(x: &mut [f64], rs: [usize; K], v: &[[f64; GROUP]; K]) {
+    for (r, v) in rs.iter().zip(v) {
+        x[r * GROUP..][..GROUP].copy_from_slice(v);
+    }
+}
+
+/// ω^{row}·ω^{c0..c0+GROUP}, row factor (fr, fi), column window (cr, ci).
+#[inline(always)]
+fn group_twiddle<const F: bool>(
+    (fr, fi): (f64, f64),
+    cr: &[f64],
+    ci: &[f64],
+) -> ([f64; GROUP], [f64; GROUP]) {
+    let (mut wr, mut wi) = ([0.0; GROUP], [0.0; GROUP]);
+    for j in 0..GROUP {
+        wr[j] = fma::<F>(fr, cr[j], -fi * ci[j]);
+        wi[j] = fma::<F>(fr, ci[j], fi * cr[j]);
+    }
+    (wr, wi)
+}
+
+/// The radix-2 stage of [`column_group`]: row t pairs with t + rows/2.
+#[inline(always)]
+fn group_radix2<const F: bool>(
+    lr: &mut [f64],
+    li: &mut [f64],
+    plan: &ColumnPlan,
+    tw: &Twiddles,
+    (c0, forward): (usize, bool),
+) {
+    const G: usize = GROUP;
+    let h = plan.rows / 2;
+    let (cr, ci) = (&tw.r2r[c0..c0 + G], &tw.r2i[c0..c0 + G]);
+    for t in 0..h {
+        let s = t * plan.leaf;
+        let (wr, wi) = group_twiddle::<F>((tw.r2r[s], tw.r2i[s]), cr, ci);
+        let rs = [t, t + h];
+        let (mut r, mut i) = (load_rows(lr, rs), load_rows(li, rs));
+        let [r0, r1] = &mut r;
+        let [i0, i1] = &mut i;
+        if forward {
+            dif2_run::<F>([r0, r1], [i0, i1], [&wr, &wi]);
+        } else {
+            dit2_run::<F>([r0, r1], [i0, i1], [&wr, &wi]);
+        }
+        store_rows(lr, rs, &r);
+        store_rows(li, rs, &i);
+    }
+}
+
+/// One radix-4 stage (quarter q) of [`column_group`].
+#[inline(always)]
+fn group_radix4<const F: bool>(
+    lr: &mut [f64],
+    li: &mut [f64],
+    plan: &ColumnPlan,
+    tw: &Twiddles,
+    q: usize,
+    (c0, forward): (usize, bool),
+) {
+    const G: usize = GROUP;
+    let qr = q / plan.leaf;
+    let c = tw.window(q + c0..q + c0 + G);
+    for t in 0..qr {
+        let s = q + t * plan.leaf;
+        let (w1r, w1i) = group_twiddle::<F>((tw.w1r[s], tw.w1i[s]), c[0], c[1]);
+        let (w2r, w2i) = group_twiddle::<F>((tw.w2r[s], tw.w2i[s]), c[2], c[3]);
+        let (w3r, w3i) = group_twiddle::<F>((tw.w3r[s], tw.w3i[s]), c[4], c[5]);
+        let w = [&w1r[..], &w1i, &w2r, &w2i, &w3r, &w3i];
+        for b in (0..plan.rows).step_by(4 * qr) {
+            let rs = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
+            let (mut r, mut i) = (load_rows(lr, rs), load_rows(li, rs));
+            let [r0, r1, r2, r3] = &mut r;
+            let [i0, i1, i2, i3] = &mut i;
+            if forward {
+                dif4_run::<F>([r0, r1, r2, r3], [i0, i1, i2, i3], w);
+            } else {
+                dit4_run::<F>([r0, r1, r2, r3], [i0, i1, i2, i3], w);
+            }
+            store_rows(lr, rs, &r);
+            store_rows(li, rs, &i);
+        }
+    }
+}
+
 /// Four disjoint `len`-long windows at offsets off + k·q of a block.
 fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] {
     let (a, x) = x.split_at_mut(q);
@@ -397,21 +575,89 @@ fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] 
     ]
 }
 
+/// The threads a squaring may use beyond the caller's (`None`: none).
+type Pool<'a> = Option<&'a rayon::ThreadPool>;
+
 impl SoaFft {
     pub(super) fn new(m: usize, isa: Isa) -> Self {
         assert!(m.is_power_of_two() && m >= 64, "bad SoA FFT length {m}");
-        let mut fft = Self {
+        let mut f = Self {
             m,
+            stride: 0,
+            plan: ColumnPlan::default(),
             tw: Twiddles::new(m),
             leaf16: isa.avx512_token().map(|t| (t, Leaf16Twiddles::new())),
             tail64: isa.avx512_token().map(|t| (t, Tail64Twiddles::new())),
             head1024: None,
             isa,
         };
-        if fft.tail64.is_some() && fft.leaf() == 1024 {
-            fft.head1024 = Some(Head1024Twiddles::new());
+        let leaf = f.leaf();
+        // Only rows of a full LEAF are padded: smaller transforms fit in L1
+        // anyway, and the carry's chunks then never straddle a gap.
+        f.stride = if m > leaf && leaf == LEAF {
+            leaf + ROW_PAD
+        } else {
+            leaf
+        };
+        let len = f.radix4_len();
+        f.plan = ColumnPlan {
+            rows: f.rows(),
+            stride: f.stride,
+            leaf,
+            radix2: m.trailing_zeros() % 2 == 1,
+            quarters: std::iter::successors(Some(len / 4), |q| Some(q / 4))
+                .take_while(|&q| 4 * q > leaf)
+                .collect(),
+        };
+        if f.tail64.is_some() && leaf == 1024 {
+            f.head1024 = Some(Head1024Twiddles::new());
         }
-        fft
+        f
+    }
+
+    /// Rows of `leaf` positions.
+    pub(super) fn rows(&self) -> usize {
+        self.m / self.leaf()
+    }
+
+    /// Length of the (padded) arrays this transform works on.
+    pub(super) fn padded_len(&self) -> usize {
+        self.rows() * self.stride
+    }
+
+    /// Where position i of the transform is stored.
+    #[inline(always)]
+    pub(super) fn pos(&self, i: usize) -> usize {
+        let leaf = self.leaf();
+        i / leaf * self.stride + i % leaf
+    }
+
+    /// The leaf-sized rows of the padded arrays, in order.
+    pub(super) fn rows_mut<'a>(
+        &self,
+        re: &'a mut [f64],
+        im: &'a mut [f64],
+    ) -> impl Iterator<Item = (&'a mut [f64], &'a mut [f64])> {
+        let leaf = self.leaf();
+        let len = self.padded_len();
+        re[..len]
+            .chunks_exact_mut(self.stride)
+            .zip(im[..len].chunks_exact_mut(self.stride))
+            .map(move |(r, i)| (&mut r[..leaf], &mut i[..leaf]))
+    }
+
+    /// The positions in runs that are contiguous in memory, in order: the
+    /// rows when they are padded, else the whole transform as one run.
+    pub(super) fn runs_mut<'a>(
+        &self,
+        re: &'a mut [f64],
+        im: &'a mut [f64],
+    ) -> Vec<(&'a mut [f64], &'a mut [f64])> {
+        if self.stride == self.leaf() {
+            vec![(&mut re[..self.m], &mut im[..self.m])]
+        } else {
+            self.rows_mut(re, im).collect()
+        }
     }
 
     /// Length of the sub-transforms after the optional radix-2 stage.
@@ -436,178 +682,86 @@ impl SoaFft {
     /// same stages in a fused order; this is the plain transform for tests).
     #[cfg(test)]
     pub(super) fn forward(&self, re: &mut [f64], im: &mut [f64]) {
-        self.forward_columns(re, im);
-        let leaf = self.leaf();
-        for (r, i) in re.chunks_exact_mut(leaf).zip(im.chunks_exact_mut(leaf)) {
-            self.forward_leaf(r, i);
-        }
+        self.padded(re, im, |f, pr, pi| {
+            f.forward_columns(pr, pi, None);
+            for (r, i) in f.rows_mut(pr, pi) {
+                f.forward_leaf(r, i);
+            }
+        });
     }
 
     /// Inverse DFT (unnormalised) of a bit-reversed spectrum.
     #[cfg(test)]
     pub(super) fn inverse(&self, re: &mut [f64], im: &mut [f64]) {
-        let leaf = self.leaf();
-        for (r, i) in re.chunks_exact_mut(leaf).zip(im.chunks_exact_mut(leaf)) {
-            self.inverse_leaf(r, i);
+        self.padded(re, im, |f, pr, pi| {
+            for (r, i) in f.rows_mut(pr, pi) {
+                f.inverse_leaf(r, i);
+            }
+            f.inverse_columns(pr, pi, None);
+        });
+    }
+
+    /// Runs `op` on padded copies of the m-long arrays (re, im), with the
+    /// padding filled with NaN so that any read of it would show.
+    #[cfg(test)]
+    fn padded(&self, re: &mut [f64], im: &mut [f64], op: impl Fn(&Self, &mut [f64], &mut [f64])) {
+        let mut pr = vec![f64::NAN; self.padded_len()];
+        let mut pi = vec![f64::NAN; self.padded_len()];
+        for i in 0..self.m {
+            pr[self.pos(i)] = re[i];
+            pi[self.pos(i)] = im[i];
         }
-        self.inverse_columns(re, im);
+        op(self, &mut pr, &mut pi);
+        for i in 0..self.m {
+            re[i] = pr[self.pos(i)];
+            im[i] = pi[self.pos(i)];
+        }
     }
 
     /// The forward stages on blocks larger than a leaf (the optional radix-2
-    /// stage, then radix-4), column group by column group.
-    pub(super) fn forward_columns(&self, re: &mut [f64], im: &mut [f64]) {
-        let m = self.m;
-        let (re, im) = (&mut re[..m], &mut im[..m]);
-        let leaf = self.leaf();
-        let cols = COLUMNS.min(leaf);
-        let len = self.radix4_len();
-        for c0 in (0..leaf).step_by(cols) {
-            if m.trailing_zeros() % 2 == 1 {
-                let h = m / 2;
-                let mut buf = [[0.0; COLUMNS]; 2];
-                for t in 0..h / leaf {
-                    let o = t * leaf + c0;
-                    let (r0, r1) = re.split_at_mut(h);
-                    let (i0, i1) = im.split_at_mut(h);
-                    simd::dif2_run(
-                        self.isa,
-                        [&mut r0[o..o + cols], &mut r1[o..o + cols]],
-                        [&mut i0[o..o + cols], &mut i1[o..o + cols]],
-                        self.radix2_twiddles(t, c0, cols, &mut buf),
-                    );
-                }
-            }
-            let mut q = len / 4;
-            while 4 * q > leaf {
-                self.stage_columns(true, re, im, q, c0, cols);
-                q /= 4;
-            }
-        }
+    /// stage, then radix-4), [`GROUP`] columns at a time.
+    pub(super) fn forward_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        self.columns(true, re, im, pool);
     }
 
     /// The inverse of [`Self::forward_columns`].
-    pub(super) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64]) {
-        let m = self.m;
-        let (re, im) = (&mut re[..m], &mut im[..m]);
-        let leaf = self.leaf();
-        let cols = COLUMNS.min(leaf);
-        let len = self.radix4_len();
-        for c0 in (0..leaf).step_by(cols) {
-            let mut q = leaf;
-            while q <= len / 4 {
-                self.stage_columns(false, re, im, q, c0, cols);
-                q *= 4;
-            }
-            if m.trailing_zeros() % 2 == 1 {
-                let h = m / 2;
-                let mut buf = [[0.0; COLUMNS]; 2];
-                for t in 0..h / leaf {
-                    let o = t * leaf + c0;
-                    let (r0, r1) = re.split_at_mut(h);
-                    let (i0, i1) = im.split_at_mut(h);
-                    simd::dit2_run(
-                        self.isa,
-                        [&mut r0[o..o + cols], &mut r1[o..o + cols]],
-                        [&mut i0[o..o + cols], &mut i1[o..o + cols]],
-                        self.radix2_twiddles(t, c0, cols, &mut buf),
-                    );
-                }
-            }
-        }
+    pub(super) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        self.columns(false, re, im, pool);
     }
 
-    /// One radix-4 stage with quarter q ≥ leaf, restricted to the columns
-    /// [c0, c0 + cols) of every leaf-sized row.
-    ///
-    /// Row t of a block needs ω^{t·leaf + c}: that is ω^{t·leaf}·ω^c, so
-    /// only the first leaf entries of the stage's table and one entry per
-    /// row are read (products made in an L1-resident buffer), instead of
-    /// streaming q-long tables through the cache in a memory-bound sweep.
-    fn stage_columns(
-        &self,
-        forward: bool,
-        re: &mut [f64],
-        im: &mut [f64],
-        q: usize,
-        c0: usize,
-        cols: usize,
-    ) {
-        let tw = &self.tw;
-        let leaf = self.leaf();
-        let small = tw.window(q + c0..q + c0 + cols);
-        let mut buf = [[0.0; COLUMNS]; 6];
-        for t in 0..q / leaf {
-            let o = t * leaf + c0;
-            let w = if t == 0 {
-                small
-            } else {
-                let s = q + t * leaf;
-                let [b0, b1, b2, b3, b4, b5] = &mut buf;
-                let pairs = [
-                    (
-                        [&mut b0[..cols], &mut b1[..cols]],
-                        [tw.w1r[s], tw.w1i[s]],
-                        0,
-                    ),
-                    (
-                        [&mut b2[..cols], &mut b3[..cols]],
-                        [tw.w2r[s], tw.w2i[s]],
-                        2,
-                    ),
-                    (
-                        [&mut b4[..cols], &mut b5[..cols]],
-                        [tw.w3r[s], tw.w3i[s]],
-                        4,
-                    ),
-                ];
-                for (d, f, k) in pairs {
-                    simd::cscale_run(self.isa, d, [small[k], small[k + 1]], f);
-                }
-                let [b0, b1, b2, b3, b4, b5] = &buf;
-                [
-                    &b0[..cols],
-                    &b1[..cols],
-                    &b2[..cols],
-                    &b3[..cols],
-                    &b4[..cols],
-                    &b5[..cols],
-                ]
-            };
-            for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-                bfly4(
-                    self.isa,
+    fn columns(&self, forward: bool, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        let plan = &self.plan;
+        if !plan.radix2 && plan.quarters.is_empty() {
+            return;
+        }
+        if let (Some(pool), Some(t)) = (pool, self.isa.avx512_token()) {
+            let d = [&mut *re, &mut *im];
+            simd::column_groups_avx512_par(t, pool, d, (plan, &self.tw), forward);
+            return;
+        }
+        let mut lr = vec![0.0; plan.rows * GROUP];
+        let mut li = vec![0.0; plan.rows * GROUP];
+        for c0 in (0..plan.leaf).step_by(GROUP) {
+            if let Some(t) = self.isa.avx512_token() {
+                simd::column_group_avx512(
+                    t,
+                    [&mut *re, &mut *im],
+                    [&mut lr, &mut li],
+                    (plan, &self.tw),
+                    c0,
                     forward,
-                    quarters(r, q, o, cols),
-                    quarters(i, q, o, cols),
-                    w,
                 );
+                continue;
             }
+            simd::column_group(
+                self.isa,
+                [&mut *re, &mut *im],
+                [&mut lr, &mut li],
+                (plan, &self.tw),
+                c0,
+                forward,
+            );
         }
-    }
-
-    /// ω_m^{o..o+cols} for the radix-2 stage, row t = o / leaf, as
-    /// ω_m^{t·leaf}·ω_m^{c0..c0+cols} (see [`Self::stage_columns`]).
-    fn radix2_twiddles<'a>(
-        &'a self,
-        t: usize,
-        c0: usize,
-        cols: usize,
-        buf: &'a mut [[f64; COLUMNS]; 2],
-    ) -> [&'a [f64]; 2] {
-        let tw = &self.tw;
-        let small = [&tw.r2r[c0..c0 + cols], &tw.r2i[c0..c0 + cols]];
-        if t == 0 {
-            return small;
-        }
-        let s = t * self.leaf();
-        let [b0, b1] = buf;
-        simd::cscale_run(
-            self.isa,
-            [&mut b0[..cols], &mut b1[..cols]],
-            small,
-            [tw.r2r[s], tw.r2i[s]],
-        );
-        [&b0[..cols], &b1[..cols]]
     }
 
     /// Where the forward transform leaves the value that plain bit-reversed
@@ -700,21 +854,6 @@ impl SoaFft {
             dit4(self.isa, r, i, q, &self.tw);
             q *= 4;
         }
-    }
-}
-
-/// d = s·(f0 + i·f1) elementwise: twiddles of a later row from the first.
-#[inline(always)]
-pub(super) fn cscale_run<const F: bool>(
-    [dr, di]: [&mut [f64]; 2],
-    [sr, si]: [&[f64]; 2],
-    [fr, fi]: [f64; 2],
-) {
-    let h = dr.len();
-    let (di, sr, si) = (&mut di[..h], &sr[..h], &si[..h]);
-    for j in 0..h {
-        dr[j] = fma::<F>(sr[j], fr, -si[j] * fi);
-        di[j] = fma::<F>(sr[j], fi, si[j] * fr);
     }
 }
 
@@ -959,6 +1098,14 @@ struct ChunkWeights {
     u: [Vec<f64>; 2],
     /// n, p mod n, 2^⌊p/n⌋, 2^−⌊p/n⌋, 2^⌈p/n⌉, 2^−⌈p/n⌉.
     fixed: [f64; 6],
+    /// For the lane-parallel AVX-512 carry, which runs lane l of a vector
+    /// over segment l (positions l·t/8 .. (l+1)·t/8) of each chunk:
+    /// `u` and `w` with entry 8k + l for position l·t/8 + k, and per chunk
+    /// h and k the lane masks of the even and odd words whose numerator
+    /// wrapped, then of the even and odd words of ⌈p/n⌉ bits.
+    lane_u: [Vec<f64>; 2],
+    lane_w: [Vec<f64>; 2],
+    lane_flags: Vec<[u8; 4]>,
 }
 
 impl ChunkWeights {
@@ -968,7 +1115,7 @@ impl ChunkWeights {
         let nn = n as u128;
         let neg = |x: u128| ((nn - (x % nn)) % nn) as u64;
         let frac = |num: u64| num as f64 / n as f64;
-        let chunk = (0..m.div_ceil(t))
+        let chunk: Vec<[f64; 3]> = (0..m.div_ceil(t))
             .map(|h| {
                 let a = neg(2 * (h * t) as u128 * p as u128);
                 [
@@ -986,16 +1133,38 @@ impl ChunkWeights {
         let (d0, d1) = (lo(0), lo(1));
         let q0 = p / n as u64;
         let (lo_b, hi_b) = (pow2(q0 as u8), pow2(q0 as u8 + 1));
+        let big = |j: usize| neg(j as u128 * p as u128) < p % n as u64;
+        let seg = t / 8;
+        let lane_order =
+            |x: &[f64]| -> Vec<f64> { (0..t).map(|i| x[(i % 8) * seg + i / 8]).collect() };
+        let mut lane_flags = vec![[0u8; 4]; m / 8];
+        for i in 0..m {
+            let (h, l, k) = (i / t, (i % t) / seg, i % seg);
+            let f = &mut lane_flags[h * seg + k];
+            for (e, d) in [&d0, &d1].into_iter().enumerate() {
+                if chunk[h][0] + d[i % t] as f64 >= n as f64 {
+                    f[e] |= 1 << l;
+                }
+                if big(2 * i + e) {
+                    f[2 + e] |= 1 << l;
+                }
+            }
+        }
+        let u: [Vec<f64>; 2] = [
+            d0.iter().map(|&d| (-frac(d)).exp2()).collect(),
+            d1.iter().map(|&d| (-frac(d)).exp2()).collect(),
+        ];
+        let w: [Vec<f64>; 2] = [
+            d0.iter().map(|&d| frac(d).exp2()).collect(),
+            d1.iter().map(|&d| frac(d).exp2()).collect(),
+        ];
         Self {
+            lane_u: [lane_order(&u[0]), lane_order(&u[1])],
+            lane_w: [lane_order(&w[0]), lane_order(&w[1])],
+            lane_flags,
             chunk,
-            w: [
-                d0.iter().map(|&d| frac(d).exp2()).collect(),
-                d1.iter().map(|&d| frac(d).exp2()).collect(),
-            ],
-            u: [
-                d0.iter().map(|&d| (-frac(d)).exp2()).collect(),
-                d1.iter().map(|&d| (-frac(d)).exp2()).collect(),
-            ],
+            w,
+            u,
             d: [
                 d0.iter().map(|&d| d as f64).collect(),
                 d1.iter().map(|&d| d as f64).collect(),
@@ -1169,12 +1338,13 @@ impl SoaSquarer {
             }
         }
         let chunk = CARRY_CHUNK / 2 + 1;
+        let len = fft.padded_len();
         Self {
             p,
             n,
             fft,
-            re: vec![0.0; m],
-            im: vec![0.0; m],
+            re: vec![0.0; len],
+            im: vec![0.0; len],
             bits,
             wrap_r,
             wrap_i,
@@ -1198,18 +1368,20 @@ impl SoaSquarer {
     }
 
     fn word(&self, j: usize) -> f64 {
+        let i = self.fft.pos(j / 2);
         if j.is_multiple_of(2) {
-            self.re[j / 2]
+            self.re[i]
         } else {
-            self.im[j / 2]
+            self.im[i]
         }
     }
 
     fn set_word(&mut self, j: usize, v: f64) {
+        let i = self.fft.pos(j / 2);
         if j.is_multiple_of(2) {
-            self.re[j / 2] = v
+            self.re[i] = v
         } else {
-            self.im[j / 2] = v
+            self.im[i] = v
         }
     }
 
@@ -1235,9 +1407,11 @@ impl SoaSquarer {
 
     /// One squaring minus 2·2^shift; returns the largest rounding error.
     pub(super) fn iterate(&mut self, shift: u64) -> f64 {
-        self.fft.forward_columns(&mut self.re, &mut self.im);
+        self.fft
+            .forward_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         self.leaves_wrap_square();
-        self.fft.inverse_columns(&mut self.re, &mut self.im);
+        self.fft
+            .inverse_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         self.carry(shift)
     }
 
@@ -1246,11 +1420,13 @@ impl SoaSquarer {
     /// stages, carry.
     pub(super) fn iterate_timed(&mut self, shift: u64, clock: &mut dyn FnMut() -> f64) -> [f64; 4] {
         let t0 = clock();
-        self.fft.forward_columns(&mut self.re, &mut self.im);
+        self.fft
+            .forward_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         let t1 = clock();
         self.leaves_wrap_square();
         let t2 = clock();
-        self.fft.inverse_columns(&mut self.re, &mut self.im);
+        self.fft
+            .inverse_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         let t3 = clock();
         self.carry(shift);
         let t4 = clock();
@@ -1266,16 +1442,12 @@ impl SoaSquarer {
     /// pair with themselves), so each pair of leaves is finished forward,
     /// squared and started backward while it is in cache.
     fn leaves_wrap_square(&mut self) {
-        let m = self.n / 2;
         let leaf = self.fft.leaf();
         let isa = self.fft.isa;
         let (fft, wrap_r, wrap_i) = (&self.fft, &self.wrap_r, &self.wrap_i);
         type Leaf<'a> = (&'a mut [f64], &'a mut [f64]);
-        let mut leaves: Vec<Option<Leaf<'_>>> = self.re[..m]
-            .chunks_exact_mut(leaf)
-            .zip(self.im[..m].chunks_exact_mut(leaf))
-            .map(Some)
-            .collect();
+        let mut leaves: Vec<Option<Leaf<'_>>> =
+            fft.rows_mut(&mut self.re, &mut self.im).map(Some).collect();
         // (k, leaf k, leaf k' if k' ≠ k), each leaf in exactly one task.
         let mut tasks: Vec<(usize, Leaf<'_>, Option<Leaf<'_>>)> = Vec::new();
         for k in 0..leaves.len() {
@@ -1374,6 +1546,9 @@ impl SoaSquarer {
         let m = self.n / 2;
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
+        if let Some(t) = self.fft.isa.avx512_token() {
+            return self.carry_lanes(t, target, sub);
+        }
         let n = self.n;
         let bits = &self.bits;
         let bits_of = |j: usize| -> (u8, u8) { (bits[j], bits[(j + 1) % n]) };
@@ -1452,21 +1627,28 @@ impl SoaSquarer {
             [e, v]
         };
         let new_tmp = || -> [Vec<f64>; 5] { std::array::from_fn(|_| vec![0.0; half + 1]) };
+        // Chunks of `half` positions, run by run (a padded row, LEAF long,
+        // is a whole number of chunks).
+        const { assert!(LEAF.is_multiple_of(CARRY_CHUNK / 2)) };
+        let chunks: Vec<(&mut [f64], &mut [f64])> = self
+            .fft
+            .runs_mut(&mut self.re, &mut self.im)
+            .into_iter()
+            .flat_map(|(r, i)| r.chunks_mut(half).zip(i.chunks_mut(half)))
+            .collect();
         let [err_bits, vmax_bits] = if let Some(pool) = &self.pool {
             use rayon::prelude::*;
-            let (re, im) = (&mut self.re[..m], &mut self.im[..m]);
             pool.install(|| {
-                re.par_chunks_mut(half)
-                    .zip(im.par_chunks_mut(half))
+                chunks
+                    .into_par_iter()
                     .enumerate()
                     .map_init(new_tmp, |tmp, (h, (r, i))| one_chunk(h, r, i, tmp))
                     .reduce(|| [0, 0], |a, b| [a[0].max(b[0]), a[1].max(b[1])])
             })
         } else {
             let tmp = &mut self.tmp;
-            self.re[..m]
-                .chunks_mut(half)
-                .zip(self.im[..m].chunks_mut(half))
+            chunks
+                .into_iter()
                 .enumerate()
                 .map(|(h, (r, i))| one_chunk(h, r, i, tmp))
                 .fold([0, 0], |a, b| [a[0].max(b[0]), a[1].max(b[1])])
@@ -1475,6 +1657,91 @@ impl SoaSquarer {
             return f64::INFINITY;
         }
         f64::from_bits(err_bits)
+    }
+}
+
+impl SoaSquarer {
+    /// [`Self::carry`] by the lane-parallel serial carry
+    /// ([`simd::carry_lanes_avx512`]) on every chunk, then each chunk's
+    /// carry-out added into the next chunk's first words (the top chunk's
+    /// into word 0: 2^p ≡ 1), moving on only while a carry is left.
+    fn carry_lanes(&mut self, tok: Avx512, target: usize, sub: f64) -> f64 {
+        let m = self.n / 2;
+        let half = (CARRY_CHUNK / 2).min(m);
+        let cw = &self.cw;
+        let one_chunk = |h: usize, re: &mut [f64], im: &mut [f64]| {
+            let (i0, len) = (h * half, re.len());
+            let inject = if target / 2 >= i0 && target / 2 < i0 + len {
+                (target - 2 * i0, sub)
+            } else {
+                (usize::MAX, 0.0)
+            };
+            let (u, w) = (&cw.lane_u, &cw.lane_w);
+            simd::carry_lanes_avx512(
+                tok,
+                [re, im],
+                [&u[0][..len], &u[1][..len], &w[0][..len], &w[1][..len]],
+                &cw.lane_flags[h * len / 8..(h + 1) * len / 8],
+                &cw.consts(h),
+                inject,
+            )
+        };
+        // Chunks run by run, as in the generic carry.
+        let chunks: Vec<(&mut [f64], &mut [f64])> = self
+            .fft
+            .runs_mut(&mut self.re, &mut self.im)
+            .into_iter()
+            .flat_map(|(r, i)| r.chunks_mut(half).zip(i.chunks_mut(half)))
+            .collect();
+        let out: Vec<([u64; 2], f64)> = if let Some(pool) = &self.pool {
+            use rayon::prelude::*;
+            pool.install(|| {
+                chunks
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(h, (r, i))| one_chunk(h, r, i))
+                    .collect()
+            })
+        } else {
+            chunks
+                .into_iter()
+                .enumerate()
+                .map(|(h, (r, i))| one_chunk(h, r, i))
+                .collect()
+        };
+        let err_bits = out.iter().map(|o| o.0[0]).max().unwrap_or(0);
+        let vmax_bits = out.iter().map(|o| o.0[1]).max().unwrap_or(0);
+        // Checked first: a NaN or huge carry would never settle below.
+        if f64::from_bits(vmax_bits) >= 1.0e15 || f64::from_bits(err_bits).is_nan() {
+            return f64::INFINITY;
+        }
+        for h in 0..out.len() {
+            let carry_in = out[(h + out.len() - 1) % out.len()].1;
+            self.add_carry(2 * h * half, carry_in);
+        }
+        f64::from_bits(err_bits)
+    }
+
+    /// Adds c·2^{B_j} to the number from word j up, word by word while a
+    /// carry is left (two or three words: c is below 2^{b+12} or so),
+    /// keeping the digits balanced. After a whole turn the rest stays in
+    /// the word reached (unreachable for sane inputs; it keeps the value).
+    fn add_carry(&mut self, mut j: usize, mut c: f64) {
+        for step in 0..self.n {
+            if c == 0.0 {
+                return;
+            }
+            let w = self.weight(j);
+            let t = round(self.word(j) / w) + c;
+            if step + 1 == self.n {
+                self.set_word(j, t * w);
+                return;
+            }
+            let (pb, ib) = pow2(self.bits[j]);
+            c = round(t * ib);
+            self.set_word(j, (t - c * pb) * w);
+            j = (j + 1) % self.n;
+        }
     }
 }
 
@@ -1581,10 +1848,15 @@ mod tests {
             let x = BigUint::from_slice(&digits) % crate::ll::mersenne(p);
             let mut classic = DwtSquarer::new(p, n, 1);
             classic.load(&x);
+            // Every instruction set on one thread, and the best on two (the
+            // column groups, leaf pairs and carry chunks then run on a pool).
+            let best = Isa::detect();
             let mut soas: Vec<(Isa, SoaSquarer)> = Isa::all_supported()
                 .into_iter()
-                .map(|isa| {
-                    let mut s = SoaSquarer::new(p, n, isa, 1);
+                .map(|isa| (isa, 1))
+                .chain([(best, 2)])
+                .map(|(isa, threads)| {
+                    let mut s = SoaSquarer::new(p, n, isa, threads);
                     s.load(&x);
                     (isa, s)
                 })
@@ -1646,8 +1918,11 @@ mod tests {
             let mut fast = SoaSquarer::new(p, n, isas[0], 1);
             let mut slow = SoaSquarer::new(p, n, generic, 1);
             for s in [&mut fast, &mut slow] {
-                s.re.copy_from_slice(&re);
-                s.im.copy_from_slice(&im);
+                for i in 0..m {
+                    let at = s.fft.pos(i);
+                    s.re[at] = re[i];
+                    s.im[at] = im[i];
+                }
                 s.leaves_wrap_square();
             }
             let scale = slow
@@ -1656,13 +1931,84 @@ mod tests {
                 .chain(&slow.im)
                 .fold(0.0f64, |a, x| a.max(x.abs()));
             let worst = (0..m).fold(0.0f64, |a, i| {
-                a.max((fast.re[i] - slow.re[i]).abs())
-                    .max((fast.im[i] - slow.im[i]).abs())
+                let at = slow.fft.pos(i);
+                a.max((fast.re[at] - slow.re[at]).abs())
+                    .max((fast.im[at] - slow.im[at]).abs())
             });
             assert!(
                 scale > 0.0 && worst <= 1e-12 * scale,
                 "p={p} n={n}: leaves differ by {worst} (values up to {scale})"
             );
+        }
+    }
+
+    /// The AVX-512 lane-parallel carry leaves the same number as the
+    /// generic carry, with the same round-off, in digits within one unit of
+    /// balanced, on products far larger than a real squaring makes (so big
+    /// carries cross every segment and chunk boundary and wrap from the top
+    /// word to word 0), with the −2 at the first and last words of
+    /// segments and chunks and at the top word.
+    #[test]
+    fn avx512_lane_carry_matches_the_generic_carry() {
+        let Some(_) = Isa::detect().avx512_token() else {
+            return;
+        };
+        for &(p, n) in &[(9_689u64, 512usize), (1_257_787, 65536)] {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p ^ 0xca11);
+            let mut fast = SoaSquarer::new(p, n, Isa::Avx512, 1);
+            let mut slow = SoaSquarer::new(p, n, Isa::Baseline, 1);
+            let half = (CARRY_CHUNK / 2).min(n / 2);
+            let bit_of_word = |j: usize| word_start(j as u64, p, n as u64);
+            let chunk = bit_of_word(2 * half);
+            let segment = bit_of_word(2 * half / 8);
+            let shifts = [0, 1, chunk, chunk - 1, segment, segment - 1, p - 1, p / 3];
+            for (it, shift) in shifts.into_iter().enumerate() {
+                let scale = if it % 2 == 0 { 1u64 << 49 } else { 1 << 30 };
+                for j in 0..n {
+                    // Unweighted values up to ±2^49 with a fraction of at
+                    // most 1/8, as a squaring with 0.125 round-off leaves.
+                    let v = rng.random_range(-(scale as f64)..scale as f64).round()
+                        + rng.random_range(-0.125..0.125);
+                    let x = v / fast.cw.weights(j).1;
+                    fast.set_word(j, x);
+                    slow.set_word(j, x);
+                }
+                let (e1, e0) = (fast.carry(shift), slow.carry(shift));
+                assert_eq!(e1.to_bits(), e0.to_bits(), "p={p} shift={shift}");
+                assert_eq!(fast.value(), slow.value(), "p={p} shift={shift}");
+                for j in 0..n {
+                    let limit = (1i64 << (fast.bits[j] - 1)) + 1;
+                    let d = fast.digit(j);
+                    assert!(d.abs() <= limit, "p={p} shift={shift} word {j}: {d}");
+                }
+            }
+        }
+    }
+
+    /// A product that is garbage (NaN, or too large to round) makes the
+    /// carry report an infinite round-off, with every instruction set,
+    /// wherever it is (first word, a lane 7, the last word).
+    #[test]
+    fn carry_reports_garbage_products_as_infinite_error() {
+        let (p, n) = (86_243u64, 4096usize);
+        for isa in Isa::all_supported() {
+            for j in [0, 15, 1000, n - 1] {
+                for bad in [f64::NAN, 2.0e15, -2.0e15] {
+                    let mut s = SoaSquarer::new(p, n, isa, 1);
+                    for k in 0..n {
+                        s.set_word(k, 3.0 / s.cw.weights(k).1);
+                    }
+                    s.set_word(j, bad / s.cw.weights(j).1);
+                    let e = s.carry(7);
+                    assert_eq!(e, f64::INFINITY, "{isa:?} word {j} = {bad}");
+                }
+                let mut s = SoaSquarer::new(p, n, isa, 1);
+                for k in 0..n {
+                    s.set_word(k, 3.25 / s.cw.weights(k).1);
+                }
+                let e = s.carry(7);
+                assert!((e - 0.25).abs() < 1e-9, "{isa:?}: {e}");
+            }
         }
     }
 
@@ -1689,6 +2035,17 @@ mod tests {
                 );
                 let b = word_start(j as u64 + 1, p, n as u64) - word_start(j as u64, p, n as u64);
                 assert_eq!(word_pow2(&c, num).0, (b as f64).exp2(), "p={p} j={j}");
+                let (_, wrapped) = numerator(&c, cw.d[e][i % t]);
+                // The lane-parallel carry's tables (lane l runs segment l
+                // of the chunk, positions l·t/8 ..) say the same.
+                let seg = t / 8;
+                let (h, l, k) = (i / t, (i % t) / seg, i % seg);
+                let f = cw.lane_flags[h * seg + k];
+                assert_eq!(f[e] & (1 << l) != 0, wrapped, "p={p} j={j}");
+                assert_eq!(f[2 + e] & (1 << l) != 0, b > p / n as u64, "p={p} j={j}");
+                let lane = 8 * k + l;
+                assert_eq!(cw.lane_u[e][lane], cw.u[e][i % t], "p={p} j={j}");
+                assert_eq!(cw.lane_w[e][lane], cw.w[e][i % t], "p={p} j={j}");
             }
         }
     }
