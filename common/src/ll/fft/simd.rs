@@ -728,32 +728,40 @@ mod x86 {
     /// The radix-2 stage's twiddle for row t: ω_m^{t·leaf}·ω_m^{c0..c0+8}.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn r2_twiddle(plan: &ColumnPlan, tw: &Twiddles, col: C, t: usize) -> C {
-        let s = t * plan.leaf;
-        row_twiddle((tw.r2r[s], tw.r2i[s]), col.0, col.1)
+    fn r2_twiddle(plan: &ColumnPlan, col: C, t: usize) -> C {
+        let [fr, fi] = plan.r2_rows[t];
+        row_twiddle((fr, fi), col.0, col.1)
+    }
+
+    /// The radix-2 stage's column window ω_m^{c0..c0+8}.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn r2_columns(plan: &ColumnPlan, c0: usize) -> C {
+        let at = 2 * c0;
+        (ldu(&plan.r2_cols, at), ldu(&plan.r2_cols, at + 8))
     }
 
     /// A radix-4 stage's twiddles for row t of its quarters.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn r4_twiddles(plan: &ColumnPlan, tw: &Twiddles, col: [C; 3], q: usize, t: usize) -> [C; 3] {
-        let s = q + t * plan.leaf;
+    fn r4_twiddles(plan: &ColumnPlan, col: [C; 3], k: usize, t: usize) -> [C; 3] {
+        let f = plan.r4_rows[k][t];
         [
-            row_twiddle((tw.w1r[s], tw.w1i[s]), col[0].0, col[0].1),
-            row_twiddle((tw.w2r[s], tw.w2i[s]), col[1].0, col[1].1),
-            row_twiddle((tw.w3r[s], tw.w3i[s]), col[2].0, col[2].1),
+            row_twiddle((f[0], f[1]), col[0].0, col[0].1),
+            row_twiddle((f[2], f[3]), col[1].0, col[1].1),
+            row_twiddle((f[4], f[5]), col[2].0, col[2].1),
         ]
     }
 
     /// The column windows ω^{c0..c0+8} of a radix-4 stage's tables.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn r4_columns(tw: &Twiddles, q: usize, c0: usize) -> [C; 3] {
-        let at = q + c0;
+    fn r4_columns(plan: &ColumnPlan, k: usize, c0: usize) -> [C; 3] {
+        let (t, at) = (&plan.r4_cols[k], 6 * c0);
         [
-            (ldu(&tw.w1r, at), ldu(&tw.w1i, at)),
-            (ldu(&tw.w2r, at), ldu(&tw.w2i, at)),
-            (ldu(&tw.w3r, at), ldu(&tw.w3i, at)),
+            (ldu(t, at), ldu(t, at + 8)),
+            (ldu(t, at + 16), ldu(t, at + 24)),
+            (ldu(t, at + 32), ldu(t, at + 40)),
         ]
     }
 
@@ -768,10 +776,11 @@ mod x86 {
         tw: &Twiddles,
         (c0, forward): (usize, bool),
     ) {
+        let _ = tw;
         let h = plan.rows / 2;
-        let col = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
+        let col = r2_columns(plan, c0);
         for t in 0..h {
-            let w = r2_twiddle(plan, tw, col, t);
+            let w = r2_twiddle(plan, col, t);
             // SAFETY: t + h < rows, the caller's promise.
             unsafe {
                 let (x0, x1) = (src.ld(t), src.ld(t + h));
@@ -797,10 +806,12 @@ mod x86 {
         q: usize,
         (c0, forward): (usize, bool),
     ) {
+        let _ = tw;
         let qr = q / plan.leaf;
-        let col = r4_columns(tw, q, c0);
+        let k4 = plan.quarter_index(q);
+        let col = r4_columns(plan, k4, c0);
         for t in 0..qr {
-            let w = r4_twiddles(plan, tw, col, q, t);
+            let w = r4_twiddles(plan, col, k4, t);
             for b in (0..plan.rows).step_by(4 * qr) {
                 let k = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
                 // SAFETY: every k < rows, the caller's promise.
@@ -832,17 +843,19 @@ mod x86 {
     ) {
         let qr = q / plan.leaf;
         debug_assert_eq!(8 * qr, plan.rows);
-        let col2 = (ldu(&tw.r2r, c0), ldu(&tw.r2i, c0));
-        let col4 = r4_columns(tw, q, c0);
+        let _ = tw;
+        let k4 = plan.quarter_index(q);
+        let col2 = r2_columns(plan, c0);
+        let col4 = r4_columns(plan, k4, c0);
         for t in 0..qr {
             let k: [usize; 8] = std::array::from_fn(|j| t + j * qr);
-            let w4 = r4_twiddles(plan, tw, col4, q, t);
+            let w4 = r4_twiddles(plan, col4, k4, t);
             // SAFETY: every k < rows, the caller's promise.
             unsafe {
                 let mut x = k.map(|r| src.ld(r));
                 if forward {
                     for j in 0..4 {
-                        (x[j], x[j + 4]) = r2_dif(x[j], x[j + 4], r2_twiddle(plan, tw, col2, k[j]));
+                        (x[j], x[j + 4]) = r2_dif(x[j], x[j + 4], r2_twiddle(plan, col2, k[j]));
                     }
                     let lo = r4_dif([x[0], x[1], x[2], x[3]], w4);
                     let hi = r4_dif([x[4], x[5], x[6], x[7]], w4);
@@ -852,7 +865,7 @@ mod x86 {
                     let hi = r4_dit([x[4], x[5], x[6], x[7]], w4);
                     x = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
                     for j in 0..4 {
-                        (x[j], x[j + 4]) = r2_dit(x[j], x[j + 4], r2_twiddle(plan, tw, col2, k[j]));
+                        (x[j], x[j + 4]) = r2_dit(x[j], x[j + 4], r2_twiddle(plan, col2, k[j]));
                     }
                 }
                 for (&r, v) in k.iter().zip(x) {

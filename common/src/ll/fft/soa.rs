@@ -415,6 +415,66 @@ pub(super) struct ColumnPlan {
     /// Quarters q of the radix-4 stages on blocks larger than a leaf,
     /// largest (first forward) first.
     pub(super) quarters: Vec<usize>,
+    /// The AVX-512 kernel's twiddles, copied out of [`Twiddles`] in the
+    /// order it reads them. In the m-long tables the row factors ω^{t·leaf}
+    /// are a leaf apart (8 KiB: every one on its own page) and each stage's
+    /// column window lies in another table, so a group touched some fifty
+    /// pages of twiddles besides its data; here they are a few lines.
+    /// Radix-2: ω_m^{t·leaf} per row t < rows/2; ω_m^c per 8-column group
+    /// as 8 re, 8 im.
+    pub(super) r2_rows: Vec<[f64; 2]>,
+    pub(super) r2_cols: Vec<f64>,
+    /// Per radix-4 stage (index into `quarters`): (w, w², w³) re/im of
+    /// ω_{4q}^{t·leaf} per row t < q/leaf, and per 8-column group the
+    /// windows of w, w², w³ as six runs of 8 (w1r, w1i, w2r, w2i, w3r, w3i).
+    pub(super) r4_rows: Vec<Vec<[f64; 6]>>,
+    pub(super) r4_cols: Vec<Vec<f64>>,
+}
+
+impl ColumnPlan {
+    /// Index of radix-4 stage q in `quarters`.
+    pub(super) fn quarter_index(&self, q: usize) -> usize {
+        self.quarters
+            .iter()
+            .position(|&x| x == q)
+            .expect("q is one of the plan's column stages")
+    }
+
+    /// Fills the compact tables from the m-long ones.
+    fn copy_twiddles(&mut self, tw: &Twiddles) {
+        let (leaf, groups) = (self.leaf, self.leaf / GROUP);
+        if self.radix2 {
+            self.r2_rows = (0..self.rows / 2)
+                .map(|t| [tw.r2r[t * leaf], tw.r2i[t * leaf]])
+                .collect();
+            self.r2_cols = (0..groups)
+                .flat_map(|g| {
+                    let c = g * GROUP..(g + 1) * GROUP;
+                    tw.r2r[c.clone()].iter().chain(&tw.r2i[c]).copied()
+                })
+                .collect();
+        }
+        for &q in &self.quarters {
+            self.r4_rows.push(
+                (0..q / leaf)
+                    .map(|t| {
+                        let s = q + t * leaf;
+                        [
+                            tw.w1r[s], tw.w1i[s], tw.w2r[s], tw.w2i[s], tw.w3r[s], tw.w3i[s],
+                        ]
+                    })
+                    .collect(),
+            );
+            self.r4_cols.push(
+                (0..groups)
+                    .flat_map(|g| {
+                        let c = q + g * GROUP..q + (g + 1) * GROUP;
+                        tw.window(c).into_iter().flatten().copied()
+                    })
+                    .collect(),
+            );
+        }
+    }
 }
 
 /// Columns [c0, c0 + [`GROUP`]) through every stage above the leaves,
@@ -609,7 +669,9 @@ impl SoaFft {
             quarters: std::iter::successors(Some(len / 4), |q| Some(q / 4))
                 .take_while(|&q| 4 * q > leaf)
                 .collect(),
+            ..ColumnPlan::default()
         };
+        f.plan.copy_twiddles(&f.tw);
         if f.tail64.is_some() && leaf == 1024 {
             f.head1024 = Some(Head1024Twiddles::new());
         }
