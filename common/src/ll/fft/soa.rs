@@ -15,8 +15,11 @@
 //!   bit-reversed input. Pointwise squaring does not care about order, and
 //!   the real-wrap pairs (k, m−k) sit at mirrored positions inside each block
 //!   [2^s, 2^{s+1}) of the bit-reversed array, so no permutation is ever done.
-//!   The stages on blocks larger than [`LEAF`] run column group by column
-//!   group (one sweep over memory for all of them); the smaller stages run
+//!   The stages on blocks larger than [`LEAF`] run [`GROUP`] columns at a
+//!   time through all of them ([`column_group`]; one sweep over memory, the
+//!   rows padded by [`ROW_PAD`] and the arrays on huge pages so the sweep's
+//!   strided rows hit neither the same cache sets nor the TLB's limit, see
+//!   [`super::pages`]); the smaller stages run
 //!   leaf by leaf, each pair of real-wrap partner leaves going forward,
 //!   through the squaring and back while it is in cache. With AVX-512 a
 //!   1024-point leaf takes two passes each way: its first two radix-4
@@ -42,7 +45,8 @@
 //! The CPU-specific part is only *which instructions* the same loops compile
 //! to: [`super::simd`] compiles every kernel for AVX-512, AVX2+FMA and
 //! baseline x86-64 and picks one at run time. With more than one thread,
-//! the leaf pairs and the carry chunks run on a rayon pool.
+//! the column groups, the leaf pairs and the carry chunks run on a rayon
+//! pool.
 
 use super::pages::PageArray;
 use super::simd::{self, Avx512, Head1024Twiddles, Isa, Leaf16Twiddles, Tail64Twiddles};
