@@ -1096,18 +1096,18 @@ mod x86 {
             // SAFETY: j + 8 ≤ q ≤ every slice's length (asserted above).
             unsafe {
                 let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
-                let (x0r, x1r, x2r, x3r) = (l(r0), l(r1), l(r2), l(r3));
-                let (x0i, x1i, x2i, x3i) = (l(i0), l(i1), l(i2), l(i3));
-                let (ar, br) = (_mm512_add_pd(x0r, x2r), _mm512_sub_pd(x0r, x2r));
-                let (ai, bi) = (_mm512_add_pd(x0i, x2i), _mm512_sub_pd(x0i, x2i));
-                let (cr, dr) = (_mm512_add_pd(x1r, x3r), _mm512_sub_pd(x1r, x3r));
-                let (ci, di) = (_mm512_add_pd(x1i, x3i), _mm512_sub_pd(x1i, x3i));
-                let (y1r, y1i) = cmul(_mm512_sub_pd(ar, cr), _mm512_sub_pd(ai, ci), l(w2r), l(w2i));
-                let (y2r, y2i) = cmul(_mm512_add_pd(br, di), _mm512_sub_pd(bi, dr), l(w1r), l(w1i));
-                let (y3r, y3i) = cmul(_mm512_sub_pd(br, di), _mm512_add_pd(bi, dr), l(w3r), l(w3i));
+                let x = [
+                    (l(r0), l(i0)),
+                    (l(r1), l(i1)),
+                    (l(r2), l(i2)),
+                    (l(r3), l(i3)),
+                ];
+                let w = [(l(w1r), l(w1i)), (l(w2r), l(w2i)), (l(w3r), l(w3i))];
+                let y = r4_dif(x, w);
                 let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
-                st(r0, _mm512_add_pd(ar, cr));
-                st(i0, _mm512_add_pd(ai, ci));
+                let [(y0r, y0i), (y1r, y1i), (y2r, y2i), (y3r, y3i)] = y;
+                st(r0, y0r);
+                st(i0, y0i);
                 st(r1, y1r);
                 st(i1, y1i);
                 st(r2, y2r);
@@ -1154,23 +1154,24 @@ mod x86 {
             // SAFETY: j + 8 ≤ q ≤ every slice's length (asserted above).
             unsafe {
                 let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
-                let (b1r, b1i) = cmulc(l(r1), l(i1), l(w2r), l(w2i));
-                let (b2r, b2i) = cmulc(l(r2), l(i2), l(w1r), l(w1i));
-                let (b3r, b3i) = cmulc(l(r3), l(i3), l(w3r), l(w3i));
-                let (x0r, x0i) = (l(r0), l(i0));
-                let (sr, si) = (_mm512_add_pd(x0r, b1r), _mm512_add_pd(x0i, b1i));
-                let (tr, ti) = (_mm512_sub_pd(x0r, b1r), _mm512_sub_pd(x0i, b1i));
-                let (ur, ui) = (_mm512_add_pd(b2r, b3r), _mm512_add_pd(b2i, b3i));
-                let (vr, vi) = (_mm512_sub_pd(b3i, b2i), _mm512_sub_pd(b2r, b3r));
+                let x = [
+                    (l(r0), l(i0)),
+                    (l(r1), l(i1)),
+                    (l(r2), l(i2)),
+                    (l(r3), l(i3)),
+                ];
+                let w = [(l(w1r), l(w1i)), (l(w2r), l(w2i)), (l(w3r), l(w3i))];
+                let y = r4_dit(x, w);
                 let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
-                st(r0, _mm512_add_pd(sr, ur));
-                st(i0, _mm512_add_pd(si, ui));
-                st(r2, _mm512_sub_pd(sr, ur));
-                st(i2, _mm512_sub_pd(si, ui));
-                st(r1, _mm512_add_pd(tr, vr));
-                st(i1, _mm512_add_pd(ti, vi));
-                st(r3, _mm512_sub_pd(tr, vr));
-                st(i3, _mm512_sub_pd(ti, vi));
+                let [(y0r, y0i), (y1r, y1i), (y2r, y2i), (y3r, y3i)] = y;
+                st(r0, y0r);
+                st(i0, y0i);
+                st(r1, y1r);
+                st(i1, y1i);
+                st(r2, y2r);
+                st(i2, y2i);
+                st(r3, y3r);
+                st(i3, y3i);
             }
             j += 8;
         }
