@@ -5,10 +5,11 @@
 //! 4-wide AVX2, with FMA). A release binary must still run on any x86-64,
 //! so each generic kernel is instantiated three times under
 //! `#[target_feature]` ([`dispatch!`]) and the set is picked once, when the
-//! squarer is built, with `is_x86_feature_detected!`. A few kernels where
-//! the compiler's vectorisation fell short (the stages inside one 8-lane
-//! vector, and short butterfly columns) are written with AVX-512
-//! intrinsics in [`x86`], behind the [`Avx512`] token.
+//! squarer is built, with `is_x86_feature_detected!`. The kernels where
+//! the compiler's vectorisation fell short or registers must be planned by
+//! hand (the column groups, the leaves' register passes, the lane-parallel
+//! carry, short butterfly columns) are written with AVX-512 intrinsics in
+//! [`x86`], behind the [`Avx512`] token.
 //!
 //! Why not the `multiversion` or `pulp` crates: `multiversion` generates
 //! exactly this (a cached feature check and `#[target_feature]` clones),
@@ -147,58 +148,6 @@ impl Isa {
             Isa::Avx512 => Some(Avx512 { _private: () }),
             _ => None,
         }
-    }
-}
-
-/// Twiddles of the radix-4 stage on 16-point blocks, as the kernels'
-/// vectors: (re, im) of [1 | ω_16^{2j}] and [ω_16^j | ω_16^{3j}], j = 0..3.
-pub(super) struct Leaf16Twiddles {
-    w01: ([f64; 8], [f64; 8]),
-    w23: ([f64; 8], [f64; 8]),
-}
-
-impl Leaf16Twiddles {
-    pub(super) fn new() -> Self {
-        let w = |k: u64| super::transform::unit_root(k, 16);
-        let mut t = Leaf16Twiddles {
-            w01: ([0.0; 8], [0.0; 8]),
-            w23: ([0.0; 8], [0.0; 8]),
-        };
-        for j in 0..4u64 {
-            let (a, b, c) = (w(j), w(2 * j), w(3 * j));
-            let l = j as usize;
-            t.w01.0[l] = 1.0;
-            t.w01.0[l + 4] = b.re;
-            t.w01.1[l + 4] = b.im;
-            t.w23.0[l] = a.re;
-            t.w23.1[l] = a.im;
-            t.w23.0[l + 4] = c.re;
-            t.w23.1[l + 4] = c.im;
-        }
-        t
-    }
-}
-
-/// The last two forward radix-4 stages (q = 4, then q = 1) on every
-/// 16-point block of `re`/`im`: what [`super::soa`]'s `dif4` computes, in
-/// registers. A 16-point block is two 8-lane vectors per part; the stages
-/// that pair points 4, 2 and 1 apart are lane permutes.
-pub(super) fn dif16(t: Avx512, tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
-    let _ = t;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
-    unsafe {
-        x86::dif16(tw, re, im)
-    }
-}
-
-/// The inverse of [`dif16`] times 16: the first two inverse stages.
-pub(super) fn dit16(t: Avx512, tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
-    let _ = t;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
-    unsafe {
-        x86::dit16(tw, re, im)
     }
 }
 
@@ -510,7 +459,7 @@ pub(super) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::soa::{ColumnPlan, Twiddles};
-    use super::{Head1024Twiddles, Leaf16Twiddles, Tail64Twiddles};
+    use super::{Head1024Twiddles, Tail64Twiddles};
     use std::arch::x86_64::*;
 
     /// The 8 doubles of `x` at `at` (bounds-checked).
@@ -875,48 +824,11 @@ mod x86 {
         }
     }
 
-    /// Lanes (mod 4) that hold the quarter multiplied by ∓i in a 4-point
-    /// butterfly, and the sign vectors of radix-2 steps pairing lanes 4, 2
-    /// and 1 apart (+1 on the lane whose partner is above it).
-    const Q3: __mmask8 = 0b1000_1000;
-    const S4: [f64; 8] = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0];
-    const S2: [f64; 8] = [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0];
-    const S1: [f64; 8] = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0];
-
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn ld(a: &[f64; 8]) -> __m512d {
         // SAFETY: reads exactly the 8 elements of `a`.
         unsafe { _mm512_loadu_pd(a.as_ptr()) }
-    }
-
-    /// Lane l ← lane l ^ 4 (swap 256-bit halves).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn swap4(x: __m512d) -> __m512d {
-        _mm512_shuffle_f64x2::<0b01_00_11_10>(x, x)
-    }
-
-    /// Lane l ← lane l ^ 2.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn swap2(x: __m512d) -> __m512d {
-        _mm512_permutex_pd::<0b01_00_11_10>(x)
-    }
-
-    /// Lane l ← lane l ^ 1.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn swap1(x: __m512d) -> __m512d {
-        _mm512_permute_pd::<0b0101_0101>(x)
-    }
-
-    /// Radix-2 step between lanes d apart: lane l gets x_l + x_{l^d} if it
-    /// is the lower one, x_{l^d} − x_l otherwise (s = ±1 per lane).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn bfly(s: __m512d, x: __m512d, swapped: __m512d) -> __m512d {
-        _mm512_fmadd_pd(s, x, swapped)
     }
 
     /// (xr + i·xi)·(wr + i·wi).
@@ -937,105 +849,6 @@ mod x86 {
             _mm512_fmadd_pd(xr, wr, _mm512_mul_pd(xi, wi)),
             _mm512_fmsub_pd(xi, wr, _mm512_mul_pd(xr, wi)),
         )
-    }
-
-    /// Multiplies the lanes in `mask` by −i (sign −1) or +i (sign +1):
-    /// −i·(r + i·m) = m − i·r, +i·(r + i·m) = −m + i·r.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn rot(mask: __mmask8, r: __m512d, m: __m512d, plus_i: bool) -> (__m512d, __m512d) {
-        let z = _mm512_setzero_pd();
-        if plus_i {
-            (
-                _mm512_mask_blend_pd(mask, r, _mm512_sub_pd(z, m)),
-                _mm512_mask_blend_pd(mask, m, r),
-            )
-        } else {
-            (
-                _mm512_mask_blend_pd(mask, r, m),
-                _mm512_mask_blend_pd(mask, m, _mm512_sub_pd(z, r)),
-            )
-        }
-    }
-
-    /// Forward 4-point DFTs on the two 4-lane groups of (r, m), outputs
-    /// y0, y1, y2, y3 in the order `dif4` with q = 1 leaves them.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn dft4(s2: __m512d, s1: __m512d, r: __m512d, m: __m512d) -> (__m512d, __m512d) {
-        let (r, m) = (bfly(s2, r, swap2(r)), bfly(s2, m, swap2(m)));
-        let (r, m) = rot(Q3, r, m, false);
-        (bfly(s1, r, swap1(r)), bfly(s1, m, swap1(m)))
-    }
-
-    /// Inverse of [`dft4`] times 4.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn idft4(s2: __m512d, s1: __m512d, r: __m512d, m: __m512d) -> (__m512d, __m512d) {
-        let (r, m) = (bfly(s1, r, swap1(r)), bfly(s1, m, swap1(m)));
-        let (r, m) = rot(Q3, r, m, true);
-        (bfly(s2, r, swap2(r)), bfly(s2, m, swap2(m)))
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn dif16(tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
-        // SAFETY (whole function): every load and store is of 8 f64 at an
-        // offset 0 or 8 inside a 16-element chunk, or of an [f64; 8].
-        unsafe {
-            let (s4, s2, s1) = (ld(&S4), ld(&S2), ld(&S1));
-            let (w01r, w01i) = (ld(&tw.w01.0), ld(&tw.w01.1));
-            let (w23r, w23i) = (ld(&tw.w23.0), ld(&tw.w23.1));
-            let hi: __mmask8 = 0xF0;
-            for (r, m) in re.chunks_exact_mut(16).zip(im.chunks_exact_mut(16)) {
-                let (pr, pm) = (r.as_mut_ptr(), m.as_mut_ptr());
-                let (ar, br) = (_mm512_loadu_pd(pr), _mm512_loadu_pd(pr.add(8)));
-                let (ai, bi) = (_mm512_loadu_pd(pm), _mm512_loadu_pd(pm.add(8)));
-                // Points 8 apart: [x0|x1] ± [x2|x3] = [a|c], [b|d].
-                let (sr, si) = (_mm512_add_pd(ar, br), _mm512_add_pd(ai, bi));
-                let (dr, di) = (_mm512_sub_pd(ar, br), _mm512_sub_pd(ai, bi));
-                // [b | −i·d], then points 4 apart.
-                let (dr, di) = rot(hi, dr, di, false);
-                let (y01r, y01i) = (bfly(s4, sr, swap4(sr)), bfly(s4, si, swap4(si)));
-                let (y23r, y23i) = (bfly(s4, dr, swap4(dr)), bfly(s4, di, swap4(di)));
-                let (y01r, y01i) = cmul(y01r, y01i, w01r, w01i);
-                let (y23r, y23i) = cmul(y23r, y23i, w23r, w23i);
-                // The q = 1 stage on each 4-point group.
-                let (y01r, y01i) = dft4(s2, s1, y01r, y01i);
-                let (y23r, y23i) = dft4(s2, s1, y23r, y23i);
-                _mm512_storeu_pd(pr, y01r);
-                _mm512_storeu_pd(pr.add(8), y23r);
-                _mm512_storeu_pd(pm, y01i);
-                _mm512_storeu_pd(pm.add(8), y23i);
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn dit16(tw: &Leaf16Twiddles, re: &mut [f64], im: &mut [f64]) {
-        // SAFETY: as in `dif16`.
-        unsafe {
-            let (s4, s2, s1) = (ld(&S4), ld(&S2), ld(&S1));
-            let (w01r, w01i) = (ld(&tw.w01.0), ld(&tw.w01.1));
-            let (w23r, w23i) = (ld(&tw.w23.0), ld(&tw.w23.1));
-            let hi: __mmask8 = 0xF0;
-            for (r, m) in re.chunks_exact_mut(16).zip(im.chunks_exact_mut(16)) {
-                let (pr, pm) = (r.as_mut_ptr(), m.as_mut_ptr());
-                let (y01r, y23r) = (_mm512_loadu_pd(pr), _mm512_loadu_pd(pr.add(8)));
-                let (y01i, y23i) = (_mm512_loadu_pd(pm), _mm512_loadu_pd(pm.add(8)));
-                let (y01r, y01i) = idft4(s2, s1, y01r, y01i);
-                let (y23r, y23i) = idft4(s2, s1, y23r, y23i);
-                let (y01r, y01i) = cmulc(y01r, y01i, w01r, w01i);
-                let (y23r, y23i) = cmulc(y23r, y23i, w23r, w23i);
-                // [s | t] and [u | b2 − b3] → [u | v] with v = i·(b2 − b3).
-                let (str_, sti) = (bfly(s4, y01r, swap4(y01r)), bfly(s4, y01i, swap4(y01i)));
-                let (uvr, uvi) = (bfly(s4, y23r, swap4(y23r)), bfly(s4, y23i, swap4(y23i)));
-                let (uvr, uvi) = rot(hi, uvr, uvi, true);
-                _mm512_storeu_pd(pr, _mm512_add_pd(str_, uvr));
-                _mm512_storeu_pd(pr.add(8), _mm512_sub_pd(str_, uvr));
-                _mm512_storeu_pd(pm, _mm512_add_pd(sti, uvi));
-                _mm512_storeu_pd(pm.add(8), _mm512_sub_pd(sti, uvi));
-            }
-        }
     }
 
     /// [`dif4`] on every 4q-block of (re, im), in one call.

@@ -49,7 +49,7 @@
 //! pool.
 
 use super::pages::PageArray;
-use super::simd::{self, Avx512, Head1024Twiddles, Isa, Leaf16Twiddles, Tail64Twiddles};
+use super::simd::{self, Avx512, Head1024Twiddles, Isa, Tail64Twiddles};
 use super::transform::{
     ROUND_MAGIC, balanced_digits, unit_root, value_of_digits, word_of_bit, word_start,
 };
@@ -190,10 +190,6 @@ pub(super) struct SoaFft {
     stride: usize,
     plan: ColumnPlan,
     tw: Twiddles,
-    /// Present when the CPU has AVX-512: the last two radix-4 stages (which
-    /// pair points fewer than 8 apart, inside one vector) then run as
-    /// register permutes in [`super::simd::dif16`] instead of scalar code.
-    leaf16: Option<(Avx512, Leaf16Twiddles)>,
     /// Present when the CPU has AVX-512: every 64-point block's last
     /// three radix-4 stages run as [`super::simd::dif64t`], which leaves
     /// the block's spectrum transposed (see [`Self::plain_position`]).
@@ -651,7 +647,6 @@ impl SoaFft {
             stride: 0,
             plan: ColumnPlan::default(),
             tw: Twiddles::new(m),
-            leaf16: isa.avx512_token().map(|t| (t, Leaf16Twiddles::new())),
             tail64: isa.avx512_token().map(|t| (t, Tail64Twiddles::new())),
             head1024: None,
             isa,
@@ -889,12 +884,6 @@ impl SoaFft {
         }
         let mut q = r.len() / 4;
         while q >= 1 {
-            if q == 4
-                && let Some((t, w)) = &self.leaf16
-            {
-                simd::dif16(*t, w, r, i);
-                break;
-            }
             dif4(self.isa, r, i, q, &self.tw);
             q /= 4;
         }
@@ -911,12 +900,6 @@ impl SoaFft {
         }
         let leaf = r.len();
         let mut q = 1;
-        if leaf >= 16
-            && let Some((t, w)) = &self.leaf16
-        {
-            simd::dit16(*t, w, r, i);
-            q = 16;
-        }
         while q <= leaf / 4 {
             dit4(self.isa, r, i, q, &self.tw);
             q *= 4;
