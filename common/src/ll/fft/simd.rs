@@ -159,7 +159,7 @@ pub(super) fn dif4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: 
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::dif4(r, i, w)
+        x86::bfly4(true, r, i, w)
     }
 }
 
@@ -169,7 +169,7 @@ pub(super) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: 
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::dit4(r, i, w)
+        x86::bfly4(false, r, i, w)
     }
 }
 
@@ -851,19 +851,19 @@ mod x86 {
         )
     }
 
-    /// [`dif4`] on every 4q-block of (re, im), in one call.
+    /// [`bfly4`] forward on every 4q-block of (re, im), in one call.
     #[target_feature(enable = "avx512f")]
     pub(super) fn dif4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
         for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-            dif4(quarters(r, q), quarters(i, q), w);
+            bfly4(true, quarters(r, q), quarters(i, q), w);
         }
     }
 
-    /// [`dit4`] on every 4q-block of (re, im), in one call.
+    /// [`bfly4`] inverse on every 4q-block of (re, im), in one call.
     #[target_feature(enable = "avx512f")]
     pub(super) fn dit4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
         for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-            dit4(quarters(r, q), quarters(i, q), w);
+            bfly4(false, quarters(r, q), quarters(i, q), w);
         }
     }
 
@@ -874,9 +874,12 @@ mod x86 {
         [a, b, c, d]
     }
 
+    /// Radix-4 butterflies on columns of 8-lane vectors: [`r4_dif`] when
+    /// `forward`, else [`r4_dit`].
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn dif4(
+    pub(super) fn bfly4(
+        forward: bool,
         [r0, r1, r2, r3]: [&mut [f64]; 4],
         [i0, i1, i2, i3]: [&mut [f64]; 4],
         [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
@@ -916,65 +919,7 @@ mod x86 {
                     (l(r3), l(i3)),
                 ];
                 let w = [(l(w1r), l(w1i)), (l(w2r), l(w2i)), (l(w3r), l(w3i))];
-                let y = r4_dif(x, w);
-                let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
-                let [(y0r, y0i), (y1r, y1i), (y2r, y2i), (y3r, y3i)] = y;
-                st(r0, y0r);
-                st(i0, y0i);
-                st(r1, y1r);
-                st(i1, y1i);
-                st(r2, y2r);
-                st(i2, y2i);
-                st(r3, y3r);
-                st(i3, y3i);
-            }
-            j += 8;
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn dit4(
-        [r0, r1, r2, r3]: [&mut [f64]; 4],
-        [i0, i1, i2, i3]: [&mut [f64]; 4],
-        [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
-    ) {
-        let q = r0.len();
-        assert!(
-            q.is_multiple_of(8)
-                && [
-                    r1.len(),
-                    r2.len(),
-                    r3.len(),
-                    i0.len(),
-                    i1.len(),
-                    i2.len(),
-                    i3.len()
-                ]
-                .iter()
-                .chain(&[
-                    w1r.len(),
-                    w1i.len(),
-                    w2r.len(),
-                    w2i.len(),
-                    w3r.len(),
-                    w3i.len()
-                ])
-                .all(|&l| l >= q)
-        );
-        let mut j = 0;
-        while j < q {
-            // SAFETY: j + 8 ≤ q ≤ every slice's length (asserted above).
-            unsafe {
-                let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
-                let x = [
-                    (l(r0), l(i0)),
-                    (l(r1), l(i1)),
-                    (l(r2), l(i2)),
-                    (l(r3), l(i3)),
-                ];
-                let w = [(l(w1r), l(w1i)), (l(w2r), l(w2i)), (l(w3r), l(w3i))];
-                let y = r4_dit(x, w);
+                let y = if forward { r4_dif(x, w) } else { r4_dit(x, w) };
                 let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
                 let [(y0r, y0i), (y1r, y1i), (y2r, y2i), (y3r, y3i)] = y;
                 st(r0, y0r);
@@ -1230,7 +1175,7 @@ mod x86 {
         ([err, top(vmax)], carry_out)
     }
 
-    /// [`dif4`]'s butterfly on registers; `w` = [w, w², w³].
+    /// [`bfly4`]'s forward butterfly on registers; `w` = [w, w², w³].
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn dif4_regs(x: [C; 4], w: [C; 3]) -> [C; 4] {
@@ -1247,7 +1192,7 @@ mod x86 {
         ]
     }
 
-    /// [`dit4`]'s butterfly on registers.
+    /// [`bfly4`]'s inverse butterfly on registers.
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn dit4_regs(y: [C; 4], w: [C; 3]) -> [C; 4] {
