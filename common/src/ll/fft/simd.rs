@@ -458,7 +458,7 @@ pub(super) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::super::soa::{ColumnPlan, Twiddles};
+    use super::super::soa::{ColumnPass, ColumnPlan, Twiddles};
     use super::{Head1024Twiddles, Tail64Twiddles};
     use std::arch::x86_64::*;
 
@@ -575,29 +575,11 @@ mod x86 {
             im: li.as_mut_ptr(),
             stride: 8,
         };
-        // The stages in the order run. The radix-2 stage and the first
-        // radix-4 stage after it go together as one radix-8 pass (rows t +
-        // j·rows/8, j < 8), one pass over the rows fewer.
-        #[derive(Clone, Copy)]
-        enum Stage {
-            R2,
-            R4(usize),
-            R8(usize),
-        }
-        let mut stages: Vec<Stage> = Vec::with_capacity(plan.quarters.len() + 1);
-        let mut quarters = plan.quarters.iter().copied();
-        if plan.radix2 {
-            stages.push(match quarters.next() {
-                Some(q) => Stage::R8(q),
-                None => Stage::R2,
-            });
-        }
-        stages.extend(quarters.map(Stage::R4));
-        if !forward {
-            stages.reverse();
-        }
+        let stages = &plan.passes;
         let n = stages.len();
-        for (k, &stage) in stages.iter().enumerate() {
+        // Forward runs the passes in order, inverse in reverse.
+        let order = (0..n).map(|k| if forward { k } else { n - 1 - k });
+        for (k, stage) in order.map(|i| stages[i]).enumerate() {
             let src = if k == 0 { main } else { scratch };
             let dst = if k + 1 == n { main } else { scratch };
             let at = (c0, forward);
@@ -605,9 +587,9 @@ mod x86 {
             // both `main` and `scratch` hold `rows` rows (asserted above).
             unsafe {
                 match stage {
-                    Stage::R2 => group_radix2(src, dst, plan, tw, at),
-                    Stage::R4(q) => group_radix4(src, dst, plan, tw, q, at),
-                    Stage::R8(q) => group_radix8(src, dst, plan, tw, q, at),
+                    ColumnPass::Radix2 => group_radix2(src, dst, plan, tw, at),
+                    ColumnPass::Radix4(q, k4) => group_radix4(src, dst, plan, tw, (q, k4), at),
+                    ColumnPass::Radix8(q, k4) => group_radix8(src, dst, plan, tw, (q, k4), at),
                 }
             }
         }
@@ -752,12 +734,11 @@ mod x86 {
         dst: Rows,
         plan: &ColumnPlan,
         tw: &Twiddles,
-        q: usize,
+        (q, k4): (usize, usize),
         (c0, forward): (usize, bool),
     ) {
         let _ = tw;
         let qr = q / plan.leaf;
-        let k4 = plan.quarter_index(q);
         let col = r4_columns(plan, k4, c0);
         for t in 0..qr {
             let w = r4_twiddles(plan, col, k4, t);
@@ -787,13 +768,12 @@ mod x86 {
         dst: Rows,
         plan: &ColumnPlan,
         tw: &Twiddles,
-        q: usize,
+        (q, k4): (usize, usize),
         (c0, forward): (usize, bool),
     ) {
         let qr = q / plan.leaf;
         debug_assert_eq!(8 * qr, plan.rows);
         let _ = tw;
-        let k4 = plan.quarter_index(q);
         let col2 = r2_columns(plan, c0);
         let col4 = r4_columns(plan, k4, c0);
         for t in 0..qr {

@@ -429,15 +429,34 @@ pub(super) struct ColumnPlan {
     /// windows of w, w², w³ as six runs of 8 (w1r, w1i, w2r, w2i, w3r, w3i).
     pub(super) r4_rows: Vec<Vec<[f64; 6]>>,
     pub(super) r4_cols: Vec<Vec<f64>>,
+    /// The passes of the AVX-512 kernel, in forward order (the inverse
+    /// runs them backwards): the radix-2 stage and the first radix-4 stage
+    /// after it go together as one radix-8 pass, one pass over the rows
+    /// fewer.
+    pub(super) passes: Vec<ColumnPass>,
+}
+
+/// One pass of the AVX-512 column kernel; radix-4 passes carry their
+/// quarter q and its index in [`ColumnPlan::quarters`].
+#[derive(Clone, Copy)]
+pub(super) enum ColumnPass {
+    Radix2,
+    Radix4(usize, usize),
+    Radix8(usize, usize),
 }
 
 impl ColumnPlan {
-    /// Index of radix-4 stage q in `quarters`.
-    pub(super) fn quarter_index(&self, q: usize) -> usize {
-        self.quarters
-            .iter()
-            .position(|&x| x == q)
-            .expect("q is one of the plan's column stages")
+    /// The pass order (see `passes`).
+    fn plan_passes(&mut self) {
+        let mut quarters = self.quarters.iter().copied().enumerate();
+        if self.radix2 {
+            self.passes.push(match quarters.next() {
+                Some((k, q)) => ColumnPass::Radix8(q, k),
+                None => ColumnPass::Radix2,
+            });
+        }
+        self.passes
+            .extend(quarters.map(|(k, q)| ColumnPass::Radix4(q, k)));
     }
 
     /// Fills the compact tables from the m-long ones.
@@ -671,6 +690,7 @@ impl SoaFft {
             ..ColumnPlan::default()
         };
         f.plan.copy_twiddles(&f.tw);
+        f.plan.plan_passes();
         if f.tail64.is_some() && leaf == 1024 {
             f.head1024 = Some(Head1024Twiddles::new());
         }
