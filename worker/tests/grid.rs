@@ -358,11 +358,17 @@ fn a_peer_killed_mid_run_is_survived() {
     });
     let t = table(&a.addr).unwrap();
     check_table(&t, from, to);
-    // The unit the victim was crunching got done by a survivor.
+    // Each unit the victim was crunching got done: by a survivor, unless
+    // the victim finished it in the moment between the status read and the
+    // kill (units are short with the FFT engine, so that race is real).
     for p in held.crunching {
+        let by_victim = t
+            .iter()
+            .any(|r| r.exponent == p && r.computed_by == victim.addr);
         assert!(
-            t.iter()
-                .any(|r| r.exponent == p && r.computed_by != victim.addr),
+            by_victim
+                || t.iter()
+                    .any(|r| r.exponent == p && r.computed_by != victim.addr),
             "M{p} was not taken over"
         );
     }
