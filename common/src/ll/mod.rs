@@ -33,9 +33,19 @@ use serde::{Deserialize, Serialize};
 /// Version of the [`Checkpoint`] layout; bumped on incompatible changes.
 pub const CHECKPOINT_VERSION: u32 = 1;
 
-/// Largest exponent a [`Checkpoint`] may name. GIMPS assigns exponents below
-/// 2^32; anything larger in a checkpoint is corruption.
-pub const MAX_CHECKPOINT_EXPONENT: u64 = u32::MAX as u64;
+/// The largest exponent this build tests: every engine constructor, every
+/// checkpoint and [`check_exponent`] refuse a larger p with
+/// [`LlError::ExponentTooLarge`], before factoring p or allocating anything
+/// whose size grows with it.
+///
+/// It is the reach of the FFT engine's longest transform (2^23 words at
+/// about 17 bits a word, see [`fft::max_exponent`]), rounded down; a test
+/// keeps it at or below the table's limit, so a longer or denser table only
+/// ever leaves room above it. The reference engine could go further in
+/// principle, but at ~10^8 bits an iteration takes it seconds and a test
+/// years, and a peer that accepted such a unit would hold it for ever.
+/// GIMPS's current wavefront (~1.4·10^8) is just inside.
+pub const MAX_EXPONENT: u64 = 143_000_000;
 
 /// Errors from setting up or running a Lucas–Lehmer test.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,15 +63,13 @@ pub enum LlError {
         /// Its smallest prime factor.
         factor: u64,
     },
-    /// The exponent exceeds what this engine (or this build) can handle.
-    #[error("exponent {p} is larger than the {engine} engine supports (max {max})")]
+    /// The exponent exceeds [`MAX_EXPONENT`], the largest this build tests.
+    #[error("exponent {p} is too large: the largest this build can test is {max}")]
     ExponentTooLarge {
         /// The exponent that was asked for.
         p: u64,
-        /// The largest supported exponent.
+        /// The largest supported exponent, [`MAX_EXPONENT`].
         max: u64,
-        /// The engine that refused it.
-        engine: &'static str,
     },
     /// The shift count must be below p.
     #[error("shift count {shift} must be below the exponent {p}")]
@@ -169,9 +177,9 @@ impl Checkpoint {
         // Range checks come before anything whose cost grows with p, so that
         // corrupted bytes claiming a huge exponent fail fast instead of
         // trial-dividing for seconds or allocating gigabytes.
-        if self.exponent > MAX_CHECKPOINT_EXPONENT {
+        if self.exponent > MAX_EXPONENT {
             return bad(format!(
-                "exponent {} above the largest supported {MAX_CHECKPOINT_EXPONENT}",
+                "exponent {} above the largest supported {MAX_EXPONENT}",
                 self.exponent
             ));
         }
@@ -413,10 +421,20 @@ pub fn resume_engine_with(
     }
 }
 
-/// Validates an exponent for an LL test: it must be a prime ≥ 2.
+/// Validates an exponent for an LL test: it must be a prime in
+/// 2..=[`MAX_EXPONENT`].
+///
+/// The size check comes first, so a hostile p costs nothing: trial division
+/// of a prime near 2^64 would take seconds, and M_p would not fit in memory.
 pub fn check_exponent(p: u64) -> Result<(), LlError> {
     if p < 2 {
         return Err(LlError::ExponentTooSmall(p));
+    }
+    if p > MAX_EXPONENT {
+        return Err(LlError::ExponentTooLarge {
+            p,
+            max: MAX_EXPONENT,
+        });
     }
     if let Some(factor) = crate::primes::smallest_factor(p) {
         return Err(LlError::CompositeExponent { p, factor });
@@ -482,4 +500,66 @@ pub fn rotate_left(x: &BigUint, p: u64, l: u64) -> BigUint {
 /// Converts an integer to little-endian 64-bit limbs.
 pub fn to_limbs(x: &BigUint) -> Vec<u64> {
     x.iter_u64_digits().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primes::is_prime;
+
+    /// The largest prime below 2^64, which `worker ll` once tried to
+    /// allocate 2^64 bits for.
+    const HUGE_PRIME: u64 = u64::MAX - 58;
+
+    #[test]
+    fn max_exponent_is_within_the_fft_table() {
+        let top = *fft::fft_lengths().last().expect("table is not empty");
+        assert!(MAX_EXPONENT <= fft::max_exponent(top));
+        let mut p = MAX_EXPONENT;
+        while !is_prime(p) {
+            p -= 1;
+        }
+        assert!(check_exponent(p).is_ok());
+        assert!(fft::length_index_for(p).is_some(), "no FFT length for M{p}");
+    }
+
+    #[test]
+    fn huge_exponents_are_refused_before_any_work() {
+        let t = std::time::Instant::now();
+        let mut above = MAX_EXPONENT + 1;
+        while !is_prime(above) {
+            above += 1;
+        }
+        for p in [
+            above,
+            (1 << 61) - 1,
+            u32::MAX as u64 - 4,
+            HUGE_PRIME,
+            u64::MAX,
+        ] {
+            let want = LlError::ExponentTooLarge {
+                p,
+                max: MAX_EXPONENT,
+            };
+            assert_eq!(check_exponent(p), Err(want.clone()));
+            for kind in [EngineKind::Auto, EngineKind::Reference, EngineKind::Fft] {
+                assert_eq!(new_engine(kind, p, 0).err(), Some(want.clone()), "{kind:?}");
+            }
+            assert!(want.to_string().contains(&MAX_EXPONENT.to_string()));
+            let c = Checkpoint {
+                version: CHECKPOINT_VERSION,
+                exponent: p,
+                initial_shift: 0,
+                shift: 0,
+                iteration: 0,
+                residue: vec![4],
+                engine: "reference".into(),
+            };
+            for kind in [EngineKind::Reference, EngineKind::Fft] {
+                let e = resume_engine(kind, &c).err();
+                assert!(matches!(e, Some(LlError::BadCheckpoint(ref m)) if m.contains("above")));
+            }
+        }
+        assert!(t.elapsed().as_millis() < 500, "{:?}", t.elapsed());
+    }
 }

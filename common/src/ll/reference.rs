@@ -6,8 +6,8 @@
 //! x ≡ (x & M_p) + (x >> p) — and subtracts the (shifted) 2. No division.
 
 use super::{
-    CHECKPOINT_VERSION, Checkpoint, LlEngine, LlError, MAX_CHECKPOINT_EXPONENT, check_exponent,
-    mersenne, rotate_left, rotate_right, shift_after, to_limbs, total_iterations,
+    CHECKPOINT_VERSION, Checkpoint, LlEngine, LlError, check_exponent, mersenne, rotate_left,
+    rotate_right, shift_after, to_limbs, total_iterations,
 };
 use num_bigint::BigUint;
 
@@ -26,15 +26,6 @@ pub struct ReferenceEngine {
 impl ReferenceEngine {
     /// Starts a test of M_p with s_0 = 4·2^shift mod M_p.
     pub fn new(p: u64, shift: u64) -> Result<Self, LlError> {
-        if p > MAX_CHECKPOINT_EXPONENT {
-            // Not a limit of the arithmetic, but 2^p − 1 would not fit in
-            // memory long before a test of it could finish.
-            return Err(LlError::ExponentTooLarge {
-                p,
-                max: MAX_CHECKPOINT_EXPONENT,
-                engine: "reference",
-            });
-        }
         check_exponent(p)?;
         let shift = if p == 2 { 0 } else { shift };
         if p > 2 && shift >= p {

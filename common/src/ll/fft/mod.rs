@@ -338,10 +338,11 @@ impl FftEngine {
                 })?,
             None => preferred_length_index(
                 p,
+                // Unreachable through the constructors, which refuse
+                // p > MAX_EXPONENT, the table's reach or less.
                 length_index_for(p).ok_or(LlError::ExponentTooLarge {
                     p,
-                    max: max_exponent(*lengths.last().expect("table is not empty")),
-                    engine: "fft",
+                    max: super::MAX_EXPONENT,
                 })?,
             ),
         };
