@@ -28,6 +28,9 @@ use sha2::{Digest, Sha256};
 
 use crate::ll::Status;
 
+mod limits;
+pub use limits::{LimitError, MAX_SUBMIT_WIDTH, check_submission};
+
 /// Position of a unit's record on the ring: the first 8 bytes (big-endian)
 /// of SHA-256 over `"unit:" ‖ p`. A 64-bit ring is plenty for a grid of at
 /// most millions of nodes and makes interval arithmetic plain `u64` math.
