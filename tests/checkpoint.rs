@@ -1,8 +1,10 @@
 //! Checkpoints: stop anywhere, serialise, resume in a new engine, and finish
-//! with the same result; bad bytes are an error, never a panic.
+//! with the same result; corrupted bytes are refused by their checksum, and
+//! bad bytes are an error, never a panic.
 
 use mersenne_common::ll::{
-    CHECKPOINT_VERSION, Checkpoint, EngineKind, LlError, new_engine, resume_engine,
+    CHECKPOINT_CHECKSUM_LEN, CHECKPOINT_VERSION, Checkpoint, EngineKind, LlError, new_engine,
+    resume_engine,
 };
 use mersenne_common::primes::primes_in;
 use proptest::prelude::*;
@@ -100,13 +102,18 @@ proptest! {
                 _ => bytes.insert(at, byte),
             }
         }
-        if let Ok(c) = Checkpoint::from_bytes(&bytes) {
-            // Whatever survived validation must be usable.
-            prop_assert!(c.validate().is_ok());
-            if c.exponent < 100_000 {
-                let mut e = resume_engine(EngineKind::Reference, &c).unwrap();
-                e.advance(10).unwrap();
+        let original = c.to_bytes();
+        match Checkpoint::from_bytes(&bytes) {
+            // The edits cancelled out (an insert and a truncation can): the
+            // checkpoint is the original one.
+            Ok(back) => {
+                prop_assert_eq!(&bytes, &original);
+                prop_assert_eq!(back, c);
             }
+            Err(e) => prop_assert!(
+                matches!(e, LlError::CheckpointChecksum | LlError::BadCheckpoint(_)),
+                "{e:?}"
+            ),
         }
     }
 
@@ -186,4 +193,100 @@ fn invalid_checkpoints_are_refused_with_a_reason() {
     assert!(t.elapsed().as_secs() < 5);
     assert!(Checkpoint::from_bytes(&[]).is_err());
     assert!(Checkpoint::from_bytes(b"not a checkpoint").is_err());
+}
+
+/// Every single-byte corruption of a checkpoint, at every position and with
+/// several bit patterns, and every truncation, is refused by the checksum.
+#[test]
+fn every_corrupted_byte_is_refused_by_the_checksum() {
+    for (p, stop) in [(127, 50), (1279, 700), (1999, 3)] {
+        let bytes = sample_checkpoint(p, stop, p / 5).to_bytes();
+        assert!(Checkpoint::from_bytes(&bytes).is_ok());
+        for at in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff, 0x5a] {
+                let mut bad = bytes.clone();
+                bad[at] ^= flip;
+                assert_eq!(
+                    Checkpoint::from_bytes(&bad),
+                    Err(LlError::CheckpointChecksum),
+                    "M{p}: byte {at} ^ {flip:#04x} of {} was not refused",
+                    bytes.len()
+                );
+            }
+        }
+        for len in 0..bytes.len() {
+            assert!(
+                Checkpoint::from_bytes(&bytes[..len]).is_err(),
+                "M{p}: cut to {len} bytes"
+            );
+        }
+    }
+}
+
+/// Below p = 2000 the reference engine runs without a Jacobi check, so a
+/// flipped residue bit that still decodes and validates would go on to a
+/// wrong result. The checksum now stops it at the door.
+#[test]
+fn a_corruption_that_decodes_cannot_give_a_wrong_result() {
+    let p = 1279; // M1279 is prime: the true result is a zero residue.
+    let good = sample_checkpoint(p, 600, 17);
+    let bytes = good.to_bytes();
+    let body = &bytes[..bytes.len() - CHECKPOINT_CHECKSUM_LEN];
+    let mut wrong_results = 0;
+    let mut flipped = 0;
+    for limb in 0..good.residue.len() {
+        // Flip one residue bit in the MessagePack body, as a disk would.
+        let mut c = good.clone();
+        c.residue[limb] ^= 1 << 7;
+        let mut tampered = rmp_serde::to_vec_named(&c).unwrap();
+        // The body alone still decodes and passes validation...
+        let decoded: Checkpoint = rmp_serde::from_slice(&tampered).unwrap();
+        if decoded.validate().is_err() {
+            continue;
+        }
+        flipped += 1;
+        // ...and resumed, it would finish with a wrong answer.
+        let r = resume_engine(EngineKind::Reference, &decoded)
+            .unwrap()
+            .run_to_end()
+            .unwrap();
+        if r.res64 != 0 {
+            wrong_results += 1;
+        }
+        // With the old digest attached, the same bytes are refused.
+        tampered.extend_from_slice(&bytes[body.len()..]);
+        assert_eq!(
+            Checkpoint::from_bytes(&tampered),
+            Err(LlError::CheckpointChecksum)
+        );
+    }
+    assert!(
+        flipped > 0 && wrong_results == flipped,
+        "{wrong_results}/{flipped}"
+    );
+    // The untouched checkpoint still finds M1279 prime.
+    let r = resume_engine(
+        EngineKind::Reference,
+        &Checkpoint::from_bytes(&bytes).unwrap(),
+    )
+    .unwrap()
+    .run_to_end()
+    .unwrap();
+    assert_eq!(r.res64, 0);
+}
+
+/// A version 1 checkpoint (no checksum) is refused with a message that says so.
+#[test]
+fn an_old_checkpoint_without_a_checksum_is_refused_clearly() {
+    let old = Checkpoint {
+        version: 1,
+        ..sample_checkpoint(127, 50, 9)
+    };
+    let bytes = rmp_serde::to_vec_named(&old).unwrap();
+    let err = Checkpoint::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, LlError::BadCheckpoint(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("version 1 has no checksum"),
+        "{err}"
+    );
 }

@@ -29,9 +29,17 @@ pub use reference::ReferenceEngine;
 use num_bigint::BigUint;
 use num_traits::Zero;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Version of the [`Checkpoint`] layout; bumped on incompatible changes.
-pub const CHECKPOINT_VERSION: u32 = 1;
+///
+/// Version 2 added the SHA-256 trailer (see [`Checkpoint::to_bytes`]);
+/// version 1 files had none and are refused, since a flipped bit in one
+/// could decode to a valid checkpoint and give a wrong result.
+pub const CHECKPOINT_VERSION: u32 = 2;
+
+/// Bytes of the SHA-256 digest that ends every serialised [`Checkpoint`].
+pub const CHECKPOINT_CHECKSUM_LEN: usize = 32;
 
 /// The largest exponent this build tests: every engine constructor, every
 /// checkpoint and [`check_exponent`] refuse a larger p with
@@ -82,6 +90,10 @@ pub enum LlError {
     /// A checkpoint failed validation (wrong version, out-of-range fields).
     #[error("invalid checkpoint: {0}")]
     BadCheckpoint(String),
+    /// A serialised checkpoint's bytes do not match their SHA-256 trailer:
+    /// it was corrupted (or cut short) on disk or on the way.
+    #[error("corrupted checkpoint: its SHA-256 checksum does not match its contents")]
+    CheckpointChecksum,
     /// The engine detected an arithmetic error it could not recover from.
     #[error("unrecoverable arithmetic error: {0}")]
     Arithmetic(String),
@@ -228,15 +240,40 @@ impl Checkpoint {
         BigUint::from_slice(&digits)
     }
 
-    /// Serialises with MessagePack.
+    /// Serialises: MessagePack, then the SHA-256 of those bytes.
+    ///
+    /// The validation in [`validate`](Checkpoint::validate) cannot tell a
+    /// flipped bit in the residue from a real residue; the digest can.
     pub fn to_bytes(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).expect("checkpoint serialisation cannot fail")
+        let mut bytes =
+            rmp_serde::to_vec_named(self).expect("checkpoint serialisation cannot fail");
+        let digest = Sha256::digest(&bytes);
+        bytes.extend_from_slice(&digest);
+        bytes
     }
 
-    /// Parses and validates MessagePack bytes.
+    /// Checks the SHA-256 trailer, then parses and validates the MessagePack
+    /// body. Bytes that do not match their digest are refused with
+    /// [`LlError::CheckpointChecksum`], and a version 1 checkpoint (which had
+    /// no digest) is named as such.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, LlError> {
-        let c: Checkpoint =
-            rmp_serde::from_slice(bytes).map_err(|e| LlError::BadCheckpoint(e.to_string()))?;
+        let body_len = bytes.len().checked_sub(CHECKPOINT_CHECKSUM_LEN);
+        let verified = body_len.filter(|&n| Sha256::digest(&bytes[..n])[..] == bytes[n..]);
+        let Some(n) = verified else {
+            // Decoding unverified bytes only to choose the message: nothing
+            // from them is used.
+            return match rmp_serde::from_slice::<Checkpoint>(bytes) {
+                Ok(old) if old.version < CHECKPOINT_VERSION => {
+                    Err(LlError::BadCheckpoint(format!(
+                        "version {} has no checksum (this build reads {CHECKPOINT_VERSION})",
+                        old.version
+                    )))
+                }
+                _ => Err(LlError::CheckpointChecksum),
+            };
+        };
+        let c: Checkpoint = rmp_serde::from_slice(&bytes[..n])
+            .map_err(|e| LlError::BadCheckpoint(e.to_string()))?;
         c.validate()?;
         Ok(c)
     }

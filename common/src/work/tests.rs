@@ -17,11 +17,26 @@ fn result(p: u64, by: &str, res64: u64, at: u64) -> UnitResult {
     }
 }
 
+/// The README's definition, checked against digests from outside this code:
+/// each value is the first 8 bytes (big-endian) of
+/// `printf 'unit:P' | sha256sum` (GNU coreutils), pasted here.
 #[test]
-fn keys_are_stable_and_spread() {
-    assert_eq!(unit_key(11), unit_key(11));
-    assert_ne!(unit_key(11), unit_key(13));
-    assert_ne!(node_key("127.0.0.1:1"), node_key("127.0.0.1:2"));
+fn unit_key_is_the_top_64_bits_of_sha256_of_unit_p() {
+    let vectors: [(u64, u64); 7] = [
+        (2, 0x9ccf_1039_713b_aea0),
+        (3, 0xf82c_e5d6_70a1_d6d0),
+        (11, 0xbe0f_7837_45f5_4b73),
+        (127, 0x63b6_506b_cde8_c6c8),
+        (44_497, 0xbf67_b4ed_0fc4_daab),
+        (1_257_787, 0x0ba6_6c0c_fe24_03c0),
+        (4_294_967_291, 0xd6a7_6c15_44fa_e838),
+    ];
+    for (p, want) in vectors {
+        assert_eq!(unit_key(p), want, "unit_key({p})");
+    }
+    // Same for node ids, from `printf 'node:ADDR' | sha256sum`.
+    assert_eq!(node_key("127.0.0.1:7700"), 0x7d59_4827_a316_e9c7);
+    assert_eq!(node_key("10.0.0.1:1"), 0x4ca3_f5b7_d1e9_466e);
 }
 
 #[test]
