@@ -25,12 +25,14 @@
 //! Since (2 | M_p) = 1, the check can be done on the shifted residue
 //! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
 
+mod isa;
 mod lengths;
 mod pages;
 mod simd;
 mod soa;
 mod transform;
 
+pub use isa::{ISA_ENV, Isa, IsaError};
 pub use lengths::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
 
 use super::jacobi::jacobi;
@@ -39,7 +41,6 @@ use super::{
     rotate_right, shift_after, to_limbs, total_iterations,
 };
 use num_bigint::BigUint;
-use simd::Isa;
 use soa::SoaSquarer;
 use transform::DwtSquarer;
 
@@ -53,12 +54,9 @@ enum Squarer {
 }
 
 impl Squarer {
-    fn new(p: u64, n: usize, threads: usize) -> Self {
+    fn new(p: u64, n: usize, threads: usize, isa: simd::Isa) -> Self {
         if soa::supports(p, n) {
-            {
-                let isa = Isa::detect();
-                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
-            }
+            Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
         } else {
             Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
         }
@@ -119,7 +117,7 @@ pub fn profile_soa(
     }
     let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
     let mut out = Vec::new();
-    let isas = Isa::supported();
+    let isas = simd::Isa::supported();
     for isa in isas {
         let mut s = SoaSquarer::new(p, n, isa, 1);
         s.load(&x);
@@ -170,6 +168,10 @@ pub struct FftOptions {
     pub jacobi_interval: Option<u64>,
     /// Round-off error that triggers a retry at a longer length.
     pub roundoff_limit: f64,
+    /// Run our own FFT's kernels with this instruction set instead of the
+    /// best the CPU has. `None` takes [`ISA_ENV`] if it is set, else the
+    /// best. A set the CPU lacks is refused with [`LlError::Isa`].
+    pub isa: Option<Isa>,
 }
 
 impl Default for FftOptions {
@@ -179,6 +181,7 @@ impl Default for FftOptions {
             fft_length: None,
             jacobi_interval: None,
             roundoff_limit: 0.4,
+            isa: None,
         }
     }
 }
@@ -235,6 +238,9 @@ pub struct FftEngine {
     iteration: u64,
     sq: Squarer,
     length_index: usize,
+    /// The checked instruction set of our FFT's kernels, kept across
+    /// length changes.
+    isa: simd::Isa,
     options: FftOptions,
     jacobi_interval: u64,
     /// Last state that passed a Jacobi check (or the start).
@@ -255,6 +261,7 @@ impl std::fmt::Debug for FftEngine {
             .field("iteration", &self.iteration)
             .field("fft_length", &self.sq.len())
             .field("threads", &self.options.threads)
+            .field("isa", &self.isa)
             .field("stats", &self.stats)
             .finish()
     }
@@ -346,7 +353,8 @@ impl FftEngine {
             ),
         };
         let threads = options.threads.max(1);
-        let mut sq = Squarer::new(p, lengths[length_index], threads);
+        let isa = Isa::resolve(options.isa)?;
+        let mut sq = Squarer::new(p, lengths[length_index], threads, isa);
         sq.load(&start.x);
         Ok(Self {
             p,
@@ -355,6 +363,7 @@ impl FftEngine {
             iteration: start.iteration,
             sq,
             length_index,
+            isa,
             jacobi_interval: options
                 .jacobi_interval
                 .unwrap_or_else(|| default_jacobi_interval(p))
@@ -397,6 +406,17 @@ impl FftEngine {
         self.options.threads
     }
 
+    /// The instruction set our FFT's kernels run with (lengths on the
+    /// rustfft fallback ignore it).
+    pub fn isa(&self) -> Isa {
+        Isa::from_kernels(self.isa)
+    }
+
+    /// Whether the current length runs on our own FFT (else rustfft).
+    pub fn own_fft(&self) -> bool {
+        matches!(self.sq, Squarer::Soa(_))
+    }
+
     /// Test hook: on reaching `iteration`, add 2^`bit` to the shifted residue
     /// once, as a flipped bit in memory would.
     #[doc(hidden)]
@@ -415,7 +435,12 @@ impl FftEngine {
     fn restore(&mut self, s: &Snapshot, length_index: usize) {
         if length_index != self.length_index {
             self.length_index = length_index;
-            self.sq = Squarer::new(self.p, fft_lengths()[length_index], self.options.threads);
+            self.sq = Squarer::new(
+                self.p,
+                fft_lengths()[length_index],
+                self.options.threads,
+                self.isa,
+            );
         }
         self.sq.load(&s.x);
         self.iteration = s.iteration;
@@ -547,5 +572,7 @@ impl LlEngine for FftEngine {
     }
 }
 
+#[cfg(test)]
+mod isa_tests;
 #[cfg(test)]
 mod tests;

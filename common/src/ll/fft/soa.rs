@@ -1972,7 +1972,10 @@ mod tests {
             unreachable!("Baseline is always supported")
         };
         if isas[0].avx512_token().is_none() {
-            eprintln!("no AVX-512 on this CPU: nothing to compare");
+            super::super::isa::report_skip(
+                "avx512_leaves_match_the_generic_leaves",
+                super::super::Isa::Avx512,
+            );
             return;
         }
         for &(p, n) in &[
@@ -2022,6 +2025,10 @@ mod tests {
     #[test]
     fn avx512_lane_carry_matches_the_generic_carry() {
         let Some(_) = Isa::detect().avx512_token() else {
+            super::super::isa::report_skip(
+                "avx512_lane_carry_matches_the_generic_carry",
+                super::super::Isa::Avx512,
+            );
             return;
         };
         for &(p, n) in &[(9_689u64, 512usize), (1_257_787, 65536)] {
