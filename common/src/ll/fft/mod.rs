@@ -55,7 +55,7 @@ enum Squarer {
 
 impl Squarer {
     fn new(p: u64, n: usize, threads: usize, isa: simd::Isa) -> Self {
-        if soa::supports(p, n) {
+        if soa::supports(p, n, isa) {
             Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
         } else {
             Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
@@ -112,13 +112,10 @@ pub fn profile_soa(
     iterations: u32,
     clock: &mut dyn FnMut() -> f64,
 ) -> Option<Vec<(String, [f64; 4])>> {
-    if !soa::supports(p, n) {
-        return None;
-    }
     let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
     let mut out = Vec::new();
     let isas = simd::Isa::supported();
-    for isa in isas {
+    for isa in isas.into_iter().filter(|&i| soa::supports(p, n, i)) {
         let mut s = SoaSquarer::new(p, n, isa, 1);
         s.load(&x);
         // The fastest of each part: on a shared machine, the mean mostly
@@ -132,23 +129,25 @@ pub fn profile_soa(
         }
         out.push((format!("{isa:?}"), best));
     }
-    Some(out)
+    (!out.is_empty()).then_some(out)
 }
 
 /// The length to start at, given the shortest safe one: the next power of
-/// two if the SoA squarer can do p there and it is at most
-/// 1.6× longer. Our power-of-two transform is enough faster than rustfft's
+/// two if the SoA squarer can do p there with these kernels and it is at
+/// most 1.6× longer (with AVX-512 always, so rustfft is then off the hot
+/// path: issue 14 measured rustfft's 160K at 3.07 ms an iteration at
+/// p = 2,614,999 and our 256K at 2.03 ms at p = 3,021,377). Our power-of-two transform is enough faster than rustfft's
 /// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
 /// longer length is still the quicker iteration, and its words are shorter,
 /// so round-off only improves.
-fn preferred_length_index(p: u64, shortest: usize) -> usize {
+fn preferred_length_index(p: u64, shortest: usize, isa: simd::Isa) -> usize {
     let lengths = fft_lengths();
     let n = lengths[shortest];
     (shortest..lengths.len())
         .find(|&i| lengths[i].is_power_of_two())
         .filter(|&i| {
             let m = lengths[i];
-            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m)
+            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m, isa)
         })
         .unwrap_or(shortest)
 }
@@ -336,6 +335,7 @@ impl FftEngine {
         options: FftOptions,
     ) -> Result<Self, LlError> {
         let lengths = fft_lengths();
+        let isa = Isa::resolve(options.isa)?;
         let length_index = match options.fft_length {
             Some(n) => lengths
                 .iter()
@@ -350,10 +350,10 @@ impl FftEngine {
                     max: max_exponent(*lengths.last().expect("table is not empty")),
                     engine: "fft",
                 })?,
+                isa,
             ),
         };
         let threads = options.threads.max(1);
-        let isa = Isa::resolve(options.isa)?;
         let mut sq = Squarer::new(p, lengths[length_index], threads, isa);
         sq.load(&start.x);
         Ok(Self {
