@@ -575,4 +575,6 @@ impl LlEngine for FftEngine {
 #[cfg(test)]
 mod isa_tests;
 #[cfg(test)]
+mod mlucas_residues;
+#[cfg(test)]
 mod tests;
