@@ -100,6 +100,9 @@ pub enum LlError {
     /// The engine name is not one this build knows.
     #[error("unknown engine {0:?} (expected one of: auto, reference, fft)")]
     UnknownEngine(String),
+    /// The FFT engine was asked for an instruction set it cannot use.
+    #[error("FFT engine: {0}")]
+    Isa(#[from] fft::IsaError),
 }
 
 /// Outcome of a completed Lucas–Lehmer test.

@@ -25,12 +25,14 @@
 //! Since (2 | M_p) = 1, the check can be done on the shifted residue
 //! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
 
+mod isa;
 mod lengths;
 mod pages;
 mod simd;
 mod soa;
 mod transform;
 
+pub use isa::{ISA_ENV, Isa, IsaError};
 pub use lengths::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
 
 use super::jacobi::jacobi;
@@ -39,7 +41,6 @@ use super::{
     rotate_right, shift_after, to_limbs, total_iterations,
 };
 use num_bigint::BigUint;
-use simd::Isa;
 use soa::SoaSquarer;
 use transform::DwtSquarer;
 
@@ -53,12 +54,9 @@ enum Squarer {
 }
 
 impl Squarer {
-    fn new(p: u64, n: usize, threads: usize) -> Self {
-        if soa::supports(p, n) {
-            {
-                let isa = Isa::detect();
-                Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
-            }
+    fn new(p: u64, n: usize, threads: usize, isa: simd::Isa) -> Self {
+        if soa::supports(p, n, isa) {
+            Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
         } else {
             Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
         }
@@ -114,13 +112,10 @@ pub fn profile_soa(
     iterations: u32,
     clock: &mut dyn FnMut() -> f64,
 ) -> Option<Vec<(String, [f64; 4])>> {
-    if !soa::supports(p, n) {
-        return None;
-    }
     let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
     let mut out = Vec::new();
-    let isas = Isa::supported();
-    for isa in isas {
+    let isas = simd::Isa::supported();
+    for isa in isas.into_iter().filter(|&i| soa::supports(p, n, i)) {
         let mut s = SoaSquarer::new(p, n, isa, 1);
         s.load(&x);
         // The fastest of each part: on a shared machine, the mean mostly
@@ -134,23 +129,25 @@ pub fn profile_soa(
         }
         out.push((format!("{isa:?}"), best));
     }
-    Some(out)
+    (!out.is_empty()).then_some(out)
 }
 
 /// The length to start at, given the shortest safe one: the next power of
-/// two if the SoA squarer can do p there and it is at most
-/// 1.6× longer. Our power-of-two transform is enough faster than rustfft's
+/// two if the SoA squarer can do p there with these kernels and it is at
+/// most 1.6× longer (with AVX-512 always, so rustfft is then off the hot
+/// path: issue 14 measured rustfft's 160K at 3.07 ms an iteration at
+/// p = 2,614,999 and our 256K at 2.03 ms at p = 3,021,377). Our power-of-two transform is enough faster than rustfft's
 /// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
 /// longer length is still the quicker iteration, and its words are shorter,
 /// so round-off only improves.
-fn preferred_length_index(p: u64, shortest: usize) -> usize {
+fn preferred_length_index(p: u64, shortest: usize, isa: simd::Isa) -> usize {
     let lengths = fft_lengths();
     let n = lengths[shortest];
     (shortest..lengths.len())
         .find(|&i| lengths[i].is_power_of_two())
         .filter(|&i| {
             let m = lengths[i];
-            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m)
+            m * 5 <= n * 8 && m as u64 <= p && soa::supports(p, m, isa)
         })
         .unwrap_or(shortest)
 }
@@ -170,6 +167,10 @@ pub struct FftOptions {
     pub jacobi_interval: Option<u64>,
     /// Round-off error that triggers a retry at a longer length.
     pub roundoff_limit: f64,
+    /// Run our own FFT's kernels with this instruction set instead of the
+    /// best the CPU has. `None` takes [`ISA_ENV`] if it is set, else the
+    /// best. A set the CPU lacks is refused with [`LlError::Isa`].
+    pub isa: Option<Isa>,
 }
 
 impl Default for FftOptions {
@@ -179,6 +180,7 @@ impl Default for FftOptions {
             fft_length: None,
             jacobi_interval: None,
             roundoff_limit: 0.4,
+            isa: None,
         }
     }
 }
@@ -235,6 +237,9 @@ pub struct FftEngine {
     iteration: u64,
     sq: Squarer,
     length_index: usize,
+    /// The checked instruction set of our FFT's kernels, kept across
+    /// length changes.
+    isa: simd::Isa,
     options: FftOptions,
     jacobi_interval: u64,
     /// Last state that passed a Jacobi check (or the start).
@@ -255,6 +260,7 @@ impl std::fmt::Debug for FftEngine {
             .field("iteration", &self.iteration)
             .field("fft_length", &self.sq.len())
             .field("threads", &self.options.threads)
+            .field("isa", &self.isa)
             .field("stats", &self.stats)
             .finish()
     }
@@ -329,6 +335,7 @@ impl FftEngine {
         options: FftOptions,
     ) -> Result<Self, LlError> {
         let lengths = fft_lengths();
+        let isa = Isa::resolve(options.isa)?;
         let length_index = match options.fft_length {
             Some(n) => lengths
                 .iter()
@@ -344,10 +351,11 @@ impl FftEngine {
                     p,
                     max: super::MAX_EXPONENT,
                 })?,
+                isa,
             ),
         };
         let threads = options.threads.max(1);
-        let mut sq = Squarer::new(p, lengths[length_index], threads);
+        let mut sq = Squarer::new(p, lengths[length_index], threads, isa);
         sq.load(&start.x);
         Ok(Self {
             p,
@@ -356,6 +364,7 @@ impl FftEngine {
             iteration: start.iteration,
             sq,
             length_index,
+            isa,
             jacobi_interval: options
                 .jacobi_interval
                 .unwrap_or_else(|| default_jacobi_interval(p))
@@ -398,6 +407,17 @@ impl FftEngine {
         self.options.threads
     }
 
+    /// The instruction set our FFT's kernels run with (lengths on the
+    /// rustfft fallback ignore it).
+    pub fn isa(&self) -> Isa {
+        Isa::from_kernels(self.isa)
+    }
+
+    /// Whether the current length runs on our own FFT (else rustfft).
+    pub fn own_fft(&self) -> bool {
+        matches!(self.sq, Squarer::Soa(_))
+    }
+
     /// Test hook: on reaching `iteration`, add 2^`bit` to the shifted residue
     /// once, as a flipped bit in memory would.
     #[doc(hidden)]
@@ -416,7 +436,12 @@ impl FftEngine {
     fn restore(&mut self, s: &Snapshot, length_index: usize) {
         if length_index != self.length_index {
             self.length_index = length_index;
-            self.sq = Squarer::new(self.p, fft_lengths()[length_index], self.options.threads);
+            self.sq = Squarer::new(
+                self.p,
+                fft_lengths()[length_index],
+                self.options.threads,
+                self.isa,
+            );
         }
         self.sq.load(&s.x);
         self.iteration = s.iteration;
@@ -548,5 +573,9 @@ impl LlEngine for FftEngine {
     }
 }
 
+#[cfg(test)]
+mod isa_tests;
+#[cfg(test)]
+mod mlucas_residues;
 #[cfg(test)]
 mod tests;

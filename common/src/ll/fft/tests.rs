@@ -134,7 +134,8 @@ fn sampled_iterations_up_to_three_million() {
         // points), and the length the engine prefers (the next power of two
         // on our own FFT, where that is quicker).
         let table = fft_lengths()[shortest];
-        let preferred = fft_lengths()[super::preferred_length_index(p, shortest)];
+        let preferred =
+            fft_lengths()[super::preferred_length_index(p, shortest, Isa::resolve(None).unwrap())];
         let mut lengths = vec![table];
         if preferred != table && i < 4 {
             lengths.push(preferred);

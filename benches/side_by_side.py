@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Ms per Lucas-Lehmer iteration, ours against Mlucas and GMP, in one run.
+
+The machine this runs on is usually shared and noisy, so absolute times
+mean little; what this prints is the *ratios* between engines measured
+side by side, within minutes of each other, each the best of several
+repeats (the spread is printed too).
+
+  ours    `worker ll P --iterations K --engine fft` for two values of K, the
+          difference divided by the difference in K (this removes start-up,
+          the set-up of the transform and the final residue conversion).
+          `--isa avx2` (or avx512, baseline) forces the instruction set
+          through MERSENNE_FFT_ISA, to see what a volunteer without AVX-512
+          gets.
+  Mlucas  only with `--mlucas PATH`: `Mlucas -m P -iters N -cpu 0` in a
+          scratch directory (it writes savefiles), for N = 100 and 1000,
+          differenced likewise from its own "clocks = ..." report. Put an
+          mlucas.cfg made by its self-test (`Mlucas -s m -cpu 0`) in
+          `--mlucas-cfg` to give it its best radix sets, as the issue's
+          figures did.
+  GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
+          as `benches/gmpy2_ll.py`; skipped with a note if gmpy2 is missing.
+
+    cargo build --release -p mersenne-worker
+    python3 benches/side_by_side.py [--mlucas PATH] [--isa avx2] [P ...]
+
+Without exponents it runs the list of issue 14's table. The default
+repeats (3) and iteration counts are chosen for a few seconds per engine
+and exponent; large p take minutes.
+"""
+import argparse
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# Issue 14's table: where the FFT length changes, plus the GIMPS wavefront.
+DEFAULT_EXPONENTS = [
+    86_243,
+    216_091,
+    756_839,
+    1_257_787,
+    2_614_999,
+    3_021_377,
+    5_152_643,
+    5_782_013,
+    11_391_823,
+    18_776_473,
+    136_279_841,
+]
+SEED = 2026
+
+
+def iteration_counts(p):
+    """Two iteration counts whose difference takes a second or two on our
+    engine (rough n log n model, calibrated at 1.26M = 0.4 ms), both below
+    p/2 so neither run meets the engine's mid-test Jacobi check."""
+    est_ms = 0.4 * (p / 1_257_787) * 1.1
+    k = max(50, min(int(1500 / est_ms), p // 4))
+    return k // 5, k
+
+
+def time_run(cmd, env=None, cwd=None):
+    t = time.perf_counter()
+    r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()[-400:]}")
+    return dt, r.stdout
+
+
+def ours(worker, p, isa, repeats):
+    k1, k2 = iteration_counts(p)
+    env = dict(os.environ)
+    if isa:
+        env["MERSENNE_FFT_ISA"] = isa
+    samples, length = [], None
+    for _ in range(repeats):
+        t1, _ = time_run([worker, "ll", str(p), "--iterations", str(k1), "--engine", "fft"], env)
+        t2, out = time_run(
+            [worker, "ll", str(p), "--iterations", str(k2), "--engine", "fft", "--json"], env
+        )
+        samples.append((t2 - t1) / (k2 - k1) * 1e3)
+        m = re.search(r'"fft_length"\s*:\s*(\d+)', out)
+        length = int(m.group(1)) if m else None
+    return samples, length
+
+
+def mlucas(binary, cfg, p, repeats):
+    samples, length = [], None
+    for _ in range(repeats):
+        times = []
+        for n in (100, 1000):
+            with tempfile.TemporaryDirectory() as d:
+                if cfg:
+                    shutil.copy(cfg, os.path.join(d, "mlucas.cfg"))
+                _, out = time_run([binary, "-m", str(p), "-iters", str(n), "-cpu", "0"], cwd=d)
+                # Mlucas reports the clock of the iterations it ran, e.g.
+                # "clocks = 00:00:01.234", and its FFT length in K.
+                c = re.findall(r"[Cc]locks\s*=\s*(\d+):(\d+):(\d+)\.(\d+)", out)
+                if not c:
+                    raise RuntimeError(f"no clocks in Mlucas output: {out[-400:]}")
+                h, mi, s, frac = c[-1]
+                times.append(int(h) * 3600 + int(mi) * 60 + int(s) + float("0." + frac))
+                f = re.search(r"FFT length\s*=?\s*(\d+)\s*K?", out)
+                length = int(f.group(1)) * 1024 if f else length
+        samples.append((times[1] - times[0]) / 900 * 1e3)
+    return samples, length
+
+
+def gmp(p, repeats):
+    try:
+        import gmpy2
+        from gmpy2 import mpz
+    except ImportError:
+        return None
+    rng = random.Random(SEED ^ p)
+    m = (mpz(1) << p) - 1
+    x = mpz(rng.getrandbits(p)) % m
+
+    def run(x, k):
+        for _ in range(k):
+            x = x * x
+            x = (x & m) + (x >> p)
+            if x >= m:
+                x -= m
+            x -= 2
+            if x < 0:
+                x += m
+        return x
+
+    t = time.perf_counter()
+    x = run(x, 2)
+    k = max(2, int(1.0 / ((time.perf_counter() - t) / 2)))
+    samples = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        x = run(x, k)
+        samples.append((time.perf_counter() - t) / k * 1e3)
+    return samples
+
+
+def fmt(samples):
+    """Best of the repeats, and the spread (worst / best − 1)."""
+    if not samples:
+        return "—", None
+    best = min(samples)
+    return f"{best:.3f} (±{(max(samples) / best - 1) * 100:.0f}%)", best
+
+
+def length_k(n):
+    return f"{n // 1024}K" if n else "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("exponents", nargs="*", type=int, default=DEFAULT_EXPONENTS)
+    ap.add_argument("--worker", default="target/release/worker")
+    ap.add_argument("--isa", choices=["avx512", "avx2", "baseline"])
+    ap.add_argument("--mlucas", help="path of an Mlucas binary")
+    ap.add_argument("--mlucas-cfg", help="an mlucas.cfg from its self-test")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-gmp", action="store_true")
+    a = ap.parse_args()
+    if not os.path.exists(a.worker):
+        sys.exit(f"{a.worker} not found: cargo build --release -p mersenne-worker")
+    print(f"seed {SEED}, best of {a.repeats}, ms per iteration, ISA {a.isa or 'detected'}")
+    cols = ["p", "ours (length)"]
+    if a.mlucas:
+        cols += ["Mlucas (length)", "ours ÷ Mlucas"]
+    if not a.no_gmp:
+        cols += ["GMP", "GMP ÷ ours"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for p in a.exponents:
+        s, n = ours(a.worker, p, a.isa, a.repeats)
+        text, best = fmt(s)
+        row = [f"{p:,}", f"{text} ({length_k(n)})"]
+        if a.mlucas:
+            try:
+                ms, mn = mlucas(a.mlucas, a.mlucas_cfg, p, a.repeats)
+                mt, mbest = fmt(ms)
+                row += [f"{mt} ({length_k(mn)})", f"{best / mbest:.2f}"]
+            except RuntimeError as e:
+                print(f"Mlucas at {p}: {e}", file=sys.stderr)
+                row += ["failed", ""]
+        if not a.no_gmp:
+            g = gmp(p, a.repeats) if p < 10_000_000 else None
+            if g is None:
+                row += ["— (no gmpy2, or p ≥ 10M)", ""]
+            else:
+                gt, gbest = fmt(g)
+                row += [gt, f"{gbest / best:.1f}"]
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+//! An oracle independent of ours: the LL residues Mlucas publishes for its
+//! self-test. Ernst W. Mayer's Mlucas (`src/Mlucas.c`, table `MersVec`)
+//! lists, for one exponent per FFT length (the largest it runs there), the
+//! Res64 of s_100, s_1000 and s_10000 from s_0 = 4. They are facts about
+//! M_p, computed by another program on other hardware; here they check our
+//! engine on every instruction set, at Mlucas's own exponents (issue 14's
+//! 2,614,999 and 5,152,643 among them).
+
+use super::*;
+
+/// (p, [(iterations, Res64)]) from Mlucas's `MersVec`.
+const SMALL: [(u64, &[(u64, u64)]); 5] = [
+    (
+        22_679,
+        &[
+            (100, 0x27F7_9B32_2B31_FDA9),
+            (1_000, 0xF602_AA61_8A82_1226),
+            (10_000, 0x31E3_3974_FE4A_B5F8),
+        ],
+    ),
+    (
+        109_481,
+        &[(100, 0x4353_0D2B_6398_F339), (1_000, 0x9327_D1EB_998E_1F9F)],
+    ),
+    (
+        152_197,
+        &[(100, 0xCD9D_42BD_1FC8_898A), (1_000, 0x61AF_4697_185D_79CF)],
+    ),
+    (
+        215_767,
+        &[(100, 0x4428_783B_C627_60F0), (1_000, 0xED46_A8C0_0190_8815)],
+    ),
+    (299_903, &[(100, 0xDB8E_39C6_7F8C_CA0A)]),
+];
+
+/// Mlucas's exponents at 64K, 128K and 256K words: 100 iterations. (Its
+/// 576K one, 11,391,823, takes 15 s here; the power of two it runs on with
+/// AVX-512 is checked bit for bit against the rustfft squarer in `soa.rs`.
+/// Its Res64 after 100 iterations is 0x78D8769B9F75FB2B, which this engine
+/// matched when the test was written.)
+const LARGE: [(u64, u64); 3] = [
+    (1_327_099, 0xAC07_0112_2812_29E0),
+    (2_614_999, 0x0409_1889_0E98_F8DA),
+    (5_152_643, 0x0748_79D8_6679_CB5B),
+];
+
+fn res64(e: &FftEngine) -> u64 {
+    e.residue().iter_u64_digits().next().unwrap_or(0)
+}
+
+/// Runs M_p from s_0 = 4 (shifted by p/3, which the residue undoes) and
+/// checks the Res64 at each listed iteration.
+fn check(p: u64, want: &[(u64, u64)], isa: Isa) {
+    let mut e = FftEngine::with_options(
+        p,
+        p / 3,
+        FftOptions {
+            isa: Some(isa),
+            ..FftOptions::default()
+        },
+    )
+    .unwrap();
+    for &(at, r) in want {
+        e.advance(at - e.iteration()).unwrap();
+        assert_eq!(
+            res64(&e),
+            r,
+            "M{p} after {at} iterations on {isa} at {:?} words: {:016X} != Mlucas {r:016X}",
+            e.fft_length(),
+            res64(&e)
+        );
+    }
+    assert_eq!(e.stats().roundoff_retries, 0, "M{p} on {isa}");
+}
+
+#[test]
+fn mlucas_self_test_residues_on_every_instruction_set() {
+    for isa in Isa::available() {
+        for (p, want) in SMALL {
+            check(p, want, isa);
+        }
+    }
+}
+
+#[test]
+fn mlucas_self_test_residues_at_the_issue_exponents() {
+    let isa = Isa::best();
+    for (p, r) in LARGE {
+        check(p, &[(100, r)], isa);
+    }
+}
