@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use anyhow::{Context, bail};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use mersenne_common::ring::{Id, Record};
@@ -17,16 +18,35 @@ pub struct ResultDb {
 }
 
 impl ResultDb {
-    /// Opens (or creates) `dir/results.redb`.
+    /// Opens (or creates) `dir/results.redb`, creating `dir` if needed.
+    /// Every error names the path it concerns.
+    ///
+    /// A database file of 0 bytes is refused: redb would quietly start a
+    /// new, empty table in it, and a peer whose table was truncated (a full
+    /// disk, a copy gone wrong) must not carry on as if it never had one.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         let path = dir.join("results.redb");
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() == 0 => bail!(
+                "the result table {} is empty (0 bytes): it was truncated, or its creation \
+                 was interrupted; restore it from a backup, or remove it to start with an \
+                 empty table",
+                path.display()
+            ),
+            _ => {}
+        }
         let db = Database::create(&path)
             .map_err(|e| anyhow::anyhow!("cannot open result table {}: {e}", path.display()))?;
-        let tx = db.begin_write()?;
-        tx.open_table(RESULTS)?;
-        tx.open_table(RECORDS)?;
-        tx.commit()?;
+        let init = || -> anyhow::Result<()> {
+            let tx = db.begin_write()?;
+            tx.open_table(RESULTS)?;
+            tx.open_table(RECORDS)?;
+            tx.commit()?;
+            Ok(())
+        };
+        init().with_context(|| format!("cannot set up result table {}", path.display()))?;
         Ok(ResultDb { db })
     }
 

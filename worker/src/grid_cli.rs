@@ -1,6 +1,7 @@
 //! The grid commands: run a peer, `submit`, `results`, `status`, `local`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,10 +12,11 @@ use comfy_table::Table;
 
 use mersenne_common::ll::res64_hex;
 use mersenne_common::primes::primes_in;
-use mersenne_common::work::{UnitResult, agreement};
+use mersenne_common::work::{UnitResult, agreement, check_submission};
 
 use crate::net::{NodeStatus, Request, Response, one_request};
 use crate::node::{self, NodeConfig};
+use crate::preflight;
 
 /// An inclusive range of exponents, `A-B` or a single `P`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,13 +192,22 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Runs a peer until Ctrl-C / SIGTERM.
+/// Runs a peer until Ctrl-C / SIGTERM, after checking its addresses.
 pub async fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
+    if let Some(j) = &args.join {
+        preflight::check_join(j).await?;
+    }
+    if let Some(a) = &args.advertise {
+        preflight::check_addr_syntax("--advertise", a)?;
+    }
     node::run(args.config(cores()), shutdown_signal()).await
 }
 
 /// `worker submit`.
 pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
+    // The peer refuses these too; saying so here spares the round trip and
+    // gives the exit status of bad input.
+    check_submission(a.range.from, a.range.to)?;
     let r = Request::Submit {
         from: a.range.from,
         to: a.range.to,
@@ -206,10 +217,12 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         .with_context(|| format!("submitting to {}", a.peer))?
     {
         Response::Created { created, existed } => {
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "submitted {}-{}: {created} units created, {existed} already existed",
-                a.range.from, a.range.to
-            );
+                a.range.from,
+                a.range.to
+            )?;
             Ok(())
         }
         other => bail!("unexpected answer from {}: {other:?}", a.peer),
@@ -312,19 +325,27 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
         .into_iter()
         .filter(|r| !a.primes || r.best.status.code() == "P")
         .collect();
-    print_rows(&rows, a.json, a.csv);
+    let mut out = std::io::stdout().lock();
+    print_rows(&rows, a.json, a.csv, &mut out)?;
+    out.flush()?;
     Ok(())
 }
 
-fn print_rows(rows: &[Row], json: bool, csv: bool) {
+/// Writes the rows; a write error (a closed pipe, say) is returned, not a
+/// panic as from `println!`.
+fn print_rows(rows: &[Row], json: bool, csv: bool, out: &mut dyn Write) -> std::io::Result<()> {
     if json {
         for r in rows {
-            println!("{}", row_json(r));
+            writeln!(out, "{}", row_json(r))?;
         }
     } else if csv {
-        println!("exponent,status,res64,computed_by,agreeing,results,when");
+        writeln!(
+            out,
+            "exponent,status,res64,computed_by,agreeing,results,when"
+        )?;
         for r in rows {
-            println!(
+            writeln!(
+                out,
                 "{},{},{},{},{},{},{}",
                 r.best.exponent,
                 r.best.status.code(),
@@ -333,7 +354,7 @@ fn print_rows(rows: &[Row], json: bool, csv: bool) {
                 r.agree,
                 r.total,
                 when(r.best.finished_ms)
-            );
+            )?;
         }
     } else {
         let mut t = Table::new();
@@ -355,9 +376,10 @@ fn print_rows(rows: &[Row], json: bool, csv: bool) {
                 when(r.best.finished_ms),
             ]);
         }
-        println!("{t}");
-        println!("{} exponents", rows.len());
+        writeln!(out, "{t}")?;
+        writeln!(out, "{} exponents", rows.len())?;
     }
+    Ok(())
 }
 
 /// `worker status`.
@@ -369,23 +391,26 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         Response::Status(s) => *s,
         other => bail!("unexpected answer from {}: {other:?}", a.peer),
     };
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&st)?);
+        writeln!(out, "{}", serde_json::to_string(&st)?)?;
         return Ok(());
     }
     let peer = |p: &(String, String)| format!("{} ({})", p.0, p.1);
-    println!("node         {} (id {})", st.addr, st.id);
+    writeln!(out, "node         {} (id {})", st.addr, st.id)?;
     if !st.member {
-        println!("ring         not a member yet (joining)");
+        writeln!(out, "ring         not a member yet (joining)")?;
     }
-    println!(
+    writeln!(
+        out,
         "predecessor  {}",
         st.predecessor
             .as_ref()
             .map(peer)
             .unwrap_or_else(|| "(none)".into())
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "successors   {}",
         if st.successors.is_empty() {
             "(none: a ring of one)".to_string()
@@ -396,32 +421,38 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "fingers      {} entries, {} distinct nodes",
         st.fingers, st.finger_nodes
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "units held   {} ({} owned here: submitted {}, claimed {}, done {}; the rest are replicas)",
         st.held, st.owned, st.submitted, st.claimed, st.done
-    );
-    println!("crunching    {:?}", st.crunching);
-    println!("finished     {} units here", st.finished);
-    println!("result table {} exponents", st.results);
-    println!(
+    )?;
+    writeln!(out, "crunching    {:?}", st.crunching)?;
+    writeln!(out, "finished     {} units here", st.finished)?;
+    writeln!(out, "result table {} exponents", st.results)?;
+    writeln!(
+        out,
         "throughput   {:.0} LL iterations/s over {:.0} s",
         st.iterations_per_sec, st.uptime_secs
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "messages     {} in, {} out; {} ring store operations",
         st.messages_in, st.messages_out, st.ring_ops
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "claims       {} ({:.2} ms each to find and claim), {} lease renewals",
         st.claims,
         st.claim_ms_total / st.claims.max(1) as f64,
         st.renewals
-    );
+    )?;
+    out.flush()?;
     Ok(())
 }
 
@@ -430,6 +461,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     if a.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
+    check_submission(a.range.from, a.range.to)?;
     let threads = a.threads.unwrap_or_else(cores).max(1);
     let (base, temp) = match &a.data {
         Some(d) => (d.clone(), false),
@@ -529,7 +561,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         t == u
     });
     if a.table {
-        print_rows(&rows, false, false);
+        print_rows(&rows, false, false, &mut std::io::stdout().lock())?;
     }
     let primes: Vec<String> = rows
         .iter()

@@ -11,9 +11,11 @@ pub mod grid_cli;
 pub mod llcmd;
 pub mod net;
 pub mod node;
+pub mod preflight;
 pub mod timefmt;
 
 use mersenne_common::ll::LlError;
+use mersenne_common::work::LimitError;
 use serde::Serialize;
 
 pub use cli::{BenchArgs, Cli, Command, LlArgs};
@@ -41,6 +43,17 @@ pub enum BadInput {
     /// A `worker bench` option is out of range.
     #[error("{0}")]
     Bench(String),
+    /// An address option (`--join`, `--advertise`) that names no reachable
+    /// `host:port`.
+    #[error("invalid {flag} address {addr:?}: {reason}")]
+    Address {
+        /// The option, e.g. `--join`.
+        flag: &'static str,
+        /// What was given (cut to 80 characters).
+        addr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The `program` object of a result record.
@@ -100,6 +113,7 @@ fn grid(
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let bad_input = err.chain().any(|e| {
         e.is::<BadInput>()
+            || e.is::<LimitError>()
             || matches!(
                 e.downcast_ref::<LlError>(),
                 Some(
@@ -115,5 +129,62 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         EXIT_BAD_INPUT
     } else {
         EXIT_FAILURE
+    }
+}
+
+/// The message `main` prints for an error: its context and causes joined by
+/// ": ", each said once. An error whose message already quotes its source
+/// (`"i/o: {0}"` over an `io::Error`, say) would otherwise print the source
+/// twice, so a cause that the previous message already contains is left out.
+pub fn error_report(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let msg = cause.to_string();
+        if msg.is_empty() || parts.last().is_some_and(|prev| prev.contains(&msg)) {
+            continue;
+        }
+        parts.push(msg);
+    }
+    parts.join(": ")
+}
+
+/// True when the error is a write to a closed pipe: the reader of our
+/// output (`worker results | head`) has all it wanted, which is no failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Wire {
+        #[error("i/o: {0}")]
+        Io(#[from] std::io::Error),
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let e = anyhow::Error::new(Wire::from(io)).context("submitting to 127.0.0.1:1");
+        assert_eq!(format!("{e:#}").matches("Connection refused").count(), 2);
+        assert_eq!(
+            error_report(&e),
+            "submitting to 127.0.0.1:1: i/o: Connection refused"
+        );
+        let plain = anyhow::anyhow!("no such file").context("opening /x");
+        assert_eq!(error_report(&plain), "opening /x: no such file");
+    }
+
+    #[test]
+    fn a_closed_pipe_is_recognised_through_context() {
+        let e = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing the result");
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("broken pipe")));
     }
 }

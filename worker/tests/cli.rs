@@ -168,10 +168,15 @@ fn bad_input_exits_non_zero_with_a_message() {
         "--iterations 88 is more than the 87",
     );
     assert_bad_input(&["ll", "2", "--iterations", "1"], "more than the 0");
-    assert_bad_input(
-        &["ll", "18446744073709551557", "--engine", "reference"],
-        "larger than the reference engine supports",
-    );
+    // The largest prime below 2^64: refused before any allocation (it once
+    // aborted with rc 134 trying to build 2^p - 1), on every engine.
+    for engine in ["auto", "reference", "fft"] {
+        assert_bad_input(
+            &["ll", "18446744073709551557", "--engine", engine],
+            "is too large: the largest this build can test is 143000000",
+        );
+    }
+    assert_bad_input(&["ll", "143000011"], "is too large");
     assert_bad_input(&["ll", "18446744073709551616"], "invalid value");
     assert_bad_input(&["ll", "abc"], "invalid value 'abc'");
     assert_bad_input(&["ll", "-5"], "unexpected argument");
@@ -287,4 +292,151 @@ fn threads_per_test_gives_the_oracle_residue() {
     assert_eq!(v["engine"], "fft");
     assert!(v["fft-length"].as_u64().unwrap() > 0);
     assert_bad_input(&["ll", "7", "--threads-per-test", "0"], "threads-per-test");
+}
+
+/// A port on 127.0.0.1 nobody listens on: bound, then closed.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn submit_refuses_ranges_beyond_the_engines_before_connecting() {
+    // The port is closed: the refusal must come before any connection.
+    let peer = format!("127.0.0.1:{}", closed_port());
+    for range in [
+        "1000000000000000000-1000000000000000100",
+        "18446744073709551515-18446744073709551615",
+        "143000000-143000100",
+    ] {
+        assert_bad_input(
+            &["submit", "--range", range, "--peer", &peer],
+            "reaches above 143000000, the largest exponent this build can test",
+        );
+    }
+    assert_bad_input(
+        &["submit", "--range", "2-100000002", "--peer", &peer],
+        "too wide",
+    );
+    assert_bad_input(
+        &["local", "--range", "2-18446744073709551615"],
+        "reaches above 143000000",
+    );
+}
+
+#[test]
+fn an_invalid_join_is_refused_at_start() {
+    let data = tempdir("join");
+    let data = data.to_str().unwrap();
+    for (join, why) in [
+        ("nonsense", "expected HOST:PORT"),
+        ("127.0.0.1:0", "port must be a number from 1 to 65535"),
+        ("host:http", "port must be"),
+        ("bad host:7700", "host must be"),
+    ] {
+        let t = std::time::Instant::now();
+        let o = worker(&["--join", join, "--listen", "127.0.0.1:0", "--data", data]);
+        assert_eq!(o.status.code(), Some(2), "{join}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("invalid --join address") && err.contains(why),
+            "{join}: {err}"
+        );
+        assert!(t.elapsed().as_secs() < 10, "{join}: {:?}", t.elapsed());
+    }
+    let o = worker(&[
+        "--advertise",
+        "nonsense",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid --advertise address"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn data_directory_errors_name_the_path() {
+    let dir = tempdir("data");
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let under_file = file.join("sub");
+    for data in [&file, &under_file] {
+        let o = worker(&["--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(data.to_str().unwrap()),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn an_empty_database_is_reported_not_started_empty() {
+    let dir = tempdir("empty-db");
+    let db = dir.join("results.redb");
+    std::fs::write(&db, b"").unwrap();
+    let o = worker(&["--listen", "127.0.0.1:0", "--data", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(db.to_str().unwrap()) && err.contains("empty (0 bytes)"),
+        "{err}"
+    );
+    // Left as it was, for the operator to restore or remove.
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+}
+
+#[test]
+fn each_cause_is_printed_once() {
+    let peer = format!("127.0.0.1:{}", closed_port());
+    for args in [
+        &["submit", "--range", "2-100", "--peer", &peer][..],
+        &["status", "--peer", &peer],
+        &["results", "--peer", &peer],
+    ] {
+        let o = worker(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(
+            err.matches("Connection refused").count(),
+            1,
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(&peer), "{args:?}: {err}");
+    }
+}
+
+/// A pipe whose reader is already gone: every write to it fails with
+/// EPIPE, so the test does not depend on when a reader would have quit.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    for args in [&["ll", "4423", "--json"][..], &["ll", "4327"]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_worker"))
+            .args(args)
+            .stdout(closed_pipe())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
 }

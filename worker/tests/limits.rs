@@ -1,0 +1,175 @@
+//! Limits against a live peer on loopback: hostile submissions near 10^18
+//! and 2^64 (which once made a peer sieve for 40 s or spin for ever), and
+//! the client commands writing to a closed pipe. Every wait is bounded and
+//! the only process killed is the peer this file starts.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mersenne_common::ll::MAX_EXPONENT;
+use mersenne_worker::net::{self, Request, Response};
+
+/// A peer process, killed when dropped.
+struct Peer {
+    child: Child,
+    addr: String,
+}
+
+impl Peer {
+    fn start(data: &Path) -> Peer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
+            .args(["--listen", "127.0.0.1:0", "--threads", "1"])
+            .args(["--lease-secs", "2", "--gossip-ms", "200"])
+            .arg("--data")
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("peer did not report its address in 30 s")
+            });
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Peer { child, addr }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("limits-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One request, bounded at `limit` however the peer behaves.
+fn ask(addr: &str, req: Request, limit: Duration) -> Option<Response> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async { tokio::time::timeout(limit, net::one_request(addr, req)).await })
+        .ok()?
+        .ok()
+}
+
+/// Exponents in the peer's result table.
+fn table(addr: &str) -> Vec<u64> {
+    match ask(
+        addr,
+        Request::Results {
+            from: 0,
+            to: u64::MAX,
+        },
+        Duration::from_secs(5),
+    ) {
+        Some(Response::Results { results, .. }) => {
+            let mut ps: Vec<u64> = results.iter().map(|r| r.exponent).collect();
+            ps.sort_unstable();
+            ps.dedup();
+            ps
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(
+            t.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn worker_to_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(args)
+        .stdout(writer)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn hostile_ranges_do_not_wedge_a_peer_and_client_output_survives_a_closed_pipe() {
+    let dir = tempdir("hostile");
+    let peer = Peer::start(&dir.join("peer"));
+    let a = peer.addr.as_str();
+
+    // Near 2^64 the sieve's square root once overflowed and spun for ever;
+    // near 10^18 it sieved for 40 s at 1.1 GB. Each must be answered
+    // promptly, refused or not.
+    for (from, to) in [
+        (u64::MAX - 100, u64::MAX),
+        (1_000_000_000_000_000_000, 1_000_000_000_000_000_100),
+    ] {
+        let t = Instant::now();
+        let r = ask(a, Request::Submit { from, to }, Duration::from_secs(30));
+        assert!(r.is_some(), "no answer to Submit {from}-{to} in 30 s");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{from}-{to}: {:?}",
+            t.elapsed()
+        );
+    }
+
+    // The peer still crunches honest work, and nothing above the engines'
+    // limit ever reaches its table.
+    let o = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(["submit", "--range", "2-200", "--peer", a])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want: Vec<u64> = mersenne_common::primes::primes_in(2, 200);
+    wait_for("the 46 units of 2-200", Duration::from_secs(120), || {
+        table(a).iter().filter(|&&p| p <= 200).count() == want.len()
+    });
+    let t = table(a);
+    assert!(t.iter().all(|&p| p <= MAX_EXPONENT), "{t:?}");
+    assert_eq!(
+        t.iter().copied().filter(|&p| p <= 200).collect::<Vec<_>>(),
+        want
+    );
+
+    // `worker results --json | head`: the reader has gone; end quietly.
+    for args in [
+        &["results", "--json", "--peer", a][..],
+        &["results", "--csv", "--peer", a],
+        &["results", "--peer", a],
+        &["status", "--json", "--peer", a],
+        &["status", "--peer", a],
+    ] {
+        let o = worker_to_closed_pipe(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert_eq!(err, "", "{args:?}");
+    }
+}
