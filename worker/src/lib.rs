@@ -53,10 +53,11 @@ pub struct Program {
 }
 
 impl Program {
-    /// This build of the worker.
+    /// This build. Every output names the program this way (`ll --json`,
+    /// `results --json`), whichever binary wrote it.
     pub fn this() -> Self {
         Program {
-            name: "Mersenne Ring worker",
+            name: "mersenne-ring",
             version: env!("CARGO_PKG_VERSION"),
         }
     }
