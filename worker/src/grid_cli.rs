@@ -443,6 +443,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("crunch-{i}"))
+            .start_handler(crate::priority::lower_crunch_thread)
             .build()?,
     );
     let units = primes_in(a.range.from, a.range.to).len();

@@ -11,6 +11,7 @@ pub mod grid_cli;
 pub mod llcmd;
 pub mod net;
 pub mod node;
+pub mod priority;
 pub mod timefmt;
 
 use mersenne_common::ll::LlError;
