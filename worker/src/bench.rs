@@ -17,7 +17,7 @@ use mersenne_common::ll::{EngineKind, new_engine, resume_engine};
 use serde::Serialize;
 
 use crate::cli::BenchArgs;
-use crate::timefmt::now_iso8601_utc;
+use crate::timefmt::now_utc;
 use crate::{BadInput, Program};
 
 /// Iterations run before timing starts: the residue starts at 4 and only
@@ -61,7 +61,7 @@ pub struct BenchRow {
 pub struct BenchReport {
     /// This program.
     pub program: Program,
-    /// When the run finished, ISO-8601 UTC.
+    /// When the run finished, `YYYY-MM-DD hh:mm:ss` UTC (as every output).
     pub timestamp: String,
     /// Cores the OS reports as available to this process.
     pub available_cores: usize,
@@ -162,7 +162,7 @@ pub fn measure_all(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     }
     Ok(BenchReport {
         program: Program::this(),
-        timestamp: now_iso8601_utc(),
+        timestamp: now_utc(),
         available_cores: cores,
         threads,
         seconds_per_measurement: args.seconds,

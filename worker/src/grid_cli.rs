@@ -49,9 +49,10 @@ impl std::str::FromStr for Range {
     }
 }
 
-/// Options of a running peer (the top-level `worker` command).
+/// The ring options every peer takes, the `worker` peer and the
+/// `coordinator` alike (each flattens this struct into its command line).
 #[derive(Debug, Clone, Args)]
-pub struct PeerArgs {
+pub struct RingArgs {
     /// A peer of the ring to join (host:port). Without it, start a new ring.
     #[arg(long, value_name = "PEER")]
     pub join: Option<String>,
@@ -62,12 +63,6 @@ pub struct PeerArgs {
     /// Needed when listening on 0.0.0.0 or behind NAT.
     #[arg(long, value_name = "ADDR")]
     pub advertise: Option<String>,
-    /// Units crunched at once (default: all cores; 0: do not crunch).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// Directory for the result table and checkpoints.
-    #[arg(long, default_value = "mersenne-data", value_name = "DIR")]
-    pub data: PathBuf,
     /// Lease length in seconds; a unit whose worker vanished is handed out
     /// again after this long.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
@@ -85,13 +80,14 @@ pub struct PeerArgs {
     pub successors: usize,
 }
 
-impl PeerArgs {
-    /// The node configuration these options describe.
-    pub fn config(&self, default_threads: usize) -> NodeConfig {
-        let mut c = NodeConfig::new(&self.listen, self.data.clone());
+impl RingArgs {
+    /// The node configuration these options describe, for a peer keeping
+    /// its data in `data` and crunching `threads` units at once.
+    pub fn config(&self, data: PathBuf, threads: usize) -> NodeConfig {
+        let mut c = NodeConfig::new(&self.listen, data);
         c.join = self.join.clone();
         c.advertise = self.advertise.clone();
-        c.threads = self.threads.unwrap_or(default_threads);
+        c.threads = threads;
         c.lease = Duration::from_secs(self.lease_secs.max(1));
         c.checkpoint_every = Duration::from_secs(self.checkpoint_secs.max(1));
         c.gossip_every = Duration::from_millis(self.gossip_ms.max(50));
@@ -99,6 +95,32 @@ impl PeerArgs {
         c
     }
 }
+
+/// Options of a running peer (the top-level `worker` command).
+#[derive(Debug, Clone, Args)]
+pub struct PeerArgs {
+    /// Options shared with the coordinator.
+    #[command(flatten)]
+    pub ring: RingArgs,
+    /// Units crunched at once (default: all cores; 0: do not crunch).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Directory for the result table and checkpoints.
+    #[arg(long, default_value = "mersenne-data", value_name = "DIR")]
+    pub data: PathBuf,
+}
+
+impl PeerArgs {
+    /// The node configuration these options describe.
+    pub fn config(&self, default_threads: usize) -> NodeConfig {
+        self.ring
+            .config(self.data.clone(), self.threads.unwrap_or(default_threads))
+    }
+}
+
+/// The peer a client command asks when given no `--peer`: one running on
+/// this machine with the default `--listen`.
+pub const LOCAL_PEER: &str = "127.0.0.1:7700";
 
 /// `worker submit`.
 #[derive(Debug, Clone, Args)]
@@ -108,7 +130,7 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub range: Range,
     /// Any peer of the ring.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", default_value = LOCAL_PEER)]
     pub peer: String,
 }
 
@@ -119,7 +141,7 @@ pub struct SubmitArgs {
 )]
 pub struct ResultsArgs {
     /// Any peer of the ring.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", default_value = LOCAL_PEER)]
     pub peer: String,
     /// One JSON object per line (GIMPS results.json field names plus ours).
     #[arg(long, conflicts_with = "csv")]
@@ -140,7 +162,7 @@ pub struct ResultsArgs {
 #[command(after_help = "Example:\n  worker status --peer 127.0.0.1:7700 --json")]
 pub struct StatusArgs {
     /// The peer to ask.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", default_value = LOCAL_PEER)]
     pub peer: String,
     /// One JSON object.
     #[arg(long)]
@@ -257,30 +279,9 @@ pub fn rows(results: &[UnitResult]) -> Vec<Row> {
         .collect()
 }
 
+/// When a row's result was finished, in the one timestamp format.
 fn when(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (d, s) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil_from_days(d as i64);
-    format!(
-        "{y:04}-{m:02}-{day:02} {:02}:{:02}:{:02}",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    )
-}
-
-// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    crate::timefmt::utc_from_unix_ms(ms)
 }
 
 /// The JSON object for one row.
@@ -291,7 +292,7 @@ pub fn row_json(r: &Row) -> serde_json::Value {
         "status": r.best.status.code(),
         "res64": res64_hex(r.best.res64),
         "shift-count": r.best.shift,
-        "program": {"name": "mersenne-ring", "version": env!("CARGO_PKG_VERSION")},
+        "program": crate::Program::this(),
         "engine": r.best.engine,
         "computed-by": r.best.computed_by,
         "agreeing": r.agree,
@@ -474,6 +475,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("crunch-{i}"))
+            .start_handler(crate::priority::lower_crunch_thread)
             .build()?,
     );
     let units = primes_in(a.range.from, a.range.to).len();
@@ -671,11 +673,5 @@ mod tests {
         assert_eq!("61".parse::<Range>().unwrap(), Range { from: 61, to: 61 });
         assert!("9-3".parse::<Range>().is_err());
         assert!("x-3".parse::<Range>().is_err());
-    }
-
-    #[test]
-    fn dates_format() {
-        assert_eq!(when(0), "1970-01-01 00:00:00");
-        assert_eq!(when(951_782_400_000), "2000-02-29 00:00:00");
     }
 }

@@ -12,6 +12,7 @@ pub mod llcmd;
 pub mod net;
 pub mod node;
 pub mod preflight;
+pub mod priority;
 pub mod timefmt;
 
 use mersenne_common::ll::LlError;
@@ -66,10 +67,11 @@ pub struct Program {
 }
 
 impl Program {
-    /// This build of the worker.
+    /// This build. Every output names the program this way (`ll --json`,
+    /// `results --json`), whichever binary wrote it.
     pub fn this() -> Self {
         Program {
-            name: "Mersenne Ring worker",
+            name: "mersenne-ring",
             version: env!("CARGO_PKG_VERSION"),
         }
     }

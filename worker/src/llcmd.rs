@@ -9,7 +9,7 @@ use mersenne_common::ll::{EngineOptions, LlEngine, new_engine_with, res64_hex};
 use serde::Serialize;
 
 use crate::cli::LlArgs;
-use crate::timefmt::now_iso8601_utc;
+use crate::timefmt::now_utc;
 use crate::{BadInput, Program};
 
 /// What `worker ll` found: a full result, or the residue after K iterations.
@@ -32,7 +32,7 @@ pub struct LlReport {
     pub fft_length: Option<usize>,
     /// This program.
     pub program: Program,
-    /// When the test finished, ISO-8601 UTC.
+    /// When the test finished, `YYYY-MM-DD hh:mm:ss` UTC (GIMPS form).
     pub timestamp: String,
     /// The concrete engine that ran (never `"auto"`).
     pub engine: String,
@@ -98,7 +98,7 @@ pub fn compute(args: &LlArgs) -> anyhow::Result<LlReport> {
         shift_count: engine.initial_shift(),
         fft_length: engine.fft_length(),
         program: Program::this(),
-        timestamp: now_iso8601_utc(),
+        timestamp: now_utc(),
         engine: engine.name().to_string(),
         iterations: target,
         seconds,
