@@ -74,17 +74,16 @@ def time_run(cmd, env=None, cwd=None):
     return dt, r.stdout
 
 
-def ours(worker, p, isa, repeats):
-    k1, k2 = iteration_counts(p)
+def ours(worker, p, isa, repeats, threads=1):
+    k1, k2 = iteration_counts(p // threads)
     env = dict(os.environ)
     if isa:
         env["MERSENNE_FFT_ISA"] = isa
     samples, length = [], None
+    base = [worker, "ll", str(p), "--engine", "fft", "--threads-per-test", str(threads)]
     for _ in range(repeats):
-        t1, _ = time_run([worker, "ll", str(p), "--iterations", str(k1), "--engine", "fft"], env)
-        t2, out = time_run(
-            [worker, "ll", str(p), "--iterations", str(k2), "--engine", "fft", "--json"], env
-        )
+        t1, _ = time_run(base + ["--iterations", str(k1)], env)
+        t2, out = time_run(base + ["--iterations", str(k2), "--json"], env)
         samples.append((t2 - t1) / (k2 - k1) * 1e3)
         m = re.search(r'"fft_length"\s*:\s*(\d+)', out)
         length = int(m.group(1)) if m else None
@@ -165,12 +164,17 @@ def main():
     ap.add_argument("--mlucas", help="path of an Mlucas binary")
     ap.add_argument("--mlucas-cfg", help="an mlucas.cfg from its self-test")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--threads", type=int, default=1, help="also time ours with this many threads per test"
+    )
     ap.add_argument("--no-gmp", action="store_true")
     a = ap.parse_args()
     if not os.path.exists(a.worker):
         sys.exit(f"{a.worker} not found: cargo build --release -p mersenne-worker")
     print(f"seed {SEED}, best of {a.repeats}, ms per iteration, ISA {a.isa or 'detected'}")
     cols = ["p", "ours (length)"]
+    if a.threads > 1:
+        cols += [f"ours, {a.threads} threads", "speed-up"]
     if a.mlucas:
         cols += ["Mlucas (length)", "ours ÷ Mlucas"]
     if not a.no_gmp:
@@ -181,6 +185,10 @@ def main():
         s, n = ours(a.worker, p, a.isa, a.repeats)
         text, best = fmt(s)
         row = [f"{p:,}", f"{text} ({length_k(n)})"]
+        if a.threads > 1:
+            st, _ = ours(a.worker, p, a.isa, a.repeats, a.threads)
+            tt, tbest = fmt(st)
+            row += [tt, f"{best / tbest:.2f}"]
         if a.mlucas:
             try:
                 ms, mn = mlucas(a.mlucas, a.mlucas_cfg, p, a.repeats)

@@ -44,6 +44,15 @@ use num_bigint::BigUint;
 use soa::SoaSquarer;
 use transform::DwtSquarer;
 
+/// Which way our FFT's passes run: forward (decimation in frequency, the
+/// spectrum left in bit-reversed order) or inverse (decimation in time
+/// from that order, unnormalised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Forward,
+    Inverse,
+}
+
 /// The squaring backend: our structure-of-arrays FFT where it applies
 /// (power-of-two length, enough bits per word for its carry; extra threads
 /// share its leaves and carry chunks), rustfft (with the four-step

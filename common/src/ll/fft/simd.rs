@@ -20,6 +20,8 @@
 //! is the whole safety argument, so `unsafe` is allowed in this module only.
 #![allow(unsafe_code)]
 
+use super::Direction;
+
 /// Instruction set the squarer runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
@@ -122,7 +124,7 @@ dispatch! {
         l: [&mut [f64]; 2],
         t: (&super::soa::ColumnPlan, &super::soa::Twiddles),
         c0: usize,
-        forward: bool
+        dir: Direction
     );
     fn carry_split(
         d: [&mut [f64]; 2],
@@ -159,7 +161,7 @@ pub(super) fn dif4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: 
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::bfly4(true, r, i, w)
+        x86::bfly4(Direction::Forward, r, i, w)
     }
 }
 
@@ -169,7 +171,7 @@ pub(super) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: 
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::bfly4(false, r, i, w)
+        x86::bfly4(Direction::Inverse, r, i, w)
     }
 }
 
@@ -214,13 +216,13 @@ pub(super) fn column_group_avx512(
     [lr, li]: [&mut [f64]; 2],
     (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
     c0: usize,
-    forward: bool,
+    dir: Direction,
 ) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::column_group(re, im, lr, li, plan, tw, (c0, forward))
+        x86::column_group(re, im, lr, li, plan, tw, (c0, dir))
     }
 }
 
@@ -234,7 +236,7 @@ pub(super) fn column_groups_avx512_par(
     pool: &rayon::ThreadPool,
     [re, im]: [&mut [f64]; 2],
     (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
-    forward: bool,
+    dir: Direction,
 ) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
@@ -267,7 +269,7 @@ pub(super) fn column_groups_avx512_par(
                         // AVX-512F; the arrays outlive the call and group g
                         // (columns 8g..8g+8) belongs to this task alone.
                         unsafe {
-                            x86::column_group_raw(ptrs, len, [lr, li], plan, tw, (8 * g, forward))
+                            x86::column_group_raw(ptrs, len, [lr, li], plan, tw, (8 * g, dir))
                         }
                     },
                 )
@@ -442,7 +444,7 @@ pub(super) fn dif1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::head1024(true, re, im, tw)
+        x86::head1024(Direction::Forward, re, im, tw)
     }
 }
 
@@ -452,12 +454,13 @@ pub(super) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::head1024(false, re, im, tw)
+        x86::head1024(Direction::Inverse, re, im, tw)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::Direction;
     use super::super::soa::{ColumnPass, ColumnPlan, Twiddles};
     use super::{Head1024Twiddles, Tail64Twiddles};
     use std::arch::x86_64::*;
@@ -526,7 +529,7 @@ mod x86 {
         li: &mut [f64],
         plan: &ColumnPlan,
         tw: &Twiddles,
-        at: (usize, bool),
+        at: (usize, Direction),
     ) {
         let len = re.len().min(im.len());
         // SAFETY: the pointers come from slices of at least `len` elements,
@@ -557,7 +560,7 @@ mod x86 {
         [lr, li]: [&mut [f64]; 2],
         plan: &ColumnPlan,
         tw: &Twiddles,
-        (c0, forward): (usize, bool),
+        (c0, dir): (usize, Direction),
     ) {
         let (rows, stride) = (plan.rows, plan.stride);
         assert!(rows > 0 && c0 + 8 <= stride);
@@ -578,11 +581,17 @@ mod x86 {
         let stages = &plan.passes;
         let n = stages.len();
         // Forward runs the passes in order, inverse in reverse.
-        let order = (0..n).map(|k| if forward { k } else { n - 1 - k });
+        let order = (0..n).map(|k| {
+            if dir == Direction::Forward {
+                k
+            } else {
+                n - 1 - k
+            }
+        });
         for (k, stage) in order.map(|i| stages[i]).enumerate() {
             let src = if k == 0 { main } else { scratch };
             let dst = if k + 1 == n { main } else { scratch };
-            let at = (c0, forward);
+            let at = (c0, dir);
             // SAFETY: every row index the stages use is below `rows`, and
             // both `main` and `scratch` hold `rows` rows (asserted above).
             unsafe {
@@ -705,7 +714,7 @@ mod x86 {
         dst: Rows,
         plan: &ColumnPlan,
         tw: &Twiddles,
-        (c0, forward): (usize, bool),
+        (c0, dir): (usize, Direction),
     ) {
         let _ = tw;
         let h = plan.rows / 2;
@@ -715,7 +724,7 @@ mod x86 {
             // SAFETY: t + h < rows, the caller's promise.
             unsafe {
                 let (x0, x1) = (src.ld(t), src.ld(t + h));
-                let (y0, y1) = if forward {
+                let (y0, y1) = if dir == Direction::Forward {
                     r2_dif(x0, x1, w)
                 } else {
                     r2_dit(x0, x1, w)
@@ -735,7 +744,7 @@ mod x86 {
         plan: &ColumnPlan,
         tw: &Twiddles,
         (q, k4): (usize, usize),
-        (c0, forward): (usize, bool),
+        (c0, dir): (usize, Direction),
     ) {
         let _ = tw;
         let qr = q / plan.leaf;
@@ -747,7 +756,11 @@ mod x86 {
                 // SAFETY: every k < rows, the caller's promise.
                 unsafe {
                     let x = k.map(|r| src.ld(r));
-                    let y = if forward { r4_dif(x, w) } else { r4_dit(x, w) };
+                    let y = if dir == Direction::Forward {
+                        r4_dif(x, w)
+                    } else {
+                        r4_dit(x, w)
+                    };
                     for (&r, v) in k.iter().zip(y) {
                         dst.st(r, v);
                     }
@@ -769,7 +782,7 @@ mod x86 {
         plan: &ColumnPlan,
         tw: &Twiddles,
         (q, k4): (usize, usize),
-        (c0, forward): (usize, bool),
+        (c0, dir): (usize, Direction),
     ) {
         let qr = q / plan.leaf;
         debug_assert_eq!(8 * qr, plan.rows);
@@ -782,7 +795,7 @@ mod x86 {
             // SAFETY: every k < rows, the caller's promise.
             unsafe {
                 let mut x = k.map(|r| src.ld(r));
-                if forward {
+                if dir == Direction::Forward {
                     for j in 0..4 {
                         (x[j], x[j + 4]) = r2_dif(x[j], x[j + 4], r2_twiddle(plan, col2, k[j]));
                     }
@@ -835,7 +848,7 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub(super) fn dif4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
         for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-            bfly4(true, quarters(r, q), quarters(i, q), w);
+            bfly4(Direction::Forward, quarters(r, q), quarters(i, q), w);
         }
     }
 
@@ -843,7 +856,7 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub(super) fn dit4_blocks(re: &mut [f64], im: &mut [f64], q: usize, w: [&[f64]; 6]) {
         for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-            bfly4(false, quarters(r, q), quarters(i, q), w);
+            bfly4(Direction::Inverse, quarters(r, q), quarters(i, q), w);
         }
     }
 
@@ -859,7 +872,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) fn bfly4(
-        forward: bool,
+        dir: Direction,
         [r0, r1, r2, r3]: [&mut [f64]; 4],
         [i0, i1, i2, i3]: [&mut [f64]; 4],
         [w1r, w1i, w2r, w2i, w3r, w3i]: [&[f64]; 6],
@@ -899,7 +912,11 @@ mod x86 {
                     (l(r3), l(i3)),
                 ];
                 let w = [(l(w1r), l(w1i)), (l(w2r), l(w2i)), (l(w3r), l(w3i))];
-                let y = if forward { r4_dif(x, w) } else { r4_dit(x, w) };
+                let y = if dir == Direction::Forward {
+                    r4_dif(x, w)
+                } else {
+                    r4_dit(x, w)
+                };
                 let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
                 let [(y0r, y0i), (y1r, y1i), (y2r, y2i), (y3r, y3i)] = y;
                 st(r0, y0r);
@@ -1491,7 +1508,7 @@ mod x86 {
     // The q = 64 butterflies take column k of the 4×4 array of vectors.
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn head1024(forward: bool, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
+    pub(super) fn head1024(dir: Direction, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
         assert!(re.len() == 1024 && im.len() == 1024 && tw.lines.len() == 240);
         let (pr, pi) = (re.as_mut_ptr(), im.as_mut_ptr());
         for j in (0..64).step_by(8) {
@@ -1517,7 +1534,7 @@ mod x86 {
             }
             let w = &tw.lines[30 * (j / 8)..30 * (j / 8 + 1)];
             let w2 = tw3(&w[24..]);
-            if forward {
+            if dir == Direction::Forward {
                 for (s, xs) in x.iter_mut().enumerate() {
                     *xs = dif4_regs(*xs, tw3(&w[6 * s..]));
                 }

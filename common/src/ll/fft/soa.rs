@@ -48,6 +48,7 @@
 //! the column groups, the leaf pairs and the carry chunks run on a rayon
 //! pool.
 
+use super::Direction;
 use super::pages::PageArray;
 use super::simd::{self, Avx512, Head1024Twiddles, Isa, Tail64Twiddles};
 use super::transform::{
@@ -225,7 +226,7 @@ fn dif4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
         simd::dif4_q1(isa, re, im);
         return;
     }
-    bfly4_blocks(isa, true, re, im, q, tw);
+    bfly4_blocks(isa, Direction::Forward, re, im, q, tw);
 }
 
 /// [`dif4`] with q = 1: 4-point DFTs on consecutive points, no twiddles.
@@ -251,12 +252,12 @@ pub(super) fn dif4_q1<const F: bool>(re: &mut [f64], im: &mut [f64]) {
 }
 
 /// Radix-4 butterflies (DIF when `forward`, else DIT) on every 4q-block.
-fn bfly4_blocks(isa: Isa, forward: bool, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+fn bfly4_blocks(isa: Isa, dir: Direction, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
     let w = tw.window(q..2 * q);
     if q.is_multiple_of(8)
         && let Some(t) = isa.avx512_token()
     {
-        if forward {
+        if dir == Direction::Forward {
             simd::dif4_avx512_blocks(t, re, im, q, w)
         } else {
             simd::dit4_avx512_blocks(t, re, im, q, w)
@@ -264,7 +265,7 @@ fn bfly4_blocks(isa: Isa, forward: bool, re: &mut [f64], im: &mut [f64], q: usiz
         return;
     }
     for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
-        bfly4(isa, forward, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
+        bfly4(isa, dir, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
     }
 }
 
@@ -316,7 +317,7 @@ fn dit4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
         simd::dit4_q1(isa, re, im);
         return;
     }
-    bfly4_blocks(isa, false, re, im, q, tw);
+    bfly4_blocks(isa, Direction::Inverse, re, im, q, tw);
 }
 
 /// [`dit4`] with q = 1.
@@ -402,16 +403,16 @@ const ROW_PAD: usize = 32;
 /// One column of radix-4 butterflies, AVX-512 by hand or the compiler's
 /// vectorisation of the generic kernel.
 #[inline(always)]
-fn bfly4(isa: Isa, forward: bool, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+fn bfly4(isa: Isa, dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
     if r[0].len().is_multiple_of(8)
         && let Some(t) = isa.avx512_token()
     {
-        if forward {
+        if dir == Direction::Forward {
             simd::dif4_avx512(t, r, i, w)
         } else {
             simd::dit4_avx512(t, r, i, w)
         }
-    } else if forward {
+    } else if dir == Direction::Forward {
         simd::dif4_run(isa, r, i, w)
     } else {
         simd::dit4_run(isa, r, i, w)
@@ -525,7 +526,7 @@ pub(super) fn column_group<const F: bool>(
     [lr, li]: [&mut [f64]; 2],
     (plan, tw): (&ColumnPlan, &Twiddles),
     c0: usize,
-    forward: bool,
+    dir: Direction,
 ) {
     const G: usize = GROUP;
     let (rows, stride) = (plan.rows, plan.stride);
@@ -536,8 +537,8 @@ pub(super) fn column_group<const F: bool>(
     }
     // Plain functions, not closures: a closure would not inherit the
     // caller's `#[target_feature]`s, and `mul_add` would become a libm call.
-    let at = (c0, forward);
-    if forward {
+    let at = (c0, dir);
+    if dir == Direction::Forward {
         if plan.radix2 {
             group_radix2::<F>(lr, li, plan, tw, at);
         }
@@ -600,7 +601,7 @@ fn group_radix2<const F: bool>(
     li: &mut [f64],
     plan: &ColumnPlan,
     tw: &Twiddles,
-    (c0, forward): (usize, bool),
+    (c0, dir): (usize, Direction),
 ) {
     const G: usize = GROUP;
     let h = plan.rows / 2;
@@ -612,7 +613,7 @@ fn group_radix2<const F: bool>(
         let (mut r, mut i) = (load_rows(lr, rs), load_rows(li, rs));
         let [r0, r1] = &mut r;
         let [i0, i1] = &mut i;
-        if forward {
+        if dir == Direction::Forward {
             dif2_run::<F>([r0, r1], [i0, i1], [&wr, &wi]);
         } else {
             dit2_run::<F>([r0, r1], [i0, i1], [&wr, &wi]);
@@ -630,7 +631,7 @@ fn group_radix4<const F: bool>(
     plan: &ColumnPlan,
     tw: &Twiddles,
     q: usize,
-    (c0, forward): (usize, bool),
+    (c0, dir): (usize, Direction),
 ) {
     const G: usize = GROUP;
     let qr = q / plan.leaf;
@@ -646,7 +647,7 @@ fn group_radix4<const F: bool>(
             let (mut r, mut i) = (load_rows(lr, rs), load_rows(li, rs));
             let [r0, r1, r2, r3] = &mut r;
             let [i0, i1, i2, i3] = &mut i;
-            if forward {
+            if dir == Direction::Forward {
                 dif4_run::<F>([r0, r1, r2, r3], [i0, i1, i2, i3], w);
             } else {
                 dit4_run::<F>([r0, r1, r2, r3], [i0, i1, i2, i3], w);
@@ -818,22 +819,22 @@ impl SoaFft {
     /// The forward stages on blocks larger than a leaf (the optional radix-2
     /// stage, then radix-4), [`GROUP`] columns at a time.
     pub(super) fn forward_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
-        self.columns(true, re, im, pool);
+        self.columns(Direction::Forward, re, im, pool);
     }
 
     /// The inverse of [`Self::forward_columns`].
     pub(super) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
-        self.columns(false, re, im, pool);
+        self.columns(Direction::Inverse, re, im, pool);
     }
 
-    fn columns(&self, forward: bool, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+    fn columns(&self, dir: Direction, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
         let plan = &self.plan;
         if !plan.radix2 && plan.quarters.is_empty() {
             return;
         }
         if let (Some(pool), Some(t)) = (pool, self.isa.avx512_token()) {
             let d = [&mut *re, &mut *im];
-            simd::column_groups_avx512_par(t, pool, d, (plan, &self.tw), forward);
+            simd::column_groups_avx512_par(t, pool, d, (plan, &self.tw), dir);
             return;
         }
         let mut lr = vec![0.0; plan.rows * GROUP];
@@ -846,7 +847,7 @@ impl SoaFft {
                     [&mut lr, &mut li],
                     (plan, &self.tw),
                     c0,
-                    forward,
+                    dir,
                 );
                 continue;
             }
@@ -856,7 +857,7 @@ impl SoaFft {
                 [&mut lr, &mut li],
                 (plan, &self.tw),
                 c0,
-                forward,
+                dir,
             );
         }
     }
