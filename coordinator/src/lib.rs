@@ -47,5 +47,6 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    config.ring.preflight().await?;
     node::run(config.node_config(), shutdown).await
 }

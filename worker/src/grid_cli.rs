@@ -110,6 +110,20 @@ pub struct PeerArgs {
     pub data: PathBuf,
 }
 
+impl RingArgs {
+    /// Refuses a malformed `--advertise` and a `--join` that does not
+    /// resolve before the peer starts, instead of retrying for ever.
+    pub async fn preflight(&self) -> anyhow::Result<()> {
+        if let Some(j) = &self.join {
+            preflight::check_join(j).await?;
+        }
+        if let Some(a) = &self.advertise {
+            preflight::check_addr_syntax("--advertise", a)?;
+        }
+        Ok(())
+    }
+}
+
 impl PeerArgs {
     /// The node configuration these options describe.
     pub fn config(&self, default_threads: usize) -> NodeConfig {
@@ -216,12 +230,7 @@ pub async fn shutdown_signal() {
 
 /// Runs a peer until Ctrl-C / SIGTERM, after checking its addresses.
 pub async fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
-    if let Some(j) = &args.join {
-        preflight::check_join(j).await?;
-    }
-    if let Some(a) = &args.advertise {
-        preflight::check_addr_syntax("--advertise", a)?;
-    }
+    args.ring.preflight().await?;
     node::run(args.config(cores()), shutdown_signal()).await
 }
 
