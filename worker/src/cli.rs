@@ -36,8 +36,9 @@ Examples:
       one large test with both cores cooperating on each squaring
 
 Exit status: 0 when the test ran (prime or composite), 2 for bad input such as
-a composite exponent (the message names a factor), p < 2, an unknown engine, a
-shift >= p, or --iterations beyond the p - 2 a full test takes.";
+a composite exponent (the message names a factor), p < 2, p above 143000000
+(the largest this build can test), an unknown engine, a shift >= p, or
+--iterations beyond the p - 2 a full test takes.";
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
