@@ -36,10 +36,10 @@ Examples:
       one JSON object with status, exponent, worktype, res64, shift-count, ...
   worker ll 3021377 --threads-per-test 2
       one large test with both cores cooperating on each squaring
-  worker ll 132049
-      (Ctrl-C at 49%) saved M132049 at iteration 64901 to mersenne-ll/132049.ckpt
-  worker ll 132049
-      resuming M132049 from iteration 64901 (mersenne-ll/132049.ckpt)
+  worker ll 86243
+      (Ctrl-C at 49%) saved M86243 at iteration 42239 to mersenne-ll/86243.ckpt
+  worker ll 86243
+      resuming M86243 from iteration 42239 (mersenne-ll/86243.ckpt)
 
 Exit status: 0 when the test ran (prime or composite), 2 for bad input such as
 a composite exponent (the message names a factor), p < 2, an unknown engine, a
