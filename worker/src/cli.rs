@@ -4,6 +4,8 @@
 //! `worker` will run as a grid peer (flags such as `--join` and `--listen`
 //! belong on [`Cli`] itself), with one it runs a single local job.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 use mersenne_common::ll::EngineKind;
 
@@ -34,11 +36,16 @@ Examples:
       one JSON object with status, exponent, worktype, res64, shift-count, ...
   worker ll 3021377 --threads-per-test 2
       one large test with both cores cooperating on each squaring
+  worker ll 86243
+      (Ctrl-C at 49%) saved M86243 at iteration 42239 to mersenne-ll/86243.ckpt
+  worker ll 86243
+      resuming M86243 from iteration 42239 (mersenne-ll/86243.ckpt)
 
 Exit status: 0 when the test ran (prime or composite), 2 for bad input such as
 a composite exponent (the message names a factor), p < 2, p above 143000000
 (the largest this build can test), an unknown engine, a shift >= p, or
---iterations beyond the p - 2 a full test takes.";
+--iterations beyond the p - 2 a full test takes; 130 after Ctrl-C (or SIGTERM)
+saved a checkpoint.";
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
@@ -116,6 +123,21 @@ pub struct LlArgs {
     /// Print one JSON object (GIMPS results.json.txt field names) instead of a sentence.
     #[arg(long)]
     pub json: bool,
+    /// Directory for the checkpoint of a full test (`P.ckpt`, and the one
+    /// before it as `P.ckpt.bak`). Ctrl-C saves and exits; the same command
+    /// resumes. Runs with `--iterations` neither read nor write it.
+    #[arg(long, default_value = "mersenne-ll", value_name = "DIR")]
+    pub data: PathBuf,
+    /// Seconds of work between checkpoints.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = positive_secs)]
+    pub checkpoint_secs: f64,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 /// Arguments of `worker bench`.

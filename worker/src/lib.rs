@@ -5,6 +5,7 @@
 //! writer, so it can be driven from tests as well as from a terminal.
 
 pub mod bench;
+pub mod ckptfile;
 pub mod cli;
 pub mod db;
 pub mod grid_cli;
@@ -25,6 +26,9 @@ pub use cli::{BenchArgs, Cli, Command, LlArgs};
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for bad input; clap uses the same code for usage errors.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status of a `worker ll` stopped by Ctrl-C or SIGTERM after saving
+/// (128 + SIGINT, as shells report a process ended by Ctrl-C).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Input the worker refuses, beyond what [`LlError`] already covers.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -110,9 +114,13 @@ fn grid(
     tokio::runtime::Runtime::new()?.block_on(f)
 }
 
-/// The process exit status for an error from [`run`]: [`EXIT_BAD_INPUT`]
+/// The process exit status for an error from [`run`]: [`EXIT_INTERRUPTED`]
+/// after a saved Ctrl-C, [`EXIT_BAD_INPUT`]
 /// when the user's input was refused, [`EXIT_FAILURE`] otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.is::<llcmd::Interrupted>() {
+        return EXIT_INTERRUPTED;
+    }
     let bad_input = err.chain().any(|e| {
         e.is::<BadInput>()
             || e.is::<LimitError>()

@@ -1,13 +1,19 @@
 //! `worker ll`: one Lucas–Lehmer test, or its first K iterations.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mersenne_common::ll::{EngineOptions, LlEngine, new_engine_with, res64_hex};
+use mersenne_common::ll::{
+    EngineOptions, LlEngine, new_engine_with, res64_hex, resume_engine_with,
+};
 use serde::Serialize;
 
+use crate::ckptfile;
 use crate::cli::LlArgs;
 use crate::timefmt::now_utc;
 use crate::{BadInput, Program};
@@ -36,7 +42,8 @@ pub struct LlReport {
     pub timestamp: String,
     /// The concrete engine that ran (never `"auto"`).
     pub engine: String,
-    /// Iterations performed: p − 2 for a full test, K with `--iterations K`.
+    /// Iterations performed by this run: p − 2 for a full test (less what a
+    /// resumed checkpoint had done), K with `--iterations K`.
     pub iterations: u64,
     /// Wall-clock seconds the iterations took.
     pub seconds: f64,
@@ -56,9 +63,32 @@ impl LlReport {
     }
 }
 
-/// Runs `worker ll` and writes its report to `out`.
+/// `worker ll` stopped on Ctrl-C or SIGTERM, after saving its state.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "interrupted: saved M{p} at iteration {iteration} to {}; run the same command to resume",
+    path.display()
+)]
+pub struct Interrupted {
+    /// The exponent.
+    pub p: u64,
+    /// Iterations done and saved.
+    pub iteration: u64,
+    /// The checkpoint file.
+    pub path: PathBuf,
+}
+
+/// Runs `worker ll` and writes its report to `out`; Ctrl-C or SIGTERM
+/// during a full test saves a checkpoint and returns [`Interrupted`].
 pub fn run(args: &LlArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let report = compute(args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in signal_hook::consts::TERM_SIGNALS {
+        // A second signal while the first is being handled (the save is
+        // slow, say) ends the process the default way.
+        signal_hook::flag::register_conditional_shutdown(*sig, 130, stop.clone())?;
+        signal_hook::flag::register(*sig, stop.clone())?;
+    }
+    let report = compute(args, &stop)?;
     if args.json {
         serde_json::to_writer(&mut *out, &report)?;
         writeln!(out)?;
@@ -69,13 +99,47 @@ pub fn run(args: &LlArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the test `args` asks for and returns its report.
-pub fn compute(args: &LlArgs) -> anyhow::Result<LlReport> {
+/// Runs the test `args` asks for and returns its report. A full test
+/// resumes from, and checkpoints to, `args.data`; it stops early, saving,
+/// once `stop` is set.
+pub fn compute(args: &LlArgs, stop: &AtomicBool) -> anyhow::Result<LlReport> {
     let p = args.exponent;
     let options = EngineOptions {
         threads_per_test: args.threads_per_test as usize,
     };
-    let mut engine = new_engine_with(args.engine, p, args.shift, options)?;
+    // `--iterations K` is a self-test: it starts from scratch and leaves
+    // no checkpoint behind.
+    let path = args
+        .iterations
+        .is_none()
+        .then(|| args.data.join(format!("{p}.ckpt")));
+    let saved = path
+        .as_deref()
+        .and_then(|path| ckptfile::load_checkpoint(path, p));
+    let mut engine = match saved {
+        Some(s) if s.value.initial_shift == args.shift => {
+            if let Some(why) = &s.newest_rejected {
+                eprintln!("newest checkpoint of M{p} unreadable ({why}); using the backup");
+            }
+            let e = resume_engine_with(args.engine, &s.value, options)?;
+            eprintln!(
+                "resuming M{p} from iteration {} ({})",
+                e.iteration(),
+                s.path.display()
+            );
+            e
+        }
+        Some(s) => {
+            eprintln!(
+                "ignoring {}: it is of a test with shift {}, not {}",
+                s.path.display(),
+                s.value.initial_shift,
+                args.shift
+            );
+            new_engine_with(args.engine, p, args.shift, options)?
+        }
+        None => new_engine_with(args.engine, p, args.shift, options)?,
+    };
     let total = engine.total_iterations();
     let target = match args.iterations {
         None => total,
@@ -83,13 +147,42 @@ pub fn compute(args: &LlArgs) -> anyhow::Result<LlReport> {
         Some(k) => return Err(BadInput::TooManyIterations { p, k, total }.into()),
     };
     let start = Instant::now();
-    advance_with_progress(engine.as_mut(), target)?;
+    let first = engine.iteration();
+    let every = Duration::from_secs_f64(args.checkpoint_secs);
+    let save = |engine: &dyn LlEngine, path: &std::path::Path| {
+        ckptfile::save_checkpoint(path, &engine.checkpoint())
+            .with_context(|| format!("saving the checkpoint {}", path.display()))
+    };
+    let mut last_save = Instant::now();
+    advance_with_progress(engine.as_mut(), target, &mut |engine| {
+        let Some(path) = &path else {
+            return Ok(());
+        };
+        if stop.load(Ordering::SeqCst) {
+            save(engine, path)?;
+            return Err(Interrupted {
+                p,
+                iteration: engine.iteration(),
+                path: path.clone(),
+            }
+            .into());
+        }
+        if last_save.elapsed() >= every && engine.iteration() < target {
+            save(engine, path)?;
+            last_save = Instant::now();
+        }
+        Ok(())
+    })?;
     let seconds = start.elapsed().as_secs_f64();
     let status = if target == total {
         Some(engine.result().context("engine finished")?.status.code())
     } else {
         None
     };
+    if let Some(path) = &path {
+        // A finished test needs no save files, as in Prime95.
+        ckptfile::remove(path).with_context(|| format!("removing {}", path.display()))?;
+    }
     Ok(LlReport {
         status,
         exponent: p,
@@ -100,15 +193,20 @@ pub fn compute(args: &LlArgs) -> anyhow::Result<LlReport> {
         program: Program::this(),
         timestamp: now_utc(),
         engine: engine.name().to_string(),
-        iterations: target,
+        iterations: target - first,
         seconds,
     })
 }
 
-/// Advances `engine` to iteration `target`, drawing a progress bar on stderr
-/// once the run has taken more than about a second and only if stderr is a
-/// terminal (so logs and pipes stay clean).
-fn advance_with_progress(engine: &mut dyn LlEngine, target: u64) -> anyhow::Result<()> {
+/// Advances `engine` to iteration `target`, calling `between` after every
+/// chunk (chunks take at most about 100 ms) and drawing a progress bar on
+/// stderr once the run has taken more than about a second and only if
+/// stderr is a terminal (so logs and pipes stay clean).
+fn advance_with_progress(
+    engine: &mut dyn LlEngine,
+    target: u64,
+    between: &mut dyn FnMut(&dyn LlEngine) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     const SHOW_AFTER: Duration = Duration::from_secs(1);
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
@@ -122,6 +220,12 @@ fn advance_with_progress(engine: &mut dyn LlEngine, target: u64) -> anyhow::Resu
         engine.advance(n)?;
         if t.elapsed() < Duration::from_millis(50) {
             chunk = chunk.saturating_mul(2);
+        }
+        if let Err(e) = between(engine) {
+            if let Some(b) = bar {
+                b.abandon();
+            }
+            return Err(e);
         }
         if bar.is_none() && tty && start.elapsed() >= SHOW_AFTER {
             let b = ProgressBar::with_draw_target(Some(target), ProgressDrawTarget::stderr())

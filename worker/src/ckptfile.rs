@@ -1,0 +1,226 @@
+//! Checkpoint files that survive a crash or power cut at any moment: the
+//! newest state in `P.ckpt`, the one before it in `P.ckpt.bak`, as Prime95
+//! and GpuOwl keep them.
+//!
+//! A save writes `P.ckpt.tmp`, fsyncs it, moves the current `P.ckpt` to
+//! `P.ckpt.bak`, renames the new file into place and fsyncs the directory,
+//! so at every instant at least one complete, checksummed file is on disk.
+//! A load takes the newest file that reads back intact and decodes, and
+//! falls back to the backup otherwise (a torn write, a flipped bit).
+//!
+//! Files start with a magic and the SHA-256 of the payload; files without
+//! the magic (written before this format) are read as a bare payload, which
+//! the caller's decoder still validates.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use mersenne_common::ll::Checkpoint;
+use sha2::{Digest, Sha256};
+
+/// First bytes of every checkpoint file of this format.
+const MAGIC: &[u8; 8] = b"MRCKPT1\n";
+const HEADER: usize = MAGIC.len() + 32;
+
+/// What [`load`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<T> {
+    /// The decoded state.
+    pub value: T,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Why the newest file was passed over, when the state came from the
+    /// backup.
+    pub newest_rejected: Option<String>,
+}
+
+/// The backup of the checkpoint at `path`: `P.ckpt` → `P.ckpt.bak`.
+pub fn backup_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".bak")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Saves `payload` at `path` durably, keeping the previous file as the
+/// backup. Creates the directory if needed.
+pub fn save(path: &Path, payload: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir)?;
+    let tmp = with_suffix(path, ".tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(MAGIC)?;
+        f.write_all(&Sha256::digest(payload))?;
+        f.write_all(payload)?;
+        f.sync_all()?;
+    }
+    match fs::rename(path, backup_path(path)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::rename(&tmp, path)?;
+    // The renames are durable only once the directory itself is synced.
+    File::open(dir)?.sync_all()
+}
+
+/// Loads the newest intact state at `path`, else its backup; `None` when
+/// neither exists or decodes.
+pub fn load<T, E: std::fmt::Display>(
+    path: &Path,
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+) -> Option<Loaded<T>> {
+    let read = |p: &Path| -> Result<T, String> {
+        let bytes = fs::read(p).map_err(|e| e.to_string())?;
+        decode(unframe(&bytes)?).map_err(|e| e.to_string())
+    };
+    let newest_rejected = match read(path) {
+        Ok(value) => {
+            return Some(Loaded {
+                value,
+                path: path.to_path_buf(),
+                newest_rejected: None,
+            });
+        }
+        Err(e) => e,
+    };
+    let bak = backup_path(path);
+    read(&bak).ok().map(|value| Loaded {
+        value,
+        path: bak,
+        newest_rejected: Some(newest_rejected),
+    })
+}
+
+/// The payload of a file's bytes, checked against its checksum.
+fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
+    if !bytes.starts_with(MAGIC) {
+        return Ok(bytes);
+    }
+    if bytes.len() < HEADER {
+        return Err("truncated header".into());
+    }
+    let payload = &bytes[HEADER..];
+    if Sha256::digest(payload).as_slice() != &bytes[MAGIC.len()..HEADER] {
+        return Err("checksum mismatch".into());
+    }
+    Ok(payload)
+}
+
+/// Removes the checkpoint at `path`, its backup and any half-written file.
+pub fn remove(path: &Path) -> io::Result<()> {
+    for p in [
+        path.to_path_buf(),
+        backup_path(path),
+        with_suffix(path, ".tmp"),
+    ] {
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Saves a Lucas–Lehmer checkpoint with [`save`].
+pub fn save_checkpoint(path: &Path, c: &Checkpoint) -> io::Result<()> {
+    save(path, &c.to_bytes())
+}
+
+/// Loads a Lucas–Lehmer checkpoint of M_p with [`load`]: a file naming
+/// another exponent counts as unreadable.
+pub fn load_checkpoint(path: &Path, p: u64) -> Option<Loaded<Checkpoint>> {
+    load(path, |b| {
+        let c = Checkpoint::from_bytes(b).map_err(|e| e.to_string())?;
+        if c.exponent == p {
+            Ok(c)
+        } else {
+            Err(format!("checkpoint of M{}, not M{p}", c.exponent))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mersenne_common::ll::{EngineKind, new_engine};
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ckptfile-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn ckpt(p: u64, iterations: u64) -> Checkpoint {
+        let mut e = new_engine(EngineKind::Reference, p, 3).unwrap();
+        e.advance(iterations).unwrap();
+        e.checkpoint()
+    }
+
+    #[test]
+    fn save_keeps_the_previous_file_as_backup_and_load_takes_the_newest() {
+        let d = dir("backup");
+        let path = d.join("521.ckpt");
+        save_checkpoint(&path, &ckpt(521, 10)).unwrap();
+        assert!(!backup_path(&path).exists());
+        save_checkpoint(&path, &ckpt(521, 20)).unwrap();
+        let got = load_checkpoint(&path, 521).unwrap();
+        assert_eq!(got.value, ckpt(521, 20));
+        assert_eq!(got.newest_rejected, None);
+        let bak = load_checkpoint(&backup_path(&path), 521).unwrap();
+        assert_eq!(bak.value, ckpt(521, 10));
+        assert!(!with_suffix(&path, ".tmp").exists());
+        remove(&path).unwrap();
+        assert!(!path.exists() && !backup_path(&path).exists());
+        assert!(load_checkpoint(&path, 521).is_none());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_newest_file_falls_back_to_the_backup() {
+        let d = dir("damaged");
+        let path = d.join("607.ckpt");
+        save_checkpoint(&path, &ckpt(607, 5)).unwrap();
+        save_checkpoint(&path, &ckpt(607, 50)).unwrap();
+        let good = fs::read(&path).unwrap();
+        // A flipped bit may still decode as a valid checkpoint (in the
+        // residue, say); the checksum catches it.
+        let mut flipped = good.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x10;
+        // A torn write: the file cut short.
+        let torn = good[..good.len() / 2].to_vec();
+        for (what, bytes) in [("flipped bit", flipped), ("torn write", torn)] {
+            fs::write(&path, &bytes).unwrap();
+            let got = load_checkpoint(&path, 607).unwrap();
+            assert_eq!(got.value, ckpt(607, 5), "{what}");
+            assert_eq!(got.path, backup_path(&path), "{what}");
+            assert!(got.newest_rejected.is_some(), "{what}");
+        }
+        // Missing newest (a crash between the two renames of a save).
+        fs::remove_file(&path).unwrap();
+        assert_eq!(load_checkpoint(&path, 607).unwrap().value, ckpt(607, 5));
+        // Another exponent's file is not ours.
+        assert!(load_checkpoint(&path, 521).is_none());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn files_without_the_header_are_read_as_a_bare_payload() {
+        let d = dir("legacy");
+        fs::create_dir_all(&d).unwrap();
+        let path = d.join("521.ckpt");
+        fs::write(&path, ckpt(521, 7).to_bytes()).unwrap();
+        assert_eq!(load_checkpoint(&path, 521).unwrap().value, ckpt(521, 7));
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

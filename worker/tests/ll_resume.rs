@@ -1,0 +1,90 @@
+//! `worker ll` stopped with Ctrl-C saves a checkpoint, and the same command
+//! resumes from it and finishes with the right residue.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A known Mersenne prime exponent: the final residue must be 0, which a
+/// resume from a wrong state would not give. A full test takes seconds.
+const P: u64 = 44497;
+
+fn start(data: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(["ll", &P.to_string(), "--json", "--checkpoint-secs", "0.2"])
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` to exit, at most `limit` (it is killed after that).
+fn wait(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("worker ll did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The number after `prefix` in `text`.
+fn number_after(text: &str, prefix: &str) -> u64 {
+    let rest = &text[text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} not in {text:?}"))
+        + prefix.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_saves_and_the_same_command_resumes() {
+    let data = std::env::temp_dir().join(format!("ll-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let ckpt = data.join(format!("{P}.ckpt"));
+
+    let child = start(&data);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ckpt.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = wait(child, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(out.stdout.is_empty(), "no result after an interrupt");
+    let saved = number_after(&err, &format!("saved M{P} at iteration "));
+    assert!(saved > 0 && saved < P - 2, "{err}");
+    assert!(ckpt.exists());
+
+    let out = wait(start(&data), Duration::from_secs(300));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        number_after(&err, &format!("resuming M{P} from iteration ")),
+        saved,
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "P");
+    assert_eq!(v["res64"], "0000000000000000");
+    assert_eq!(v["iterations"], P - 2 - saved);
+    // A finished test leaves no save files behind.
+    assert!(!ckpt.exists());
+    assert!(!data.join(format!("{P}.ckpt.bak")).exists());
+    let _ = std::fs::remove_dir_all(&data);
+}
