@@ -1,0 +1,312 @@
+//! The SoA FFT against the naive DFT, the SoA squarer against the rustfft
+//! squarer bit for bit, and the AVX-512 kernels against the generic ones.
+
+use super::super::transform::DwtSquarer;
+use super::*;
+use rand::{Rng, SeedableRng};
+
+/// O(m²) DFT, e^{−2πi jk/m}, the obviously-correct oracle.
+fn naive_dft(re: &[f64], im: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let m = re.len();
+    let mut out = (vec![0.0; m], vec![0.0; m]);
+    for k in 0..m {
+        let (mut sr, mut si) = (0.0, 0.0);
+        for j in 0..m {
+            let w = unit_root((j * k) as u64, m as u64);
+            sr += re[j] * w.re - im[j] * w.im;
+            si += re[j] * w.im + im[j] * w.re;
+        }
+        out.0[k] = sr;
+        out.1[k] = si;
+    }
+    out
+}
+
+fn random(m: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (
+        (0..m).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        (0..m).map(|_| rng.random_range(-1.0..1.0)).collect(),
+    )
+}
+
+#[test]
+fn forward_is_the_dft_in_bit_reversed_order_and_inverse_undoes_it() {
+    // Odd and even log2 m, below and above LEAF (breadth-first stages).
+    for m in [64usize, 128, 256, 512, 1024, 2048, 4096, 8192] {
+        let (re0, im0) = random(m, m as u64);
+        let (dr, di) = naive_dft(&re0, &im0);
+        let lg = m.trailing_zeros();
+        for (isa, fma) in Isa::all_supported()
+            .into_iter()
+            .map(|i| (i, i != Isa::Baseline))
+        {
+            let fft = SoaFft::new(m, isa);
+            let (mut re, mut im) = (re0.clone(), im0.clone());
+            let _ = fma;
+            fft.forward(&mut re, &mut im);
+            let mut worst = 0.0f64;
+            for i in 0..m {
+                let k = bitrev(fft.plain_position(i), lg);
+                worst = worst.max((re[i] - dr[k]).abs()).max((im[i] - di[k]).abs());
+            }
+            assert!(
+                worst < 1e-9 * m as f64,
+                "m={m} {isa:?} fma={fma}: forward off by {worst}"
+            );
+            fft.inverse(&mut re, &mut im);
+            let mut worst = 0.0f64;
+            for i in 0..m {
+                worst = worst
+                    .max((re[i] / m as f64 - re0[i]).abs())
+                    .max((im[i] / m as f64 - im0[i]).abs());
+            }
+            assert!(
+                worst < 1e-12 * m as f64,
+                "m={m} {isa:?} fma={fma}: inverse off by {worst}"
+            );
+        }
+    }
+}
+
+/// The SoA squarer, with every instruction set this CPU has, computes
+/// exactly the same residues as the rustfft squarer, with the −2 at
+/// varying shifts (including the words the carry handles outside its
+/// chunk loop: the last three and the chunk boundaries).
+#[test]
+fn soa_squarer_matches_the_rustfft_squarer_bit_for_bit() {
+    for &(p, n) in &[
+        (4_423u64, 256usize),
+        (9_689, 512),
+        (86_243, 4096),
+        (132_049, 8192),
+        (1_257_787, 65536),
+        // Fewer bits per word, as when a power-of-two length replaces
+        // a shorter rustfft length (see `preferred_length_index`).
+        (86_243, 8192),
+        (756_839, 65536),
+        // Under the generic carry's minimum, on AVX-512's lane carry
+        // only: the powers of two that replace 5·2^k lengths, 8.6 to
+        // 10.9 bits a word.
+        (4_423, 512),
+        (2_614_999, 262_144),
+        (11_391_823, 1 << 20),
+    ] {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p);
+        let digits: Vec<u32> = (0..p.div_ceil(32)).map(|_| rng.random()).collect();
+        let x = BigUint::from_slice(&digits) % crate::ll::mersenne(p);
+        let mut classic = DwtSquarer::new(p, n, 1);
+        classic.load(&x);
+        // Every instruction set on one thread, and the best on two (the
+        // column groups, leaf pairs and carry chunks then run on a pool).
+        let best = Isa::detect();
+        let mut soas: Vec<(Isa, SoaSquarer)> = Isa::all_supported()
+            .into_iter()
+            .map(|isa| (isa, 1))
+            .chain([(best, 2)])
+            .filter(|&(isa, _)| supports(p, n, isa))
+            .map(|(isa, threads)| {
+                let mut s = SoaSquarer::new(p, n, isa, threads);
+                s.load(&x);
+                (isa, s)
+            })
+            .collect();
+        let last = p - 1;
+        let boundary = word_start(CARRY_CHUNK as u64, p, n as u64);
+        let shifts = [
+            0,
+            1,
+            last,
+            last - 30,
+            boundary,
+            boundary - 1,
+            p / 2,
+            12_345 % p,
+        ];
+        assert!(!soas.is_empty(), "p={p} n={n}: no kernels take it");
+        // Fewer iterations at a million words: each is a rustfft and a
+        // BigUint conversion of 11M bits.
+        let iterations = if n > 65536 { 8 } else { 24 };
+        for (it, &shift) in shifts.iter().cycle().take(iterations).enumerate() {
+            let e0 = classic.square_sub2(shift);
+            let v0 = classic.value();
+            for (isa, s) in soas.iter_mut() {
+                let _ = isa;
+                let e = s.iterate(shift);
+                assert!(e < 0.4 && e0 < 0.4, "p={p}: round-off {e} / {e0}");
+                assert_eq!(
+                    s.value(),
+                    v0,
+                    "p={p} n={n} {isa:?} iteration {it} shift {shift}"
+                );
+            }
+        }
+    }
+}
+
+/// The AVX-512 leaf kernels (fused heads, transposed 64-point tails,
+/// the pair kernel with its wrap, the self-paired leaves 0 and 1) take
+/// the same input to the same output as the generic kernels, to
+/// rounding, at every leaf size (64, 256, 1024; one to 32 leaves).
+#[test]
+fn avx512_leaves_match_the_generic_leaves() {
+    let isas = Isa::all_supported();
+    let Some(&generic) = isas.iter().find(|i| i.avx512_token().is_none()) else {
+        unreachable!("Baseline is always supported")
+    };
+    if isas[0].avx512_token().is_none() {
+        super::super::isa::report_skip(
+            "avx512_leaves_match_the_generic_leaves",
+            super::super::Isa::Avx512,
+        );
+        return;
+    }
+    for &(p, n) in &[
+        (4_423u64, 256usize),
+        (9_689, 512),
+        (21_701, 1024),
+        (44_497, 2048),
+        (86_243, 4096),
+        (132_049, 8192),
+        (1_257_787, 65536),
+    ] {
+        let m = n / 2;
+        let (re, im) = random(m, p);
+        let mut fast = SoaSquarer::new(p, n, isas[0], 1);
+        let mut slow = SoaSquarer::new(p, n, generic, 1);
+        for s in [&mut fast, &mut slow] {
+            for i in 0..m {
+                let at = s.fft.pos(i);
+                s.re[at] = re[i];
+                s.im[at] = im[i];
+            }
+            s.leaves_wrap_square();
+        }
+        let scale = slow
+            .re
+            .iter()
+            .chain(slow.im.iter())
+            .fold(0.0f64, |a, x| a.max(x.abs()));
+        let worst = (0..m).fold(0.0f64, |a, i| {
+            let at = slow.fft.pos(i);
+            a.max((fast.re[at] - slow.re[at]).abs())
+                .max((fast.im[at] - slow.im[at]).abs())
+        });
+        assert!(
+            scale > 0.0 && worst <= 1e-12 * scale,
+            "p={p} n={n}: leaves differ by {worst} (values up to {scale})"
+        );
+    }
+}
+
+/// The AVX-512 lane-parallel carry leaves the same number as the
+/// generic carry, with the same round-off, in digits within one unit of
+/// balanced, on products far larger than a real squaring makes (so big
+/// carries cross every segment and chunk boundary and wrap from the top
+/// word to word 0), with the −2 at the first and last words of
+/// segments and chunks and at the top word.
+#[test]
+fn avx512_lane_carry_matches_the_generic_carry() {
+    let Some(_) = Isa::detect().avx512_token() else {
+        super::super::isa::report_skip(
+            "avx512_lane_carry_matches_the_generic_carry",
+            super::super::Isa::Avx512,
+        );
+        return;
+    };
+    for &(p, n) in &[(9_689u64, 512usize), (1_257_787, 65536)] {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p ^ 0xca11);
+        let mut fast = SoaSquarer::new(p, n, Isa::Avx512, 1);
+        let mut slow = SoaSquarer::new(p, n, Isa::Baseline, 1);
+        let half = (CARRY_CHUNK / 2).min(n / 2);
+        let bit_of_word = |j: usize| word_start(j as u64, p, n as u64);
+        let chunk = bit_of_word(2 * half);
+        let segment = bit_of_word(2 * half / 8);
+        let shifts = [0, 1, chunk, chunk - 1, segment, segment - 1, p - 1, p / 3];
+        for (it, shift) in shifts.into_iter().enumerate() {
+            let scale = if it % 2 == 0 { 1u64 << 49 } else { 1 << 30 };
+            for j in 0..n {
+                // Unweighted values up to ±2^49 with a fraction of at
+                // most 1/8, as a squaring with 0.125 round-off leaves.
+                let v = rng.random_range(-(scale as f64)..scale as f64).round()
+                    + rng.random_range(-0.125..0.125);
+                let x = v / fast.cw.weights(j).1;
+                fast.set_word(j, x);
+                slow.set_word(j, x);
+            }
+            let (e1, e0) = (fast.carry(shift), slow.carry(shift));
+            assert_eq!(e1.to_bits(), e0.to_bits(), "p={p} shift={shift}");
+            assert_eq!(fast.value(), slow.value(), "p={p} shift={shift}");
+            for j in 0..n {
+                let limit = (1i64 << (fast.bits[j] - 1)) + 1;
+                let d = fast.digit(j);
+                assert!(d.abs() <= limit, "p={p} shift={shift} word {j}: {d}");
+            }
+        }
+    }
+}
+
+/// A product that is garbage (NaN, or too large to round) makes the
+/// carry report an infinite round-off, with every instruction set,
+/// wherever it is (first word, a lane 7, the last word).
+#[test]
+fn carry_reports_garbage_products_as_infinite_error() {
+    let (p, n) = (86_243u64, 4096usize);
+    for isa in Isa::all_supported() {
+        for j in [0, 15, 1000, n - 1] {
+            for bad in [f64::NAN, 2.0e15, -2.0e15] {
+                let mut s = SoaSquarer::new(p, n, isa, 1);
+                for k in 0..n {
+                    s.set_word(k, 3.0 / s.cw.weights(k).1);
+                }
+                s.set_word(j, bad / s.cw.weights(j).1);
+                let e = s.carry(7);
+                assert_eq!(e, f64::INFINITY, "{isa:?} word {j} = {bad}");
+            }
+            let mut s = SoaSquarer::new(p, n, isa, 1);
+            for k in 0..n {
+                s.set_word(k, 3.25 / s.cw.weights(k).1);
+            }
+            let e = s.carry(7);
+            assert!((e - 0.25).abs() < 1e-9, "{isa:?}: {e}");
+        }
+    }
+}
+
+/// The carry's two-level weights agree with the definitions: numerator
+/// (−jp) mod n, weight 2^{num/n} to a few ulps, 1/(4n·weight), and
+/// bits B_{j+1} − B_j, for every word.
+#[test]
+fn two_level_weights_match_the_definitions() {
+    for &(p, n) in &[(9_689u64, 512usize), (86_243, 8192), (1_257_787, 65536)] {
+        let cw = ChunkWeights::new(p, n);
+        let t = cw.d[0].len();
+        for j in 0..n {
+            let (i, e) = (j / 2, j % 2);
+            let c = cw.consts(i / t);
+            let (num, _) = numerator(&c, cw.d[e][i % t]);
+            let exact = ((n as u128 - (j as u128 * p as u128) % n as u128) % n as u128) as f64;
+            assert_eq!(num, exact, "p={p} n={n} j={j}");
+            let (w, u) = cw.weights(j);
+            let want = (exact / n as f64).exp2();
+            assert!((w / want - 1.0).abs() < 1e-15, "p={p} j={j}: {w} vs {want}");
+            assert!(
+                (u * 4.0 * n as f64 * want - 1.0).abs() < 1e-15,
+                "p={p} j={j}"
+            );
+            let b = word_start(j as u64 + 1, p, n as u64) - word_start(j as u64, p, n as u64);
+            assert_eq!(word_pow2(&c, num).0, (b as f64).exp2(), "p={p} j={j}");
+            let (_, wrapped) = numerator(&c, cw.d[e][i % t]);
+            // The lane-parallel carry's tables (lane l runs segment l
+            // of the chunk, positions l·t/8 ..) say the same.
+            let seg = t / 8;
+            let (h, l, k) = (i / t, (i % t) / seg, i % seg);
+            let f = cw.lane_flags[h * seg + k];
+            assert_eq!(f[e] & (1 << l) != 0, wrapped, "p={p} j={j}");
+            assert_eq!(f[2 + e] & (1 << l) != 0, b > p / n as u64, "p={p} j={j}");
+            let lane = 8 * k + l;
+            assert_eq!(cw.lane_u[e][lane], cw.u[e][i % t], "p={p} j={j}");
+            assert_eq!(cw.lane_w[e][lane], cw.w[e][i % t], "p={p} j={j}");
+        }
+    }
+}
