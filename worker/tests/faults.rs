@@ -1,0 +1,276 @@
+//! Partitions and pauses with real processes (issue 10, item 7).
+//!
+//! - A grid of four peers, each in its own network namespace, is cut into
+//!   two groups for 60 s while crunching, then healed.
+//! - A peer on loopback is frozen with SIGSTOP for 30 s while crunching,
+//!   then resumed with SIGCONT.
+//!
+//! After each: one ring, identical and correct tables on every peer, and
+//! nothing lost (every unit has a result everywhere and its record is Done).
+//! The two tests run in parallel threads of this binary.
+//!
+//! The namespaces need root and iproute2 (`ip`), as CI has; without them the
+//! partition test fails and says why. Topology, all inside namespaces this
+//! test creates and deletes on every path: a hub namespace with two bridges
+//! joined by a veth "trunk", each peer's namespace wired by a veth to the
+//! bridge of its group, and one veth from the test's own namespace to the
+//! first bridge for observing. Cutting the trunk partitions the groups.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mersenne_common::primes::primes_in;
+use mersenne_worker::net::WireUnitState;
+
+/// The small range every fault test crunches, plus a few long units (known
+/// primes) that keep peers busy through the fault.
+const RANGE: (u64, u64) = (2, 3000);
+const LONG: [u64; 4] = [19937, 21701, 23209, 44497];
+
+fn all_units() -> Vec<u64> {
+    let mut v = primes_in(RANGE.0, RANGE.1);
+    v.extend(LONG);
+    v
+}
+
+fn submit_all(addr: &str) {
+    let (from, to) = RANGE;
+    assert_eq!(submit(addr, from, to).0, primes_in(from, to).len() as u64);
+    for p in LONG {
+        assert_eq!(submit(addr, p, p), (1, 0));
+    }
+}
+
+/// After the fault: one ring, every table complete, correct and identical,
+/// and every unit record Done at every peer.
+fn check_healed(addrs: &[&str], limit: Duration) {
+    let all = all_units();
+    let mut sorted = all.clone();
+    sorted.sort_unstable();
+    let t = Instant::now();
+    wait_for("one ring after the fault", limit, || ring_formed(addrs));
+    eprintln!(
+        "one ring {:.1} s after the fault ended",
+        t.elapsed().as_secs_f64()
+    );
+    wait_for("every table complete", limit * 2, || {
+        addrs
+            .iter()
+            .all(|a| table(a).is_some_and(|t| exponents(&t) == sorted))
+    });
+    wait_for("tables identical", limit, || {
+        let t0 = table(addrs[0]);
+        addrs.iter().all(|a| table(a) == t0)
+    });
+    check_rows(&table(addrs[0]).unwrap(), &all);
+    wait_for("every record Done everywhere", limit, || {
+        addrs.iter().all(|a| {
+            units(a).is_some_and(|rows| {
+                let mut ps: Vec<u64> = rows.iter().map(|r| r.exponent).collect();
+                ps.sort_unstable();
+                ps == sorted && rows.iter().all(|r| r.state == WireUnitState::Done)
+            })
+        })
+    });
+    eprintln!(
+        "healed and checked {:.1} s after the fault ended",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Waits until the grid is crunching: results have started to arrive and
+/// every listed peer is crunching a unit.
+fn wait_crunching(addrs: &[&str]) {
+    wait_for("the grid crunching", Duration::from_secs(120), || {
+        table(addrs[0]).is_some_and(|t| exponents(&t).len() >= 20)
+            && addrs
+                .iter()
+                .all(|a| status(a).is_some_and(|s| !s.crunching.is_empty()))
+    });
+}
+
+#[test]
+fn a_peer_paused_for_30_s_while_crunching_rejoins_and_nothing_is_lost() {
+    let dir = tmpdir("pause");
+    let a = Peer::worker(&dir, "a", None, &[]);
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    let c = Peer::worker(&dir, "c", Some(&a.addr), &[]);
+    let addrs = [a.addr.as_str(), &b.addr, &c.addr];
+    wait_for("the ring", Duration::from_secs(30), || ring_formed(&addrs));
+    submit_all(&a.addr);
+    wait_crunching(&addrs);
+    let before = status(&b.addr).unwrap();
+    eprintln!(
+        "pausing {} while it crunches {:?}",
+        b.addr, before.crunching
+    );
+    b.guard.signal("STOP");
+    std::thread::sleep(Duration::from_secs(30));
+    b.guard.signal("CONT");
+    check_healed(&addrs, Duration::from_secs(60));
+    drop((a, b, c));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Network namespaces for one test run, deleted on drop.
+struct Netns {
+    tag: String,
+    subnet: u32,
+    peers: usize,
+}
+
+/// Runs `ip ARGS`, bounded at 10 s.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = run_bounded(Command::new("ip").args(args), Duration::from_secs(10));
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Netns {
+    /// `peers` namespaces, peer i on the bridge of group `group(i)`.
+    fn new(peers: usize, group: impl Fn(usize) -> usize) -> Netns {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let pid = std::process::id();
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        // Interface names are at most 15 bytes: "mr" + 5 digits + a suffix.
+        let tag = format!("mr{:05}", (pid * 4 + n) % 100_000);
+        let subnet = 1 + (pid * 4 + n) % 250;
+        let ns = Netns { tag, subnet, peers };
+        ns.remove();
+        if let Err(e) = ns.build(&group) {
+            panic!(
+                "NETWORK NAMESPACES UNAVAILABLE: {e}\n\
+                 The partition test needs root and iproute2 (`ip netns`), as CI has."
+            );
+        }
+        ns
+    }
+
+    fn hub(&self) -> String {
+        format!("{}hub", self.tag)
+    }
+
+    fn peer_ns(&self, i: usize) -> String {
+        format!("{}p{i}", self.tag)
+    }
+
+    /// The address peer `i` listens on.
+    fn addr(&self, i: usize) -> String {
+        format!("10.213.{}.{}:7700", self.subnet, i + 1)
+    }
+
+    fn build(&self, group: &impl Fn(usize) -> usize) -> Result<(), String> {
+        let (t, hub) = (&self.tag, self.hub());
+        ip(&["netns", "add", &hub])?;
+        ip(&["-n", &hub, "link", "set", "lo", "up"])?;
+        for br in ["br0", "br1"] {
+            ip(&["-n", &hub, "link", "add", br, "type", "bridge"])?;
+            ip(&["-n", &hub, "link", "set", br, "up"])?;
+        }
+        ip(&[
+            "-n", &hub, "link", "add", "trunk0", "type", "veth", "peer", "name", "trunk1",
+        ])?;
+        for (end, br) in [("trunk0", "br0"), ("trunk1", "br1")] {
+            ip(&["-n", &hub, "link", "set", end, "master", br, "up"])?;
+        }
+        for i in 0..self.peers {
+            let ns = self.peer_ns(i);
+            let (v, h) = (format!("{t}v{i}"), format!("{t}h{i}"));
+            ip(&["netns", "add", &ns])?;
+            ip(&["link", "add", &v, "type", "veth", "peer", "name", &h])?;
+            ip(&["link", "set", &v, "netns", &ns])?;
+            ip(&["link", "set", &h, "netns", &hub])?;
+            let br = format!("br{}", group(i));
+            ip(&["-n", &hub, "link", "set", &h, "master", &br, "up"])?;
+            let cidr = format!("10.213.{}.{}/24", self.subnet, i + 1);
+            ip(&["-n", &ns, "addr", "add", &cidr, "dev", &v])?;
+            ip(&["-n", &ns, "link", "set", &v, "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        // The observer: this process reaches the peers through br0.
+        let (o, oh) = (format!("{t}o"), format!("{t}oh"));
+        ip(&["link", "add", &o, "type", "veth", "peer", "name", &oh])?;
+        ip(&["link", "set", &oh, "netns", &hub])?;
+        ip(&["-n", &hub, "link", "set", &oh, "master", "br0", "up"])?;
+        let cidr = format!("10.213.{}.254/24", self.subnet);
+        ip(&["addr", "add", &cidr, "dev", &o])?;
+        ip(&["link", "set", &o, "up"])?;
+        Ok(())
+    }
+
+    /// Cuts (or heals) the trunk between the two groups.
+    fn cut(&self, cut: bool) {
+        let state = if cut { "down" } else { "up" };
+        ip(&["-n", &self.hub(), "link", "set", "trunk0", state]).unwrap();
+    }
+
+    /// A worker inside peer `i`'s namespace.
+    fn worker(&self, dir: &Path, i: usize, join: Option<&str>) -> Peer {
+        let addr = self.addr(i);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.peer_ns(i)])
+            .arg(worker_exe());
+        let extra = ["--listen", &addr, "--advertise", &addr];
+        let args = Peer::worker_args(join, &extra);
+        let name = format!("p{i}");
+        Peer::start_cmd(
+            cmd,
+            &args,
+            &dir.join(&name),
+            &dir.join(format!("{name}.log")),
+        )
+    }
+
+    /// Deletes everything; deleting a namespace deletes its veths and their
+    /// other ends, including the observer's.
+    fn remove(&self) {
+        for i in 0..self.peers {
+            let _ = ip(&["netns", "del", &self.peer_ns(i)]);
+        }
+        let _ = ip(&["netns", "del", &self.hub()]);
+        let _ = ip(&["link", "del", &format!("{}o", self.tag)]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[test]
+fn a_grid_cut_in_two_for_60_s_while_crunching_heals_into_one_ring_and_nothing_is_lost() {
+    let dir = tmpdir("partition");
+    // Declared before the peers, so dropped after them: processes die first.
+    let net = Netns::new(4, |i| i / 2);
+    let first = net.worker(&dir, 0, None);
+    let mut peers = vec![first];
+    for i in 1..4 {
+        let join = peers[0].addr.clone();
+        peers.push(net.worker(&dir, i, Some(&join)));
+    }
+    let addrs: Vec<&str> = peers.iter().map(|p| p.addr.as_str()).collect();
+    wait_for("the ring", Duration::from_secs(30), || ring_formed(&addrs));
+    submit_all(addrs[0]);
+    wait_crunching(&addrs);
+    eprintln!("cutting {:?} from {:?} for 60 s", &addrs[..2], &addrs[2..]);
+    net.cut(true);
+    std::thread::sleep(Duration::from_secs(60));
+    net.cut(false);
+    check_healed(&addrs, Duration::from_secs(60));
+    drop(peers);
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,148 @@
+//! `worker local` as a process: Ctrl-C stops it gracefully, and a rerun
+//! with the same `--data` counts only its own units.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mersenne_common::primes::primes_in;
+
+#[test]
+fn worker_local_stops_its_peers_gracefully_on_ctrl_c() {
+    let dir = tmpdir("localint");
+    let data = dir.join("data");
+    let logf = std::fs::File::create(dir.join("local.log")).unwrap();
+    let mut child = Guard::spawn(
+        Command::new(worker_exe())
+            .args([
+                "local",
+                "--nodes",
+                "2",
+                "--threads",
+                "2",
+                "--range",
+                "2-30000",
+            ])
+            .arg("--data")
+            .arg(&data)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(logf),
+    );
+    let rx = lines_of(&mut child.0);
+    let mut lines = Vec::new();
+    let t = Instant::now();
+    while !lines.iter().any(|l: &String| l.starts_with("submitted:")) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no submit: {lines:?}"
+        );
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    // Units (the largest exponents first) are in progress on both threads.
+    std::thread::sleep(Duration::from_secs(2));
+    child.signal("INT");
+    let code = child.wait_exit(Duration::from_secs(45));
+    assert!(code.success(), "exit status {code:?}");
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let text = lines.join("\n");
+    for needle in [
+        "interrupted after",
+        "Mersenne primes found",
+        "units in",
+        "stopped 2 peers in",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+    let log = std::fs::read_to_string(dir.join("local.log")).unwrap();
+    assert_eq!(log.matches("left the ring").count(), 2, "{log}");
+    // The units in progress were checkpointed, and their records are on
+    // disk for the next run with the same --data.
+    let ckpts: usize = (0..2)
+        .map(|i| {
+            std::fs::read_dir(data.join(format!("peer{i}")).join("checkpoints"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(ckpts > 0, "no checkpoint written on Ctrl-C");
+    let held: usize = (0..2)
+        .map(|i| {
+            mersenne_worker::db::ResultDb::open(&data.join(format!("peer{i}")))
+                .unwrap()
+                .load_records()
+                .unwrap()
+                .len()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(held, primes_in(2, 30000).len(), "records on disk");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `worker local` to completion (at most 120 s) and returns its stdout.
+fn run_local(data: &Path, range: &str) -> String {
+    let out = run_bounded(
+        Command::new(worker_exe())
+            .args(["local", "--nodes", "2", "--threads", "2", "--range", range])
+            .arg("--data")
+            .arg(data),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "worker local {range}: {:?}",
+        out.status
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn worker_local_with_reused_data_counts_only_this_runs_units() {
+    let dir = tmpdir("localreuse");
+    let data = dir.join("data");
+    let first = run_local(&data, "2-600");
+    let before = primes_in(2, 600).len();
+    assert!(
+        first.contains(&format!("{before} units in ")),
+        "first run:\n{first}"
+    );
+    assert!(
+        first.contains("Mersenne primes found (13):") && first.contains("M521"),
+        "first run:\n{first}"
+    );
+    // The second run's range includes the first: the old units come from
+    // the table on disk, and only the new ones count towards throughput.
+    let second = run_local(&data, "2-1000");
+    let new = primes_in(601, 1000).len();
+    assert!(
+        second.contains(&format!(
+            "{before} units were already done before this run; the figures below count the other {new}"
+        )),
+        "second run:\n{second}"
+    );
+    assert!(
+        second.contains(&format!("{new} units in ")),
+        "second run:\n{second}"
+    );
+    assert!(
+        second.contains("Mersenne primes found (14):") && second.contains("M607"),
+        "second run:\n{second}"
+    );
+    let eff: f64 = second
+        .lines()
+        .find_map(|l| l.split("efficiency ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no efficiency in:\n{second}"));
+    assert!(eff <= 1.05, "efficiency {eff} counts old units:\n{second}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

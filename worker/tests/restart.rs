@@ -1,0 +1,228 @@
+//! Restarts: a peer resumes its checkpoint after a restart, a peer that
+//! leaves on SIGTERM gives its lease back, and a whole grid stopped at once
+//! picks up where it was.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mersenne_common::ll::Status;
+use mersenne_common::primes::primes_in;
+use mersenne_common::work::UnitResult;
+use mersenne_worker::net;
+
+/// An address on loopback that only this test binds: 127.0.0.0/8 is all
+/// local, and nothing else here binds or connects from an address other
+/// than 127.0.0.1, so a restart can take back its old port.
+fn private_loopback_ip() -> String {
+    let pid = std::process::id();
+    format!("127.{}.{}.{}", 100 + pid % 100, (pid / 100) % 250 + 1, 7)
+}
+
+#[test]
+fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
+    let dir = tmpdir("restart");
+    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
+    // B's lease is long, so nobody else takes its unit while it is down.
+    let listen = format!("{}:0", private_loopback_ip());
+    let b_args = ["--lease-secs", "120", "--listen", &listen];
+    let mut b = Peer::worker(&dir, "b", Some(&a.addr), &b_args);
+    let b_addr = b.addr.clone();
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    // M86243 takes seconds of CPU; the test waits for B's first checkpoint,
+    // then freezes B. If the checkpoint is still there with B frozen, B had
+    // not finished the unit: no dependence on how fast this machine is.
+    let big = 86243;
+    submit(&a.addr, big, big);
+    let ckpt = dir
+        .join("b")
+        .join("checkpoints")
+        .join(format!("{big}.ckpt"));
+    let t = std::time::Instant::now();
+    while !ckpt.exists() {
+        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.guard.signal("STOP");
+    assert!(
+        ckpt.exists(),
+        "B finished M{big} between its first checkpoint and the freeze"
+    );
+    b.kill();
+    // While B is away, C crunches a small range; B misses those results.
+    let c = Peer::worker(&dir, "c", Some(&a.addr), &[]);
+    let (from, to) = (2, 400);
+    let small = primes_in(from, to);
+    submit(&c.addr, from, to);
+    wait_for("small range done", Duration::from_secs(60), || {
+        table(&a.addr).is_some_and(|t| exponents(&t).len() == small.len())
+    });
+    // Same address, same data directory.
+    let b = Peer::worker(
+        &dir,
+        "b",
+        Some(&a.addr),
+        &["--lease-secs", "120", "--listen", &b_addr],
+    );
+    assert_eq!(b.addr, b_addr);
+    wait_for(
+        "B finishes M86243 and catches up",
+        Duration::from_secs(180),
+        || table(&b.addr).is_some_and(|t| exponents(&t).len() == small.len() + 1),
+    );
+    let t = table(&b.addr).unwrap();
+    let r = t.iter().find(|r| r.exponent == big).unwrap();
+    assert_eq!(r.status, Status::Prime);
+    assert_eq!(r.computed_by, b_addr);
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    let resumed = log
+        .lines()
+        .find(|l| l.contains("resumed checkpoint"))
+        .expect("B did not resume from its checkpoint");
+    let iteration: u64 = resumed
+        .split("iteration=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(iteration > 0 && iteration < big - 2, "{resumed}");
+    // B's record of M86243 from its disk was older than the ring's: the
+    // ring kept its own (nothing restored over it).
+    let restored = log
+        .lines()
+        .find(|l| l.contains("unit records from disk are back in the ring"))
+        .expect("B did not restore its records");
+    assert!(
+        restored.contains("restored=0") && restored.contains("already_in_ring=1"),
+        "{restored}"
+    );
+    let small_rows: Vec<UnitResult> = t.into_iter().filter(|r| r.exponent != big).collect();
+    check_table(&small_rows, from, to);
+    drop((a, b, c));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_checkpoints_gives_the_lease_back_and_leaves() {
+    let dir = tmpdir("leave");
+    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
+    // B's lease is long: if it did not give the unit back on leaving,
+    // nobody could take it over within this test's limits.
+    let mut b = Peer::worker(&dir, "b", Some(&a.addr), &["--lease-secs", "300"]);
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    let big = 44497;
+    submit(&a.addr, big, big);
+    let (from, to) = (2, 300);
+    let small = primes_in(from, to);
+    submit(&a.addr, from, to);
+    wait_for("B crunching M44497", Duration::from_secs(60), || {
+        status(&b.addr).is_some_and(|s| s.crunching.contains(&big))
+    });
+    b.guard.signal("TERM");
+    let code = b.guard.wait_exit(Duration::from_secs(30));
+    assert!(code.success(), "exit status {code:?}");
+    let ckpt = dir
+        .join("b")
+        .join("checkpoints")
+        .join(format!("{big}.ckpt"));
+    assert!(ckpt.exists(), "no checkpoint on the way out");
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(log.contains("left the ring"), "{log}");
+    // A alone now: B's hand-over and the neighbours' splice make it the
+    // owner of every key, with no unit lost.
+    wait_for("A owns everything", Duration::from_secs(10), || {
+        status(&a.addr).is_some_and(|s| {
+            s.successors.is_empty() && s.owned == small.len() + 1 && s.held == small.len() + 1
+        })
+    });
+    // The unit is free again at once: C takes it over long before B's
+    // lease would have run out, and every unit gets done.
+    let c = Peer::worker(&dir, "c", Some(&a.addr), &[]);
+    wait_for("C finishes everything", Duration::from_secs(120), || {
+        table(&c.addr).is_some_and(|t| exponents(&t).len() == small.len() + 1)
+    });
+    let t = table(&c.addr).unwrap();
+    let r = t.iter().find(|r| r.exponent == big).unwrap();
+    assert_eq!(r.status, Status::Prime);
+    assert_eq!(r.computed_by, c.addr);
+    drop((a, b, c));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unit_records_survive_a_restart_of_the_whole_grid() {
+    let dir = tmpdir("wholegrid");
+    let mut a = Peer::worker(&dir, "a", None, &[]);
+    let mut b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    // M21701 keeps the grid busy for a while, so both peers stop with
+    // units left: some crunched, some claimed, some never started.
+    let big = 21701;
+    let (from, to) = (2, 2000);
+    let mut all = primes_in(from, to);
+    all.push(big);
+    assert_eq!(submit(&a.addr, big, big), (1, 0));
+    assert_eq!(submit(&b.addr, from, to), (all.len() as u64 - 1, 0));
+    wait_for("some results", Duration::from_secs(60), || {
+        table(&a.addr).is_some_and(|t| exponents(&t).len() >= 60)
+    });
+    let done_before = exponents(&table(&a.addr).unwrap()).len();
+    assert!(done_before < all.len(), "the grid finished before the stop");
+    eprintln!("{done_before} of {} units done at the stop", all.len());
+    // Both at once: A by SIGTERM (the shutdown write), B by SIGKILL (only
+    // the periodic writes count).
+    a.guard.signal("TERM");
+    b.kill();
+    let code = a.guard.wait_exit(Duration::from_secs(40));
+    assert!(code.success(), "A's exit status {code:?}");
+    // New ports, so new ids: the records land at different owners than
+    // before, and B's leases (2 s) have lapsed by the time anyone looks.
+    let a = Peer::worker(&dir, "a", None, &[]);
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    wait_for("the ring again", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr])
+    });
+    wait_for(
+        "every unit finished after the restart",
+        Duration::from_secs(180),
+        || {
+            [&a.addr, &b.addr]
+                .iter()
+                .all(|p| table(p).is_some_and(|t| exponents(&t).len() == all.len()))
+        },
+    );
+    for p in [&a.addr, &b.addr] {
+        let t = table(p).unwrap();
+        let small: Vec<UnitResult> = t.iter().filter(|r| r.exponent != big).cloned().collect();
+        check_table(&small, from, to);
+        let r = t.iter().find(|r| r.exponent == big).unwrap();
+        assert_eq!(r.status, Status::Prime);
+    }
+    // Every record is back and ends Done (no unit forgotten, none reset).
+    wait_for("all records Done", Duration::from_secs(30), || {
+        units(&a.addr).is_some_and(|rows| {
+            let mut ps: Vec<u64> = rows.iter().map(|r| r.exponent).collect();
+            ps.sort();
+            let mut want = all.clone();
+            want.sort();
+            ps == want && rows.iter().all(|r| r.state == net::WireUnitState::Done)
+        })
+    });
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    for l in log.lines().filter(|l| l.contains("back in the ring")) {
+        eprintln!("{l}");
+    }
+    assert!(
+        log.contains("unit records from disk are back in the ring"),
+        "A did not restore its records"
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
