@@ -100,10 +100,12 @@
 
 mod id;
 mod node;
+mod types;
 mod wire;
 
 pub use id::{ID_BITS, Id};
-pub use node::{Config, Event, OpId, Outcome, RingError, RingNode, Time};
+pub use node::RingNode;
+pub use types::{Config, Event, OpId, Outcome, RingError, Time};
 pub use wire::{Address, Body, Message, Outgoing, Peer, Record, Route, StoreOp, StoreReply};
 
 #[cfg(test)]
