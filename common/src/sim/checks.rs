@@ -3,8 +3,36 @@
 use super::*;
 
 impl Sim {
-    /// Acknowledged records whose acknowledged version no live node holds.
+    /// Acknowledged writes missing at the key's true owner or at the true
+    /// owner's first successor (the two copies a `Stored` reply promises).
+    /// A copy counts if it is the acknowledged write or a later version.
     pub fn records_lost(&self) -> usize {
+        let n = self.members.len();
+        let holds = |i: u32, key: Id, v: u64, tag: u64| {
+            self.slots[i as usize]
+                .node
+                .record(key)
+                .is_some_and(|r| r.version > v || (r.version == v && r.value == tag.to_be_bytes()))
+        };
+        let mut lost = 0;
+        for (&key, &(v, tag)) in &self.written {
+            let pos = self.members.partition_point(|(id, _)| *id < key);
+            if n == 0 {
+                lost += 1;
+                continue;
+            }
+            let owner = self.members[pos % n].1;
+            let next = self.members[(pos + 1) % n].1;
+            if !holds(owner, key, v, tag) || (n > 1 && !holds(next, key, v, tag)) {
+                lost += 1;
+            }
+        }
+        lost
+    }
+
+    /// Acknowledged records whose acknowledged version no live node holds
+    /// at all (the old, lenient measure).
+    pub fn records_unheld(&self) -> usize {
         let mut best: HashMap<Id, u64> = HashMap::with_capacity(self.written.len());
         for slot in self.slots.iter().filter(|s| s.alive) {
             for r in slot.node.records() {
@@ -143,6 +171,9 @@ impl Sim {
         self.run_periods(settle_periods);
         let (violations, samples) = self.check_invariants();
         let stale = self.stale_successor_entries();
+        let rings_after_heal = self.rings();
+        let zombies = self.zombies();
+        let double_owned_keys = self.double_owned_keys();
         let lookups = self.cfg.lookups;
         self.census_lookups(lookups, 5 * period);
         self.census_reads(5 * period);
@@ -182,6 +213,14 @@ impl Sim {
             p99_hops: p99,
             records_written: self.written.len(),
             records_lost: self.records_lost(),
+            records_unheld: self.records_unheld(),
+            acked_writes_lost: self.acked_lost,
+            stale_acks: self.stale_acks,
+            reads_failed: self.reads_failed,
+            rings_after_heal,
+            periods_to_one_ring: self.periods_to_one_ring,
+            zombies,
+            double_owned_keys,
             reads: self.reads,
             reads_ok: self.reads_ok,
             invariant_violations: violations,

@@ -19,7 +19,7 @@ use crate::ring::{Config, Event, Id, Message, OpId, Outcome, Peer, RingNode, Sto
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// Network and workload parameters of one simulation.
 #[derive(Clone, Debug)]
@@ -63,6 +63,7 @@ impl SimConfig {
 }
 
 mod checks;
+mod faults;
 mod network;
 mod scenarios;
 mod workload;
@@ -90,8 +91,29 @@ pub struct Report {
     pub p99_hops: u32,
     /// Records whose write was acknowledged.
     pub records_written: usize,
-    /// Acknowledged records (at their acknowledged version) that no live node holds.
+    /// Acknowledged writes missing at the key's true owner or at its first
+    /// successor (see [`Sim::records_lost`]).
     pub records_lost: usize,
+    /// Acknowledged writes that no live node holds at all.
+    pub records_unheld: usize,
+    /// Reads that returned neither the latest acknowledged write of the key
+    /// nor a later unacknowledged one.
+    pub acked_writes_lost: usize,
+    /// Acknowledgements at a version not above an earlier acknowledged
+    /// version of the same key.
+    pub stale_acks: usize,
+    /// Census reads that failed outright.
+    pub reads_failed: usize,
+    /// Cycles of first-successor pointers among live members after the
+    /// final settling (1 is a healthy ring).
+    pub rings_after_heal: usize,
+    /// Stabilization periods from the heal (or resume) until one ring
+    /// passed every invariant; `None` if it did not within the limit.
+    pub periods_to_one_ring: Option<u64>,
+    /// Live nodes that are not members after the final settling.
+    pub zombies: usize,
+    /// Written keys that two or more live members believe they own.
+    pub double_owned_keys: usize,
     /// Reads of written records issued in the final census.
     pub reads: usize,
     /// Reads that returned the acknowledged value (or a newer one).
@@ -138,6 +160,12 @@ struct Slot {
     node: RingNode<u32>,
     alive: bool,
     scheduled: u64,
+    /// Side of a partition (messages between sides are dropped while a
+    /// cut is active).
+    group: u8,
+    /// Frozen until this time (0: running): no timers, and messages to it
+    /// wait, as in a TCP socket buffer, until it resumes.
+    paused_until: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -175,6 +203,24 @@ pub struct Sim {
     reads_ok: usize,
     failed_joins: usize,
     pending_joins: usize,
+    /// Whether a partition is active (see `Slot::group`).
+    cut: bool,
+    /// Tags of writes that failed or were never acknowledged after the last
+    /// acknowledged one: a read may legitimately return any of them.
+    uncertain: HashMap<Id, Vec<u64>>,
+    /// Keys with a write in flight: the workload keeps one write per key at
+    /// a time, so "the latest acknowledged write" is well defined.
+    inflight: HashSet<Id>,
+    /// Acknowledgements whose version did not exceed an earlier
+    /// acknowledged version of the same key (a stale owner acted).
+    stale_acks: usize,
+    /// Reads that returned something other than the latest acknowledged
+    /// write (or a later unacknowledged one).
+    acked_lost: usize,
+    /// Reads that failed outright.
+    reads_failed: usize,
+    /// Set by a fault scenario after its heal.
+    periods_to_one_ring: Option<u64>,
 }
 
 /// Node ids depend on the seed too, so that every seed is a different ring.
@@ -208,6 +254,13 @@ impl Sim {
             reads_ok: 0,
             failed_joins: 0,
             pending_joins: 0,
+            cut: false,
+            uncertain: HashMap::new(),
+            inflight: HashSet::new(),
+            stale_acks: 0,
+            acked_lost: 0,
+            reads_failed: 0,
+            periods_to_one_ring: None,
         }
     }
 
@@ -243,6 +296,8 @@ impl Sim {
             node,
             alive: true,
             scheduled: u64::MAX,
+            group: 0,
+            paused_until: 0,
         });
         i
     }
@@ -300,22 +355,45 @@ impl Sim {
                     ..
                 },
             ) => {
-                self.written.insert(e.key, (rec.version, tag));
-            }
-            (Track::Put { .. }, _) => {}
-            (Track::Get, outcome) => {
-                self.reads += 1;
-                let want = self.written.get(&e.key).copied();
-                if let (
-                    Outcome::Store {
-                        reply: StoreReply::Value(Some(rec)),
-                        ..
-                    },
-                    Some((v, tag)),
-                ) = (outcome, want)
-                    && (rec.version > v || (rec.version == v && rec.value == tag.to_be_bytes()))
+                self.inflight.remove(&e.key);
+                if self
+                    .written
+                    .get(&e.key)
+                    .is_some_and(|&(v, _)| rec.version <= v)
                 {
+                    self.stale_acks += 1;
+                }
+                self.written.insert(e.key, (rec.version, tag));
+                self.uncertain.remove(&e.key);
+            }
+            (Track::Put { tag }, _) => {
+                self.inflight.remove(&e.key);
+                self.uncertain.entry(e.key).or_default().push(tag);
+            }
+            (Track::Get, outcome) => {
+                let Some((_, tag)) = self.written.get(&e.key).copied() else {
+                    return;
+                };
+                self.reads += 1;
+                let Outcome::Store {
+                    reply: StoreReply::Value(rec),
+                    ..
+                } = outcome
+                else {
+                    self.reads_failed += 1;
+                    return;
+                };
+                let ok = rec.is_some_and(|r| {
+                    r.value == tag.to_be_bytes()
+                        || self
+                            .uncertain
+                            .get(&e.key)
+                            .is_some_and(|u| u.iter().any(|t| r.value == t.to_be_bytes()))
+                });
+                if ok {
                     self.reads_ok += 1;
+                } else {
+                    self.acked_lost += 1;
                 }
             }
         }
@@ -342,7 +420,7 @@ impl Sim {
                 self.flush(node);
             }
             Action::Lookup { node, key } => {
-                if !self.slots[node as usize].alive || !self.slots[node as usize].node.is_member() {
+                if !self.running(node) || !self.slots[node as usize].node.is_member() {
                     return;
                 }
                 let op = self.slots[node as usize].node.lookup(key, now);
@@ -350,16 +428,20 @@ impl Sim {
                 self.flush(node);
             }
             Action::Put { node, key, tag } => {
-                if !self.slots[node as usize].alive || !self.slots[node as usize].node.is_member() {
+                if !self.running(node)
+                    || !self.slots[node as usize].node.is_member()
+                    || self.inflight.contains(&key)
+                {
                     return;
                 }
                 let value = tag.to_be_bytes().to_vec();
+                self.inflight.insert(key);
                 let op = self.slots[node as usize].node.put(key, value, now);
                 self.tracked.insert((node, op), Track::Put { tag });
                 self.flush(node);
             }
             Action::Get { node, key } => {
-                if !self.slots[node as usize].alive || !self.slots[node as usize].node.is_member() {
+                if !self.running(node) || !self.slots[node as usize].node.is_member() {
                     return;
                 }
                 let op = self.slots[node as usize].node.get(key, now);
@@ -384,6 +466,15 @@ impl Sim {
             self.now = at;
             match ev {
                 Ev::Deliver { to, msg } => {
+                    let slot = &self.slots[to as usize];
+                    if self.cut && slot.group != self.slots[msg.from.addr as usize].group {
+                        continue;
+                    }
+                    if slot.paused_until > self.now {
+                        let at = slot.paused_until;
+                        self.push(at, Ev::Deliver { to, msg });
+                        continue;
+                    }
                     if self.slots[to as usize].alive {
                         self.slots[to as usize].node.handle(msg, Time(self.now));
                         self.flush(to);
@@ -391,7 +482,7 @@ impl Sim {
                 }
                 Ev::Timer { node } => {
                     let slot = &mut self.slots[node as usize];
-                    if !slot.alive || slot.scheduled != at {
+                    if !slot.alive || slot.scheduled != at || slot.paused_until > at {
                         continue;
                     }
                     slot.scheduled = u64::MAX;

@@ -131,4 +131,73 @@ impl Sim {
         let u: f64 = self.rng.random();
         -mean * (1.0 - u).ln()
     }
+
+    /// Writes during a fault, spread over `window` ms from random members:
+    /// half to fresh keys, half updates of keys already written (never two
+    /// writes to one key at a time, so the latest acknowledged write of each
+    /// key is well defined).
+    pub fn fault_writes(&mut self, count: usize, window: u64) {
+        let mut keys: Vec<Id> = self.written.keys().copied().collect();
+        keys.sort();
+        for k in 0..count {
+            let node = self.random_member();
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let key = if k % 2 == 0 || keys.is_empty() {
+                Id::hash(format!("record-{tag}").as_bytes())
+            } else {
+                keys[self.rng.random_range(0..keys.len())]
+            };
+            let at = self.now + self.rng.random_range(0..window.max(1));
+            self.push(at, Ev::Act(Action::Put { node, key, tag }));
+        }
+    }
+
+    /// Write `count` records whose keys node `i` owns by the global view,
+    /// so that a pause of `i` has something to get wrong.
+    pub fn write_owned_by(&mut self, i: u32, count: usize) -> Vec<Id> {
+        let mut keys = Vec::new();
+        let mut probe = 0u64;
+        // Bounded: each try hits i's range with probability about 1/N.
+        while keys.len() < count && probe < 200 * count as u64 * self.members.len() as u64 {
+            probe += 1;
+            let key = Id::hash(format!("owned-{i}-{probe}").as_bytes());
+            if self.true_successor(key) == Some(i) {
+                keys.push(key);
+            }
+        }
+        let period = self.period();
+        for &key in &keys {
+            let node = self.random_member();
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let at = self.now + self.rng.random_range(0..period);
+            self.push(at, Ev::Act(Action::Put { node, key, tag }));
+        }
+        keys
+    }
+
+    /// Node `node` writes each of `keys` once, spread over `window` ms.
+    pub fn writes_from(&mut self, node: u32, keys: &[Id], window: u64) {
+        for &key in keys {
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let at = self.now + self.rng.random_range(0..window.max(1));
+            self.push(at, Ev::Act(Action::Put { node, key, tag }));
+        }
+    }
+
+    /// Every other member (not `except`) writes each of `keys` once.
+    pub fn writes_elsewhere(&mut self, except: u32, keys: &[Id], window: u64) {
+        for &key in keys {
+            let mut node = self.random_member();
+            if node == except {
+                node = self.random_member();
+            }
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let at = self.now + self.rng.random_range(0..window.max(1));
+            self.push(at, Ev::Act(Action::Put { node, key, tag }));
+        }
+    }
 }
