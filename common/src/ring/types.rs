@@ -2,7 +2,7 @@
 //! errors and completion events.
 
 use super::id::Id;
-use super::wire::{Peer, StoreReply};
+use super::wire::{Peer, Record, StoreReply};
 use thiserror::Error;
 
 /// Virtual or real time in milliseconds, always passed in by the caller.
@@ -123,4 +123,41 @@ pub struct Event<A> {
     pub key: Id,
     /// The result.
     pub outcome: Outcome<A>,
+}
+
+/// Where a node stands with respect to the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// A member that knows its range (a predecessor, or alone by creation).
+    Member,
+    /// A member that claims no key until a predecessor confirms its range:
+    /// after a pause longer than failure detection allows, or after losing
+    /// its predecessor. Lookups and writes for its keys wait meanwhile.
+    Fenced,
+    /// Joining through the address given to [`join`](crate::ring::RingNode::join).
+    Joining,
+    /// Outside the ring after losing every successor, rejoining through any
+    /// peer it knows, with backoff, for ever.
+    Rejoining {
+        /// Rounds tried so far (each tries several known peers).
+        rounds: u32,
+    },
+    /// Left gracefully.
+    Left,
+}
+
+/// How two diverged copies of one record merge: `(local, incoming) ->
+/// value`. The result keeps the higher of the two versions. It must be a
+/// join (commutative, associative, idempotent) so that all copies converge.
+pub type MergeFn = fn(&Record, &Record) -> Vec<u8>;
+
+/// The default merge: the higher version wins; on equal versions the
+/// larger value (bytewise), so that both sides pick the same copy.
+pub fn default_merge(local: &Record, incoming: &Record) -> Vec<u8> {
+    use std::cmp::Ordering;
+    match local.version.cmp(&incoming.version) {
+        Ordering::Greater => local.value.clone(),
+        Ordering::Less => incoming.value.clone(),
+        Ordering::Equal => local.value.clone().max(incoming.value.clone()),
+    }
 }

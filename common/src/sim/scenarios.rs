@@ -96,7 +96,7 @@ pub fn run(cfg: SimConfig, scenario: Scenario) -> Report {
             sim.write_records(records);
             sim.run_periods(5);
             sim.partition_random(groups);
-            sim.fault_writes(records, cut_ms);
+            sim.fault_writes(records, cut_ms, false);
             sim.run_until(sim.now() + cut_ms);
             sim.heal();
             sim.periods_to_one_ring = sim.periods_until_one_ring(HEAL_LIMIT);
@@ -108,7 +108,7 @@ pub fn run(cfg: SimConfig, scenario: Scenario) -> Report {
             sim.write_records(records);
             sim.run_periods(5);
             sim.partition_arc(fraction);
-            sim.fault_writes(records, cut_ms);
+            sim.fault_writes(records, cut_ms, false);
             sim.run_until(sim.now() + cut_ms);
             sim.heal();
             sim.periods_to_one_ring = sim.periods_until_one_ring(HEAL_LIMIT);

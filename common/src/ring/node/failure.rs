@@ -13,8 +13,8 @@ impl<A: Address> RingNode<A> {
             }
             Purpose::Stabilize { .. } => {
                 if let Some(dead) = p.to_id {
-                    self.drop_successor(dead, now);
                     self.forget(dead);
+                    self.drop_successor(dead, now);
                 }
                 // Zave: move on to the next successor right away.
                 self.stabilize(now);
@@ -30,6 +30,14 @@ impl<A: Address> RingNode<A> {
                         self.predecessor = None;
                     }
                     self.forget(dead);
+                }
+                let searching = self
+                    .pending
+                    .iter()
+                    .any(|x| matches!(x.purpose, Purpose::StabilizeCandidate));
+                if self.detached && self.successors.is_empty() && !searching {
+                    // No known peer answered: rejoin through anyone, for ever.
+                    self.lose_ring(now);
                 }
             }
             Purpose::Ping { attempt } => {
@@ -49,8 +57,8 @@ impl<A: Address> RingNode<A> {
                     if self.predecessor.map(|q| q.id) == Some(dead) {
                         self.predecessor = None;
                     }
-                    self.drop_successor(dead, now);
                     self.forget(dead);
+                    self.drop_successor(dead, now);
                 }
             }
             Purpose::FingerCheck { .. } => {
@@ -72,7 +80,22 @@ impl<A: Address> RingNode<A> {
                 }
                 self.attempt_failed(op, now);
             }
-            Purpose::ReplicaAck { reply_to, reply } => self.reply_store(reply_to, reply, now),
+            // The first successor does not hold the write: promise nothing.
+            // The caller retries (and finds the write there if it landed).
+            Purpose::ReplicaAck { reply_to, .. } => {
+                self.reply_store(reply_to, StoreReply::NotOwner, now)
+            }
+            Purpose::Handover { records, attempt } => {
+                // We keep our copies regardless; a few resends cover a lost
+                // message, the periodic push and pulls cover the rest.
+                if attempt < 3
+                    && let Some(id) = p.to_id
+                {
+                    let to = Peer { id, addr: p.to };
+                    self.hand_over_ttl(to, records, unify::FORWARD_TTL, attempt + 1, now);
+                }
+            }
+            Purpose::Probe | Purpose::ConfirmPredecessor => {}
         }
     }
 
@@ -80,22 +103,29 @@ impl<A: Address> RingNode<A> {
         let had = !self.successors.is_empty();
         self.successors.retain(|s| s.id != id);
         if had && self.successors.is_empty() && self.is_member() {
-            // All r successors are gone: Zave shows the ring cannot repair
-            // this by itself, so rejoin through any peer still known.
-            let via = self
-                .fingers
-                .iter()
-                .map(|(_, p)| *p)
-                .chain(self.predecessor)
-                .find(|p| p.id != id && p.id != self.me.id);
-            if let Some(v) = via {
-                self.join(v.addr, now);
-            }
+            // All r successors are gone: Zave shows the successor list
+            // alone cannot repair this. Look for the nearest live peer we
+            // know (fingers, cache, predecessor) and let stabilize walk back
+            // from it; only if none answers, leave and rejoin.
+            self.repair_successor(id, now);
         }
     }
 
-    /// Drop a peer believed dead from the finger cache.
+    /// Drop a peer believed dead from the finger cache, and put it on the
+    /// passive list: if it was cut off rather than dead, probing it later
+    /// finds it again.
     pub(super) fn forget(&mut self, id: Id) {
+        let peer = self
+            .fingers
+            .iter()
+            .map(|(_, p)| *p)
+            .chain(self.successors.iter().copied())
+            .chain(self.predecessor)
+            .chain(self.known.iter().copied())
+            .find(|p| p.id == id);
+        if let Some(p) = peer {
+            self.suspect(p);
+        }
         self.fingers.retain(|(_, p)| p.id != id);
     }
 }

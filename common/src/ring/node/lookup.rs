@@ -12,6 +12,9 @@ impl<A: Address> RingNode<A> {
         if !self.is_member() {
             return Route::Next(Vec::new());
         }
+        if self.detached {
+            return Route::Next(Vec::new());
+        }
         if self.successors.is_empty() || key == me {
             return Route::Owner;
         }
@@ -65,13 +68,7 @@ impl<A: Address> RingNode<A> {
         best
     }
 
-    pub(super) fn start_op(
-        &mut self,
-        key: Id,
-        kind: OpKind,
-        bootstrap: Option<A>,
-        now: Time,
-    ) -> OpId {
+    pub(super) fn start_op(&mut self, key: Id, kind: OpKind, bootstrap: Vec<A>, now: Time) -> OpId {
         let id = OpId(self.next_op);
         self.next_op += 1;
         let op = Op {
@@ -85,6 +82,8 @@ impl<A: Address> RingNode<A> {
             cands: Vec::new(),
             asked: Vec::new(),
             bootstrap,
+            quiet: false,
+            max_attempts: self.config.op_attempts,
         };
         if self.left {
             self.finish(&op, Outcome::Failed(RingError::Left));
@@ -114,7 +113,8 @@ impl<A: Address> RingNode<A> {
         op.cands.clear();
         op.asked.clear();
         op.floor = None;
-        if let Some(b) = op.bootstrap {
+        if !op.bootstrap.is_empty() {
+            let b = op.bootstrap[(usize::from(op.attempt) - 1) % op.bootstrap.len()];
             // A joining node has no routing state: every attempt of a join
             // starts at the bootstrap address. (Retries used to route locally,
             // found nothing and failed at once: ~4% of joins in big waves.)
@@ -185,7 +185,7 @@ impl<A: Address> RingNode<A> {
         let Some(i) = self.op_index(id) else { return };
         // A finger refresh is best effort: the next period tries again.
         let finger = matches!(self.ops[i].kind, OpKind::Finger(_));
-        if finger || self.ops[i].attempt >= self.config.op_attempts {
+        if finger || self.ops[i].attempt >= self.ops[i].max_attempts {
             let op = self.ops.swap_remove(i);
             let err = RingError::LookupFailed {
                 key: op.key,
@@ -277,7 +277,15 @@ impl<A: Address> RingNode<A> {
     }
 
     pub(super) fn finish(&mut self, op: &Op<A>, outcome: Outcome<A>) {
-        if matches!(op.kind, OpKind::Finger(_)) {
+        if matches!(op.kind, OpKind::Join)
+            && matches!(outcome, Outcome::Failed(_))
+            && !self.left
+            && !self.member
+        {
+            // Never give up: try again later through whatever peers we know.
+            self.schedule_rejoin();
+        }
+        if matches!(op.kind, OpKind::Finger(_)) || op.quiet {
             return;
         }
         self.events.push(Event {

@@ -20,7 +20,7 @@ impl<A: Address> RingNode<A> {
         if let Some(s) = self.successors.first().copied() {
             let rid = self.rpc(s.addr, Some(s.id), Purpose::Stabilize { attempt: 1 }, now);
             self.send(s.addr, Body::GetState { rid });
-        } else if let Some(p) = self.predecessor {
+        } else if let Some(p) = self.predecessor.filter(|_| !self.detached) {
             let rid = self.rpc(p.addr, Some(p.id), Purpose::StabilizeCandidate, now);
             self.send(p.addr, Body::GetState { rid });
         }
@@ -51,7 +51,31 @@ impl<A: Address> RingNode<A> {
                 self.send(from.addr, Body::Notify);
             }
             Purpose::StabilizeCandidate => {
+                // Several candidates may be in flight (merge hints): adopt
+                // this one only if it is still closer than our successor.
+                let old = self.successors.first().copied();
+                if let Some(s) = old
+                    && s.id != from.id
+                    && !from.id.in_open(self.me.id, s.id)
+                {
+                    return;
+                }
                 self.adopt(from, &list);
+                // Unification zips forward: tell the new successor about the
+                // old one, which may lie between it and its successor (in
+                // another ring). In a single ring this costs one message
+                // that stops at once.
+                if let Some(s) = old
+                    && s.id != from.id
+                {
+                    self.send(
+                        from.addr,
+                        Body::MergeHint {
+                            node: s,
+                            ttl: unify::FORWARD_TTL,
+                        },
+                    );
+                }
                 // The new successor may itself have a predecessor between us
                 // (several nodes joined into one gap): walk back at once
                 // instead of one node per period. Each step is strictly
@@ -78,11 +102,19 @@ impl<A: Address> RingNode<A> {
                 let Some(i) = self.op_index(id) else { return };
                 let op = self.ops.swap_remove(i);
                 self.member = true;
+                self.rejoin_at = None;
+                self.rejoin_rounds = 0;
+                self.fenced = false;
                 self.predecessor = None;
                 self.adopt(from, &list);
                 self.next_round = now.after(self.config.stabilize_every);
                 self.send(from.addr, Body::Notify);
                 self.finish(&op, Outcome::Joined { successor: from });
+            }
+            Purpose::Probe => self.on_probe_answer(from, now),
+            Purpose::ConfirmPredecessor if list.first().is_some_and(|s| s.id == self.me.id) => {
+                self.fenced = false;
+                self.on_notify(from, now);
             }
             _ => {}
         }
@@ -95,6 +127,7 @@ impl<A: Address> RingNode<A> {
         if s.id == me {
             return;
         }
+        self.detached = false;
         let r = self.config.successors;
         self.successors.clear();
         self.successors.push(s);
@@ -112,7 +145,7 @@ impl<A: Address> RingNode<A> {
     }
 
     /// Rectify/notify: `n` thinks it is our predecessor.
-    pub(super) fn on_notify(&mut self, n: Peer<A>) {
+    pub(super) fn on_notify(&mut self, n: Peer<A>, now: Time) {
         if !self.is_member() || n.id == self.me.id {
             return;
         }
@@ -124,21 +157,32 @@ impl<A: Address> RingNode<A> {
         if !adopt {
             return;
         }
-        self.predecessor = Some(n);
-        match old {
-            Some(o) => self.send(o.addr, Body::NewPredecessor { node: n }),
-            None => {
-                // Our range is now (n, me]; it may be larger than before (the
-                // old predecessor died) or new (we just joined). Our successor
-                // holds replicas of all of it: fetch what we may lack.
-                if let Some(s) = self.successors.first().copied() {
-                    let body = Body::Pull {
-                        after: n.id,
-                        upto: self.me.id,
-                    };
-                    self.send(s.addr, body);
-                }
+        if self.fenced {
+            if !self
+                .pending
+                .iter()
+                .any(|p| matches!(p.purpose, Purpose::ConfirmPredecessor))
+            {
+                let rid = self.rpc(n.addr, Some(n.id), Purpose::ConfirmPredecessor, now);
+                self.send(n.addr, Body::GetState { rid });
             }
+            return;
+        }
+        self.predecessor = Some(n);
+        if let Some(o) = old {
+            self.send(o.addr, Body::NewPredecessor { node: n });
+        }
+        // Our range is now (n, me]. It may be larger than before (the old
+        // predecessor died), new (we just joined), or hold records written
+        // in another ring during a partition that reached our successor but
+        // not us. Our successor holds replicas of all of it: fetch what we
+        // may lack.
+        if let Some(s) = self.successors.first().copied() {
+            let body = Body::Pull {
+                after: n.id,
+                upto: self.me.id,
+            };
+            self.send(s.addr, body);
         }
         // Hand over the records the newcomer now owns: keys in (old, n]. With
         // no known old predecessor, send everything we no longer own.
@@ -152,15 +196,7 @@ impl<A: Address> RingNode<A> {
             })
             .cloned()
             .collect();
-        if !moved.is_empty() {
-            self.send(
-                n.addr,
-                Body::Replicate {
-                    rid: 0,
-                    records: moved,
-                },
-            );
-        }
+        self.hand_over(n, moved, now);
         // A lone node learning its first peer also takes it as successor
         // candidate; stabilize will confirm it.
     }
@@ -251,7 +287,7 @@ impl<A: Address> RingNode<A> {
             return;
         }
         let key = me.finger_start(i);
-        self.start_op(key, OpKind::Finger(i as u8), None, now);
+        self.start_op(key, OpKind::Finger(i as u8), Vec::new(), now);
     }
 
     pub(super) fn set_finger(&mut self, idx: u8, node: Peer<A>) {

@@ -4,9 +4,12 @@ mod failure;
 mod lookup;
 mod maintenance;
 mod store;
+mod unify;
 
 use super::id::{ID_BITS, Id};
-use super::types::{Config, Event, OpId, Outcome, RingError, Time};
+use super::types::{
+    Config, Event, Membership, MergeFn, OpId, Outcome, RingError, Time, default_merge,
+};
 use super::wire::{Address, Body, Message, Outgoing, Peer, Record, Route, StoreOp, StoreReply};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +40,12 @@ struct Op<A> {
     floor: Option<Id>,
     cands: Vec<Peer<A>>,
     asked: Vec<Id>,
-    bootstrap: Option<A>,
+    /// Addresses a join tries in turn, one per attempt (empty: route locally).
+    bootstrap: Vec<A>,
+    /// An internal rejoin: no completion event.
+    quiet: bool,
+    /// Attempts before the operation fails.
+    max_attempts: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +74,15 @@ enum Purpose<A> {
         reply_to: ReplyTo<A>,
         reply: StoreReply,
     },
+    /// A hand-over of records the receiver now owns, resent until acknowledged.
+    Handover {
+        records: Vec<Record>,
+        attempt: u8,
+    },
+    /// Is this suspected node alive again (and perhaps in another ring)?
+    Probe,
+    /// After a pause: does the notifier still name us as its successor?
+    ConfirmPredecessor,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +124,29 @@ pub struct RingNode<A> {
     next_op: u64,
     outbox: Vec<Outgoing<A>>,
     events: Vec<Event<A>>,
+    /// Peers seen recently, oldest first (bounded): ways back into the ring.
+    known: Vec<Peer<A>>,
+    /// Shafaat et al.'s passive list: peers believed dead, probed one per
+    /// period so that rings split by a partition find each other again.
+    suspects: Vec<Peer<A>>,
+    probe_cursor: usize,
+    /// Latest time passed in; a longer gap than a failure detector allows
+    /// means this node was paused and must re-confirm its range.
+    last_active: Time,
+    /// Set by a pause: a notify is believed only once the notifier confirms
+    /// that we are its successor now (a notify may have waited in a socket
+    /// buffer all through the pause).
+    fenced: bool,
+    /// Every successor was lost and a new one is being sought among the
+    /// peers known: meanwhile the node claims no key (it is not a ring of
+    /// one, whatever its empty list says).
+    detached: bool,
+    /// When the next rejoin round starts, while outside the ring.
+    rejoin_at: Option<Time>,
+    /// Rejoin rounds since the node last was a member (for backoff).
+    rejoin_rounds: u32,
+    /// How two diverged copies of a record merge.
+    merge_fn: MergeFn,
     /// Keys whose record changed since the last [`RingNode::take_changed`],
     /// when the shell asked for them ([`RingNode::track_changes`]); `None`
     /// otherwise, so that a shell that never drains it (the simulator) pays
@@ -145,6 +185,15 @@ impl<A: Address> RingNode<A> {
             outbox: Vec::new(),
             events: Vec::new(),
             changed: None,
+            known: Vec::new(),
+            suspects: Vec::new(),
+            probe_cursor: 0,
+            last_active: now,
+            fenced: false,
+            detached: false,
+            rejoin_at: None,
+            rejoin_rounds: 0,
+            merge_fn: default_merge,
         }
     }
 
@@ -161,6 +210,42 @@ impl<A: Address> RingNode<A> {
     /// Whether the node is part of a ring (created, or joined and not left).
     pub fn is_member(&self) -> bool {
         self.member && !self.left
+    }
+    /// Where the node stands: member, fenced, joining, rejoining or left.
+    pub fn membership(&self) -> Membership {
+        if self.left {
+            Membership::Left
+        } else if self.member {
+            if self.detached || (self.predecessor.is_none() && !self.successors.is_empty()) {
+                Membership::Fenced
+            } else {
+                Membership::Member
+            }
+        } else if self.rejoin_at.is_some() || self.ops.iter().any(|o| o.quiet) {
+            Membership::Rejoining {
+                rounds: self.rejoin_rounds,
+            }
+        } else {
+            Membership::Joining
+        }
+    }
+    /// Peers seen recently (bounded, oldest first), for a shell to persist
+    /// so that a restarted node has more than one way back in.
+    pub fn known_peers(&self) -> Vec<Peer<A>> {
+        self.known.clone()
+    }
+    /// Seed the cache of known peers (say, from disk at start).
+    pub fn add_known_peers(&mut self, peers: &[Peer<A>]) {
+        for p in peers {
+            self.see(*p);
+        }
+    }
+    /// Replace the rule by which two diverged copies of a record merge
+    /// (default: [`default_merge`]). It must be a join — commutative,
+    /// associative, idempotent — so that every copy converges; the merged
+    /// record keeps the higher of the two versions.
+    pub fn set_merge(&mut self, f: MergeFn) {
+        self.merge_fn = f;
     }
     /// Whether the node has left gracefully.
     pub fn has_left(&self) -> bool {
@@ -205,6 +290,9 @@ impl<A: Address> RingNode<A> {
 
     /// Whether this node is the successor of `key` by its own knowledge.
     pub fn owns(&self, key: Id) -> bool {
+        if self.detached {
+            return false;
+        }
         match self.predecessor {
             Some(p) => key.in_half_open(p.id, self.me.id),
             None => self.successors.is_empty(),
@@ -234,6 +322,9 @@ impl<A: Address> RingNode<A> {
                 t = t.min(at);
             }
         }
+        if let Some(at) = self.rejoin_at {
+            t = t.min(at);
+        }
         t
     }
 
@@ -241,15 +332,20 @@ impl<A: Address> RingNode<A> {
 
     /// Look up the successor of `key`. Completes with [`Outcome::Found`].
     pub fn lookup(&mut self, key: Id, now: Time) -> OpId {
-        self.start_op(key, OpKind::Lookup, None, now)
+        self.start_op(key, OpKind::Lookup, Vec::new(), now)
     }
     /// Write `value` under `key` at its successor (version + 1).
     pub fn put(&mut self, key: Id, value: Vec<u8>, now: Time) -> OpId {
-        self.start_op(key, OpKind::Store(StoreOp::Put { key, value }), None, now)
+        self.start_op(
+            key,
+            OpKind::Store(StoreOp::Put { key, value }),
+            Vec::new(),
+            now,
+        )
     }
     /// Read `key` from its successor.
     pub fn get(&mut self, key: Id, now: Time) -> OpId {
-        self.start_op(key, OpKind::Store(StoreOp::Get { key }), None, now)
+        self.start_op(key, OpKind::Store(StoreOp::Get { key }), Vec::new(), now)
     }
     /// Write `value` under `key` only if its version is `expected` (0 = absent).
     pub fn cas(&mut self, key: Id, expected: u64, value: Vec<u8>, now: Time) -> OpId {
@@ -258,7 +354,7 @@ impl<A: Address> RingNode<A> {
             expected,
             value,
         };
-        self.start_op(key, OpKind::Store(op), None, now)
+        self.start_op(key, OpKind::Store(op), Vec::new(), now)
     }
 
     /// Join the ring that the node at `bootstrap` belongs to (Zave: find the
@@ -270,7 +366,7 @@ impl<A: Address> RingNode<A> {
         self.predecessor = None;
         self.fingers.clear();
         let key = self.me.id;
-        self.start_op(key, OpKind::Join, Some(bootstrap), now)
+        self.start_op(key, OpKind::Join, vec![bootstrap], now)
     }
 
     /// Leave gracefully: hand every record to the successor and tell both
@@ -331,6 +427,7 @@ impl<A: Address> RingNode<A> {
         if self.left {
             return;
         }
+        self.check_gap(now);
         // Timeouts first: they may change the successor list that the
         // periodic work below relies on.
         let mut i = 0;
@@ -351,12 +448,16 @@ impl<A: Address> RingNode<A> {
         for id in due {
             self.begin_attempt(id, now);
         }
+        if !self.member && self.rejoin_at.is_some_and(|at| at <= now) {
+            self.rejoin(now);
+        }
         if self.is_member() && now >= self.next_round {
             self.next_round = now.after(self.config.stabilize_every);
             self.round = self.round.wrapping_add(1);
             self.stabilize(now);
             self.check_predecessor_and_successor(now);
             self.fix_fingers(now);
+            self.probe_suspect(now);
             if self
                 .round
                 .is_multiple_of(self.config.replicate_every.max(1))
@@ -378,6 +479,14 @@ impl<A: Address> RingNode<A> {
             return;
         }
         let from = msg.from;
+        self.check_gap(now);
+        self.see(from);
+        if self.is_member() && self.suspects.iter().any(|s| s.id == from.id) {
+            // A node we believed dead is talking to us: it may be in another
+            // ring after a partition. Probe it now rather than in turn.
+            self.suspects.retain(|s| s.id != from.id);
+            self.probe(from, now);
+        }
         if !self.is_member() {
             // Outside the ring (joining, or rejoining after losing every
             // successor) a node answers no ring requests, so that members
@@ -388,6 +497,7 @@ impl<A: Address> RingNode<A> {
                     | Body::State { .. }
                     | Body::Pong { .. }
                     | Body::StoreDone { .. }
+                    | Body::ReplicateAck { .. }
             );
             if !reply {
                 return;
@@ -422,7 +532,7 @@ impl<A: Address> RingNode<A> {
                     self.on_state(p.purpose, from, predecessor, successors, now);
                 }
             }
-            Body::Notify => self.on_notify(from),
+            Body::Notify => self.on_notify(from, now),
             Body::NewPredecessor { node } => self.on_new_predecessor(node, now),
             Body::Pull { after, upto } => {
                 let records: Vec<Record> = self
@@ -432,7 +542,7 @@ impl<A: Address> RingNode<A> {
                     .cloned()
                     .collect();
                 if !records.is_empty() {
-                    self.send(from.addr, Body::Replicate { rid: 0, records });
+                    self.hand_over(from, records, now);
                 }
             }
             Body::Ping { rid } => self.send(from.addr, Body::Pong { rid }),
@@ -464,6 +574,11 @@ impl<A: Address> RingNode<A> {
                     self.reply_store(reply_to, reply, now);
                 }
             }
+            Body::Handover { rid, ttl, records } => {
+                self.send(from.addr, Body::ReplicateAck { rid });
+                self.on_handover(records, ttl, now);
+            }
+            Body::MergeHint { node, ttl } => self.on_merge_hint(node, ttl, now),
             Body::Leaving {
                 predecessor,
                 successors,

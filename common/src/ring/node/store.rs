@@ -31,7 +31,12 @@ impl<A: Address> RingNode<A> {
                 (key, value)
             }
         };
-        let version = self.records.get(&key).map_or(0, |r| r.version) + 1;
+        // Saturating: a version never wraps round to lose against an old copy.
+        let version = self
+            .records
+            .get(&key)
+            .map_or(0, |r| r.version)
+            .saturating_add(1);
         let record = Record {
             key,
             value,
@@ -94,18 +99,100 @@ impl<A: Address> RingNode<A> {
         }
     }
 
-    pub(super) fn merge(&mut self, r: Record) {
-        match self.records.get(&r.key) {
-            Some(old) if old.version >= r.version => {}
-            _ => {
-                if self.owns(r.key) {
-                    self.store_epoch += 1;
+    /// Merge a copy received from elsewhere with ours through the merge
+    /// hook; returns whether our copy changed.
+    pub(super) fn merge(&mut self, r: Record) -> bool {
+        let merged = match self.records.get(&r.key) {
+            None => r,
+            Some(old) if *old == r => return false,
+            Some(old) => {
+                let value = (self.merge_fn)(old, &r);
+                let version = old.version.max(r.version);
+                if version == old.version && value == old.value {
+                    return false;
                 }
-                if let Some(c) = &mut self.changed {
-                    c.insert(r.key);
+                Record {
+                    key: r.key,
+                    value,
+                    version,
                 }
-                self.records.insert(r.key, r);
             }
+        };
+        if self.owns(merged.key) {
+            self.store_epoch += 1;
+        }
+        if let Some(c) = &mut self.changed {
+            c.insert(merged.key);
+        }
+        self.records.insert(merged.key, merged);
+        true
+    }
+
+    /// Hand `records` to `to`, which now owns them; resent until acknowledged.
+    pub(super) fn hand_over(&mut self, to: Peer<A>, records: Vec<Record>, now: Time) {
+        self.hand_over_ttl(to, records, unify::FORWARD_TTL, 1, now);
+    }
+
+    pub(super) fn hand_over_ttl(
+        &mut self,
+        to: Peer<A>,
+        records: Vec<Record>,
+        ttl: u8,
+        attempt: u8,
+        now: Time,
+    ) {
+        if records.is_empty() || to.id == self.me.id {
+            return;
+        }
+        let purpose = Purpose::Handover {
+            records: records.clone(),
+            attempt,
+        };
+        let rid = self.rpc(to.addr, Some(to.id), purpose, now);
+        self.send(to.addr, Body::Handover { rid, ttl, records });
+    }
+
+    /// Records handed to us. Those that changed our store but that we do
+    /// not own travel on towards their owner: after a partition heals, the
+    /// owner on one side may have handed them to a node that already knows
+    /// its final predecessor, and nobody else would ever send them on.
+    pub(super) fn on_handover(&mut self, records: Vec<Record>, ttl: u8, now: Time) {
+        let mut onward: Vec<(Peer<A>, Record)> = Vec::new();
+        for r in records {
+            let key = r.key;
+            let changed = self.merge(r);
+            // The first receiver passes on only what was news to it (a
+            // hand-over of everything we no longer own is mostly replicas
+            // it holds already); a record already on its way goes on until
+            // it reaches the owner, even through nodes that hold a replica.
+            let onward_hop = ttl < unify::FORWARD_TTL;
+            if (changed || onward_hop) && ttl > 0 && self.is_member() && !self.owns(key) {
+                let Some(s) = self.successors.first().copied() else {
+                    continue;
+                };
+                let next = if key.in_half_open(self.me.id, s.id) {
+                    s
+                } else {
+                    self.closest_preceding(key, 1).first().copied().unwrap_or(s)
+                };
+                if let Some(rec) = self.records.get(&key) {
+                    onward.push((next, rec.clone()));
+                }
+            }
+        }
+        onward.sort_by_key(|(p, _)| p.id);
+        let mut batch: Vec<Record> = Vec::new();
+        let mut to: Option<Peer<A>> = None;
+        for (p, r) in onward {
+            if to.is_some_and(|t| t.id != p.id) {
+                let t = to.take().unwrap_or(p);
+                self.hand_over_ttl(t, std::mem::take(&mut batch), ttl - 1, 1, now);
+            }
+            to = Some(p);
+            batch.push(r);
+        }
+        if let Some(t) = to {
+            self.hand_over_ttl(t, batch, ttl - 1, 1, now);
         }
     }
 
