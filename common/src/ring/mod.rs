@@ -67,7 +67,20 @@
 //!   Fingers are a routing cache only; correctness rests on the successor
 //!   list.
 //! * **Losing all r successors**, which Zave shows no Chord repairs by
-//!   itself: rejoin through the predecessor or a finger.
+//!   itself: check the nearest live peers known (fingers, the cache of peers
+//!   seen, the predecessor) as successor candidates, claiming no key
+//!   meanwhile; if none answers, leave and rejoin through any known peer,
+//!   with backoff, for ever ([`RingNode::membership`]).
+//! * **Partitions** (Shafaat, Ghodsi and Haridi): peers that stop answering
+//!   go on a bounded passive list, one of which is probed per period. A
+//!   suspect that answers gets a `MergeHint` routed to the node just before
+//!   its id, which adopts it as a closer successor; each adoption hints the
+//!   old successor to the new one, so split rings zip back into one, many at
+//!   once. See `node/unify.rs`.
+//! * **Fencing**: a node whose inputs stopped for longer than failure
+//!   detection allows (it was paused) forgets its predecessor and claims no
+//!   key until a notifier confirms, asked afresh, that it names this node as
+//!   its successor.
 //! * **Leave**: hand all records to the successor and send both neighbours
 //!   the leaver's predecessor and successor list.
 //!
@@ -86,8 +99,12 @@
 //! # Records
 //!
 //! Store operations run at the key's successor, which replicates every
-//! write to its r successors and acknowledges the writer once the first
-//! successor holds it. Every two periods a node re-pushes the records it
+//! write to its r successors and acknowledges the writer only once the first
+//! successor holds it (else the operation retries). Hand-overs (to a new
+//! predecessor, `Pull` replies) are acknowledged and resent; a node handed a
+//! record it does not own forwards it towards the owner. Diverged copies
+//! merge through a pluggable join ([`RingNode::set_merge`], default
+//! [`default_merge`]). Every two periods a node re-pushes the records it
 //! owns to its successors if its predecessor, its successor list or its owned
 //! data changed since the last push (and every 16 periods regardless), so
 //! replicas follow the successor list through joins and failures; a
@@ -100,10 +117,14 @@
 
 mod id;
 mod node;
+mod types;
 mod wire;
 
 pub use id::{ID_BITS, Id};
-pub use node::{Config, Event, OpId, Outcome, RingError, RingNode, Time};
+pub use node::RingNode;
+pub use types::{
+    Config, Event, Membership, MergeFn, OpId, Outcome, RingError, Time, default_merge,
+};
 pub use wire::{Address, Body, Message, Outgoing, Peer, Record, Route, StoreOp, StoreReply};
 
 #[cfg(test)]

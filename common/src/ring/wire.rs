@@ -192,6 +192,27 @@ pub enum Body<A> {
         /// Request id.
         rid: u64,
     },
+    /// Records the receiver now owns (a join, a Pull reply, a changed
+    /// predecessor); acknowledged with `ReplicateAck` and resent until then.
+    /// A receiver that does not own some of them forwards those towards
+    /// their owner, at most `ttl` more hops.
+    Handover {
+        /// Request id, echoed by the acknowledgement.
+        rid: u64,
+        /// Forwarding hops left.
+        ttl: u8,
+        /// The records.
+        records: Vec<Record>,
+    },
+    /// Ring unification (Shafaat, Ghodsi and Haridi): `node` is alive and
+    /// may belong to another ring; routed towards `node`'s id, the node
+    /// just before it checks it as a closer successor.
+    MergeHint {
+        /// The node to place.
+        node: Peer<A>,
+        /// Forwarding hops left.
+        ttl: u8,
+    },
     /// Graceful leave: the sender is going away. Its predecessor splices in
     /// `successors`; its successor adopts `predecessor` and keeps `records`.
     Leaving {

@@ -19,7 +19,7 @@ use crate::ring::{Config, Event, Id, Message, OpId, Outcome, Peer, RingNode, Sto
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// Network and workload parameters of one simulation.
 #[derive(Clone, Debug)]
@@ -62,27 +62,13 @@ impl SimConfig {
     }
 }
 
-/// What to do to the ring once it has formed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Scenario {
-    /// Grow to N in waves through one well-known peer, stabilize, census.
-    Static,
-    /// After stabilization a fraction of the nodes fails at once.
-    MassFailure {
-        /// Fraction of nodes that fail (0..1).
-        fraction: f64,
-    },
-    /// Poisson failures and joins while lookups and writes run.
-    Churn {
-        /// Failures per stabilization period across the ring (joins arrive
-        /// at the same rate, so the size stays about N).
-        rate: f64,
-        /// How long the churn lasts, in stabilization periods.
-        periods: u64,
-    },
-    /// Half the nodes join at once, all through the same peer.
-    JoinStorm,
-}
+mod checks;
+mod faults;
+mod network;
+mod scenarios;
+mod workload;
+
+pub use scenarios::{Scenario, run};
 
 /// The outcome of one scenario.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -105,8 +91,29 @@ pub struct Report {
     pub p99_hops: u32,
     /// Records whose write was acknowledged.
     pub records_written: usize,
-    /// Acknowledged records (at their acknowledged version) that no live node holds.
+    /// Acknowledged writes missing at the key's true owner or at its first
+    /// successor (see [`Sim::records_lost`]).
     pub records_lost: usize,
+    /// Acknowledged writes that no live node holds at all.
+    pub records_unheld: usize,
+    /// Reads that returned neither the latest acknowledged write of the key
+    /// nor a later unacknowledged one.
+    pub acked_writes_lost: usize,
+    /// Acknowledgements at a version not above an earlier acknowledged
+    /// version of the same key.
+    pub stale_acks: usize,
+    /// Census reads that failed outright.
+    pub reads_failed: usize,
+    /// Cycles of first-successor pointers among live members after the
+    /// final settling (1 is a healthy ring).
+    pub rings_after_heal: usize,
+    /// Stabilization periods from the heal (or resume) until one ring
+    /// passed every invariant; `None` if it did not within the limit.
+    pub periods_to_one_ring: Option<u64>,
+    /// Live nodes that are not members after the final settling.
+    pub zombies: usize,
+    /// Written keys that two or more live members believe they own.
+    pub double_owned_keys: usize,
     /// Reads of written records issued in the final census.
     pub reads: usize,
     /// Reads that returned the acknowledged value (or a newer one).
@@ -153,6 +160,12 @@ struct Slot {
     node: RingNode<u32>,
     alive: bool,
     scheduled: u64,
+    /// Side of a partition (messages between sides are dropped while a
+    /// cut is active).
+    group: u8,
+    /// Frozen until this time (0: running): no timers, and messages to it
+    /// wait, as in a TCP socket buffer, until it resumes.
+    paused_until: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -190,6 +203,24 @@ pub struct Sim {
     reads_ok: usize,
     failed_joins: usize,
     pending_joins: usize,
+    /// Whether a partition is active (see `Slot::group`).
+    cut: bool,
+    /// Tags of writes that failed or were never acknowledged after the last
+    /// acknowledged one: a read may legitimately return any of them.
+    uncertain: HashMap<Id, Vec<u64>>,
+    /// Keys with a write in flight: the workload keeps one write per key at
+    /// a time, so "the latest acknowledged write" is well defined.
+    inflight: HashSet<Id>,
+    /// Acknowledgements whose version did not exceed an earlier
+    /// acknowledged version of the same key (a stale owner acted).
+    stale_acks: usize,
+    /// Reads that returned something other than the latest acknowledged
+    /// write (or a later unacknowledged one).
+    acked_lost: usize,
+    /// Reads that failed outright.
+    reads_failed: usize,
+    /// Set by a fault scenario after its heal.
+    periods_to_one_ring: Option<u64>,
 }
 
 /// Node ids depend on the seed too, so that every seed is a different ring.
@@ -223,6 +254,13 @@ impl Sim {
             reads_ok: 0,
             failed_joins: 0,
             pending_joins: 0,
+            cut: false,
+            uncertain: HashMap::new(),
+            inflight: HashSet::new(),
+            stale_acks: 0,
+            acked_lost: 0,
+            reads_failed: 0,
+            periods_to_one_ring: None,
         }
     }
 
@@ -250,23 +288,6 @@ impl Sim {
         self.cfg.ring.stabilize_every
     }
 
-    fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.slab[i as usize] = Some(ev);
-                i
-            }
-            None => {
-                self.slab.push(Some(ev));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.queue.push(Reverse((at, self.seq, idx)));
-    }
-
-    /// Create a node; the first one forms the ring, later ones are idle until
-    /// a join is scheduled for them.
     fn spawn(&mut self) -> u32 {
         let i = self.slots.len() as u32;
         let id = peer_id(self.cfg.seed, i);
@@ -275,6 +296,8 @@ impl Sim {
             node,
             alive: true,
             scheduled: u64::MAX,
+            group: 0,
+            paused_until: 0,
         });
         i
     }
@@ -300,52 +323,6 @@ impl Sim {
         }
         let pos = self.members.partition_point(|(id, _)| *id < key);
         Some(self.members[pos % self.members.len()].1)
-    }
-
-    fn latency(&mut self) -> u64 {
-        let u: f64 = self.rng.random();
-        let tail = -self.cfg.latency_tail_mean * (1.0 - u).ln();
-        (self.cfg.latency_min + tail as u64).min(self.cfg.latency_max)
-    }
-
-    /// Deliver the node's outbox to the network, handle its completion
-    /// events and make sure its next timer is queued.
-    fn flush(&mut self, i: u32) {
-        let out = self.slots[i as usize].node.take_outgoing();
-        for o in out {
-            if self.counting {
-                self.messages += 1;
-            }
-            if self.cfg.loss > 0.0 && self.rng.random::<f64>() < self.cfg.loss {
-                continue;
-            }
-            let at = self.now + self.latency();
-            self.push(
-                at,
-                Ev::Deliver {
-                    to: o.to,
-                    msg: o.msg,
-                },
-            );
-        }
-        let events = self.slots[i as usize].node.take_events();
-        for e in events {
-            self.on_event(i, e);
-        }
-        // A node may leave the ring on its own (it rejoins after losing its
-        // whole successor list); the global view follows it.
-        let slot = &self.slots[i as usize];
-        if slot.alive && !slot.node.is_member() {
-            self.remove_member(i);
-        } else if slot.alive && slot.node.is_member() {
-            self.insert_member(i);
-        }
-        let slot = &mut self.slots[i as usize];
-        let w = slot.node.next_wakeup().0.max(self.now);
-        if w < slot.scheduled && w != u64::MAX {
-            slot.scheduled = w;
-            self.push(w, Ev::Timer { node: i });
-        }
     }
 
     fn on_event(&mut self, i: u32, e: Event<u32>) {
@@ -378,22 +355,45 @@ impl Sim {
                     ..
                 },
             ) => {
-                self.written.insert(e.key, (rec.version, tag));
-            }
-            (Track::Put { .. }, _) => {}
-            (Track::Get, outcome) => {
-                self.reads += 1;
-                let want = self.written.get(&e.key).copied();
-                if let (
-                    Outcome::Store {
-                        reply: StoreReply::Value(Some(rec)),
-                        ..
-                    },
-                    Some((v, tag)),
-                ) = (outcome, want)
-                    && (rec.version > v || (rec.version == v && rec.value == tag.to_be_bytes()))
+                self.inflight.remove(&e.key);
+                if self
+                    .written
+                    .get(&e.key)
+                    .is_some_and(|&(v, _)| rec.version <= v)
                 {
+                    self.stale_acks += 1;
+                }
+                self.written.insert(e.key, (rec.version, tag));
+                self.uncertain.remove(&e.key);
+            }
+            (Track::Put { tag }, _) => {
+                self.inflight.remove(&e.key);
+                self.uncertain.entry(e.key).or_default().push(tag);
+            }
+            (Track::Get, outcome) => {
+                let Some((_, tag)) = self.written.get(&e.key).copied() else {
+                    return;
+                };
+                self.reads += 1;
+                let Outcome::Store {
+                    reply: StoreReply::Value(rec),
+                    ..
+                } = outcome
+                else {
+                    self.reads_failed += 1;
+                    return;
+                };
+                let ok = rec.is_some_and(|r| {
+                    r.value == tag.to_be_bytes()
+                        || self
+                            .uncertain
+                            .get(&e.key)
+                            .is_some_and(|u| u.iter().any(|t| r.value == t.to_be_bytes()))
+                });
+                if ok {
                     self.reads_ok += 1;
+                } else {
+                    self.acked_lost += 1;
                 }
             }
         }
@@ -420,7 +420,7 @@ impl Sim {
                 self.flush(node);
             }
             Action::Lookup { node, key } => {
-                if !self.slots[node as usize].alive || !self.slots[node as usize].node.is_member() {
+                if !self.running(node) || !self.slots[node as usize].node.is_member() {
                     return;
                 }
                 let op = self.slots[node as usize].node.lookup(key, now);
@@ -428,16 +428,20 @@ impl Sim {
                 self.flush(node);
             }
             Action::Put { node, key, tag } => {
-                if !self.slots[node as usize].alive || !self.slots[node as usize].node.is_member() {
+                if !self.running(node)
+                    || !self.slots[node as usize].node.is_member()
+                    || self.inflight.contains(&key)
+                {
                     return;
                 }
                 let value = tag.to_be_bytes().to_vec();
+                self.inflight.insert(key);
                 let op = self.slots[node as usize].node.put(key, value, now);
                 self.tracked.insert((node, op), Track::Put { tag });
                 self.flush(node);
             }
             Action::Get { node, key } => {
-                if !self.slots[node as usize].alive || !self.slots[node as usize].node.is_member() {
+                if !self.running(node) || !self.slots[node as usize].node.is_member() {
                     return;
                 }
                 let op = self.slots[node as usize].node.get(key, now);
@@ -462,6 +466,15 @@ impl Sim {
             self.now = at;
             match ev {
                 Ev::Deliver { to, msg } => {
+                    let slot = &self.slots[to as usize];
+                    if self.cut && slot.group != self.slots[msg.from.addr as usize].group {
+                        continue;
+                    }
+                    if slot.paused_until > self.now {
+                        let at = slot.paused_until;
+                        self.push(at, Ev::Deliver { to, msg });
+                        continue;
+                    }
                     if self.slots[to as usize].alive {
                         self.slots[to as usize].node.handle(msg, Time(self.now));
                         self.flush(to);
@@ -469,7 +482,7 @@ impl Sim {
                 }
                 Ev::Timer { node } => {
                     let slot = &mut self.slots[node as usize];
-                    if !slot.alive || slot.scheduled != at {
+                    if !slot.alive || slot.scheduled != at || slot.paused_until > at {
                         continue;
                     }
                     slot.scheduled = u64::MAX;
@@ -485,373 +498,5 @@ impl Sim {
     fn run_periods(&mut self, periods: u64) {
         let t = self.now + periods * self.period();
         self.run_until(t);
-    }
-
-    fn random_member(&mut self) -> u32 {
-        let k = self.rng.random_range(0..self.members.len());
-        self.members[k].1
-    }
-
-    /// Grow the ring to `target` members in waves that double it, every
-    /// newcomer joining through the same well-known peer (node 0).
-    pub fn grow(&mut self, target: usize) {
-        if self.slots.is_empty() {
-            let first = self.spawn();
-            self.insert_member(first);
-            self.flush(first);
-        }
-        let period = self.period();
-        while self.members.len() < target {
-            let wave = self.members.len().min(target - self.members.len());
-            self.schedule_joins(wave, 0, period);
-            self.settle_joins(40);
-            self.run_periods(1);
-        }
-    }
-
-    fn schedule_joins(&mut self, count: usize, via: u32, window: u64) {
-        for _ in 0..count {
-            let node = self.spawn();
-            let at = self.now + self.rng.random_range(0..window.max(1));
-            self.push(at, Ev::Act(Action::Join { node, via }));
-        }
-    }
-
-    /// Run until every scheduled join has completed (bounded by `max_periods`).
-    fn settle_joins(&mut self, max_periods: u64) {
-        let period = self.period();
-        let end = self.now + max_periods * period;
-        self.run_until(self.now + period + 1);
-        while self.pending_joins > 0 && self.now < end {
-            self.run_until(self.now + period);
-        }
-    }
-
-    /// Write `count` records through random members, spread over a period.
-    pub fn write_records(&mut self, count: usize) {
-        let period = self.period();
-        for _ in 0..count {
-            let node = self.random_member();
-            let tag = self.next_tag;
-            self.next_tag += 1;
-            let key = Id::hash(format!("record-{tag}").as_bytes());
-            let at = self.now + self.rng.random_range(0..period);
-            self.push(at, Ev::Act(Action::Put { node, key, tag }));
-        }
-    }
-
-    /// Issue `count` census lookups of random keys from random members,
-    /// spread over `window` ms.
-    pub fn census_lookups(&mut self, count: usize, window: u64) {
-        for _ in 0..count {
-            let node = self.random_member();
-            let key = Id(self.rng.random());
-            let at = self.now + self.rng.random_range(0..window.max(1));
-            self.push(at, Ev::Act(Action::Lookup { node, key }));
-        }
-    }
-
-    /// Read back every acknowledged record from random members.
-    pub fn census_reads(&mut self, window: u64) {
-        let mut keys: Vec<Id> = self.written.keys().copied().collect();
-        keys.sort();
-        for key in keys {
-            let node = self.random_member();
-            let at = self.now + self.rng.random_range(0..window.max(1));
-            self.push(at, Ev::Act(Action::Get { node, key }));
-        }
-    }
-
-    /// Fail `count` random live members at once.
-    pub fn fail_random(&mut self, count: usize) {
-        for _ in 0..count.min(self.members.len().saturating_sub(1)) {
-            let node = self.random_member();
-            self.kill(node);
-        }
-    }
-
-    /// Acknowledged records whose acknowledged version no live node holds.
-    pub fn records_lost(&self) -> usize {
-        let mut best: HashMap<Id, u64> = HashMap::with_capacity(self.written.len());
-        for slot in self.slots.iter().filter(|s| s.alive) {
-            for r in slot.node.records() {
-                if self.written.contains_key(&r.key) {
-                    let e = best.entry(r.key).or_insert(0);
-                    *e = (*e).max(r.version);
-                }
-            }
-        }
-        self.written
-            .iter()
-            .filter(|(k, (v, _))| best.get(k).is_none_or(|b| b < v))
-            .count()
-    }
-
-    /// Check the ring invariants from the global view; returns the number of
-    /// violations and up to ten descriptions.
-    pub fn check_invariants(&self) -> (usize, Vec<String>) {
-        let mut bad = 0usize;
-        let mut samples = Vec::new();
-        let mut note = |bad: &mut usize, s: String| {
-            *bad += 1;
-            if samples.len() < 10 {
-                samples.push(s);
-            }
-        };
-        let n = self.members.len();
-        for &(id, i) in &self.members {
-            let node = &self.slots[i as usize].node;
-            let succ = node.successors();
-            if n > 1 && succ.is_empty() {
-                note(
-                    &mut bad,
-                    format!("node {i} ({id}) has an empty successor list"),
-                );
-                continue;
-            }
-            let mut last = 0u64;
-            for (k, s) in succ.iter().enumerate() {
-                if s.id == id {
-                    note(&mut bad, format!("node {i} lists itself at {k}"));
-                }
-                let d = id.distance_to(s.id);
-                if d <= last && k > 0 {
-                    note(
-                        &mut bad,
-                        format!("node {i}: successor list out of order or duplicated at {k}"),
-                    );
-                }
-                last = d;
-                // Dead entries deeper in a list are not an invariant
-                // violation: after failures they leave one period at a time
-                // as lists are copied (counted in `stale_successor_entries`).
-                if k == 0 && !self.slots[s.addr as usize].alive {
-                    note(
-                        &mut bad,
-                        format!("node {i}: first successor (node {}) is dead", s.addr),
-                    );
-                }
-            }
-            if let (Some(first), Some(truth)) =
-                (succ.first(), self.true_successor(Id(id.0.wrapping_add(1))))
-                && first.addr != truth
-            {
-                note(
-                    &mut bad,
-                    format!(
-                        "node {i}: first successor {} but true successor {truth}",
-                        first.addr
-                    ),
-                );
-            }
-        }
-        if n > 1 {
-            // Exactly one ring: first successors from the lowest id visit
-            // every live member once and come back.
-            let start = self.members[0].1;
-            let mut seen = vec![false; self.slots.len()];
-            let mut cur = start;
-            let mut steps = 0usize;
-            loop {
-                if seen[cur as usize] {
-                    break;
-                }
-                seen[cur as usize] = true;
-                steps += 1;
-                match self.slots[cur as usize].node.successors().first() {
-                    Some(s) if self.slots[s.addr as usize].alive => cur = s.addr,
-                    _ => break,
-                }
-            }
-            if cur != start || steps != n {
-                note(
-                    &mut bad,
-                    format!(
-                        "following successors from node {start} visits {steps} of {n} live nodes"
-                    ),
-                );
-            }
-        }
-        (bad, samples)
-    }
-
-    /// Entries naming dead nodes anywhere in live members' successor lists.
-    pub fn stale_successor_entries(&self) -> usize {
-        self.members
-            .iter()
-            .map(|&(_, i)| {
-                let node = &self.slots[i as usize].node;
-                node.successors()
-                    .iter()
-                    .filter(|s| !self.slots[s.addr as usize].alive)
-                    .count()
-            })
-            .sum()
-    }
-
-    fn wrong_predecessors(&self) -> usize {
-        let n = self.members.len();
-        if n < 2 {
-            return 0;
-        }
-        self.members
-            .iter()
-            .enumerate()
-            .filter(|(k, (_, i))| {
-                let truth = self.members[(k + n - 1) % n].1;
-                self.slots[*i as usize].node.predecessor().map(|p| p.addr) != Some(truth)
-            })
-            .count()
-    }
-
-    /// Run the final census and assemble the report.
-    fn report(&mut self, settle_periods: u64) -> Report {
-        let period = self.period();
-        self.run_periods(settle_periods);
-        let (violations, samples) = self.check_invariants();
-        let stale = self.stale_successor_entries();
-        let lookups = self.cfg.lookups;
-        self.census_lookups(lookups, 5 * period);
-        self.census_reads(5 * period);
-        self.run_periods(5 + 8);
-        let mut hops = std::mem::take(&mut self.hops);
-        hops.sort_unstable();
-        let mean = if hops.is_empty() {
-            0.0
-        } else {
-            hops.iter().map(|&h| h as f64).sum::<f64>() / hops.len() as f64
-        };
-        let p99 = if hops.is_empty() {
-            0
-        } else {
-            hops[((hops.len() - 1) as f64 * 0.99).round() as usize]
-        };
-        let sim_seconds = self.now as f64 / 1000.0;
-        let live = self.members.len();
-        let records_held = self
-            .slots
-            .iter()
-            .filter(|s| s.alive)
-            .map(|s| s.node.records().count())
-            .sum();
-        Report {
-            nodes: self.cfg.nodes,
-            live_nodes: live,
-            seed: self.cfg.seed,
-            lookups: self.lookups,
-            lookups_ok: self.lookups_ok,
-            lookup_success: if self.lookups == 0 {
-                0.0
-            } else {
-                self.lookups_ok as f64 / self.lookups as f64
-            },
-            mean_hops: mean,
-            p99_hops: p99,
-            records_written: self.written.len(),
-            records_lost: self.records_lost(),
-            reads: self.reads,
-            reads_ok: self.reads_ok,
-            invariant_violations: violations,
-            violation_samples: samples,
-            wrong_predecessors: self.wrong_predecessors(),
-            stale_successor_entries: stale,
-            failed_joins: self.failed_joins,
-            messages: self.messages,
-            messages_per_node_per_sec: self.messages as f64
-                / (self.cfg.nodes.max(1) as f64 * sim_seconds.max(1e-9)),
-            sim_seconds,
-            records_held,
-        }
-    }
-}
-
-/// Run one scenario from scratch and report.
-pub fn run(cfg: SimConfig, scenario: Scenario) -> Report {
-    let n = cfg.nodes;
-    let records = cfg.records;
-    let mut sim = Sim::new(cfg);
-    match scenario {
-        Scenario::Static => {
-            sim.grow(n);
-            sim.run_periods(20);
-            sim.write_records(records);
-            sim.report(10)
-        }
-        Scenario::MassFailure { fraction } => {
-            sim.grow(n);
-            sim.run_periods(20);
-            sim.write_records(records);
-            sim.run_periods(5);
-            let count = (fraction.clamp(0.0, 1.0) * sim.members().len() as f64).round() as usize;
-            sim.fail_random(count);
-            sim.report(20)
-        }
-        Scenario::Churn { rate, periods } => {
-            sim.grow(n);
-            sim.run_periods(20);
-            sim.write_records(records);
-            sim.run_periods(5);
-            sim.churn(rate, periods);
-            sim.report(20)
-        }
-        Scenario::JoinStorm => {
-            sim.grow(n.div_ceil(2));
-            sim.run_periods(10);
-            sim.write_records(records);
-            sim.run_periods(5);
-            let storm = n - sim.members().len();
-            let period = sim.period();
-            sim.schedule_joins(storm, 0, period);
-            sim.settle_joins(60);
-            sim.report(30)
-        }
-    }
-}
-
-impl Sim {
-    /// Poisson failures and joins (`rate` of each per period) for `periods`
-    /// periods, with lookups and writes running throughout. Lookups during
-    /// churn count towards the report.
-    pub fn churn(&mut self, rate: f64, periods: u64) {
-        let period = self.period();
-        let start = self.now;
-        let end = start + periods * period;
-        // Client load: a census-sized stream of lookups and a few writes per period.
-        let lookups_per_period = (self.cfg.lookups as u64 / periods.max(1)).max(10);
-        let writes_per_period = (self.cfg.records as u64 / periods.max(1)).max(2);
-        let mean_gap = period as f64 / rate.max(1e-9);
-        let mut next_fail = start as f64 + self.exp(mean_gap);
-        let mut next_join = start as f64 + self.exp(mean_gap);
-        let mut t = start;
-        while t < end {
-            let slice_end = (t + period).min(end);
-            self.census_lookups(lookups_per_period as usize, slice_end - t);
-            for _ in 0..writes_per_period {
-                let node = self.random_member();
-                let tag = self.next_tag;
-                self.next_tag += 1;
-                let key = Id::hash(format!("record-{tag}").as_bytes());
-                let at = t + self.rng.random_range(0..(slice_end - t).max(1));
-                self.push(at, Ev::Act(Action::Put { node, key, tag }));
-            }
-            while next_fail < slice_end as f64 {
-                let node = self.random_member();
-                self.push(next_fail as u64, Ev::Act(Action::Fail { node }));
-                next_fail += self.exp(mean_gap);
-            }
-            while next_join < slice_end as f64 {
-                let node = self.spawn();
-                let via = self.random_member();
-                self.push(next_join as u64, Ev::Act(Action::Join { node, via }));
-                next_join += self.exp(mean_gap);
-            }
-            self.run_until(slice_end);
-            t = slice_end;
-        }
-    }
-
-    fn exp(&mut self, mean: f64) -> f64 {
-        let u: f64 = self.rng.random();
-        -mean * (1.0 - u).ln()
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! ringsim --nodes 10000 --scenario mass-failure --seed 7 [--fail-fraction 0.5] [--json]
+//! ringsim --nodes 1000 --scenario partition --groups 3 --cut-secs 60
+//! ringsim --nodes 1000 --scenario pause --pause-secs 10
+//! ringsim --nodes 1000 --scenario arc-cut --fraction 0.1 --cut-secs 15
 //! ```
 //!
 //! The seed is printed first; the same seed replays the same run. With
@@ -19,6 +22,9 @@ enum ScenarioArg {
     MassFailure,
     Churn,
     JoinStorm,
+    Partition,
+    Pause,
+    ArcCut,
 }
 
 /// Simulate a Chord ring of N peers and check its invariants.
@@ -57,6 +63,18 @@ struct Cli {
     /// Records written (default: N/5, between 50 and 5,000).
     #[arg(long)]
     records: Option<usize>,
+    /// Groups the nodes are cut into in `partition`.
+    #[arg(long, default_value_t = 2)]
+    groups: u8,
+    /// How long the cut lasts in `partition` and `arc-cut`, seconds.
+    #[arg(long, default_value_t = 60)]
+    cut_secs: u64,
+    /// How long the node is frozen in `pause`, seconds.
+    #[arg(long, default_value_t = 10)]
+    pause_secs: u64,
+    /// Share of the id space cut off in `arc-cut`.
+    #[arg(long, default_value_t = 0.1)]
+    fraction: f64,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -87,6 +105,15 @@ fn configure(cli: &Cli) -> Result<RunConfig> {
     if cli.churn_rate.is_nan() || cli.churn_rate <= 0.0 {
         bail!("--churn-rate must be positive");
     }
+    if cli.groups < 2 {
+        bail!("--groups must be at least 2");
+    }
+    if !(cli.fraction > 0.0 && cli.fraction < 1.0) {
+        bail!("--fraction must be in (0, 1)");
+    }
+    if cli.pause_secs < 4 {
+        bail!("--pause-secs must be at least 4 (three periods pass before the others write)");
+    }
     let mut sim = SimConfig::new(cli.nodes, cli.seed);
     if let Some(r) = cli.successors {
         if r == 0 {
@@ -114,6 +141,17 @@ fn configure(cli: &Cli) -> Result<RunConfig> {
             periods: cli.churn_periods,
         },
         ScenarioArg::JoinStorm => Scenario::JoinStorm,
+        ScenarioArg::Partition => Scenario::Partition {
+            groups: cli.groups,
+            cut_ms: cli.cut_secs * 1000,
+        },
+        ScenarioArg::Pause => Scenario::Pause {
+            pause_ms: cli.pause_secs * 1000,
+        },
+        ScenarioArg::ArcCut => Scenario::ArcCut {
+            fraction: cli.fraction,
+            cut_ms: cli.cut_secs * 1000,
+        },
     };
     Ok(RunConfig {
         sim,
@@ -143,6 +181,14 @@ fn run(config: RunConfig) -> Result<()> {
             "p99_hops": report.p99_hops,
             "records_written": report.records_written,
             "records_lost": report.records_lost,
+            "records_unheld": report.records_unheld,
+            "acked_writes_lost": report.acked_writes_lost,
+            "stale_acks": report.stale_acks,
+            "reads_failed": report.reads_failed,
+            "rings_after_heal": report.rings_after_heal,
+            "periods_to_one_ring": report.periods_to_one_ring,
+            "zombies": report.zombies,
+            "double_owned_keys": report.double_owned_keys,
             "reads": report.reads,
             "reads_ok": report.reads_ok,
             "invariant_violations": report.invariant_violations,
@@ -175,6 +221,18 @@ fn print_summary(r: &Report, scenario: Scenario, succ: usize, wall: f64, rss: Op
     println!(
         "invariants: {} violations; {} nodes with a stale predecessor; {} dead entries deep in successor lists; {} failed joins",
         r.invariant_violations, r.wrong_predecessors, r.stale_successor_entries, r.failed_joins
+    );
+    println!(
+        "faults: {} rings, one ring after {} periods, {} zombies, {} keys owned twice; {} acknowledged writes lost, {} stale acks, {} reads failed, {} records held nowhere",
+        r.rings_after_heal,
+        r.periods_to_one_ring
+            .map_or("never".to_string(), |p| p.to_string()),
+        r.zombies,
+        r.double_owned_keys,
+        r.acked_writes_lost,
+        r.stale_acks,
+        r.reads_failed,
+        r.records_unheld
     );
     for s in &r.violation_samples {
         println!("  violation: {s}");

@@ -1,0 +1,622 @@
+//! The Chord node state machine.
+
+mod failure;
+mod lookup;
+mod maintenance;
+mod store;
+mod unify;
+
+use super::id::{ID_BITS, Id};
+use super::types::{
+    Config, Event, Membership, MergeFn, OpId, Outcome, RingError, Time, default_merge,
+};
+use super::wire::{Address, Body, Message, Outgoing, Peer, Record, Route, StoreOp, StoreReply};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+enum OpKind {
+    Lookup,
+    Store(StoreOp),
+    Join,
+    Finger(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Routing,
+    /// Waiting for the owner's reply to a store op or to the join `GetState`.
+    AtOwner,
+    Backoff(Time),
+}
+
+#[derive(Clone, Debug)]
+struct Op<A> {
+    id: OpId,
+    key: Id,
+    kind: OpKind,
+    phase: Phase,
+    attempt: u8,
+    hops: u32,
+    floor: Option<Id>,
+    cands: Vec<Peer<A>>,
+    asked: Vec<Id>,
+    /// Addresses a join tries in turn, one per attempt (empty: route locally).
+    bootstrap: Vec<A>,
+    /// An internal rejoin: no completion event.
+    quiet: bool,
+    /// Attempts before the operation fails.
+    max_attempts: u8,
+}
+
+#[derive(Clone, Debug)]
+enum ReplyTo<A> {
+    Remote(Peer<A>, u64),
+    Local(OpId),
+}
+
+#[derive(Clone, Debug)]
+enum Purpose<A> {
+    /// Second try after one silent round trip, so that a single lost
+    /// message does not evict a live successor.
+    Stabilize {
+        attempt: u8,
+    },
+    StabilizeCandidate,
+    Ping {
+        attempt: u8,
+    },
+    FingerCheck {
+        idx: u8,
+    },
+    Hop(OpId),
+    Owner(OpId),
+    ReplicaAck {
+        reply_to: ReplyTo<A>,
+        reply: StoreReply,
+    },
+    /// A hand-over of records the receiver now owns, resent until acknowledged.
+    Handover {
+        records: Vec<Record>,
+        attempt: u8,
+    },
+    /// Is this suspected node alive again (and perhaps in another ring)?
+    Probe,
+    /// After a pause: does the notifier still name us as its successor?
+    ConfirmPredecessor,
+}
+
+#[derive(Clone, Debug)]
+struct Pending<A> {
+    rid: u64,
+    to: A,
+    to_id: Option<Id>,
+    deadline: Time,
+    purpose: Purpose<A>,
+}
+
+/// One Chord node: successor list, predecessor, finger cache and record store.
+///
+/// See the module documentation for the driving protocol.
+#[derive(Debug)]
+pub struct RingNode<A> {
+    me: Peer<A>,
+    config: Config,
+    member: bool,
+    left: bool,
+    successors: Vec<Peer<A>>,
+    predecessor: Option<Peer<A>>,
+    /// (index i, node) pairs: the first node at or after `me + 2^i`. A cache
+    /// for routing only; correctness rests on the successor list.
+    fingers: Vec<(u8, Peer<A>)>,
+    next_finger: u8,
+    ping_cursor: usize,
+    round: u32,
+    next_round: Time,
+    records: BTreeMap<Id, Record>,
+    /// Bumped whenever a record this node owns changes.
+    store_epoch: u64,
+    /// Signature of (predecessor, successors, store_epoch) at the last push
+    /// of owned records; pushing again is needed only when it changes.
+    pushed_sig: u64,
+    pending: Vec<Pending<A>>,
+    ops: Vec<Op<A>>,
+    next_rid: u64,
+    next_op: u64,
+    outbox: Vec<Outgoing<A>>,
+    events: Vec<Event<A>>,
+    /// Peers seen recently, oldest first (bounded): ways back into the ring.
+    known: Vec<Peer<A>>,
+    /// Shafaat et al.'s passive list: peers believed dead, probed one per
+    /// period so that rings split by a partition find each other again.
+    suspects: Vec<Peer<A>>,
+    probe_cursor: usize,
+    /// Latest time passed in; a longer gap than a failure detector allows
+    /// means this node was paused and must re-confirm its range.
+    last_active: Time,
+    /// Set by a pause: a notify is believed only once the notifier confirms
+    /// that we are its successor now (a notify may have waited in a socket
+    /// buffer all through the pause).
+    fenced: bool,
+    /// Every successor was lost and a new one is being sought among the
+    /// peers known: meanwhile the node claims no key (it is not a ring of
+    /// one, whatever its empty list says).
+    detached: bool,
+    /// When the next rejoin round starts, while outside the ring.
+    rejoin_at: Option<Time>,
+    /// Rejoin rounds since the node last was a member (for backoff).
+    rejoin_rounds: u32,
+    /// How two diverged copies of a record merge.
+    merge_fn: MergeFn,
+    /// Keys whose record changed since the last [`RingNode::take_changed`],
+    /// when the shell asked for them ([`RingNode::track_changes`]); `None`
+    /// otherwise, so that a shell that never drains it (the simulator) pays
+    /// nothing.
+    changed: Option<BTreeSet<Id>>,
+}
+
+impl<A: Address> RingNode<A> {
+    /// A node that forms a ring of one (Chord's `create`). Call [`join`]
+    /// to enter an existing ring instead.
+    ///
+    /// [`join`]: RingNode::join
+    pub fn new(me: Peer<A>, config: Config, now: Time) -> Self {
+        // Spread periodic work over the period so that nodes do not beat in
+        // lockstep; derived from the id because the node has no RNG.
+        let phase = me.id.0 % config.stabilize_every.max(1);
+        RingNode {
+            me,
+            config,
+            member: true,
+            left: false,
+            successors: Vec::new(),
+            predecessor: None,
+            fingers: Vec::new(),
+            next_finger: 0,
+            ping_cursor: 0,
+            round: 0,
+            next_round: now.after(phase),
+            records: BTreeMap::new(),
+            store_epoch: 0,
+            pushed_sig: 0,
+            pending: Vec::new(),
+            ops: Vec::new(),
+            next_rid: 1,
+            next_op: 1,
+            outbox: Vec::new(),
+            events: Vec::new(),
+            changed: None,
+            known: Vec::new(),
+            suspects: Vec::new(),
+            probe_cursor: 0,
+            last_active: now,
+            fenced: false,
+            detached: false,
+            rejoin_at: None,
+            rejoin_rounds: 0,
+            merge_fn: default_merge,
+        }
+    }
+
+    // ------------------------------------------------------------ accessors
+
+    /// This node.
+    pub fn me(&self) -> Peer<A> {
+        self.me
+    }
+    /// The node's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// Whether the node is part of a ring (created, or joined and not left).
+    pub fn is_member(&self) -> bool {
+        self.member && !self.left
+    }
+    /// Where the node stands: member, fenced, joining, rejoining or left.
+    pub fn membership(&self) -> Membership {
+        if self.left {
+            Membership::Left
+        } else if self.member {
+            if self.detached || (self.predecessor.is_none() && !self.successors.is_empty()) {
+                Membership::Fenced
+            } else {
+                Membership::Member
+            }
+        } else if self.rejoin_at.is_some() || self.ops.iter().any(|o| o.quiet) {
+            Membership::Rejoining {
+                rounds: self.rejoin_rounds,
+            }
+        } else {
+            Membership::Joining
+        }
+    }
+    /// Peers seen recently (bounded, oldest first), for a shell to persist
+    /// so that a restarted node has more than one way back in.
+    pub fn known_peers(&self) -> Vec<Peer<A>> {
+        self.known.clone()
+    }
+    /// Seed the cache of known peers (say, from disk at start).
+    pub fn add_known_peers(&mut self, peers: &[Peer<A>]) {
+        for p in peers {
+            self.see(*p);
+        }
+    }
+    /// Replace the rule by which two diverged copies of a record merge
+    /// (default: [`default_merge`]). It must be a join — commutative,
+    /// associative, idempotent — so that every copy converges; the merged
+    /// record keeps the higher of the two versions.
+    pub fn set_merge(&mut self, f: MergeFn) {
+        self.merge_fn = f;
+    }
+    /// Whether the node has left gracefully.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+    /// The successor list, nearest first (empty when alone).
+    pub fn successors(&self) -> &[Peer<A>] {
+        &self.successors
+    }
+    /// The predecessor, if known.
+    pub fn predecessor(&self) -> Option<Peer<A>> {
+        self.predecessor
+    }
+    /// The finger cache as (index, node) pairs.
+    pub fn fingers(&self) -> &[(u8, Peer<A>)] {
+        &self.fingers
+    }
+    /// The record stored (as owner or replica) under `key`.
+    pub fn record(&self, key: Id) -> Option<&Record> {
+        self.records.get(&key)
+    }
+    /// Every record held, as owner or replica.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.records.values()
+    }
+    /// Starts (or stops) noting the keys of records written or merged here,
+    /// so that a shell can keep its own index of the store (say, of units
+    /// waiting for a worker) up to date without rescanning every record.
+    /// Records already held count as changed when tracking starts.
+    pub fn track_changes(&mut self, on: bool) {
+        self.changed = on.then(|| self.records.keys().copied().collect());
+    }
+
+    /// The keys whose record changed since the last call (empty unless
+    /// [`RingNode::track_changes`] is on), in key order.
+    pub fn take_changed(&mut self) -> Vec<Id> {
+        match &mut self.changed {
+            Some(c) => std::mem::take(c).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether this node is the successor of `key` by its own knowledge.
+    pub fn owns(&self, key: Id) -> bool {
+        if self.detached {
+            return false;
+        }
+        match self.predecessor {
+            Some(p) => key.in_half_open(p.id, self.me.id),
+            None => self.successors.is_empty(),
+        }
+    }
+
+    /// Messages produced so far, to be delivered by the shell.
+    pub fn take_outgoing(&mut self) -> Vec<Outgoing<A>> {
+        std::mem::take(&mut self.outbox)
+    }
+    /// Completion events produced so far.
+    pub fn take_events(&mut self) -> Vec<Event<A>> {
+        std::mem::take(&mut self.events)
+    }
+    /// When `tick` next has work to do (a timer or a timeout).
+    pub fn next_wakeup(&self) -> Time {
+        let mut t = if self.is_member() {
+            self.next_round
+        } else {
+            Time(u64::MAX)
+        };
+        for p in &self.pending {
+            t = t.min(p.deadline);
+        }
+        for op in &self.ops {
+            if let Phase::Backoff(at) = op.phase {
+                t = t.min(at);
+            }
+        }
+        if let Some(at) = self.rejoin_at {
+            t = t.min(at);
+        }
+        t
+    }
+
+    // ------------------------------------------------------- client surface
+
+    /// Look up the successor of `key`. Completes with [`Outcome::Found`].
+    pub fn lookup(&mut self, key: Id, now: Time) -> OpId {
+        self.start_op(key, OpKind::Lookup, Vec::new(), now)
+    }
+    /// Write `value` under `key` at its successor (version + 1).
+    pub fn put(&mut self, key: Id, value: Vec<u8>, now: Time) -> OpId {
+        self.start_op(
+            key,
+            OpKind::Store(StoreOp::Put { key, value }),
+            Vec::new(),
+            now,
+        )
+    }
+    /// Read `key` from its successor.
+    pub fn get(&mut self, key: Id, now: Time) -> OpId {
+        self.start_op(key, OpKind::Store(StoreOp::Get { key }), Vec::new(), now)
+    }
+    /// Write `value` under `key` only if its version is `expected` (0 = absent).
+    pub fn cas(&mut self, key: Id, expected: u64, value: Vec<u8>, now: Time) -> OpId {
+        let op = StoreOp::Cas {
+            key,
+            expected,
+            value,
+        };
+        self.start_op(key, OpKind::Store(op), Vec::new(), now)
+    }
+
+    /// Join the ring that the node at `bootstrap` belongs to (Zave: find the
+    /// successor through any member, then copy that successor's list).
+    /// Completes with [`Outcome::Joined`]; until then the node is not a member.
+    pub fn join(&mut self, bootstrap: A, now: Time) -> OpId {
+        self.member = false;
+        self.successors.clear();
+        self.predecessor = None;
+        self.fingers.clear();
+        let key = self.me.id;
+        self.start_op(key, OpKind::Join, vec![bootstrap], now)
+    }
+
+    /// Leave gracefully: hand every record to the successor and tell both
+    /// neighbours how to close the gap. The node then ignores all input.
+    pub fn leave(&mut self, _now: Time) {
+        if self.left {
+            return;
+        }
+        if self.is_member() {
+            let records: Vec<Record> = self.records.values().cloned().collect();
+            let succ = self.successors.first().copied();
+            if let Some(s) = succ {
+                let body = Body::Leaving {
+                    predecessor: self.predecessor,
+                    successors: self.successors.clone(),
+                    records,
+                };
+                self.send(s.addr, body);
+            }
+            if let Some(p) = self
+                .predecessor
+                .filter(|p| Some(p.id) != succ.map(|s| s.id))
+            {
+                let body = Body::Leaving {
+                    predecessor: self.predecessor,
+                    successors: self.successors.clone(),
+                    records: Vec::new(),
+                };
+                self.send(p.addr, body);
+            }
+        }
+        for op in std::mem::take(&mut self.ops) {
+            self.finish(&op, Outcome::Failed(RingError::Left));
+        }
+        self.left = true;
+        self.member = false;
+        self.pending.clear();
+    }
+
+    // -------------------------------------------------------------- driving
+
+    /// Handle one incoming message; returns the messages to send.
+    pub fn step(&mut self, msg: Message<A>, now: Time) -> Vec<Outgoing<A>> {
+        self.handle(msg, now);
+        self.take_outgoing()
+    }
+
+    /// Advance timers: expire RPCs, retry operations, and run the periodic
+    /// protocol (stabilize, ping, fix fingers, replicate). Returns the messages
+    /// to send.
+    pub fn tick(&mut self, now: Time) -> Vec<Outgoing<A>> {
+        self.advance(now);
+        self.take_outgoing()
+    }
+
+    /// Like [`tick`](RingNode::tick) but leaves the messages in the outbox.
+    pub fn advance(&mut self, now: Time) {
+        if self.left {
+            return;
+        }
+        self.check_gap(now);
+        // Timeouts first: they may change the successor list that the
+        // periodic work below relies on.
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].deadline <= now {
+                let p = self.pending.swap_remove(i);
+                self.on_timeout(p, now);
+            } else {
+                i += 1;
+            }
+        }
+        let due: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|o| matches!(o.phase, Phase::Backoff(at) if at <= now))
+            .map(|o| o.id)
+            .collect();
+        for id in due {
+            self.begin_attempt(id, now);
+        }
+        if !self.member && self.rejoin_at.is_some_and(|at| at <= now) {
+            self.rejoin(now);
+        }
+        if self.is_member() && now >= self.next_round {
+            self.next_round = now.after(self.config.stabilize_every);
+            self.round = self.round.wrapping_add(1);
+            self.stabilize(now);
+            self.check_predecessor_and_successor(now);
+            self.fix_fingers(now);
+            self.probe_suspect(now);
+            if self
+                .round
+                .is_multiple_of(self.config.replicate_every.max(1))
+            {
+                // Push when the replica set or the owned data changed, and
+                // now and then regardless, in case a push was lost.
+                let sig = self.replica_signature();
+                if sig != self.pushed_sig || self.round.is_multiple_of(16) {
+                    self.pushed_sig = sig;
+                    self.replicate_owned();
+                }
+            }
+        }
+    }
+
+    /// Handle one message, leaving the replies in the outbox.
+    pub fn handle(&mut self, msg: Message<A>, now: Time) {
+        if self.left {
+            return;
+        }
+        let from = msg.from;
+        self.check_gap(now);
+        self.see(from);
+        if self.is_member() && self.suspects.iter().any(|s| s.id == from.id) {
+            // A node we believed dead is talking to us: it may be in another
+            // ring after a partition. Probe it now rather than in turn.
+            self.suspects.retain(|s| s.id != from.id);
+            self.probe(from, now);
+        }
+        if !self.is_member() {
+            // Outside the ring (joining, or rejoining after losing every
+            // successor) a node answers no ring requests, so that members
+            // still pointing at it time out and drop it.
+            let reply = matches!(
+                msg.body,
+                Body::Found { .. }
+                    | Body::State { .. }
+                    | Body::Pong { .. }
+                    | Body::StoreDone { .. }
+                    | Body::ReplicateAck { .. }
+            );
+            if !reply {
+                return;
+            }
+        }
+        match msg.body {
+            Body::FindSuccessor { rid, key } => {
+                let route = self.route(key);
+                self.send(from.addr, Body::Found { rid, route });
+            }
+            Body::Found { rid, route } => {
+                if let Some(p) = self.take_pending(rid)
+                    && let Purpose::Hop(op) = p.purpose
+                {
+                    self.on_route(op, from, route, now);
+                }
+            }
+            Body::GetState { rid } => {
+                let body = Body::State {
+                    rid,
+                    predecessor: self.predecessor,
+                    successors: self.successors.clone(),
+                };
+                self.send(from.addr, body);
+            }
+            Body::State {
+                rid,
+                predecessor,
+                successors,
+            } => {
+                if let Some(p) = self.take_pending(rid) {
+                    self.on_state(p.purpose, from, predecessor, successors, now);
+                }
+            }
+            Body::Notify => self.on_notify(from, now),
+            Body::NewPredecessor { node } => self.on_new_predecessor(node, now),
+            Body::Pull { after, upto } => {
+                let records: Vec<Record> = self
+                    .records
+                    .values()
+                    .filter(|r| r.key.in_half_open(after, upto))
+                    .cloned()
+                    .collect();
+                if !records.is_empty() {
+                    self.hand_over(from, records, now);
+                }
+            }
+            Body::Ping { rid } => self.send(from.addr, Body::Pong { rid }),
+            Body::Pong { rid } => {
+                self.take_pending(rid);
+            }
+            Body::Store { rid, op } => {
+                self.execute(op, ReplyTo::Remote(from, rid), now);
+            }
+            Body::StoreDone { rid, reply } => {
+                if let Some(p) = self.take_pending(rid)
+                    && let Purpose::Owner(op) = p.purpose
+                {
+                    self.on_store_reply(op, reply, now);
+                }
+            }
+            Body::Replicate { rid, records } => {
+                for r in records {
+                    self.merge(r);
+                }
+                if rid != 0 {
+                    self.send(from.addr, Body::ReplicateAck { rid });
+                }
+            }
+            Body::ReplicateAck { rid } => {
+                if let Some(p) = self.take_pending(rid)
+                    && let Purpose::ReplicaAck { reply_to, reply } = p.purpose
+                {
+                    self.reply_store(reply_to, reply, now);
+                }
+            }
+            Body::Handover { rid, ttl, records } => {
+                self.send(from.addr, Body::ReplicateAck { rid });
+                self.on_handover(records, ttl, now);
+            }
+            Body::MergeHint { node, ttl } => self.on_merge_hint(node, ttl, now),
+            Body::Leaving {
+                predecessor,
+                successors,
+                records,
+            } => {
+                self.on_leaving(from, predecessor, successors, records);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------- plumbing
+
+    fn rpc(&mut self, to: A, to_id: Option<Id>, purpose: Purpose<A>, now: Time) -> u64 {
+        let rid = self.next_rid;
+        self.next_rid += 1;
+        let deadline = now.after(self.config.rpc_timeout);
+        self.pending.push(Pending {
+            rid,
+            to,
+            to_id,
+            deadline,
+            purpose,
+        });
+        rid
+    }
+
+    fn take_pending(&mut self, rid: u64) -> Option<Pending<A>> {
+        let pos = self.pending.iter().position(|p| p.rid == rid)?;
+        Some(self.pending.swap_remove(pos))
+    }
+
+    fn send(&mut self, to: A, body: Body<A>) {
+        self.outbox.push(Outgoing {
+            to,
+            msg: Message {
+                from: self.me,
+                body,
+            },
+        });
+    }
+}

@@ -1,0 +1,128 @@
+//! Faults beyond crash-stop: partitions (all messages between groups of
+//! nodes dropped for a while, then healed), a paused node (frozen: no
+//! timers, messages wait for it as in a TCP buffer), and the measures that
+//! show what they left behind: rings, zombies, keys owned twice.
+
+use super::*;
+
+impl Sim {
+    /// Cut the live nodes into `groups` random groups: messages between
+    /// groups are dropped until [`Sim::heal`].
+    pub fn partition_random(&mut self, groups: u8) {
+        let k = groups.max(1);
+        for i in 0..self.slots.len() {
+            self.slots[i].group = self.rng.random_range(0..k);
+        }
+        self.cut = true;
+    }
+
+    /// Cut off the nodes whose id lies in an arc covering `fraction` of the
+    /// id space, starting at a random point.
+    pub fn partition_arc(&mut self, fraction: f64) {
+        let start = Id(self.rng.random());
+        let len = (fraction.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
+        for s in &mut self.slots {
+            s.group = u8::from(start.distance_to(s.node.me().id) < len);
+        }
+        self.cut = true;
+    }
+
+    /// End the partition: every message is delivered again.
+    pub fn heal(&mut self) {
+        self.cut = false;
+    }
+
+    /// Freeze node `i` for `ms` from now.
+    pub fn pause(&mut self, i: u32, ms: u64) {
+        let until = self.now + ms;
+        let slot = &mut self.slots[i as usize];
+        slot.paused_until = until;
+        slot.scheduled = until;
+        self.push(until, Ev::Timer { node: i });
+    }
+
+    /// Whether node `i` is alive and not paused.
+    pub(super) fn running(&self, i: u32) -> bool {
+        let s = &self.slots[i as usize];
+        s.alive && s.paused_until <= self.now
+    }
+
+    /// Rings among live members: cycles of first-successor pointers. A
+    /// member whose pointer leads out of the members (dead, or rejoining)
+    /// belongs to no ring.
+    pub fn rings(&self) -> usize {
+        // 0 = unvisited, 1 = on the current walk, 2 = done.
+        let mut state = vec![0u8; self.slots.len()];
+        let mut rings = 0;
+        for &(_, start) in &self.members {
+            let mut walk = Vec::new();
+            let mut cur = start;
+            loop {
+                match state[cur as usize] {
+                    1 => {
+                        rings += 1;
+                        break;
+                    }
+                    2 => break,
+                    _ => {}
+                }
+                state[cur as usize] = 1;
+                walk.push(cur);
+                let next = self.slots[cur as usize]
+                    .node
+                    .successors()
+                    .first()
+                    .map(|s| s.addr)
+                    .filter(|&s| {
+                        self.slots[s as usize].alive && self.slots[s as usize].node.is_member()
+                    });
+                match next {
+                    Some(n) => cur = n,
+                    None => break,
+                }
+            }
+            for w in walk {
+                state[w as usize] = 2;
+            }
+        }
+        rings
+    }
+
+    /// Live nodes that are not ring members (joining or rejoining).
+    pub fn zombies(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.alive && !s.node.has_left() && !s.node.is_member())
+            .count()
+    }
+
+    /// Written keys that more than one live member believes it owns.
+    pub fn double_owned_keys(&self) -> usize {
+        let mut keys: Vec<Id> = self.written.keys().copied().collect();
+        keys.sort();
+        keys.iter()
+            .filter(|&&k| {
+                self.members
+                    .iter()
+                    .filter(|&&(_, i)| self.slots[i as usize].node.owns(k))
+                    .take(2)
+                    .count()
+                    > 1
+            })
+            .count()
+    }
+
+    /// Periods (at most `max`) until the members form one ring that passes
+    /// every invariant; `None` if they do not within `max`.
+    pub fn periods_until_one_ring(&mut self, max: u64) -> Option<u64> {
+        for k in 0..=max {
+            if self.rings() == 1 && self.check_invariants().0 == 0 {
+                return Some(k);
+            }
+            if k < max {
+                self.run_periods(1);
+            }
+        }
+        None
+    }
+}
