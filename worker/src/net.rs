@@ -92,13 +92,16 @@ impl NodeAddr {
     }
 }
 
+/// An advertised address that does not fit a [`NodeAddr`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("address {0:?} must be 1 to {MAX_ADDR_LEN} bytes long")]
+pub struct AddrError(pub String);
+
 impl TryFrom<&str> for NodeAddr {
-    type Error = String;
-    fn try_from(s: &str) -> Result<Self, String> {
+    type Error = AddrError;
+    fn try_from(s: &str) -> Result<Self, AddrError> {
         if s.is_empty() || s.len() > MAX_ADDR_LEN {
-            return Err(format!(
-                "address {s:?} must be 1 to {MAX_ADDR_LEN} bytes long"
-            ));
+            return Err(AddrError(s.to_string()));
         }
         let mut bytes = [0u8; MAX_ADDR_LEN];
         bytes[..s.len()].copy_from_slice(s.as_bytes());

@@ -107,7 +107,7 @@ impl<A: Address> GridNode<A> {
         };
         match (kind, answer) {
             (Call::Steal, Some(PeerAnswer::Work(offers))) => self.offered(offers, now),
-            (Call::Steal, _) => self.stealing = false,
+            (Call::Steal, _) => self.stealing = self.stealing.saturating_sub(1),
             (Call::Digest(peer), Some(PeerAnswer::Results { results, buckets })) => {
                 self.digest_in_flight = false;
                 self.absorb(results, false);

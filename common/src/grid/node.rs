@@ -128,7 +128,7 @@ pub struct GridNode<A> {
     pub(super) next_scan: crate::ring::Time,
     pub(super) next_steal: crate::ring::Time,
     pub(super) idle_ms: u64,
-    pub(super) stealing: bool,
+    pub(super) stealing: usize,
     pub(super) resume: BTreeSet<u64>,
     pub(super) resume_asked: HashSet<u64>,
     pub(super) failed_recently: BTreeMap<u64, u64>,
@@ -207,7 +207,7 @@ impl<A: Address> GridNode<A> {
             next_scan: now.mono,
             next_steal: now.mono,
             idle_ms: 100,
-            stealing: false,
+            stealing: 0,
             resume,
             resume_asked: HashSet::new(),
             failed_recently: BTreeMap::new(),
@@ -372,8 +372,11 @@ impl<A: Address> GridNode<A> {
         if !self.restore.is_empty() {
             t = t.min(self.restore_at);
         }
-        if self.free_slots() > 0 && self.in_ring() {
-            t = t.min(self.next_scan.min(self.next_steal));
+        if self.free_slots() > 0 && self.in_ring() && !self.stopping {
+            t = t.min(self.next_scan);
+            if self.stealing == 0 {
+                t = t.min(self.next_steal);
+            }
         }
         if self.stopping && !self.left {
             t = t.min(self.stop_deadline);

@@ -13,6 +13,9 @@ use super::{Crunched, Now, Output, PeerRequest};
 /// Owned records taken per scan of the claim index.
 const CANDIDATES: usize = 64;
 
+/// Peers asked at once for work to steal.
+const STEAL_FROM: usize = 3;
+
 /// Longest wait between two looks for work while idle (ms).
 const IDLE_MAX_MS: u64 = 1000;
 
@@ -108,20 +111,26 @@ impl<A: Address> GridNode<A> {
         if scanned {
             self.next_scan = now.mono.after(self.idle_ms);
         }
-        if !self.stealing && now.mono >= self.next_steal {
+        if self.stealing == 0 && now.mono >= self.next_steal {
             self.next_steal = now.mono.after(self.idle_ms);
-            if let Some(&peer) = self.known.choose(&mut self.rng) {
-                self.stealing = true;
-                let max = self.cfg.slots.max(1) * 2;
+            self.idle_ms = (self.idle_ms * 2).min(IDLE_MAX_MS);
+            // A few peers at once, as one of them is likely to own work.
+            let peers: Vec<A> = self
+                .known
+                .choose_multiple(&mut self.rng, STEAL_FROM)
+                .copied()
+                .collect();
+            let max = self.cfg.slots.max(1) * 2;
+            for peer in peers {
+                self.stealing += 1;
                 self.new_call(peer, Call::Steal, PeerRequest::FindWork { max });
             }
         }
-        self.idle_ms = (self.idle_ms * 2).min(IDLE_MAX_MS);
     }
 
     /// Offers from a stealing call: claim them in the order given.
     pub(super) fn offered(&mut self, offers: Vec<UnitRecord>, now: Now) {
-        self.stealing = false;
+        self.stealing = self.stealing.saturating_sub(1);
         let mut offers = offers;
         offers.reverse();
         self.candidates.extend(offers);
@@ -134,7 +143,7 @@ impl<A: Address> GridNode<A> {
     /// sent. A unit whose result this peer already knows is completed
     /// instead of crunched again (say its record lost the result in a crash
     /// of the whole grid).
-    fn try_claim(&mut self, rec: UnitRecord, now: Now) -> bool {
+    pub(super) fn try_claim(&mut self, rec: UnitRecord, now: Now) -> bool {
         let p = rec.exponent;
         if let Some(known) = self.results.get(p).filter(|v| !v.is_empty()) {
             let known = known.to_vec();
