@@ -56,7 +56,7 @@ impl CrunchPool {
             }
             // A rayon thread, not an async one: blocking on a full channel
             // is fine here.
-            let _ = tx.blocking_send(Cmd::Input(Input::Crunched { p, outcome }));
+            let _ = tx.blocking_send(Cmd::Input(Box::new(Input::Crunched { p, outcome })));
         });
     }
 }

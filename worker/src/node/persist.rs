@@ -130,7 +130,7 @@ async fn run(
             }
         };
         if let Some(input) = failed {
-            let _ = ring.send(Cmd::Input(input)).await;
+            let _ = ring.send(Cmd::Input(Box::new(input))).await;
         }
     }
 }

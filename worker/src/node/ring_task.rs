@@ -21,14 +21,17 @@ use crate::net::{NodeAddr, Request, Response, WireResult, WorkOffer};
 /// A read of the state machine, run inside the ring task.
 pub type Reader = Box<dyn FnOnce(&GridNode<NodeAddr>) + Send>;
 
+/// Where the outcome of a submission goes.
+pub type SubmitReply = oneshot::Sender<Result<(u64, u64), SubmitError>>;
+
 /// What the other tasks send the ring task.
 pub enum Cmd {
-    /// An input for the state machine.
-    Input(Input<NodeAddr>),
+    /// An input for the state machine (boxed: ring messages are large).
+    Input(Box<Input<NodeAddr>>),
     /// A peer's request; the answer goes back on the oneshot.
     Request(PeerRequest, oneshot::Sender<PeerAnswer>),
     /// A client's submission.
-    Submit(u64, u64, oneshot::Sender<Result<(u64, u64), SubmitError>>),
+    Submit(u64, u64, SubmitReply),
     /// A read of the state machine.
     Read(Reader),
     /// Graceful stop; answered once the peer has left.
@@ -40,7 +43,7 @@ pub enum Cmd {
 struct Waiting {
     next: u64,
     requests: HashMap<ReqId, oneshot::Sender<PeerAnswer>>,
-    submits: HashMap<ReqId, oneshot::Sender<Result<(u64, u64), SubmitError>>>,
+    submits: HashMap<ReqId, SubmitReply>,
     stops: Vec<oneshot::Sender<()>>,
 }
 
@@ -97,7 +100,7 @@ fn apply(
 ) {
     let now = shell.now();
     let input = match cmd {
-        Cmd::Input(i) => i,
+        Cmd::Input(i) => *i,
         Cmd::Request(msg, tx) => {
             let req = w.id();
             w.requests.insert(req, tx);
@@ -141,7 +144,7 @@ fn carry_out(
                     let answer = call_peer(&shell, to, msg).await;
                     let _ = shell
                         .cmd
-                        .send(super::Cmd::Input(Input::Answer { call, answer }))
+                        .send(Cmd::Input(Box::new(Input::Answer { call, answer })))
                         .await;
                 });
             }
@@ -158,7 +161,9 @@ fn carry_out(
                     let primes = tokio::task::spawn_blocking(move || primes_in(from, to))
                         .await
                         .unwrap_or_default();
-                    let _ = cmd.send(Cmd::Input(Input::Sieved { req, primes })).await;
+                    let _ = cmd
+                        .send(Cmd::Input(Box::new(Input::Sieved { req, primes })))
+                        .await;
                 });
             }
             Output::Submitted { req, result } => {

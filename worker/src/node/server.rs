@@ -65,7 +65,7 @@ async fn connection(s: Arc<Shell>, sock: TcpStream) -> Result<(), NetError> {
         match decode(&frame)? {
             Frame::Ring(m) => {
                 let input = mersenne_common::grid::Input::Ring(*m);
-                if s.cmd.send(Cmd::Input(input)).await.is_err() {
+                if s.cmd.send(Cmd::Input(Box::new(input))).await.is_err() {
                     return Ok(());
                 }
             }
