@@ -164,14 +164,19 @@ mod tests {
         // that picking among equal reports is exercised.
         UnitResult {
             exponent: 31,
-            status: if i % 5 == 0 {
+            status: if i.is_multiple_of(5) {
                 Status::Prime
             } else {
                 Status::Composite
             },
             res64: u64::from(i % 3),
             shift: u64::from(i % 2),
-            engine: if i % 4 == 0 { "fft" } else { "reference" }.into(),
+            engine: if i.is_multiple_of(4) {
+                "fft"
+            } else {
+                "reference"
+            }
+            .into(),
             computed_by: format!("n{}", i % 3),
             finished_ms: u64::from(i % 7),
             crunch_ms: u64::from(i),
