@@ -37,7 +37,7 @@ fn holder() -> (RingNode<NodeAddr>, ClaimIndex) {
     node.advance(Time(1));
     let mut index = ClaimIndex::default();
     let changed = node.take_changed();
-    index.update(&node, changed);
+    index.update(&node, &changed);
     assert_eq!(node.records().count(), 100_000);
     (node, index)
 }

@@ -537,7 +537,8 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let interrupted = loop {
-        let counts: Vec<usize> = nodes.iter().map(|n| n.result_count_in(lo, hi)).collect();
+        let counts: Vec<usize> =
+            futures::future::join_all(nodes.iter().map(|n| n.result_count_in(lo, hi))).await;
         let min = counts.iter().copied().min().unwrap_or(0);
         let max = counts.iter().copied().max().unwrap_or(0);
         bar.set_position(max as u64);
@@ -556,7 +557,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
             .filter(|r| (lo..=hi).contains(&r.exponent))
             .collect()
     };
-    let table = in_range(nodes[0].results());
+    let table = in_range(nodes[0].results().await);
     let this_run: Vec<&UnitResult> = table
         .iter()
         .filter(|r| r.finished_ms >= started_ms)
@@ -564,13 +565,14 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     let crunch_ms: u64 = this_run.iter().map(|r| r.crunch_ms).sum();
     let iterations: u64 = this_run.iter().map(|r| r.exponent.saturating_sub(2)).sum();
     let rows = rows(&table);
-    let identical = nodes.iter().all(|n| {
-        let mut t = in_range(n.results());
+    let mut identical = true;
+    for n in &nodes {
+        let mut t = in_range(n.results().await);
         t.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
         let mut u = table.clone();
         u.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
-        t == u
-    });
+        identical &= t == u;
+    }
     if a.table {
         print_rows(&rows, false, false, &mut std::io::stdout().lock())?;
     }

@@ -9,7 +9,8 @@
 //! out of place close the connection; the node itself carries on.
 //!
 //! The types sent here are wire types, separate from the domain types in
-//! `mersenne_common::work`, with `From` conversions between them: the
+//! `mersenne_common::work`, with `From` conversions (the unit-record codec
+//! is in `mersenne_common::grid::codec`) between them: the
 //! domain can change without changing the protocol.
 
 use std::collections::HashMap;
@@ -27,9 +28,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tracing::debug;
 
-use mersenne_common::ll::Status;
 use mersenne_common::ring::{Body, Message, Record};
-use mersenne_common::work::{UnitRecord, UnitResult, UnitState};
+
+/// The unit-record codec lives in `mersenne_common::grid`, beside the grid's
+/// state machine; re-exported here because it is also the wire format.
+pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState};
 
 /// Version of this wire protocol; peers with another version are refused.
 /// 2: ring messages (Chord) replace membership gossip; wire-only unit types.
@@ -89,13 +92,16 @@ impl NodeAddr {
     }
 }
 
+/// An advertised address that does not fit a [`NodeAddr`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("address {0:?} must be 1 to {MAX_ADDR_LEN} bytes long")]
+pub struct AddrError(pub String);
+
 impl TryFrom<&str> for NodeAddr {
-    type Error = String;
-    fn try_from(s: &str) -> Result<Self, String> {
+    type Error = AddrError;
+    fn try_from(s: &str) -> Result<Self, AddrError> {
         if s.is_empty() || s.len() > MAX_ADDR_LEN {
-            return Err(format!(
-                "address {s:?} must be 1 to {MAX_ADDR_LEN} bytes long"
-            ));
+            return Err(AddrError(s.to_string()));
         }
         let mut bytes = [0u8; MAX_ADDR_LEN];
         bytes[..s.len()].copy_from_slice(s.as_bytes());
@@ -174,149 +180,6 @@ pub enum Frame {
     /// A Chord message for the receiver's ring node. One-way: the ring has
     /// its own request ids and timeouts, so nothing answers this frame.
     Ring(Box<RingMessage>),
-}
-
-/// A prime or composite verdict, as sent on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum WireStatus {
-    /// M_p is prime.
-    P,
-    /// M_p is composite.
-    C,
-}
-
-/// One finished test as sent on the wire and stored in unit records.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct WireResult {
-    /// The exponent p.
-    pub exponent: u64,
-    /// Prime or composite.
-    pub status: WireStatus,
-    /// Low 64 bits of the final residue.
-    pub res64: u64,
-    /// Shift count the test started with.
-    pub shift: u64,
-    /// Engine name.
-    pub engine: String,
-    /// Address of the node that crunched it.
-    pub computed_by: String,
-    /// When it finished (ms since the UNIX epoch).
-    pub finished_ms: u64,
-    /// Milliseconds spent crunching.
-    pub crunch_ms: u64,
-}
-
-impl From<&UnitResult> for WireResult {
-    fn from(r: &UnitResult) -> Self {
-        WireResult {
-            exponent: r.exponent,
-            status: match r.status {
-                Status::Prime => WireStatus::P,
-                Status::Composite => WireStatus::C,
-            },
-            res64: r.res64,
-            shift: r.shift,
-            engine: r.engine.clone(),
-            computed_by: r.computed_by.clone(),
-            finished_ms: r.finished_ms,
-            crunch_ms: r.crunch_ms,
-        }
-    }
-}
-
-impl From<WireResult> for UnitResult {
-    fn from(r: WireResult) -> Self {
-        UnitResult {
-            exponent: r.exponent,
-            status: match r.status {
-                WireStatus::P => Status::Prime,
-                WireStatus::C => Status::Composite,
-            },
-            res64: r.res64,
-            shift: r.shift,
-            engine: r.engine,
-            computed_by: r.computed_by,
-            finished_ms: r.finished_ms,
-            crunch_ms: r.crunch_ms,
-        }
-    }
-}
-
-/// Lifecycle state of a unit on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WireUnitState {
-    /// Waiting for a worker.
-    Submitted,
-    /// Under a lease.
-    Claimed,
-    /// Has a result.
-    Done,
-}
-
-/// A unit's ownership record as stored in the ring (the value of the ring
-/// record at `unit_key(p)`; the ring record's version is the unit's version).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireUnit {
-    /// The exponent p.
-    pub exponent: u64,
-    /// Lifecycle state.
-    pub state: WireUnitState,
-    /// Lease holder, when claimed.
-    pub claimant: Option<String>,
-    /// Lease expiry (ms since the UNIX epoch, the claimant's clock).
-    pub lease_expires_ms: u64,
-    /// Claims so far.
-    pub claims: u32,
-    /// Every result reported.
-    pub results: Vec<WireResult>,
-}
-
-impl From<&UnitRecord> for WireUnit {
-    fn from(r: &UnitRecord) -> Self {
-        WireUnit {
-            exponent: r.exponent,
-            state: match r.state {
-                UnitState::Submitted => WireUnitState::Submitted,
-                UnitState::Claimed => WireUnitState::Claimed,
-                UnitState::Done => WireUnitState::Done,
-            },
-            claimant: r.claimant.clone(),
-            lease_expires_ms: r.lease_expires_ms,
-            claims: r.claims,
-            results: r.results.iter().map(WireResult::from).collect(),
-        }
-    }
-}
-
-impl WireUnit {
-    /// The domain record, at the ring record's `version`.
-    pub fn into_record(self, version: u64) -> UnitRecord {
-        UnitRecord {
-            exponent: self.exponent,
-            version,
-            state: match self.state {
-                WireUnitState::Submitted => UnitState::Submitted,
-                WireUnitState::Claimed => UnitState::Claimed,
-                WireUnitState::Done => UnitState::Done,
-            },
-            claimant: self.claimant,
-            lease_expires_ms: self.lease_expires_ms,
-            claims: self.claims,
-            results: self.results.into_iter().map(UnitResult::from).collect(),
-        }
-    }
-
-    /// The value bytes stored in the ring.
-    pub fn encode(r: &UnitRecord) -> Vec<u8> {
-        rmp_serde::to_vec(&WireUnit::from(r)).expect("unit records always serialise")
-    }
-
-    /// Decodes a ring record into a unit record; `None` for values that are
-    /// not unit records.
-    pub fn decode(rec: &Record) -> Option<UnitRecord> {
-        let w: WireUnit = rmp_serde::from_slice(&rec.value).ok()?;
-        Some(w.into_record(rec.version))
-    }
 }
 
 /// A unit offered to a stealer: the record and its ring version.

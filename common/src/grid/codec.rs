@@ -1,0 +1,168 @@
+//! The unit-record codec: how a [`UnitRecord`] is stored as the value of a
+//! ring record, and how a [`UnitResult`] travels between peers.
+//!
+//! These are wire types, separate from the domain types in
+//! [`crate::work`], with `From` conversions between them, so that the
+//! domain can change without changing what is stored or sent. The ring
+//! record's version is the unit's version; it is not repeated in the value.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ll::Status;
+use crate::ring::Record;
+use crate::work::{UnitRecord, UnitResult, UnitState};
+
+/// A prime or composite verdict, as sent on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WireStatus {
+    /// M_p is prime.
+    P,
+    /// M_p is composite.
+    C,
+}
+
+/// One finished test as sent on the wire and stored in unit records.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WireResult {
+    /// The exponent p.
+    pub exponent: u64,
+    /// Prime or composite.
+    pub status: WireStatus,
+    /// Low 64 bits of the final residue.
+    pub res64: u64,
+    /// Shift count the test started with.
+    pub shift: u64,
+    /// Engine name.
+    pub engine: String,
+    /// Address of the node that crunched it.
+    pub computed_by: String,
+    /// When it finished (ms since the UNIX epoch).
+    pub finished_ms: u64,
+    /// Milliseconds spent crunching.
+    pub crunch_ms: u64,
+}
+
+impl From<&UnitResult> for WireResult {
+    fn from(r: &UnitResult) -> Self {
+        WireResult {
+            exponent: r.exponent,
+            status: match r.status {
+                Status::Prime => WireStatus::P,
+                Status::Composite => WireStatus::C,
+            },
+            res64: r.res64,
+            shift: r.shift,
+            engine: r.engine.clone(),
+            computed_by: r.computed_by.clone(),
+            finished_ms: r.finished_ms,
+            crunch_ms: r.crunch_ms,
+        }
+    }
+}
+
+impl From<WireResult> for UnitResult {
+    fn from(r: WireResult) -> Self {
+        UnitResult {
+            exponent: r.exponent,
+            status: match r.status {
+                WireStatus::P => Status::Prime,
+                WireStatus::C => Status::Composite,
+            },
+            res64: r.res64,
+            shift: r.shift,
+            engine: r.engine,
+            computed_by: r.computed_by,
+            finished_ms: r.finished_ms,
+            crunch_ms: r.crunch_ms,
+        }
+    }
+}
+
+/// Lifecycle state of a unit on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireUnitState {
+    /// Waiting for a worker.
+    Submitted,
+    /// Under a lease.
+    Claimed,
+    /// Has a result.
+    Done,
+}
+
+impl From<UnitState> for WireUnitState {
+    fn from(s: UnitState) -> Self {
+        match s {
+            UnitState::Submitted => WireUnitState::Submitted,
+            UnitState::Claimed => WireUnitState::Claimed,
+            UnitState::Done => WireUnitState::Done,
+        }
+    }
+}
+
+impl From<WireUnitState> for UnitState {
+    fn from(s: WireUnitState) -> Self {
+        match s {
+            WireUnitState::Submitted => UnitState::Submitted,
+            WireUnitState::Claimed => UnitState::Claimed,
+            WireUnitState::Done => UnitState::Done,
+        }
+    }
+}
+
+/// A unit's ownership record as stored in the ring (the value of the ring
+/// record at `unit_key(p)`; the ring record's version is the unit's version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireUnit {
+    /// The exponent p.
+    pub exponent: u64,
+    /// Lifecycle state.
+    pub state: WireUnitState,
+    /// Lease holder, when claimed.
+    pub claimant: Option<String>,
+    /// Lease expiry (ms since the UNIX epoch, the claimant's clock).
+    pub lease_expires_ms: u64,
+    /// Claims so far.
+    pub claims: u32,
+    /// Every result reported.
+    pub results: Vec<WireResult>,
+}
+
+impl From<&UnitRecord> for WireUnit {
+    fn from(r: &UnitRecord) -> Self {
+        WireUnit {
+            exponent: r.exponent,
+            state: r.state.into(),
+            claimant: r.claimant.clone(),
+            lease_expires_ms: r.lease_expires_ms,
+            claims: r.claims,
+            results: r.results.iter().map(WireResult::from).collect(),
+        }
+    }
+}
+
+impl WireUnit {
+    /// The domain record, at the ring record's `version`.
+    pub fn into_record(self, version: u64) -> UnitRecord {
+        UnitRecord {
+            exponent: self.exponent,
+            version,
+            state: self.state.into(),
+            claimant: self.claimant,
+            lease_expires_ms: self.lease_expires_ms,
+            claims: self.claims,
+            results: self.results.into_iter().map(UnitResult::from).collect(),
+        }
+    }
+
+    /// The value bytes stored in the ring.
+    pub fn encode(r: &UnitRecord) -> Vec<u8> {
+        rmp_serde::to_vec(&WireUnit::from(r)).expect("unit records always serialise")
+    }
+
+    /// Decodes a ring record into a unit record; `None` for values that are
+    /// not unit records.
+    pub fn decode(rec: &Record) -> Option<UnitRecord> {
+        let w: WireUnit = rmp_serde::from_slice(&rec.value).ok()?;
+        Some(w.into_record(rec.version))
+    }
+}

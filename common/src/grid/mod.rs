@@ -1,0 +1,303 @@
+//! The grid's unit logic as a sans-IO state machine: [`GridNode`].
+//!
+//! A `GridNode` owns one [`RingNode`](crate::ring::RingNode) and decides
+//! everything about work units that a peer decides: which unit to claim
+//! next (checkpoints left from before, then records it owns, largest
+//! exponent first, then units stolen from a ring peer), leases and their
+//! renewal, release on shutdown or after a failed crunch, writing results
+//! into unit records until the write is acknowledged, push gossip of
+//! results and anti-entropy by digests, restoring persisted records into
+//! the ring, the claim index, and submissions. It does no I/O: like the
+//! ring it takes inputs and the time, and returns [`Output`]s that a shell
+//! (tokio in `worker`, virtual in a simulator) carries out.
+//!
+//! ```text
+//! let mut g = GridNode::new(me, name, ring_cfg, grid_cfg, join, persisted, now);
+//! loop {
+//!     // a ring frame, a request, an answer, a crunch outcome arrived:
+//!     for out in g.step(input, now) { carry_out(out) }
+//!     // a timer fired:
+//!     for out in g.tick(now) { carry_out(out) }
+//!     sleep_until(g.next_wakeup(now));
+//! }
+//! ```
+//!
+//! Two clocks are passed in ([`Now`]): the ring's monotonic milliseconds,
+//! and wall-clock milliseconds since the UNIX epoch for leases, which other
+//! peers read (the grid assumes clocks agree within a small part of a
+//! lease).
+//!
+//! The unit-record codec ([`codec`]) and the lossless merge of two
+//! diverged copies of a record ([`merge`]) live here too.
+
+pub mod codec;
+mod gossip;
+mod index;
+pub mod merge;
+mod node;
+mod submit;
+mod work;
+
+#[cfg(test)]
+mod tests;
+
+pub use codec::{WireResult, WireStatus, WireUnit, WireUnitState};
+pub use index::{ClaimIndex, claimable_owned_by_scan};
+pub use merge::{merge_records, merge_units, union_results};
+pub use node::{GridNode, GridStatus};
+
+use crate::ll::LlError;
+use crate::ring::{Id, Outgoing, Record, RingError, Time};
+use crate::work::{UnitRecord, UnitResult};
+
+/// Widest range one submission may cover: sieving it takes about a second
+/// and its records fit in memory.
+pub const MAX_RANGE_WIDTH: u64 = 100_000_000;
+
+/// Ring operations a submission (or a restore) keeps in flight.
+pub const SUBMIT_WINDOW: usize = 256;
+
+/// The request id the grid uses for its own `seed_range` submission.
+pub const SEED_REQUEST: ReqId = ReqId(u64::MAX);
+
+/// How a grid peer behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridConfig {
+    /// Units crunched at once (0: this peer does not crunch).
+    pub slots: usize,
+    /// Lease length (ms); renewed every third of it.
+    pub lease_ms: u64,
+    /// Period of anti-entropy and of refreshing the gossip targets (ms).
+    pub gossip_every_ms: u64,
+    /// New results are pushed to this many random ring peers.
+    pub fanout: usize,
+    /// A range to submit once this peer is in a ring.
+    pub seed_range: Option<(u64, u64)>,
+}
+
+impl Default for GridConfig {
+    fn default() -> Self {
+        GridConfig {
+            slots: 1,
+            lease_ms: 60_000,
+            gossip_every_ms: 1000,
+            fanout: 3,
+            seed_range: None,
+        }
+    }
+}
+
+/// The two clocks a step needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// The ring's monotonic time.
+    pub mono: Time,
+    /// Milliseconds since the UNIX epoch: the clock of leases.
+    pub wall_ms: u64,
+}
+
+/// A shell's handle on a request it waits an answer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReqId(pub u64);
+
+/// The grid's handle on a call it made to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// A request between grid peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerRequest {
+    /// Claimable units the receiver owns (work stealing), at most `max`.
+    FindWork {
+        /// At most this many.
+        max: usize,
+    },
+    /// Results, pushed by gossip.
+    PushResults(Vec<UnitResult>),
+    /// Anti-entropy: the sender's per-bucket digest of its result table.
+    Digest(Vec<u64>),
+}
+
+/// The answer to a [`PeerRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAnswer {
+    /// Taken.
+    Ok,
+    /// Claimable units, with their versions.
+    Work(Vec<UnitRecord>),
+    /// For a digest: results in the buckets that differ, and those buckets
+    /// (so that the asker pushes back what it has in them).
+    Results {
+        /// Results.
+        results: Vec<UnitResult>,
+        /// Differing buckets.
+        buckets: Vec<usize>,
+    },
+}
+
+/// How a crunch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Crunched {
+    /// Finished, with its result.
+    Done(UnitResult),
+    /// Stopped on request after writing a checkpoint.
+    Stopped,
+    /// The engine failed; the reason.
+    Failed(String),
+}
+
+/// An input to [`GridNode::step`].
+#[derive(Debug, Clone)]
+pub enum Input<A> {
+    /// A ring message from a peer.
+    Ring(crate::ring::Message<A>),
+    /// A client asks to submit `from..=to`.
+    Submit {
+        /// Id for the answer ([`Output::Submitted`]).
+        req: ReqId,
+        /// First exponent.
+        from: u64,
+        /// Last exponent.
+        to: u64,
+    },
+    /// The primes of a submission's range, as asked by [`Output::Sieve`].
+    Sieved {
+        /// The submission.
+        req: ReqId,
+        /// The primes in its range.
+        primes: Vec<u64>,
+    },
+    /// A peer's request, to answer with [`Output::Answer`].
+    Request {
+        /// Id for the answer.
+        req: ReqId,
+        /// The request.
+        msg: PeerRequest,
+    },
+    /// The answer to an [`Output::Call`]; `None` when the call failed.
+    Answer {
+        /// The call.
+        call: CallId,
+        /// The answer.
+        answer: Option<PeerAnswer>,
+    },
+    /// A crunch started by [`Output::Crunch`] ended.
+    Crunched {
+        /// The exponent.
+        p: u64,
+        /// How.
+        outcome: Crunched,
+    },
+    /// A persistence write failed; these are to be written again.
+    PersistFailed {
+        /// Result rows.
+        results: Vec<u64>,
+        /// Ring records.
+        records: Vec<Id>,
+    },
+    /// Graceful stop: stop crunching, give leases back, finish result
+    /// writes, persist, leave the ring ([`Output::Left`] when done).
+    Stop,
+}
+
+/// What the shell is to do.
+#[derive(Debug, Clone)]
+pub enum Output<A> {
+    /// Send a ring message.
+    Ring(Outgoing<A>),
+    /// Send a request to a peer; feed its answer back as [`Input::Answer`].
+    Call {
+        /// Id of the call.
+        call: CallId,
+        /// The peer.
+        to: A,
+        /// The request.
+        msg: PeerRequest,
+    },
+    /// The answer to an [`Input::Request`].
+    Answer {
+        /// The request.
+        req: ReqId,
+        /// The answer.
+        answer: PeerAnswer,
+    },
+    /// Sieve `from..=to` off the async threads and feed the primes back as
+    /// [`Input::Sieved`].
+    Sieve {
+        /// The submission.
+        req: ReqId,
+        /// First exponent.
+        from: u64,
+        /// Last exponent.
+        to: u64,
+    },
+    /// How a submission ended: (created, existed) or why not.
+    Submitted {
+        /// The submission.
+        req: ReqId,
+        /// The outcome.
+        result: Result<(u64, u64), SubmitError>,
+    },
+    /// Start crunching unit `p` from its checkpoint if there is one, else
+    /// from scratch with this shift.
+    Crunch {
+        /// The exponent.
+        p: u64,
+        /// Shift for a fresh start.
+        shift: u64,
+    },
+    /// Stop every crunch (checkpoint and answer [`Crunched::Stopped`]).
+    StopCrunching,
+    /// The unit is done elsewhere: its checkpoint can go.
+    DropCheckpoint(u64),
+    /// Write these result rows (every result known for each exponent).
+    PersistResults(Vec<(u64, Vec<UnitResult>)>),
+    /// Write these ring records.
+    PersistRecords(Vec<Record>),
+    /// A crunch failed; it was released and counted.
+    CrunchFailed {
+        /// The exponent.
+        p: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The graceful stop is complete: flush the ring messages and exit.
+    Left,
+}
+
+/// Why a submission was refused or is incomplete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// `to < from`.
+    #[error("empty range {from}-{to}")]
+    EmptyRange {
+        /// First exponent.
+        from: u64,
+        /// Last exponent.
+        to: u64,
+    },
+    /// Wider than [`MAX_RANGE_WIDTH`].
+    #[error("range too wide (at most {MAX_RANGE_WIDTH} exponents at once)")]
+    TooWide,
+    /// An exponent in the range cannot be tested.
+    #[error("{0}")]
+    BadExponent(LlError),
+    /// The peer is stopping.
+    #[error("this peer is stopping")]
+    Stopping,
+    /// Some records could not be stored; submitting again completes it.
+    #[error(
+        "{failed} units could not be stored ({created} created, {existed} existed; \
+         last error: {last}); submitting again completes the range"
+    )]
+    Incomplete {
+        /// Records not stored.
+        failed: u64,
+        /// Records created.
+        created: u64,
+        /// Records that existed.
+        existed: u64,
+        /// The last ring error.
+        last: RingError,
+    },
+}

@@ -1,0 +1,467 @@
+//! [`GridNode`]: the state, the entry points and the dispatch of ring
+//! outcomes. The decisions themselves are in `work`, `gossip` and `submit`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::ring::{Address, Config as RingConfig, Id, OpId, Outcome, Peer, Record, RingNode};
+use crate::work::{ResultSet, UnitRecord, UnitResult};
+
+use super::codec::WireUnit;
+use super::index::ClaimIndex;
+use super::{CallId, Input, Now, Output, ReqId};
+
+/// A unit this peer holds a lease on and crunches.
+#[derive(Debug, Clone)]
+pub(super) struct Active {
+    /// The record as last written or read back.
+    pub rec: UnitRecord,
+    /// When the lease is renewed next (monotonic).
+    pub next_renew: crate::ring::Time,
+    /// A renewal is in flight.
+    pub renewing: bool,
+}
+
+/// Results to be written into a unit's record, until the ring acknowledges.
+#[derive(Debug, Clone)]
+pub(super) struct Completing {
+    /// The record as last seen (version 0: absent).
+    pub cur: UnitRecord,
+    /// The results it must come to contain.
+    pub results: Vec<UnitResult>,
+    /// A write is in flight.
+    pub in_flight: bool,
+    /// When to try again after a failure (monotonic), and the back-off.
+    pub retry_at: Option<crate::ring::Time>,
+    pub delay_ms: u64,
+}
+
+/// What a ring operation the grid started was for.
+#[derive(Debug, Clone)]
+pub(super) enum Pending {
+    Join,
+    Create { req: ReqId, p: u64, attempt: u32 },
+    ResumeGet(u64),
+    Claim { p: u64, started: crate::ring::Time },
+    Renew(u64),
+    Complete(u64),
+    Release(u64),
+    Restore(UnitRecord),
+}
+
+/// What a call to a peer was for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Call<A> {
+    Steal,
+    Digest(A),
+    Push,
+}
+
+/// An open submission.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Submission {
+    pub left: u64,
+    pub created: u64,
+    pub existed: u64,
+    pub failed: u64,
+    pub last: Option<crate::ring::RingError>,
+}
+
+/// Counters for status and figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GridStatus {
+    /// Unit records held (owned and replicas).
+    pub held: usize,
+    /// Of those, records whose key this peer owns.
+    pub owned: usize,
+    /// Owned records waiting for a worker.
+    pub submitted: usize,
+    /// Owned records under a lease.
+    pub claimed: usize,
+    /// Owned records with a result.
+    pub done: usize,
+    /// Units crunching now, in exponent order.
+    pub crunching: Vec<u64>,
+    /// Units finished here.
+    pub finished: u64,
+    /// Crunch milliseconds of those.
+    pub crunch_ms_total: u64,
+    /// Rows in the result table.
+    pub results: usize,
+    /// Ring store operations started.
+    pub ring_ops: u64,
+    /// Claims granted.
+    pub claims: u64,
+    /// Milliseconds from sending a claim to its grant, summed.
+    pub claim_ms_total: f64,
+    /// Lease renewals sent.
+    pub renewals: u64,
+    /// Crunches that failed (each released and not retried here for a
+    /// lease).
+    pub failures: u64,
+    /// The last failure: exponent and reason.
+    pub last_failure: Option<(u64, String)>,
+    /// Result writes into records not yet acknowledged.
+    pub completing: usize,
+    /// Persisted records not yet back in the ring.
+    pub restoring: usize,
+}
+
+/// One grid peer: a Chord node plus everything the grid decides about
+/// units. See the [module docs](super).
+pub struct GridNode<A> {
+    pub(super) ring: RingNode<A>,
+    pub(super) name: String,
+    pub(super) cfg: super::GridConfig,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) index: ClaimIndex,
+    pub(super) results: ResultSet,
+    pub(super) pending: HashMap<OpId, Pending>,
+    pub(super) out: Vec<Output<A>>,
+    pub(super) stats: GridStatus,
+    // work
+    pub(super) active: BTreeMap<u64, Active>,
+    pub(super) claiming: HashSet<u64>,
+    pub(super) candidates: Vec<UnitRecord>,
+    pub(super) next_scan: crate::ring::Time,
+    pub(super) next_steal: crate::ring::Time,
+    pub(super) idle_ms: u64,
+    pub(super) stealing: usize,
+    pub(super) resume: BTreeSet<u64>,
+    pub(super) resume_asked: HashSet<u64>,
+    pub(super) failed_recently: BTreeMap<u64, u64>,
+    pub(super) completing: BTreeMap<u64, Completing>,
+    pub(super) releasing: HashSet<u64>,
+    // gossip
+    pub(super) known: Vec<A>,
+    pub(super) calls: HashMap<CallId, Call<A>>,
+    pub(super) next_call: u64,
+    pub(super) digest_in_flight: bool,
+    pub(super) next_gossip: crate::ring::Time,
+    // persistence
+    pub(super) dirty_rows: BTreeSet<u64>,
+    pub(super) dirty_records: BTreeSet<Id>,
+    pub(super) next_flush: crate::ring::Time,
+    pub(super) next_records: crate::ring::Time,
+    // submissions, restore, join
+    pub(super) submissions: HashMap<ReqId, Submission>,
+    pub(super) creates: VecDeque<(ReqId, u64, u32)>,
+    pub(super) create_retries: Vec<(crate::ring::Time, ReqId, u64, u32)>,
+    pub(super) creates_in_flight: usize,
+    pub(super) seeded: bool,
+    pub(super) restore: Vec<UnitRecord>,
+    pub(super) restoring: usize,
+    pub(super) restore_at: crate::ring::Time,
+    pub(super) restore_delay: u64,
+    pub(super) join: Option<A>,
+    pub(super) joined: bool,
+    pub(super) join_at: Option<crate::ring::Time>,
+    pub(super) join_delay: u64,
+    // stop
+    pub(super) stopping: bool,
+    pub(super) stop_deadline: crate::ring::Time,
+    pub(super) left: bool,
+    pub(super) announced_left: bool,
+}
+
+/// Longest a graceful stop waits for crunches to checkpoint, leases to go
+/// back and result writes to be acknowledged.
+pub const STOP_LIMIT_MS: u64 = 20_000;
+
+impl<A: Address> GridNode<A> {
+    /// A grid peer at `me`, known to others as `name` (its advertised
+    /// address: the claimant and `computed_by` in records). It joins through
+    /// `join` (retrying with back-off until it works) or starts a ring of
+    /// one. `results` is the table loaded from disk, `persisted` the ring
+    /// records found on disk (put back into the ring once in it), `resume`
+    /// the exponents with a checkpoint on disk.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        me: Peer<A>,
+        name: String,
+        ring_cfg: RingConfig,
+        cfg: super::GridConfig,
+        join: Option<A>,
+        results: ResultSet,
+        persisted: Vec<Record>,
+        resume: BTreeSet<u64>,
+        now: Now,
+    ) -> Self {
+        let mut ring = RingNode::new(me, ring_cfg, now.mono);
+        ring.track_changes(true);
+        let restore: Vec<UnitRecord> = persisted.iter().filter_map(WireUnit::decode).collect();
+        let mut g = GridNode {
+            ring,
+            name,
+            rng: ChaCha8Rng::seed_from_u64(me.id.0),
+            index: ClaimIndex::default(),
+            results,
+            pending: HashMap::new(),
+            out: Vec::new(),
+            stats: GridStatus::default(),
+            active: BTreeMap::new(),
+            claiming: HashSet::new(),
+            candidates: Vec::new(),
+            next_scan: now.mono,
+            next_steal: now.mono,
+            idle_ms: 100,
+            stealing: 0,
+            resume,
+            resume_asked: HashSet::new(),
+            failed_recently: BTreeMap::new(),
+            completing: BTreeMap::new(),
+            releasing: HashSet::new(),
+            known: Vec::new(),
+            calls: HashMap::new(),
+            next_call: 1,
+            digest_in_flight: false,
+            next_gossip: now.mono,
+            dirty_rows: BTreeSet::new(),
+            dirty_records: BTreeSet::new(),
+            next_flush: now.mono.after(250),
+            next_records: now.mono.after(1000),
+            submissions: HashMap::new(),
+            creates: VecDeque::new(),
+            create_retries: Vec::new(),
+            creates_in_flight: 0,
+            seeded: false,
+            restore,
+            restoring: 0,
+            restore_at: now.mono,
+            restore_delay: 500,
+            join,
+            joined: join.is_none(),
+            join_at: join.map(|_| now.mono),
+            join_delay: 200,
+            stopping: false,
+            stop_deadline: now.mono,
+            left: false,
+            announced_left: false,
+            cfg,
+        };
+        g.stats.restoring = g.restore.len();
+        g
+    }
+
+    /// The ring node (read-only: routing state, records).
+    pub fn ring(&self) -> &RingNode<A> {
+        &self.ring
+    }
+
+    /// The result table.
+    pub fn results(&self) -> &ResultSet {
+        &self.results
+    }
+
+    /// True once in the ring it was asked to be in.
+    pub fn in_ring(&self) -> bool {
+        self.joined && self.ring.is_member()
+    }
+
+    /// True after a graceful stop completed.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// Counters and the owned records by state. Walks the held records
+    /// without decoding them, and the claim index.
+    pub fn status(&self) -> GridStatus {
+        let mut s = self.stats.clone();
+        s.held = self.ring.records().count();
+        s.owned = self
+            .ring
+            .records()
+            .filter(|r| self.ring.owns(r.key))
+            .count();
+        let (sub, claimed) = self.index.owned_open(&self.ring);
+        s.submitted = sub;
+        s.claimed = claimed;
+        s.done = s.owned.saturating_sub(sub + claimed);
+        s.crunching = self.active.keys().copied().collect();
+        s.results = self.results.len();
+        s.completing = self.completing.len();
+        s.restoring = self.restore.len() + self.restoring;
+        s
+    }
+
+    /// The unit records held with exponents in `from..=to`, each with
+    /// whether this peer owns its key, in exponent order.
+    pub fn unit_rows(&self, from: u64, to: u64) -> Vec<(UnitRecord, bool)> {
+        let mut rows: Vec<(UnitRecord, bool)> = self
+            .ring
+            .records()
+            .filter_map(|r| WireUnit::decode(r).map(|u| (u, self.ring.owns(r.key))))
+            .filter(|(u, _)| (from..=to).contains(&u.exponent))
+            .collect();
+        rows.sort_by_key(|(u, _)| u.exponent);
+        rows
+    }
+
+    /// Handles one input; returns what to do.
+    pub fn step(&mut self, input: Input<A>, now: Now) -> Vec<Output<A>> {
+        match input {
+            Input::Ring(m) => self.ring.handle(m, now.mono),
+            Input::Submit { req, from, to } => self.submit(req, from, to),
+            Input::Sieved { req, primes } => self.sieved(req, primes),
+            Input::Request { req, msg } => self.answer(req, msg, now),
+            Input::Answer { call, answer } => self.answered(call, answer, now),
+            Input::Crunched { p, outcome } => self.crunched(p, outcome, now),
+            Input::PersistFailed { results, records } => {
+                self.dirty_rows.extend(results);
+                self.dirty_records.extend(records);
+            }
+            Input::Stop => self.stop(now),
+        }
+        self.pump(now);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Runs the timers due at `now`; returns what to do.
+    pub fn tick(&mut self, now: Now) -> Vec<Output<A>> {
+        if now.mono >= self.next_gossip {
+            self.next_gossip = now.mono.after(self.cfg.gossip_every_ms.max(50));
+            self.gossip_round(now);
+        }
+        if now.mono >= self.next_flush {
+            self.next_flush = now.mono.after(250);
+            self.flush_results();
+        }
+        if now.mono >= self.next_records {
+            self.next_records = now.mono.after(1000);
+            self.flush_records();
+        }
+        if let Some(at) = self.join_at
+            && now.mono >= at
+            && !self.joined
+            && let Some(seed) = self.join
+        {
+            self.join_at = None;
+            let op = self.ring.join(seed, now.mono);
+            self.pending.insert(op, Pending::Join);
+        }
+        self.renew_due(now);
+        self.retry_due(now);
+        self.pump(now);
+        std::mem::take(&mut self.out)
+    }
+
+    /// When [`GridNode::tick`] is due next.
+    pub fn next_wakeup(&self, now: Now) -> crate::ring::Time {
+        let mut t = self
+            .ring
+            .next_wakeup()
+            .min(self.next_gossip)
+            .min(self.next_flush)
+            .min(self.next_records);
+        if let Some(at) = self.join_at {
+            t = t.min(at);
+        }
+        for a in self.active.values() {
+            t = t.min(a.next_renew);
+        }
+        for c in self.completing.values() {
+            if let Some(at) = c.retry_at {
+                t = t.min(at);
+            }
+        }
+        for (at, ..) in &self.create_retries {
+            t = t.min(*at);
+        }
+        if !self.restore.is_empty() {
+            t = t.min(self.restore_at);
+        }
+        if self.free_slots() > 0 && self.in_ring() && !self.stopping {
+            t = t.min(self.next_scan);
+            if self.stealing == 0 {
+                t = t.min(self.next_steal);
+            }
+        }
+        if self.stopping && !self.left {
+            t = t.min(self.stop_deadline);
+        }
+        t.max(now.mono)
+    }
+
+    /// Advances the ring, dispatches finished operations, feeds the claim
+    /// index, claims work for free slots, and moves the ring's outgoing
+    /// messages to the output.
+    fn pump(&mut self, now: Now) {
+        for _ in 0..64 {
+            if self.ring.next_wakeup() <= now.mono {
+                self.ring.advance(now.mono);
+            }
+            let changed = self.ring.take_changed();
+            if !changed.is_empty() {
+                let found = self.index.update(&self.ring, &changed);
+                self.dirty_records.extend(changed);
+                self.absorb(found, true);
+            }
+            let events = self.ring.take_events();
+            if events.is_empty() {
+                break;
+            }
+            for ev in events {
+                if let Some(p) = self.pending.remove(&ev.op) {
+                    self.outcome(p, ev.outcome, now);
+                }
+            }
+        }
+        self.seed(now);
+        self.pump_creates(now);
+        self.pump_restore(now);
+        self.fill_slots(now);
+        self.finish_stop(now);
+        for o in self.ring.take_outgoing() {
+            self.out.push(Output::Ring(o));
+        }
+        if self.left && !self.announced_left {
+            self.announced_left = true;
+            self.out.push(Output::Left);
+        }
+    }
+
+    fn outcome(&mut self, p: Pending, o: Outcome<A>, now: Now) {
+        match p {
+            Pending::Join => match o {
+                Outcome::Joined { .. } => self.joined = true,
+                _ => {
+                    self.join_at = Some(now.mono.after(self.join_delay));
+                    self.join_delay = (self.join_delay * 2).min(5000);
+                }
+            },
+            Pending::Create { req, p, attempt } => self.created(req, p, attempt, o, now),
+            Pending::ResumeGet(p) => self.resume_read(p, o, now),
+            Pending::Claim { p, started } => self.claim_outcome(p, started, o, now),
+            Pending::Renew(p) => self.renew_outcome(p, o, now),
+            Pending::Complete(p) => self.complete_outcome(p, o, now),
+            Pending::Release(p) => {
+                self.releasing.remove(&p);
+            }
+            Pending::Restore(rec) => self.restore_outcome(rec, o, now),
+        }
+    }
+
+    pub(super) fn new_call(&mut self, to: A, kind: Call<A>, msg: super::PeerRequest) {
+        let call = CallId(self.next_call);
+        self.next_call += 1;
+        self.calls.insert(call, kind);
+        self.out.push(Output::Call { call, to, msg });
+    }
+
+    pub(super) fn cas(&mut self, rec_new: &UnitRecord, expected: u64, why: Pending, now: Now) {
+        self.stats.ring_ops += 1;
+        let key = Id(crate::work::unit_key(rec_new.exponent));
+        let op = self
+            .ring
+            .cas(key, expected, WireUnit::encode(rec_new), now.mono);
+        self.pending.insert(op, why);
+    }
+
+    pub(super) fn get(&mut self, p: u64, why: Pending, now: Now) {
+        self.stats.ring_ops += 1;
+        let op = self.ring.get(Id(crate::work::unit_key(p)), now.mono);
+        self.pending.insert(op, why);
+    }
+}

@@ -1,0 +1,185 @@
+//! Submissions (one record per prime exponent, created by
+//! compare-and-set on "absent") and restoring persisted records.
+
+use crate::ll::check_exponent;
+use crate::ring::{Address, Id, Outcome, RingError, StoreReply};
+use crate::work::{UnitRecord, unit_key};
+
+use super::codec::WireUnit;
+use super::node::{GridNode, Pending, Submission};
+use super::{MAX_RANGE_WIDTH, Now, Output, ReqId, SEED_REQUEST, SUBMIT_WINDOW, SubmitError};
+
+/// Attempts per record creation before the submission reports it failed.
+const CREATE_ATTEMPTS: u32 = 4;
+
+impl<A: Address> GridNode<A> {
+    /// Validates a range and asks the shell to sieve it (never on the
+    /// thread that runs this state machine: a wide range takes a second).
+    pub(super) fn submit(&mut self, req: ReqId, from: u64, to: u64) {
+        let refuse = if self.stopping {
+            Some(SubmitError::Stopping)
+        } else if to < from {
+            Some(SubmitError::EmptyRange { from, to })
+        } else if to - from > MAX_RANGE_WIDTH {
+            Some(SubmitError::TooWide)
+        } else {
+            None
+        };
+        match refuse {
+            Some(e) => self.out.push(Output::Submitted {
+                req,
+                result: Err(e),
+            }),
+            None => self.out.push(Output::Sieve { req, from, to }),
+        }
+    }
+
+    /// The primes of a submission: every one is checked before any record
+    /// is written, then one record per prime is created.
+    pub(super) fn sieved(&mut self, req: ReqId, primes: Vec<u64>) {
+        if let Some(e) = primes.iter().find_map(|&p| check_exponent(p).err()) {
+            self.out.push(Output::Submitted {
+                req,
+                result: Err(SubmitError::BadExponent(e)),
+            });
+            return;
+        }
+        if primes.is_empty() {
+            self.out.push(Output::Submitted {
+                req,
+                result: Ok((0, 0)),
+            });
+            return;
+        }
+        self.submissions.insert(
+            req,
+            Submission {
+                left: primes.len() as u64,
+                ..Submission::default()
+            },
+        );
+        self.creates.extend(primes.into_iter().map(|p| (req, p, 0)));
+    }
+
+    /// The grid's own `seed_range`, once in a ring.
+    pub(super) fn seed(&mut self, _now: Now) {
+        if self.seeded || !self.in_ring() {
+            return;
+        }
+        self.seeded = true;
+        if let Some((a, b)) = self.cfg.seed_range {
+            self.submit(SEED_REQUEST, a, b);
+        }
+    }
+
+    pub(super) fn pump_creates(&mut self, now: Now) {
+        while self.creates_in_flight < SUBMIT_WINDOW {
+            let Some((req, p, attempt)) = self.creates.pop_front() else {
+                break;
+            };
+            self.creates_in_flight += 1;
+            self.cas(
+                &UnitRecord::new(p),
+                0,
+                Pending::Create { req, p, attempt },
+                now,
+            );
+        }
+    }
+
+    pub(super) fn created(&mut self, req: ReqId, p: u64, attempt: u32, o: Outcome<A>, now: Now) {
+        self.creates_in_flight -= 1;
+        let Some(s) = self.submissions.get_mut(&req) else {
+            return;
+        };
+        match o {
+            Outcome::Store {
+                reply: StoreReply::Stored(_),
+                ..
+            } => s.created += 1,
+            Outcome::Store {
+                reply: StoreReply::Conflict(_),
+                ..
+            } => s.existed += 1,
+            other => {
+                if attempt + 1 < CREATE_ATTEMPTS {
+                    let at = now.mono.after(250 << (attempt + 1));
+                    self.create_retries.push((at, req, p, attempt + 1));
+                    return;
+                }
+                s.failed += 1;
+                s.last = Some(match other {
+                    Outcome::Failed(e) => e,
+                    _ => RingError::NotMember,
+                });
+            }
+        }
+        s.left -= 1;
+        if s.left > 0 {
+            return;
+        }
+        let s = self.submissions.remove(&req).expect("present above");
+        let result = match s.last {
+            Some(last) if s.failed > 0 => Err(SubmitError::Incomplete {
+                failed: s.failed,
+                created: s.created,
+                existed: s.existed,
+                last,
+            }),
+            _ => Ok((s.created, s.existed)),
+        };
+        self.out.push(Output::Submitted { req, result });
+    }
+
+    /// Puts persisted records back into the ring once in it: each one the
+    /// ring lacks is created with `cas(key, 0, record)`, so a record the
+    /// ring already has is never overwritten; when the ring's copy lacks
+    /// results ours has, they are written into it as completions.
+    pub(super) fn pump_restore(&mut self, now: Now) {
+        if self.restore.is_empty() || !self.in_ring() || now.mono < self.restore_at {
+            return;
+        }
+        while self.restoring < SUBMIT_WINDOW {
+            let Some(u) = self.restore.pop() else {
+                break;
+            };
+            // A copy held here at least as far along needs no round trip
+            // (the ring handed it over on join).
+            let held = self
+                .ring
+                .record(Id(unit_key(u.exponent)))
+                .and_then(WireUnit::decode)
+                .is_some_and(|h| u.results.is_empty() || h.results.len() >= u.results.len());
+            if held {
+                continue;
+            }
+            self.restoring += 1;
+            self.cas(&u, 0, Pending::Restore(u.clone()), now);
+        }
+    }
+
+    pub(super) fn restore_outcome(&mut self, u: UnitRecord, o: Outcome<A>, now: Now) {
+        self.restoring -= 1;
+        match o {
+            Outcome::Store {
+                reply: StoreReply::Stored(_),
+                ..
+            } => {}
+            Outcome::Store {
+                reply: StoreReply::Conflict(Some(cur)),
+                ..
+            } => {
+                if let Some(cur) = WireUnit::decode(&cur)
+                    && !u.results.is_empty()
+                {
+                    self.complete(cur, u.results, now);
+                }
+            }
+            _ => {
+                self.restore.push(u);
+                self.restore_at = now.mono.after(self.restore_delay);
+                self.restore_delay = (self.restore_delay * 2).min(10_000);
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The crunch pool: runs units on the rayon pool in steps, checkpoints
+//! them, and reports how each ended to the ring task.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use mersenne_common::grid::{Crunched, Input};
+use mersenne_common::ll::{self, Checkpoint, EngineKind, LlEngine};
+use mersenne_common::work::UnitResult;
+
+use super::{Cmd, now_ms};
+
+/// Where and how units are crunched.
+pub struct CrunchPool {
+    /// The pool (shared between the peers of `worker local`).
+    pub pool: Arc<rayon::ThreadPool>,
+    /// Checkpoint directory.
+    pub dir: PathBuf,
+    /// Time between checkpoints.
+    pub every: Duration,
+    /// This peer's address, for `computed_by`.
+    pub me: String,
+    /// Set to make every crunch checkpoint and stop.
+    pub stop: Arc<AtomicBool>,
+    /// LL iterations done, for the status.
+    pub iterations: Arc<AtomicU64>,
+    /// Where outcomes go.
+    pub results: mpsc::Sender<Cmd>,
+}
+
+impl CrunchPool {
+    /// Starts unit `p` (from its checkpoint if there is one, else with
+    /// `shift`); its outcome arrives at the ring task as an input.
+    pub fn start(&self, p: u64, shift: u64) {
+        let path = self.dir.join(format!("{p}.ckpt"));
+        let stop = self.stop.clone();
+        let iters = self.iterations.clone();
+        let every = self.every;
+        let me = self.me.clone();
+        let tx = self.results.clone();
+        self.pool.spawn(move || {
+            let outcome = crunch(p, shift, &path, &stop, &iters, every, &me);
+            if let Crunched::Done(r) = &outcome {
+                info!(
+                    exponent = p,
+                    status = r.status.code(),
+                    res64 = %ll::res64_hex(r.res64),
+                    ms = r.crunch_ms,
+                    "unit done"
+                );
+            }
+            // A rayon thread, not an async one: blocking on a full channel
+            // is fine here.
+            let _ = tx.blocking_send(Cmd::Input(Box::new(Input::Crunched { p, outcome })));
+        });
+    }
+}
+
+fn write_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, c.to_bytes())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Runs one unit on the calling (rayon) thread in steps of about 50 ms,
+/// checkpointing every `every` and when asked to stop.
+fn crunch(
+    p: u64,
+    shift: u64,
+    path: &Path,
+    stop: &AtomicBool,
+    iters: &AtomicU64,
+    every: Duration,
+    me: &str,
+) -> Crunched {
+    let started = Instant::now();
+    let mut engine: Box<dyn LlEngine> = match std::fs::read(path)
+        .ok()
+        .and_then(|b| Checkpoint::from_bytes(&b).ok())
+        .filter(|c| c.exponent == p)
+    {
+        Some(c) => match ll::resume_engine(EngineKind::Auto, &c) {
+            Ok(e) => {
+                info!(exponent = p, iteration = c.iteration, "resumed checkpoint");
+                e
+            }
+            Err(e) => return Crunched::Failed(e.to_string()),
+        },
+        None => match ll::new_engine(EngineKind::Auto, p, shift) {
+            Ok(e) => e,
+            Err(e) => return Crunched::Failed(e.to_string()),
+        },
+    };
+    let mut step: u64 = 16;
+    let mut last_ckpt = Instant::now();
+    while !engine.is_done() {
+        if stop.load(Ordering::SeqCst) {
+            if let Err(e) = write_checkpoint(path, &engine.checkpoint()) {
+                return Crunched::Failed(format!("checkpoint: {e}"));
+            }
+            return Crunched::Stopped;
+        }
+        let t = Instant::now();
+        match engine.advance(step) {
+            Ok(n) => {
+                iters.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => return Crunched::Failed(e.to_string()),
+        }
+        if t.elapsed() < Duration::from_millis(25) {
+            step *= 2;
+        } else if t.elapsed() > Duration::from_millis(100) && step > 1 {
+            step /= 2;
+        }
+        if last_ckpt.elapsed() >= every && !engine.is_done() {
+            if let Err(e) = write_checkpoint(path, &engine.checkpoint()) {
+                warn!(exponent = p, %e, "checkpoint write failed");
+            }
+            last_ckpt = Instant::now();
+        }
+    }
+    let r = match engine.result() {
+        Some(r) => r,
+        None => return Crunched::Failed("engine finished without a result".into()),
+    };
+    let _ = std::fs::remove_file(path);
+    Crunched::Done(UnitResult {
+        exponent: p,
+        status: r.status,
+        res64: r.res64,
+        shift: r.shift,
+        engine: r.engine,
+        computed_by: me.to_string(),
+        finished_ms: now_ms(),
+        crunch_ms: started.elapsed().as_millis() as u64,
+    })
+}

@@ -1,0 +1,375 @@
+//! One grid peer: a tokio shell around the sans-IO grid peer
+//! [`GridNode`](mersenne_common::grid::GridNode) (which owns the Chord node).
+//!
+//! The shell makes no protocol decisions; it carries out what the state
+//! machine outputs and feeds it what happens. One task owns the state
+//! machine; the others talk to it over channels:
+//! - [`ring_task`]: owns the `GridNode`, sleeps until its next wakeup, and
+//!   carries out its outputs (ring frames to the outbox, calls to peers,
+//!   answers, crunch starts, persistence writes);
+//! - [`server`]: accepts connections; ring frames and peer requests go to
+//!   the ring task, client requests are answered from it;
+//! - [`crunch`]: runs units on the rayon pool and checkpoints them;
+//! - [`persist`]: writes results and records to the database, in order;
+//! - [`status`]: what `worker status` shows.
+//!
+//! Time is the monotonic clock since the shell started, for the ring, and
+//! the wall clock for leases; `common` never reads a clock.
+
+mod crunch;
+mod persist;
+mod ring_task;
+mod server;
+mod status;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use mersenne_common::grid::{GridConfig, GridNode, Now};
+use mersenne_common::ring::{Config as RingConfig, Id, Peer, Time};
+use mersenne_common::work::{UnitResult, node_key};
+
+use crate::db::ResultDb;
+use crate::net::{Client, NodeAddr, NodeStatus, RingOutbox};
+
+pub use mersenne_common::grid::{ClaimIndex, claimable_owned_by_scan};
+use ring_task::Cmd;
+
+/// Why a peer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Binding the listening socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An address is not usable as a ring address.
+    #[error("{0}")]
+    Address(#[from] crate::net::AddrError),
+    /// The data directory or database could not be opened.
+    #[error("data directory: {0}")]
+    Data(#[from] anyhow::Error),
+    /// Other I/O.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The crunch pool could not be built.
+    #[error("crunch pool: {0}")]
+    Pool(#[from] rayon::ThreadPoolBuildError),
+}
+
+/// How a peer runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Address to bind (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// Address peers use to reach us, when it differs from the bound one.
+    pub advertise: Option<String>,
+    /// A peer of an existing ring; `None` starts a new ring.
+    pub join: Option<String>,
+    /// Units crunched at once (0: this node does not crunch).
+    pub threads: usize,
+    /// Directory for the result table and checkpoints.
+    pub data: PathBuf,
+    /// Lease length.
+    pub lease: Duration,
+    /// Time between checkpoints of a unit in progress.
+    pub checkpoint_every: Duration,
+    /// Length r of the ring's successor list; each record is replicated on
+    /// the r successors of its owner.
+    pub successors: usize,
+    /// Period of ring stabilization and of result gossip / anti-entropy.
+    pub gossip_every: Duration,
+    /// Results pushed to this many random ring peers when new.
+    pub fanout: usize,
+    /// Range to submit once the node is up (the coordinator's `--seed-range`).
+    pub seed_range: Option<(u64, u64)>,
+    /// Shared rayon pool (for `worker local`); otherwise one of `threads`.
+    pub pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl NodeConfig {
+    /// Defaults for a peer listening on `listen` with data in `data`.
+    pub fn new(listen: &str, data: PathBuf) -> Self {
+        NodeConfig {
+            listen: listen.to_string(),
+            advertise: None,
+            join: None,
+            threads: 0,
+            data,
+            lease: Duration::from_secs(60),
+            checkpoint_every: Duration::from_secs(60),
+            successors: 8,
+            gossip_every: Duration::from_secs(1),
+            fanout: 3,
+            seed_range: None,
+            pool: None,
+        }
+    }
+
+    /// The ring tuning for this grid: r successors, stabilization every
+    /// gossip period, and the full finger table (a grid of a handful of
+    /// peers is smaller than r, and would otherwise keep no fingers).
+    pub fn ring_config(&self) -> RingConfig {
+        let period = (self.gossip_every.as_millis() as u64).max(50);
+        RingConfig {
+            successors: self.successors.max(1),
+            stabilize_every: period,
+            rpc_timeout: (period * 3 / 4).max(500),
+            replicate_every: 2,
+            op_attempts: 4,
+            max_hops: 64,
+            full_fingers: true,
+        }
+    }
+
+    /// The grid tuning.
+    pub fn grid_config(&self) -> GridConfig {
+        GridConfig {
+            slots: self.threads,
+            lease_ms: self.lease.as_millis() as u64,
+            gossip_every_ms: self.gossip_every.as_millis() as u64,
+            fanout: self.fanout,
+            seed_range: self.seed_range,
+        }
+    }
+}
+
+/// Milliseconds since the UNIX epoch: the clock of leases, which are
+/// compared across nodes (the grid assumes clocks agree within seconds).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Counters the shell keeps beside the state machine (atomics, no lock).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub msgs_in: AtomicU64,
+    pub requests_out: AtomicU64,
+    pub iterations: Arc<AtomicU64>,
+}
+
+/// What the tasks of one peer share: channels and counters, no state.
+pub(crate) struct Shell {
+    pub addr: String,
+    pub cmd: mpsc::Sender<Cmd>,
+    pub counters: Counters,
+    pub outbox: RingOutbox,
+    pub client: Client,
+    pub started: Instant,
+    pub stop_crunch: Arc<AtomicBool>,
+}
+
+impl Shell {
+    /// Both clocks, now.
+    pub fn now(&self) -> Now {
+        Now {
+            mono: Time(self.started.elapsed().as_millis() as u64),
+            wall_ms: now_ms(),
+        }
+    }
+
+    /// Runs `f` on the state machine inside the ring task.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&GridNode<NodeAddr>) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        let reader: ring_task::Reader = Box::new(move |g| {
+            let _ = tx.send(f(g));
+        });
+        self.cmd.send(Cmd::Read(reader)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// A running node.
+pub struct NodeHandle {
+    /// The address peers reach it at.
+    pub addr: String,
+    shell: Arc<Shell>,
+    persist: persist::Persist,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn ckpt_dir(data: &std::path::Path) -> PathBuf {
+    data.join("checkpoints")
+}
+
+/// Starts a node: binds, loads the result table and the records on disk,
+/// starts the state machine (joining through `cfg.join` in the
+/// background), spawns its tasks.
+pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
+    let bound: SocketAddr = listener.local_addr()?;
+    let addr = cfg.advertise.clone().unwrap_or_else(|| bound.to_string());
+    let me_addr = NodeAddr::try_from(addr.as_str())?;
+    let join = cfg.join.as_deref().map(NodeAddr::try_from).transpose()?;
+    let db = Arc::new(ResultDb::open(&cfg.data)?);
+    let results = db.load()?;
+    let persisted = db.load_records()?;
+    if !persisted.is_empty() {
+        info!(
+            records = persisted.len(),
+            "found unit records on disk; restoring those the ring lacks once in the ring"
+        );
+    }
+    let ckpts = ckpt_dir(&cfg.data);
+    std::fs::create_dir_all(&ckpts)?;
+    let mut resume = BTreeSet::new();
+    for e in std::fs::read_dir(&ckpts)? {
+        let name = e?.file_name().to_string_lossy().to_string();
+        if let Some(p) = name.strip_suffix(".ckpt").and_then(|s| s.parse().ok()) {
+            resume.insert(p);
+        }
+    }
+    if !resume.is_empty() {
+        info!(units = ?resume, "found checkpoints to resume");
+    }
+    let pool = match &cfg.pool {
+        Some(p) => p.clone(),
+        None => Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(cfg.threads.max(1))
+                .thread_name(|i| format!("crunch-{i}"))
+                .build()?,
+        ),
+    };
+    let (tx, rx) = mpsc::channel(4096);
+    let shell = Arc::new(Shell {
+        addr: addr.clone(),
+        cmd: tx,
+        counters: Counters::default(),
+        outbox: RingOutbox::new(),
+        client: Client::new(),
+        started: Instant::now(),
+        stop_crunch: Arc::new(AtomicBool::new(false)),
+    });
+    let me = Peer {
+        id: Id(node_key(&addr)),
+        addr: me_addr,
+    };
+    let grid = GridNode::new(
+        me,
+        addr.clone(),
+        cfg.ring_config(),
+        cfg.grid_config(),
+        join,
+        results,
+        persisted,
+        resume,
+        shell.now(),
+    );
+    let (persist, persist_task) = persist::Persist::start(db, ckpts.clone(), shell.cmd.clone());
+    let crunch = crunch::CrunchPool {
+        pool,
+        dir: ckpts,
+        every: cfg.checkpoint_every,
+        me: addr.clone(),
+        stop: shell.stop_crunch.clone(),
+        iterations: shell.counters.iterations.clone(),
+        results: shell.cmd.clone(),
+    };
+    let tasks = vec![
+        tokio::spawn(ring_task::run(
+            grid,
+            rx,
+            shell.clone(),
+            crunch,
+            persist.clone(),
+        )),
+        tokio::spawn(server::serve(shell.clone(), listener)),
+        persist_task,
+    ];
+    info!(%addr, id = %format!("{:016x}", node_key(&addr)), "node started");
+    Ok(NodeHandle {
+        addr,
+        shell,
+        persist,
+        tasks,
+    })
+}
+
+/// Runs a node until `shutdown` resolves, then leaves gracefully.
+pub async fn run(
+    cfg: NodeConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let node = start(cfg).await?;
+    println!("listening on {}", node.addr);
+    shutdown.await;
+    info!("shutting down: checkpointing, handing over records, leaving");
+    node.stop().await;
+    Ok(())
+}
+
+/// Longest a graceful stop waits for the state machine to finish (it gives
+/// up on its own after 20 s).
+const STOP_LIMIT: Duration = Duration::from_secs(25);
+
+impl NodeHandle {
+    /// The node's status, as `worker status` shows it.
+    pub async fn status(&self) -> NodeStatus {
+        status::status(&self.shell).await
+    }
+
+    /// Exponents in `from..=to` with at least one result.
+    pub async fn result_count_in(&self, from: u64, to: u64) -> usize {
+        self.shell
+            .read(move |g| g.results().count_in(from, to))
+            .await
+            .unwrap_or(0)
+    }
+
+    /// The node's result table.
+    pub async fn results(&self) -> Vec<UnitResult> {
+        self.shell
+            .read(|g| g.results().rows().flat_map(|(_, v)| v.to_vec()).collect())
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Graceful leave: checkpoint units in progress and give their leases
+    /// back, write results and records, then leave the ring (which hands
+    /// every record to the successor), let those frames go out, and stop
+    /// the tasks.
+    pub async fn stop(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.shell.cmd.send(Cmd::Stop(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(STOP_LIMIT, rx).await;
+        }
+        self.persist.flush().await;
+        self.shell.outbox.flush(Duration::from_secs(5)).await;
+        for t in self.tasks {
+            t.abort();
+        }
+        info!("left the ring");
+    }
+
+    /// Stops without any goodbye (in-process tests and `worker local`).
+    pub fn abort(self) {
+        self.shell.stop_crunch.store(true, Ordering::SeqCst);
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Persistence: result rows, ring records and checkpoint removals, written
+//! in the order the state machine asked for them, off the async threads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use mersenne_common::grid::Input;
+use mersenne_common::ring::Record;
+use mersenne_common::work::UnitResult;
+
+use super::Cmd;
+use crate::db::ResultDb;
+
+enum Job {
+    Results(Vec<(u64, Vec<UnitResult>)>),
+    Records(Vec<Record>),
+    DropCheckpoint(u64),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle on the persistence task.
+#[derive(Clone)]
+pub struct Persist {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Persist {
+    /// Starts the task; failed writes are reported to the ring task as
+    /// [`Input::PersistFailed`], so the state machine asks for them again.
+    pub fn start(
+        db: Arc<ResultDb>,
+        ckpts: PathBuf,
+        ring: mpsc::Sender<Cmd>,
+    ) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Persist { tx }, tokio::spawn(run(db, ckpts, rx, ring)))
+    }
+
+    /// Writes result rows.
+    pub fn results(&self, rows: Vec<(u64, Vec<UnitResult>)>) {
+        let _ = self.tx.send(Job::Results(rows));
+    }
+
+    /// Writes ring records.
+    pub fn records(&self, records: Vec<Record>) {
+        let _ = self.tx.send(Job::Records(records));
+    }
+
+    /// Removes a unit's checkpoint.
+    pub fn drop_checkpoint(&self, p: u64) {
+        let _ = self.tx.send(Job::DropCheckpoint(p));
+    }
+
+    /// Waits until everything queued so far is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Job::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn run(
+    db: Arc<ResultDb>,
+    ckpts: PathBuf,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    ring: mpsc::Sender<Cmd>,
+) {
+    while let Some(job) = rx.recv().await {
+        let failed = match job {
+            Job::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            Job::DropCheckpoint(p) => {
+                let path = ckpts.join(format!("{p}.ckpt"));
+                let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+                continue;
+            }
+            Job::Results(rows) => {
+                let db = db.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    let r = db.write_rows(rows.iter().map(|(p, v)| (*p, v.as_slice())));
+                    (r, rows)
+                })
+                .await;
+                match written {
+                    Ok((Ok(()), _)) => None,
+                    Ok((Err(e), rows)) => {
+                        warn!(%e, "writing results to disk failed; retrying");
+                        Some(Input::PersistFailed {
+                            results: rows.iter().map(|(p, _)| *p).collect(),
+                            records: Vec::new(),
+                        })
+                    }
+                    Err(e) => {
+                        warn!(%e, "result writer panicked");
+                        None
+                    }
+                }
+            }
+            Job::Records(records) => {
+                let db = db.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    let r = db.write_records(&records);
+                    (r, records)
+                })
+                .await;
+                match written {
+                    Ok((Ok(()), records)) => {
+                        debug!(n = records.len(), "unit records written to disk");
+                        None
+                    }
+                    Ok((Err(e), records)) => {
+                        warn!(%e, "writing unit records to disk failed; retrying");
+                        Some(Input::PersistFailed {
+                            results: Vec::new(),
+                            records: records.iter().map(|r| r.key).collect(),
+                        })
+                    }
+                    Err(e) => {
+                        warn!(%e, "record writer panicked");
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(input) = failed {
+            let _ = ring.send(Cmd::Input(Box::new(input))).await;
+        }
+    }
+}
