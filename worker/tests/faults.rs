@@ -53,7 +53,17 @@ fn check_healed(addrs: &[&str], limit: Duration) {
     let mut sorted = all.clone();
     sorted.sort_unstable();
     let t = Instant::now();
-    wait_for("one ring after the fault", limit, || ring_formed(addrs));
+    while !ring_formed(addrs) {
+        if t.elapsed() > limit {
+            // Each peer's view, for whoever has to find out why.
+            for a in addrs {
+                let view = status(a).map(|s| (s.member, s.predecessor, s.successors));
+                eprintln!("{a}: (member, predecessor, successors) = {view:?}");
+            }
+            panic!("no single ring {limit:?} after the fault ended");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     eprintln!(
         "one ring {:.1} s after the fault ended",
         t.elapsed().as_secs_f64()
