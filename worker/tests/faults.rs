@@ -53,7 +53,17 @@ fn check_healed(addrs: &[&str], limit: Duration) {
     let mut sorted = all.clone();
     sorted.sort_unstable();
     let t = Instant::now();
-    wait_for("one ring after the fault", limit, || ring_formed(addrs));
+    while !ring_formed(addrs) {
+        if t.elapsed() > limit {
+            // Each peer's view, for whoever has to find out why.
+            for a in addrs {
+                let view = status(a).map(|s| (s.member, s.predecessor, s.successors));
+                eprintln!("{a}: (member, predecessor, successors) = {view:?}");
+            }
+            panic!("no single ring {limit:?} after the fault ended");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     eprintln!(
         "one ring {:.1} s after the fault ended",
         t.elapsed().as_secs_f64()
@@ -103,15 +113,24 @@ fn a_peer_paused_for_30_s_while_crunching_rejoins_and_nothing_is_lost() {
     let addrs = [a.addr.as_str(), &b.addr, &c.addr];
     wait_for("the ring", Duration::from_secs(30), || ring_formed(&addrs));
     submit_all(&a.addr);
-    wait_crunching(&addrs);
-    let before = status(&b.addr).unwrap();
-    eprintln!(
-        "pausing {} while it crunches {:?}",
-        b.addr, before.crunching
+    // Pause a peer in the middle of a long unit (largest first, so B or C
+    // holds one now), leaving the first peer as the others' way in.
+    let mut paused = None;
+    wait_for(
+        "a peer crunching a long unit",
+        Duration::from_secs(60),
+        || {
+            paused = [&b, &c].into_iter().find(|p| {
+                status(&p.addr).is_some_and(|s| s.crunching.iter().any(|u| LONG.contains(u)))
+            });
+            paused.is_some()
+        },
     );
-    b.guard.signal("STOP");
+    let paused = paused.unwrap();
+    eprintln!("pausing {} for 30 s", paused.addr);
+    paused.guard.signal("STOP");
     std::thread::sleep(Duration::from_secs(30));
-    b.guard.signal("CONT");
+    paused.guard.signal("CONT");
     check_healed(&addrs, Duration::from_secs(60));
     drop((a, b, c));
     let _ = std::fs::remove_dir_all(&dir);
