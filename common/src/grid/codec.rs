@@ -160,9 +160,13 @@ impl WireUnit {
     }
 
     /// Decodes a ring record into a unit record; `None` for values that are
-    /// not unit records.
+    /// not unit records, and for records outside the engines' limits
+    /// ([`UnitRecord::check_limits`]), so such a record is never claimed,
+    /// crunched or restored from disk.
     pub fn decode(rec: &Record) -> Option<UnitRecord> {
         let w: WireUnit = rmp_serde::from_slice(&rec.value).ok()?;
-        Some(w.into_record(rec.version))
+        let r = w.into_record(rec.version);
+        r.check_limits().ok()?;
+        Some(r)
     }
 }

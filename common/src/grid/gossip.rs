@@ -22,7 +22,9 @@ impl<A: Address> GridNode<A> {
     /// ring peers when `forward` (push gossip), and marked for disk.
     pub(super) fn absorb(&mut self, results: Vec<UnitResult>, forward: bool) {
         let mut fresh = Vec::new();
-        for r in results {
+        // A result naming an exponent no engine here can test, or a shift
+        // out of range, is a peer's error or an attack: never stored.
+        for r in results.into_iter().filter(|r| r.check_limits().is_ok()) {
             if self.results.insert(r.clone()) {
                 self.dirty_rows.insert(r.exponent);
                 fresh.push(r);

@@ -48,11 +48,7 @@ pub use node::{GridNode, GridStatus};
 
 use crate::ll::LlError;
 use crate::ring::{Id, Outgoing, Record, RingError, Time};
-use crate::work::{UnitRecord, UnitResult};
-
-/// Widest range one submission may cover: sieving it takes about a second
-/// and its records fit in memory.
-pub const MAX_RANGE_WIDTH: u64 = 100_000_000;
+use crate::work::{LimitError, UnitRecord, UnitResult};
 
 /// Ring operations a submission (or a restore) keeps in flight.
 pub const SUBMIT_WINDOW: usize = 256;
@@ -268,17 +264,10 @@ pub enum Output<A> {
 /// Why a submission was refused or is incomplete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
-    /// `to < from`.
-    #[error("empty range {from}-{to}")]
-    EmptyRange {
-        /// First exponent.
-        from: u64,
-        /// Last exponent.
-        to: u64,
-    },
-    /// Wider than [`MAX_RANGE_WIDTH`].
-    #[error("range too wide (at most {MAX_RANGE_WIDTH} exponents at once)")]
-    TooWide,
+    /// Empty, too wide, or reaching above the largest testable exponent
+    /// ([`crate::work::check_submission`]).
+    #[error("{0}")]
+    Range(#[from] LimitError),
     /// An exponent in the range cannot be tested.
     #[error("{0}")]
     BadExponent(LlError),

@@ -191,6 +191,10 @@ impl<A: Address> GridNode<A> {
     ) -> Self {
         let mut ring = RingNode::new(me, ring_cfg, now.mono);
         ring.track_changes(true);
+        // Diverged copies of a unit record (two sides of a healed
+        // partition) merge by the unit-record join: results are a union,
+        // so no side's result is lost to a version number.
+        ring.set_merge(|local, incoming| super::merge::merge_records(local, incoming).value);
         let restore: Vec<UnitRecord> = persisted.iter().filter_map(WireUnit::decode).collect();
         let mut g = GridNode {
             ring,

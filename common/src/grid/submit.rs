@@ -3,11 +3,11 @@
 
 use crate::ll::check_exponent;
 use crate::ring::{Address, Id, Outcome, RingError, StoreReply};
-use crate::work::{UnitRecord, unit_key};
+use crate::work::{UnitRecord, check_submission, unit_key};
 
 use super::codec::WireUnit;
 use super::node::{GridNode, Pending, Submission};
-use super::{MAX_RANGE_WIDTH, Now, Output, ReqId, SEED_REQUEST, SUBMIT_WINDOW, SubmitError};
+use super::{Now, Output, ReqId, SEED_REQUEST, SUBMIT_WINDOW, SubmitError};
 
 /// Attempts per record creation before the submission reports it failed.
 const CREATE_ATTEMPTS: u32 = 4;
@@ -18,12 +18,8 @@ impl<A: Address> GridNode<A> {
     pub(super) fn submit(&mut self, req: ReqId, from: u64, to: u64) {
         let refuse = if self.stopping {
             Some(SubmitError::Stopping)
-        } else if to < from {
-            Some(SubmitError::EmptyRange { from, to })
-        } else if to - from > MAX_RANGE_WIDTH {
-            Some(SubmitError::TooWide)
         } else {
-            None
+            check_submission(from, to).err().map(SubmitError::Range)
         };
         match refuse {
             Some(e) => self.out.push(Output::Submitted {

@@ -4,10 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use crate::ll::Status;
+use crate::ll::{MAX_EXPONENT, Status};
 use crate::primes::primes_in;
 use crate::ring::{Config as RingConfig, Id, Message, Peer, Time};
-use crate::work::{ResultSet, UnitRecord, UnitResult, UnitState, node_key, unit_key};
+use crate::work::{
+    LimitError, MAX_SUBMIT_WIDTH, ResultSet, UnitRecord, UnitResult, UnitState, node_key, unit_key,
+};
 
 use super::*;
 
@@ -476,12 +478,28 @@ fn submissions_are_validated_before_any_record_is_written() {
     let mut g = Grid::new(&[0]);
     g.run(500);
     g.submit(0, 10, 5);
-    g.submit(0, 2, 2 + MAX_RANGE_WIDTH + 1);
+    g.submit(0, 2, 2 + MAX_SUBMIT_WIDTH + 1);
+    g.submit(0, MAX_EXPONENT - 10, MAX_EXPONENT + 10);
+    g.submit(0, u64::MAX - 100, u64::MAX);
     assert_eq!(
         g.submitted,
         vec![
-            Err(SubmitError::EmptyRange { from: 10, to: 5 }),
-            Err(SubmitError::TooWide)
+            Err(SubmitError::Range(LimitError::EmptyRange { from: 10, to: 5 })),
+            Err(SubmitError::Range(LimitError::TooWide {
+                from: 2,
+                to: 2 + MAX_SUBMIT_WIDTH + 1,
+                max: MAX_SUBMIT_WIDTH
+            })),
+            Err(SubmitError::Range(LimitError::AboveMaxExponent {
+                from: MAX_EXPONENT - 10,
+                to: MAX_EXPONENT + 10,
+                max: MAX_EXPONENT
+            })),
+            Err(SubmitError::Range(LimitError::AboveMaxExponent {
+                from: u64::MAX - 100,
+                to: u64::MAX,
+                max: MAX_EXPONENT
+            })),
         ]
     );
     // A composite among the "primes" (a broken sieve) refuses all of them.

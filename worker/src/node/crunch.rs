@@ -61,10 +61,10 @@ impl CrunchPool {
     }
 }
 
+/// Written through [`crate::ckptfile`]: fsync'd, with the previous
+/// checkpoint kept as a backup, as `worker ll` does.
 fn write_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, c.to_bytes())?;
-    std::fs::rename(&tmp, path)
+    crate::ckptfile::save_checkpoint(path, c)
 }
 
 /// Runs one unit on the calling (rayon) thread in steps of about 50 ms,
@@ -79,11 +79,7 @@ fn crunch(
     me: &str,
 ) -> Crunched {
     let started = Instant::now();
-    let mut engine: Box<dyn LlEngine> = match std::fs::read(path)
-        .ok()
-        .and_then(|b| Checkpoint::from_bytes(&b).ok())
-        .filter(|c| c.exponent == p)
-    {
+    let mut engine: Box<dyn LlEngine> = match crate::ckptfile::load_checkpoint(path, p).map(|l| l.value) {
         Some(c) => match ll::resume_engine(EngineKind::Auto, &c) {
             Ok(e) => {
                 info!(exponent = p, iteration = c.iteration, "resumed checkpoint");

@@ -238,7 +238,12 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let mut resume = BTreeSet::new();
     for e in std::fs::read_dir(&ckpts)? {
         let name = e?.file_name().to_string_lossy().to_string();
-        if let Some(p) = name.strip_suffix(".ckpt").and_then(|s| s.parse().ok()) {
+        // A crash between the backup's rename and the new file's leaves
+        // only `P.ckpt.bak`; `ckptfile` falls back to it.
+        let stem = name
+            .strip_suffix(".ckpt")
+            .or_else(|| name.strip_suffix(".ckpt.bak"));
+        if let Some(p) = stem.and_then(|s| s.parse().ok()) {
             resume.insert(p);
         }
     }
@@ -251,6 +256,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(cfg.threads.max(1))
                 .thread_name(|i| format!("crunch-{i}"))
+                .start_handler(crate::priority::lower_crunch_thread)
                 .build()?,
         ),
     };

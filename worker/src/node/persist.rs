@@ -78,7 +78,7 @@ async fn run(
             }
             Job::DropCheckpoint(p) => {
                 let path = ckpts.join(format!("{p}.ckpt"));
-                let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+                let _ = tokio::task::spawn_blocking(move || crate::ckptfile::remove(&path)).await;
                 continue;
             }
             Job::Results(rows) => {
