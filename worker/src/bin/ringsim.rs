@@ -225,8 +225,11 @@ fn print_summary(r: &Report, scenario: Scenario, succ: usize, wall: f64, rss: Op
     println!(
         "faults: {} rings, one ring after {} periods, {} zombies, {} keys owned twice; {} acknowledged writes lost, {} stale acks, {} reads failed, {} records held nowhere",
         r.rings_after_heal,
-        r.periods_to_one_ring
-            .map_or("never".to_string(), |p| p.to_string()),
+        match (r.periods_to_one_ring, is_fault(scenario)) {
+            (Some(p), _) => p.to_string(),
+            (None, true) => "never".to_string(),
+            (None, false) => "n/a".to_string(),
+        },
         r.zombies,
         r.double_owned_keys,
         r.acked_writes_lost,
@@ -245,6 +248,14 @@ fn print_summary(r: &Report, scenario: Scenario, succ: usize, wall: f64, rss: Op
         rss.map(|b| format!(", peak RSS {:.1} MiB", b as f64 / 1048576.0))
             .unwrap_or_default()
     );
+}
+
+/// Whether the scenario cuts or pauses nodes (and so measures the heal).
+fn is_fault(s: Scenario) -> bool {
+    matches!(
+        s,
+        Scenario::Partition { .. } | Scenario::Pause { .. } | Scenario::ArcCut { .. }
+    )
 }
 
 /// Peak resident set size from /proc (Linux); `None` elsewhere.
