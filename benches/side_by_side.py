@@ -14,10 +14,11 @@ repeats (the spread is printed too).
           gets.
   Mlucas  only with `--mlucas PATH`: `Mlucas -m P -iters N -cpu 0` in a
           scratch directory (it writes savefiles), for the same two N as
-          ours, differenced likewise (CPU time, as for ours). Put an
-          mlucas.cfg made by its self-test (`Mlucas -s m -cpu 0`) in
-          `--mlucas-cfg` to give it its best radix sets, as the issue's
-          figures did.
+          ours, differenced likewise. In that (self-test) mode Mlucas runs
+          the iterations once per candidate radix set; the best set's CPU
+          time is taken as its share of the printed clocks (so it gets
+          its best radix set without a tuned mlucas.cfg; `--mlucas-cfg`
+          copies one in anyway).
   GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
           as `benches/gmpy2_ll.py`; skipped with a note if gmpy2 is missing.
 
@@ -110,7 +111,19 @@ def mlucas(binary, cfg, p, repeats):
                 if cfg:
                     shutil.copy(cfg, os.path.join(d, "mlucas.cfg"))
                 dt, out = time_run([binary, "-m", str(p), "-iters", str(n), "-cpu", "0"], cwd=d)
-                times.append(dt)
+                # `-m P -iters N` is Mlucas's self-test mode: it runs the N
+                # iterations once per candidate radix set and prints each
+                # run's wall clock. The best set's share of the CPU time is
+                # its share of the summed clocks.
+                clocks = [
+                    int(h) * 3600 + int(mi) * 60 + int(sec) + float("0." + frac)
+                    for h, mi, sec, frac in re.findall(
+                        r"Clocks\s*=\s*(\d+):(\d+):(\d+)\.(\d+)", out
+                    )
+                ]
+                if not clocks or sum(clocks) <= 0:
+                    raise RuntimeError(f"no clocks in Mlucas output: {out[-400:]}")
+                times.append(dt * min(clocks) / sum(clocks))
                 f = re.search(r"using FFT length (\d+)K", out)
                 length = int(f.group(1)) * 1024 if f else length
         samples.append((times[1] - times[0]) / (counts[1] - counts[0]) * 1e3)
