@@ -15,10 +15,9 @@ repeats (the spread is printed too).
   Mlucas  only with `--mlucas PATH`: `Mlucas -m P -iters N -cpu 0` in a
           scratch directory (it writes savefiles), for the same two N as
           ours, differenced likewise. In that (self-test) mode Mlucas runs
-          the iterations once per candidate radix set; the best set's CPU
-          time is taken as its share of the printed clocks (so it gets
-          its best radix set without a tuned mlucas.cfg; `--mlucas-cfg`
-          copies one in anyway).
+          the iterations once per candidate radix set and prints each
+          run's clock; the best set's is taken. That is WALL time, where
+          ours is CPU time: the ratio is only fair on a quiet machine.
   GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
           as `benches/gmpy2_ll.py`; skipped with a note if gmpy2 is missing.
 
@@ -113,8 +112,8 @@ def mlucas(binary, cfg, p, repeats):
                 dt, out = time_run([binary, "-m", str(p), "-iters", str(n), "-cpu", "0"], cwd=d)
                 # `-m P -iters N` is Mlucas's self-test mode: it runs the N
                 # iterations once per candidate radix set and prints each
-                # run's wall clock. The best set's share of the CPU time is
-                # its share of the summed clocks.
+                # run's wall clock: the best set's is the figure. (Wall
+                # time: compare on a quiet machine.)
                 clocks = [
                     int(h) * 3600 + int(mi) * 60 + int(sec) + float("0." + frac)
                     for h, mi, sec, frac in re.findall(
@@ -123,7 +122,7 @@ def mlucas(binary, cfg, p, repeats):
                 ]
                 if not clocks or sum(clocks) <= 0:
                     raise RuntimeError(f"no clocks in Mlucas output: {out[-400:]}")
-                times.append(dt * min(clocks) / sum(clocks))
+                times.append(min(clocks))
                 f = re.search(r"using FFT length (\d+)K", out)
                 length = int(f.group(1)) * 1024 if f else length
         samples.append((times[1] - times[0]) / (counts[1] - counts[0]) * 1e3)
