@@ -17,7 +17,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+// The two maps below hold connections and queues only, consistent after
+// every single operation: a panic elsewhere while one was locked leaves
+// nothing half-done, so poisoning is ignored.
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -370,7 +373,7 @@ impl Client {
         let pooled = self
             .pool
             .lock()
-            .expect("pool lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .get_mut(addr)
             .and_then(|v| v.pop());
         let fut = async {
@@ -393,7 +396,7 @@ impl Client {
             Err(_) => Err(NetError::Timeout(addr.to_string())),
             Ok(Err(e)) => Err(e),
             Ok(Ok((conn, resp))) => {
-                let mut pool = self.pool.lock().expect("pool lock");
+                let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
                 let v = pool.entry(addr.to_string()).or_default();
                 if v.len() < 4 {
                     v.push(conn);
@@ -408,7 +411,10 @@ impl Client {
 
     /// Drops pooled connections to `addr` (after it failed or left).
     pub fn forget(&self, addr: &str) {
-        self.pool.lock().expect("pool lock").remove(addr);
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(addr);
     }
 }
 
@@ -549,7 +555,7 @@ impl RingOutbox {
     }
 
     fn sender(&self, to: NodeAddr) -> mpsc::Sender<Outbound> {
-        let mut peers = self.peers.lock().expect("outbox lock");
+        let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = peers.get(&to)
             && !tx.is_closed()
         {
@@ -577,7 +583,7 @@ impl RingOutbox {
         let txs: Vec<mpsc::Sender<Outbound>> = self
             .peers
             .lock()
-            .expect("outbox lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .values()
             .cloned()
             .collect();

@@ -257,6 +257,15 @@ pub enum Output<A> {
         /// Why.
         reason: String,
     },
+    /// Every persisted record is back in the ring.
+    Restored {
+        /// Records found on disk (unit records among them).
+        total: usize,
+        /// Records the ring lacked, created again.
+        restored: u64,
+        /// Records the ring had (results of ours merged in).
+        already_in_ring: u64,
+    },
     /// The graceful stop is complete: flush the ring messages and exit.
     Left,
 }

@@ -153,6 +153,9 @@ pub struct GridNode<A> {
     pub(super) seeded: bool,
     pub(super) restore: Vec<UnitRecord>,
     pub(super) restoring: usize,
+    /// Persisted records: (total, created again, already in the ring);
+    /// `None` once reported.
+    pub(super) restore_counts: Option<(usize, u64, u64)>,
     pub(super) restore_at: crate::ring::Time,
     pub(super) restore_delay: u64,
     pub(super) join: Option<A>,
@@ -231,6 +234,7 @@ impl<A: Address> GridNode<A> {
             create_retries: Vec::new(),
             creates_in_flight: 0,
             seeded: false,
+            restore_counts: (!restore.is_empty()).then_some((restore.len(), 0, 0)),
             restore,
             restoring: 0,
             restore_at: now.mono,

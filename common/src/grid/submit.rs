@@ -147,10 +147,27 @@ impl<A: Address> GridNode<A> {
                 .and_then(WireUnit::decode)
                 .is_some_and(|h| u.results.is_empty() || h.results.len() >= u.results.len());
             if held {
+                if let Some(c) = &mut self.restore_counts {
+                    c.2 += 1;
+                }
                 continue;
             }
             self.restoring += 1;
             self.cas(&u, 0, Pending::Restore(u.clone()), now);
+        }
+        self.restore_done();
+    }
+
+    fn restore_done(&mut self) {
+        if self.restore.is_empty()
+            && self.restoring == 0
+            && let Some((total, restored, already_in_ring)) = self.restore_counts.take()
+        {
+            self.out.push(Output::Restored {
+                total,
+                restored,
+                already_in_ring,
+            });
         }
     }
 
@@ -160,11 +177,18 @@ impl<A: Address> GridNode<A> {
             Outcome::Store {
                 reply: StoreReply::Stored(_),
                 ..
-            } => {}
+            } => {
+                if let Some(c) = &mut self.restore_counts {
+                    c.1 += 1;
+                }
+            }
             Outcome::Store {
                 reply: StoreReply::Conflict(Some(cur)),
                 ..
             } => {
+                if let Some(c) = &mut self.restore_counts {
+                    c.2 += 1;
+                }
                 if let Some(cur) = WireUnit::decode(&cur)
                     && !u.results.is_empty()
                 {
@@ -177,5 +201,6 @@ impl<A: Address> GridNode<A> {
                 self.restore_delay = (self.restore_delay * 2).min(10_000);
             }
         }
+        self.restore_done();
     }
 }

@@ -184,6 +184,14 @@ fn carry_out(
             Output::CrunchFailed { p, reason } => {
                 warn!(exponent = p, %reason, "unit failed; lease released");
             }
+            Output::Restored {
+                total,
+                restored,
+                already_in_ring,
+            } => info!(
+                total,
+                restored, already_in_ring, "unit records from disk are back in the ring"
+            ),
             Output::Left => {
                 for tx in w.stops.drain(..) {
                     let _ = tx.send(());
