@@ -132,6 +132,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                         | LlError::ExponentTooLarge { .. }
                         | LlError::BadShift { .. }
                         | LlError::UnknownEngine(_)
+                        | LlError::Isa(_)
                 )
             )
     });

@@ -484,7 +484,10 @@ fn submissions_are_validated_before_any_record_is_written() {
     assert_eq!(
         g.submitted,
         vec![
-            Err(SubmitError::Range(LimitError::EmptyRange { from: 10, to: 5 })),
+            Err(SubmitError::Range(LimitError::EmptyRange {
+                from: 10,
+                to: 5
+            })),
             Err(SubmitError::Range(LimitError::TooWide {
                 from: 2,
                 to: 2 + MAX_SUBMIT_WIDTH + 1,

@@ -79,19 +79,20 @@ fn crunch(
     me: &str,
 ) -> Crunched {
     let started = Instant::now();
-    let mut engine: Box<dyn LlEngine> = match crate::ckptfile::load_checkpoint(path, p).map(|l| l.value) {
-        Some(c) => match ll::resume_engine(EngineKind::Auto, &c) {
-            Ok(e) => {
-                info!(exponent = p, iteration = c.iteration, "resumed checkpoint");
-                e
-            }
-            Err(e) => return Crunched::Failed(e.to_string()),
-        },
-        None => match ll::new_engine(EngineKind::Auto, p, shift) {
-            Ok(e) => e,
-            Err(e) => return Crunched::Failed(e.to_string()),
-        },
-    };
+    let mut engine: Box<dyn LlEngine> =
+        match crate::ckptfile::load_checkpoint(path, p).map(|l| l.value) {
+            Some(c) => match ll::resume_engine(EngineKind::Auto, &c) {
+                Ok(e) => {
+                    info!(exponent = p, iteration = c.iteration, "resumed checkpoint");
+                    e
+                }
+                Err(e) => return Crunched::Failed(e.to_string()),
+            },
+            None => match ll::new_engine(EngineKind::Auto, p, shift) {
+                Ok(e) => e,
+                Err(e) => return Crunched::Failed(e.to_string()),
+            },
+        };
     let mut step: u64 = 16;
     let mut last_ckpt = Instant::now();
     while !engine.is_done() {
