@@ -77,6 +77,22 @@ fn ask(addr: &str, req: Request, limit: Duration) -> Option<Response> {
         .ok()
 }
 
+/// The peer's refusal of `Submit { from, to }`, within `limit`; panics if
+/// it accepts the range or does not answer.
+fn refusal(addr: &str, from: u64, to: u64, limit: Duration) -> String {
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            tokio::time::timeout(limit, net::one_request(addr, Request::Submit { from, to })).await
+        });
+    match answer {
+        Ok(Err(net::NetError::Remote(e))) => e,
+        other => panic!("{from}-{to}: expected a refusal within {limit:?}, got {other:?}"),
+    }
+}
+
 /// Exponents in the peer's result table.
 fn table(addr: &str) -> Vec<u64> {
     match ask(
@@ -125,20 +141,34 @@ fn hostile_ranges_do_not_wedge_a_peer_and_client_output_survives_a_closed_pipe()
     let a = peer.addr.as_str();
 
     // Near 2^64 the sieve's square root once overflowed and spun for ever;
-    // near 10^18 it sieved for 40 s at 1.1 GB. Each must be answered
-    // promptly, refused or not.
+    // near 10^18 it sieved for 40 s at 1.1 GB. Ranges no engine here can
+    // run, or too wide to sieve promptly, are refused at once, before any
+    // sieving, and no record is written for them.
     for (from, to) in [
         (u64::MAX - 100, u64::MAX),
         (1_000_000_000_000_000_000, 1_000_000_000_000_000_100),
+        (MAX_EXPONENT, MAX_EXPONENT + 1000),
+        (2, 2 + mersenne_common::work::MAX_SUBMIT_WIDTH),
     ] {
         let t = Instant::now();
-        let r = ask(a, Request::Submit { from, to }, Duration::from_secs(30));
-        assert!(r.is_some(), "no answer to Submit {from}-{to} in 30 s");
+        let e = refusal(a, from, to, Duration::from_secs(30));
+        assert!(e.contains("range"), "{from}-{to}: {e}");
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "{from}-{to}: {:?}",
             t.elapsed()
         );
+    }
+    match ask(
+        a,
+        Request::Units {
+            from: 0,
+            to: u64::MAX,
+        },
+        Duration::from_secs(10),
+    ) {
+        Some(Response::Units(rows)) => assert!(rows.is_empty(), "{rows:?}"),
+        other => panic!("{other:?}"),
     }
 
     // The peer still crunches honest work, and nothing above the engines'

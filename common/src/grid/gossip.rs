@@ -61,6 +61,11 @@ impl<A: Address> GridNode<A> {
         known.dedup();
         self.known = known;
         self.resume_asked.clear();
+        let peers = self.ring.known_peers();
+        if peers != self.peers_saved {
+            self.peers_saved = peers.clone();
+            self.out.push(Output::PersistPeers(peers));
+        }
         if self.digest_in_flight || self.left {
             return;
         }

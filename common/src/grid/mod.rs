@@ -47,7 +47,7 @@ pub use merge::{merge_records, merge_units, union_results};
 pub use node::{GridNode, GridStatus};
 
 use crate::ll::LlError;
-use crate::ring::{Id, Outgoing, Record, RingError, Time};
+use crate::ring::{Id, Outgoing, Peer, Record, RingError, Time};
 use crate::work::{LimitError, UnitRecord, UnitResult};
 
 /// Ring operations a submission (or a restore) keeps in flight.
@@ -250,6 +250,10 @@ pub enum Output<A> {
     PersistResults(Vec<(u64, Vec<UnitResult>)>),
     /// Write these ring records.
     PersistRecords(Vec<Record>),
+    /// The ring's cache of peers seen changed: keep it on disk, so that a
+    /// restarted peer has more ways back in than its `--join` peer
+    /// (Shafaat et al.'s passive list, across restarts).
+    PersistPeers(Vec<Peer<A>>),
     /// A crunch failed; it was released and counted.
     CrunchFailed {
         /// The exponent.

@@ -139,6 +139,8 @@ pub struct GridNode<A> {
     pub(super) calls: HashMap<CallId, Call<A>>,
     pub(super) next_call: u64,
     pub(super) digest_in_flight: bool,
+    /// The peer cache as last handed to the shell for disk.
+    pub(super) peers_saved: Vec<Peer<A>>,
     pub(super) next_gossip: crate::ring::Time,
     // persistence
     pub(super) dirty_rows: BTreeSet<u64>,
@@ -224,6 +226,7 @@ impl<A: Address> GridNode<A> {
             calls: HashMap::new(),
             next_call: 1,
             digest_in_flight: false,
+            peers_saved: Vec::new(),
             next_gossip: now.mono,
             dirty_rows: BTreeSet::new(),
             dirty_records: BTreeSet::new(),
@@ -256,6 +259,13 @@ impl<A: Address> GridNode<A> {
     /// The ring node (read-only: routing state, records).
     pub fn ring(&self) -> &RingNode<A> {
         &self.ring
+    }
+
+    /// Seeds the ring's cache of peers seen (from disk, at start), so that
+    /// a node that loses its successors can rejoin through any of them.
+    pub fn seed_peers(&mut self, peers: &[Peer<A>]) {
+        self.ring.add_known_peers(peers);
+        self.peers_saved = self.ring.known_peers();
     }
 
     /// The result table.

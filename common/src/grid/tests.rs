@@ -46,6 +46,8 @@ struct Grid {
     submitted: Vec<Result<(u64, u64), SubmitError>>,
     answers: HashMap<(Addr, ReqId), (Addr, CallId)>,
     next_req: u64,
+    /// The peer cache each peer last asked to keep on disk.
+    peers_saved: HashMap<Addr, Vec<Peer<Addr>>>,
 }
 
 fn ring_cfg() -> RingConfig {
@@ -100,6 +102,7 @@ impl Grid {
             submitted: Vec::new(),
             answers: HashMap::new(),
             next_req: 1,
+            peers_saved: HashMap::new(),
         };
         for (i, &s) in slots.iter().enumerate() {
             let a = i as Addr;
@@ -173,6 +176,9 @@ impl Grid {
                 | Output::Restored { .. }
                 | Output::PersistResults(_)
                 | Output::PersistRecords(_) => {}
+                Output::PersistPeers(peers) => {
+                    self.peers_saved.insert(a, peers);
+                }
             }
         }
     }
@@ -513,16 +519,16 @@ fn submissions_are_validated_before_any_record_is_written() {
             primes: vec![3, 4, 5],
         },
     );
-    assert!(matches!(g.submitted[2], Err(SubmitError::BadExponent(_))));
+    assert!(matches!(g.submitted[4], Err(SubmitError::BadExponent(_))));
     g.run(500);
     assert_eq!(g.nodes[&0].status().held, 0);
     g.submit(0, 2, 30);
     g.run(500);
-    assert_eq!(g.submitted[3], Ok((10, 0)));
+    assert_eq!(g.submitted[5], Ok((10, 0)));
     g.submit(0, 2, 30);
     g.run(500);
     assert_eq!(
-        g.submitted[4],
+        g.submitted[6],
         Ok((0, 10)),
         "submitting twice creates nothing"
     );
@@ -591,4 +597,37 @@ fn the_claim_index_agrees_with_a_full_scan() {
     }
     let at = |t| claimable_owned_by_scan(&node, t, 10_000, &HashSet::new()).len();
     assert!(at(now + 10_000) > at(now - 2000));
+}
+
+#[test]
+fn each_peer_hands_its_cache_of_peers_seen_to_disk_and_can_be_seeded_from_it() {
+    let mut g = Grid::new(&[0, 0, 0, 0]);
+    g.run(10_000);
+    for (&a, node) in &g.nodes {
+        let saved: BTreeSet<Addr> = g.peers_saved[&a].iter().map(|p| p.addr).collect();
+        let others: BTreeSet<Addr> = g.nodes.keys().copied().filter(|&b| b != a).collect();
+        assert_eq!(saved, others, "peer {a} keeps every other peer");
+        let known: BTreeSet<Addr> = node.ring().known_peers().iter().map(|p| p.addr).collect();
+        assert_eq!(saved, known, "what is saved is the ring's cache");
+    }
+    // A restarted peer seeded from disk knows them again before any message.
+    let me = Peer {
+        id: Id(node_key("n0")),
+        addr: 0,
+    };
+    let mut fresh = GridNode::new(
+        me,
+        "n0".into(),
+        ring_cfg(),
+        grid_cfg(0),
+        None,
+        ResultSet::new(),
+        Vec::new(),
+        BTreeSet::new(),
+        g.at(),
+    );
+    assert!(fresh.ring().known_peers().is_empty());
+    fresh.seed_peers(&g.peers_saved[&0]);
+    let known: BTreeSet<Addr> = fresh.ring().known_peers().iter().map(|p| p.addr).collect();
+    assert_eq!(known, [1, 2, 3].into_iter().collect());
 }

@@ -11,12 +11,14 @@
 //!   the ring task, client requests are answered from it;
 //! - [`crunch`]: runs units on the rayon pool and checkpoints them;
 //! - [`persist`]: writes results and records to the database, in order;
+//! - [`peers`]: the ring's cache of peers seen, kept in `DATA/peers.json`;
 //! - [`status`]: what `worker status` shows.
 //!
 //! Time is the monotonic clock since the shell started, for the ring, and
 //! the wall clock for leases; `common` never reads a clock.
 
 mod crunch;
+mod peers;
 mod persist;
 mod ring_task;
 mod server;
@@ -274,7 +276,14 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         id: Id(node_key(&addr)),
         addr: me_addr,
     };
-    let grid = GridNode::new(
+    let cached_peers = peers::load(&peers::path(&cfg.data));
+    if !cached_peers.is_empty() {
+        info!(
+            peers = cached_peers.len(),
+            "peer cache found; more ways back into the ring"
+        );
+    }
+    let mut grid = GridNode::new(
         me,
         addr.clone(),
         cfg.ring_config(),
@@ -285,6 +294,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         resume,
         shell.now(),
     );
+    grid.seed_peers(&cached_peers);
     let (persist, persist_task) = persist::Persist::start(db, ckpts.clone(), shell.cmd.clone());
     let crunch = crunch::CrunchPool {
         pool,

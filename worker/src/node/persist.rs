@@ -9,16 +9,18 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use mersenne_common::grid::Input;
-use mersenne_common::ring::Record;
+use mersenne_common::ring::{Peer, Record};
 use mersenne_common::work::UnitResult;
 
 use super::Cmd;
 use crate::db::ResultDb;
+use crate::net::NodeAddr;
 
 enum Job {
     Results(Vec<(u64, Vec<UnitResult>)>),
     Records(Vec<Record>),
     DropCheckpoint(u64),
+    Peers(Vec<Peer<NodeAddr>>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -50,6 +52,11 @@ impl Persist {
         let _ = self.tx.send(Job::Records(records));
     }
 
+    /// Keeps the ring's peer cache on disk.
+    pub fn peers(&self, peers: Vec<Peer<NodeAddr>>) {
+        let _ = self.tx.send(Job::Peers(peers));
+    }
+
     /// Removes a unit's checkpoint.
     pub fn drop_checkpoint(&self, p: u64) {
         let _ = self.tx.send(Job::DropCheckpoint(p));
@@ -74,6 +81,16 @@ async fn run(
         let failed = match job {
             Job::Flush(done) => {
                 let _ = done.send(());
+                continue;
+            }
+            Job::Peers(peers) => {
+                let path = super::peers::path(ckpts.parent().unwrap_or(&ckpts));
+                let saved =
+                    tokio::task::spawn_blocking(move || super::peers::save(&path, &peers)).await;
+                if let Ok(Err(e)) = saved {
+                    // A hint only: the next change writes it again.
+                    warn!(%e, "peer cache not saved");
+                }
                 continue;
             }
             Job::DropCheckpoint(p) => {

@@ -181,6 +181,7 @@ fn carry_out(
             Output::DropCheckpoint(p) => persist.drop_checkpoint(p),
             Output::PersistResults(rows) => persist.results(rows),
             Output::PersistRecords(records) => persist.records(records),
+            Output::PersistPeers(peers) => persist.peers(peers),
             Output::CrunchFailed { p, reason } => {
                 warn!(exponent = p, %reason, "unit failed; lease released");
             }
