@@ -51,14 +51,13 @@ struct Grid {
 }
 
 fn ring_cfg() -> RingConfig {
+    // Fields another change may add keep their defaults.
     RingConfig {
         successors: 3,
         stabilize_every: 100,
         rpc_timeout: 300,
-        replicate_every: 2,
-        op_attempts: 4,
-        max_hops: 64,
         full_fingers: true,
+        ..RingConfig::for_expected_size(4)
     }
 }
 
