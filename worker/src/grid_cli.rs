@@ -408,9 +408,16 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     }
     let peer = |p: &(String, String)| format!("{} ({})", p.0, p.1);
     writeln!(out, "node         {} (id {})", st.addr, st.id)?;
-    if !st.member {
-        writeln!(out, "ring         not a member yet (joining)")?;
-    }
+    writeln!(
+        out,
+        "ring         {}; {} peers known",
+        if st.membership.is_empty() {
+            if st.member { "member" } else { "joining" }
+        } else {
+            st.membership.as_str()
+        },
+        st.known_peers
+    )?;
     writeln!(
         out,
         "predecessor  {}",

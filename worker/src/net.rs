@@ -289,6 +289,14 @@ pub struct NodeStatus {
     pub id: String,
     /// Whether the node is in a ring (false while joining).
     pub member: bool,
+    /// Its ring membership in words: `member`, `fenced` (claims no key
+    /// until a neighbour confirms its range, after a pause or a lost
+    /// predecessor), `joining`, `rejoining (round N)` or `left`.
+    #[serde(default)]
+    pub membership: String,
+    /// Peers in its cache of peers seen (its ways back into the ring).
+    #[serde(default)]
+    pub known_peers: usize,
     /// Predecessor: (address, id in hex).
     pub predecessor: Option<(String, String)>,
     /// Successor list, nearest first: (address, id in hex).

@@ -142,6 +142,17 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
     for (a, crunched) in [(&coord.addr, false), (&w.addr, true)] {
         let out = worker_cli(&["status", "--peer", a]);
         assert!(out.contains(&format!("node         {a}")), "{out}");
+        // A ring of two: each is a member and has the other in its cache of
+        // peers seen (its way back in after a restart).
+        let ring_line = out.lines().find(|l| l.starts_with("ring ")).unwrap_or("");
+        let known: usize = ring_line
+            .split("; ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no ring line in:\n{out}"));
+        assert!(ring_line.starts_with("ring         member;"), "{out}");
+        assert!(known >= 1, "{out}");
         assert!(
             out.contains(&format!("result table {} exponents", all.len())),
             "{out}"

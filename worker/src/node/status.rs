@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use mersenne_common::ring::Id;
+use mersenne_common::ring::{Id, Membership};
 use mersenne_common::work::node_key;
 
 use super::Shell;
@@ -12,6 +12,16 @@ use crate::net::NodeStatus;
 
 fn hex(id: Id) -> String {
     format!("{:016x}", id.0)
+}
+
+fn membership(m: Membership) -> String {
+    match m {
+        Membership::Member => "member".into(),
+        Membership::Fenced => "fenced".into(),
+        Membership::Joining => "joining".into(),
+        Membership::Rejoining { rounds } => format!("rejoining (round {rounds})"),
+        Membership::Left => "left".into(),
+    }
 }
 
 /// The node's status.
@@ -23,7 +33,11 @@ pub async fn status(s: &Shell) -> NodeStatus {
             (
                 g.status(),
                 n.me().id,
-                n.is_member(),
+                (
+                    n.is_member(),
+                    membership(n.membership()),
+                    n.known_peers().len(),
+                ),
                 n.predecessor().map(|p| (p.addr.to_string(), hex(p.id))),
                 n.successors()
                     .iter()
@@ -34,12 +48,12 @@ pub async fn status(s: &Shell) -> NodeStatus {
             )
         })
         .await;
-    let (g, id, member, predecessor, successors, fingers, finger_nodes) =
+    let (g, id, (member, membership, known_peers), predecessor, successors, fingers, finger_nodes) =
         view.unwrap_or_else(|| {
             (
                 Default::default(),
                 Id(node_key(&s.addr)),
-                false,
+                (false, "stopped".into(), 0),
                 None,
                 vec![],
                 0,
@@ -52,6 +66,8 @@ pub async fn status(s: &Shell) -> NodeStatus {
         addr: s.addr.clone(),
         id: hex(id),
         member,
+        membership,
+        known_peers,
         predecessor,
         successors,
         fingers,
