@@ -23,8 +23,26 @@ use sha2::{Digest, Sha256};
 const MAGIC: &[u8; 8] = b"MRCKPT1\n";
 const HEADER: usize = MAGIC.len() + 32;
 
+/// Why a checkpoint file was passed over.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// It could not be read.
+    #[error("unreadable: {0}")]
+    Io(#[from] io::Error),
+    /// Shorter than its own header: a torn write.
+    #[error("truncated header")]
+    Truncated,
+    /// The payload does not match the checksum in the header.
+    #[error("checksum mismatch")]
+    Checksum,
+    /// The payload is intact but the caller's decoder refused it (the
+    /// decoder's own message).
+    #[error("{0}")]
+    Decode(String),
+}
+
 /// What [`load`] found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Loaded<T> {
     /// The decoded state.
     pub value: T,
@@ -32,7 +50,7 @@ pub struct Loaded<T> {
     pub path: PathBuf,
     /// Why the newest file was passed over, when the state came from the
     /// backup.
-    pub newest_rejected: Option<String>,
+    pub newest_rejected: Option<Rejected>,
 }
 
 /// The backup of the checkpoint at `path`: `P.ckpt` → `P.ckpt.bak`.
@@ -78,9 +96,9 @@ pub fn load<T, E: std::fmt::Display>(
     path: &Path,
     decode: impl Fn(&[u8]) -> Result<T, E>,
 ) -> Option<Loaded<T>> {
-    let read = |p: &Path| -> Result<T, String> {
-        let bytes = fs::read(p).map_err(|e| e.to_string())?;
-        decode(unframe(&bytes)?).map_err(|e| e.to_string())
+    let read = |p: &Path| -> Result<T, Rejected> {
+        let bytes = fs::read(p)?;
+        decode(unframe(&bytes)?).map_err(|e| Rejected::Decode(e.to_string()))
     };
     let newest_rejected = match read(path) {
         Ok(value) => {
@@ -101,16 +119,16 @@ pub fn load<T, E: std::fmt::Display>(
 }
 
 /// The payload of a file's bytes, checked against its checksum.
-fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
+fn unframe(bytes: &[u8]) -> Result<&[u8], Rejected> {
     if !bytes.starts_with(MAGIC) {
         return Ok(bytes);
     }
     if bytes.len() < HEADER {
-        return Err("truncated header".into());
+        return Err(Rejected::Truncated);
     }
     let payload = &bytes[HEADER..];
     if Sha256::digest(payload).as_slice() != &bytes[MAGIC.len()..HEADER] {
-        return Err("checksum mismatch".into());
+        return Err(Rejected::Checksum);
     }
     Ok(payload)
 }
@@ -175,7 +193,7 @@ mod tests {
         save_checkpoint(&path, &ckpt(521, 20)).unwrap();
         let got = load_checkpoint(&path, 521).unwrap();
         assert_eq!(got.value, ckpt(521, 20));
-        assert_eq!(got.newest_rejected, None);
+        assert!(got.newest_rejected.is_none());
         let bak = load_checkpoint(&backup_path(&path), 521).unwrap();
         assert_eq!(bak.value, ckpt(521, 10));
         assert!(!with_suffix(&path, ".tmp").exists());
@@ -204,7 +222,13 @@ mod tests {
             let got = load_checkpoint(&path, 607).unwrap();
             assert_eq!(got.value, ckpt(607, 5), "{what}");
             assert_eq!(got.path, backup_path(&path), "{what}");
-            assert!(got.newest_rejected.is_some(), "{what}");
+            // Both are caught by the file's own header checksum, before
+            // the checkpoint decoder sees them.
+            assert!(
+                matches!(got.newest_rejected, Some(Rejected::Checksum)),
+                "{what}: {:?}",
+                got.newest_rejected
+            );
         }
         // Missing newest (a crash between the two renames of a save).
         fs::remove_file(&path).unwrap();
