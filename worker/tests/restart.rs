@@ -162,9 +162,12 @@ fn unit_records_survive_a_restart_of_the_whole_grid() {
     wait_for("the ring", Duration::from_secs(30), || {
         ring_formed(&[&a.addr, &b.addr])
     });
-    // M21701 keeps the grid busy for a while, so both peers stop with
-    // units left: some crunched, some claimed, some never started.
-    let big = 21701;
+    // M132049 keeps one peer busy for seconds (units are claimed largest
+    // first, so it starts at once), while the 303 small units take about
+    // a second in all: the stop below comes with units left — some
+    // crunched, some claimed, some never started. (M21701, used before,
+    // could finish before the first poll on a fast, idle machine.)
+    let big = 132_049;
     let (from, to) = (2, 2000);
     let mut all = primes_in(from, to);
     all.push(big);
