@@ -1,7 +1,6 @@
 //! The peer's database under `--data` (redb): the result table, and the
 //! unit records the peer holds in the ring, so both survive restarts.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -130,51 +129,6 @@ impl ResultDb {
     }
 }
 
-/// What of the ring store is already on disk: key → version last written.
-///
-/// Ring records only ever grow in version while a peer runs, so comparing
-/// versions finds every change without decoding or hashing values; a scan of
-/// 100,000 records is one map lookup each, and only changed records are
-/// cloned and written. It starts empty on every start, so the first flush
-/// writes everything held once (a record re-inserted after a restart starts
-/// again at version 1, and must not be mistaken for the old one on disk).
-#[derive(Debug, Default)]
-pub struct RecordMirror {
-    written: HashMap<Id, u64>,
-}
-
-impl RecordMirror {
-    /// An empty mirror: everything counts as changed.
-    pub fn new() -> Self {
-        RecordMirror::default()
-    }
-
-    /// The records whose version differs from the one last written.
-    pub fn changed<'a>(&self, records: impl Iterator<Item = &'a Record>) -> Vec<Record> {
-        records
-            .filter(|r| self.written.get(&r.key) != Some(&r.version))
-            .cloned()
-            .collect()
-    }
-
-    /// Notes `records` as written.
-    pub fn mark_written(&mut self, records: &[Record]) {
-        for r in records {
-            self.written.insert(r.key, r.version);
-        }
-    }
-
-    /// Records noted as written.
-    pub fn len(&self) -> usize {
-        self.written.len()
-    }
-
-    /// True when nothing is noted as written.
-    pub fn is_empty(&self) -> bool {
-        self.written.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,58 +170,6 @@ mod tests {
         assert_eq!(got, want);
         // The result table next to it is untouched.
         assert_eq!(db.load().unwrap().len(), 0);
-        drop(db);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn the_mirror_yields_only_changed_records() {
-        let mut store: Vec<Record> = (0..1000).map(|k| rec(k, 1, b"v")).collect();
-        let mut m = RecordMirror::new();
-        let first = m.changed(store.iter());
-        assert_eq!(first.len(), 1000, "an empty mirror writes everything once");
-        m.mark_written(&first);
-        assert_eq!(m.len(), 1000);
-        assert!(m.changed(store.iter()).is_empty(), "nothing changed");
-        store[17].version = 2;
-        store[17].value = b"w".to_vec();
-        store.push(rec(5000, 1, b"new"));
-        let next = m.changed(store.iter());
-        let keys: Vec<u64> = next.iter().map(|r| r.key.0).collect();
-        assert_eq!(keys, vec![17, 5000]);
-        assert_eq!(next[0].value, b"w");
-        // Not marked (say the write failed): still reported next time.
-        assert_eq!(m.changed(store.iter()).len(), 2);
-        m.mark_written(&next);
-        assert!(m.changed(store.iter()).is_empty());
-    }
-
-    #[test]
-    fn the_mirror_drives_a_database_to_the_store_with_changed_rows_only() {
-        let dir = tmp("mirror");
-        let db = ResultDb::open(&dir).unwrap();
-        let mut store: Vec<Record> = (0..100).map(|k| rec(k * 3, 1, b"a")).collect();
-        let mut m = RecordMirror::new();
-        let mut written = 0;
-        for round in 0..5u64 {
-            // Each round changes two records.
-            for k in [round as usize, 50 + round as usize] {
-                store[k].version += 1;
-                store[k].value = format!("r{round}").into_bytes();
-            }
-            let ch = m.changed(store.iter());
-            written += ch.len();
-            db.write_records(&ch).unwrap();
-            m.mark_written(&ch);
-        }
-        assert_eq!(
-            written,
-            100 + 4 * 2,
-            "first flush writes all, then only changes"
-        );
-        let mut got = db.load_records().unwrap();
-        got.sort_by_key(|r| r.key);
-        assert_eq!(got, store);
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
     }
