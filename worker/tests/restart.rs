@@ -54,6 +54,12 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
     b.kill();
     // While B is away, C crunches a small range; B misses those results.
     let c = Peer::worker(&dir, "c", Some(&a.addr), &[]);
+    // Submit through C only once A and C form the ring: a peer still
+    // joining holds its creations until it is in a ring, which may take
+    // longer than one request's 10 s timeout while A is still dropping B.
+    wait_for("the ring of A and C", Duration::from_secs(60), || {
+        ring_formed(&[&a.addr, &c.addr])
+    });
     let (from, to) = (2, 400);
     let small = primes_in(from, to);
     submit(&c.addr, from, to);

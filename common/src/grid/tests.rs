@@ -630,3 +630,22 @@ fn each_peer_hands_its_cache_of_peers_seen_to_disk_and_can_be_seeded_from_it() {
     let known: BTreeSet<Addr> = fresh.ring().known_peers().iter().map(|p| p.addr).collect();
     assert_eq!(known, [1, 2, 3].into_iter().collect());
 }
+
+#[test]
+fn a_submission_to_a_peer_still_joining_waits_for_the_ring_instead_of_failing() {
+    let mut g = Grid::new(&[1, 1]);
+    // Peer 1 cannot reach peer 0 for 10 s, so it stays outside any ring
+    // far longer than the creations' retries (0.5 + 1 + 2 s) would last.
+    g.cut.insert(1);
+    g.submit(1, 2, 100);
+    g.run(10_000);
+    assert!(!g.nodes[&1].in_ring(), "still joining while cut off");
+    assert!(g.submitted.is_empty(), "no answer yet: {:?}", g.submitted);
+    g.cut.remove(&1);
+    g.run(20_000);
+    let primes = primes_in(2, 100);
+    assert_eq!(g.submitted, vec![Ok((primes.len() as u64, 0))]);
+    for &p in &primes {
+        assert_eq!(g.record(p).state, UnitState::Done, "M{p}");
+    }
+}
