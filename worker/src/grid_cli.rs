@@ -163,12 +163,29 @@ pub struct ResultsArgs {
     /// CSV with a header line.
     #[arg(long)]
     pub csv: bool,
+    /// Output format; `gimps` is one Prime95 `results.json.txt` line per
+    /// result (as in `DATA/results.json.txt`).
+    #[arg(long, value_enum, conflicts_with_all = ["json", "csv"])]
+    pub format: Option<ResultsFormat>,
     /// Only exponents in this range.
     #[arg(long)]
     pub range: Option<Range>,
     /// Only Mersenne primes.
     #[arg(long)]
     pub primes: bool,
+}
+
+/// How `worker results` prints the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultsFormat {
+    /// A text table (the default).
+    Table,
+    /// As `--json`.
+    Json,
+    /// As `--csv`.
+    Csv,
+    /// Prime95 `results.json.txt` lines.
+    Gimps,
 }
 
 /// `worker status`.
@@ -336,19 +353,30 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
         .filter(|r| !a.primes || r.best.status.code() == "P")
         .collect();
     let mut out = std::io::stdout().lock();
-    print_rows(&rows, a.json, a.csv, &mut out)?;
+    let format = a.format.unwrap_or(if a.json {
+        ResultsFormat::Json
+    } else if a.csv {
+        ResultsFormat::Csv
+    } else {
+        ResultsFormat::Table
+    });
+    print_rows(&rows, format, &mut out)?;
     out.flush()?;
     Ok(())
 }
 
 /// Writes the rows; a write error (a closed pipe, say) is returned, not a
 /// panic as from `println!`.
-fn print_rows(rows: &[Row], json: bool, csv: bool, out: &mut dyn Write) -> std::io::Result<()> {
-    if json {
+fn print_rows(rows: &[Row], format: ResultsFormat, out: &mut dyn Write) -> std::io::Result<()> {
+    if format == ResultsFormat::Json {
         for r in rows {
             writeln!(out, "{}", row_json(r))?;
         }
-    } else if csv {
+    } else if format == ResultsFormat::Gimps {
+        for r in rows {
+            writeln!(out, "{}", crate::gimps::line(&r.best, None))?;
+        }
+    } else if format == ResultsFormat::Csv {
         writeln!(
             out,
             "exponent,status,res64,computed_by,agreeing,results,when"
@@ -581,7 +609,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         identical &= t == u;
     }
     if a.table {
-        print_rows(&rows, false, false, &mut std::io::stdout().lock())?;
+        print_rows(&rows, ResultsFormat::Table, &mut std::io::stdout().lock())?;
     }
     let primes: Vec<String> = rows
         .iter()

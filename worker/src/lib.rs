@@ -8,6 +8,7 @@ pub mod bench;
 pub mod ckptfile;
 pub mod cli;
 pub mod db;
+pub mod gimps;
 pub mod grid_cli;
 pub mod llcmd;
 pub mod net;

@@ -1,7 +1,8 @@
 //! The client commands as processes against a live grid: `coordinator
 //! --seed-range` seeds units, `worker submit` adds more, and `worker
-//! results` and `worker status` report what the peers hold, as text, CSV
-//! and JSON.
+//! results` and `worker status` report what the peers hold, as text, CSV,
+//! JSON and GIMPS lines; the crunching peer's `DATA/results.json.txt`
+//! agrees with them.
 
 mod common;
 
@@ -112,6 +113,37 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
         assert!(r["agreeing"].as_u64() >= Some(1), "{r}");
         assert!(r["results"].as_u64() >= r["agreeing"].as_u64(), "{r}");
     }
+
+    // The crunching peer appended every unit it finished to
+    // `DATA/results.json.txt`, and `--format gimps` prints the same fields:
+    // both agree with `--json`.
+    let by_p: std::collections::BTreeMap<u64, &serde_json::Value> = rows
+        .iter()
+        .map(|r| (r["exponent"].as_u64().unwrap(), r))
+        .collect();
+    let file = std::fs::read_to_string(dir.join("w").join("results.json.txt")).unwrap();
+    let gimps_out = worker_cli(&["results", "--peer", &w.addr, "--format", "gimps"]);
+    for (what, text) in [("results.json.txt", &file), ("--format gimps", &gimps_out)] {
+        let mut seen = std::collections::BTreeSet::new();
+        for l in text.lines() {
+            let g: serde_json::Value = serde_json::from_str(l).unwrap();
+            let p = g["exponent"].as_u64().unwrap();
+            let r = by_p[&p];
+            for f in ["status", "worktype", "res64", "shift-count", "program"] {
+                assert_eq!(g[f], r[f], "{what}: {f} of {g} vs {r}");
+            }
+            assert_eq!(g["error-code"], "00000000", "{what}: {g}");
+            assert_eq!(g["computer"], w.addr.as_str(), "{what}: {g}");
+            seen.insert(p);
+        }
+        // A unit may be crunched twice if a lease lapsed under load.
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), all, "{what}");
+    }
+    assert_eq!(gimps_out.lines().count(), all.len(), "{gimps_out}");
+    assert!(
+        !dir.join("coord").join("results.json.txt").exists(),
+        "the coordinator crunched nothing"
+    );
 
     // `--primes` as text: exactly the Mersenne primes up to 1000.
     let out = worker_cli(&["results", "--peer", &w.addr, "--primes"]);

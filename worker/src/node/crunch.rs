@@ -31,6 +31,9 @@ pub struct CrunchPool {
     pub iterations: Arc<AtomicU64>,
     /// Where outcomes go.
     pub results: mpsc::Sender<Cmd>,
+    /// `DATA/results.json.txt`, which every unit this peer finishes is
+    /// appended to.
+    pub results_file: PathBuf,
 }
 
 impl CrunchPool {
@@ -43,9 +46,15 @@ impl CrunchPool {
         let every = self.every;
         let me = self.me.clone();
         let tx = self.results.clone();
+        let results_file = self.results_file.clone();
         self.pool.spawn(move || {
-            let outcome = crunch(p, shift, &path, &stop, &iters, every, &me);
+            let (outcome, fft_length) = crunch(p, shift, &path, &stop, &iters, every, &me);
             if let Crunched::Done(r) = &outcome {
+                // Only I/O, on this rayon thread: the ring decides nothing
+                // from this file.
+                if let Err(e) = crate::gimps::append(&results_file, r, fft_length) {
+                    warn!(exponent = p, %e, "results.json.txt write failed");
+                }
                 info!(
                     exponent = p,
                     status = r.status.code(),
@@ -68,7 +77,8 @@ fn write_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
 }
 
 /// Runs one unit on the calling (rayon) thread in steps of about 50 ms,
-/// checkpointing every `every` and when asked to stop.
+/// checkpointing every `every` and when asked to stop. The FFT length
+/// comes back beside a finished unit for `results.json.txt`.
 fn crunch(
     p: u64,
     shift: u64,
@@ -77,7 +87,7 @@ fn crunch(
     iters: &AtomicU64,
     every: Duration,
     me: &str,
-) -> Crunched {
+) -> (Crunched, Option<usize>) {
     let started = Instant::now();
     let mut engine: Box<dyn LlEngine> =
         match crate::ckptfile::load_checkpoint(path, p).map(|l| l.value) {
@@ -86,11 +96,11 @@ fn crunch(
                     info!(exponent = p, iteration = c.iteration, "resumed checkpoint");
                     e
                 }
-                Err(e) => return Crunched::Failed(e.to_string()),
+                Err(e) => return (Crunched::Failed(e.to_string()), None),
             },
             None => match ll::new_engine(EngineKind::Auto, p, shift) {
                 Ok(e) => e,
-                Err(e) => return Crunched::Failed(e.to_string()),
+                Err(e) => return (Crunched::Failed(e.to_string()), None),
             },
         };
     let mut step: u64 = 16;
@@ -98,16 +108,16 @@ fn crunch(
     while !engine.is_done() {
         if stop.load(Ordering::SeqCst) {
             if let Err(e) = write_checkpoint(path, &engine.checkpoint()) {
-                return Crunched::Failed(format!("checkpoint: {e}"));
+                return (Crunched::Failed(format!("checkpoint: {e}")), None);
             }
-            return Crunched::Stopped;
+            return (Crunched::Stopped, None);
         }
         let t = Instant::now();
         match engine.advance(step) {
             Ok(n) => {
                 iters.fetch_add(n, Ordering::Relaxed);
             }
-            Err(e) => return Crunched::Failed(e.to_string()),
+            Err(e) => return (Crunched::Failed(e.to_string()), None),
         }
         if t.elapsed() < Duration::from_millis(25) {
             step *= 2;
@@ -123,10 +133,15 @@ fn crunch(
     }
     let r = match engine.result() {
         Some(r) => r,
-        None => return Crunched::Failed("engine finished without a result".into()),
+        None => {
+            return (
+                Crunched::Failed("engine finished without a result".into()),
+                None,
+            );
+        }
     };
     let _ = std::fs::remove_file(path);
-    Crunched::Done(UnitResult {
+    let done = Crunched::Done(UnitResult {
         exponent: p,
         status: r.status,
         res64: r.res64,
@@ -135,5 +150,6 @@ fn crunch(
         computed_by: me.to_string(),
         finished_ms: now_ms(),
         crunch_ms: started.elapsed().as_millis() as u64,
-    })
+    });
+    (done, r.fft_length)
 }

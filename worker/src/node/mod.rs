@@ -304,6 +304,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         stop: shell.stop_crunch.clone(),
         iterations: shell.counters.iterations.clone(),
         results: shell.cmd.clone(),
+        results_file: crate::gimps::results_path(&cfg.data),
     };
     let tasks = vec![
         tokio::spawn(ring_task::run(
