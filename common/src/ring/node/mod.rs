@@ -487,6 +487,17 @@ impl<A: Address> RingNode<A> {
             self.suspects.retain(|s| s.id != from.id);
             self.probe(from, now);
         }
+        if !self.is_member()
+            && matches!(msg.body, Body::FindSuccessor { .. })
+            && self.rejoin_failed()
+        {
+            // Somebody wants in through us while nobody we know answers:
+            // we are the last of our ring (say every other peer died).
+            // Staying outside for ever would lock every newcomer out too,
+            // so start a ring of one, as Chord's create(); the suspects stay
+            // on the passive list and are merged with if they come back.
+            self.restart_alone();
+        }
         if !self.is_member() {
             // Outside the ring (joining, or rejoining after losing every
             // successor) a node answers no ring requests, so that members

@@ -197,6 +197,29 @@ impl<A: Address> RingNode<A> {
         }
     }
 
+    /// True when a rejoin round ran and failed (no join in flight now):
+    /// no peer this node knows answered it.
+    pub(super) fn rejoin_failed(&self) -> bool {
+        !self.member
+            && !self.left
+            && self.rejoin_rounds >= 1
+            && !self.ops.iter().any(|o| matches!(o.kind, OpKind::Join))
+    }
+
+    /// Becomes a ring of one again (Chord's create()), keeping the peers
+    /// known and suspected, so that ring unification merges with them if
+    /// they come back.
+    pub(super) fn restart_alone(&mut self) {
+        self.member = true;
+        self.detached = false;
+        self.fenced = false;
+        self.successors.clear();
+        self.predecessor = None;
+        self.fingers.clear();
+        self.rejoin_at = None;
+        self.rejoin_rounds = 0;
+    }
+
     /// Schedule the next rejoin round, backing off exponentially (capped).
     pub(super) fn schedule_rejoin(&mut self) {
         let k = self.rejoin_rounds.min(REJOIN_BACKOFF_MAX);

@@ -148,3 +148,33 @@ fn known_peers_are_bounded_and_seedable() {
     assert_eq!(known.last().map(|p| p.addr), Some(40));
     assert!(known.iter().all(|p| p.id != n.me().id));
 }
+
+// The last node of a ring (every other peer died) must still let a
+// newcomer in: outside the ring it would answer nobody, and the newcomer
+// could only try to join through it, so neither would ever be a member.
+#[test]
+fn the_last_node_of_a_ring_lets_a_newcomer_in() {
+    let mut net = Net::ring(&[100, 600], 2);
+    net.down[1] = true;
+    net.run(30_000);
+    assert!(
+        matches!(net.nodes[0].membership(), Membership::Rejoining { .. }),
+        "{:?}",
+        net.nodes[0].membership()
+    );
+    let c = net.add_node(350, 2);
+    net.join(c, 0);
+    net.run(20_000);
+    for i in [0, c] {
+        assert_eq!(
+            net.nodes[i as usize].membership(),
+            Membership::Member,
+            "node {i}"
+        );
+    }
+    assert_eq!(net.succ(0).first(), Some(&c));
+    assert_eq!(net.succ(c).first(), Some(&0));
+    assert_eq!(net.pred(0), Some(c));
+    assert_eq!(net.pred(c), Some(0));
+    assert!(net.nodes[c as usize].owns(Id(300)) && net.nodes[0].owns(Id(50)));
+}
