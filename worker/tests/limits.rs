@@ -3,68 +3,14 @@
 //! the client commands writing to a closed pipe. Every wait is bounded and
 //! the only process killed is the peer this file starts.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Peer, tmpdir, wait_for};
 use mersenne_common::ll::MAX_EXPONENT;
 use mersenne_worker::net::{self, Request, Response};
-
-/// A peer process, killed when dropped.
-struct Peer {
-    child: Child,
-    addr: String,
-}
-
-impl Peer {
-    fn start(data: &Path) -> Peer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
-            .args(["--listen", "127.0.0.1:0", "--threads", "1"])
-            .args(["--lease-secs", "2", "--gossip-ms", "200"])
-            .arg("--data")
-            .arg(data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("peer did not report its address in 30 s")
-            });
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Peer { child, addr }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("limits-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// One request, bounded at `limit` however the peer behaves.
 fn ask(addr: &str, req: Request, limit: Duration) -> Option<Response> {
@@ -113,17 +59,6 @@ fn table(addr: &str) -> Vec<u64> {
     }
 }
 
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !ok() {
-        assert!(
-            t.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn worker_to_closed_pipe(args: &[&str]) -> Output {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
@@ -136,8 +71,8 @@ fn worker_to_closed_pipe(args: &[&str]) -> Output {
 
 #[test]
 fn hostile_ranges_do_not_wedge_a_peer_and_client_output_survives_a_closed_pipe() {
-    let dir = tempdir("hostile");
-    let peer = Peer::start(&dir.join("peer"));
+    let dir = tmpdir("hostile");
+    let peer = Peer::worker(&dir, "peer", None, &[]);
     let a = peer.addr.as_str();
 
     // Near 2^64 the sieve's square root once overflowed and spun for ever;
