@@ -6,7 +6,6 @@
 
 use super::*;
 use crate::ll::{ReferenceEngine, Status};
-use rand::{Rng, SeedableRng};
 
 fn forced(isa: Isa) -> FftOptions {
     FftOptions {
@@ -15,20 +14,10 @@ fn forced(isa: Isa) -> FftOptions {
     }
 }
 
-/// A random residue of M_p part-way through a test (seeded).
+/// A random residue of M_p part-way through a test (seeded), started at
+/// shift p/7: the engine tests' helper.
 fn random_checkpoint(p: u64, iteration: u64, seed: u64) -> Checkpoint {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let digits: Vec<u32> = (0..p.div_ceil(32)).map(|_| rng.random()).collect();
-    let x = BigUint::from_slice(&digits) % mersenne(p);
-    Checkpoint {
-        version: CHECKPOINT_VERSION,
-        exponent: p,
-        initial_shift: p / 7,
-        shift: shift_after(p, p / 7, iteration),
-        iteration,
-        residue: to_limbs(&x),
-        engine: "test".into(),
-    }
+    super::tests::random_checkpoint(p, p / 7, iteration, seed)
 }
 
 #[test]

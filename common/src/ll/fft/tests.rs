@@ -26,7 +26,12 @@ fn agree(p: u64, shift: u64, iters: u64, step: u64) -> FftEngine {
 
 /// A checkpoint holding a random residue part-way through a test, so that
 /// large exponents are compared on full-size data from the first iteration.
-fn random_checkpoint(p: u64, initial_shift: u64, iteration: u64, seed: u64) -> Checkpoint {
+pub(super) fn random_checkpoint(
+    p: u64,
+    initial_shift: u64,
+    iteration: u64,
+    seed: u64,
+) -> Checkpoint {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let digits: Vec<u32> = (0..p.div_ceil(32)).map(|_| rng.random()).collect();
     let x = BigUint::from_slice(&digits) % mersenne(p);
