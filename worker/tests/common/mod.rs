@@ -23,7 +23,7 @@ use num_bigint::BigUint;
 /// Published Mersenne prime exponents (the oracle for statuses).
 pub const KNOWN: &[u64] = &[
     2, 3, 5, 7, 13, 17, 19, 31, 61, 89, 107, 127, 521, 607, 1279, 2203, 2281, 3217, 4253, 4423,
-    9689, 9941, 11213, 19937, 21701, 23209, 44497, 86243,
+    9689, 9941, 11213, 19937, 21701, 23209, 44497, 86243, 110503, 132049, 216091,
 ];
 
 /// A fresh directory, unique to this process and call.
