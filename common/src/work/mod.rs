@@ -29,6 +29,8 @@ use sha2::{Digest, Sha256};
 use crate::ll::Status;
 
 mod limits;
+pub mod reputation;
+pub mod verify;
 pub use limits::{LimitError, MAX_SUBMIT_WIDTH, check_submission};
 
 /// Position of a unit's record on the ring: the first 8 bytes (big-endian)
