@@ -41,6 +41,7 @@ pub async fn serve(s: Arc<Shell>, listener: TcpListener) {
 
 async fn connection(s: Arc<Shell>, sock: TcpStream) -> Result<(), NetError> {
     sock.set_nodelay(true)?;
+    crate::net::unacked_data_closes(&sock)?;
     let mut conn = Framed::new(sock, codec());
     let hello = tokio::time::timeout(Duration::from_secs(10), conn.next())
         .await
