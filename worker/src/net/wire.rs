@@ -1,0 +1,267 @@
+//! The frames and the messages they carry, and their encoding.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::LengthDelimitedCodec;
+
+use mersenne_common::ring::Message;
+
+use super::NodeAddr;
+
+/// The unit-record codec lives in `mersenne_common::grid`, beside the grid's
+/// state machine; re-exported here because it is also the wire format.
+pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState};
+
+/// Version of this wire protocol; peers with another version are refused.
+/// 2: ring messages (Chord) replace membership gossip; wire-only unit types.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
+/// well below this, and ring messages carrying records are split to
+/// [`RING_CHUNK`] bytes.
+pub const MAX_FRAME: usize = 16 << 20;
+
+/// Payload budget of one ring frame that carries records (replicas,
+/// hand-over): a quarter of the frame cap, leaving room for encoding overhead.
+pub const RING_CHUNK: usize = MAX_FRAME / 4;
+
+/// Errors on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Socket-level failure, including frames over the size cap.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer did not answer in time.
+    #[error("request to {0} timed out")]
+    Timeout(String),
+    /// A frame did not decode.
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+    /// The peer speaks another protocol version.
+    #[error("peer speaks protocol version {0}, we speak {PROTOCOL_VERSION}")]
+    Version(u32),
+    /// The peer closed the connection or sent a frame out of place.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The peer answered with an error.
+    #[error("peer refused: {0}")]
+    Remote(String),
+}
+/// A ring message between grid peers.
+pub type RingMessage = Message<NodeAddr>;
+
+/// One frame on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Frame {
+    /// First frame of a connection, from the client.
+    Hello {
+        /// Protocol version spoken.
+        version: u32,
+    },
+    /// The server's answer to `Hello`.
+    HelloAck {
+        /// Protocol version spoken.
+        version: u32,
+        /// The server's advertised address.
+        node: String,
+    },
+    /// A request.
+    Request(Request),
+    /// An answer.
+    Response(Response),
+    /// A Chord message for the receiver's ring node. One-way: the ring has
+    /// its own request ids and timeouts, so nothing answers this frame.
+    Ring(Box<RingMessage>),
+}
+
+/// A unit offered to a stealer: the record and its ring version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkOffer {
+    /// The record.
+    pub unit: WireUnit,
+    /// Its version (what the stealer's compare-and-set expects).
+    pub version: u64,
+}
+
+/// One row of `Request::Units`: a record a node holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRow {
+    /// The exponent.
+    pub exponent: u64,
+    /// Ring version.
+    pub version: u64,
+    /// Lifecycle state.
+    pub state: WireUnitState,
+    /// Whether this node is the key's successor (owner) rather than a replica.
+    pub owned: bool,
+}
+
+/// Requests between peers and from the CLI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Client: submit exponents `from..=to`.
+    Submit {
+        /// First exponent.
+        from: u64,
+        /// Last exponent.
+        to: u64,
+    },
+    /// Ask a peer for claimable units it owns (work stealing).
+    FindWork {
+        /// At most this many.
+        max: usize,
+    },
+    /// Results, pushed by gossip.
+    PushResults {
+        /// Results.
+        results: Vec<WireResult>,
+    },
+    /// Anti-entropy: the sender's per-bucket digest.
+    Digest {
+        /// Bucket digests.
+        digest: Vec<u64>,
+    },
+    /// Client: the result table.
+    Results {
+        /// Lowest exponent.
+        from: u64,
+        /// Highest exponent.
+        to: u64,
+    },
+    /// Client: the unit records this node holds (owned and replicas).
+    Units {
+        /// Lowest exponent.
+        from: u64,
+        /// Highest exponent.
+        to: u64,
+    },
+    /// Client: the node's view.
+    Status,
+}
+
+/// Answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Response {
+    /// Done, nothing to say.
+    Ok,
+    /// Refused, with a reason.
+    Error(String),
+    /// Counts from `Submit`.
+    Created {
+        /// New records.
+        created: u64,
+        /// Records that existed already.
+        existed: u64,
+    },
+    /// Claimable units.
+    Work(Vec<WorkOffer>),
+    /// Results (anti-entropy answer or table).
+    Results {
+        /// Results.
+        results: Vec<WireResult>,
+        /// For `Digest`: buckets that differed, so the asker can push back
+        /// what it has in them.
+        buckets: Vec<usize>,
+    },
+    /// Records held.
+    Units(Vec<UnitRow>),
+    /// Node status.
+    Status(Box<NodeStatus>),
+}
+
+/// What `worker status` shows: the ring as this node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Advertised address.
+    pub addr: String,
+    /// Ring id (hex).
+    pub id: String,
+    /// Whether the node is in a ring (false while joining).
+    pub member: bool,
+    /// Its ring membership in words: `member`, `fenced` (claims no key
+    /// until a neighbour confirms its range, after a pause or a lost
+    /// predecessor), `joining`, `rejoining (round N)` or `left`.
+    #[serde(default)]
+    pub membership: String,
+    /// Peers in its cache of peers seen (its ways back into the ring).
+    #[serde(default)]
+    pub known_peers: usize,
+    /// Predecessor: (address, id in hex).
+    pub predecessor: Option<(String, String)>,
+    /// Successor list, nearest first: (address, id in hex).
+    pub successors: Vec<(String, String)>,
+    /// Finger-table entries.
+    pub fingers: usize,
+    /// Distinct nodes in the finger table.
+    pub finger_nodes: usize,
+    /// Unit records held (owned and replicas).
+    pub held: usize,
+    /// Of those, records whose key this node owns.
+    pub owned: usize,
+    /// Owned records waiting for a worker.
+    pub submitted: usize,
+    /// Owned records under a lease.
+    pub claimed: usize,
+    /// Owned records with a result.
+    pub done: usize,
+    /// Units this node is crunching now.
+    pub crunching: Vec<u64>,
+    /// Units this node finished since start.
+    pub finished: u64,
+    /// Rows in the result table.
+    pub results: usize,
+    /// LL iterations per second since start.
+    pub iterations_per_sec: f64,
+    /// Seconds since start.
+    pub uptime_secs: f64,
+    /// Frames received since start (ring messages and requests).
+    pub messages_in: u64,
+    /// Frames sent since start (ring messages and requests).
+    pub messages_out: u64,
+    /// Ring store operations (get / compare-and-set) started since start.
+    pub ring_ops: u64,
+    /// Units claimed since start.
+    pub claims: u64,
+    /// Milliseconds spent finding and claiming those units (from a free
+    /// slot to a granted claim; failed searches while idle not included).
+    pub claim_ms_total: f64,
+    /// Lease renewals sent since start.
+    pub renewals: u64,
+}
+
+/// Encodes a frame.
+pub fn encode(frame: &Frame) -> Bytes {
+    Bytes::from(rmp_serde::to_vec(frame).expect("frames always serialise"))
+}
+
+/// Decodes a frame.
+pub fn decode(bytes: &[u8]) -> Result<Frame, NetError> {
+    rmp_serde::from_slice(bytes).map_err(|e| NetError::Decode(e.to_string()))
+}
+
+/// The codec with the frame-size cap.
+pub fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let f = Frame::Request(Request::Submit { from: 2, to: 100 });
+        match decode(&encode(&f)).unwrap() {
+            Frame::Request(Request::Submit { from, to }) => assert_eq!((from, to), (2, 100)),
+            other => panic!("got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_does_not_decode() {
+        assert!(decode(b"\xff\xfe garbage").is_err());
+        assert!(decode(&[]).is_err());
+    }
+}
