@@ -1,6 +1,7 @@
-//! The grid commands: run a peer, `submit`, `results`, `status`, `local`,
+//! The grid commands: run a peer, `submit`, `import`, `results`, `status`, `local`,
 //! one file per command; this file holds the options they share.
 
+mod import;
 mod local;
 mod results;
 mod status;
@@ -14,6 +15,7 @@ use clap::Args;
 use crate::node::{self, NodeConfig};
 use crate::preflight;
 
+pub use import::{ImportArgs, import};
 pub use local::{LocalArgs, local};
 pub use results::{ResultsArgs, ResultsFormat, Row, results, row_json, rows};
 pub use status::{StatusArgs, status};

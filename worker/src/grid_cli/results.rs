@@ -154,7 +154,7 @@ pub(super) fn print_rows(
         }
     } else if format == ResultsFormat::Gimps {
         for r in rows {
-            writeln!(out, "{}", crate::gimps::line(&r.best, None))?;
+            writeln!(out, "{}", crate::gimps::line(&r.best, None, None))?;
         }
     } else if format == ResultsFormat::Csv {
         writeln!(
