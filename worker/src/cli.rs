@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use mersenne_common::ll::EngineKind;
 
-use crate::grid_cli::{LocalArgs, PeerArgs, ResultsArgs, StatusArgs, SubmitArgs};
+use crate::grid_cli::{ImportArgs, LocalArgs, PeerArgs, ResultsArgs, StatusArgs, SubmitArgs};
 
 const TOP_EXAMPLES: &str = "\
 Examples:
@@ -19,6 +19,8 @@ Examples:
   worker --join HOST_A:7700 --listen 0.0.0.0:7700 --advertise HOST_B:7700
                                  # join it from host B
   worker submit --range 2-20000 --peer HOST_A:7700
+  worker import worktodo.txt --peer HOST_A:7700
+                                 # Prime95's Test=/DoubleCheck= lines; results with their aid
   worker results --peer HOST_B:7700 --primes
   worker ll 4423                 # is 2^4423 - 1 prime?
   worker ll 86243 --json         # a longer test, GIMPS results.json.txt style
@@ -89,6 +91,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Submit a range of exponents to the grid (idempotent).
     Submit(SubmitArgs),
+    /// Submit the LL tests of a Prime95 worktodo.txt; list the lines not run.
+    Import(ImportArgs),
     /// Print the result table a peer holds.
     Results(ResultsArgs),
     /// Show the ring as a peer sees it.

@@ -19,8 +19,9 @@ pub fn results_path(data: &Path) -> PathBuf {
 /// not keep it); absent, the field is left out as Prime95 leaves out what
 /// does not apply. `error-code` is zeros: the engines do not expose
 /// round-off or Jacobi recovery counts. `user` is the peer's ring id and
-/// `computer` its address, the two ways a peer is named.
-pub fn line(r: &UnitResult, fft_length: Option<usize>) -> serde_json::Value {
+/// `computer` its address, the two ways a peer is named. `aid` is the
+/// PrimeNet assignment id of an imported worktodo line, when it had one.
+pub fn line(r: &UnitResult, fft_length: Option<usize>, aid: Option<&str>) -> serde_json::Value {
     let mut v = serde_json::json!({
         "status": r.status.code(),
         "exponent": r.exponent,
@@ -36,18 +37,26 @@ pub fn line(r: &UnitResult, fft_length: Option<usize>) -> serde_json::Value {
     if let Some(n) = fft_length {
         v["fft-length"] = n.into();
     }
+    if let Some(aid) = aid {
+        v["aid"] = aid.into();
+    }
     v
 }
 
 /// Appends one line to `path` (created if missing). Blocking I/O: call it
 /// off the async threads.
-pub fn append(path: &Path, r: &UnitResult, fft_length: Option<usize>) -> std::io::Result<()> {
+pub fn append(
+    path: &Path,
+    r: &UnitResult,
+    fft_length: Option<usize>,
+    aid: Option<&str>,
+) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
     // One write per line, so concurrent units never interleave mid-line.
-    f.write_all(format!("{}\n", line(r, fft_length)).as_bytes())
+    f.write_all(format!("{}\n", line(r, fft_length, aid)).as_bytes())
 }
 
 #[cfg(test)]
@@ -73,6 +82,7 @@ mod tests {
         let v = line(
             &unit(4327, Status::Composite, 0xC06B_3CA8_88EC_FB62),
             Some(256),
+            None,
         );
         assert_eq!(v["status"], "C");
         assert_eq!(v["exponent"], 4327);
@@ -84,6 +94,7 @@ mod tests {
         assert_eq!(v["program"]["name"], "mersenne-ring");
         assert_eq!(v["timestamp"], "2026-11-30 05:20:14");
         assert_eq!(v["computer"], "127.0.0.1:7700");
+        assert!(v.get("aid").is_none());
         assert_eq!(
             v["user"],
             format!("{:016x}", node_key("127.0.0.1:7700")).as_str()
@@ -92,18 +103,19 @@ mod tests {
 
     #[test]
     fn prime_line_without_fft_length_leaves_it_out() {
-        let v = line(&unit(4423, Status::Prime, 0), None);
+        let v = line(&unit(4423, Status::Prime, 0), None, Some("0123"));
         assert_eq!(v["status"], "P");
         assert_eq!(v["res64"], "0000000000000000");
         assert!(v.get("fft-length").is_none());
+        assert_eq!(v["aid"], "0123");
     }
 
     #[test]
     fn append_writes_one_parseable_line_per_result() {
         let dir = tempfile::tempdir().unwrap();
         let path = results_path(dir.path());
-        append(&path, &unit(4423, Status::Prime, 0), None).unwrap();
-        append(&path, &unit(4327, Status::Composite, 1), Some(256)).unwrap();
+        append(&path, &unit(4423, Status::Prime, 0), None, None).unwrap();
+        append(&path, &unit(4327, Status::Composite, 1), Some(256), None).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let exps: Vec<u64> = text
             .lines()

@@ -16,6 +16,7 @@ pub mod node;
 pub mod preflight;
 pub mod priority;
 pub mod timefmt;
+pub mod worktodo;
 
 use mersenne_common::ll::LlError;
 use mersenne_common::work::LimitError;
@@ -90,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Ll(args)) => llcmd::run(&args, &mut out),
         Some(Command::Bench(args)) => bench::run(&args, &mut out),
         Some(Command::Submit(a)) => grid(false, grid_cli::submit(a)),
+        Some(Command::Import(a)) => grid(false, grid_cli::import(a)),
         Some(Command::Results(a)) => grid(false, grid_cli::results(a)),
         Some(Command::Status(a)) => grid(false, grid_cli::status(a)),
         Some(Command::Local(a)) => grid(false, grid_cli::local(a)),

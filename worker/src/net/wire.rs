@@ -137,6 +137,14 @@ pub enum Request {
     },
     /// Client: the node's view.
     Status,
+    /// Client (`worker import`): submit these exponents, one unit each, and
+    /// keep their assignments on the receiving peer, which writes each
+    /// result to its `DATA/results.json.txt` with the `aid`. Answered with
+    /// [`Response::Created`].
+    Assign {
+        /// (exponent, PrimeNet assignment id if any).
+        units: Vec<(u64, Option<String>)>,
+    },
 }
 
 /// Answers.

@@ -34,6 +34,9 @@ pub struct CrunchPool {
     /// `DATA/results.json.txt`, which every unit this peer finishes is
     /// appended to.
     pub results_file: PathBuf,
+    /// Assignments imported here, whose lines are written with their `aid`
+    /// once the result is in the table.
+    pub assignments: Arc<super::assign::Assignments>,
 }
 
 impl CrunchPool {
@@ -47,12 +50,16 @@ impl CrunchPool {
         let me = self.me.clone();
         let tx = self.results.clone();
         let results_file = self.results_file.clone();
+        let assignments = self.assignments.clone();
         self.pool.spawn(move || {
             let (outcome, fft_length) = crunch(p, shift, &path, &stop, &iters, every, &me);
             if let Crunched::Done(r) = &outcome {
                 // Only I/O, on this rayon thread: the ring decides nothing
                 // from this file.
-                if let Err(e) = crate::gimps::append(&results_file, r, fft_length) {
+                let assigned = assignments.note_crunched(p, fft_length);
+                if !assigned
+                    && let Err(e) = crate::gimps::append(&results_file, r, fft_length, None)
+                {
                     warn!(exponent = p, %e, "results.json.txt write failed");
                 }
                 info!(

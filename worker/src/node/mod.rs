@@ -12,11 +12,14 @@
 //! - [`crunch`]: runs units on the rayon pool and checkpoints them;
 //! - [`persist`]: writes results and records to the database, in order;
 //! - [`peers`]: the ring's cache of peers seen, kept in `DATA/peers.json`;
-//! - [`status`]: what `worker status` shows.
+//! - [`status`]: what `worker status` shows;
+//! - [`assign`]: assignments imported by `worker import`, reported with
+//!   their `aid`.
 //!
 //! Time is the monotonic clock since the shell started, for the ring, and
 //! the wall clock for leases; `common` never reads a clock.
 
+mod assign;
 mod crunch;
 mod peers;
 mod persist;
@@ -174,6 +177,7 @@ pub(crate) struct Shell {
     pub client: Client,
     pub started: Instant,
     pub stop_crunch: Arc<AtomicBool>,
+    pub assignments: Arc<assign::Assignments>,
 }
 
 impl Shell {
@@ -271,6 +275,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         client: Client::new(),
         started: Instant::now(),
         stop_crunch: Arc::new(AtomicBool::new(false)),
+        assignments: Arc::new(assign::Assignments::load(&cfg.data)),
     });
     let me = Peer {
         id: Id(node_key(&addr)),
@@ -305,6 +310,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         iterations: shell.counters.iterations.clone(),
         results: shell.cmd.clone(),
         results_file: crate::gimps::results_path(&cfg.data),
+        assignments: shell.assignments.clone(),
     };
     let tasks = vec![
         tokio::spawn(ring_task::run(
@@ -315,6 +321,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
             persist.clone(),
         )),
         tokio::spawn(server::serve(shell.clone(), listener)),
+        tokio::spawn(assign::run(shell.clone())),
         persist_task,
     ];
     info!(%addr, id = %format!("{:016x}", node_key(&addr)), "node started");

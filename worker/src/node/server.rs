@@ -166,5 +166,49 @@ async fn handle(s: &Arc<Shell>, req: Request) -> Response {
             Response::Units(rows)
         }
         Request::Status => Response::Status(Box::new(super::status::status(s).await)),
+        Request::Assign { units } => assign(s, units).await,
     }
+}
+
+/// Most assignments one `worker import` may send at once.
+const MAX_ASSIGN: usize = 10_000;
+
+/// Submits each assigned exponent and keeps its assignment once the unit
+/// exists; stops at the first refusal.
+async fn assign(s: &Arc<Shell>, units: Vec<(u64, Option<String>)>) -> Response {
+    if units.len() > MAX_ASSIGN {
+        return Response::Error(format!(
+            "{} assignments at once; at most {MAX_ASSIGN}",
+            units.len()
+        ));
+    }
+    // An aid is 32 hex digits (worktodo::parse checks the client side).
+    if let Some((p, _)) = units
+        .iter()
+        .find(|(_, a)| a.as_ref().is_some_and(|a| a.len() > 64))
+    {
+        return Response::Error(format!("assignment id of {p} is too long"));
+    }
+    let (mut created, mut existed) = (0, 0);
+    for (p, aid) in units {
+        let (tx, rx) = oneshot::channel();
+        if s.cmd.send(Cmd::Submit(p, p, tx)).await.is_err() {
+            return Response::Error(GONE.into());
+        }
+        match rx.await {
+            Ok(Ok((c, e))) => {
+                created += c;
+                existed += e;
+            }
+            Ok(Err(e)) => return Response::Error(format!("M{p}: {e}")),
+            Err(_) => return Response::Error(GONE.into()),
+        }
+        let a = s.clone();
+        match tokio::task::spawn_blocking(move || a.assignments.add(p, aid)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Response::Error(format!("saving the assignment of M{p}: {e}")),
+            Err(e) => return Response::Error(format!("saving the assignment of M{p}: {e}")),
+        }
+    }
+    Response::Created { created, existed }
 }

@@ -1,0 +1,243 @@
+//! `worker local`: a whole grid in one process on loopback.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Args;
+
+use mersenne_common::primes::primes_in;
+use mersenne_common::work::{UnitResult, check_submission};
+
+use super::results::{ResultsFormat, print_rows, rows};
+use super::{Range, cores, shutdown_signal};
+use crate::net::{NodeStatus, Request, Response, one_request};
+use crate::node::{self, NodeConfig};
+
+/// `worker local`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Example:\n  worker local --nodes 4 --range 2-20000")]
+pub struct LocalArgs {
+    /// Peers to start on loopback.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Exponents to test.
+    #[arg(long, default_value = "2-10000")]
+    pub range: Range,
+    /// Crunching threads in total, shared by all peers (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Keep the peers' data here instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Print the whole table at the end, not only the primes.
+    #[arg(long)]
+    pub table: bool,
+}
+
+/// `worker local`: N peers in this process on loopback, one range, until done.
+pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
+    if a.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    check_submission(a.range.from, a.range.to)?;
+    let threads = a.threads.unwrap_or_else(cores).max(1);
+    let (base, temp) = match &a.data {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("mersenne-local-{}", std::process::id())),
+            true,
+        ),
+    };
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("crunch-{i}"))
+            .start_handler(crate::priority::lower_crunch_thread)
+            .build()?,
+    );
+    let units = primes_in(a.range.from, a.range.to).len();
+    println!(
+        "starting {} peers on loopback, {threads} crunching threads, range {}-{} ({units} units)",
+        a.nodes, a.range.from, a.range.to
+    );
+    let mut nodes = Vec::new();
+    for i in 0..a.nodes {
+        let mut c = NodeConfig::new("127.0.0.1:0", base.join(format!("peer{i}")));
+        // Each peer may keep the whole shared pool busy, so that a peer
+        // waiting on a claim never leaves a core idle.
+        c.threads = threads;
+        c.pool = Some(pool.clone());
+        c.gossip_every = Duration::from_millis(500);
+        c.lease = Duration::from_secs(30);
+        c.join = nodes.first().map(|n: &node::NodeHandle| n.addr.clone());
+        nodes.push(node::start(c).await?);
+    }
+    for n in &nodes {
+        println!("  peer {}", n.addr);
+    }
+    // Let the ring stabilize so that records land at their final owners
+    // (they would move there anyway; this saves the hand-over).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let t0 = Instant::now();
+    // A reused --data brings results of earlier runs (and maybe of other
+    // ranges): throughput and efficiency count only this run's units.
+    let started_ms = node::now_ms();
+    let (lo, hi) = (a.range.from, a.range.to);
+    let (created, existed) = match one_request(
+        &nodes[0].addr,
+        Request::Submit {
+            from: a.range.from,
+            to: a.range.to,
+        },
+    )
+    .await?
+    {
+        Response::Created { created, existed } => (created, existed),
+        other => bail!("submit failed: {other:?}"),
+    };
+    println!("submitted: {created} units created, {existed} already existed");
+    let bar = indicatif::ProgressBar::new(units as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} units ({per_sec}) {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let interrupted = loop {
+        let counts: Vec<usize> =
+            futures::future::join_all(nodes.iter().map(|n| n.result_count_in(lo, hi))).await;
+        let min = counts.iter().copied().min().unwrap_or(0);
+        let max = counts.iter().copied().max().unwrap_or(0);
+        bar.set_position(max as u64);
+        if min >= units {
+            break false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = shutdown_signal() => break true,
+        }
+    };
+    bar.finish_and_clear();
+    let wall = t0.elapsed().as_secs_f64();
+    let in_range = |t: Vec<UnitResult>| -> Vec<UnitResult> {
+        t.into_iter()
+            .filter(|r| (lo..=hi).contains(&r.exponent))
+            .collect()
+    };
+    let table = in_range(nodes[0].results().await);
+    let this_run: Vec<&UnitResult> = table
+        .iter()
+        .filter(|r| r.finished_ms >= started_ms)
+        .collect();
+    let crunch_ms: u64 = this_run.iter().map(|r| r.crunch_ms).sum();
+    let iterations: u64 = this_run.iter().map(|r| r.exponent.saturating_sub(2)).sum();
+    let rows = rows(&table);
+    let mut identical = true;
+    for n in &nodes {
+        let mut t = in_range(n.results().await);
+        t.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
+        let mut u = table.clone();
+        u.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
+        identical &= t == u;
+    }
+    if a.table {
+        print_rows(&rows, ResultsFormat::Table, &mut std::io::stdout().lock())?;
+    }
+    let primes: Vec<String> = rows
+        .iter()
+        .filter(|r| r.best.status.code() == "P")
+        .map(|r| r.best.exponent.to_string())
+        .collect();
+    if interrupted {
+        println!("interrupted after {wall:.1} s; {} units done", rows.len());
+    }
+    println!(
+        "Mersenne primes found ({}): {}",
+        primes.len(),
+        primes
+            .iter()
+            .map(|p| format!("M{p}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let run_units = this_run
+        .iter()
+        .map(|r| r.exponent)
+        .collect::<BTreeSet<_>>()
+        .len();
+    if run_units < rows.len() {
+        println!(
+            "{} units were already done before this run; the figures below count the other {run_units}",
+            rows.len() - run_units
+        );
+    }
+    println!(
+        "{run_units} units in {wall:.2} s wall: {:.1} units/s, {:.0} LL iterations/s",
+        run_units as f64 / wall,
+        iterations as f64 / wall
+    );
+    println!(
+        "crunch time {:.2} s on {threads} threads: efficiency {:.3} (sum of unit crunch times / (wall x threads))",
+        crunch_ms as f64 / 1000.0,
+        crunch_ms as f64 / 1000.0 / (wall * threads as f64)
+    );
+    let mut stats: Vec<NodeStatus> = Vec::new();
+    for n in &nodes {
+        stats.push(n.status().await);
+    }
+    let claims: u64 = stats.iter().map(|s| s.claims).sum();
+    let claim_ms: f64 = stats.iter().map(|s| s.claim_ms_total).sum();
+    let renewals: u64 = stats.iter().map(|s| s.renewals).sum();
+    let msgs: u64 = stats.iter().map(|s| s.messages_out).sum();
+    println!(
+        "overhead: {:.3} ms to find and claim a unit ({claims} claims), {renewals} lease renewals, \
+         {:.1} messages per unit ({msgs} frames in all: ring maintenance, lookups, \
+         store operations, replication, result gossip)",
+        claim_ms / claims.max(1) as f64,
+        msgs as f64 / run_units.max(1) as f64
+    );
+    let dup = table.len() - rows.len();
+    println!(
+        "tables on all {} peers identical: {identical}; duplicate results: {dup}",
+        nodes.len()
+    );
+    if interrupted || !temp {
+        // A --data the user keeps must hold every result and record on
+        // disk for the next run, including those of the last second.
+        stop_all(nodes).await;
+    } else {
+        // Finished in a temporary directory that is deleted next: nothing
+        // is in progress and nothing needs to reach the disk.
+        for n in nodes {
+            n.abort();
+        }
+    }
+    if temp {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    Ok(())
+}
+
+/// Longest `worker local` waits for its peers to stop after Ctrl-C.
+const LOCAL_STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Stops every peer of `worker local` the graceful way, all at once:
+/// checkpoint, give leases back, write the records, leave. Bounded by
+/// [`LOCAL_STOP_LIMIT`]; a second Ctrl-C stops waiting.
+async fn stop_all(nodes: Vec<node::NodeHandle>) {
+    let n = nodes.len();
+    println!("stopping {n} peers: checkpointing units in progress, giving leases back, leaving");
+    let t = Instant::now();
+    let all = futures::future::join_all(nodes.into_iter().map(|n| n.stop()));
+    tokio::select! {
+        _ = all => println!("stopped {n} peers in {:.1} s", t.elapsed().as_secs_f64()),
+        _ = tokio::time::sleep(LOCAL_STOP_LIMIT) => {
+            println!("peers still stopping after {} s; exiting anyway", LOCAL_STOP_LIMIT.as_secs());
+        }
+        _ = shutdown_signal() => println!("interrupted again; exiting without waiting"),
+    }
+}

@@ -1,0 +1,186 @@
+//! The grid commands: run a peer, `submit`, `import`, `results`, `status`, `local`,
+//! one file per command; this file holds the options they share.
+
+mod import;
+mod local;
+mod results;
+mod status;
+mod submit;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::node::{self, NodeConfig};
+use crate::preflight;
+
+pub use import::{ImportArgs, import};
+pub use local::{LocalArgs, local};
+pub use results::{ResultsArgs, ResultsFormat, Row, results, row_json, rows};
+pub use status::{StatusArgs, status};
+pub use submit::{SubmitArgs, submit};
+
+/// An inclusive range of exponents, `A-B` or a single `P`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First exponent.
+    pub from: u64,
+    /// Last exponent.
+    pub to: u64,
+}
+
+impl std::str::FromStr for Range {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parse = |x: &str| {
+            x.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{x:?} is not a number (expected A-B or P, e.g. 2-10000)"))
+        };
+        let (from, to) = match s.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => {
+                let p = parse(s)?;
+                (p, p)
+            }
+        };
+        if from > to {
+            return Err(format!("range {from}-{to} is empty (A must be <= B)"));
+        }
+        Ok(Range { from, to })
+    }
+}
+
+/// The ring options every peer takes, the `worker` peer and the
+/// `coordinator` alike (each flattens this struct into its command line).
+#[derive(Debug, Clone, Args)]
+pub struct RingArgs {
+    /// A peer of the ring to join (host:port). Without it, start a new ring.
+    #[arg(long, value_name = "PEER")]
+    pub join: Option<String>,
+    /// Address to listen on; port 0 picks a free one (printed on stdout).
+    #[arg(long, default_value = "0.0.0.0:7700", value_name = "ADDR")]
+    pub listen: String,
+    /// Address other peers reach this one at (default: the bound address).
+    /// Needed when listening on 0.0.0.0 or behind NAT.
+    #[arg(long, value_name = "ADDR")]
+    pub advertise: Option<String>,
+    /// Lease length in seconds; a unit whose worker vanished is handed out
+    /// again after this long.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub lease_secs: u64,
+    /// Seconds of work between checkpoints of a unit in progress.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub checkpoint_secs: u64,
+    /// Milliseconds between rounds of ring stabilization (Chord) and of
+    /// result gossip and anti-entropy.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub gossip_ms: u64,
+    /// Length r of the Chord successor list; every unit record is kept by
+    /// its owner and replicated on the owner's r successors.
+    #[arg(long, default_value_t = 8, value_name = "R")]
+    pub successors: usize,
+}
+
+impl RingArgs {
+    /// The node configuration these options describe, for a peer keeping
+    /// its data in `data` and crunching `threads` units at once.
+    pub fn config(&self, data: PathBuf, threads: usize) -> NodeConfig {
+        let mut c = NodeConfig::new(&self.listen, data);
+        c.join = self.join.clone();
+        c.advertise = self.advertise.clone();
+        c.threads = threads;
+        c.lease = Duration::from_secs(self.lease_secs.max(1));
+        c.checkpoint_every = Duration::from_secs(self.checkpoint_secs.max(1));
+        c.gossip_every = Duration::from_millis(self.gossip_ms.max(50));
+        c.successors = self.successors.max(1);
+        c
+    }
+}
+
+/// Options of a running peer (the top-level `worker` command).
+#[derive(Debug, Clone, Args)]
+pub struct PeerArgs {
+    /// Options shared with the coordinator.
+    #[command(flatten)]
+    pub ring: RingArgs,
+    /// Units crunched at once (default: all cores; 0: do not crunch).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Directory for the result table and checkpoints.
+    #[arg(long, default_value = "mersenne-data", value_name = "DIR")]
+    pub data: PathBuf,
+}
+
+impl RingArgs {
+    /// Refuses a malformed `--advertise` and a `--join` that does not
+    /// resolve before the peer starts, instead of retrying for ever.
+    pub async fn preflight(&self) -> anyhow::Result<()> {
+        if let Some(j) = &self.join {
+            preflight::check_join(j).await?;
+        }
+        if let Some(a) = &self.advertise {
+            preflight::check_addr_syntax("--advertise", a)?;
+        }
+        Ok(())
+    }
+}
+
+impl PeerArgs {
+    /// The node configuration these options describe.
+    pub fn config(&self, default_threads: usize) -> NodeConfig {
+        self.ring
+            .config(self.data.clone(), self.threads.unwrap_or(default_threads))
+    }
+}
+
+/// The peer a client command asks when given no `--peer`: one running on
+/// this machine with the default `--listen`.
+pub const LOCAL_PEER: &str = "127.0.0.1:7700";
+
+/// Cores on this machine.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs a peer until Ctrl-C / SIGTERM, after checking its addresses.
+pub async fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
+    args.ring.preflight().await?;
+    node::run(args.config(cores()), shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse() {
+        assert_eq!(
+            "2-100".parse::<Range>().unwrap(),
+            Range { from: 2, to: 100 }
+        );
+        assert_eq!("61".parse::<Range>().unwrap(), Range { from: 61, to: 61 });
+        assert!("9-3".parse::<Range>().is_err());
+        assert!("x-3".parse::<Range>().is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! `worker status`: the ring and the units as one peer sees them.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::LOCAL_PEER;
+use crate::net::{NodeStatus, Request, Response, one_request};
+
+/// `worker status`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Example:\n  worker status --peer 127.0.0.1:7700 --json")]
+pub struct StatusArgs {
+    /// The peer to ask.
+    #[arg(long, value_name = "ADDR", default_value = LOCAL_PEER)]
+    pub peer: String,
+    /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `worker status`.
+pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
+    let st: NodeStatus = match one_request(&a.peer, Request::Status)
+        .await
+        .with_context(|| format!("asking {} for its status", a.peer))?
+    {
+        Response::Status(s) => *s,
+        other => bail!("unexpected answer from {}: {other:?}", a.peer),
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string(&st)?)?;
+        return Ok(());
+    }
+    let peer = |p: &(String, String)| format!("{} ({})", p.0, p.1);
+    writeln!(out, "node         {} (id {})", st.addr, st.id)?;
+    writeln!(
+        out,
+        "ring         {}; {} peers known",
+        if st.membership.is_empty() {
+            if st.member { "member" } else { "joining" }
+        } else {
+            st.membership.as_str()
+        },
+        st.known_peers
+    )?;
+    writeln!(
+        out,
+        "predecessor  {}",
+        st.predecessor
+            .as_ref()
+            .map(peer)
+            .unwrap_or_else(|| "(none)".into())
+    )?;
+    writeln!(
+        out,
+        "successors   {}",
+        if st.successors.is_empty() {
+            "(none: a ring of one)".to_string()
+        } else {
+            st.successors
+                .iter()
+                .map(peer)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )?;
+    writeln!(
+        out,
+        "fingers      {} entries, {} distinct nodes",
+        st.fingers, st.finger_nodes
+    )?;
+    writeln!(
+        out,
+        "units held   {} ({} owned here: submitted {}, claimed {}, done {}; the rest are replicas)",
+        st.held, st.owned, st.submitted, st.claimed, st.done
+    )?;
+    writeln!(out, "crunching    {:?}", st.crunching)?;
+    writeln!(out, "finished     {} units here", st.finished)?;
+    writeln!(out, "result table {} exponents", st.results)?;
+    writeln!(
+        out,
+        "throughput   {:.0} LL iterations/s over {:.0} s",
+        st.iterations_per_sec, st.uptime_secs
+    )?;
+    writeln!(
+        out,
+        "messages     {} in, {} out; {} ring store operations",
+        st.messages_in, st.messages_out, st.ring_ops
+    )?;
+    writeln!(
+        out,
+        "claims       {} ({:.2} ms each to find and claim), {} lease renewals",
+        st.claims,
+        st.claim_ms_total / st.claims.max(1) as f64,
+        st.renewals
+    )?;
+    out.flush()?;
+    Ok(())
+}
