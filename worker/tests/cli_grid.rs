@@ -112,6 +112,9 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
         assert_eq!(r["computed-by"], w.addr.as_str(), "{r}");
         assert!(r["agreeing"].as_u64() >= Some(1), "{r}");
         assert!(r["results"].as_u64() >= r["agreeing"].as_u64(), "{r}");
+        // One peer crunched everything, and a peer never verifies itself.
+        assert_eq!(r["verified"], "unverified", "{r}");
+        assert_eq!(r["checks"], r["results"], "{r}");
     }
 
     // The crunching peer appended every unit it finished to

@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ll::Status;
 
+use super::UnitResult;
+use super::reputation::{Outcome, ReputationPolicy, fold};
+
 /// One result as verification sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report<'a> {
@@ -205,6 +208,65 @@ pub fn verdict(
         agreeing: BTreeSet::new(),
         bad: BTreeSet::new(),
         next_check,
+    }
+}
+
+impl<'a> From<&'a UnitResult> for Report<'a> {
+    fn from(r: &'a UnitResult) -> Self {
+        Report {
+            peer: &r.computed_by,
+            shift: r.shift,
+            status: r.status,
+            res64: r.res64,
+            engine: &r.engine,
+            // Results do not carry recovered-error counts yet.
+            errors: 0,
+        }
+    }
+}
+
+/// Verdicts on every exponent of a result table. The quarantine comes from
+/// the reputations that the table itself implies: a first pass judges with
+/// nobody quarantined, its outcomes are folded into reputations, and the
+/// second pass judges again with the quarantined peers' results counting
+/// toward no quorum.
+pub fn table_verdicts(
+    results: &[UnitResult],
+    policy: &Policy,
+    reputation: &ReputationPolicy,
+) -> BTreeMap<u64, Verdict> {
+    let mut by_p: BTreeMap<u64, Vec<&UnitResult>> = BTreeMap::new();
+    for r in results {
+        by_p.entry(r.exponent).or_default().push(r);
+    }
+    let judge = |quarantined: &BTreeSet<String>| -> BTreeMap<u64, Verdict> {
+        by_p.iter()
+            .map(|(p, rs)| {
+                let reports: Vec<Report<'_>> = rs.iter().map(|r| Report::from(*r)).collect();
+                (*p, verdict(*p, &reports, quarantined, policy))
+            })
+            .collect()
+    };
+    let first = judge(&BTreeSet::new());
+    let outcomes = first
+        .iter()
+        .filter_map(|(p, v)| v.answer.map(|a| (p, a)))
+        .flat_map(|(p, (status, res64))| {
+            by_p[p].iter().map(move |r| {
+                let ok = r.status == status && r.res64 == res64;
+                let outcome = if ok { Outcome::Valid } else { Outcome::Bad };
+                (r.finished_ms, r.computed_by.as_str(), outcome)
+            })
+        });
+    let quarantined: BTreeSet<String> = fold(outcomes)
+        .into_iter()
+        .filter(|(_, rep)| rep.quarantined(reputation))
+        .map(|(peer, _)| peer)
+        .collect();
+    if quarantined.is_empty() {
+        first
+    } else {
+        judge(&quarantined)
     }
 }
 

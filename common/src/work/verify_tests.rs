@@ -3,6 +3,8 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::*;
+use crate::work::UnitResult;
+use crate::work::reputation::ReputationPolicy;
 
 const P: u64 = 1_000_003;
 
@@ -251,4 +253,44 @@ proptest! {
             prop_assert!(v.bad.is_empty());
         }
     }
+}
+
+fn result(p: u64, peer: &str, shift: u64, res64: u64, t: u64) -> UnitResult {
+    UnitResult {
+        exponent: p,
+        status: Status::Composite,
+        res64,
+        shift,
+        engine: "fft".into(),
+        computed_by: peer.into(),
+        finished_ms: t,
+        crunch_ms: 1,
+    }
+}
+
+#[test]
+fn a_table_quarantines_a_peer_caught_lying_and_then_its_word_alone_is_not_enough() {
+    let policy = Policy::default();
+    let reps = ReputationPolicy::default();
+    // M11: the liar is outvoted by a and b; M13: the liar and c agree.
+    let table = [
+        result(11, "liar", 1, 666, 1),
+        result(11, "a", 2, 0x7, 2),
+        result(11, "b", 3, 0x7, 3),
+        result(13, "liar", 4, 0x9, 4),
+        result(13, "c", 5, 0x9, 5),
+    ];
+    let naive = verdict(
+        13,
+        &[Report::from(&table[3]), Report::from(&table[4])],
+        &BTreeSet::new(),
+        &policy,
+    );
+    assert_eq!(naive.state, Verification::Verified, "without reputation");
+    let v = table_verdicts(&table, &policy, &reps);
+    assert_eq!(v[&11].state, Verification::Verified);
+    assert_eq!(v[&11].bad, set(&["liar"]));
+    assert_eq!(v[&13].state, Verification::Unverified, "c alone vouches");
+    let check = v[&13].next_check.clone().unwrap();
+    assert_eq!(check.exclude_peers, set(&["c", "liar"]));
 }

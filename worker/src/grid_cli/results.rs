@@ -8,6 +8,8 @@ use clap::Args;
 use comfy_table::Table;
 
 use mersenne_common::ll::res64_hex;
+use mersenne_common::work::reputation::ReputationPolicy;
+use mersenne_common::work::verify::{Policy, Verification, table_verdicts};
 use mersenne_common::work::{UnitResult, agreement};
 
 use super::{LOCAL_PEER, Range};
@@ -35,7 +37,8 @@ pub struct ResultsArgs {
     /// Only exponents in this range.
     #[arg(long)]
     pub range: Option<Range>,
-    /// Only Mersenne primes.
+    /// Only Mersenne primes (the `verified` column flags any not yet
+    /// verified by a quorum of other peers).
     #[arg(long)]
     pub primes: bool,
 }
@@ -53,29 +56,48 @@ pub enum ResultsFormat {
     Gimps,
 }
 
-/// One row of the table: the majority result and the agreement count.
+/// One row of the table: the verified (or else the majority) result, the
+/// agreement count and the verification state.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// The result that most results agree with.
+    /// The verified result, or while unverified the one most results agree
+    /// with.
     pub best: UnitResult,
     /// How many agree with it.
     pub agree: usize,
     /// How many results there are.
     pub total: usize,
+    /// Whether a quorum of distinct peers with distinct shifts agree
+    /// (`mersenne_common::work::verify`).
+    pub verification: Verification,
 }
 
-/// Groups results into rows by exponent.
+/// Groups results into rows by exponent and judges each.
 pub fn rows(results: &[UnitResult]) -> Vec<Row> {
+    let verdicts = table_verdicts(results, &Policy::default(), &ReputationPolicy::default());
     let mut by_p: BTreeMap<u64, Vec<UnitResult>> = BTreeMap::new();
     for r in results {
         by_p.entry(r.exponent).or_default().push(r.clone());
     }
-    by_p.values()
-        .filter_map(|v| {
-            agreement(v).map(|(best, agree)| Row {
+    by_p.iter()
+        .filter_map(|(p, v)| {
+            let verdict = &verdicts[p];
+            let verified = verdict.answer.and_then(|(status, res64)| {
+                v.iter()
+                    .find(|r| r.status == status && r.res64 == res64)
+                    .map(|best| {
+                        let agree = v
+                            .iter()
+                            .filter(|r| r.status == status && r.res64 == res64)
+                            .count();
+                        (best, agree)
+                    })
+            });
+            verified.or_else(|| agreement(v)).map(|(best, agree)| Row {
                 best: best.clone(),
                 agree,
                 total: v.len(),
+                verification: verdict.state,
             })
         })
         .collect()
@@ -99,6 +121,8 @@ pub fn row_json(r: &Row) -> serde_json::Value {
         "computed-by": r.best.computed_by,
         "agreeing": r.agree,
         "results": r.total,
+        "verified": r.verification.name(),
+        "checks": r.total,
         "timestamp": when(r.best.finished_ms),
         "crunch-ms": r.best.crunch_ms,
     })
@@ -159,18 +183,19 @@ pub(super) fn print_rows(
     } else if format == ResultsFormat::Csv {
         writeln!(
             out,
-            "exponent,status,res64,computed_by,agreeing,results,when"
+            "exponent,status,res64,computed_by,agreeing,results,verified,when"
         )?;
         for r in rows {
             writeln!(
                 out,
-                "{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{}",
                 r.best.exponent,
                 r.best.status.code(),
                 res64_hex(r.best.res64),
                 r.best.computed_by,
                 r.agree,
                 r.total,
+                r.verification.name(),
                 when(r.best.finished_ms)
             )?;
         }
@@ -182,6 +207,7 @@ pub(super) fn print_rows(
             "res64",
             "computed by",
             "agree",
+            "verified",
             "when (UTC)",
         ]);
         for r in rows {
@@ -191,6 +217,7 @@ pub(super) fn print_rows(
                 res64_hex(r.best.res64),
                 r.best.computed_by.clone(),
                 format!("{}/{}", r.agree, r.total),
+                r.verification.name().to_string(),
                 when(r.best.finished_ms),
             ]);
         }
