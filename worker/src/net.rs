@@ -18,7 +18,7 @@ mod client;
 mod wire;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 // The map below holds queues only, consistent after every single
 // operation: a panic elsewhere while it was locked leaves nothing
 // half-done, so poisoning is ignored.
@@ -106,22 +106,54 @@ pub fn split_ring_message(msg: RingMessage) -> Vec<RingMessage> {
 }
 
 enum Outbound {
-    Msg(Box<RingMessage>),
+    /// An encoded frame.
+    Msg(Bytes),
     Flush(oneshot::Sender<()>),
 }
 
-/// One-way delivery of ring messages: one task and one connection per
-/// peer, frames in order, no answers. A message that cannot be delivered
-/// (peer down, queue full) is dropped: the ring's own timeouts notice and
-/// route around it, as they would for a lost packet.
-#[derive(Clone, Default)]
-pub struct RingOutbox {
-    peers: Arc<Mutex<HashMap<NodeAddr, mpsc::Sender<Outbound>>>>,
-    sent: Arc<AtomicU64>,
+/// The queue towards one peer: the sender of its delivery task and the
+/// bytes waiting in it.
+#[derive(Clone)]
+struct PeerQueue {
+    tx: mpsc::UnboundedSender<Outbound>,
+    queued: Arc<AtomicUsize>,
 }
 
-/// Messages queued per peer before further ones are dropped.
-const PEER_QUEUE: usize = 16_384;
+/// What the outbox and its delivery tasks count.
+#[derive(Default)]
+struct OutboxCounters {
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// One-way delivery of ring messages: one task and one connection per
+/// peer, frames in order, no answers.
+///
+/// Each peer's queue is bounded in bytes, not messages: a message is
+/// refused (tail drop) when it would take the peer's queue past the limit,
+/// and everything queued is dropped when the connection fails. Either way
+/// the drop is counted ([`RingOutbox::dropped`]) and the ring's own
+/// timeouts and anti-entropy notice and route around it, as they would for
+/// a lost packet. Tail drop keeps what is already queued, in order: a slow
+/// peer gets the older messages (requests whose replies are awaited) and
+/// loses the newest, which the ring resends on its next period anyway.
+#[derive(Clone)]
+pub struct RingOutbox {
+    peers: Arc<Mutex<HashMap<NodeAddr, PeerQueue>>>,
+    counters: Arc<OutboxCounters>,
+    limit: usize,
+}
+
+/// Bytes queued per peer before further messages are dropped: two of the
+/// largest ring frames ([`RING_CHUNK`]), so that a full chunk of records
+/// always fits behind a few small messages.
+pub const PEER_QUEUE_BYTES: usize = 2 * RING_CHUNK;
+
+impl Default for RingOutbox {
+    fn default() -> Self {
+        Self::with_limit(PEER_QUEUE_BYTES)
+    }
+}
 
 impl RingOutbox {
     /// An outbox with no connections yet.
@@ -129,30 +161,71 @@ impl RingOutbox {
         Self::default()
     }
 
+    /// An outbox whose per-peer queues hold at most `bytes` encoded bytes.
+    pub fn with_limit(bytes: usize) -> Self {
+        RingOutbox {
+            peers: Arc::default(),
+            counters: Arc::default(),
+            limit: bytes,
+        }
+    }
+
     /// Frames written so far.
     pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        self.counters.sent.load(Ordering::Relaxed)
     }
 
-    fn sender(&self, to: NodeAddr) -> mpsc::Sender<Outbound> {
+    /// Messages dropped so far: refused by a full queue, or queued when
+    /// their connection failed.
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Encoded bytes waiting for `to` now.
+    pub fn queued_bytes(&self, to: &NodeAddr) -> usize {
+        self.peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(to)
+            .map_or(0, |q| q.queued.load(Ordering::Relaxed))
+    }
+
+    fn queue(&self, to: NodeAddr) -> PeerQueue {
         let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(tx) = peers.get(&to)
-            && !tx.is_closed()
+        if let Some(q) = peers.get(&to)
+            && !q.tx.is_closed()
         {
-            return tx.clone();
+            return q.clone();
         }
-        let (tx, rx) = mpsc::channel(PEER_QUEUE);
-        peers.insert(to, tx.clone());
-        tokio::spawn(deliver(to, rx, self.sent.clone()));
-        tx
+        let (tx, rx) = mpsc::unbounded_channel();
+        let q = PeerQueue {
+            tx,
+            queued: Arc::default(),
+        };
+        peers.insert(to, q.clone());
+        tokio::spawn(deliver(to, rx, q.queued.clone(), self.counters.clone()));
+        q
     }
 
-    /// Queues `msg` for `to` (split if it carries many records).
+    /// Queues `msg` for `to` (split if it carries many records), or drops
+    /// it if the peer's queue is full.
     pub fn send(&self, to: NodeAddr, msg: RingMessage) {
-        let tx = self.sender(to);
+        let q = self.queue(to);
         for m in split_ring_message(msg) {
-            if tx.try_send(Outbound::Msg(Box::new(m))).is_err() {
-                debug!(%to, "ring queue full or closed: message dropped");
+            let frame = encode(&Frame::Ring(Box::new(m)));
+            let len = frame.len();
+            let fits = q
+                .queued
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    (b + len <= self.limit).then_some(b + len)
+                })
+                .is_ok();
+            if !fits || q.tx.send(Outbound::Msg(frame)).is_err() {
+                if fits {
+                    q.queued.fetch_sub(len, Ordering::Relaxed);
+                }
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                debug!(%to, len, "ring queue full or closed: message dropped");
             }
         }
     }
@@ -160,16 +233,16 @@ impl RingOutbox {
     /// Waits until everything queued so far has been written (or dropped),
     /// at most `limit`.
     pub async fn flush(&self, limit: Duration) {
-        let txs: Vec<mpsc::Sender<Outbound>> = self
+        let txs: Vec<mpsc::UnboundedSender<Outbound>> = self
             .peers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .cloned()
+            .map(|q| q.tx.clone())
             .collect();
         let waits = txs.into_iter().map(|tx| async move {
             let (done, wait) = oneshot::channel();
-            if tx.send(Outbound::Flush(done)).await.is_ok() {
+            if tx.send(Outbound::Flush(done)).is_ok() {
                 let _ = wait.await;
             }
         });
@@ -178,42 +251,106 @@ impl RingOutbox {
 }
 
 /// The per-peer delivery task: connects, then writes frames as they come,
-/// flushing the socket whenever the queue runs dry. Ends (dropping what is
-/// queued) when the connection fails; the next message starts a new task.
-async fn deliver(to: NodeAddr, mut rx: mpsc::Receiver<Outbound>, sent: Arc<AtomicU64>) {
-    let mut conn = match tokio::time::timeout(REQUEST_TIMEOUT, connect(to.as_str())).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            debug!(%to, %e, "ring connection failed");
-            return;
-        }
-        Err(_) => {
-            debug!(%to, "ring connection timed out");
-            return;
+/// flushing the socket whenever the queue runs dry. Ends when the
+/// connection fails, dropping (and counting) what is queued; the next
+/// message starts a new task.
+async fn deliver(
+    to: NodeAddr,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+    counters: Arc<OutboxCounters>,
+) {
+    let write = async {
+        let mut conn = match tokio::time::timeout(REQUEST_TIMEOUT, connect(to.as_str())).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                debug!(%to, %e, "ring connection failed");
+                return;
+            }
+            Err(_) => {
+                debug!(%to, "ring connection timed out");
+                return;
+            }
+        };
+        let mut flushes = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(item) = next {
+                match item {
+                    Outbound::Msg(frame) => {
+                        queued.fetch_sub(frame.len(), Ordering::Relaxed);
+                        if let Err(e) = conn.feed(frame).await {
+                            debug!(%to, %e, "ring send failed");
+                            counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        counters.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outbound::Flush(done) => flushes.push(done),
+                }
+                next = rx.try_recv().ok();
+            }
+            if let Err(e) = SinkExt::<Bytes>::flush(&mut conn).await {
+                debug!(%to, %e, "ring flush failed");
+                return;
+            }
+            for f in flushes.drain(..) {
+                let _ = f.send(());
+            }
         }
     };
-    let mut flushes = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(item) = next {
-            match item {
-                Outbound::Msg(m) => {
-                    if let Err(e) = conn.feed(encode(&Frame::Ring(m))).await {
-                        debug!(%to, %e, "ring send failed");
-                        return;
-                    }
-                    sent.fetch_add(1, Ordering::Relaxed);
-                }
-                Outbound::Flush(done) => flushes.push(done),
+    write.await;
+    // The connection failed: refuse new messages and count the queued ones
+    // as dropped (flush waiters are answered by the drop of their sender).
+    rx.close();
+    while let Ok(item) = rx.try_recv() {
+        if let Outbound::Msg(frame) = item {
+            queued.fetch_sub(frame.len(), Ordering::Relaxed);
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that accepts connections but never answers the handshake
+    /// holds every message in the outbox; the queue must stop at its byte
+    /// limit and count what it refused.
+    #[tokio::test]
+    async fn ring_queue_is_bounded_in_bytes() {
+        use mersenne_common::ring::{Id, Peer};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = NodeAddr::try_from(listener.local_addr().unwrap().to_string().as_str()).unwrap();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
             }
-            next = rx.try_recv().ok();
+        });
+        let from = Peer { id: Id(1), addr };
+        let record = Record {
+            key: Id(2),
+            value: vec![7; 1000],
+            version: 1,
+        };
+        let msg = Message {
+            from,
+            body: Body::Replicate {
+                rid: 0,
+                records: vec![record],
+            },
+        };
+        let one = encode(&Frame::Ring(Box::new(msg.clone()))).len();
+        let limit = 10 * one + one / 2;
+        let outbox = RingOutbox::with_limit(limit);
+        for _ in 0..25 {
+            outbox.send(addr, msg.clone());
         }
-        if let Err(e) = SinkExt::<Bytes>::flush(&mut conn).await {
-            debug!(%to, %e, "ring flush failed");
-            return;
-        }
-        for f in flushes.drain(..) {
-            let _ = f.send(());
-        }
+        assert_eq!(outbox.queued_bytes(&addr), 10 * one);
+        assert_eq!(outbox.dropped(), 15);
+        assert_eq!(outbox.sent(), 0);
+        hold.abort();
     }
 }

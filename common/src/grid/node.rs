@@ -477,6 +477,19 @@ impl<A: Address> GridNode<A> {
         self.pending.insert(op, why);
     }
 
+    /// Joins a unit record from disk into the ring's copy, at the record's
+    /// own version (see [`RingNode::restore`]).
+    pub(super) fn restore_record(&mut self, u: &UnitRecord, why: Pending, now: Now) {
+        self.stats.ring_ops += 1;
+        let record = crate::ring::Record {
+            key: Id(crate::work::unit_key(u.exponent)),
+            value: WireUnit::encode(u),
+            version: u.version,
+        };
+        let op = self.ring.restore(record, now.mono);
+        self.pending.insert(op, why);
+    }
+
     pub(super) fn get(&mut self, p: u64, why: Pending, now: Now) {
         self.stats.ring_ops += 1;
         let op = self.ring.get(Id(crate::work::unit_key(p)), now.mono);

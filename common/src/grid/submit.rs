@@ -127,10 +127,12 @@ impl<A: Address> GridNode<A> {
         self.out.push(Output::Submitted { req, result });
     }
 
-    /// Puts persisted records back into the ring once in it: each one the
-    /// ring lacks is created with `cas(key, 0, record)`, so a record the
-    /// ring already has is never overwritten; when the ring's copy lacks
-    /// results ours has, they are written into it as completions.
+    /// Puts persisted records back into the ring once in it: each one is
+    /// joined into the ring's copy at its own version
+    /// ([`crate::ring::RingNode::restore`]), so a record the ring lacks
+    /// comes back at the version it had, not at 1, a version never goes
+    /// backward, and the ring's copy loses nothing (the unit-record join
+    /// keeps both sides' results).
     pub(super) fn pump_restore(&mut self, now: Now) {
         if self.restore.is_empty() || !self.in_ring() || now.mono < self.restore_at {
             return;
@@ -153,7 +155,7 @@ impl<A: Address> GridNode<A> {
                 continue;
             }
             self.restoring += 1;
-            self.cas(&u, 0, Pending::Restore(u.clone()), now);
+            self.restore_record(&u, Pending::Restore(u.clone()), now);
         }
         self.restore_done();
     }
@@ -172,6 +174,7 @@ impl<A: Address> GridNode<A> {
     }
 
     pub(super) fn restore_outcome(&mut self, u: UnitRecord, o: Outcome<A>, now: Now) {
+        // `Conflict` here means the ring's copy already contains ours.
         self.restoring -= 1;
         match o {
             Outcome::Store {
@@ -183,16 +186,11 @@ impl<A: Address> GridNode<A> {
                 }
             }
             Outcome::Store {
-                reply: StoreReply::Conflict(Some(cur)),
+                reply: StoreReply::Conflict(_),
                 ..
             } => {
                 if let Some(c) = &mut self.restore_counts {
                     c.2 += 1;
-                }
-                if let Some(cur) = WireUnit::decode(&cur)
-                    && !u.results.is_empty()
-                {
-                    self.complete(cur, u.results, now);
                 }
             }
             _ => {

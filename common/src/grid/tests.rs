@@ -649,3 +649,37 @@ fn a_submission_to_a_peer_still_joining_waits_for_the_ring_instead_of_failing() 
         assert_eq!(g.record(p).state, UnitState::Done, "M{p}");
     }
 }
+
+#[test]
+fn a_record_restored_from_disk_keeps_its_version_and_results() {
+    let mut g = Grid::new(&[0]);
+    let mut disk = UnitRecord::new(31).completed(fake_result(31, 0, 5));
+    disk.version = 9;
+    let persisted = vec![crate::ring::Record {
+        key: Id(unit_key(31)),
+        value: WireUnit::encode(&disk),
+        version: disk.version,
+    }];
+    let me = Peer {
+        id: Id(node_key("n0")),
+        addr: 0,
+    };
+    let restarted = GridNode::new(
+        me,
+        "n0".into(),
+        ring_cfg(),
+        grid_cfg(0),
+        None,
+        ResultSet::new(),
+        persisted,
+        BTreeSet::new(),
+        g.at(),
+    );
+    g.nodes.insert(0, restarted);
+    g.run(3000);
+    let back = g.record(31);
+    // Not version 1: a copy elsewhere at version 2..=9 must not win over it.
+    assert_eq!(back.version, 9);
+    assert_eq!(back.state, UnitState::Done);
+    assert_eq!(back.results, disk.results);
+}

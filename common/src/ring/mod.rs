@@ -55,9 +55,9 @@
 //! * **Rectify / notify**: adopt the notifier as predecessor if we have
 //!   none or it lies between the current one and us; hand it the records it
 //!   now owns, and tell the old predecessor (`NewPredecessor`) so that it
-//!   checks the newcomer right away. A node that gains a predecessor after
-//!   having none pulls its whole range from its successor (`Pull`), which
-//!   holds replicas of it.
+//!   checks the newcomer right away. A node whose range changed compares
+//!   the first chunk of it with its successor at once (a digest, below)
+//!   rather than pulling the whole range.
 //! * **Ping** the predecessor (forgotten after two silent pings) and one
 //!   further successor per period (dropped likewise).
 //! * **Fix fingers**, one per period: a known finger is checked with one
@@ -99,21 +99,28 @@
 //! # Records
 //!
 //! Store operations run at the key's successor, which replicates every
-//! write to its r successors and acknowledges the writer only once the first
-//! successor holds it (else the operation retries). Hand-overs (to a new
-//! predecessor, `Pull` replies) are acknowledged and resent; a node handed a
+//! write (the changed record only) to its r successors and acknowledges the
+//! writer only once the first successor holds it (else the operation
+//! retries). Hand-overs (to a new predecessor, of records nobody else
+//! needs) are acknowledged, resent and sent in chunks; a node handed a
 //! record it does not own forwards it towards the owner. Diverged copies
 //! merge through a pluggable join ([`RingNode::set_merge`], default
-//! [`default_merge`]). Every two periods a node re-pushes the records it
-//! owns to its successors if its predecessor, its successor list or its owned
-//! data changed since the last push (and every 16 periods regardless), so
-//! replicas follow the successor list through joins and failures; a
-//! newcomer gets its keys from its successor on notify; a leaver hands
-//! everything over. Nodes never drop replicas (memory is the price: see the
-//! closing notes), so a record survives while any node that ever held it
-//! lives. A node without a predecessor claims no key: lookups and store
-//! operations retry (backing off 0.5, 1, 2, 4 s) until notify has restored
-//! it.
+//! [`default_merge`]); [`RingNode::restore`] joins a copy from disk at its
+//! own version, so a version never goes backward.
+//!
+//! Anti-entropy (`node/repair.rs`): every two periods an owner sends each
+//! of its r successors the digest of the next chunk of its range (count and
+//! hash sum of at most 256 records, walking the range with a cursor); a
+//! replica whose chunk differs sends its copies, and the owner joins them
+//! and returns what the replica lacks. So replicas follow the successor
+//! list through joins and failures, and the work and traffic per period
+//! stay bounded however many records a node holds. A digest also names the
+//! owner's range: a node keeps a record only while it owns the key or an
+//! owner named a range holding it within the last few rounds; the rest is
+//! handed towards its owner, one chunk per period, and dropped once the
+//! hand-over is acknowledged. A leaver hands everything over. A node
+//! without a predecessor claims no key: lookups and store operations retry
+//! (backing off 0.5, 1, 2, 4 s) until notify has restored it.
 
 mod id;
 mod node;

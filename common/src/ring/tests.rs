@@ -6,6 +6,7 @@ use super::*;
 use std::collections::{BTreeMap, VecDeque};
 
 mod faults;
+mod memory;
 
 struct Net {
     nodes: Vec<RingNode<u32>>,

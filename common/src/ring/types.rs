@@ -30,7 +30,8 @@ pub struct Config {
     pub stabilize_every: u64,
     /// How long to wait for any reply before calling the peer dead.
     pub rpc_timeout: u64,
-    /// Push owned records to all successors every this many periods.
+    /// Anti-entropy round (one digest chunk of the owned range to each
+    /// successor) every this many periods.
     pub replicate_every: u32,
     /// Attempts (fresh lookups) per client operation before it fails.
     pub op_attempts: u8,

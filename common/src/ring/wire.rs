@@ -59,6 +59,16 @@ pub enum StoreOp {
         /// New value.
         value: Vec<u8>,
     },
+    /// Join `record` into the stored copy (say, a record restored from
+    /// disk after a restart): where the key is absent it is stored as it
+    /// is, at its own version; otherwise the two copies are joined by the
+    /// merge hook at the higher version, one more when the joined value
+    /// differs from a copy at that version. So a version never goes
+    /// backward and never names two different values.
+    Merge {
+        /// The copy to join in.
+        record: Record,
+    },
 }
 
 impl StoreOp {
@@ -66,6 +76,7 @@ impl StoreOp {
     pub fn key(&self) -> Id {
         match self {
             StoreOp::Put { key, .. } | StoreOp::Get { key } | StoreOp::Cas { key, .. } => *key,
+            StoreOp::Merge { record } => record.key,
         }
     }
 }
@@ -149,6 +160,8 @@ pub enum Body<A> {
     /// "Send me the records you hold with keys in (`after`, `upto`]": a node
     /// whose range just grew (new predecessor after none) fetches what it
     /// may lack from its successor, which holds replicas of that range.
+    /// The answer is bounded: at most one anti-entropy chunk of records,
+    /// the first in ring order; digests bring the rest.
     Pull {
         /// Exclusive lower end of the range.
         after: super::id::Id,
@@ -221,6 +234,35 @@ pub enum Body<A> {
         /// The leaver's successor list.
         successors: Vec<Peer<A>>,
         /// Records the leaver held.
+        records: Vec<Record>,
+    },
+    /// Anti-entropy, owner to replica: "I own (`owner_after`, me]; the
+    /// records I hold with keys in (`after`, `upto`] are `count` records
+    /// whose hashes add up to `hash`". A replica whose own chunk differs
+    /// answers with `DigestDiff`; a replica that hears from an owner keeps
+    /// that owner's range, and drops what no owner confirms.
+    Digest {
+        /// The owner's predecessor: the owner's range is (`owner_after`, sender].
+        owner_after: super::id::Id,
+        /// Exclusive lower end of the chunk.
+        after: super::id::Id,
+        /// Inclusive upper end of the chunk.
+        upto: super::id::Id,
+        /// Records in the chunk.
+        count: u32,
+        /// Wrapping sum of the records' hashes.
+        hash: u64,
+    },
+    /// A replica's answer to a `Digest` it disagrees with: its own records
+    /// in (`after`, `upto`] (at most one chunk). The owner joins them into
+    /// its copies and sends back, as `Replicate`, those of its records the
+    /// replica lacks or holds differently.
+    DigestDiff {
+        /// Exclusive lower end of the chunk.
+        after: super::id::Id,
+        /// Inclusive upper end of the chunk.
+        upto: super::id::Id,
+        /// The replica's records in the chunk.
         records: Vec<Record>,
     },
 }

@@ -192,12 +192,18 @@ impl Sim {
         };
         let sim_seconds = self.now as f64 / 1000.0;
         let live = self.members.len();
+        let held: Vec<usize> = self
+            .members
+            .iter()
+            .map(|&(_, i)| self.slots[i as usize].node.records().count())
+            .collect();
         let records_held = self
             .slots
             .iter()
             .filter(|s| s.alive)
             .map(|s| s.node.records().count())
             .sum();
+        let copies = (self.cfg.ring.successors + 1).min(live.max(1)) as f64;
         Report {
             nodes: self.cfg.nodes,
             live_nodes: live,
@@ -233,6 +239,9 @@ impl Sim {
                 / (self.cfg.nodes.max(1) as f64 * sim_seconds.max(1e-9)),
             sim_seconds,
             records_held,
+            records_per_node_mean: held.iter().sum::<usize>() as f64 / live.max(1) as f64,
+            records_per_node_max: held.iter().copied().max().unwrap_or(0),
+            records_per_node_ideal: copies * self.written.len() as f64 / live.max(1) as f64,
         }
     }
 }

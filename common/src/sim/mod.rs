@@ -138,6 +138,13 @@ pub struct Report {
     pub sim_seconds: f64,
     /// Total records held by live nodes (owner copies and replicas).
     pub records_held: usize,
+    /// Mean records held per live member.
+    pub records_per_node_mean: f64,
+    /// Most records held by one live member.
+    pub records_per_node_max: usize,
+    /// What a member would hold with exactly r + 1 copies of each key:
+    /// (r + 1)·U/N for U keys written and N live members.
+    pub records_per_node_ideal: f64,
 }
 
 #[derive(Clone, Copy, Debug)]

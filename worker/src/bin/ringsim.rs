@@ -182,6 +182,10 @@ fn run(config: RunConfig) -> Result<()> {
             "records_written": report.records_written,
             "records_lost": report.records_lost,
             "records_unheld": report.records_unheld,
+            "records_held": report.records_held,
+            "records_per_node_mean": report.records_per_node_mean,
+            "records_per_node_max": report.records_per_node_max,
+            "records_per_node_ideal": report.records_per_node_ideal,
             "acked_writes_lost": report.acked_writes_lost,
             "stale_acks": report.stale_acks,
             "reads_failed": report.reads_failed,
@@ -217,6 +221,10 @@ fn print_summary(r: &Report, scenario: Scenario, succ: usize, wall: f64, rss: Op
     println!(
         "records: {} written, {} lost; reads {} of {} correct; {} copies held",
         r.records_written, r.records_lost, r.reads_ok, r.reads, r.records_held
+    );
+    println!(
+        "records per node: mean {:.1}, max {}, ideal (r + 1)·U/N = {:.1}",
+        r.records_per_node_mean, r.records_per_node_max, r.records_per_node_ideal
     );
     println!(
         "invariants: {} violations; {} nodes with a stale predecessor; {} dead entries deep in successor lists; {} failed joins",

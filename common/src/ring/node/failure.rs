@@ -85,14 +85,18 @@ impl<A: Address> RingNode<A> {
             Purpose::ReplicaAck { reply_to, .. } => {
                 self.reply_store(reply_to, StoreReply::NotOwner, now)
             }
-            Purpose::Handover { records, attempt } => {
+            Purpose::Handover {
+                records,
+                attempt,
+                release,
+            } => {
                 // We keep our copies regardless; a few resends cover a lost
                 // message, the periodic push and pulls cover the rest.
                 if attempt < 3
                     && let Some(id) = p.to_id
                 {
                     let to = Peer { id, addr: p.to };
-                    self.hand_over_ttl(to, records, unify::FORWARD_TTL, attempt + 1, now);
+                    self.hand_over_ttl(to, records, unify::FORWARD_TTL, attempt + 1, release, now);
                 }
             }
             Purpose::Probe | Purpose::ConfirmPredecessor => {}

@@ -102,6 +102,7 @@ impl<A: Address> RingNode<A> {
                 let Some(i) = self.op_index(id) else { return };
                 let op = self.ops.swap_remove(i);
                 self.member = true;
+                self.member_since = now;
                 self.rejoin_at = None;
                 self.rejoin_rounds = 0;
                 self.fenced = false;
@@ -175,27 +176,23 @@ impl<A: Address> RingNode<A> {
         // Our range is now (n, me]. It may be larger than before (the old
         // predecessor died), new (we just joined), or hold records written
         // in another ring during a partition that reached our successor but
-        // not us. Our successor holds replicas of all of it: fetch what we
-        // may lack.
-        if let Some(s) = self.successors.first().copied() {
-            let body = Body::Pull {
-                after: n.id,
-                upto: self.me.id,
-            };
-            self.send(s.addr, body);
-        }
-        // Hand over the records the newcomer now owns: keys in (old, n]. With
-        // no known old predecessor, send everything we no longer own.
+        // not us. Our successor holds replicas of all of it: start the
+        // anti-entropy walk at the new lower end and compare the first
+        // chunk with it now; the digests of the next rounds bring the rest,
+        // one chunk at a time, rather than the whole range at once.
+        self.repair_cursor = n.id;
+        self.send_digests(true);
+        // Hand over the records the newcomer now owns: keys in (old, n],
+        // found by a range query, not a scan of every record. A lone node
+        // learning its first peer hands over all it no longer owns; with
+        // no known old predecessor otherwise (it died, or we were fenced)
+        // the newcomer's digests fetch what it lacks from us.
         let me = self.me.id;
-        let moved: Vec<Record> = self
-            .records
-            .values()
-            .filter(|r| match old {
-                Some(p) => r.key.in_half_open(p.id, n.id),
-                None => !r.key.in_half_open(n.id, me),
-            })
-            .cloned()
-            .collect();
+        let moved: Vec<Record> = match old {
+            Some(p) => self.records_in(p.id, n.id).cloned().collect(),
+            None if self.successors.is_empty() => self.records_in(me, n.id).cloned().collect(),
+            None => Vec::new(),
+        };
         self.hand_over(n, moved, now);
         // A lone node learning its first peer also takes it as successor
         // candidate; stabilize will confirm it.

@@ -3,6 +3,7 @@
 mod failure;
 mod lookup;
 mod maintenance;
+mod repair;
 mod store;
 mod unify;
 
@@ -78,6 +79,8 @@ enum Purpose<A> {
     Handover {
         records: Vec<Record>,
         attempt: u8,
+        /// Records nobody needs us to hold: dropped here once acknowledged.
+        release: bool,
     },
     /// Is this suspected node alive again (and perhaps in another ring)?
     Probe,
@@ -113,11 +116,15 @@ pub struct RingNode<A> {
     round: u32,
     next_round: Time,
     records: BTreeMap<Id, Record>,
-    /// Bumped whenever a record this node owns changes.
-    store_epoch: u64,
-    /// Signature of (predecessor, successors, store_epoch) at the last push
-    /// of owned records; pushing again is needed only when it changes.
-    pushed_sig: u64,
+    /// Where the next anti-entropy chunk of our range starts.
+    repair_cursor: Id,
+    /// Where the next sweep for unneeded replicas starts.
+    sweep_cursor: Id,
+    /// Owners' ranges named in recent digests: the replicas to keep.
+    confirmed: Vec<repair::Confirmed>,
+    /// When the node last became a member: replicas are swept only once
+    /// every owner has had time to name its range.
+    member_since: Time,
     pending: Vec<Pending<A>>,
     ops: Vec<Op<A>>,
     next_rid: u64,
@@ -176,8 +183,10 @@ impl<A: Address> RingNode<A> {
             round: 0,
             next_round: now.after(phase),
             records: BTreeMap::new(),
-            store_epoch: 0,
-            pushed_sig: 0,
+            repair_cursor: me.id,
+            sweep_cursor: me.id,
+            confirmed: Vec::new(),
+            member_since: now,
             pending: Vec::new(),
             ops: Vec::new(),
             next_rid: 1,
@@ -347,6 +356,23 @@ impl<A: Address> RingNode<A> {
     pub fn get(&mut self, key: Id, now: Time) -> OpId {
         self.start_op(key, OpKind::Store(StoreOp::Get { key }), Vec::new(), now)
     }
+    /// Join `record` into the copy its key's successor holds (say, a record
+    /// restored from disk after a restart). Where the key is absent the
+    /// record is stored at its own version; otherwise the two copies are
+    /// joined by the merge hook ([`RingNode::set_merge`]) at the higher
+    /// version (one more if the join differs from a copy at that version),
+    /// so that the version never goes backward. Completes with
+    /// `Stored(record as now stored)`, or `Conflict(Some(current))` when the
+    /// stored copy already contains this one.
+    pub fn restore(&mut self, record: Record, now: Time) -> OpId {
+        let key = record.key;
+        self.start_op(
+            key,
+            OpKind::Store(StoreOp::Merge { record }),
+            Vec::new(),
+            now,
+        )
+    }
     /// Write `value` under `key` only if its version is `expected` (0 = absent).
     pub fn cas(&mut self, key: Id, expected: u64, value: Vec<u8>, now: Time) -> OpId {
         let op = StoreOp::Cas {
@@ -462,14 +488,9 @@ impl<A: Address> RingNode<A> {
                 .round
                 .is_multiple_of(self.config.replicate_every.max(1))
             {
-                // Push when the replica set or the owned data changed, and
-                // now and then regardless, in case a push was lost.
-                let sig = self.replica_signature();
-                if sig != self.pushed_sig || self.round.is_multiple_of(16) {
-                    self.pushed_sig = sig;
-                    self.replicate_owned();
-                }
+                self.send_digests(false);
             }
+            self.sweep_replicas(now);
         }
     }
 
@@ -496,7 +517,7 @@ impl<A: Address> RingNode<A> {
             // Staying outside for ever would lock every newcomer out too,
             // so start a ring of one, as Chord's create(); the suspects stay
             // on the passive list and are merged with if they come back.
-            self.restart_alone();
+            self.restart_alone(now);
         }
         if !self.is_member() {
             // Outside the ring (joining, or rejoining after losing every
@@ -547,9 +568,8 @@ impl<A: Address> RingNode<A> {
             Body::NewPredecessor { node } => self.on_new_predecessor(node, now),
             Body::Pull { after, upto } => {
                 let records: Vec<Record> = self
-                    .records
-                    .values()
-                    .filter(|r| r.key.in_half_open(after, upto))
+                    .records_in(after, upto)
+                    .take(repair::REPAIR_CHUNK)
                     .cloned()
                     .collect();
                 if !records.is_empty() {
@@ -578,18 +598,34 @@ impl<A: Address> RingNode<A> {
                     self.send(from.addr, Body::ReplicateAck { rid });
                 }
             }
-            Body::ReplicateAck { rid } => {
-                if let Some(p) = self.take_pending(rid)
-                    && let Purpose::ReplicaAck { reply_to, reply } = p.purpose
-                {
-                    self.reply_store(reply_to, reply, now);
+            Body::ReplicateAck { rid } => match self.take_pending(rid).map(|p| p.purpose) {
+                Some(Purpose::ReplicaAck { reply_to, reply }) => {
+                    self.reply_store(reply_to, reply, now)
                 }
-            }
+                Some(Purpose::Handover {
+                    records,
+                    release: true,
+                    ..
+                }) => self.release(records, now),
+                _ => {}
+            },
             Body::Handover { rid, ttl, records } => {
                 self.send(from.addr, Body::ReplicateAck { rid });
                 self.on_handover(records, ttl, now);
             }
             Body::MergeHint { node, ttl } => self.on_merge_hint(node, ttl, now),
+            Body::Digest {
+                owner_after,
+                after,
+                upto,
+                count,
+                hash,
+            } => self.on_digest(from, owner_after, (after, upto), (count, hash), now),
+            Body::DigestDiff {
+                after,
+                upto,
+                records,
+            } => self.on_digest_diff(from, (after, upto), records),
             Body::Leaving {
                 predecessor,
                 successors,

@@ -10,40 +10,54 @@ impl<A: Address> RingNode<A> {
             self.reply_store(reply_to, StoreReply::NotOwner, now);
             return;
         }
-        let (key, value) = match op {
-            StoreOp::Get { key } => {
-                let v = self.records.get(&key).cloned();
+        let current = self.records.get(&op.key());
+        // Saturating: a version never wraps round to lose against an old copy.
+        let next = current.map_or(0, |r| r.version).saturating_add(1);
+        let (key, value, version) = match op {
+            StoreOp::Get { .. } => {
+                let v = current.cloned();
                 self.reply_store(reply_to, StoreReply::Value(v), now);
                 return;
             }
-            StoreOp::Put { key, value } => (key, value),
+            StoreOp::Put { key, value } => (key, value, next),
             StoreOp::Cas {
                 key,
                 expected,
                 value,
             } => {
-                let current = self.records.get(&key);
                 if current.map_or(0, |r| r.version) != expected {
                     let current = current.cloned();
                     self.reply_store(reply_to, StoreReply::Conflict(current), now);
                     return;
                 }
-                (key, value)
+                (key, value, next)
             }
+            StoreOp::Merge { record } => match current {
+                None => (record.key, record.value, record.version.max(1)),
+                Some(cur) => {
+                    let value = (self.merge_fn)(cur, &record);
+                    let top = cur.version.max(record.version);
+                    if value == cur.value && top == cur.version {
+                        // The stored copy already contains this one.
+                        let current = Some(cur.clone());
+                        self.reply_store(reply_to, StoreReply::Conflict(current), now);
+                        return;
+                    }
+                    // One version names one value: a copy at the top
+                    // version that differs from the join moves it on.
+                    let differs = (cur.version == top && cur.value != value)
+                        || (record.version == top && record.value != value);
+                    let version = if differs { top.saturating_add(1) } else { top };
+                    (record.key, value, version)
+                }
+            },
         };
-        // Saturating: a version never wraps round to lose against an old copy.
-        let version = self
-            .records
-            .get(&key)
-            .map_or(0, |r| r.version)
-            .saturating_add(1);
         let record = Record {
             key,
             value,
             version,
         };
         self.records.insert(key, record.clone());
-        self.store_epoch += 1;
         if let Some(c) = &mut self.changed {
             c.insert(key);
         }
@@ -54,6 +68,7 @@ impl<A: Address> RingNode<A> {
             self.reply_store(reply_to, reply, now);
             return;
         };
+        // Replication sends the delta: this record alone, to each replica.
         // Acknowledge the writer only once the first successor (the next
         // owner should this node fail) holds the record.
         let rid = self.rpc(
@@ -118,9 +133,6 @@ impl<A: Address> RingNode<A> {
                 }
             }
         };
-        if self.owns(merged.key) {
-            self.store_epoch += 1;
-        }
         if let Some(c) = &mut self.changed {
             c.insert(merged.key);
         }
@@ -128,9 +140,12 @@ impl<A: Address> RingNode<A> {
         true
     }
 
-    /// Hand `records` to `to`, which now owns them; resent until acknowledged.
+    /// Hand `records` to `to`, which now owns them; resent until
+    /// acknowledged. Sent in chunks, each acknowledged on its own.
     pub(super) fn hand_over(&mut self, to: Peer<A>, records: Vec<Record>, now: Time) {
-        self.hand_over_ttl(to, records, unify::FORWARD_TTL, 1, now);
+        for chunk in records.chunks(repair::REPAIR_CHUNK) {
+            self.hand_over_ttl(to, chunk.to_vec(), unify::FORWARD_TTL, 1, false, now);
+        }
     }
 
     pub(super) fn hand_over_ttl(
@@ -139,6 +154,7 @@ impl<A: Address> RingNode<A> {
         records: Vec<Record>,
         ttl: u8,
         attempt: u8,
+        release: bool,
         now: Time,
     ) {
         if records.is_empty() || to.id == self.me.id {
@@ -147,6 +163,7 @@ impl<A: Address> RingNode<A> {
         let purpose = Purpose::Handover {
             records: records.clone(),
             attempt,
+            release,
         };
         let rid = self.rpc(to.addr, Some(to.id), purpose, now);
         self.send(to.addr, Body::Handover { rid, ttl, records });
@@ -186,48 +203,13 @@ impl<A: Address> RingNode<A> {
         for (p, r) in onward {
             if to.is_some_and(|t| t.id != p.id) {
                 let t = to.take().unwrap_or(p);
-                self.hand_over_ttl(t, std::mem::take(&mut batch), ttl - 1, 1, now);
+                self.hand_over_ttl(t, std::mem::take(&mut batch), ttl - 1, 1, false, now);
             }
             to = Some(p);
             batch.push(r);
         }
         if let Some(t) = to {
-            self.hand_over_ttl(t, batch, ttl - 1, 1, now);
-        }
-    }
-
-    pub(super) fn replica_signature(&self) -> u64 {
-        let mut h = self.store_epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let pred = self.predecessor.map_or(0, |p| p.id.0);
-        for id in std::iter::once(pred).chain(self.successors.iter().map(|s| s.id.0)) {
-            h = (h ^ id).rotate_left(17).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        }
-        h
-    }
-
-    /// Push every record this node owns to its r successors, so that a new
-    /// successor (after a join or failure) gains the replicas it lacks.
-    pub(super) fn replicate_owned(&mut self) {
-        let Some(p) = self.predecessor else { return };
-        let me = self.me.id;
-        let owned: Vec<Record> = self
-            .records
-            .values()
-            .filter(|r| r.key.in_half_open(p.id, me))
-            .cloned()
-            .collect();
-        if owned.is_empty() {
-            return;
-        }
-        let targets: Vec<A> = self.successors.iter().map(|s| s.addr).collect();
-        for t in targets {
-            self.send(
-                t,
-                Body::Replicate {
-                    rid: 0,
-                    records: owned.clone(),
-                },
-            );
+            self.hand_over_ttl(t, batch, ttl - 1, 1, false, now);
         }
     }
 }

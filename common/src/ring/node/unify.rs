@@ -209,8 +209,9 @@ impl<A: Address> RingNode<A> {
     /// Becomes a ring of one again (Chord's create()), keeping the peers
     /// known and suspected, so that ring unification merges with them if
     /// they come back.
-    pub(super) fn restart_alone(&mut self) {
+    pub(super) fn restart_alone(&mut self, now: Time) {
         self.member = true;
+        self.member_since = now;
         self.detached = false;
         self.fenced = false;
         self.successors.clear();
