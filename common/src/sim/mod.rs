@@ -3,8 +3,8 @@
 //! It runs N copies of the very [`RingNode`] that the network shell runs,
 //! addressed by `u32` indices, over a simulated network: one seeded ChaCha
 //! stream decides latencies (a floor plus an exponential tail, capped),
-//! message loss, churn and client traffic, and a binary heap orders events
-//! in virtual time. The same seed therefore replays the same run, message for
+//! message loss, churn and client traffic, and a calendar queue orders
+//! events in virtual time (ties in the order they were scheduled). The same seed therefore replays the same run, message for
 //! message. Nothing here reads a clock or does IO; `ringsim` (in the worker
 //! crate) measures wall time around it.
 //!
@@ -16,10 +16,10 @@
 //! and counts records that no live node holds any more.
 
 use crate::ring::{Config, Event, Id, Message, OpId, Outcome, Peer, RingNode, StoreReply, Time};
+use calendar::CalendarQueue;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Network and workload parameters of one simulation.
 #[derive(Clone, Debug)]
@@ -62,6 +62,7 @@ impl SimConfig {
     }
 }
 
+pub mod calendar;
 mod checks;
 mod faults;
 mod network;
@@ -173,6 +174,9 @@ struct Slot {
     /// Frozen until this time (0: running): no timers, and messages to it
     /// wait, as in a TCP socket buffer, until it resumes.
     paused_until: u64,
+    /// Whether the node is in `members`, so that keeping the global view
+    /// up to date after every event costs no search.
+    listed: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -188,12 +192,7 @@ pub struct Sim {
     cfg: SimConfig,
     rng: ChaCha8Rng,
     now: u64,
-    seq: u64,
-    /// (time, sequence, slab index): small entries keep the heap's sifting
-    /// cheap; the events themselves wait in `slab`.
-    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
-    slab: Vec<Option<Ev>>,
-    free: Vec<u32>,
+    queue: CalendarQueue<Ev>,
     slots: Vec<Slot>,
     /// Live members sorted by id: the global view lookups are checked against.
     members: Vec<(Id, u32)>,
@@ -239,14 +238,18 @@ impl Sim {
     /// An empty world.
     pub fn new(cfg: SimConfig) -> Sim {
         let rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        // Messages and timers fall within the horizon; client actions
+        // scheduled periods ahead wait in the calendar's far heap.
+        let horizon = cfg
+            .latency_max
+            .max(cfg.ring.stabilize_every)
+            .max(cfg.ring.rpc_timeout)
+            + 1;
         Sim {
             cfg,
             rng,
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
-            slab: Vec::new(),
-            free: Vec::new(),
+            queue: CalendarQueue::new(horizon),
             slots: Vec::new(),
             members: Vec::new(),
             tracked: HashMap::new(),
@@ -305,19 +308,30 @@ impl Sim {
             scheduled: u64::MAX,
             group: 0,
             paused_until: 0,
+            listed: false,
         });
         i
     }
 
     fn insert_member(&mut self, i: u32) {
-        let id = self.slots[i as usize].node.me().id;
+        let slot = &mut self.slots[i as usize];
+        if slot.listed {
+            return;
+        }
+        slot.listed = true;
+        let id = slot.node.me().id;
         if let Err(pos) = self.members.binary_search(&(id, i)) {
             self.members.insert(pos, (id, i));
         }
     }
 
     fn remove_member(&mut self, i: u32) {
-        let id = self.slots[i as usize].node.me().id;
+        let slot = &mut self.slots[i as usize];
+        if !slot.listed {
+            return;
+        }
+        slot.listed = false;
+        let id = slot.node.me().id;
         if let Ok(pos) = self.members.binary_search(&(id, i)) {
             self.members.remove(pos);
         }
@@ -461,15 +475,7 @@ impl Sim {
 
     /// Process events up to and including virtual time `until` (ms).
     pub fn run_until(&mut self, until: u64) {
-        while let Some(&Reverse((at, _, idx))) = self.queue.peek() {
-            if at > until {
-                break;
-            }
-            self.queue.pop();
-            let Some(ev) = self.slab[idx as usize].take() else {
-                continue;
-            };
-            self.free.push(idx);
+        while let Some((at, ev)) = self.queue.pop_until(until) {
             self.now = at;
             match ev {
                 Ev::Deliver { to, msg } => {

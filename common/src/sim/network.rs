@@ -4,18 +4,7 @@ use super::*;
 
 impl Sim {
     pub(super) fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.slab[i as usize] = Some(ev);
-                i
-            }
-            None => {
-                self.slab.push(Some(ev));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.queue.push(Reverse((at, self.seq, idx)));
+        self.queue.push(at, ev);
     }
 
     /// Create a node; the first one forms the ring, later ones are idle until
