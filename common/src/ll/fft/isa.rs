@@ -7,12 +7,12 @@
 //! baseline kernels through a full test), and `worker bench` measures what a
 //! volunteer without AVX-512 would get, on a machine that has it.
 //!
-//! [`Isa`] is only a request. The kernels run on [`super::simd::Isa`], which
+//! [`Isa`] is only a request. The kernels run on [`super::dispatch::Isa`], which
 //! is constructed only after the CPU was checked, so forcing a set the CPU
 //! lacks is an error ([`IsaError::Unavailable`]), never an illegal
 //! instruction.
 
-use super::simd;
+use super::dispatch;
 use std::fmt;
 use std::str::FromStr;
 
@@ -58,12 +58,12 @@ impl Isa {
 
     /// The best set this CPU has.
     pub fn best() -> Isa {
-        Self::from_kernels(simd::Isa::detect())
+        Self::from_kernels(dispatch::Isa::detect())
     }
 
     /// Every set this CPU has, best first.
     pub fn available() -> Vec<Isa> {
-        simd::Isa::supported()
+        dispatch::Isa::supported()
             .into_iter()
             .map(Self::from_kernels)
             .collect()
@@ -75,19 +75,19 @@ impl Isa {
     }
 
     /// The checked set the kernels dispatch on, if the CPU has it.
-    pub(super) fn kernels(self) -> Option<simd::Isa> {
-        simd::Isa::supported()
+    pub(super) fn kernels(self) -> Option<dispatch::Isa> {
+        dispatch::Isa::supported()
             .into_iter()
             .find(|&k| Self::from_kernels(k) == self)
     }
 
-    pub(super) fn from_kernels(k: simd::Isa) -> Isa {
+    pub(super) fn from_kernels(k: dispatch::Isa) -> Isa {
         match k {
             #[cfg(target_arch = "x86_64")]
-            simd::Isa::Avx512 => Isa::Avx512,
+            dispatch::Isa::Avx512 => Isa::Avx512,
             #[cfg(target_arch = "x86_64")]
-            simd::Isa::Avx2 => Isa::Avx2,
-            simd::Isa::Baseline => Isa::Baseline,
+            dispatch::Isa::Avx2 => Isa::Avx2,
+            dispatch::Isa::Baseline => Isa::Baseline,
         }
     }
 
@@ -107,9 +107,9 @@ impl Isa {
 
     /// The checked kernels for a request (`None`: the environment's, else
     /// the best the CPU has).
-    pub(super) fn resolve(request: Option<Isa>) -> Result<simd::Isa, IsaError> {
+    pub(super) fn resolve(request: Option<Isa>) -> Result<dispatch::Isa, IsaError> {
         match request.map_or_else(Self::from_env, |i| Ok(Some(i)))? {
-            None => Ok(simd::Isa::detect()),
+            None => Ok(dispatch::Isa::detect()),
             Some(isa) => isa.kernels().ok_or(IsaError::Unavailable(isa)),
         }
     }

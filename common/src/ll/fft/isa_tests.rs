@@ -1,6 +1,6 @@
 //! The whole engine, forced onto every instruction set this CPU has, against
 //! the reference engine: full tests, sampled iterations on full-size data,
-//! the round-off rollback and threads. The squarer-level tests in `soa.rs`
+//! the round-off rollback and threads. The squarer-level tests in `soa/tests.rs`
 //! compare kernels; these make sure each set also carries a real run, since
 //! an engine left to itself only ever uses the best set.
 

@@ -35,7 +35,7 @@ const SMALL: [(u64, &[(u64, u64)]); 5] = [
 
 /// Mlucas's exponents at 64K, 128K and 256K words: 100 iterations. (Its
 /// 576K one, 11,391,823, takes 15 s here; the power of two it runs on with
-/// AVX-512 is checked bit for bit against the rustfft squarer in `soa.rs`.
+/// AVX-512 is checked bit for bit against the rustfft squarer in `soa/tests.rs`.
 /// Its Res64 after 100 iterations is 0x78D8769B9F75FB2B, which this engine
 /// matched when the test was written.)
 const LARGE: [(u64, u64); 3] = [

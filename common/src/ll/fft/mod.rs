@@ -2,10 +2,22 @@
 //! themselves.
 //!
 //! Squaring is the Crandall–Fagin IBDWT in double precision, on our own
-//! structure-of-arrays FFT for power-of-two lengths (`soa.rs`, kernels
-//! compiled per instruction set in `simd.rs`) and on rustfft for the others
-//! (`transform.rs`). Floating point can go wrong in two ways, and both are
-//! checked:
+//! structure-of-arrays FFT for power-of-two lengths and on rustfft for the
+//! others. The files, from the top down:
+//!
+//! * `mod.rs`: the engine and its error checks; `lengths.rs`: the length
+//!   table; `isa.rs`: the instruction set a caller may force.
+//! * `soa/`: our squarer (`squarer.rs`), the order of its FFT's stages
+//!   (`fft.rs`) and its carry (`carry.rs`); `plan.rs`: that FFT's twiddle
+//!   tables and column layout.
+//! * `dispatch.rs`: the one dispatch point, which runs each kernel compiled
+//!   for the detected (or forced) instruction set.
+//! * `generic/`: the kernels in plain Rust (what AVX2 and baseline run);
+//!   `avx512/`: the hand-written AVX-512 kernels.
+//! * `fallback.rs`: the squarer on rustfft; `digits.rs`: the word layout
+//!   both squarers share; `pages.rs`: huge-page arrays.
+//!
+//! Floating point can go wrong in two ways, and both are checked:
 //!
 //! * **Round-off.** Every iteration measures the largest distance of an
 //!   unweighted output from the nearest integer. Past
@@ -25,12 +37,16 @@
 //! Since (2 | M_p) = 1, the check can be done on the shifted residue
 //! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
 
+mod avx512;
+mod digits;
+mod dispatch;
+mod fallback;
+mod generic;
 mod isa;
 mod lengths;
 mod pages;
-mod simd;
+mod plan;
 mod soa;
-mod transform;
 
 pub use isa::{ISA_ENV, Isa, IsaError};
 pub use lengths::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
@@ -40,9 +56,9 @@ use super::{
     CHECKPOINT_VERSION, Checkpoint, LlEngine, LlError, check_exponent, mersenne, rotate_left,
     rotate_right, shift_after, to_limbs, total_iterations,
 };
+use fallback::DwtSquarer;
 use num_bigint::BigUint;
 use soa::SoaSquarer;
-use transform::DwtSquarer;
 
 /// Which way our FFT's passes run: forward (decimation in frequency, the
 /// spectrum left in bit-reversed order) or inverse (decimation in time
@@ -63,7 +79,7 @@ enum Squarer {
 }
 
 impl Squarer {
-    fn new(p: u64, n: usize, threads: usize, isa: simd::Isa) -> Self {
+    fn new(p: u64, n: usize, threads: usize, isa: dispatch::Isa) -> Self {
         if soa::supports(p, n, isa) {
             Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
         } else {
@@ -123,7 +139,7 @@ pub fn profile_soa(
 ) -> Option<Vec<(String, [f64; 4])>> {
     let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
     let mut out = Vec::new();
-    let isas = simd::Isa::supported();
+    let isas = dispatch::Isa::supported();
     for isa in isas.into_iter().filter(|&i| soa::supports(p, n, i)) {
         let mut s = SoaSquarer::new(p, n, isa, 1);
         s.load(&x);
@@ -149,7 +165,7 @@ pub fn profile_soa(
 /// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
 /// longer length is still the quicker iteration, and its words are shorter,
 /// so round-off only improves.
-fn preferred_length_index(p: u64, shortest: usize, isa: simd::Isa) -> usize {
+fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize {
     let lengths = fft_lengths();
     let n = lengths[shortest];
     (shortest..lengths.len())
@@ -248,7 +264,7 @@ pub struct FftEngine {
     length_index: usize,
     /// The checked instruction set of our FFT's kernels, kept across
     /// length changes.
-    isa: simd::Isa,
+    isa: dispatch::Isa,
     options: FftOptions,
     jacobi_interval: u64,
     /// Last state that passed a Jacobi check (or the start).

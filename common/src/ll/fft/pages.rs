@@ -11,7 +11,7 @@
 //!
 //! `Vec` cannot carry a 2 MiB alignment (it frees with its element's), so
 //! this is a minimal owned slice with its own layout: the one other module
-//! besides `simd` that needs `unsafe`, for the allocation alone.
+//! besides `dispatch` and `avx512` that needs `unsafe`, for the allocation alone.
 #![allow(unsafe_code)]
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};

@@ -1,8 +1,13 @@
 //! The SoA FFT against the naive DFT, the SoA squarer against the rustfft
 //! squarer bit for bit, and the AVX-512 kernels against the generic ones.
 
-use super::super::transform::DwtSquarer;
+use super::super::digits::{unit_root, word_start};
+use super::super::fallback::DwtSquarer;
+use super::super::generic::{numerator, word_pow2};
+use super::carry::ChunkWeights;
+use super::squarer::bitrev;
 use super::*;
+use num_bigint::BigUint;
 use rand::{Rng, SeedableRng};
 
 /// O(m²) DFT, e^{−2πi jk/m}, the obviously-correct oracle.

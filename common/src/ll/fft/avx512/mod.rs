@@ -1,182 +1,69 @@
-//! Runtime choice of instruction set for the SoA squarer's kernels.
-//!
-//! The squarer's loops are plain Rust over f64 slices; what makes them fast
-//! is compiling them for the vector unit the CPU has (8-wide AVX-512 or
-//! 4-wide AVX2, with FMA). A release binary must still run on any x86-64,
-//! so each generic kernel is instantiated three times under
-//! `#[target_feature]` ([`dispatch!`]) and the set is picked once, when the
-//! squarer is built, with `is_x86_feature_detected!`. The kernels where
-//! the compiler's vectorisation fell short or registers must be planned by
-//! hand (the column groups, the leaves' register passes, the lane-parallel
-//! carry, short butterfly columns) are written with AVX-512 intrinsics in
-//! [`x86`], behind the [`Avx512`] token.
-//!
-//! Why not the `multiversion` or `pulp` crates: `multiversion` generates
-//! exactly this (a cached feature check and `#[target_feature]` clones),
-//! and `pulp` wants the code rewritten against its SIMD types; a macro of
-//! thirty lines over std is the smaller dependency. Calling a
-//! `#[target_feature]` function is `unsafe` only because the CPU must have
-//! the features; each call below is guarded by the detection result, which
-//! is the whole safety argument, so `unsafe` is allowed in this module only.
+//! The hand-written AVX-512 kernels: the column groups, the leaves' register
+//! passes (1024-point heads, 64-point tails and pairs), the lane-parallel
+//! carry and short butterfly columns. The kernels themselves are `unsafe`
+//! `#[target_feature]` functions in the submodules; the safe functions here
+//! take an [`Avx512`] token, which [`super::dispatch::Isa::avx512_token`]
+//! hands out only after detecting the features, and that token is the whole
+//! safety argument of every call below.
 #![allow(unsafe_code)]
 
 use super::Direction;
+use super::generic::ChunkConsts;
+use super::plan::{ColumnPlan, Twiddles};
 
-/// Instruction set the squarer runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Isa {
-    /// AVX-512F/VL/DQ with FMA: 8 doubles per instruction.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    /// AVX2 with FMA: 4 doubles per instruction.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// Whatever the build targets (SSE2 on plain x86-64), no FMA.
-    Baseline,
-}
+#[cfg(target_arch = "x86_64")]
+mod butterfly;
+#[cfg(target_arch = "x86_64")]
+mod carry;
+#[cfg(target_arch = "x86_64")]
+mod column;
+#[cfg(target_arch = "x86_64")]
+mod leaf;
+#[cfg(target_arch = "x86_64")]
+mod ops;
 
-impl Isa {
-    /// The best set this CPU supports.
-    pub(super) fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512vl")
-                && std::is_x86_feature_detected!("avx512dq")
-                && std::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Baseline
-    }
-
-    /// Every set this CPU supports, best first (for tests that compare them).
-    #[cfg(test)]
-    pub(super) fn all_supported() -> Vec<Self> {
-        Self::supported()
-    }
-
-    /// Every set this CPU supports, best first.
-    pub(super) fn supported() -> Vec<Self> {
-        let mut v = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if Self::detect() == Isa::Avx512 {
-                v.push(Isa::Avx512);
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                v.push(Isa::Avx2);
-            }
-        }
-        v.push(Isa::Baseline);
-        v
-    }
-}
-
-/// For each kernel of [`super::soa`] (generic over `const F: bool`, FMA or
-/// not), a safe function taking the [`Isa`] that runs the kernel compiled
-/// for it. The per-set copies are `#[inline(never)]` on purpose: their
-/// slice arguments then stay function parameters, which the compiler knows
-/// do not alias; inlined into a loop over blocks, it guarded the vector
-/// loop with run-time overlap checks over the whole array, which failed.
-macro_rules! dispatch {
-    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {$(
-        pub(super) fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-            #[inline(never)]
-            fn avx512($($arg: $ty),*) $(-> $ret)? {
-                super::soa::$name::<true>($($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            #[inline(never)]
-            fn avx2($($arg: $ty),*) $(-> $ret)? {
-                super::soa::$name::<true>($($arg),*)
-            }
-            match isa {
-                // SAFETY: `Isa::Avx512` is only constructed after detecting
-                // avx512f, avx512vl, avx512dq and fma (avx512f implies avx2).
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { avx512($($arg),*) },
-                // SAFETY: `Isa::Avx2` is only constructed after detecting
-                // avx2 and fma.
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { avx2($($arg),*) },
-                Isa::Baseline => super::soa::$name::<false>($($arg),*),
-            }
-        }
-    )*};
-}
-
-dispatch! {
-    fn dif4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
-    fn dit4_run(r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]);
-    fn dif4_q1(re: &mut [f64], im: &mut [f64]);
-    fn dit4_q1(re: &mut [f64], im: &mut [f64]);
-    fn wrap_run(d: [&mut [f64]; 4], t: [&[f64]; 2]);
-    fn column_group(
-        d: [&mut [f64]; 2],
-        l: [&mut [f64]; 2],
-        t: (&super::soa::ColumnPlan, &super::soa::Twiddles),
-        c0: usize,
-        dir: Direction
-    );
-    fn carry_split(
-        d: [&mut [f64]; 2],
-        w: [&[f64]; 4],
-        c: &[f64; 9],
-        t: [&mut [f64]; 4]
-    ) -> [u64; 2];
-    fn carry_gather(d: [&mut [f64]; 3], w: [&[f64]; 3], c: &[f64; 9], s: [&[f64]; 4]);
-    fn carry_finish(re: &mut [f64], s: [&[f64]; 3], c: &[f64; 9]);
-}
-/// Proof that this CPU has AVX-512F: only [`Isa::avx512_token`] makes one,
-/// after detecting it, so the kernels that take it are sound to call.
+/// Proof that this CPU has AVX-512F/VL/DQ and FMA: only
+/// [`super::dispatch::Isa::avx512_token`] makes one, after detecting them,
+/// so the kernels that take it are sound to call.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Avx512 {
+pub(crate) struct Avx512 {
     _private: (),
 }
 
-impl Isa {
-    /// The AVX-512 token, if this set is AVX-512.
-    pub(super) fn avx512_token(self) -> Option<Avx512> {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => Some(Avx512 { _private: () }),
-            _ => None,
-        }
+impl Avx512 {
+    /// The token, unchecked.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, AVX-512VL, AVX-512DQ and FMA.
+    pub(crate) unsafe fn new_unchecked() -> Self {
+        Avx512 { _private: () }
     }
 }
 
-/// [`super::soa::dif4_run`] in AVX-512 registers (the slices' length must
+/// [`super::generic::dif4_run`] in AVX-512 registers (the slices' length must
 /// be a multiple of 8). Written out because the compiler's vectorised loop
 /// needs 48 or more iterations and the stage with q = 16 then ran scalar.
-pub(super) fn dif4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+pub(crate) fn dif4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::bfly4(Direction::Forward, r, i, w)
+        butterfly::bfly4(Direction::Forward, r, i, w)
     }
 }
 
-/// [`super::soa::dit4_run`] in AVX-512 registers, as [`dif4_avx512`].
-pub(super) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+/// [`super::generic::dit4_run`] in AVX-512 registers, as [`dif4_avx512`].
+pub(crate) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::bfly4(Direction::Inverse, r, i, w)
+        butterfly::bfly4(Direction::Inverse, r, i, w)
     }
 }
 
 /// [`dif4_avx512`] on every 4q-block of (re, im) (q a multiple of 8).
-pub(super) fn dif4_avx512_blocks(
+pub(crate) fn dif4_avx512_blocks(
     t: Avx512,
     re: &mut [f64],
     im: &mut [f64],
@@ -187,12 +74,12 @@ pub(super) fn dif4_avx512_blocks(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::dif4_blocks(re, im, q, w)
+        butterfly::dif4_blocks(re, im, q, w)
     }
 }
 
 /// [`dit4_avx512`] on every 4q-block of (re, im) (q a multiple of 8).
-pub(super) fn dit4_avx512_blocks(
+pub(crate) fn dit4_avx512_blocks(
     t: Avx512,
     re: &mut [f64],
     im: &mut [f64],
@@ -203,18 +90,18 @@ pub(super) fn dit4_avx512_blocks(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::dit4_blocks(re, im, q, w)
+        butterfly::dit4_blocks(re, im, q, w)
     }
 }
 
-/// [`super::soa::column_group`] written with AVX-512 intrinsics, one
+/// [`super::generic::column_group`] written with AVX-512 intrinsics, one
 /// vector per row: the compiler's version of the generic kernel kept the
 /// twiddle products and parts of the butterflies scalar.
-pub(super) fn column_group_avx512(
+pub(crate) fn column_group_avx512(
     t: Avx512,
     [re, im]: [&mut [f64]; 2],
     [lr, li]: [&mut [f64]; 2],
-    (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
+    (plan, tw): (&ColumnPlan, &Twiddles),
     c0: usize,
     dir: Direction,
 ) {
@@ -222,7 +109,7 @@ pub(super) fn column_group_avx512(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::column_group(re, im, lr, li, plan, tw, (c0, dir))
+        column::column_group(re, im, lr, li, plan, tw, (c0, dir))
     }
 }
 
@@ -231,11 +118,11 @@ pub(super) fn column_group_avx512(
 /// which no safe split of the slices can express, so the threads get the
 /// arrays as pointers (the SAFETY argument below); only the AVX-512 kernel
 /// has this form, the other sets run their groups on one thread.
-pub(super) fn column_groups_avx512_par(
+pub(crate) fn column_groups_avx512_par(
     t: Avx512,
     pool: &rayon::ThreadPool,
     [re, im]: [&mut [f64]; 2],
-    (plan, tw): (&super::soa::ColumnPlan, &super::soa::Twiddles),
+    (plan, tw): (&ColumnPlan, &Twiddles),
     dir: Direction,
 ) {
     let _ = t;
@@ -269,7 +156,7 @@ pub(super) fn column_groups_avx512_par(
                         // AVX-512F; the arrays outlive the call and group g
                         // (columns 8g..8g+8) belongs to this task alone.
                         unsafe {
-                            x86::column_group_raw(ptrs, len, [lr, li], plan, tw, (8 * g, dir))
+                            column::column_group_raw(ptrs, len, [lr, li], plan, tw, (8 * g, dir))
                         }
                     },
                 )
@@ -290,7 +177,7 @@ pub(super) fn column_groups_avx512_par(
 /// word is one add and one fma.
 ///
 /// `w` is the even and odd unweights and weights without the chunk factor
-/// c[2] (or c[1]), in lane order (entry 8k + l for position l·len/8 + k),
+/// `c.unweight` (or `c.weight`), in lane order (entry 8k + l for position l·len/8 + k),
 /// `flags` per k the lane masks of even and odd words whose weight
 /// numerator wrapped, then of even and odd words of ⌈p/n⌉ bits. `inject`
 /// adds a value to one word's rounded product (local word index 2i + e,
@@ -298,19 +185,19 @@ pub(super) fn column_groups_avx512_par(
 /// returned carry-out of the last word goes into the next chunk's first
 /// words afterwards. Returns the bit patterns of the largest |v − round(v)|
 /// (NaN if any v is) and |v|, and the carry-out.
-pub(super) fn carry_lanes_avx512(
+pub(crate) fn carry_lanes_avx512(
     t: Avx512,
     d: [&mut [f64]; 2],
     w: [&[f64]; 4],
     flags: &[[u8; 4]],
-    c: &[f64; 9],
+    c: &ChunkConsts,
     inject: (usize, f64),
 ) -> ([u64; 2], f64) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F/DQ and FMA.
     unsafe {
-        x86::carry_lanes(d, w, flags, c, inject)
+        carry::carry_lanes(d, w, flags, c, inject)
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("no Avx512 token off x86-64")
@@ -319,13 +206,13 @@ pub(super) fn carry_lanes_avx512(
 /// Twiddles of the radix-8 stage on 8-point columns of a 64-point block
 /// ([`dif64t`]): lane j of entry t − 1 is ω_64^{j·r}, r = bitrev₃(t), for
 /// t = 1..7 (vector t of the block after the 8-point DFT holds frequency r).
-pub(super) struct Tail64Twiddles {
+pub(crate) struct Tail64Twiddles {
     re: [Line; 7],
     im: [Line; 7],
 }
 
 impl Tail64Twiddles {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut t = Tail64Twiddles {
             re: [Line([0.0; 8]); 7],
             im: [Line([0.0; 8]); 7],
@@ -333,7 +220,7 @@ impl Tail64Twiddles {
         for v in 1..8u64 {
             let r = v.reverse_bits() >> 61;
             for j in 0..8u64 {
-                let w = super::transform::unit_root(j * r, 64);
+                let w = super::digits::unit_root(j * r, 64);
                 t.re[v as usize - 1].0[j as usize] = w.re;
                 t.im[v as usize - 1].0[j as usize] = w.im;
             }
@@ -345,7 +232,7 @@ impl Tail64Twiddles {
 /// Eight f64 on one cache line (an unaligned vector load would touch two).
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-pub(super) struct Line([f64; 8]);
+pub(crate) struct Line([f64; 8]);
 
 /// The twiddles of [`dif1024_head`] / [`dit1024_head`] in the order their
 /// iterations read them: for each j = 0, 8, .., 56, the w, w², w³ (re, im)
@@ -354,13 +241,13 @@ pub(super) struct Line([f64; 8]);
 /// stage tables instead, the six tables (same offsets in their pages as the
 /// data) landed in the same few L1 sets as the leaf's lines and evicted
 /// them between their load and their store.
-pub(super) struct Head1024Twiddles {
+pub(crate) struct Head1024Twiddles {
     lines: Vec<Line>,
 }
 
 impl Head1024Twiddles {
-    pub(super) fn new() -> Self {
-        let root = super::transform::unit_root;
+    pub(crate) fn new() -> Self {
+        let root = super::digits::unit_root;
         let mut lines = Vec::with_capacity(240);
         for j in (0..64u64).step_by(8) {
             for (n, e) in [
@@ -389,38 +276,38 @@ impl Head1024Twiddles {
 /// 8-point DFT down the columns, so no butterfly needs lane permutes and
 /// the transpose back is never done (the real-wrap pairs mirrored positions,
 /// and the transpose keeps mirrored positions mirrored).
-pub(super) fn dif64t(t: Avx512, tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
+pub(crate) fn dif64t(t: Avx512, tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::dif64t_blocks(tw, re, im)
+        leaf::dif64t_blocks(tw, re, im)
     }
 }
 
 /// The inverse of [`dif64t`] times 64, on every 64-point block.
-pub(super) fn dit64t(t: Avx512, tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
+pub(crate) fn dit64t(t: Avx512, tw: &Tail64Twiddles, re: &mut [f64], im: &mut [f64]) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::dit64t_blocks(tw, re, im)
+        leaf::dit64t_blocks(tw, re, im)
     }
 }
 
 /// Where [`dif64t`] stores the value of plain position i of a 64-point
 /// block (and the other way round: the map is its own inverse).
-pub(super) fn transposed64(i: usize) -> usize {
+pub(crate) fn transposed64(i: usize) -> usize {
     (i & !63) | ((i & 7) << 3) | ((i >> 3) & 7)
 }
 
 /// A pair of mirrored 64-point blocks of real-wrap partner leaves, taken
 /// from after the q = 64 forward stage to before the q = 64 inverse stage:
-/// [`dif64t`] on both, [`super::soa::wrap_run`] between them (position t of
+/// [`dif64t`] on both, [`super::generic::wrap_run`] between them (position t of
 /// `lo` with 63 − t of `hi`, which the transposed order keeps mirrored;
 /// `wrap` holds the twiddles at lo's positions in that order), and
 /// [`dit64t`] on both, with one load and store of each block.
-pub(super) fn pair64t(
+pub(crate) fn pair64t(
     t: Avx512,
     tw: &Tail64Twiddles,
     lo: [&mut [f64]; 2],
@@ -431,7 +318,7 @@ pub(super) fn pair64t(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::pair64t(tw, lo, hi, wrap)
+        leaf::pair64t(tw, lo, hi, wrap)
     }
 }
 
@@ -439,24 +326,21 @@ pub(super) fn pair64t(
 /// in one load and store of it: the 16 points j + 64s + 256k (s, k < 4)
 /// go through both stages in registers. Same operations as two
 /// [`dif4_avx512_blocks`] calls.
-pub(super) fn dif1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
+pub(crate) fn dif1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::head1024(Direction::Forward, re, im, tw)
+        leaf::head1024(Direction::Forward, re, im, tw)
     }
 }
 
 /// The inverse of [`dif1024_head`] times 16: stages q = 64, then q = 256.
-pub(super) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
+pub(crate) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1024Twiddles) {
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
-        x86::head1024(Direction::Inverse, re, im, tw)
+        leaf::head1024(Direction::Inverse, re, im, tw)
     }
 }
-
-#[cfg(target_arch = "x86_64")]
-mod x86;

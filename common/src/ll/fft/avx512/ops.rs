@@ -1,0 +1,41 @@
+//! Loads and complex products on 8-lane vectors, shared by every AVX-512
+//! kernel.
+
+use std::arch::x86_64::*;
+
+pub(super) type C = (__m512d, __m512d);
+
+/// The 8 doubles of `x` at `at` (bounds-checked).
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn ldu(x: &[f64], at: usize) -> __m512d {
+    let a: &[f64; 8] = x[at..at + 8].try_into().expect("8 lanes");
+    ld(a)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn ld(a: &[f64; 8]) -> __m512d {
+    // SAFETY: reads exactly the 8 elements of `a`.
+    unsafe { _mm512_loadu_pd(a.as_ptr()) }
+}
+
+/// (xr + i·xi)·(wr + i·wi).
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn cmul(xr: __m512d, xi: __m512d, wr: __m512d, wi: __m512d) -> (__m512d, __m512d) {
+    (
+        _mm512_fmsub_pd(xr, wr, _mm512_mul_pd(xi, wi)),
+        _mm512_fmadd_pd(xr, wi, _mm512_mul_pd(xi, wr)),
+    )
+}
+
+/// (xr + i·xi)·conj(wr + i·wi).
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn cmulc(xr: __m512d, xi: __m512d, wr: __m512d, wi: __m512d) -> (__m512d, __m512d) {
+    (
+        _mm512_fmadd_pd(xr, wr, _mm512_mul_pd(xi, wi)),
+        _mm512_fmsub_pd(xi, wr, _mm512_mul_pd(xr, wi)),
+    )
+}

@@ -1,0 +1,193 @@
+//! The planner of our power-of-two FFT: the twiddle tables and the layout
+//! of the column stages (which stages run breadth-first over columns, in
+//! which passes, with which compact twiddles). Kernels read these; nothing
+//! here runs a butterfly.
+
+use super::digits::unit_root;
+
+/// Stages on blocks of at most this many complex points run depth-first,
+/// block by block (16 KiB of data per block, plus its twiddles: L1-sized).
+pub(crate) const LEAF: usize = 1024;
+
+/// With AVX-512, blocks of this many points of a leaf pair go through
+/// their last forward stages, the real-wrap and their first inverse stages
+/// together, in registers.
+pub(crate) const TAIL: usize = 64;
+
+/// Twiddles of the radix-4 stages: for a stage on blocks of 4q points,
+/// entries [q, 2q) hold ω_{4q}^j, ω_{4q}^{2j}, ω_{4q}^{3j} for j < q (the
+/// quarters q are powers of four, so the ranges never overlap).
+pub(crate) struct Twiddles {
+    pub(crate) w1r: Vec<f64>,
+    pub(crate) w1i: Vec<f64>,
+    pub(crate) w2r: Vec<f64>,
+    pub(crate) w2i: Vec<f64>,
+    pub(crate) w3r: Vec<f64>,
+    pub(crate) w3i: Vec<f64>,
+    /// ω_m^j for j < m/2: the radix-2 stage when log2 m is odd.
+    pub(crate) r2r: Vec<f64>,
+    pub(crate) r2i: Vec<f64>,
+}
+
+impl Twiddles {
+    pub(crate) fn new(m: usize) -> Self {
+        let mut t = Twiddles {
+            w1r: vec![0.0; m],
+            w1i: vec![0.0; m],
+            w2r: vec![0.0; m],
+            w2i: vec![0.0; m],
+            w3r: vec![0.0; m],
+            w3i: vec![0.0; m],
+            r2r: Vec::new(),
+            r2i: Vec::new(),
+        };
+        let mut q = 1;
+        while 4 * q <= m {
+            for j in 0..q {
+                let n = 4 * q as u64;
+                let (a, b, c) = (
+                    unit_root(j as u64, n),
+                    unit_root(2 * j as u64, n),
+                    unit_root(3 * j as u64, n),
+                );
+                t.w1r[q + j] = a.re;
+                t.w1i[q + j] = a.im;
+                t.w2r[q + j] = b.re;
+                t.w2i[q + j] = b.im;
+                t.w3r[q + j] = c.re;
+                t.w3i[q + j] = c.im;
+            }
+            q *= 4;
+        }
+        if m.trailing_zeros() % 2 == 1 {
+            for j in 0..m / 2 {
+                let w = unit_root(j as u64, m as u64);
+                t.r2r.push(w.re);
+                t.r2i.push(w.im);
+            }
+        }
+        t
+    }
+
+    /// The w, w², w³ tables (re, im) over index range `r`, in the order the
+    /// butterfly kernels take them.
+    pub(crate) fn window(&self, r: std::ops::Range<usize>) -> [&[f64]; 6] {
+        [
+            &self.w1r[r.clone()],
+            &self.w1i[r.clone()],
+            &self.w2r[r.clone()],
+            &self.w2i[r.clone()],
+            &self.w3r[r.clone()],
+            &self.w3i[r],
+        ]
+    }
+}
+
+/// Columns per group of the breadth-first stages: every stage on blocks
+/// larger than a leaf maps the set {c + t·leaf} of one column c into
+/// itself, so a group of columns can go through all those stages at once.
+/// [`column_group`] copies the group's rows into a small contiguous buffer
+/// (rows × 8 × 16 bytes: 4 KiB at 32 rows, L1-resident), runs every stage
+/// there, and copies back: one sweep over memory instead of one per stage,
+/// and one AVX-512 vector per row so every butterfly is straight-line code.
+pub(crate) const GROUP: usize = 8;
+
+/// Doubles of padding after each leaf-sized row when there are several.
+/// Rows of 1024 doubles are 8 KiB apart, a multiple of the L1's 4 KiB set
+/// period, so without it every row of a column group maps to the same few
+/// sets of the 8-way L1 and the column stages run from L2; 256 bytes (four
+/// lines) shifts each row to fresh sets.
+pub(crate) const ROW_PAD: usize = 32;
+
+/// The layout the column stages run on (see [`SoaFft`]).
+#[derive(Default)]
+pub(crate) struct ColumnPlan {
+    /// Leaf-sized rows, and the distance between their starts.
+    pub(crate) rows: usize,
+    pub(crate) stride: usize,
+    pub(crate) leaf: usize,
+    /// Whether a radix-2 stage (odd log2 m) comes first.
+    pub(crate) radix2: bool,
+    /// Quarters q of the radix-4 stages on blocks larger than a leaf,
+    /// largest (first forward) first.
+    pub(crate) quarters: Vec<usize>,
+    /// The AVX-512 kernel's twiddles, copied out of [`Twiddles`] in the
+    /// order it reads them. In the m-long tables the row factors ω^{t·leaf}
+    /// are a leaf apart (8 KiB: every one on its own page) and each stage's
+    /// column window lies in another table, so a group touched some fifty
+    /// pages of twiddles besides its data; here they are a few lines.
+    /// Radix-2: ω_m^{t·leaf} per row t < rows/2; ω_m^c per 8-column group
+    /// as 8 re, 8 im.
+    pub(crate) r2_rows: Vec<[f64; 2]>,
+    pub(crate) r2_cols: Vec<f64>,
+    /// Per radix-4 stage (index into `quarters`): (w, w², w³) re/im of
+    /// ω_{4q}^{t·leaf} per row t < q/leaf, and per 8-column group the
+    /// windows of w, w², w³ as six runs of 8 (w1r, w1i, w2r, w2i, w3r, w3i).
+    pub(crate) r4_rows: Vec<Vec<[f64; 6]>>,
+    pub(crate) r4_cols: Vec<Vec<f64>>,
+    /// The passes of the AVX-512 kernel, in forward order (the inverse
+    /// runs them backwards): the radix-2 stage and the first radix-4 stage
+    /// after it go together as one radix-8 pass, one pass over the rows
+    /// fewer.
+    pub(crate) passes: Vec<ColumnPass>,
+}
+
+/// One pass of the AVX-512 column kernel; radix-4 passes carry their
+/// quarter q and its index in [`ColumnPlan::quarters`].
+#[derive(Clone, Copy)]
+pub(crate) enum ColumnPass {
+    Radix2,
+    Radix4(usize, usize),
+    Radix8(usize, usize),
+}
+
+impl ColumnPlan {
+    /// The pass order (see `passes`).
+    pub(crate) fn plan_passes(&mut self) {
+        let mut quarters = self.quarters.iter().copied().enumerate();
+        if self.radix2 {
+            self.passes.push(match quarters.next() {
+                Some((k, q)) => ColumnPass::Radix8(q, k),
+                None => ColumnPass::Radix2,
+            });
+        }
+        self.passes
+            .extend(quarters.map(|(k, q)| ColumnPass::Radix4(q, k)));
+    }
+
+    /// Fills the compact tables from the m-long ones.
+    pub(crate) fn copy_twiddles(&mut self, tw: &Twiddles) {
+        let (leaf, groups) = (self.leaf, self.leaf / GROUP);
+        if self.radix2 {
+            self.r2_rows = (0..self.rows / 2)
+                .map(|t| [tw.r2r[t * leaf], tw.r2i[t * leaf]])
+                .collect();
+            self.r2_cols = (0..groups)
+                .flat_map(|g| {
+                    let c = g * GROUP..(g + 1) * GROUP;
+                    tw.r2r[c.clone()].iter().chain(&tw.r2i[c]).copied()
+                })
+                .collect();
+        }
+        for &q in &self.quarters {
+            self.r4_rows.push(
+                (0..q / leaf)
+                    .map(|t| {
+                        let s = q + t * leaf;
+                        [
+                            tw.w1r[s], tw.w1i[s], tw.w2r[s], tw.w2i[s], tw.w3r[s], tw.w3i[s],
+                        ]
+                    })
+                    .collect(),
+            );
+            self.r4_cols.push(
+                (0..groups)
+                    .flat_map(|g| {
+                        let c = q + g * GROUP..q + (g + 1) * GROUP;
+                        tw.window(c).into_iter().flatten().copied()
+                    })
+                    .collect(),
+            );
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! [`SoaFft`], our power-of-two complex FFT on split re/im arrays: the
+//! order of its stages and which kernel (hand-written AVX-512 or the
+//! generic ones through [`super::super::dispatch`]) runs each.
+
+use super::super::Direction;
+use super::super::avx512::{self, Avx512, Head1024Twiddles, Tail64Twiddles};
+use super::super::dispatch::{self as simd, Isa};
+use super::super::plan::{ColumnPlan, GROUP, LEAF, ROW_PAD, TAIL, Twiddles};
+
+/// Power-of-two complex FFT on split re/im arrays: forward leaves the
+/// spectrum in bit-reversed order, inverse takes it back (unnormalised, so
+/// inverse(forward(x)) = m·x).
+pub(crate) struct SoaFft {
+    pub(super) m: usize,
+    /// Distance between the starts of consecutive leaf-sized rows in the
+    /// arrays: leaf + [`ROW_PAD`] when there are several rows, else leaf.
+    /// Position i of the transform lives at (i / leaf)·stride + i % leaf.
+    pub(super) stride: usize,
+    pub(super) plan: ColumnPlan,
+    pub(super) tw: Twiddles,
+    /// Present when the CPU has AVX-512: every 64-point block's last
+    /// three radix-4 stages run as [`super::super::avx512::dif64t`], which leaves
+    /// the block's spectrum transposed (see [`Self::plain_position`]).
+    pub(super) tail64: Option<(Avx512, Tail64Twiddles)>,
+    /// With AVX-512 and 1024-point leaves: the twiddles of
+    /// [`super::super::avx512::dif1024_head`].
+    pub(super) head1024: Option<Head1024Twiddles>,
+    pub(super) isa: Isa,
+}
+
+/// Forward radix-4 DIF butterflies on every 4q-block of the slices: with
+/// w = ω_{4q}^j, y0 = (x0+x2)+(x1+x3), y1 = ((x0+x2)−(x1+x3))·w²,
+/// y2 = ((x0−x2)−i(x1−x3))·w, y3 = ((x0−x2)+i(x1−x3))·w³ — exactly two
+/// radix-2 DIF stages, so the output order is plain bit reversal.
+#[inline(always)]
+fn dif4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+    if q == 1 {
+        simd::dif4_q1(isa, re, im);
+        return;
+    }
+    bfly4_blocks(isa, Direction::Forward, re, im, q, tw);
+}
+
+/// Radix-4 butterflies (DIF when `forward`, else DIT) on every 4q-block.
+fn bfly4_blocks(isa: Isa, dir: Direction, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+    let w = tw.window(q..2 * q);
+    if q.is_multiple_of(8)
+        && let Some(t) = isa.avx512_token()
+    {
+        if dir == Direction::Forward {
+            avx512::dif4_avx512_blocks(t, re, im, q, w)
+        } else {
+            avx512::dit4_avx512_blocks(t, re, im, q, w)
+        }
+        return;
+    }
+    for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
+        bfly4(isa, dir, quarters(r, q, 0, q), quarters(i, q, 0, q), w);
+    }
+}
+
+/// The inverse of [`dif4`] times 4: radix-4 DIT with conjugate twiddles.
+#[inline(always)]
+fn dit4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
+    if q == 1 {
+        simd::dit4_q1(isa, re, im);
+        return;
+    }
+    bfly4_blocks(isa, Direction::Inverse, re, im, q, tw);
+}
+
+/// One column of radix-4 butterflies, AVX-512 by hand or the compiler's
+/// vectorisation of the generic kernel.
+#[inline(always)]
+fn bfly4(isa: Isa, dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+    if r[0].len().is_multiple_of(8)
+        && let Some(t) = isa.avx512_token()
+    {
+        if dir == Direction::Forward {
+            avx512::dif4_avx512(t, r, i, w)
+        } else {
+            avx512::dit4_avx512(t, r, i, w)
+        }
+    } else if dir == Direction::Forward {
+        simd::dif4_run(isa, r, i, w)
+    } else {
+        simd::dit4_run(isa, r, i, w)
+    }
+}
+
+/// Four disjoint `len`-long windows at offsets off + k·q of a block.
+fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] {
+    let (a, x) = x.split_at_mut(q);
+    let (b, x) = x.split_at_mut(q);
+    let (c, d) = x.split_at_mut(q);
+    [
+        &mut a[off..off + len],
+        &mut b[off..off + len],
+        &mut c[off..off + len],
+        &mut d[off..off + len],
+    ]
+}
+
+/// The threads a squaring may use beyond the caller's (`None`: none).
+type Pool<'a> = Option<&'a rayon::ThreadPool>;
+
+impl SoaFft {
+    pub(crate) fn new(m: usize, isa: Isa) -> Self {
+        assert!(m.is_power_of_two() && m >= 64, "bad SoA FFT length {m}");
+        let mut f = Self {
+            m,
+            stride: 0,
+            plan: ColumnPlan::default(),
+            tw: Twiddles::new(m),
+            tail64: isa.avx512_token().map(|t| (t, Tail64Twiddles::new())),
+            head1024: None,
+            isa,
+        };
+        let leaf = f.leaf();
+        // Only rows of a full LEAF are padded: smaller transforms fit in L1
+        // anyway, and the carry's chunks then never straddle a gap.
+        f.stride = if m > leaf && leaf == LEAF {
+            leaf + ROW_PAD
+        } else {
+            leaf
+        };
+        let len = f.radix4_len();
+        f.plan = ColumnPlan {
+            rows: f.rows(),
+            stride: f.stride,
+            leaf,
+            radix2: m.trailing_zeros() % 2 == 1,
+            quarters: std::iter::successors(Some(len / 4), |q| Some(q / 4))
+                .take_while(|&q| 4 * q > leaf)
+                .collect(),
+            ..ColumnPlan::default()
+        };
+        f.plan.copy_twiddles(&f.tw);
+        f.plan.plan_passes();
+        if f.tail64.is_some() && leaf == 1024 {
+            f.head1024 = Some(Head1024Twiddles::new());
+        }
+        f
+    }
+
+    /// Rows of `leaf` positions.
+    pub(crate) fn rows(&self) -> usize {
+        self.m / self.leaf()
+    }
+
+    /// Length of the (padded) arrays this transform works on.
+    pub(crate) fn padded_len(&self) -> usize {
+        self.rows() * self.stride
+    }
+
+    /// Where position i of the transform is stored.
+    #[inline(always)]
+    pub(crate) fn pos(&self, i: usize) -> usize {
+        let leaf = self.leaf();
+        i / leaf * self.stride + i % leaf
+    }
+
+    /// The leaf-sized rows of the padded arrays, in order.
+    pub(crate) fn rows_mut<'a>(
+        &self,
+        re: &'a mut [f64],
+        im: &'a mut [f64],
+    ) -> impl Iterator<Item = (&'a mut [f64], &'a mut [f64])> {
+        let leaf = self.leaf();
+        let len = self.padded_len();
+        re[..len]
+            .chunks_exact_mut(self.stride)
+            .zip(im[..len].chunks_exact_mut(self.stride))
+            .map(move |(r, i)| (&mut r[..leaf], &mut i[..leaf]))
+    }
+
+    /// The positions in runs that are contiguous in memory, in order: the
+    /// rows when they are padded, else the whole transform as one run.
+    pub(crate) fn runs_mut<'a>(
+        &self,
+        re: &'a mut [f64],
+        im: &'a mut [f64],
+    ) -> Vec<(&'a mut [f64], &'a mut [f64])> {
+        if self.stride == self.leaf() {
+            vec![(&mut re[..self.m], &mut im[..self.m])]
+        } else {
+            self.rows_mut(re, im).collect()
+        }
+    }
+
+    /// Length of the sub-transforms after the optional radix-2 stage.
+    fn radix4_len(&self) -> usize {
+        if self.m.trailing_zeros() % 2 == 1 {
+            self.m / 2
+        } else {
+            self.m
+        }
+    }
+
+    /// Size of the blocks the depth-first stages work on.
+    pub(crate) fn leaf(&self) -> usize {
+        let mut q = self.radix4_len() / 4;
+        while 4 * q > LEAF {
+            q /= 4;
+        }
+        4 * q
+    }
+
+    /// Forward DFT, output in bit-reversed order (the squarer runs the
+    /// same stages in a fused order; this is the plain transform for tests).
+    #[cfg(test)]
+    pub(crate) fn forward(&self, re: &mut [f64], im: &mut [f64]) {
+        self.padded(re, im, |f, pr, pi| {
+            f.forward_columns(pr, pi, None);
+            for (r, i) in f.rows_mut(pr, pi) {
+                f.forward_leaf(r, i);
+            }
+        });
+    }
+
+    /// Inverse DFT (unnormalised) of a bit-reversed spectrum.
+    #[cfg(test)]
+    pub(crate) fn inverse(&self, re: &mut [f64], im: &mut [f64]) {
+        self.padded(re, im, |f, pr, pi| {
+            for (r, i) in f.rows_mut(pr, pi) {
+                f.inverse_leaf(r, i);
+            }
+            f.inverse_columns(pr, pi, None);
+        });
+    }
+
+    /// Runs `op` on padded copies of the m-long arrays (re, im), with the
+    /// padding filled with NaN so that any read of it would show.
+    #[cfg(test)]
+    fn padded(&self, re: &mut [f64], im: &mut [f64], op: impl Fn(&Self, &mut [f64], &mut [f64])) {
+        let mut pr = vec![f64::NAN; self.padded_len()];
+        let mut pi = vec![f64::NAN; self.padded_len()];
+        for i in 0..self.m {
+            pr[self.pos(i)] = re[i];
+            pi[self.pos(i)] = im[i];
+        }
+        op(self, &mut pr, &mut pi);
+        for i in 0..self.m {
+            re[i] = pr[self.pos(i)];
+            im[i] = pi[self.pos(i)];
+        }
+    }
+
+    /// The forward stages on blocks larger than a leaf (the optional radix-2
+    /// stage, then radix-4), [`GROUP`] columns at a time.
+    pub(crate) fn forward_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        self.columns(Direction::Forward, re, im, pool);
+    }
+
+    /// The inverse of [`Self::forward_columns`].
+    pub(crate) fn inverse_columns(&self, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        self.columns(Direction::Inverse, re, im, pool);
+    }
+
+    fn columns(&self, dir: Direction, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        let plan = &self.plan;
+        if !plan.radix2 && plan.quarters.is_empty() {
+            return;
+        }
+        if let (Some(pool), Some(t)) = (pool, self.isa.avx512_token()) {
+            let d = [&mut *re, &mut *im];
+            avx512::column_groups_avx512_par(t, pool, d, (plan, &self.tw), dir);
+            return;
+        }
+        let mut lr = vec![0.0; plan.rows * GROUP];
+        let mut li = vec![0.0; plan.rows * GROUP];
+        for c0 in (0..plan.leaf).step_by(GROUP) {
+            if let Some(t) = self.isa.avx512_token() {
+                avx512::column_group_avx512(
+                    t,
+                    [&mut *re, &mut *im],
+                    [&mut lr, &mut li],
+                    (plan, &self.tw),
+                    c0,
+                    dir,
+                );
+                continue;
+            }
+            simd::column_group(
+                self.isa,
+                [&mut *re, &mut *im],
+                [&mut lr, &mut li],
+                (plan, &self.tw),
+                c0,
+                dir,
+            );
+        }
+    }
+
+    /// Where the forward transform leaves the value that plain bit-reversed
+    /// order has at position i (the map is its own inverse): i itself, or,
+    /// with the AVX-512 tails, i with the two 3-bit halves of its low six
+    /// bits swapped (each 64-point block transposed as an 8×8 matrix).
+    /// Mirrored positions j, 2^s−1−j (s ≥ 6) stay mirrored.
+    pub(crate) fn plain_position(&self, i: usize) -> usize {
+        if self.tail64.is_some() {
+            avx512::transposed64(i)
+        } else {
+            i
+        }
+    }
+
+    /// The forward stages of one leaf on blocks larger than `tail` points
+    /// (q ≥ tail): what is left, inside each `tail`-long block, is
+    /// [`Self::forward_leaf`] of that block.
+    pub(crate) fn forward_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
+        if r.len() == 1024
+            && tail == 64
+            && let (Some((t, _)), Some(w)) = (&self.tail64, &self.head1024)
+        {
+            avx512::dif1024_head(*t, r, i, w);
+            return;
+        }
+        let mut q = r.len() / 4;
+        while q >= tail {
+            dif4(self.isa, r, i, q, &self.tw);
+            q /= 4;
+        }
+    }
+
+    /// The inverse of [`Self::forward_head`].
+    pub(crate) fn inverse_head(&self, r: &mut [f64], i: &mut [f64], tail: usize) {
+        if r.len() == 1024
+            && tail == 64
+            && let (Some((t, _)), Some(w)) = (&self.tail64, &self.head1024)
+        {
+            avx512::dit1024_head(*t, r, i, w);
+            return;
+        }
+        let mut q = tail;
+        while q <= r.len() / 4 {
+            dit4(self.isa, r, i, q, &self.tw);
+            q *= 4;
+        }
+    }
+
+    /// The forward stages inside one leaf-sized block.
+    pub(crate) fn forward_leaf(&self, r: &mut [f64], i: &mut [f64]) {
+        if r.len() >= TAIL
+            && let Some((t, w)) = &self.tail64
+        {
+            self.forward_head(r, i, TAIL);
+            avx512::dif64t(*t, w, r, i);
+            return;
+        }
+        let mut q = r.len() / 4;
+        while q >= 1 {
+            dif4(self.isa, r, i, q, &self.tw);
+            q /= 4;
+        }
+    }
+
+    /// The inverse stages inside one leaf-sized block.
+    pub(crate) fn inverse_leaf(&self, r: &mut [f64], i: &mut [f64]) {
+        if r.len() >= TAIL
+            && let Some((t, w)) = &self.tail64
+        {
+            avx512::dit64t(*t, w, r, i);
+            self.inverse_head(r, i, TAIL);
+            return;
+        }
+        let leaf = r.len();
+        let mut q = 1;
+        while q <= leaf / 4 {
+            dit4(self.isa, r, i, q, &self.tw);
+            q *= 4;
+        }
+    }
+}
