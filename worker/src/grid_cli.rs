@@ -15,7 +15,7 @@ use mersenne_common::primes::primes_in;
 use mersenne_common::work::{UnitResult, agreement, check_submission};
 
 use crate::net::{NodeStatus, Request, Response, one_request};
-use crate::node::{self, NodeConfig};
+use crate::node::{self, NodeConfig, ServerLimits};
 use crate::preflight;
 
 /// An inclusive range of exponents, `A-B` or a single `P`.
@@ -78,6 +78,22 @@ pub struct RingArgs {
     /// its owner and replicated on the owner's r successors.
     #[arg(long, default_value_t = 8, value_name = "R")]
     pub successors: usize,
+    /// Connections this peer serves at once; more are closed at once.
+    #[arg(long, default_value_t = ServerLimits::default().max_connections, value_name = "N")]
+    pub max_connections: usize,
+    /// Seconds a connection may go without a complete frame before it is
+    /// closed (slow or silent clients).
+    #[arg(long, default_value_t = ServerLimits::default().idle.as_secs(), value_name = "SECS")]
+    pub idle_secs: u64,
+    /// Exponents one source address may submit per minute (a submission
+    /// counts its width, at least 1000).
+    #[arg(long, default_value_t = ServerLimits::default().submit_exponents_per_min, value_name = "N")]
+    pub submit_per_min: u64,
+    /// Results one source address may push per second (bursts of ten
+    /// seconds' worth); pushes over it are refused, and anti-entropy
+    /// brings them later.
+    #[arg(long, default_value_t = ServerLimits::default().results_per_sec, value_name = "N")]
+    pub results_per_sec: u64,
 }
 
 impl RingArgs {
@@ -92,6 +108,10 @@ impl RingArgs {
         c.checkpoint_every = Duration::from_secs(self.checkpoint_secs.max(1));
         c.gossip_every = Duration::from_millis(self.gossip_ms.max(50));
         c.successors = self.successors.max(1);
+        c.limits.max_connections = self.max_connections.max(1);
+        c.limits.idle = Duration::from_secs(self.idle_secs.max(1));
+        c.limits.submit_exponents_per_min = self.submit_per_min.max(1);
+        c.limits.results_per_sec = self.results_per_sec.max(1);
         c
     }
 }
@@ -435,7 +455,8 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let peer = |p: &(String, String)| format!("{} ({})", p.0, p.1);
-    writeln!(out, "node         {} (id {})", st.addr, st.id)?;
+    writeln!(out, "node         {} (ring id {})", st.addr, st.id)?;
+    writeln!(out, "peer id      {}", st.peer_id)?;
     writeln!(
         out,
         "ring         {}; {} peers known",
@@ -487,8 +508,8 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "messages     {} in, {} out; {} ring store operations",
-        st.messages_in, st.messages_out, st.ring_ops
+        "messages     {} in, {} out; {} ring store operations; {} connections open",
+        st.messages_in, st.messages_out, st.ring_ops, st.connections
     )?;
     writeln!(
         out,
