@@ -39,8 +39,8 @@ pub use client::{
 };
 pub use wire::{
     Frame, MAX_FRAME, NetError, NodeStatus, PROTOCOL_VERSION, RING_CHUNK, Request, Response,
-    RingMessage, UnitRow, WireResult, WireStatus, WireUnit, WireUnitState, WorkOffer, codec,
-    decode, encode,
+    RingMessage, UnitRow, WireResult, WireStatus, WireUnit, WireUnitState, WorkOffer, bounded,
+    codec, decode, encode,
 };
 
 /// Splits a ring message whose records would exceed [`RING_CHUNK`] into

@@ -138,3 +138,182 @@ fn hostile_ranges_do_not_wedge_a_peer_and_client_output_survives_a_closed_pipe()
         assert_eq!(err, "", "{args:?}");
     }
 }
+
+/// Whether the peer has closed `s`: a read sees the end of the stream or
+/// a reset (anything it sent first, a `HelloAck`, is read past).
+fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{ErrorKind, Read};
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn slow_and_silent_connections_are_closed_and_an_honest_client_gets_through() {
+    use std::io::Write;
+    let dir = tmpdir("slowloris");
+    let peer = Peer::worker(
+        &dir,
+        "peer",
+        None,
+        &[
+            "--threads",
+            "0",
+            "--max-connections",
+            "16",
+            "--idle-secs",
+            "2",
+        ],
+    );
+    let a = peer.addr.as_str();
+    let hello = net::encode(&net::Frame::Hello {
+        version: net::PROTOCOL_VERSION,
+    });
+
+    // 60 connections, four times the cap: silent ones, ones that stop
+    // inside the hello's length prefix, and ones that say hello and then
+    // stop half way through a 1 MiB frame (which once held a connection,
+    // and its buffer, for ever).
+    let mut attackers = Vec::new();
+    for i in 0..60 {
+        let mut s = std::net::TcpStream::connect(a).unwrap();
+        match i % 3 {
+            0 => {}
+            1 => s.write_all(&[0, 0]).unwrap(),
+            _ => {
+                let _ = s.write_all(&(hello.len() as u32).to_be_bytes());
+                let _ = s.write_all(&hello);
+                let _ = s.write_all(&(1u32 << 20).to_be_bytes());
+                let _ = s.write_all(&[0x81; 1000]);
+            }
+        }
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        attackers.push(s);
+    }
+    let t = Instant::now();
+
+    // The attacker still holds every socket open; the peer closes them all
+    // (those over the cap at once, the rest at the idle limit).
+    let mut open: Vec<usize> = (0..attackers.len()).collect();
+    while !open.is_empty() && t.elapsed() < Duration::from_secs(20) {
+        open.retain(|&i| !closed_by_peer(&mut attackers[i]));
+    }
+    assert!(
+        open.is_empty(),
+        "{} attacker connections still open after {:?}: {open:?}",
+        open.len(),
+        t.elapsed()
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+
+    // An honest client gets through, and the peer holds no connection but
+    // its own answer's.
+    let st = common::status(a).expect("an honest client is answered");
+    assert!(st.connections <= 2, "{} connections open", st.connections);
+    drop(attackers);
+}
+
+#[test]
+fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
+    use mersenne_worker::net::{WireResult, WireStatus};
+    let dir = tmpdir("flood");
+    let peer = Peer::worker(
+        &dir,
+        "peer",
+        None,
+        &[
+            "--threads",
+            "0",
+            "--submit-per-min",
+            "2000",
+            "--results-per-sec",
+            "1000",
+        ],
+    );
+    let a = peer.addr.as_str();
+    wait_for("the peer in its ring", Duration::from_secs(30), || {
+        common::status(a).is_some_and(|s| s.member)
+    });
+
+    // Two submissions fit the budget of 2000 exponents a minute; the third
+    // is refused, and creates nothing.
+    for (from, to) in [(2, 1000), (1001, 2000)] {
+        match ask(a, Request::Submit { from, to }, Duration::from_secs(30)) {
+            Some(Response::Created { .. }) => {}
+            other => panic!("{from}-{to}: {other:?}"),
+        }
+    }
+    let e = refusal(a, 2001, 3000, Duration::from_secs(10));
+    assert!(e.contains("rate limit"), "{e}");
+    let units = match ask(
+        a,
+        Request::Units {
+            from: 0,
+            to: u64::MAX,
+        },
+        Duration::from_secs(10),
+    ) {
+        Some(Response::Units(rows)) => rows,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        units.len(),
+        mersenne_common::primes::primes_in(2, 2000).len()
+    );
+    assert!(units.iter().all(|u| u.exponent <= 2000));
+
+    // Forged results in frames of 4000: a burst of ten seconds' worth
+    // (10,000) is taken, then pushes are refused at once, and the table
+    // never holds more than the budget allowed.
+    let primes = mersenne_common::primes::primes_in(3, 200_000);
+    let forged = |chunk: &[u64]| -> Vec<WireResult> {
+        chunk
+            .iter()
+            .map(|&p| WireResult {
+                exponent: p,
+                status: WireStatus::P,
+                res64: 0,
+                shift: 0,
+                engine: "forged".into(),
+                computed_by: "attacker".into(),
+                finished_ms: 0,
+                crunch_ms: 0,
+            })
+            .collect()
+    };
+    let mut accepted = 0;
+    let mut refused = 0;
+    let t = Instant::now();
+    for chunk in primes.chunks(4000).take(5) {
+        let req = Request::PushResults {
+            results: forged(chunk),
+        };
+        let answer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), net::one_request(a, req)).await
+            });
+        match answer {
+            Ok(Ok(Response::Ok)) => accepted += chunk.len(),
+            Ok(Err(net::NetError::Remote(e))) if e.contains("rate limit") => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(accepted <= 10_000 + 1000, "{accepted} forged results taken");
+    assert!(refused >= 2, "{refused} pushes refused");
+    let t = table(a);
+    assert!(t.len() <= accepted, "{} rows, {accepted} taken", t.len());
+    assert!(common::status(a).is_some(), "the peer still answers");
+}

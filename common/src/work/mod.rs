@@ -40,7 +40,16 @@ pub fn unit_key(p: u64) -> u64 {
     hash64(format!("unit:{p}").as_bytes())
 }
 
-/// Ring position of a node, from its advertised address.
+/// Ring position of a peer, from its ed25519 public key: the first 8 bytes
+/// (big-endian) of SHA-256 over the key. A peer cannot choose its place on
+/// the ring without a key whose hash lands there, and whoever checks a
+/// signature by that key can check the id too.
+pub fn peer_ring_id(public_key: &[u8; 32]) -> u64 {
+    hash64(public_key)
+}
+
+/// Ring position from an address: the simulator's and the tests' nodes,
+/// which have no key pair.
 pub fn node_key(addr: &str) -> u64 {
     hash64(format!("node:{addr}").as_bytes())
 }

@@ -37,6 +37,9 @@ fn unit_key_is_the_top_64_bits_of_sha256_of_unit_p() {
     // Same for node ids, from `printf 'node:ADDR' | sha256sum`.
     assert_eq!(node_key("127.0.0.1:7700"), 0x7d59_4827_a316_e9c7);
     assert_eq!(node_key("10.0.0.1:1"), 0x4ca3_f5b7_d1e9_466e);
+    // A peer's id is SHA-256 of its public key, with no prefix:
+    // `head -c 32 /dev/zero | sha256sum` starts 66687aadf862bd77.
+    assert_eq!(peer_ring_id(&[0; 32]), 0x6668_7aad_f862_bd77);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::node::{self, NodeConfig};
+use crate::node::{self, NodeConfig, ServerLimits};
 use crate::preflight;
 
 pub use import::{ImportArgs, import};
@@ -81,6 +81,22 @@ pub struct RingArgs {
     /// its owner and replicated on the owner's r successors.
     #[arg(long, default_value_t = 8, value_name = "R")]
     pub successors: usize,
+    /// Connections this peer serves at once; more are closed at once.
+    #[arg(long, default_value_t = ServerLimits::default().max_connections, value_name = "N")]
+    pub max_connections: usize,
+    /// Seconds a connection may go without a complete frame before it is
+    /// closed (slow or silent clients).
+    #[arg(long, default_value_t = ServerLimits::default().idle.as_secs(), value_name = "SECS")]
+    pub idle_secs: u64,
+    /// Exponents one source address may submit per minute (a submission
+    /// counts its width, at least 1000).
+    #[arg(long, default_value_t = ServerLimits::default().submit_exponents_per_min, value_name = "N")]
+    pub submit_per_min: u64,
+    /// Results one source address may push per second (bursts of ten
+    /// seconds' worth); pushes over it are refused, and anti-entropy
+    /// brings them later.
+    #[arg(long, default_value_t = ServerLimits::default().results_per_sec, value_name = "N")]
+    pub results_per_sec: u64,
 }
 
 impl RingArgs {
@@ -95,6 +111,10 @@ impl RingArgs {
         c.checkpoint_every = Duration::from_secs(self.checkpoint_secs.max(1));
         c.gossip_every = Duration::from_millis(self.gossip_ms.max(50));
         c.successors = self.successors.max(1);
+        c.limits.max_connections = self.max_connections.max(1);
+        c.limits.idle = Duration::from_secs(self.idle_secs.max(1));
+        c.limits.submit_exponents_per_min = self.submit_per_min.max(1);
+        c.limits.results_per_sec = self.results_per_sec.max(1);
         c
     }
 }

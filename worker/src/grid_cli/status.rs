@@ -35,7 +35,8 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let peer = |p: &(String, String)| format!("{} ({})", p.0, p.1);
-    writeln!(out, "node         {} (id {})", st.addr, st.id)?;
+    writeln!(out, "node         {} (ring id {})", st.addr, st.id)?;
+    writeln!(out, "peer id      {}", st.peer_id)?;
     writeln!(
         out,
         "ring         {}; {} peers known",
@@ -87,8 +88,8 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "messages     {} in, {} out; {} ring store operations",
-        st.messages_in, st.messages_out, st.ring_ops
+        "messages     {} in, {} out; {} ring store operations; {} connections open",
+        st.messages_in, st.messages_out, st.ring_ops, st.connections
     )?;
     writeln!(
         out,

@@ -6,23 +6,27 @@ use std::net::SocketAddr;
 // operation: a panic elsewhere while it was locked leaves nothing
 // half-done, so poisoning is ignored.
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-use super::{Frame, NetError, PROTOCOL_VERSION, Request, Response, codec, decode, encode};
+use super::{Frame, NetError, PROTOCOL_VERSION, Request, Response, bounded, codec, decode, encode};
 
 /// Default timeout for one request (connect, send, answer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Conn = Framed<TcpStream, LengthDelimitedCodec>;
 
+/// Longest a pooled connection is kept unused: well below a server's idle
+/// limit, so that a pooled connection is rarely one the server has closed.
+pub const POOL_IDLE: Duration = Duration::from_secs(20);
+
 /// A client with a small pool of open, handshaken connections per peer.
 #[derive(Default)]
 pub struct Client {
-    pool: Mutex<HashMap<String, Vec<Conn>>>,
+    pool: Mutex<HashMap<String, Vec<(Conn, Instant)>>>,
 }
 
 impl Client {
@@ -31,34 +35,30 @@ impl Client {
         Self::default()
     }
 
-    /// Sends one request and waits for its answer, within `timeout`.
+    fn pooled(&self, addr: &str) -> Option<Conn> {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let v = pool.get_mut(addr)?;
+        v.retain(|(_, at)| at.elapsed() < POOL_IDLE);
+        v.pop().map(|(c, _)| c)
+    }
+
+    /// Sends one request and waits for its answer, within `timeout`. A
+    /// pooled connection that turns out closed (the server's idle limit)
+    /// is replaced by a new one once: every request is idempotent.
     pub async fn request(
         &self,
         addr: &str,
         req: Request,
         timeout: Duration,
     ) -> Result<Response, NetError> {
-        let pooled = self
-            .pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(addr)
-            .and_then(|v| v.pop());
         let fut = async {
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => connect(addr).await?,
-            };
-            conn.send(encode(&Frame::Request(req))).await?;
-            let resp = match conn.next().await {
-                Some(Ok(b)) => match decode(&b)? {
-                    Frame::Response(r) => r,
-                    other => return Err(NetError::Protocol(format!("unexpected {other:?}"))),
-                },
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(NetError::Protocol("connection closed".into())),
-            };
-            Ok((conn, resp))
+            if let Some(conn) = self.pooled(addr) {
+                match exchange(conn, &req).await {
+                    Err(NetError::Io(_)) | Err(NetError::Protocol(_)) => {}
+                    done => return done,
+                }
+            }
+            exchange(connect(addr).await?, &req).await
         };
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(NetError::Timeout(addr.to_string())),
@@ -67,10 +67,10 @@ impl Client {
                 let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
                 let v = pool.entry(addr.to_string()).or_default();
                 if v.len() < 4 {
-                    v.push(conn);
+                    v.push((conn, Instant::now()));
                 }
                 match resp {
-                    Response::Error(e) => Err(NetError::Remote(e)),
+                    Response::Error(e) => Err(NetError::Remote(bounded(&e))),
                     r => Ok(r),
                 }
             }
@@ -105,6 +105,24 @@ pub fn unacked_data_closes(stream: &TcpStream) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One request and its answer on `conn`.
+async fn exchange(mut conn: Conn, req: &Request) -> Result<(Conn, Response), NetError> {
+    conn.send(encode(&Frame::Request(req.clone()))).await?;
+    let resp = match conn.next().await {
+        Some(Ok(b)) => match decode(&b)? {
+            Frame::Response(r) => r,
+            other => {
+                return Err(NetError::Protocol(bounded(&format!(
+                    "unexpected {other:?}"
+                ))));
+            }
+        },
+        Some(Err(e)) => return Err(e.into()),
+        None => return Err(NetError::Protocol("connection closed".into())),
+    };
+    Ok((conn, resp))
+}
+
 /// Opens a connection and performs the handshake.
 pub async fn connect(addr: &str) -> Result<Conn, NetError> {
     let sock: SocketAddr = match addr.parse() {
@@ -126,9 +144,9 @@ pub async fn connect(addr: &str) -> Result<Conn, NetError> {
         Some(Ok(b)) => match decode(&b)? {
             Frame::HelloAck { version, .. } if version == PROTOCOL_VERSION => Ok(conn),
             Frame::HelloAck { version, .. } => Err(NetError::Version(version)),
-            other => Err(NetError::Protocol(format!(
+            other => Err(NetError::Protocol(bounded(&format!(
                 "expected HelloAck, got {other:?}"
-            ))),
+            )))),
         },
         Some(Err(e)) => Err(e.into()),
         None => Err(NetError::Protocol(

@@ -182,8 +182,11 @@ pub enum Response {
 pub struct NodeStatus {
     /// Advertised address.
     pub addr: String,
-    /// Ring id (hex).
+    /// Ring id (hex): SHA-256 of the peer's public key, first 8 bytes.
     pub id: String,
+    /// Peer id: the public key in libp2p's form (`12D3KooW…`).
+    #[serde(default)]
+    pub peer_id: String,
     /// Whether the node is in a ring (false while joining).
     pub member: bool,
     /// Its ring membership in words: `member`, `fenced` (claims no key
@@ -235,6 +238,10 @@ pub struct NodeStatus {
     pub claim_ms_total: f64,
     /// Lease renewals sent since start.
     pub renewals: u64,
+    /// Connections open to this peer's server now (its own `status`
+    /// request included).
+    #[serde(default)]
+    pub connections: usize,
 }
 
 /// Encodes a frame.
@@ -244,7 +251,25 @@ pub fn encode(frame: &Frame) -> Bytes {
 
 /// Decodes a frame.
 pub fn decode(bytes: &[u8]) -> Result<Frame, NetError> {
-    rmp_serde::from_slice(bytes).map_err(|e| NetError::Decode(e.to_string()))
+    // The decoder's message may quote what it read: a peer's bytes.
+    rmp_serde::from_slice(bytes).map_err(|e| NetError::Decode(bounded(&e.to_string())))
+}
+
+/// Longest peer-supplied text written whole into a log line or an error.
+pub const LOG_TEXT_MAX: usize = 200;
+
+/// `text` cut to [`LOG_TEXT_MAX`] bytes (at a character boundary) with a
+/// marker saying how long it was: text that came from a peer is never
+/// echoed whole, so a 15 MiB address is not 15 MiB of log.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= LOG_TEXT_MAX {
+        return text.to_string();
+    }
+    let mut end = LOG_TEXT_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [cut: {} bytes in all]", &text[..end], text.len())
 }
 
 /// The codec with the frame-size cap.
@@ -264,6 +289,25 @@ mod tests {
         match decode(&encode(&f)).unwrap() {
             Frame::Request(Request::Submit { from, to }) => assert_eq!((from, to), (2, 100)),
             other => panic!("got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn long_text_is_cut_with_a_marker() {
+        assert_eq!(bounded("short"), "short");
+        let long = "é".repeat(5000);
+        let cut = bounded(&long);
+        assert!(cut.len() < LOG_TEXT_MAX + 40, "{}", cut.len());
+        assert!(cut.ends_with("… [cut: 10000 bytes in all]"), "{cut}");
+        // A frame that quotes a huge string in its decode error is cut too.
+        let huge = Frame::HelloAck {
+            version: 1,
+            node: "x".repeat(1 << 20),
+        };
+        let mut bytes = encode(&huge).to_vec();
+        bytes[0] ^= 0x01;
+        if let Err(e) = decode(&bytes) {
+            assert!(e.to_string().len() < 400, "{}", e.to_string().len());
         }
     }
 

@@ -21,6 +21,7 @@
 
 mod assign;
 mod crunch;
+mod limits;
 mod peers;
 mod persist;
 mod ring_task;
@@ -41,11 +42,12 @@ use tracing::info;
 
 use mersenne_common::grid::{GridConfig, GridNode, Now};
 use mersenne_common::ring::{Config as RingConfig, Id, Peer, Time};
-use mersenne_common::work::{UnitResult, node_key};
+use mersenne_common::work::UnitResult;
 
 use crate::db::ResultDb;
 use crate::net::{Client, NodeAddr, NodeStatus, RingOutbox};
 
+pub use limits::{RateLimited, SUBMIT_MIN_COST, ServerLimits};
 pub use mersenne_common::grid::{ClaimIndex, claimable_owned_by_scan};
 use ring_task::Cmd;
 
@@ -69,6 +71,9 @@ pub enum StartError {
     /// Other I/O.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The identity key could not be loaded or made.
+    #[error("{0}")]
+    Identity(#[from] crate::identity::IdentityError),
     /// The crunch pool could not be built.
     #[error("crunch pool: {0}")]
     Pool(#[from] rayon::ThreadPoolBuildError),
@@ -102,6 +107,8 @@ pub struct NodeConfig {
     pub seed_range: Option<(u64, u64)>,
     /// Shared rayon pool (for `worker local`); otherwise one of `threads`.
     pub pool: Option<Arc<rayon::ThreadPool>>,
+    /// What the server spends on others: connections, idle time, rates.
+    pub limits: ServerLimits,
 }
 
 impl NodeConfig {
@@ -120,6 +127,7 @@ impl NodeConfig {
             fanout: 3,
             seed_range: None,
             pool: None,
+            limits: ServerLimits::default(),
         }
     }
 
@@ -171,10 +179,15 @@ pub(crate) struct Counters {
 /// What the tasks of one peer share: channels and counters, no state.
 pub(crate) struct Shell {
     pub addr: String,
+    /// Ring id, from the identity's public key.
+    pub id: Id,
+    /// The identity's peer id (libp2p form).
+    pub peer_id: String,
     pub cmd: mpsc::Sender<Cmd>,
     pub counters: Counters,
     pub outbox: RingOutbox,
     pub client: Client,
+    pub limiter: limits::Limiter,
     pub started: Instant,
     pub stop_crunch: Arc<AtomicBool>,
     pub assignments: Arc<assign::Assignments>,
@@ -233,6 +246,10 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let db = Arc::new(ResultDb::open(&cfg.data)?);
     let results = db.load()?;
     let persisted = db.load_records()?;
+    // After the database: its lock keeps a second peer on this directory
+    // from making a key of its own at the same time.
+    let identity = crate::identity::Identity::load_or_create(&cfg.data)?;
+    let id = Id(identity.ring_id());
     if !persisted.is_empty() {
         info!(
             records = persisted.len(),
@@ -269,18 +286,18 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let (tx, rx) = mpsc::channel(4096);
     let shell = Arc::new(Shell {
         addr: addr.clone(),
+        id,
+        peer_id: identity.peer_id(),
         cmd: tx,
         counters: Counters::default(),
         outbox: RingOutbox::new(),
         client: Client::new(),
+        limiter: limits::Limiter::new(cfg.limits.clone()),
         started: Instant::now(),
         stop_crunch: Arc::new(AtomicBool::new(false)),
         assignments: Arc::new(assign::Assignments::load(&cfg.data)),
     });
-    let me = Peer {
-        id: Id(node_key(&addr)),
-        addr: me_addr,
-    };
+    let me = Peer { id, addr: me_addr };
     let cached_peers = peers::load(&peers::path(&cfg.data));
     if !cached_peers.is_empty() {
         info!(
@@ -324,7 +341,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         tokio::spawn(assign::run(shell.clone())),
         persist_task,
     ];
-    info!(%addr, id = %format!("{:016x}", node_key(&addr)), "node started");
+    info!(%addr, id = %format!("{:016x}", id.0), peer_id = %shell.peer_id, "node started");
     Ok(NodeHandle {
         addr,
         shell,

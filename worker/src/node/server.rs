@@ -1,33 +1,65 @@
 //! The server: accepts connections, passes ring frames and peer requests
 //! to the ring task, answers client requests from it.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio_util::codec::Framed;
-use tracing::warn;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tracing::{debug, warn};
 
 use mersenne_common::grid::{PeerAnswer, PeerRequest};
+use mersenne_common::work::check_submission;
 
+use super::limits::Charge;
 use super::{Cmd, Shell};
 use crate::net::{
     Frame, NetError, PROTOCOL_VERSION, Request, Response, UnitRow, WireResult, WireUnit, WorkOffer,
-    codec, decode, encode,
+    bounded, codec, decode, encode,
 };
 
-/// Accepts connections for ever.
+/// Longest wait for a client's `Hello` (or the idle limit, if shorter).
+const HELLO_WITHIN: Duration = Duration::from_secs(10);
+
+/// Accepts connections for ever, at most `max_connections` at once: one
+/// over the cap is closed as soon as it is accepted (accepting it keeps the
+/// listen backlog from filling with connections nobody will serve).
 pub async fn serve(s: Arc<Shell>, listener: TcpListener) {
+    let mut refused: u64 = 0;
     loop {
         match listener.accept().await {
             Ok((sock, peer)) => {
+                let Some(permit) = s.limiter.admit() else {
+                    refused += 1;
+                    // One line per thousand, not per connection: a flood
+                    // must not become a flood of log lines.
+                    if refused % 1000 == 1 {
+                        warn!(
+                            %peer,
+                            refused,
+                            cap = s.limiter.limits.max_connections,
+                            "connection cap reached: closing new connections"
+                        );
+                    }
+                    drop(sock);
+                    continue;
+                };
                 let s = s.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(s, sock).await {
-                        warn!(%peer, reason = %e, "closed connection");
+                    let _permit = permit;
+                    match connection(&s, sock, peer).await {
+                        Ok(()) => {}
+                        Err(NetError::Timeout(why)) => {
+                            debug!(%peer, %why, "closed idle connection")
+                        }
+                        Err(e) => {
+                            warn!(%peer, reason = %bounded(&e.to_string()), "closed connection")
+                        }
                     }
                 });
             }
@@ -39,30 +71,58 @@ pub async fn serve(s: Arc<Shell>, listener: TcpListener) {
     }
 }
 
-async fn connection(s: Arc<Shell>, sock: TcpStream) -> Result<(), NetError> {
+/// The next frame, within the idle limit.
+async fn next_frame(
+    conn: &mut Conn,
+    idle: Duration,
+    what: &str,
+) -> Result<Option<BytesMut>, NetError> {
+    match tokio::time::timeout(idle, conn.next()).await {
+        Err(_) => Err(NetError::Timeout(format!(
+            "no complete {what} within {idle:?}"
+        ))),
+        Ok(None) => Ok(None),
+        Ok(Some(r)) => Ok(Some(r?)),
+    }
+}
+
+/// Sends a frame, within the idle limit (a peer that stops reading must
+/// not hold the connection's task for ever).
+async fn send_frame(conn: &mut Conn, frame: &Frame, idle: Duration) -> Result<(), NetError> {
+    tokio::time::timeout(idle, conn.send(encode(frame)))
+        .await
+        .map_err(|_| NetError::Timeout(format!("answer not taken within {idle:?}")))??;
+    Ok(())
+}
+
+type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+
+async fn connection(s: &Arc<Shell>, sock: TcpStream, peer: SocketAddr) -> Result<(), NetError> {
     sock.set_nodelay(true)?;
     crate::net::unacked_data_closes(&sock)?;
+    let idle = s.limiter.limits.idle;
     let mut conn = Framed::new(sock, codec());
-    let hello = tokio::time::timeout(Duration::from_secs(10), conn.next())
-        .await
-        .map_err(|_| NetError::Protocol("no hello within 10 s".into()))?;
+    let hello = next_frame(&mut conn, idle.min(HELLO_WITHIN), "hello").await?;
     match hello {
-        Some(Ok(b)) => match decode(&b)? {
+        Some(b) => match decode(&b)? {
             Frame::Hello { version } if version == PROTOCOL_VERSION => {}
             Frame::Hello { version } => return Err(NetError::Version(version)),
-            other => return Err(NetError::Protocol(format!("expected Hello, got {other:?}"))),
+            other => {
+                return Err(NetError::Protocol(bounded(&format!(
+                    "expected Hello, got {other:?}"
+                ))));
+            }
         },
-        Some(Err(e)) => return Err(e.into()),
         None => return Ok(()),
     }
-    conn.send(encode(&Frame::HelloAck {
+    let ack = Frame::HelloAck {
         version: PROTOCOL_VERSION,
         node: s.addr.clone(),
-    }))
-    .await?;
-    while let Some(frame) = conn.next().await {
-        let frame = frame?;
+    };
+    send_frame(&mut conn, &ack, idle).await?;
+    while let Some(frame) = next_frame(&mut conn, idle, "frame").await? {
         s.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
+        let len = frame.len() as u64;
         match decode(&frame)? {
             Frame::Ring(m) => {
                 let input = mersenne_common::grid::Input::Ring(*m);
@@ -71,13 +131,16 @@ async fn connection(s: Arc<Shell>, sock: TcpStream) -> Result<(), NetError> {
                 }
             }
             Frame::Request(req) => {
-                let resp = handle(&s, req).await;
-                conn.send(encode(&Frame::Response(resp))).await?;
+                let resp = match s.limiter.charge(peer.ip(), Charge::Bytes(len)) {
+                    Ok(()) => handle(s, req, peer.ip()).await,
+                    Err(e) => Response::Error(e.to_string()),
+                };
+                send_frame(&mut conn, &Frame::Response(resp), idle).await?;
             }
             other => {
-                return Err(NetError::Protocol(format!(
+                return Err(NetError::Protocol(bounded(&format!(
                     "expected Request or Ring, got {other:?}"
-                )));
+                ))));
             }
         }
     }
@@ -93,9 +156,16 @@ async fn ask(s: &Shell, msg: PeerRequest) -> Option<PeerAnswer> {
 
 const GONE: &str = "peer is shutting down";
 
-async fn handle(s: &Arc<Shell>, req: Request) -> Response {
+async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
     match req {
         Request::Submit { from, to } => {
+            // A range refused anyway costs the sender nothing; one that
+            // will be sieved and written is charged its width.
+            if check_submission(from, to).is_ok()
+                && let Err(e) = s.limiter.charge(source, Charge::Submit(to - from + 1))
+            {
+                return Response::Error(e.to_string());
+            }
             let (tx, rx) = oneshot::channel();
             if s.cmd.send(Cmd::Submit(from, to, tx)).await.is_err() {
                 return Response::Error(GONE.into());
@@ -119,6 +189,12 @@ async fn handle(s: &Arc<Shell>, req: Request) -> Response {
             _ => Response::Work(Vec::new()),
         },
         Request::PushResults { results } => {
+            if let Err(e) = s
+                .limiter
+                .charge(source, Charge::Results(results.len() as u64))
+            {
+                return Response::Error(e.to_string());
+            }
             let results = results.into_iter().map(Into::into).collect();
             match ask(s, PeerRequest::PushResults(results)).await {
                 Some(_) => Response::Ok,

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use mersenne_common::ring::{Id, Membership};
-use mersenne_common::work::node_key;
 
 use super::Shell;
 use crate::net::NodeStatus;
@@ -52,7 +51,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         view.unwrap_or_else(|| {
             (
                 Default::default(),
-                Id(node_key(&s.addr)),
+                s.id,
                 (false, "stopped".into(), 0),
                 None,
                 vec![],
@@ -65,6 +64,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
     NodeStatus {
         addr: s.addr.clone(),
         id: hex(id),
+        peer_id: s.peer_id.clone(),
         member,
         membership,
         known_peers,
@@ -88,5 +88,6 @@ pub async fn status(s: &Shell) -> NodeStatus {
         claims: g.claims,
         claim_ms_total: g.claim_ms_total,
         renewals: g.renewals,
+        connections: s.limiter.open_connections(),
     }
 }

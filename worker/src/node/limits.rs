@@ -1,0 +1,267 @@
+//! What a peer spends on the others: open connections, and per-source
+//! budgets for submissions and pushed results (token buckets, keyed by the
+//! sender's IP address until senders have keys on the wire).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+// Counters and buckets only, consistent after every single operation: a
+// panic elsewhere while the map was locked leaves nothing half-done.
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The limits a peer's server keeps.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Connections open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
+    /// A connection that completes no frame for this long is closed (and
+    /// the handshake must finish within it, or within 10 s if shorter).
+    pub idle: Duration,
+    /// Exponents one source may submit per minute (a submission counts
+    /// its width, at least [`SUBMIT_MIN_COST`]); a burst may be as large
+    /// as one minute's worth.
+    pub submit_exponents_per_min: u64,
+    /// Results one source may push per second; bursts of ten seconds'
+    /// worth.
+    pub results_per_sec: u64,
+    /// Request bytes one source may send per second (ring frames are not
+    /// counted); bursts of ten seconds' worth.
+    pub request_bytes_per_sec: u64,
+}
+
+/// What the smallest submission costs, so that a flood of one-exponent
+/// submissions is bounded too.
+pub const SUBMIT_MIN_COST: u64 = 1000;
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 512,
+            idle: Duration::from_secs(120),
+            // One submission of the widest range a minute: the sieve then
+            // uses about 2% of one core.
+            submit_exponents_per_min: mersenne_common::work::MAX_SUBMIT_WIDTH,
+            // A peer catching up pushes its own results back in chunks of
+            // 20,000; 200,000 at once and 20,000 a second after that leave
+            // honest anti-entropy alone and a flood at a few MB.
+            results_per_sec: 20_000,
+            request_bytes_per_sec: 4 << 20,
+        }
+    }
+}
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Takes `cost` tokens if there are that many; otherwise how long until
+    /// there will be.
+    fn take(&mut self, cost: u64, rate: f64, burst: f64, now: Instant) -> Result<(), Duration> {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + dt * rate).min(burst);
+        self.at = now;
+        let cost = cost as f64;
+        if cost <= self.tokens {
+            self.tokens -= cost;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                ((cost.min(burst) - self.tokens) / rate).max(0.0),
+            ))
+        }
+    }
+}
+
+/// A source's three budgets.
+#[derive(Debug, Clone, Copy)]
+struct Budgets {
+    submit: Bucket,
+    results: Bucket,
+    bytes: Bucket,
+    used: Instant,
+}
+
+/// Which budget a request is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    /// A submission of this many exponents.
+    Submit(u64),
+    /// A push of this many results.
+    Results(u64),
+    /// A request frame of this many bytes.
+    Bytes(u64),
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rate limit: {what} from {source_ip} over budget; try again in {retry_ms} ms")]
+pub struct RateLimited {
+    /// The budget exceeded.
+    pub what: &'static str,
+    /// The source charged.
+    pub source_ip: IpAddr,
+    /// When the budget will allow it again.
+    pub retry_ms: u64,
+}
+
+/// Sources remembered at most; idle ones (with full buckets) are dropped
+/// first, so an attacker's many addresses cost bounded memory.
+const MAX_SOURCES: usize = 4096;
+
+/// The server's limiter: connection permits and per-source budgets.
+pub(crate) struct Limiter {
+    pub limits: ServerLimits,
+    permits: Arc<Semaphore>,
+    sources: Mutex<HashMap<IpAddr, Budgets>>,
+}
+
+impl Limiter {
+    pub fn new(limits: ServerLimits) -> Self {
+        Limiter {
+            permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            limits,
+            sources: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A permit for one more connection, if under the cap.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.limits.max_connections.max(1) - self.permits.available_permits()
+    }
+
+    /// Charges `charge` to `source`'s budget, or says why not.
+    pub fn charge(&self, source: IpAddr, charge: Charge) -> Result<(), RateLimited> {
+        self.charge_at(source, charge, Instant::now())
+    }
+
+    fn charge_at(&self, source: IpAddr, charge: Charge, now: Instant) -> Result<(), RateLimited> {
+        let l = &self.limits;
+        let per_sec = |per_min: u64| per_min as f64 / 60.0;
+        let mut map = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_SOURCES && !map.contains_key(&source) {
+            // Forget the longest-idle source (its buckets have refilled or
+            // nearly): an O(n) walk only when a new source arrives at a
+            // full map.
+            if let Some(oldest) = map.iter().min_by_key(|(_, b)| b.used).map(|(k, _)| *k) {
+                map.remove(&oldest);
+            }
+        }
+        let b = map.entry(source).or_insert_with(|| {
+            let full = |burst: f64| Bucket {
+                tokens: burst,
+                at: now,
+            };
+            Budgets {
+                submit: full(l.submit_exponents_per_min as f64),
+                results: full(l.results_per_sec as f64 * 10.0),
+                bytes: full(l.request_bytes_per_sec as f64 * 10.0),
+                used: now,
+            }
+        });
+        b.used = now;
+        let (bucket, cost, rate, burst, what) = match charge {
+            Charge::Submit(n) => (
+                &mut b.submit,
+                n.max(SUBMIT_MIN_COST),
+                per_sec(l.submit_exponents_per_min),
+                l.submit_exponents_per_min as f64,
+                "submitted exponents",
+            ),
+            Charge::Results(n) => (
+                &mut b.results,
+                n,
+                l.results_per_sec as f64,
+                l.results_per_sec as f64 * 10.0,
+                "pushed results",
+            ),
+            Charge::Bytes(n) => (
+                &mut b.bytes,
+                n,
+                l.request_bytes_per_sec as f64,
+                l.request_bytes_per_sec as f64 * 10.0,
+                "request bytes",
+            ),
+        };
+        bucket
+            .take(cost, rate.max(1e-9), burst, now)
+            .map_err(|wait| RateLimited {
+                what,
+                source_ip: source,
+                retry_ms: wait.as_millis() as u64,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter() -> Limiter {
+        Limiter::new(ServerLimits {
+            max_connections: 2,
+            idle: Duration::from_secs(1),
+            submit_exponents_per_min: 6000,
+            results_per_sec: 100,
+            request_bytes_per_sec: 1000,
+        })
+    }
+
+    #[test]
+    fn connections_are_capped_and_permits_come_back() {
+        let l = limiter();
+        let a = l.admit().unwrap();
+        let _b = l.admit().unwrap();
+        assert!(l.admit().is_none());
+        assert_eq!(l.open_connections(), 2);
+        drop(a);
+        assert_eq!(l.open_connections(), 1);
+        assert!(l.admit().is_some());
+    }
+
+    #[test]
+    fn budgets_refuse_a_burst_and_refill_with_time() {
+        let l = limiter();
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let other: IpAddr = "10.9.9.9".parse().unwrap();
+        let t0 = Instant::now();
+        // Burst: ten seconds of results.
+        assert_eq!(l.charge_at(ip, Charge::Results(1000), t0), Ok(()));
+        let e = l.charge_at(ip, Charge::Results(1), t0).unwrap_err();
+        assert_eq!(e.what, "pushed results");
+        assert!(e.retry_ms > 0 && e.retry_ms <= 10, "{e}");
+        // Another source has its own budget.
+        assert_eq!(l.charge_at(other, Charge::Results(1000), t0), Ok(()));
+        // One second refills a hundred.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(l.charge_at(ip, Charge::Results(100), t1), Ok(()));
+        assert!(l.charge_at(ip, Charge::Results(1), t1).is_err());
+        // A submission costs at least SUBMIT_MIN_COST.
+        for _ in 0..6 {
+            assert_eq!(l.charge_at(ip, Charge::Submit(1), t0), Ok(()));
+        }
+        assert!(l.charge_at(ip, Charge::Submit(1), t0).is_err());
+        assert!(l.charge_at(ip, Charge::Bytes(10_001), t0).is_err());
+    }
+
+    #[test]
+    fn sources_remembered_stay_bounded() {
+        let l = limiter();
+        let t0 = Instant::now();
+        for i in 0..(MAX_SOURCES as u32 + 100) {
+            let ip = IpAddr::from(i.to_be_bytes());
+            l.charge_at(ip, Charge::Bytes(1), t0).unwrap();
+        }
+        assert_eq!(l.sources.lock().unwrap().len(), MAX_SOURCES);
+    }
+}
