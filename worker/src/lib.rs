@@ -13,8 +13,10 @@ pub mod grid_cli;
 pub mod llcmd;
 pub mod net;
 pub mod node;
+pub mod notify;
 pub mod preflight;
 pub mod priority;
+pub mod progress;
 pub mod timefmt;
 pub mod worktodo;
 

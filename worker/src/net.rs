@@ -346,6 +346,9 @@ pub struct NodeStatus {
     pub claim_ms_total: f64,
     /// Lease renewals sent since start.
     pub renewals: u64,
+    /// Each unit in progress: iteration, rate, ETA.
+    #[serde(default)]
+    pub units: Vec<crate::node::UnitProgress>,
 }
 
 /// Encodes a frame.
