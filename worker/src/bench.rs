@@ -12,7 +12,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use mersenne_common::ll::{EngineKind, new_engine, resume_engine};
 use serde::Serialize;
 
@@ -82,7 +82,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "{}", table(&report))?;
+        writeln!(out, "{}", table(&report, args.wide))?;
         writeln!(
             out,
             "{} core(s) available; {} s per measurement, best of {ROUNDS} rounds; efficiency = throughput / (tests x one-test throughput).",
@@ -129,18 +129,28 @@ pub fn measure_all(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let chatty = std::io::stderr().is_terminal();
     let mut results = Vec::new();
     let mut seen = HashSet::new();
+    let mut plan = Vec::new();
     for &p in &args.exponents {
         for &kind in &args.engine {
             let probe = new_engine(kind, p, 0)?;
-            if !seen.insert((probe.name(), probe.fft_length(), p)) {
-                continue; // another kind already resolved to this engine
+            // Kinds that resolve to the same engine are measured once.
+            if seen.insert((probe.name(), probe.fft_length(), p)) {
+                plan.push((p, kind, probe));
             }
+        }
+    }
+    let n = plan.len() * threads;
+    let started = Instant::now();
+    let mut k = 0;
+    for (p, kind, probe) in plan {
+        {
             let mut one_test_rate = None;
             for tests in 1..=threads {
+                k += 1;
                 if chatty {
                     eprintln!(
-                        "measuring M{p} on {} with {tests} concurrent test(s)...",
-                        probe.name()
+                        "{}",
+                        bench_progress(k, n, started.elapsed(), window, p, probe.name(), tests)
                     );
                 }
                 let (rate, ms_per_iter) = best_of(ROUNDS, kind, p, tests, window)?;
@@ -244,33 +254,76 @@ pub fn measure(
     Ok((rate, ms_sum / tests as f64))
 }
 
-fn table(report: &BenchReport) -> Table {
+/// `[k/n] measuring M86243 on fft with 2 test(s) at once; ETA 1m20s`:
+/// the ETA from the measurements left, each taking about `window`
+/// (or the mean so far, which includes warm-up, once known).
+fn bench_progress(
+    k: usize,
+    n: usize,
+    elapsed: Duration,
+    window: Duration,
+    p: u64,
+    engine: &str,
+    tests: usize,
+) -> String {
+    let done = k - 1;
+    let each = if done > 0 {
+        elapsed.as_secs_f64() / done as f64
+    } else {
+        window.as_secs_f64()
+    };
+    let eta = crate::progress::duration(each * (n - done) as f64);
+    format!("[{k}/{n}] measuring M{p} on {engine} with {tests} test(s) at once; ETA {eta}")
+}
+
+/// The table: 80 columns wide (short headers, no per-core column, which
+/// is iter/s over tests), or with `wide` every column named in full.
+fn table(report: &BenchReport, wide: bool) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "engine",
-        "exponent",
-        "fft_length",
-        "tests at once",
-        "ms/iter",
-        "iter/s total",
-        "iter/s per core",
-        "efficiency",
-        "time per full test",
-    ]);
-    for r in &report.results {
-        t.add_row(vec![
-            Cell::new(&r.engine),
-            Cell::new(r.exponent).set_alignment(CellAlignment::Right),
-            Cell::new(r.fft_length.map_or("-".to_string(), |n| n.to_string()))
-                .set_alignment(CellAlignment::Right),
-            Cell::new(r.tests).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.4}", r.ms_per_iter)).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.0}", r.iters_per_sec)).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.0}", r.iters_per_sec_per_core))
-                .set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.0}%", r.efficiency * 100.0)).set_alignment(CellAlignment::Right),
-            Cell::new(human_hours(r.full_test_hours)).set_alignment(CellAlignment::Right),
+    let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+    if wide {
+        t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "engine",
+            "exponent",
+            "fft_length",
+            "tests at once",
+            "ms/iter",
+            "iter/s total",
+            "iter/s per core",
+            "efficiency",
+            "time per full test",
         ]);
+    } else {
+        // Cells wrap rather than the table growing past 80 columns.
+        t.load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(80);
+        t.set_header(vec![
+            "engine",
+            "p",
+            "fft",
+            "tests",
+            "ms/iter",
+            "iter/s",
+            "eff.",
+            "full test",
+        ]);
+    }
+    for r in &report.results {
+        let mut row = vec![
+            Cell::new(&r.engine),
+            right(r.exponent.to_string()),
+            right(r.fft_length.map_or("-".to_string(), |n| n.to_string())),
+            right(r.tests.to_string()),
+            right(format!("{:.4}", r.ms_per_iter)),
+            right(format!("{:.0}", r.iters_per_sec)),
+        ];
+        if wide {
+            row.push(right(format!("{:.0}", r.iters_per_sec_per_core)));
+        }
+        row.push(right(format!("{:.0}%", r.efficiency * 100.0)));
+        row.push(right(human_hours(r.full_test_hours)));
+        t.add_row(row);
     }
     t
 }
@@ -284,5 +337,59 @@ fn human_hours(h: f64) -> String {
         format!("{h:.1} h")
     } else {
         format!("{:.1} days", h / 24.0)
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    fn row(engine: &str, p: u64, tests: usize) -> BenchRow {
+        BenchRow {
+            engine: engine.into(),
+            requested: engine.into(),
+            exponent: p,
+            fft_length: Some(1_048_576),
+            tests,
+            ms_per_iter: 12.3456,
+            iters_per_sec: 123_456_789.0,
+            iters_per_sec_per_core: 61_728_394.0,
+            efficiency: 0.987,
+            full_test_hours: 1234.5,
+        }
+    }
+
+    #[test]
+    fn the_default_table_fits_80_columns_and_wide_does_not() {
+        let report = BenchReport {
+            program: Program::this(),
+            timestamp: "2026-11-30 08:00:00".into(),
+            available_cores: 16,
+            threads: 16,
+            seconds_per_measurement: 3.0,
+            rounds: ROUNDS,
+            results: vec![row("reference", 136_279_841, 16), row("fft", 86243, 1)],
+        };
+        let narrow = table(&report, false).to_string();
+        let widest = narrow.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= 80, "{widest} columns:\n{narrow}");
+        assert!(narrow.contains("136279841") && narrow.contains("1048576"));
+        let wide = table(&report, true).to_string();
+        assert!(wide.lines().map(|l| l.chars().count()).max().unwrap() > 80);
+        assert!(wide.contains("iter/s per core"));
+    }
+
+    #[test]
+    fn progress_counts_k_of_n_with_an_eta() {
+        let w = Duration::from_secs(3);
+        assert_eq!(
+            bench_progress(1, 12, Duration::ZERO, w, 9689, "fft", 1),
+            "[1/12] measuring M9689 on fft with 1 test(s) at once; ETA 36s"
+        );
+        // After 4 measurements in 20 s: 5 s each, 8 left.
+        assert_eq!(
+            bench_progress(5, 12, Duration::from_secs(20), w, 44497, "reference", 2),
+            "[5/12] measuring M44497 on reference with 2 test(s) at once; ETA 40s"
+        );
     }
 }

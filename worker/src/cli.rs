@@ -175,4 +175,7 @@ pub struct BenchArgs {
     /// Print JSON for scripts instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Every column with its full name (wider than 80 columns).
+    #[arg(long)]
+    pub wide: bool,
 }

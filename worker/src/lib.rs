@@ -14,8 +14,10 @@ pub mod identity;
 pub mod llcmd;
 pub mod net;
 pub mod node;
+pub mod notify;
 pub mod preflight;
 pub mod priority;
+pub mod progress;
 pub mod timefmt;
 pub mod worktodo;
 

@@ -102,9 +102,23 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new(units as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} units ({per_sec}) {msg}",
+            "{elapsed_precise} [{bar:30}] {pos}/{len} units ({rate}, ETA {left}) {msg}",
         )
         .expect("template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&crate::progress::rate(s.per_sec()));
+            },
+        )
+        .with_key(
+            "left",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let left = s.len().unwrap_or(0).saturating_sub(s.pos()) as f64;
+                let eta = crate::progress::eta_secs(left, s.per_sec());
+                let _ = w.write_str(&crate::progress::duration(eta.unwrap_or(f64::NAN)));
+            },
+        )
         .progress_chars("=> "),
     );
     let interrupted = loop {

@@ -131,6 +131,19 @@ pub struct PeerArgs {
     /// Directory for the result table and checkpoints.
     #[arg(long, default_value = "mersenne-data", value_name = "DIR")]
     pub data: PathBuf,
+    /// Command run (by `sh -c`) when this peer finds a Mersenne prime;
+    /// details in MR_EXPONENT, MR_RES64, MR_STATUS, MR_SHIFT, MR_ENGINE,
+    /// MR_COMPUTED_BY, MR_TIMESTAMP.
+    #[arg(long, value_name = "CMD")]
+    pub on_prime: Option<String>,
+    /// Command run when this peer did no LL iteration for --stall-secs
+    /// (out of work or stuck); details in MR_REASON, MR_STALL_SECS,
+    /// MR_CRUNCHING, MR_PEER.
+    #[arg(long, value_name = "CMD")]
+    pub on_stall: Option<String>,
+    /// Seconds without an LL iteration that count as a stall.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub stall_secs: u64,
 }
 
 impl RingArgs {
@@ -150,8 +163,15 @@ impl RingArgs {
 impl PeerArgs {
     /// The node configuration these options describe.
     pub fn config(&self, default_threads: usize) -> NodeConfig {
-        self.ring
-            .config(self.data.clone(), self.threads.unwrap_or(default_threads))
+        let mut c = self
+            .ring
+            .config(self.data.clone(), self.threads.unwrap_or(default_threads));
+        c.hooks = crate::notify::Hooks {
+            on_prime: self.on_prime.clone(),
+            on_stall: self.on_stall.clone(),
+            stall_after: Duration::from_secs(self.stall_secs.max(1)),
+        };
+        c
     }
 }
 

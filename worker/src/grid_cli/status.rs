@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::LOCAL_PEER;
 use crate::net::{NodeStatus, Request, Response, one_request};
+use crate::node::UnitProgress;
 
 /// `worker status`.
 #[derive(Debug, Clone, Args)]
@@ -78,7 +79,14 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         "units held   {} ({} owned here: submitted {}, claimed {}, done {}; the rest are replicas)",
         st.held, st.owned, st.submitted, st.claimed, st.done
     )?;
-    writeln!(out, "crunching    {:?}", st.crunching)?;
+    if st.units.is_empty() {
+        writeln!(out, "crunching    {:?}", st.crunching)?;
+    } else {
+        writeln!(out, "crunching    {} units", st.units.len())?;
+        for u in &st.units {
+            writeln!(out, "  {}", unit_line(u))?;
+        }
+    }
     writeln!(out, "finished     {} units here", st.finished)?;
     writeln!(out, "result table {} exponents", st.results)?;
     writeln!(
@@ -100,4 +108,36 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     Ok(())
+}
+
+/// One unit in progress: `M132049  iteration 65000/132047 (49.2%), 0.250 ms/iter, ETA 16s`.
+pub fn unit_line(u: &UnitProgress) -> String {
+    format!(
+        "M{:<9} iteration {}/{} ({:.1}%), {:.3} ms/iter, ETA {}",
+        u.exponent,
+        u.iteration,
+        u.total,
+        u.percent(),
+        u.ms_per_iter,
+        crate::progress::duration(u.eta_secs().unwrap_or(f64::NAN))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_line_shows_iteration_percent_rate_and_eta() {
+        let u = UnitProgress {
+            exponent: 132049,
+            iteration: 65000,
+            total: 132047,
+            ms_per_iter: 0.25,
+        };
+        assert_eq!(
+            unit_line(&u),
+            "M132049    iteration 65000/132047 (49.2%), 0.250 ms/iter, ETA 17s"
+        );
+    }
 }

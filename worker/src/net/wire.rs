@@ -238,6 +238,9 @@ pub struct NodeStatus {
     pub claim_ms_total: f64,
     /// Lease renewals sent since start.
     pub renewals: u64,
+    /// Each unit in progress: iteration, rate, ETA.
+    #[serde(default)]
+    pub units: Vec<crate::node::UnitProgress>,
     /// Connections open to this peer's server now (its own `status`
     /// request included).
     #[serde(default)]

@@ -37,6 +37,10 @@ pub struct CrunchPool {
     /// Assignments imported here, whose lines are written with their `aid`
     /// once the result is in the table.
     pub assignments: Arc<super::assign::Assignments>,
+    /// Where each unit's progress is shown.
+    pub progress: Arc<super::ProgressBoard>,
+    /// `--on-prime`.
+    pub hooks: crate::notify::Hooks,
 }
 
 impl CrunchPool {
@@ -51,8 +55,13 @@ impl CrunchPool {
         let tx = self.results.clone();
         let results_file = self.results_file.clone();
         let assignments = self.assignments.clone();
+        let progress = self.progress.clone();
+        let on_prime = self.hooks.on_prime.clone();
+        info!(exponent = p, shift, "claimed; crunching");
         self.pool.spawn(move || {
-            let (outcome, fft_length) = crunch(p, shift, &path, &stop, &iters, every, &me);
+            let (outcome, fft_length) =
+                crunch(p, shift, &path, &stop, &iters, every, &me, &progress);
+            progress.remove(p);
             if let Crunched::Done(r) = &outcome {
                 // Only I/O, on this rayon thread: the ring decides nothing
                 // from this file.
@@ -69,6 +78,15 @@ impl CrunchPool {
                     ms = r.crunch_ms,
                     "unit done"
                 );
+                if r.status == ll::Status::Prime {
+                    info!(
+                        exponent = p,
+                        "NEW MERSENNE PRIME: M{p} = 2^{p} - 1 is prime (found by this peer)"
+                    );
+                    if let Some(cmd) = &on_prime {
+                        crate::notify::spawn("on-prime", cmd, crate::notify::prime_env(r));
+                    }
+                }
             }
             // A rayon thread, not an async one: blocking on a full channel
             // is fine here.
@@ -85,7 +103,9 @@ fn write_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
 
 /// Runs one unit on the calling (rayon) thread in steps of about 50 ms,
 /// checkpointing every `every` and when asked to stop. The FFT length
-/// comes back beside a finished unit for `results.json.txt`.
+/// comes back beside a finished unit for `results.json.txt`. Progress goes
+/// to the board after every step and to the log at every checkpoint.
+#[allow(clippy::too_many_arguments)]
 fn crunch(
     p: u64,
     shift: u64,
@@ -94,6 +114,7 @@ fn crunch(
     iters: &AtomicU64,
     every: Duration,
     me: &str,
+    board: &super::ProgressBoard,
 ) -> (Crunched, Option<usize>) {
     let started = Instant::now();
     let mut engine: Box<dyn LlEngine> =
@@ -123,6 +144,13 @@ fn crunch(
         match engine.advance(step) {
             Ok(n) => {
                 iters.fetch_add(n, Ordering::Relaxed);
+                board.update(
+                    p,
+                    engine.iteration(),
+                    engine.total_iterations(),
+                    n,
+                    t.elapsed().as_secs_f64() * 1e3,
+                );
             }
             Err(e) => return (Crunched::Failed(e.to_string()), None),
         }
@@ -136,6 +164,16 @@ fn crunch(
                 warn!(exponent = p, %e, "checkpoint write failed");
             }
             last_ckpt = Instant::now();
+            if let Some(u) = board.snapshot().into_iter().find(|u| u.exponent == p) {
+                info!(
+                    exponent = p,
+                    iteration = u.iteration,
+                    percent = format!("{:.1}", u.percent()),
+                    ms_per_iter = format!("{:.3}", u.ms_per_iter),
+                    eta = crate::progress::duration(u.eta_secs().unwrap_or(f64::NAN)),
+                    "progress"
+                );
+            }
         }
     }
     let r = match engine.result() {

@@ -50,6 +50,7 @@ use crate::net::{Client, NodeAddr, NodeStatus, RingOutbox};
 pub use limits::{RateLimited, SUBMIT_MIN_COST, ServerLimits};
 pub use mersenne_common::grid::{ClaimIndex, claimable_owned_by_scan};
 use ring_task::Cmd;
+pub use status::{ProgressBoard, UnitProgress};
 
 /// Why a peer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +110,8 @@ pub struct NodeConfig {
     pub pool: Option<Arc<rayon::ThreadPool>>,
     /// What the server spends on others: connections, idle time, rates.
     pub limits: ServerLimits,
+    /// Commands run on a new prime and on a stall.
+    pub hooks: crate::notify::Hooks,
 }
 
 impl NodeConfig {
@@ -128,6 +131,7 @@ impl NodeConfig {
             seed_range: None,
             pool: None,
             limits: ServerLimits::default(),
+            hooks: crate::notify::Hooks::default(),
         }
     }
 
@@ -191,6 +195,7 @@ pub(crate) struct Shell {
     pub started: Instant,
     pub stop_crunch: Arc<AtomicBool>,
     pub assignments: Arc<assign::Assignments>,
+    pub progress: Arc<ProgressBoard>,
 }
 
 impl Shell {
@@ -296,6 +301,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         started: Instant::now(),
         stop_crunch: Arc::new(AtomicBool::new(false)),
         assignments: Arc::new(assign::Assignments::load(&cfg.data)),
+        progress: Arc::new(ProgressBoard::default()),
     });
     let me = Peer { id, addr: me_addr };
     let cached_peers = peers::load(&peers::path(&cfg.data));
@@ -328,6 +334,8 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         results: shell.cmd.clone(),
         results_file: crate::gimps::results_path(&cfg.data),
         assignments: shell.assignments.clone(),
+        progress: shell.progress.clone(),
+        hooks: cfg.hooks.clone(),
     };
     let tasks = vec![
         tokio::spawn(ring_task::run(
@@ -339,6 +347,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         )),
         tokio::spawn(server::serve(shell.clone(), listener)),
         tokio::spawn(assign::run(shell.clone())),
+        tokio::spawn(watch_stall(shell.clone(), cfg.hooks.clone(), cfg.threads)),
         persist_task,
     ];
     info!(%addr, id = %format!("{:016x}", id.0), peer_id = %shell.peer_id, "node started");
@@ -348,6 +357,45 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         persist,
         tasks,
     })
+}
+
+/// Runs `--on-stall` when this crunching peer does no LL iteration for
+/// the stall time (out of work, or a unit stuck).
+async fn watch_stall(shell: Arc<Shell>, hooks: crate::notify::Hooks, threads: usize) {
+    let Some(cmd) = hooks.on_stall.filter(|_| threads > 0) else {
+        return;
+    };
+    let count = || shell.counters.iterations.load(Ordering::Relaxed);
+    let mut w = crate::notify::StallWatch::new(hooks.stall_after, now_ms(), count());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Some(secs) = w.observe(now_ms(), count(), false) {
+            let units = shell.progress.snapshot();
+            let reason = if units.is_empty() {
+                "no work".to_string()
+            } else {
+                format!("no progress on {} unit(s)", units.len())
+            };
+            let list = units
+                .iter()
+                .map(|u| u.exponent.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            tracing::warn!(secs, %reason, "stalled: no LL iteration done; running --on-stall");
+            crate::notify::spawn(
+                "on-stall",
+                &cmd,
+                vec![
+                    ("MR_EVENT", "stall".into()),
+                    ("MR_REASON", reason),
+                    ("MR_STALL_SECS", secs.to_string()),
+                    ("MR_CRUNCHING", list),
+                    ("MR_PEER", shell.addr.clone()),
+                ],
+            );
+        }
+    }
 }
 
 /// Runs a node until `shutdown` resolves, then leaves gracefully.

@@ -1,13 +1,88 @@
 //! What `worker status` shows: the state machine's view plus the shell's
 //! counters.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
 
 use mersenne_common::ring::{Id, Membership};
 
 use super::Shell;
 use crate::net::NodeStatus;
+
+/// One unit in progress on this peer: what `worker status` (and any other
+/// reader of the peer's state) shows for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitProgress {
+    /// The exponent.
+    pub exponent: u64,
+    /// LL iterations done.
+    pub iteration: u64,
+    /// Iterations in the whole test (p - 2).
+    pub total: u64,
+    /// Recent milliseconds per iteration (0 until measured).
+    pub ms_per_iter: f64,
+}
+
+impl UnitProgress {
+    /// Percent done.
+    pub fn percent(&self) -> f64 {
+        100.0 * self.iteration as f64 / self.total.max(1) as f64
+    }
+
+    /// Seconds to the end at the recent rate; `None` before one is known.
+    pub fn eta_secs(&self) -> Option<f64> {
+        (self.ms_per_iter > 0.0)
+            .then(|| self.total.saturating_sub(self.iteration) as f64 * self.ms_per_iter / 1000.0)
+    }
+}
+
+/// The crunch threads' progress, written by them after each step and read
+/// by status readers; the lock is held for one update or one copy.
+#[derive(Debug, Default)]
+pub struct ProgressBoard {
+    units: Mutex<BTreeMap<u64, UnitProgress>>,
+}
+
+impl ProgressBoard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, UnitProgress>> {
+        self.units.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that `p` reached `iteration` of `total`, `n` iterations in
+    /// `ms` milliseconds since the last update (smoothed into the rate).
+    pub fn update(&self, p: u64, iteration: u64, total: u64, n: u64, ms: f64) {
+        let mut units = self.lock();
+        let u = units.entry(p).or_insert(UnitProgress {
+            exponent: p,
+            iteration,
+            total,
+            ms_per_iter: 0.0,
+        });
+        u.iteration = iteration;
+        u.total = total;
+        if n > 0 {
+            let sample = ms / n as f64;
+            u.ms_per_iter = if u.ms_per_iter > 0.0 {
+                0.8 * u.ms_per_iter + 0.2 * sample
+            } else {
+                sample
+            };
+        }
+    }
+
+    /// `p` is no longer crunched here.
+    pub fn remove(&self, p: u64) {
+        self.lock().remove(&p);
+    }
+
+    /// Every unit in progress, in exponent order.
+    pub fn snapshot(&self) -> Vec<UnitProgress> {
+        self.lock().values().cloned().collect()
+    }
+}
 
 fn hex(id: Id) -> String {
     format!("{:016x}", id.0)
@@ -89,5 +164,33 @@ pub async fn status(s: &Shell) -> NodeStatus {
         claim_ms_total: g.claim_ms_total,
         renewals: g.renewals,
         connections: s.limiter.open_connections(),
+        units: s.progress.snapshot(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_percent_rate_and_eta() {
+        let b = ProgressBoard::default();
+        b.update(1001, 100, 999, 100, 50.0);
+        b.update(1001, 200, 999, 100, 100.0);
+        let u = &b.snapshot()[0];
+        assert_eq!(u.iteration, 200);
+        assert!((u.percent() - 20.02).abs() < 0.01, "{}", u.percent());
+        // 0.8 * 0.5 + 0.2 * 1.0 ms per iteration.
+        assert!((u.ms_per_iter - 0.6).abs() < 1e-9, "{}", u.ms_per_iter);
+        assert!((u.eta_secs().unwrap() - 799.0 * 0.6 / 1000.0).abs() < 1e-9);
+        b.remove(1001);
+        assert!(b.snapshot().is_empty());
+        let fresh = UnitProgress {
+            exponent: 7,
+            iteration: 0,
+            total: 5,
+            ms_per_iter: 0.0,
+        };
+        assert_eq!(fresh.eta_secs(), None);
     }
 }
