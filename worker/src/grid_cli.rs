@@ -108,6 +108,9 @@ pub struct PeerArgs {
     /// Directory for the result table and checkpoints.
     #[arg(long, default_value = "mersenne-data", value_name = "DIR")]
     pub data: PathBuf,
+    /// The dashboard and /metrics (`--http`, `--http-public`).
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 impl RingArgs {
@@ -127,8 +130,11 @@ impl RingArgs {
 impl PeerArgs {
     /// The node configuration these options describe.
     pub fn config(&self, default_threads: usize) -> NodeConfig {
-        self.ring
-            .config(self.data.clone(), self.threads.unwrap_or(default_threads))
+        let mut c = self
+            .ring
+            .config(self.data.clone(), self.threads.unwrap_or(default_threads));
+        c.http = self.http.config();
+        c
     }
 }
 

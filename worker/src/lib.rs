@@ -10,6 +10,7 @@ pub mod cli;
 pub mod db;
 pub mod gimps;
 pub mod grid_cli;
+pub mod http;
 pub mod llcmd;
 pub mod net;
 pub mod node;

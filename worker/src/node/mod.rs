@@ -22,7 +22,7 @@ mod peers;
 mod persist;
 mod ring_task;
 mod server;
-mod status;
+pub(crate) mod status;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -66,6 +66,9 @@ pub enum StartError {
     /// Other I/O.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The dashboard could not start.
+    #[error("dashboard: {0}")]
+    Http(#[from] crate::http::HttpError),
     /// The crunch pool could not be built.
     #[error("crunch pool: {0}")]
     Pool(#[from] rayon::ThreadPoolBuildError),
@@ -99,6 +102,8 @@ pub struct NodeConfig {
     pub seed_range: Option<(u64, u64)>,
     /// Shared rayon pool (for `worker local`); otherwise one of `threads`.
     pub pool: Option<Arc<rayon::ThreadPool>>,
+    /// The dashboard and `/metrics`, if asked for (`--http`).
+    pub http: Option<crate::http::HttpConfig>,
 }
 
 impl NodeConfig {
@@ -117,6 +122,7 @@ impl NodeConfig {
             fanout: 3,
             seed_range: None,
             pool: None,
+            http: None,
         }
     }
 
@@ -203,6 +209,8 @@ impl Shell {
 pub struct NodeHandle {
     /// The address peers reach it at.
     pub addr: String,
+    /// The dashboard's bound address, when it serves one.
+    pub http: Option<SocketAddr>,
     shell: Arc<Shell>,
     persist: persist::Persist,
     tasks: Vec<JoinHandle<()>>,
@@ -216,6 +224,10 @@ fn ckpt_dir(data: &std::path::Path) -> PathBuf {
 /// starts the state machine (joining through `cfg.join` in the
 /// background), spawns its tasks.
 pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
+    let http_listener = match &cfg.http {
+        Some(h) => Some(crate::http::bind(h).await?),
+        None => None,
+    };
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -306,7 +318,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         results: shell.cmd.clone(),
         results_file: crate::gimps::results_path(&cfg.data),
     };
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(ring_task::run(
             grid,
             rx,
@@ -317,9 +329,18 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         tokio::spawn(server::serve(shell.clone(), listener)),
         persist_task,
     ];
+    let http = match http_listener {
+        Some(l) => {
+            let (bound, t) = crate::http::spawn(l, shell.clone())?;
+            tasks.extend(t);
+            Some(bound)
+        }
+        None => None,
+    };
     info!(%addr, id = %format!("{:016x}", node_key(&addr)), "node started");
     Ok(NodeHandle {
         addr,
+        http,
         shell,
         persist,
         tasks,
@@ -333,6 +354,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let node = start(cfg).await?;
     println!("listening on {}", node.addr);
+    if let Some(a) = node.http {
+        println!("dashboard on http://{a}/");
+    }
     shutdown.await;
     info!("shutting down: checkpointing, handing over records, leaving");
     node.stop().await;
