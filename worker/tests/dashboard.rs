@@ -100,12 +100,12 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
     out
 }
 
-/// A two-peer ring, the first serving the dashboard, with `2..=to` crunched
-/// and in both tables.
+/// A two-peer ring, the first serving the dashboard and crunching, the
+/// second not crunching, with `2..=to` crunched and in the first's table.
 fn grid(name: &str, to: u64) -> (DashPeer, Peer, Vec<UnitResult>) {
     let dir = tmpdir(name);
     let a = dash_peer(&dir, "a", None);
-    let b = Peer::worker(&dir, "b", Some(&a.addr), &[]);
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &["--threads", "0"]);
     wait_for("the ring", Duration::from_secs(30), || {
         ring_formed(&[&a.addr, &b.addr])
     });
@@ -137,6 +137,12 @@ fn row_of(t: &[UnitResult], p: u64) -> String {
 #[test]
 fn page_and_metrics_of_a_live_peer() {
     let (a, b, t) = grid("dash-http", 400);
+    // A unit long enough (seconds) to be seen in progress.
+    const LONG: u64 = 216_091;
+    assert_eq!(submit(&b.addr, LONG, LONG), (1, 0));
+    wait_for("the long unit crunching", Duration::from_secs(30), || {
+        status(&a.addr).is_some_and(|s| s.crunching == [LONG])
+    });
     let st = status(&a.addr).unwrap();
 
     let (code, head, page) = get(&a.http, "/");
@@ -150,6 +156,7 @@ fn page_and_metrics_of_a_live_peer() {
     assert!(page.contains(
         "Mersenne primes found: M2, M3, M5, M7, M13, M17, M19, M31, M61, M89, M107, M127</p>"
     ));
+    assert!(page.contains(&format!(r#"<tr data-unit="{LONG}"><td>M{LONG}</td>"#)));
 
     let (code, head, text) = get(&a.http, "/metrics");
     assert_eq!(code, 200);
@@ -158,16 +165,15 @@ fn page_and_metrics_of_a_live_peer() {
         "{head}"
     );
     let m = parse_metrics(&text);
-    let mine: Vec<&UnitResult> = t.iter().filter(|r| r.computed_by == a.addr).collect();
+    assert!(t.iter().all(|r| r.computed_by == a.addr), "only a crunches");
     assert_eq!(m["mersenne_results"], exponents(&t).len() as f64);
     assert_eq!(m["mersenne_primes_found"], 12.0);
     assert_eq!(m["mersenne_ring_peers_known"], 2.0);
     assert_eq!(m["mersenne_ring_member"], 1.0);
-    // A unit whose lease lapsed may be crunched a second time after the
-    // table is complete, hence the bounds rather than equalities.
-    assert!((0.0..=1.0).contains(&m["mersenne_units_crunching"]));
-    assert!(m["mersenne_units_finished_total"] >= mine.len() as f64);
-    let iterations: u64 = mine.iter().map(|r| r.exponent - 2).sum();
+    assert_eq!(m["mersenne_units_crunching"], 1.0);
+    // At least: a unit whose lease lapsed under load may be crunched twice.
+    assert!(m["mersenne_units_finished_total"] >= t.len() as f64);
+    let iterations: u64 = t.iter().map(|r| r.exponent - 2).sum();
     assert!(
         m["mersenne_iterations_total"] >= iterations as f64,
         "{} iterations counted, the results crunched here need {iterations}",
