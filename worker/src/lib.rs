@@ -11,6 +11,7 @@ pub mod db;
 pub mod gimps;
 pub mod grid_cli;
 pub mod identity;
+pub mod http;
 pub mod llcmd;
 pub mod net;
 pub mod node;

@@ -144,6 +144,9 @@ pub struct PeerArgs {
     /// Seconds without an LL iteration that count as a stall.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub stall_secs: u64,
+    /// The dashboard and /metrics (`--http`, `--http-public`).
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 impl RingArgs {
@@ -171,6 +174,7 @@ impl PeerArgs {
             on_stall: self.on_stall.clone(),
             stall_after: Duration::from_secs(self.stall_secs.max(1)),
         };
+        c.http = self.http.config();
         c
     }
 }

@@ -26,7 +26,7 @@ mod peers;
 mod persist;
 mod ring_task;
 mod server;
-mod status;
+pub(crate) mod status;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -75,6 +75,9 @@ pub enum StartError {
     /// The identity key could not be loaded or made.
     #[error("{0}")]
     Identity(#[from] crate::identity::IdentityError),
+    /// The dashboard could not start.
+    #[error("dashboard: {0}")]
+    Http(#[from] crate::http::HttpError),
     /// The crunch pool could not be built.
     #[error("crunch pool: {0}")]
     Pool(#[from] rayon::ThreadPoolBuildError),
@@ -112,6 +115,8 @@ pub struct NodeConfig {
     pub limits: ServerLimits,
     /// Commands run on a new prime and on a stall.
     pub hooks: crate::notify::Hooks,
+    /// The dashboard and `/metrics`, if asked for (`--http`).
+    pub http: Option<crate::http::HttpConfig>,
 }
 
 impl NodeConfig {
@@ -132,6 +137,7 @@ impl NodeConfig {
             pool: None,
             limits: ServerLimits::default(),
             hooks: crate::notify::Hooks::default(),
+            http: None,
         }
     }
 
@@ -225,6 +231,8 @@ impl Shell {
 pub struct NodeHandle {
     /// The address peers reach it at.
     pub addr: String,
+    /// The dashboard's bound address, when it serves one.
+    pub http: Option<SocketAddr>,
     shell: Arc<Shell>,
     persist: persist::Persist,
     tasks: Vec<JoinHandle<()>>,
@@ -238,6 +246,10 @@ fn ckpt_dir(data: &std::path::Path) -> PathBuf {
 /// starts the state machine (joining through `cfg.join` in the
 /// background), spawns its tasks.
 pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
+    let http_listener = match &cfg.http {
+        Some(h) => Some(crate::http::bind(h).await?),
+        None => None,
+    };
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -337,7 +349,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         progress: shell.progress.clone(),
         hooks: cfg.hooks.clone(),
     };
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(ring_task::run(
             grid,
             rx,
@@ -350,9 +362,19 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         tokio::spawn(watch_stall(shell.clone(), cfg.hooks.clone(), cfg.threads)),
         persist_task,
     ];
+    let http = match http_listener {
+        Some(l) => {
+            let (bound, t) = crate::http::spawn(l, shell.clone())?;
+            tasks.extend(t);
+            Some(bound)
+        }
+        None => None,
+    };
     info!(%addr, id = %format!("{:016x}", id.0), peer_id = %shell.peer_id, "node started");
+
     Ok(NodeHandle {
         addr,
+        http,
         shell,
         persist,
         tasks,
@@ -405,6 +427,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let node = start(cfg).await?;
     println!("listening on {}", node.addr);
+    if let Some(a) = node.http {
+        println!("dashboard on http://{a}/");
+    }
     shutdown.await;
     info!("shutting down: checkpointing, handing over records, leaving");
     node.stop().await;
