@@ -81,6 +81,8 @@ pub struct NodeConfig {
     pub listen: String,
     /// Address peers use to reach us, when it differs from the bound one.
     pub advertise: Option<String>,
+    /// The dashboard and `/metrics`, if asked for (`--http`).
+    pub http: Option<crate::http::HttpConfig>,
     /// A peer of an existing ring; `None` starts a new ring.
     pub join: Option<String>,
     /// Units crunched at once (0: this node does not crunch).
@@ -102,8 +104,6 @@ pub struct NodeConfig {
     pub seed_range: Option<(u64, u64)>,
     /// Shared rayon pool (for `worker local`); otherwise one of `threads`.
     pub pool: Option<Arc<rayon::ThreadPool>>,
-    /// The dashboard and `/metrics`, if asked for (`--http`).
-    pub http: Option<crate::http::HttpConfig>,
 }
 
 impl NodeConfig {
@@ -112,6 +112,7 @@ impl NodeConfig {
         NodeConfig {
             listen: listen.to_string(),
             advertise: None,
+            http: None,
             join: None,
             threads: 0,
             data,
@@ -122,7 +123,6 @@ impl NodeConfig {
             fanout: 3,
             seed_range: None,
             pool: None,
-            http: None,
         }
     }
 
