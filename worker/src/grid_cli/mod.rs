@@ -3,7 +3,7 @@
 
 mod import;
 mod local;
-mod results;
+pub(crate) mod results;
 mod status;
 mod submit;
 

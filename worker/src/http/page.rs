@@ -23,7 +23,7 @@ table{border-collapse:collapse;font-size:.9em}\
 th,td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}\
 th{background:#f4f4f4}td.l,th.l{text-align:left}\
 tr.prime td{font-weight:bold;background:#fff6d6}\
-.verified{color:#17803d}.unverified{color:#8a6d00}.disputed{color:#b3261e}\
+.verified{color:#17803d}.unverified{color:#8a6d00}.mismatch{color:#b3261e}\
 .bar{display:inline-block;width:120px;height:10px;background:#eee;vertical-align:middle}\
 .bar span{display:block;height:100%;background:#2a6fdb}\
 .muted{color:#777}nav a{margin-right:.8em}#ring-view{max-width:560px}";
@@ -162,7 +162,7 @@ fn results(out: &mut String, r: &ResultPage) {
     );
     for row in &r.rows {
         let b = &row.best;
-        let v = row.verification();
+        let v = row.verification;
         let prime = b.status == mersenne_common::ll::Status::Prime;
         let _ = writeln!(
             out,

@@ -2,6 +2,7 @@
 
 use mersenne_common::ll::Status;
 use mersenne_common::work::UnitResult;
+use mersenne_common::work::verify::Verification;
 
 use super::metrics::tests::parse;
 use super::samples::Sample;
@@ -49,6 +50,7 @@ fn snapshot() -> Snapshot {
             best: result(4423, Status::Prime, 0, "127.0.0.1:7000"),
             agree: 1,
             total: 1,
+            verification: Verification::Unverified,
         },
         ResultRow {
             best: result(
@@ -59,11 +61,13 @@ fn snapshot() -> Snapshot {
             ),
             agree: 2,
             total: 2,
+            verification: Verification::Verified,
         },
         ResultRow {
             best: result(4441, Status::Composite, 0x1234, "<b>evil</b>"),
             agree: 2,
             total: 3,
+            verification: Verification::Mismatch,
         },
     ];
     Snapshot {
@@ -123,7 +127,7 @@ fn page_shows_ring_units_results_and_charts() {
     assert!(html.contains("<code>C06B3CA888ECFB62</code>"));
     assert!(html.contains(r#"class="l verified">verified (2/2)"#));
     assert!(html.contains(r#"class="l unverified">unverified (1/1)"#));
-    assert!(html.contains(r#"class="l disputed">disputed (2/3)"#));
+    assert!(html.contains(r#"class="l disputed">mismatch (2/3)"#));
     assert!(html.contains("&lt;b&gt;evil&lt;/b&gt;") && !html.contains("<b>evil"));
     assert!(html.contains("Mersenne primes found: M4423"));
     // The chart has its line: the samples say 1000 iterations/s.

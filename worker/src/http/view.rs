@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use mersenne_common::ll::Status;
-use mersenne_common::work::{UnitResult, agreement};
+use mersenne_common::work::UnitResult;
+use mersenne_common::work::verify::Verification;
 
 use super::samples::Sample;
 use crate::net::NodeStatus;
@@ -85,64 +86,32 @@ pub fn units_from(status: &NodeStatus) -> Vec<UnitProgress> {
     status
         .crunching
         .iter()
-        .map(|&exponent| UnitProgress {
-            exponent,
-            iteration: None,
-            ms_per_iter: None,
-            eta_secs: None,
+        .map(|&exponent| {
+            let progress = status.units.iter().find(|u| u.exponent == exponent);
+            UnitProgress {
+                exponent,
+                iteration: progress.map(|u| u.iteration),
+                ms_per_iter: progress
+                    .map(|u| u.ms_per_iter)
+                    .filter(|&ms| ms > 0.0),
+                eta_secs: progress.and_then(|u| u.eta_secs()),
+            }
         })
         .collect()
 }
 
-/// How far a result has been checked by other runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verification {
-    /// One result only.
-    Single,
-    /// Two or more results, all agreeing.
-    Verified,
-    /// Results that disagree; the row shows the majority.
-    Disputed,
-}
-
-impl Verification {
-    /// From the agreement count and the number of results.
-    pub fn of(agree: usize, total: usize) -> Self {
-        if agree < total {
-            Verification::Disputed
-        } else if total >= 2 {
-            Verification::Verified
-        } else {
-            Verification::Single
-        }
-    }
-
-    /// The word the table shows.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verification::Single => "unverified",
-            Verification::Verified => "verified",
-            Verification::Disputed => "disputed",
-        }
-    }
-}
-
-/// One row of the result table: the majority result of an exponent.
+/// One row of the result table: the verified (or else the majority) result
+/// of an exponent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultRow {
-    /// The majority result.
+    /// The verified result, or the majority one while unverified.
     pub best: UnitResult,
     /// Results agreeing with it.
     pub agree: usize,
     /// Results in all.
     pub total: usize,
-}
-
-impl ResultRow {
-    /// Its verification state.
-    pub fn verification(&self) -> Verification {
-        Verification::of(self.agree, self.total)
-    }
+    /// As `worker results` judges it (`mersenne_common::work::verify`).
+    pub verification: Verification,
 }
 
 /// Rows per page of the result table.
@@ -212,22 +181,25 @@ async fn read_ring_and_page(shell: &Shell, page: usize) -> (RingView, ResultPage
             let table = g.results();
             let total_rows = table.len();
             let page = page.min(total_rows.div_ceil(PER_PAGE).saturating_sub(1));
-            let rows = table
-                .rows()
+            // Judged over the whole table, so that quarantine (which one
+            // page cannot see) gives the same states as `worker results`.
+            let all: Vec<UnitResult> = table.rows().flat_map(|(_, v)| v.to_vec()).collect();
+            let judged = crate::grid_cli::results::rows(&all);
+            let primes = judged
+                .iter()
+                .filter(|r| r.best.status == Status::Prime)
+                .map(|r| r.best.exponent)
+                .collect();
+            let rows = judged
+                .into_iter()
                 .skip(page * PER_PAGE)
                 .take(PER_PAGE)
-                .filter_map(|(_, v)| {
-                    agreement(v).map(|(best, agree)| ResultRow {
-                        best: best.clone(),
-                        agree,
-                        total: v.len(),
-                    })
+                .map(|r| ResultRow {
+                    best: r.best,
+                    agree: r.agree,
+                    total: r.total,
+                    verification: r.verification,
                 })
-                .collect();
-            let primes = table
-                .rows()
-                .filter(|(_, v)| agreement(v).is_some_and(|(b, _)| b.status == Status::Prime))
-                .map(|(p, _)| p)
                 .collect();
             (
                 ring,
@@ -278,14 +250,6 @@ mod tests {
         };
         let ids: Vec<u64> = v.peers().iter().map(|p| p.id).collect();
         assert_eq!(ids, vec![1, 2, 5, 9]);
-    }
-
-    #[test]
-    fn verification_states() {
-        assert_eq!(Verification::of(1, 1), Verification::Single);
-        assert_eq!(Verification::of(2, 2), Verification::Verified);
-        assert_eq!(Verification::of(2, 3), Verification::Disputed);
-        assert_eq!(Verification::of(1, 2), Verification::Disputed);
     }
 
     #[test]

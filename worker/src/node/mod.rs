@@ -90,6 +90,8 @@ pub struct NodeConfig {
     pub listen: String,
     /// Address peers use to reach us, when it differs from the bound one.
     pub advertise: Option<String>,
+    /// The dashboard and `/metrics`, if asked for (`--http`).
+    pub http: Option<crate::http::HttpConfig>,
     /// A peer of an existing ring; `None` starts a new ring.
     pub join: Option<String>,
     /// Units crunched at once (0: this node does not crunch).
@@ -115,8 +117,6 @@ pub struct NodeConfig {
     pub limits: ServerLimits,
     /// Commands run on a new prime and on a stall.
     pub hooks: crate::notify::Hooks,
-    /// The dashboard and `/metrics`, if asked for (`--http`).
-    pub http: Option<crate::http::HttpConfig>,
 }
 
 impl NodeConfig {
@@ -125,6 +125,7 @@ impl NodeConfig {
         NodeConfig {
             listen: listen.to_string(),
             advertise: None,
+            http: None,
             join: None,
             threads: 0,
             data,
@@ -137,7 +138,6 @@ impl NodeConfig {
             pool: None,
             limits: ServerLimits::default(),
             hooks: crate::notify::Hooks::default(),
-            http: None,
         }
     }
 
