@@ -7,8 +7,7 @@ impl Sim {
         self.queue.push(at, ev);
     }
 
-    /// Create a node; the first one forms the ring, later ones are idle until
-    /// a join is scheduled for them.
+    /// One message's one-way delay: the floor plus an exponential tail, capped.
     pub(super) fn latency(&mut self) -> u64 {
         let u: f64 = self.rng.random();
         let tail = -self.cfg.latency_tail_mean * (1.0 - u).ln();
