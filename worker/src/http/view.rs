@@ -91,9 +91,7 @@ pub fn units_from(status: &NodeStatus) -> Vec<UnitProgress> {
             UnitProgress {
                 exponent,
                 iteration: progress.map(|u| u.iteration),
-                ms_per_iter: progress
-                    .map(|u| u.ms_per_iter)
-                    .filter(|&ms| ms > 0.0),
+                ms_per_iter: progress.map(|u| u.ms_per_iter).filter(|&ms| ms > 0.0),
                 eta_secs: progress.and_then(|u| u.eta_secs()),
             }
         })
