@@ -35,9 +35,9 @@ use mersenne_common::ring::{Body, Message, Record};
 pub use addr::{AddrError, MAX_ADDR_LEN, NodeAddr};
 pub use client::{Client, REQUEST_TIMEOUT, SUBMIT_TIMEOUT, connect, one_request};
 pub use wire::{
-    Frame, MAX_FRAME, NetError, NodeStatus, PROTOCOL_VERSION, RING_CHUNK, Request, Response,
-    RingMessage, UnitRow, WireResult, WireStatus, WireUnit, WireUnitState, WorkOffer, bounded,
-    codec, decode, encode,
+    Frame, MAX_FRAME, NetError, NodeStatus, PROTOCOL_VERSION, RESULTS_PAGE_MAX, RING_CHUNK,
+    Request, Response, RingMessage, UnitRow, WireResult, WireStatus, WireUnit, WireUnitState,
+    WorkOffer, bounded, codec, decode, encode,
 };
 
 /// Splits a ring message whose records would exceed [`RING_CHUNK`] into
