@@ -271,6 +271,35 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
     );
     assert!(units.iter().all(|u| u.exponent <= 2000));
 
+    // A result whose name is 9 MiB (two of them once made `worker results`
+    // fail on every peer) is dropped: never stored, never echoed.
+    let long = WireResult {
+        exponent: 4423,
+        status: WireStatus::P,
+        res64: 0,
+        shift: 0,
+        engine: "fft".into(),
+        computed_by: "x".repeat(9 << 20),
+        finished_ms: 0,
+        crunch_ms: 0,
+    };
+    match ask(
+        a,
+        Request::PushResults {
+            results: vec![long],
+        },
+        Duration::from_secs(10),
+    ) {
+        Some(Response::Ok) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(table(a), Vec::<u64>::new());
+    let log = std::fs::read_to_string(&peer.log).unwrap();
+    assert!(
+        !log.contains(&"x".repeat(1000)),
+        "a peer's name reached the log"
+    );
+
     // Forged results in frames of 4000: a burst of ten seconds' worth
     // (10,000) is taken, then pushes are refused at once, and the table
     // never holds more than the budget allowed.

@@ -99,8 +99,9 @@ impl<A: Address> GridNode<A> {
             }
             PeerRequest::Digest(digest) => {
                 let buckets = self.results.differing_buckets(&digest);
-                let mut results = self.results.results_in_buckets(&buckets);
-                results.truncate(DIGEST_ANSWER_MAX);
+                let results = self
+                    .results
+                    .results_in_buckets_up_to(&buckets, DIGEST_ANSWER_MAX);
                 PeerAnswer::Results { results, buckets }
             }
         };

@@ -14,6 +14,11 @@ use crate::primes::MAX_SIEVE_WIDTH;
 /// on a blocking thread, not an async one.
 pub const MAX_SUBMIT_WIDTH: u64 = MAX_SIEVE_WIDTH;
 
+/// Longest engine name or `computed_by` a result may carry, in bytes: a
+/// peer's address or peer id fits many times over, and a table of a million
+/// rows stays a size that pages well.
+pub const MAX_NAME_LEN: usize = 128;
+
 /// Why a submission, unit record or result is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
@@ -61,6 +66,15 @@ pub enum LimitError {
         /// The result's exponent.
         result: u64,
     },
+    /// A result names its engine or its cruncher at more than
+    /// [`MAX_NAME_LEN`] bytes.
+    #[error("a result's {field} is {len} bytes long, more than {MAX_NAME_LEN}")]
+    LongName {
+        /// `engine` or `computed_by`.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
     /// A result's shift count is not below its exponent.
     #[error("shift count {shift} of a result for exponent {p} is not below it")]
     BadShift {
@@ -106,10 +120,19 @@ fn check_exponent_range(p: u64) -> Result<(), LimitError> {
 }
 
 impl UnitResult {
-    /// Checks the result's exponent is one this build tests and its shift
-    /// is below it; no primality test, so it stays O(1).
+    /// Checks the result's exponent is one this build tests, its shift is
+    /// below it and its names are at most [`MAX_NAME_LEN`] bytes; no
+    /// primality test, so it stays O(1).
     pub fn check_limits(&self) -> Result<(), LimitError> {
         check_exponent_range(self.exponent)?;
+        for (field, text) in [("engine", &self.engine), ("computed_by", &self.computed_by)] {
+            if text.len() > MAX_NAME_LEN {
+                return Err(LimitError::LongName {
+                    field,
+                    len: text.len(),
+                });
+            }
+        }
         if self.exponent > 2 && self.shift >= self.exponent {
             return Err(LimitError::BadShift {
                 p: self.exponent,
@@ -221,6 +244,26 @@ mod tests {
                 result: 4253
             })
         );
+        let mut long = result(4423, 1);
+        long.computed_by = "x".repeat(MAX_NAME_LEN);
+        assert_eq!(long.check_limits(), Ok(()));
+        long.computed_by.push('x');
+        assert_eq!(
+            long.check_limits(),
+            Err(LimitError::LongName {
+                field: "computed_by",
+                len: MAX_NAME_LEN + 1
+            })
+        );
+        long.computed_by.clear();
+        long.engine = "e".repeat(9 << 20);
+        assert!(matches!(
+            long.check_limits(),
+            Err(LimitError::LongName {
+                field: "engine",
+                ..
+            })
+        ));
         let mut shifted = ok.clone();
         shifted.results.push(result(4423, 4423));
         assert!(matches!(

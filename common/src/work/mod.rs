@@ -31,7 +31,7 @@ use crate::ll::Status;
 mod limits;
 pub mod reputation;
 pub mod verify;
-pub use limits::{LimitError, MAX_SUBMIT_WIDTH, check_submission};
+pub use limits::{LimitError, MAX_NAME_LEN, MAX_SUBMIT_WIDTH, check_submission};
 
 /// Position of a unit's record on the ring: the first 8 bytes (big-endian)
 /// of SHA-256 over `"unit:" ‖ p`. A 64-bit ring is plenty for a grid of at
@@ -343,6 +343,23 @@ impl ResultSet {
         self.rows.iter().map(|(p, v)| (*p, v.as_slice()))
     }
 
+    /// One page of the rows in `from..=to`: whole rows, in exponent order,
+    /// until the page holds at least `limit` results (or one row, if that
+    /// row alone has more), and the exponent the next page starts at.
+    /// Costs O(log n + page), so a client can walk a table of millions of
+    /// rows without any one answer holding them all.
+    pub fn page(&self, from: u64, to: u64, limit: usize) -> (Vec<&UnitResult>, Option<u64>) {
+        let mut page = Vec::new();
+        if from > to {
+            return (page, None);
+        }
+        let mut rows = self.rows.range(from..=to).peekable();
+        while let Some((_, v)) = rows.next_if(|_| page.is_empty() || page.len() < limit) {
+            page.extend(v.iter());
+        }
+        (page, rows.peek().map(|(p, _)| **p))
+    }
+
     /// Number of exponents in `from..=to` with at least one result.
     pub fn count_in(&self, from: u64, to: u64) -> usize {
         if from > to {
@@ -375,11 +392,19 @@ impl ResultSet {
 
     /// Every result in the given buckets.
     pub fn results_in_buckets(&self, buckets: &[usize]) -> Vec<UnitResult> {
+        self.results_in_buckets_up_to(buckets, usize::MAX)
+    }
+
+    /// The first `max` results in the given buckets, in exponent order. The
+    /// walk stops there, so a peer's digest that differs everywhere costs
+    /// the answerer `max` rows of work, not the whole table.
+    pub fn results_in_buckets_up_to(&self, buckets: &[usize], max: usize) -> Vec<UnitResult> {
         let want: HashSet<usize> = buckets.iter().copied().collect();
         self.rows
             .iter()
             .filter(|(p, _)| want.contains(&Self::bucket(**p)))
             .flat_map(|(_, v)| v.iter().cloned())
+            .take(max)
             .collect()
     }
 }

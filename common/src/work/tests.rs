@@ -140,6 +140,13 @@ fn result_set_digest_is_order_independent() {
     }
     assert_eq!(z.digest(), x.digest());
     assert_eq!(z.len(), 4 - 1);
+    // An answer capped at two results holds the first two in exponent order.
+    let every: Vec<usize> = (0..DIGEST_BUCKETS).collect();
+    let capped = x.results_in_buckets_up_to(&every, 2);
+    assert_eq!(
+        capped.iter().map(|r| r.exponent).collect::<Vec<_>>(),
+        [3, 5]
+    );
 }
 
 #[test]
@@ -159,4 +166,38 @@ fn count_in_counts_exponents_not_results_within_the_range() {
         assert_eq!(x.count_in(from, to), oracle, "{from}..={to}");
     }
     assert_eq!(x.count_in(3, 11), 3);
+}
+
+#[test]
+fn pages_walk_the_table_in_whole_rows() {
+    let mut t = ResultSet::new();
+    for p in [3, 5, 7, 11, 13] {
+        t.insert(result(p, "a", p, 1));
+    }
+    t.insert(result(7, "b", 7, 2));
+    t.insert(result(7, "c", 7, 3));
+    let (page, next) = t.page(0, u64::MAX, 2);
+    assert_eq!(page.iter().map(|r| r.exponent).collect::<Vec<_>>(), [3, 5]);
+    assert_eq!(next, Some(7));
+    // A row is never split: M7's three results come together.
+    let (page, next) = t.page(7, u64::MAX, 2);
+    assert_eq!(
+        page.iter().map(|r| r.exponent).collect::<Vec<_>>(),
+        [7, 7, 7]
+    );
+    assert_eq!(next, Some(11));
+    let (page, next) = t.page(11, 12, 5);
+    assert_eq!(page.len(), 1);
+    assert_eq!(next, None);
+    // Walking page by page visits every result once.
+    let mut seen = 0;
+    let mut cursor = Some(0);
+    while let Some(c) = cursor {
+        let (page, next) = t.page(c, u64::MAX, 1);
+        assert!(next.is_none_or(|n| n > c));
+        seen += page.len();
+        cursor = next;
+    }
+    assert_eq!(seen, 7);
+    assert_eq!(t.page(9, 8, 10), (vec![], None));
 }

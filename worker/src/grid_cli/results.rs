@@ -13,7 +13,7 @@ use mersenne_common::work::verify::{Policy, Verification, table_verdicts};
 use mersenne_common::work::{UnitResult, agreement};
 
 use super::{LOCAL_PEER, Range};
-use crate::net::{Request, Response, one_request};
+use crate::net::{Client, REQUEST_TIMEOUT, Request, Response};
 
 /// `worker results`.
 #[derive(Debug, Clone, Args)]
@@ -128,31 +128,19 @@ pub fn row_json(r: &Row) -> serde_json::Value {
     })
 }
 
-/// `worker results`.
+/// Results asked for in one page.
+const PAGE: u32 = crate::net::RESULTS_PAGE_MAX;
+
+/// `worker results`: walks the peer's table page by page, so a table of
+/// millions of rows never travels in one frame. Every format but the text
+/// table is written page by page, in bounded memory. (Verification is
+/// judged within each page: a quarantine earned in another page of 50,000
+/// results is not seen there.)
 pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
     let range = a.range.unwrap_or(Range {
         from: 0,
         to: u64::MAX,
     });
-    let req = Request::Results {
-        from: range.from,
-        to: range.to,
-    };
-    let results = match one_request(&a.peer, req)
-        .await
-        .with_context(|| format!("asking {} for results", a.peer))?
-    {
-        Response::Results { results, .. } => results
-            .into_iter()
-            .map(UnitResult::from)
-            .collect::<Vec<_>>(),
-        other => bail!("unexpected answer from {}: {other:?}", a.peer),
-    };
-    let rows: Vec<Row> = rows(&results)
-        .into_iter()
-        .filter(|r| !a.primes || r.best.status.code() == "P")
-        .collect();
-    let mut out = std::io::stdout().lock();
     let format = a.format.unwrap_or(if a.json {
         ResultsFormat::Json
     } else if a.csv {
@@ -160,10 +148,56 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
     } else {
         ResultsFormat::Table
     });
-    print_rows(&rows, format, &mut out)?;
-    out.flush()?;
+    let client = Client::new();
+    let mut table = Vec::new();
+    if format == ResultsFormat::Csv {
+        writeln!(std::io::stdout().lock(), "{CSV_HEADER}")?;
+    }
+    let mut cursor = range.from;
+    // Each page starts past the one before, so the walk ends.
+    loop {
+        let req = Request::ResultsPage {
+            from: cursor,
+            to: range.to,
+            limit: PAGE,
+        };
+        let (results, next) = match client
+            .request(&a.peer, req, REQUEST_TIMEOUT)
+            .await
+            .with_context(|| format!("asking {} for results", a.peer))?
+        {
+            Response::ResultsPage { results, next } => (results, next),
+            other => bail!("unexpected answer from {}: {other:?}", a.peer),
+        };
+        let results: Vec<UnitResult> = results.into_iter().map(UnitResult::from).collect();
+        let page = rows(&results)
+            .into_iter()
+            .filter(|r| !a.primes || r.best.status.code() == "P");
+        if format == ResultsFormat::Table {
+            table.extend(page);
+        } else {
+            let mut out = std::io::stdout().lock();
+            write_lines(&page.collect::<Vec<_>>(), format, &mut out)?;
+            out.flush()?;
+        }
+        match next {
+            None => break,
+            Some(n) if n > cursor && n <= range.to => cursor = n,
+            Some(n) => bail!(
+                "{} answered a page of results from {cursor} with a next page at {n}",
+                a.peer
+            ),
+        }
+    }
+    if format == ResultsFormat::Table {
+        let mut out = std::io::stdout().lock();
+        print_rows(&table, format, &mut out)?;
+        out.flush()?;
+    }
     Ok(())
 }
+
+const CSV_HEADER: &str = "exponent,status,res64,computed_by,agreeing,results,verified,when";
 
 /// Writes the rows; a write error (a closed pipe, say) is returned, not a
 /// panic as from `println!`.
@@ -172,21 +206,47 @@ pub(super) fn print_rows(
     format: ResultsFormat,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    if format == ResultsFormat::Json {
-        for r in rows {
-            writeln!(out, "{}", row_json(r))?;
+    match format {
+        ResultsFormat::Table => {
+            let mut t = Table::new();
+            t.set_header(vec![
+                "exponent",
+                "status",
+                "res64",
+                "computed by",
+                "agree",
+                "verified",
+                "when (UTC)",
+            ]);
+            for r in rows {
+                t.add_row(vec![
+                    r.best.exponent.to_string(),
+                    r.best.status.code().to_string(),
+                    res64_hex(r.best.res64),
+                    r.best.computed_by.clone(),
+                    format!("{}/{}", r.agree, r.total),
+                    r.verification.name().to_string(),
+                    when(r.best.finished_ms),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+            writeln!(out, "{} exponents", rows.len())
         }
-    } else if format == ResultsFormat::Gimps {
-        for r in rows {
-            writeln!(out, "{}", crate::gimps::line(&r.best, None, None))?;
+        ResultsFormat::Csv => {
+            writeln!(out, "{CSV_HEADER}")?;
+            write_lines(rows, format, out)
         }
-    } else if format == ResultsFormat::Csv {
-        writeln!(
-            out,
-            "exponent,status,res64,computed_by,agreeing,results,verified,when"
-        )?;
-        for r in rows {
-            writeln!(
+        _ => write_lines(rows, format, out),
+    }
+}
+
+/// The rows as lines of JSON, CSV (without its header) or Prime95's form.
+fn write_lines(rows: &[Row], format: ResultsFormat, out: &mut dyn Write) -> std::io::Result<()> {
+    for r in rows {
+        match format {
+            ResultsFormat::Json => writeln!(out, "{}", row_json(r))?,
+            ResultsFormat::Gimps => writeln!(out, "{}", crate::gimps::line(&r.best, None, None))?,
+            ResultsFormat::Csv => writeln!(
                 out,
                 "{},{},{},{},{},{},{},{}",
                 r.best.exponent,
@@ -197,32 +257,9 @@ pub(super) fn print_rows(
                 r.total,
                 r.verification.name(),
                 when(r.best.finished_ms)
-            )?;
+            )?,
+            ResultsFormat::Table => unreachable!("tables are printed whole"),
         }
-    } else {
-        let mut t = Table::new();
-        t.set_header(vec![
-            "exponent",
-            "status",
-            "res64",
-            "computed by",
-            "agree",
-            "verified",
-            "when (UTC)",
-        ]);
-        for r in rows {
-            t.add_row(vec![
-                r.best.exponent.to_string(),
-                r.best.status.code().to_string(),
-                res64_hex(r.best.res64),
-                r.best.computed_by.clone(),
-                format!("{}/{}", r.agree, r.total),
-                r.verification.name().to_string(),
-                when(r.best.finished_ms),
-            ]);
-        }
-        writeln!(out, "{t}")?;
-        writeln!(out, "{} exponents", rows.len())?;
     }
     Ok(())
 }

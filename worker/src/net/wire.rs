@@ -145,7 +145,22 @@ pub enum Request {
         /// (exponent, PrimeNet assignment id if any).
         units: Vec<(u64, Option<String>)>,
     },
+    /// Client: one page of the result table, whole rows from `from` on,
+    /// about `limit` results (the peer caps it at [`RESULTS_PAGE_MAX`]).
+    ResultsPage {
+        /// First exponent of this page.
+        from: u64,
+        /// Highest exponent wanted.
+        to: u64,
+        /// Results wanted in this page.
+        limit: u32,
+    },
 }
+
+/// Most results a peer puts in one page: about 5 MB encoded with
+/// addresses for names, well under [`MAX_FRAME`] even with the longest
+/// names a result may carry.
+pub const RESULTS_PAGE_MAX: u32 = 50_000;
 
 /// Answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,6 +190,13 @@ pub enum Response {
     Units(Vec<UnitRow>),
     /// Node status.
     Status(Box<NodeStatus>),
+    /// One page of the result table.
+    ResultsPage {
+        /// The results of whole rows, in exponent order.
+        results: Vec<WireResult>,
+        /// Where the next page starts; `None` after the last.
+        next: Option<u64>,
+    },
 }
 
 /// What `worker status` shows: the ring as this node sees it.

@@ -19,8 +19,8 @@ use mersenne_common::work::check_submission;
 use super::limits::Charge;
 use super::{Cmd, Shell};
 use crate::net::{
-    Frame, NetError, PROTOCOL_VERSION, Request, Response, UnitRow, WireResult, WireUnit, WorkOffer,
-    bounded, codec, decode, encode,
+    Frame, NetError, PROTOCOL_VERSION, RESULTS_PAGE_MAX, Request, Response, UnitRow, WireResult,
+    WireUnit, WorkOffer, bounded, codec, decode, encode,
 };
 
 /// Longest wait for a client's `Hello` (or the idle limit, if shorter).
@@ -243,6 +243,21 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
         }
         Request::Status => Response::Status(Box::new(super::status::status(s).await)),
         Request::Assign { units } => assign(s, units).await,
+        Request::ResultsPage { from, to, limit } => {
+            let limit = limit.clamp(1, RESULTS_PAGE_MAX) as usize;
+            let page = s
+                .read(move |g| {
+                    let (results, next) = g.results().page(from, to, limit);
+                    let results: Vec<WireResult> =
+                        results.into_iter().map(WireResult::from).collect();
+                    (results, next)
+                })
+                .await;
+            match page {
+                Some((results, next)) => Response::ResultsPage { results, next },
+                None => Response::Error(GONE.into()),
+            }
+        }
     }
 }
 

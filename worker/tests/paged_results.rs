@@ -1,0 +1,120 @@
+//! `worker results` on a table larger than one frame: 100,000 synthetic
+//! rows (about 17 MB of results, over the 16 MiB frame cap that one answer
+//! once had to fit in) written to a database by this test, served by a
+//! real peer, walked page by page by the CLI.
+//!
+//! `MERSENNE_RESULTS_ROWS=N` changes the size (the README's figure for
+//! 1,000,000 rows was measured this way); the database is left in the
+//! test's temporary directory for timing the CLI by hand.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{Peer, run_bounded, status, tmpdir, wait_for, worker_exe};
+use mersenne_common::ll::Status;
+use mersenne_common::work::UnitResult;
+use mersenne_worker::db::ResultDb;
+
+/// A name as long as a peer's address may be, so that the table is large.
+fn name(i: u64) -> String {
+    format!("{i:0>120}")
+}
+
+#[test]
+fn results_walk_a_table_larger_than_one_frame() {
+    let n: u64 = std::env::var("MERSENNE_RESULTS_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tmpdir("paged");
+    let data = dir.join("peer");
+    // Exponents 3, 5, 7, … (odd, not necessarily prime: the table does not
+    // sieve), every tenth with a second result from another peer.
+    let exponents: Vec<u64> = (0..n).map(|i| 3 + 2 * i).collect();
+    {
+        let db = ResultDb::open(&data).unwrap();
+        let rows: Vec<(u64, Vec<UnitResult>)> = exponents
+            .iter()
+            .map(|&p| {
+                let one = |by: u64| UnitResult {
+                    exponent: p,
+                    status: Status::Composite,
+                    res64: p.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    shift: 1,
+                    engine: "fft".into(),
+                    computed_by: name(by),
+                    finished_ms: 1_700_000_000_000 + p,
+                    crunch_ms: 1,
+                };
+                let mut v = vec![one(p % 7)];
+                if p % 10 == 3 {
+                    v.push(one(7 + p % 3));
+                }
+                (p, v)
+            })
+            .collect();
+        for chunk in rows.chunks(50_000) {
+            db.write_rows(chunk.iter().map(|(p, v)| (*p, v.as_slice())))
+                .unwrap();
+        }
+    }
+    let peer = Peer::start(
+        &worker_exe(),
+        &["--listen", "127.0.0.1:0", "--threads", "0"],
+        &data,
+        &dir.join("peer.log"),
+    );
+    let a = peer.addr.as_str();
+    wait_for("the table loaded", Duration::from_secs(60), || {
+        status(a).is_some_and(|s| s.results == n as usize)
+    });
+
+    let t = Instant::now();
+    let o = run_bounded(
+        Command::new(worker_exe()).args(["results", "--json", "--peer", a]),
+        Duration::from_secs(120),
+    );
+    let took = t.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let got: Vec<u64> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["exponent"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, exponents, "rows missing, repeated or out of order");
+    eprintln!("worker results --json: {n} rows in {took:?}");
+    // Rows with two results say so.
+    let two = out.lines().filter(|l| l.contains("\"results\":2")).count();
+    assert_eq!(
+        two as u64,
+        exponents.iter().filter(|&&p| p % 10 == 3).count() as u64
+    );
+
+    // A range and the CSV form follow the pages too.
+    let (lo, hi) = (exponents[n as usize / 3], exponents[n as usize / 3 + 999]);
+    let o = run_bounded(
+        Command::new(worker_exe()).args([
+            "results",
+            "--csv",
+            "--range",
+            &format!("{lo}-{hi}"),
+            "--peer",
+            a,
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("exponent,status"));
+    let got: Vec<u64> = lines
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got, exponents[n as usize / 3..n as usize / 3 + 1000]);
+}
