@@ -19,14 +19,17 @@
 //! from no owner about it. It then hands the record towards its owner and
 //! drops its copy once the hand-over is acknowledged, so that a copy is
 //! never dropped before another node holds it. The sweep, too, looks at
-//! one chunk of records per period.
+//! a bounded number of records per period.
 
 use super::*;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Bound::{Excluded, Included, Unbounded};
 
-/// Records per digest chunk, per sweep step and per hand-over message.
+/// Records per digest chunk and per hand-over message.
 pub(super) const REPAIR_CHUNK: usize = 256;
+/// Records the sweep looks at per period: each costs a check against every
+/// owner range remembered, and dropping replicas is never urgent.
+const SWEEP_CHUNK: usize = 32;
 /// Owners whose confirmed ranges a node remembers (each owner among its
 /// r predecessors sends one; a few more cover a ring that is changing).
 const CONFIRMED_CAP: usize = 64;
@@ -230,7 +233,7 @@ impl<A: Address> RingNode<A> {
         let mut orphans: Vec<Record> = Vec::new();
         let chunk: Vec<Id> = self
             .records_in(start, start)
-            .take(REPAIR_CHUNK)
+            .take(SWEEP_CHUNK)
             .map(|r| r.key)
             .collect();
         for key in chunk {
