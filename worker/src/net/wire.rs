@@ -14,7 +14,9 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 
 /// Version of this wire protocol; peers with another version are refused.
 /// 2: ring messages (Chord) replace membership gossip; wire-only unit types.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: ring digests for replica repair (`Body::Digest`, `DigestDiff`), paged
+/// results, import assignments; ring ids from identity keys.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to
