@@ -70,7 +70,7 @@ enum Direction {
 }
 
 /// The squaring backend: our structure-of-arrays FFT where it applies
-/// (power-of-two length, enough bits per word for its carry; extra threads
+/// (length q·2^k with q ∈ {1, 3, 5, 7}, enough bits per word for its carry; extra threads
 /// share its leaves and carry chunks), rustfft (with the four-step
 /// multi-threaded path) everywhere else.
 enum Squarer {
@@ -157,17 +157,20 @@ pub fn profile_soa(
     (!out.is_empty()).then_some(out)
 }
 
-/// The length to start at, given the shortest safe one: the next power of
-/// two if the SoA squarer can do p there with these kernels and it is at
-/// most 1.6× longer (with AVX-512 always, so rustfft is then off the hot
-/// path: issue 14 measured rustfft's 160K at 3.07 ms an iteration at
-/// p = 2,614,999 and our 256K at 2.03 ms at p = 3,021,377). Our power-of-two transform is enough faster than rustfft's
-/// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
-/// longer length is still the quicker iteration, and its words are shorter,
-/// so round-off only improves.
+/// The length to start at, given the shortest safe one: that one if our
+/// own FFT does it (every q·2^k, q ∈ {1, 3, 5, 7}, with blocks of at least
+/// 1024 complex points, at the bits per word our carry takes). Else the
+/// next power of two if our FFT can do p there and it is at most 1.6×
+/// longer (with AVX-512 always, so rustfft is off the hot path: issue 14
+/// measured rustfft's 160K at 3.07 ms an iteration at p = 2,614,999 and our
+/// 256K at 2.03 ms at p = 3,021,377); the longer length's words are
+/// shorter, so round-off only improves.
 fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize {
     let lengths = fft_lengths();
     let n = lengths[shortest];
+    if soa::supports(p, n, isa) {
+        return shortest;
+    }
     (shortest..lengths.len())
         .find(|&i| lengths[i].is_power_of_two())
         .filter(|&i| {
