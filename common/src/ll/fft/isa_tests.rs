@@ -135,7 +135,8 @@ fn with_avx512_every_exponent_runs_on_our_fft() {
         return;
     };
     // The choice, across the whole table: always our own FFT, at the
-    // table's shortest length from 7·2048 words up (q·2^k needs 2048·q).
+    // table's shortest length if that is 5·2^k from 5·2048 words up, else
+    // at it or at a power of two.
     let lengths = fft_lengths();
     let mut p = 20_000u64;
     while p < max_exponent(*lengths.last().unwrap()) {
@@ -143,7 +144,8 @@ fn with_avx512_every_exponent_runs_on_our_fft() {
         let n = lengths[preferred_length_index(p, shortest, avx512)];
         assert!(soa::supports(p, n, avx512), "p={p}: {n}");
         assert!(
-            n == lengths[shortest] || lengths[shortest] < 14_336,
+            n == lengths[shortest]
+                || (n.is_power_of_two() && (!lengths[shortest].is_multiple_of(5) || n < 10_240)),
             "p={p}: {n}"
         );
         p = p * 21 / 20;
