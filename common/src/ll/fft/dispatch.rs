@@ -24,7 +24,7 @@
 use super::Direction;
 use super::avx512::Avx512;
 use super::generic::ChunkConsts;
-use super::plan::{ColumnPlan, Twiddles};
+use super::plan::{ColumnPlan, OddPass, Twiddles};
 
 /// Instruction set the squarer runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +130,7 @@ dispatch! {
         c0: usize,
         dir: Direction
     );
+    fn odd_pass(d: [&mut [f64]; 2], pass: &OddPass, dir: Direction);
     fn carry_split(
         d: [&mut [f64]; 2],
         w: [&[f64]; 4],

@@ -1,9 +1,9 @@
 //! FFT lengths and how many bits each word may safely hold at each length.
 //!
-//! Lengths are q·2^k with q ∈ {1, 3, 5, 7} (all of which rustfft has fast
-//! AVX kernels for), so successive lengths differ by at most 1/3 and the
-//! cost per iteration grows smoothly with p instead of doubling at powers
-//! of two.
+//! Lengths are q·2^k with q ∈ {1, 3, 5, 7} (our own FFT runs all of them
+//! from 2048·q words up, with a radix-q pass; rustfft the shorter ones), so
+//! successive lengths differ by at most 1/3 and the cost per iteration
+//! grows smoothly with p instead of doubling at powers of two.
 //!
 //! The safe bits per word fall slowly with the length, because the
 //! round-off error of a length-n FFT convolution grows like √(log n)·2^{2b}

@@ -70,7 +70,7 @@ enum Direction {
 }
 
 /// The squaring backend: our structure-of-arrays FFT where it applies
-/// (power-of-two length, enough bits per word for its carry; extra threads
+/// (length q·2^k with q ∈ {1, 3, 5, 7}, enough bits per word for its carry; extra threads
 /// share its leaves and carry chunks), rustfft (with the four-step
 /// multi-threaded path) everywhere else.
 enum Squarer {
@@ -157,17 +157,26 @@ pub fn profile_soa(
     (!out.is_empty()).then_some(out)
 }
 
-/// The length to start at, given the shortest safe one: the next power of
-/// two if the SoA squarer can do p there with these kernels and it is at
-/// most 1.6× longer (with AVX-512 always, so rustfft is then off the hot
+/// The length to start at, given the shortest safe one: a 5·2^k length if
+/// our own FFT does it (from 2048·5 words, at the bits per word our carry
+/// takes). Else the next power of two if our FFT can do p there and it is
+/// at most 1.6× longer (with AVX-512 always, so rustfft is off the hot
 /// path: issue 14 measured rustfft's 160K at 3.07 ms an iteration at
-/// p = 2,614,999 and our 256K at 2.03 ms at p = 3,021,377). Our power-of-two transform is enough faster than rustfft's
-/// mixed-radix ones (about 2× per point, `examples/fft_profile.rs`) that the
-/// longer length is still the quicker iteration, and its words are shorter,
-/// so round-off only improves.
+/// p = 2,614,999 and our 256K at 2.03 ms at p = 3,021,377); the longer
+/// length's words are shorter, so round-off only improves. Else the
+/// shortest, on our FFT where it can (3·2^k, 7·2^k) or rustfft.
+///
+/// Why only 5·2^k: the radix-q pass costs about one more sweep over memory
+/// each way, which paid against the power of two 1.6× longer (0.65-0.78 of
+/// its time at 160K-640K words) but not against one 1.33× longer (3·2^k:
+/// 1.2-1.5× slower at 96K) or 1.14× longer (7·2^k: the same at 896K),
+/// measured with `examples/fft_speed.rs` on a loaded 2-core machine.
 fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize {
     let lengths = fft_lengths();
     let n = lengths[shortest];
+    if n.is_multiple_of(5) && soa::supports(p, n, isa) {
+        return shortest;
+    }
     (shortest..lengths.len())
         .find(|&i| lengths[i].is_power_of_two())
         .filter(|&i| {

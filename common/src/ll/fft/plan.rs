@@ -191,3 +191,57 @@ impl ColumnPlan {
         }
     }
 }
+
+/// The pass of the odd factor at lengths m = q·M (q ∈ {3, 5, 7}, M a power
+/// of two): the first forward stage is a radix-q decimation in frequency,
+/// which leaves q blocks of M points, block s holding the sequence whose
+/// M-point DFT is X[s + q·k]; each block then goes through the power-of-two
+/// FFT of length M. The inverse undoes it in the other order (decimation
+/// in time). So in the spectrum block 0 pairs with itself for the
+/// real-wrap exactly as a power-of-two spectrum does, and block s pairs
+/// with block q − s, position i with M − 1 − i.
+pub(crate) struct OddPass {
+    /// The odd factor q.
+    pub(crate) q: usize,
+    /// Doubles per block in the (padded) arrays.
+    pub(crate) block: usize,
+    /// cos and sin of 2πk/q for k < q.
+    pub(crate) cos: [f64; 7],
+    pub(crate) sin: [f64; 7],
+    /// ω_m^{j·s} for s = 1..q at [(s − 1)·block + where point j is
+    /// stored], zero in the padding.
+    pub(crate) tw_re: Vec<f64>,
+    pub(crate) tw_im: Vec<f64>,
+}
+
+impl OddPass {
+    /// The pass for q blocks of `sub` points, stored in rows of `leaf`
+    /// points `stride` doubles apart.
+    pub(crate) fn new(q: usize, sub: usize, leaf: usize, stride: usize) -> Self {
+        let block = sub / leaf * stride;
+        let m = (q * sub) as u64;
+        let mut cos = [0.0; 7];
+        let mut sin = [0.0; 7];
+        for k in 0..q {
+            let a = 2.0 * std::f64::consts::PI * k as f64 / q as f64;
+            (cos[k], sin[k]) = (a.cos(), a.sin());
+        }
+        let mut tw_re = vec![0.0; (q - 1) * block];
+        let mut tw_im = vec![0.0; (q - 1) * block];
+        for s in 1..q {
+            for j in 0..sub {
+                let w = unit_root((j * s) as u64, m);
+                let at = (s - 1) * block + j / leaf * stride + j % leaf;
+                (tw_re[at], tw_im[at]) = (w.re, w.im);
+            }
+        }
+        OddPass {
+            q,
+            block,
+            cos,
+            sin,
+            tw_re,
+            tw_im,
+        }
+    }
+}

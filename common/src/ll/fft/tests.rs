@@ -297,6 +297,39 @@ fn a_too_short_fft_length_is_caught_by_round_off_and_lengthened() {
     }
 }
 
+/// At each odd length on our own FFT (3·2^k, 5·2^k, 7·2^k), an exponent
+/// past the length's limit (22 bits a word) makes the round-off check fire;
+/// the engine rolls back, moves to a longer length and still agrees with
+/// the reference.
+#[test]
+fn round_off_rollback_fires_and_recovers_at_odd_lengths() {
+    for n in [6144usize, 10_240, 14_336] {
+        let mut p = 22 * n as u64;
+        while !crate::primes::is_prime(p) {
+            p -= 1;
+        }
+        let c = random_checkpoint(p, p / 3, 500, n as u64);
+        let mut r = ReferenceEngine::resume(&c).unwrap();
+        let opts = FftOptions {
+            fft_length: Some(n),
+            ..FftOptions::default()
+        };
+        let mut f = FftEngine::resume_with_options(&c, opts).unwrap();
+        assert!(f.own_fft(), "M{p} at {n} is not on our FFT");
+        for _ in 0..4 {
+            f.advance(25).unwrap();
+            r.advance(25).unwrap();
+            assert_eq!(f.checkpoint().residue, r.checkpoint().residue, "M{p} n={n}");
+        }
+        assert!(
+            f.stats().roundoff_retries >= 1,
+            "M{p} n={n}: {:?}",
+            f.stats()
+        );
+        assert!(f.fft_length().unwrap() > n);
+    }
+}
+
 #[test]
 fn threads_per_test_gives_the_same_residues() {
     let p = 132_049;

@@ -5,13 +5,19 @@
 use super::super::Direction;
 use super::super::avx512::{self, Avx512, Head1024Twiddles, Tail64Twiddles};
 use super::super::dispatch::{self as simd, Isa};
-use super::super::plan::{ColumnPlan, GROUP, LEAF, ROW_PAD, TAIL, Twiddles};
+use super::super::plan::{ColumnPlan, GROUP, LEAF, OddPass, ROW_PAD, TAIL, Twiddles};
 
-/// Power-of-two complex FFT on split re/im arrays: forward leaves the
-/// spectrum in bit-reversed order, inverse takes it back (unnormalised, so
-/// inverse(forward(x)) = m·x).
+/// Complex FFT of length m = q·2^k (q ∈ {1, 3, 5, 7}) on split re/im
+/// arrays: forward leaves the spectrum in q blocks, each in bit-reversed
+/// order (block s, position i: X[s + q·bitrev(i)]), inverse takes it back
+/// (unnormalised, so inverse(forward(x)) = m·x).
 pub(crate) struct SoaFft {
     pub(super) m: usize,
+    /// The power-of-two length M of each block: m = q·M with q the odd
+    /// factor (see [`OddPass`]), M = m when m is a power of two.
+    pub(super) sub: usize,
+    /// The radix-q pass when m is not a power of two.
+    pub(super) odd: Option<OddPass>,
     /// Distance between the starts of consecutive leaf-sized rows in the
     /// arrays: leaf + [`ROW_PAD`] when there are several rows, else leaf.
     /// Position i of the transform lives at (i / leaf)·stride + i % leaf.
@@ -106,12 +112,19 @@ type Pool<'a> = Option<&'a rayon::ThreadPool>;
 
 impl SoaFft {
     pub(crate) fn new(m: usize, isa: Isa) -> Self {
-        assert!(m.is_power_of_two() && m >= 64, "bad SoA FFT length {m}");
+        let q = m >> m.trailing_zeros();
+        let sub = m / q;
+        assert!(
+            matches!(q, 1 | 3 | 5 | 7) && sub >= 64 && (q == 1 || sub >= LEAF),
+            "bad SoA FFT length {m}"
+        );
         let mut f = Self {
             m,
+            sub,
+            odd: None,
             stride: 0,
             plan: ColumnPlan::default(),
-            tw: Twiddles::new(m),
+            tw: Twiddles::new(sub),
             tail64: isa.avx512_token().map(|t| (t, Tail64Twiddles::new())),
             head1024: None,
             isa,
@@ -126,10 +139,10 @@ impl SoaFft {
         };
         let len = f.radix4_len();
         f.plan = ColumnPlan {
-            rows: f.rows(),
+            rows: sub / leaf,
             stride: f.stride,
             leaf,
-            radix2: m.trailing_zeros() % 2 == 1,
+            radix2: sub.trailing_zeros() % 2 == 1,
             quarters: std::iter::successors(Some(len / 4), |q| Some(q / 4))
                 .take_while(|&q| 4 * q > leaf)
                 .collect(),
@@ -140,7 +153,20 @@ impl SoaFft {
         if f.tail64.is_some() && leaf == 1024 {
             f.head1024 = Some(Head1024Twiddles::new());
         }
+        if q > 1 {
+            f.odd = Some(OddPass::new(q, sub, leaf, f.stride));
+        }
         f
+    }
+
+    /// The odd factor q of the length (1 for a power of two).
+    pub(crate) fn odd_factor(&self) -> usize {
+        self.m / self.sub
+    }
+
+    /// The power-of-two length of each of the q blocks.
+    pub(crate) fn sub_len(&self) -> usize {
+        self.sub
     }
 
     /// Rows of `leaf` positions.
@@ -190,10 +216,10 @@ impl SoaFft {
 
     /// Length of the sub-transforms after the optional radix-2 stage.
     fn radix4_len(&self) -> usize {
-        if self.m.trailing_zeros() % 2 == 1 {
-            self.m / 2
+        if self.sub.trailing_zeros() % 2 == 1 {
+            self.sub / 2
         } else {
-            self.m
+            self.sub
         }
     }
 
@@ -257,7 +283,25 @@ impl SoaFft {
         self.columns(Direction::Inverse, re, im, pool);
     }
 
+    /// The radix-q pass (first forward, last inverse), and the stages above
+    /// the leaves of each block's power-of-two FFT.
     fn columns(&self, dir: Direction, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
+        let len = self.padded_len();
+        if let Some(odd) = self.odd.as_ref().filter(|_| dir == Direction::Forward) {
+            simd::odd_pass(self.isa, [&mut re[..len], &mut im[..len]], odd, dir);
+        }
+        let block = len / self.odd_factor();
+        let blocks = re[..len].chunks_exact_mut(block);
+        for (r, i) in blocks.zip(im[..len].chunks_exact_mut(block)) {
+            self.block_columns(dir, r, i, pool);
+        }
+        if let Some(odd) = self.odd.as_ref().filter(|_| dir == Direction::Inverse) {
+            simd::odd_pass(self.isa, [&mut re[..len], &mut im[..len]], odd, dir);
+        }
+    }
+
+    /// The stages above the leaves of one block.
+    fn block_columns(&self, dir: Direction, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
         let plan = &self.plan;
         if !plan.radix2 && plan.quarters.is_empty() {
             return;

@@ -62,6 +62,7 @@ use fft::SoaFft;
 pub(crate) use squarer::SoaSquarer;
 
 use super::dispatch::Isa;
+use super::plan::LEAF;
 
 /// Words carried per chunk: the carry's temporaries (six arrays of half
 /// this) stay in L1.
@@ -78,7 +79,7 @@ pub(crate) const MIN_LEN: usize = 128;
 /// below that the classic serial carry in
 /// [`super::fallback`] does the job.
 fn min_bits(n: usize) -> u64 {
-    (u64::from(n.trailing_zeros()) / 2 + 2).max(8)
+    (u64::from(n.next_power_of_two().trailing_zeros()) / 2 + 2).max(8)
 }
 
 /// Fewest bits per word the AVX-512 lane carry takes. It is the classic
@@ -98,7 +99,15 @@ pub(crate) fn supports(p: u64, n: usize, isa: Isa) -> bool {
     } else {
         min_bits(n)
     };
-    n.is_power_of_two() && n >= MIN_LEN && p / n as u64 >= min
+    // q·2^k with each of the q blocks at least a leaf of complex points, so
+    // the carry's chunks tile the blocks.
+    let q = n >> n.trailing_zeros();
+    let shape = match q {
+        1 => n >= MIN_LEN,
+        3 | 5 | 7 => n / q >= 2 * LEAF,
+        _ => false,
+    };
+    shape && p / n as u64 >= min
 }
 
 #[cfg(test)]

@@ -131,14 +131,16 @@ impl SoaSquarer {
         let bits: Vec<u8> = (0..nn)
             .map(|j| (word_start(j + 1, p, nn) - word_start(j, p, nn)) as u8)
             .collect();
-        let lg = m.trailing_zeros();
         let fft = SoaFft::new(m, isa);
+        let (q, sub) = (fft.odd_factor(), fft.sub_len());
+        let lg = sub.trailing_zeros();
         let mut wrap_r = PageArray::zeroed(m);
         let mut wrap_i = PageArray::zeroed(m);
+        // Block 0 holds X[q·k] at position bitrev(k) and pairs with itself.
         for s in 1..lg {
             let a = 1usize << s;
             for i in a..a + a / 2 {
-                let w = unit_root(bitrev(i, lg) as u64, nn);
+                let w = unit_root((q * bitrev(i, lg)) as u64, nn);
                 // Positions below 128 are wrapped in plain order, the
                 // rest in the order the forward transform leaves them.
                 let at = if i < 2 * TAIL {
@@ -146,6 +148,16 @@ impl SoaSquarer {
                 } else {
                     fft.plain_position(i)
                 };
+                wrap_r[at] = w.re;
+                wrap_i[at] = w.im;
+            }
+        }
+        // Block s holds X[s + q·k] at position bitrev(k) and pairs with
+        // block q − s mirrored; the twiddles sit at block s's positions.
+        for s in 1..=(q - 1) / 2 {
+            for i in 0..sub {
+                let w = unit_root((s + q * bitrev(i, lg)) as u64, nn);
+                let at = s * sub + fft.plain_position(i);
                 wrap_r[at] = w.re;
                 wrap_i[at] = w.im;
             }
@@ -253,7 +265,9 @@ impl SoaSquarer {
     /// Fused with the depth-first FFT stages: leaf k of the spectrum pairs
     /// only with leaf k' = 3·2^σ − 1 − k (2^σ ≤ k < 2^{σ+1}; leaves 0 and 1
     /// pair with themselves), so each pair of leaves is finished forward,
-    /// squared and started backward while it is in cache.
+    /// squared and started backward while it is in cache. At lengths
+    /// q·2^k that is block 0; leaf l of block s pairs with the mirrored leaf
+    /// of block q − s (see [`super::super::plan::OddPass`]).
     pub(crate) fn leaves_wrap_square(&mut self) {
         let leaf = self.fft.leaf();
         let isa = self.fft.isa;
@@ -263,7 +277,9 @@ impl SoaSquarer {
             fft.rows_mut(&mut self.re, &mut self.im).map(Some).collect();
         // (k, leaf k, leaf k' if k' ≠ k), each leaf in exactly one task.
         let mut tasks: Vec<(usize, Leaf<'_>, Option<Leaf<'_>>)> = Vec::new();
-        for k in 0..leaves.len() {
+        let per_block = fft.sub_len() / leaf;
+        let q = fft.odd_factor();
+        for k in 0..per_block {
             let k2 = if k < 2 {
                 k
             } else {
@@ -280,6 +296,15 @@ impl SoaSquarer {
                 Some(leaves[k2].take().expect("each leaf is taken once"))
             };
             tasks.push((k, lo, hi));
+        }
+        // Leaf l of block s with leaf per_block − 1 − l of block q − s.
+        for s in 1..=(q - 1) / 2 {
+            for l in 0..per_block {
+                let (k, k2) = (s * per_block + l, (q - s + 1) * per_block - 1 - l);
+                let lo = leaves[k].take().expect("each leaf is taken once");
+                let hi = leaves[k2].take().expect("each leaf is taken once");
+                tasks.push((k, lo, Some(hi)));
+            }
         }
         let task = |(k, (lr, li), hi): (usize, Leaf<'_>, Option<Leaf<'_>>)| match hi {
             None if leaf >= TAIL && fft.tail64.is_some() => {

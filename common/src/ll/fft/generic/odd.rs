@@ -1,0 +1,121 @@
+//! The radix-3, 5 and 7 pass that lets our FFT run at lengths q·2^k (see
+//! [`super::super::plan::OddPass`]): a q-point DFT down every column of the
+//! q blocks, then the twiddles ω_m^{j·s} (forward), or the conjugate
+//! twiddles, then the inverse DFT (inverse).
+
+use super::super::Direction;
+use super::super::plan::OddPass;
+use super::fma;
+
+/// Points per step: the kernel works on `[f64; L]` rows so that the q-point
+/// butterflies are straight-line vector code.
+const L: usize = 8;
+
+/// The pass on (re, im), q blocks of `pass.block` doubles each.
+#[inline(always)]
+pub(crate) fn odd_pass<const F: bool>([re, im]: [&mut [f64]; 2], pass: &OddPass, dir: Direction) {
+    match pass.q {
+        3 => odd_columns::<F, 3>(re, im, pass, dir),
+        5 => odd_columns::<F, 5>(re, im, pass, dir),
+        7 => odd_columns::<F, 7>(re, im, pass, dir),
+        q => unreachable!("no radix-{q} pass"),
+    }
+}
+
+/// (x·w) or (x·conj(w)) on one row.
+#[inline(always)]
+fn twiddle<const F: bool>(
+    xr: &mut [f64; L],
+    xi: &mut [f64; L],
+    wr: &[f64],
+    wi: &[f64],
+    conj: bool,
+) {
+    for l in 0..L {
+        let (a, b) = (xr[l], xi[l]);
+        let s = if conj { -wi[l] } else { wi[l] };
+        xr[l] = fma::<F>(a, wr[l], -b * s);
+        xi[l] = fma::<F>(a, s, b * wr[l]);
+    }
+}
+
+#[inline(always)]
+fn odd_columns<const F: bool, const Q: usize>(
+    re: &mut [f64],
+    im: &mut [f64],
+    pass: &OddPass,
+    dir: Direction,
+) {
+    let b = pass.block;
+    let (re, im) = (&mut re[..Q * b], &mut im[..Q * b]);
+    let (tr, ti) = (&pass.tw_re[..(Q - 1) * b], &pass.tw_im[..(Q - 1) * b]);
+    let h = (Q - 1) / 2;
+    let (cos, sin) = (&pass.cos, &pass.sin);
+    for j in (0..b).step_by(L) {
+        let mut xr = [[0.0; L]; Q];
+        let mut xi = [[0.0; L]; Q];
+        for t in 0..Q {
+            xr[t].copy_from_slice(&re[t * b + j..][..L]);
+            xi[t].copy_from_slice(&im[t * b + j..][..L]);
+        }
+        if dir == Direction::Inverse {
+            for s in 1..Q {
+                let w = (s - 1) * b + j;
+                twiddle::<F>(&mut xr[s], &mut xi[s], &tr[w..w + L], &ti[w..w + L], true);
+            }
+        }
+        // a_t = x_t + x_{q−t}, d_t = x_t − x_{q−t}; then for s ≤ h,
+        // u = x_0 + Σ a_t·cos(2πst/q), v = Σ d_t·sin(2πst/q), and the
+        // outputs s and q − s are u ∓ i·v (forward) or u ± i·v (inverse).
+        let mut yr = [[0.0; L]; Q];
+        let mut yi = [[0.0; L]; Q];
+        for l in 0..L {
+            let mut ar = [0.0; 3];
+            let mut ai = [0.0; 3];
+            let mut dr = [0.0; 3];
+            let mut di = [0.0; 3];
+            let (mut y0r, mut y0i) = (xr[0][l], xi[0][l]);
+            for t in 1..=h {
+                ar[t - 1] = xr[t][l] + xr[Q - t][l];
+                ai[t - 1] = xi[t][l] + xi[Q - t][l];
+                dr[t - 1] = xr[t][l] - xr[Q - t][l];
+                di[t - 1] = xi[t][l] - xi[Q - t][l];
+                y0r += ar[t - 1];
+                y0i += ai[t - 1];
+            }
+            yr[0][l] = y0r;
+            yi[0][l] = y0i;
+            for s in 1..=h {
+                let (mut ur, mut ui) = (xr[0][l], xi[0][l]);
+                let (mut vr, mut vi) = (0.0, 0.0);
+                for t in 1..=h {
+                    let k = (s * t) % Q;
+                    ur = fma::<F>(ar[t - 1], cos[k], ur);
+                    ui = fma::<F>(ai[t - 1], cos[k], ui);
+                    vr = fma::<F>(dr[t - 1], sin[k], vr);
+                    vi = fma::<F>(di[t - 1], sin[k], vi);
+                }
+                // −i·v = (v.im, −v.re).
+                let (lo, hi) = if dir == Direction::Forward {
+                    (s, Q - s)
+                } else {
+                    (Q - s, s)
+                };
+                yr[lo][l] = ur + vi;
+                yi[lo][l] = ui - vr;
+                yr[hi][l] = ur - vi;
+                yi[hi][l] = ui + vr;
+            }
+        }
+        if dir == Direction::Forward {
+            for s in 1..Q {
+                let w = (s - 1) * b + j;
+                twiddle::<F>(&mut yr[s], &mut yi[s], &tr[w..w + L], &ti[w..w + L], false);
+            }
+        }
+        for t in 0..Q {
+            re[t * b + j..][..L].copy_from_slice(&yr[t]);
+            im[t * b + j..][..L].copy_from_slice(&yi[t]);
+        }
+    }
+}
