@@ -256,6 +256,10 @@ pub enum Request {
         /// (exponent, PrimeNet assignment id if any).
         units: Vec<(u64, Option<String>)>,
     },
+    /// Client (`worker pause`): stop crunching (checkpoint, keep leases).
+    Pause,
+    /// Client (`worker resume`): end a `worker pause`.
+    Resume,
 }
 
 /// Answers.
@@ -349,6 +353,9 @@ pub struct NodeStatus {
     /// Each unit in progress: iteration, rate, ETA.
     #[serde(default)]
     pub units: Vec<crate::node::UnitProgress>,
+    /// Why crunching is paused (empty: it is not).
+    #[serde(default)]
+    pub paused: Vec<String>,
 }
 
 /// Encodes a frame.

@@ -166,6 +166,14 @@ async fn handle(s: &Arc<Shell>, req: Request) -> Response {
         }
         Request::Status => Response::Status(Box::new(super::status::status(s).await)),
         Request::Assign { units } => assign(s, units).await,
+        Request::Pause => {
+            super::pause::set(s, crate::citizen::Reason::Manual, true).await;
+            Response::Ok
+        }
+        Request::Resume => {
+            super::pause::set(s, crate::citizen::Reason::Manual, false).await;
+            Response::Ok
+        }
     }
 }
 

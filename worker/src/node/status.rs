@@ -164,6 +164,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         claim_ms_total: g.claim_ms_total,
         renewals: g.renewals,
         units: s.progress.snapshot(),
+        paused: s.gate.reasons().map(String::from).collect(),
     }
 }
 
