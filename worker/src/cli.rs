@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use mersenne_common::ll::EngineKind;
 
-use crate::grid_cli::{ImportArgs, LocalArgs, PeerArgs, ResultsArgs, StatusArgs, SubmitArgs};
+use crate::grid_cli::{
+    ImportArgs, LocalArgs, PauseArgs, PeerArgs, ResultsArgs, StatusArgs, SubmitArgs,
+};
 
 const TOP_EXAMPLES: &str = "\
 Examples:
@@ -97,6 +99,10 @@ pub enum Command {
     Results(ResultsArgs),
     /// Show the ring as a peer sees it.
     Status(StatusArgs),
+    /// Pause a running peer: checkpoint, crunch nothing, keep the leases a while.
+    Pause(PauseArgs),
+    /// Resume a paused peer.
+    Resume(PauseArgs),
     /// Run a whole ring of peers on this machine and crunch a range.
     Local(LocalArgs),
 }

@@ -5,6 +5,7 @@
 //! writer, so it can be driven from tests as well as from a terminal.
 
 pub mod bench;
+pub mod citizen;
 pub mod ckptfile;
 pub mod cli;
 pub mod db;
@@ -98,6 +99,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import(a)) => grid(false, grid_cli::import(a)),
         Some(Command::Results(a)) => grid(false, grid_cli::results(a)),
         Some(Command::Status(a)) => grid(false, grid_cli::status(a)),
+        Some(Command::Pause(a)) => grid(false, grid_cli::pause(a)),
+        Some(Command::Resume(a)) => grid(false, grid_cli::resume(a)),
         Some(Command::Local(a)) => grid(false, grid_cli::local(a)),
         None => grid(true, grid_cli::run_peer(cli.peer)),
     }

@@ -106,3 +106,109 @@ fn hooks_fire_with_details_and_status_shows_progress() {
     assert!(log.contains("claimed; crunching"), "{log}");
     assert!(log.contains("NEW MERSENNE PRIME: M4423"), "{log}");
 }
+
+/// (ns on CPU, ns waiting for a CPU) of the thread named `name` of `pid`,
+/// from `/proc/PID/task/TID/schedstat`.
+fn schedstat(pid: u32, name: &str) -> (u64, u64) {
+    for e in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = e.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let s = std::fs::read_to_string(dir.join("schedstat")).unwrap();
+            let f: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            return (f[0], f[1]);
+        }
+    }
+    panic!("no thread {name} in {pid}");
+}
+
+/// The share of the time the crunch thread wanted a CPU that it ran:
+/// run / (wall - time waiting for a CPU). Other load on the machine only
+/// makes the thread wait, which is taken out, so this is the duty cycle
+/// the peer chose, however busy the machine is.
+fn duty(pid: u32, over: Duration) -> f64 {
+    let (r0, w0) = schedstat(pid, "crunch-0");
+    let t = std::time::Instant::now();
+    std::thread::sleep(over);
+    let (r1, w1) = schedstat(pid, "crunch-0");
+    let wall = t.elapsed().as_nanos() as f64;
+    (r1 - r0) as f64 / (wall - (w1 - w0) as f64)
+}
+
+fn unit_state(addr: &str, p: u64) -> Option<mersenne_common::grid::WireUnitState> {
+    units(addr)?
+        .into_iter()
+        .find(|u| u.exponent == p && u.owned)
+        .map(|u| u.state)
+}
+
+#[test]
+fn cpu_limit_pause_keep_give_back_and_resume() {
+    use mersenne_common::grid::WireUnitState;
+    let dir = tmpdir("citizen-pause");
+    // Normal priority: at SCHED_IDLE a loaded test machine would starve
+    // the thread, and the limit is what is measured here.
+    let w = Peer::worker(
+        &dir,
+        "w",
+        None,
+        &[
+            "--cpu-limit",
+            "50",
+            "--priority",
+            "normal",
+            "--pause-keep-secs",
+            "3",
+        ],
+    );
+    // Minutes of crunching: it is still running at every step below.
+    let p = 756839;
+    submit(&w.addr, p, p);
+    wait_for("the unit in progress", Duration::from_secs(30), || {
+        status(&w.addr).is_some_and(|s| s.units.iter().any(|u| u.iteration > 0))
+    });
+    let share = duty(w.pid(), Duration::from_secs(3));
+    println!(
+        "--cpu-limit 50: crunch thread ran {:.1}% of the time it wanted",
+        share * 100.0
+    );
+    assert!((0.4..=0.6).contains(&share), "duty {share}");
+
+    // Paused: no iteration, a checkpoint on disk, the lease kept.
+    let out = run_bounded(
+        Command::new(worker_exe()).args(["pause", "--peer", &w.addr]),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success());
+    let ckpt = dir.join("w").join("checkpoints").join(format!("{p}.ckpt"));
+    wait_for("the pause's checkpoint", Duration::from_secs(10), || {
+        ckpt.exists()
+    });
+    let st = status(&w.addr).unwrap();
+    assert_eq!(st.paused, vec!["worker pause".to_string()]);
+    let at = st.units[0].iteration;
+    let share = duty(w.pid(), Duration::from_millis(1000));
+    assert!(share < 0.05, "paused thread ran {share}");
+    assert_eq!(status(&w.addr).unwrap().units[0].iteration, at);
+    assert_eq!(unit_state(&w.addr, p), Some(WireUnitState::Claimed));
+    // Past --pause-keep-secs the unit goes back to the grid.
+    wait_for("the unit given back", Duration::from_secs(15), || {
+        unit_state(&w.addr, p) == Some(WireUnitState::Submitted)
+    });
+    assert!(status(&w.addr).unwrap().crunching.is_empty());
+    assert!(ckpt.exists(), "the checkpoint stays for the resume");
+
+    // Resumed: claimed again, from the checkpoint.
+    let out = run_bounded(
+        Command::new(worker_exe()).args(["resume", "--peer", &w.addr]),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success());
+    wait_for("the unit crunching again", Duration::from_secs(30), || {
+        status(&w.addr).is_some_and(|s| s.units.iter().any(|u| u.iteration > at))
+    });
+    assert_eq!(unit_state(&w.addr, p), Some(WireUnitState::Claimed));
+    let log = std::fs::read_to_string(&w.log).unwrap();
+    assert!(log.contains("resumed checkpoint"), "{log}");
+    assert!(log.contains("giving the units back"), "{log}");
+}

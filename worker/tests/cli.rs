@@ -239,8 +239,8 @@ fn bench_json_reports_every_level_and_engine() {
 }
 
 #[test]
-fn bench_table_has_the_columns() {
-    let o = worker(&[
+fn bench_table_has_the_columns_in_80_columns_and_all_of_them_wide() {
+    let args = [
         "bench",
         "--exponents",
         "127",
@@ -248,7 +248,31 @@ fn bench_table_has_the_columns() {
         "1",
         "--seconds",
         "0.1",
-    ]);
+    ];
+    let o = worker(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let table: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.contains("core(s) available"))
+        .collect();
+    for l in &table {
+        assert!(l.chars().count() <= 80, "wider than 80 columns: {out}");
+    }
+    for col in [
+        "engine",
+        "p ",
+        "fft",
+        "tests",
+        "ms/iter",
+        "iter/s",
+        "eff.",
+        "full test",
+    ] {
+        assert!(out.contains(col), "{col}: {out}");
+    }
+    assert!(out.contains("reference") && out.contains("127"), "{out}");
+    let o = worker(&[&args[..], &["--wide"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for col in [
@@ -257,11 +281,11 @@ fn bench_table_has_the_columns() {
         "fft_length",
         "ms/iter",
         "iter/s total",
+        "iter/s per core",
         "efficiency",
     ] {
         assert!(out.contains(col), "{col}: {out}");
     }
-    assert!(out.contains("reference") && out.contains("127"), "{out}");
 }
 
 #[test]

@@ -35,6 +35,7 @@ mod gossip;
 mod index;
 pub mod merge;
 mod node;
+mod pause;
 mod submit;
 mod work;
 
@@ -69,6 +70,9 @@ pub struct GridConfig {
     pub fanout: usize,
     /// A range to submit once this peer is in a ring.
     pub seed_range: Option<(u64, u64)>,
+    /// How long a paused peer keeps the leases of the units it holds (ms);
+    /// a longer pause gives them back ([`Output::YieldUnits`]).
+    pub pause_keep_ms: u64,
 }
 
 impl Default for GridConfig {
@@ -79,6 +83,7 @@ impl Default for GridConfig {
             gossip_every_ms: 1000,
             fanout: 3,
             seed_range: None,
+            pause_keep_ms: 600_000,
         }
     }
 }
@@ -194,6 +199,13 @@ pub enum Input<A> {
     /// Graceful stop: stop crunching, give leases back, finish result
     /// writes, persist, leave the ring ([`Output::Left`] when done).
     Stop,
+    /// Pause: claim nothing new; the shell checkpoints the units in
+    /// progress and holds them, and their leases are renewed until the
+    /// pause outlasts [`GridConfig::pause_keep_ms`].
+    Pause,
+    /// End of a pause: claim work again, first the units given back
+    /// during it (from their checkpoints).
+    Resume,
 }
 
 /// What the shell is to do.
@@ -272,6 +284,10 @@ pub enum Output<A> {
     },
     /// The graceful stop is complete: flush the ring messages and exit.
     Left,
+    /// A pause outlasted [`GridConfig::pause_keep_ms`]: stop the crunches
+    /// (checkpoint, answer [`Crunched::Stopped`]) without leaving; their
+    /// leases are given back.
+    YieldUnits,
 }
 
 /// Why a submission was refused or is incomplete.

@@ -84,6 +84,8 @@ pub struct GridStatus {
     pub done: usize,
     /// Units crunching now, in exponent order.
     pub crunching: Vec<u64>,
+    /// Paused (claims nothing new).
+    pub paused: bool,
     /// Units finished here.
     pub finished: u64,
     /// Crunch milliseconds of those.
@@ -169,6 +171,9 @@ pub struct GridNode<A> {
     pub(super) stop_deadline: crate::ring::Time,
     pub(super) left: bool,
     pub(super) announced_left: bool,
+    // pause
+    pub(super) paused_at: Option<crate::ring::Time>,
+    pub(super) yielded: bool,
 }
 
 /// Longest a graceful stop waits for crunches to checkpoint, leases to go
@@ -250,6 +255,8 @@ impl<A: Address> GridNode<A> {
             stop_deadline: now.mono,
             left: false,
             announced_left: false,
+            paused_at: None,
+            yielded: false,
             cfg,
         };
         g.stats.restoring = g.restore.len();
@@ -298,6 +305,7 @@ impl<A: Address> GridNode<A> {
         s.claimed = claimed;
         s.done = s.owned.saturating_sub(sub + claimed);
         s.crunching = self.active.keys().copied().collect();
+        s.paused = self.is_paused();
         s.results = self.results.len();
         s.completing = self.completing.len();
         s.restoring = self.restore.len() + self.restoring;
@@ -331,6 +339,8 @@ impl<A: Address> GridNode<A> {
                 self.dirty_records.extend(records);
             }
             Input::Stop => self.stop(now),
+            Input::Pause => self.pause(now),
+            Input::Resume => self.resume_work(now),
         }
         self.pump(now);
         std::mem::take(&mut self.out)
@@ -361,6 +371,7 @@ impl<A: Address> GridNode<A> {
         }
         self.renew_due(now);
         self.retry_due(now);
+        self.pause_due(now);
         self.pump(now);
         std::mem::take(&mut self.out)
     }
@@ -390,7 +401,7 @@ impl<A: Address> GridNode<A> {
         if !self.restore.is_empty() {
             t = t.min(self.restore_at);
         }
-        if self.free_slots() > 0 && self.in_ring() && !self.stopping {
+        if self.free_slots() > 0 && self.in_ring() && !self.stopping && !self.is_paused() {
             t = t.min(self.next_scan);
             if self.stealing == 0 {
                 t = t.min(self.next_steal);
@@ -398,6 +409,9 @@ impl<A: Address> GridNode<A> {
         }
         if self.stopping && !self.left {
             t = t.min(self.stop_deadline);
+        }
+        if let Some(at) = self.pause_deadline() {
+            t = t.min(at);
         }
         t.max(now.mono)
     }

@@ -68,6 +68,7 @@ fn grid_cfg(slots: usize) -> GridConfig {
         gossip_every_ms: 200,
         fanout: 2,
         seed_range: None,
+        pause_keep_ms: 5000,
     }
 }
 
@@ -164,7 +165,7 @@ impl Grid {
                     self.started.push((a, p));
                     self.crunching.insert((a, p), Some(self.crunch_ms));
                 }
-                Output::StopCrunching => {
+                Output::StopCrunching | Output::YieldUnits => {
                     self.stopped_crunching.insert(a);
                 }
                 Output::CrunchFailed { p, .. } => self.failed.push((a, p)),
@@ -358,6 +359,57 @@ fn a_lapsed_lease_is_claimed_again_and_a_live_one_is_renewed() {
     assert_eq!(g.started.last(), Some(&(other, 61)));
     let rec = g.record(61);
     assert_eq!((rec.claims, rec.claimant), (2, Some(format!("n{other}"))));
+}
+
+#[test]
+fn a_pause_keeps_leases_for_a_while_then_gives_them_back_and_resume_reclaims() {
+    let mut g = Grid::new(&[0, 2, 0]);
+    g.run(3000);
+    g.submit(0, 2, 20);
+    g.crunch_ms = 1_000_000;
+    g.run(1000);
+    let held: Vec<u64> = g.nodes[&1].status().crunching;
+    assert_eq!(held.len(), 2);
+    g.step(1, Input::Pause);
+    assert!(g.nodes[&1].status().paused);
+    // Within pause_keep_ms (5 s, leases 3 s): the leases are renewed and
+    // nothing is given back or newly claimed.
+    let claims = g.nodes[&1].status().claims;
+    let renewals = g.nodes[&1].status().renewals;
+    g.run(4500);
+    assert!(!g.stopped_crunching.contains(&1));
+    assert!(g.nodes[&1].status().renewals >= renewals + 2);
+    assert_eq!(g.nodes[&1].status().claims, claims);
+    for &p in &held {
+        let rec = g.record(p);
+        assert_eq!(rec.claimant, Some("n1".into()), "M{p}");
+        assert!(rec.lease_expires_ms > g.now, "M{p}: lease kept alive");
+    }
+    // The pause outlasts it: the units are given back, not left to lapse.
+    g.run(1000);
+    assert!(g.stopped_crunching.contains(&1));
+    g.run(500);
+    for &p in &held {
+        let rec = g.record(p);
+        assert_eq!(
+            (rec.state, rec.claimant),
+            (UnitState::Submitted, None),
+            "M{p}"
+        );
+    }
+    assert!(g.nodes[&1].status().crunching.is_empty());
+    // Nothing is claimed while paused; after resume, the units come back
+    // here first (their checkpoints are here).
+    g.run(2000);
+    assert_eq!(g.nodes[&1].status().claims, claims);
+    g.stopped_crunching.remove(&1);
+    g.step(1, Input::Resume);
+    g.run(1000);
+    let mut again = g.nodes[&1].status().crunching;
+    again.sort_unstable();
+    let mut want = held.clone();
+    want.sort_unstable();
+    assert_eq!(again, want);
 }
 
 #[test]

@@ -59,7 +59,7 @@ impl<A: Address> GridNode<A> {
     /// record this peer owns (largest exponent first), then a unit stolen
     /// from a ring peer.
     pub(super) fn fill_slots(&mut self, now: Now) {
-        if self.stopping || self.cfg.slots == 0 || !self.in_ring() {
+        if self.stopping || self.cfg.slots == 0 || !self.in_ring() || self.is_paused() {
             return;
         }
         let resume: Vec<u64> = self
@@ -280,7 +280,10 @@ impl<A: Address> GridNode<A> {
                 self.absorb(vec![r.clone()], true);
                 self.complete(a.rec, vec![r], now);
             }
-            Crunched::Stopped => self.release(a.rec, now),
+            Crunched::Stopped => {
+                self.stopped_while_paused(p);
+                self.release(a.rec, now);
+            }
             Crunched::Failed(reason) => {
                 // Give the lease back at once so another peer takes the unit
                 // over, and do not take it again here for one lease.

@@ -121,6 +121,10 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         )
         .progress_chars("=> "),
     );
+    // One listener for the whole loop: a Ctrl-C that arrives while the
+    // counts are read would be lost by a listener made anew each round.
+    let ctrl_c = shutdown_signal();
+    tokio::pin!(ctrl_c);
     let interrupted = loop {
         let counts: Vec<usize> =
             futures::future::join_all(nodes.iter().map(|n| n.result_count_in(lo, hi))).await;
@@ -132,7 +136,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            _ = shutdown_signal() => break true,
+            _ = &mut ctrl_c => break true,
         }
     };
     bar.finish_and_clear();

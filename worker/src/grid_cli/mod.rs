@@ -3,6 +3,7 @@
 
 mod import;
 mod local;
+mod pause;
 pub(crate) mod results;
 mod status;
 mod submit;
@@ -17,6 +18,7 @@ use crate::preflight;
 
 pub use import::{ImportArgs, import};
 pub use local::{LocalArgs, local};
+pub use pause::{PauseArgs, pause, resume};
 pub use results::{ResultsArgs, ResultsFormat, Row, results, row_json, rows};
 pub use status::{StatusArgs, status};
 pub use submit::{SubmitArgs, submit};
@@ -147,6 +149,67 @@ pub struct PeerArgs {
     /// The dashboard and /metrics (`--http`, `--http-public`).
     #[command(flatten)]
     pub http: crate::http::HttpArgs,
+    /// Options that keep the peer out of the volunteer's way.
+    #[command(flatten)]
+    pub citizen: CitizenArgs,
+}
+
+/// When and how hard a peer crunches on a machine someone also uses.
+#[derive(Debug, Clone, Args)]
+pub struct CitizenArgs {
+    /// Each crunch thread runs at most PCT percent of the time (run/sleep
+    /// slices of about 50 ms).
+    #[arg(long, value_name = "PCT", default_value_t = 100, value_parser = crate::citizen::duty::parse_pct)]
+    pub cpu_limit: u32,
+    /// Pause while other processes use more than --busy-percent of a core.
+    #[arg(long)]
+    pub pause_when_busy: bool,
+    /// The threshold of --pause-when-busy, in percent of one core.
+    #[arg(long, value_name = "PCT", default_value_t = 50)]
+    pub busy_percent: u32,
+    /// Pause while the machine runs on battery (Linux power_supply).
+    #[arg(long)]
+    pub pause_on_battery: bool,
+    /// Where --pause-on-battery reads the power supplies.
+    #[arg(long, value_name = "DIR", default_value = "/sys/class/power_supply")]
+    pub power_supply: PathBuf,
+    /// Crunch only inside these local times of day, e.g. "22:00-07:00"
+    /// (across midnight) or "09:00-12:00,13:00-17:00".
+    #[arg(long, value_name = "WINDOWS")]
+    pub schedule: Option<crate::citizen::schedule::Schedule>,
+    /// A paused peer keeps the leases of its units this long, then gives
+    /// the units back to the grid (their checkpoints stay here).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub pause_keep_secs: u64,
+    /// Crunch thread priority: `idle` (SCHED_IDLE or nice 19: only what
+    /// nothing else wants) or `normal` (SCHED_IDLE gets almost nothing on
+    /// a machine that is always busy).
+    #[arg(long, value_enum, default_value = "idle")]
+    pub priority: Priority,
+}
+
+/// Crunch thread priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Priority {
+    /// The lowest the OS allows.
+    Idle,
+    /// As any other program.
+    Normal,
+}
+
+impl CitizenArgs {
+    /// The policy these options describe.
+    pub fn policy(&self) -> crate::citizen::Policy {
+        crate::citizen::Policy {
+            cpu_limit: self.cpu_limit,
+            schedule: self.schedule.clone(),
+            battery: self.pause_on_battery.then(|| self.power_supply.clone()),
+            busy_cores: self
+                .pause_when_busy
+                .then_some(self.busy_percent as f64 / 100.0),
+            pause_keep_ms: self.pause_keep_secs.max(1).saturating_mul(1000),
+        }
+    }
 }
 
 impl RingArgs {
@@ -175,6 +238,8 @@ impl PeerArgs {
             stall_after: Duration::from_secs(self.stall_secs.max(1)),
         };
         c.http = self.http.config();
+        c.policy = self.citizen.policy();
+        c.normal_priority = self.citizen.priority == Priority::Normal;
         c
     }
 }

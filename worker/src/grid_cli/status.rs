@@ -79,6 +79,9 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         "units held   {} ({} owned here: submitted {}, claimed {}, done {}; the rest are replicas)",
         st.held, st.owned, st.submitted, st.claimed, st.done
     )?;
+    if !st.paused.is_empty() {
+        writeln!(out, "paused       {}", st.paused.join(", "))?;
+    }
     if st.units.is_empty() {
         writeln!(out, "crunching    {:?}", st.crunching)?;
     } else {

@@ -157,6 +157,10 @@ pub enum Request {
         /// Results wanted in this page.
         limit: u32,
     },
+    /// Client (`worker pause`): stop crunching (checkpoint, keep leases).
+    Pause,
+    /// Client (`worker resume`): end a `worker pause`.
+    Resume,
 }
 
 /// Most results a peer puts in one page: about 5 MB encoded with
@@ -269,6 +273,9 @@ pub struct NodeStatus {
     /// request included).
     #[serde(default)]
     pub connections: usize,
+    /// Why crunching is paused (empty: it is not).
+    #[serde(default)]
+    pub paused: Vec<String>,
 }
 
 /// Encodes a frame.

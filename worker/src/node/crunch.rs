@@ -14,6 +14,7 @@ use mersenne_common::ll::{self, Checkpoint, EngineKind, LlEngine};
 use mersenne_common::work::UnitResult;
 
 use super::{Cmd, now_ms};
+use crate::citizen::duty::{DutyCycle, thread_cpu_time};
 
 /// Where and how units are crunched.
 pub struct CrunchPool {
@@ -41,6 +42,8 @@ pub struct CrunchPool {
     pub progress: Arc<super::ProgressBoard>,
     /// `--on-prime`.
     pub hooks: crate::notify::Hooks,
+    /// Pauses and the CPU limit.
+    pub gate: Arc<crate::citizen::Gate>,
 }
 
 impl CrunchPool {
@@ -57,10 +60,11 @@ impl CrunchPool {
         let assignments = self.assignments.clone();
         let progress = self.progress.clone();
         let on_prime = self.hooks.on_prime.clone();
+        let gate = self.gate.clone();
         info!(exponent = p, shift, "claimed; crunching");
         self.pool.spawn(move || {
             let (outcome, fft_length) =
-                crunch(p, shift, &path, &stop, &iters, every, &me, &progress);
+                crunch(p, shift, &path, &stop, &iters, every, &me, &progress, &gate);
             progress.remove(p);
             if let Crunched::Done(r) = &outcome {
                 // Only I/O, on this rayon thread: the ring decides nothing
@@ -95,6 +99,22 @@ impl CrunchPool {
     }
 }
 
+/// How often a paused crunch looks whether it may go on.
+const PAUSE_POLL: Duration = Duration::from_millis(100);
+
+/// Sleeps `d` (the duty cycle's rest) in short pieces, so a stop is not
+/// held up by a long rest at a low `--cpu-limit`.
+fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::SeqCst) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(PAUSE_POLL));
+    }
+}
+
 /// Written through [`crate::ckptfile`]: fsync'd, with the previous
 /// checkpoint kept as a backup, as `worker ll` does.
 fn write_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
@@ -115,6 +135,7 @@ fn crunch(
     every: Duration,
     me: &str,
     board: &super::ProgressBoard,
+    gate: &crate::citizen::Gate,
 ) -> (Crunched, Option<usize>) {
     let started = Instant::now();
     let mut engine: Box<dyn LlEngine> =
@@ -133,6 +154,7 @@ fn crunch(
         };
     let mut step: u64 = 16;
     let mut last_ckpt = Instant::now();
+    let mut duty = DutyCycle::new(gate.cpu_limit);
     while !engine.is_done() {
         if stop.load(Ordering::SeqCst) {
             if let Err(e) = write_checkpoint(path, &engine.checkpoint()) {
@@ -140,7 +162,28 @@ fn crunch(
             }
             return (Crunched::Stopped, None);
         }
+        if gate.paused() {
+            // Saved first, so that a pause that ends in a power-off or a
+            // give-back loses nothing; the lease is the grid's business.
+            if let Err(e) = write_checkpoint(path, &engine.checkpoint()) {
+                warn!(exponent = p, %e, "checkpoint write failed");
+            }
+            info!(
+                exponent = p,
+                iteration = engine.iteration(),
+                "paused; checkpoint written"
+            );
+            while gate.paused() && !gate.yielding() && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(PAUSE_POLL);
+            }
+            if gate.paused() && gate.yielding() {
+                return (Crunched::Stopped, None);
+            }
+            last_ckpt = Instant::now();
+            continue;
+        }
         let t = Instant::now();
+        let cpu0 = thread_cpu_time();
         match engine.advance(step) {
             Ok(n) => {
                 iters.fetch_add(n, Ordering::Relaxed);
@@ -154,9 +197,18 @@ fn crunch(
             }
             Err(e) => return (Crunched::Failed(e.to_string()), None),
         }
-        if t.elapsed() < Duration::from_millis(25) {
+        let ran = t.elapsed();
+        // The duty cycle counts the CPU time the slice got (see citizen::duty).
+        let worked = match (cpu0, thread_cpu_time()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => ran,
+        };
+        if let Some(rest) = duty.after_run(worked) {
+            sleep_unless_stopped(rest, stop);
+        }
+        if ran < Duration::from_millis(25) {
             step *= 2;
-        } else if t.elapsed() > Duration::from_millis(100) && step > 1 {
+        } else if ran > Duration::from_millis(100) && step > 1 {
             step /= 2;
         }
         if last_ckpt.elapsed() >= every && !engine.is_done() {

@@ -13,6 +13,8 @@
 //! - [`persist`]: writes results and records to the database, in order;
 //! - [`peers`]: the ring's cache of peers seen, kept in `DATA/peers.json`;
 //! - [`status`]: what `worker status` shows;
+//! - [`pause`]: the `--pause-*` and `--schedule` watcher and `worker
+//!   pause`, which tell the state machine and the crunch threads;
 //! - [`assign`]: assignments imported by `worker import`, reported with
 //!   their `aid`.
 //!
@@ -22,6 +24,7 @@
 mod assign;
 mod crunch;
 mod limits;
+mod pause;
 mod peers;
 mod persist;
 mod ring_task;
@@ -117,6 +120,10 @@ pub struct NodeConfig {
     pub limits: ServerLimits,
     /// Commands run on a new prime and on a stall.
     pub hooks: crate::notify::Hooks,
+    /// When and how much to crunch (`--cpu-limit`, `--schedule`, ...).
+    pub policy: crate::citizen::Policy,
+    /// Crunch threads at normal priority instead of the lowest.
+    pub normal_priority: bool,
 }
 
 impl NodeConfig {
@@ -138,6 +145,8 @@ impl NodeConfig {
             pool: None,
             limits: ServerLimits::default(),
             hooks: crate::notify::Hooks::default(),
+            policy: crate::citizen::Policy::default(),
+            normal_priority: false,
         }
     }
 
@@ -165,6 +174,7 @@ impl NodeConfig {
             gossip_every_ms: self.gossip_every.as_millis() as u64,
             fanout: self.fanout,
             seed_range: self.seed_range,
+            pause_keep_ms: self.policy.pause_keep_ms,
         }
     }
 }
@@ -202,6 +212,9 @@ pub(crate) struct Shell {
     pub stop_crunch: Arc<AtomicBool>,
     pub assignments: Arc<assign::Assignments>,
     pub progress: Arc<ProgressBoard>,
+    pub gate: Arc<crate::citizen::Gate>,
+    /// Whether the state machine was last told to pause.
+    pub told_paused: tokio::sync::Mutex<bool>,
 }
 
 impl Shell {
@@ -296,7 +309,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(cfg.threads.max(1))
                 .thread_name(|i| format!("crunch-{i}"))
-                .start_handler(crate::priority::lower_crunch_thread)
+                .start_handler(crunch_priority(cfg.normal_priority))
                 .build()?,
         ),
     };
@@ -314,6 +327,8 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         stop_crunch: Arc::new(AtomicBool::new(false)),
         assignments: Arc::new(assign::Assignments::load(&cfg.data)),
         progress: Arc::new(ProgressBoard::default()),
+        gate: Arc::new(crate::citizen::Gate::new(cfg.policy.cpu_limit)),
+        told_paused: tokio::sync::Mutex::new(false),
     });
     let me = Peer { id, addr: me_addr };
     let cached_peers = peers::load(&peers::path(&cfg.data));
@@ -348,6 +363,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         assignments: shell.assignments.clone(),
         progress: shell.progress.clone(),
         hooks: cfg.hooks.clone(),
+        gate: shell.gate.clone(),
     };
     let mut tasks = vec![
         tokio::spawn(ring_task::run(
@@ -359,6 +375,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         )),
         tokio::spawn(server::serve(shell.clone(), listener)),
         tokio::spawn(assign::run(shell.clone())),
+        tokio::spawn(pause::watch(shell.clone(), cfg.policy.clone())),
         tokio::spawn(watch_stall(shell.clone(), cfg.hooks.clone(), cfg.threads)),
         persist_task,
     ];
@@ -381,6 +398,16 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     })
 }
 
+/// The crunch threads' start handler: the lowest priority, unless the
+/// user chose normal (SCHED_IDLE gets almost nothing on a busy machine).
+fn crunch_priority(normal: bool) -> fn(usize) {
+    if normal {
+        |_| {}
+    } else {
+        crate::priority::lower_crunch_thread
+    }
+}
+
 /// Runs `--on-stall` when this crunching peer does no LL iteration for
 /// the stall time (out of work, or a unit stuck).
 async fn watch_stall(shell: Arc<Shell>, hooks: crate::notify::Hooks, threads: usize) {
@@ -392,7 +419,7 @@ async fn watch_stall(shell: Arc<Shell>, hooks: crate::notify::Hooks, threads: us
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        if let Some(secs) = w.observe(now_ms(), count(), false) {
+        if let Some(secs) = w.observe(now_ms(), count(), shell.gate.paused()) {
             let units = shell.progress.snapshot();
             let reason = if units.is_empty() {
                 "no work".to_string()

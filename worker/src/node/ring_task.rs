@@ -178,6 +178,7 @@ fn carry_out(
             }
             Output::Crunch { p, shift } => crunch.start(p, shift),
             Output::StopCrunching => shell.stop_crunch.store(true, Ordering::SeqCst),
+            Output::YieldUnits => super::pause::yield_units(shell),
             Output::DropCheckpoint(p) => persist.drop_checkpoint(p),
             Output::PersistResults(rows) => persist.results(rows),
             Output::PersistRecords(records) => persist.records(records),

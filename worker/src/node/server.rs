@@ -258,6 +258,14 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
                 None => Response::Error(GONE.into()),
             }
         }
+        Request::Pause => {
+            super::pause::set(s, crate::citizen::Reason::Manual, true).await;
+            Response::Ok
+        }
+        Request::Resume => {
+            super::pause::set(s, crate::citizen::Reason::Manual, false).await;
+            Response::Ok
+        }
     }
 }
 

@@ -165,6 +165,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         renewals: g.renewals,
         connections: s.limiter.open_connections(),
         units: s.progress.snapshot(),
+        paused: s.gate.reasons().map(String::from).collect(),
     }
 }
 
