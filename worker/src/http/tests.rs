@@ -127,7 +127,7 @@ fn page_shows_ring_units_results_and_charts() {
     assert!(html.contains("<code>C06B3CA888ECFB62</code>"));
     assert!(html.contains(r#"class="l verified">verified (2/2)"#));
     assert!(html.contains(r#"class="l unverified">unverified (1/1)"#));
-    assert!(html.contains(r#"class="l disputed">mismatch (2/3)"#));
+    assert!(html.contains(r#"class="l mismatch">mismatch (2/3)"#));
     assert!(html.contains("&lt;b&gt;evil&lt;/b&gt;") && !html.contains("<b>evil"));
     assert!(html.contains("Mersenne primes found: M4423"));
     // The chart has its line: the samples say 1000 iterations/s.
