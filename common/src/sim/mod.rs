@@ -64,6 +64,7 @@ impl SimConfig {
 
 mod checks;
 mod faults;
+pub mod grid;
 mod network;
 mod scenarios;
 mod workload;
