@@ -303,3 +303,24 @@ fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wa
     );
     println!("{:.0} simulated s in {wall:.1} s wall", r.sim_seconds);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The library's defaults (which its tests use) are the worker's.
+    #[test]
+    fn simulated_peers_are_tuned_as_the_worker_tunes_a_peer() {
+        let mut node = NodeConfig::new("127.0.0.1:0", Default::default());
+        node.threads = 1;
+        let sim = GridSimConfig::new(10, 1, (2, 100));
+        assert_eq!(sim.ring, node.ring_config());
+        assert_eq!(sim.grid, node.grid_config());
+    }
+
+    #[test]
+    fn units_give_the_first_primes() {
+        assert_eq!(first_primes(1), (2, 2));
+        assert_eq!(first_primes(10_000), (2, 104_729));
+    }
+}
