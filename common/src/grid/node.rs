@@ -174,6 +174,9 @@ pub struct GridNode<A> {
     // pause
     pub(super) paused_at: Option<crate::ring::Time>,
     pub(super) yielded: bool,
+    /// Unit records whose result write the ring acknowledged, kept only
+    /// when asked for ([`GridNode::track_acks`]).
+    pub(super) acked: Option<Vec<UnitRecord>>,
 }
 
 /// Longest a graceful stop waits for crunches to checkpoint, leases to go
@@ -257,6 +260,7 @@ impl<A: Address> GridNode<A> {
             announced_left: false,
             paused_at: None,
             yielded: false,
+            acked: None,
             cfg,
         };
         g.stats.restoring = g.restore.len();
@@ -273,6 +277,20 @@ impl<A: Address> GridNode<A> {
     pub fn seed_peers(&mut self, peers: &[Peer<A>]) {
         self.ring.add_known_peers(peers);
         self.peers_saved = self.ring.known_peers();
+    }
+
+    /// Keep (or stop keeping) the records whose result write the ring
+    /// acknowledged, for [`GridNode::take_acked`]: a simulator checks that
+    /// no acknowledged result is lost. Off by default, so a shell that
+    /// never drains the journal does not grow it.
+    pub fn track_acks(&mut self, on: bool) {
+        self.acked = on.then(Vec::new);
+    }
+
+    /// The records, as stored, whose result write was acknowledged since
+    /// the last call (empty unless [`GridNode::track_acks`] is on).
+    pub fn take_acked(&mut self) -> Vec<UnitRecord> {
+        self.acked.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The result table.

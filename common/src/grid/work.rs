@@ -346,8 +346,11 @@ impl<A: Address> GridNode<A> {
         };
         c.in_flight = false;
         match cas_result(o) {
-            Cas::Stored(_) => {
+            Cas::Stored(rec) => {
                 self.completing.remove(&p);
+                if let (Some(journal), Some(rec)) = (self.acked.as_mut(), rec) {
+                    journal.push(rec);
+                }
             }
             Cas::Conflict(Some(cur)) => {
                 c.cur = cur;

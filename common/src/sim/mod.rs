@@ -14,6 +14,10 @@
 //! node in one cycle; first successors and lists name live nodes), checks
 //! lookups against the true successor computed from the global membership,
 //! and counts records that no live node holds any more.
+//!
+//! [`grid`] runs whole grids the same way: every peer a
+//! [`GridNode`](crate::grid::GridNode) with its ring node, crunching a
+//! submitted range while faults happen.
 
 use crate::ring::{Config, Event, Id, Message, OpId, Outcome, Peer, RingNode, StoreReply, Time};
 use calendar::CalendarQueue;
@@ -65,6 +69,7 @@ impl SimConfig {
 pub mod calendar;
 mod checks;
 mod faults;
+pub mod grid;
 mod network;
 mod scenarios;
 mod workload;

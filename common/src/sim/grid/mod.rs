@@ -1,0 +1,232 @@
+//! The whole grid, simulated: N peers of production code over a simulated
+//! network, crunching a submitted range while faults happen.
+//!
+//! Each peer is one [`GridNode`](crate::grid::GridNode) (which owns its
+//! [`RingNode`](crate::ring::RingNode)), wired the way the worker's tokio
+//! shell wires it (`worker/src/node/ring_task.rs`): ring messages go to the
+//! addressed peer, calls to peers come back as answers (or as `None` after
+//! the shell's timeout: 5 s, 10 s for a digest), crunches start on
+//! [`Output::Crunch`](crate::grid::Output::Crunch) and end as
+//! [`Input::Crunched`](crate::grid::Input::Crunched), a sieve answers at
+//! once, persistence is accepted and dropped. Crunching is simulated from a
+//! [`CostModel`]; time is virtual and passed in. One seeded ChaCha stream
+//! decides latencies (the ring simulator's model: a floor plus an
+//! exponential tail, capped), faults, churn and shifts, so a seed replays
+//! the same run.
+//!
+//! # What the report measures
+//!
+//! All counts are taken from the global view at the end of the run (after
+//! the last fault healed, every unit was done and every table converged, or
+//! the time limit), over the *live* peers (alive, not left):
+//!
+//! - `rings_after_heal`: cycles of first-successor pointers among members.
+//! - `periods_to_one_ring`: stabilization periods from the last heal (end
+//!   of the partition, cut or pause; the mass failure; the end of churn)
+//!   until the members form one ring whose every first successor is the
+//!   true one. `None` in `steady`, or if it never happened.
+//! - `results_lost`: results that left the peer that crunched them (a
+//!   result write was acknowledged, or another peer's table held it when
+//!   the cruncher died) or whose cruncher is still alive, and that no live
+//!   peer's table and no live peer's unit record holds.
+//! - `records_lost`: submitted units whose record is missing at the key's
+//!   true owner or at the owner's first successor (the two copies an
+//!   acknowledged write promises), not "anywhere".
+//! - `acked_writes_lost`: results that a key's owner acknowledged as stored
+//!   (a `StoreDone` reply carrying them) and that the record at the key's
+//!   true owner lacks.
+//! - `double_owned_keys`: unit keys that two or more members believe they
+//!   own.
+//! - `zombies`: live peers that are not ring members.
+//! - `units_never_done`: submitted units without a result in any live table.
+//! - `duplicate_crunch_fraction`: crunches finished beyond the first one of
+//!   each unit, ÷ units finished.
+//! - `tables_converged`: every live peer's table holds a result for every
+//!   unit and all the tables are identical.
+//! - `seconds_to_converge`: simulated seconds from the submission until
+//!   `tables_converged` first held (checked once a period).
+//! - `efficiency`: ideal crunch time (every unit crunched once by one core)
+//!   ÷ core time available (each live peer's slots × the time it was alive)
+//!   from the submission until the tables converged. `worker local`'s
+//!   figure (crunch time of every result, duplicates included, ÷ wall ×
+//!   threads) is `busy_fraction`.
+//! - `messages_per_unit`: ring messages, peer calls and their answers sent
+//!   from the submission to the end, ÷ units.
+
+mod checks;
+mod crunch;
+mod peer;
+mod scenarios;
+
+pub use crunch::{CostModel, simulated_result};
+pub use scenarios::run;
+
+use crate::grid::GridConfig;
+use crate::ring::Config as RingConfig;
+
+/// What happens to the grid while it crunches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GridScenario {
+    /// Nothing: the range is crunched to the end.
+    Steady,
+    /// Poisson crashes and joins, `rate` of each per stabilization period,
+    /// for `periods` periods from the submission.
+    Churn {
+        /// Crashes (and joins) per period across the grid.
+        rate: f64,
+        /// How long the churn lasts, in periods.
+        periods: u64,
+    },
+    /// A fraction of the peers crashes at once.
+    MassFailure {
+        /// Share of the live peers that crash (0..1).
+        fraction: f64,
+    },
+    /// The peers are cut into `groups` random groups for `cut_ms`, then the
+    /// network heals.
+    Partition {
+        /// Number of groups (2 or more).
+        groups: u8,
+        /// How long the cut lasts, ms.
+        cut_ms: u64,
+    },
+    /// One crunching peer is frozen for `pause_ms` (a laptop asleep: no
+    /// timers, no crunching; messages to it wait as in a TCP buffer).
+    Pause {
+        /// How long it sleeps, ms.
+        pause_ms: u64,
+    },
+    /// The peers in an arc covering `fraction` of the id space are cut off
+    /// for `cut_ms`, then the network heals.
+    ArcCut {
+        /// Share of the id space cut off (0..1).
+        fraction: f64,
+        /// How long the cut lasts, ms.
+        cut_ms: u64,
+    },
+}
+
+/// Parameters of one whole-grid simulation.
+#[derive(Clone, Debug)]
+pub struct GridSimConfig {
+    /// Peers at the start.
+    pub nodes: usize,
+    /// Seed of the single random stream.
+    pub seed: u64,
+    /// The exponents submitted: one unit per prime in `from..=to`.
+    pub range: (u64, u64),
+    /// Every peer's ring tuning.
+    pub ring: RingConfig,
+    /// Every peer's grid tuning (`slots` is cores per peer).
+    pub grid: GridConfig,
+    /// How long crunching takes.
+    pub cost: CostModel,
+    /// Smallest one-way latency, ms.
+    pub latency_min: u64,
+    /// Mean of the exponential part of the latency, ms.
+    pub latency_tail_mean: f64,
+    /// Largest one-way latency, ms.
+    pub latency_max: u64,
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// The fault starts this long after the submission, ms.
+    pub fault_at_ms: u64,
+    /// The run stops this long after the submission at the latest, ms.
+    pub limit_ms: u64,
+}
+
+impl GridSimConfig {
+    /// `nodes` peers tuned as the worker tunes a peer by default
+    /// (`NodeConfig::ring_config` and `grid_config`: r = 8, 1 s periods,
+    /// the full finger table, 60 s leases, fan-out 3), one core each, and
+    /// the ring simulator's network (10–200 ms, mean 40 ms, no loss).
+    pub fn new(nodes: usize, seed: u64, range: (u64, u64)) -> GridSimConfig {
+        let net = super::SimConfig::new(nodes, seed);
+        GridSimConfig {
+            nodes,
+            seed,
+            range,
+            ring: RingConfig {
+                successors: 8,
+                stabilize_every: 1000,
+                rpc_timeout: 750,
+                replicate_every: 2,
+                op_attempts: 4,
+                max_hops: 64,
+                full_fingers: true,
+            },
+            grid: GridConfig::default(),
+            cost: CostModel::default(),
+            latency_min: net.latency_min,
+            latency_tail_mean: net.latency_tail_mean,
+            latency_max: net.latency_max,
+            loss: net.loss,
+            fault_at_ms: 10_000,
+            limit_ms: 3_600_000,
+        }
+    }
+}
+
+/// The outcome of one whole-grid simulation (see the module docs for the
+/// definition of each figure).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GridReport {
+    /// Peers at the start.
+    pub nodes: usize,
+    /// Live peers at the end.
+    pub live_nodes: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Units submitted (primes in the range).
+    pub units: usize,
+    /// Whether the submission was acknowledged complete.
+    pub submitted: bool,
+    /// Rings among live members at the end.
+    pub rings_after_heal: usize,
+    /// Periods from the last heal to one correct ring.
+    pub periods_to_one_ring: Option<u64>,
+    /// Results lost (see the module docs).
+    pub results_lost: usize,
+    /// Unit records missing at their owner or its first successor.
+    pub records_lost: usize,
+    /// Acknowledged results missing from the owner's record.
+    pub acked_writes_lost: usize,
+    /// Unit keys owned by two or more members.
+    pub double_owned_keys: usize,
+    /// Live peers outside the ring.
+    pub zombies: usize,
+    /// Units without a result in any live table.
+    pub units_never_done: usize,
+    /// Crunches finished beyond the first of each unit ÷ units finished.
+    pub duplicate_crunch_fraction: f64,
+    /// Every live table complete and all identical.
+    pub tables_converged: bool,
+    /// Seconds from the submission until the tables first converged.
+    pub seconds_to_converge: Option<f64>,
+    /// Ideal crunch time ÷ core time available until convergence.
+    pub efficiency: f64,
+    /// `worker local`'s efficiency: crunch time of all finished crunches
+    /// (duplicates included) ÷ core time available.
+    pub busy_fraction: f64,
+    /// Messages (ring, calls, answers) per unit, from the submission on.
+    pub messages_per_unit: f64,
+    /// Crunches finished.
+    pub crunches: u64,
+    /// Crunches cut short by a crash.
+    pub crunches_lost: u64,
+    /// Results produced that counted towards `results_lost`.
+    pub results_tracked: usize,
+    /// Results acknowledged by an owner.
+    pub results_acked: usize,
+    /// Crashes and joins during the run.
+    pub crashes: usize,
+    /// Joins after the start.
+    pub joins: usize,
+    /// Newcomers that went away because the one peer they knew crashed
+    /// before they got in (not zombies: they were never in a ring).
+    pub failed_joins: usize,
+    /// Seconds from the submission until every unit had a result somewhere.
+    pub seconds_to_all_done: Option<f64>,
+    /// Virtual time simulated.
+    pub sim_seconds: f64,
+}

@@ -1,0 +1,326 @@
+//! `gridsim`: run the whole grid — N peers of the production ring and grid
+//! state machines — in the deterministic simulator.
+//!
+//! ```text
+//! gridsim --nodes 100 --range 2-20000 --scenario steady --seed 1
+//! gridsim --nodes 1000 --units 10000 --scenario churn --seed 2 --json
+//! gridsim --nodes 1000 --units 10000 --scenario partition --groups 2 --cut-secs 60
+//! gridsim --nodes 100 --range 2-20000 --scenario pause --pause-secs 90
+//! gridsim --nodes 100 --range 2-20000 --scenario arc-cut --fraction 0.1 --cut-secs 15
+//! ```
+//!
+//! The seed is printed first; the same seed replays the same run. With
+//! `--json` the last line is one JSON object with the figures, defined in
+//! the long help (`--help`) and in `mersenne_common::sim::grid`.
+
+use anyhow::{Result, bail};
+use clap::{Parser, ValueEnum};
+use mersenne_common::sim::grid::{self, CostModel, GridReport, GridScenario, GridSimConfig};
+use mersenne_worker::node::NodeConfig;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScenarioArg {
+    Steady,
+    Churn,
+    MassFailure,
+    Partition,
+    Pause,
+    ArcCut,
+}
+
+const FIGURES: &str = "\
+Figures (the JSON object on the last line with --json), over the live peers at the end:
+  rings_after_heal        cycles of first-successor pointers among ring members
+  periods_to_one_ring     periods from the last heal (end of cut or pause, the mass failure,
+                          the end of churn) until one ring with every first successor right
+  results_lost            results that left their cruncher (acknowledged in a record, or in
+                          another table when it died) or whose cruncher lives, held by no
+                          live table and no live record
+  records_lost            units whose record is missing at the key's true owner or at the
+                          owner's first successor (not \"anywhere\")
+  acked_writes_lost       results an owner acknowledged as stored that the record at the
+                          key's true owner lacks
+  double_owned_keys       unit keys that two or more members believe they own
+  zombies                 live peers outside the ring
+  units_never_done        units without a result in any live table
+  duplicate_crunch_fraction  crunches finished beyond the first of each unit / units finished
+  tables_converged        every live table holds every unit and all tables are identical
+  seconds_to_converge     simulated seconds from the submission until that first held
+  efficiency              ideal crunch time (each unit once, on one core) / core time offered
+                          (each live peer's slots x time alive) from the submission until the
+                          tables converged; busy_fraction is worker local's figure (crunch
+                          time of every finished crunch, duplicates included, / core time)
+  messages_per_unit       ring messages, peer calls and answers from the submission on / units";
+
+/// Simulate the whole grid: N peers running the production ring and grid
+/// state machines over a simulated network, crunching a range under faults.
+#[derive(Parser, Debug)]
+#[command(version, about, after_long_help = FIGURES)]
+struct Cli {
+    /// Number of peers.
+    #[arg(long, default_value_t = 100)]
+    nodes: usize,
+    /// Exponents to submit, A-B (one unit per prime).
+    #[arg(long, default_value = "2-20000")]
+    range: String,
+    /// Submit the first K primes instead of --range (2-P_K).
+    #[arg(long)]
+    units: Option<usize>,
+    /// What happens while the grid crunches.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Steady)]
+    scenario: ScenarioArg,
+    /// Seed of the simulation's only random stream.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Units each peer crunches at once (cores).
+    #[arg(long, default_value_t = 1)]
+    slots: usize,
+    /// Milliseconds per LL iteration at p = 1,000,000 (scaled by p log p).
+    #[arg(long, default_value_t = 2.0)]
+    ms_per_iter: f64,
+    /// Lease length, seconds.
+    #[arg(long, default_value_t = 60)]
+    lease_secs: u64,
+    /// The fault starts this many seconds after the submission.
+    #[arg(long, default_value_t = 10)]
+    fault_at_secs: u64,
+    /// Crashes (and joins) per period across the grid in `churn`.
+    #[arg(long, default_value_t = 1.0)]
+    churn_rate: f64,
+    /// How many periods the churn lasts.
+    #[arg(long, default_value_t = 60)]
+    churn_periods: u64,
+    /// Fraction of peers that crash at once in `mass-failure`.
+    #[arg(long, default_value_t = 0.5)]
+    fail_fraction: f64,
+    /// Groups the peers are cut into in `partition`.
+    #[arg(long, default_value_t = 2)]
+    groups: u8,
+    /// How long the cut lasts in `partition` and `arc-cut`, seconds.
+    #[arg(long, default_value_t = 60)]
+    cut_secs: u64,
+    /// How long the peer sleeps in `pause`, seconds.
+    #[arg(long, default_value_t = 10)]
+    pause_secs: u64,
+    /// Share of the id space cut off in `arc-cut`.
+    #[arg(long, default_value_t = 0.1)]
+    fraction: f64,
+    /// Probability that any message is lost.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Stop this many simulated seconds after the submission at the latest.
+    #[arg(long, default_value_t = 3600)]
+    limit_secs: u64,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let (cfg, scenario) = configure(&cli)?;
+    println!("seed {}", cfg.seed);
+    let started = Instant::now();
+    let r = grid::run(cfg.clone(), scenario);
+    let wall = started.elapsed().as_secs_f64();
+    print_summary(&r, &cfg, scenario, wall);
+    if cli.json {
+        println!("{}", json(&r, scenario, wall));
+    }
+    Ok(())
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64)> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b): (u64, u64) = (a.trim().parse()?, b.trim().parse()?);
+    if a > b {
+        bail!("--range {s}: the start is above the end");
+    }
+    Ok((a, b))
+}
+
+/// The range 2..=P_k holding the first `k` primes.
+fn first_primes(k: usize) -> (u64, u64) {
+    let mut hi = 100u64;
+    loop {
+        let ps = mersenne_common::primes::primes_in(2, hi);
+        if ps.len() >= k {
+            return (2, ps[k - 1]);
+        }
+        hi *= 2;
+    }
+}
+
+fn configure(cli: &Cli) -> Result<(GridSimConfig, GridScenario)> {
+    if cli.nodes < 2 {
+        bail!("--nodes must be at least 2");
+    }
+    if cli.slots == 0 {
+        bail!("--slots must be at least 1");
+    }
+    if !(0.0..1.0).contains(&cli.fail_fraction) {
+        bail!("--fail-fraction must be in [0, 1)");
+    }
+    if !(0.0..1.0).contains(&cli.loss) {
+        bail!("--loss must be in [0, 1)");
+    }
+    if cli.churn_rate.is_nan() || cli.churn_rate <= 0.0 {
+        bail!("--churn-rate must be positive");
+    }
+    if cli.groups < 2 {
+        bail!("--groups must be at least 2");
+    }
+    if !(cli.fraction > 0.0 && cli.fraction < 1.0) {
+        bail!("--fraction must be in (0, 1)");
+    }
+    if cli.ms_per_iter.is_nan() || cli.ms_per_iter <= 0.0 {
+        bail!("--ms-per-iter must be positive");
+    }
+    let range = match cli.units {
+        Some(0) => bail!("--units must be at least 1"),
+        Some(k) if k > 1_000_000 => bail!("--units is at most 1,000,000"),
+        Some(k) => first_primes(k),
+        None => parse_range(&cli.range)?,
+    };
+    mersenne_common::work::check_submission(range.0, range.1)?;
+    // The production tuning of a peer, as `worker` builds it.
+    let mut node = NodeConfig::new("127.0.0.1:0", Default::default());
+    node.threads = cli.slots;
+    node.lease = std::time::Duration::from_secs(cli.lease_secs.max(1));
+    let mut cfg = GridSimConfig::new(cli.nodes, cli.seed, range);
+    cfg.ring = node.ring_config();
+    cfg.grid = node.grid_config();
+    cfg.cost = CostModel {
+        ms_per_iter_at_1m: cli.ms_per_iter,
+    };
+    cfg.loss = cli.loss;
+    cfg.fault_at_ms = cli.fault_at_secs * 1000;
+    cfg.limit_ms = cli.limit_secs * 1000;
+    let scenario = match cli.scenario {
+        ScenarioArg::Steady => GridScenario::Steady,
+        ScenarioArg::Churn => GridScenario::Churn {
+            rate: cli.churn_rate,
+            periods: cli.churn_periods,
+        },
+        ScenarioArg::MassFailure => GridScenario::MassFailure {
+            fraction: cli.fail_fraction,
+        },
+        ScenarioArg::Partition => GridScenario::Partition {
+            groups: cli.groups,
+            cut_ms: cli.cut_secs * 1000,
+        },
+        ScenarioArg::Pause => GridScenario::Pause {
+            pause_ms: cli.pause_secs * 1000,
+        },
+        ScenarioArg::ArcCut => GridScenario::ArcCut {
+            fraction: cli.fraction,
+            cut_ms: cli.cut_secs * 1000,
+        },
+    };
+    Ok((cfg, scenario))
+}
+
+fn json(r: &GridReport, scenario: GridScenario, wall: f64) -> serde_json::Value {
+    serde_json::json!({
+        "nodes": r.nodes,
+        "seed": r.seed,
+        "scenario": format!("{scenario:?}"),
+        "units": r.units,
+        "submitted": r.submitted,
+        "live_nodes": r.live_nodes,
+        "rings_after_heal": r.rings_after_heal,
+        "periods_to_one_ring": r.periods_to_one_ring,
+        "results_lost": r.results_lost,
+        "records_lost": r.records_lost,
+        "acked_writes_lost": r.acked_writes_lost,
+        "double_owned_keys": r.double_owned_keys,
+        "zombies": r.zombies,
+        "units_never_done": r.units_never_done,
+        "duplicate_crunch_fraction": r.duplicate_crunch_fraction,
+        "tables_converged": r.tables_converged,
+        "seconds_to_converge": r.seconds_to_converge,
+        "seconds_to_all_done": r.seconds_to_all_done,
+        "efficiency": r.efficiency,
+        "busy_fraction": r.busy_fraction,
+        "messages_per_unit": r.messages_per_unit,
+        "crunches": r.crunches,
+        "crunches_lost": r.crunches_lost,
+        "results_tracked": r.results_tracked,
+        "results_acked": r.results_acked,
+        "crashes": r.crashes,
+        "joins": r.joins,
+        "failed_joins": r.failed_joins,
+        "sim_seconds": r.sim_seconds,
+        "wall_seconds": wall,
+    })
+}
+
+fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wall: f64) {
+    println!(
+        "scenario {scenario:?}, {} peers ({} live at the end, {} crashed, {} joined), range {}-{} ({} units{})",
+        r.nodes,
+        r.live_nodes,
+        r.crashes,
+        r.joins,
+        cfg.range.0,
+        cfg.range.1,
+        r.units,
+        if r.submitted {
+            ""
+        } else {
+            ", submission incomplete"
+        }
+    );
+    let secs = |s: Option<f64>| s.map_or("never".to_string(), |s| format!("{s:.0} s"));
+    println!(
+        "units: {} never done; all done after {}; tables converged: {} (after {})",
+        r.units_never_done,
+        secs(r.seconds_to_all_done),
+        r.tables_converged,
+        secs(r.seconds_to_converge)
+    );
+    println!(
+        "losses: {} of {} results lost, {} records lost, {} of {} acknowledged results lost",
+        r.results_lost, r.results_tracked, r.records_lost, r.acked_writes_lost, r.results_acked
+    );
+    println!(
+        "ring: {} rings, one ring after {} periods, {} zombies, {} keys owned twice",
+        r.rings_after_heal,
+        r.periods_to_one_ring
+            .map_or("n/a".to_string(), |p| p.to_string()),
+        r.zombies,
+        r.double_owned_keys
+    );
+    println!(
+        "cost: {} crunches ({} cut short by crashes), duplicate fraction {:.4}, efficiency {:.3} (busy {:.3}), {:.0} messages per unit",
+        r.crunches,
+        r.crunches_lost,
+        r.duplicate_crunch_fraction,
+        r.efficiency,
+        r.busy_fraction,
+        r.messages_per_unit
+    );
+    println!("{:.0} simulated s in {wall:.1} s wall", r.sim_seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The library's defaults (which its tests use) are the worker's.
+    #[test]
+    fn simulated_peers_are_tuned_as_the_worker_tunes_a_peer() {
+        let mut node = NodeConfig::new("127.0.0.1:0", Default::default());
+        node.threads = 1;
+        let sim = GridSimConfig::new(10, 1, (2, 100));
+        assert_eq!(sim.ring, node.ring_config());
+        assert_eq!(sim.grid, node.grid_config());
+    }
+
+    #[test]
+    fn units_give_the_first_primes() {
+        assert_eq!(first_primes(1), (2, 2));
+        assert_eq!(first_primes(10_000), (2, 104_729));
+    }
+}
