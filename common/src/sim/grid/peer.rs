@@ -488,7 +488,9 @@ impl World {
                         },
                     );
                 }
-                Output::StopCrunching => {
+                // A pause that outlasted its leases stops the crunches just as a
+                // graceful stop does (the state machine gives the units back).
+                Output::StopCrunching | Output::YieldUnits => {
                     let stopped = std::mem::take(&mut self.slots[i as usize].crunching);
                     for p in stopped.into_keys() {
                         self.push(
