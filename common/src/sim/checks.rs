@@ -245,3 +245,41 @@ impl Sim {
         }
     }
 }
+
+/// Rings among `members` of a simulation of `slots` nodes: cycles of the
+/// first-successor pointers `next` gives (`None` where a pointer leads out
+/// of the members, which then belong to no ring). Shared by ringsim's and
+/// gridsim's checks.
+pub(crate) fn count_rings(
+    slots: usize,
+    members: impl IntoIterator<Item = u32>,
+    next: impl Fn(u32) -> Option<u32>,
+) -> usize {
+    // 0 = unvisited, 1 = on the current walk, 2 = done.
+    let mut state = vec![0u8; slots];
+    let mut rings = 0;
+    for start in members {
+        let mut walk = Vec::new();
+        let mut cur = start;
+        loop {
+            match state[cur as usize] {
+                1 => {
+                    rings += 1;
+                    break;
+                }
+                2 => break,
+                _ => {}
+            }
+            state[cur as usize] = 1;
+            walk.push(cur);
+            match next(cur) {
+                Some(n) => cur = n,
+                None => break,
+            }
+        }
+        for w in walk {
+            state[w as usize] = 2;
+        }
+    }
+    rings
+}

@@ -51,41 +51,22 @@ impl Sim {
     /// member whose pointer leads out of the members (dead, or rejoining)
     /// belongs to no ring.
     pub fn rings(&self) -> usize {
-        // 0 = unvisited, 1 = on the current walk, 2 = done.
-        let mut state = vec![0u8; self.slots.len()];
-        let mut rings = 0;
-        for &(_, start) in &self.members {
-            let mut walk = Vec::new();
-            let mut cur = start;
-            loop {
-                match state[cur as usize] {
-                    1 => {
-                        rings += 1;
-                        break;
-                    }
-                    2 => break,
-                    _ => {}
-                }
-                state[cur as usize] = 1;
-                walk.push(cur);
-                let next = self.slots[cur as usize]
+        let live_member = |s: u32| {
+            let slot = &self.slots[s as usize];
+            slot.alive && slot.node.is_member()
+        };
+        super::checks::count_rings(
+            self.slots.len(),
+            self.members.iter().map(|&(_, i)| i),
+            |i| {
+                self.slots[i as usize]
                     .node
                     .successors()
                     .first()
                     .map(|s| s.addr)
-                    .filter(|&s| {
-                        self.slots[s as usize].alive && self.slots[s as usize].node.is_member()
-                    });
-                match next {
-                    Some(n) => cur = n,
-                    None => break,
-                }
-            }
-            for w in walk {
-                state[w as usize] = 2;
-            }
-        }
-        rings
+                    .filter(|&s| live_member(s))
+            },
+        )
     }
 
     /// Live nodes that are not ring members (joining or rejoining).

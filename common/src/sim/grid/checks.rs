@@ -55,33 +55,9 @@ impl World {
     /// Cycles of first-successor pointers among members. A member whose
     /// pointer leads out of the members belongs to no ring.
     pub(super) fn rings(&self, members: &Members) -> usize {
-        // 0 = unvisited, 1 = on the current walk, 2 = done.
-        let mut state = vec![0u8; self.slots.len()];
-        let mut rings = 0;
-        for &(_, start) in &members.0 {
-            let mut walk = Vec::new();
-            let mut cur = start;
-            loop {
-                match state[cur as usize] {
-                    1 => {
-                        rings += 1;
-                        break;
-                    }
-                    2 => break,
-                    _ => {}
-                }
-                state[cur as usize] = 1;
-                walk.push(cur);
-                match self.first_successor(cur).filter(|&s| self.is_member(s)) {
-                    Some(n) => cur = n,
-                    None => break,
-                }
-            }
-            for w in walk {
-                state[w as usize] = 2;
-            }
-        }
-        rings
+        crate::sim::checks::count_rings(self.slots.len(), members.0.iter().map(|&(_, i)| i), |i| {
+            self.first_successor(i).filter(|&s| self.is_member(s))
+        })
     }
 
     /// One ring, in which every member's first successor is the true one.
