@@ -65,17 +65,19 @@ impl Assignments {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds (or replaces) the assignment of `p` and saves the file.
-    pub fn add(&self, p: u64, aid: Option<String>) -> std::io::Result<()> {
+    /// Adds (or replaces) the assignments of `units` and saves the file once.
+    pub fn add(&self, units: Vec<(u64, Option<String>)>) -> std::io::Result<()> {
         let snapshot = {
             let mut open = self.lock();
-            open.insert(
-                p,
-                Open {
-                    aid,
-                    fft_length: None,
-                },
-            );
+            for (p, aid) in units {
+                open.insert(
+                    p,
+                    Open {
+                        aid,
+                        fft_length: None,
+                    },
+                );
+            }
             open.clone()
         };
         save(&self.path, &snapshot)
@@ -163,8 +165,8 @@ mod tests {
     fn assignments_survive_a_restart_and_close_with_their_aid() {
         let dir = tempfile::tempdir().unwrap();
         let a = Assignments::load(dir.path());
-        a.add(4423, Some("AB".repeat(16))).unwrap();
-        a.add(4253, None).unwrap();
+        a.add(vec![(4423, Some("AB".repeat(16))), (4253, None)])
+            .unwrap();
         assert!(a.note_crunched(4423, Some(256)));
         assert!(!a.note_crunched(9689, None));
         let b = Assignments::load(dir.path());

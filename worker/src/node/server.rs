@@ -289,25 +289,38 @@ async fn assign(s: &Arc<Shell>, units: Vec<(u64, Option<String>)>) -> Response {
         return Response::Error(format!("assignment id of {p} is too long"));
     }
     let (mut created, mut existed) = (0, 0);
+    // The file is written once for the whole import (it was rewritten per
+    // unit: quadratic in the import's size), with the assignments whose
+    // unit exists, also when a later exponent is refused.
+    let mut accepted = Vec::with_capacity(units.len());
+    let mut refusal = None;
     for (p, aid) in units {
         let (tx, rx) = oneshot::channel();
         if s.cmd.send(Cmd::Submit(p, p, tx)).await.is_err() {
-            return Response::Error(GONE.into());
+            refusal = Some(Response::Error(GONE.into()));
+            break;
         }
         match rx.await {
             Ok(Ok((c, e))) => {
                 created += c;
                 existed += e;
+                accepted.push((p, aid));
             }
-            Ok(Err(e)) => return Response::Error(format!("M{p}: {e}")),
-            Err(_) => return Response::Error(GONE.into()),
-        }
-        let a = s.clone();
-        match tokio::task::spawn_blocking(move || a.assignments.add(p, aid)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Response::Error(format!("saving the assignment of M{p}: {e}")),
-            Err(e) => return Response::Error(format!("saving the assignment of M{p}: {e}")),
+            Ok(Err(e)) => {
+                refusal = Some(Response::Error(format!("M{p}: {e}")));
+                break;
+            }
+            Err(_) => {
+                refusal = Some(Response::Error(GONE.into()));
+                break;
+            }
         }
     }
-    Response::Created { created, existed }
+    let a = s.clone();
+    match tokio::task::spawn_blocking(move || a.assignments.add(accepted)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Response::Error(format!("saving the assignments: {e}")),
+        Err(e) => return Response::Error(format!("saving the assignments: {e}")),
+    }
+    refusal.unwrap_or(Response::Created { created, existed })
 }
