@@ -222,6 +222,99 @@ fn slow_and_silent_connections_are_closed_and_an_honest_client_gets_through() {
     drop(attackers);
 }
 
+/// A connection to `server` from the loopback address `source` (any of
+/// 127.0.0.0/8 is this host's loopback, so a test can be two "hosts").
+fn connect_from(source: &str, server: &str) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    sock.bind(&local.into()).unwrap();
+    let to: std::net::SocketAddr = server.parse().unwrap();
+    sock.connect_timeout(&to.into(), Duration::from_secs(5))
+        .unwrap();
+    let s: std::net::TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    s
+}
+
+/// Whether the server answers a `Hello` on `s` with a `HelloAck`.
+fn says_hello(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{Read, Write};
+    let hello = net::encode(&net::Frame::Hello {
+        version: net::PROTOCOL_VERSION,
+    });
+    if s.write_all(&(hello.len() as u32).to_be_bytes()).is_err() || s.write_all(&hello).is_err() {
+        return false;
+    }
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut len = [0u8; 4];
+    if s.read_exact(&mut len).is_err() {
+        return false;
+    }
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).is_ok() && matches!(net::decode(&body), Ok(net::Frame::HelloAck { .. }))
+}
+
+#[test]
+fn one_source_cannot_take_every_connection_slot() {
+    let dir = tmpdir("per_source");
+    let peer = Peer::worker(
+        &dir,
+        "peer",
+        None,
+        &[
+            "--threads",
+            "0",
+            "--max-connections",
+            "64",
+            "--max-connections-per-source",
+            "6",
+            "--idle-secs",
+            "60",
+        ],
+    );
+    let a = peer.addr.as_str();
+
+    // Silent connections from 127.0.0.1: the idle limit (60 s) would keep
+    // them all, the global cap (64) would too; the per-source cap (6, some
+    // perhaps the peer's own) closes the rest at once.
+    let mut held = Vec::new();
+    let mut closed_at_once = 0;
+    for _ in 0..10 {
+        let mut s = connect_from("127.0.0.1", a);
+        let t = Instant::now();
+        let mut closed = false;
+        while t.elapsed() < Duration::from_secs(1) && !closed {
+            closed = closed_by_peer(&mut s);
+        }
+        if closed {
+            closed_at_once += 1;
+        } else {
+            held.push(s);
+        }
+    }
+    assert!(
+        held.len() <= 6 && closed_at_once >= 4,
+        "{} held open, {closed_at_once} closed at once",
+        held.len()
+    );
+    // Those held are really held (not closed later by something else).
+    for s in held.iter_mut() {
+        assert!(!closed_by_peer(s), "a connection under the cap was closed");
+    }
+
+    // Another address is served while the first one is at its cap.
+    let mut other = connect_from("127.0.0.2", a);
+    assert!(says_hello(&mut other), "127.0.0.2 was not served");
+
+    // Closing the first source's connections gives its slots back.
+    drop(held);
+    wait_for("127.0.0.1 served again", Duration::from_secs(10), || {
+        says_hello(&mut connect_from("127.0.0.1", a))
+    });
+}
+
 #[test]
 fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
     use mersenne_worker::net::{WireResult, WireStatus};

@@ -86,6 +86,10 @@ pub struct RingArgs {
     /// Connections this peer serves at once; more are closed at once.
     #[arg(long, default_value_t = ServerLimits::default().max_connections, value_name = "N")]
     pub max_connections: usize,
+    /// Connections one source address (IPv6: one /64) may hold open at
+    /// once; more from it are closed at once.
+    #[arg(long, default_value_t = ServerLimits::default().max_connections_per_source, value_name = "N")]
+    pub max_connections_per_source: usize,
     /// Seconds a connection may go without a complete frame before it is
     /// closed (slow or silent clients).
     #[arg(long, default_value_t = ServerLimits::default().idle.as_secs(), value_name = "SECS")]
@@ -114,6 +118,7 @@ impl RingArgs {
         c.gossip_every = Duration::from_millis(self.gossip_ms.max(50));
         c.successors = self.successors.max(1);
         c.limits.max_connections = self.max_connections.max(1);
+        c.limits.max_connections_per_source = self.max_connections_per_source.max(1);
         c.limits.idle = Duration::from_secs(self.idle_secs.max(1));
         c.limits.submit_exponents_per_min = self.submit_per_min.max(1);
         c.limits.results_per_sec = self.results_per_sec.max(1);

@@ -16,6 +16,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct ServerLimits {
     /// Connections open at once; more are closed as soon as accepted.
     pub max_connections: usize,
+    /// Connections open at once from one source ([`source_key`]: one IPv4
+    /// address, or one IPv6 /64, which any one host may hold whole), so
+    /// that one attacker cannot take every slot of `max_connections`.
+    pub max_connections_per_source: usize,
     /// A connection that completes no frame for this long is closed (and
     /// the handshake must finish within it, or within 10 s if shorter).
     pub idle: Duration,
@@ -39,6 +43,11 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             max_connections: 512,
+            // A quarter of the slots: room for many honest peers behind one
+            // NAT address (each keeps a ring connection and a few pooled
+            // request connections), while one address alone cannot lock
+            // the others out.
+            max_connections_per_source: 128,
             idle: Duration::from_secs(120),
             // One submission of the widest range a minute: the sieve then
             // uses about 2% of one core.
@@ -114,10 +123,63 @@ pub struct RateLimited {
 /// first, so an attacker's many addresses cost bounded memory.
 const MAX_SOURCES: usize = 4096;
 
+/// What a source is, for the per-source connection cap: an IPv4 address,
+/// or the /64 prefix of an IPv6 address (a host is routinely given a whole
+/// /64, so counting single v6 addresses would cap nothing). An IPv4
+/// address mapped into IPv6 counts as itself.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// Connections open per source; an entry exists only while its count is
+/// above zero, so the map holds at most `max_connections` entries.
+type OpenPerSource = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// Leave to keep one connection open: a slot of the global cap and one of
+/// its source's, both given back when it is dropped.
+pub(crate) struct ConnPermit {
+    _global: OwnedSemaphorePermit,
+    source: IpAddr,
+    open: OpenPerSource,
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Every slot of the peer is taken.
+    #[error("connection cap reached")]
+    Full,
+    /// Every slot its source may hold is taken.
+    #[error("connection cap of this source reached")]
+    SourceFull,
+}
+
 /// The server's limiter: connection permits and per-source budgets.
 pub(crate) struct Limiter {
     pub limits: ServerLimits,
     permits: Arc<Semaphore>,
+    open: OpenPerSource,
     sources: Mutex<HashMap<IpAddr, Budgets>>,
 }
 
@@ -126,13 +188,30 @@ impl Limiter {
         Limiter {
             permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             limits,
+            open: Arc::default(),
             sources: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A permit for one more connection, if under the cap.
-    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.permits.clone().try_acquire_owned().ok()
+    /// A permit for one more connection from `peer`, if under both caps.
+    pub fn admit(&self, peer: IpAddr) -> Result<ConnPermit, Refused> {
+        let source = source_key(peer);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.get(&source).copied().unwrap_or(0);
+        if n >= self.limits.max_connections_per_source.max(1) {
+            return Err(Refused::SourceFull);
+        }
+        let global = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Full)?;
+        open.insert(source, n + 1);
+        Ok(ConnPermit {
+            _global: global,
+            source,
+            open: self.open.clone(),
+        })
     }
 
     /// Connections open now.
@@ -210,6 +289,7 @@ mod tests {
     fn limiter() -> Limiter {
         Limiter::new(ServerLimits {
             max_connections: 2,
+            max_connections_per_source: 2,
             idle: Duration::from_secs(1),
             submit_exponents_per_min: 6000,
             results_per_sec: 100,
@@ -220,13 +300,54 @@ mod tests {
     #[test]
     fn connections_are_capped_and_permits_come_back() {
         let l = limiter();
-        let a = l.admit().unwrap();
-        let _b = l.admit().unwrap();
-        assert!(l.admit().is_none());
+        let (x, y): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let a = l.admit(x).unwrap();
+        let _b = l.admit(y).unwrap();
+        assert_eq!(l.admit(x).err(), Some(Refused::Full));
         assert_eq!(l.open_connections(), 2);
         drop(a);
         assert_eq!(l.open_connections(), 1);
-        assert!(l.admit().is_some());
+        assert!(l.admit(x).is_ok());
+    }
+
+    #[test]
+    fn one_source_cannot_take_every_slot() {
+        let l = Limiter::new(ServerLimits {
+            max_connections: 10,
+            max_connections_per_source: 3,
+            ..ServerLimits::default()
+        });
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let held: Vec<_> = (0..3).map(|_| l.admit(ip("10.0.0.1")).unwrap()).collect();
+        assert_eq!(l.admit(ip("10.0.0.1")).err(), Some(Refused::SourceFull));
+        // The same host as IPv4 mapped into IPv6 is the same source.
+        assert_eq!(
+            l.admit(ip("::ffff:10.0.0.1")).err(),
+            Some(Refused::SourceFull)
+        );
+        // Another address is served.
+        let other = l.admit(ip("10.0.0.2")).unwrap();
+        // IPv6 counts per /64: three addresses of one /64 fill it, one of
+        // the next /64 is another source.
+        let v6: Vec<_> = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"]
+            .iter()
+            .map(|a| l.admit(ip(a)).unwrap())
+            .collect();
+        assert_eq!(
+            l.admit(ip("2001:db8:1:2::77")).err(),
+            Some(Refused::SourceFull)
+        );
+        assert!(l.admit(ip("2001:db8:1:3::1")).is_ok());
+        // Closing one gives its slot back to that source only, and the map
+        // forgets a source with nothing open.
+        drop(held);
+        assert!(l.admit(ip("10.0.0.1")).is_ok());
+        drop((other, v6));
+        assert!(
+            l.open.lock().unwrap().is_empty(),
+            "{:?}",
+            l.open.lock().unwrap()
+        );
     }
 
     #[test]

@@ -26,28 +26,32 @@ use crate::net::{
 /// Longest wait for a client's `Hello` (or the idle limit, if shorter).
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
 
-/// Accepts connections for ever, at most `max_connections` at once: one
-/// over the cap is closed as soon as it is accepted (accepting it keeps the
+/// Accepts connections for ever, at most `max_connections` at once and
+/// `max_connections_per_source` from one source: one over a cap is closed as soon as it is accepted (accepting it keeps the
 /// listen backlog from filling with connections nobody will serve).
 pub async fn serve(s: Arc<Shell>, listener: TcpListener) {
     let mut refused: u64 = 0;
     loop {
         match listener.accept().await {
             Ok((sock, peer)) => {
-                let Some(permit) = s.limiter.admit() else {
-                    refused += 1;
-                    // One line per thousand, not per connection: a flood
-                    // must not become a flood of log lines.
-                    if refused % 1000 == 1 {
-                        warn!(
-                            %peer,
-                            refused,
-                            cap = s.limiter.limits.max_connections,
-                            "connection cap reached: closing new connections"
-                        );
+                let permit = match s.limiter.admit(peer.ip()) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        refused += 1;
+                        // One line per thousand, not per connection: a
+                        // flood must not become a flood of log lines.
+                        if refused % 1000 == 1 {
+                            warn!(
+                                %peer,
+                                refused,
+                                cap = s.limiter.limits.max_connections,
+                                per_source = s.limiter.limits.max_connections_per_source,
+                                "{why}: closing new connections"
+                            );
+                        }
+                        drop(sock);
+                        continue;
                     }
-                    drop(sock);
-                    continue;
                 };
                 let s = s.clone();
                 tokio::spawn(async move {
