@@ -99,8 +99,8 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "messages     {} in, {} out; {} ring store operations; {} connections open",
-        st.messages_in, st.messages_out, st.ring_ops, st.connections
+        "messages     {} in, {} out ({} ring messages dropped on full queues); {} ring store operations; {} connections open",
+        st.messages_in, st.messages_out, st.ring_dropped, st.ring_ops, st.connections
     )?;
     writeln!(
         out,

@@ -170,6 +170,12 @@ pub fn render(s: &Snapshot) -> String {
         st.messages_out as f64,
     );
     e.one(
+        "mersenne_ring_messages_dropped_total",
+        "counter",
+        "Ring messages dropped because the queue to their peer was full.",
+        st.ring_dropped as f64,
+    );
+    e.one(
         "mersenne_ring_ops_total",
         "counter",
         "Ring store operations (get, compare-and-set) started.",

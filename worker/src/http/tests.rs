@@ -19,7 +19,7 @@ fn status() -> NodeStatus {
         "fingers": 64, "finger_nodes": 2, "held": 30, "owned": 12, "submitted": 5,
         "claimed": 2, "done": 5, "crunching": [86243, 44497], "finished": 7, "results": 3,
         "iterations_per_sec": 1234.5, "uptime_secs": 75.0, "messages_in": 900,
-        "messages_out": 950, "ring_ops": 40, "claims": 9, "claim_ms_total": 4.5, "renewals": 3
+        "messages_out": 950, "ring_dropped": 17, "ring_ops": 40, "claims": 9, "claim_ms_total": 4.5, "renewals": 3
     }))
     .expect("a NodeStatus")
 }
@@ -154,6 +154,7 @@ fn metrics_have_the_main_series() {
     assert_eq!(m["mersenne_iterations_per_second"], 1000.0);
     assert_eq!(m["mersenne_messages_in_total"], 900.0);
     assert_eq!(m["mersenne_messages_out_total"], 950.0);
+    assert_eq!(m["mersenne_ring_messages_dropped_total"], 17.0);
     assert_eq!(m["mersenne_records_owned{state=\"claimed\"}"], 2.0);
     assert!((m["mersenne_claim_seconds_total"] - 0.0045).abs() < 1e-12);
     assert_eq!(

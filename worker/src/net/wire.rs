@@ -257,6 +257,11 @@ pub struct NodeStatus {
     pub messages_in: u64,
     /// Frames sent since start (ring messages and requests).
     pub messages_out: u64,
+    /// Ring messages dropped since start because the queue to their peer
+    /// was full (`PEER_QUEUE_BYTES`): the ring repairs what they carried,
+    /// but a count that keeps growing means a peer that cannot keep up.
+    #[serde(default)]
+    pub ring_dropped: u64,
     /// Ring store operations (get / compare-and-set) started since start.
     pub ring_ops: u64,
     /// Units claimed since start.

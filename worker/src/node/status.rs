@@ -159,6 +159,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         uptime_secs: up,
         messages_in: c.msgs_in.load(Ordering::Relaxed),
         messages_out: s.outbox.sent() + c.requests_out.load(Ordering::Relaxed),
+        ring_dropped: s.outbox.dropped(),
         ring_ops: g.ring_ops,
         claims: g.claims,
         claim_ms_total: g.claim_ms_total,
