@@ -34,7 +34,7 @@ use mersenne_common::ring::{Body, Message, Record};
 
 pub use addr::{AddrError, MAX_ADDR_LEN, NodeAddr};
 pub use client::{
-    Client, REQUEST_TIMEOUT, SUBMIT_TIMEOUT, UNACKED_LIMIT, connect, one_request,
+    Client, POOL_IDLE, REQUEST_TIMEOUT, SUBMIT_TIMEOUT, UNACKED_LIMIT, connect, one_request,
     unacked_data_closes,
 };
 pub use wire::{
@@ -142,6 +142,7 @@ pub struct RingOutbox {
     peers: Arc<Mutex<HashMap<NodeAddr, PeerQueue>>>,
     counters: Arc<OutboxCounters>,
     limit: usize,
+    idle: Duration,
 }
 
 /// Bytes queued per peer before further messages are dropped: two of the
@@ -167,7 +168,15 @@ impl RingOutbox {
             peers: Arc::default(),
             counters: Arc::default(),
             limit: bytes,
+            idle: POOL_IDLE,
         }
+    }
+
+    /// The same outbox closing connections unused for `idle` instead of
+    /// [`POOL_IDLE`] (tests pass a short one).
+    pub fn idle_after(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
     }
 
     /// Frames written so far.
@@ -203,7 +212,13 @@ impl RingOutbox {
             queued: Arc::default(),
         };
         peers.insert(to, q.clone());
-        tokio::spawn(deliver(to, rx, q.queued.clone(), self.counters.clone()));
+        tokio::spawn(deliver(
+            to,
+            rx,
+            q.queued.clone(),
+            self.counters.clone(),
+            self.idle,
+        ));
         q
     }
 
@@ -251,59 +266,85 @@ impl RingOutbox {
 }
 
 /// The per-peer delivery task: connects, then writes frames as they come,
-/// flushing the socket whenever the queue runs dry. Ends when the
-/// connection fails, dropping (and counting) what is queued; the next
+/// flushing the socket whenever the queue runs dry. A connection left
+/// unused for `idle` ([`POOL_IDLE`] by default) is closed here, well before the receiver's own
+/// idle limit would close it: a frame written into a connection that the
+/// other side has already closed is accepted by the local kernel and lost
+/// without an error. The next message opens a fresh connection. Ends when
+/// a connection fails, dropping (and counting) what is queued; the next
 /// message starts a new task.
 async fn deliver(
     to: NodeAddr,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     queued: Arc<AtomicUsize>,
     counters: Arc<OutboxCounters>,
+    idle: Duration,
 ) {
     let write = async {
-        let mut conn = match tokio::time::timeout(REQUEST_TIMEOUT, connect(to.as_str())).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                debug!(%to, %e, "ring connection failed");
-                return;
-            }
-            Err(_) => {
-                debug!(%to, "ring connection timed out");
-                return;
-            }
-        };
-        let mut flushes = Vec::new();
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
-            while let Some(item) = next {
-                match item {
-                    Outbound::Msg(frame) => {
-                        queued.fetch_sub(frame.len(), Ordering::Relaxed);
-                        if let Err(e) = conn.feed(frame).await {
-                            debug!(%to, %e, "ring send failed");
-                            counters.dropped.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                        counters.sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Outbound::Flush(done) => flushes.push(done),
+        let mut waiting = None;
+        loop {
+            let first = match waiting.take() {
+                Some(item) => item,
+                None => match rx.recv().await {
+                    Some(item) => item,
+                    None => return None,
+                },
+            };
+            let mut conn = match tokio::time::timeout(REQUEST_TIMEOUT, connect(to.as_str())).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    debug!(%to, %e, "ring connection failed");
+                    waiting = Some(first);
+                    break;
                 }
-                next = rx.try_recv().ok();
-            }
-            if let Err(e) = SinkExt::<Bytes>::flush(&mut conn).await {
-                debug!(%to, %e, "ring flush failed");
-                return;
-            }
-            for f in flushes.drain(..) {
-                let _ = f.send(());
+                Err(_) => {
+                    debug!(%to, "ring connection timed out");
+                    waiting = Some(first);
+                    break;
+                }
+            };
+            let mut flushes = Vec::new();
+            let mut next = Some(first);
+            loop {
+                while let Some(item) = next {
+                    match item {
+                        Outbound::Msg(frame) => {
+                            queued.fetch_sub(frame.len(), Ordering::Relaxed);
+                            if let Err(e) = conn.feed(frame).await {
+                                debug!(%to, %e, "ring send failed");
+                                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                                return None;
+                            }
+                            counters.sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Outbound::Flush(done) => flushes.push(done),
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if let Err(e) = SinkExt::<Bytes>::flush(&mut conn).await {
+                    debug!(%to, %e, "ring flush failed");
+                    return None;
+                }
+                for f in flushes.drain(..) {
+                    let _ = f.send(());
+                }
+                match tokio::time::timeout(idle, rx.recv()).await {
+                    Ok(Some(item)) => next = Some(item),
+                    Ok(None) => return None,
+                    // Idle: close this connection; the next message
+                    // reconnects.
+                    Err(_) => break,
+                }
             }
         }
+        waiting
     };
-    write.await;
+    let unsent = write.await;
     // The connection failed: refuse new messages and count the queued ones
     // as dropped (flush waiters are answered by the drop of their sender).
     rx.close();
-    while let Ok(item) = rx.try_recv() {
+    let rest = std::iter::from_fn(|| rx.try_recv().ok());
+    for item in unsent.into_iter().chain(rest) {
         if let Outbound::Msg(frame) = item {
             queued.fetch_sub(frame.len(), Ordering::Relaxed);
             counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -352,5 +393,62 @@ mod tests {
         assert_eq!(outbox.dropped(), 15);
         assert_eq!(outbox.sent(), 0);
         hold.abort();
+    }
+
+    /// A receiver that closes idle connections (as every peer's server
+    /// does) loses a frame written into a connection it already closed;
+    /// the outbox closes an unused connection first and reconnects for the
+    /// next message, so both messages arrive, on two connections.
+    #[tokio::test]
+    async fn an_idle_ring_connection_is_closed_and_the_next_message_reconnects() {
+        use futures::StreamExt;
+        use mersenne_common::ring::{Id, Peer};
+        use tokio_util::codec::Framed;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = NodeAddr::try_from(listener.local_addr().unwrap().to_string().as_str()).unwrap();
+        let (got, mut frames) = mpsc::unbounded_channel::<usize>();
+        let server = tokio::spawn(async move {
+            let mut conn_no = 0;
+            while let Ok((s, _)) = listener.accept().await {
+                conn_no += 1;
+                let got = got.clone();
+                tokio::spawn(async move {
+                    let mut conn = Framed::new(s, codec());
+                    let _hello = conn.next().await;
+                    let ack = Frame::HelloAck {
+                        version: PROTOCOL_VERSION,
+                        node: "test".into(),
+                    };
+                    conn.send(encode(&ack)).await.unwrap();
+                    while let Some(Ok(b)) = conn.next().await {
+                        if matches!(decode(&b), Ok(Frame::Ring(_))) {
+                            let _ = got.send(conn_no);
+                        }
+                    }
+                });
+            }
+        });
+        let msg = Message {
+            from: Peer { id: Id(1), addr },
+            body: Body::Ping { rid: 7 },
+        };
+        let outbox = RingOutbox::new().idle_after(Duration::from_millis(200));
+        outbox.send(addr, msg.clone());
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), frames.recv())
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        outbox.send(addr, msg);
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), frames.recv())
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        assert_eq!((outbox.sent(), outbox.dropped()), (2, 0));
+        server.abort();
     }
 }
