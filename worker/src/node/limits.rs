@@ -85,6 +85,15 @@ impl Bucket {
             ))
         }
     }
+
+    /// Takes `cost` tokens whether or not there are that many, for work
+    /// whose cost is known only once it is done: the bucket goes into debt
+    /// (at most one burst deep) and refuses until it has refilled.
+    fn debit(&mut self, cost: u64, rate: f64, burst: f64, now: Instant) {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = ((self.tokens + dt * rate).min(burst) - cost as f64).max(-burst);
+        self.at = now;
+    }
 }
 
 /// A source's three budgets.
@@ -221,10 +230,22 @@ impl Limiter {
 
     /// Charges `charge` to `source`'s budget, or says why not.
     pub fn charge(&self, source: IpAddr, charge: Charge) -> Result<(), RateLimited> {
-        self.charge_at(source, charge, Instant::now())
+        self.charge_at(source, charge, Instant::now(), false)
     }
 
-    fn charge_at(&self, source: IpAddr, charge: Charge, now: Instant) -> Result<(), RateLimited> {
+    /// Charges `charge` to `source`'s budget even if that leaves it in debt
+    /// (for an answer, whose cost is known once it is built).
+    pub fn debit(&self, source: IpAddr, charge: Charge) {
+        let _ = self.charge_at(source, charge, Instant::now(), true);
+    }
+
+    fn charge_at(
+        &self,
+        source: IpAddr,
+        charge: Charge,
+        now: Instant,
+        debt: bool,
+    ) -> Result<(), RateLimited> {
         let l = &self.limits;
         let per_sec = |per_min: u64| per_min as f64 / 60.0;
         let mut map = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
@@ -272,6 +293,10 @@ impl Limiter {
                 "request bytes",
             ),
         };
+        if debt {
+            bucket.debit(cost, rate.max(1e-9), burst, now);
+            return Ok(());
+        }
         bucket
             .take(cost, rate.max(1e-9), burst, now)
             .map_err(|wait| RateLimited {
@@ -357,22 +382,44 @@ mod tests {
         let other: IpAddr = "10.9.9.9".parse().unwrap();
         let t0 = Instant::now();
         // Burst: ten seconds of results.
-        assert_eq!(l.charge_at(ip, Charge::Results(1000), t0), Ok(()));
-        let e = l.charge_at(ip, Charge::Results(1), t0).unwrap_err();
+        assert_eq!(l.charge_at(ip, Charge::Results(1000), t0, false), Ok(()));
+        let e = l.charge_at(ip, Charge::Results(1), t0, false).unwrap_err();
         assert_eq!(e.what, "pushed results");
         assert!(e.retry_ms > 0 && e.retry_ms <= 10, "{e}");
         // Another source has its own budget.
-        assert_eq!(l.charge_at(other, Charge::Results(1000), t0), Ok(()));
+        assert_eq!(l.charge_at(other, Charge::Results(1000), t0, false), Ok(()));
         // One second refills a hundred.
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(l.charge_at(ip, Charge::Results(100), t1), Ok(()));
-        assert!(l.charge_at(ip, Charge::Results(1), t1).is_err());
+        assert_eq!(l.charge_at(ip, Charge::Results(100), t1, false), Ok(()));
+        assert!(l.charge_at(ip, Charge::Results(1), t1, false).is_err());
         // A submission costs at least SUBMIT_MIN_COST.
         for _ in 0..6 {
-            assert_eq!(l.charge_at(ip, Charge::Submit(1), t0), Ok(()));
+            assert_eq!(l.charge_at(ip, Charge::Submit(1), t0, false), Ok(()));
         }
-        assert!(l.charge_at(ip, Charge::Submit(1), t0).is_err());
-        assert!(l.charge_at(ip, Charge::Bytes(10_001), t0).is_err());
+        assert!(l.charge_at(ip, Charge::Submit(1), t0, false).is_err());
+        assert!(l.charge_at(ip, Charge::Bytes(10_001), t0, false).is_err());
+        // An answer's cost leaves a debt: 1,500 results answered to a source
+        // with a full bucket (1,000) must wait 5 s, not 0.
+        let d: IpAddr = "10.7.7.7".parse().unwrap();
+        l.charge_at(d, Charge::Results(1500), t0, true).unwrap();
+        assert!(
+            l.charge_at(
+                d,
+                Charge::Results(1),
+                t0 + Duration::from_millis(4900),
+                false
+            )
+            .is_err()
+        );
+        assert_eq!(
+            l.charge_at(
+                d,
+                Charge::Results(1),
+                t0 + Duration::from_millis(5100),
+                false
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -381,7 +428,7 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..(MAX_SOURCES as u32 + 100) {
             let ip = IpAddr::from(i.to_be_bytes());
-            l.charge_at(ip, Charge::Bytes(1), t0).unwrap();
+            l.charge_at(ip, Charge::Bytes(1), t0, false).unwrap();
         }
         assert_eq!(l.sources.lock().unwrap().len(), MAX_SOURCES);
     }

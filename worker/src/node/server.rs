@@ -205,13 +205,28 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
                 None => Response::Error(GONE.into()),
             }
         }
-        Request::Digest { digest } => match ask(s, PeerRequest::Digest(digest)).await {
-            Some(PeerAnswer::Results { results, buckets }) => Response::Results {
-                results: results.iter().map(WireResult::from).collect(),
-                buckets,
-            },
-            _ => Response::Error(GONE.into()),
-        },
+        Request::Digest { digest } => {
+            // An 89-byte digest that differs everywhere is answered with up
+            // to 50,000 results: uncharged, it was a 20,000-fold amplifier
+            // (1.75 GiB of answers and 57 s of CPU for 1,000 of them). The
+            // results answered are charged to the asker's results budget,
+            // as results pushed are: refused while it is spent, and an
+            // answer larger than what is left leaves a debt.
+            if let Err(e) = s.limiter.charge(source, Charge::Results(1)) {
+                return Response::Error(e.to_string());
+            }
+            match ask(s, PeerRequest::Digest(digest)).await {
+                Some(PeerAnswer::Results { results, buckets }) => {
+                    s.limiter
+                        .debit(source, Charge::Results(results.len() as u64));
+                    Response::Results {
+                        results: results.iter().map(WireResult::from).collect(),
+                        buckets,
+                    }
+                }
+                _ => Response::Error(GONE.into()),
+            }
+        }
         Request::Results { from, to } => {
             let results = s
                 .read(move |g| {
@@ -219,10 +234,18 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
                         .rows()
                         .filter(|(p, _)| (from..=to).contains(p))
                         .flat_map(|(_, v)| v.iter().map(WireResult::from))
-                        .collect()
+                        .take(RESULTS_PAGE_MAX as usize + 1)
+                        .collect::<Vec<_>>()
                 })
                 .await
                 .unwrap_or_default();
+            // The whole table in one answer is for small tables only: a big
+            // one would pass the frame cap, and building it is unbounded.
+            if results.len() > RESULTS_PAGE_MAX as usize {
+                return Response::Error(format!(
+                    "more than {RESULTS_PAGE_MAX} results in {from}..={to}: ask for pages (ResultsPage)"
+                ));
+            }
             Response::Results {
                 results,
                 buckets: vec![],
