@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use mersenne_worker::grid_cli::{Range, RingArgs};
+use mersenne_worker::http::HttpArgs;
 use mersenne_worker::node::{self, NodeConfig};
 
 /// Command line of `coordinator`.
@@ -16,7 +17,7 @@ use mersenne_worker::node::{self, NodeConfig};
     name = "coordinator",
     version,
     about = "Well-known entry point of a Mersenne Ring grid (optional: the grid works without it)",
-    after_help = "Example:\n  coordinator --listen 0.0.0.0:7700 --advertise HOST_A:7700 --seed-range 2-100000"
+    after_help = "Examples:\n  coordinator --listen 0.0.0.0:7700 --advertise HOST_A:7700 --seed-range 2-100000\n  coordinator --listen 0.0.0.0:7700 --http 127.0.0.1:8080   # dashboard and /metrics"
 )]
 pub struct Config {
     /// Options every peer takes (shared with `worker`).
@@ -31,6 +32,10 @@ pub struct Config {
     /// Crunch this many units at once (default: 0, do not crunch).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
+    /// The dashboard and /metrics, the same as a worker peer serves
+    /// (`--http`, `--http-public`).
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 impl Config {
@@ -38,6 +43,7 @@ impl Config {
     pub fn node_config(&self) -> NodeConfig {
         let mut c = self.ring.config(self.data.clone(), self.threads);
         c.seed_range = self.seed_range.map(|r| (r.from, r.to));
+        c.http = self.http.config();
         c
     }
 }

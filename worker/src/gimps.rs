@@ -2,15 +2,50 @@
 //! behind `DATA/results.json.txt` and `worker results --format gimps`, so
 //! both carry the same fields.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mersenne_common::ll::res64_hex;
-use mersenne_common::work::{UnitResult, node_key};
+use mersenne_common::work::UnitResult;
 
 /// The file each peer appends the units it finished to, as Prime95 does.
 pub fn results_path(data: &Path) -> PathBuf {
     data.join("results.json.txt")
+}
+
+/// The ring ids (16 hex digits, from each peer's public key) of the peers
+/// a writer knows, by address: a result names its peer by address only, so
+/// `user` is looked up here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Users(BTreeMap<String, String>);
+
+impl Users {
+    /// Knows `addr` as the peer with ring id `id`.
+    pub fn add(&mut self, addr: impl Into<String>, id: u64) {
+        self.0.insert(addr.into(), format!("{id:016x}"));
+    }
+
+    /// The peers a status names with their ids: the peer itself, its
+    /// predecessor and its successor list (every peer of a grid of up to
+    /// r + 1 peers).
+    pub fn from_status(s: &crate::net::NodeStatus) -> Self {
+        let mut u = Users::default();
+        let named = std::iter::once((&s.addr, &s.id))
+            .chain(s.predecessor.iter().map(|(a, i)| (a, i)))
+            .chain(s.successors.iter().map(|(a, i)| (a, i)));
+        for (addr, id) in named {
+            if let Ok(id) = u64::from_str_radix(id, 16) {
+                u.add(addr.clone(), id);
+            }
+        }
+        u
+    }
+
+    /// The ring id of the peer at `addr`, if known.
+    pub fn get(&self, addr: &str) -> Option<&str> {
+        self.0.get(addr).map(String::as_str)
+    }
 }
 
 /// One result as a Prime95 `results.json.txt` object.
@@ -18,10 +53,17 @@ pub fn results_path(data: &Path) -> PathBuf {
 /// `fft_length` is known only where the unit was crunched (the table does
 /// not keep it); absent, the field is left out as Prime95 leaves out what
 /// does not apply. `error-code` is zeros: the engines do not expose
-/// round-off or Jacobi recovery counts. `user` is the peer's ring id and
-/// `computer` its address, the two ways a peer is named. `aid` is the
-/// PrimeNet assignment id of an imported worktodo line, when it had one.
-pub fn line(r: &UnitResult, fft_length: Option<usize>, aid: Option<&str>) -> serde_json::Value {
+/// round-off or Jacobi recovery counts. `user` is the computing peer's
+/// ring id, derived from its key (left out when the writer does not know
+/// that peer's id), and `computer` its address, the two ways a peer is
+/// named. `aid` is the PrimeNet assignment id of an imported worktodo
+/// line, when it had one.
+pub fn line(
+    r: &UnitResult,
+    fft_length: Option<usize>,
+    aid: Option<&str>,
+    user: Option<&str>,
+) -> serde_json::Value {
     let mut v = serde_json::json!({
         "status": r.status.code(),
         "exponent": r.exponent,
@@ -31,9 +73,11 @@ pub fn line(r: &UnitResult, fft_length: Option<usize>, aid: Option<&str>) -> ser
         "error-code": "00000000",
         "program": crate::Program::this(),
         "timestamp": crate::timefmt::utc_from_unix_ms(r.finished_ms),
-        "user": format!("{:016x}", node_key(&r.computed_by)),
         "computer": r.computed_by,
     });
+    if let Some(u) = user {
+        v["user"] = u.into();
+    }
     if let Some(n) = fft_length {
         v["fft-length"] = n.into();
     }
@@ -50,13 +94,14 @@ pub fn append(
     r: &UnitResult,
     fft_length: Option<usize>,
     aid: Option<&str>,
+    user: Option<&str>,
 ) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
     // One write per line, so concurrent units never interleave mid-line.
-    f.write_all(format!("{}\n", line(r, fft_length, aid)).as_bytes())
+    f.write_all(format!("{}\n", line(r, fft_length, aid, user)).as_bytes())
 }
 
 #[cfg(test)]
@@ -83,6 +128,7 @@ mod tests {
             &unit(4327, Status::Composite, 0xC06B_3CA8_88EC_FB62),
             Some(256),
             None,
+            Some("4ce60ccd3d70a155"),
         );
         assert_eq!(v["status"], "C");
         assert_eq!(v["exponent"], 4327);
@@ -95,15 +141,41 @@ mod tests {
         assert_eq!(v["timestamp"], "2026-11-30 05:20:14");
         assert_eq!(v["computer"], "127.0.0.1:7700");
         assert!(v.get("aid").is_none());
-        assert_eq!(
-            v["user"],
-            format!("{:016x}", node_key("127.0.0.1:7700")).as_str()
+        assert_eq!(v["user"], "4ce60ccd3d70a155");
+    }
+
+    #[test]
+    fn users_are_the_ring_ids_a_status_names() {
+        let st: crate::net::NodeStatus = serde_json::from_value(serde_json::json!({
+            "addr": "127.0.0.1:7001", "id": "4000000000000000", "member": true,
+            "membership": "member", "known_peers": 2,
+            "predecessor": ["127.0.0.1:7000", "1000000000000000"],
+            "successors": [["127.0.0.1:7002", "c000000000000000"]],
+            "fingers": 1, "finger_nodes": 1, "held": 0, "owned": 0, "submitted": 0,
+            "claimed": 0, "done": 0, "crunching": [], "finished": 0, "results": 0,
+            "iterations_per_sec": 0.0, "uptime_secs": 1.0, "messages_in": 0,
+            "messages_out": 0, "ring_ops": 0, "claims": 0, "claim_ms_total": 0.0, "renewals": 0
+        }))
+        .unwrap();
+        let u = Users::from_status(&st);
+        assert_eq!(u.get("127.0.0.1:7001"), Some("4000000000000000"));
+        assert_eq!(u.get("127.0.0.1:7000"), Some("1000000000000000"));
+        assert_eq!(u.get("127.0.0.1:7002"), Some("c000000000000000"));
+        assert_eq!(u.get("127.0.0.1:7003"), None);
+        // A peer whose id the writer does not know has no `user`, rather
+        // than one made up from its address.
+        let v = line(
+            &unit(4423, Status::Prime, 0),
+            None,
+            None,
+            u.get("10.0.0.9:7700"),
         );
+        assert!(v.get("user").is_none());
     }
 
     #[test]
     fn prime_line_without_fft_length_leaves_it_out() {
-        let v = line(&unit(4423, Status::Prime, 0), None, Some("0123"));
+        let v = line(&unit(4423, Status::Prime, 0), None, Some("0123"), None);
         assert_eq!(v["status"], "P");
         assert_eq!(v["res64"], "0000000000000000");
         assert!(v.get("fft-length").is_none());
@@ -114,8 +186,15 @@ mod tests {
     fn append_writes_one_parseable_line_per_result() {
         let dir = tempfile::tempdir().unwrap();
         let path = results_path(dir.path());
-        append(&path, &unit(4423, Status::Prime, 0), None, None).unwrap();
-        append(&path, &unit(4327, Status::Composite, 1), Some(256), None).unwrap();
+        append(&path, &unit(4423, Status::Prime, 0), None, None, None).unwrap();
+        append(
+            &path,
+            &unit(4327, Status::Composite, 1),
+            Some(256),
+            None,
+            None,
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let exps: Vec<u64> = text
             .lines()

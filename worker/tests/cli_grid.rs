@@ -126,6 +126,7 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
         .collect();
     let file = std::fs::read_to_string(dir.join("w").join("results.json.txt")).unwrap();
     let gimps_out = worker_cli(&["results", "--peer", &w.addr, "--format", "gimps"]);
+    let w_id = status(&w.addr).expect("the worker's status").id;
     for (what, text) in [("results.json.txt", &file), ("--format gimps", &gimps_out)] {
         let mut seen = std::collections::BTreeSet::new();
         for l in text.lines() {
@@ -137,6 +138,9 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
             }
             assert_eq!(g["error-code"], "00000000", "{what}: {g}");
             assert_eq!(g["computer"], w.addr.as_str(), "{what}: {g}");
+            // The cruncher's ring id, from its key (the peer asked is
+            // the cruncher itself here).
+            assert_eq!(g["user"], w_id.as_str(), "{what}: {g}");
             seen.insert(p);
         }
         // A unit may be crunched twice if a lease lapsed under load.

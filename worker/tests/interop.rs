@@ -140,6 +140,8 @@ fn a_worktodo_of_20_lines_comes_back_as_results_json_with_aids() {
     );
     let text = std::fs::read_to_string(&results).unwrap();
     println!("a/results.json.txt:\n{text}");
+    // `user` is b's ring id, from b's key, which a looked up by address.
+    let b_id = status(&b.addr).expect("b's status").id;
     let mut got = BTreeMap::new();
     for l in text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -150,6 +152,7 @@ fn a_worktodo_of_20_lines_comes_back_as_results_json_with_aids() {
         let res64 = if prime { 0 } else { res64_oracle(p) };
         assert_eq!(v["res64"], res64_hex(res64).as_str(), "{l}");
         assert_eq!(v["computer"], b.addr.as_str(), "crunched by b: {l}");
+        assert_eq!(v["user"], b_id.as_str(), "b's ring id: {l}");
         assert!(got.insert(p, v["aid"].as_str().map(String::from)).is_none());
     }
     assert_eq!(got, want);
@@ -162,4 +165,10 @@ fn a_worktodo_of_20_lines_comes_back_as_results_json_with_aids() {
     let b_text = std::fs::read_to_string(dir.join("b").join("results.json.txt")).unwrap();
     assert!(b_text.lines().count() >= 12, "{b_text}");
     assert!(!b_text.contains("\"aid\""), "{b_text}");
+    assert!(
+        b_text
+            .lines()
+            .all(|l| l.contains(&format!("\"user\":\"{b_id}\""))),
+        "{b_text}"
+    );
 }

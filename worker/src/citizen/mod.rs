@@ -7,14 +7,17 @@
 //! - [`duty`]: `--cpu-limit PCT`, run/sleep slices;
 //! - [`schedule`]: `--schedule "22:00-07:00"`, windows across midnight;
 //! - [`power`]: `--pause-on-battery`, Linux `power_supply`;
-//! - [`cpu`]: `--pause-when-busy`, other processes' CPU from `/proc`.
+//! - [`cpu`]: `--pause-when-busy`, other processes' CPU from `/proc`;
+//! - [`memory`]: `--max-memory`, what units may hold at once.
 
 pub mod cpu;
 pub mod duty;
+pub mod memory;
 pub mod power;
 pub mod schedule;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The `--pause-*`, `--schedule` and `--cpu-limit` settings of a peer.
@@ -30,6 +33,9 @@ pub struct Policy {
     pub busy_cores: Option<f64>,
     /// How long a pause keeps the units' leases before giving them back.
     pub pause_keep_ms: u64,
+    /// `--max-memory`: the budget units are admitted from. Shared by every
+    /// clone of the policy, so the peers of `worker local` share one.
+    pub memory: Arc<memory::Budget>,
 }
 
 impl Default for Policy {
@@ -40,6 +46,7 @@ impl Default for Policy {
             battery: None,
             busy_cores: None,
             pause_keep_ms: 600_000,
+            memory: Arc::default(),
         }
     }
 }
@@ -56,6 +63,8 @@ pub struct Gate {
     yield_units: AtomicBool,
     /// Percent of the time a crunch thread runs.
     pub cpu_limit: u32,
+    /// What units may hold at once (`--max-memory`).
+    pub memory: Arc<memory::Budget>,
 }
 
 /// One reason to pause.
@@ -77,6 +86,14 @@ impl Gate {
         Gate {
             cpu_limit: cpu_limit.clamp(1, 100),
             ..Default::default()
+        }
+    }
+
+    /// The gate a policy asks for: its CPU limit and memory budget.
+    pub fn from_policy(policy: &Policy) -> Self {
+        Gate {
+            memory: policy.memory.clone(),
+            ..Gate::new(policy.cpu_limit)
         }
     }
 

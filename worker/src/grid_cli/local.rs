@@ -12,13 +12,15 @@ use mersenne_common::primes::primes_in;
 use mersenne_common::work::{UnitResult, check_submission};
 
 use super::results::{ResultsFormat, print_rows, rows};
-use super::{Range, cores, shutdown_signal};
+use super::{CitizenArgs, Priority, Range, cores, shutdown_signal};
 use crate::net::{NodeStatus, Request, Response, one_request};
 use crate::node::{self, NodeConfig};
 
 /// `worker local`.
 #[derive(Debug, Clone, Args)]
-#[command(after_help = "Example:\n  worker local --nodes 4 --range 2-20000")]
+#[command(
+    after_help = "Examples:\n  worker local --nodes 4 --range 2-20000\n  worker local --cpu-limit 50 --max-memory 1G --schedule 22:00-07:00"
+)]
 pub struct LocalArgs {
     /// Peers to start on loopback.
     #[arg(long, default_value_t = 4)]
@@ -35,6 +37,11 @@ pub struct LocalArgs {
     /// Print the whole table at the end, not only the primes.
     #[arg(long)]
     pub table: bool,
+    /// The options that keep a peer out of the volunteer's way, as a peer
+    /// takes them; they apply to every peer here (one memory budget for
+    /// the shared pool).
+    #[command(flatten)]
+    pub citizen: CitizenArgs,
 }
 
 /// `worker local`: N peers in this process on loopback, one range, until done.
@@ -51,13 +58,18 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
             true,
         ),
     };
+    let priority: fn(usize) = match a.citizen.priority {
+        Priority::Idle => crate::priority::lower_crunch_thread,
+        Priority::Normal => |_| {},
+    };
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("crunch-{i}"))
-            .start_handler(crate::priority::lower_crunch_thread)
+            .start_handler(priority)
             .build()?,
     );
+    let policy = a.citizen.policy();
     let units = primes_in(a.range.from, a.range.to).len();
     println!(
         "starting {} peers on loopback, {threads} crunching threads, range {}-{} ({units} units)",
@@ -70,6 +82,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         // waiting on a claim never leaves a core idle.
         c.threads = threads;
         c.pool = Some(pool.clone());
+        c.policy = policy.clone();
         c.gossip_every = Duration::from_millis(500);
         c.lease = Duration::from_secs(30);
         c.join = nodes.first().map(|n: &node::NodeHandle| n.addr.clone());

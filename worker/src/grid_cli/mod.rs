@@ -191,6 +191,11 @@ pub struct CitizenArgs {
     /// a machine that is always busy).
     #[arg(long, value_enum, default_value = "idle")]
     pub priority: Priority,
+    /// Memory the units crunched at once may hold, e.g. 512M or 2G (a bare
+    /// number is MiB). A unit that would not fit beside those in progress
+    /// waits; one larger than the whole cap is given back to the grid.
+    #[arg(long, value_name = "SIZE", value_parser = crate::citizen::memory::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Crunch thread priority.
@@ -213,6 +218,7 @@ impl CitizenArgs {
                 .pause_when_busy
                 .then_some(self.busy_percent as f64 / 100.0),
             pause_keep_ms: self.pause_keep_secs.max(1).saturating_mul(1000),
+            memory: std::sync::Arc::new(crate::citizen::memory::Budget::new(self.max_memory)),
         }
     }
 }

@@ -13,6 +13,7 @@ use mersenne_common::work::verify::{Policy, Verification, table_verdicts};
 use mersenne_common::work::{UnitResult, agreement};
 
 use super::{LOCAL_PEER, Range};
+use crate::gimps::Users;
 use crate::net::{Client, REQUEST_TIMEOUT, Request, Response};
 
 /// `worker results`.
@@ -149,6 +150,11 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
         ResultsFormat::Table
     });
     let client = Client::new();
+    let users = if format == ResultsFormat::Gimps {
+        gimps_users(&client, &a.peer).await?
+    } else {
+        Users::default()
+    };
     let mut table = Vec::new();
     if format == ResultsFormat::Csv {
         writeln!(std::io::stdout().lock(), "{CSV_HEADER}")?;
@@ -177,7 +183,7 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
             table.extend(page);
         } else {
             let mut out = std::io::stdout().lock();
-            write_lines(&page.collect::<Vec<_>>(), format, &mut out)?;
+            write_lines(&page.collect::<Vec<_>>(), format, &users, &mut out)?;
             out.flush()?;
         }
         match next {
@@ -195,6 +201,18 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
         out.flush()?;
     }
     Ok(())
+}
+
+/// The ring ids of the peers `peer` names in its status, for `user`.
+async fn gimps_users(client: &Client, peer: &str) -> anyhow::Result<Users> {
+    match client
+        .request(peer, Request::Status, REQUEST_TIMEOUT)
+        .await
+        .with_context(|| format!("asking {peer} for its status"))?
+    {
+        Response::Status(s) => Ok(Users::from_status(&s)),
+        other => bail!("unexpected answer from {peer}: {other:?}"),
+    }
 }
 
 const CSV_HEADER: &str = "exponent,status,res64,computed_by,agreeing,results,verified,when";
@@ -234,18 +252,27 @@ pub(super) fn print_rows(
         }
         ResultsFormat::Csv => {
             writeln!(out, "{CSV_HEADER}")?;
-            write_lines(rows, format, out)
+            write_lines(rows, format, &Users::default(), out)
         }
-        _ => write_lines(rows, format, out),
+        _ => write_lines(rows, format, &Users::default(), out),
     }
 }
 
 /// The rows as lines of JSON, CSV (without its header) or Prime95's form.
-fn write_lines(rows: &[Row], format: ResultsFormat, out: &mut dyn Write) -> std::io::Result<()> {
+/// `users` gives `--format gimps` its `user` fields.
+fn write_lines(
+    rows: &[Row],
+    format: ResultsFormat,
+    users: &Users,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     for r in rows {
         match format {
             ResultsFormat::Json => writeln!(out, "{}", row_json(r))?,
-            ResultsFormat::Gimps => writeln!(out, "{}", crate::gimps::line(&r.best, None, None))?,
+            ResultsFormat::Gimps => {
+                let user = users.get(&r.best.computed_by);
+                writeln!(out, "{}", crate::gimps::line(&r.best, None, None, user))?
+            }
             ResultsFormat::Csv => writeln!(
                 out,
                 "{},{},{},{},{},{},{},{}",

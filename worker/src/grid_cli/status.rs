@@ -90,6 +90,11 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
             writeln!(out, "  {}", unit_line(u))?;
         }
     }
+    if let Some(m) = &st.memory {
+        for line in memory_lines(m) {
+            writeln!(out, "{line}")?;
+        }
+    }
     writeln!(out, "finished     {} units here", st.finished)?;
     writeln!(out, "result table {} exponents", st.results)?;
     writeln!(
@@ -126,9 +131,52 @@ pub fn unit_line(u: &UnitProgress) -> String {
     )
 }
 
+/// The `--max-memory` lines: the budget, then each unit waiting for memory
+/// or refused as too large, with what it needs.
+pub fn memory_lines(m: &crate::citizen::memory::MemoryStatus) -> Vec<String> {
+    use crate::citizen::memory::human;
+    let mut v = vec![format!(
+        "memory       {} of --max-memory {} held by units in progress",
+        human(m.in_use),
+        human(m.cap)
+    )];
+    for (p, need) in &m.waiting {
+        v.push(format!(
+            "  M{p:<9} waiting for memory: needs {}, {} free",
+            human(*need),
+            human(m.cap.saturating_sub(m.in_use))
+        ));
+    }
+    for (p, need) in &m.refused {
+        v.push(format!(
+            "  M{p:<9} refused: needs {}, more than --max-memory; given back to the grid",
+            human(*need)
+        ));
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_lines_say_why_a_unit_is_not_crunched() {
+        let m = crate::citizen::memory::MemoryStatus {
+            cap: 64 << 20,
+            in_use: 40 << 20,
+            waiting: vec![(216091, 30 << 20)],
+            refused: vec![(1257787, 100 << 20)],
+        };
+        assert_eq!(
+            memory_lines(&m),
+            vec![
+                "memory       40 MiB of --max-memory 64 MiB held by units in progress",
+                "  M216091    waiting for memory: needs 30 MiB, 24 MiB free",
+                "  M1257787   refused: needs 100 MiB, more than --max-memory; given back to the grid",
+            ]
+        );
+    }
 
     #[test]
     fn a_unit_line_shows_iteration_percent_rate_and_eta() {

@@ -199,6 +199,26 @@ pub fn render(s: &Snapshot) -> String {
         "Lease renewals sent.",
         st.renewals as f64,
     );
+    if let Some(m) = &st.memory {
+        e.one(
+            "mersenne_memory_limit_bytes",
+            "gauge",
+            "--max-memory: what the units crunched at once may hold.",
+            m.cap as f64,
+        );
+        e.one(
+            "mersenne_memory_in_use_bytes",
+            "gauge",
+            "Estimated bytes held by the units in progress.",
+            m.in_use as f64,
+        );
+        e.one(
+            "mersenne_units_waiting_for_memory",
+            "gauge",
+            "Units claimed that wait for units in progress to free memory.",
+            m.waiting.len() as f64,
+        );
+    }
     e.0
 }
 

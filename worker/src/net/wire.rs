@@ -281,6 +281,10 @@ pub struct NodeStatus {
     /// Why crunching is paused (empty: it is not).
     #[serde(default)]
     pub paused: Vec<String>,
+    /// The `--max-memory` budget, when there is one: what is in use, and
+    /// the units waiting for memory or refused as too large.
+    #[serde(default)]
+    pub memory: Option<crate::citizen::memory::MemoryStatus>,
 }
 
 /// Encodes a frame.

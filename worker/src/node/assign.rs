@@ -100,15 +100,16 @@ impl Assignments {
         self.lock().keys().copied().collect()
     }
 
-    /// Writes the result lines of the assignments in `done` and closes
-    /// them. Blocking I/O.
-    fn close(&self, done: &[UnitResult]) -> std::io::Result<()> {
+    /// Writes the result lines of the assignments in `done` (`user` from
+    /// `users`) and closes them. Blocking I/O.
+    fn close(&self, done: &[UnitResult], users: &crate::gimps::Users) -> std::io::Result<()> {
         let mut open = self.lock();
         for r in done {
             let Some(o) = open.get(&r.exponent) else {
                 continue;
             };
-            crate::gimps::append(&self.results_file, r, o.fft_length, o.aid.as_deref())?;
+            let user = users.get(&r.computed_by);
+            crate::gimps::append(&self.results_file, r, o.fft_length, o.aid.as_deref(), user)?;
             info!(exponent = r.exponent, aid = ?o.aid, "assignment done; written to results.json.txt");
             open.remove(&r.exponent);
         }
@@ -134,12 +135,23 @@ pub(crate) async fn run(shell: Arc<Shell>) {
         if open.is_empty() {
             continue;
         }
-        let Some(done) = shell
+        let Some((done, users)) = shell
             .read(move |g| {
-                open.iter()
+                let done = open
+                    .iter()
                     .filter_map(|p| g.results().get(*p))
                     .filter_map(|v| agreement(v).map(|(best, _)| best.clone()))
-                    .collect::<Vec<UnitResult>>()
+                    .collect::<Vec<UnitResult>>();
+                // Whoever crunched them: this peer or one it knows, by
+                // the ring id its key gives it.
+                let mut users = crate::gimps::Users::default();
+                if !done.is_empty() {
+                    let ring = g.ring();
+                    for p in ring.known_peers().into_iter().chain([ring.me()]) {
+                        users.add(p.addr.to_string(), p.id.0);
+                    }
+                }
+                (done, users)
             })
             .await
         else {
@@ -149,7 +161,7 @@ pub(crate) async fn run(shell: Arc<Shell>) {
             continue;
         }
         let a = shell.clone();
-        let closed = tokio::task::spawn_blocking(move || a.assignments.close(&done)).await;
+        let closed = tokio::task::spawn_blocking(move || a.assignments.close(&done, &users)).await;
         if let Ok(Err(e)) = closed {
             warn!(%e, "writing assignment results failed; retrying");
         }
@@ -181,12 +193,15 @@ mod tests {
             finished_ms: 0,
             crunch_ms: 1,
         };
-        a.close(&[r]).unwrap();
+        let mut users = crate::gimps::Users::default();
+        users.add("127.0.0.1:1", 0x4ce6_0ccd_3d70_a155);
+        a.close(&[r], &users).unwrap();
         assert_eq!(Assignments::load(dir.path()).open(), vec![4253]);
         let text = std::fs::read_to_string(crate::gimps::results_path(dir.path())).unwrap();
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["aid"], "AB".repeat(16));
         assert_eq!(v["fft-length"], 256);
         assert_eq!(v["exponent"], 4423);
+        assert_eq!(v["user"], "4ce60ccd3d70a155");
     }
 }

@@ -15,6 +15,7 @@ use mersenne_common::work::UnitResult;
 
 use super::{Cmd, now_ms};
 use crate::citizen::duty::{DutyCycle, thread_cpu_time};
+use crate::citizen::memory::{self, Admit};
 
 /// Where and how units are crunched.
 pub struct CrunchPool {
@@ -26,6 +27,9 @@ pub struct CrunchPool {
     pub every: Duration,
     /// This peer's address, for `computed_by`.
     pub me: String,
+    /// This peer's ring id (from its key), the `user` of its
+    /// `results.json.txt` lines.
+    pub me_id: u64,
     /// Set to make every crunch checkpoint and stop.
     pub stop: Arc<AtomicBool>,
     /// LL iterations done, for the status.
@@ -55,6 +59,7 @@ impl CrunchPool {
         let iters = self.iterations.clone();
         let every = self.every;
         let me = self.me.clone();
+        let user = format!("{:016x}", self.me_id);
         let tx = self.results.clone();
         let results_file = self.results_file.clone();
         let assignments = self.assignments.clone();
@@ -63,15 +68,19 @@ impl CrunchPool {
         let gate = self.gate.clone();
         info!(exponent = p, shift, "claimed; crunching");
         self.pool.spawn(move || {
-            let (outcome, fft_length) =
-                crunch(p, shift, &path, &stop, &iters, every, &me, &progress, &gate);
+            let (outcome, fft_length) = match reserve_memory(p, &gate, &stop) {
+                Ok(()) => crunch(p, shift, &path, &stop, &iters, every, &me, &progress, &gate),
+                Err(o) => (o, None),
+            };
+            gate.memory.release(p);
             progress.remove(p);
             if let Crunched::Done(r) = &outcome {
                 // Only I/O, on this rayon thread: the ring decides nothing
                 // from this file.
                 let assigned = assignments.note_crunched(p, fft_length);
                 if !assigned
-                    && let Err(e) = crate::gimps::append(&results_file, r, fft_length, None)
+                    && let Err(e) =
+                        crate::gimps::append(&results_file, r, fft_length, None, Some(&user))
                 {
                     warn!(exponent = p, %e, "results.json.txt write failed");
                 }
@@ -112,6 +121,51 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
             return;
         }
         std::thread::sleep(left.min(PAUSE_POLL));
+    }
+}
+
+/// Waits until the `--max-memory` budget admits unit `p` (the estimate of
+/// [`memory::unit_bytes`]), checked before its engine allocates anything.
+/// A unit larger than the whole cap fails, so the grid gives it back for a
+/// peer with more memory and does not claim it here again for a lease; a
+/// stop or a give-back while it waits ends it as stopped.
+fn reserve_memory(p: u64, gate: &crate::citizen::Gate, stop: &AtomicBool) -> Result<(), Crunched> {
+    let budget = &gate.memory;
+    let need = memory::unit_bytes(p);
+    let mut waited = false;
+    loop {
+        match budget.try_reserve(p, need) {
+            Admit::Run => {
+                if waited {
+                    info!(exponent = p, "memory freed; crunching");
+                }
+                return Ok(());
+            }
+            Admit::Refuse => {
+                let cap = budget.cap().unwrap_or(0);
+                let reason = format!(
+                    "M{p} needs about {} of memory, more than --max-memory {}: not crunched here",
+                    memory::human(need),
+                    memory::human(cap)
+                );
+                warn!(exponent = p, "{reason}; given back to the grid");
+                return Err(Crunched::Failed(reason));
+            }
+            Admit::Wait => {
+                if !waited {
+                    waited = true;
+                    info!(
+                        exponent = p,
+                        need = %memory::human(need),
+                        "waiting for memory: the units in progress hold too much of --max-memory"
+                    );
+                }
+                if stop.load(Ordering::SeqCst) || (gate.paused() && gate.yielding()) {
+                    return Err(Crunched::Stopped);
+                }
+                std::thread::sleep(PAUSE_POLL);
+            }
+        }
     }
 }
 

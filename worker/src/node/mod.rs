@@ -327,7 +327,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         stop_crunch: Arc::new(AtomicBool::new(false)),
         assignments: Arc::new(assign::Assignments::load(&cfg.data)),
         progress: Arc::new(ProgressBoard::default()),
-        gate: Arc::new(crate::citizen::Gate::new(cfg.policy.cpu_limit)),
+        gate: Arc::new(crate::citizen::Gate::from_policy(&cfg.policy)),
         told_paused: tokio::sync::Mutex::new(false),
     });
     let me = Peer { id, addr: me_addr };
@@ -356,6 +356,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         dir: ckpts,
         every: cfg.checkpoint_every,
         me: addr.clone(),
+        me_id: id.0,
         stop: shell.stop_crunch.clone(),
         iterations: shell.counters.iterations.clone(),
         results: shell.cmd.clone(),

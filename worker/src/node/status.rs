@@ -167,6 +167,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         connections: s.limiter.open_connections(),
         units: s.progress.snapshot(),
         paused: s.gate.reasons().map(String::from).collect(),
+        memory: s.gate.memory.status(),
     }
 }
 
