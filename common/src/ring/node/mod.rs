@@ -4,6 +4,7 @@ mod failure;
 mod lookup;
 mod maintenance;
 mod repair;
+mod seen;
 mod store;
 mod unify;
 
@@ -132,7 +133,7 @@ pub struct RingNode<A> {
     outbox: Vec<Outgoing<A>>,
     events: Vec<Event<A>>,
     /// Peers seen recently, oldest first (bounded): ways back into the ring.
-    known: Vec<Peer<A>>,
+    known: seen::SeenCache<A>,
     /// Shafaat et al.'s passive list: peers believed dead, probed one per
     /// period so that rings split by a partition find each other again.
     suspects: Vec<Peer<A>>,
@@ -194,7 +195,7 @@ impl<A: Address> RingNode<A> {
             outbox: Vec::new(),
             events: Vec::new(),
             changed: None,
-            known: Vec::new(),
+            known: seen::SeenCache::new(),
             suspects: Vec::new(),
             probe_cursor: 0,
             last_active: now,
@@ -241,7 +242,7 @@ impl<A: Address> RingNode<A> {
     /// Peers seen recently (bounded, oldest first), for a shell to persist
     /// so that a restarted node has more than one way back in.
     pub fn known_peers(&self) -> Vec<Peer<A>> {
-        self.known.clone()
+        self.known.iter().copied().collect()
     }
     /// Seed the cache of known peers (say, from disk at start).
     pub fn add_known_peers(&mut self, peers: &[Peer<A>]) {
