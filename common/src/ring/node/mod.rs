@@ -1,9 +1,12 @@
 //! The Chord node state machine.
 
+mod client;
+mod dispatch;
 mod failure;
 mod lookup;
 mod maintenance;
 mod repair;
+mod seen;
 mod store;
 mod unify;
 
@@ -132,7 +135,7 @@ pub struct RingNode<A> {
     outbox: Vec<Outgoing<A>>,
     events: Vec<Event<A>>,
     /// Peers seen recently, oldest first (bounded): ways back into the ring.
-    known: Vec<Peer<A>>,
+    known: seen::SeenCache<A>,
     /// Shafaat et al.'s passive list: peers believed dead, probed one per
     /// period so that rings split by a partition find each other again.
     suspects: Vec<Peer<A>>,
@@ -194,7 +197,7 @@ impl<A: Address> RingNode<A> {
             outbox: Vec::new(),
             events: Vec::new(),
             changed: None,
-            known: Vec::new(),
+            known: seen::SeenCache::new(),
             suspects: Vec::new(),
             probe_cursor: 0,
             last_active: now,
@@ -241,7 +244,7 @@ impl<A: Address> RingNode<A> {
     /// Peers seen recently (bounded, oldest first), for a shell to persist
     /// so that a restarted node has more than one way back in.
     pub fn known_peers(&self) -> Vec<Peer<A>> {
-        self.known.clone()
+        self.known.iter().copied().collect()
     }
     /// Seed the cache of known peers (say, from disk at start).
     pub fn add_known_peers(&mut self, peers: &[Peer<A>]) {
@@ -337,101 +340,6 @@ impl<A: Address> RingNode<A> {
         t
     }
 
-    // ------------------------------------------------------- client surface
-
-    /// Look up the successor of `key`. Completes with [`Outcome::Found`].
-    pub fn lookup(&mut self, key: Id, now: Time) -> OpId {
-        self.start_op(key, OpKind::Lookup, Vec::new(), now)
-    }
-    /// Write `value` under `key` at its successor (version + 1).
-    pub fn put(&mut self, key: Id, value: Vec<u8>, now: Time) -> OpId {
-        self.start_op(
-            key,
-            OpKind::Store(StoreOp::Put { key, value }),
-            Vec::new(),
-            now,
-        )
-    }
-    /// Read `key` from its successor.
-    pub fn get(&mut self, key: Id, now: Time) -> OpId {
-        self.start_op(key, OpKind::Store(StoreOp::Get { key }), Vec::new(), now)
-    }
-    /// Join `record` into the copy its key's successor holds (say, a record
-    /// restored from disk after a restart). Where the key is absent the
-    /// record is stored at its own version; otherwise the two copies are
-    /// joined by the merge hook ([`RingNode::set_merge`]) at the higher
-    /// version (one more if the join differs from a copy at that version),
-    /// so that the version never goes backward. Completes with
-    /// `Stored(record as now stored)`, or `Conflict(Some(current))` when the
-    /// stored copy already contains this one.
-    pub fn restore(&mut self, record: Record, now: Time) -> OpId {
-        let key = record.key;
-        self.start_op(
-            key,
-            OpKind::Store(StoreOp::Merge { record }),
-            Vec::new(),
-            now,
-        )
-    }
-    /// Write `value` under `key` only if its version is `expected` (0 = absent).
-    pub fn cas(&mut self, key: Id, expected: u64, value: Vec<u8>, now: Time) -> OpId {
-        let op = StoreOp::Cas {
-            key,
-            expected,
-            value,
-        };
-        self.start_op(key, OpKind::Store(op), Vec::new(), now)
-    }
-
-    /// Join the ring that the node at `bootstrap` belongs to (Zave: find the
-    /// successor through any member, then copy that successor's list).
-    /// Completes with [`Outcome::Joined`]; until then the node is not a member.
-    pub fn join(&mut self, bootstrap: A, now: Time) -> OpId {
-        self.member = false;
-        self.successors.clear();
-        self.predecessor = None;
-        self.fingers.clear();
-        let key = self.me.id;
-        self.start_op(key, OpKind::Join, vec![bootstrap], now)
-    }
-
-    /// Leave gracefully: hand every record to the successor and tell both
-    /// neighbours how to close the gap. The node then ignores all input.
-    pub fn leave(&mut self, _now: Time) {
-        if self.left {
-            return;
-        }
-        if self.is_member() {
-            let records: Vec<Record> = self.records.values().cloned().collect();
-            let succ = self.successors.first().copied();
-            if let Some(s) = succ {
-                let body = Body::Leaving {
-                    predecessor: self.predecessor,
-                    successors: self.successors.clone(),
-                    records,
-                };
-                self.send(s.addr, body);
-            }
-            if let Some(p) = self
-                .predecessor
-                .filter(|p| Some(p.id) != succ.map(|s| s.id))
-            {
-                let body = Body::Leaving {
-                    predecessor: self.predecessor,
-                    successors: self.successors.clone(),
-                    records: Vec::new(),
-                };
-                self.send(p.addr, body);
-            }
-        }
-        for op in std::mem::take(&mut self.ops) {
-            self.finish(&op, Outcome::Failed(RingError::Left));
-        }
-        self.left = true;
-        self.member = false;
-        self.pending.clear();
-    }
-
     // -------------------------------------------------------------- driving
 
     /// Handle one incoming message; returns the messages to send.
@@ -491,148 +399,6 @@ impl<A: Address> RingNode<A> {
                 self.send_digests(false);
             }
             self.sweep_replicas(now);
-        }
-    }
-
-    /// Handle one message, leaving the replies in the outbox.
-    pub fn handle(&mut self, msg: Message<A>, now: Time) {
-        if self.left {
-            return;
-        }
-        let from = msg.from;
-        self.check_gap(now);
-        self.see(from);
-        if self.is_member() && self.suspects.iter().any(|s| s.id == from.id) {
-            // A node we believed dead is talking to us: it may be in another
-            // ring after a partition. Probe it now rather than in turn.
-            self.suspects.retain(|s| s.id != from.id);
-            self.probe(from, now);
-        }
-        if !self.is_member()
-            && matches!(msg.body, Body::FindSuccessor { .. })
-            && self.rejoin_failed()
-        {
-            // Somebody wants in through us while nobody we know answers:
-            // we are the last of our ring (say every other peer died).
-            // Staying outside for ever would lock every newcomer out too,
-            // so start a ring of one, as Chord's create(); the suspects stay
-            // on the passive list and are merged with if they come back.
-            self.restart_alone(now);
-        }
-        if !self.is_member() {
-            // Outside the ring (joining, or rejoining after losing every
-            // successor) a node answers no ring requests, so that members
-            // still pointing at it time out and drop it.
-            let reply = matches!(
-                msg.body,
-                Body::Found { .. }
-                    | Body::State { .. }
-                    | Body::Pong { .. }
-                    | Body::StoreDone { .. }
-                    | Body::ReplicateAck { .. }
-            );
-            if !reply {
-                return;
-            }
-        }
-        match msg.body {
-            Body::FindSuccessor { rid, key } => {
-                let route = self.route(key);
-                self.send(from.addr, Body::Found { rid, route });
-            }
-            Body::Found { rid, route } => {
-                if let Some(p) = self.take_pending(rid)
-                    && let Purpose::Hop(op) = p.purpose
-                {
-                    self.on_route(op, from, route, now);
-                }
-            }
-            Body::GetState { rid } => {
-                let body = Body::State {
-                    rid,
-                    predecessor: self.predecessor,
-                    successors: self.successors.clone(),
-                };
-                self.send(from.addr, body);
-            }
-            Body::State {
-                rid,
-                predecessor,
-                successors,
-            } => {
-                if let Some(p) = self.take_pending(rid) {
-                    self.on_state(p.purpose, from, predecessor, successors, now);
-                }
-            }
-            Body::Notify => self.on_notify(from, now),
-            Body::NewPredecessor { node } => self.on_new_predecessor(node, now),
-            Body::Pull { after, upto } => {
-                let records: Vec<Record> = self
-                    .records_in(after, upto)
-                    .take(repair::REPAIR_CHUNK)
-                    .cloned()
-                    .collect();
-                if !records.is_empty() {
-                    self.hand_over(from, records, now);
-                }
-            }
-            Body::Ping { rid } => self.send(from.addr, Body::Pong { rid }),
-            Body::Pong { rid } => {
-                self.take_pending(rid);
-            }
-            Body::Store { rid, op } => {
-                self.execute(op, ReplyTo::Remote(from, rid), now);
-            }
-            Body::StoreDone { rid, reply } => {
-                if let Some(p) = self.take_pending(rid)
-                    && let Purpose::Owner(op) = p.purpose
-                {
-                    self.on_store_reply(op, reply, now);
-                }
-            }
-            Body::Replicate { rid, records } => {
-                for r in records {
-                    self.merge(r);
-                }
-                if rid != 0 {
-                    self.send(from.addr, Body::ReplicateAck { rid });
-                }
-            }
-            Body::ReplicateAck { rid } => match self.take_pending(rid).map(|p| p.purpose) {
-                Some(Purpose::ReplicaAck { reply_to, reply }) => {
-                    self.reply_store(reply_to, reply, now)
-                }
-                Some(Purpose::Handover {
-                    records,
-                    release: true,
-                    ..
-                }) => self.release(records, now),
-                _ => {}
-            },
-            Body::Handover { rid, ttl, records } => {
-                self.send(from.addr, Body::ReplicateAck { rid });
-                self.on_handover(records, ttl, now);
-            }
-            Body::MergeHint { node, ttl } => self.on_merge_hint(node, ttl, now),
-            Body::Digest {
-                owner_after,
-                after,
-                upto,
-                count,
-                hash,
-            } => self.on_digest(from, owner_after, (after, upto), (count, hash), now),
-            Body::DigestDiff {
-                after,
-                upto,
-                records,
-            } => self.on_digest_diff(from, (after, upto), records),
-            Body::Leaving {
-                predecessor,
-                successors,
-                records,
-            } => {
-                self.on_leaving(from, predecessor, successors, records);
-            }
         }
     }
 

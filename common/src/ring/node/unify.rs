@@ -16,8 +16,6 @@
 
 use super::*;
 
-/// Peers kept in the cache of peers seen.
-const KNOWN_CAP: usize = 32;
 /// Peers kept on the passive list of suspects.
 const SUSPECTS_CAP: usize = 32;
 /// Hops a merge hint or a forwarded hand-over may still take.
@@ -30,18 +28,14 @@ const REJOIN_FANOUT: usize = 4;
 impl<A: Address> RingNode<A> {
     /// Note a peer that just spoke to us (or was handed to us).
     pub(super) fn see(&mut self, p: Peer<A>) {
-        if p.id == self.me.id || self.known.iter().any(|k| k.id == p.id) {
-            return;
+        if p.id != self.me.id {
+            self.known.insert(p);
         }
-        if self.known.len() >= KNOWN_CAP {
-            self.known.remove(0);
-        }
-        self.known.push(p);
     }
 
     /// Put a peer that stopped answering on the passive list.
     pub(super) fn suspect(&mut self, p: Peer<A>) {
-        self.known.retain(|k| k.id != p.id);
+        self.known.remove(p.id);
         if p.id == self.me.id || self.suspects.iter().any(|s| s.id == p.id) {
             return;
         }
