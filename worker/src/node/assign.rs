@@ -180,6 +180,8 @@ mod tests {
             computed_by: "127.0.0.1:1".into(),
             finished_ms: 0,
             crunch_ms: 1,
+            fft_length: 0,
+            errors: 0,
         };
         a.close(&[r]).unwrap();
         assert_eq!(Assignments::load(dir.path()).open(), vec![4253]);

@@ -23,7 +23,10 @@
 
 mod assign;
 mod crunch;
+mod engine;
+mod fault;
 mod limits;
+pub use fault::Fault;
 mod pause;
 mod peers;
 mod persist;
@@ -124,6 +127,8 @@ pub struct NodeConfig {
     pub policy: crate::citizen::Policy,
     /// Crunch threads at normal priority instead of the lowest.
     pub normal_priority: bool,
+    /// Wrong results on purpose (tests; see `fault.rs`).
+    pub fault: Fault,
 }
 
 impl NodeConfig {
@@ -147,6 +152,7 @@ impl NodeConfig {
             hooks: crate::notify::Hooks::default(),
             policy: crate::citizen::Policy::default(),
             normal_priority: false,
+            fault: Fault::default(),
         }
     }
 
@@ -350,6 +356,9 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         shell.now(),
     );
     grid.seed_peers(&cached_peers);
+    // The grid schedules double checks of other peers' results (GIMPS's
+    // double check, BOINC's quorum; `common/src/grid/check.rs`).
+    grid.set_checks(true, Default::default(), Default::default());
     let (persist, persist_task) = persist::Persist::start(db, ckpts.clone(), shell.cmd.clone());
     let crunch = crunch::CrunchPool {
         pool,
@@ -364,6 +373,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         progress: shell.progress.clone(),
         hooks: cfg.hooks.clone(),
         gate: shell.gate.clone(),
+        fault: cfg.fault,
     };
     let mut tasks = vec![
         tokio::spawn(ring_task::run(
