@@ -42,6 +42,8 @@ fn result(p: u64, res64: u64, by: &str, at: u64) -> UnitResult {
         computed_by: by.into(),
         finished_ms: at,
         crunch_ms: p / 50,
+        fft_length: 0,
+        errors: 0,
     }
 }
 

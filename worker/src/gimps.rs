@@ -50,14 +50,14 @@ impl Users {
 
 /// One result as a Prime95 `results.json.txt` object.
 ///
-/// `fft_length` is known only where the unit was crunched (the table does
-/// not keep it); absent, the field is left out as Prime95 leaves out what
-/// does not apply. `error-code` is zeros: the engines do not expose
-/// round-off or Jacobi recovery counts. `user` is the computing peer's
-/// ring id, derived from its key (left out when the writer does not know
-/// that peer's id), and `computer` its address, the two ways a peer is
-/// named. `aid` is the PrimeNet assignment id of an imported worktodo
-/// line, when it had one.
+/// `fft_length` is the FFT length the crunching peer saw (else the one the
+/// result carries; absent, or 0, the field is left out as Prime95 leaves
+/// out what does not apply). `error-code` is the count of errors the run
+/// recovered from (round-off retries and failed Jacobi checks). `user` is
+/// the computing peer's ring id, derived from its key (left out when the
+/// writer does not know that peer's id), and `computer` its address, the
+/// two ways a peer is named. `aid` is the PrimeNet assignment id of an
+/// imported worktodo line, when it had one.
 pub fn line(
     r: &UnitResult,
     fft_length: Option<usize>,
@@ -70,7 +70,7 @@ pub fn line(
         "worktype": "LL",
         "res64": res64_hex(r.res64),
         "shift-count": r.shift,
-        "error-code": "00000000",
+        "error-code": error_code(r.errors),
         "program": crate::Program::this(),
         "timestamp": crate::timefmt::utc_from_unix_ms(r.finished_ms),
         "computer": r.computed_by,
@@ -78,13 +78,20 @@ pub fn line(
     if let Some(u) = user {
         v["user"] = u.into();
     }
-    if let Some(n) = fft_length {
+    let n = fft_length.map_or(r.fft_length, |n| n as u64);
+    if n > 0 {
         v["fft-length"] = n.into();
     }
     if let Some(aid) = aid {
         v["aid"] = aid.into();
     }
     v
+}
+
+/// A recovered-error count as Prime95's `error-code`: 8 hex digits. (Prime95
+/// packs several counters into its nibbles; ours is one count.)
+pub fn error_code(errors: u32) -> String {
+    format!("{errors:08X}")
 }
 
 /// Appends one line to `path` (created if missing). Blocking I/O: call it
@@ -119,6 +126,8 @@ mod tests {
             computed_by: "127.0.0.1:7700".into(),
             finished_ms: 1_796_016_014_000,
             crunch_ms: 10,
+            fft_length: 0,
+            errors: 0,
         }
     }
 

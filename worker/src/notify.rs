@@ -160,6 +160,8 @@ mod tests {
             computed_by: "127.0.0.1:7700".into(),
             finished_ms: 1_796_016_014_000,
             crunch_ms: 12,
+            fft_length: 0,
+            errors: 0,
         };
         spawn(
             "on-prime",

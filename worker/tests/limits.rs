@@ -375,6 +375,8 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
         computed_by: "x".repeat(9 << 20),
         finished_ms: 0,
         crunch_ms: 0,
+        fft_length: 0,
+        errors: 0,
     };
     match ask(
         a,
@@ -409,6 +411,8 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
                 computed_by: "attacker".into(),
                 finished_ms: 0,
                 crunch_ms: 0,
+                fft_length: 0,
+                errors: 0,
             })
             .collect()
     };

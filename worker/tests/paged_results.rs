@@ -47,6 +47,8 @@ fn results_walk_a_table_larger_than_one_frame() {
                     computed_by: name(by),
                     finished_ms: 1_700_000_000_000 + p,
                     crunch_ms: 1,
+                    fft_length: 0,
+                    errors: 0,
                 };
                 let mut v = vec![one(p % 7)];
                 if p % 10 == 3 {

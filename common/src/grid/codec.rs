@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ll::Status;
 use crate::ring::Record;
-use crate::work::{UnitRecord, UnitResult, UnitState};
+use crate::work::{CheckLease, UnitRecord, UnitResult, UnitState};
 
 /// A prime or composite verdict, as sent on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,6 +40,12 @@ pub struct WireResult {
     pub finished_ms: u64,
     /// Milliseconds spent crunching.
     pub crunch_ms: u64,
+    /// FFT length (0: none). Absent in records from before protocol 4.
+    #[serde(default)]
+    pub fft_length: u64,
+    /// Errors recovered during the run. Absent before protocol 4.
+    #[serde(default)]
+    pub errors: u32,
 }
 
 impl From<&UnitResult> for WireResult {
@@ -56,6 +62,8 @@ impl From<&UnitResult> for WireResult {
             computed_by: r.computed_by.clone(),
             finished_ms: r.finished_ms,
             crunch_ms: r.crunch_ms,
+            fft_length: r.fft_length,
+            errors: r.errors,
         }
     }
 }
@@ -74,6 +82,8 @@ impl From<WireResult> for UnitResult {
             computed_by: r.computed_by,
             finished_ms: r.finished_ms,
             crunch_ms: r.crunch_ms,
+            fft_length: r.fft_length,
+            errors: r.errors,
         }
     }
 }
@@ -125,6 +135,16 @@ pub struct WireUnit {
     pub claims: u32,
     /// Every result reported.
     pub results: Vec<WireResult>,
+    /// The double check's lease holder. This and the next two are absent
+    /// in records written before protocol 4, which decode with no check.
+    #[serde(default)]
+    pub check_claimant: Option<String>,
+    /// The double check's lease expiry (ms since the UNIX epoch).
+    #[serde(default)]
+    pub check_expires_ms: u64,
+    /// Double-check claims so far.
+    #[serde(default)]
+    pub check_claims: u32,
 }
 
 impl From<&UnitRecord> for WireUnit {
@@ -136,6 +156,9 @@ impl From<&UnitRecord> for WireUnit {
             lease_expires_ms: r.lease_expires_ms,
             claims: r.claims,
             results: r.results.iter().map(WireResult::from).collect(),
+            check_claimant: r.check.claimant.clone(),
+            check_expires_ms: r.check.expires_ms,
+            check_claims: r.check.claims,
         }
     }
 }
@@ -151,6 +174,11 @@ impl WireUnit {
             lease_expires_ms: self.lease_expires_ms,
             claims: self.claims,
             results: self.results.into_iter().map(UnitResult::from).collect(),
+            check: CheckLease {
+                claimant: self.check_claimant,
+                expires_ms: self.check_expires_ms,
+                claims: self.check_claims,
+            },
         }
     }
 

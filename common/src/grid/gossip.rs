@@ -27,6 +27,7 @@ impl<A: Address> GridNode<A> {
         for r in results.into_iter().filter(|r| r.check_limits().is_ok()) {
             if self.results.insert(r.clone()) {
                 self.dirty_rows.insert(r.exponent);
+                self.checks.touch(r.exponent);
                 fresh.push(r);
             }
         }
@@ -86,12 +87,18 @@ impl<A: Address> GridNode<A> {
                     .chain(self.claiming.iter())
                     .copied()
                     .collect();
-                PeerAnswer::Work(self.index.claimable_owned(
+                let mut work = self.index.claimable_owned(
                     &self.ring,
                     now.wall_ms,
                     max.min(OFFER_MAX),
                     &exclude,
-                ))
+                );
+                // First tests before checks, as GIMPS hands them out.
+                if work.len() < max.min(OFFER_MAX) {
+                    let left = max.min(OFFER_MAX) - work.len();
+                    work.extend(self.check_offers(now, left));
+                }
+                PeerAnswer::Work(work)
             }
             PeerRequest::PushResults(results) => {
                 self.absorb(results, true);

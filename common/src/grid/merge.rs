@@ -19,6 +19,9 @@
 //!   extended; two concurrent claims of the same epoch (only possible on two
 //!   sides of a partition) are ordered by expiry, then claimant, an arbitrary
 //!   but fixed choice. Both may crunch; both results are kept.
+//! * **Check lease** (a double check of a done unit, `work::check`): a
+//!   second lease, ordered the same way by its own `(claims, no claimant,
+//!   expiry, claimant)`.
 //! * **Done** is a flag that never goes back: set when either copy is done
 //!   or any result is known.
 //! * **Version**: the larger of the two. The ring that stores the merged
@@ -47,6 +50,8 @@ fn result_order(a: &UnitResult, b: &UnitResult) -> Ordering {
         &a.engine,
         a.crunch_ms,
         a.exponent,
+        a.fft_length,
+        a.errors,
     )
         .cmp(&(
             b.finished_ms,
@@ -57,6 +62,8 @@ fn result_order(a: &UnitResult, b: &UnitResult) -> Ordering {
             &b.engine,
             b.crunch_ms,
             b.exponent,
+            b.fft_length,
+            b.errors,
         ))
 }
 
@@ -97,6 +104,12 @@ pub fn merge_units(a: &UnitRecord, b: &UnitRecord) -> UnitRecord {
         return if a.exponent > b.exponent { a } else { b }.clone();
     }
     let lease = if lease_key(a) >= lease_key(b) { a } else { b };
+    // The check lease is a second lease with the same order.
+    let check = if a.check.order_key() >= b.check.order_key() {
+        &a.check
+    } else {
+        &b.check
+    };
     let results = union_results(&a.results, &b.results);
     let done = a.state == UnitState::Done || b.state == UnitState::Done || !results.is_empty();
     let state = if done {
@@ -117,6 +130,7 @@ pub fn merge_units(a: &UnitRecord, b: &UnitRecord) -> UnitRecord {
         lease_expires_ms: lease.lease_expires_ms,
         claims: lease.claims,
         results,
+        check: check.clone(),
     }
 }
 
@@ -180,6 +194,8 @@ mod tests {
             computed_by: format!("n{}", i % 3),
             finished_ms: u64::from(i % 7),
             crunch_ms: u64::from(i),
+            fft_length: u64::from(i % 2) * 256,
+            errors: u32::from(i % 3 == 1),
         }
     }
 
@@ -191,6 +207,9 @@ mod tests {
             claims in 0u32..3,
             version in 0u64..4,
             picks in prop::collection::vec(0u8..12, 0..4),
+            checker in prop::option::of(0u8..3),
+            check_lease in 0u64..4,
+            check_claims in 0u32..3,
         ) -> UnitRecord {
             UnitRecord {
                 exponent: 31,
@@ -200,6 +219,11 @@ mod tests {
                 lease_expires_ms: lease * 1000,
                 claims,
                 results: union_results(&picks.into_iter().map(result).collect::<Vec<_>>(), &[]),
+                check: crate::work::CheckLease {
+                    claimant: checker.map(|c| format!("n{c}")),
+                    expires_ms: check_lease * 1000,
+                    claims: check_claims,
+                },
             }
         }
     }

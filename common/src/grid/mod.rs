@@ -30,6 +30,7 @@
 //! The unit-record codec ([`codec`]) and the lossless merge of two
 //! diverged copies of a record ([`merge`]) live here too.
 
+mod check;
 pub mod codec;
 mod gossip;
 mod index;
@@ -42,6 +43,7 @@ mod work;
 #[cfg(test)]
 mod tests;
 
+pub use check::{CheckNeed, check_need, sample_draw};
 pub use codec::{WireResult, WireStatus, WireUnit, WireUnitState};
 pub use index::{ClaimIndex, claimable_owned_by_scan};
 pub use merge::{merge_records, merge_units, union_results};
@@ -247,12 +249,15 @@ pub enum Output<A> {
         result: Result<(u64, u64), SubmitError>,
     },
     /// Start crunching unit `p` from its checkpoint if there is one, else
-    /// from scratch with this shift.
+    /// from scratch with this shift. A double check always starts from
+    /// scratch, with this shift (one no earlier result used).
     Crunch {
         /// The exponent.
         p: u64,
         /// Shift for a fresh start.
         shift: u64,
+        /// Set when this is a double check of someone else's result.
+        check: Option<CheckRun>,
     },
     /// Stop every crunch (checkpoint and answer [`Crunched::Stopped`]).
     StopCrunching,
@@ -288,6 +293,14 @@ pub enum Output<A> {
     /// (checkpoint, answer [`Crunched::Stopped`]) without leaving; their
     /// leases are given back.
     YieldUnits,
+}
+
+/// How to run a double check ([`Output::Crunch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckRun {
+    /// The engine to run, when the check must use another engine than the
+    /// results so far (a small prime); `None`: the usual one.
+    pub engine: Option<crate::ll::EngineKind>,
 }
 
 /// Why a submission was refused or is incomplete.

@@ -109,6 +109,8 @@ pub struct GridStatus {
     pub completing: usize,
     /// Persisted records not yet back in the ring.
     pub restoring: usize,
+    /// Held done units that want a double check (owned or replicas).
+    pub checks_wanted: usize,
 }
 
 /// One grid peer: a Chord node plus everything the grid decides about
@@ -119,6 +121,7 @@ pub struct GridNode<A> {
     pub(super) cfg: super::GridConfig,
     pub(super) rng: ChaCha8Rng,
     pub(super) index: ClaimIndex,
+    pub(super) checks: super::check::Checks,
     pub(super) results: ResultSet,
     pub(super) pending: HashMap<OpId, Pending>,
     pub(super) out: Vec<Output<A>>,
@@ -214,6 +217,7 @@ impl<A: Address> GridNode<A> {
             name,
             rng: ChaCha8Rng::seed_from_u64(me.id.0),
             index: ClaimIndex::default(),
+            checks: super::check::Checks::new(now.mono),
             results,
             pending: HashMap::new(),
             out: Vec::new(),
@@ -327,6 +331,7 @@ impl<A: Address> GridNode<A> {
         s.results = self.results.len();
         s.completing = self.completing.len();
         s.restoring = self.restore.len() + self.restoring;
+        s.checks_wanted = self.checks.open_len();
         s
     }
 
@@ -387,6 +392,7 @@ impl<A: Address> GridNode<A> {
             let op = self.ring.join(seed, now.mono);
             self.pending.insert(op, Pending::Join);
         }
+        self.judge_rows();
         self.renew_due(now);
         self.retry_due(now);
         self.pause_due(now);
@@ -445,6 +451,7 @@ impl<A: Address> GridNode<A> {
             let changed = self.ring.take_changed();
             if !changed.is_empty() {
                 let found = self.index.update(&self.ring, &changed);
+                self.checks.update(&self.ring, &changed, now.mono);
                 self.dirty_records.extend(changed);
                 self.absorb(found, true);
             }

@@ -82,6 +82,8 @@ fn fake_result(p: u64, by: Addr, now: u64) -> UnitResult {
         computed_by: format!("n{by}"),
         finished_ms: now,
         crunch_ms: 50,
+        fft_length: 0,
+        errors: 0,
     }
 }
 

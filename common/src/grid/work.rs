@@ -1,6 +1,5 @@
 //! Claims, leases, completion and release: the work half of [`GridNode`].
 
-use rand::Rng;
 use rand::seq::IndexedRandom;
 
 use crate::ring::{Address, Outcome, StoreReply};
@@ -47,7 +46,7 @@ impl<A: Address> GridNode<A> {
             .saturating_sub(self.active.len() + self.claiming.len())
     }
 
-    fn busy(&self, p: u64) -> bool {
+    pub(super) fn busy(&self, p: u64) -> bool {
         self.active.contains_key(&p)
             || self.claiming.contains(&p)
             || self.releasing.contains(&p)
@@ -103,6 +102,10 @@ impl<A: Address> GridNode<A> {
                 free -= 1;
             }
         }
+        // No first test of its own left: a double check (see `check`).
+        if self.candidates.is_empty() {
+            free = self.fill_checks(now, free);
+        }
         if free == 0 {
             return;
         }
@@ -144,6 +147,9 @@ impl<A: Address> GridNode<A> {
     /// instead of crunched again (say its record lost the result in a crash
     /// of the whole grid).
     pub(super) fn try_claim(&mut self, rec: UnitRecord, now: Now) -> bool {
+        if rec.state == UnitState::Done {
+            return self.try_claim_check(rec, now);
+        }
         let p = rec.exponent;
         if let Some(known) = self.results.get(p).filter(|v| !v.is_empty()) {
             let known = known.to_vec();
@@ -186,11 +192,7 @@ impl<A: Address> GridNode<A> {
         self.stats.claim_ms_total += (now.mono.0 - started.0) as f64;
         self.idle_ms = 100;
         self.resume.remove(&p);
-        let shift = if p > 2 {
-            self.rng.random_range(0..p)
-        } else {
-            0
-        };
+        let order = self.crunch_order(p, &rec);
         self.active.insert(
             p,
             Active {
@@ -199,7 +201,7 @@ impl<A: Address> GridNode<A> {
                 renewing: false,
             },
         );
-        self.out.push(Output::Crunch { p, shift });
+        self.out.push(order);
     }
 
     /// The record of a unit with a checkpoint on disk: drop the checkpoint
@@ -243,7 +245,13 @@ impl<A: Address> GridNode<A> {
             a.next_renew = now.mono.after(period);
             // A lease someone else holds now (ours lapsed and was taken):
             // crunch on; both results are kept.
-            let Ok(new) = a.rec.renewed(&self.name, now.wall_ms, self.cfg.lease_ms) else {
+            let renewed = if a.rec.state == UnitState::Done {
+                a.rec
+                    .check_renewed(&self.name, now.wall_ms, self.cfg.lease_ms)
+            } else {
+                a.rec.renewed(&self.name, now.wall_ms, self.cfg.lease_ms)
+            };
+            let Ok(new) = renewed else {
                 continue;
             };
             a.renewing = true;

@@ -211,6 +211,8 @@ mod tests {
             computed_by: "a".into(),
             finished_ms: 1,
             crunch_ms: 1,
+            fft_length: 0,
+            errors: 0,
         }
     }
 

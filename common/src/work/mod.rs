@@ -28,9 +28,11 @@ use sha2::{Digest, Sha256};
 
 use crate::ll::Status;
 
+mod check;
 mod limits;
 pub mod reputation;
 pub mod verify;
+pub use check::CheckLease;
 pub use limits::{LimitError, MAX_NAME_LEN, MAX_SUBMIT_WIDTH, check_submission};
 
 /// Position of a unit's record on the ring: the first 8 bytes (big-endian)
@@ -100,6 +102,15 @@ pub struct UnitResult {
     pub finished_ms: u64,
     /// Wall-clock milliseconds spent crunching (excluding queueing).
     pub crunch_ms: u64,
+    /// FFT length the test ended on (0: an engine without an FFT), as in
+    /// GIMPS's `fft-length`.
+    #[serde(default)]
+    pub fft_length: u64,
+    /// Errors the run detected and recovered from (round-off retries and
+    /// failed Jacobi checks), GIMPS's `error-code` in one count: a result
+    /// that needed recovery is always double-checked.
+    #[serde(default)]
+    pub errors: u32,
 }
 
 impl UnitResult {
@@ -166,6 +177,9 @@ pub struct UnitRecord {
     pub claims: u32,
     /// Every result reported, never overwritten.
     pub results: Vec<UnitResult>,
+    /// The lease of a double check in progress (see [`CheckLease`]).
+    #[serde(default)]
+    pub check: CheckLease,
 }
 
 impl UnitRecord {
@@ -179,6 +193,7 @@ impl UnitRecord {
             lease_expires_ms: 0,
             claims: 0,
             results: Vec::new(),
+            check: CheckLease::default(),
         }
     }
 
@@ -263,6 +278,11 @@ impl UnitRecord {
             rec.lease_expires_ms = 0;
             rec.version += 1;
         }
+        if rec.check.claimant.as_deref() == Some(claimant) {
+            rec.check.claimant = None;
+            rec.check.expires_ms = 0;
+            rec.version += 1;
+        }
         rec
     }
 
@@ -270,10 +290,18 @@ impl UnitRecord {
     /// are kept.
     pub fn completed(&self, result: UnitResult) -> UnitRecord {
         let mut rec = self.clone();
+        // The check's lease ends with its own result, as a claim ends with
+        // the first one; someone else's result leaves it running.
+        let ends_check = rec.check.claimant.as_deref() == Some(result.computed_by.as_str());
         let added = merge_result(&mut rec.results, result);
         if added || rec.state != UnitState::Done {
             rec.state = UnitState::Done;
             rec.claimant = None;
+            rec.version += 1;
+        }
+        if ends_check {
+            rec.check.claimant = None;
+            rec.check.expires_ms = 0;
             rec.version += 1;
         }
         rec
@@ -295,6 +323,9 @@ pub enum ClaimError {
     /// The unit already has a result.
     #[error("M{0} is already done")]
     AlreadyDone(u64),
+    /// A double check was asked of a unit with no result yet.
+    #[error("M{0} has no result to check yet")]
+    NotDone(u64),
 }
 
 /// Number of digest buckets in anti-entropy.

@@ -14,6 +14,8 @@ fn result(p: u64, by: &str, res64: u64, at: u64) -> UnitResult {
         computed_by: by.into(),
         finished_ms: at,
         crunch_ms: 1,
+        fft_length: 0,
+        errors: 0,
     }
 }
 

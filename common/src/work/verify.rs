@@ -219,8 +219,7 @@ impl<'a> From<&'a UnitResult> for Report<'a> {
             status: r.status,
             res64: r.res64,
             engine: &r.engine,
-            // Results do not carry recovered-error counts yet.
-            errors: 0,
+            errors: r.errors,
         }
     }
 }
@@ -248,17 +247,7 @@ pub fn table_verdicts(
             .collect()
     };
     let first = judge(&BTreeSet::new());
-    let outcomes = first
-        .iter()
-        .filter_map(|(p, v)| v.answer.map(|a| (p, a)))
-        .flat_map(|(p, (status, res64))| {
-            by_p[p].iter().map(move |r| {
-                let ok = r.status == status && r.res64 == res64;
-                let outcome = if ok { Outcome::Valid } else { Outcome::Bad };
-                (r.finished_ms, r.computed_by.as_str(), outcome)
-            })
-        });
-    let quarantined: BTreeSet<String> = fold(outcomes)
+    let quarantined: BTreeSet<String> = reputations_from(&by_p, &first)
         .into_iter()
         .filter(|(_, rep)| rep.quarantined(reputation))
         .map(|(peer, _)| peer)
@@ -268,6 +257,44 @@ pub fn table_verdicts(
     } else {
         judge(&quarantined)
     }
+}
+
+/// Every peer's reputation as the table `rows` (exponent, its results)
+/// implies: each row judged with nobody quarantined, as the first pass of
+/// [`table_verdicts`] does, and the outcomes folded.
+pub fn reputations<'a>(
+    rows: impl IntoIterator<Item = (u64, &'a [UnitResult])>,
+    policy: &Policy,
+) -> BTreeMap<String, super::reputation::Reputation> {
+    let by_p: BTreeMap<u64, Vec<&UnitResult>> = rows
+        .into_iter()
+        .map(|(p, rs)| (p, rs.iter().collect()))
+        .collect();
+    let first: BTreeMap<u64, Verdict> = by_p
+        .iter()
+        .map(|(p, rs)| {
+            let reports: Vec<Report<'_>> = rs.iter().map(|r| Report::from(*r)).collect();
+            (*p, verdict(*p, &reports, &BTreeSet::new(), policy))
+        })
+        .collect();
+    reputations_from(&by_p, &first)
+}
+
+fn reputations_from(
+    by_p: &BTreeMap<u64, Vec<&UnitResult>>,
+    verdicts: &BTreeMap<u64, Verdict>,
+) -> BTreeMap<String, super::reputation::Reputation> {
+    let outcomes = verdicts
+        .iter()
+        .filter_map(|(p, v)| v.answer.map(|a| (p, a)))
+        .flat_map(|(p, (status, res64))| {
+            by_p[p].iter().map(move |r| {
+                let ok = r.status == status && r.res64 == res64;
+                let outcome = if ok { Outcome::Valid } else { Outcome::Bad };
+                (r.finished_ms, r.computed_by.as_str(), outcome)
+            })
+        });
+    fold(outcomes)
 }
 
 /// The largest set of reports with pairwise distinct peers and pairwise

@@ -265,6 +265,8 @@ fn result(p: u64, peer: &str, shift: u64, res64: u64, t: u64) -> UnitResult {
         computed_by: peer.into(),
         finished_ms: t,
         crunch_ms: 1,
+        fft_length: 0,
+        errors: 0,
     }
 }
 

@@ -7,6 +7,7 @@
 //! gridsim --nodes 1000 --units 10000 --scenario partition --groups 2 --cut-secs 60
 //! gridsim --nodes 100 --range 2-20000 --scenario pause --pause-secs 90
 //! gridsim --nodes 100 --range 2-20000 --scenario arc-cut --fraction 0.1 --cut-secs 15
+//! gridsim --nodes 100 --range 2-20000 --liars 0.1 --liar-kind random --json
 //! ```
 //!
 //! The seed is printed first; the same seed replays the same run. With
@@ -15,9 +16,19 @@
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
-use mersenne_common::sim::grid::{self, CostModel, GridReport, GridScenario, GridSimConfig};
+use mersenne_common::sim::grid::{
+    self, CostModel, GridReport, GridScenario, GridSimConfig, LiarKind, TrustSim,
+};
 use mersenne_worker::node::NodeConfig;
 use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LiarArg {
+    Random,
+    FalsePrime,
+    Faulty,
+    Colluding,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ScenarioArg {
@@ -51,7 +62,15 @@ Figures (the JSON object on the last line with --json), over the live peers at t
                           (each live peer's slots x time alive) from the submission until the
                           tables converged; busy_fraction is worker local's figure (crunch
                           time of every finished crunch, duplicates included, / core time)
-  messages_per_unit       ring messages, peer calls and answers from the submission on / units";
+  messages_per_unit       ring messages, peer calls and answers from the submission on / units
+With --liars or --checks (double checks scheduled by the grid; the run lasts until no crunch
+is left), over every live table's results merged:
+  wrong_verified_rows     verified rows whose answer is not the true one
+  verified                units verified; waiting: the others, by reason
+  validation_overhead     crunch time of every finished crunch / one test per unit (2 is
+                          plain double checking)
+  median/p99_seconds_to_verified  from a unit's first result to the result that verified it
+  liars_quarantined       liars in quarantine by the final table (honest_quarantined: others)";
 
 /// Simulate the whole grid: N peers running the production ring and grid
 /// state machines over a simulated network, crunching a range under faults.
@@ -112,6 +131,17 @@ struct Cli {
     /// Stop this many simulated seconds after the submission at the latest.
     #[arg(long, default_value_t = 3600)]
     limit_secs: u64,
+    /// Schedule double checks (implied by --liars).
+    #[arg(long)]
+    checks: bool,
+    /// Share of the starting peers that report wrong results (0-1); turns
+    /// double checks on.
+    #[arg(long, value_name = "F")]
+    liars: Option<f64>,
+    /// How the liars lie: random residues, false prime claims, a faulty CPU
+    /// (wrong 2% of the time), or colluding on one wrong residue per unit.
+    #[arg(long, value_enum, default_value_t = LiarArg::Random)]
+    liar_kind: LiarArg,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -197,6 +227,22 @@ fn configure(cli: &Cli) -> Result<(GridSimConfig, GridScenario)> {
     cfg.loss = cli.loss;
     cfg.fault_at_ms = cli.fault_at_secs * 1000;
     cfg.limit_ms = cli.limit_secs * 1000;
+    if let Some(f) = cli.liars
+        && !(0.0..=1.0).contains(&f)
+    {
+        bail!("--liars must be in [0, 1]");
+    }
+    if cli.checks || cli.liars.is_some() {
+        cfg.trust = Some(TrustSim {
+            liars: cli.liars.unwrap_or(0.0),
+            kind: match cli.liar_kind {
+                LiarArg::Random => LiarKind::Random,
+                LiarArg::FalsePrime => LiarKind::FalsePrime,
+                LiarArg::Faulty => LiarKind::Faulty,
+                LiarArg::Colluding => LiarKind::Colluding,
+            },
+        });
+    }
     let scenario = match cli.scenario {
         ScenarioArg::Steady => GridScenario::Steady,
         ScenarioArg::Churn => GridScenario::Churn {
@@ -222,7 +268,7 @@ fn configure(cli: &Cli) -> Result<(GridSimConfig, GridScenario)> {
 }
 
 fn json(r: &GridReport, scenario: GridScenario, wall: f64) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "nodes": r.nodes,
         "seed": r.seed,
         "scenario": format!("{scenario:?}"),
@@ -253,7 +299,29 @@ fn json(r: &GridReport, scenario: GridScenario, wall: f64) -> serde_json::Value 
         "failed_joins": r.failed_joins,
         "sim_seconds": r.sim_seconds,
         "wall_seconds": wall,
-    })
+    });
+    if let Some(t) = &r.trust {
+        for (k, x) in [
+            ("liars", serde_json::json!(t.liars)),
+            ("liars_quarantined", t.liars_quarantined.into()),
+            ("honest_quarantined", t.honest_quarantined.into()),
+            ("verified", t.verified.into()),
+            ("wrong_verified_rows", t.wrong_verified_rows.into()),
+            ("waiting", serde_json::json!(t.waiting)),
+            ("validation_overhead", t.validation_overhead.into()),
+            (
+                "median_seconds_to_verified",
+                serde_json::json!(t.median_seconds_to_verified),
+            ),
+            (
+                "p99_seconds_to_verified",
+                serde_json::json!(t.p99_seconds_to_verified),
+            ),
+        ] {
+            v[k] = x;
+        }
+    }
+    v
 }
 
 fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wall: f64) {
@@ -301,6 +369,24 @@ fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wa
         r.busy_fraction,
         r.messages_per_unit
     );
+    if let Some(t) = &r.trust {
+        println!(
+            "trust: {} liars ({} quarantined, {} honest peers quarantined); {} of {} units verified, {} wrong verified rows; waiting {:?}",
+            t.liars,
+            t.liars_quarantined,
+            t.honest_quarantined,
+            t.verified,
+            r.units,
+            t.wrong_verified_rows,
+            t.waiting
+        );
+        println!(
+            "validation overhead {:.3}; seconds from first result to verified: median {}, p99 {}",
+            t.validation_overhead,
+            secs(t.median_seconds_to_verified),
+            secs(t.p99_seconds_to_verified)
+        );
+    }
     println!("{:.0} simulated s in {wall:.1} s wall", r.sim_seconds);
 }
 

@@ -157,6 +157,12 @@ pub struct PeerArgs {
     /// Options that keep the peer out of the volunteer's way.
     #[command(flatten)]
     pub citizen: CitizenArgs,
+    /// Report a wrong res64 (or a false prime) on this fraction (0-1) of
+    /// the units crunched: a test aid, only in a build with the cargo
+    /// feature `fault-injection`.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub inject_wrong_results: f64,
 }
 
 /// When and how hard a peer crunches on a machine someone also uses.
@@ -251,6 +257,10 @@ impl PeerArgs {
         c.http = self.http.config();
         c.policy = self.citizen.policy();
         c.normal_priority = self.citizen.priority == Priority::Normal;
+        #[cfg(feature = "fault-injection")]
+        {
+            c.fault.wrong_rate = self.inject_wrong_results.clamp(0.0, 1.0);
+        }
         c
     }
 }

@@ -1,15 +1,16 @@
 //! `worker results`: the result table a peer holds, in four formats.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use comfy_table::Table;
 
+use mersenne_common::grid::check_need;
 use mersenne_common::ll::res64_hex;
 use mersenne_common::work::reputation::ReputationPolicy;
-use mersenne_common::work::verify::{Policy, Verification, table_verdicts};
+use mersenne_common::work::verify::{Policy, Verification, reputations, table_verdicts};
 use mersenne_common::work::{UnitResult, agreement};
 
 use super::{LOCAL_PEER, Range};
@@ -71,15 +72,26 @@ pub struct Row {
     /// Whether a quorum of distinct peers with distinct shifts agree
     /// (`mersenne_common::work::verify`).
     pub verification: Verification,
+    /// Why an unverified row is not verified yet (`grid::check_need`):
+    /// waiting for a check, not sampled, disputed past the cap, no shift
+    /// left; `None` when verified.
+    pub waiting: Option<&'static str>,
 }
 
 /// Groups results into rows by exponent and judges each.
 pub fn rows(results: &[UnitResult]) -> Vec<Row> {
-    let verdicts = table_verdicts(results, &Policy::default(), &ReputationPolicy::default());
+    let (policy, rep_policy) = (Policy::default(), ReputationPolicy::default());
+    let verdicts = table_verdicts(results, &policy, &rep_policy);
     let mut by_p: BTreeMap<u64, Vec<UnitResult>> = BTreeMap::new();
     for r in results {
         by_p.entry(r.exponent).or_default().push(r.clone());
     }
+    let reps = reputations(by_p.iter().map(|(p, v)| (*p, v.as_slice())), &policy);
+    let quarantined: BTreeSet<String> = reps
+        .iter()
+        .filter(|(_, r)| r.quarantined(&rep_policy))
+        .map(|(n, _)| n.clone())
+        .collect();
     by_p.iter()
         .filter_map(|(p, v)| {
             let verdict = &verdicts[p];
@@ -94,11 +106,14 @@ pub fn rows(results: &[UnitResult]) -> Vec<Row> {
                         (best, agree)
                     })
             });
+            let waiting = (verdict.state != Verification::Verified)
+                .then(|| check_need(*p, v, &reps, &quarantined, &policy, &rep_policy).reason());
             verified.or_else(|| agreement(v)).map(|(best, agree)| Row {
                 best: best.clone(),
                 agree,
                 total: v.len(),
                 verification: verdict.state,
+                waiting,
             })
         })
         .collect()
@@ -124,6 +139,8 @@ pub fn row_json(r: &Row) -> serde_json::Value {
         "results": r.total,
         "verified": r.verification.name(),
         "checks": r.total,
+        "waiting": r.waiting,
+        "error-code": crate::gimps::error_code(r.best.errors),
         "timestamp": when(r.best.finished_ms),
         "crunch-ms": r.best.crunch_ms,
     })

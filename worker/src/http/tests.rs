@@ -41,6 +41,8 @@ fn result(p: u64, status: Status, res64: u64, by: &str) -> UnitResult {
         computed_by: by.into(),
         finished_ms: 1_764_480_000_000,
         crunch_ms: 1500,
+        fft_length: 0,
+        errors: 0,
     }
 }
 

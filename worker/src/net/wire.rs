@@ -16,7 +16,9 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// 2: ring messages (Chord) replace membership gossip; wire-only unit types.
 /// 3: ring digests for replica repair (`Body::Digest`, `DigestDiff`), paged
 /// results, import assignments; ring ids from identity keys.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: results carry their FFT length and recovered-error count; unit records
+/// carry a double check's lease.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to

@@ -192,6 +192,8 @@ mod tests {
             computed_by: "127.0.0.1:1".into(),
             finished_ms: 0,
             crunch_ms: 1,
+            fft_length: 0,
+            errors: 0,
         };
         let mut users = crate::gimps::Users::default();
         users.add("127.0.0.1:1", 0x4ce6_0ccd_3d70_a155);

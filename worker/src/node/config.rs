@@ -78,6 +78,8 @@ pub struct NodeConfig {
     pub policy: crate::citizen::Policy,
     /// Crunch threads at normal priority instead of the lowest.
     pub normal_priority: bool,
+    /// Wrong results on purpose (tests; see `fault.rs`).
+    pub fault: super::Fault,
 }
 
 impl NodeConfig {
@@ -101,6 +103,7 @@ impl NodeConfig {
             hooks: crate::notify::Hooks::default(),
             policy: crate::citizen::Policy::default(),
             normal_priority: false,
+            fault: super::Fault::default(),
         }
     }
 

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use mersenne_common::grid::{Crunched, Input};
-use mersenne_common::ll::{self, Checkpoint, EngineKind, LlEngine};
+use mersenne_common::grid::{CheckRun, Crunched, Input};
+use mersenne_common::ll::{self, Checkpoint, EngineKind};
 use mersenne_common::work::UnitResult;
 
+use super::engine::Running;
 use super::{Cmd, now_ms};
 use crate::citizen::duty::{DutyCycle, thread_cpu_time};
 use crate::citizen::memory::{self, Admit};
@@ -48,12 +49,15 @@ pub struct CrunchPool {
     pub hooks: crate::notify::Hooks,
     /// Pauses and the CPU limit.
     pub gate: Arc<crate::citizen::Gate>,
+    /// Wrong results on purpose (a `fault-injection` build's tests).
+    pub fault: super::Fault,
 }
 
 impl CrunchPool {
     /// Starts unit `p` (from its checkpoint if there is one, else with
-    /// `shift`); its outcome arrives at the ring task as an input.
-    pub fn start(&self, p: u64, shift: u64) {
+    /// `shift`; a double check always afresh, on the engine it names); its
+    /// outcome arrives at the ring task as an input.
+    pub fn start(&self, p: u64, shift: u64, check: Option<CheckRun>) {
         let path = self.dir.join(format!("{p}.ckpt"));
         let stop = self.stop.clone();
         let iters = self.iterations.clone();
@@ -66,13 +70,22 @@ impl CrunchPool {
         let progress = self.progress.clone();
         let on_prime = self.hooks.on_prime.clone();
         let gate = self.gate.clone();
-        info!(exponent = p, shift, "claimed; crunching");
+        let fault = self.fault;
+        if check.is_some() {
+            info!(exponent = p, shift, "claimed a double check; crunching");
+        } else {
+            info!(exponent = p, shift, "claimed; crunching");
+        }
         self.pool.spawn(move || {
-            let (outcome, fft_length) = match reserve_memory(p, &gate, &stop) {
-                Ok(()) => crunch(p, shift, &path, &stop, &iters, every, &me, &progress, &gate),
+            let how = How { shift, check };
+            let (mut outcome, fft_length) = match reserve_memory(p, &gate, &stop) {
+                Ok(()) => crunch(p, how, &path, &stop, &iters, every, &me, &progress, &gate),
                 Err(o) => (o, None),
             };
             gate.memory.release(p);
+            if let Crunched::Done(r) = &mut outcome {
+                fault.apply(r);
+            }
             progress.remove(p);
             if let Crunched::Done(r) = &outcome {
                 // Only I/O, on this rayon thread: the ring decides nothing
@@ -106,6 +119,13 @@ impl CrunchPool {
             let _ = tx.blocking_send(Cmd::Input(Box::new(Input::Crunched { p, outcome })));
         });
     }
+}
+
+/// How a unit is to start.
+#[derive(Debug, Clone, Copy)]
+struct How {
+    shift: u64,
+    check: Option<CheckRun>,
 }
 
 /// How often a paused crunch looks whether it may go on.
@@ -182,7 +202,7 @@ fn write_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn crunch(
     p: u64,
-    shift: u64,
+    how: How,
     path: &Path,
     stop: &AtomicBool,
     iters: &AtomicU64,
@@ -192,20 +212,27 @@ fn crunch(
     gate: &crate::citizen::Gate,
 ) -> (Crunched, Option<usize>) {
     let started = Instant::now();
-    let mut engine: Box<dyn LlEngine> =
-        match crate::ckptfile::load_checkpoint(path, p).map(|l| l.value) {
-            Some(c) => match ll::resume_engine(EngineKind::Auto, &c) {
-                Ok(e) => {
-                    info!(exponent = p, iteration = c.iteration, "resumed checkpoint");
-                    e
-                }
-                Err(e) => return (Crunched::Failed(e.to_string()), None),
-            },
-            None => match ll::new_engine(EngineKind::Auto, p, shift) {
-                Ok(e) => e,
-                Err(e) => return (Crunched::Failed(e.to_string()), None),
-            },
-        };
+    // A check must not pick up a checkpoint of some earlier claim of this
+    // unit: its shift and engine are the grid's choice.
+    let saved = match how.check {
+        Some(_) => None,
+        None => crate::ckptfile::load_checkpoint(path, p).map(|l| l.value),
+    };
+    let kind = how.check.and_then(|c| c.engine).unwrap_or(EngineKind::Auto);
+    let mut running = match saved {
+        Some(c) => match Running::resume(&c) {
+            Ok(e) => {
+                info!(exponent = p, iteration = c.iteration, "resumed checkpoint");
+                e
+            }
+            Err(e) => return (Crunched::Failed(e.to_string()), None),
+        },
+        None => match Running::start(kind, p, how.shift) {
+            Ok(e) => e,
+            Err(e) => return (Crunched::Failed(e.to_string()), None),
+        },
+    };
+    let engine = running.engine();
     let mut step: u64 = 16;
     let mut last_ckpt = Instant::now();
     let mut duty = DutyCycle::new(gate.cpu_limit);
@@ -282,7 +309,9 @@ fn crunch(
             }
         }
     }
-    let r = match engine.result() {
+    let result = engine.result();
+    let errors = running.errors();
+    let r = match result {
         Some(r) => r,
         None => {
             return (
@@ -301,6 +330,8 @@ fn crunch(
         computed_by: me.to_string(),
         finished_ms: now_ms(),
         crunch_ms: started.elapsed().as_millis() as u64,
+        fft_length: r.fft_length.unwrap_or(0) as u64,
+        errors,
     });
     (done, r.fft_length)
 }

@@ -24,7 +24,10 @@
 mod assign;
 mod config;
 mod crunch;
+mod engine;
+mod fault;
 mod limits;
+pub use fault::Fault;
 mod pause;
 mod peers;
 mod persist;
@@ -229,6 +232,9 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         shell.now(),
     );
     grid.seed_peers(&cached_peers);
+    // The grid schedules double checks of other peers' results (GIMPS's
+    // double check, BOINC's quorum; `common/src/grid/check.rs`).
+    grid.set_checks(true, Default::default(), Default::default());
     let (persist, persist_task) = persist::Persist::start(db, ckpts.clone(), shell.cmd.clone());
     let crunch = crunch::CrunchPool {
         pool,
@@ -244,6 +250,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         progress: shell.progress.clone(),
         hooks: cfg.hooks.clone(),
         gate: shell.gate.clone(),
+        fault: cfg.fault,
     };
     let mut tasks = vec![
         tokio::spawn(ring_task::run(

@@ -176,7 +176,7 @@ fn carry_out(
                     }
                 }
             }
-            Output::Crunch { p, shift } => crunch.start(p, shift),
+            Output::Crunch { p, shift, check } => crunch.start(p, shift, check),
             Output::StopCrunching => shell.stop_crunch.store(true, Ordering::SeqCst),
             Output::YieldUnits => super::pause::yield_units(shell),
             Output::DropCheckpoint(p) => persist.drop_checkpoint(p),

@@ -77,6 +77,8 @@ pub fn simulated_result(
         computed_by: computed_by.to_string(),
         finished_ms,
         crunch_ms,
+        fft_length: 0,
+        errors: 0,
     }
 }
 
@@ -89,6 +91,8 @@ pub(super) struct Crunch {
     pub ends: u64,
     /// Generation: a finish event of an older generation is stale.
     pub generation: u64,
+    /// The engine a double check was told to run (`None`: the usual one).
+    pub engine: Option<crate::ll::EngineKind>,
 }
 
 #[cfg(test)]

@@ -55,10 +55,12 @@
 
 mod checks;
 mod crunch;
+mod liars;
 mod peer;
 mod scenarios;
 
 pub use crunch::{CostModel, simulated_result};
+pub use liars::{FAULTY_RATE, LiarKind, TrustReport, TrustSim};
 pub use scenarios::run;
 
 use crate::grid::GridConfig;
@@ -133,6 +135,9 @@ pub struct GridSimConfig {
     pub fault_at_ms: u64,
     /// The run stops this long after the submission at the latest, ms.
     pub limit_ms: u64,
+    /// Double checks and liars (`None`: no checks, every unit crunched
+    /// once, as the fault scenarios measure the ring).
+    pub trust: Option<TrustSim>,
 }
 
 impl GridSimConfig {
@@ -163,6 +168,7 @@ impl GridSimConfig {
             loss: net.loss,
             fault_at_ms: 10_000,
             limit_ms: 3_600_000,
+            trust: None,
         }
     }
 }
@@ -229,4 +235,6 @@ pub struct GridReport {
     pub seconds_to_all_done: Option<f64>,
     /// Virtual time simulated.
     pub sim_seconds: f64,
+    /// Verification figures, when the run had [`TrustSim`].
+    pub trust: Option<TrustReport>,
 }

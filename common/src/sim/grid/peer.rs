@@ -133,11 +133,17 @@ pub(super) struct World {
     pub joins: usize,
     /// Newcomers whose only way in crashed before they got in.
     pub failed_joins: usize,
+    /// Peers that report wrong results (`liars.rs`).
+    pub liars: std::collections::BTreeSet<u32>,
 }
 
 impl World {
     pub fn new(cfg: GridSimConfig) -> World {
+        let liars = cfg.trust.map_or_else(Default::default, |t| {
+            super::liars::choose_liars(cfg.seed, cfg.nodes, t.liars)
+        });
         World {
+            liars,
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             cfg,
             now: 0,
@@ -242,6 +248,13 @@ impl World {
             self.clock(),
         );
         g.track_acks(true);
+        // Double checks only where the run is about trust: the fault
+        // scenarios measure the ring with every unit crunched once.
+        g.set_checks(
+            self.cfg.trust.is_some(),
+            Default::default(),
+            Default::default(),
+        );
         self.slots.push(Slot {
             g,
             name,
@@ -466,7 +479,7 @@ impl World {
                     );
                 }
                 Output::Submitted { result, .. } => self.submitted = Some(result.is_ok()),
-                Output::Crunch { p, shift } => {
+                Output::Crunch { p, shift, check } => {
                     let ms = self.cfg.cost.crunch_ms(p);
                     let generation = self.next_generation;
                     self.next_generation += 1;
@@ -477,6 +490,7 @@ impl World {
                             shift,
                             ends,
                             generation,
+                            engine: check.and_then(|c| c.engine),
                         },
                     );
                     self.push(
@@ -533,7 +547,8 @@ impl World {
         self.slots[i as usize].crunching.remove(&p);
         let ms = self.cfg.cost.crunch_ms(p);
         let wall = self.clock().wall_ms;
-        let r = simulated_result(p, c.shift, &self.slots[i as usize].name, wall, ms);
+        let mut r = simulated_result(p, c.shift, &self.slots[i as usize].name, wall, ms);
+        super::liars::report(self, i, &mut r, c.engine);
         self.crunches += 1;
         self.crunch_ms += ms;
         self.first_done.entry(p).or_insert(self.now);

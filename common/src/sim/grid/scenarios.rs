@@ -181,6 +181,11 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
         if converged_at.is_some() && healed {
             settled += 1;
         }
+        // With checks on, the run lasts until no crunch (first test or
+        // check) is left anywhere.
+        if w.cfg.trust.is_some() && w.slots.iter().any(|s| s.alive && !s.crunching.is_empty()) {
+            settled = 0;
+        }
         if settled > SETTLE || w.now >= limit {
             break;
         }
@@ -247,5 +252,9 @@ fn report(
         failed_joins: w.failed_joins,
         seconds_to_all_done: all_done.map(secs),
         sim_seconds: w.now as f64 / 1000.0,
+        trust: w
+            .cfg
+            .trust
+            .map(|_| super::liars::trust_report(w, units, ideal)),
     }
 }
