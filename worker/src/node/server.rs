@@ -202,12 +202,26 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
             }
         }
         Request::Digest { digest } => match ask(s, PeerRequest::Digest(digest)).await {
-            Some(PeerAnswer::Results { results, buckets }) => Response::Results {
-                results: results.iter().map(WireResult::from).collect(),
-                buckets,
-            },
+            Some(PeerAnswer::Rows { rows, buckets }) => Response::Rows { rows, buckets },
             _ => Response::Error(GONE.into()),
         },
+        Request::Pull { exponents } => {
+            // A pull costs the answerer a read per exponent: charged like
+            // as many pushed results.
+            if let Err(e) = s
+                .limiter
+                .charge(source, Charge::Results(exponents.len() as u64))
+            {
+                return Response::Error(e.to_string());
+            }
+            match ask(s, PeerRequest::Pull(exponents)).await {
+                Some(PeerAnswer::Results { results, buckets }) => Response::Results {
+                    results: results.iter().map(WireResult::from).collect(),
+                    buckets,
+                },
+                _ => Response::Error(GONE.into()),
+            }
+        }
         Request::Results { from, to } => {
             let results = s
                 .read(move |g| {
