@@ -102,6 +102,8 @@ fn fake(p: u64, by: String) -> WireResult {
         computed_by: by,
         finished_ms: 0,
         crunch_ms: 1,
+        fft_length: 0,
+        errors: 0,
     }
 }
 
@@ -148,12 +150,8 @@ fn digests(addr: &str) -> anyhow::Result<String> {
         let digest = (0..64).map(|b| b ^ i.wrapping_mul(31)).collect();
         frame(&mut s, &Frame::Request(Request::Digest { digest }))?;
         match read_frame(&mut s)? {
-            Frame::Response(Response::Results { results, .. }) => {
-                bytes += net::encode(&Frame::Response(Response::Results {
-                    results,
-                    buckets: Vec::new(),
-                }))
-                .len()
+            Frame::Response(answer @ Response::Rows { .. }) => {
+                bytes += net::encode(&Frame::Response(answer)).len()
             }
             Frame::Response(Response::Error(_)) => refused += 1,
             _ => {}

@@ -442,15 +442,15 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
     let t = table(a);
     assert!(t.len() <= accepted, "{} rows, {accepted} taken", t.len());
 
-    // Digest requests that "differ" everywhere, answered with the table
-    // (once a 20,000-fold amplifier): the results answered are charged to
-    // the same budget, which the pushes above spent, so they are refused.
+    // Digest requests that "differ" everywhere, answered with every row
+    // (once a 20,000-fold amplifier): the rows answered are charged to the
+    // same budget, which the pushes above spent, so they are refused.
     let mut answered = 0;
     let mut refused = 0;
     for i in 0..20u64 {
         let digest = (0..64).map(|b| b ^ (i + 1).wrapping_mul(31)).collect();
         match ask(a, Request::Digest { digest }, Duration::from_secs(10)) {
-            Some(Response::Results { results, .. }) => answered += results.len(),
+            Some(Response::Rows { rows, .. }) => answered += rows.len(),
             // `ask` gives None for a refusal (an error answer).
             None => refused += 1,
             Some(other) => panic!("{other:?}"),
@@ -458,7 +458,7 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
     }
     assert!(
         refused >= 15 && answered <= 5 * t.len(),
-        "{refused} of 20 digest requests refused, {answered} results answered"
+        "{refused} of 20 digest requests refused, {answered} rows answered"
     );
     assert!(common::status(a).is_some(), "the peer still answers");
 }

@@ -1,4 +1,13 @@
 //! Results: push gossip, anti-entropy, answering peers, persistence.
+//!
+//! Push gossip is batched: the results a peer learns in one gossip period
+//! go out together at the end of it, one message per target, so a busy
+//! grid sends `fanout` pushes per peer per period however many results
+//! finish. Anti-entropy exchanges deltas: a digest of 64 buckets, then the
+//! fingerprints of the rows in the buckets that differ, then only the rows
+//! whose fingerprints differ, each way.
+
+use std::collections::HashMap;
 
 use rand::seq::IndexedRandom;
 
@@ -8,18 +17,22 @@ use crate::work::UnitResult;
 use super::node::{Call, GridNode};
 use super::{CallId, Now, Output, PeerAnswer, PeerRequest, ReqId};
 
-/// Results shipped in one push of an anti-entropy repair.
+/// Results in one push (gossip or repair); more go in several.
 const PUSH_CHUNK: usize = 20_000;
 
-/// Results in one answer to a digest.
+/// Row fingerprints in one answer to a digest (16 bytes each).
 const DIGEST_ANSWER_MAX: usize = 50_000;
+
+/// Exponents asked for in one pull, and results in its answer.
+const PULL_MAX: usize = 20_000;
 
 /// Units offered to one stealer.
 const OFFER_MAX: usize = 64;
 
 impl<A: Address> GridNode<A> {
     /// Adds results to the table; new ones are pushed on to a few random
-    /// ring peers when `forward` (push gossip), and marked for disk.
+    /// ring peers at the end of the gossip period when `forward` (push
+    /// gossip), and marked for disk.
     pub(super) fn absorb(&mut self, results: Vec<UnitResult>, forward: bool) {
         let mut fresh = Vec::new();
         // A result naming an exponent no engine here can test, or a shift
@@ -31,22 +44,34 @@ impl<A: Address> GridNode<A> {
                 fresh.push(r);
             }
         }
-        if fresh.is_empty() || !forward {
+        if forward {
+            self.gossip_out.extend(fresh);
+        }
+    }
+
+    /// Pushes the results learnt since the last period to `fanout` random
+    /// ring peers, one message each (split only past [`PUSH_CHUNK`]).
+    fn push_gossip(&mut self) {
+        if self.gossip_out.is_empty() || self.known.is_empty() {
             return;
         }
+        let fresh = std::mem::take(&mut self.gossip_out);
         let peers: Vec<A> = self
             .known
             .choose_multiple(&mut self.rng, self.cfg.fanout)
             .copied()
             .collect();
-        for peer in peers {
-            self.new_call(peer, Call::Push, PeerRequest::PushResults(fresh.clone()));
+        for chunk in fresh.chunks(PUSH_CHUNK) {
+            for &peer in &peers {
+                self.new_call(peer, Call::Push, PeerRequest::PushResults(chunk.to_vec()));
+            }
         }
     }
 
     /// Once per gossip period: refresh the peers this node knows
-    /// (successors, predecessor, fingers), start one anti-entropy exchange,
-    /// and let unreadable checkpointed units be asked about again.
+    /// (successors, predecessor, fingers), push the period's new results,
+    /// start one anti-entropy exchange, and let unreadable checkpointed
+    /// units be asked about again.
     pub(super) fn gossip_round(&mut self, _now: Now) {
         let me = self.ring.me().addr;
         let mut known: Vec<A> = self
@@ -61,6 +86,9 @@ impl<A: Address> GridNode<A> {
         known.sort();
         known.dedup();
         self.known = known;
+        if !self.left {
+            self.push_gossip();
+        }
         self.resume_asked.clear();
         let peers = self.ring.known_peers();
         if peers != self.peers_saved {
@@ -105,11 +133,24 @@ impl<A: Address> GridNode<A> {
                 PeerAnswer::Ok
             }
             PeerRequest::Digest(digest) => {
-                let buckets = self.results.differing_buckets(&digest);
-                let results = self
+                let differ = self.results.differing_buckets(&digest);
+                let (rows, buckets) = self
                     .results
-                    .results_in_buckets_up_to(&buckets, DIGEST_ANSWER_MAX);
-                PeerAnswer::Results { results, buckets }
+                    .row_fingerprints_in_buckets(&differ, DIGEST_ANSWER_MAX);
+                PeerAnswer::Rows { rows, buckets }
+            }
+            PeerRequest::Pull(exponents) => {
+                let results = exponents
+                    .iter()
+                    .take(PULL_MAX)
+                    .flat_map(|p| self.results.get(*p).unwrap_or(&[]))
+                    .take(PULL_MAX)
+                    .cloned()
+                    .collect();
+                PeerAnswer::Results {
+                    results,
+                    buckets: Vec::new(),
+                }
             }
         };
         self.out.push(Output::Answer { req, answer });
@@ -123,19 +164,48 @@ impl<A: Address> GridNode<A> {
         match (kind, answer) {
             (Call::Steal, Some(PeerAnswer::Work(offers))) => self.offered(offers, now),
             (Call::Steal, _) => self.stealing = self.stealing.saturating_sub(1),
-            (Call::Digest(peer), Some(PeerAnswer::Results { results, buckets })) => {
+            (Call::Digest(peer), Some(PeerAnswer::Rows { rows, buckets })) => {
                 self.digest_in_flight = false;
-                self.absorb(results, false);
-                if !buckets.is_empty() {
-                    let mine = self.results.results_in_buckets(&buckets);
-                    for chunk in mine.chunks(PUSH_CHUNK) {
-                        self.new_call(peer, Call::Push, PeerRequest::PushResults(chunk.to_vec()));
-                    }
-                }
+                self.reconcile(peer, rows, &buckets);
             }
             (Call::Digest(_), _) => self.digest_in_flight = false,
+            (Call::Pull, Some(PeerAnswer::Results { results, .. })) => self.absorb(results, false),
+            // A lost pull is asked again at a later exchange.
+            (Call::Pull, _) => {}
             // A lost push is repaired by anti-entropy.
             (Call::Push, _) => {}
+        }
+    }
+
+    /// The second half of an anti-entropy exchange: `peer`'s row
+    /// fingerprints in `buckets` against ours. Rows it lacks or holds
+    /// differently are pushed to it, rows we lack or hold differently are
+    /// pulled from it (both, when both sides know a result the other does
+    /// not: results are a union).
+    fn reconcile(&mut self, peer: A, rows: Vec<(u64, u64)>, buckets: &[usize]) {
+        let (mine, _) = self
+            .results
+            .row_fingerprints_in_buckets(buckets, usize::MAX);
+        let theirs: HashMap<u64, u64> = rows.into_iter().collect();
+        let push: Vec<UnitResult> = mine
+            .iter()
+            .filter(|(p, fp)| theirs.get(p) != Some(fp))
+            .flat_map(|(p, _)| self.results.get(*p).unwrap_or(&[]))
+            .cloned()
+            .collect();
+        let mut pull: Vec<u64> = theirs
+            .iter()
+            .filter(|(p, fp)| self.results.row_fingerprint(**p) != Some(**fp))
+            .map(|(p, _)| *p)
+            .collect();
+        // Map order is random; calls go out in exponent order so that a
+        // seeded simulation replays.
+        pull.sort_unstable();
+        for chunk in push.chunks(PUSH_CHUNK) {
+            self.new_call(peer, Call::Push, PeerRequest::PushResults(chunk.to_vec()));
+        }
+        for chunk in pull.chunks(PULL_MAX) {
+            self.new_call(peer, Call::Pull, PeerRequest::Pull(chunk.to_vec()));
         }
     }
 

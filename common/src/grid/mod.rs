@@ -115,10 +115,15 @@ pub enum PeerRequest {
         /// At most this many.
         max: usize,
     },
-    /// Results, pushed by gossip.
+    /// Results, pushed by gossip: every result the sender learnt in one
+    /// gossip period, in one message per target.
     PushResults(Vec<UnitResult>),
-    /// Anti-entropy: the sender's per-bucket digest of its result table.
+    /// Anti-entropy: the sender's per-bucket digest of its result table,
+    /// answered with [`PeerAnswer::Rows`].
     Digest(Vec<u64>),
+    /// Anti-entropy: the receiver's results for these exponents (the rows
+    /// whose fingerprints differed), answered with [`PeerAnswer::Results`].
+    Pull(Vec<u64>),
 }
 
 /// The answer to a [`PeerRequest`].
@@ -128,12 +133,22 @@ pub enum PeerAnswer {
     Ok,
     /// Claimable units, with their versions.
     Work(Vec<UnitRecord>),
-    /// For a digest: results in the buckets that differ, and those buckets
-    /// (so that the asker pushes back what it has in them).
+    /// For a pull: the results of the rows asked for.
     Results {
         /// Results.
         results: Vec<UnitResult>,
-        /// Differing buckets.
+        /// Unused since anti-entropy exchanges rows' fingerprints
+        /// ([`PeerAnswer::Rows`]); kept empty.
+        buckets: Vec<usize>,
+    },
+    /// For a digest: (exponent, row fingerprint) of every row the answerer
+    /// holds in the buckets that differ, and those buckets, so that the
+    /// asker pushes the rows the answerer lacks and pulls the ones it lacks
+    /// itself: a delta, not the buckets' results.
+    Rows {
+        /// (exponent, fingerprint of the row's results).
+        rows: Vec<(u64, u64)>,
+        /// The buckets the rows cover completely.
         buckets: Vec<usize>,
     },
 }

@@ -57,6 +57,7 @@ pub(super) enum Call<A> {
     Steal,
     Digest(A),
     Push,
+    Pull,
 }
 
 /// An open submission.
@@ -141,6 +142,8 @@ pub struct GridNode<A> {
     pub(super) releasing: HashSet<u64>,
     // gossip
     pub(super) known: Vec<A>,
+    /// Results learnt this gossip period, pushed at its end.
+    pub(super) gossip_out: Vec<UnitResult>,
     pub(super) calls: HashMap<CallId, Call<A>>,
     pub(super) next_call: u64,
     pub(super) digest_in_flight: bool,
@@ -235,6 +238,7 @@ impl<A: Address> GridNode<A> {
             completing: BTreeMap::new(),
             releasing: HashSet::new(),
             known: Vec::new(),
+            gossip_out: Vec::new(),
             calls: HashMap::new(),
             next_call: 1,
             digest_in_flight: false,

@@ -21,7 +21,7 @@
 //! Everything here is plain data plus functions of it; the caller passes the
 //! time in (milliseconds since an epoch of its choosing, e.g. UNIX time).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -334,8 +334,20 @@ pub const DIGEST_BUCKETS: usize = 64;
 /// The full result table every node keeps and gossips: exponent → results.
 #[derive(Debug, Clone, Default)]
 pub struct ResultSet {
-    rows: BTreeMap<u64, Vec<UnitResult>>,
+    rows: BTreeMap<u64, Row>,
     digest: Vec<u64>,
+}
+
+/// One exponent's results, with what anti-entropy asks of a row kept
+/// beside it: both take a SHA-256 to compute, and an exchange reads them
+/// for many rows.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    results: Vec<UnitResult>,
+    /// XOR of the results' fingerprints.
+    fingerprint: u64,
+    /// Digest bucket of the exponent.
+    bucket: u16,
 }
 
 impl ResultSet {
@@ -353,25 +365,38 @@ impl ResultSet {
 
     /// Adds one result; returns whether it was new.
     pub fn insert(&mut self, r: UnitResult) -> bool {
-        let b = Self::bucket(r.exponent);
-        let fp = r.fingerprint();
-        let added = merge_result(self.rows.entry(r.exponent).or_default(), r);
-        if added {
-            // XOR of fingerprints: order-independent, so two tables with the
-            // same results have the same digest whatever the arrival order.
-            self.digest[b] ^= fp;
+        let row = self.rows.entry(r.exponent).or_insert_with(|| Row {
+            results: Vec::new(),
+            fingerprint: 0,
+            bucket: Self::bucket(r.exponent) as u16,
+        });
+        // Most results a peer is sent it holds already: hash only new ones.
+        if row.results.iter().any(|x| x.identity() == r.identity()) {
+            return false;
         }
-        added
+        let fp = r.fingerprint();
+        merge_result(&mut row.results, r);
+        row.fingerprint ^= fp;
+        // XOR of fingerprints: order-independent, so two tables with the
+        // same results have the same digest whatever the arrival order.
+        self.digest[row.bucket as usize] ^= fp;
+        true
     }
 
     /// Results for `p`.
     pub fn get(&self, p: u64) -> Option<&[UnitResult]> {
-        self.rows.get(&p).map(|v| v.as_slice())
+        self.rows.get(&p).map(|v| v.results.as_slice())
+    }
+
+    /// The fingerprint of `p`'s row (XOR of its results' fingerprints):
+    /// two tables hold the same results for `p` when these agree.
+    pub fn row_fingerprint(&self, p: u64) -> Option<u64> {
+        self.rows.get(&p).map(|v| v.fingerprint)
     }
 
     /// All rows in exponent order.
     pub fn rows(&self) -> impl Iterator<Item = (u64, &[UnitResult])> {
-        self.rows.iter().map(|(p, v)| (*p, v.as_slice()))
+        self.rows.iter().map(|(p, v)| (*p, v.results.as_slice()))
     }
 
     /// One page of the rows in `from..=to`: whole rows, in exponent order,
@@ -386,7 +411,7 @@ impl ResultSet {
         }
         let mut rows = self.rows.range(from..=to).peekable();
         while let Some((_, v)) = rows.next_if(|_| page.is_empty() || page.len() < limit) {
-            page.extend(v.iter());
+            page.extend(v.results.iter());
         }
         (page, rows.peek().map(|(p, _)| **p))
     }
@@ -430,14 +455,55 @@ impl ResultSet {
     /// walk stops there, so a peer's digest that differs everywhere costs
     /// the answerer `max` rows of work, not the whole table.
     pub fn results_in_buckets_up_to(&self, buckets: &[usize], max: usize) -> Vec<UnitResult> {
-        let want: HashSet<usize> = buckets.iter().copied().collect();
+        let want = bucket_mask(buckets);
         self.rows
-            .iter()
-            .filter(|(p, _)| want.contains(&Self::bucket(**p)))
-            .flat_map(|(_, v)| v.iter().cloned())
+            .values()
+            .filter(|v| want[v.bucket as usize])
+            .flat_map(|v| v.results.iter().cloned())
             .take(max)
             .collect()
     }
+
+    /// The delta step of anti-entropy: (exponent, row fingerprint) of every
+    /// row in the given buckets, whole buckets at a time, in the order
+    /// given, stopping before the bucket that would take the answer past
+    /// `max` rows (the first bucket is always whole). Returns the rows and
+    /// the buckets they cover completely: 16 bytes a row instead of the
+    /// row's results, so two tables that differ in a few rows exchange
+    /// those rows and the fingerprints of their buckets, not the buckets.
+    pub fn row_fingerprints_in_buckets(
+        &self,
+        buckets: &[usize],
+        max: usize,
+    ) -> (Vec<(u64, u64)>, Vec<usize>) {
+        let want = bucket_mask(buckets);
+        let mut by_bucket: Vec<Vec<(u64, u64)>> = vec![Vec::new(); DIGEST_BUCKETS];
+        for (p, v) in &self.rows {
+            if want[v.bucket as usize] {
+                by_bucket[v.bucket as usize].push((*p, v.fingerprint));
+            }
+        }
+        let mut rows = Vec::new();
+        let mut covered = Vec::new();
+        for &b in buckets.iter().filter(|&&b| b < DIGEST_BUCKETS) {
+            let these = std::mem::take(&mut by_bucket[b]);
+            if !covered.is_empty() && rows.len() + these.len() > max {
+                break;
+            }
+            rows.extend(these);
+            covered.push(b);
+        }
+        (rows, covered)
+    }
+}
+
+/// `buckets` as a lookup table (out-of-range numbers ignored).
+fn bucket_mask(buckets: &[usize]) -> [bool; DIGEST_BUCKETS] {
+    let mut want = [false; DIGEST_BUCKETS];
+    for &b in buckets.iter().filter(|&&b| b < DIGEST_BUCKETS) {
+        want[b] = true;
+    }
+    want
 }
 
 #[cfg(test)]

@@ -63,6 +63,9 @@ Figures (the JSON object on the last line with --json), over the live peers at t
                           tables converged; busy_fraction is worker local's figure (crunch
                           time of every finished crunch, duplicates included, / core time)
   messages_per_unit       ring messages, peer calls and answers from the submission on / units
+  messages_by_kind        those messages by kind (ring:<Body>, call:<request>, answer:<answer>)
+  results_shipped_per_unit  unit results carried by gossip and anti-entropy calls and answers
+                          from the submission on / units
 With --liars or --checks (double checks scheduled by the grid; the run lasts until no crunch
 is left), over every live table's results merged:
   wrong_verified_rows     verified rows whose answer is not the true one
@@ -290,6 +293,8 @@ fn json(r: &GridReport, scenario: GridScenario, wall: f64) -> serde_json::Value 
         "efficiency": r.efficiency,
         "busy_fraction": r.busy_fraction,
         "messages_per_unit": r.messages_per_unit,
+        "messages_by_kind": r.traffic.messages,
+        "results_shipped_per_unit": r.traffic.results_shipped as f64 / r.units.max(1) as f64,
         "crunches": r.crunches,
         "crunches_lost": r.crunches_lost,
         "results_tracked": r.results_tracked,
@@ -387,6 +392,19 @@ fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wa
             secs(t.p99_seconds_to_verified)
         );
     }
+    let mut kinds: Vec<_> = r.traffic.messages.iter().collect();
+    kinds.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+    let per_unit = |n: u64| n as f64 / r.units.max(1) as f64;
+    let top: Vec<String> = kinds
+        .iter()
+        .take(6)
+        .map(|(k, n)| format!("{k} {:.0}", per_unit(**n)))
+        .collect();
+    println!(
+        "messages per unit by kind: {}; {:.0} results shipped per unit",
+        top.join(", "),
+        per_unit(r.traffic.results_shipped)
+    );
     println!("{:.0} simulated s in {wall:.1} s wall", r.sim_seconds);
 }
 

@@ -17,7 +17,10 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// 3: ring digests for replica repair (`Body::Digest`, `DigestDiff`), paged
 /// results, import assignments; ring ids from identity keys.
 /// 4: results carry their FFT length and recovered-error count; unit records
-/// carry a double check's lease.
+/// carry a double check's lease; result anti-entropy by deltas: a digest is
+/// answered with row fingerprints (`Response::Rows`), rows that differ are
+/// pushed and pulled (`Request::Pull`); gossip pushes carry a period's
+/// results at once.
 pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
@@ -120,10 +123,18 @@ pub enum Request {
         /// Results.
         results: Vec<WireResult>,
     },
-    /// Anti-entropy: the sender's per-bucket digest.
+    /// Anti-entropy: the sender's per-bucket digest, answered with
+    /// [`Response::Rows`].
     Digest {
         /// Bucket digests.
         digest: Vec<u64>,
+    },
+    /// Anti-entropy: the receiver's results for these exponents (rows whose
+    /// fingerprints differed), answered with [`Response::Results`]; the
+    /// receiver reads at most 20,000.
+    Pull {
+        /// Exponents.
+        exponents: Vec<u64>,
     },
     /// Client: the result table.
     Results {
@@ -186,12 +197,21 @@ pub enum Response {
     },
     /// Claimable units.
     Work(Vec<WorkOffer>),
-    /// Results (anti-entropy answer or table).
+    /// Results (an answer to `Pull`, or the table).
     Results {
         /// Results.
         results: Vec<WireResult>,
-        /// For `Digest`: buckets that differed, so the asker can push back
-        /// what it has in them.
+        /// Unused (empty) since protocol 4: a digest is answered with
+        /// [`Response::Rows`].
+        buckets: Vec<usize>,
+    },
+    /// The answer to `Digest`: (exponent, row fingerprint) of the rows in
+    /// the buckets that differ (at most 50,000, 16 bytes each), and the
+    /// buckets they cover.
+    Rows {
+        /// (exponent, fingerprint of the row's results).
+        rows: Vec<(u64, u64)>,
+        /// Buckets covered completely.
         buckets: Vec<usize>,
     },
     /// Records held.

@@ -214,6 +214,7 @@ async fn call_peer(shell: &Shell, to: NodeAddr, msg: PeerRequest) -> Option<Peer
             Duration::from_secs(5),
         ),
         PeerRequest::Digest(digest) => (Request::Digest { digest }, Duration::from_secs(10)),
+        PeerRequest::Pull(exponents) => (Request::Pull { exponents }, Duration::from_secs(10)),
     };
     shell.counters.requests_out.fetch_add(1, Ordering::Relaxed);
     let peer = to.as_str();
@@ -229,6 +230,7 @@ async fn call_peer(shell: &Shell, to: NodeAddr, msg: PeerRequest) -> Option<Peer
             results: results.into_iter().map(Into::into).collect(),
             buckets,
         }),
+        Ok(Response::Rows { rows, buckets }) => Some(PeerAnswer::Rows { rows, buckets }),
         Ok(other) => {
             debug!(%peer, ?other, "unexpected answer");
             None

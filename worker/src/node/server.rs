@@ -206,24 +206,37 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
             }
         }
         Request::Digest { digest } => {
-            // An 89-byte digest that differs everywhere is answered with up
-            // to 50,000 results: uncharged, it was a 20,000-fold amplifier
-            // (1.75 GiB of answers and 57 s of CPU for 1,000 of them). The
-            // results answered are charged to the asker's results budget,
-            // as results pushed are: refused while it is spent, and an
-            // answer larger than what is left leaves a debt.
+            // A digest that differs everywhere is answered with every row
+            // the peer holds: uncharged, an 89-byte request drew up to
+            // 50,000 results (1,000 of them: 1.75 GiB of answers and 57 s
+            // of CPU). The rows answered are charged to the asker's results
+            // budget, as results pushed are: refused while it is spent, and
+            // an answer larger than what is left leaves a debt.
             if let Err(e) = s.limiter.charge(source, Charge::Results(1)) {
                 return Response::Error(e.to_string());
             }
             match ask(s, PeerRequest::Digest(digest)).await {
-                Some(PeerAnswer::Results { results, buckets }) => {
-                    s.limiter
-                        .debit(source, Charge::Results(results.len() as u64));
-                    Response::Results {
-                        results: results.iter().map(WireResult::from).collect(),
-                        buckets,
-                    }
+                Some(PeerAnswer::Rows { rows, buckets }) => {
+                    s.limiter.debit(source, Charge::Results(rows.len() as u64));
+                    Response::Rows { rows, buckets }
                 }
+                _ => Response::Error(GONE.into()),
+            }
+        }
+        Request::Pull { exponents } => {
+            // A pull costs the answerer a read per exponent: charged like
+            // as many pushed results.
+            if let Err(e) = s
+                .limiter
+                .charge(source, Charge::Results(exponents.len() as u64))
+            {
+                return Response::Error(e.to_string());
+            }
+            match ask(s, PeerRequest::Pull(exponents)).await {
+                Some(PeerAnswer::Results { results, buckets }) => Response::Results {
+                    results: results.iter().map(WireResult::from).collect(),
+                    buckets,
+                },
                 _ => Response::Error(GONE.into()),
             }
         }

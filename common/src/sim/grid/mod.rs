@@ -51,17 +51,20 @@
 //!   figure (crunch time of every result, duplicates included, ÷ wall ×
 //!   threads) is `busy_fraction`.
 //! - `messages_per_unit`: ring messages, peer calls and their answers sent
-//!   from the submission to the end, ÷ units.
+//!   from the submission to the end, ÷ units; `traffic` splits them by
+//!   kind and counts the unit results the calls and answers carried.
 
 mod checks;
 mod crunch;
 mod liars;
 mod peer;
 mod scenarios;
+mod traffic;
 
 pub use crunch::{CostModel, simulated_result};
 pub use liars::{FAULTY_RATE, LiarKind, TrustReport, TrustSim};
 pub use scenarios::run;
+pub use traffic::Traffic;
 
 use crate::grid::GridConfig;
 use crate::ring::Config as RingConfig;
@@ -216,6 +219,8 @@ pub struct GridReport {
     pub busy_fraction: f64,
     /// Messages (ring, calls, answers) per unit, from the submission on.
     pub messages_per_unit: f64,
+    /// Those messages by kind, and the results they carried.
+    pub traffic: Traffic,
     /// Crunches finished.
     pub crunches: u64,
     /// Crunches cut short by a crash.

@@ -15,6 +15,7 @@ use crate::work::{ResultSet, node_key};
 
 use super::GridSimConfig;
 use super::crunch::{Crunch, simulated_result};
+use super::traffic::Traffic;
 
 /// Lease clocks start here (a wall-clock time in 2027), so that leases look
 /// like the UNIX-epoch milliseconds the worker writes.
@@ -114,8 +115,9 @@ pub(super) struct World {
     next_generation: u64,
     /// Whether a partition is active.
     pub cut: bool,
-    /// Messages sent (ring, calls, answers); reset at the submission.
-    pub messages: u64,
+    /// Messages sent (ring, calls, answers) by kind; reset at the
+    /// submission.
+    pub traffic: Traffic,
     /// The submission's outcome, once answered.
     pub submitted: Option<bool>,
     /// Crunches finished, and their crunch time.
@@ -156,7 +158,7 @@ impl World {
             next_req: 1,
             next_generation: 1,
             cut: false,
-            messages: 0,
+            traffic: Traffic::default(),
             submitted: None,
             crunches: 0,
             crunch_ms: 0,
@@ -416,7 +418,7 @@ impl World {
         for o in outs {
             match o {
                 Output::Ring(out) => {
-                    self.messages += 1;
+                    self.traffic.ring(&out.msg.body);
                     if !self.lost() {
                         let at = self.now + self.latency();
                         self.push(
@@ -429,7 +431,7 @@ impl World {
                     }
                 }
                 Output::Call { call, to, msg } => {
-                    self.messages += 1;
+                    self.traffic.call(&msg);
                     let req = self.next_req;
                     self.next_req += 1;
                     self.calls.insert(req, (i, call));
@@ -452,7 +454,7 @@ impl World {
                     }
                 }
                 Output::Answer { req, answer } => {
-                    self.messages += 1;
+                    self.traffic.answer(&answer);
                     if let Some(&(caller, _)) = self.calls.get(&req.0)
                         && !self.lost()
                     {

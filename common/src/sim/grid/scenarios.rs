@@ -95,7 +95,7 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
     w.grow(nodes.max(1));
     let period = w.period();
     let submit_at = w.now;
-    w.messages = 0;
+    w.traffic = Default::default();
     w.step(
         0,
         Input::Submit {
@@ -242,7 +242,8 @@ fn report(
         seconds_to_converge: converged_at.map(secs),
         efficiency: ideal as f64 / core,
         busy_fraction: w.crunch_ms as f64 / core,
-        messages_per_unit: w.messages as f64 / units.len().max(1) as f64,
+        messages_per_unit: w.traffic.total() as f64 / units.len().max(1) as f64,
+        traffic: w.traffic.clone(),
         crunches: w.crunches,
         crunches_lost: w.crunches_lost,
         results_tracked: tracked,
