@@ -146,3 +146,47 @@ fn worker_local_with_reused_data_counts_only_this_runs_units() {
     assert!(eff <= 1.05, "efficiency {eff} counts old units:\n{second}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn worker_local_takes_the_citizen_options() {
+    // A cap of 1.5 MiB holds one unit of p < 2000 (1 MiB and a little) at
+    // a time, for both peers together: the run still finishes, correct.
+    let out = run_bounded(
+        Command::new(worker_exe()).args([
+            "local",
+            "--nodes",
+            "2",
+            "--threads",
+            "2",
+            "--range",
+            "2-2000",
+            "--cpu-limit",
+            "50",
+            "--priority",
+            "normal",
+            "--max-memory",
+            "1536K",
+            "--pause-keep-secs",
+            "30",
+        ]),
+        Duration::from_secs(120),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    assert!(
+        text.contains(
+            "Mersenne primes found (15): M2 M3 M5 M7 M13 M17 M19 M31 M61 M89 M107 M127 M521 M607 M1279"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} units in", primes_in(2, 2000).len())),
+        "{text}"
+    );
+    assert!(
+        text.contains("tables on all 2 peers identical: true"),
+        "{text}"
+    );
+    assert!(!err.contains("more than --max-memory"), "{err}");
+}

@@ -120,6 +120,35 @@ fn units(out: &mut String, units: &[UnitProgress]) {
     out.push_str("</table></section>\n");
 }
 
+/// Why units are held back, when they are: the pause's reasons and the
+/// `--max-memory` budget with the units waiting for it or refused by it.
+fn held(out: &mut String, st: &crate::net::NodeStatus) {
+    use crate::citizen::memory::human;
+    let mut parts = Vec::new();
+    if !st.paused.is_empty() {
+        parts.push(format!("paused: {}", esc(&st.paused.join(", "))));
+    }
+    if let Some(m) = &st.memory {
+        parts.push(format!(
+            "memory {} of --max-memory {}",
+            human(m.in_use),
+            human(m.cap)
+        ));
+        for (p, need) in &m.waiting {
+            parts.push(format!("M{p} waiting for memory (needs {})", human(*need)));
+        }
+        for (p, need) in &m.refused {
+            parts.push(format!(
+                "M{p} refused (needs {}, more than --max-memory)",
+                human(*need)
+            ));
+        }
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, r#"<p id="held">{}</p>"#, parts.join(" · "));
+    }
+}
+
 fn throughput(out: &mut String, s: &Snapshot) {
     let r = samples::rates(&s.samples);
     let iters: Vec<(f64, f64)> = r.iter().map(|&(t, i, _)| (t, i)).collect();
@@ -205,6 +234,7 @@ pub fn render(s: &Snapshot) -> String {
     ring(&mut out, s);
     out.push_str("<div>\n");
     units(&mut out, &s.units);
+    held(&mut out, &s.status);
     throughput(&mut out, s);
     out.push_str("</div></div>\n");
     results(&mut out, &s.results);

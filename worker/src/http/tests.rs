@@ -166,6 +166,32 @@ fn metrics_have_the_main_series() {
 }
 
 #[test]
+fn page_and_metrics_say_why_units_are_held_back() {
+    let mut s = snapshot();
+    assert!(!page::render(&s).contains(r#"id="held""#));
+    s.status.paused = vec!["machine busy".into()];
+    s.status.memory = Some(crate::citizen::memory::MemoryStatus {
+        cap: 64 << 20,
+        in_use: 40 << 20,
+        waiting: vec![(216091, 30 << 20)],
+        refused: vec![(1257787, 100 << 20)],
+    });
+    let html = page::render(&s);
+    assert!(
+        html.contains(
+            "<p id=\"held\">paused: machine busy · memory 40 MiB of --max-memory 64 MiB · \
+             M216091 waiting for memory (needs 30 MiB) · \
+             M1257787 refused (needs 100 MiB, more than --max-memory)</p>"
+        ),
+        "{html}"
+    );
+    let m = parse(&metrics::render(&s));
+    assert_eq!(m["mersenne_memory_limit_bytes"], (64u64 << 20) as f64);
+    assert_eq!(m["mersenne_memory_in_use_bytes"], (40u64 << 20) as f64);
+    assert_eq!(m["mersenne_units_waiting_for_memory"], 1.0);
+}
+
+#[test]
 fn result_pager_links_pages() {
     let mut s = snapshot();
     s.results.total_rows = 10_000;
