@@ -3,10 +3,10 @@
 mod client;
 mod dispatch;
 mod failure;
+mod fifo;
 mod lookup;
 mod maintenance;
 mod repair;
-mod seen;
 mod store;
 mod unify;
 
@@ -124,7 +124,7 @@ pub struct RingNode<A> {
     /// Where the next sweep for unneeded replicas starts.
     sweep_cursor: Id,
     /// Owners' ranges named in recent digests: the replicas to keep.
-    confirmed: Vec<repair::Confirmed>,
+    confirmed: fifo::TaggedFifo<repair::Confirmed, { repair::CONFIRMED_CAP }>,
     /// When the node last became a member: replicas are swept only once
     /// every owner has had time to name its range.
     member_since: Time,
@@ -135,7 +135,7 @@ pub struct RingNode<A> {
     outbox: Vec<Outgoing<A>>,
     events: Vec<Event<A>>,
     /// Peers seen recently, oldest first (bounded): ways back into the ring.
-    known: seen::SeenCache<A>,
+    known: fifo::TaggedFifo<Peer<A>, { unify::KNOWN_CAP }>,
     /// Shafaat et al.'s passive list: peers believed dead, probed one per
     /// period so that rings split by a partition find each other again.
     suspects: Vec<Peer<A>>,
@@ -188,7 +188,7 @@ impl<A: Address> RingNode<A> {
             records: BTreeMap::new(),
             repair_cursor: me.id,
             sweep_cursor: me.id,
-            confirmed: Vec::new(),
+            confirmed: fifo::TaggedFifo::new(),
             member_since: now,
             pending: Vec::new(),
             ops: Vec::new(),
@@ -197,7 +197,7 @@ impl<A: Address> RingNode<A> {
             outbox: Vec::new(),
             events: Vec::new(),
             changed: None,
-            known: seen::SeenCache::new(),
+            known: fifo::TaggedFifo::new(),
             suspects: Vec::new(),
             probe_cursor: 0,
             last_active: now,

@@ -32,7 +32,7 @@ pub(super) const REPAIR_CHUNK: usize = 256;
 const SWEEP_CHUNK: usize = 32;
 /// Owners whose confirmed ranges a node remembers (each owner among its
 /// r predecessors sends one; a few more cover a ring that is changing).
-const CONFIRMED_CAP: usize = 64;
+pub(super) const CONFIRMED_CAP: usize = 64;
 
 /// An owner's range (`after`, `owner`] as it last named it in a digest.
 #[derive(Clone, Copy, Debug)]
@@ -145,10 +145,8 @@ impl<A: Address> RingNode<A> {
         if !self.is_member() {
             return;
         }
-        self.confirmed.retain(|c| c.owner != from.id);
-        if self.confirmed.len() >= CONFIRMED_CAP {
-            self.confirmed.remove(0);
-        }
+        // Refreshed entries move to the back, so the oldest is evicted.
+        self.confirmed.remove(from.id);
         self.confirmed.push(Confirmed {
             owner: from.id,
             after: owner_after,

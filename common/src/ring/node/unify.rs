@@ -16,6 +16,8 @@
 
 use super::*;
 
+/// Peers kept in the cache of peers seen.
+pub(super) const KNOWN_CAP: usize = 32;
 /// Peers kept on the passive list of suspects.
 const SUSPECTS_CAP: usize = 32;
 /// Hops a merge hint or a forwarded hand-over may still take.
