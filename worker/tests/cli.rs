@@ -460,3 +460,19 @@ fn a_closed_stdout_ends_quietly() {
         assert_eq!(stderr(&o), "", "{args:?}");
     }
 }
+
+/// `--inject-wrong-results` exists only in a build with the cargo feature
+/// `fault-injection`: a normal build has no way to make a peer lie.
+#[test]
+fn fault_injection_is_only_in_a_build_with_the_feature() {
+    let o = worker(&["--help"]);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o).contains("--inject-wrong-results"),
+        cfg!(feature = "fault-injection"),
+        "{}",
+        stdout(&o)
+    );
+    let o = worker(&["--inject-wrong-results", "1", "status", "--help"]);
+    assert_eq!(o.status.success(), cfg!(feature = "fault-injection"));
+}

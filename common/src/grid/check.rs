@@ -106,6 +106,21 @@ pub fn check_need(
     policy: &Policy,
     rep_policy: &ReputationPolicy,
 ) -> CheckNeed {
+    need(p, results, reps, quarantined, policy, rep_policy, true)
+}
+
+/// [`check_need`], with the reputation sampling of a lone first result
+/// skipped when `sample` is false: a stealer offered a check trusts the
+/// owner's draw rather than second-guess it with reputations of its own.
+fn need(
+    p: u64,
+    results: &[UnitResult],
+    reps: &BTreeMap<String, Reputation>,
+    quarantined: &BTreeSet<String>,
+    policy: &Policy,
+    rep_policy: &ReputationPolicy,
+    sample: bool,
+) -> CheckNeed {
     if results.is_empty() {
         return CheckNeed::NoResult;
     }
@@ -118,7 +133,7 @@ pub fn check_need(
         return CheckNeed::Exhausted;
     };
     let peers: BTreeSet<&str> = results.iter().map(|r| r.computed_by.as_str()).collect();
-    if v.state == Verification::Unverified && peers.len() == 1 {
+    if sample && v.state == Verification::Unverified && peers.len() == 1 {
         let first = &results[0];
         let rep = reps.get(&first.computed_by).copied().unwrap_or_default();
         if !wants_check(&reports[0], &rep, rep_policy, sample_draw(first)) {
@@ -207,8 +222,11 @@ impl Checks {
         }
     }
 
-    /// Folds the touched rows' verified outcomes into the reputations.
-    fn judge_touched(&mut self, table: &crate::work::ResultSet) {
+    /// Folds the touched rows' verified outcomes into the reputations;
+    /// returns whether the quarantined set changed.
+    fn judge_touched(&mut self, table: &crate::work::ResultSet) -> bool {
+        let before = self.quarantined.len();
+        let mut changed = false;
         for p in std::mem::take(&mut self.touched) {
             let Some(rs) = table.get(p) else { continue };
             let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
@@ -229,22 +247,28 @@ impl Checks {
                     rep.consecutive_valid = 0;
                 }
                 if rep.quarantined(&self.rep_policy) {
-                    self.quarantined.insert(r.computed_by.clone());
+                    changed |= self.quarantined.insert(r.computed_by.clone());
                 } else {
-                    self.quarantined.remove(&r.computed_by);
+                    changed |= self.quarantined.remove(&r.computed_by);
                 }
             }
         }
+        changed || before != self.quarantined.len()
     }
 
     fn need(&self, rec: &UnitRecord) -> CheckNeed {
-        check_need(
+        self.need_sampled(rec, true)
+    }
+
+    fn need_sampled(&self, rec: &UnitRecord, sample: bool) -> CheckNeed {
+        need(
             rec.exponent,
             &rec.results,
             &self.reps,
             &self.quarantined,
             &self.policy,
             &self.rep_policy,
+            sample,
         )
     }
 
@@ -297,10 +321,14 @@ impl<A: Address> GridNode<A> {
         self.checks.need(rec)
     }
 
-    /// Brings the reputations up to date with the table.
-    pub(super) fn judge_rows(&mut self) {
-        if self.checks.on {
-            self.checks.judge_touched(&self.results);
+    /// Brings the reputations up to date with the table. When a peer
+    /// enters or leaves quarantine, every held record is judged again: its
+    /// results now count toward no quorum (or again), so a unit it helped
+    /// verify may want another check.
+    pub(super) fn judge_rows(&mut self, now: Now) {
+        if self.checks.on && self.checks.judge_touched(&self.results) {
+            let keys: Vec<Id> = self.ring.records().map(|r| r.key).collect();
+            self.checks.update(&self.ring, &keys, now.mono);
         }
     }
 
@@ -362,7 +390,8 @@ impl<A: Address> GridNode<A> {
             return false;
         }
         let p = rec.exponent;
-        let CheckNeed::Wanted(req) = self.checks.need(&rec) else {
+        // Whoever offered or indexed it has drawn the sample already.
+        let CheckNeed::Wanted(req) = self.checks.need_sampled(&rec, false) else {
             return false;
         };
         if req.exclude_peers.contains(&self.name) {

@@ -396,7 +396,7 @@ impl<A: Address> GridNode<A> {
             let op = self.ring.join(seed, now.mono);
             self.pending.insert(op, Pending::Join);
         }
-        self.judge_rows();
+        self.judge_rows(now);
         self.renew_due(now);
         self.retry_due(now);
         self.pause_due(now);

@@ -192,11 +192,20 @@ pub fn verdict(
     };
     let next_check = (more && !reports.is_empty()).then(|| {
         let mut req = exclude;
-        // A lone prime answer that still lacks its second engine asks for
-        // the other one, so that a bug in one engine cannot announce a prime.
-        if let [((true, _), rs)] = groups.iter().collect::<Vec<_>>()[..] {
-            let engines: BTreeSet<&str> = rs.iter().map(|r| r.engine).collect();
-            if engines.len() == 1 && exponent <= policy.other_engine_max {
+        // A prime answer that still lacks its second engine asks for the
+        // other one, so that a bug in one engine cannot announce a prime
+        // (also beside a contradicting composite: otherwise a disputed prime
+        // would gather same-engine results up to the cap and never verify).
+        // Engines of trusted reports only: a quarantined peer's run on the
+        // other engine does not count toward the quorum, so it cannot
+        // stand for it either.
+        for ((prime, _), rs) in &groups {
+            let engines: BTreeSet<&str> = rs
+                .iter()
+                .filter(|r| !quarantined.contains(r.peer))
+                .map(|r| r.engine)
+                .collect();
+            if *prime && engines.len() == 1 && exponent <= policy.other_engine_max {
                 req.exclude_engines = engines.iter().map(|e| e.to_string()).collect();
             }
         }

@@ -233,8 +233,26 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     );
     let dup = table.len() - rows.len();
     println!(
-        "tables on all {} peers identical: {identical}; duplicate results: {dup}",
+        "tables on all {} peers identical: {identical}; duplicate results (double checks \
+         included): {dup}",
         nodes.len()
+    );
+    // The run ends when every table holds every unit: double checks still
+    // running then are dropped, so this is the share verified by that time.
+    let verified = rows
+        .iter()
+        .filter(|r| r.verification == mersenne_common::work::verify::Verification::Verified)
+        .count();
+    let mut waiting: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &rows {
+        if let Some(why) = r.waiting {
+            *waiting.entry(why).or_default() += 1;
+        }
+    }
+    println!(
+        "verified at the end: {verified} of {} units ({:.1}%); not verified: {waiting:?}",
+        rows.len(),
+        100.0 * verified as f64 / rows.len().max(1) as f64
     );
     if interrupted || !temp {
         // A --data the user keeps must hold every result and record on

@@ -187,7 +187,19 @@ pub(super) fn trust_report(w: &World, units: &[u64], ideal_ms: u64) -> TrustRepo
                 }
             }
             None => {
-                let need = check_need(p, rs, &reps, &quarantined, &policy, &rep_policy);
+                // The reason as the unit's owner sees it: its reputations,
+                // not the global ones, decided whether a check was wanted.
+                let key = crate::ring::Id(crate::work::unit_key(p));
+                let at_owner = w.slots.iter().filter(|s| s.alive).find_map(|s| {
+                    let ring = s.g.ring();
+                    ring.owns(key)
+                        .then(|| ring.record(key).and_then(crate::grid::WireUnit::decode))
+                        .flatten()
+                        .map(|rec| s.g.check_need(&rec))
+                });
+                let need = at_owner.unwrap_or_else(|| {
+                    check_need(p, rs, &reps, &quarantined, &policy, &rep_policy)
+                });
                 let reason = match need {
                     CheckNeed::Wanted(_)
                         if v.is_some_and(|v| v.state == Verification::Mismatch) =>

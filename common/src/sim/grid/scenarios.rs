@@ -183,7 +183,10 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
         }
         // With checks on, the run lasts until no crunch (first test or
         // check) is left anywhere.
-        if w.cfg.trust.is_some() && w.slots.iter().any(|s| s.alive && !s.crunching.is_empty()) {
+        if w.cfg.trust.is_some()
+            && (w.slots.iter().any(|s| s.alive && !s.crunching.is_empty())
+                || !w.tables_converged(range, units.len()))
+        {
             settled = 0;
         }
         if settled > SETTLE || w.now >= limit {
