@@ -26,7 +26,9 @@
 //! justifies extrapolating to a whole test of p iterations.
 
 use mersenne_common::ll::fft::{FftEngine, FftOptions, expected_max_roundoff, fft_lengths};
-use mersenne_common::ll::{CHECKPOINT_VERSION, Checkpoint, LlEngine, mersenne, to_limbs};
+use mersenne_common::ll::{
+    CHECKPOINT_VERSION, Checkpoint, LlEngine, MAX_EXPONENT, mersenne, to_limbs,
+};
 use mersenne_common::primes::is_prime;
 use num_bigint::BigUint;
 use rand::{Rng, SeedableRng};
@@ -185,7 +187,7 @@ fn main() {
         }
         let k = (budget / n as f64).clamp(200.0, 5000.0) as u64;
         for &level in levels {
-            let top = ((old_limit(n) + level) * n as f64) as u64;
+            let top = (((old_limit(n) + level) * n as f64) as u64).min(MAX_EXPONENT);
             for p in [prime_below(top), prime_below(top - top / 500)]
                 .into_iter()
                 .take(exponents)
