@@ -1,33 +1,69 @@
-//! Prints the FFT length the engine picks for some exponents, and the
-//! largest exponent each table length takes beside Mlucas's
+//! Prints, for some exponents, the table's shortest length and the length
+//! the engine starts at (with this CPU's instruction set), and for each
+//! table length the bits per word and largest exponent beside Mlucas's
 //! `given_N_get_maxP` (E. W. Mayer's heuristic in Mlucas's
-//! `get_fft_radices.c`, with its FMA constant 0.4), and whether our own
-//! FFT runs the length (else rustfft, or a longer power of two).
+//! `get_fft_radices.c`, with its FMA constant 0.4), the difference in bits
+//! per word, and whether our own FFT runs the length (else rustfft).
 //!
 //! `cargo run --profile test -p mersenne-common --example fft_lengths`
-use mersenne_common::ll::fft::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
+use mersenne_common::ll::LlEngine;
+use mersenne_common::ll::fft::{
+    FftEngine, fft_lengths, length_index_for, max_bits_per_word, max_exponent,
+};
 
 fn main() {
-    println!("{:>10} {:>9} {:>8}", "p", "length", "bits/w");
+    println!(
+        "{:>11} {:>9} {:>8} {:>9} {:>8}",
+        "p", "shortest", "bits/w", "started", "bits/w"
+    );
     for p in [
-        607u64, 4423, 44_497, 86_243, 110_503, 132_049, 216_091, 756_839, 859_433, 1_257_787,
-        1_398_269, 2_976_221, 3_021_377, 20_996_011, 77_232_917, 82_589_933,
+        607u64,
+        4423,
+        44_497,
+        86_243,
+        110_503,
+        132_049,
+        216_091,
+        756_839,
+        859_433,
+        1_257_787,
+        1_398_269,
+        2_614_999,
+        2_976_221,
+        3_021_377,
+        5_152_643,
+        5_782_013,
+        11_391_823,
+        18_776_473,
+        20_996_011,
+        77_232_917,
+        82_589_933,
+        136_279_841,
     ] {
         let n = fft_lengths()[length_index_for(p).expect("in range")];
-        println!("{p:>10} {n:>9} {:>8.3}", p as f64 / n as f64);
+        let started = FftEngine::new(p, 0)
+            .expect("a valid exponent")
+            .fft_length()
+            .expect("an FFT engine");
+        println!(
+            "{p:>11} {n:>9} {:>8.3} {started:>9} {:>8.3}",
+            p as f64 / n as f64,
+            p as f64 / started as f64
+        );
     }
     println!();
     println!(
-        "{:>9} {:>8} {:>12} {:>12} {:>8} {:>6}",
-        "length", "max b/w", "max p", "Mlucas p", "Mlucas", "ours"
+        "{:>9} {:>8} {:>12} {:>8} {:>12} {:>6} {:>6}",
+        "length", "b/w", "max p", "Mlucas", "Mlucas p", "diff", "ours"
     );
     for n in fft_lengths().into_iter().filter(|&n| n >= 1024) {
         let mlucas = mlucas_bits_per_word(n);
         println!(
-            "{n:>9} {:>8.3} {:>12} {:>12} {mlucas:>8.3} {:>6}",
+            "{n:>9} {:>8.3} {:>12} {mlucas:>8.3} {:>12} {:>6.2} {:>6}",
             max_bits_per_word(n),
             max_exponent(n),
             (mlucas * n as f64) as u64,
+            max_bits_per_word(n) - mlucas,
             if n.is_power_of_two() || n / (n >> n.trailing_zeros()) >= 2048 {
                 "yes"
             } else {

@@ -135,17 +135,19 @@ fn with_avx512_every_exponent_runs_on_our_fft() {
         return;
     };
     // The choice, across the whole table: always our own FFT, at the
-    // table's shortest length if that is 5·2^k from 5·2048 words up, else
-    // at it or at a power of two.
+    // table's shortest length unless that is 7·2^k below RADIX7_FROM or
+    // too short for our FFT (then a power of two).
     let lengths = fft_lengths();
     let mut p = 20_000u64;
     while p < max_exponent(*lengths.last().unwrap()) {
         let shortest = length_index_for(p).unwrap();
         let n = lengths[preferred_length_index(p, shortest, avx512)];
         assert!(soa::supports(p, n, avx512), "p={p}: {n}");
+        let s = lengths[shortest];
         assert!(
-            n == lengths[shortest]
-                || (n.is_power_of_two() && (!lengths[shortest].is_multiple_of(5) || n < 10_240)),
+            n == s
+                || (n.is_power_of_two()
+                    && ((s.is_multiple_of(7) && s < RADIX7_FROM) || !soa::supports(p, s, avx512))),
             "p={p}: {n}"
         );
         p = p * 21 / 20;

@@ -44,6 +44,24 @@ const LARGE: [(u64, u64); 3] = [
     (5_152_643, 0x0748_79D8_6679_CB5B),
 ];
 
+/// Mlucas's exponents that our table starts on a 3·2^k length (12K to
+/// 384K words, 17.9-19.3 bits a word), with its Res64 after 100 and (the
+/// shorter ones) 1,000 iterations.
+const THREE_TIMES_POW2: [(u64, &[(u64, u64)]); 6] = [
+    (
+        236_813,
+        &[(100, 0x592D_849A_F4D1_336F), (1_000, 0xB4EE_B63B_B656_F424)],
+    ),
+    (
+        466_733,
+        &[(100, 0xD95F_8EC0_F32B_4756), (1_000, 0xB1F5_8184_918D_94B6)],
+    ),
+    (919_729, &[(100, 0x6ACC_0321_3A37_BA5B)]),
+    (1_812_347, &[(100, 0x81BD_D3AC_63DF_3F73)]),
+    (3_571_153, &[(100, 0xA016_F257_7990_2477)]),
+    (7_036_339, &[(100, 0xD6A2_26BA_B5E1_4D62)]),
+];
+
 fn res64(e: &FftEngine) -> u64 {
     e.residue().iter_u64_digits().next().unwrap_or(0)
 }
@@ -87,5 +105,18 @@ fn mlucas_self_test_residues_at_the_issue_exponents() {
     let isa = Isa::best();
     for (p, r) in LARGE {
         check(p, &[(100, r)], isa);
+    }
+}
+
+#[test]
+fn mlucas_self_test_residues_on_three_times_powers_of_two() {
+    let isa = Isa::best();
+    for (p, want) in THREE_TIMES_POW2 {
+        let n = FftEngine::new(p, 0).unwrap().fft_length().unwrap();
+        assert!(
+            n.is_multiple_of(3) && n / 3 >= 2048,
+            "M{p} starts at {n} words, not on our 3·2^k FFT"
+        );
+        check(p, want, isa);
     }
 }

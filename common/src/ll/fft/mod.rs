@@ -49,7 +49,10 @@ mod plan;
 mod soa;
 
 pub use isa::{ISA_ENV, Isa, IsaError};
-pub use lengths::{fft_lengths, length_index_for, max_bits_per_word, max_exponent};
+pub use lengths::{
+    TARGET_ROUNDOFF, expected_max_roundoff, fft_lengths, length_index_for, max_bits_per_word,
+    max_exponent,
+};
 
 use super::jacobi::jacobi;
 use super::{
@@ -157,24 +160,27 @@ pub fn profile_soa(
     (!out.is_empty()).then_some(out)
 }
 
-/// The length to start at, given the shortest safe one: a 5·2^k length if
-/// our own FFT does it (from 2048·5 words, at the bits per word our carry
-/// takes). Else the next power of two if our FFT can do p there and it is
-/// at most 1.6× longer (with AVX-512 always, so rustfft is off the hot
-/// path: issue 14 measured rustfft's 160K at 3.07 ms an iteration at
-/// p = 2,614,999 and our 256K at 2.03 ms at p = 3,021,377); the longer
-/// length's words are shorter, so round-off only improves. Else the
-/// shortest, on our FFT where it can (3·2^k, 7·2^k) or rustfft.
+/// The length to start at, given the shortest safe one: that one if our
+/// own FFT does it and it is 2^k, 3·2^k, 5·2^k, or 7·2^k from
+/// [`RADIX7_FROM`] words up. Else the next power of two if our FFT can do
+/// p there and it is at most 1.6× longer (with AVX-512 always, so rustfft
+/// is off the hot path: issue 14 measured rustfft's 160K at 3.07 ms an
+/// iteration at p = 2,614,999 and our 256K at 2.03 ms at p = 3,021,377);
+/// the longer length's words are shorter, so round-off only improves. Else
+/// the shortest, on our FFT where it can or rustfft.
 ///
-/// Why only 5·2^k: the radix-q pass costs about one more sweep over memory
-/// each way, which paid against the power of two 1.6× longer (0.65-0.78 of
-/// its time at 160K-640K words) but not against one 1.33× longer (3·2^k:
-/// 1.2-1.5× slower at 96K) or 1.14× longer (7·2^k: the same at 896K),
-/// measured with `examples/fft_speed.rs` on a loaded 2-core machine.
+/// The radix-q pass costs about one more sweep over memory each way. The
+/// radix-3 and radix-5 ones pay against the power of two 1.33× and 1.6×
+/// longer: 0.71-0.86 of its time at 96K and 384K words, 0.65-0.78 at
+/// 160K-640K. The radix-7 one, against the power of two only 1.14× longer,
+/// pays once the data is well outside L2 (0.75-0.86 of its time at 224K,
+/// 448K and 896K words) but not below (1.0-1.08 at 56K, 1.08-1.27 at
+/// 112K). Measured in CPU time with `examples/fft_speed.rs` on a loaded
+/// 2-core AVX-512 machine.
 fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize {
     let lengths = fft_lengths();
     let n = lengths[shortest];
-    if n.is_multiple_of(5) && soa::supports(p, n, isa) {
+    if (!n.is_multiple_of(7) || n >= RADIX7_FROM) && soa::supports(p, n, isa) {
         return shortest;
     }
     (shortest..lengths.len())
@@ -185,6 +191,10 @@ fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize 
         })
         .unwrap_or(shortest)
 }
+
+/// The shortest 7·2^k length the engine starts at (see
+/// `preferred_length_index`): 7·2^15 words.
+const RADIX7_FROM: usize = 7 << 15;
 
 /// Settings for an [`FftEngine`].
 #[derive(Debug, Clone, PartialEq)]

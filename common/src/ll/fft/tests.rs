@@ -330,6 +330,51 @@ fn round_off_rollback_fires_and_recovers_at_odd_lengths() {
     }
 }
 
+/// The table's limits from the round-off model, at lengths of every radix
+/// our FFT has: at the limit, 200 iterations from a random residue run
+/// without a retry and agree with the reference; half a bit a word past it
+/// (the model's error there is twice its target) the round-off
+/// check fires, and the engine rolls back to a longer length and still
+/// agrees.
+#[test]
+fn at_the_table_limit_no_retry_and_just_past_it_a_rollback_that_recovers() {
+    for (i, n) in [16_384usize, 12_288, 20_480, 28_672]
+        .into_iter()
+        .enumerate()
+    {
+        for (extra, iters) in [(0.0, 200), (0.5, 150)] {
+            let mut p = ((max_bits_per_word(n) + extra) * n as f64) as u64;
+            while !crate::primes::is_prime(p) {
+                p -= 1;
+            }
+            let c = random_checkpoint(p, p / 7, 300, 70 + i as u64);
+            let mut r = ReferenceEngine::resume(&c).unwrap();
+            let opts = FftOptions {
+                fft_length: Some(n),
+                ..FftOptions::default()
+            };
+            let mut f = FftEngine::resume_with_options(&c, opts).unwrap();
+            assert!(f.own_fft(), "M{p} at {n} is not on our FFT");
+            f.advance(iters).unwrap();
+            r.advance(iters).unwrap();
+            assert!(
+                f.checkpoint().residue == r.checkpoint().residue,
+                "M{p} n={n} +{extra} bits: {:?}",
+                f.stats()
+            );
+            let s = f.stats();
+            if extra == 0.0 {
+                assert_eq!(s.roundoff_retries, 0, "M{p} n={n}: {s:?}");
+                assert_eq!(f.fft_length(), Some(n));
+                assert!(s.max_roundoff < TARGET_ROUNDOFF, "M{p} n={n}: {s:?}");
+            } else {
+                assert!(s.roundoff_retries >= 1, "M{p} n={n}: {s:?}");
+                assert!(f.fft_length().unwrap() > n, "M{p} n={n}");
+            }
+        }
+    }
+}
+
 #[test]
 fn threads_per_test_gives_the_same_residues() {
     let p = 132_049;
