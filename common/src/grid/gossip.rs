@@ -26,6 +26,13 @@ const DIGEST_ANSWER_MAX: usize = 50_000;
 /// Exponents asked for in one pull, and results in its answer.
 const PULL_MAX: usize = 20_000;
 
+/// While push gossip is carrying new results, anti-entropy runs only every
+/// this many periods: two tables then differ in every result still on its
+/// way, so an exchange would mostly repeat what the pushes deliver anyway,
+/// at the cost of a walk over the differing buckets on both sides. A quiet
+/// peer runs it every period.
+const BUSY_ANTI_ENTROPY_EVERY: u32 = 10;
+
 /// Units offered to one stealer.
 const OFFER_MAX: usize = 64;
 
@@ -44,9 +51,20 @@ impl<A: Address> GridNode<A> {
                 fresh.push(r);
             }
         }
+        if !fresh.is_empty() {
+            self.fresh_this_period = true;
+        }
         if forward {
             self.gossip_out.extend(fresh);
         }
+    }
+
+    /// A result crunched here: into the table and pushed at once, with
+    /// whatever waits for the period's push, so that it does not live on
+    /// this peer alone (which may crash) until the period ends.
+    pub(super) fn absorb_own(&mut self, r: UnitResult) {
+        self.absorb(vec![r], true);
+        self.push_gossip();
     }
 
     /// Pushes the results learnt since the last period to `fanout` random
@@ -86,6 +104,7 @@ impl<A: Address> GridNode<A> {
         known.sort();
         known.dedup();
         self.known = known;
+        let busy = std::mem::take(&mut self.fresh_this_period);
         if !self.left {
             self.push_gossip();
         }
@@ -98,7 +117,12 @@ impl<A: Address> GridNode<A> {
         if self.digest_in_flight || self.left {
             return;
         }
+        self.rounds_since_digest = self.rounds_since_digest.saturating_add(1);
+        if busy && self.rounds_since_digest < BUSY_ANTI_ENTROPY_EVERY {
+            return;
+        }
         if let Some(&peer) = self.known.choose(&mut self.rng) {
+            self.rounds_since_digest = 0;
             self.digest_in_flight = true;
             let digest = self.results.digest().to_vec();
             self.new_call(peer, Call::Digest(peer), PeerRequest::Digest(digest));

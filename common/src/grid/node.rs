@@ -147,6 +147,10 @@ pub struct GridNode<A> {
     pub(super) calls: HashMap<CallId, Call<A>>,
     pub(super) next_call: u64,
     pub(super) digest_in_flight: bool,
+    /// Gossip periods since the last anti-entropy exchange began.
+    pub(super) rounds_since_digest: u32,
+    /// New results arrived in this gossip period.
+    pub(super) fresh_this_period: bool,
     /// The peer cache as last handed to the shell for disk.
     pub(super) peers_saved: Vec<Peer<A>>,
     pub(super) next_gossip: crate::ring::Time,
@@ -242,6 +246,8 @@ impl<A: Address> GridNode<A> {
             calls: HashMap::new(),
             next_call: 1,
             digest_in_flight: false,
+            rounds_since_digest: 0,
+            fresh_this_period: false,
             peers_saved: Vec::new(),
             next_gossip: now.mono,
             dirty_rows: BTreeSet::new(),

@@ -285,7 +285,7 @@ impl<A: Address> GridNode<A> {
             Crunched::Done(r) => {
                 self.stats.finished += 1;
                 self.stats.crunch_ms_total += r.crunch_ms;
-                self.absorb(vec![r.clone()], true);
+                self.absorb_own(r.clone());
                 self.complete(a.rec, vec![r], now);
             }
             Crunched::Stopped => {

@@ -328,8 +328,11 @@ pub enum ClaimError {
     NotDone(u64),
 }
 
-/// Number of digest buckets in anti-entropy.
-pub const DIGEST_BUCKETS: usize = 64;
+/// Number of digest buckets in anti-entropy: a digest is 8 KiB, and two
+/// tables that differ in a few hundred results (those still on their way by
+/// push gossip in a big grid) differ in a fraction of the buckets, so the
+/// rows compared next are that fraction of the table.
+pub const DIGEST_BUCKETS: usize = 1024;
 
 /// The full result table every node keeps and gossips: exponent → results.
 #[derive(Debug, Clone, Default)]
@@ -477,29 +480,54 @@ impl ResultSet {
         max: usize,
     ) -> (Vec<(u64, u64)>, Vec<usize>) {
         let want = bucket_mask(buckets);
-        let mut by_bucket: Vec<Vec<(u64, u64)>> = vec![Vec::new(); DIGEST_BUCKETS];
-        for (p, v) in &self.rows {
-            if want[v.bucket as usize] {
-                by_bucket[v.bucket as usize].push((*p, v.fingerprint));
-            }
+        let mut found: Vec<(u16, u64, u64)> = self
+            .rows
+            .iter()
+            .filter(|(_, v)| want[v.bucket as usize])
+            .map(|(p, v)| (v.bucket, *p, v.fingerprint))
+            .collect();
+        // Whole buckets, in the order asked (exponent order within one).
+        let mut rank = vec![usize::MAX; DIGEST_BUCKETS];
+        for (i, &b) in buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b < DIGEST_BUCKETS)
+        {
+            rank[b] = rank[b].min(i);
         }
+        found.sort_by_key(|&(b, p, _)| (rank[b as usize], p));
         let mut rows = Vec::new();
-        let mut covered = Vec::new();
-        for &b in buckets.iter().filter(|&&b| b < DIGEST_BUCKETS) {
-            let these = std::mem::take(&mut by_bucket[b]);
-            if !covered.is_empty() && rows.len() + these.len() > max {
+        let mut covered: Vec<usize> = Vec::new();
+        for bucket in found.chunk_by(|a, b| a.0 == b.0) {
+            if !covered.is_empty() && rows.len() + bucket.len() > max {
                 break;
             }
-            rows.extend(these);
-            covered.push(b);
+            rows.extend(bucket.iter().map(|&(_, p, fp)| (p, fp)));
+            covered.push(bucket[0].0 as usize);
+        }
+        // Buckets asked for in which this table holds no row are covered
+        // too (by no rows), unless the answer was cut.
+        if covered.len() == buckets_with_rows(&found) {
+            covered = buckets
+                .iter()
+                .copied()
+                .filter(|&b| b < DIGEST_BUCKETS)
+                .collect();
+            covered.sort_unstable();
+            covered.dedup();
         }
         (rows, covered)
     }
 }
 
+/// Distinct buckets among rows sorted by bucket rank.
+fn buckets_with_rows(found: &[(u16, u64, u64)]) -> usize {
+    found.chunk_by(|a, b| a.0 == b.0).count()
+}
+
 /// `buckets` as a lookup table (out-of-range numbers ignored).
-fn bucket_mask(buckets: &[usize]) -> [bool; DIGEST_BUCKETS] {
-    let mut want = [false; DIGEST_BUCKETS];
+fn bucket_mask(buckets: &[usize]) -> Vec<bool> {
+    let mut want = vec![false; DIGEST_BUCKETS];
     for &b in buckets.iter().filter(|&&b| b < DIGEST_BUCKETS) {
         want[b] = true;
     }

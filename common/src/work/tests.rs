@@ -152,6 +152,46 @@ fn result_set_digest_is_order_independent() {
 }
 
 #[test]
+fn row_fingerprints_name_exactly_the_rows_that_differ() {
+    let mut x = ResultSet::new();
+    let mut y = ResultSet::new();
+    for p in 2..400u64 {
+        x.insert(result(p, "a", p, p));
+        y.insert(result(p, "a", p, p));
+    }
+    // y lacks one row, and knows a second result for another.
+    x.insert(result(401, "a", 1, 1));
+    y.insert(result(7, "b", 7, 9));
+    let differ = x.differing_buckets(y.digest());
+    assert_eq!(differ.len(), 2, "{differ:?}");
+    let (theirs, covered) = y.row_fingerprints_in_buckets(&differ, usize::MAX);
+    let (mine, _) = x.row_fingerprints_in_buckets(&covered, usize::MAX);
+    let mut changed: Vec<u64> = mine
+        .iter()
+        .filter(|row| !theirs.contains(row))
+        .map(|(p, _)| *p)
+        .collect();
+    changed.sort_unstable();
+    assert_eq!(changed, [7, 401]);
+    assert!(
+        theirs
+            .iter()
+            .all(|(p, fp)| y.row_fingerprint(*p) == Some(*fp))
+    );
+    // Far fewer rows than the table: only the two differing buckets.
+    assert!(theirs.len() < 20, "{}", theirs.len());
+    // A cap keeps whole buckets: the first one even past the cap.
+    let every: Vec<usize> = (0..DIGEST_BUCKETS).collect();
+    let (capped, covered) = x.row_fingerprints_in_buckets(&every, 1);
+    assert_eq!(covered.len(), 1);
+    assert!(capped.iter().all(|(p, _)| {
+        let (only, _) = x.row_fingerprints_in_buckets(&covered, usize::MAX);
+        only.iter().any(|(q, _)| q == p)
+    }));
+    assert!(!capped.is_empty());
+}
+
+#[test]
 fn count_in_counts_exponents_not_results_within_the_range() {
     let mut x = ResultSet::new();
     for r in [

@@ -56,6 +56,7 @@
 
 mod checks;
 mod crunch;
+mod events;
 mod liars;
 mod peer;
 mod scenarios;
