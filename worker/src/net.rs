@@ -38,9 +38,9 @@ pub use client::{
     unacked_data_closes,
 };
 pub use wire::{
-    Frame, MAX_FRAME, NetError, NodeStatus, PROTOCOL_VERSION, RESULTS_PAGE_MAX, RING_CHUNK,
-    Request, Response, RingMessage, UnitRow, WireResult, WireStatus, WireUnit, WireUnitState,
-    WorkOffer, bounded, codec, decode, encode,
+    Frame, MAX_FRAME, NetError, NodeStatus, OwnReputation, PROTOCOL_VERSION, RESULTS_PAGE_MAX,
+    RING_CHUNK, Request, Response, RingMessage, UnitRow, WireResult, WireStatus, WireUnit,
+    WireUnitState, WorkOffer, bounded, codec, decode, encode,
 };
 
 /// Splits a ring message whose records would exceed [`RING_CHUNK`] into

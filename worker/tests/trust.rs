@@ -109,6 +109,26 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
             reps.get(&h.addr)
         );
     }
+    // The liar's own `worker status` tells its operator so: its peer folds
+    // the same rows (bounded wait: it judges them on its next tick).
+    wait_for(
+        "the liar's status to show its quarantine",
+        Duration::from_secs(20),
+        || {
+            common::status(&liar.addr)
+                .and_then(|s| s.reputation)
+                .is_some_and(|r| r.quarantined && r.bad > 0 && r.verified == 0)
+        },
+    );
+    for h in &honest {
+        let st = common::status(&h.addr).expect("an honest peer answers");
+        assert!(
+            st.reputation.is_none_or(|r| !r.quarantined && r.bad == 0),
+            "{}: {:?}",
+            h.addr,
+            st.reputation
+        );
+    }
     drop(honest);
     drop(liar);
     let _ = std::fs::remove_dir_all(&dir);

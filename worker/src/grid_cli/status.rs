@@ -82,8 +82,11 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     if !st.paused.is_empty() {
         writeln!(out, "paused       {}", st.paused.join(", "))?;
     }
-    if st.units.is_empty() {
-        writeln!(out, "crunching    {:?}", st.crunching)?;
+    if st.units.is_empty() && st.crunching.is_empty() {
+        writeln!(out, "crunching    nothing")?;
+    } else if st.units.is_empty() {
+        let ps: Vec<String> = st.crunching.iter().map(|p| format!("M{p}")).collect();
+        writeln!(out, "crunching    {}", ps.join(", "))?;
     } else {
         writeln!(out, "crunching    {} units", st.units.len())?;
         for u in &st.units {
@@ -95,6 +98,7 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
             writeln!(out, "{line}")?;
         }
     }
+    writeln!(out, "{}", reputation_line(st.reputation.as_ref()))?;
     writeln!(out, "finished     {} units here", st.finished)?;
     writeln!(out, "result table {} exponents", st.results)?;
     writeln!(
@@ -129,6 +133,25 @@ pub fn unit_line(u: &UnitProgress) -> String {
         u.ms_per_iter,
         crate::progress::duration(u.eta_secs().unwrap_or(f64::NAN))
     )
+}
+
+/// The peer's own standing: how its results fared against verified answers,
+/// and what share of its first results the grid double-checks.
+pub fn reputation_line(r: Option<&crate::net::OwnReputation>) -> String {
+    match r {
+        None => "reputation   none yet (no result of this peer judged)".into(),
+        Some(r) if r.quarantined => format!(
+            "reputation   QUARANTINED: {} bad, {} verified ({} since the last bad); its results count only once others verify them",
+            r.bad, r.verified, r.streak
+        ),
+        Some(r) => format!(
+            "reputation   {} verified, {} bad ({} in a row); {:.0}% of its first results double-checked",
+            r.verified,
+            r.bad,
+            r.streak,
+            r.check_rate * 100.0
+        ),
+    }
 }
 
 /// The `--max-memory` lines: the budget, then each unit waiting for memory
@@ -175,6 +198,39 @@ mod tests {
                 "  M216091    waiting for memory: needs 30 MiB, 24 MiB free",
                 "  M1257787   refused: needs 100 MiB, more than --max-memory; given back to the grid",
             ]
+        );
+    }
+
+    #[test]
+    fn the_reputation_line_says_trusted_new_or_quarantined() {
+        use crate::net::OwnReputation;
+        assert_eq!(
+            reputation_line(None),
+            "reputation   none yet (no result of this peer judged)"
+        );
+        let trusted = OwnReputation {
+            verified: 40,
+            bad: 0,
+            streak: 40,
+            quarantined: false,
+            check_rate: 0.25,
+        };
+        assert_eq!(
+            reputation_line(Some(&trusted)),
+            "reputation   40 verified, 0 bad (40 in a row); 25% of its first results double-checked"
+        );
+        let liar = OwnReputation {
+            verified: 0,
+            bad: 42,
+            streak: 0,
+            quarantined: true,
+            check_rate: 1.0,
+        };
+        assert!(
+            reputation_line(Some(&liar))
+                .starts_with("reputation   QUARANTINED: 42 bad, 0 verified"),
+            "{}",
+            reputation_line(Some(&liar))
         );
     }
 

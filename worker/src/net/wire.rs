@@ -307,6 +307,27 @@ pub struct NodeStatus {
     /// the units waiting for memory or refused as too large.
     #[serde(default)]
     pub memory: Option<crate::citizen::memory::MemoryStatus>,
+    /// This peer's own reputation as its table judges it (what the other
+    /// peers, folding the same rows, hold of it); `None` before any of its
+    /// results has been judged.
+    #[serde(default)]
+    pub reputation: Option<OwnReputation>,
+}
+
+/// A peer's reputation, as `worker status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OwnReputation {
+    /// Its results that agreed with a verified answer.
+    pub verified: u32,
+    /// Its results that contradicted a verified answer.
+    pub bad: u32,
+    /// Verified results since its last bad one.
+    pub streak: u32,
+    /// Whether its results count toward a quorum only once others have
+    /// verified them.
+    pub quarantined: bool,
+    /// The share of its first results that get a double check.
+    pub check_rate: f64,
 }
 
 /// Encodes a frame.

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use mersenne_common::ring::{Id, Membership};
 
 use super::Shell;
-use crate::net::NodeStatus;
+use crate::net::{NodeStatus, OwnReputation};
+use mersenne_common::work::reputation::ReputationPolicy;
 
 /// One unit in progress on this peer: what `worker status` (and any other
 /// reader of the peer's state) shows for it.
@@ -100,6 +101,22 @@ fn membership(m: Membership) -> String {
 
 /// The node's status.
 pub async fn status(s: &Shell) -> NodeStatus {
+    let me = s.addr.clone();
+    let reputation = s
+        .read(move |g| {
+            // The worker runs checks with the default policies
+            // (`node::start`), so its own standing is judged by them too.
+            let policy = ReputationPolicy::default();
+            g.reputations().get(&me).map(|r| OwnReputation {
+                verified: r.verified,
+                bad: r.bad,
+                streak: r.consecutive_valid,
+                quarantined: r.quarantined(&policy),
+                check_rate: r.check_rate(&policy),
+            })
+        })
+        .await
+        .flatten();
     let view = s
         .read(|g| {
             let n = g.ring();
@@ -168,6 +185,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         units: s.progress.snapshot(),
         paused: s.gate.reasons().map(String::from).collect(),
         memory: s.gate.memory.status(),
+        reputation,
     }
 }
 
