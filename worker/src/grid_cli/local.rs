@@ -159,7 +159,28 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
             .filter(|r| (lo..=hi).contains(&r.exponent))
             .collect()
     };
-    let table = in_range(nodes[0].results().await);
+    // Double checks go on adding results while the peers run, so the
+    // tables are compared as one snapshot of all peers, retaken (for at
+    // most 5 s) until every peer holds the same table: a result gossiped
+    // between two reads is not a difference.
+    let snapshot_deadline = Instant::now() + Duration::from_secs(5);
+    let (table, identical) = loop {
+        let tables: Vec<Vec<UnitResult>> =
+            futures::future::join_all(nodes.iter().map(|n| n.results()))
+                .await
+                .into_iter()
+                .map(|t| {
+                    let mut t = in_range(t);
+                    t.sort_by_key(|r| (r.exponent, r.computed_by.clone(), r.shift));
+                    t
+                })
+                .collect();
+        let identical = tables.windows(2).all(|w| w[0] == w[1]);
+        if identical || Instant::now() >= snapshot_deadline {
+            break (tables.into_iter().next().unwrap_or_default(), identical);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let this_run: Vec<&UnitResult> = table
         .iter()
         .filter(|r| r.finished_ms >= started_ms)
@@ -167,14 +188,6 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     let crunch_ms: u64 = this_run.iter().map(|r| r.crunch_ms).sum();
     let iterations: u64 = this_run.iter().map(|r| r.exponent.saturating_sub(2)).sum();
     let rows = rows(&table);
-    let mut identical = true;
-    for n in &nodes {
-        let mut t = in_range(n.results().await);
-        t.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
-        let mut u = table.clone();
-        u.sort_by_key(|r| (r.exponent, r.computed_by.clone()));
-        identical &= t == u;
-    }
     if a.table {
         print_rows(&rows, ResultsFormat::Table, &mut std::io::stdout().lock())?;
     }
@@ -195,11 +208,16 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let run_units = this_run
+    // A unit is this run's unless it had a result before the run began: a
+    // double check of an earlier run's unit, crunched now, counts in the
+    // crunch time and iterations above but does not make the unit new.
+    let done_before = table
         .iter()
+        .filter(|r| r.finished_ms < started_ms)
         .map(|r| r.exponent)
         .collect::<BTreeSet<_>>()
         .len();
+    let run_units = rows.len() - done_before;
     if run_units < rows.len() {
         println!(
             "{} units were already done before this run; the figures below count the other {run_units}",
