@@ -102,24 +102,19 @@ fn membership(m: Membership) -> String {
 /// The node's status.
 pub async fn status(s: &Shell) -> NodeStatus {
     let me = s.addr.clone();
-    let reputation = s
+    let view = s
         .read(move |g| {
+            let n = g.ring();
             // The worker runs checks with the default policies
             // (`node::start`), so its own standing is judged by them too.
             let policy = ReputationPolicy::default();
-            g.reputations().get(&me).map(|r| OwnReputation {
+            let reputation = g.reputations().get(&me).map(|r| OwnReputation {
                 verified: r.verified,
                 bad: r.bad,
                 streak: r.consecutive_valid,
                 quarantined: r.quarantined(&policy),
                 check_rate: r.check_rate(&policy),
-            })
-        })
-        .await
-        .flatten();
-    let view = s
-        .read(|g| {
-            let n = g.ring();
+            });
             let nodes: HashSet<Id> = n.fingers().iter().map(|(_, p)| p.id).collect();
             (
                 g.status(),
@@ -134,23 +129,30 @@ pub async fn status(s: &Shell) -> NodeStatus {
                     .iter()
                     .map(|p| (p.addr.to_string(), hex(p.id)))
                     .collect::<Vec<_>>(),
-                n.fingers().len(),
-                nodes.len(),
+                (n.fingers().len(), nodes.len()),
+                reputation,
             )
         })
         .await;
-    let (g, id, (member, membership, known_peers), predecessor, successors, fingers, finger_nodes) =
-        view.unwrap_or_else(|| {
-            (
-                Default::default(),
-                s.id,
-                (false, "stopped".into(), 0),
-                None,
-                vec![],
-                0,
-                0,
-            )
-        });
+    let (
+        g,
+        id,
+        (member, membership, known_peers),
+        predecessor,
+        successors,
+        (fingers, finger_nodes),
+        reputation,
+    ) = view.unwrap_or_else(|| {
+        (
+            Default::default(),
+            s.id,
+            (false, "stopped".into(), 0),
+            None,
+            vec![],
+            (0, 0),
+            None,
+        )
+    });
     let up = s.started.elapsed().as_secs_f64();
     let c = &s.counters;
     NodeStatus {
