@@ -24,12 +24,36 @@ pub struct Hooks {
     pub stall_after: Duration,
 }
 
-/// The environment of `--on-prime`: `MR_EVENT=prime`, `MR_EXPONENT`,
-/// `MR_STATUS`, `MR_RES64`, `MR_SHIFT`, `MR_ENGINE`, `MR_COMPUTED_BY`,
-/// `MR_TIMESTAMP`, `MR_CRUNCH_MS`.
+/// The environment of `--on-prime` when this peer's own test says prime:
+/// `MR_EVENT=prime`, `MR_VERIFIED=no` (other peers have yet to double-check
+/// it), `MR_EXPONENT`, `MR_STATUS`, `MR_RES64`, `MR_SHIFT`, `MR_ENGINE`,
+/// `MR_COMPUTED_BY`, `MR_TIMESTAMP`, `MR_CRUNCH_MS`.
 pub fn prime_env(r: &UnitResult) -> Vec<(&'static str, String)> {
+    let mut env = result_env(r);
+    env.insert(0, ("MR_EVENT", "prime".into()));
+    env.insert(1, ("MR_VERIFIED", "no".into()));
+    env
+}
+
+/// The environment of `--on-prime` when the grid has verified a prime (on
+/// every peer whose table sees it verified): `MR_EVENT=prime-verified`,
+/// `MR_VERIFIED=yes`, `MR_VERIFIED_BY` (the agreeing peers, comma
+/// separated), `MR_ENGINES`, and the find's fields as in [`prime_env`].
+pub fn verified_prime_env(
+    r: &UnitResult,
+    agreeing: &[String],
+    engines: &[String],
+) -> Vec<(&'static str, String)> {
+    let mut env = result_env(r);
+    env.insert(0, ("MR_EVENT", "prime-verified".into()));
+    env.insert(1, ("MR_VERIFIED", "yes".into()));
+    env.push(("MR_VERIFIED_BY", agreeing.join(",")));
+    env.push(("MR_ENGINES", engines.join(",")));
+    env
+}
+
+fn result_env(r: &UnitResult) -> Vec<(&'static str, String)> {
     vec![
-        ("MR_EVENT", "prime".into()),
         ("MR_EXPONENT", r.exponent.to_string()),
         ("MR_STATUS", r.status.code().to_string()),
         ("MR_RES64", res64_hex(r.res64)),

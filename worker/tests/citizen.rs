@@ -104,7 +104,72 @@ fn hooks_fire_with_details_and_status_shows_progress() {
     });
     let log = std::fs::read_to_string(&w.log).unwrap();
     assert!(log.contains("claimed; crunching"), "{log}");
-    assert!(log.contains("NEW MERSENNE PRIME: M4423"), "{log}");
+    // One peer alone can only report a prime: no double check can come.
+    assert!(
+        log.contains("M4423 = 2^4423 - 1 is prime by this peer's test: reported, UNVERIFIED"),
+        "{log}"
+    );
+    assert!(!log.contains("VERIFIED MERSENNE PRIME"), "{log}");
+}
+
+/// A prime is announced as found only once two more peers agree: each of
+/// three peers logs `NEW VERIFIED MERSENNE PRIME` once, after its own
+/// "reported, UNVERIFIED" line, and runs `--on-prime` with
+/// `MR_EVENT=prime-verified` naming the three agreeing peers and both
+/// engines (below p = 20,000 one check runs the reference engine).
+#[test]
+fn a_prime_is_announced_once_three_peers_agree() {
+    let dir = tmpdir("verified-prime");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hook = |name: &str| {
+        let f = dir.join(name).display().to_string();
+        format!("env > {f}.$MR_EVENT.tmp && mv {f}.$MR_EVENT.tmp {f}.$MR_EVENT.env")
+    };
+    let (ha, hb, hc) = (hook("a"), hook("b"), hook("c"));
+    let a = Peer::worker(&dir, "a", None, &["--on-prime", &ha]);
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &["--on-prime", &hb]);
+    let c = Peer::worker(&dir, "c", Some(&a.addr), &["--on-prime", &hc]);
+    wait_for("the ring", Duration::from_secs(30), || {
+        ring_formed(&[&a.addr, &b.addr, &c.addr])
+    });
+    submit(&a.addr, 4423, 4423);
+    let peers = [("a", &a), ("b", &b), ("c", &c)];
+    let addrs: std::collections::BTreeSet<String> =
+        peers.iter().map(|(_, p)| p.addr.clone()).collect();
+    for (name, p) in peers {
+        let env = hook_env(&dir.join(format!("{name}.prime-verified.env")));
+        for want in [
+            "MR_EVENT=prime-verified",
+            "MR_VERIFIED=yes",
+            "MR_EXPONENT=4423",
+            "MR_STATUS=P",
+        ] {
+            assert!(env.contains(&want.to_string()), "{name} {want}: {env:?}");
+        }
+        let by = env
+            .iter()
+            .find_map(|l| l.strip_prefix("MR_VERIFIED_BY="))
+            .unwrap_or_else(|| panic!("{name}: no MR_VERIFIED_BY in {env:?}"));
+        let by: std::collections::BTreeSet<String> = by.split(',').map(String::from).collect();
+        assert_eq!(by, addrs, "{name}");
+        let engines = env
+            .iter()
+            .find_map(|l| l.strip_prefix("MR_ENGINES="))
+            .unwrap();
+        assert!(engines.contains("reference"), "{name}: {engines}");
+        // Each peer ran one of the three tests and reported it unverified.
+        let own = hook_env(&dir.join(format!("{name}.prime.env")));
+        assert!(own.contains(&"MR_VERIFIED=no".to_string()), "{own:?}");
+        let t = table(&p.addr).unwrap();
+        let rows: Vec<_> = t.iter().filter(|r| r.exponent == 4423).collect();
+        assert_eq!(rows.len(), 3, "{name}: {rows:?}");
+        assert!(rows.iter().all(|r| r.status.code() == "P"), "{rows:?}");
+        let log = std::fs::read_to_string(&p.log).unwrap();
+        let verified = "NEW VERIFIED MERSENNE PRIME: M4423";
+        assert_eq!(log.matches(verified).count(), 1, "{name}: {log}");
+        let reported = log.find("reported, UNVERIFIED").expect("own report line");
+        assert!(reported < log.find(verified).unwrap(), "{name}: {log}");
+    }
 }
 
 /// (ns on CPU, ns waiting for a CPU) of the thread named `name` of `pid`,

@@ -153,8 +153,11 @@ fn page_and_metrics_of_a_live_peer() {
     for p in [127, 397] {
         assert!(page.contains(&row_of(&t, p)), "row of M{p} missing");
     }
+    // Only a crunches: its primes are reports that nobody has checked.
+    assert!(page.contains("Verified Mersenne primes: none</p>"));
     assert!(page.contains(
-        "Mersenne primes found: M2, M3, M5, M7, M13, M17, M19, M31, M61, M89, M107, M127</p>"
+        "Reported prime, awaiting double checks: M2, M3, M5, M7, M13, M17, M19, M31, M61, M89, \
+         M107, M127</p>"
     ));
     assert!(page.contains(&format!(r#"<tr data-unit="{LONG}"><td>M{LONG}</td>"#)));
 
@@ -167,7 +170,8 @@ fn page_and_metrics_of_a_live_peer() {
     let m = parse_metrics(&text);
     assert!(t.iter().all(|r| r.computed_by == a.addr), "only a crunches");
     assert_eq!(m["mersenne_results"], exponents(&t).len() as f64);
-    assert_eq!(m["mersenne_primes_found"], 12.0);
+    assert_eq!(m["mersenne_primes_verified"], 0.0);
+    assert_eq!(m["mersenne_primes_unverified"], 12.0);
     assert_eq!(m["mersenne_ring_peers_known"], 2.0);
     assert_eq!(m["mersenne_ring_member"], 1.0);
     assert_eq!(m["mersenne_units_crunching"], 1.0);

@@ -223,11 +223,12 @@ impl Checks {
     }
 
     /// Folds the touched rows' verified outcomes into the reputations;
-    /// returns whether the quarantined set changed.
-    fn judge_touched(&mut self, table: &crate::work::ResultSet) -> bool {
+    /// returns whether the quarantined set changed, and the rows judged.
+    fn judge_touched(&mut self, table: &crate::work::ResultSet) -> (bool, BTreeSet<u64>) {
         let before = self.quarantined.len();
         let mut changed = false;
-        for p in std::mem::take(&mut self.touched) {
+        let touched = std::mem::take(&mut self.touched);
+        for &p in &touched {
             let Some(rs) = table.get(p) else { continue };
             let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
             let v = verdict(p, &reports, &BTreeSet::new(), &self.policy);
@@ -253,7 +254,7 @@ impl Checks {
                 }
             }
         }
-        changed || before != self.quarantined.len()
+        (changed || before != self.quarantined.len(), touched)
     }
 
     fn need(&self, rec: &UnitRecord) -> CheckNeed {
@@ -326,10 +327,15 @@ impl<A: Address> GridNode<A> {
     /// results now count toward no quorum (or again), so a unit it helped
     /// verify may want another check.
     pub(super) fn judge_rows(&mut self, now: Now) {
-        if self.checks.on && self.checks.judge_touched(&self.results) {
+        if !self.checks.on {
+            return;
+        }
+        let (changed, rows) = self.checks.judge_touched(&self.results);
+        if changed {
             let keys: Vec<Id> = self.ring.records().map(|r| r.key).collect();
             self.checks.update(&self.ring, &keys, now.mono);
         }
+        self.announce_verified_primes(&rows);
     }
 
     /// Owned done units whose check this peer may claim now, at most `max`.

@@ -49,6 +49,12 @@ struct Grid {
     next_req: u64,
     /// Peers that report a wrong residue on every unit.
     liars: HashSet<Addr>,
+    /// Peers that claim every unit is a Mersenne prime (they agree with
+    /// each other: a colluding false-prime claim).
+    prime_liars: HashSet<Addr>,
+    /// Every verified-prime announcement: (peer, exponent, agreeing peers,
+    /// results in the announcing peer's row at that moment).
+    announced: Vec<(Addr, u64, Vec<String>, usize)>,
 }
 
 /// The primes among small Mersenne exponents, for the honest crunch.
@@ -73,6 +79,8 @@ impl Grid {
             answers: HashMap::new(),
             next_req: 1,
             liars: HashSet::new(),
+            prime_liars: HashSet::new(),
+            announced: Vec::new(),
         };
         let ring = RingConfig {
             successors: 3,
@@ -150,6 +158,13 @@ impl Grid {
                     self.started.push(s);
                     self.crunching.insert((a, p), (50, s));
                 }
+                Output::PrimeVerified {
+                    result, agreeing, ..
+                } => {
+                    let p = result.exponent;
+                    let held = self.nodes[&a].results().get(p).map_or(0, |r| r.len());
+                    self.announced.push((a, p, agreeing, held));
+                }
                 _ => {}
             }
         }
@@ -179,6 +194,9 @@ impl Grid {
         if self.liars.contains(&s.peer) {
             status = Status::Composite;
             res64 = (unit_key(s.p) ^ u64::from(s.peer + 1)) | 1;
+        }
+        if self.prime_liars.contains(&s.peer) {
+            (status, res64) = (Status::Prime, 0);
         }
         let engine = match s.check.and_then(|c| c.engine) {
             Some(EngineKind::Reference) => "reference",
@@ -343,6 +361,9 @@ fn a_prime_gets_two_more_identities_and_the_other_engine() {
     let mut g = Grid::with_units(&[0, 0, 0, 0], 127, 127);
     g.set_slots(&[0, 1, 0, 0]);
     g.run(2000);
+    // One peer's "prime" is a report, not a find: nobody announces it.
+    assert_eq!(g.record(127).results.len(), 1);
+    assert!(g.announced.is_empty(), "{:?}", g.announced);
     g.set_slots(&[1, 1, 1, 1]);
     g.run(15_000);
     let rec = g.record(127);
@@ -357,6 +378,40 @@ fn a_prime_gets_two_more_identities_and_the_other_engine() {
         Some(EngineKind::Reference)
     );
     assert_eq!(g.verdicts()[&127].state, Verification::Verified);
+    // Every peer announces the verified prime once, and only once its row
+    // holds the three agreeing results.
+    let by: BTreeSet<Addr> = g.announced.iter().map(|a| a.0).collect();
+    assert_eq!(by, BTreeSet::from([0, 1, 2, 3]), "{:?}", g.announced);
+    assert_eq!(g.announced.len(), 4, "{:?}", g.announced);
+    for (_, p, agreeing, held) in &g.announced {
+        assert_eq!(*p, 127);
+        assert_eq!(*held, 3);
+        assert_eq!(agreeing.len(), 3, "{agreeing:?}");
+    }
+}
+
+#[test]
+fn colluding_false_prime_claims_are_never_announced() {
+    // M1019 is composite; two peers agree that it is prime.
+    let mut g = Grid::with_units(&[0, 0, 0, 0, 0], 1019, 1019);
+    g.prime_liars.extend([1, 2]);
+    g.set_slots(&[0, 1, 0, 0, 0]);
+    g.run(2000);
+    g.set_slots(&[0, 1, 1, 0, 0]);
+    g.run(3000);
+    g.set_slots(&[1, 1, 1, 1, 1]);
+    g.run(20_000);
+    let rec = g.record(1019);
+    let claims = rec
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Prime)
+        .count();
+    assert_eq!(claims, 2, "both liars reported: {:?}", rec.results);
+    let v = &g.verdicts()[&1019];
+    assert_eq!(v.state, Verification::Verified, "{v:?}");
+    assert_eq!(v.answer, Some(honest(1019)));
+    assert!(g.announced.is_empty(), "{:?}", g.announced);
 }
 
 #[test]

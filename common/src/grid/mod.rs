@@ -30,6 +30,7 @@
 //! The unit-record codec ([`codec`]) and the lossless merge of two
 //! diverged copies of a record ([`merge`]) live here too.
 
+mod announce;
 mod check;
 pub mod codec;
 mod gossip;
@@ -304,6 +305,17 @@ pub enum Output<A> {
     },
     /// The graceful stop is complete: flush the ring messages and exit.
     Left,
+    /// A Mersenne prime in this peer's table has just been verified
+    /// (`grid::announce`): announce it. Emitted once per prime per run, and
+    /// never for a row that was already verified when the peer started.
+    PrimeVerified {
+        /// The earliest agreeing result: the find.
+        result: UnitResult,
+        /// The peers whose results agree on it.
+        agreeing: Vec<String>,
+        /// The engines that found it prime.
+        engines: Vec<String>,
+    },
     /// A pause outlasted [`GridConfig::pause_keep_ms`]: stop the crunches
     /// (checkpoint, answer [`Crunched::Stopped`]) without leaving; their
     /// leases are given back.

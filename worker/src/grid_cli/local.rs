@@ -208,6 +208,19 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let verified = rows
+        .iter()
+        .filter(|r| {
+            r.best.status.code() == "P"
+                && r.verification == mersenne_common::work::verify::Verification::Verified
+        })
+        .count();
+    if !primes.is_empty() {
+        println!(
+            "  of them verified by three independent tests: {verified}; the others are reports \
+             still awaiting double checks"
+        );
+    }
     // A unit is this run's unless it had a result before the run began: a
     // double check of an earlier run's unit, crunched now, counts in the
     // crunch time and iterations above but does not make the unit new.

@@ -139,10 +139,16 @@ pub fn render(s: &Snapshot) -> String {
         s.results.total_rows as f64,
     );
     e.one(
-        "mersenne_primes_found",
+        "mersenne_primes_verified",
         "gauge",
-        "Exponents in the result table whose majority result is prime.",
+        "Exponents in the result table verified prime (three agreeing identities).",
         s.results.primes.len() as f64,
+    );
+    e.one(
+        "mersenne_primes_unverified",
+        "gauge",
+        "Exponents some peer reported prime that are not verified yet.",
+        s.results.unverified_primes.len() as f64,
     );
     e.one(
         "mersenne_iterations_total",

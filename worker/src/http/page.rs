@@ -53,15 +53,22 @@ fn header(out: &mut String, s: &Snapshot) {
         st.finished,
         svg::human(samples::recent_rate(&s.samples, 60.0).unwrap_or(st.iterations_per_sec)),
     );
-    let primes: Vec<String> = s.results.primes.iter().map(|p| format!("M{p}")).collect();
+    let list = |v: &[u64]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|p| format!("M{p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
     let _ = writeln!(
         out,
-        r#"<p id="primes">Mersenne primes found: {}</p>"#,
-        if primes.is_empty() {
-            "none yet".to_string()
-        } else {
-            primes.join(", ")
-        }
+        r#"<p id="primes">Verified Mersenne primes: {}</p>
+<p id="primes-unverified">Reported prime, awaiting double checks: {}</p>"#,
+        list(&s.results.primes),
+        list(&s.results.unverified_primes),
     );
 }
 

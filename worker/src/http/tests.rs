@@ -102,6 +102,7 @@ fn snapshot() -> Snapshot {
             total_rows: 3,
             rows,
             primes: vec![4423],
+            unverified_primes: vec![9689],
         },
         iterations_total: 92_000,
         samples: (0..30)
@@ -131,7 +132,8 @@ fn page_shows_ring_units_results_and_charts() {
     assert!(html.contains(r#"class="l unverified">unverified (1/1)"#));
     assert!(html.contains(r#"class="l mismatch">mismatch (2/3)"#));
     assert!(html.contains("&lt;b&gt;evil&lt;/b&gt;") && !html.contains("<b>evil"));
-    assert!(html.contains("Mersenne primes found: M4423"));
+    assert!(html.contains("Verified Mersenne primes: M4423</p>"));
+    assert!(html.contains("Reported prime, awaiting double checks: M9689</p>"));
     // The chart has its line: the samples say 1000 iterations/s.
     assert!(html.contains(r#"id="chart-iterations""#));
     assert!(html.contains(r#"<polyline class="series""#));
@@ -149,7 +151,8 @@ fn metrics_have_the_main_series() {
     assert_eq!(m["mersenne_units_crunching"], 2.0);
     assert_eq!(m["mersenne_units_finished_total"], 7.0);
     assert_eq!(m["mersenne_results"], 3.0);
-    assert_eq!(m["mersenne_primes_found"], 1.0);
+    assert_eq!(m["mersenne_primes_verified"], 1.0);
+    assert_eq!(m["mersenne_primes_unverified"], 1.0);
     assert_eq!(m["mersenne_ring_peers_known"], 3.0);
     assert_eq!(m["mersenne_iterations_total"], 92_000.0);
     // The last minute of samples (29 s of them) at 1000 iterations/s.

@@ -124,8 +124,11 @@ pub struct ResultPage {
     pub total_rows: usize,
     /// This page's rows.
     pub rows: Vec<ResultRow>,
-    /// Exponents whose majority result says M_p is prime, ascending.
+    /// Exponents whose *verified* result says M_p is prime, ascending.
     pub primes: Vec<u64>,
+    /// Exponents some peer reported prime that are not verified yet (a
+    /// double check is still to come, or results disagree), ascending.
+    pub unverified_primes: Vec<u64>,
 }
 
 impl ResultPage {
@@ -183,11 +186,7 @@ async fn read_ring_and_page(shell: &Shell, page: usize) -> (RingView, ResultPage
             // page cannot see) gives the same states as `worker results`.
             let all: Vec<UnitResult> = table.rows().flat_map(|(_, v)| v.to_vec()).collect();
             let judged = crate::grid_cli::results::rows(&all);
-            let primes = judged
-                .iter()
-                .filter(|r| r.best.status == Status::Prime)
-                .map(|r| r.best.exponent)
-                .collect();
+            let (primes, unverified_primes) = prime_lists(&all, &judged);
             let rows = judged
                 .into_iter()
                 .skip(page * PER_PAGE)
@@ -206,6 +205,7 @@ async fn read_ring_and_page(shell: &Shell, page: usize) -> (RingView, ResultPage
                     total_rows,
                     rows,
                     primes,
+                    unverified_primes,
                 },
             )
         })
@@ -225,6 +225,29 @@ pub(crate) async fn snapshot(shell: &Shell, samples: Vec<Sample>, page: usize) -
         iterations_total: shell.counters.iterations.load(Ordering::Relaxed),
         samples,
     }
+}
+
+/// (verified primes, reported primes not verified), each ascending: a row
+/// is a verified prime only when its verified answer is "prime"; any other
+/// row with a "prime" result in it is a claim still to be settled.
+fn prime_lists(
+    all: &[UnitResult],
+    judged: &[crate::grid_cli::results::Row],
+) -> (Vec<u64>, Vec<u64>) {
+    let verified: std::collections::BTreeSet<u64> = judged
+        .iter()
+        .filter(|r| r.verification == Verification::Verified && r.best.status == Status::Prime)
+        .map(|r| r.best.exponent)
+        .collect();
+    let claimed: std::collections::BTreeSet<u64> = all
+        .iter()
+        .filter(|r| r.status == Status::Prime && !verified.contains(&r.exponent))
+        .map(|r| r.exponent)
+        .collect();
+    (
+        verified.into_iter().collect(),
+        claimed.into_iter().collect(),
+    )
 }
 
 #[cfg(test)]

@@ -105,9 +105,12 @@ impl CrunchPool {
                     "unit done"
                 );
                 if r.status == ll::Status::Prime {
+                    // A report, not yet a find: the grid announces it once
+                    // two more peers agree (`Output::PrimeVerified`).
                     info!(
                         exponent = p,
-                        "NEW MERSENNE PRIME: M{p} = 2^{p} - 1 is prime (found by this peer)"
+                        "M{p} = 2^{p} - 1 is prime by this peer's test: reported, UNVERIFIED \
+                         until two more peers double-check it"
                     );
                     if let Some(cmd) = &on_prime {
                         crate::notify::spawn("on-prime", cmd, crate::notify::prime_env(r));

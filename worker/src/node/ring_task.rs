@@ -183,6 +183,25 @@ fn carry_out(
             Output::PersistResults(rows) => persist.results(rows),
             Output::PersistRecords(records) => persist.records(records),
             Output::PersistPeers(peers) => persist.peers(peers),
+            Output::PrimeVerified {
+                result,
+                agreeing,
+                engines,
+            } => {
+                let p = result.exponent;
+                info!(
+                    exponent = p,
+                    verified_by = %agreeing.join(","),
+                    engines = %engines.join(","),
+                    "NEW VERIFIED MERSENNE PRIME: M{p} = 2^{p} - 1 is prime; {} independent \
+                     tests agree",
+                    agreeing.len()
+                );
+                if let Some(cmd) = &crunch.hooks.on_prime {
+                    let env = crate::notify::verified_prime_env(&result, &agreeing, &engines);
+                    crate::notify::spawn("on-prime", cmd, env);
+                }
+            }
             Output::CrunchFailed { p, reason } => {
                 warn!(exponent = p, %reason, "unit failed; lease released");
             }

@@ -175,6 +175,7 @@ impl Grid {
                     self.left.insert(a);
                 }
                 Output::DropCheckpoint(_)
+                | Output::PrimeVerified { .. }
                 | Output::Restored { .. }
                 | Output::PersistResults(_)
                 | Output::PersistRecords(_) => {}

@@ -260,6 +260,7 @@ impl World {
                 | Output::PersistRecords(_)
                 | Output::PersistPeers(_)
                 | Output::CrunchFailed { .. }
+                | Output::PrimeVerified { .. }
                 | Output::Restored { .. } => {}
             }
         }
