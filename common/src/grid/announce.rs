@@ -32,39 +32,50 @@ impl<A: Address> GridNode<A> {
             if self.announcer.announced.contains(&p) {
                 continue;
             }
-            let Some(rs) = self.results.get(p) else {
-                continue;
-            };
-            if !rs.iter().any(|r| r.status == Status::Prime) {
-                continue;
+            if let Some(out) = self.verified_prime(p) {
+                self.announcer.announced.insert(p);
+                self.out.push(out);
             }
-            let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
-            let v = verdict(p, &reports, &self.checks.quarantined, &self.checks.policy);
-            if v.state != Verification::Verified || v.answer.map(|(s, _)| s) != Some(Status::Prime)
-            {
-                continue;
-            }
-            // The earliest agreeing result stands for the row: the find.
-            let Some(first) = rs
-                .iter()
-                .filter(|r| r.status == Status::Prime && v.agreeing.contains(&r.computed_by))
-                .min_by_key(|r| (r.finished_ms, r.computed_by.clone()))
-                .cloned()
-            else {
-                continue;
-            };
-            self.announcer.announced.insert(p);
-            self.out.push(Output::PrimeVerified {
-                result: first,
-                agreeing: v.agreeing.into_iter().collect(),
-                engines: rs
-                    .iter()
-                    .filter(|r| r.status == Status::Prime)
-                    .map(|r| r.engine.clone())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            });
         }
+    }
+
+    /// Marks the rows already verified prime as announced, without a word:
+    /// the table a peer starts with holds no news.
+    pub(super) fn primes_already_known(&mut self, rows: &BTreeSet<u64>) {
+        for &p in rows {
+            if self.verified_prime(p).is_some() {
+                self.announcer.announced.insert(p);
+            }
+        }
+    }
+
+    /// The announcement row `p` makes if it is a verified prime.
+    fn verified_prime(&self, p: u64) -> Option<Output<A>> {
+        let rs = self.results.get(p)?;
+        if !rs.iter().any(|r| r.status == Status::Prime) {
+            return None;
+        }
+        let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
+        let v = verdict(p, &reports, &self.checks.quarantined, &self.checks.policy);
+        if v.state != Verification::Verified || v.answer.map(|(s, _)| s) != Some(Status::Prime) {
+            return None;
+        }
+        // The earliest agreeing result stands for the row: the find.
+        let first = rs
+            .iter()
+            .filter(|r| r.status == Status::Prime && v.agreeing.contains(&r.computed_by))
+            .min_by_key(|r| (r.finished_ms, r.computed_by.clone()))
+            .cloned()?;
+        Some(Output::PrimeVerified {
+            result: first,
+            agreeing: v.agreeing.into_iter().collect(),
+            engines: rs
+                .iter()
+                .filter(|r| r.status == Status::Prime)
+                .map(|r| r.engine.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        })
     }
 }

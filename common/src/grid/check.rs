@@ -303,12 +303,24 @@ impl<A: Address> GridNode<A> {
     /// worker always does; gridsim does in its trust runs), so that a node
     /// driven by hand, or a simulation of ring faults, crunches each unit
     /// once.
+    ///
+    /// Turning checks on judges the whole table the peer holds (loaded from
+    /// disk at start): reputations and quarantine survive a restart, and
+    /// the primes verified before it are not announced again.
     pub fn set_checks(&mut self, on: bool, policy: Policy, reputation: ReputationPolicy) {
+        let was_on = self.checks.on;
         self.checks.on = on;
         self.checks.policy = policy;
         self.checks.rep_policy = reputation;
         if !on {
             self.checks.open.clear();
+        } else if !was_on {
+            let rows: Vec<u64> = self.results.rows().map(|(p, _)| p).collect();
+            for p in rows {
+                self.checks.touch(p);
+            }
+            let (_, rows) = self.checks.judge_touched(&self.results);
+            self.primes_already_known(&rows);
         }
     }
 

@@ -519,3 +519,54 @@ fn sampling_follows_reputation_with_floors() {
         CheckNeed::Wanted(_)
     ));
 }
+
+#[test]
+fn a_restarted_peer_keeps_reputations_and_announces_no_old_prime() {
+    // A liar's lie on M1019 is outvoted and M127 is verified prime.
+    let mut g = Grid::with_units(&[0, 0, 0, 0], 1019, 1019);
+    g.liars.insert(1);
+    g.set_slots(&[0, 1, 0, 0]);
+    g.run(2000);
+    g.set_slots(&[1, 1, 1, 1]);
+    g.run(10_000);
+    g.liars.clear();
+    g.submit(127, 127);
+    g.run(15_000);
+    assert_eq!(g.verdicts()[&127].state, Verification::Verified);
+    assert_eq!(g.announced.iter().filter(|a| a.0 == 0).count(), 1);
+    let before = g.nodes[&0].reputations()["n1"];
+    assert!(before.bad >= 1, "{before:?}");
+
+    // Peer 0 restarts with the table it kept on disk.
+    let table = g.nodes[&0].results().clone();
+    let mut n = GridNode::new(
+        Peer {
+            id: Id(node_key("n0")),
+            addr: 0,
+        },
+        "n0".into(),
+        RingConfig::for_expected_size(4),
+        GridConfig::default(),
+        None,
+        table,
+        Vec::new(),
+        BTreeSet::new(),
+        g.at(),
+    );
+    assert!(
+        n.reputations().is_empty(),
+        "nothing folded while checks are off"
+    );
+    n.set_checks(true, Policy::default(), ReputationPolicy::default());
+    // Counts survive; the streak of valid results is refolded in exponent
+    // order, not in the order the results came, so it may differ.
+    let after = n.reputations()["n1"];
+    assert_eq!((after.verified, after.bad), (before.verified, before.bad));
+    let outs = n.tick(g.at());
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::PrimeVerified { .. })),
+        "an old verified prime announced again"
+    );
+}
