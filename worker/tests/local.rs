@@ -190,3 +190,56 @@ fn worker_local_takes_the_citizen_options() {
     );
     assert!(!err.contains("more than --max-memory"), "{err}");
 }
+
+#[test]
+fn worker_local_until_verified_leaves_no_unit_waiting_for_a_check() {
+    let out = run_bounded(
+        Command::new(worker_exe()).args([
+            "local",
+            "--nodes",
+            "3",
+            "--threads",
+            "2",
+            "--range",
+            "2-1500",
+            "--until-verified",
+        ]),
+        Duration::from_secs(120),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let units = primes_in(2, 1500).len();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("verified at the end: "))
+        .unwrap_or_else(|| panic!("no verification line:\n{text}"));
+    // verified at the end: V of N units (S%); not verified: {"reason": n, ...}
+    let mut words = line.split_whitespace().skip(4);
+    let verified: usize = words.next().unwrap().parse().unwrap();
+    assert_eq!(words.nth(1).unwrap(), units.to_string(), "{line}");
+    assert!(!line.contains("waiting for a check"), "{line}");
+    let others: usize = line
+        .split(": ")
+        .skip(2)
+        .filter_map(|part| {
+            part.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+        })
+        .sum();
+    assert_eq!(verified + others, units, "{line}");
+    // Every prime but M2 (one shift only) and at least the sampled tenth.
+    assert!(verified >= 14 + (units - 15) / 20, "{line}");
+    let overhead: f64 = text
+        .lines()
+        .find_map(|l| l.split("validation overhead ").nth(1))
+        .and_then(|s| s.split('x').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no overhead in:\n{text}"));
+    assert!((1.05..=3.5).contains(&overhead), "{overhead}:\n{text}");
+    // Every prime up to 1500 but M2 is verified by three identities.
+    assert!(
+        text.contains("of them verified by three independent tests: 14;"),
+        "{text}"
+    );
+}

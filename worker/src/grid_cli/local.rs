@@ -37,6 +37,11 @@ pub struct LocalArgs {
     /// Print the whole table at the end, not only the primes.
     #[arg(long)]
     pub table: bool,
+    /// Keep running after every unit has a result until no unit is waiting
+    /// for a double check (each is verified, or not sampled, disputed or
+    /// without a shift left, with the reason in `--table`).
+    #[arg(long)]
+    pub until_verified: bool,
     /// The options that keep a peer out of the volunteer's way, as a peer
     /// takes them; they apply to every peer here (one memory budget for
     /// the shared pool).
@@ -145,7 +150,19 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         let max = counts.iter().copied().max().unwrap_or(0);
         bar.set_position(max as u64);
         if min >= units {
-            break false;
+            if !a.until_verified {
+                break false;
+            }
+            let t = nodes[0].results().await;
+            let t: Vec<UnitResult> = t
+                .into_iter()
+                .filter(|r| (lo..=hi).contains(&r.exponent))
+                .collect();
+            let waiting = waiting_for_checks(&rows(&t));
+            if waiting == 0 {
+                break false;
+            }
+            bar.set_message(format!("all done; {waiting} waiting for a double check"));
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -217,8 +234,8 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         .count();
     if !primes.is_empty() {
         println!(
-            "  of them verified by three independent tests: {verified}; the others are reports \
-             still awaiting double checks"
+            "  of them verified by three independent tests: {verified}; the others are \
+             reports not verified (yet: see the reasons below)"
         );
     }
     // A unit is this run's unless it had a result before the run began: a
@@ -247,6 +264,25 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         crunch_ms as f64 / 1000.0,
         crunch_ms as f64 / 1000.0 / (wall * threads as f64)
     );
+    // Useful work is one test per unit (the first result of this run);
+    // double checks are the price of trusting it.
+    let mut first: std::collections::BTreeMap<u64, &UnitResult> = Default::default();
+    for &r in &this_run {
+        let e = first.entry(r.exponent).or_insert(r);
+        if r.finished_ms < e.finished_ms {
+            *e = r;
+        }
+    }
+    let useful_ms: u64 = first.values().map(|r| r.crunch_ms).sum();
+    if useful_ms > 0 {
+        println!(
+            "useful work {:.2} s (one test per unit): efficiency on useful work {:.3}, validation overhead {:.2}x (all crunching / one test per unit)",
+            useful_ms as f64 / 1000.0,
+            useful_ms as f64 / 1000.0 / (wall * threads as f64),
+            crunch_ms as f64 / useful_ms as f64
+        );
+    }
+
     let mut stats: Vec<NodeStatus> = Vec::new();
     for n in &nodes {
         stats.push(n.status().await);
@@ -268,8 +304,9 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
          included): {dup}",
         nodes.len()
     );
-    // The run ends when every table holds every unit: double checks still
-    // running then are dropped, so this is the share verified by that time.
+    // Without --until-verified the run ends when every table holds every
+    // unit: double checks still running then are dropped, so this is the
+    // share verified by that time.
     let verified = rows
         .iter()
         .filter(|r| r.verification == mersenne_common::work::verify::Verification::Verified)
@@ -320,4 +357,10 @@ async fn stop_all(nodes: Vec<node::NodeHandle>) {
         }
         _ = shutdown_signal() => println!("interrupted again; exiting without waiting"),
     }
+}
+
+/// Rows still waiting for a double check the grid will schedule.
+fn waiting_for_checks(rows: &[super::results::Row]) -> usize {
+    let wanted = mersenne_common::grid::CheckNeed::Wanted(Default::default()).reason();
+    rows.iter().filter(|r| r.waiting == Some(wanted)).count()
 }
