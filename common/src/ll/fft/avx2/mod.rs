@@ -1,6 +1,6 @@
 //! The hand-written AVX2+FMA kernels (4 doubles a vector, 16 registers):
-//! the column groups, short butterfly columns and the last two radix-4
-//! stages of the leaves. The kernels are `unsafe` `#[target_feature]`
+//! the column groups, short butterfly columns, the last two radix-4
+//! stages of the leaves and the real-wrap. The kernels are `unsafe` `#[target_feature]`
 //! functions in the submodules; the safe functions here take an [`Avx2`]
 //! token, which [`super::dispatch::Isa::avx2_token`] hands out only after
 //! detecting the features, and that token is the whole safety argument
@@ -16,6 +16,8 @@ mod butterfly;
 mod column;
 #[cfg(target_arch = "x86_64")]
 mod ops;
+#[cfg(target_arch = "x86_64")]
+mod wrap;
 
 /// Proof that this CPU has AVX2 and FMA: only
 /// [`super::dispatch::Isa::avx2_token`] makes one, after detecting them,
@@ -151,5 +153,18 @@ pub(crate) fn column_groups_avx2_par(
                     },
                 )
         });
+    }
+}
+
+/// [`super::generic::wrap_run`] on 4-lane vectors, the partner run read
+/// and written with its lanes reversed (the compiler's loop over the
+/// reversed iterator did that lane by lane). The runs' length must be a
+/// multiple of 4.
+pub(crate) fn wrap_run_avx2(t: Avx2, d: [&mut [f64]; 4], w: [&[f64]; 2]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        wrap::wrap_run(d, w)
     }
 }
