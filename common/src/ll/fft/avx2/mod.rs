@@ -1,6 +1,6 @@
 //! The hand-written AVX2+FMA kernels (4 doubles a vector, 16 registers):
 //! the column groups, short butterfly columns, the last two radix-4
-//! stages of the leaves and the real-wrap. The kernels are `unsafe` `#[target_feature]`
+//! stages of the leaves, the real-wrap and the lane-parallel carry. The kernels are `unsafe` `#[target_feature]`
 //! functions in the submodules; the safe functions here take an [`Avx2`]
 //! token, which [`super::dispatch::Isa::avx2_token`] hands out only after
 //! detecting the features, and that token is the whole safety argument
@@ -8,10 +8,13 @@
 #![allow(unsafe_code)]
 
 use super::Direction;
+use super::generic::ChunkConsts;
 use super::plan::{ColumnPlan, GROUP};
 
 #[cfg(target_arch = "x86_64")]
 mod butterfly;
+#[cfg(target_arch = "x86_64")]
+mod carry;
 #[cfg(target_arch = "x86_64")]
 mod column;
 #[cfg(target_arch = "x86_64")]
@@ -167,4 +170,26 @@ pub(crate) fn wrap_run_avx2(t: Avx2, d: [&mut [f64]; 4], w: [&[f64]; 2]) {
     unsafe {
         wrap::wrap_run(d, w)
     }
+}
+
+/// [`super::avx512::carry_lanes_avx512`] on 4-lane vectors, with the same
+/// tables and the same result: the eight segments of a chunk are two
+/// halves of four lanes, whose carry chains interleave block by block (two
+/// independent chains, so one's latency hides the other's).
+pub(crate) fn carry_lanes_avx2(
+    t: Avx2,
+    d: [&mut [f64]; 2],
+    w: [&[f64]; 4],
+    flags: &[[u8; 4]],
+    c: &ChunkConsts,
+    inject: (usize, f64),
+) -> ([u64; 2], f64) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        carry::carry_lanes(d, w, flags, c, inject)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("no Avx2 token off x86-64")
 }
