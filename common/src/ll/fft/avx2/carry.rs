@@ -143,15 +143,14 @@ pub(crate) fn carry_lanes(
     let flags = &flags[..seg];
     // The first four positions of every segment, as unweighted digits,
     // until the carries from the segments before are known.
-    let mut first = [[[_mm256_setzero_pd(); 4]; 2]; 2];
-    for h in 0..2 {
+    let first: [[[__m256d; 4]; 2]; 2] = std::array::from_fn(|h| {
         let (mut xe, mut xo) = (cols(re_p, 0, h), cols(im_p, 0, h));
         for q in 0..4 {
             xe[q] = digit(xe[q], (q, 0, h), flags[q], true);
             xo[q] = digit(xo[q], (q, 1, h), flags[q], true);
         }
-        first[h] = [xe, xo];
-    }
+        [xe, xo]
+    });
     for (blk, fl) in flags.chunks_exact(4).enumerate().skip(1) {
         let k0 = 4 * blk;
         // Whether the block holds the injected word, decided once.
@@ -170,14 +169,9 @@ pub(crate) fn carry_lanes(
     // Segment l's carry-out goes into segment l + 1; segment 7's is the
     // chunk's.
     let mut lanes = [0.0f64; 9];
-    for h in 0..2 {
+    for (h, c) in carry_m.into_iter().enumerate() {
         // SAFETY: stores 4 elements at 1 + 4h ≤ 5 of 9.
-        unsafe {
-            _mm256_storeu_pd(
-                lanes.as_mut_ptr().add(1 + 4 * h),
-                _mm256_sub_pd(carry_m[h], magic),
-            )
-        };
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr().add(1 + 4 * h), _mm256_sub_pd(c, magic)) };
     }
     let carry_out = lanes[8];
     let poisoned = lanes.iter().any(|c| c.is_nan());
