@@ -31,7 +31,7 @@ fn quarters(x: &mut [f64], q: usize) -> [&mut [f64]; 4] {
 /// of 4.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn bfly4(dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+fn bfly4(dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
     let q = r[0].len();
     assert!(
         q.is_multiple_of(4)

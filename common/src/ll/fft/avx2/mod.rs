@@ -1,5 +1,5 @@
 //! The hand-written AVX2+FMA kernels (4 doubles a vector, 16 registers):
-//! the column groups, short butterfly columns, the last two radix-4
+//! the column groups, radix-4 butterfly runs, the last two radix-4
 //! stages of the leaves, the real-wrap and the lane-parallel carry. The kernels are `unsafe` `#[target_feature]`
 //! functions in the submodules; the safe functions here take an [`Avx2`]
 //! token, which [`super::dispatch::Isa::avx2_token`] hands out only after
@@ -41,24 +41,8 @@ impl Avx2 {
 }
 
 /// [`super::generic::dif4_run`] (forward) or [`super::generic::dit4_run`]
-/// in AVX2 registers; the slices' length must be a multiple of 4. The
-/// compiler's loop ran the short columns (q = 4, 16) scalar.
-pub(crate) fn bfly4_avx2(
-    t: Avx2,
-    dir: Direction,
-    r: [&mut [f64]; 4],
-    i: [&mut [f64]; 4],
-    w: [&[f64]; 6],
-) {
-    let _ = t;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
-    unsafe {
-        butterfly::bfly4(dir, r, i, w)
-    }
-}
-
-/// [`bfly4_avx2`] on every 4q-block of (re, im) (q a multiple of 4).
+/// in AVX2 registers on every 4q-block of (re, im) (q a multiple of 4):
+/// the compiler's loop ran the short columns (q = 4, 16) scalar.
 pub(crate) fn bfly4_avx2_blocks(
     t: Avx2,
     dir: Direction,

@@ -82,8 +82,8 @@ fn dit4(isa: Isa, re: &mut [f64], im: &mut [f64], q: usize, tw: &Twiddles) {
     bfly4_blocks(isa, Direction::Inverse, re, im, q, tw);
 }
 
-/// One column of radix-4 butterflies, AVX-512 or AVX2 by hand or the
-/// compiler's vectorisation of the generic kernel.
+/// One column of radix-4 butterflies, AVX-512 by hand or the compiler's
+/// vectorisation of the generic kernel.
 #[inline(always)]
 fn bfly4(isa: Isa, dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
     if r[0].len().is_multiple_of(8)
@@ -94,10 +94,6 @@ fn bfly4(isa: Isa, dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&
         } else {
             avx512::dit4_avx512(t, r, i, w)
         }
-    } else if r[0].len().is_multiple_of(4)
-        && let Some(t) = isa.avx2_token()
-    {
-        avx2::bfly4_avx2(t, dir, r, i, w)
     } else if dir == Direction::Forward {
         simd::dif4_run(isa, r, i, w)
     } else {
