@@ -40,11 +40,14 @@
 //!   next. With AVX-512 the carry is instead the classic serial one run on
 //!   eight segments of a chunk at once, one per lane (as Prime95 and Mlucas
 //!   do; [`super::avx512::carry_lanes_avx512`]), which takes fewer instructions per
-//!   word once the data is transposed in registers.
+//!   word once the data is transposed in registers; with AVX2 the same eight
+//!   segments run as two 4-lane halves ([`super::avx2::carry_lanes_avx2`]).
 //!
-//! The CPU-specific part is only *which instructions* the same loops compile
-//! to: [`super::dispatch`] compiles every kernel for AVX-512, AVX2+FMA and
-//! baseline x86-64 and picks one at run time. With more than one thread,
+//! The CPU-specific part is *which instructions* the same loops compile
+//! to: [`super::dispatch`] compiles every generic kernel for AVX-512,
+//! AVX2+FMA and baseline x86-64 and picks one at run time, and where the
+//! compiler fell short the AVX-512 and AVX2 sets run hand-written kernels
+//! ([`super::avx512`], [`super::avx2`]). With more than one thread,
 //! the column groups, the leaf pairs and the carry chunks run on a rayon
 //! pool.
 
