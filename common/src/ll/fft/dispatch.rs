@@ -10,7 +10,8 @@
 //! the compiler's vectorisation fell short or registers must be planned by
 //! hand (the column groups, the leaves' register passes, the lane-parallel
 //! carry, short butterfly columns) are written with AVX-512 intrinsics in
-//! [`super::avx512`], behind its [`Avx512`] token.
+//! [`super::avx512`], behind its [`Avx512`] token, and with AVX2 ones in
+//! [`super::avx2`] behind [`Avx2`].
 //!
 //! Why not the `multiversion` or `pulp` crates: `multiversion` generates
 //! exactly this (a cached feature check and `#[target_feature]` clones),
@@ -22,6 +23,7 @@
 #![allow(unsafe_code)]
 
 use super::Direction;
+use super::avx2::Avx2;
 use super::avx512::Avx512;
 use super::generic::ChunkConsts;
 use super::plan::{ColumnPlan, OddPass, Twiddles};
@@ -149,6 +151,17 @@ impl Isa {
             // avx512f, avx512vl, avx512dq and fma.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => Some(unsafe { Avx512::new_unchecked() }),
+            _ => None,
+        }
+    }
+
+    /// The AVX2 token, if this set is AVX2.
+    pub(crate) fn avx2_token(self) -> Option<Avx2> {
+        match self {
+            // SAFETY: `Isa::Avx2` is only constructed after detecting avx2
+            // and fma.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => Some(unsafe { Avx2::new_unchecked() }),
             _ => None,
         }
     }

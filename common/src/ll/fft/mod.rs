@@ -12,8 +12,9 @@
 //!   tables and column layout.
 //! * `dispatch.rs`: the one dispatch point, which runs each kernel compiled
 //!   for the detected (or forced) instruction set.
-//! * `generic/`: the kernels in plain Rust (what AVX2 and baseline run);
-//!   `avx512/`: the hand-written AVX-512 kernels.
+//! * `generic/`: the kernels in plain Rust (what baseline runs, and the
+//!   others where no hand-written kernel applies); `avx512/` and `avx2/`:
+//!   the hand-written AVX-512 and AVX2 kernels.
 //! * `fallback.rs`: the squarer on rustfft; `digits.rs`: the word layout
 //!   both squarers share; `pages.rs`: huge-page arrays.
 //!
@@ -37,6 +38,7 @@
 //! Since (2 | M_p) = 1, the check can be done on the shifted residue
 //! x = s·2^h directly: (x − 2^{h+1} | M_p) = (s − 2 | M_p).
 
+mod avx2;
 mod avx512;
 mod digits;
 mod dispatch;

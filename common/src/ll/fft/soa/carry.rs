@@ -1,6 +1,7 @@
 //! The squarer's carry: the two-level weights it reads, the split carry
 //! (every instruction set) and the lane-parallel serial carry (AVX-512).
 
+use super::super::avx2::{self, Avx2};
 use super::super::avx512::{self, Avx512};
 use super::super::digits::word_of_bit;
 use super::super::dispatch as simd;
@@ -130,7 +131,10 @@ impl SoaSquarer {
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
         if let Some(t) = self.fft.isa.avx512_token() {
-            return self.carry_lanes(t, target, sub);
+            return self.carry_lanes(LaneKernel::Avx512(t), target, sub);
+        }
+        if let Some(t) = self.fft.isa.avx2_token() {
+            return self.carry_lanes(LaneKernel::Avx2(t), target, sub);
         }
         let n = self.n;
         let bits = &self.bits;
@@ -243,12 +247,36 @@ impl SoaSquarer {
     }
 }
 
+/// The hand-written lane-parallel carry kernels, which take the same
+/// tables and give the same results.
+#[derive(Clone, Copy)]
+pub(crate) enum LaneKernel {
+    Avx512(Avx512),
+    Avx2(Avx2),
+}
+
+impl LaneKernel {
+    fn run(
+        self,
+        d: [&mut [f64]; 2],
+        w: [&[f64]; 4],
+        flags: &[[u8; 4]],
+        c: &super::super::generic::ChunkConsts,
+        inject: (usize, f64),
+    ) -> ([u64; 2], f64) {
+        match self {
+            LaneKernel::Avx512(t) => avx512::carry_lanes_avx512(t, d, w, flags, c, inject),
+            LaneKernel::Avx2(t) => avx2::carry_lanes_avx2(t, d, w, flags, c, inject),
+        }
+    }
+}
+
 impl SoaSquarer {
     /// [`Self::carry`] by the lane-parallel serial carry
-    /// ([`avx512::carry_lanes_avx512`]) on every chunk, then each chunk's
+    /// ([`avx512::carry_lanes_avx512`], [`avx2::carry_lanes_avx2`]) on every chunk, then each chunk's
     /// carry-out added into the next chunk's first words (the top chunk's
     /// into word 0: 2^p ≡ 1), moving on only while a carry is left.
-    pub(crate) fn carry_lanes(&mut self, tok: Avx512, target: usize, sub: f64) -> f64 {
+    pub(crate) fn carry_lanes(&mut self, kernel: LaneKernel, target: usize, sub: f64) -> f64 {
         let m = self.n / 2;
         let half = (CARRY_CHUNK / 2).min(m);
         let cw = &self.cw;
@@ -260,8 +288,7 @@ impl SoaSquarer {
                 (usize::MAX, 0.0)
             };
             let (u, w) = (&cw.lane_u, &cw.lane_w);
-            avx512::carry_lanes_avx512(
-                tok,
+            kernel.run(
                 [re, im],
                 [&u[0][..len], &u[1][..len], &w[0][..len], &w[1][..len]],
                 &cw.lane_flags[h * len / 8..(h + 1) * len / 8],

@@ -3,6 +3,7 @@
 //! generic ones through [`super::super::dispatch`]) runs each.
 
 use super::super::Direction;
+use super::super::avx2;
 use super::super::avx512::{self, Avx512, Head1024Twiddles, Tail64Twiddles};
 use super::super::dispatch::{self as simd, Isa};
 use super::super::plan::{ColumnPlan, GROUP, LEAF, OddPass, ROW_PAD, TAIL, Twiddles};
@@ -58,6 +59,12 @@ fn bfly4_blocks(isa: Isa, dir: Direction, re: &mut [f64], im: &mut [f64], q: usi
         } else {
             avx512::dit4_avx512_blocks(t, re, im, q, w)
         }
+        return;
+    }
+    if q.is_multiple_of(4)
+        && let Some(t) = isa.avx2_token()
+    {
+        avx2::bfly4_avx2_blocks(t, dir, re, im, q, w);
         return;
     }
     for (r, i) in re.chunks_exact_mut(4 * q).zip(im.chunks_exact_mut(4 * q)) {
@@ -311,6 +318,10 @@ impl SoaFft {
             avx512::column_groups_avx512_par(t, pool, d, (plan, &self.tw), dir);
             return;
         }
+        if let (Some(pool), Some(t)) = (pool, self.isa.avx2_token()) {
+            avx2::column_groups_avx2_par(t, pool, [&mut *re, &mut *im], plan, dir);
+            return;
+        }
         let mut lr = vec![0.0; plan.rows * GROUP];
         let mut li = vec![0.0; plan.rows * GROUP];
         for c0 in (0..plan.leaf).step_by(GROUP) {
@@ -323,6 +334,11 @@ impl SoaFft {
                     c0,
                     dir,
                 );
+                continue;
+            }
+            if let Some(t) = self.isa.avx2_token() {
+                let d = [&mut *re, &mut *im];
+                avx2::column_group_avx2(t, d, [&mut lr, &mut li], plan, (c0, dir));
                 continue;
             }
             simd::column_group(
@@ -392,6 +408,11 @@ impl SoaFft {
             avx512::dif64t(*t, w, r, i);
             return;
         }
+        if let Some(t) = self.isa.avx2_token() {
+            self.forward_head(r, i, 16);
+            avx2::tail16_avx2(t, Direction::Forward, r, i, self.tw.window(4..8));
+            return;
+        }
         let mut q = r.len() / 4;
         while q >= 1 {
             dif4(self.isa, r, i, q, &self.tw);
@@ -406,6 +427,11 @@ impl SoaFft {
         {
             avx512::dit64t(*t, w, r, i);
             self.inverse_head(r, i, TAIL);
+            return;
+        }
+        if let Some(t) = self.isa.avx2_token() {
+            avx2::tail16_avx2(t, Direction::Inverse, r, i, self.tw.window(4..8));
+            self.inverse_head(r, i, 16);
             return;
         }
         let leaf = r.len();

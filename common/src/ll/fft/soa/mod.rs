@@ -40,11 +40,14 @@
 //!   next. With AVX-512 the carry is instead the classic serial one run on
 //!   eight segments of a chunk at once, one per lane (as Prime95 and Mlucas
 //!   do; [`super::avx512::carry_lanes_avx512`]), which takes fewer instructions per
-//!   word once the data is transposed in registers.
+//!   word once the data is transposed in registers; with AVX2 the same eight
+//!   segments run as two 4-lane halves ([`super::avx2::carry_lanes_avx2`]).
 //!
-//! The CPU-specific part is only *which instructions* the same loops compile
-//! to: [`super::dispatch`] compiles every kernel for AVX-512, AVX2+FMA and
-//! baseline x86-64 and picks one at run time. With more than one thread,
+//! The CPU-specific part is *which instructions* the same loops compile
+//! to: [`super::dispatch`] compiles every generic kernel for AVX-512,
+//! AVX2+FMA and baseline x86-64 and picks one at run time, and where the
+//! compiler fell short the AVX-512 and AVX2 sets run hand-written kernels
+//! ([`super::avx512`], [`super::avx2`]). With more than one thread,
 //! the column groups, the leaf pairs and the carry chunks run on a rayon
 //! pool.
 
@@ -82,7 +85,7 @@ fn min_bits(n: usize) -> u64 {
     (u64::from(n.next_power_of_two().trailing_zeros()) / 2 + 2).max(8)
 }
 
-/// Fewest bits per word the AVX-512 lane carry takes. It is the classic
+/// Fewest bits per word the lane carry (AVX-512 or AVX2) takes. It is the classic
 /// serial carry, exact for words of any size; what needs room is the
 /// carry-out of each lane's segment, about 2^{b + log2(n)/2 + 3}, which
 /// must die out within the 8 words held back for it: with b ≥ 8 it is
@@ -90,11 +93,11 @@ fn min_bits(n: usize) -> u64 {
 const LANE_CARRY_MIN_BITS: u64 = 8;
 
 /// Whether [`SoaSquarer`] with these kernels handles M_p at length n. With
-/// AVX-512 that includes the fewer bits per word of a power of two that
+/// AVX-512 or AVX2 that includes the fewer bits per word of a power of two that
 /// replaces a shorter 5·2^k length (see `preferred_length_index`), where
 /// the generic split carry would need the rustfft squarer.
 pub(crate) fn supports(p: u64, n: usize, isa: Isa) -> bool {
-    let min = if isa.avx512_token().is_some() {
+    let min = if isa.avx512_token().is_some() || isa.avx2_token().is_some() {
         LANE_CARRY_MIN_BITS
     } else {
         min_bits(n)

@@ -1,6 +1,7 @@
 //! [`SoaSquarer`], the IBDWT squarer on [`SoaFft`]: the words, the fused
 //! leaves with the real-wrap, and the iteration.
 
+use super::super::avx2;
 use super::super::avx512;
 use super::super::digits::{balanced_digits, unit_root, value_of_digits, word_of_bit, word_start};
 use super::super::dispatch::{self as simd, Isa};
@@ -91,7 +92,7 @@ fn self_paired_leaf(
         let h = a / 2;
         let (xr, ur) = lr[a - base..2 * a - base].split_at_mut(h);
         let (xi, ui) = li[a - base..2 * a - base].split_at_mut(h);
-        simd::wrap_run(
+        wrap_run(
             fft.isa,
             [xr, xi, ur, ui],
             [&wrap_r[a..a + h], &wrap_i[a..a + h]],
@@ -101,6 +102,15 @@ fn self_paired_leaf(
     transpose64(lr);
     transpose64(li);
     avx512::dit64t(*t, tw, lr, li);
+}
+
+/// [`super::super::generic::wrap_run`] with the hand-written AVX2 kernel
+/// where it applies.
+fn wrap_run(isa: Isa, d: [&mut [f64]; 4], w: [&[f64]; 2]) {
+    match isa.avx2_token() {
+        Some(t) if d[0].len().is_multiple_of(4) => avx2::wrap_run_avx2(t, d, w),
+        _ => simd::wrap_run(isa, d, w),
+    }
 }
 
 /// Transposes every 64-point block of x as an 8×8 matrix
@@ -332,7 +342,7 @@ impl SoaSquarer {
                     let (xr, ur) = lr[a - base..2 * a - base].split_at_mut(h);
                     let (xi, ui) = li[a - base..2 * a - base].split_at_mut(h);
                     let (tr, ti) = (&wrap_r[a..a + h], &wrap_i[a..a + h]);
-                    simd::wrap_run(isa, [xr, xi, ur, ui], [tr, ti]);
+                    wrap_run(isa, [xr, xi, ur, ui], [tr, ti]);
                     a *= 2;
                 }
                 fft.inverse_leaf(lr, li);
@@ -363,7 +373,7 @@ impl SoaSquarer {
                     fft.forward_leaf(lr, li);
                     fft.forward_leaf(hr, hi);
                     let (tr, ti) = (&wrap_r[o..o + leaf], &wrap_i[o..o + leaf]);
-                    simd::wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
+                    wrap_run(isa, [&mut *lr, &mut *li, &mut *hr, &mut *hi], [tr, ti]);
                     fft.inverse_leaf(lr, li);
                     fft.inverse_leaf(hr, hi);
                 }

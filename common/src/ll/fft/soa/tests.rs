@@ -168,23 +168,22 @@ fn soa_squarer_matches_the_rustfft_squarer_bit_for_bit() {
     }
 }
 
-/// The AVX-512 leaf kernels (fused heads, transposed 64-point tails,
-/// the pair kernel with its wrap, the self-paired leaves 0 and 1) take
-/// the same input to the same output as the generic kernels, to
-/// rounding, at every leaf size (64, 256, 1024; one to 32 leaves).
+/// The hand-written leaf kernels (AVX-512: fused heads, transposed
+/// 64-point tails, the pair kernel with its wrap, the self-paired leaves
+/// 0 and 1; AVX2: the fused 16-point tails and the 4-lane wrap) take the
+/// same input to the same output as the generic kernels, to rounding, at
+/// every leaf size (64, 256, 1024; one to 32 leaves).
 #[test]
-fn avx512_leaves_match_the_generic_leaves() {
-    let isas = Isa::all_supported();
-    let Some(&generic) = isas.iter().find(|i| i.avx512_token().is_none()) else {
-        unreachable!("Baseline is always supported")
-    };
-    if isas[0].avx512_token().is_none() {
-        super::super::isa::report_skip(
-            "avx512_leaves_match_the_generic_leaves",
-            super::super::Isa::Avx512,
-        );
-        return;
+fn hand_written_leaves_match_the_generic_leaves() {
+    for isa in [super::super::Isa::Avx512, super::super::Isa::Avx2] {
+        if !isa.is_available() {
+            super::super::isa::report_skip("hand_written_leaves_match_the_generic_leaves", isa);
+        }
     }
+    let fast_sets: Vec<Isa> = Isa::all_supported()
+        .into_iter()
+        .filter(|i| *i != Isa::Baseline)
+        .collect();
     for &(p, n) in &[
         (4_423u64, 256usize),
         (9_689, 512),
@@ -196,51 +195,58 @@ fn avx512_leaves_match_the_generic_leaves() {
     ] {
         let m = n / 2;
         let (re, im) = random(m, p);
-        let mut fast = SoaSquarer::new(p, n, isas[0], 1);
-        let mut slow = SoaSquarer::new(p, n, generic, 1);
-        for s in [&mut fast, &mut slow] {
-            for i in 0..m {
-                let at = s.fft.pos(i);
-                s.re[at] = re[i];
-                s.im[at] = im[i];
+        for &isa in &fast_sets {
+            let mut fast = SoaSquarer::new(p, n, isa, 1);
+            let mut slow = SoaSquarer::new(p, n, Isa::Baseline, 1);
+            for s in [&mut fast, &mut slow] {
+                for i in 0..m {
+                    let at = s.fft.pos(i);
+                    s.re[at] = re[i];
+                    s.im[at] = im[i];
+                }
+                s.leaves_wrap_square();
             }
-            s.leaves_wrap_square();
+            let scale = slow
+                .re
+                .iter()
+                .chain(slow.im.iter())
+                .fold(0.0f64, |a, x| a.max(x.abs()));
+            let worst = (0..m).fold(0.0f64, |a, i| {
+                let at = slow.fft.pos(i);
+                a.max((fast.re[at] - slow.re[at]).abs())
+                    .max((fast.im[at] - slow.im[at]).abs())
+            });
+            assert!(
+                scale > 0.0 && worst <= 1e-12 * scale,
+                "{isa:?} p={p} n={n}: leaves differ by {worst} (values up to {scale})"
+            );
         }
-        let scale = slow
-            .re
-            .iter()
-            .chain(slow.im.iter())
-            .fold(0.0f64, |a, x| a.max(x.abs()));
-        let worst = (0..m).fold(0.0f64, |a, i| {
-            let at = slow.fft.pos(i);
-            a.max((fast.re[at] - slow.re[at]).abs())
-                .max((fast.im[at] - slow.im[at]).abs())
-        });
-        assert!(
-            scale > 0.0 && worst <= 1e-12 * scale,
-            "p={p} n={n}: leaves differ by {worst} (values up to {scale})"
-        );
     }
 }
 
-/// The AVX-512 lane-parallel carry leaves the same number as the
-/// generic carry, with the same round-off, in digits within one unit of
+/// The lane-parallel carries (AVX-512, and AVX2 on the same tables) leave
+/// the same number as the generic carry, with the same round-off, in digits within one unit of
 /// balanced, on products far larger than a real squaring makes (so big
 /// carries cross every segment and chunk boundary and wrap from the top
 /// word to word 0), with the −2 at the first and last words of
 /// segments and chunks and at the top word.
 #[test]
-fn avx512_lane_carry_matches_the_generic_carry() {
-    let Some(_) = Isa::detect().avx512_token() else {
-        super::super::isa::report_skip(
-            "avx512_lane_carry_matches_the_generic_carry",
-            super::super::Isa::Avx512,
-        );
-        return;
-    };
-    for &(p, n) in &[(9_689u64, 512usize), (1_257_787, 65536)] {
+fn lane_carries_match_the_generic_carry() {
+    let lanes: Vec<Isa> = Isa::all_supported()
+        .into_iter()
+        .filter(|i| i.avx512_token().is_some() || i.avx2_token().is_some())
+        .collect();
+    for isa in [super::super::Isa::Avx512, super::super::Isa::Avx2] {
+        if !isa.is_available() {
+            super::super::isa::report_skip("lane_carries_match_the_generic_carry", isa);
+        }
+    }
+    for (&(p, n), &isa) in [(9_689u64, 512usize), (1_257_787, 65536)]
+        .iter()
+        .flat_map(|c| lanes.iter().map(move |i| (c, i)))
+    {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p ^ 0xca11);
-        let mut fast = SoaSquarer::new(p, n, Isa::Avx512, 1);
+        let mut fast = SoaSquarer::new(p, n, isa, 1);
         let mut slow = SoaSquarer::new(p, n, Isa::Baseline, 1);
         let half = (CARRY_CHUNK / 2).min(n / 2);
         let bit_of_word = |j: usize| word_start(j as u64, p, n as u64);
@@ -259,12 +265,15 @@ fn avx512_lane_carry_matches_the_generic_carry() {
                 slow.set_word(j, x);
             }
             let (e1, e0) = (fast.carry(shift), slow.carry(shift));
-            assert_eq!(e1.to_bits(), e0.to_bits(), "p={p} shift={shift}");
-            assert_eq!(fast.value(), slow.value(), "p={p} shift={shift}");
+            assert_eq!(e1.to_bits(), e0.to_bits(), "{isa:?} p={p} shift={shift}");
+            assert_eq!(fast.value(), slow.value(), "{isa:?} p={p} shift={shift}");
             for j in 0..n {
                 let limit = (1i64 << (fast.bits[j] - 1)) + 1;
                 let d = fast.digit(j);
-                assert!(d.abs() <= limit, "p={p} shift={shift} word {j}: {d}");
+                assert!(
+                    d.abs() <= limit,
+                    "{isa:?} p={p} shift={shift} word {j}: {d}"
+                );
             }
         }
     }

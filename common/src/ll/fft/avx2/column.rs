@@ -1,0 +1,245 @@
+//! The column groups in AVX2 registers: a group's [`GROUP`] = 8 columns
+//! are two 4-lane halves, and every butterfly runs once per half (a
+//! radix-4 butterfly on a whole row pair of halves would need 16 data
+//! registers, all there are).
+
+use super::super::Direction;
+use super::super::plan::{ColumnPass, ColumnPlan, GROUP};
+use super::ops::*;
+use std::arch::x86_64::*;
+
+/// Row factor (fr, fi) times the column window (cr, ci).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn row_twiddle([fr, fi]: [f64; 2], (cr, ci): C) -> C {
+    cmul(cr, ci, _mm256_set1_pd(fr), _mm256_set1_pd(fi))
+}
+
+/// Half-rows (4 columns) of a (re, im) pair of arrays: row r starts
+/// `stride`·r after the pointers. Only built by [`column_group_raw`], which
+/// checks that every row it addresses lies inside the arrays.
+#[derive(Clone, Copy)]
+struct Rows {
+    re: *mut f64,
+    im: *mut f64,
+    stride: usize,
+}
+
+impl Rows {
+    /// Columns 4h..4h+4 of row r. SAFETY: r below the row count checked
+    /// when the `Rows` was made, h < 2.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn ld(self, r: usize, h: usize) -> C {
+        // SAFETY: the caller's promise, see the type's docs.
+        unsafe {
+            let o = r * self.stride + 4 * h;
+            (
+                _mm256_loadu_pd(self.re.add(o)),
+                _mm256_loadu_pd(self.im.add(o)),
+            )
+        }
+    }
+
+    /// Stores columns 4h..4h+4 of row r. SAFETY: as [`Rows::ld`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn st(self, r: usize, h: usize, (vr, vi): C) {
+        // SAFETY: the caller's promise, see the type's docs.
+        unsafe {
+            let o = r * self.stride + 4 * h;
+            _mm256_storeu_pd(self.re.add(o), vr);
+            _mm256_storeu_pd(self.im.add(o), vi);
+        }
+    }
+}
+
+/// See [`super::column_group_avx2`]: the first pass reads the group's
+/// rows straight from (re, im) and the last writes them back, the passes
+/// between work in the scratch (lr, li), 8 doubles per row.
+///
+/// SAFETY: `re` and `im` must point to arrays of at least `len` elements,
+/// valid for reads and writes for the whole call, and no other thread may
+/// access columns [c0, c0 + 8) of any row meanwhile.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn column_group_raw(
+    [re, im]: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    (c0, dir): (usize, Direction),
+) {
+    let (rows, stride) = (plan.rows, plan.stride);
+    assert!(rows > 0 && c0 + GROUP <= stride);
+    assert!((rows - 1) * stride + c0 + GROUP <= len);
+    assert!(GROUP * rows <= lr.len() && GROUP * rows <= li.len());
+    let main = Rows {
+        // SAFETY: c0 < stride ≤ len (asserted above), in bounds by the
+        // caller's promise.
+        re: unsafe { re.add(c0) },
+        im: unsafe { im.add(c0) },
+        stride,
+    };
+    let scratch = Rows {
+        re: lr.as_mut_ptr(),
+        im: li.as_mut_ptr(),
+        stride: GROUP,
+    };
+    let passes = &plan.passes;
+    let n = passes.len();
+    for k in 0..n {
+        // Forward runs the passes in order, inverse in reverse.
+        let pass = passes[if dir == Direction::Forward {
+            k
+        } else {
+            n - 1 - k
+        }];
+        let src = if k == 0 { main } else { scratch };
+        let dst = if k + 1 == n { main } else { scratch };
+        // SAFETY: every row index the passes use is below `rows`, and
+        // both `main` and `scratch` hold `rows` rows (asserted above).
+        unsafe {
+            match pass {
+                ColumnPass::Radix2 => radix2(src, dst, plan, (c0, dir)),
+                ColumnPass::Radix4(q, k4) => radix4(src, dst, plan, (q, k4), (c0, dir)),
+                ColumnPass::Radix8(q, k4) => radix8(src, dst, plan, (q, k4), (c0, dir)),
+            }
+        }
+    }
+}
+
+/// The radix-2 stage's column window ω_m^{c0+4h..c0+4h+4}.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn r2_columns(plan: &ColumnPlan, c0: usize, h: usize) -> C {
+    let at = 2 * c0 + 4 * h;
+    (ldu(&plan.r2_cols, at), ldu(&plan.r2_cols, at + GROUP))
+}
+
+/// The column windows of a radix-4 stage's w, w², w³ for half h.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn r4_columns(plan: &ColumnPlan, k: usize, c0: usize, h: usize) -> [C; 3] {
+    let (t, at) = (&plan.r4_cols[k], 6 * c0 + 4 * h);
+    std::array::from_fn(|r| (ldu(t, at + 16 * r), ldu(t, at + 16 * r + GROUP)))
+}
+
+/// A radix-4 stage's twiddles for row t of its quarters.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn r4_twiddles(plan: &ColumnPlan, col: [C; 3], k: usize, t: usize) -> [C; 3] {
+    let f = plan.r4_rows[k][t];
+    [
+        row_twiddle([f[0], f[1]], col[0]),
+        row_twiddle([f[2], f[3]], col[1]),
+        row_twiddle([f[4], f[5]], col[2]),
+    ]
+}
+
+/// The radix-2 stage: row t pairs with t + rows/2. SAFETY: `src` and
+/// `dst` must hold `plan.rows` rows.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn radix2(src: Rows, dst: Rows, plan: &ColumnPlan, (c0, dir): (usize, Direction)) {
+    let half = plan.rows / 2;
+    for h in 0..2 {
+        let col = r2_columns(plan, c0, h);
+        for t in 0..half {
+            let w = row_twiddle(plan.r2_rows[t], col);
+            // SAFETY: t + half < rows, the caller's promise.
+            unsafe {
+                let (x0, x1) = (src.ld(t, h), src.ld(t + half, h));
+                let (y0, y1) = if dir == Direction::Forward {
+                    r2_dif(x0, x1, w)
+                } else {
+                    r2_dit(x0, x1, w)
+                };
+                dst.st(t, h, y0);
+                dst.st(t + half, h, y1);
+            }
+        }
+    }
+}
+
+/// One radix-4 stage with quarter q. SAFETY: as [`radix2`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn radix4(
+    src: Rows,
+    dst: Rows,
+    plan: &ColumnPlan,
+    (q, k4): (usize, usize),
+    (c0, dir): (usize, Direction),
+) {
+    let qr = q / plan.leaf;
+    for h in 0..2 {
+        let col = r4_columns(plan, k4, c0, h);
+        for t in 0..qr {
+            let w = Some(r4_twiddles(plan, col, k4, t));
+            for b in (0..plan.rows).step_by(4 * qr) {
+                let k = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
+                // SAFETY: every k < rows, the caller's promise.
+                unsafe {
+                    let x = k.map(|r| src.ld(r, h));
+                    let y = if dir == Direction::Forward {
+                        r4_dif(x, w)
+                    } else {
+                        r4_dit(x, w)
+                    };
+                    for (&r, v) in k.iter().zip(y) {
+                        dst.st(r, h, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The radix-2 stage and the radix-4 stage after it (quarter q = m/8)
+/// in one pass over rows t + j·qr (qr = rows/8, j < 8): radix-2 between j
+/// and j + 4, then radix-4 on j = 0..3 and on j = 4..7 (forward; the
+/// inverse undoes them in the other order). SAFETY: as [`radix2`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn radix8(
+    src: Rows,
+    dst: Rows,
+    plan: &ColumnPlan,
+    (q, k4): (usize, usize),
+    (c0, dir): (usize, Direction),
+) {
+    let qr = q / plan.leaf;
+    debug_assert_eq!(8 * qr, plan.rows);
+    for h in 0..2 {
+        let col2 = r2_columns(plan, c0, h);
+        let col4 = r4_columns(plan, k4, c0, h);
+        for t in 0..qr {
+            let k: [usize; 8] = std::array::from_fn(|j| t + j * qr);
+            let w4 = Some(r4_twiddles(plan, col4, k4, t));
+            // SAFETY: every k < rows, the caller's promise.
+            unsafe {
+                let mut x = k.map(|r| src.ld(r, h));
+                if dir == Direction::Forward {
+                    for j in 0..4 {
+                        let w = row_twiddle(plan.r2_rows[k[j]], col2);
+                        (x[j], x[j + 4]) = r2_dif(x[j], x[j + 4], w);
+                    }
+                    let lo = r4_dif([x[0], x[1], x[2], x[3]], w4);
+                    let hi = r4_dif([x[4], x[5], x[6], x[7]], w4);
+                    x = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
+                } else {
+                    let lo = r4_dit([x[0], x[1], x[2], x[3]], w4);
+                    let hi = r4_dit([x[4], x[5], x[6], x[7]], w4);
+                    x = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
+                    for j in 0..4 {
+                        let w = row_twiddle(plan.r2_rows[k[j]], col2);
+                        (x[j], x[j + 4]) = r2_dit(x[j], x[j + 4], w);
+                    }
+                }
+                for (&r, v) in k.iter().zip(x) {
+                    dst.st(r, h, v);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The hand-written AVX2+FMA kernels (4 doubles a vector, 16 registers):
+//! the column groups, radix-4 butterfly runs, the last two radix-4
+//! stages of the leaves, the real-wrap and the lane-parallel carry. The kernels are `unsafe` `#[target_feature]`
+//! functions in the submodules; the safe functions here take an [`Avx2`]
+//! token, which [`super::dispatch::Isa::avx2_token`] hands out only after
+//! detecting the features, and that token is the whole safety argument
+//! of every call below.
+#![allow(unsafe_code)]
+
+use super::Direction;
+use super::generic::ChunkConsts;
+use super::plan::{ColumnPlan, GROUP};
+
+#[cfg(target_arch = "x86_64")]
+mod butterfly;
+#[cfg(target_arch = "x86_64")]
+mod carry;
+#[cfg(target_arch = "x86_64")]
+mod column;
+#[cfg(target_arch = "x86_64")]
+mod ops;
+#[cfg(target_arch = "x86_64")]
+mod wrap;
+
+/// Proof that this CPU has AVX2 and FMA: only
+/// [`super::dispatch::Isa::avx2_token`] makes one, after detecting them,
+/// so the kernels that take it are sound to call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx2 {
+    _private: (),
+}
+
+impl Avx2 {
+    /// The token, unchecked.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    pub(crate) unsafe fn new_unchecked() -> Self {
+        Avx2 { _private: () }
+    }
+}
+
+/// [`super::generic::dif4_run`] (forward) or [`super::generic::dit4_run`]
+/// in AVX2 registers on every 4q-block of (re, im) (q a multiple of 4):
+/// the compiler's loop ran the short columns (q = 4, 16) scalar.
+pub(crate) fn bfly4_avx2_blocks(
+    t: Avx2,
+    dir: Direction,
+    re: &mut [f64],
+    im: &mut [f64],
+    q: usize,
+    w: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        butterfly::bfly4_blocks(dir, re, im, q, w)
+    }
+}
+
+/// The radix-4 stages q = 4 and q = 1 (forward: 4 then 1; inverse: 1
+/// then 4) of every 16-point block of (re, im), in registers: one load
+/// and store of each block instead of two, and no scalar q = 1 stage.
+/// `w` is the q = 4 stage's window of the twiddle tables (4 long).
+pub(crate) fn tail16_avx2(t: Avx2, dir: Direction, re: &mut [f64], im: &mut [f64], w: [&[f64]; 6]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        butterfly::tail16_blocks(dir, re, im, w)
+    }
+}
+
+/// [`super::generic::column_group`] written with AVX2 intrinsics: the
+/// compiler's version of the generic kernel kept the twiddle products and
+/// parts of the butterflies scalar.
+pub(crate) fn column_group_avx2(
+    t: Avx2,
+    [re, im]: [&mut [f64]; 2],
+    l: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    at: (usize, Direction),
+) {
+    let _ = t;
+    let len = re.len().min(im.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA;
+    // the pointers come from slices of at least `len` elements, borrowed
+    // exclusively for this call.
+    unsafe {
+        column::column_group_raw([re.as_mut_ptr(), im.as_mut_ptr()], len, l, plan, at)
+    }
+}
+
+/// [`column_group_avx2`] for every column group, the groups shared out
+/// over `pool`'s threads. Groups touch disjoint columns of the same rows,
+/// which no safe split of the slices can express, so the threads get the
+/// arrays as pointers (the SAFETY argument below).
+pub(crate) fn column_groups_avx2_par(
+    t: Avx2,
+    pool: &rayon::ThreadPool,
+    [re, im]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    dir: Direction,
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use rayon::prelude::*;
+        /// The arrays' base pointers and common length.
+        #[derive(Clone, Copy)]
+        struct Shared([*mut f64; 2], usize);
+        // SAFETY: the pointers are only dereferenced by `column_group_raw`,
+        // each group (column range) by exactly one task, while `re` and
+        // `im` stay exclusively borrowed by this function.
+        unsafe impl Send for Shared {}
+        unsafe impl Sync for Shared {}
+        impl Shared {
+            fn get(self) -> ([*mut f64; 2], usize) {
+                (self.0, self.1)
+            }
+        }
+        let shared = Shared([re.as_mut_ptr(), im.as_mut_ptr()], re.len().min(im.len()));
+        let rows = plan.rows;
+        pool.install(|| {
+            (0..plan.leaf / GROUP)
+                .into_par_iter()
+                .with_min_len(4)
+                .for_each_init(
+                    || (vec![0.0; GROUP * rows], vec![0.0; GROUP * rows]),
+                    |(lr, li), g| {
+                        let (ptrs, len) = shared.get();
+                        // SAFETY: an `Avx2` token exists only if the CPU has
+                        // AVX2 and FMA; the arrays outlive the call and group
+                        // g (columns 8g..8g+8) belongs to this task alone.
+                        unsafe {
+                            column::column_group_raw(ptrs, len, [lr, li], plan, (GROUP * g, dir))
+                        }
+                    },
+                )
+        });
+    }
+}
+
+/// [`super::generic::wrap_run`] on 4-lane vectors, the partner run read
+/// and written with its lanes reversed (the compiler's loop over the
+/// reversed iterator did that lane by lane). The runs' length must be a
+/// multiple of 4.
+pub(crate) fn wrap_run_avx2(t: Avx2, d: [&mut [f64]; 4], w: [&[f64]; 2]) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        wrap::wrap_run(d, w)
+    }
+}
+
+/// [`super::avx512::carry_lanes_avx512`] on 4-lane vectors, with the same
+/// tables and the same result: the eight segments of a chunk are two
+/// halves of four lanes, whose carry chains interleave block by block (two
+/// independent chains, so one's latency hides the other's).
+pub(crate) fn carry_lanes_avx2(
+    t: Avx2,
+    d: [&mut [f64]; 2],
+    w: [&[f64]; 4],
+    flags: &[[u8; 4]],
+    c: &ChunkConsts,
+    inject: (usize, f64),
+) -> ([u64; 2], f64) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        carry::carry_lanes(d, w, flags, c, inject)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("no Avx2 token off x86-64")
+}
