@@ -177,6 +177,19 @@ fn engine_for(req: &CheckRequest) -> Option<EngineKind> {
     }
 }
 
+/// A result's identity within its row (peer and shift) in 8 bytes: two
+/// results of one exponent would need a 64-bit collision to be taken for
+/// one, the same odds anti-entropy already takes with row fingerprints.
+fn judged_key(r: &UnitResult) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same key for the same result on every
+    // run, so a seeded simulation replays.
+    let mut h = std::hash::DefaultHasher::new();
+    r.computed_by.hash(&mut h);
+    r.shift.hash(&mut h);
+    h.finish()
+}
+
 /// The check half of a [`GridNode`]'s state.
 #[derive(Debug)]
 pub(super) struct Checks {
@@ -187,8 +200,9 @@ pub(super) struct Checks {
     /// Reputations folded from the table, and the quarantined among them.
     pub reps: BTreeMap<String, Reputation>,
     pub quarantined: BTreeSet<String>,
-    /// Results already folded in: (exponent, peer, shift).
-    judged: HashSet<(u64, String, u64)>,
+    /// Results already folded in: (exponent, [`judged_key`]). A peer
+    /// holds one for every result of its table, so not the peer's name.
+    judged: HashSet<(u64, u64)>,
     /// Rows changed since they were last judged.
     touched: BTreeSet<u64>,
     /// Held done units that want a check: exponent → ring key.
@@ -236,7 +250,7 @@ impl Checks {
                 continue;
             };
             for r in rs {
-                if !self.judged.insert((p, r.computed_by.clone(), r.shift)) {
+                if !self.judged.insert((p, judged_key(r))) {
                     continue;
                 }
                 let rep = self.reps.entry(r.computed_by.clone()).or_default();

@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::ring::{Address, Config as RingConfig, Id, OpId, Outcome, Peer, Record, RingNode};
-use crate::work::{ResultSet, UnitRecord, UnitResult};
+use crate::work::{ResultSet, RowPool, UnitRecord, UnitResult};
 
 use super::codec::WireUnit;
 use super::index::ClaimIndex;
@@ -312,6 +312,13 @@ impl<A: Address> GridNode<A> {
     /// The result table.
     pub fn results(&self) -> &ResultSet {
         &self.results
+    }
+
+    /// Lets the rows `ps` of the result table share memory with equal rows
+    /// of other peers' tables in this process (the simulator's business: a
+    /// real peer holds one table). Changes nothing the protocol sees.
+    pub fn share_rows(&mut self, ps: impl IntoIterator<Item = u64>, pool: &mut RowPool) {
+        self.results.share_rows(ps, pool);
     }
 
     /// True once in the ring it was asked to be in.

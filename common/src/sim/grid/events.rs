@@ -254,9 +254,14 @@ impl World {
                     slot.died = Some(self.now);
                 }
                 // Persistence and reports go nowhere: peers of the
-                // simulation never restart from disk.
+                // simulation never restart from disk. The rows a peer
+                // would write have changed: they share memory with the
+                // other peers' equal rows from now on.
+                Output::PersistResults(rows) => {
+                    let ps = rows.into_iter().map(|(p, _)| p);
+                    self.slots[i as usize].g.share_rows(ps, &mut self.rows);
+                }
                 Output::DropCheckpoint(_)
-                | Output::PersistResults(_)
                 | Output::PersistRecords(_)
                 | Output::PersistPeers(_)
                 | Output::CrunchFailed { .. }

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::grid::{CallId, GridNode, Now};
 use crate::ring::{Id, Peer, Time};
-use crate::work::{ResultSet, node_key};
+use crate::work::{ResultSet, RowPool, node_key};
 
 use super::GridSimConfig;
 use super::crunch::Crunch;
@@ -96,6 +96,9 @@ pub(super) struct World {
     pub failed_joins: usize,
     /// Peers that report wrong results (`liars.rs`).
     pub liars: std::collections::BTreeSet<u32>,
+    /// Result rows shared between the peers' tables: a thousand peers
+    /// holding the same table hold one copy of each row.
+    pub rows: RowPool,
 }
 
 impl World {
@@ -128,6 +131,7 @@ impl World {
             crashes: 0,
             joins: 0,
             failed_joins: 0,
+            rows: RowPool::new(),
         }
     }
 

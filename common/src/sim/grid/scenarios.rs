@@ -20,6 +20,7 @@ impl World {
     fn run_periods(&mut self, k: u64) {
         let t = self.now + k * self.period();
         self.run_until(t);
+        self.rows.collect();
     }
 
     /// Grows the grid to `target` peers in waves that double it, each
