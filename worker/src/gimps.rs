@@ -128,6 +128,7 @@ mod tests {
             crunch_ms: 10,
             fft_length: 0,
             errors: 0,
+            signature: None,
         }
     }
 

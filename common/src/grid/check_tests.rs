@@ -195,6 +195,7 @@ impl Grid {
             crunch_ms: 50,
             fft_length: 0,
             errors: 0,
+            signature: None,
         }
     }
 
@@ -405,6 +406,7 @@ fn result(p: u64, by: &str, shift: u64, status: Status, res64: u64) -> UnitResul
         crunch_ms: 1,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

@@ -332,6 +332,7 @@ fn crunch(
         crunch_ms: started.elapsed().as_millis() as u64,
         fft_length: r.fft_length.unwrap_or(0) as u64,
         errors,
+        signature: None,
     });
     (done, r.fft_length)
 }

@@ -84,6 +84,7 @@ fn fake_result(p: u64, by: Addr, now: u64) -> UnitResult {
         crunch_ms: 50,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 
