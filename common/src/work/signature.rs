@@ -93,6 +93,20 @@ pub fn sign(mut r: UnitResult, key: &SigningKey) -> UnitResult {
     r
 }
 
+/// A key pair derived from `label` (SHA-256 of it is the secret key): for
+/// the simulator's peers and for tests, which must replay from a seed.
+/// Never for a real peer: anyone who knows the label has the key.
+pub fn key_from_label(label: &str) -> SigningKey {
+    use sha2::{Digest, Sha256};
+    let seed: [u8; 32] = Sha256::digest(format!("mersenne-ring/sim-key/{label}")).into();
+    SigningKey::from_bytes(&seed)
+}
+
+/// The peer id of a signing key.
+pub fn sign_key_peer_id(key: &SigningKey) -> String {
+    peer_id(&key.verifying_key().to_bytes())
+}
+
 /// Checks that `r` is signed, that its `computed_by` is its key's peer id,
 /// and that the signature verifies ([`VerifyingKey::verify_strict`], which
 /// also refuses small-order keys and non-canonical signatures).
