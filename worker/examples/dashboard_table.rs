@@ -44,6 +44,7 @@ fn result(p: u64, res64: u64, by: &str, at: u64) -> UnitResult {
         crunch_ms: p / 50,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

@@ -104,6 +104,7 @@ fn fake(p: u64, by: String) -> WireResult {
         crunch_ms: 1,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use mersenne_common::ring::{Id, Record};
-use mersenne_common::work::{ResultSet, UnitResult};
+use mersenne_common::work::{ResultSet, UnitResult, signature};
 
 const RESULTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("results");
 
@@ -49,17 +49,32 @@ impl ResultDb {
         Ok(ResultDb { db })
     }
 
-    /// Reads the whole table.
+    /// Reads the whole table. Results that are unsigned or do not verify
+    /// (a table from before results were signed, or a damaged row) are
+    /// dropped with one warning that counts them: they name no key, so they
+    /// could count toward no one's verification, and peers refuse them.
     pub fn load(&self) -> anyhow::Result<ResultSet> {
         let mut set = ResultSet::new();
         let tx = self.db.begin_read()?;
         let table = tx.open_table(RESULTS)?;
+        let mut dropped = 0usize;
         for row in table.iter()? {
             let (_, v) = row?;
             let list: Vec<UnitResult> = rmp_serde::from_slice(v.value())?;
             for r in list {
-                set.insert(r);
+                if signature::verify(&r).is_ok() {
+                    set.insert(r);
+                } else {
+                    dropped += 1;
+                }
             }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "dropped unsigned results from the table on disk (written before results \
+                 were signed); they are refused by every peer"
+            );
         }
         Ok(set)
     }

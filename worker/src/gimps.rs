@@ -75,7 +75,15 @@ pub fn line(
         "timestamp": crate::timefmt::utc_from_unix_ms(r.finished_ms),
         "computer": r.computed_by,
     });
-    if let Some(u) = user {
+    // The ring id comes from the key that signed the result; a writer's
+    // own table of ids is only for unsigned lines.
+    let derived = r.signature.map(|s| {
+        format!(
+            "{:016x}",
+            mersenne_common::work::peer_ring_id(&s.public_key)
+        )
+    });
+    if let Some(u) = derived.as_deref().or(user) {
         v["user"] = u.into();
     }
     let n = fft_length.map_or(r.fft_length, |n| n as u64);
@@ -128,6 +136,7 @@ mod tests {
             crunch_ms: 10,
             fft_length: 0,
             errors: 0,
+            signature: None,
         }
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use rand_core::OsRng;
 
-use mersenne_common::work::peer_ring_id;
+use mersenne_common::work::{UnitResult, peer_ring_id, signature};
 
 /// The key file's name under `--data`.
 pub const KEY_FILE: &str = "identity.key";
@@ -130,6 +130,12 @@ impl Identity {
     pub fn sign(&self, msg: &[u8]) -> Signature {
         self.key.sign(msg)
     }
+
+    /// `r` signed by this peer: `computed_by` becomes its peer id, and the
+    /// signature covers every field (`mersenne_common::work::signature`).
+    pub fn sign_result(&self, r: UnitResult) -> UnitResult {
+        signature::sign(r, &self.key)
+    }
 }
 
 /// libp2p's peer id of an ed25519 public key. Keys of at most 42 bytes are
@@ -137,10 +143,7 @@ impl Identity {
 /// protobuf `PublicKey { Type = Ed25519 (1), Data = key }`, which encodes
 /// as `08 01 12 20 ‖ key`.
 pub fn peer_id_of(public_key: &[u8; 32]) -> String {
-    let mut bytes = Vec::with_capacity(38);
-    bytes.extend_from_slice(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
-    bytes.extend_from_slice(public_key);
-    bs58::encode(bytes).into_string()
+    signature::peer_id(public_key)
 }
 
 #[cfg(unix)]

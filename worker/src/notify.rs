@@ -186,6 +186,7 @@ mod tests {
             crunch_ms: 12,
             fft_length: 0,
             errors: 0,
+            signature: None,
         };
         spawn(
             "on-prime",

@@ -21,6 +21,7 @@ struct DashPeer {
     // Killed on drop.
     _peer: Guard,
     addr: String,
+    peer_id: String,
     http: String,
     // Kept so that the peer's stdout stays open.
     _stdout: mpsc::Receiver<String>,
@@ -55,9 +56,13 @@ fn dash_peer(dir: &Path, name: &str, join: Option<&str>) -> DashPeer {
         .and_then(|s| s.strip_suffix('/'))
         .unwrap_or_else(|| panic!("unexpected second line {second:?}"))
         .to_string();
+    let peer_id = mersenne_worker::identity::Identity::load_or_create(&dir.join(name))
+        .unwrap()
+        .peer_id();
     DashPeer {
         _peer: peer,
         addr,
+        peer_id,
         http,
         _stdout: rx,
     }
@@ -168,7 +173,10 @@ fn page_and_metrics_of_a_live_peer() {
         "{head}"
     );
     let m = parse_metrics(&text);
-    assert!(t.iter().all(|r| r.computed_by == a.addr), "only a crunches");
+    assert!(
+        t.iter().all(|r| r.computed_by == a.peer_id),
+        "only a crunches"
+    );
     assert_eq!(m["mersenne_results"], exponents(&t).len() as f64);
     assert_eq!(m["mersenne_primes_verified"], 0.0);
     assert_eq!(m["mersenne_primes_unverified"], 12.0);

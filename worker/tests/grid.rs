@@ -47,7 +47,7 @@ fn coordinator_and_four_workers_agree_and_a_late_joiner_catches_up() {
     let t = table(&coord.addr).unwrap();
     check_table(&t, from, to);
     // The coordinator crunched nothing; at least two workers did.
-    assert!(t.iter().all(|r| r.computed_by != coord.addr));
+    assert!(t.iter().all(|r| r.computed_by != coord.peer_id));
     let crunchers: std::collections::HashSet<&str> =
         t.iter().map(|r| r.computed_by.as_str()).collect();
     assert!(crunchers.len() >= 2, "work was not spread: {crunchers:?}");
@@ -156,7 +156,7 @@ fn a_peer_killed_mid_run_is_survived() {
             .map(|r| r.computed_by.as_str())
             .collect();
         assert!(
-            by.iter().all(|c| *c == a.addr || *c == b.addr),
+            by.iter().all(|c| *c == a.peer_id || *c == b.peer_id),
             "M{p} held by the frozen victim has results from {by:?}"
         );
     }

@@ -377,6 +377,7 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
         crunch_ms: 0,
         fft_length: 0,
         errors: 0,
+        signature: None,
     };
     match ask(
         a,
@@ -413,6 +414,7 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
                 crunch_ms: 0,
                 fft_length: 0,
                 errors: 0,
+                signature: None,
             })
             .collect()
     };

@@ -49,6 +49,7 @@ fn results_walk_a_table_larger_than_one_frame() {
                     crunch_ms: 1,
                     fft_length: 0,
                     errors: 0,
+                    signature: None,
                 };
                 let mut v = vec![one(p % 7)];
                 if p % 10 == 3 {

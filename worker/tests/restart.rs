@@ -82,7 +82,7 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
     let t = table(&b.addr).unwrap();
     let r = t.iter().find(|r| r.exponent == big).unwrap();
     assert_eq!(r.status, Status::Prime);
-    assert_eq!(r.computed_by, b_addr);
+    assert_eq!(r.computed_by, b.peer_id);
     let log = std::fs::read_to_string(&b.log).unwrap();
     let resumed = log
         .lines()
@@ -155,7 +155,7 @@ fn sigterm_checkpoints_gives_the_lease_back_and_leaves() {
     let t = table(&c.addr).unwrap();
     let r = t.iter().find(|r| r.exponent == big).unwrap();
     assert_eq!(r.status, Status::Prime);
-    assert_eq!(r.computed_by, c.addr);
+    assert_eq!(r.computed_by, c.peer_id);
     drop((a, b, c));
     let _ = std::fs::remove_dir_all(&dir);
 }

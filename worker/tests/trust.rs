@@ -46,7 +46,7 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
         let v = table_verdicts(&t, &policy, &rep);
         let lied: BTreeSet<u64> = t
             .iter()
-            .filter(|r| r.computed_by == liar.addr)
+            .filter(|r| r.computed_by == liar.peer_id)
             .map(|r| r.exponent)
             .collect();
         pending = lied
@@ -78,12 +78,12 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
         if let Some((_, res64)) = row.answer {
             verified += 1;
             assert_eq!(res64, truth, "M{p}: a wrong row was verified: {rs:?}");
-            assert!(!row.agreeing.contains(&liar.addr), "M{p}: {row:?}");
+            assert!(!row.agreeing.contains(&liar.peer_id), "M{p}: {row:?}");
         }
-        if rs.iter().any(|r| r.computed_by == liar.addr) {
+        if rs.iter().any(|r| r.computed_by == liar.peer_id) {
             lied += 1;
             assert_eq!(row.state, Verification::Verified, "M{p}: {rs:?}");
-            assert!(row.bad.contains(&liar.addr), "M{p}: {row:?}");
+            assert!(row.bad.contains(&liar.peer_id), "M{p}: {row:?}");
             // Checked with shifts no earlier result used.
             let shifts: BTreeSet<u64> = rs.iter().map(|r| r.shift).collect();
             assert_eq!(shifts.len(), rs.len(), "M{p}: {rs:?}");
@@ -94,7 +94,7 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
         rows.entry(r.exponent).or_default().push(r.clone());
     }
     let reps = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), &policy);
-    let liar_rep = reps[&liar.addr];
+    let liar_rep = reps[&liar.peer_id];
     println!(
         "{} units, {verified} verified; the liar crunched {lied}: {liar_rep:?}",
         units.len()
@@ -103,10 +103,10 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
     assert_eq!(liar_rep.verified, 0);
     for h in &honest {
         assert!(
-            reps.get(&h.addr).is_none_or(|r| !r.quarantined(&rep)),
+            reps.get(&h.peer_id).is_none_or(|r| !r.quarantined(&rep)),
             "{}: {:?}",
             h.addr,
-            reps.get(&h.addr)
+            reps.get(&h.peer_id)
         );
     }
     // The liar's own `worker status` tells its operator so: its peer folds

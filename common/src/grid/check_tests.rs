@@ -104,7 +104,7 @@ impl Grid {
             };
             let node = GridNode::new(
                 me,
-                format!("n{a}"),
+                name(a),
                 ring.clone(),
                 cfg,
                 (i > 0).then_some(0),
@@ -202,18 +202,20 @@ impl Grid {
             Some(EngineKind::Reference) => "reference",
             _ => "fft",
         };
-        UnitResult {
+        let r = UnitResult {
             exponent: s.p,
             status,
             res64,
             shift: s.shift,
             engine: engine.into(),
-            computed_by: format!("n{}", s.peer),
+            computed_by: String::new(),
             finished_ms: self.now,
             crunch_ms: 50,
             fft_length: 0,
             errors: 0,
-        }
+            signature: None,
+        };
+        crate::work::signature::sign(r, &key(s.peer))
     }
 
     /// Runs `ms` of virtual time in 10 ms steps.
@@ -323,7 +325,7 @@ fn a_peer_never_checks_its_own_result() {
     assert_eq!(rec.results.len(), 1);
     assert_eq!(g.started.len(), 1, "started {:?}", g.started);
     let need = g.nodes[&0].check_need(&rec);
-    assert!(matches!(need, CheckNeed::Wanted(ref r) if r.exclude_peers.contains("n1")));
+    assert!(matches!(need, CheckNeed::Wanted(ref r) if r.exclude_peers.contains(&name(1))));
     // A second cruncher arrives and runs it.
     g.set_slots(&[1, 1, 0]);
     g.run(5000);
@@ -349,8 +351,8 @@ fn a_lie_is_outvoted_and_charged_to_the_liar() {
     let v = &g.verdicts()[&1019];
     assert_eq!(v.state, Verification::Verified);
     assert_eq!(v.answer, Some(honest(1019)));
-    assert_eq!(v.bad, BTreeSet::from(["n1".to_string()]));
-    let rep = g.nodes[&0].reputations()["n1"];
+    assert_eq!(v.bad, BTreeSet::from([name(1)]));
+    let rep = g.nodes[&0].reputations()[&name(1)];
     assert_eq!((rep.bad, rep.verified), (1, 0));
     g.run(3000);
     assert_eq!(g.started.len(), 3, "no check after the verdict");
@@ -448,6 +450,15 @@ fn a_range_ends_verified_with_checks_spread_over_peers() {
     assert!(checkers.len() >= 2, "checkers {checkers:?}");
 }
 
+/// Test peer `a`'s name: the peer id of a key derived from `n{a}`.
+fn name(a: Addr) -> String {
+    crate::work::signature::sign_key_peer_id(&key(a))
+}
+
+fn key(a: Addr) -> ed25519_dalek::SigningKey {
+    crate::work::signature::key_from_label(&format!("n{a}"))
+}
+
 fn result(p: u64, by: &str, shift: u64, status: Status, res64: u64) -> UnitResult {
     UnitResult {
         exponent: p,
@@ -460,6 +471,7 @@ fn result(p: u64, by: &str, shift: u64, status: Status, res64: u64) -> UnitResul
         crunch_ms: 1,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

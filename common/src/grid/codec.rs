@@ -34,7 +34,7 @@ pub struct WireResult {
     pub shift: u64,
     /// Engine name.
     pub engine: String,
-    /// Address of the node that crunched it.
+    /// Peer id of the key that signed it.
     pub computed_by: String,
     /// When it finished (ms since the UNIX epoch).
     pub finished_ms: u64,
@@ -46,6 +46,10 @@ pub struct WireResult {
     /// Errors recovered during the run. Absent before protocol 4.
     #[serde(default)]
     pub errors: u32,
+    /// The cruncher's public key and signature. Absent before protocol 5:
+    /// such a result decodes as unsigned and is refused.
+    #[serde(default)]
+    pub signature: Option<crate::work::ResultSignature>,
 }
 
 impl From<&UnitResult> for WireResult {
@@ -64,6 +68,7 @@ impl From<&UnitResult> for WireResult {
             crunch_ms: r.crunch_ms,
             fft_length: r.fft_length,
             errors: r.errors,
+            signature: r.signature,
         }
     }
 }
@@ -84,6 +89,7 @@ impl From<WireResult> for UnitResult {
             crunch_ms: r.crunch_ms,
             fft_length: r.fft_length,
             errors: r.errors,
+            signature: r.signature,
         }
     }
 }

@@ -42,9 +42,12 @@ impl<A: Address> GridNode<A> {
     /// gossip), and marked for disk.
     pub(super) fn absorb(&mut self, results: Vec<UnitResult>, forward: bool) {
         let mut fresh = Vec::new();
-        // A result naming an exponent no engine here can test, or a shift
-        // out of range, is a peer's error or an attack: never stored.
-        for r in results.into_iter().filter(|r| r.check_limits().is_ok()) {
+        // A result that is unsigned, forged, or outside the limits is a
+        // peer's error or an attack: never stored, never forwarded.
+        for r in results {
+            if !self.admit_result(&r) {
+                continue;
+            }
             if self.results.insert(r.clone()) {
                 self.dirty_rows.insert(r.exponent);
                 self.checks.touch(r.exponent);

@@ -196,6 +196,7 @@ mod tests {
             crunch_ms: u64::from(i),
             fft_length: u64::from(i % 2) * 256,
             errors: u32::from(i % 3 == 1),
+            signature: None,
         }
     }
 

@@ -35,6 +35,7 @@ mod check;
 pub mod codec;
 mod gossip;
 mod index;
+pub mod legal;
 pub mod merge;
 mod node;
 mod pause;
@@ -47,6 +48,7 @@ mod tests;
 pub use check::{CheckNeed, check_need, sample_draw};
 pub use codec::{WireResult, WireStatus, WireUnit, WireUnitState};
 pub use index::{ClaimIndex, claimable_owned_by_scan};
+pub use legal::{Refusal, Refusals};
 pub use merge::{merge_records, merge_units, union_results};
 pub use node::{GridNode, GridStatus};
 

@@ -112,6 +112,10 @@ pub struct GridStatus {
     pub restoring: usize,
     /// Held done units that want a double check (owned or replicas).
     pub checks_wanted: usize,
+    /// Results refused: unsigned, forged or outside the limits.
+    pub refused_results: u64,
+    /// Unit-record writes refused as illegal steps.
+    pub refused_records: u64,
 }
 
 /// One grid peer: a Chord node plus everything the grid decides about
@@ -188,6 +192,10 @@ pub struct GridNode<A> {
     /// Unit records whose result write the ring acknowledged, kept only
     /// when asked for ([`GridNode::track_acks`]).
     pub(super) acked: Option<Vec<UnitRecord>>,
+    /// Results and record writes refused ([`super::legal`]).
+    pub(super) refusals: super::legal::Refusals,
+    /// Notes on refusals for the shell's log, bounded.
+    pub(super) refusal_log: Vec<String>,
 }
 
 /// Longest a graceful stop waits for crunches to checkpoint, leases to go
@@ -219,7 +227,19 @@ impl<A: Address> GridNode<A> {
         // partition) merge by the unit-record join: results are a union,
         // so no side's result is lost to a version number.
         ring.set_merge(|local, incoming| super::merge::merge_records(local, incoming).value);
-        let restore: Vec<UnitRecord> = persisted.iter().filter_map(WireUnit::decode).collect();
+        // Results from before results were signed are dropped from the
+        // records on disk (the table's are dropped by the shell's loader):
+        // such a result names no key, so it can count for no one.
+        let mut unsigned = 0;
+        let restore: Vec<UnitRecord> = persisted
+            .iter()
+            .filter_map(WireUnit::decode)
+            .map(|u| {
+                let (u, dropped) = super::legal::without_unsigned(u);
+                unsigned += dropped;
+                u
+            })
+            .collect();
         let mut g = GridNode {
             ring,
             name,
@@ -277,8 +297,15 @@ impl<A: Address> GridNode<A> {
             paused_at: None,
             yielded: false,
             acked: None,
+            refusals: Default::default(),
+            refusal_log: Vec::new(),
             cfg,
         };
+        if unsigned > 0 {
+            g.refusal_log.push(format!(
+                "{unsigned} unsigned result(s) in unit records on disk dropped (written before results were signed)"
+            ));
+        }
         g.stats.restoring = g.restore.len();
         g
     }
@@ -351,6 +378,8 @@ impl<A: Address> GridNode<A> {
         s.completing = self.completing.len();
         s.restoring = self.restore.len() + self.restoring;
         s.checks_wanted = self.checks.open_len();
+        s.refused_results = self.refusals.results;
+        s.refused_records = self.refusals.records;
         s
     }
 
@@ -370,7 +399,11 @@ impl<A: Address> GridNode<A> {
     /// Handles one input; returns what to do.
     pub fn step(&mut self, input: Input<A>, now: Now) -> Vec<Output<A>> {
         match input {
-            Input::Ring(m) => self.ring.handle(m, now.mono),
+            Input::Ring(m) => {
+                if let Some(m) = self.screen(m, now) {
+                    self.ring.handle(m, now.mono);
+                }
+            }
             Input::Submit { req, from, to } => self.submit(req, from, to),
             Input::Sieved { req, primes } => self.sieved(req, primes),
             Input::Request { req, msg } => self.answer(req, msg, now),

@@ -111,6 +111,7 @@ mod tests {
             crunch_ms: 5,
             fft_length: 0,
             errors: 0,
+            signature: None,
         })
     }
 

@@ -213,6 +213,7 @@ mod tests {
             crunch_ms: 1,
             fft_length: 0,
             errors: 0,
+            signature: None,
         }
     }
 

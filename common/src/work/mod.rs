@@ -32,9 +32,11 @@ use crate::ll::Status;
 mod check;
 mod limits;
 pub mod reputation;
+pub mod signature;
 pub mod verify;
 pub use check::CheckLease;
 pub use limits::{LimitError, MAX_NAME_LEN, MAX_SUBMIT_WIDTH, check_submission};
+pub use signature::{ResultSignature, SignatureError};
 
 /// Position of a unit's record on the ring: the first 8 bytes (big-endian)
 /// of SHA-256 over `"unit:" ‖ p`. A 64-bit ring is plenty for a grid of at
@@ -97,7 +99,8 @@ pub struct UnitResult {
     pub shift: u64,
     /// Engine name.
     pub engine: String,
-    /// Address of the node that crunched it.
+    /// The peer id of the key that signed it ([`signature::peer_id`]), never
+    /// a name the sender chose: results that do not verify are refused.
     pub computed_by: String,
     /// When it finished (ms since the UNIX epoch, as the cruncher saw it).
     pub finished_ms: u64,
@@ -112,6 +115,11 @@ pub struct UnitResult {
     /// that needed recovery is always double-checked.
     #[serde(default)]
     pub errors: u32,
+    /// The cruncher's key and signature ([`signature`]); `None` only in
+    /// rows and records from before results were signed, which the grid
+    /// refuses.
+    #[serde(default)]
+    pub signature: Option<ResultSignature>,
 }
 
 impl UnitResult {

@@ -16,6 +16,7 @@ fn result(p: u64, by: &str, res64: u64, at: u64) -> UnitResult {
         crunch_ms: 1,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

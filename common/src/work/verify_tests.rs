@@ -267,6 +267,7 @@ fn result(p: u64, peer: &str, shift: u64, res64: u64, t: u64) -> UnitResult {
         crunch_ms: 1,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

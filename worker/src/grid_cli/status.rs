@@ -118,6 +118,11 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         st.claim_ms_total / st.claims.max(1) as f64,
         st.renewals
     )?;
+    writeln!(
+        out,
+        "refused      {} results (unsigned or forged), {} unit-record writes (illegal steps)",
+        st.refused_results, st.refused_records
+    )?;
     out.flush()?;
     Ok(())
 }

@@ -103,6 +103,18 @@ pub fn render(s: &Snapshot) -> String {
         st.finger_nodes as f64,
     );
     e.one(
+        "mersenne_results_refused_total",
+        "counter",
+        "Results refused: unsigned, forged, or outside the limits.",
+        st.refused_results as f64,
+    );
+    e.one(
+        "mersenne_records_refused_total",
+        "counter",
+        "Unit-record writes from the ring refused as illegal steps.",
+        st.refused_records as f64,
+    );
+    e.one(
         "mersenne_records_held",
         "gauge",
         "Unit records held, owned and replicas.",

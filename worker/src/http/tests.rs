@@ -43,6 +43,7 @@ fn result(p: u64, status: Status, res64: u64, by: &str) -> UnitResult {
         crunch_ms: 1500,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

@@ -21,7 +21,9 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// answered with row fingerprints (`Response::Rows`), rows that differ are
 /// pushed and pulled (`Request::Pull`); gossip pushes carry a period's
 /// results at once.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: results carry the cruncher's ed25519 key and signature, and
+/// `computed_by` is that key's peer id; unsigned results are refused.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to
@@ -312,6 +314,12 @@ pub struct NodeStatus {
     /// results has been judged.
     #[serde(default)]
     pub reputation: Option<OwnReputation>,
+    /// Results refused since start: unsigned, forged, or outside the limits.
+    #[serde(default)]
+    pub refused_results: u64,
+    /// Unit-record writes from the ring refused as illegal steps.
+    #[serde(default)]
+    pub refused_records: u64,
 }
 
 /// A peer's reputation, as `worker status` shows it.

@@ -194,6 +194,7 @@ mod tests {
             crunch_ms: 1,
             fft_length: 0,
             errors: 0,
+            signature: None,
         };
         let mut users = crate::gimps::Users::default();
         users.add("127.0.0.1:1", 0x4ce6_0ccd_3d70_a155);

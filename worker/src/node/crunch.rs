@@ -26,8 +26,10 @@ pub struct CrunchPool {
     pub dir: PathBuf,
     /// Time between checkpoints.
     pub every: Duration,
-    /// This peer's address, for `computed_by`.
+    /// This peer's peer id, for `computed_by`.
     pub me: String,
+    /// This peer's key, which signs every result it crunches.
+    pub identity: Arc<crate::identity::Identity>,
     /// This peer's ring id (from its key), the `user` of its
     /// `results.json.txt` lines.
     pub me_id: u64,
@@ -71,6 +73,7 @@ impl CrunchPool {
         let on_prime = self.hooks.on_prime.clone();
         let gate = self.gate.clone();
         let fault = self.fault;
+        let identity = self.identity.clone();
         if check.is_some() {
             info!(exponent = p, shift, "claimed a double check; crunching");
         } else {
@@ -85,6 +88,11 @@ impl CrunchPool {
             gate.memory.release(p);
             if let Crunched::Done(r) = &mut outcome {
                 fault.apply(r);
+            }
+            // Signed after any injected fault: a liar signs its lies, and
+            // double checks catch them under its own peer id.
+            if let Crunched::Done(r) = outcome {
+                outcome = Crunched::Done(identity.sign_result(r));
             }
             progress.remove(p);
             if let Crunched::Done(r) = &outcome {
@@ -335,6 +343,7 @@ fn crunch(
         crunch_ms: started.elapsed().as_millis() as u64,
         fft_length: r.fft_length.unwrap_or(0) as u64,
         errors,
+        signature: None,
     });
     (done, r.fft_length)
 }

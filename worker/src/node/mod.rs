@@ -160,7 +160,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let persisted = db.load_records()?;
     // After the database: its lock keeps a second peer on this directory
     // from making a key of its own at the same time.
-    let identity = crate::identity::Identity::load_or_create(&cfg.data)?;
+    let identity = Arc::new(crate::identity::Identity::load_or_create(&cfg.data)?);
     let id = Id(identity.ring_id());
     if !persisted.is_empty() {
         info!(
@@ -220,9 +220,11 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
             "peer cache found; more ways back into the ring"
         );
     }
+    // The grid's name for this peer (claimant, computed_by) is its peer id:
+    // results are signed, and a result names the key that signed it.
     let mut grid = GridNode::new(
         me,
-        addr.clone(),
+        identity.peer_id(),
         cfg.ring_config(),
         cfg.grid_config(),
         join,
@@ -240,7 +242,8 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         pool,
         dir: ckpts,
         every: cfg.checkpoint_every,
-        me: addr.clone(),
+        me: identity.peer_id(),
+        identity: identity.clone(),
         me_id: id.0,
         stop: shell.stop_crunch.clone(),
         iterations: shell.counters.iterations.clone(),

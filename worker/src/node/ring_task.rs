@@ -87,6 +87,12 @@ pub async fn run(
             let outs = grid.tick(now);
             carry_out(outs, &shell, &crunch, &persist, &mut w);
         }
+        // Each refusal once, in bounded form (the grid keeps at most 16
+        // notes of 200 bytes between drains and counts the rest).
+        for note in grid.take_refusal_log() {
+            let r = grid.refusals();
+            warn!(results = r.results, records = r.records, "refused: {note}");
+        }
     }
 }
 

@@ -101,7 +101,8 @@ fn membership(m: Membership) -> String {
 
 /// The node's status.
 pub async fn status(s: &Shell) -> NodeStatus {
-    let me = s.addr.clone();
+    // Reputations are kept per peer id, the name results carry.
+    let me = s.peer_id.clone();
     let view = s
         .read(move |g| {
             let n = g.ring();
@@ -183,6 +184,8 @@ pub async fn status(s: &Shell) -> NodeStatus {
         claims: g.claims,
         claim_ms_total: g.claim_ms_total,
         renewals: g.renewals,
+        refused_results: g.refused_results,
+        refused_records: g.refused_records,
         connections: s.limiter.open_connections(),
         units: s.progress.snapshot(),
         paused: s.gate.reasons().map(String::from).collect(),

@@ -163,6 +163,9 @@ pub struct Peer {
     pub addr: String,
     /// Its stderr log.
     pub log: PathBuf,
+    /// Its peer id (from the key under its `--data`): the `computed_by`
+    /// of every result it signs.
+    pub peer_id: String,
 }
 
 impl Peer {
@@ -195,10 +198,15 @@ impl Peer {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
+        // The key exists once the peer listens (it is made before).
+        let peer_id = mersenne_worker::identity::Identity::load_or_create(data)
+            .map(|i| i.peer_id())
+            .unwrap_or_else(|e| panic!("the peer's key under {}: {e}", data.display()));
         Peer {
             guard,
             addr,
             log: log.to_path_buf(),
+            peer_id,
         }
     }
 

@@ -72,8 +72,17 @@ fn grid_cfg(slots: usize) -> GridConfig {
     }
 }
 
+/// Test peer `a`'s name: the peer id of a key derived from `n{a}`.
+fn name(a: Addr) -> String {
+    crate::work::signature::sign_key_peer_id(&key(a))
+}
+
+fn key(a: Addr) -> ed25519_dalek::SigningKey {
+    crate::work::signature::key_from_label(&format!("n{a}"))
+}
+
 fn fake_result(p: u64, by: Addr, now: u64) -> UnitResult {
-    UnitResult {
+    let r = UnitResult {
         exponent: p,
         status: Status::Composite,
         res64: p.wrapping_mul(0x9e37_79b9),
@@ -84,7 +93,9 @@ fn fake_result(p: u64, by: Addr, now: u64) -> UnitResult {
         crunch_ms: 50,
         fft_length: 0,
         errors: 0,
-    }
+        signature: None,
+    };
+    crate::work::signature::sign(r, &key(by))
 }
 
 impl Grid {
@@ -115,7 +126,7 @@ impl Grid {
             let join = if i == 0 { None } else { Some(0) };
             let node = GridNode::new(
                 me,
-                format!("n{a}"),
+                name(a),
                 ring_cfg(),
                 grid_cfg(s),
                 join,

@@ -34,7 +34,7 @@ fn a_claim_race_has_exactly_one_winner() {
     assert_eq!(winners.len(), 1, "started: {:?}", g.started);
     let rec = g.record(31);
     assert_eq!(rec.state, UnitState::Claimed);
-    assert_eq!(rec.claimant, Some(format!("n{}", winners[0])));
+    assert_eq!(rec.claimant, Some(name(winners[0])));
     assert_eq!(rec.claims, 1);
 }
 
@@ -53,7 +53,7 @@ fn a_lapsed_lease_is_claimed_again_and_a_live_one_is_renewed() {
     let st = g.nodes[&cruncher].status();
     assert!(st.renewals >= 5, "renewals: {}", st.renewals);
     let rec = g.record(61);
-    assert_eq!(rec.claimant, Some(format!("n{cruncher}")));
+    assert_eq!(rec.claimant, Some(name(cruncher)));
     assert!(
         rec.lease_expires_ms > g.now,
         "the lease was extended past now"
@@ -69,7 +69,7 @@ fn a_lapsed_lease_is_claimed_again_and_a_live_one_is_renewed() {
     g.run(3000);
     assert_eq!(g.started.last(), Some(&(other, 61)));
     let rec = g.record(61);
-    assert_eq!((rec.claims, rec.claimant), (2, Some(format!("n{other}"))));
+    assert_eq!((rec.claims, rec.claimant), (2, Some(name(other))));
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn a_pause_keeps_leases_for_a_while_then_gives_them_back_and_resume_reclaims() {
     assert_eq!(g.nodes[&1].status().claims, claims);
     for &p in &held {
         let rec = g.record(p);
-        assert_eq!(rec.claimant, Some("n1".into()), "M{p}");
+        assert_eq!(rec.claimant, Some(name(1)), "M{p}");
         assert!(rec.lease_expires_ms > g.now, "M{p}: lease kept alive");
     }
     // The pause outlasts it: the units are given back, not left to lapse.
@@ -211,7 +211,7 @@ fn a_result_write_is_retried_until_acknowledged() {
     assert_eq!(g.nodes[&cruncher].status().completing, 0);
     let rec = g.record(89);
     assert_eq!(rec.state, UnitState::Done);
-    assert_eq!(rec.results[0].computed_by, format!("n{cruncher}"));
+    assert_eq!(rec.results[0].computed_by, name(cruncher));
 }
 
 #[test]

@@ -79,6 +79,7 @@ pub fn simulated_result(
         crunch_ms,
         fft_length: 0,
         errors: 0,
+        signature: None,
     }
 }
 

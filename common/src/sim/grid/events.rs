@@ -284,6 +284,8 @@ impl World {
         let wall = self.clock().wall_ms;
         let mut r = simulated_result(p, c.shift, &self.slots[i as usize].name, wall, ms);
         super::liars::report(self, i, &mut r, c.engine);
+        // Signed as the worker's shell signs, liars' lies included.
+        let r = crate::work::signature::sign(r, &self.sim_key(i));
         self.crunches += 1;
         self.crunch_ms += ms;
         self.first_done.entry(p).or_insert(self.now);

@@ -68,6 +68,8 @@ pub(super) struct World {
     pub(super) slab: Vec<Option<Ev>>,
     pub(super) free: Vec<u32>,
     pub slots: Vec<Slot>,
+    /// Peer index by name (the peer id of its key).
+    pub(super) by_name: HashMap<String, u32>,
     /// Calls waiting for an answer: request id → (caller, its call id).
     pub(super) calls: HashMap<u64, (u32, CallId)>,
     pub(super) next_req: u64,
@@ -116,6 +118,7 @@ impl World {
             slab: Vec::new(),
             free: Vec::new(),
             slots: Vec::new(),
+            by_name: HashMap::new(),
             calls: HashMap::new(),
             next_req: 1,
             next_generation: 1,
@@ -160,7 +163,10 @@ impl World {
     /// A new peer joining through `via`, or starting the ring.
     pub fn spawn(&mut self, via: Option<u32>) -> u32 {
         let i = self.slots.len() as u32;
-        let name = format!("sim-{}-{i}", self.cfg.seed);
+        // Named, as a real peer, by the peer id of its key (derived from
+        // the seed, so that a run replays).
+        let name = crate::work::signature::sign_key_peer_id(&self.sim_key(i));
+        self.by_name.insert(name.clone(), i);
         let me = Peer {
             id: Id(node_key(&name)),
             addr: i,
@@ -287,9 +293,12 @@ impl World {
 
     /// The index of the peer named `name`.
     pub fn index_of(&self, name: &str) -> Option<u32> {
-        let prefix = format!("sim-{}-", self.cfg.seed);
-        let i: u32 = name.strip_prefix(&prefix)?.parse().ok()?;
-        ((i as usize) < self.slots.len()).then_some(i)
+        self.by_name.get(name).copied()
+    }
+
+    /// Peer `i`'s signing key, derived from the seed.
+    pub(super) fn sim_key(&self, i: u32) -> ed25519_dalek::SigningKey {
+        crate::work::signature::key_from_label(&format!("sim-{}-{i}", self.cfg.seed))
     }
 
     pub(super) fn act(&mut self, a: Act) {

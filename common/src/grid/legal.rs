@@ -1,0 +1,358 @@
+//! What the grid accepts from the ring: results only signed ones, and unit
+//! record writes only as legal steps from the copy held.
+//!
+//! Every result and every record that reaches a peer from outside (push
+//! gossip, anti-entropy, a ring write, a replica, a hand-over, an answer to
+//! its own operation) passes here first. A refused one is counted, noted for
+//! the shell's log in bounded form, and never stored or forwarded: the ring
+//! never sees it, so what the peer holds is not overwritten.
+//!
+//! A record write is legal when (all sans-IO, with the wall clock passed in):
+//! * its bytes decode as a unit record under the key of its own exponent,
+//!   a prime within the engines' limits;
+//! * every result in it is signed by the key its `computed_by` names
+//!   ([`crate::work::signature`]);
+//! * its version is at most [`MAX_VERSION`] (so it can neither saturate nor
+//!   wrap) and, as a compare-and-set, it moves `claims` on by at most one;
+//! * its leases end no later than now + 2 × the lease;
+//! * its state is one the state machine reaches (done exactly when it has
+//!   results; claimed only with a claimant);
+//! * as a compare-and-set it does not hand a live lease to someone else.
+//!
+//! What this cannot check without an authenticated sender: that a claim,
+//! renewal or release comes from the claimant it names. The rules above
+//! bound what such a forgery costs (a lease of at most twice the usual
+//! length, after which the unit is claimable again), and results — what the
+//! grid exists to produce — are signed end to end.
+
+use crate::ring::{Address, Body, Id, Message, Record, StoreOp, StoreReply};
+use crate::work::signature::{self, SignatureError};
+use crate::work::{LimitError, UnitRecord, UnitResult, UnitState, unit_key};
+
+use super::Now;
+use super::codec::WireUnit;
+use super::node::GridNode;
+
+/// Highest version a record may carry: one write a millisecond for 8,900
+/// years. A copy near `u64::MAX` would pin the version at saturation.
+pub const MAX_VERSION: u64 = 1 << 48;
+
+/// Most claims a record may count: one every lease period for a century is
+/// 5·10^7; a copy near `u32::MAX` would make the next claim overflow.
+pub const MAX_CLAIMS: u32 = 1 << 28;
+
+/// Refusals noted for the log between two drains; the rest are counted.
+const LOG_MAX: usize = 16;
+
+/// Longest note kept about one refusal.
+const NOTE_MAX: usize = 200;
+
+/// Why a result or record write was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A raw put: the grid writes only by compare-and-set and merge.
+    #[error("a raw put (the grid writes by compare-and-set only)")]
+    Put,
+    /// The bytes are not a unit record.
+    #[error("the value is not a unit record")]
+    Garbage,
+    /// The record is stored under another exponent's key.
+    #[error("a record of M{exponent} under key {key:016x}, not its own")]
+    WrongKey {
+        /// The exponent the record names.
+        exponent: u64,
+        /// The key it came under.
+        key: u64,
+    },
+    /// Outside the engines' limits.
+    #[error("{0}")]
+    Limits(#[from] LimitError),
+    /// A composite exponent: M_p is composite and no unit exists.
+    #[error("M{0} has a composite exponent")]
+    Composite(u64),
+    /// A result that is not signed by the key it names.
+    #[error("a result for M{exponent} by {by}: {why}")]
+    Signature {
+        /// The exponent.
+        exponent: u64,
+        /// Its `computed_by`, cut short.
+        by: String,
+        /// What is wrong.
+        why: SignatureError,
+    },
+    /// A version past [`MAX_VERSION`].
+    #[error("version {0} is past the largest a record may reach")]
+    Version(u64),
+    /// More claims than [`MAX_CLAIMS`], or a write that adds more than one.
+    #[error("claims {claims} after {held}: one write adds at most one claim")]
+    Claims {
+        /// Claims in the write.
+        claims: u32,
+        /// Claims in the copy held (0: none held).
+        held: u32,
+    },
+    /// A lease that ends too far ahead.
+    #[error("a lease ending at {ends_ms} ms, more than two leases after now ({now_ms} ms)")]
+    Lease {
+        /// The lease's end.
+        ends_ms: u64,
+        /// Now, on this peer's clock.
+        now_ms: u64,
+    },
+    /// A state the state machine never reaches.
+    #[error("state {0}")]
+    State(&'static str),
+    /// A live lease handed to someone else.
+    #[error("M{0}'s live lease taken over by another claimant")]
+    TakeOver(u64),
+}
+
+/// Counters of what was refused, for status and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Results refused (unsigned, forged, outside the limits).
+    pub results: u64,
+    /// Record writes refused.
+    pub records: u64,
+}
+
+/// How a record arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// A compare-and-set: one step from the copy held.
+    Step,
+    /// A copy from another peer (replica, hand-over, merge, answer), joined
+    /// with the copy held.
+    Copy,
+}
+
+/// Checks a result: within the limits and signed by the key it names.
+/// `known` says whether this very result (signature included) was checked
+/// before, so that a result seen again costs no signature check.
+pub fn check_result(r: &UnitResult, known: impl Fn(&UnitResult) -> bool) -> Result<(), Refusal> {
+    r.check_limits()?;
+    if known(r) {
+        return Ok(());
+    }
+    signature::verify(r).map_err(|why| Refusal::Signature {
+        exponent: r.exponent,
+        by: cut(&r.computed_by, 64),
+        why,
+    })
+}
+
+/// Checks one record write arriving under `key`: legal on its own and, as
+/// a compare-and-set ([`Write::Step`]), as a step from `held`. `known`
+/// says whether a result was checked before (it is in the held copy or the
+/// table), so that a record seen again costs no signature check.
+#[allow(clippy::too_many_arguments)]
+fn check_record(
+    key: Id,
+    value: &[u8],
+    version: u64,
+    held: Option<&UnitRecord>,
+    write: Write,
+    now_ms: u64,
+    lease_ms: u64,
+    known: impl Fn(&UnitResult) -> bool,
+) -> Result<(), Refusal> {
+    if version > MAX_VERSION {
+        return Err(Refusal::Version(version));
+    }
+    let w: WireUnit = rmp_serde::from_slice(value).map_err(|_| Refusal::Garbage)?;
+    let rec = w.into_record(version);
+    if unit_key(rec.exponent) != key.0 {
+        return Err(Refusal::WrongKey {
+            exponent: rec.exponent,
+            key: key.0,
+        });
+    }
+    rec.check_limits()?;
+    if !crate::primes::is_prime(rec.exponent) {
+        return Err(Refusal::Composite(rec.exponent));
+    }
+    match (rec.state, rec.results.is_empty(), rec.claimant.is_some()) {
+        (UnitState::Done, true, _) => return Err(Refusal::State("done without a result")),
+        (UnitState::Submitted | UnitState::Claimed, false, _) => {
+            return Err(Refusal::State("a result on a unit not done"));
+        }
+        (UnitState::Claimed, _, false) => return Err(Refusal::State("claimed by nobody")),
+        _ => {}
+    }
+    let bound = now_ms.saturating_add(lease_ms.saturating_mul(2));
+    for ends_ms in [rec.lease_expires_ms, rec.check.expires_ms] {
+        if ends_ms > bound {
+            return Err(Refusal::Lease { ends_ms, now_ms });
+        }
+    }
+    let held_claims = held.map_or(0, |h| h.claims);
+    let held_checks = held.map_or(0, |h| h.check.claims);
+    let step = write == Write::Step;
+    if rec.claims > MAX_CLAIMS
+        || rec.check.claims > MAX_CLAIMS
+        || (step && rec.claims > held_claims.saturating_add(1))
+        || (step && rec.check.claims > held_checks.saturating_add(1))
+    {
+        return Err(Refusal::Claims {
+            claims: rec.claims.max(rec.check.claims),
+            held: held_claims.max(held_checks),
+        });
+    }
+    if step
+        && let Some(h) = held
+        && h.state == UnitState::Claimed
+        && now_ms < h.lease_expires_ms
+        && rec.claimant.is_some()
+        && rec.claimant != h.claimant
+    {
+        return Err(Refusal::TakeOver(rec.exponent));
+    }
+    let known = |r: &UnitResult| held.is_some_and(|h| h.results.contains(r)) || known(r);
+    for r in &rec.results {
+        check_result(r, known)?;
+    }
+    Ok(())
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, marked.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} bytes]", &text[..end], text.len())
+}
+
+/// A persisted record with its unsigned results dropped (a database from
+/// before results were signed): a done unit left with none is submitted
+/// again. Returns the record and how many results were dropped.
+pub fn without_unsigned(mut rec: UnitRecord) -> (UnitRecord, usize) {
+    let before = rec.results.len();
+    rec.results.retain(|r| signature::verify(r).is_ok());
+    let dropped = before - rec.results.len();
+    if rec.results.is_empty() && rec.state == UnitState::Done {
+        rec.state = UnitState::Submitted;
+        rec.claimant = None;
+        rec.lease_expires_ms = 0;
+    }
+    (rec, dropped)
+}
+
+impl<A: Address> GridNode<A> {
+    /// Whether a result from outside may enter the table; counts and notes
+    /// a refusal.
+    pub(super) fn admit_result(&mut self, r: &UnitResult) -> bool {
+        let table = &self.results;
+        let known = |r: &UnitResult| table.get(r.exponent).is_some_and(|rs| rs.contains(r));
+        match check_result(r, known) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refusals.results += 1;
+                self.note_refusal(&e);
+                false
+            }
+        }
+    }
+
+    /// The held copy of `key`, decoded.
+    fn held(&self, key: Id) -> Option<UnitRecord> {
+        self.ring.record(key).and_then(WireUnit::decode)
+    }
+
+    fn admit_record(&mut self, r: &Record, write: Write, now: Now) -> bool {
+        let held = self.held(r.key);
+        let version = match write {
+            Write::Step => held.as_ref().map_or(0, |h| h.version).saturating_add(1),
+            Write::Copy => r.version,
+        };
+        let table = &self.results;
+        let known = |r: &UnitResult| table.get(r.exponent).is_some_and(|rs| rs.contains(r));
+        match check_record(
+            r.key,
+            &r.value,
+            version,
+            held.as_ref(),
+            write,
+            now.wall_ms,
+            self.cfg.lease_ms,
+            known,
+        ) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refusals.records += 1;
+                self.note_refusal(&e);
+                false
+            }
+        }
+    }
+
+    fn admit_records(&mut self, records: &mut Vec<Record>, now: Now) {
+        records.retain(|r| self.admit_record(r, Write::Copy, now));
+    }
+
+    /// A ring message with every record write in it screened: illegal
+    /// copies are taken out of batches (replicas, hand-overs, a leaver's
+    /// records, digest answers); an illegal write or answer drops the whole
+    /// message (the writer's operation then times out, as for a lost one).
+    pub(super) fn screen(&mut self, mut m: Message<A>, now: Now) -> Option<Message<A>> {
+        let ok = match &mut m.body {
+            Body::Store { op, .. } => match op {
+                StoreOp::Put { .. } => {
+                    self.refusals.records += 1;
+                    self.note_refusal(&Refusal::Put);
+                    false
+                }
+                StoreOp::Get { .. } => true,
+                StoreOp::Cas { key, value, .. } => {
+                    let r = Record {
+                        key: *key,
+                        value: std::mem::take(value),
+                        version: 0,
+                    };
+                    let ok = self.admit_record(&r, Write::Step, now);
+                    *value = r.value;
+                    ok
+                }
+                StoreOp::Merge { record } => self.admit_record(record, Write::Copy, now),
+            },
+            Body::StoreDone {
+                reply:
+                    StoreReply::Stored(r) | StoreReply::Value(Some(r)) | StoreReply::Conflict(Some(r)),
+                ..
+            } => self.admit_record(r, Write::Copy, now),
+            Body::Replicate { records, .. }
+            | Body::Handover { records, .. }
+            | Body::Leaving { records, .. }
+            | Body::DigestDiff { records, .. } => {
+                self.admit_records(records, now);
+                true
+            }
+            _ => true,
+        };
+        ok.then_some(m)
+    }
+
+    fn note_refusal(&mut self, e: &Refusal) {
+        if self.refusal_log.len() < LOG_MAX {
+            self.refusal_log.push(cut(&e.to_string(), NOTE_MAX));
+        }
+    }
+
+    /// What was refused so far.
+    pub fn refusals(&self) -> Refusals {
+        self.refusals
+    }
+
+    /// Notes on refusals since the last call (at most 16, each at most 200
+    /// bytes; [`GridNode::refusals`] counts them all), for the shell's log.
+    pub fn take_refusal_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.refusal_log)
+    }
+}
+
+#[cfg(test)]
+#[path = "legal_tests.rs"]
+mod tests;
