@@ -546,7 +546,7 @@ fn a_restarted_peer_keeps_reputations_and_announces_no_old_prime() {
     g.run(15_000);
     assert_eq!(g.verdicts()[&127].state, Verification::Verified);
     assert_eq!(g.announced.iter().filter(|a| a.0 == 0).count(), 1);
-    let before = g.nodes[&0].reputations()["n1"];
+    let before = g.nodes[&0].reputations()[&name(1)];
     assert!(before.bad >= 1, "{before:?}");
 
     // Peer 0 restarts with the table it kept on disk.
@@ -556,7 +556,7 @@ fn a_restarted_peer_keeps_reputations_and_announces_no_old_prime() {
             id: Id(node_key("n0")),
             addr: 0,
         },
-        "n0".into(),
+        name(0),
         RingConfig::for_expected_size(4),
         GridConfig::default(),
         None,
@@ -572,7 +572,7 @@ fn a_restarted_peer_keeps_reputations_and_announces_no_old_prime() {
     n.set_checks(true, Policy::default(), ReputationPolicy::default());
     // Counts survive; the streak of valid results is refolded in exponent
     // order, not in the order the results came, so it may differ.
-    let after = n.reputations()["n1"];
+    let after = n.reputations()[&name(1)];
     assert_eq!((after.verified, after.bad), (before.verified, before.bad));
     let outs = n.tick(g.at());
     assert!(
