@@ -26,7 +26,7 @@ pub const ISA_ENV: &str = "MERSENNE_FFT_ISA";
 pub enum Isa {
     /// AVX-512F/VL/DQ with FMA, 8 doubles per vector, hand-written kernels.
     Avx512,
-    /// AVX2 with FMA, 4 doubles per vector (the compiler's vectorisation).
+    /// AVX2 with FMA, 4 doubles per vector, hand-written kernels.
     Avx2,
     /// Plain x86-64 (SSE2) or whatever else the build targets, no FMA.
     Baseline,
