@@ -201,7 +201,7 @@ fn an_endless_lease_a_wrapped_version_or_a_claims_jump_is_refused() {
         Err(Refusal::Lease { .. })
     ));
     let mut check_locked = fresh.clone();
-    check_locked.check.expires_ms = NOW + 3 * LEASE;
+    check_locked.check.expires_ms = NOW + 2 * MAX_LEASE_MS + 1;
     assert!(matches!(
         copy(&check_locked, None),
         Err(Refusal::Lease { .. })
