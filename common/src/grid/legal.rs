@@ -312,6 +312,15 @@ impl<A: Address> GridNode<A> {
                     false
                 }
                 StoreOp::Get { .. } => true,
+                // A compare-and-set on another version than ours writes
+                // nothing (the ring answers with a conflict and our copy),
+                // so it is not a step from our copy to judge: refusing it
+                // would only make the writer time out instead of retrying.
+                StoreOp::Cas { key, expected, .. }
+                    if self.ring.record(*key).map_or(0, |r| r.version) != *expected =>
+                {
+                    true
+                }
                 StoreOp::Cas { key, value, .. } => {
                     let r = Record {
                         key: *key,
