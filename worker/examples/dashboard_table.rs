@@ -29,7 +29,9 @@ const PRIMES: &[u64] = &[
 
 fn result(p: u64, res64: u64, by: &str, at: u64) -> UnitResult {
     let prime = PRIMES.contains(&p);
-    UnitResult {
+    // Signed with a key made from the name (peers drop unsigned rows).
+    let key = mersenne_common::work::signature::key_from_label(by);
+    let r = UnitResult {
         exponent: p,
         status: if prime {
             Status::Prime
@@ -45,7 +47,8 @@ fn result(p: u64, res64: u64, by: &str, at: u64) -> UnitResult {
         fft_length: 0,
         errors: 0,
         signature: None,
-    }
+    };
+    mersenne_common::work::signature::sign(r, &key)
 }
 
 fn main() -> anyhow::Result<()> {

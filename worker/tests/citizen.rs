@@ -65,7 +65,7 @@ fn hooks_fire_with_details_and_status_shows_progress() {
         assert!(env.contains(&want.to_string()), "{want}: {env:?}");
     }
     assert!(
-        env.contains(&format!("MR_COMPUTED_BY={}", w.addr)),
+        env.contains(&format!("MR_COMPUTED_BY={}", w.peer_id)),
         "{env:?}"
     );
 
@@ -134,8 +134,8 @@ fn a_prime_is_announced_once_three_peers_agree() {
     });
     submit(&a.addr, 4423, 4423);
     let peers = [("a", &a), ("b", &b), ("c", &c)];
-    let addrs: std::collections::BTreeSet<String> =
-        peers.iter().map(|(_, p)| p.addr.clone()).collect();
+    let ids: std::collections::BTreeSet<String> =
+        peers.iter().map(|(_, p)| p.peer_id.clone()).collect();
     for (name, p) in peers {
         let env = hook_env(&dir.join(format!("{name}.prime-verified.env")));
         for want in [
@@ -151,7 +151,7 @@ fn a_prime_is_announced_once_three_peers_agree() {
             .find_map(|l| l.strip_prefix("MR_VERIFIED_BY="))
             .unwrap_or_else(|| panic!("{name}: no MR_VERIFIED_BY in {env:?}"));
         let by: std::collections::BTreeSet<String> = by.split(',').map(String::from).collect();
-        assert_eq!(by, addrs, "{name}");
+        assert_eq!(by, ids, "{name}");
         let engines = env
             .iter()
             .find_map(|l| l.strip_prefix("MR_ENGINES="))

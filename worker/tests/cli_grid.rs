@@ -109,7 +109,7 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
         assert_eq!(r["status"], if prime { "P" } else { "C" }, "{r}");
         let want = if prime { 0 } else { res64_oracle(p) };
         assert_eq!(r["res64"], res64_hex(want).as_str(), "{r}");
-        assert_eq!(r["computed-by"], w.addr.as_str(), "{r}");
+        assert_eq!(r["computed-by"], w.peer_id.as_str(), "{r}");
         assert!(r["agreeing"].as_u64() >= Some(1), "{r}");
         assert!(r["results"].as_u64() >= r["agreeing"].as_u64(), "{r}");
         // One peer crunched everything, and a peer never verifies itself.
@@ -137,7 +137,7 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
                 assert_eq!(g[f], r[f], "{what}: {f} of {g} vs {r}");
             }
             assert_eq!(g["error-code"], "00000000", "{what}: {g}");
-            assert_eq!(g["computer"], w.addr.as_str(), "{what}: {g}");
+            assert_eq!(g["computer"], w.peer_id.as_str(), "{what}: {g}");
             // The cruncher's ring id, from its key (the peer asked is
             // the cruncher itself here).
             assert_eq!(g["user"], w_id.as_str(), "{what}: {g}");

@@ -151,7 +151,7 @@ fn a_worktodo_of_20_lines_comes_back_as_results_json_with_aids() {
         assert_eq!(v["worktype"], "LL", "{l}");
         let res64 = if prime { 0 } else { res64_oracle(p) };
         assert_eq!(v["res64"], res64_hex(res64).as_str(), "{l}");
-        assert_eq!(v["computer"], b.addr.as_str(), "crunched by b: {l}");
+        assert_eq!(v["computer"], b.peer_id.as_str(), "crunched by b: {l}");
         assert_eq!(v["user"], b_id.as_str(), "b's ring id: {l}");
         assert!(got.insert(p, v["aid"].as_str().map(String::from)).is_none());
     }

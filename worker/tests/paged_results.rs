@@ -17,7 +17,8 @@ use mersenne_common::ll::Status;
 use mersenne_common::work::UnitResult;
 use mersenne_worker::db::ResultDb;
 
-/// A name as long as a peer's address may be, so that the table is large.
+/// The label of a synthetic peer's key (its rows name the key's peer id
+/// and carry a 96-byte key and signature, so the table is large).
 fn name(i: u64) -> String {
     format!("{i:0>120}")
 }
@@ -35,21 +36,28 @@ fn results_walk_a_table_larger_than_one_frame() {
     let exponents: Vec<u64> = (0..n).map(|i| 3 + 2 * i).collect();
     {
         let db = ResultDb::open(&data).unwrap();
+        // Signed, as every peer's table is: a peer drops unsigned rows.
+        let keys: Vec<_> = (0..10)
+            .map(|i| mersenne_common::work::signature::key_from_label(&name(i)))
+            .collect();
         let rows: Vec<(u64, Vec<UnitResult>)> = exponents
             .iter()
             .map(|&p| {
-                let one = |by: u64| UnitResult {
-                    exponent: p,
-                    status: Status::Composite,
-                    res64: p.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                    shift: 1,
-                    engine: "fft".into(),
-                    computed_by: name(by),
-                    finished_ms: 1_700_000_000_000 + p,
-                    crunch_ms: 1,
-                    fft_length: 0,
-                    errors: 0,
-                    signature: None,
+                let one = |by: u64| {
+                    let r = UnitResult {
+                        exponent: p,
+                        status: Status::Composite,
+                        res64: p.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                        shift: 1,
+                        engine: "fft".into(),
+                        computed_by: name(by),
+                        finished_ms: 1_700_000_000_000 + p,
+                        crunch_ms: 1,
+                        fft_length: 0,
+                        errors: 0,
+                        signature: None,
+                    };
+                    mersenne_common::work::signature::sign(r, &keys[by as usize])
                 };
                 let mut v = vec![one(p % 7)];
                 if p % 10 == 3 {

@@ -93,8 +93,10 @@ fn forged_results_reach_no_table_and_honest_ones_converge() {
     std::thread::sleep(Duration::from_secs(1));
     check_table(&t0, from, to);
     for p in &peers {
+        // Double checks may still be adding (honest) results: the tables
+        // were identical above; here each is checked on its own.
         let t = table(&p.addr).expect("a peer answers");
-        assert_eq!(t, t0, "{} holds the same table", p.addr);
+        check_table(&t, from, to);
         for r in &t {
             assert_eq!(verify(r), Ok(()), "{r:?}");
             assert!(names.contains(&r.computed_by), "{r:?}");

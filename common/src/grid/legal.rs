@@ -14,15 +14,16 @@
 //!   ([`crate::work::signature`]);
 //! * its version is at most [`MAX_VERSION`] (so it can neither saturate nor
 //!   wrap) and, as a compare-and-set, it moves `claims` on by at most one;
-//! * its leases end no later than now + 2 × the lease;
+//! * its leases end no later than now + 2 × the longest lease a peer may
+//!   take ([`MAX_LEASE_MS`], one hour, or this peer's own if longer);
 //! * its state is one the state machine reaches (done exactly when it has
 //!   results; claimed only with a claimant);
 //! * as a compare-and-set it does not hand a live lease to someone else.
 //!
 //! What this cannot check without an authenticated sender: that a claim,
 //! renewal or release comes from the claimant it names. The rules above
-//! bound what such a forgery costs (a lease of at most twice the usual
-//! length, after which the unit is claimable again), and results — what the
+//! bound what such a forgery costs (a lease of at most two hours, after
+//! which the unit is claimable again), and results — what the
 //! grid exists to produce — are signed end to end.
 
 use crate::ring::{Address, Body, Id, Message, Record, StoreOp, StoreReply};
@@ -40,6 +41,11 @@ pub const MAX_VERSION: u64 = 1 << 48;
 /// Most claims a record may count: one every lease period for a century is
 /// 5·10^7; a copy near `u32::MAX` would make the next claim overflow.
 pub const MAX_CLAIMS: u32 = 1 << 28;
+
+/// The longest lease the bound on lease ends allows for, whatever this
+/// peer's own `lease_ms`: peers choose their lease (`--lease-secs`), and an
+/// honest peer with a longer one than ours must not see its claims refused.
+pub const MAX_LEASE_MS: u64 = 3_600_000;
 
 /// Refusals noted for the log between two drains; the rest are counted.
 const LOG_MAX: usize = 16;
@@ -179,7 +185,7 @@ fn check_record(
         (UnitState::Claimed, _, false) => return Err(Refusal::State("claimed by nobody")),
         _ => {}
     }
-    let bound = now_ms.saturating_add(lease_ms.saturating_mul(2));
+    let bound = now_ms.saturating_add(lease_ms.max(MAX_LEASE_MS).saturating_mul(2));
     for ends_ms in [rec.lease_expires_ms, rec.check.expires_ms] {
         if ends_ms > bound {
             return Err(Refusal::Lease { ends_ms, now_ms });
@@ -306,6 +312,15 @@ impl<A: Address> GridNode<A> {
                     false
                 }
                 StoreOp::Get { .. } => true,
+                // A compare-and-set on another version than ours writes
+                // nothing (the ring answers with a conflict and our copy),
+                // so it is not a step from our copy to judge: refusing it
+                // would only make the writer time out instead of retrying.
+                StoreOp::Cas { key, expected, .. }
+                    if self.ring.record(*key).map_or(0, |r| r.version) != *expected =>
+                {
+                    true
+                }
                 StoreOp::Cas { key, value, .. } => {
                     let r = Record {
                         key: *key,

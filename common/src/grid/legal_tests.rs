@@ -201,7 +201,7 @@ fn an_endless_lease_a_wrapped_version_or_a_claims_jump_is_refused() {
         Err(Refusal::Lease { .. })
     ));
     let mut check_locked = fresh.clone();
-    check_locked.check.expires_ms = NOW + 3 * LEASE;
+    check_locked.check.expires_ms = NOW + 2 * MAX_LEASE_MS + 1;
     assert!(matches!(
         copy(&check_locked, None),
         Err(Refusal::Lease { .. })
@@ -339,4 +339,62 @@ fn refused_writes_leave_the_held_copy_and_the_table_alone() {
     let log = n.take_refusal_log();
     assert_eq!(log.len(), 4, "{log:?}");
     assert!(log.iter().all(|l| l.len() <= 220), "{log:?}");
+}
+
+#[test]
+fn a_compare_and_set_on_another_version_is_left_to_the_ring() {
+    let mut n = lone_node();
+    let now = Now {
+        mono: Time(NOW),
+        wall_ms: NOW,
+    };
+    let from = Peer {
+        id: Id(node_key("n1")),
+        addr: 1,
+    };
+    let k = Id(unit_key(P));
+    let held = UnitRecord::new(P).claimed("a", NOW, LEASE).unwrap();
+    let replica = Input::Ring(Message {
+        from,
+        body: Body::Replicate {
+            rid: 0,
+            records: vec![Record {
+                key: k,
+                value: bytes(&held),
+                version: held.version,
+            }],
+        },
+    });
+    n.step(replica, now);
+    let mut taken = held.clone();
+    taken.claimant = Some("b".into());
+    taken.claims += 1;
+    let cas = |expected| {
+        Input::Ring(Message {
+            from,
+            body: Body::Store {
+                rid: 7,
+                op: StoreOp::Cas {
+                    key: k,
+                    expected,
+                    value: bytes(&taken),
+                },
+            },
+        })
+    };
+    // A stale version writes nothing (the ring answers with a conflict),
+    // so it is not judged as a step and the writer hears back at once.
+    n.step(cas(held.version + 5), now);
+    assert_eq!(n.refusals().records, 0);
+    // On our version it is a step, and taking a live lease is refused.
+    n.step(cas(held.version), now);
+    assert_eq!(n.refusals().records, 1);
+    assert_eq!(
+        n.ring()
+            .record(k)
+            .and_then(WireUnit::decode)
+            .unwrap()
+            .claimant,
+        Some("a".into())
+    );
 }

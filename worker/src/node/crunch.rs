@@ -160,6 +160,9 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
 /// A unit larger than the whole cap fails, so the grid gives it back for a
 /// peer with more memory and does not claim it here again for a lease; a
 /// stop or a give-back while it waits ends it as stopped.
+// The error is the unit's outcome, passed straight on; it is made once per
+// unit, so its size (a signed result is about 250 bytes) costs nothing.
+#[allow(clippy::result_large_err)]
 fn reserve_memory(p: u64, gate: &crate::citizen::Gate, stop: &AtomicBool) -> Result<(), Crunched> {
     let budget = &gate.memory;
     let need = memory::unit_bytes(p);
