@@ -877,6 +877,16 @@ fn dial_error(addr: &str, e: &DialError) -> NetError {
             addr: bounded(addr),
             obtained: obtained.to_string(),
         },
+        // libp2p's message repeats each layer's cause ("Connection refused:
+        // Connection refused: …"): the first address's root cause says it
+        // once.
+        DialError::Transport(errs) if !errs.is_empty() => {
+            let mut cause: &dyn std::error::Error = &errs[0].1;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            NetError::Transport(bounded(&format!("cannot reach {addr}: {cause}")))
+        }
         other => NetError::Transport(bounded(&format!("cannot reach {addr}: {other}"))),
     }
 }
