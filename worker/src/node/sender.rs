@@ -18,7 +18,7 @@ use crate::net::{RingMessage, SwarmHandle, swarm::ed25519_key_of};
 pub enum Forged {
     /// The sender's key is not an ed25519 key (no ring id derives from it).
     #[error("sender {0} has no ed25519 key")]
-    NotEd25519(PeerId),
+    NotEd25519(String),
     /// `from.id` is not the sender's ring id.
     #[error("from id {claimed:016x} is not the sender's ring id {proven:016x} ({peer})")]
     WrongId {
@@ -26,38 +26,38 @@ pub enum Forged {
         claimed: u64,
         /// The id of the key that sent it.
         proven: u64,
-        /// That key.
-        peer: PeerId,
+        /// That key's peer id.
+        peer: String,
     },
     /// `from.addr` is held by another key.
     #[error("from address {addr} belongs to {owner}, not the sender {peer}")]
     AddrTaken {
         /// The address claimed (cut to a bounded length).
         addr: String,
-        /// The key that holds it.
-        owner: PeerId,
-        /// The sender.
-        peer: PeerId,
+        /// The peer id of the key that holds it.
+        owner: String,
+        /// The sender's peer id.
+        peer: String,
     },
 }
 
 /// Checks that `msg` speaks for `peer`, the key its connection proved, and
 /// binds `msg.from.addr` to that key for the answers.
 pub fn check(swarm: &SwarmHandle, peer: &PeerId, msg: &RingMessage) -> Result<(), Forged> {
-    let key = ed25519_key_of(peer).ok_or(Forged::NotEd25519(*peer))?;
+    let key = ed25519_key_of(peer).ok_or_else(|| Forged::NotEd25519(peer.to_string()))?;
     let proven = Id(peer_ring_id(&key));
     if msg.from.id != proven {
         return Err(Forged::WrongId {
             claimed: msg.from.id.0,
             proven: proven.0,
-            peer: *peer,
+            peer: peer.to_string(),
         });
     }
     swarm
         .claim(msg.from.addr.as_str(), *peer)
         .map_err(|owner| Forged::AddrTaken {
             addr: crate::net::bounded(msg.from.addr.as_str()),
-            owner,
-            peer: *peer,
+            owner: owner.to_string(),
+            peer: peer.to_string(),
         })
 }
