@@ -9,22 +9,26 @@
 //! Name floods after the pid to run only those: `frames`, `results`,
 //! `digests`, `names`, `address`.
 //!
-//! Floods, one after another: 100 connections each sending one 16 MiB
-//! frame; 1,000,000 made-up results in 5 pushes; 1,000 anti-entropy digest
-//! requests claiming every bucket differs; two results with 7 MiB names (9 MiB ones no longer fit a frame);
-//! a hello carrying a 15 MiB address. After each one the peer must still
-//! answer `status`. For each: peak and current RSS (VmHWM, VmRSS) and the
-//! CPU seconds the peer spent (utime + stime) during it.
+//! Floods, one after another: 100 connections (each a swarm with a key of
+//! its own) each sending one 16 MiB frame of garbage; 1,000,000 made-up
+//! results in 5 pushes; 1,000 anti-entropy digest requests claiming every
+//! bucket differs; two results with 7 MiB names (9 MiB ones no longer fit a
+//! frame); a 15 MiB frame that does not decode (the old transport's
+//! 15 MiB address in a hello; addresses no longer travel in a handshake).
+//! After each one the peer must still answer `status`. For each: peak and
+//! current RSS (VmHWM, VmRSS) and the CPU seconds the peer spent (utime +
+//! stime) during it.
 //!
 //! Only for a peer of your own on loopback: the results pushed are made up
 //! (use a data directory of its own).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use mersenne_worker::net::{self, Frame, Request, Response, WireResult, WireStatus};
+use bytes::Bytes;
+use mersenne_worker::net::{
+    self, Client, Request, Response, SwarmHandle, SwarmOptions, WireResult, WireStatus,
+};
 
 /// (VmRSS, VmHWM) in MiB.
 fn memory(pid: u32) -> anyhow::Result<(f64, f64)> {
@@ -50,46 +54,21 @@ fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / 100.0)
 }
 
-fn frame(s: &mut TcpStream, f: &Frame) -> std::io::Result<()> {
-    let b = net::encode(f);
-    s.write_all(&(b.len() as u32).to_be_bytes())?;
-    s.write_all(&b)
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
-/// A connection that has said hello.
-fn hello(addr: &str) -> anyhow::Result<TcpStream> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    frame(
-        &mut s,
-        &Frame::Hello {
-            version: net::PROTOCOL_VERSION,
-        },
-    )?;
-    read_frame(&mut s)?;
-    Ok(s)
-}
-
-fn read_frame(s: &mut TcpStream) -> anyhow::Result<Frame> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
-    let n = u32::from_be_bytes(len) as usize;
-    if n > net::MAX_FRAME {
-        bail!("answer of {n} bytes");
-    }
-    let mut b = vec![0u8; n];
-    s.read_exact(&mut b)?;
-    Ok(net::decode(&b)?)
-}
-
-/// One request on a fresh connection; the answer, or why none came.
+/// One request from a fresh key; the answer, or why none came.
 fn ask(addr: &str, req: Request) -> anyhow::Result<Response> {
-    let mut s = hello(addr)?;
-    frame(&mut s, &Frame::Request(req))?;
-    match read_frame(&mut s)? {
-        Frame::Response(r) => Ok(r),
-        other => bail!("unexpected {other:?}"),
-    }
+    runtime().block_on(async {
+        Ok(Client::new()
+            .request(addr, req, Duration::from_secs(60))
+            .await?)
+    })
 }
 
 fn fake(p: u64, by: String) -> WireResult {
@@ -109,21 +88,26 @@ fn fake(p: u64, by: String) -> WireResult {
 }
 
 fn big_frames(addr: &str) -> anyhow::Result<String> {
-    // Each connection announces a 16 MiB frame and sends it whole; they are
-    // all held open until the end, as an attacker would.
-    let body = vec![0x81u8; net::MAX_FRAME - 1];
-    let mut held = Vec::new();
-    let mut sent = 0;
-    for _ in 0..100 {
-        let Ok(mut s) = hello(addr) else { continue };
-        s.set_write_timeout(Some(Duration::from_secs(5)))?;
-        if s.write_all(&((body.len()) as u32).to_be_bytes()).is_ok() && s.write_all(&body).is_ok() {
-            sent += 1;
+    // 100 keys, each with a connection sending a 16 MiB frame of garbage;
+    // all their swarms are held until the end, as an attacker would.
+    runtime().block_on(async {
+        let body = Bytes::from(vec![0x81u8; net::MAX_FRAME - 1]);
+        let mut swarms = Vec::new();
+        for _ in 0..100 {
+            swarms.push(SwarmHandle::spawn(SwarmOptions::ephemeral()).await?.0);
         }
-        held.push(s);
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    Ok(format!("{sent} of 100 frames of 16 MiB written"))
+        let sends = swarms.iter().map(|s| {
+            let body = body.clone();
+            async move { s.call(addr, body).await.is_ok() }
+        });
+        let answered =
+            tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(sends))
+                .await
+                .map(|v| v.into_iter().filter(|a| *a).count())
+                .unwrap_or(0);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(format!("100 frames of 16 MiB sent, {answered} answered"))
+    })
 }
 
 fn fake_results(addr: &str) -> anyhow::Result<String> {
@@ -145,19 +129,23 @@ fn fake_results(addr: &str) -> anyhow::Result<String> {
 fn digests(addr: &str) -> anyhow::Result<String> {
     let mut bytes = 0usize;
     let mut refused = 0;
-    let mut s = hello(addr)?;
-    for i in 0..1000u64 {
-        // A digest unlike any real one: every bucket "differs".
-        let digest = (0..64).map(|b| b ^ i.wrapping_mul(31)).collect();
-        frame(&mut s, &Frame::Request(Request::Digest { digest }))?;
-        match read_frame(&mut s)? {
-            Frame::Response(answer @ Response::Rows { .. }) => {
-                bytes += net::encode(&Frame::Response(answer)).len()
+    runtime().block_on(async {
+        let c = Client::new();
+        for i in 0..1000u64 {
+            // A digest unlike any real one: every bucket "differs".
+            let digest = (0..64).map(|b| b ^ i.wrapping_mul(31)).collect();
+            match c
+                .request(addr, Request::Digest { digest }, Duration::from_secs(10))
+                .await
+            {
+                Ok(answer @ Response::Rows { .. }) => {
+                    bytes += net::encode(&net::Frame::Response(answer)).len()
+                }
+                Err(net::NetError::Remote(_)) => refused += 1,
+                _ => {}
             }
-            Frame::Response(Response::Error(_)) => refused += 1,
-            _ => {}
         }
-    }
+    });
     Ok(format!(
         "1000 digest requests: {:.1} MiB answered, {refused} refused",
         bytes as f64 / (1 << 20) as f64
@@ -175,17 +163,15 @@ fn long_names(addr: &str) -> anyhow::Result<String> {
 }
 
 fn long_address(addr: &str) -> anyhow::Result<String> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let f = Frame::HelloAck {
-        version: net::PROTOCOL_VERSION,
-        node: "a".repeat(15 << 20),
-    };
-    frame(&mut s, &f)?;
-    let closed = matches!(s.read(&mut [0u8; 64]), Ok(0) | Err(_));
-    Ok(format!(
-        "a 15 MiB address in a hello: connection closed = {closed}"
-    ))
+    runtime().block_on(async {
+        let (s, _) = SwarmHandle::spawn(SwarmOptions::ephemeral()).await?;
+        let junk = Bytes::from(vec![b'a'; 15 << 20]);
+        let answer = match s.call(addr, junk).await {
+            Ok(b) => net::bounded(&format!("{:?}", net::decode(&b))),
+            Err(e) => format!("no answer: {e}"),
+        };
+        Ok(format!("a 15 MiB undecodable frame: {answer}"))
+    })
 }
 
 type Flood = fn(&str) -> anyhow::Result<String>;
@@ -201,7 +187,7 @@ fn main() -> anyhow::Result<()> {
         ("results", "1,000,000 fake results", fake_results),
         ("digests", "1,000 digest requests", digests),
         ("names", "two 7 MiB names", long_names),
-        ("address", "15 MiB address", long_address),
+        ("address", "15 MiB junk frame", long_address),
     ];
     for o in only {
         if !all.iter().any(|(k, ..)| k == o) {

@@ -126,6 +126,13 @@ impl Identity {
         peer_id_of(&self.public_key())
     }
 
+    /// The same key as libp2p's key pair, for the transport's handshake:
+    /// its peer id is [`Identity::peer_id`].
+    pub fn keypair(&self) -> libp2p::identity::Keypair {
+        libp2p::identity::Keypair::ed25519_from_bytes(self.key.to_bytes())
+            .expect("an ed25519 secret key is 32 bytes")
+    }
+
     /// Signs `msg` with the secret key.
     pub fn sign(&self, msg: &[u8]) -> Signature {
         self.key.sign(msg)

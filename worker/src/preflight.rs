@@ -47,8 +47,15 @@ pub fn check_addr_syntax(flag: &'static str, addr: &str) -> Result<(), BadInput>
 /// Checks the syntax, then that the host resolves (within [`RESOLVE_LIMIT`]):
 /// a `--join` that can never reach anyone is a mistake worth hearing about
 /// at start, not a peer retrying for ever.
-pub async fn check_join(addr: &str) -> Result<(), BadInput> {
+pub async fn check_join(join: &str) -> Result<(), BadInput> {
     const FLAG: &str = "--join";
+    // A multiaddr (`/ip4/H/tcp/P[/p2p/ID]`) is checked as its `host:port`.
+    let pa = crate::net::PeerAddr::parse(join).map_err(|e| BadInput::Address {
+        flag: FLAG,
+        addr: quote(join),
+        reason: e.to_string(),
+    })?;
+    let addr = pa.host_port.as_str();
     check_addr_syntax(FLAG, addr)?;
     let bad = |reason: String| BadInput::Address {
         flag: FLAG,

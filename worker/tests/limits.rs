@@ -140,7 +140,8 @@ fn hostile_ranges_do_not_wedge_a_peer_and_client_output_survives_a_closed_pipe()
 }
 
 /// Whether the peer has closed `s`: a read sees the end of the stream or
-/// a reset (anything it sent first, a `HelloAck`, is read past).
+/// a reset (anything it sent first, its side of the protocol negotiation,
+/// is read past).
 fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
     use std::io::{ErrorKind, Read};
     let mut buf = [0u8; 4096];
@@ -174,14 +175,11 @@ fn slow_and_silent_connections_are_closed_and_an_honest_client_gets_through() {
         ],
     );
     let a = peer.addr.as_str();
-    let hello = net::encode(&net::Frame::Hello {
-        version: net::PROTOCOL_VERSION,
-    });
 
     // 60 connections, four times the cap: silent ones, ones that stop
-    // inside the hello's length prefix, and ones that say hello and then
-    // stop half way through a 1 MiB frame (which once held a connection,
-    // and its buffer, for ever).
+    // inside a length prefix, and ones that open the protocol negotiation
+    // and then stop half way through a 1 MiB frame (which once held a
+    // connection, and its buffer, for ever).
     let mut attackers = Vec::new();
     for i in 0..60 {
         let mut s = std::net::TcpStream::connect(a).unwrap();
@@ -189,8 +187,7 @@ fn slow_and_silent_connections_are_closed_and_an_honest_client_gets_through() {
             0 => {}
             1 => s.write_all(&[0, 0]).unwrap(),
             _ => {
-                let _ = s.write_all(&(hello.len() as u32).to_be_bytes());
-                let _ = s.write_all(&hello);
+                let _ = s.write_all(MULTISTREAM);
                 let _ = s.write_all(&(1u32 << 20).to_be_bytes());
                 let _ = s.write_all(&[0x81; 1000]);
             }
@@ -238,22 +235,21 @@ fn connect_from(source: &str, server: &str) -> std::net::TcpStream {
     s
 }
 
-/// Whether the server answers a `Hello` on `s` with a `HelloAck`.
+/// The first message of libp2p's protocol negotiation (multistream-select
+/// 1.0: a varint length, then the protocol's name and a newline).
+const MULTISTREAM: &[u8] = b"\x13/multistream/1.0.0\n";
+
+/// Whether the server takes part in a protocol negotiation on `s`: it
+/// answers the multistream header with its own, as the first step of
+/// every libp2p connection (the Noise handshake comes next).
 fn says_hello(s: &mut std::net::TcpStream) -> bool {
     use std::io::{Read, Write};
-    let hello = net::encode(&net::Frame::Hello {
-        version: net::PROTOCOL_VERSION,
-    });
-    if s.write_all(&(hello.len() as u32).to_be_bytes()).is_err() || s.write_all(&hello).is_err() {
+    if s.write_all(MULTISTREAM).is_err() {
         return false;
     }
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut len = [0u8; 4];
-    if s.read_exact(&mut len).is_err() {
-        return false;
-    }
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).is_ok() && matches!(net::decode(&body), Ok(net::Frame::HelloAck { .. }))
+    let mut got = [0u8; 20];
+    s.read_exact(&mut got).is_ok() && got == MULTISTREAM
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     let peer = |p: &(String, String)| format!("{} ({})", p.0, p.1);
     writeln!(out, "node         {} (ring id {})", st.addr, st.id)?;
     writeln!(out, "peer id      {}", st.peer_id)?;
+    if !st.multiaddr.is_empty() {
+        writeln!(out, "multiaddr    {}", st.multiaddr)?;
+    }
     writeln!(
         out,
         "ring         {}; {} peers known",
@@ -108,8 +111,13 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "messages     {} in, {} out ({} ring messages dropped on full queues); {} ring store operations; {} connections open",
-        st.messages_in, st.messages_out, st.ring_dropped, st.ring_ops, st.connections
+        "messages     {} in, {} out ({} ring messages dropped on full queues, {} refused as forged); {} ring store operations; {} connections open",
+        st.messages_in,
+        st.messages_out,
+        st.ring_dropped,
+        st.ring_forged,
+        st.ring_ops,
+        st.connections
     )?;
     writeln!(
         out,

@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio_util::codec::LengthDelimitedCodec;
 
 use mersenne_common::ring::Message;
 
@@ -22,7 +21,10 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// pushed and pulled (`Request::Pull`); gossip pushes carry a period's
 /// results at once.
 /// 5: results carry the cruncher's ed25519 key and signature, and
-/// `computed_by` is that key's peer id; unsigned results are refused.
+/// `computed_by` is that key's peer id; unsigned results are refused. The
+/// wire is libp2p (Noise, Yamux): the version is in the protocol's name
+/// ([`PROTOCOL_NAME`](super::PROTOCOL_NAME)), which replaces the `Hello`
+/// exchange.
 pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
@@ -37,18 +39,35 @@ pub const RING_CHUNK: usize = MAX_FRAME / 4;
 /// Errors on the wire.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    /// Socket-level failure, including frames over the size cap.
+    /// Socket-level failure.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The transport could not reach the peer or carry the request: no
+    /// connection, a failed handshake, another protocol version, a frame
+    /// over the size cap.
+    #[error("{0}")]
+    Transport(String),
+    /// The key that answered at an address is not the one asked for (a
+    /// multiaddr's `/p2p/…`, or the key proven there before).
+    #[error("the peer at {addr} is {obtained}, not the peer id asked for: refused")]
+    WrongPeer {
+        /// The address dialled.
+        addr: String,
+        /// The peer id its handshake proved.
+        obtained: String,
+    },
+    /// An address that is neither `host:port` nor a usable multiaddr.
+    #[error("bad address: {0}")]
+    Address(String),
+    /// Listening failed.
+    #[error("cannot listen: {0}")]
+    Listen(String),
     /// The peer did not answer in time.
     #[error("request to {0} timed out")]
     Timeout(String),
     /// A frame did not decode.
     #[error("undecodable frame: {0}")]
     Decode(String),
-    /// The peer speaks another protocol version.
-    #[error("peer speaks protocol version {0}, we speak {PROTOCOL_VERSION}")]
-    Version(u32),
     /// The peer closed the connection or sent a frame out of place.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -59,28 +78,20 @@ pub enum NetError {
 /// A ring message between grid peers.
 pub type RingMessage = Message<NodeAddr>;
 
-/// One frame on the wire.
+/// One frame on the wire: a request-response request is a `Request` or a
+/// `Ring`, its answer a `Response` or a `RingAck`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Frame {
-    /// First frame of a connection, from the client.
-    Hello {
-        /// Protocol version spoken.
-        version: u32,
-    },
-    /// The server's answer to `Hello`.
-    HelloAck {
-        /// Protocol version spoken.
-        version: u32,
-        /// The server's advertised address.
-        node: String,
-    },
     /// A request.
     Request(Request),
     /// An answer.
     Response(Response),
-    /// A Chord message for the receiver's ring node. One-way: the ring has
-    /// its own request ids and timeouts, so nothing answers this frame.
+    /// A Chord message for the receiver's ring node. The ring has its own
+    /// request ids and timeouts: the transport's answer is a bare
+    /// [`Frame::RingAck`].
     Ring(Box<RingMessage>),
+    /// A ring message was taken (or refused: the sender learns nothing).
+    RingAck,
 }
 
 /// A unit offered to a stealer: the record and its ring version.
@@ -234,6 +245,11 @@ pub enum Response {
 pub struct NodeStatus {
     /// Advertised address.
     pub addr: String,
+    /// The address with the peer id, as a multiaddr
+    /// (`/ip4/…/tcp/…/p2p/12D3…`): what `--join` takes to insist on
+    /// this very key.
+    #[serde(default)]
+    pub multiaddr: String,
     /// Ring id (hex): SHA-256 of the peer's public key, first 8 bytes.
     pub id: String,
     /// Peer id: the public key in libp2p's form (`12D3KooW…`).
@@ -281,6 +297,11 @@ pub struct NodeStatus {
     pub messages_in: u64,
     /// Frames sent since start (ring messages and requests).
     pub messages_out: u64,
+    /// Ring messages refused since start because they spoke for another
+    /// peer than the key that sent them (a `from` whose id is not the
+    /// sender's, or whose address another key holds).
+    #[serde(default)]
+    pub ring_forged: u64,
     /// Ring messages dropped since start because the queue to their peer
     /// was full (`PEER_QUEUE_BYTES`): the ring repairs what they carried,
     /// but a count that keeps growing means a peer that cannot keep up.
@@ -366,13 +387,6 @@ pub fn bounded(text: &str) -> String {
     format!("{}… [cut: {} bytes in all]", &text[..end], text.len())
 }
 
-/// The codec with the frame-size cap.
-pub fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME)
-        .new_codec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,10 +408,7 @@ mod tests {
         assert!(cut.len() < LOG_TEXT_MAX + 40, "{}", cut.len());
         assert!(cut.ends_with("… [cut: 10000 bytes in all]"), "{cut}");
         // A frame that quotes a huge string in its decode error is cut too.
-        let huge = Frame::HelloAck {
-            version: 1,
-            node: "x".repeat(1 << 20),
-        };
+        let huge = Frame::Response(Response::Error("x".repeat(1 << 20)));
         let mut bytes = encode(&huge).to_vec();
         bytes[0] ^= 0x01;
         if let Err(e) = decode(&bytes) {

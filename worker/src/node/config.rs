@@ -35,6 +35,10 @@ pub enum StartError {
     /// The dashboard could not start.
     #[error("dashboard: {0}")]
     Http(#[from] crate::http::HttpError),
+    /// The transport refused: a bad multiaddr, or the peer to join has
+    /// another key than the one asked for.
+    #[error("{0}")]
+    Net(#[from] crate::net::NetError),
     /// The crunch pool could not be built.
     #[error("crunch pool: {0}")]
     Pool(#[from] rayon::ThreadPoolBuildError),

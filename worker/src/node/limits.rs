@@ -184,6 +184,16 @@ pub enum Refused {
     SourceFull,
 }
 
+/// Inbound connections are admitted by the swarm (`net::swarm::SourceLimits`)
+/// before their handshake; the permit is held while the connection lives.
+impl crate::net::swarm::Admit for Limiter {
+    fn admit(&self, ip: IpAddr) -> Result<Box<dyn Send>, String> {
+        Limiter::admit(self, ip)
+            .map(|p| Box::new(p) as Box<dyn Send>)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The server's limiter: connection permits and per-source budgets.
 pub(crate) struct Limiter {
     pub limits: ServerLimits,

@@ -7,8 +7,10 @@
 //! - [`ring_task`]: owns the `GridNode`, sleeps until its next wakeup, and
 //!   carries out its outputs (ring frames to the outbox, calls to peers,
 //!   answers, crunch starts, persistence writes);
-//! - [`server`]: accepts connections; ring frames and peer requests go to
-//!   the ring task, client requests are answered from it;
+//! - [`server`]: takes what the swarm (`net::swarm`) receives; ring
+//!   messages, once [`sender`] has checked them against the key that sent
+//!   them, and peer requests go to the ring task, client requests are
+//!   answered from it;
 //! - [`crunch`]: runs units on the rayon pool and checkpoints them;
 //! - [`persist`]: writes results and records to the database, in order;
 //! - [`peers`]: the ring's cache of peers seen, kept in `DATA/peers.json`;
@@ -32,6 +34,7 @@ mod pause;
 mod peers;
 mod persist;
 mod ring_task;
+mod sender;
 mod server;
 mod stall;
 pub(crate) mod status;
@@ -43,7 +46,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -53,7 +55,8 @@ use mersenne_common::ring::{Id, Peer, Time};
 use mersenne_common::work::UnitResult;
 
 use crate::db::ResultDb;
-use crate::net::{Client, NodeAddr, NodeStatus, RingOutbox};
+use crate::net::swarm::{SwarmHandle, SwarmOptions, multiaddr_of};
+use crate::net::{Client, NetError, NodeAddr, NodeStatus, PeerAddr, RingOutbox};
 
 pub use config::{NodeConfig, StartError};
 pub use limits::{RateLimited, SUBMIT_MIN_COST, ServerLimits};
@@ -76,6 +79,8 @@ pub(crate) struct Counters {
     pub msgs_in: AtomicU64,
     pub requests_out: AtomicU64,
     pub iterations: Arc<AtomicU64>,
+    /// Ring messages refused for speaking for another key.
+    pub ring_forged: AtomicU64,
 }
 
 /// What the tasks of one peer share: channels and counters, no state.
@@ -89,7 +94,9 @@ pub(crate) struct Shell {
     pub counters: Counters,
     pub outbox: RingOutbox,
     pub client: Client,
-    pub limiter: limits::Limiter,
+    /// The peer's swarm (its connections and its key's proofs).
+    pub swarm: SwarmHandle,
+    pub limiter: Arc<limits::Limiter>,
     pub started: Instant,
     pub stop_crunch: Arc<AtomicBool>,
     pub assignments: Arc<assign::Assignments>,
@@ -145,16 +152,6 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         Some(h) => Some(crate::http::bind(h).await?),
         None => None,
     };
-    let listener = TcpListener::bind(&cfg.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: cfg.listen.clone(),
-            source,
-        })?;
-    let bound: SocketAddr = listener.local_addr()?;
-    let addr = cfg.advertise.clone().unwrap_or_else(|| bound.to_string());
-    let me_addr = NodeAddr::try_from(addr.as_str())?;
-    let join = cfg.join.as_deref().map(NodeAddr::try_from).transpose()?;
     let db = Arc::new(ResultDb::open(&cfg.data)?);
     let results = db.load()?;
     let persisted = db.load_records()?;
@@ -162,6 +159,39 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     // from making a key of its own at the same time.
     let identity = Arc::new(crate::identity::Identity::load_or_create(&cfg.data)?);
     let id = Id(identity.ring_id());
+    let limiter = Arc::new(limits::Limiter::new(cfg.limits.clone()));
+    let (inbound_tx, inbound) = mpsc::channel(1024);
+    let listen = listen_addr(&cfg.listen, &identity).await?;
+    let (swarm, bound) = SwarmHandle::spawn(SwarmOptions {
+        keypair: identity.keypair(),
+        listen: Some(multiaddr_of(listen)),
+        idle: cfg.limits.idle,
+        admit: Some(limiter.clone()),
+        inbound: Some(inbound_tx),
+    })
+    .await
+    .map_err(|e| StartError::Listen {
+        addr: cfg.listen.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let port = bound
+        .as_ref()
+        .and_then(|a| {
+            a.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::Tcp(p) => Some(p),
+                _ => None,
+            })
+        })
+        .unwrap_or(listen.port());
+    // The address as given, with the port bound (`0.0.0.0` stays as it
+    // was: `--advertise` is for that case).
+    let bound = SocketAddr::new(listen.ip(), port);
+    let addr = cfg.advertise.clone().unwrap_or_else(|| bound.to_string());
+    let me_addr = NodeAddr::try_from(addr.as_str())?;
+    let join = match cfg.join.as_deref() {
+        Some(j) => Some(join_addr(&swarm, j).await?),
+        None => None,
+    };
     if !persisted.is_empty() {
         info!(
             records = persisted.len(),
@@ -202,9 +232,10 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         peer_id: identity.peer_id(),
         cmd: tx,
         counters: Counters::default(),
-        outbox: RingOutbox::new(),
-        client: Client::new(),
-        limiter: limits::Limiter::new(cfg.limits.clone()),
+        outbox: RingOutbox::new(swarm.clone()),
+        client: Client::on(swarm.clone()),
+        swarm,
+        limiter,
         started: Instant::now(),
         stop_crunch: Arc::new(AtomicBool::new(false)),
         assignments: Arc::new(assign::Assignments::load(&cfg.data)),
@@ -263,7 +294,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
             crunch,
             persist.clone(),
         )),
-        tokio::spawn(server::serve(shell.clone(), listener)),
+        tokio::spawn(server::serve(shell.clone(), inbound)),
         tokio::spawn(assign::run(shell.clone())),
         tokio::spawn(pause::watch(shell.clone(), cfg.policy.clone())),
         tokio::spawn(stall::watch_stall(
@@ -290,6 +321,54 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         persist,
         tasks,
     })
+}
+
+/// The socket address `--listen` names (`host:port`, or a multiaddr whose
+/// `/p2p/…`, if any, must be this peer's own).
+async fn listen_addr(
+    listen: &str,
+    identity: &crate::identity::Identity,
+) -> Result<SocketAddr, StartError> {
+    let bad = |source: std::io::Error| StartError::Listen {
+        addr: listen.to_string(),
+        source,
+    };
+    let pa = PeerAddr::parse(listen).map_err(|e| bad(std::io::Error::other(e.to_string())))?;
+    if let Some(p) = pa.peer
+        && p != identity.keypair().public().to_peer_id()
+    {
+        return Err(bad(std::io::Error::other(format!(
+            "{p} is not this peer's id {}",
+            identity.peer_id()
+        ))));
+    }
+    tokio::net::lookup_host(pa.host_port.as_str())
+        .await
+        .map_err(bad)?
+        .next()
+        .ok_or_else(|| bad(std::io::Error::other("the host has no address")))
+}
+
+/// The ring address of `--join` (`host:port`, or a multiaddr). With a
+/// `/p2p/…` the key is required from then on, and a peer at that address
+/// with another key is refused at once, by name.
+async fn join_addr(swarm: &SwarmHandle, join: &str) -> Result<NodeAddr, StartError> {
+    let pa = PeerAddr::parse(join)?;
+    if let Some(peer) = pa.peer {
+        swarm.pin(&pa.host_port, peer);
+        let probe = crate::net::Request::Status;
+        match Client::on(swarm.clone())
+            .request(join, probe, crate::net::REQUEST_TIMEOUT)
+            .await
+        {
+            Err(e @ NetError::WrongPeer { .. }) => return Err(e.into()),
+            // Unreachable for now: the ring keeps trying, as with a plain
+            // address.
+            Err(e) => tracing::warn!(%join, %e, "the peer to join did not answer yet"),
+            Ok(_) => {}
+        }
+    }
+    Ok(NodeAddr::try_from(pa.host_port.as_str())?)
 }
 
 /// The crunch threads' start handler: the lowest priority, unless the
@@ -355,6 +434,7 @@ impl NodeHandle {
         }
         self.persist.flush().await;
         self.shell.outbox.flush(Duration::from_secs(5)).await;
+        self.shell.swarm.shutdown();
         for t in self.tasks {
             t.abort();
         }
@@ -364,6 +444,7 @@ impl NodeHandle {
     /// Stops without any goodbye (in-process tests and `worker local`).
     pub fn abort(self) {
         self.shell.stop_crunch.store(true, Ordering::SeqCst);
+        self.shell.swarm.shutdown();
         for t in self.tasks {
             t.abort();
         }

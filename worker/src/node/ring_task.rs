@@ -143,6 +143,13 @@ fn carry_out(
 ) {
     for o in outs {
         match o {
+            // A message to ourselves goes straight back in: libp2p
+            // refuses a connection to one's own key.
+            Output::Ring(out) if out.to.as_str() == shell.addr => {
+                let cmd = shell.cmd.clone();
+                let input = Box::new(Input::Ring(out.msg));
+                tokio::spawn(async move { cmd.send(Cmd::Input(input)).await });
+            }
             Output::Ring(out) => shell.outbox.send(out.to, out.msg),
             Output::Call { call, to, msg } => {
                 let shell = shell.clone();

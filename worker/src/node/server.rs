@@ -1,154 +1,84 @@
-//! The server: accepts connections, passes ring frames and peer requests
-//! to the ring task, answers client requests from it.
+//! The server: takes the requests the swarm receives, passes ring
+//! messages (checked against their sender's key) and peer requests to the
+//! ring task, answers client requests from it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use bytes::BytesMut;
-use futures::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
-use tracing::{debug, warn};
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
 
 use mersenne_common::grid::{PeerAnswer, PeerRequest};
 use mersenne_common::work::check_submission;
 
 use super::limits::Charge;
 use super::{Cmd, Shell};
+use crate::net::swarm::Inbound;
 use crate::net::{
-    Frame, NetError, PROTOCOL_VERSION, RESULTS_PAGE_MAX, Request, Response, UnitRow, WireResult,
-    WireUnit, WorkOffer, bounded, codec, decode, encode,
+    Frame, RESULTS_PAGE_MAX, Request, Response, UnitRow, WireResult, WireUnit, WorkOffer, bounded,
+    decode, encode,
 };
 
-/// Longest wait for a client's `Hello` (or the idle limit, if shorter).
-const HELLO_WITHIN: Duration = Duration::from_secs(10);
-
-/// Accepts connections for ever, at most `max_connections` at once and
-/// `max_connections_per_source` from one source: one over a cap is closed as soon as it is accepted (accepting it keeps the
-/// listen backlog from filling with connections nobody will serve).
-pub async fn serve(s: Arc<Shell>, listener: TcpListener) {
-    let mut refused: u64 = 0;
-    loop {
-        match listener.accept().await {
-            Ok((sock, peer)) => {
-                let permit = match s.limiter.admit(peer.ip()) {
-                    Ok(p) => p,
-                    Err(why) => {
-                        refused += 1;
-                        // One line per thousand, not per connection: a
-                        // flood must not become a flood of log lines.
-                        if refused % 1000 == 1 {
-                            warn!(
-                                %peer,
-                                refused,
-                                cap = s.limiter.limits.max_connections,
-                                per_source = s.limiter.limits.max_connections_per_source,
-                                "{why}: closing new connections"
-                            );
+/// Serves what the swarm receives until it stops. Ring messages are passed
+/// on here, in the order they arrived; each request runs on a task of its
+/// own, so a slow one (a submission) holds up nothing else.
+pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
+    while let Some(Inbound {
+        peer,
+        ip,
+        frame,
+        reply,
+    }) = inbound.recv().await
+    {
+        s.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
+        // Budgets are per source address; a connection without one (none
+        // on TCP) shares the unspecified address's.
+        let source = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let len = frame.len() as u64;
+        match decode(&frame) {
+            Ok(Frame::Ring(m)) => {
+                match super::sender::check(&s.swarm, &peer, &m) {
+                    Ok(()) => {
+                        let input = mersenne_common::grid::Input::Ring(*m);
+                        if s.cmd.send(Cmd::Input(Box::new(input))).await.is_err() {
+                            return;
                         }
-                        drop(sock);
-                        continue;
                     }
-                };
+                    Err(why) => {
+                        let n = s.counters.ring_forged.fetch_add(1, Ordering::Relaxed) + 1;
+                        // One line per thousand: forgeries must not become
+                        // a flood of log lines.
+                        if n % 1000 == 1 {
+                            warn!(refused = n, reason = %bounded(&why.to_string()), "refused a ring message");
+                        }
+                    }
+                }
+                reply.send(encode(&Frame::RingAck));
+            }
+            Ok(Frame::Request(req)) => {
                 let s = s.clone();
                 tokio::spawn(async move {
-                    let _permit = permit;
-                    match connection(&s, sock, peer).await {
-                        Ok(()) => {}
-                        Err(NetError::Timeout(why)) => {
-                            debug!(%peer, %why, "closed idle connection")
-                        }
-                        Err(e) => {
-                            warn!(%peer, reason = %bounded(&e.to_string()), "closed connection")
-                        }
-                    }
+                    let resp = match s.limiter.charge(source, Charge::Bytes(len)) {
+                        Ok(()) => handle(&s, req, source).await,
+                        Err(e) => Response::Error(e.to_string()),
+                    };
+                    reply.send(encode(&Frame::Response(resp)));
                 });
             }
+            Ok(other) => {
+                let what = bounded(&format!("{other:?}"));
+                warn!(%peer, %what, "expected a Request or a Ring frame");
+                reply.send(encode(&Frame::Response(Response::Error(
+                    "expected a Request or a Ring frame".into(),
+                ))));
+            }
             Err(e) => {
-                warn!(%e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                warn!(%peer, reason = %e, "undecodable frame");
+                reply.send(encode(&Frame::Response(Response::Error(e.to_string()))));
             }
         }
     }
-}
-
-/// The next frame, within the idle limit.
-async fn next_frame(
-    conn: &mut Conn,
-    idle: Duration,
-    what: &str,
-) -> Result<Option<BytesMut>, NetError> {
-    match tokio::time::timeout(idle, conn.next()).await {
-        Err(_) => Err(NetError::Timeout(format!(
-            "no complete {what} within {idle:?}"
-        ))),
-        Ok(None) => Ok(None),
-        Ok(Some(r)) => Ok(Some(r?)),
-    }
-}
-
-/// Sends a frame, within the idle limit (a peer that stops reading must
-/// not hold the connection's task for ever).
-async fn send_frame(conn: &mut Conn, frame: &Frame, idle: Duration) -> Result<(), NetError> {
-    tokio::time::timeout(idle, conn.send(encode(frame)))
-        .await
-        .map_err(|_| NetError::Timeout(format!("answer not taken within {idle:?}")))??;
-    Ok(())
-}
-
-type Conn = Framed<TcpStream, LengthDelimitedCodec>;
-
-async fn connection(s: &Arc<Shell>, sock: TcpStream, peer: SocketAddr) -> Result<(), NetError> {
-    sock.set_nodelay(true)?;
-    crate::net::unacked_data_closes(&sock)?;
-    let idle = s.limiter.limits.idle;
-    let mut conn = Framed::new(sock, codec());
-    let hello = next_frame(&mut conn, idle.min(HELLO_WITHIN), "hello").await?;
-    match hello {
-        Some(b) => match decode(&b)? {
-            Frame::Hello { version } if version == PROTOCOL_VERSION => {}
-            Frame::Hello { version } => return Err(NetError::Version(version)),
-            other => {
-                return Err(NetError::Protocol(bounded(&format!(
-                    "expected Hello, got {other:?}"
-                ))));
-            }
-        },
-        None => return Ok(()),
-    }
-    let ack = Frame::HelloAck {
-        version: PROTOCOL_VERSION,
-        node: s.addr.clone(),
-    };
-    send_frame(&mut conn, &ack, idle).await?;
-    while let Some(frame) = next_frame(&mut conn, idle, "frame").await? {
-        s.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
-        let len = frame.len() as u64;
-        match decode(&frame)? {
-            Frame::Ring(m) => {
-                let input = mersenne_common::grid::Input::Ring(*m);
-                if s.cmd.send(Cmd::Input(Box::new(input))).await.is_err() {
-                    return Ok(());
-                }
-            }
-            Frame::Request(req) => {
-                let resp = match s.limiter.charge(peer.ip(), Charge::Bytes(len)) {
-                    Ok(()) => handle(s, req, peer.ip()).await,
-                    Err(e) => Response::Error(e.to_string()),
-                };
-                send_frame(&mut conn, &Frame::Response(resp), idle).await?;
-            }
-            other => {
-                return Err(NetError::Protocol(bounded(&format!(
-                    "expected Request or Ring, got {other:?}"
-                ))));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Passes a peer request to the state machine and waits for its answer.

@@ -158,6 +158,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
     let c = &s.counters;
     NodeStatus {
         addr: s.addr.clone(),
+        multiaddr: crate::net::swarm::full_multiaddr(&s.addr, &s.swarm.peer_id()),
         id: hex(id),
         peer_id: s.peer_id.clone(),
         member,
@@ -180,6 +181,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         messages_in: c.msgs_in.load(Ordering::Relaxed),
         messages_out: s.outbox.sent() + c.requests_out.load(Ordering::Relaxed),
         ring_dropped: s.outbox.dropped(),
+        ring_forged: c.ring_forged.load(Ordering::Relaxed),
         ring_ops: g.ring_ops,
         claims: g.claims,
         claim_ms_total: g.claim_ms_total,
