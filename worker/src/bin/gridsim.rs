@@ -62,6 +62,8 @@ Figures (the JSON object on the last line with --json), over the live peers at t
                           (each live peer's slots x time alive) from the submission until the
                           tables converged; busy_fraction is worker local's figure (crunch
                           time of every finished crunch, duplicates included, / core time)
+  records_held_mean/max   unit records each live member holds (owned and replicas), against
+                          records_held_ideal = (r + 1) x units / members
   messages_per_unit       ring messages, peer calls and answers from the submission on / units
   messages_by_kind        those messages by kind (ring:<Body>, call:<request>, answer:<answer>)
   results_shipped_per_unit  unit results carried by gossip and anti-entropy calls and answers
@@ -293,6 +295,9 @@ fn json(r: &GridReport, scenario: GridScenario, wall: f64) -> serde_json::Value 
         "efficiency": r.efficiency,
         "busy_fraction": r.busy_fraction,
         "messages_per_unit": r.messages_per_unit,
+        "records_held_mean": r.records_held_mean,
+        "records_held_max": r.records_held_max,
+        "records_held_ideal": r.records_held_ideal,
         "messages_by_kind": r.traffic.messages,
         "results_shipped_per_unit": r.traffic.results_shipped as f64 / r.units.max(1) as f64,
         "crunches": r.crunches,
@@ -364,6 +369,10 @@ fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wa
             .map_or("n/a".to_string(), |p| p.to_string()),
         r.zombies,
         r.double_owned_keys
+    );
+    println!(
+        "records held per member: mean {:.1}, max {} (ideal (r + 1) U / N = {:.1})",
+        r.records_held_mean, r.records_held_max, r.records_held_ideal
     );
     println!(
         "cost: {} crunches ({} cut short by crashes), duplicate fraction {:.4}, efficiency {:.3} (busy {:.3}), {:.0} messages per unit",

@@ -14,6 +14,11 @@ use super::peer::{ResultKey, World};
 pub(super) struct Members(Vec<(Id, u32)>);
 
 impl Members {
+    /// The members' indices, in id order.
+    pub(super) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().map(|&(_, i)| i)
+    }
+
     /// The key's true successor.
     fn owner(&self, key: Id) -> Option<(u32, u32)> {
         let n = self.0.len();

@@ -50,6 +50,10 @@
 //!   from the submission until the tables converged. `worker local`'s
 //!   figure (crunch time of every result, duplicates included, ÷ wall ×
 //!   threads) is `busy_fraction`.
+//! - `records_held_mean`, `records_held_max`: unit records each live
+//!   member holds (owned and replicas), against `records_held_ideal`,
+//!   (r + 1) · units / members: replicas nobody needs any more show as the
+//!   difference.
 //! - `messages_per_unit`: ring messages, peer calls and their answers sent
 //!   from the submission to the end, ÷ units; `traffic` splits them by
 //!   kind and counts the unit results the calls and answers carried.
@@ -241,6 +245,14 @@ pub struct GridReport {
     pub seconds_to_all_done: Option<f64>,
     /// Virtual time simulated.
     pub sim_seconds: f64,
+    /// Unit records held per live member at the end (owned and
+    /// replicas), mean and largest.
+    pub records_held_mean: f64,
+    /// The largest of those.
+    pub records_held_max: usize,
+    /// What a member would hold with every record at its owner and r
+    /// replicas and nothing else: (r + 1) · units / members.
+    pub records_held_ideal: f64,
     /// Verification figures, when the run had [`TrustSim`].
     pub trust: Option<TrustReport>,
 }

@@ -223,7 +223,15 @@ fn report(
     let ideal: u64 = units.iter().map(|&p| w.cfg.cost.crunch_ms(p)).sum();
     let core = w.core_ms(submit_at, converged_at.unwrap_or(w.now)).max(1) as f64;
     let secs = |t: u64| (t - submit_at) as f64 / 1000.0;
+    let held: Vec<usize> = members
+        .ids()
+        .map(|i| w.slots[i as usize].g.ring().records().count())
+        .collect();
+    let n_members = held.len().max(1) as f64;
     GridReport {
+        records_held_mean: held.iter().sum::<usize>() as f64 / n_members,
+        records_held_max: held.iter().copied().max().unwrap_or(0),
+        records_held_ideal: (w.cfg.ring.successors + 1) as f64 * units.len() as f64 / n_members,
         nodes,
         live_nodes: w.slots.iter().filter(|s| s.alive).count(),
         seed: w.cfg.seed,
