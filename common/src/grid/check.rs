@@ -190,6 +190,42 @@ fn judged_key(r: &UnitResult) -> u64 {
     h.finish()
 }
 
+/// A peer's streak of valid results in finish-time order, as
+/// `work::reputation::fold` counts it over a whole table: outcomes are
+/// judged here in the order rows get verified, which differs from peer to
+/// peer, but the streak must not, or owners and the table's readers
+/// (`worker results`, the simulator's checks) disagree on who is
+/// quarantined and a unit verified for its owner stays unverified for
+/// everyone else. At equal times a valid result sorts before a bad one.
+#[derive(Debug, Default)]
+struct Streak {
+    /// Finish time of the latest bad result.
+    last_bad: Option<u64>,
+    /// Finish times (with multiplicity) of valid results after it.
+    after: BTreeMap<u64, u32>,
+    /// Valid results after it: the reputation's `consecutive_valid`.
+    len: u32,
+}
+
+impl Streak {
+    fn valid(&mut self, t: u64) {
+        if self.last_bad.is_none_or(|b| t > b) {
+            *self.after.entry(t).or_default() += 1;
+            self.len += 1;
+        }
+    }
+
+    fn bad(&mut self, t: u64) {
+        if self.last_bad.is_some_and(|b| t <= b) {
+            return;
+        }
+        self.last_bad = Some(t);
+        let later = self.after.split_off(&t.saturating_add(1));
+        self.len -= self.after.values().sum::<u32>();
+        self.after = later;
+    }
+}
+
 /// The check half of a [`GridNode`]'s state.
 #[derive(Debug)]
 pub(super) struct Checks {
@@ -203,6 +239,9 @@ pub(super) struct Checks {
     /// Results already folded in: (exponent, [`judged_key`]). A peer
     /// holds one for every result of its table, so not the peer's name.
     judged: HashSet<(u64, u64)>,
+    /// Each peer's run of valid results since its latest bad one, in the
+    /// order of the results' finish times.
+    streaks: HashMap<String, Streak>,
     /// Rows changed since they were last judged.
     touched: BTreeSet<u64>,
     /// Held done units that want a check: exponent → ring key.
@@ -222,6 +261,7 @@ impl Checks {
             reps: BTreeMap::new(),
             quarantined: BTreeSet::new(),
             judged: HashSet::new(),
+            streaks: HashMap::new(),
             touched: BTreeSet::new(),
             open: BTreeMap::new(),
             claimed: HashMap::new(),
@@ -254,13 +294,15 @@ impl Checks {
                     continue;
                 }
                 let rep = self.reps.entry(r.computed_by.clone()).or_default();
+                let streak = self.streaks.entry(r.computed_by.clone()).or_default();
                 if r.status == status && r.res64 == res64 {
                     rep.verified = rep.verified.saturating_add(1);
-                    rep.consecutive_valid = rep.consecutive_valid.saturating_add(1);
+                    streak.valid(r.finished_ms);
                 } else {
                     rep.bad = rep.bad.saturating_add(1);
-                    rep.consecutive_valid = 0;
+                    streak.bad(r.finished_ms);
                 }
+                rep.consecutive_valid = streak.len;
                 if rep.quarantined(&self.rep_policy) {
                     changed |= self.quarantined.insert(r.computed_by.clone());
                 } else {

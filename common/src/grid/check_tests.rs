@@ -570,10 +570,8 @@ fn a_restarted_peer_keeps_reputations_and_announces_no_old_prime() {
         "nothing folded while checks are off"
     );
     n.set_checks(true, Policy::default(), ReputationPolicy::default());
-    // Counts survive; the streak of valid results is refolded in exponent
-    // order, not in the order the results came, so it may differ.
-    let after = n.reputations()[&name(1)];
-    assert_eq!((after.verified, after.bad), (before.verified, before.bad));
+    // The streak is counted in finish-time order, however the rows come.
+    assert_eq!(n.reputations()[&name(1)], before);
     let outs = n.tick(g.at());
     assert!(
         !outs
@@ -581,4 +579,40 @@ fn a_restarted_peer_keeps_reputations_and_announces_no_old_prime() {
             .any(|o| matches!(o, Output::PrimeVerified { .. })),
         "an old verified prime announced again"
     );
+}
+
+#[test]
+fn streaks_counted_in_any_order_match_the_tables_fold() {
+    use crate::work::reputation::{Outcome, fold};
+    // Pinned pseudo-random outcomes (times with ties), judged in a
+    // shuffled order: the streak must equal the fold over finish times.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for case in 0..200 {
+        let n = 1 + (next() % 40) as usize;
+        let outcomes: Vec<(u64, bool)> = (0..n).map(|_| (next() % 20, next() % 5 == 0)).collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            order.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        let mut s = super::Streak::default();
+        for &i in &order {
+            let (t, bad) = outcomes[i];
+            if bad { s.bad(t) } else { s.valid(t) }
+        }
+        let want = fold(
+            outcomes
+                .iter()
+                .map(|&(t, bad)| (t, "p", if bad { Outcome::Bad } else { Outcome::Valid })),
+        );
+        assert_eq!(
+            s.len, want["p"].consecutive_valid,
+            "case {case}: {outcomes:?} in {order:?}"
+        );
+    }
 }
