@@ -251,7 +251,13 @@ fn cpu_limit_pause_keep_give_back_and_resume() {
     });
     let st = status(&w.addr).unwrap();
     assert_eq!(st.paused, vec!["worker pause".to_string()]);
-    let at = st.units[0].iteration;
+    // The crunch thread stops at its next poll after the pause (a loaded
+    // machine may take a while to run it there): once it is seen idle,
+    // it must stay idle for a second and its iteration must not move.
+    wait_for("the crunch thread idle", Duration::from_secs(10), || {
+        duty(w.pid(), Duration::from_millis(200)) < 0.05
+    });
+    let at = status(&w.addr).unwrap().units[0].iteration;
     let share = duty(w.pid(), Duration::from_millis(1000));
     assert!(share < 0.05, "paused thread ran {share}");
     assert_eq!(status(&w.addr).unwrap().units[0].iteration, at);
