@@ -47,6 +47,8 @@ mod generic;
 mod isa;
 mod lengths;
 mod pages;
+#[cfg(target_arch = "x86_64")]
+mod par;
 mod plan;
 mod soa;
 

@@ -107,39 +107,19 @@ pub(crate) fn column_groups_avx2_par(
     let _ = t;
     #[cfg(target_arch = "x86_64")]
     {
-        use rayon::prelude::*;
-        /// The arrays' base pointers and common length.
-        #[derive(Clone, Copy)]
-        struct Shared([*mut f64; 2], usize);
-        // SAFETY: the pointers are only dereferenced by `column_group_raw`,
-        // each group (column range) by exactly one task, while `re` and
-        // `im` stay exclusively borrowed by this function.
-        unsafe impl Send for Shared {}
-        unsafe impl Sync for Shared {}
-        impl Shared {
-            fn get(self) -> ([*mut f64; 2], usize) {
-                (self.0, self.1)
-            }
-        }
-        let shared = Shared([re.as_mut_ptr(), im.as_mut_ptr()], re.len().min(im.len()));
         let rows = plan.rows;
-        pool.install(|| {
-            (0..plan.leaf / GROUP)
-                .into_par_iter()
-                .with_min_len(4)
-                .for_each_init(
-                    || (vec![0.0; GROUP * rows], vec![0.0; GROUP * rows]),
-                    |(lr, li), g| {
-                        let (ptrs, len) = shared.get();
-                        // SAFETY: an `Avx2` token exists only if the CPU has
-                        // AVX2 and FMA; the arrays outlive the call and group
-                        // g (columns 8g..8g+8) belongs to this task alone.
-                        unsafe {
-                            column::column_group_raw(ptrs, len, [lr, li], plan, (GROUP * g, dir))
-                        }
-                    },
-                )
-        });
+        crate::ll::fft::par::for_each_group(
+            pool,
+            [re, im],
+            plan.leaf / GROUP,
+            GROUP * rows,
+            |ptrs, len, scratch, g| {
+                // SAFETY: an `Avx2` token exists only if the CPU has AVX2
+                // and FMA; the arrays outlive the call and group g
+                // (columns 8g..8g+8) belongs to this task alone.
+                unsafe { column::column_group_raw(ptrs, len, scratch, plan, (GROUP * g, dir)) }
+            },
+        );
     }
 }
 
