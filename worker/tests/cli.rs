@@ -183,6 +183,10 @@ fn bad_input_exits_non_zero_with_a_message() {
     assert_bad_input(&["bench", "--threads", "0"], "--threads 0");
     assert_bad_input(&["bench", "--seconds=-1"], "--seconds -1 must be");
     assert_bad_input(&["bench", "--seconds", "nan"], "--seconds NaN must be");
+    // Other peers refuse leases over an hour, so a longer one is refused here
+    // rather than leaving every claim of this peer refused by the ring.
+    assert_bad_input(&["--lease-secs", "7200"], "7200 is not in 1..=3600");
+    assert_bad_input(&["--lease-secs", "0"], "0 is not in 1..=3600");
     // Without a subcommand the worker is a grid peer; a bad grid argument is bad input.
     assert_bad_input(
         &["submit", "--range", "9-3", "--peer", "127.0.0.1:1"],

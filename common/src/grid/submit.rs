@@ -93,6 +93,21 @@ impl<A: Address> GridNode<A> {
                 reply: StoreReply::Stored(_),
                 ..
             } => s.created += 1,
+            // The ring retried after a timeout and met its own first
+            // attempt's write (its answer was lost or late): created here,
+            // not found there. A fresh record is the same bytes whoever
+            // writes it, so this can also be a submission made at the same
+            // moment elsewhere; either way it did not exist before.
+            Outcome::Store {
+                reply: StoreReply::Conflict(Some(r)),
+                attempts,
+                ..
+            } if attempts > 1
+                && r.version == 1
+                && r.value == WireUnit::encode(&UnitRecord::new(p)) =>
+            {
+                s.created += 1
+            }
             Outcome::Store {
                 reply: StoreReply::Conflict(_),
                 ..

@@ -104,6 +104,10 @@ pub enum Outcome<A> {
         reply: StoreReply,
         /// Lookup messages sent in the successful attempt.
         hops: u32,
+        /// Attempts made, this one included. A compare-and-set retried after
+        /// a timeout may find its own earlier attempt's write: its
+        /// `Conflict` then shows the value it wrote.
+        attempts: u8,
     },
     /// This node joined; here is its first successor.
     Joined {

@@ -69,8 +69,10 @@ pub struct RingArgs {
     #[arg(long, value_name = "ADDR")]
     pub advertise: Option<String>,
     /// Lease length in seconds; a unit whose worker vanished is handed out
-    /// again after this long.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    /// again after this long. At most an hour: other peers refuse leases
+    /// longer than that (`mersenne_common::grid::legal::MAX_LEASE_MS`).
+    #[arg(long, default_value_t = 60, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub lease_secs: u64,
     /// Seconds of work between checkpoints of a unit in progress.
     #[arg(long, default_value_t = 60, value_name = "SECS")]

@@ -59,6 +59,37 @@ fn submissions_are_validated_before_any_record_is_written() {
 }
 
 #[test]
+fn a_record_created_by_a_store_whose_reply_was_lost_counts_as_created() {
+    // The new transport once reported "25 already existed" on a fresh grid:
+    // the ring retried a create whose first answer was late, and the retry
+    // met the first attempt's own write.
+    let mut g = Grid::new(&[0, 0]);
+    g.run(2000);
+    let remote: Vec<u64> = primes_in(2, 200)
+        .into_iter()
+        .filter(|&p| g.owner(p) == 1)
+        .take(3)
+        .collect();
+    assert_eq!(remote.len(), 3, "peer 1 owns some of the first primes");
+    g.lose_store_replies = 3;
+    for &p in &remote {
+        g.submit(0, p, p);
+    }
+    g.run(5000);
+    assert_eq!(g.lose_store_replies, 0, "three answers were lost");
+    assert_eq!(g.submitted, vec![Ok((1, 0)); 3]);
+    for &p in &remote {
+        assert_eq!(g.record(p).state, UnitState::Submitted);
+    }
+    // The same units submitted again did exist: nothing is created twice.
+    for &p in &remote {
+        g.submit(0, p, p);
+    }
+    g.run(2000);
+    assert_eq!(g.submitted[3..], vec![Ok((0, 1)); 3]);
+}
+
+#[test]
 fn the_claim_index_agrees_with_a_full_scan() {
     use rand::{Rng, SeedableRng};
     let me = Peer {

@@ -272,8 +272,15 @@ impl<A: Address> RingNode<A> {
             return;
         }
         let op = self.ops.swap_remove(i);
-        let hops = op.hops;
-        self.finish(&op, Outcome::Store { reply, hops });
+        let (hops, attempts) = (op.hops, op.attempt);
+        self.finish(
+            &op,
+            Outcome::Store {
+                reply,
+                hops,
+                attempts,
+            },
+        );
     }
 
     pub(super) fn finish(&mut self, op: &Op<A>, outcome: Outcome<A>) {
