@@ -29,8 +29,43 @@ fn process_cpu_seconds() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
-/// (wall, cpu) ms per iteration, each the best of `repeats` runs of `k`.
-fn measure(p: u64, threads: usize, k: u64, repeats: usize) -> (usize, f64, f64) {
+/// CPU seconds of each of this process's threads, by thread id (Linux:
+/// the first field of /proc/self/task/TID/schedstat, in nanoseconds).
+fn thread_cpu_seconds() -> std::collections::BTreeMap<u64, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir("/proc/self/task").expect("Linux /proc") {
+        let e = e.expect("a task entry");
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = s
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.parse::<u64>().ok())
+        {
+            out.insert(tid, ns as f64 * 1e-9);
+        }
+    }
+    out
+}
+
+/// One configuration's figures, ms per iteration (best of the repeats).
+struct Figures {
+    n: usize,
+    wall: f64,
+    cpu: f64,
+    /// CPU of the calling thread: the serial parts (rayon's caller sleeps
+    /// while the pool works).
+    serial: f64,
+    /// CPU of the busiest other thread.
+    busiest: f64,
+}
+
+/// The figures of `threads` threads, each the best of `repeats` runs of `k`.
+fn measure(p: u64, threads: usize, k: u64, repeats: usize) -> Figures {
     let mut e = FftEngine::with_options(
         p,
         p / 3,
@@ -43,14 +78,32 @@ fn measure(p: u64, threads: usize, k: u64, repeats: usize) -> (usize, f64, f64) 
     .expect("a valid exponent");
     // The residue is full size after about log2(p) squarings.
     e.advance(32).expect("runs");
-    let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
+    let me = std::process::id() as u64;
+    let mut f = Figures {
+        n: e.fft_length().expect("an FFT engine"),
+        wall: f64::INFINITY,
+        cpu: f64::INFINITY,
+        serial: f64::INFINITY,
+        busiest: f64::INFINITY,
+    };
+    let per = |s: f64| s * 1e3 / k as f64;
     for _ in 0..repeats {
-        let (t, c) = (Instant::now(), process_cpu_seconds());
+        let (t, c, before) = (Instant::now(), process_cpu_seconds(), thread_cpu_seconds());
         e.advance(k).expect("runs");
-        wall = wall.min(t.elapsed().as_secs_f64() * 1e3 / k as f64);
-        cpu = cpu.min((process_cpu_seconds() - c) * 1e3 / k as f64);
+        f.wall = f.wall.min(per(t.elapsed().as_secs_f64()));
+        f.cpu = f.cpu.min(per(process_cpu_seconds() - c));
+        let after = thread_cpu_seconds();
+        let used = |tid: &u64| after[tid] - before.get(tid).copied().unwrap_or(0.0);
+        // With one thread the caller does everything and is all serial.
+        f.serial = f.serial.min(per(used(&me)));
+        let busiest = after
+            .keys()
+            .filter(|&&t| t != me)
+            .map(used)
+            .fold(0.0, f64::max);
+        f.busiest = f.busiest.min(per(busiest));
     }
-    (e.fft_length().expect("an FFT engine"), wall, cpu)
+    f
 }
 
 fn main() {
@@ -70,18 +123,36 @@ fn main() {
     let threads: Vec<usize> = flag("--threads").map_or(vec![1, 2], |s| {
         s.split(',').map(|t| t.parse().expect("a count")).collect()
     });
+    // serial: the caller thread's CPU; busiest: the busiest pool thread's;
+    // ideal x: one thread's CPU over (serial + busiest), the speed-up on
+    // idle cores if the pool threads never wait for a core.
     println!(
-        "{:>11} {:>8} {:>3} {:>9} {:>9} {:>8} {:>8}",
-        "p", "length", "T", "wall ms", "cpu ms", "wall x", "cpu eff"
+        "{:>11} {:>8} {:>3} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "p",
+        "length",
+        "T",
+        "wall ms",
+        "cpu ms",
+        "wall x",
+        "cpu eff",
+        "serial",
+        "busiest",
+        "ideal x"
     );
     let mut one: Option<(f64, f64)> = None;
     for t in threads {
-        let (n, wall, cpu) = measure(p, t, k, repeats);
-        let (w1, c1) = *one.get_or_insert((wall, cpu));
+        let f = measure(p, t, k, repeats);
+        let (w1, c1) = *one.get_or_insert((f.wall, f.cpu));
         println!(
-            "{p:>11} {n:>8} {t:>3} {wall:>9.3} {cpu:>9.3} {:>8.2} {:>8.2}",
-            w1 / wall,
-            c1 / cpu
+            "{p:>11} {:>8} {t:>3} {:>9.3} {:>9.3} {:>8.2} {:>8.2} {:>9.3} {:>9.3} {:>8.2}",
+            f.n,
+            f.wall,
+            f.cpu,
+            w1 / f.wall,
+            c1 / f.cpu,
+            f.serial,
+            f.busiest,
+            c1 / (f.serial + f.busiest)
         );
     }
 }
