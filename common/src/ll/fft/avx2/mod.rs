@@ -125,32 +125,6 @@ pub(crate) fn column_groups_avx2_par(
     }
 }
 
-/// [`column_groups_avx2_par`] on all q blocks of a length q·2^k with the
-/// radix-q pass fused in ([`super::par::for_each_group_with_odd`]), on
-/// `pool` or (`None`) this thread.
-pub(crate) fn column_groups_odd_avx2(
-    t: Avx2,
-    pool: Option<&rayon::ThreadPool>,
-    d: [&mut [f64]; 2],
-    (plan, odd): (&ColumnPlan, &OddPass),
-    dir: Direction,
-) {
-    let _ = t;
-    #[cfg(target_arch = "x86_64")]
-    super::par::for_each_group_with_odd(
-        pool,
-        d,
-        (plan, odd),
-        (super::dispatch::Isa::Avx2, dir),
-        |ptrs, len, scratch, c0| {
-            // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and
-            // FMA; the driver hands each task a block's base pointers and
-            // columns c0..c0+8 of it alone.
-            unsafe { column::column_group_raw(ptrs, len, scratch, plan, (c0, dir)) }
-        },
-    );
-}
-
 /// [`super::generic::wrap_run`] on 4-lane vectors, the partner run read
 /// and written with its lanes reversed (the compiler's loop over the
 /// reversed iterator did that lane by lane). The runs' length must be a

@@ -9,7 +9,7 @@
 
 use super::Direction;
 use super::generic::ChunkConsts;
-use super::plan::{ColumnPlan, OddPass, Twiddles};
+use super::plan::{ColumnPlan, Twiddles};
 
 #[cfg(target_arch = "x86_64")]
 mod butterfly;
@@ -142,32 +142,6 @@ pub(crate) fn column_groups_avx512_par(
             },
         );
     }
-}
-
-/// [`column_groups_avx512_par`] on all q blocks of a length q·2^k with the
-/// radix-q pass fused in ([`super::par::for_each_group_with_odd`]), on
-/// `pool` or (`None`) this thread.
-pub(crate) fn column_groups_odd_avx512(
-    t: Avx512,
-    pool: Option<&rayon::ThreadPool>,
-    d: [&mut [f64]; 2],
-    (plan, tw, odd): (&ColumnPlan, &Twiddles, &OddPass),
-    dir: Direction,
-) {
-    let _ = t;
-    #[cfg(target_arch = "x86_64")]
-    super::par::for_each_group_with_odd(
-        pool,
-        d,
-        (plan, odd),
-        (super::dispatch::Isa::Avx512, dir),
-        |ptrs, len, scratch, c0| {
-            // SAFETY: an `Avx512` token exists only if the CPU has
-            // AVX-512F; the driver hands each task a block's base pointers
-            // and columns c0..c0+8 of it alone.
-            unsafe { column::column_group_raw(ptrs, len, scratch, plan, tw, (c0, dir)) }
-        },
-    );
 }
 
 /// The carry of one chunk as eight serial carries side by side (the

@@ -309,24 +309,9 @@ impl SoaFft {
     }
 
     /// The radix-q pass (first forward, last inverse), and the stages above
-    /// the leaves of each block's power-of-two FFT: with the hand-written
-    /// kernels, in one sweep when the blocks have column stages.
+    /// the leaves of each block's power-of-two FFT.
     fn columns(&self, dir: Direction, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
         let len = self.padded_len();
-        let plan = &self.plan;
-        if let Some(odd) = &self.odd
-            && (plan.radix2 || !plan.quarters.is_empty())
-        {
-            let d = [&mut re[..len], &mut im[..len]];
-            if let Some(t) = self.isa.avx512_token() {
-                avx512::column_groups_odd_avx512(t, pool, d, (plan, &self.tw, odd), dir);
-                return;
-            }
-            if let Some(t) = self.isa.avx2_token() {
-                avx2::column_groups_odd_avx2(t, pool, d, (plan, odd), dir);
-                return;
-            }
-        }
         if let Some(odd) = self.odd.as_ref().filter(|_| dir == Direction::Forward) {
             self.odd_pass(odd, dir, [&mut re[..len], &mut im[..len]], pool);
         }
