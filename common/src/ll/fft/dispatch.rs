@@ -132,7 +132,13 @@ dispatch! {
         c0: usize,
         dir: Direction
     );
-    fn odd_pass(d: [&mut [f64]; 2], pass: &OddPass, dir: Direction);
+    fn odd_columns(
+        re: &mut [&mut [f64]],
+        im: &mut [&mut [f64]],
+        pass: &OddPass,
+        j0: usize,
+        dir: Direction
+    );
     fn carry_split(
         d: [&mut [f64]; 2],
         w: [&[f64]; 4],

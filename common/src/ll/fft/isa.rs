@@ -20,8 +20,10 @@ use std::str::FromStr;
 /// [`super::FftOptions::isa`] is `None` (`avx512`, `avx2` or `baseline`).
 pub const ISA_ENV: &str = "MERSENNE_FFT_ISA";
 
-/// An instruction set our FFT kernels are compiled for. Only lengths on our
-/// own FFT (powers of two) use it; the rustfft fallback picks its own.
+/// An instruction set our FFT kernels are compiled for. Every length on our
+/// own FFT (k·2^n with k ∈ {1, 3, 5, 7}) runs with it; the rustfft
+/// fallback, which the engine leaves only for lengths our FFT cannot do,
+/// picks its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
     /// AVX-512F/VL/DQ with FMA, 8 doubles per vector, hand-written kernels.

@@ -2,8 +2,8 @@
 //! themselves.
 //!
 //! Squaring is the Crandall–Fagin IBDWT in double precision, on our own
-//! structure-of-arrays FFT for power-of-two lengths and on rustfft for the
-//! others. The files, from the top down:
+//! structure-of-arrays FFT for lengths k·2^n with k ∈ {1, 3, 5, 7}, on
+//! rustfft for the others. The files, from the top down:
 //!
 //! * `mod.rs`: the engine and its error checks; `lengths.rs`: the length
 //!   table; `isa.rs`: the instruction set a caller may force.

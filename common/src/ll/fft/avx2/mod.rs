@@ -1,6 +1,6 @@
 //! The hand-written AVX2+FMA kernels (4 doubles a vector, 16 registers):
-//! the column groups, radix-4 butterfly runs, the last two radix-4
-//! stages of the leaves, the real-wrap and the lane-parallel carry. The kernels are `unsafe` `#[target_feature]`
+//! the column groups, radix-4 butterfly runs, the radix-3, 5 and 7 pass,
+//! the last two radix-4 stages of the leaves, the real-wrap and the lane-parallel carry. The kernels are `unsafe` `#[target_feature]`
 //! functions in the submodules; the safe functions here take an [`Avx2`]
 //! token, which [`super::dispatch::Isa::avx2_token`] hands out only after
 //! detecting the features, and that token is the whole safety argument
@@ -9,7 +9,7 @@
 
 use super::Direction;
 use super::generic::ChunkConsts;
-use super::plan::{ColumnPlan, GROUP};
+use super::plan::{ColumnPlan, GROUP, OddPass};
 
 #[cfg(target_arch = "x86_64")]
 mod butterfly;
@@ -17,6 +17,8 @@ mod butterfly;
 mod carry;
 #[cfg(target_arch = "x86_64")]
 mod column;
+#[cfg(target_arch = "x86_64")]
+mod odd;
 #[cfg(target_arch = "x86_64")]
 mod ops;
 #[cfg(target_arch = "x86_64")]
@@ -156,4 +158,23 @@ pub(crate) fn carry_lanes_avx2(
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("no Avx2 token off x86-64")
+}
+
+/// [`super::generic::odd_columns`] on 4-lane vectors (the column range's
+/// length a multiple of 4): the q-point butterflies on one vector per
+/// point, where the generic kernel's 8-point rows take two AVX2 vectors
+/// each, more than 16 registers hold at q = 7.
+pub(crate) fn odd_columns_avx2(
+    t: Avx2,
+    re: &mut [&mut [f64]],
+    im: &mut [&mut [f64]],
+    pass: &OddPass,
+    (j0, dir): (usize, Direction),
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        odd::odd_columns(re, im, pass, j0, dir)
+    }
 }

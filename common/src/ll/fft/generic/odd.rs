@@ -11,13 +11,21 @@ use super::fma;
 /// butterflies are straight-line vector code.
 const L: usize = 8;
 
-/// The pass on (re, im), q blocks of `pass.block` doubles each.
+/// The pass on the columns j0..j0 + len of the q blocks: `re[t]` and
+/// `im[t]` are those columns of block t (all of one length, a multiple
+/// of 8), so that column ranges can go to different threads.
 #[inline(always)]
-pub(crate) fn odd_pass<const F: bool>([re, im]: [&mut [f64]; 2], pass: &OddPass, dir: Direction) {
+pub(crate) fn odd_columns<const F: bool>(
+    re: &mut [&mut [f64]],
+    im: &mut [&mut [f64]],
+    pass: &OddPass,
+    j0: usize,
+    dir: Direction,
+) {
     match pass.q {
-        3 => odd_columns::<F, 3>(re, im, pass, dir),
-        5 => odd_columns::<F, 5>(re, im, pass, dir),
-        7 => odd_columns::<F, 7>(re, im, pass, dir),
+        3 => odd_q::<F, 3>(re, im, pass, j0, dir),
+        5 => odd_q::<F, 5>(re, im, pass, j0, dir),
+        7 => odd_q::<F, 7>(re, im, pass, j0, dir),
         q => unreachable!("no radix-{q} pass"),
     }
 }
@@ -40,27 +48,29 @@ fn twiddle<const F: bool>(
 }
 
 #[inline(always)]
-fn odd_columns<const F: bool, const Q: usize>(
-    re: &mut [f64],
-    im: &mut [f64],
+fn odd_q<const F: bool, const Q: usize>(
+    re: &mut [&mut [f64]],
+    im: &mut [&mut [f64]],
     pass: &OddPass,
+    j0: usize,
     dir: Direction,
 ) {
     let b = pass.block;
-    let (re, im) = (&mut re[..Q * b], &mut im[..Q * b]);
+    let len = re[0].len();
+    assert!(re.len() == Q && im.len() == Q && len.is_multiple_of(L) && j0 + len <= b);
     let (tr, ti) = (&pass.tw_re[..(Q - 1) * b], &pass.tw_im[..(Q - 1) * b]);
     let h = (Q - 1) / 2;
     let (cos, sin) = (&pass.cos, &pass.sin);
-    for j in (0..b).step_by(L) {
+    for j in (0..len).step_by(L) {
         let mut xr = [[0.0; L]; Q];
         let mut xi = [[0.0; L]; Q];
         for t in 0..Q {
-            xr[t].copy_from_slice(&re[t * b + j..][..L]);
-            xi[t].copy_from_slice(&im[t * b + j..][..L]);
+            xr[t].copy_from_slice(&re[t][j..][..L]);
+            xi[t].copy_from_slice(&im[t][j..][..L]);
         }
         if dir == Direction::Inverse {
             for s in 1..Q {
-                let w = (s - 1) * b + j;
+                let w = (s - 1) * b + j0 + j;
                 twiddle::<F>(&mut xr[s], &mut xi[s], &tr[w..w + L], &ti[w..w + L], true);
             }
         }
@@ -109,13 +119,13 @@ fn odd_columns<const F: bool, const Q: usize>(
         }
         if dir == Direction::Forward {
             for s in 1..Q {
-                let w = (s - 1) * b + j;
+                let w = (s - 1) * b + j0 + j;
                 twiddle::<F>(&mut yr[s], &mut yi[s], &tr[w..w + L], &ti[w..w + L], false);
             }
         }
         for t in 0..Q {
-            re[t * b + j..][..L].copy_from_slice(&yr[t]);
-            im[t * b + j..][..L].copy_from_slice(&yi[t]);
+            re[t][j..][..L].copy_from_slice(&yr[t]);
+            im[t][j..][..L].copy_from_slice(&yi[t]);
         }
     }
 }

@@ -114,6 +114,24 @@ fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] 
     ]
 }
 
+/// One column range of each of the q blocks.
+type Ranges<'a> = Vec<&'a mut [f64]>;
+
+/// Columns k·cols..(k + 1)·cols of each of the q blocks of b words of x,
+/// for each k.
+fn column_ranges(x: &mut [f64], q: usize, b: usize, cols: usize) -> Vec<Ranges<'_>> {
+    let mut ranges: Vec<Ranges<'_>> = Vec::new();
+    for block in x[..q * b].chunks_exact_mut(b) {
+        for (k, r) in block.chunks_mut(cols).enumerate() {
+            match ranges.get_mut(k) {
+                Some(v) => v.push(r),
+                None => ranges.push(vec![r]),
+            }
+        }
+    }
+    ranges
+}
+
 /// The threads a squaring may use beyond the caller's (`None`: none).
 type Pool<'a> = Option<&'a rayon::ThreadPool>;
 
@@ -295,7 +313,7 @@ impl SoaFft {
     fn columns(&self, dir: Direction, re: &mut [f64], im: &mut [f64], pool: Pool<'_>) {
         let len = self.padded_len();
         if let Some(odd) = self.odd.as_ref().filter(|_| dir == Direction::Forward) {
-            simd::odd_pass(self.isa, [&mut re[..len], &mut im[..len]], odd, dir);
+            self.odd_pass(odd, dir, [&mut re[..len], &mut im[..len]], pool);
         }
         let block = len / self.odd_factor();
         let blocks = re[..len].chunks_exact_mut(block);
@@ -303,7 +321,42 @@ impl SoaFft {
             self.block_columns(dir, r, i, pool);
         }
         if let Some(odd) = self.odd.as_ref().filter(|_| dir == Direction::Inverse) {
-            simd::odd_pass(self.isa, [&mut re[..len], &mut im[..len]], odd, dir);
+            self.odd_pass(odd, dir, [&mut re[..len], &mut im[..len]], pool);
+        }
+    }
+
+    /// The radix-q pass over the q blocks of (re, im), in column ranges
+    /// shared out over `pool` (each range of every block goes to one task:
+    /// the pass reads column j of all q blocks together).
+    fn odd_pass(&self, odd: &OddPass, dir: Direction, [re, im]: [&mut [f64]; 2], pool: Pool<'_>) {
+        let b = odd.block;
+        // Ranges of whole 1 KiB-aligned runs, a few per thread so that a
+        // thread slowed by a neighbour does not hold the others up.
+        let cols = match pool {
+            Some(p) => (b / (4 * p.current_num_threads()))
+                .next_multiple_of(128)
+                .min(b),
+            None => b,
+        };
+        let tasks = column_ranges(re, odd.q, b, cols)
+            .into_iter()
+            .zip(column_ranges(im, odd.q, b, cols))
+            .enumerate();
+        let isa = self.isa;
+        let run = |(k, (mut r, mut i)): (usize, (Ranges<'_>, Ranges<'_>))| {
+            let j0 = k * cols;
+            match isa.avx2_token() {
+                Some(t) => avx2::odd_columns_avx2(t, &mut r, &mut i, odd, (j0, dir)),
+                None => simd::odd_columns(isa, &mut r, &mut i, odd, j0, dir),
+            }
+        };
+        match pool {
+            Some(p) => {
+                use rayon::prelude::*;
+                let tasks: Vec<_> = tasks.collect();
+                p.install(|| tasks.into_par_iter().for_each(run));
+            }
+            None => tasks.for_each(run),
         }
     }
 

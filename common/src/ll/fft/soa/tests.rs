@@ -343,3 +343,95 @@ fn two_level_weights_match_the_definitions() {
         }
     }
 }
+
+/// The hand-written AVX2 radix-3, 5 and 7 pass against the generic pass
+/// compiled for AVX2, on the whole column range and on ranges of it as the
+/// threaded pass cuts them.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn hand_written_odd_pass_matches_the_generic_one() {
+    use super::super::Direction;
+    use super::super::avx2::odd_columns_avx2;
+    use super::super::dispatch::odd_columns;
+    use super::super::plan::{LEAF, OddPass, ROW_PAD};
+    if !Isa::supported().contains(&Isa::Avx2) {
+        super::super::isa::report_skip(
+            "hand_written_odd_pass_matches_the_generic_one",
+            super::super::Isa::Avx2,
+        );
+        return;
+    }
+    let t = Isa::Avx2.avx2_token().expect("AVX2 is supported");
+    for q in [3usize, 5, 7] {
+        let pass = OddPass::new(q, 4 * LEAF, LEAF, LEAF + ROW_PAD);
+        let b = pass.block;
+        let (re0, im0) = random(q * b, q as u64);
+        for dir in [Direction::Forward, Direction::Inverse] {
+            let (mut gr, mut gi) = (re0.clone(), im0.clone());
+            let mut r: Vec<&mut [f64]> = gr.chunks_exact_mut(b).collect();
+            let mut i: Vec<&mut [f64]> = gi.chunks_exact_mut(b).collect();
+            odd_columns(Isa::Avx2, &mut r, &mut i, &pass, 0, dir);
+            for cols in [b, 128, 4] {
+                let (mut hr, mut hi) = (re0.clone(), im0.clone());
+                let ranges = column_ranges_of(&mut hr, q, b, cols)
+                    .into_iter()
+                    .zip(column_ranges_of(&mut hi, q, b, cols));
+                for (k, (mut r, mut i)) in ranges.enumerate() {
+                    odd_columns_avx2(t, &mut r, &mut i, &pass, (k * cols, dir));
+                }
+                // The inverse twiddle rounds its products in another
+                // order (cmulc), so agreement is to the last bits only.
+                let worst = (hr.iter().zip(&gr))
+                    .chain(hi.iter().zip(&gi))
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f64, f64::max);
+                assert!(
+                    worst < 1e-14,
+                    "q={q} {dir:?} ranges of {cols}: AVX2 pass off by {worst}"
+                );
+            }
+            assert!(gr != re0, "q={q}: the pass changed nothing");
+        }
+    }
+}
+
+/// Columns k·cols.. of each of the q blocks, for each k (the test's own
+/// copy of the split, so that a wrong split in the FFT would show).
+#[cfg(target_arch = "x86_64")]
+fn column_ranges_of(x: &mut [f64], q: usize, b: usize, cols: usize) -> Vec<Vec<&mut [f64]>> {
+    let mut out: Vec<Vec<&mut [f64]>> = (0..b.div_ceil(cols)).map(|_| Vec::new()).collect();
+    for block in x[..q * b].chunks_exact_mut(b) {
+        for (k, r) in block.chunks_mut(cols).enumerate() {
+            out[k].push(r);
+        }
+    }
+    out
+}
+
+/// The column stages (the radix-q pass included) on two threads give the
+/// same bits as on one, for every instruction set and odd factor, forward
+/// and inverse: each element's arithmetic is the same whichever thread
+/// does it.
+#[test]
+fn threaded_column_stages_match_one_thread_bit_for_bit() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("two threads");
+    for m in [8192usize, 3 << 12, 5 << 12, 7 << 12] {
+        for isa in Isa::all_supported() {
+            let fft = SoaFft::new(m, isa);
+            let len = fft.padded_len();
+            let (re0, im0) = random(len, m as u64);
+            let (mut ar, mut ai) = (re0.clone(), im0.clone());
+            let (mut br, mut bi) = (re0.clone(), im0.clone());
+            fft.forward_columns(&mut ar, &mut ai, None);
+            fft.forward_columns(&mut br, &mut bi, Some(&pool));
+            assert!(ar == br && ai == bi, "m={m} {isa:?}: forward differs");
+            assert!(ar != re0, "m={m} {isa:?}: forward changed nothing");
+            fft.inverse_columns(&mut ar, &mut ai, None);
+            fft.inverse_columns(&mut br, &mut bi, Some(&pool));
+            assert!(ar == br && ai == bi, "m={m} {isa:?}: inverse differs");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The radix-3, 5 and 7 pass ([`super::super::plan::OddPass`]) on 4-lane
+//! vectors: the same operations as `generic::odd_columns`, one vector of
+//! four columns of each of the q blocks at a time, the q-point DFT in the
+//! Winograd-free form (sums and differences of mirrored points, then one
+//! fma chain per output pair), the cos and sin held in registers.
+
+use super::super::Direction;
+use super::super::plan::OddPass;
+use super::ops::*;
+use std::arch::x86_64::*;
+
+/// See [`super::odd_columns_avx2`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn odd_columns(
+    re: &mut [&mut [f64]],
+    im: &mut [&mut [f64]],
+    pass: &OddPass,
+    j0: usize,
+    dir: Direction,
+) {
+    match pass.q {
+        3 => odd_q::<3>(re, im, pass, j0, dir),
+        5 => odd_q::<5>(re, im, pass, j0, dir),
+        7 => odd_q::<7>(re, im, pass, j0, dir),
+        q => unreachable!("no radix-{q} pass"),
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn odd_q<const Q: usize>(
+    re: &mut [&mut [f64]],
+    im: &mut [&mut [f64]],
+    pass: &OddPass,
+    j0: usize,
+    dir: Direction,
+) {
+    let b = pass.block;
+    let len = re[0].len();
+    assert!(
+        re.len() == Q
+            && im.len() == Q
+            && len.is_multiple_of(4)
+            && j0 + len <= b
+            && re.iter().chain(im.iter()).all(|s| s.len() == len)
+            && pass.tw_re.len() >= (Q - 1) * b
+            && pass.tw_im.len() >= (Q - 1) * b
+    );
+    let h = (Q - 1) / 2;
+    let cos: [__m256d; 7] = std::array::from_fn(|k| _mm256_set1_pd(pass.cos[k]));
+    let sin: [__m256d; 7] = std::array::from_fn(|k| _mm256_set1_pd(pass.sin[k]));
+    let zero = _mm256_setzero_pd();
+    let (tr, ti) = (pass.tw_re.as_ptr(), pass.tw_im.as_ptr());
+    for j in (0..len).step_by(4) {
+        // SAFETY: j + 4 ≤ len, every block slice is len long (asserted),
+        // and (s − 1)·b + j0 + j + 4 ≤ (Q − 1)·b ≤ the twiddle tables'
+        // length for s < Q since j0 + len ≤ b.
+        unsafe {
+            let mut x: [C; Q] = std::array::from_fn(|t| {
+                (
+                    _mm256_loadu_pd(re[t].as_ptr().add(j)),
+                    _mm256_loadu_pd(im[t].as_ptr().add(j)),
+                )
+            });
+            let w = |s: usize| {
+                let at = (s - 1) * b + j0 + j;
+                (_mm256_loadu_pd(tr.add(at)), _mm256_loadu_pd(ti.add(at)))
+            };
+            if dir == Direction::Inverse {
+                for (s, xs) in x.iter_mut().enumerate().skip(1) {
+                    let (wr, wi) = w(s);
+                    *xs = cmulc(xs.0, xs.1, wr, wi);
+                }
+            }
+            // As the generic kernel: a_t = x_t + x_{q−t}, d_t = x_t − x_{q−t},
+            // u = x_0 + Σ a_t·cos, v = Σ d_t·sin, outputs u ∓ i·v.
+            let mut a = [(zero, zero); 3];
+            let mut d = [(zero, zero); 3];
+            let mut y = [(zero, zero); Q];
+            let mut y0 = x[0];
+            for t in 1..=h {
+                a[t - 1] = add(x[t], x[Q - t]);
+                d[t - 1] = sub(x[t], x[Q - t]);
+                y0 = add(y0, a[t - 1]);
+            }
+            y[0] = y0;
+            for s in 1..=h {
+                let mut u = x[0];
+                let mut v = (zero, zero);
+                for t in 1..=h {
+                    let k = (s * t) % Q;
+                    u = (
+                        _mm256_fmadd_pd(a[t - 1].0, cos[k], u.0),
+                        _mm256_fmadd_pd(a[t - 1].1, cos[k], u.1),
+                    );
+                    v = (
+                        _mm256_fmadd_pd(d[t - 1].0, sin[k], v.0),
+                        _mm256_fmadd_pd(d[t - 1].1, sin[k], v.1),
+                    );
+                }
+                let (lo, hi) = if dir == Direction::Forward {
+                    (s, Q - s)
+                } else {
+                    (Q - s, s)
+                };
+                y[lo] = (_mm256_add_pd(u.0, v.1), _mm256_sub_pd(u.1, v.0));
+                y[hi] = (_mm256_sub_pd(u.0, v.1), _mm256_add_pd(u.1, v.0));
+            }
+            if dir == Direction::Forward {
+                for (s, ys) in y.iter_mut().enumerate().skip(1) {
+                    let (wr, wi) = w(s);
+                    *ys = cmul(ys.0, ys.1, wr, wi);
+                }
+            }
+            for (t, yt) in y.iter().enumerate() {
+                _mm256_storeu_pd(re[t].as_mut_ptr().add(j), yt.0);
+                _mm256_storeu_pd(im[t].as_mut_ptr().add(j), yt.1);
+            }
+        }
+    }
+}
