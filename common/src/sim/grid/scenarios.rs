@@ -21,6 +21,7 @@ impl World {
         let t = self.now + k * self.period();
         self.run_until(t);
         self.rows.collect();
+        self.note_arrivals();
     }
 
     /// Grows the grid to `target` peers in waves that double it, each
