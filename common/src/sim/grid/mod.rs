@@ -236,9 +236,10 @@ pub struct GridReport {
     pub results_tracked: usize,
     /// Results acknowledged by an owner.
     pub results_acked: usize,
-    /// Crashes and joins during the run.
+    /// Crashes during the run.
     pub crashes: usize,
-    /// Joins after the start.
+    /// Joins from the submission on (the peers that grew the grid to
+    /// `nodes` before it are not counted).
     pub joins: usize,
     /// Newcomers that went away because the one peer they knew crashed
     /// before they got in (not zombies: they were never in a ring).

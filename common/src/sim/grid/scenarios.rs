@@ -98,6 +98,8 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
     let period = w.period();
     let submit_at = w.now;
     w.traffic = Default::default();
+    // Churn's joins, not the growth's.
+    w.joins = 0;
     w.step(
         0,
         Input::Submit {
