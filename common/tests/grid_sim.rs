@@ -86,6 +86,19 @@ fn mass_failure_loses_nothing() {
     assert!(r.periods_to_one_ring.is_some());
 }
 
+/// Seed 0x51ed0003 failed `results_tracked >= units` with nothing lost: a
+/// peer crashed with the only result of M4241 still in a message it had
+/// sent, so no other peer held it at the crash and the check stopped
+/// looking at it, though the message arrived and every table got it. A
+/// result that reaches a live peer after its cruncher crashed now counts
+/// as having left it.
+#[test]
+fn mass_failure_tracks_a_result_in_flight_at_the_crash() {
+    let r = run(0x51ed_0003, GridScenario::MassFailure { fraction: 0.5 });
+    check(&r, "mass failure, result in flight");
+    assert_eq!(r.live_nodes, 10);
+}
+
 /// Found by `partition_into_two_and_three_heals` (seed 0x9e1d0004): after
 /// the heal, a peer of one side wrote its result with compare-and-set on the
 /// version it had read, the owner held the other side's copy at that same

@@ -46,8 +46,9 @@ Figures (the JSON object on the last line with --json), over the live peers at t
   periods_to_one_ring     periods from the last heal (end of cut or pause, the mass failure,
                           the end of churn) until one ring with every first successor right
   results_lost            results that left their cruncher (acknowledged in a record, or in
-                          another table when it died) or whose cruncher lives, held by no
-                          live table and no live record
+                          another live table or record when it died or, sent before it died,
+                          once they arrived) or whose cruncher lives, held by no live table
+                          and no live record
   records_lost            units whose record is missing at the key's true owner or at the
                           owner's first successor (not \"anywhere\")
   acked_writes_lost       results an owner acknowledged as stored that the record at the

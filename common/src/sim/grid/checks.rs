@@ -151,6 +151,27 @@ impl World {
         lost
     }
 
+    /// Whether a live peer other than its cruncher holds the result, in
+    /// its table or in the unit's record.
+    pub(super) fn held_by_others(&self, k: &ResultKey) -> bool {
+        let matches = self.names(k);
+        let key = Id(unit_key(k.0));
+        self.slots.iter().enumerate().any(|(j, s)| {
+            j as u32 != k.1
+                && s.alive
+                && (s
+                    .g
+                    .results()
+                    .get(k.0)
+                    .is_some_and(|v| v.iter().any(&matches))
+                    || s.g
+                        .ring()
+                        .record(key)
+                        .and_then(WireUnit::decode)
+                        .is_some_and(|u| u.results.iter().any(&matches)))
+        })
+    }
+
     /// Results that left their cruncher (or whose cruncher lives) and that
     /// no live table or live record holds: (counted, lost).
     pub(super) fn results_lost(&self) -> (usize, usize) {

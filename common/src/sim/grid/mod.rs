@@ -26,9 +26,11 @@
 //!   until the members form one ring whose every first successor is the
 //!   true one. `None` in `steady`, or if it never happened.
 //! - `results_lost`: results that left the peer that crunched them (a
-//!   result write was acknowledged, or another peer's table held it when
-//!   the cruncher died) or whose cruncher is still alive, and that no live
-//!   peer's table and no live peer's unit record holds.
+//!   result write was acknowledged, or another live peer's table or unit
+//!   record held it when the cruncher died, or received it afterwards from
+//!   a message sent before the crash) or whose cruncher is still alive,
+//!   and that no live peer's table and no live peer's unit record holds.
+//!   `results_tracked` counts the results this looks at.
 //! - `records_lost`: submitted units whose record is missing at the key's
 //!   true owner or at the owner's first successor (the two copies an
 //!   acknowledged write promises), not "anywhere".
@@ -234,9 +236,10 @@ pub struct GridReport {
     pub results_tracked: usize,
     /// Results acknowledged by an owner.
     pub results_acked: usize,
-    /// Crashes and joins during the run.
+    /// Crashes during the run.
     pub crashes: usize,
-    /// Joins after the start.
+    /// Joins from the submission on (the peers that grew the grid to
+    /// `nodes` before it are not counted).
     pub joins: usize,
     /// Newcomers that went away because the one peer they knew crashed
     /// before they got in (not zombies: they were never in a ring).

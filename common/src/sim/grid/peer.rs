@@ -90,6 +90,9 @@ pub(super) struct World {
     pub first_done: HashMap<u64, u64>,
     /// Every result produced, with whether it left its cruncher.
     pub produced: HashMap<ResultKey, bool>,
+    /// Results of crashed crunchers that no other peer held at the crash
+    /// (perhaps still in a message on its way).
+    pub in_flight: Vec<ResultKey>,
     /// Results an owner acknowledged as stored in a unit record.
     pub acked: HashSet<ResultKey>,
     pub crashes: usize,
@@ -130,6 +133,7 @@ impl World {
             crunches_lost: 0,
             first_done: HashMap::new(),
             produced: HashMap::new(),
+            in_flight: Vec::new(),
             acked: HashSet::new(),
             crashes: 0,
             joins: 0,
@@ -221,9 +225,11 @@ impl World {
         slot.died = Some(now);
         self.crunches_lost += slot.crunching.len() as u64;
         slot.crunching.clear();
-        // A result of its own that another live table already holds has
-        // left it; one that no other table holds dies with it, which no
-        // protocol can prevent.
+        // A result of its own that another live peer already holds, in its
+        // table or in a unit record, has left it. One still on its way (a
+        // write or a push sent before the crash) leaves it when it arrives:
+        // `note_arrivals` looks for it once a period. One that never
+        // arrives died with it, which no protocol can prevent.
         let mine: Vec<ResultKey> = self
             .produced
             .iter()
@@ -231,18 +237,27 @@ impl World {
             .map(|(k, _)| *k)
             .collect();
         for k in mine {
-            let elsewhere = self.slots.iter().enumerate().any(|(j, s)| {
-                j as u32 != i
-                    && s.alive
-                    && s.g.results().get(k.0).is_some_and(|v| {
-                        v.iter()
-                            .any(|r| r.shift == k.2 && r.computed_by == self.slots[i as usize].name)
-                    })
-            });
-            if elsewhere {
+            if self.held_by_others(&k) {
                 self.produced.insert(k, true);
+            } else {
+                self.in_flight.push(k);
             }
         }
+    }
+
+    /// Results of crashed crunchers that were on their way at the crash
+    /// and have reached a live peer since: they left their cruncher, so
+    /// from now on `results_lost` counts them.
+    pub fn note_arrivals(&mut self) {
+        let mut waiting = std::mem::take(&mut self.in_flight);
+        waiting.retain(|k| {
+            let arrived = self.held_by_others(k);
+            if arrived {
+                self.produced.insert(*k, true);
+            }
+            !arrived
+        });
+        self.in_flight = waiting;
     }
 
     /// Newcomers still on their first join whose only way in, the peer

@@ -21,6 +21,7 @@ impl World {
         let t = self.now + k * self.period();
         self.run_until(t);
         self.rows.collect();
+        self.note_arrivals();
     }
 
     /// Grows the grid to `target` peers in waves that double it, each
@@ -97,6 +98,8 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
     let period = w.period();
     let submit_at = w.now;
     w.traffic = Default::default();
+    // Churn's joins, not the growth's.
+    w.joins = 0;
     w.step(
         0,
         Input::Submit {
