@@ -535,10 +535,21 @@ impl<A: Address> GridNode<A> {
         }
         let p = rec.exponent;
         // Whoever offered or indexed it has drawn the sample already.
-        let CheckNeed::Wanted(req) = self.checks.need_sampled(&rec, false) else {
-            return false;
+        let req = match self.checks.need_sampled(&rec, false) {
+            CheckNeed::Wanted(req) => req,
+            // Offered by the record's owner, whose table still wants a
+            // check although ours judges the unit verified (reputations
+            // folded in another order differ): trust the owner, as for the
+            // sample, or its unit waits for a check nobody takes.
+            CheckNeed::Verified if !self.ring.owns(Id(crate::work::unit_key(p))) => CheckRequest {
+                exclude_peers: rec.results.iter().map(|r| r.computed_by.clone()).collect(),
+                exclude_shifts: rec.results.iter().map(|r| r.shift).collect(),
+                exclude_engines: BTreeSet::new(),
+            },
+            _ => return false,
         };
-        if req.exclude_peers.contains(&self.name) {
+        if req.exclude_peers.contains(&self.name) || shifts_of(p) <= req.exclude_shifts.len() as u64
+        {
             return false;
         }
         let Ok(new) = rec.check_claimed(&self.name, now.wall_ms, self.cfg.lease_ms) else {
