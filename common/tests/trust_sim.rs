@@ -93,19 +93,19 @@ fn colluding_liars_verify_no_wrong_row_with_an_honest_majority() {
     assert_eq!(t.wrong_verified_rows, 0, "{t:?}");
     assert!(t.liars > 0, "{t:?}");
     assert_eq!(t.liars_quarantined, t.liars, "{t:?}");
-    // 30%: colluders meet on about one unit in three. Still no wrong row
-    // is verified and nothing stalls; but (known, not yet fixed) honest
-    // peers outvoted by a colluding pair are charged a bad result and
-    // quarantined, and most units end disputed, waiting for an operator.
+    // 30%: colluders meet on about one unit in three. A colluding pair
+    // against a single honest result is no verdict (the winner needs a lead
+    // of two), and a caught colluder takes no more checks: the honest
+    // majority settles every dispute, no honest peer is charged, and the
+    // grid settles as with any other liars.
     let (r, t) = run(27, 0.3, LiarKind::Colluding);
     let what = "seed 27 0.3 colluding";
-    assert_eq!(r.units_never_done, 0, "{what}");
+    settled(&r, &t, what);
     assert_eq!(t.wrong_verified_rows, 0, "{what}: {t:?}");
-    let waiting: usize = t.waiting.values().sum();
-    assert_eq!(t.verified + waiting, r.units, "{what}: {t:?}");
-    assert!(
-        !t.waiting.contains_key("waiting for a check"),
-        "{what}: checks wanted but never run: {t:?}"
-    );
     assert_eq!(t.liars_quarantined, t.liars, "{what}: {t:?}");
+    assert!(
+        !t.waiting.keys().any(|k| k.starts_with("disputed")),
+        "{what}: {t:?}"
+    );
+    assert!(t.verified * 10 >= r.units * 8, "{what}: {t:?}");
 }

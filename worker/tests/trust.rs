@@ -38,10 +38,17 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
     // Bounded by count and time: 120 s of polls every 200 ms.
     let mut t = Vec::new();
     let mut pending = BTreeSet::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    for _ in 0..600 {
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(120);
+    // The liar's reputation over time as honest peer 1 sees it: its table
+    // folded every 2 s (every 10th poll) and at the end.
+    let mut series = Vec::new();
+    for poll in 0..600 {
         if let Some(now) = table(&honest[1].addr) {
             t = now;
+        }
+        if poll % 10 == 0 {
+            series.push(reputation_row(started, &t, &liar.peer_id, &policy, &rep));
         }
         let v = table_verdicts(&t, &policy, &rep);
         let lied: BTreeSet<u64> = t
@@ -61,6 +68,12 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+    series.push(reputation_row(started, &t, &liar.peer_id, &policy, &rep));
+    println!("the liar's reputation as honest peer 1 folds it:");
+    println!("   s  results  verified  bad  streak  quarantined");
+    for row in &series {
+        println!("{row}");
     }
     let stuck: Vec<_> = t.iter().filter(|r| pending.contains(&r.exponent)).collect();
     assert!(pending.is_empty(), "lies not outvoted in 120 s: {stuck:?}");
@@ -132,4 +145,32 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
     drop(honest);
     drop(liar);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One line of the liar's reputation series: seconds since `started`, its
+/// results in the table `t`, and the reputation the table implies.
+fn reputation_row(
+    started: std::time::Instant,
+    t: &[UnitResult],
+    liar: &str,
+    policy: &Policy,
+    rep: &ReputationPolicy,
+) -> String {
+    let mut rows: BTreeMap<u64, Vec<UnitResult>> = BTreeMap::new();
+    for r in t {
+        rows.entry(r.exponent).or_default().push(r.clone());
+    }
+    let results = t.iter().filter(|r| r.computed_by == liar).count();
+    let r = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), policy)
+        .get(liar)
+        .copied()
+        .unwrap_or_default();
+    format!(
+        "{:4.0}  {results:7}  {:8}  {:3}  {:6}  {}",
+        started.elapsed().as_secs_f64(),
+        r.verified,
+        r.bad,
+        r.consecutive_valid,
+        r.quarantined(rep)
+    )
 }

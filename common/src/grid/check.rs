@@ -170,21 +170,26 @@ pub(super) fn fresh_shift(p: u64, used: &BTreeSet<u64>, rng: &mut impl Rng) -> u
 fn engine_for(req: &CheckRequest) -> Option<EngineKind> {
     if req.exclude_engines.is_empty() {
         None
-    } else if req.exclude_engines.contains("reference") {
+    } else if req.exclude_engines.iter().any(|e| e.ends_with("reference")) {
+        // By suffix: the simulator names its engines `sim-reference` and
+        // `sim-fft`, and asking it for the reference engine again after a
+        // `sim-reference` run gathered same-engine results up to the cap.
         Some(EngineKind::Fft)
     } else {
         Some(EngineKind::Reference)
     }
 }
 
-/// A result's identity within its row (peer and shift) in 8 bytes: two
-/// results of one exponent would need a 64-bit collision to be taken for
-/// one, the same odds anti-entropy already takes with row fingerprints.
+/// A result's identity (exponent, peer and shift) in 8 bytes: two results
+/// would need a 64-bit collision to be taken for one, the same odds
+/// anti-entropy already takes with row fingerprints. Every peer holds one
+/// for each result of its table, so 8 bytes and not the peer's name.
 fn judged_key(r: &UnitResult) -> u64 {
     use std::hash::{Hash, Hasher};
     // SipHash with fixed keys: the same key for the same result on every
     // run, so a seeded simulation replays.
     let mut h = std::hash::DefaultHasher::new();
+    r.exponent.hash(&mut h);
     r.computed_by.hash(&mut h);
     r.shift.hash(&mut h);
     h.finish()
@@ -197,32 +202,67 @@ fn judged_key(r: &UnitResult) -> u64 {
 /// (`worker results`, the simulator's checks) disagree on who is
 /// quarantined and a unit verified for its owner stays unverified for
 /// everyone else. At equal times a valid result sorts before a bad one.
+///
+/// Only the latest [`Streak::cap`] finish times are kept: every decision
+/// the streak feeds (quarantine exit, trust, the check rate down to its
+/// floor) compares it with a threshold at most the cap, so a streak known
+/// to be at least the cap decides exactly as the whole one would, and a
+/// peer holds a bounded list per identity instead of a time for every
+/// result of its table.
 #[derive(Debug, Default)]
 struct Streak {
     /// Finish time of the latest bad result.
     last_bad: Option<u64>,
-    /// Finish times (with multiplicity) of valid results after it.
-    after: BTreeMap<u64, u32>,
-    /// Valid results after it: the reputation's `consecutive_valid`.
+    /// Finish times of valid results after it, the latest `cap` of them
+    /// (unsorted until they are trimmed or a bad result cuts them).
+    after: Vec<u64>,
+    /// Valid results after it: the reputation's `consecutive_valid`,
+    /// exact below the cap and at least the cap above it.
     len: u32,
 }
 
 impl Streak {
-    fn valid(&mut self, t: u64) {
+    /// The longest streak any decision distinguishes: quarantine exit,
+    /// trust, and the streak at which the check rate reaches its floor.
+    fn cap(policy: &ReputationPolicy) -> usize {
+        let floor = if policy.min_check_rate > 0.0 {
+            (f64::from(policy.trust_after) / policy.min_check_rate).ceil()
+        } else {
+            f64::from(u32::MAX)
+        };
+        (floor.min(f64::from(u32::MAX)) as u32)
+            .max(policy.quarantine_exit)
+            .max(policy.trust_after) as usize
+            + 1
+    }
+
+    fn valid(&mut self, t: u64, cap: usize) {
         if self.last_bad.is_none_or(|b| t > b) {
-            *self.after.entry(t).or_default() += 1;
-            self.len += 1;
+            self.after.push(t);
+            self.len = self.len.saturating_add(1);
+            if self.after.len() >= 2 * cap {
+                self.after.sort_unstable();
+                self.after.drain(..self.after.len() - cap);
+            }
         }
     }
 
-    fn bad(&mut self, t: u64) {
+    fn bad(&mut self, t: u64, cap: usize) {
         if self.last_bad.is_some_and(|b| t <= b) {
             return;
         }
         self.last_bad = Some(t);
-        let later = self.after.split_off(&t.saturating_add(1));
-        self.len -= self.after.values().sum::<u32>();
-        self.after = later;
+        let held = self.after.len();
+        let dropped = held < self.len as usize;
+        self.after.retain(|&v| v > t);
+        // Dropped times are older than every held one: when all held ones
+        // survive, the dropped ones may have too, and the streak is known
+        // only to be at least what is held (which is at least the cap).
+        self.len = if dropped && self.after.len() == held {
+            self.len.min(held.max(cap) as u32)
+        } else {
+            self.after.len() as u32
+        };
     }
 }
 
@@ -236,9 +276,8 @@ pub(super) struct Checks {
     /// Reputations folded from the table, and the quarantined among them.
     pub reps: BTreeMap<String, Reputation>,
     pub quarantined: BTreeSet<String>,
-    /// Results already folded in: (exponent, [`judged_key`]). A peer
-    /// holds one for every result of its table, so not the peer's name.
-    judged: HashSet<(u64, u64)>,
+    /// Results already folded in, by [`judged_key`].
+    judged: HashSet<u64>,
     /// Each peer's run of valid results since its latest bad one, in the
     /// order of the results' finish times.
     streaks: HashMap<String, Streak>,
@@ -282,6 +321,7 @@ impl Checks {
         let before = self.quarantined.len();
         let mut changed = false;
         let touched = std::mem::take(&mut self.touched);
+        let cap = Streak::cap(&self.rep_policy);
         for &p in &touched {
             let Some(rs) = table.get(p) else { continue };
             let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
@@ -290,17 +330,17 @@ impl Checks {
                 continue;
             };
             for r in rs {
-                if !self.judged.insert((p, judged_key(r))) {
+                if !self.judged.insert(judged_key(r)) {
                     continue;
                 }
                 let rep = self.reps.entry(r.computed_by.clone()).or_default();
                 let streak = self.streaks.entry(r.computed_by.clone()).or_default();
                 if r.status == status && r.res64 == res64 {
                     rep.verified = rep.verified.saturating_add(1);
-                    streak.valid(r.finished_ms);
+                    streak.valid(r.finished_ms, cap);
                 } else {
                     rep.bad = rep.bad.saturating_add(1);
-                    streak.bad(r.finished_ms);
+                    streak.bad(r.finished_ms, cap);
                 }
                 rep.consecutive_valid = streak.len;
                 if rep.quarantined(&self.rep_policy) {
@@ -412,7 +452,30 @@ impl<A: Address> GridNode<A> {
             return Vec::new();
         }
         let mut v = Vec::new();
-        for (p, key) in self.checks.open.iter().rev() {
+        // Offers to stealers start at a point that moves with the clock:
+        // a stealer may refuse an offer (its table judges the unit verified
+        // already, or it has a result on it), and always offering the same
+        // few would starve the units behind them.
+        let start = if for_me {
+            u64::MAX
+        } else {
+            let mut x = now.mono.0 ^ 0x9e37_79b9_7f4a_7c15;
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            x ^= x >> 33;
+            self.checks
+                .open
+                .keys()
+                .nth((x % self.checks.open.len().max(1) as u64) as usize)
+                .map_or(u64::MAX, |p| p.saturating_add(1))
+        };
+        let order = self
+            .checks
+            .open
+            .range(..start)
+            .rev()
+            .chain(self.checks.open.range(start..).rev());
+        for (p, key) in order {
             if v.len() >= max {
                 break;
             }
@@ -437,7 +500,11 @@ impl<A: Address> GridNode<A> {
 
     /// Claims checks for up to `free` slots; returns the slots still free.
     pub(super) fn fill_checks(&mut self, now: Now, mut free: usize) -> usize {
-        if !self.checks.on || free == 0 || now.mono < self.checks.idle_until {
+        if !self.checks.on
+            || free == 0
+            || now.mono < self.checks.idle_until
+            || self.checks.quarantined.contains(&self.name)
+        {
             return free;
         }
         let found = self.check_candidates(now, free, true);
@@ -460,15 +527,29 @@ impl<A: Address> GridNode<A> {
     /// Starts the compare-and-set that claims `rec`'s check; false if none
     /// was sent (not wanted, not ours to check, or leased).
     pub(super) fn try_claim_check(&mut self, rec: UnitRecord, now: Now) -> bool {
-        if !self.checks.on || self.stopping {
+        // A quarantined peer's check would count toward nothing, and a
+        // colluder caught once must not keep outvoting honest checkers: it
+        // earns its way back with first tests that others verify.
+        if !self.checks.on || self.stopping || self.checks.quarantined.contains(&self.name) {
             return false;
         }
         let p = rec.exponent;
         // Whoever offered or indexed it has drawn the sample already.
-        let CheckNeed::Wanted(req) = self.checks.need_sampled(&rec, false) else {
-            return false;
+        let req = match self.checks.need_sampled(&rec, false) {
+            CheckNeed::Wanted(req) => req,
+            // Offered by the record's owner, whose table still wants a
+            // check although ours judges the unit verified (reputations
+            // folded in another order differ): trust the owner, as for the
+            // sample, or its unit waits for a check nobody takes.
+            CheckNeed::Verified if !self.ring.owns(Id(crate::work::unit_key(p))) => CheckRequest {
+                exclude_peers: rec.results.iter().map(|r| r.computed_by.clone()).collect(),
+                exclude_shifts: rec.results.iter().map(|r| r.shift).collect(),
+                exclude_engines: BTreeSet::new(),
+            },
+            _ => return false,
         };
-        if req.exclude_peers.contains(&self.name) {
+        if req.exclude_peers.contains(&self.name) || shifts_of(p) <= req.exclude_shifts.len() as u64
+        {
             return false;
         }
         let Ok(new) = rec.check_claimed(&self.name, now.wall_ms, self.cfg.lease_ms) else {

@@ -56,6 +56,14 @@ pub struct Policy {
     /// Results after which a unit that is still disputed stops asking for
     /// more checks and waits for an operator.
     pub max_results: usize,
+    /// In a disputed unit, how many more agreeing results (distinct peers,
+    /// distinct shifts, none quarantined) the winning answer needs than any
+    /// other answer. At 2 a pair that outvotes a single result is not a
+    /// verdict: colluders who meet on a unit would otherwise win it and
+    /// charge the honest peer they outvoted; more checks settle it, and the
+    /// honest majority wins the race (BOINC likewise waits for a canonical
+    /// result before judging anyone).
+    pub margin: usize,
 }
 
 impl Default for Policy {
@@ -65,6 +73,7 @@ impl Default for Policy {
             prime_quorum: 3,
             other_engine_max: 20_000,
             max_results: 8,
+            margin: 2,
         }
     }
 }
@@ -143,19 +152,33 @@ pub fn verdict(
         }
     };
     // An answer is verified when its trusted reports hold a quorum of
-    // distinct peers with distinct shifts and, for a small prime, two engines.
+    // distinct peers with distinct shifts and, for a small prime, two
+    // engines, and lead every other answer's trusted reports by the margin.
+    fn trusted<'r, 'a>(
+        rs: &[&'r Report<'a>],
+        quarantined: &BTreeSet<String>,
+    ) -> Vec<&'r Report<'a>> {
+        rs.iter()
+            .copied()
+            .filter(|r| !quarantined.contains(r.peer))
+            .collect()
+    }
+    let support: BTreeMap<(bool, u64), usize> = groups
+        .iter()
+        .map(|(k, rs)| (*k, distinct_matching(&trusted(rs, quarantined))))
+        .collect();
     let verified: Vec<(bool, u64)> = groups
         .iter()
-        .filter(|((prime, _), rs)| {
-            let trusted: Vec<&Report<'_>> = rs
-                .iter()
-                .copied()
-                .filter(|r| !quarantined.contains(r.peer))
-                .collect();
-            let engines: BTreeSet<&str> = trusted.iter().map(|r| r.engine).collect();
+        .filter(|((prime, res64), rs)| {
+            let engines: BTreeSet<&str> =
+                trusted(rs, quarantined).iter().map(|r| r.engine).collect();
             let needs_engines = *prime && exponent <= policy.other_engine_max;
-            distinct_matching(&trusted) >= quorum_of(*prime)
-                && (!needs_engines || engines.len() >= 2)
+            let mine = support[&(*prime, *res64)];
+            let leads = support
+                .iter()
+                .filter(|(k, _)| **k != (*prime, *res64))
+                .all(|(_, &other)| mine >= other + policy.margin);
+            mine >= quorum_of(*prime) && leads && (!needs_engines || engines.len() >= 2)
         })
         .map(|(k, _)| *k)
         .collect();

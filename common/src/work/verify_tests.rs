@@ -86,16 +86,30 @@ fn distinct_pairs_are_found_where_a_greedy_choice_would_miss_them() {
 }
 
 #[test]
-fn a_mismatch_asks_for_more_until_two_agree_and_the_odd_one_is_bad() {
+fn a_mismatch_asks_for_more_until_one_answer_leads_by_the_margin_and_the_odd_one_is_bad() {
     let first = [rep("a", 1, 10), rep("b", 2, 11)];
     let v = judge(&first);
     assert_eq!(v.state, Verification::Mismatch);
     assert_eq!(v.next_check.unwrap().exclude_peers, set(&["a", "b"]));
+    // A pair against a single result is no verdict: two colluders would
+    // outvote the honest peer and charge it.
     let v = judge(&[first[0], first[1], rep("c", 3, 11)]);
+    assert_eq!(v.state, Verification::Mismatch);
+    assert!(v.bad.is_empty(), "nobody is charged while disputed");
+    assert_eq!(v.next_check.unwrap().exclude_peers, set(&["a", "b", "c"]));
+    let v = judge(&[first[0], first[1], rep("c", 3, 11), rep("d", 4, 11)]);
     assert_eq!(v.state, Verification::Verified);
     assert_eq!(v.answer, Some((Status::Composite, 11)));
-    assert_eq!(v.agreeing, set(&["b", "c"]));
+    assert_eq!(v.agreeing, set(&["b", "c", "d"]));
     assert_eq!(v.bad, set(&["a"]));
+}
+
+#[test]
+fn a_quarantined_loser_counts_toward_no_margin() {
+    let reports = [rep("liar", 1, 10), rep("b", 2, 11), rep("c", 3, 11)];
+    let v = verdict(P, &reports, &set(&["liar"]), &Policy::default());
+    assert_eq!(v.state, Verification::Verified);
+    assert_eq!(v.bad, set(&["liar"]));
 }
 
 #[test]
@@ -174,7 +188,9 @@ fn a_prime_needs_three_and_below_the_limit_a_second_engine() {
 
 #[test]
 fn a_false_prime_claim_is_outvoted_and_charged() {
-    let v = judge(&[prime("liar", 1, "fft"), rep("b", 2, 99), rep("c", 3, 99)]);
+    let two = [prime("liar", 1, "fft"), rep("b", 2, 99), rep("c", 3, 99)];
+    assert_eq!(judge(&two).state, Verification::Mismatch);
+    let v = judge(&[two[0], two[1], two[2], rep("d", 4, 99)]);
     assert_eq!(v.state, Verification::Verified);
     assert_eq!(v.answer, Some((Status::Composite, 99)));
     assert_eq!(v.bad, set(&["liar"]));
@@ -244,7 +260,10 @@ proptest! {
             prop_assert!(brute_force(&agreeing) >= 2);
             let others: Vec<Report<'_>> =
                 reports.iter().copied().filter(|r| r.res64 != res64).collect();
-            prop_assert!(brute_force(&others) < 2, "another answer had a quorum too");
+            prop_assert!(
+                brute_force(&agreeing) >= brute_force(&others) + 2,
+                "won without the margin"
+            );
             for r in &reports {
                 let wrong = reports.iter().any(|o| o.peer == r.peer && o.res64 != res64);
                 prop_assert_eq!(v.bad.contains(r.peer), wrong);
@@ -275,17 +294,18 @@ fn result(p: u64, peer: &str, shift: u64, res64: u64, t: u64) -> UnitResult {
 fn a_table_quarantines_a_peer_caught_lying_and_then_its_word_alone_is_not_enough() {
     let policy = Policy::default();
     let reps = ReputationPolicy::default();
-    // M11: the liar is outvoted by a and b; M13: the liar and c agree.
+    // M11: the liar is outvoted by a, b and d; M13: the liar and c agree.
     let table = [
         result(11, "liar", 1, 666, 1),
         result(11, "a", 2, 0x7, 2),
         result(11, "b", 3, 0x7, 3),
+        result(11, "d", 6, 0x7, 6),
         result(13, "liar", 4, 0x9, 4),
         result(13, "c", 5, 0x9, 5),
     ];
     let naive = verdict(
         13,
-        &[Report::from(&table[3]), Report::from(&table[4])],
+        &[Report::from(&table[4]), Report::from(&table[5])],
         &BTreeSet::new(),
         &policy,
     );
