@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use mersenne_worker::identity::Identity;
-use mersenne_worker::net::{Request, Response};
+use mersenne_worker::net::{self, Request, Response};
 
 /// Runs `coordinator args` to completion; its stdout.
 fn coordinator(args: &[&str]) -> String {
@@ -140,13 +140,15 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
     // (this client has a fresh key and no certificate) but shows it the
     // read-only table.
     for p in &all {
-        match ask(&p.addr, Request::FindWork { max: 1 }) {
-            Some(Response::Error(e)) => assert!(e.contains("not a member"), "{e}"),
-            other => panic!("{}: FindWork from a stranger gave {other:?}", p.addr),
-        }
-        match ask(&p.addr, Request::Submit { from: 401, to: 500 }) {
-            Some(Response::Error(e)) => assert!(e.contains("not a member"), "{e}"),
-            other => panic!("{}: a stranger's submission gave {other:?}", p.addr),
+        for req in [
+            Request::FindWork { max: 1 },
+            Request::Submit { from: 401, to: 500 },
+        ] {
+            let what = format!("{req:?}");
+            match refusal(&p.addr, req) {
+                Err(e) => assert!(e.contains("not a member"), "{what}: {e}"),
+                Ok(other) => panic!("{}: {what} from a stranger gave {other:?}", p.addr),
+            }
         }
         assert!(table(&p.addr).is_some());
     }
@@ -156,6 +158,21 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
     drop(members);
     drop(coord);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One request from a fresh key, bounded at 10 s: the answer, or the
+/// error the peer (or the transport) gave.
+fn refusal(addr: &str, req: Request) -> Result<Response, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), net::one_request(addr, req))
+                .await
+                .map_err(|_| "no answer in 10 s".to_string())?
+                .map_err(|e| e.to_string())
+        })
 }
 
 /// Unit records a peer holds.
