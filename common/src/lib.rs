@@ -8,6 +8,7 @@
 
 pub mod grid;
 pub mod ll;
+pub mod membership;
 pub mod primes;
 pub mod ring;
 pub mod sim;

@@ -4,6 +4,8 @@
 //! It is an ordinary peer (the same node code as `worker`) that by default
 //! does not crunch; the grid works without it.
 
+pub mod project;
+
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -16,8 +18,9 @@ use mersenne_worker::node::{self, NodeConfig};
 #[command(
     name = "coordinator",
     version,
+    args_conflicts_with_subcommands = true,
     about = "Well-known entry point of a Mersenne Ring grid (optional: the grid works without it)",
-    after_help = "Examples:\n  coordinator --listen 0.0.0.0:7700 --advertise HOST_A:7700 --seed-range 2-100000\n  coordinator --listen 0.0.0.0:7700 --http 127.0.0.1:8080   # dashboard and /metrics"
+    after_help = "Examples:\n  coordinator project-key --dir project   # then admit, revoke: see the README\n  coordinator --listen 0.0.0.0:7700 --advertise HOST_A:7700 --seed-range 2-100000\n  coordinator --listen 0.0.0.0:7700 --http 127.0.0.1:8080   # dashboard and /metrics"
 )]
 pub struct Config {
     /// Options every peer takes (shared with `worker`).
@@ -36,6 +39,13 @@ pub struct Config {
     /// (`--http`, `--http-public`).
     #[command(flatten)]
     pub http: HttpArgs,
+    /// Project mode: the project directory (`project-key` made it). The
+    /// coordinator certifies its own key and runs with `--project`.
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// A project command instead of running.
+    #[command(subcommand)]
+    pub command: Option<project::ProjectCmd>,
 }
 
 impl Config {
@@ -53,6 +63,10 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let mut config = config;
+    if let Some(dir) = &config.project_dir {
+        config.ring.project = Some(project::certify_self(dir, &config.data)?);
+    }
     config.ring.preflight().await?;
     node::run(config.node_config(), shutdown).await
 }

@@ -5,7 +5,10 @@ use mersenne_coordinator::{Config, run};
 use mersenne_worker::grid_cli::shutdown_signal;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let mut config = Config::parse();
+    if let Some(cmd) = config.command.take() {
+        return mersenne_coordinator::project::run(cmd);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use rand_core::OsRng;
 
+use mersenne_common::membership::{Certificate, Revocations};
 use mersenne_common::work::{UnitResult, peer_ring_id, signature};
 
 /// The key file's name under `--data`.
@@ -136,6 +137,24 @@ impl Identity {
     /// Signs `msg` with the secret key.
     pub fn sign(&self, msg: &[u8]) -> Signature {
         self.key.sign(msg)
+    }
+
+    /// A membership certificate for `member`, signed with this key as the
+    /// project's key (`coordinator admit`).
+    pub fn certify(
+        &self,
+        member: [u8; 32],
+        issued_ms: u64,
+        expires_ms: u64,
+        serial: u64,
+    ) -> Certificate {
+        Certificate::sign(&self.key, member, issued_ms, expires_ms, serial)
+    }
+
+    /// A revocation list, signed with this key as the project's key
+    /// (`coordinator revoke`).
+    pub fn sign_revocations(&self, version: u64, revoked: Vec<[u8; 32]>) -> Revocations {
+        Revocations::sign(&self.key, version, revoked)
     }
 
     /// `r` signed by this peer: `computed_by` becomes its peer id, and the

@@ -61,6 +61,11 @@ pub struct RingArgs {
     /// A peer of the ring to join (host:port). Without it, start a new ring.
     #[arg(long, value_name = "PEER")]
     pub join: Option<String>,
+    /// Project mode: the project key's peer id (`coordinator project-key`
+    /// prints it). Only peers with a certificate from that key are heard;
+    /// this peer's own is read from DATA/membership.cert.
+    #[arg(long, value_name = "PEER_ID")]
+    pub project: Option<String>,
     /// Address to listen on; port 0 picks a free one (printed on stdout).
     #[arg(long, default_value = "0.0.0.0:7700", value_name = "ADDR")]
     pub listen: String,
@@ -124,6 +129,7 @@ impl RingArgs {
         c.limits.idle = Duration::from_secs(self.idle_secs.max(1));
         c.limits.submit_exponents_per_min = self.submit_per_min.max(1);
         c.limits.results_per_sec = self.results_per_sec.max(1);
+        c.project = self.project.clone();
         c
     }
 }

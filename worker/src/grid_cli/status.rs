@@ -119,6 +119,13 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         st.ring_ops,
         st.connections
     )?;
+    if st.not_member > 0 {
+        writeln!(
+            out,
+            "project      {} frames refused from keys without a valid certificate",
+            st.not_member
+        )?;
+    }
     writeln!(
         out,
         "claims       {} ({:.2} ms each to find and claim), {} lease renewals",

@@ -302,6 +302,10 @@ pub struct NodeStatus {
     /// sender's, or whose address another key holds).
     #[serde(default)]
     pub ring_forged: u64,
+    /// Frames refused in project mode: from keys without a valid,
+    /// current, unrevoked certificate, or (from guests) not read-only.
+    #[serde(default)]
+    pub not_member: u64,
     /// Ring messages dropped since start because the queue to their peer
     /// was full (`PEER_QUEUE_BYTES`): the ring repairs what they carried,
     /// but a count that keeps growing means a peer that cannot keep up.

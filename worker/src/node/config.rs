@@ -39,6 +39,9 @@ pub enum StartError {
     /// another key than the one asked for.
     #[error("{0}")]
     Net(#[from] crate::net::NetError),
+    /// Project mode could not start (`--project`).
+    #[error("{0}")]
+    Project(#[from] super::project::ProjectError),
     /// The crunch pool could not be built.
     #[error("crunch pool: {0}")]
     Pool(#[from] rayon::ThreadPoolBuildError),
@@ -84,6 +87,9 @@ pub struct NodeConfig {
     pub normal_priority: bool,
     /// Wrong results on purpose (tests; see `fault.rs`).
     pub fault: super::Fault,
+    /// Project mode: the project key's peer id (`--project`); none for
+    /// open mode.
+    pub project: Option<String>,
 }
 
 impl NodeConfig {
@@ -108,6 +114,7 @@ impl NodeConfig {
             policy: crate::citizen::Policy::default(),
             normal_priority: false,
             fault: super::Fault::default(),
+            project: None,
         }
     }
 

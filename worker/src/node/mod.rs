@@ -33,6 +33,7 @@ pub use fault::Fault;
 mod pause;
 mod peers;
 mod persist;
+pub mod project;
 mod ring_task;
 mod sender;
 mod server;
@@ -81,6 +82,9 @@ pub(crate) struct Counters {
     pub iterations: Arc<AtomicU64>,
     /// Ring messages refused for speaking for another key.
     pub ring_forged: AtomicU64,
+    /// Frames refused in project mode (shared with the swarm's
+    /// membership checks).
+    pub not_member: Arc<AtomicU64>,
 }
 
 /// What the tasks of one peer share: channels and counters, no state.
@@ -162,12 +166,23 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let limiter = Arc::new(limits::Limiter::new(cfg.limits.clone()));
     let (inbound_tx, inbound) = mpsc::channel(1024);
     let listen = listen_addr(&cfg.listen, &identity).await?;
+    let counters = Counters::default();
+    let membership = match &cfg.project {
+        Some(p) => {
+            let mut m = project::load(&cfg.data, p, &identity.public_key(), now_ms())?;
+            m.refused = counters.not_member.clone();
+            info!(project = %p, "project mode: only certified members are heard");
+            Some(Arc::new(std::sync::Mutex::new(m)))
+        }
+        None => None,
+    };
     let (swarm, bound) = SwarmHandle::spawn(SwarmOptions {
         keypair: identity.keypair(),
         listen: Some(multiaddr_of(listen)),
         idle: cfg.limits.idle,
         admit: Some(limiter.clone()),
         inbound: Some(inbound_tx),
+        membership: membership.clone(),
     })
     .await
     .map_err(|e| StartError::Listen {
@@ -231,7 +246,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         id,
         peer_id: identity.peer_id(),
         cmd: tx,
-        counters: Counters::default(),
+        counters,
         outbox: RingOutbox::new(swarm.clone()),
         client: Client::on(swarm.clone()),
         swarm,
@@ -304,6 +319,10 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         )),
         persist_task,
     ];
+    if let (Some(m), Some(p)) = (membership, &cfg.project) {
+        let pk = project::project_key(p)?;
+        tasks.push(tokio::spawn(project::watch(m, cfg.data.clone(), pk)));
+    }
     let http = match http_listener {
         Some(l) => {
             let (bound, t) = crate::http::spawn(l, shell.clone())?;

@@ -14,7 +14,7 @@ use mersenne_common::work::check_submission;
 
 use super::limits::Charge;
 use super::{Cmd, Shell};
-use crate::net::swarm::Inbound;
+use crate::net::swarm::{Inbound, Standing};
 use crate::net::{
     Frame, RESULTS_PAGE_MAX, Request, Response, UnitRow, WireResult, WireUnit, WorkOffer, bounded,
     decode, encode,
@@ -28,6 +28,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
         peer,
         ip,
         frame,
+        standing,
         reply,
     }) = inbound.recv().await
     {
@@ -37,6 +38,18 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
         let source = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let len = frame.len() as u64;
         match decode(&frame) {
+            Ok(Frame::Ring(m)) if !may_ring(standing) => {
+                refuse(&s, &peer, "a ring message from a non-member");
+                drop(m);
+                reply.send(encode(&Frame::RingAck));
+            }
+            Ok(Frame::Request(req)) if !may_request(standing, &req) => {
+                refuse(&s, &peer, "a request a non-member may not make");
+                reply.send(encode(&Frame::Response(Response::Error(
+                    "not a member of this project (or, for submissions: not the project key)"
+                        .into(),
+                ))));
+            }
             Ok(Frame::Ring(m)) => {
                 match super::sender::check(&s.swarm, &peer, &m) {
                     Ok(()) => {
@@ -78,6 +91,42 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 reply.send(encode(&Frame::Response(Response::Error(e.to_string()))));
             }
         }
+    }
+}
+
+/// Whether a sender of this standing may send ring messages: in project
+/// mode, members only.
+fn may_ring(standing: Standing) -> bool {
+    matches!(standing, Standing::Open | Standing::Member)
+}
+
+/// Whether a sender of this standing may make `req`. In project mode,
+/// work enters only from the project key (`coordinator`'s own seeding
+/// happens inside it), grid requests come from members, and anyone may
+/// read (status and result tables) and pause or resume.
+fn may_request(standing: Standing, req: &Request) -> bool {
+    match req {
+        Request::Submit { .. } | Request::Assign { .. } => {
+            matches!(standing, Standing::Open | Standing::ProjectKey)
+        }
+        Request::FindWork { .. }
+        | Request::PushResults { .. }
+        | Request::Digest { .. }
+        | Request::Pull { .. } => matches!(standing, Standing::Open | Standing::Member),
+        Request::Status
+        | Request::Results { .. }
+        | Request::ResultsPage { .. }
+        | Request::Units { .. }
+        | Request::Pause
+        | Request::Resume => true,
+    }
+}
+
+/// Counts a refused frame; one log line per thousand.
+fn refuse(s: &Shell, peer: &libp2p::PeerId, what: &str) {
+    let n = s.counters.not_member.fetch_add(1, Ordering::Relaxed) + 1;
+    if n % 1000 == 1 {
+        warn!(%peer, refused = n, "refused {what}");
     }
 }
 

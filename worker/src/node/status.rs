@@ -182,6 +182,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         messages_out: s.outbox.sent() + c.requests_out.load(Ordering::Relaxed),
         ring_dropped: s.outbox.dropped(),
         ring_forged: c.ring_forged.load(Ordering::Relaxed),
+        not_member: c.not_member.load(Ordering::Relaxed),
         ring_ops: g.ring_ops,
         claims: g.claims,
         claim_ms_total: g.claim_ms_total,

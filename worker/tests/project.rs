@@ -1,0 +1,181 @@
+//! Project mode over real sockets: a coordinator holding the project key
+//! and three admitted volunteers crunch a range to identical tables; a
+//! stranger with no certificate and a revoked volunteer are refused by
+//! every member and appear in no table and no ring.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use mersenne_worker::identity::Identity;
+use mersenne_worker::net::{self, Request, Response};
+
+/// Runs `coordinator args` to completion; its stdout.
+fn coordinator(args: &[&str]) -> String {
+    let out = run_bounded(
+        Command::new(coordinator_exe()).args(args),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "coordinator {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Makes the key of a volunteer with data in `data`; its peer id.
+fn volunteer_key(data: &Path) -> String {
+    std::fs::create_dir_all(data).unwrap();
+    Identity::load_or_create(data).unwrap().peer_id()
+}
+
+fn admit(project: &Path, data: &Path) {
+    let id = volunteer_key(data);
+    let cert = data.join("membership.cert");
+    coordinator(&[
+        "admit",
+        &id,
+        "--dir",
+        project.to_str().unwrap(),
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
+    let dir = tmpdir("project");
+    let project = dir.join("project");
+    let project_id = coordinator(&["project-key", "--dir", project.to_str().unwrap()])
+        .trim()
+        .to_string();
+    assert!(project_id.starts_with("12D3KooW"), "{project_id}");
+    for name in ["w0", "w1", "w2", "revoked"] {
+        admit(&project, &dir.join(name));
+    }
+    let revoked_id = volunteer_key(&dir.join("revoked"));
+    coordinator(&["revoke", &revoked_id, "--dir", project.to_str().unwrap()]);
+
+    let (from, to) = (2, 400);
+    let seed = format!("{from}-{to}");
+    let coord = Peer::start(
+        &coordinator_exe(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--gossip-ms",
+            "200",
+            "--seed-range",
+            &seed,
+            "--project-dir",
+            project.to_str().unwrap(),
+        ],
+        &dir.join("coord"),
+        &dir.join("coord.log"),
+    );
+    let with_project = ["--project", project_id.as_str()];
+    let members: Vec<Peer> = ["w0", "w1", "w2"]
+        .iter()
+        .map(|n| Peer::worker(&dir, n, Some(&coord.addr), &with_project))
+        .collect();
+    // The stranger runs in open mode (no certificate at all) and joins
+    // through the coordinator.
+    let stranger = Peer::worker(&dir, "stranger", Some(&coord.addr), &[]);
+    // The revoked volunteer starts once w0 holds the list (gossiped by the
+    // coordinator, saved under its --data), and joins through w0.
+    wait_for(
+        "w0 holds the revocation list",
+        Duration::from_secs(30),
+        || dir.join("w0/revocations").exists(),
+    );
+    let revoked = Peer::worker(&dir, "revoked", Some(&members[0].addr), &with_project);
+
+    let mut all: Vec<&Peer> = members.iter().collect();
+    all.push(&coord);
+    let addrs: Vec<&str> = all.iter().map(|p| p.addr.as_str()).collect();
+    wait_for("the ring of members", Duration::from_secs(60), || {
+        ring_formed(&addrs)
+    });
+    let units = mersenne_common::primes::primes_in(from, to).len();
+    wait_for("every table complete", Duration::from_secs(120), || {
+        all.iter()
+            .all(|p| table(&p.addr).is_some_and(|t| exponents(&t).len() == units))
+    });
+    wait_for("tables identical", Duration::from_secs(30), || {
+        let t0 = table(&coord.addr);
+        all.iter().all(|p| table(&p.addr) == t0)
+    });
+    let t = table(&coord.addr).unwrap();
+    check_table(&t, from, to);
+    let outsiders = [&stranger.peer_id, &revoked.peer_id];
+    assert!(
+        t.iter().all(|r| !outsiders.contains(&&r.computed_by)),
+        "an outsider's result is in the table"
+    );
+    // No member has an outsider in its ring, and the outsiders hold no
+    // unit records.
+    let outsider_addrs = [&stranger.addr, &revoked.addr];
+    for p in &all {
+        let st = status(&p.addr).unwrap();
+        assert!(
+            st.successors
+                .iter()
+                .chain(st.predecessor.iter())
+                .all(|(a, _)| !outsider_addrs.contains(&a)),
+            "{} has an outsider in its ring: {st:?}",
+            p.addr
+        );
+    }
+    for o in [&stranger, &revoked] {
+        assert!(units_held(&o.addr) == 0, "{} holds unit records", o.addr);
+    }
+    // Both were refused, and counted, where they knocked.
+    assert!(status(&coord.addr).unwrap().not_member > 0);
+    assert!(status(&members[0].addr).unwrap().not_member > 0);
+    // Every member refuses a stranger's grid requests and submissions
+    // (this client has a fresh key and no certificate) but shows it the
+    // read-only table.
+    for p in &all {
+        for req in [
+            Request::FindWork { max: 1 },
+            Request::Submit { from: 401, to: 500 },
+        ] {
+            let what = format!("{req:?}");
+            match refusal(&p.addr, req) {
+                Err(e) => assert!(e.contains("not a member"), "{what}: {e}"),
+                Ok(other) => panic!("{}: {what} from a stranger gave {other:?}", p.addr),
+            }
+        }
+        assert!(table(&p.addr).is_some());
+    }
+    drop(revoked);
+    drop(stranger);
+    drop(all);
+    drop(members);
+    drop(coord);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One request from a fresh key, bounded at 10 s: the answer, or the
+/// error the peer (or the transport) gave.
+fn refusal(addr: &str, req: Request) -> Result<Response, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), net::one_request(addr, req))
+                .await
+                .map_err(|_| "no answer in 10 s".to_string())?
+                .map_err(|e| e.to_string())
+        })
+}
+
+/// Unit records a peer holds.
+fn units_held(addr: &str) -> usize {
+    units(addr).expect("the peer answers").len()
+}
