@@ -271,16 +271,19 @@ impl<A: Address> RingNode<A> {
             self.attempt_failed(id, now);
             return;
         }
+        self.finish_store(i, reply);
+    }
+
+    /// Completes the store operation at `ops[i]` with the owner's reply.
+    pub(super) fn finish_store(&mut self, i: usize, reply: StoreReply) {
         let op = self.ops.swap_remove(i);
         let (hops, attempts) = (op.hops, op.attempt);
-        self.finish(
-            &op,
-            Outcome::Store {
-                reply,
-                hops,
-                attempts,
-            },
-        );
+        let outcome = Outcome::Store {
+            reply,
+            hops,
+            attempts,
+        };
+        self.finish(&op, outcome);
     }
 
     pub(super) fn finish(&mut self, op: &Op<A>, outcome: Outcome<A>) {

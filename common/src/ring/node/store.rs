@@ -115,16 +115,7 @@ impl<A: Address> RingNode<A> {
                         self.ops[i].phase = Phase::Backoff(now.after(wait));
                         return;
                     }
-                    let op = self.ops.swap_remove(i);
-                    let (hops, attempts) = (op.hops, op.attempt);
-                    self.finish(
-                        &op,
-                        Outcome::Store {
-                            reply,
-                            hops,
-                            attempts,
-                        },
-                    );
+                    self.finish_store(i, reply);
                 }
             }
         }
