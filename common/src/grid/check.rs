@@ -15,13 +15,12 @@
 //! tests is claimable; a stealer is offered first tests before checks.
 //!
 //! Reputations are folded incrementally from the rows of this peer's
-//! result table as they change (each result is judged once, when its row
-//! is first verified), so every peer holding the same table reaches nearly
-//! the same reputations without any message of its own; they steer only
-//! how often a unit is sampled, while whether a row *is* verified is
-//! decided from its results alone.
+//! result table as they change (`check_fold.rs`), to the same reputations
+//! as the table's own fold (`work::verify::table_verdicts`), so every peer
+//! holding the same table agrees with it on who is quarantined, and so on
+//! which rows are verified, without any message of its own.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -36,6 +35,7 @@ use crate::work::verify::{CheckRequest, Policy, Report, Verification, verdict};
 use super::codec::WireUnit;
 use super::node::GridNode;
 use super::{CheckRun, Now, Output};
+use fold::Streak;
 
 /// How long a peer that found no check to claim waits before looking again
 /// (ms), unless the records it holds change.
@@ -180,92 +180,6 @@ fn engine_for(req: &CheckRequest) -> Option<EngineKind> {
     }
 }
 
-/// A result's identity (exponent, peer and shift) in 8 bytes: two results
-/// would need a 64-bit collision to be taken for one, the same odds
-/// anti-entropy already takes with row fingerprints. Every peer holds one
-/// for each result of its table, so 8 bytes and not the peer's name.
-fn judged_key(r: &UnitResult) -> u64 {
-    use std::hash::{Hash, Hasher};
-    // SipHash with fixed keys: the same key for the same result on every
-    // run, so a seeded simulation replays.
-    let mut h = std::hash::DefaultHasher::new();
-    r.exponent.hash(&mut h);
-    r.computed_by.hash(&mut h);
-    r.shift.hash(&mut h);
-    h.finish()
-}
-
-/// A peer's streak of valid results in finish-time order, as
-/// `work::reputation::fold` counts it over a whole table: outcomes are
-/// judged here in the order rows get verified, which differs from peer to
-/// peer, but the streak must not, or owners and the table's readers
-/// (`worker results`, the simulator's checks) disagree on who is
-/// quarantined and a unit verified for its owner stays unverified for
-/// everyone else. At equal times a valid result sorts before a bad one.
-///
-/// Only the latest [`Streak::cap`] finish times are kept: every decision
-/// the streak feeds (quarantine exit, trust, the check rate down to its
-/// floor) compares it with a threshold at most the cap, so a streak known
-/// to be at least the cap decides exactly as the whole one would, and a
-/// peer holds a bounded list per identity instead of a time for every
-/// result of its table.
-#[derive(Debug, Default)]
-struct Streak {
-    /// Finish time of the latest bad result.
-    last_bad: Option<u64>,
-    /// Finish times of valid results after it, the latest `cap` of them
-    /// (unsorted until they are trimmed or a bad result cuts them).
-    after: Vec<u64>,
-    /// Valid results after it: the reputation's `consecutive_valid`,
-    /// exact below the cap and at least the cap above it.
-    len: u32,
-}
-
-impl Streak {
-    /// The longest streak any decision distinguishes: quarantine exit,
-    /// trust, and the streak at which the check rate reaches its floor.
-    fn cap(policy: &ReputationPolicy) -> usize {
-        let floor = if policy.min_check_rate > 0.0 {
-            (f64::from(policy.trust_after) / policy.min_check_rate).ceil()
-        } else {
-            f64::from(u32::MAX)
-        };
-        (floor.min(f64::from(u32::MAX)) as u32)
-            .max(policy.quarantine_exit)
-            .max(policy.trust_after) as usize
-            + 1
-    }
-
-    fn valid(&mut self, t: u64, cap: usize) {
-        if self.last_bad.is_none_or(|b| t > b) {
-            self.after.push(t);
-            self.len = self.len.saturating_add(1);
-            if self.after.len() >= 2 * cap {
-                self.after.sort_unstable();
-                self.after.drain(..self.after.len() - cap);
-            }
-        }
-    }
-
-    fn bad(&mut self, t: u64, cap: usize) {
-        if self.last_bad.is_some_and(|b| t <= b) {
-            return;
-        }
-        self.last_bad = Some(t);
-        let held = self.after.len();
-        let dropped = held < self.len as usize;
-        self.after.retain(|&v| v > t);
-        // Dropped times are older than every held one: when all held ones
-        // survive, the dropped ones may have too, and the streak is known
-        // only to be at least what is held (which is at least the cap).
-        self.len = if dropped && self.after.len() == held {
-            self.len.min(held.max(cap) as u32)
-        } else {
-            self.after.len() as u32
-        };
-    }
-}
-
 /// The check half of a [`GridNode`]'s state.
 #[derive(Debug)]
 pub(super) struct Checks {
@@ -276,13 +190,13 @@ pub(super) struct Checks {
     /// Reputations folded from the table, and the quarantined among them.
     pub reps: BTreeMap<String, Reputation>,
     pub quarantined: BTreeSet<String>,
-    /// Results already folded in, by [`judged_key`].
-    judged: HashSet<u64>,
     /// Each peer's run of valid results since its latest bad one, in the
     /// order of the results' finish times.
     streaks: HashMap<String, Streak>,
-    /// Rows changed since they were last judged.
-    touched: BTreeSet<u64>,
+    /// Rows changed since they were last judged, with the results new in
+    /// them since (by `fold::judged_key`): the row without them is the row
+    /// as it was judged last.
+    touched: BTreeMap<u64, Vec<u64>>,
     /// Held done units that want a check: exponent → ring key.
     open: BTreeMap<u64, Id>,
     /// Checks this peer is claiming or running: what they must avoid.
@@ -299,58 +213,22 @@ impl Checks {
             rep_policy: ReputationPolicy::default(),
             reps: BTreeMap::new(),
             quarantined: BTreeSet::new(),
-            judged: HashSet::new(),
             streaks: HashMap::new(),
-            touched: BTreeSet::new(),
+            touched: BTreeMap::new(),
             open: BTreeMap::new(),
             claimed: HashMap::new(),
             idle_until: now,
         }
     }
 
-    /// A row of the table got a new result.
-    pub fn touch(&mut self, p: u64) {
+    /// A row of the table got the new result `r`.
+    pub fn touch(&mut self, r: &UnitResult) {
         if self.on {
-            self.touched.insert(p);
+            self.touched
+                .entry(r.exponent)
+                .or_default()
+                .push(fold::judged_key(r));
         }
-    }
-
-    /// Folds the touched rows' verified outcomes into the reputations;
-    /// returns whether the quarantined set changed, and the rows judged.
-    fn judge_touched(&mut self, table: &crate::work::ResultSet) -> (bool, BTreeSet<u64>) {
-        let before = self.quarantined.len();
-        let mut changed = false;
-        let touched = std::mem::take(&mut self.touched);
-        let cap = Streak::cap(&self.rep_policy);
-        for &p in &touched {
-            let Some(rs) = table.get(p) else { continue };
-            let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
-            let v = verdict(p, &reports, &BTreeSet::new(), &self.policy);
-            let Some((status, res64)) = v.answer else {
-                continue;
-            };
-            for r in rs {
-                if !self.judged.insert(judged_key(r)) {
-                    continue;
-                }
-                let rep = self.reps.entry(r.computed_by.clone()).or_default();
-                let streak = self.streaks.entry(r.computed_by.clone()).or_default();
-                if r.status == status && r.res64 == res64 {
-                    rep.verified = rep.verified.saturating_add(1);
-                    streak.valid(r.finished_ms, cap);
-                } else {
-                    rep.bad = rep.bad.saturating_add(1);
-                    streak.bad(r.finished_ms, cap);
-                }
-                rep.consecutive_valid = streak.len;
-                if rep.quarantined(&self.rep_policy) {
-                    changed |= self.quarantined.insert(r.computed_by.clone());
-                } else {
-                    changed |= self.quarantined.remove(&r.computed_by);
-                }
-            }
-        }
-        (changed || before != self.quarantined.len(), touched)
     }
 
     fn need(&self, rec: &UnitRecord) -> CheckNeed {
@@ -411,9 +289,10 @@ impl<A: Address> GridNode<A> {
         if !on {
             self.checks.open.clear();
         } else if !was_on {
-            let rows: Vec<u64> = self.results.rows().map(|(p, _)| p).collect();
-            for p in rows {
-                self.checks.touch(p);
+            for (_, rs) in self.results.rows() {
+                for r in rs {
+                    self.checks.touch(r);
+                }
             }
             let (_, rows) = self.checks.judge_touched(&self.results);
             self.primes_already_known(&rows);
@@ -593,6 +472,9 @@ impl<A: Address> GridNode<A> {
         }
     }
 }
+
+#[path = "check_fold.rs"]
+mod fold;
 
 #[cfg(test)]
 #[path = "check_tests.rs"]

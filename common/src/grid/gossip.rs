@@ -50,7 +50,7 @@ impl<A: Address> GridNode<A> {
             }
             if self.results.insert(r.clone()) {
                 self.dirty_rows.insert(r.exponent);
-                self.checks.touch(r.exponent);
+                self.checks.touch(&r);
                 fresh.push(r);
             }
         }

@@ -112,6 +112,15 @@ pub fn sign_key_peer_id(key: &SigningKey) -> String {
 /// also refuses small-order keys and non-canonical signatures).
 pub fn verify(r: &UnitResult) -> Result<(), SignatureError> {
     let sig = r.signature.as_ref().ok_or(SignatureError::Unsigned)?;
+    if memo::holds(r, sig) {
+        return Ok(());
+    }
+    verify_uncached(r, sig)?;
+    memo::keep(r, sig);
+    Ok(())
+}
+
+fn verify_uncached(r: &UnitResult, sig: &ResultSignature) -> Result<(), SignatureError> {
     if r.computed_by != peer_id(&sig.public_key) {
         return Err(SignatureError::WrongPeerId);
     }
@@ -193,3 +202,67 @@ impl<'de> Deserialize<'de> for ResultSignature {
 #[cfg(test)]
 #[path = "signature_tests.rs"]
 mod tests;
+
+/// Results that verified, remembered on this thread while a
+/// [`VerifiedMemo`] lives: the grid simulator runs a thousand peers in one
+/// thread, each of which checks every result of the grid once, the same
+/// bytes a thousand times. A real peer checks each result once and holds
+/// no memo. Exact: a result counts as verified only when it equals, field
+/// for field and signature included, one that [`verify`] accepted.
+mod memo {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::{ResultSignature, UnitResult};
+
+    thread_local! {
+        static MEMO: RefCell<Option<HashMap<[u8; 64], UnitResult>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn holds(r: &UnitResult, sig: &ResultSignature) -> bool {
+        MEMO.with_borrow(|m| {
+            m.as_ref()
+                .and_then(|m| m.get(&sig.signature))
+                .is_some_and(|known| known == r)
+        })
+    }
+
+    pub(super) fn keep(r: &UnitResult, sig: &ResultSignature) {
+        MEMO.with_borrow_mut(|m| {
+            if let Some(m) = m {
+                m.insert(sig.signature, r.clone());
+            }
+        });
+    }
+
+    pub(super) fn start() {
+        MEMO.with_borrow_mut(|m| *m = Some(HashMap::new()));
+    }
+
+    pub(super) fn stop() {
+        MEMO.with_borrow_mut(|m| *m = None);
+    }
+}
+
+/// While it lives, [`verify`] on this thread remembers the results it
+/// accepted and accepts an equal one again without the curve arithmetic
+/// (see the `memo` module); for the simulator, which holds every peer of a
+/// grid in one thread.
+/// Not `Send`: it must be dropped on the thread that started it.
+#[derive(Debug)]
+pub struct VerifiedMemo(std::marker::PhantomData<*const ()>);
+
+impl VerifiedMemo {
+    /// Starts remembering on this thread (forgetting what an earlier memo
+    /// held).
+    pub fn start() -> VerifiedMemo {
+        memo::start();
+        VerifiedMemo(std::marker::PhantomData)
+    }
+}
+
+impl Drop for VerifiedMemo {
+    fn drop(&mut self) {
+        memo::stop();
+    }
+}

@@ -123,3 +123,23 @@ fn the_signature_survives_messagepack_and_old_rows_decode_unsigned() {
     assert_eq!(decoded.signature, None);
     assert_eq!(verify(&decoded), Err(SignatureError::Unsigned));
 }
+
+#[test]
+fn the_simulators_memo_accepts_only_what_verified_and_is_gone_with_it() {
+    let r = sign(result(4327, 0xC06B), &key(1));
+    let memo = VerifiedMemo::start();
+    assert_eq!(verify(&r), Ok(()));
+    assert!(memo::holds(&r, r.signature.as_ref().unwrap()));
+    // Same signature, any field changed, or the name: checked in full and
+    // refused, not taken from the memo.
+    let mut forged = r.clone();
+    forged.res64 ^= 1;
+    assert_eq!(verify(&forged), Err(SignatureError::BadSignature));
+    let mut renamed = r.clone();
+    renamed.computed_by = "127.0.0.1:7700".into();
+    assert_eq!(verify(&renamed), Err(SignatureError::WrongPeerId));
+    assert_eq!(verify(&r), Ok(()));
+    drop(memo);
+    assert!(!memo::holds(&r, r.signature.as_ref().unwrap()));
+    assert_eq!(verify(&r), Ok(()));
+}

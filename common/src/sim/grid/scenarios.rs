@@ -93,6 +93,9 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
     let units = primes_in(cfg.range.0, cfg.range.1);
     let (nodes, range, fault_at_ms, limit_ms) =
         (cfg.nodes, cfg.range, cfg.fault_at_ms, cfg.limit_ms);
+    // Every simulated peer checks every result's signature: the same bytes
+    // once per peer. Remembered after the first check, exactly.
+    let _memo = crate::work::signature::VerifiedMemo::start();
     let mut w = World::new(cfg);
     w.grow(nodes.max(1));
     let period = w.period();
