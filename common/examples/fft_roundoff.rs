@@ -3,11 +3,13 @@
 //! model that `ll/fft/lengths.rs` sets the table by.
 //!
 //! `cargo run --profile test -p mersenne-common --example fft_roundoff [budget] [max_len] [seed] [min_len] [spot]`
-//! (or `… -- --fit FILE` to fit the runs a previous output listed). With
+//! (or `… -- --fit FILE` to fit the runs a previous output listed, or
+//! `… -- --at P N K [seed]` for one exponent at one length). With
 //! `spot`, one run per length, at half a bit above the old table: a quick
 //! check of the fit at lengths too long to fit on.
 //!
-//! For each length n and each of three bits-per-word levels it runs two
+//! For each length n and each of three bits-per-word levels (a quarter,
+//! half and three quarters of a bit above the old table) it runs two
 //! exponents (the primes just below b·n and 0.2% lower, so the weight
 //! patterns differ) from a random residue, for K = budget/n iterations
 //! (clamped to 200..=5000; `budget` defaults to 4e8 word-iterations, about a
@@ -160,6 +162,10 @@ fn main() {
         fit(&read_runs(args.get(2).expect("--fit FILE")));
         return;
     }
+    if args.get(1).map(String::as_str) == Some("--at") {
+        at(&args[2..]);
+        return;
+    }
     let budget: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4e8);
     let max_len: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1 << 21);
     let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -168,7 +174,7 @@ fn main() {
     let (levels, exponents): (&[f64], usize) = if spot {
         (&[0.5], 1)
     } else {
-        (&[0.0, 0.25, 0.5], 2)
+        (&[0.25, 0.5, 0.75], 2)
     };
     println!("seed {seed}, budget {budget:e} word-iterations a run, lengths {min_len}..={max_len}");
     println!(
@@ -223,6 +229,23 @@ fn main() {
         return;
     }
     fit(&runs);
+}
+
+/// `--at P N K [seed]`: one exponent at one length, its largest error
+/// after K/10 and K iterations (to compare with Mlucas's `MaxErr` for the
+/// same P, N and K).
+fn at(args: &[String]) {
+    let num = |i: usize| -> u64 {
+        args.get(i)
+            .and_then(|s| s.parse().ok())
+            .expect("--at P N K [seed]")
+    };
+    let (p, n, k) = (num(0), num(1) as usize, num(2));
+    let seed = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (tenth, all) = measure(n, p, k, &mut rng);
+    let bits = p as f64 / n as f64;
+    println!("seed {seed}: p {p} n {n} bits/w {bits:.3} K {k}: err/10 {tenth:.4} err {all:.4}");
 }
 
 fn fit(runs: &[Run]) {

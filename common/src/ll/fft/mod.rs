@@ -25,6 +25,12 @@
 //!   [`FftOptions::roundoff_limit`] the rounding may have picked the wrong
 //!   integer, so the engine discards the work since the last snapshot and
 //!   redoes it at the next larger FFT length (where words are smaller).
+//!   Like Prime95's, that is an excursion: at the next snapshot the engine
+//!   returns to its length. It stays at the longer one only when the
+//!   interval right after its return needs an excursion too, or when the
+//!   excursions pass [`EXCURSIONS_BEFORE_MOVING`]. So a rare error past
+//!   the limit costs an interval or two, not the rest of the test at a
+//!   longer length, and the length table can stand at the limit.
 //! * **Everything else** (a flipped bit in memory, a bug, a bad CPU): the
 //!   Jacobi check. For i ≥ 1 the LL residue satisfies (s_i − 2 | M_p) = −1
 //!   (s_i − 2 = s_{i−1}² − 4, and the symbol is a known invariant of the
@@ -238,7 +244,8 @@ impl Default for FftOptions {
 pub struct FftStats {
     /// Largest round-off error seen on an accepted iteration.
     pub max_roundoff: f64,
-    /// Times the round-off limit was exceeded (each caused a longer length).
+    /// Times the round-off limit was exceeded (each redid the interval
+    /// since the last snapshot at a longer length).
     pub roundoff_retries: u64,
     /// Jacobi checks run.
     pub jacobi_checks: u64,
@@ -258,6 +265,10 @@ struct Snapshot {
 /// error loses at most this much work, and a snapshot costs about one
 /// iteration.
 const SNAPSHOT_INTERVAL: u64 = 5_000;
+
+/// Round-off excursions from one length, in all, before the engine stays
+/// at the longer one even if they never came in consecutive intervals.
+pub const EXCURSIONS_BEFORE_MOVING: u32 = 8;
 
 /// Jacobi failures in a row at one point before the length is raised too,
 /// and in total before giving up.
@@ -285,6 +296,12 @@ pub struct FftEngine {
     iteration: u64,
     sq: Squarer,
     length_index: usize,
+    /// The length excursions return to (see the module docs).
+    home_index: usize,
+    /// Round-off excursions from `home_index` so far, and in consecutive
+    /// intervals.
+    excursions: u32,
+    excursion_streak: u32,
     /// The checked instruction set of our FFT's kernels, kept across
     /// length changes.
     isa: dispatch::Isa,
@@ -412,6 +429,9 @@ impl FftEngine {
             iteration: start.iteration,
             sq,
             length_index,
+            home_index: length_index,
+            excursions: 0,
+            excursion_streak: 0,
             isa,
             jacobi_interval: options
                 .jacobi_interval
@@ -554,6 +574,15 @@ impl LlEngine for FftEngine {
             if err > self.options.roundoff_limit || err.is_nan() {
                 self.stats.roundoff_retries += 1;
                 let next = self.longer_length()?;
+                if self.length_index == self.home_index {
+                    self.excursions += 1;
+                    self.excursion_streak += 1;
+                    if self.excursion_streak >= 2 || self.excursions > EXCURSIONS_BEFORE_MOVING {
+                        self.home_index = next;
+                        self.excursions = 0;
+                        self.excursion_streak = 0;
+                    }
+                }
                 let recent = self.recent.clone();
                 self.restore(&recent, next);
                 continue;
@@ -580,6 +609,7 @@ impl LlEngine for FftEngine {
                     let mut li = self.length_index;
                     if self.jacobi_fail_streak >= JACOBI_RETRIES_PER_LENGTH {
                         li = self.longer_length()?;
+                        self.home_index = li;
                         self.jacobi_fail_streak = 0;
                     }
                     let verified = self.verified.clone();
@@ -588,6 +618,16 @@ impl LlEngine for FftEngine {
                 }
             } else if it.is_multiple_of(SNAPSHOT_INTERVAL) {
                 self.recent = self.snapshot();
+            }
+            if self.recent.iteration == it {
+                if self.length_index == self.home_index {
+                    // An interval at home without an excursion.
+                    self.excursion_streak = 0;
+                } else if it < total {
+                    // The excursion's interval is done: back home.
+                    let recent = self.recent.clone();
+                    self.restore(&recent, self.home_index);
+                }
             }
         }
         debug_assert_eq!(

@@ -223,8 +223,9 @@ impl OddPass {
         let mut cos = [0.0; 7];
         let mut sin = [0.0; 7];
         for k in 0..q {
-            let a = 2.0 * std::f64::consts::PI * k as f64 / q as f64;
-            (cos[k], sin[k]) = (a.cos(), a.sin());
+            // e^{+2πik/q}, as accurate as the other tables.
+            let w = unit_root(k as u64, q as u64);
+            (cos[k], sin[k]) = (w.re, -w.im);
         }
         let mut tw_re = vec![0.0; (q - 1) * block];
         let mut tw_im = vec![0.0; (q - 1) * block];
