@@ -92,6 +92,12 @@ impl<T: Keyed, const CAP: usize> TaggedFifo<T, CAP> {
         }
     }
 
+    /// The entry with this key, to update in place (its key must not change).
+    pub(super) fn get_mut(&mut self, id: Id) -> Option<&mut T> {
+        let i = self.position(id)?;
+        self.items.get_mut(i)
+    }
+
     /// Drop the entry with this key, keeping the order of the rest.
     pub(super) fn remove(&mut self, id: Id) {
         if let Some(i) = self.position(id) {
@@ -107,6 +113,11 @@ impl<T: Keyed, const CAP: usize> TaggedFifo<T, CAP> {
         for (t, item) in self.tags.iter_mut().zip(&self.items) {
             *t = tag(item.key());
         }
+    }
+
+    /// Entries held.
+    pub(super) fn len(&self) -> usize {
+        self.items.len()
     }
 
     /// The entries, oldest first.
