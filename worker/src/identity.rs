@@ -157,6 +157,12 @@ impl Identity {
         Revocations::sign(&self.key, version, revoked)
     }
 
+    /// The grid state machine's signer for this peer's claims, renewals
+    /// and releases (`mersenne_common::work::lease`).
+    pub fn signer(&self) -> mersenne_common::work::lease::Signer {
+        mersenne_common::work::lease::Signer::new(self.key.clone())
+    }
+
     /// `r` signed by this peer: `computed_by` becomes its peer id, and the
     /// signature covers every field (`mersenne_common::work::signature`).
     pub fn sign_result(&self, r: UnitResult) -> UnitResult {

@@ -437,6 +437,7 @@ impl<A: Address> GridNode<A> {
         self.checks.claimed.insert(p, req);
         self.claiming.insert(p);
         self.cas(
+            Some(&rec),
             &new,
             rec.version,
             super::node::Pending::Claim {

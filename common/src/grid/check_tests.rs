@@ -104,7 +104,7 @@ impl Grid {
             };
             let node = GridNode::new(
                 me,
-                name(a),
+                crate::work::lease::Signer::new(key(a)),
                 ring.clone(),
                 cfg,
                 (i > 0).then_some(0),
@@ -559,7 +559,7 @@ fn a_restarted_peer_keeps_reputations_and_announces_no_old_prime() {
             id: Id(node_key("n0")),
             addr: 0,
         },
-        name(0),
+        crate::work::lease::Signer::new(key(0)),
         RingConfig::for_expected_size(4),
         GridConfig::default(),
         None,

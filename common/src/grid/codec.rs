@@ -151,6 +151,14 @@ pub struct WireUnit {
     /// Double-check claims so far.
     #[serde(default)]
     pub check_claims: u32,
+    /// The signature over the first test's lease (`work::lease`). This
+    /// and the next are absent before protocol 6: such a lease decodes
+    /// unsigned, and a held one is refused.
+    #[serde(default)]
+    pub lease_signature: Option<crate::work::ResultSignature>,
+    /// The signature over the double check's lease.
+    #[serde(default)]
+    pub check_signature: Option<crate::work::ResultSignature>,
 }
 
 impl From<&UnitRecord> for WireUnit {
@@ -165,6 +173,8 @@ impl From<&UnitRecord> for WireUnit {
             check_claimant: r.check.claimant.clone(),
             check_expires_ms: r.check.expires_ms,
             check_claims: r.check.claims,
+            lease_signature: r.lease_signature,
+            check_signature: r.check.signature,
         }
     }
 }
@@ -184,7 +194,9 @@ impl WireUnit {
                 claimant: self.check_claimant,
                 expires_ms: self.check_expires_ms,
                 claims: self.check_claims,
+                signature: self.check_signature,
             },
+            lease_signature: self.lease_signature,
         }
     }
 

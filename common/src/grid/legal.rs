@@ -18,15 +18,24 @@
 //!   take ([`MAX_LEASE_MS`], one hour, or this peer's own if longer);
 //! * its state is one the state machine reaches (done exactly when it has
 //!   results; claimed only with a claimant);
-//! * as a compare-and-set it does not hand a live lease to someone else.
+//! * as a compare-and-set it does not hand a live lease to someone else;
+//! * each of its two leases (first test, double check) is signed by the
+//!   claimant it names, or, given back, by whoever gave it back
+//!   ([`crate::work::lease`]); and as a compare-and-set, a lease never
+//!   moves back to an earlier one (no old signature replayed over a newer
+//!   lease), and a live lease changes only by its holder's signature (a
+//!   renewal or release) or ends with a new result. A lapsed lease may be
+//!   taken over or given back by anyone.
 //!
-//! What this cannot check without an authenticated sender: that a claim,
-//! renewal or release comes from the claimant it names. The rules above
-//! bound what such a forgery costs (a lease of at most two hours, after
-//! which the unit is claimable again), and results — what the
-//! grid exists to produce — are signed end to end.
+//! What a copy (replica, hand-over, merge) can still carry: a take-over in
+//! its sender's *own* name of a lease live on this peer, since two sides of
+//! a partition may each have claimed a unit whose lease lapsed on theirs.
+//! Such a lease is signed by the key that took it, bounded to two hours
+//! like any other, and nobody can claim, renew or give back a lease in
+//! another peer's name.
 
 use crate::ring::{Address, Body, Id, Message, Record, StoreOp, StoreReply};
+use crate::work::lease::{self, Kind, Lease, LeaseError};
 use crate::work::signature::{self, SignatureError};
 use crate::work::{LimitError, UnitRecord, UnitResult, UnitState, unit_key};
 
@@ -111,6 +120,34 @@ pub enum Refusal {
     /// A live lease handed to someone else.
     #[error("M{0}'s live lease taken over by another claimant")]
     TakeOver(u64),
+    /// A lease not signed as its claimant, its releaser or the step needs.
+    #[error("M{exponent}'s {kind} lease: {why}")]
+    Claim {
+        /// The exponent.
+        exponent: u64,
+        /// Which lease: "first test" or "check".
+        kind: &'static str,
+        /// What is wrong.
+        why: ClaimFault,
+    },
+}
+
+/// What is wrong with a lease (see [`Refusal::Claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimFault {
+    /// The lease on its own does not verify.
+    #[error("{0}")]
+    Signature(#[from] LeaseError),
+    /// A compare-and-set moving the lease back to an earlier one: an old
+    /// signature replayed over a newer lease.
+    #[error("a step back to an earlier lease")]
+    Backwards,
+    /// A live lease renewed or given back by another key than its holder's.
+    #[error("a live lease changed by another peer than its holder")]
+    NotHolder,
+    /// The same lease with another signature.
+    #[error("the same lease signed again by another key")]
+    Resigned,
 }
 
 /// Counters of what was refused, for status and metrics.
@@ -213,11 +250,74 @@ fn check_record(
     {
         return Err(Refusal::TakeOver(rec.exponent));
     }
+    for kind in [Kind::First, Kind::Check] {
+        check_lease(&rec, held, kind, step, now_ms).map_err(|why| Refusal::Claim {
+            exponent: rec.exponent,
+            kind: match kind {
+                Kind::First => "first test",
+                Kind::Check => "check",
+            },
+            why,
+        })?;
+    }
     let known = |r: &UnitResult| held.is_some_and(|h| h.results.contains(r)) || known(r);
     for r in &rec.results {
         check_result(r, known)?;
     }
     Ok(())
+}
+
+/// Checks lease `kind` of `rec`: signed as [`lease::verify`] asks (unless
+/// it is the very lease held, checked when it came) and, as a step from
+/// `held`, never moved back (so no old signature is replayed over a newer
+/// lease), and a live lease changed only by its holder's key or ended by a
+/// new result (any result ends the first test's; the checker's own ends
+/// the check's). A lapsed lease may be taken over by anyone.
+fn check_lease(
+    rec: &UnitRecord,
+    held: Option<&UnitRecord>,
+    kind: Kind,
+    step: bool,
+    now_ms: u64,
+) -> Result<(), ClaimFault> {
+    let l = Lease::of(rec, kind);
+    let h = held.map(|h| (h, Lease::of(h, kind)));
+    if !h.is_some_and(|(held, hl)| hl == l && held.state == rec.state) {
+        lease::verify(&l, rec.state)?;
+    }
+    let Some((held, h)) = h.filter(|_| step) else {
+        return Ok(());
+    };
+    if h.terms() == l.terms() {
+        return if h.signature == l.signature {
+            Ok(())
+        } else {
+            Err(ClaimFault::Resigned)
+        };
+    }
+    let order = |l: &Lease<'_>| (l.claims, l.claimant.is_none(), l.expires_ms);
+    if order(&l) < order(&h) {
+        return Err(ClaimFault::Backwards);
+    }
+    let Some(holder) = h.claimant.filter(|_| now_ms < h.expires_ms) else {
+        return Ok(());
+    };
+    let new = |r: &&UnitResult| !held.results.contains(r);
+    let ended_by_result = l.claimant.is_none()
+        && l.signature.is_none()
+        && match kind {
+            Kind::First => rec.state == UnitState::Done && rec.results.iter().any(|r| new(&r)),
+            Kind::Check => rec
+                .results
+                .iter()
+                .filter(new)
+                .any(|r| r.computed_by == holder),
+        };
+    if ended_by_result || l.signer().as_deref() == Some(holder) {
+        Ok(())
+    } else {
+        Err(ClaimFault::NotHolder)
+    }
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, marked.
@@ -234,7 +334,9 @@ fn cut(text: &str, max: usize) -> String {
 
 /// A persisted record with its unsigned results dropped (a database from
 /// before results were signed): a done unit left with none is submitted
-/// again. Returns the record and how many results were dropped.
+/// again. Leases that are not signed (from before claims were signed) are
+/// given back ([`lease::without_unsigned_leases`]). Returns the record and
+/// how many results were dropped.
 pub fn without_unsigned(mut rec: UnitRecord) -> (UnitRecord, usize) {
     let before = rec.results.len();
     rec.results.retain(|r| signature::verify(r).is_ok());
@@ -243,8 +345,9 @@ pub fn without_unsigned(mut rec: UnitRecord) -> (UnitRecord, usize) {
         rec.state = UnitState::Submitted;
         rec.claimant = None;
         rec.lease_expires_ms = 0;
+        rec.lease_signature = None;
     }
-    (rec, dropped)
+    (lease::without_unsigned_leases(rec).0, dropped)
 }
 
 impl<A: Address> GridNode<A> {

@@ -6,7 +6,8 @@ use super::*;
 use crate::grid::{GridConfig, Input};
 use crate::ll::Status;
 use crate::ring::{Config as RingConfig, Peer, Time};
-use crate::work::signature::{key_from_label, sign};
+use crate::work::lease::{Signer, sign_leases};
+use crate::work::signature::{key_from_label, sign, sign_key_peer_id};
 use crate::work::{ResultSet, node_key};
 
 const NOW: u64 = 1_000_000;
@@ -31,6 +32,23 @@ fn result(p: u64, status: Status, res64: u64) -> UnitResult {
         errors: 0,
         signature: None,
     }
+}
+
+/// The peer id of test key `label`: the claimant it signs as.
+fn id(label: &str) -> String {
+    sign_key_peer_id(&key(label))
+}
+
+/// `next`, a step from `prev` written by `label`, its leases signed as the
+/// grid signs them.
+fn by(label: &str, prev: &UnitRecord, mut next: UnitRecord) -> UnitRecord {
+    sign_leases(Some(prev), &mut next, &Signer::new(key(label)));
+    next
+}
+
+/// `rec` claimed by `label` at `now`, signed.
+fn claim(label: &str, rec: &UnitRecord, now: u64) -> UnitRecord {
+    by(label, rec, rec.claimed(&id(label), now, LEASE).unwrap())
 }
 
 fn bytes(r: &UnitRecord) -> Vec<u8> {
@@ -72,15 +90,23 @@ fn step(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
 fn the_grid_s_own_steps_are_legal() {
     let fresh = UnitRecord::new(P);
     assert_eq!(step(&fresh, None), Ok(()));
-    let claimed = fresh.claimed("a", NOW, LEASE).unwrap();
+    let claimed = claim("a", &fresh, NOW);
     assert_eq!(step(&claimed, Some(&fresh)), Ok(()));
-    let renewed = claimed.renewed("a", NOW + 20_000, LEASE).unwrap();
+    let renewed = by(
+        "a",
+        &claimed,
+        claimed.renewed(&id("a"), NOW + 20_000, LEASE).unwrap(),
+    );
     assert_eq!(step(&renewed, Some(&claimed)), Ok(()));
-    let done = renewed.completed(sign(result(P, Status::Prime, 0), &key("a")));
+    let done = by(
+        "a",
+        &renewed,
+        renewed.completed(sign(result(P, Status::Prime, 0), &key("a"))),
+    );
     assert_eq!(step(&done, Some(&renewed)), Ok(()));
     assert_eq!(copy(&done, None), Ok(()));
     // A lapsed lease may be taken over.
-    let lapsed = claimed.claimed("b", NOW + LEASE, LEASE).unwrap();
+    let lapsed = claim("b", &claimed, NOW + LEASE);
     assert!(
         check_record(
             Id(unit_key(P)),
@@ -224,10 +250,11 @@ fn an_endless_lease_a_wrapped_version_or_a_claims_jump_is_refused() {
 
 #[test]
 fn a_live_lease_is_not_taken_over_by_a_compare_and_set() {
-    let held = UnitRecord::new(P).claimed("a", NOW, LEASE).unwrap();
+    let held = claim("a", &UnitRecord::new(P), NOW);
     let mut taken = held.clone();
-    taken.claimant = Some("mallory".into());
+    taken.claimant = Some(id("mallory"));
     taken.claims += 1;
+    let taken = by("mallory", &held, taken);
     assert_eq!(step(&taken, Some(&held)), Err(Refusal::TakeOver(P)));
 }
 
@@ -258,7 +285,7 @@ fn lone_node() -> GridNode<u16> {
             id: Id(node_key("n0")),
             addr: 0,
         },
-        "n0".into(),
+        Signer::new(key("n0")),
         RingConfig::for_expected_size(2),
         GridConfig {
             lease_ms: LEASE,
@@ -353,7 +380,7 @@ fn a_compare_and_set_on_another_version_is_left_to_the_ring() {
         addr: 1,
     };
     let k = Id(unit_key(P));
-    let held = UnitRecord::new(P).claimed("a", NOW, LEASE).unwrap();
+    let held = claim("a", &UnitRecord::new(P), NOW);
     let replica = Input::Ring(Message {
         from,
         body: Body::Replicate {
@@ -366,9 +393,11 @@ fn a_compare_and_set_on_another_version_is_left_to_the_ring() {
         },
     });
     n.step(replica, now);
-    let mut taken = held.clone();
-    taken.claimant = Some("b".into());
-    taken.claims += 1;
+    let taken = by(
+        "b",
+        &held,
+        held.claimed(&id("b"), NOW + LEASE, LEASE).unwrap(),
+    );
     let cas = |expected| {
         Input::Ring(Message {
             from,
@@ -395,6 +424,174 @@ fn a_compare_and_set_on_another_version_is_left_to_the_ring() {
             .and_then(WireUnit::decode)
             .unwrap()
             .claimant,
-        Some("a".into())
+        Some(id("a"))
     );
+}
+
+/// `incoming` checked as a compare-and-set on `held` at `now`.
+fn step_at(incoming: &UnitRecord, held: &UnitRecord, now: u64) -> Result<(), Refusal> {
+    check_record(
+        Id(unit_key(incoming.exponent)),
+        &bytes(incoming),
+        held.version + 1,
+        Some(held),
+        Write::Step,
+        now,
+        LEASE,
+        |_| false,
+    )
+}
+
+fn fault(r: Result<(), Refusal>) -> Option<ClaimFault> {
+    match r {
+        Err(Refusal::Claim { why, .. }) => Some(why),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_claim_in_another_s_name_is_refused() {
+    let fresh = UnitRecord::new(P);
+    // Unsigned, naming a.
+    let unsigned = fresh.claimed(&id("a"), NOW, LEASE).unwrap();
+    let why = Some(ClaimFault::Signature(LeaseError::Unsigned));
+    assert_eq!(fault(step(&unsigned, Some(&fresh))), why);
+    assert_eq!(fault(copy(&unsigned, None)), why);
+    // Signed by mallory's key, naming a: mallory's signature over its own
+    // claim carried by a claim naming a.
+    let own = claim("mallory", &fresh, NOW);
+    let mut forged = fresh.claimed(&id("a"), NOW, LEASE).unwrap();
+    forged.lease_signature = own.lease_signature;
+    let why = Some(ClaimFault::Signature(LeaseError::WrongClaimant));
+    assert_eq!(fault(step(&forged, Some(&fresh))), why);
+    assert_eq!(fault(copy(&forged, None)), why);
+    // The same for a double check's lease.
+    let done = fresh.completed(sign(result(P, Status::Composite, 5), &key("b")));
+    let mine = by(
+        "mallory",
+        &done,
+        done.check_claimed(&id("mallory"), NOW, LEASE).unwrap(),
+    );
+    let mut forged = done.check_claimed(&id("c"), NOW, LEASE).unwrap();
+    forged.check.signature = mine.check.signature;
+    assert_eq!(fault(step(&forged, Some(&done))), why);
+    // The honest claims pass, as steps and as copies.
+    assert_eq!(step(&own, Some(&fresh)), Ok(()));
+    assert_eq!(copy(&own, None), Ok(()));
+    assert_eq!(step(&mine, Some(&done)), Ok(()));
+    assert_eq!(copy(&mine, None), Ok(()));
+}
+
+#[test]
+fn a_renewal_by_a_non_holder_is_refused() {
+    let held = claim("a", &UnitRecord::new(P), NOW);
+    // Mallory cannot extend a's lease: a's signature does not cover it.
+    let mut longer = held.clone();
+    longer.lease_expires_ms += LEASE;
+    assert_eq!(
+        fault(step(&longer, Some(&held))),
+        Some(ClaimFault::Signature(LeaseError::BadSignature))
+    );
+    // A live check lease is taken by nobody else, even signed.
+    let done = UnitRecord::new(P).completed(sign(result(P, Status::Composite, 5), &key("b")));
+    let checking = by(
+        "c",
+        &done,
+        done.check_claimed(&id("c"), NOW, LEASE).unwrap(),
+    );
+    let mut taken = checking.clone();
+    taken.check.claimant = Some(id("mallory"));
+    taken.check.claims += 1;
+    let taken = by("mallory", &checking, taken);
+    assert_eq!(
+        fault(step(&taken, Some(&checking))),
+        Some(ClaimFault::NotHolder)
+    );
+    // Its holder renews it; once it lapsed, anyone may take it.
+    let renewed = by(
+        "c",
+        &checking,
+        checking.check_renewed(&id("c"), NOW + 1000, LEASE).unwrap(),
+    );
+    assert_eq!(step(&renewed, Some(&checking)), Ok(()));
+    assert_eq!(step_at(&taken, &checking, NOW + LEASE), Ok(()));
+}
+
+#[test]
+fn a_replayed_old_signature_is_refused() {
+    let fresh = UnitRecord::new(P);
+    let first = claim("a", &fresh, NOW);
+    let renewed = by(
+        "a",
+        &first,
+        first.renewed(&id("a"), NOW + 20_000, LEASE).unwrap(),
+    );
+    // a's first lease, validly signed, written back over its renewal:
+    // the lease would end 20 s early for whoever waits to take it.
+    let mut replay = renewed.clone();
+    replay.lease_expires_ms = first.lease_expires_ms;
+    replay.lease_signature = first.lease_signature;
+    assert_eq!(copy(&replay, None), Ok(()), "a lease a signed");
+    assert_eq!(
+        fault(step(&replay, Some(&renewed))),
+        Some(ClaimFault::Backwards)
+    );
+    // Nor over its release, to lock the unit again.
+    let released = by("a", &renewed, renewed.released(&id("a")));
+    assert_eq!(step(&released, Some(&renewed)), Ok(()));
+    let mut relock = released.clone();
+    relock.state = UnitState::Claimed;
+    relock.claimant = renewed.claimant.clone();
+    relock.lease_expires_ms = renewed.lease_expires_ms;
+    relock.lease_signature = renewed.lease_signature;
+    assert_eq!(
+        fault(step(&relock, Some(&released))),
+        Some(ClaimFault::Backwards)
+    );
+    // A claim signed for another unit does not verify on this one.
+    let other = claim("a", &UnitRecord::new(4253), NOW);
+    let mut moved = first.clone();
+    moved.lease_signature = other.lease_signature;
+    assert_eq!(
+        fault(copy(&moved, None)),
+        Some(ClaimFault::Signature(LeaseError::BadSignature))
+    );
+}
+
+#[test]
+fn a_release_by_a_stranger_is_refused() {
+    let held = claim("a", &UnitRecord::new(P), NOW);
+    // Given back unsigned, or signed by mallory.
+    let mut bare = held.released(&id("a"));
+    bare.lease_signature = None;
+    let unsigned = Some(ClaimFault::Signature(LeaseError::Unsigned));
+    assert_eq!(fault(step(&bare, Some(&held))), unsigned);
+    assert_eq!(fault(copy(&bare, None)), unsigned);
+    // Mallory's signed release of the same lease (made from a claim of
+    // its own at the same count: the grid signs releases for holders).
+    let mut mallory_claim = held.clone();
+    mallory_claim.claimant = Some(id("mallory"));
+    let mallory_claim = by("mallory", &UnitRecord::new(P), mallory_claim);
+    let mallory_release = by(
+        "mallory",
+        &mallory_claim,
+        mallory_claim.released(&id("mallory")),
+    );
+    assert_eq!(copy(&mallory_release, None), Ok(()), "signed by mallory");
+    assert_eq!(
+        fault(step(&mallory_release, Some(&held))),
+        Some(ClaimFault::NotHolder)
+    );
+    // Its holder may; and a lapsed lease may be given back by anyone.
+    let released = by("a", &held, held.released(&id("a")));
+    assert_eq!(step(&released, Some(&held)), Ok(()));
+    assert_eq!(step_at(&mallory_release, &held, NOW + LEASE), Ok(()));
+    // A result, relayed by anyone, ends a live lease unsigned: the unit
+    // is done.
+    let done = by(
+        "z",
+        &held,
+        held.completed(sign(result(P, Status::Composite, 5), &key("b"))),
+    );
+    assert_eq!(step(&done, Some(&held)), Ok(()));
 }

@@ -22,6 +22,9 @@
 //! * **Check lease** (a double check of a done unit, `work::check`): a
 //!   second lease, ordered the same way by its own `(claims, no claimant,
 //!   expiry, claimant)`.
+//! * Each lease travels with its signature (`work::lease`), which breaks
+//!   the last ties of both orders, so the join keeps a lease and the
+//!   signature over it together.
 //! * **Done** is a flag that never goes back: set when either copy is done
 //!   or any result is known.
 //! * **Version**: the larger of the two. The ring that stores the merged
@@ -84,7 +87,15 @@ pub fn union_results(a: &[UnitResult], b: &[UnitResult]) -> Vec<UnitResult> {
 }
 
 /// The lease part of a record as an ordered key (see the module docs).
-fn lease_key(r: &UnitRecord) -> (u32, bool, u64, Option<&str>) {
+type LeaseKey<'a> = (
+    u32,
+    bool,
+    u64,
+    Option<&'a str>,
+    Option<([u8; 32], [u8; 64])>,
+);
+
+fn lease_key(r: &UnitRecord) -> LeaseKey<'_> {
     // Released (or never claimed, or completed) is "no claimant": read from
     // the claimant, not the state, so that a copy turning done does not
     // change how its lease compares.
@@ -93,6 +104,7 @@ fn lease_key(r: &UnitRecord) -> (u32, bool, u64, Option<&str>) {
         r.claimant.is_none(),
         r.lease_expires_ms,
         r.claimant.as_deref(),
+        r.lease_signature.map(|s| (s.public_key, s.signature)),
     )
 }
 
@@ -131,6 +143,7 @@ pub fn merge_units(a: &UnitRecord, b: &UnitRecord) -> UnitRecord {
         claims: lease.claims,
         results,
         check: check.clone(),
+        lease_signature: lease.lease_signature,
     }
 }
 
@@ -224,7 +237,9 @@ mod tests {
                     claimant: checker.map(|c| format!("n{c}")),
                     expires_ms: check_lease * 1000,
                     claims: check_claims,
+                    signature: None,
                 },
+                lease_signature: None,
             }
         }
     }

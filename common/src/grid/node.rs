@@ -48,7 +48,7 @@ pub(super) enum Pending {
     Renew(u64),
     Complete(u64),
     Release(u64),
-    Restore(UnitRecord),
+    Restore(Box<UnitRecord>),
 }
 
 /// What a call to a peer was for.
@@ -123,6 +123,9 @@ pub struct GridStatus {
 pub struct GridNode<A> {
     pub(super) ring: RingNode<A>,
     pub(super) name: String,
+    /// Signs this peer's claims, renewals and releases; `name` is its
+    /// peer id.
+    pub(super) signer: crate::work::lease::Signer,
     pub(super) cfg: super::GridConfig,
     pub(super) rng: ChaCha8Rng,
     pub(super) index: ClaimIndex,
@@ -203,8 +206,9 @@ pub struct GridNode<A> {
 pub const STOP_LIMIT_MS: u64 = 20_000;
 
 impl<A: Address> GridNode<A> {
-    /// A grid peer at `me`, known to others as `name` (its advertised
-    /// address: the claimant and `computed_by` in records). It joins through
+    /// A grid peer at `me`, known to others by `signer`'s peer id (the
+    /// claimant and `computed_by` in records), with which it signs its
+    /// claims, renewals and releases. It joins through
     /// `join` (retrying with back-off until it works) or starts a ring of
     /// one. `results` is the table loaded from disk, `persisted` the ring
     /// records found on disk (put back into the ring once in it), `resume`
@@ -212,7 +216,7 @@ impl<A: Address> GridNode<A> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         me: Peer<A>,
-        name: String,
+        signer: crate::work::lease::Signer,
         ring_cfg: RingConfig,
         cfg: super::GridConfig,
         join: Option<A>,
@@ -242,7 +246,8 @@ impl<A: Address> GridNode<A> {
             .collect();
         let mut g = GridNode {
             ring,
-            name,
+            name: signer.peer_id().to_string(),
+            signer,
             rng: ChaCha8Rng::seed_from_u64(me.id.0),
             index: ClaimIndex::default(),
             checks: super::check::Checks::new(now.mono),
@@ -548,7 +553,7 @@ impl<A: Address> GridNode<A> {
             Pending::Release(p) => {
                 self.releasing.remove(&p);
             }
-            Pending::Restore(rec) => self.restore_outcome(rec, o, now),
+            Pending::Restore(rec) => self.restore_outcome(*rec, o, now),
         }
     }
 
@@ -559,12 +564,24 @@ impl<A: Address> GridNode<A> {
         self.out.push(Output::Call { call, to, msg });
     }
 
-    pub(super) fn cas(&mut self, rec_new: &UnitRecord, expected: u64, why: Pending, now: Now) {
+    /// Writes `rec_new`, a step from `prev` (`None`: a new record), by
+    /// compare-and-set on `expected`, its leases signed by this peer where
+    /// it claims, renews or gives one back (`work::lease`).
+    pub(super) fn cas(
+        &mut self,
+        prev: Option<&UnitRecord>,
+        rec_new: &UnitRecord,
+        expected: u64,
+        why: Pending,
+        now: Now,
+    ) {
         self.stats.ring_ops += 1;
         let key = Id(crate::work::unit_key(rec_new.exponent));
+        let mut signed = rec_new.clone();
+        crate::work::lease::sign_leases(prev, &mut signed, &self.signer);
         let op = self
             .ring
-            .cas(key, expected, WireUnit::encode(rec_new), now.mono);
+            .cas(key, expected, WireUnit::encode(&signed), now.mono);
         self.pending.insert(op, why);
     }
 

@@ -75,6 +75,7 @@ impl<A: Address> GridNode<A> {
             };
             self.creates_in_flight += 1;
             self.cas(
+                None,
                 &UnitRecord::new(p),
                 0,
                 Pending::Create { req, p, attempt },
@@ -170,7 +171,7 @@ impl<A: Address> GridNode<A> {
                 continue;
             }
             self.restoring += 1;
-            self.restore_record(&u, Pending::Restore(u.clone()), now);
+            self.restore_record(&u, Pending::Restore(Box::new(u.clone())), now);
         }
         self.restore_done();
     }

@@ -161,6 +161,7 @@ impl<A: Address> GridNode<A> {
         };
         self.claiming.insert(p);
         self.cas(
+            Some(&rec),
             &new,
             rec.version,
             Pending::Claim {
@@ -255,9 +256,9 @@ impl<A: Address> GridNode<A> {
                 continue;
             };
             a.renewing = true;
-            let expected = a.rec.version;
+            let prev = a.rec.clone();
             self.stats.renewals += 1;
-            self.cas(&new, expected, Pending::Renew(p), now);
+            self.cas(Some(&prev), &new, prev.version, Pending::Renew(p), now);
         }
     }
 
@@ -309,7 +310,13 @@ impl<A: Address> GridNode<A> {
         let new = rec.released(&self.name);
         if new != rec {
             self.releasing.insert(rec.exponent);
-            self.cas(&new, rec.version, Pending::Release(rec.exponent), now);
+            self.cas(
+                Some(&rec),
+                &new,
+                rec.version,
+                Pending::Release(rec.exponent),
+                now,
+            );
         }
     }
 
@@ -344,8 +351,8 @@ impl<A: Address> GridNode<A> {
         }
         c.in_flight = true;
         c.retry_at = None;
-        let expected = c.cur.version;
-        self.cas(&new, expected, Pending::Complete(p), now);
+        let prev = c.cur.clone();
+        self.cas(Some(&prev), &new, prev.version, Pending::Complete(p), now);
     }
 
     pub(super) fn complete_outcome(&mut self, p: u64, o: Outcome<A>, now: Now) {

@@ -14,6 +14,17 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClaimError, UnitRecord, UnitState};
 
+/// A lease as an ordered key: claims, no claimant, expiry, claimant, and
+/// last the signature, so that two copies alike but for it (one forged, or
+/// given back by another key) still join.
+pub type LeaseOrder<'a> = (
+    u32,
+    bool,
+    u64,
+    Option<&'a str>,
+    Option<([u8; 32], [u8; 64])>,
+);
+
 /// The lease of a double check in progress on a done unit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CheckLease {
@@ -23,17 +34,22 @@ pub struct CheckLease {
     pub expires_ms: u64,
     /// Check claims so far (every claim or take-over bumps it).
     pub claims: u32,
+    /// The checker's signature over the lease, or the releaser's over its
+    /// end (`work::lease`).
+    #[serde(default)]
+    pub signature: Option<super::ResultSignature>,
 }
 
 impl CheckLease {
     /// The lease as an ordered key: the larger one is the later state of
     /// the lease (see the module docs).
-    pub fn order_key(&self) -> (u32, bool, u64, Option<&str>) {
+    pub fn order_key(&self) -> LeaseOrder<'_> {
         (
             self.claims,
             self.claimant.is_none(),
             self.expires_ms,
             self.claimant.as_deref(),
+            self.signature.map(|s| (s.public_key, s.signature)),
         )
     }
 }
@@ -85,7 +101,8 @@ impl UnitRecord {
     ) -> Result<UnitRecord, ClaimError> {
         if self.check.claimant.as_deref() == Some(checker) {
             let mut rec = self.clone();
-            rec.check.expires_ms = now.saturating_add(lease_ms);
+            // Never shorter, as in `renewed`.
+            rec.check.expires_ms = now.saturating_add(lease_ms).max(rec.check.expires_ms);
             rec.version += 1;
             return Ok(rec);
         }

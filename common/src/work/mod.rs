@@ -30,11 +30,12 @@ use sha2::{Digest, Sha256};
 use crate::ll::Status;
 
 mod check;
+pub mod lease;
 mod limits;
 pub mod reputation;
 pub mod signature;
 pub mod verify;
-pub use check::CheckLease;
+pub use check::{CheckLease, LeaseOrder};
 pub use limits::{LimitError, MAX_NAME_LEN, MAX_SUBMIT_WIDTH, check_submission};
 pub use signature::{ResultSignature, SignatureError};
 
@@ -189,6 +190,11 @@ pub struct UnitRecord {
     /// The lease of a double check in progress (see [`CheckLease`]).
     #[serde(default)]
     pub check: CheckLease,
+    /// The claimant's signature over the lease, or the releaser's over its
+    /// end ([`lease`]); set by [`lease::sign_leases`], not by the
+    /// transitions below.
+    #[serde(default)]
+    pub lease_signature: Option<ResultSignature>,
 }
 
 impl UnitRecord {
@@ -203,6 +209,7 @@ impl UnitRecord {
             claims: 0,
             results: Vec::new(),
             check: CheckLease::default(),
+            lease_signature: None,
         }
     }
 
@@ -261,6 +268,7 @@ impl UnitRecord {
             return Err(ClaimError::AlreadyDone(p));
         }
         let mut rec = self.clone();
+        let mut ends = now.saturating_add(lease_ms);
         if rec.claimant.as_deref() != Some(claimant) {
             if rec.state == UnitState::Claimed && now < rec.lease_expires_ms {
                 return Err(ClaimError::Leased {
@@ -269,10 +277,15 @@ impl UnitRecord {
                 });
             }
             rec.claims += 1;
+        } else {
+            // A renewal never shortens the lease (a clock stepped back, a
+            // shorter --lease-secs after a restart): a lease that moved
+            // back would be refused as a replayed one (`grid::legal`).
+            ends = ends.max(rec.lease_expires_ms);
         }
         rec.state = UnitState::Claimed;
         rec.claimant = Some(claimant.to_string());
-        rec.lease_expires_ms = now.saturating_add(lease_ms);
+        rec.lease_expires_ms = ends;
         rec.version += 1;
         Ok(rec)
     }

@@ -25,7 +25,10 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// wire is libp2p (Noise, Yamux): the version is in the protocol's name
 /// ([`PROTOCOL_NAME`](super::PROTOCOL_NAME)), which replaces the `Hello`
 /// exchange.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// 6: unit records carry the signatures over their leases
+/// (`mersenne_common::work::lease`): a claim, renewal or release is signed
+/// by its claimant, and an unsigned one is refused.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to

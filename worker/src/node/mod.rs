@@ -267,10 +267,10 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         );
     }
     // The grid's name for this peer (claimant, computed_by) is its peer id:
-    // results are signed, and a result names the key that signed it.
+    // results and claims are signed, and each names the key that signed it.
     let mut grid = GridNode::new(
         me,
-        identity.peer_id(),
+        identity.signer(),
         cfg.ring_config(),
         cfg.grid_config(),
         join,

@@ -130,7 +130,7 @@ impl Grid {
             let join = if i == 0 { None } else { Some(0) };
             let node = GridNode::new(
                 me,
-                name(a),
+                crate::work::lease::Signer::new(key(a)),
                 ring_cfg(),
                 grid_cfg(s),
                 join,

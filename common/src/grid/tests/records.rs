@@ -172,7 +172,7 @@ fn each_peer_hands_its_cache_of_peers_seen_to_disk_and_can_be_seeded_from_it() {
     };
     let mut fresh = GridNode::new(
         me,
-        name(0),
+        crate::work::lease::Signer::new(key(0)),
         ring_cfg(),
         grid_cfg(0),
         None,
@@ -222,7 +222,7 @@ fn a_record_restored_from_disk_keeps_its_version_and_results() {
     };
     let restarted = GridNode::new(
         me,
-        name(0),
+        crate::work::lease::Signer::new(key(0)),
         ring_cfg(),
         grid_cfg(0),
         None,

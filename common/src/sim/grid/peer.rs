@@ -169,7 +169,8 @@ impl World {
         let i = self.slots.len() as u32;
         // Named, as a real peer, by the peer id of its key (derived from
         // the seed, so that a run replays).
-        let name = crate::work::signature::sign_key_peer_id(&self.sim_key(i));
+        let signer = crate::work::lease::Signer::new(self.sim_key(i));
+        let name = signer.peer_id().to_string();
         self.by_name.insert(name.clone(), i);
         let me = Peer {
             id: Id(node_key(&name)),
@@ -177,7 +178,7 @@ impl World {
         };
         let mut g = GridNode::new(
             me,
-            name.clone(),
+            signer,
             self.cfg.ring.clone(),
             self.cfg.grid.clone(),
             via,
