@@ -24,7 +24,7 @@ fn node() -> GridNode<u16> {
             id: Id(node_key("n0")),
             addr: 0,
         },
-        "n0".into(),
+        crate::work::lease::Signer::new(key("n0")),
         RingConfig::for_expected_size(2),
         GridConfig::default(),
         None,
