@@ -15,7 +15,7 @@
 //! [`Revocations::to_bytes`]) that is what is signed (after a domain
 //! prefix), stored and sent.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 
 /// Prefix of the bytes a certificate's signature covers: a certificate can
 /// never be taken for anything else the project key signs.
@@ -229,13 +229,12 @@ impl Revocations {
 }
 
 fn verify(project: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> Result<(), MembershipError> {
-    let key = VerifyingKey::from_bytes(project).map_err(|_| MembershipError::BadSignature)?;
-    key.verify_strict(msg, &Signature::from_bytes(sig))
+    crate::work::signature::verify_ed25519(project, msg, sig)
         .map_err(|_| MembershipError::BadSignature)
 }
 
 /// Checks that `cert` admits the key `sender` to the project `project` at
-/// `now_ms`: signed by the project key ([`VerifyingKey::verify_strict`]),
+/// `now_ms`: signed by the project key ([`ed25519_dalek::VerifyingKey::verify_strict`]),
 /// issued to that very key, current, and not on `revoked` (the newest
 /// verified list, if any).
 pub fn check(

@@ -368,7 +368,9 @@ impl<A: Address> GridNode<A> {
                 continue;
             }
             match self.checks.need(&rec) {
-                CheckNeed::Wanted(req) if !for_me || !req.exclude_peers.contains(&self.name) => {
+                CheckNeed::Wanted(req)
+                    if !for_me || !req.exclude_peers.contains(self.signer.peer_id()) =>
+                {
                     v.push(rec)
                 }
                 _ => {}
@@ -382,7 +384,7 @@ impl<A: Address> GridNode<A> {
         if !self.checks.on
             || free == 0
             || now.mono < self.checks.idle_until
-            || self.checks.quarantined.contains(&self.name)
+            || self.checks.quarantined.contains(self.signer.peer_id())
         {
             return free;
         }
@@ -409,7 +411,10 @@ impl<A: Address> GridNode<A> {
         // A quarantined peer's check would count toward nothing, and a
         // colluder caught once must not keep outvoting honest checkers: it
         // earns its way back with first tests that others verify.
-        if !self.checks.on || self.stopping || self.checks.quarantined.contains(&self.name) {
+        if !self.checks.on
+            || self.stopping
+            || self.checks.quarantined.contains(self.signer.peer_id())
+        {
             return false;
         }
         let p = rec.exponent;
@@ -427,11 +432,13 @@ impl<A: Address> GridNode<A> {
             },
             _ => return false,
         };
-        if req.exclude_peers.contains(&self.name) || shifts_of(p) <= req.exclude_shifts.len() as u64
+        if req.exclude_peers.contains(self.signer.peer_id())
+            || shifts_of(p) <= req.exclude_shifts.len() as u64
         {
             return false;
         }
-        let Ok(new) = rec.check_claimed(&self.name, now.wall_ms, self.cfg.lease_ms) else {
+        let Ok(new) = rec.check_claimed(self.signer.peer_id(), now.wall_ms, self.cfg.lease_ms)
+        else {
             return false;
         };
         self.checks.claimed.insert(p, req);
@@ -452,7 +459,7 @@ impl<A: Address> GridNode<A> {
     /// The crunch order for a granted claim of `p`: a check's shift and
     /// engine when it is one, else a random shift.
     pub(super) fn crunch_order(&mut self, p: u64, rec: &UnitRecord) -> Output<A> {
-        let checking = rec.check.claimant.as_deref() == Some(self.name.as_str());
+        let checking = rec.check.claimant.as_deref() == Some(self.signer.peer_id());
         match self.checks.claimed.remove(&p).filter(|_| checking) {
             Some(req) => Output::Crunch {
                 p,

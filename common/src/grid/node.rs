@@ -122,9 +122,8 @@ pub struct GridStatus {
 /// units. See the [module docs](super).
 pub struct GridNode<A> {
     pub(super) ring: RingNode<A>,
-    pub(super) name: String,
-    /// Signs this peer's claims, renewals and releases; `name` is its
-    /// peer id.
+    /// Signs this peer's claims, renewals and releases; its peer id is
+    /// this peer's name (the claimant and `computed_by` in records).
     pub(super) signer: crate::work::lease::Signer,
     pub(super) cfg: super::GridConfig,
     pub(super) rng: ChaCha8Rng,
@@ -246,7 +245,6 @@ impl<A: Address> GridNode<A> {
             .collect();
         let mut g = GridNode {
             ring,
-            name: signer.peer_id().to_string(),
             signer,
             rng: ChaCha8Rng::seed_from_u64(me.id.0),
             index: ClaimIndex::default(),

@@ -156,7 +156,7 @@ impl<A: Address> GridNode<A> {
             self.complete(rec, known, now);
             return false;
         }
-        let Ok(new) = rec.claimed(&self.name, now.wall_ms, self.cfg.lease_ms) else {
+        let Ok(new) = rec.claimed(self.signer.peer_id(), now.wall_ms, self.cfg.lease_ms) else {
             return false;
         };
         self.claiming.insert(p);
@@ -248,9 +248,10 @@ impl<A: Address> GridNode<A> {
             // crunch on; both results are kept.
             let renewed = if a.rec.state == UnitState::Done {
                 a.rec
-                    .check_renewed(&self.name, now.wall_ms, self.cfg.lease_ms)
+                    .check_renewed(self.signer.peer_id(), now.wall_ms, self.cfg.lease_ms)
             } else {
-                a.rec.renewed(&self.name, now.wall_ms, self.cfg.lease_ms)
+                a.rec
+                    .renewed(self.signer.peer_id(), now.wall_ms, self.cfg.lease_ms)
             };
             let Ok(new) = renewed else {
                 continue;
@@ -307,7 +308,7 @@ impl<A: Address> GridNode<A> {
     }
 
     fn release(&mut self, rec: UnitRecord, now: Now) {
-        let new = rec.released(&self.name);
+        let new = rec.released(self.signer.peer_id());
         if new != rec {
             self.releasing.insert(rec.exponent);
             self.cas(

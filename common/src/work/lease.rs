@@ -21,9 +21,9 @@
 //! `grid::legal`'s to decide (it knows the copy held); this file only
 //! checks a lease on its own ([`verify`]) and signs ([`sign_leases`]).
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey};
 
-use super::signature::peer_id;
+use super::signature::{peer_id, verify_ed25519};
 use super::{ResultSignature, UnitRecord, UnitState};
 
 /// Prefix of every signed lease: never taken for a signed result or
@@ -181,10 +181,10 @@ pub fn verify(l: &Lease<'_>, state: UnitState) -> Result<(), LeaseError> {
     if l.claimant.is_some_and(|c| c != peer_id(&sig.public_key)) {
         return Err(LeaseError::WrongClaimant);
     }
-    let key = VerifyingKey::from_bytes(&sig.public_key).map_err(|_| LeaseError::BadSignature)?;
-    key.verify_strict(
+    verify_ed25519(
+        &sig.public_key,
         &signing_bytes(l, &sig.public_key),
-        &Signature::from_bytes(&sig.signature),
+        &sig.signature,
     )
     .map_err(|_| LeaseError::BadSignature)
 }

@@ -124,12 +124,38 @@ fn verify_uncached(r: &UnitResult, sig: &ResultSignature) -> Result<(), Signatur
     if r.computed_by != peer_id(&sig.public_key) {
         return Err(SignatureError::WrongPeerId);
     }
-    let key = VerifyingKey::from_bytes(&sig.public_key).map_err(|_| SignatureError::BadKey)?;
-    key.verify_strict(
+    verify_ed25519(
+        &sig.public_key,
         &signing_bytes(r, &sig.public_key),
-        &Signature::from_bytes(&sig.signature),
+        &sig.signature,
     )
-    .map_err(|_| SignatureError::BadSignature)
+    .map_err(|e| match e {
+        Ed25519Refusal::BadKey => SignatureError::BadKey,
+        Ed25519Refusal::BadSignature => SignatureError::BadSignature,
+    })
+}
+
+/// Why an ed25519 signature does not stand (see [`verify_ed25519`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ed25519Refusal {
+    /// The 32 bytes are no ed25519 point.
+    BadKey,
+    /// The signature does not verify.
+    BadSignature,
+}
+
+/// Checks `signature` by `public_key` over `message` with
+/// [`VerifyingKey::verify_strict`], which also refuses small-order keys and
+/// malleable signatures: the one check behind signed results, leases and
+/// membership certificates.
+pub(crate) fn verify_ed25519(
+    public_key: &[u8; 32],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), Ed25519Refusal> {
+    let key = VerifyingKey::from_bytes(public_key).map_err(|_| Ed25519Refusal::BadKey)?;
+    key.verify_strict(message, &Signature::from_bytes(signature))
+        .map_err(|_| Ed25519Refusal::BadSignature)
 }
 
 /// The peer id of an ed25519 public key in libp2p's form: base58btc of the
