@@ -432,6 +432,31 @@ mod tests {
         assert_eq!(sim.grid, node.grid_config());
     }
 
+    /// A fresh seed that lost 14 acknowledged records under churn when a
+    /// forwarded hand-over was sent on as a release (hops dropped their
+    /// copies before the records were safe at the owner's replicas).
+    #[test]
+    fn churn_at_30_peers_seed_7701_loses_no_record() {
+        let cli = Cli::parse_from([
+            "gridsim",
+            "--nodes",
+            "30",
+            "--units",
+            "300",
+            "--scenario",
+            "churn",
+            "--seed",
+            "7701",
+        ]);
+        let (cfg, scenario) = configure(&cli).expect("valid flags");
+        let r = grid::run(cfg, scenario);
+        assert!(r.crashes > 0, "no churn happened");
+        assert_eq!(r.records_lost, 0, "{r:?}");
+        assert_eq!(r.acked_writes_lost, 0, "{r:?}");
+        assert_eq!(r.results_lost, 0, "{r:?}");
+        assert!(r.tables_converged, "{r:?}");
+    }
+
     #[test]
     fn units_give_the_first_primes() {
         assert_eq!(first_primes(1), (2, 2));

@@ -180,9 +180,6 @@ impl<A: Address> RingNode<A> {
     /// not own travel on towards their owner: after a partition heals, the
     /// owner on one side may have handed them to a node that already knows
     /// its final predecessor, and nobody else would ever send them on.
-    /// Sent on as a release: once the next hop holds them, every hop on the
-    /// way that is not among the owner's replicas drops its copy (a sweep's
-    /// hand-over crosses several fingers, and each kept one).
     pub(super) fn on_handover(&mut self, records: Vec<Record>, ttl: u8, now: Time) {
         let mut onward: Vec<(Peer<A>, Record)> = Vec::new();
         for r in records {
@@ -213,13 +210,13 @@ impl<A: Address> RingNode<A> {
         for (p, r) in onward {
             if to.is_some_and(|t| t.id != p.id) {
                 let t = to.take().unwrap_or(p);
-                self.hand_over_ttl(t, std::mem::take(&mut batch), ttl - 1, 1, true, now);
+                self.hand_over_ttl(t, std::mem::take(&mut batch), ttl - 1, 1, false, now);
             }
             to = Some(p);
             batch.push(r);
         }
         if let Some(t) = to {
-            self.hand_over_ttl(t, batch, ttl - 1, 1, true, now);
+            self.hand_over_ttl(t, batch, ttl - 1, 1, false, now);
         }
     }
 }
