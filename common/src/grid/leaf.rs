@@ -51,6 +51,11 @@ pub const LEAF_POLL_MIN_MS: u64 = 200;
 /// Results one leaf request may carry.
 pub const LEAF_RESULTS_MAX: usize = LEAF_MAX_UNITS;
 
+/// A leaf that has not polled for this long (ms), a few of its poll
+/// periods, is silent: its leases are no longer renewed, and after a lease
+/// (or this, if longer) it is forgotten.
+pub const LEAF_SILENT_MS: u64 = 3 * super::LEAF_POLL_MS;
+
 /// How often a gateway looks for claimable units for its leaves (ms).
 const LEAF_SCAN_MS: u64 = 250;
 
@@ -362,7 +367,7 @@ impl<A: Address> GridNode<A> {
     /// then offers from peers it steals from (first tests only), and
     /// forgets leaves silent for a lease, whose leases then lapse.
     pub(super) fn fill_leaves(&mut self, now: Now) {
-        let silent_after = self.cfg.lease_ms;
+        let silent_after = self.cfg.lease_ms.max(LEAF_SILENT_MS);
         let gone: Vec<String> = self
             .gateway
             .leaves
@@ -472,7 +477,7 @@ impl<A: Address> GridNode<A> {
                 .gateway
                 .leaves
                 .get(&l.leaf)
-                .is_some_and(|f| now.mono.0 < f.last_poll.0.saturating_add(period));
+                .is_some_and(|f| now.mono.0 < f.last_poll.0.saturating_add(LEAF_SILENT_MS));
             if !alive {
                 // A silent leaf's lease runs out by itself.
                 continue;

@@ -63,7 +63,7 @@ impl LeafClient {
         LeafClient {
             gateways: join,
             current: 0,
-            slots: slots.min(LEAF_MAX_UNITS),
+            slots: slots.clamp(1, LEAF_MAX_UNITS / 2),
             crunching: BTreeSet::new(),
             give_back: BTreeSet::new(),
             unsent: Vec::new(),
@@ -72,6 +72,13 @@ impl LeafClient {
             failures: 0,
             stopping: false,
         }
+    }
+
+    /// Units held at once: one waiting per core besides the one crunching,
+    /// as BOINC keeps a work buffer, so a core does not idle for a round
+    /// trip to the gateway after each unit.
+    fn buffer(&self) -> usize {
+        2 * self.slots
     }
 
     /// The gateway requests go to now.
@@ -137,7 +144,7 @@ impl LeafClient {
         let want = if self.stopping {
             0
         } else {
-            self.slots.saturating_sub(self.crunching.len())
+            self.buffer().saturating_sub(self.crunching.len())
         };
         self.in_flight = Some(InFlight::Poll {
             give_back: give_back.clone(),
@@ -190,7 +197,7 @@ impl LeafClient {
                         let start = self.starts(grants);
                         // Cores still idle: the claims started for them
                         // land within a round trip or two; ask again soon.
-                        let idle = !self.stopping && self.crunching.len() < self.slots;
+                        let idle = !self.stopping && self.crunching.len() < self.buffer();
                         let wait = if idle {
                             2 * LEAF_POLL_MIN_MS
                         } else {
@@ -240,7 +247,7 @@ impl LeafClient {
             {
                 continue;
             }
-            if self.crunching.len() >= self.slots {
+            if self.crunching.len() >= self.buffer() {
                 // More than the cores (a gateway that adopted and claimed
                 // at once): back to the grid rather than held idle.
                 self.give_back.insert(g.p);

@@ -8,7 +8,7 @@ fn failed_requests_move_to_the_next_gateway_with_growing_back_off() {
     let mut c = LeafClient::new(vec!["a:1".into()], 2, Time(0));
     let (to, req) = c.next_request(Time(0)).expect("a first poll");
     assert_eq!(to, "a:1");
-    assert!(matches!(req, LeafRequest::Poll { want: 2, .. }), "{req:?}");
+    assert!(matches!(req, LeafRequest::Poll { want: 4, .. }), "{req:?}");
     // The gateway names a ring member: a way in if it dies.
     let grants = c.answered(
         Some(LeafAnswer::Grants(vec![LeafGrant { p: 7, shift: 3 }])),
@@ -79,7 +79,7 @@ fn results_go_first_and_a_failed_unit_is_given_back() {
         req,
         LeafRequest::Poll {
             crunching: vec![],
-            want: 2,
+            want: 4,
             give_back: vec![11]
         }
     );

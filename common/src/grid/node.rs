@@ -125,6 +125,9 @@ pub struct GridStatus {
     pub refused_results: u64,
     /// Unit-record writes refused as illegal steps.
     pub refused_records: u64,
+    /// The leaf workers this peer is the gateway of: each leaf's peer id
+    /// and the units it holds a lease on through this peer.
+    pub leaves: Vec<(String, Vec<u64>)>,
 }
 
 /// One grid peer: a Chord node plus everything the grid decides about
@@ -392,6 +395,7 @@ impl<A: Address> GridNode<A> {
         s.checks_wanted = self.checks.open_len();
         s.refused_results = self.refusals.results;
         s.refused_records = self.refusals.records;
+        s.leaves = self.gateway.rows();
         s
     }
 
