@@ -179,6 +179,7 @@ impl<A: Address> GridNode<A> {
                     buckets: Vec::new(),
                 }
             }
+            PeerRequest::Leaf { leaf, msg } => PeerAnswer::Leaf(self.leaf_request(leaf, msg, now)),
         };
         self.out.push(Output::Answer { req, answer });
     }

@@ -35,6 +35,8 @@ mod check;
 pub mod codec;
 mod gossip;
 mod index;
+mod leaf;
+mod leaf_client;
 pub mod legal;
 pub mod merge;
 mod node;
@@ -48,6 +50,11 @@ mod tests;
 pub use check::{CheckNeed, check_need, sample_draw};
 pub use codec::{WireResult, WireStatus, WireUnit, WireUnitState};
 pub use index::{ClaimIndex, claimable_owned_by_scan};
+pub use leaf::{
+    LEAF_MAX_UNITS, LEAF_POLL_MIN_MS, LEAF_RESULTS_MAX, LeafAnswer, LeafGrant, LeafRefusal,
+    LeafRequest, MAX_LEAVES,
+};
+pub use leaf_client::{LEAF_POLL_MS, LeafClient};
 pub use legal::{Refusal, Refusals};
 pub use merge::{merge_records, merge_units, union_results};
 pub use node::{GridNode, GridStatus};
@@ -127,6 +134,15 @@ pub enum PeerRequest {
     /// Anti-entropy: the receiver's results for these exponents (the rows
     /// whose fingerprints differed), answered with [`PeerAnswer::Results`].
     Pull(Vec<u64>),
+    /// A leaf worker's request to this peer as its gateway, answered with
+    /// [`PeerAnswer::Leaf`].
+    Leaf {
+        /// The leaf's peer id, as the transport proved it (never taken
+        /// from the request's bytes).
+        leaf: String,
+        /// The request.
+        msg: LeafRequest,
+    },
 }
 
 /// The answer to a [`PeerRequest`].
@@ -154,6 +170,8 @@ pub enum PeerAnswer {
         /// The buckets the rows cover completely.
         buckets: Vec<usize>,
     },
+    /// The answer to [`PeerRequest::Leaf`].
+    Leaf(LeafAnswer),
 }
 
 /// How a crunch ended.

@@ -42,13 +42,22 @@ pub(super) struct Completing {
 #[derive(Debug, Clone)]
 pub(super) enum Pending {
     Join,
-    Create { req: ReqId, p: u64, attempt: u32 },
+    Create {
+        req: ReqId,
+        p: u64,
+        attempt: u32,
+    },
     ResumeGet(u64),
-    Claim { p: u64, started: crate::ring::Time },
+    Claim {
+        p: u64,
+        started: crate::ring::Time,
+    },
     Renew(u64),
     Complete(u64),
     Release(u64),
     Restore(Box<UnitRecord>),
+    /// Done for a leaf worker (`leaf`).
+    Leaf(super::leaf::LeafOp),
 }
 
 /// What a call to a peer was for.
@@ -116,6 +125,9 @@ pub struct GridStatus {
     pub refused_results: u64,
     /// Unit-record writes refused as illegal steps.
     pub refused_records: u64,
+    /// The leaf workers this peer is the gateway of: each leaf's peer id
+    /// and the units it holds a lease on through this peer.
+    pub leaves: Vec<(String, Vec<u64>)>,
 }
 
 /// One grid peer: a Chord node plus everything the grid decides about
@@ -198,6 +210,8 @@ pub struct GridNode<A> {
     pub(super) refusals: super::legal::Refusals,
     /// Notes on refusals for the shell's log, bounded.
     pub(super) refusal_log: Vec<String>,
+    /// The leaf workers this peer is the gateway of.
+    pub(super) gateway: super::leaf::Gateway,
 }
 
 /// Longest a graceful stop waits for crunches to checkpoint, leases to go
@@ -302,6 +316,7 @@ impl<A: Address> GridNode<A> {
             acked: None,
             refusals: Default::default(),
             refusal_log: Vec::new(),
+            gateway: Default::default(),
             cfg,
         };
         if unsigned > 0 {
@@ -383,6 +398,7 @@ impl<A: Address> GridNode<A> {
         s.checks_wanted = self.checks.open_len();
         s.refused_results = self.refusals.results;
         s.refused_records = self.refusals.records;
+        s.leaves = self.gateway.rows();
         s
     }
 
@@ -449,6 +465,7 @@ impl<A: Address> GridNode<A> {
         }
         self.judge_rows(now);
         self.renew_due(now);
+        self.renew_leaves(now);
         self.retry_due(now);
         self.pause_due(now);
         self.pump(now);
@@ -468,6 +485,9 @@ impl<A: Address> GridNode<A> {
         }
         for a in self.active.values() {
             t = t.min(a.next_renew);
+        }
+        if let Some(at) = self.gateway.next_wakeup() {
+            t = t.min(at);
         }
         for c in self.completing.values() {
             if let Some(at) = c.retry_at {
@@ -524,6 +544,7 @@ impl<A: Address> GridNode<A> {
         self.pump_creates(now);
         self.pump_restore(now);
         self.fill_slots(now);
+        self.fill_leaves(now);
         self.finish_stop(now);
         for o in self.ring.take_outgoing() {
             self.out.push(Output::Ring(o));
@@ -552,6 +573,7 @@ impl<A: Address> GridNode<A> {
                 self.releasing.remove(&p);
             }
             Pending::Restore(rec) => self.restore_outcome(*rec, o, now),
+            Pending::Leaf(op) => self.leaf_outcome(op, o, now),
         }
     }
 

@@ -52,6 +52,7 @@ impl<A: Address> GridNode<A> {
             || self.releasing.contains(&p)
             || self.completing.contains_key(&p)
             || self.failed_recently.contains_key(&p)
+            || self.gateway.busy(p)
     }
 
     /// Claims work for free slots: a checkpoint left from before, then a

@@ -143,6 +143,11 @@ pub struct PeerArgs {
     /// Units crunched at once (default: all cores; 0: do not crunch).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Run as a leaf worker: open no listening socket, join no ring, hold
+    /// no records; crunch units leased through the `--join` peer (a
+    /// gateway) and hand the results in there, as a client behind NAT.
+    #[arg(long, requires = "join")]
+    pub no_listen: bool,
     /// Directory for the result table and checkpoints.
     #[arg(long, default_value = "mersenne-data", value_name = "DIR")]
     pub data: PathBuf,
@@ -304,6 +309,10 @@ pub async fn shutdown_signal() {
 /// Runs a peer until Ctrl-C / SIGTERM, after checking its addresses.
 pub async fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     args.ring.preflight().await?;
+    if args.no_listen {
+        let join = args.ring.join.clone().expect("clap requires --join");
+        return node::run_leaf(args.config(cores()), join, shutdown_signal()).await;
+    }
     node::run(args.config(cores()), shutdown_signal()).await
 }
 

@@ -138,6 +138,12 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
         "refused      {} results (unsigned or forged), {} unit-record writes (illegal steps)",
         st.refused_results, st.refused_records
     )?;
+    // A leaf worker listens nowhere, so its status is read here, at the
+    // gateway it polls.
+    for (leaf, units) in &st.leaves {
+        let units: Vec<String> = units.iter().map(|p| format!("M{p}")).collect();
+        writeln!(out, "leaf         {leaf} crunching {}", units.join(" "))?;
+    }
     out.flush()?;
     Ok(())
 }

@@ -190,6 +190,22 @@ pub enum Request {
     Pause,
     /// Client (`worker resume`): end a `worker pause`.
     Resume,
+    /// A leaf worker's heartbeat to its gateway: the units it crunches,
+    /// how many more it wants, the units it gives back. Answered with
+    /// [`Response::Leaf`] (see `mersenne_common::grid`'s `leaf`).
+    LeafPoll {
+        /// Units it crunches.
+        crunching: Vec<u64>,
+        /// Free cores.
+        want: usize,
+        /// Units it gives back.
+        give_back: Vec<u64>,
+    },
+    /// A leaf worker hands in results it crunched (signed by its key).
+    LeafResults {
+        /// Results.
+        results: Vec<WireResult>,
+    },
 }
 
 /// Most results a peer puts in one page: about 5 MB encoded with
@@ -240,6 +256,22 @@ pub enum Response {
         results: Vec<WireResult>,
         /// Where the next page starts; `None` after the last.
         next: Option<u64>,
+    },
+    /// A gateway's answer to a leaf worker.
+    Leaf {
+        /// (exponent, shift) of each unit leased to the leaf here.
+        grants: Vec<(u64, u64)>,
+        /// Ring members the leaf may fail over to (the gateway's
+        /// successors), `host:port`.
+        peers: Vec<String>,
+    },
+    /// A gateway refused a leaf's request; `too_soon`: polled too often
+    /// (try this gateway again later), else try another.
+    LeafRefused {
+        /// Why.
+        reason: String,
+        /// Polled too soon.
+        too_soon: bool,
     },
 }
 
@@ -348,6 +380,10 @@ pub struct NodeStatus {
     /// Unit-record writes from the ring refused as illegal steps.
     #[serde(default)]
     pub refused_records: u64,
+    /// Leaf workers (`worker --no-listen`) crunching through this peer:
+    /// each one's peer id and the units it holds a lease on through it.
+    #[serde(default)]
+    pub leaves: Vec<(String, Vec<u64>)>,
 }
 
 /// A peer's reputation, as `worker status` shows it.

@@ -28,6 +28,7 @@ mod config;
 mod crunch;
 mod engine;
 mod fault;
+mod leaf;
 mod limits;
 pub use fault::Fault;
 mod pause;
@@ -60,6 +61,7 @@ use crate::net::swarm::{SwarmHandle, SwarmOptions, multiaddr_of};
 use crate::net::{Client, NetError, NodeAddr, NodeStatus, PeerAddr, RingOutbox};
 
 pub use config::{NodeConfig, StartError};
+pub use leaf::run as run_leaf;
 pub use limits::{RateLimited, SUBMIT_MIN_COST, ServerLimits};
 pub use mersenne_common::grid::{ClaimIndex, claimable_owned_by_scan};
 use ring_task::Cmd;

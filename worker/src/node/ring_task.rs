@@ -247,6 +247,8 @@ async fn call_peer(shell: &Shell, to: NodeAddr, msg: PeerRequest) -> Option<Peer
         ),
         PeerRequest::Digest(digest) => (Request::Digest { digest }, Duration::from_secs(10)),
         PeerRequest::Pull(exponents) => (Request::Pull { exponents }, Duration::from_secs(10)),
+        // A ring member never sends a leaf's request; the leaf's shell does.
+        PeerRequest::Leaf { .. } => return None,
     };
     shell.counters.requests_out.fetch_add(1, Ordering::Relaxed);
     let peer = to.as_str();

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use mersenne_common::grid::{PeerAnswer, PeerRequest};
+use mersenne_common::grid::{LeafAnswer, LeafRefusal, LeafRequest, PeerAnswer, PeerRequest};
 use mersenne_common::work::check_submission;
 
 use super::limits::Charge;
@@ -73,7 +73,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 let s = s.clone();
                 tokio::spawn(async move {
                     let resp = match s.limiter.charge(source, Charge::Bytes(len)) {
-                        Ok(()) => handle(&s, req, source).await,
+                        Ok(()) => handle(&s, req, source, peer).await,
                         Err(e) => Response::Error(e.to_string()),
                     };
                     reply.send(encode(&Frame::Response(resp)));
@@ -112,7 +112,9 @@ fn may_request(standing: Standing, req: &Request) -> bool {
         Request::FindWork { .. }
         | Request::PushResults { .. }
         | Request::Digest { .. }
-        | Request::Pull { .. } => matches!(standing, Standing::Open | Standing::Member),
+        | Request::Pull { .. }
+        | Request::LeafPoll { .. }
+        | Request::LeafResults { .. } => matches!(standing, Standing::Open | Standing::Member),
         Request::Status
         | Request::Results { .. }
         | Request::ResultsPage { .. }
@@ -139,7 +141,7 @@ async fn ask(s: &Shell, msg: PeerRequest) -> Option<PeerAnswer> {
 
 const GONE: &str = "peer is shutting down";
 
-async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
+async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr, peer: libp2p::PeerId) -> Response {
     match req {
         Request::Submit { from, to } => {
             // A range refused anyway costs the sender nothing; one that
@@ -285,6 +287,61 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
             super::pause::set(s, crate::citizen::Reason::Manual, false).await;
             Response::Ok
         }
+        Request::LeafPoll {
+            crunching,
+            want,
+            give_back,
+        } => {
+            let msg = LeafRequest::Poll {
+                crunching,
+                want,
+                give_back,
+            };
+            leaf(s, peer, msg).await
+        }
+        Request::LeafResults { results } => {
+            if let Err(e) = s
+                .limiter
+                .charge(source, Charge::Results(results.len() as u64))
+            {
+                return Response::Error(e.to_string());
+            }
+            let msg = LeafRequest::Results(results.into_iter().map(Into::into).collect());
+            leaf(s, peer, msg).await
+        }
+    }
+}
+
+/// Most ring members a gateway names to a leaf (its successors, nearest
+/// first).
+const LEAF_PEERS: usize = 8;
+
+/// A leaf worker's request, in the name of the key the handshake proved.
+async fn leaf(s: &Arc<Shell>, peer: libp2p::PeerId, msg: LeafRequest) -> Response {
+    let leaf = peer.to_string();
+    match ask(s, PeerRequest::Leaf { leaf, msg }).await {
+        Some(PeerAnswer::Leaf(LeafAnswer::Grants(grants))) => {
+            let peers = s
+                .read(|g| {
+                    g.ring()
+                        .successors()
+                        .iter()
+                        .take(LEAF_PEERS)
+                        .map(|p| p.addr.to_string())
+                        .collect()
+                })
+                .await
+                .unwrap_or_default();
+            Response::Leaf {
+                grants: grants.iter().map(|g| (g.p, g.shift)).collect(),
+                peers,
+            }
+        }
+        Some(PeerAnswer::Leaf(LeafAnswer::Refused(why))) => Response::LeafRefused {
+            too_soon: why == LeafRefusal::TooSoon,
+            reason: why.to_string(),
+        },
+        _ => Response::Error(GONE.into()),
     }
 }
 

@@ -189,6 +189,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         renewals: g.renewals,
         refused_results: g.refused_results,
         refused_records: g.refused_records,
+        leaves: g.leaves,
         connections: s.limiter.open_connections(),
         units: s.progress.snapshot(),
         paused: s.gate.reasons().map(String::from).collect(),

@@ -319,5 +319,6 @@ impl Grid {
     }
 }
 
+mod leaf;
 mod records;
 mod work;

@@ -28,6 +28,7 @@ impl Traffic {
             PeerRequest::PushResults(r) => ("call:PushResults", r.len()),
             PeerRequest::Digest(_) => ("call:Digest", 0),
             PeerRequest::Pull(_) => ("call:Pull", 0),
+            PeerRequest::Leaf { .. } => ("call:Leaf", 0),
         };
         *self.messages.entry(kind).or_default() += 1;
         self.results_shipped += results as u64;
@@ -39,6 +40,7 @@ impl Traffic {
             PeerAnswer::Work(_) => ("answer:Work", 0),
             PeerAnswer::Results { results, .. } => ("answer:Results", results.len()),
             PeerAnswer::Rows { .. } => ("answer:Rows", 0),
+            PeerAnswer::Leaf(_) => ("answer:Leaf", 0),
         };
         *self.messages.entry(kind).or_default() += 1;
         self.results_shipped += results as u64;
