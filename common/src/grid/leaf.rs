@@ -2,27 +2,39 @@
 //! accept connections — behind NAT, or run with `--no-listen` — and so are
 //! not ring members. As a BOINC or Prime95 client does with its server, a
 //! leaf only ever dials out: it polls one ring member, its *gateway*, for
-//! work and hands in its results. The gateway does the ring writes in the
-//! leaf's name:
+//! work and hands in its results. The gateway does the ring writes for the
+//! leaf, but every lease it writes in the leaf's name is signed by the
+//! leaf's own key, which the gateway never holds:
 //!
-//! - a claim is a compare-and-set like any other, but its claimant is the
-//!   leaf's peer id, so the record says who crunches the unit and the lease
-//!   is the leaf's (a gateway's own claims are unaffected);
-//! - the gateway renews a leaf's leases only while the leaf keeps polling:
-//!   a leaf that vanishes stops being renewed, and its leases lapse as any
-//!   peer's do;
+//! - for a leaf that wants work the gateway picks claimable units and
+//!   *offers* the lease it would write (`LeaseOffer`: exponent, claim
+//!   count, expiry); the leaf signs the offers it accepts and sends the
+//!   signatures with its next poll; only then is the claim written, by the
+//!   usual compare-and-set, with the leaf's peer id as claimant and its
+//!   signature on the lease, so the record says who crunches the unit and
+//!   every peer can check that the leaf agreed (`grid::legal`);
+//! - renewals go the same way: while the leaf polls, each answer offers a
+//!   renewal of each of its leases a third of whose time has passed, and
+//!   the signed one is written as it arrives. A leaf that vanishes signs
+//!   nothing more, and its leases lapse as any peer's do; a leaf gives a
+//!   unit back with a release it signs itself;
 //! - results are signed by the leaf's own key (`work::signature`), so a
 //!   gateway passes them on but cannot forge them; it takes from a leaf
 //!   only results that name that leaf as their cruncher;
 //! - a leaf polls with the units it is crunching, so a gateway it fails
-//!   over to adopts the leases that still name it.
+//!   over to adopts the leases that still name it (and offers renewals).
 //!
-//! Leaves take first tests only: double checks stay with ring members,
-//! which see the records they check. Every request is bounded (units per
-//! leaf, results per request, polls per second, leaves per gateway) and
-//! refused whole when it is not, as any other peer input.
+//! So a gateway cannot claim, renew or give back a lease in a leaf's name
+//! without that leaf's signature over exactly those terms, and a leaf
+//! cannot claim in another's name: the gateway writes only leases that
+//! verify under the key the transport proved, and every other peer checks
+//! the signature again. Leaves take first tests only: double checks stay
+//! with ring members, which see the records they check. Every request is
+//! bounded (units per leaf, signatures and results per request, polls per
+//! second, leaves per gateway) and refused whole when it is not, as any
+//! other peer input.
 //!
-//! The leaf's side of the exchange is [`super::LeafClient`].
+//! The messages are in `leaf_msg`; the leaf's side is [`super::LeafClient`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -33,6 +45,7 @@ use crate::ring::{Address, Outcome, StoreReply, Time};
 use crate::work::{UnitRecord, UnitResult, UnitState};
 
 use super::codec::WireUnit;
+use super::leaf_msg::{LeafAnswer, LeafGrant, LeafRefusal, LeafRequest, LeaseOffer, SignedLease};
 use super::node::{Call, GridNode, Pending};
 use super::{Now, PeerRequest};
 
@@ -51,96 +64,51 @@ pub const LEAF_POLL_MIN_MS: u64 = 200;
 /// Results one leaf request may carry.
 pub const LEAF_RESULTS_MAX: usize = LEAF_MAX_UNITS;
 
+/// Signed leases one poll may carry: a claim or renewal for each unit a
+/// leaf may hold, and a release for each.
+pub const LEAF_SIGNED_MAX: usize = 2 * LEAF_MAX_UNITS;
+
 /// A leaf that has not polled for this long (ms), a few of its poll
-/// periods, is silent: its leases are no longer renewed, and after a lease
+/// periods, is silent: nothing more is offered to it, and after a lease
 /// (or this, if longer) it is forgotten.
 pub const LEAF_SILENT_MS: u64 = 3 * super::LEAF_POLL_MS;
 
+/// How long a claim offered to a leaf stays reserved for its signature
+/// (ms): two polls and a lost one.
+const LEAF_OFFER_MS: u64 = 3 * super::LEAF_POLL_MS;
+
 /// How often a gateway looks for claimable units for its leaves (ms).
 const LEAF_SCAN_MS: u64 = 250;
-
-/// A leaf's request to its gateway. The leaf's identity is not in it: the
-/// shell passes the peer id the transport proved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeafRequest {
-    /// The leaf's heartbeat: what it crunches, how many more units it
-    /// wants, and units it gives back (failed, or stopping).
-    Poll {
-        /// Units it crunches now.
-        crunching: Vec<u64>,
-        /// Free cores.
-        want: usize,
-        /// Units it gives back.
-        give_back: Vec<u64>,
-    },
-    /// Results the leaf finished, signed by its key.
-    Results(Vec<UnitResult>),
-}
-
-/// A unit leased to a leaf, and the shift to start it with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeafGrant {
-    /// The exponent.
-    pub p: u64,
-    /// A random GIMPS-style shift for a fresh start.
-    pub shift: u64,
-}
-
-/// The gateway's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeafAnswer {
-    /// The units this gateway holds leases on for the leaf (a poll; the
-    /// claims it started for the poll's `want` show up in a later poll),
-    /// or nothing (results taken).
-    Grants(Vec<LeafGrant>),
-    /// The request was refused whole.
-    Refused(LeafRefusal),
-}
-
-/// Why a gateway refused a leaf's request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LeafRefusal {
-    /// Polled again within [`LEAF_POLL_MIN_MS`].
-    #[error("polled too soon: at most one poll per {LEAF_POLL_MIN_MS} ms")]
-    TooSoon,
-    /// A list longer than the limits allow.
-    #[error("{what}: {len} entries, at most {max}")]
-    TooLong {
-        /// Which list.
-        what: &'static str,
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A result computed by someone else than the leaf that handed it in.
-    #[error("a result for M{0} computed by another peer: a leaf hands in its own results only")]
-    NotYours(u64),
-    /// The gateway serves [`MAX_LEAVES`] leaves already.
-    #[error("this gateway serves {MAX_LEAVES} leaves already")]
-    Full,
-    /// The gateway is not in a ring (joining, or stopping).
-    #[error("this gateway is not in a ring")]
-    NotInRing,
-}
 
 /// One leaf the gateway serves.
 #[derive(Debug, Clone)]
 struct Leaf {
     /// Its last poll (monotonic).
     last_poll: Time,
-    /// Units it asked for and does not hold yet.
+    /// Units it asked for and has not been offered yet.
     want: usize,
 }
 
-/// A lease the gateway holds (renews) for a leaf.
+/// A lease the gateway holds for a leaf (written with the leaf's
+/// signature).
 #[derive(Debug, Clone)]
 pub(super) struct Leased {
     leaf: String,
     rec: UnitRecord,
     shift: u64,
-    next_renew: Time,
     renewing: bool,
+    /// The renewal offered last, unsigned: written once the leaf signs it.
+    renewal: Option<UnitRecord>,
+}
+
+/// A claim offered to a leaf and not signed yet: the record read, and the
+/// record the claim would write (unsigned).
+#[derive(Debug, Clone)]
+struct Offered {
+    leaf: String,
+    rec: UnitRecord,
+    new: UnitRecord,
+    made: Time,
 }
 
 /// What a ring operation for a leaf was for.
@@ -167,6 +135,7 @@ pub(super) enum LeafOp {
 pub(super) struct Gateway {
     leaves: BTreeMap<String, Leaf>,
     leased: BTreeMap<u64, Leased>,
+    offered: BTreeMap<u64, Offered>,
     /// Claims in flight: unit → leaf.
     claiming: HashMap<u64, String>,
     adopting: HashSet<u64>,
@@ -174,25 +143,33 @@ pub(super) struct Gateway {
 }
 
 impl Gateway {
-    /// Whether `p` is leased, or being claimed, for a leaf here.
+    /// Whether `p` is leased, offered or being claimed for a leaf here.
     pub(super) fn busy(&self, p: u64) -> bool {
-        self.leased.contains_key(&p) || self.claiming.contains_key(&p) || self.adopting.contains(&p)
+        self.leased.contains_key(&p)
+            || self.offered.contains_key(&p)
+            || self.claiming.contains_key(&p)
+            || self.adopting.contains(&p)
     }
 
-    /// Units leased or being claimed for `leaf` that are not among those
-    /// it crunches: what it will be granted.
+    /// Units leased, offered or being claimed for `leaf` that are not among
+    /// those it crunches: what it will be granted.
     fn outstanding(&self, leaf: &str, crunching: &[u64]) -> usize {
         let leased = self
             .leased
             .iter()
             .filter(|(p, l)| l.leaf == leaf && !crunching.contains(p))
             .count();
-        leased + self.claiming.values().filter(|l| *l == leaf).count()
+        leased
+            + self.offered.values().filter(|o| o.leaf == leaf).count()
+            + self.claiming.values().filter(|l| *l == leaf).count()
     }
 
-    /// When a renewal is due next.
-    pub(super) fn next_wakeup(&self) -> Option<Time> {
-        self.leased.values().map(|l| l.next_renew).min()
+    /// Forgets `leaf`: nothing more is written in its name here; its
+    /// leases lapse.
+    fn forget(&mut self, leaf: &str) {
+        self.leaves.remove(leaf);
+        self.leased.retain(|_, l| l.leaf != leaf);
+        self.offered.retain(|_, o| o.leaf != leaf);
     }
 
     /// The leaves served, with the units each holds a lease on here.
@@ -210,6 +187,14 @@ impl Gateway {
             })
             .collect()
     }
+}
+
+/// Which write a signed lease from a leaf makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Claim,
+    Renew,
+    Release,
 }
 
 fn decoded<A>(o: &Outcome<A>) -> Option<UnitRecord> {
@@ -261,18 +246,14 @@ impl<A: Address> GridNode<A> {
             LeafRequest::Poll {
                 crunching,
                 want,
-                give_back,
+                signed,
             } => {
-                for (what, len) in [
-                    ("crunching", crunching.len()),
-                    ("give_back", give_back.len()),
+                for (what, len, max) in [
+                    ("crunching", crunching.len(), LEAF_MAX_UNITS),
+                    ("signed", signed.len(), LEAF_SIGNED_MAX),
                 ] {
-                    if len > LEAF_MAX_UNITS {
-                        return Err(LeafRefusal::TooLong {
-                            what,
-                            len,
-                            max: LEAF_MAX_UNITS,
-                        });
+                    if len > max {
+                        return Err(LeafRefusal::TooLong { what, len, max });
                     }
                 }
                 match self.gateway.leaves.get(leaf) {
@@ -284,9 +265,16 @@ impl<A: Address> GridNode<A> {
                     }
                     _ => {}
                 }
-                for p in give_back {
-                    self.leaf_release(leaf, p, now);
-                }
+                let writes = match self.leaf_signed(leaf, &signed) {
+                    Ok(w) => w,
+                    Err(why) => {
+                        // A leaf that sends another key's signatures is
+                        // broken or hostile: nothing more in its name here.
+                        self.gateway.forget(leaf);
+                        return Err(why);
+                    }
+                };
+                self.leaf_write(leaf, writes, now);
                 for &p in &crunching {
                     if !self.gateway.busy(p) && !self.busy(p) {
                         self.gateway.adopting.insert(p);
@@ -297,8 +285,8 @@ impl<A: Address> GridNode<A> {
                         self.get(p, Pending::Leaf(op), now);
                     }
                 }
-                // `want` counts the leaf's free cores; the units on their
-                // way to it fill some of them already.
+                // `want` counts the free places in the leaf's buffer; the
+                // units on their way to it fill some of them already.
                 let coming = self.gateway.outstanding(leaf, &crunching);
                 let want = want
                     .min(LEAF_MAX_UNITS.saturating_sub(crunching.len()))
@@ -310,14 +298,8 @@ impl<A: Address> GridNode<A> {
                         want,
                     },
                 );
-                let grants = self
-                    .gateway
-                    .leased
-                    .iter()
-                    .filter(|(_, l)| l.leaf == leaf)
-                    .map(|(&p, l)| LeafGrant { p, shift: l.shift })
-                    .collect();
-                Ok(LeafAnswer::Grants(grants))
+                self.fill_leaves(now);
+                Ok(self.leaf_work(leaf, now))
             }
             LeafRequest::Results(results) => {
                 if results.len() > LEAF_RESULTS_MAX {
@@ -333,9 +315,109 @@ impl<A: Address> GridNode<A> {
                 for r in results {
                     self.leaf_result(r, now);
                 }
-                Ok(LeafAnswer::Grants(Vec::new()))
+                Ok(LeafAnswer::nothing())
             }
         }
+    }
+
+    /// The leaf's signatures matched to the claims offered to it and the
+    /// renewals and releases of its leases here, each checked: the write,
+    /// the record to write (signed) and the version it replaces. One that
+    /// answers nothing outstanding (a late one) is passed over unchecked,
+    /// so that only what was offered costs a signature check.
+    fn leaf_signed(
+        &self,
+        leaf: &str,
+        signed: &[SignedLease],
+    ) -> Result<Vec<(Step, UnitRecord, u64)>, LeafRefusal> {
+        let g = &self.gateway;
+        let mut writes = Vec::new();
+        for s in signed {
+            let offered = g
+                .offered
+                .get(&s.p)
+                .filter(|o| o.leaf == leaf && s.answers(&LeaseOffer::of(&o.new)));
+            let (step, new, expected) = if let Some(o) = offered {
+                (Step::Claim, o.new.clone(), o.rec.version)
+            } else if let Some(l) = g.leased.get(&s.p).filter(|l| l.leaf == leaf && !l.renewing) {
+                match &l.renewal {
+                    Some(r) if s.answers(&LeaseOffer::of(r)) => {
+                        (Step::Renew, r.clone(), l.rec.version)
+                    }
+                    _ if !s.held && s.claims == l.rec.claims && s.expires_ms == 0 => {
+                        (Step::Release, l.rec.released(leaf), l.rec.version)
+                    }
+                    _ => continue,
+                }
+            } else {
+                continue;
+            };
+            let new = s.onto(leaf, new).ok_or(LeafRefusal::BadSignature(s.p))?;
+            writes.push((step, new, expected));
+        }
+        Ok(writes)
+    }
+
+    /// Writes the leases a leaf signed, as signed.
+    fn leaf_write(&mut self, leaf: &str, writes: Vec<(Step, UnitRecord, u64)>, now: Now) {
+        for (step, new, expected) in writes {
+            let p = new.exponent;
+            let op = match step {
+                Step::Claim => {
+                    self.gateway.offered.remove(&p);
+                    self.gateway.claiming.insert(p, leaf.to_string());
+                    LeafOp::Claim {
+                        p,
+                        leaf: leaf.to_string(),
+                    }
+                }
+                Step::Renew => {
+                    let l = self.gateway.leased.get_mut(&p).expect("matched above");
+                    l.renewing = true;
+                    l.renewal = None;
+                    self.stats.renewals += 1;
+                    LeafOp::Renew(p)
+                }
+                Step::Release => {
+                    self.gateway.leased.remove(&p);
+                    LeafOp::Release
+                }
+            };
+            self.cas_signed(&new, expected, Pending::Leaf(op), now);
+        }
+    }
+
+    /// A poll's answer: the units leased to `leaf` here, the claims offered
+    /// to it, and a renewal of each of its leases a third of whose time has
+    /// passed (offered again on every poll until signed, each time ending
+    /// a lease from now).
+    fn leaf_work(&mut self, leaf: &str, now: Now) -> LeafAnswer {
+        let lease_ms = self.cfg.lease_ms;
+        let mut grants = Vec::new();
+        let mut offers: Vec<LeaseOffer> = self
+            .gateway
+            .offered
+            .values()
+            .filter(|o| o.leaf == leaf)
+            .map(|o| LeaseOffer::of(&o.new))
+            .collect();
+        for (&p, l) in self.gateway.leased.iter_mut() {
+            if l.leaf != leaf {
+                continue;
+            }
+            grants.push(LeafGrant { p, shift: l.shift });
+            let due = now.wall_ms.saturating_add(lease_ms - lease_ms / 3) >= l.rec.lease_expires_ms;
+            if l.renewing || !due {
+                continue;
+            }
+            l.renewal = l
+                .rec
+                .renewed(leaf, now.wall_ms, lease_ms)
+                .ok()
+                .filter(|r| r.lease_expires_ms > l.rec.lease_expires_ms);
+            offers.extend(l.renewal.as_ref().map(LeaseOffer::of));
+        }
+        LeafAnswer::Work { grants, offers }
     }
 
     /// A leaf's result: into the table (checked as every result is) and
@@ -352,26 +434,10 @@ impl<A: Address> GridNode<A> {
         }
     }
 
-    fn leaf_release(&mut self, leaf: &str, p: u64, now: Now) {
-        if self.gateway.leased.get(&p).is_none_or(|l| l.leaf != leaf) {
-            return;
-        }
-        let l = self.gateway.leased.remove(&p).expect("looked up above");
-        let new = l.rec.released(leaf);
-        if new != l.rec {
-            self.cas(
-                Some(&l.rec),
-                &new,
-                l.rec.version,
-                Pending::Leaf(LeafOp::Release),
-                now,
-            );
-        }
-    }
-
-    /// Claims units for leaves that want some: records this peer owns,
-    /// then offers from peers it steals from (first tests only), and
-    /// forgets leaves silent for a lease, whose leases then lapse.
+    /// Offers claims to leaves that want some: records this peer owns, then
+    /// offers from peers it steals from (first tests only); drops offers
+    /// left unsigned, and forgets leaves silent for a lease, whose leases
+    /// then lapse.
     pub(super) fn fill_leaves(&mut self, now: Now) {
         let silent_after = self.cfg.lease_ms.max(LEAF_SILENT_MS);
         let gone: Vec<String> = self
@@ -382,9 +448,11 @@ impl<A: Address> GridNode<A> {
             .map(|(k, _)| k.clone())
             .collect();
         for leaf in gone {
-            self.gateway.leaves.remove(&leaf);
-            self.gateway.leased.retain(|_, l| l.leaf != leaf);
+            self.gateway.forget(&leaf);
         }
+        self.gateway
+            .offered
+            .retain(|_, o| now.mono.0 < o.made.0.saturating_add(LEAF_OFFER_MS));
         if self.stopping || !self.in_ring() || now.mono < self.gateway.next_scan {
             return;
         }
@@ -405,6 +473,7 @@ impl<A: Address> GridNode<A> {
             .keys()
             .chain(self.claiming.iter())
             .chain(self.gateway.leased.keys())
+            .chain(self.gateway.offered.keys())
             .chain(self.gateway.claiming.keys())
             .copied()
             .collect();
@@ -429,10 +498,10 @@ impl<A: Address> GridNode<A> {
                 let Some(rec) = found.next() else {
                     break 'leaves;
                 };
-                if self.busy(rec.exponent) || self.gateway.busy(rec.exponent) {
+                if self.busy(rec.exponent) {
                     continue;
                 }
-                self.leaf_claim(&leaf, rec, now);
+                self.leaf_offer(&leaf, rec, now);
             }
         }
         if none_found && self.stealing == 0 && now.mono >= self.next_steal {
@@ -445,7 +514,8 @@ impl<A: Address> GridNode<A> {
         }
     }
 
-    fn leaf_claim(&mut self, leaf: &str, rec: UnitRecord, now: Now) {
+    /// Reserves `rec` for `leaf` and offers it the claim.
+    fn leaf_offer(&mut self, leaf: &str, rec: UnitRecord, now: Now) {
         let p = rec.exponent;
         if let Some(known) = self.results.get(p).filter(|v| !v.is_empty()) {
             let known = known.to_vec();
@@ -458,50 +528,13 @@ impl<A: Address> GridNode<A> {
         if let Some(l) = self.gateway.leaves.get_mut(leaf) {
             l.want = l.want.saturating_sub(1);
         }
-        self.gateway.claiming.insert(p, leaf.to_string());
-        let op = LeafOp::Claim {
-            p,
+        let offered = Offered {
             leaf: leaf.to_string(),
+            rec,
+            new,
+            made: now.mono,
         };
-        self.cas(Some(&rec), &new, rec.version, Pending::Leaf(op), now);
-    }
-
-    /// Renews the leases of leaves that polled within one renewal period.
-    pub(super) fn renew_leaves(&mut self, now: Now) {
-        let period = (self.cfg.lease_ms / 3).max(100);
-        let due: Vec<u64> = self
-            .gateway
-            .leased
-            .iter()
-            .filter(|(_, l)| !l.renewing && now.mono >= l.next_renew)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in due {
-            let l = self.gateway.leased.get_mut(&p).expect("listed above");
-            l.next_renew = now.mono.after(period);
-            let alive = self
-                .gateway
-                .leaves
-                .get(&l.leaf)
-                .is_some_and(|f| now.mono.0 < f.last_poll.0.saturating_add(LEAF_SILENT_MS));
-            if !alive {
-                // A silent leaf's lease runs out by itself.
-                continue;
-            }
-            let Ok(new) = l.rec.renewed(&l.leaf, now.wall_ms, self.cfg.lease_ms) else {
-                continue;
-            };
-            l.renewing = true;
-            let (prev, expected) = (l.rec.clone(), l.rec.version);
-            self.stats.renewals += 1;
-            self.cas(
-                Some(&prev),
-                &new,
-                expected,
-                Pending::Leaf(LeafOp::Renew(p)),
-                now,
-            );
-        }
+        self.gateway.offered.insert(p, offered);
     }
 
     pub(super) fn leaf_outcome(&mut self, op: LeafOp, o: Outcome<A>, now: Now) {
@@ -510,15 +543,9 @@ impl<A: Address> GridNode<A> {
                 self.gateway.claiming.remove(&p);
                 let rec = decoded(&o).filter(|_| stored(&o));
                 let Some(rec) = rec else { return };
+                // A gateway stopping, or a leaf gone: the lease lapses (the
+                // gateway has no release signed by the leaf).
                 if self.stopping || !self.gateway.leaves.contains_key(&leaf) {
-                    let new = rec.released(&leaf);
-                    self.cas(
-                        Some(&rec),
-                        &new,
-                        rec.version,
-                        Pending::Leaf(LeafOp::Release),
-                        now,
-                    );
                     return;
                 }
                 self.stats.claims += 1;
@@ -527,15 +554,22 @@ impl<A: Address> GridNode<A> {
                 } else {
                     0
                 };
-                self.leased(p, leaf, rec, shift, now);
+                self.leased(p, leaf, rec, shift);
             }
             LeafOp::Renew(p) => {
-                let rec = decoded(&o);
-                if let Some(l) = self.gateway.leased.get_mut(&p) {
-                    l.renewing = false;
-                    if let Some(r) = rec {
-                        l.rec = r;
-                    }
+                let Some(l) = self.gateway.leased.get_mut(&p) else {
+                    return;
+                };
+                l.renewing = false;
+                if let Some(r) = decoded(&o) {
+                    l.rec = r;
+                }
+                let leaf = l.leaf.clone();
+                let still = l.rec.state == UnitState::Claimed
+                    && l.rec.claimant.as_deref() == Some(leaf.as_str());
+                if !still {
+                    // Lapsed and taken over, or done: not the leaf's now.
+                    self.gateway.leased.remove(&p);
                 }
             }
             LeafOp::Release => {}
@@ -546,7 +580,7 @@ impl<A: Address> GridNode<A> {
                     && rec.claimant.as_deref() == Some(leaf.as_str());
                 if names_it && self.gateway.leaves.contains_key(&leaf) && !self.busy(p) {
                     // The leaf starts no unit twice: the shift is moot.
-                    self.leased(p, leaf, rec, 0, now);
+                    self.leased(p, leaf, rec, 0);
                 }
             }
             LeafOp::Fetch(r) => {
@@ -557,16 +591,15 @@ impl<A: Address> GridNode<A> {
         }
     }
 
-    fn leased(&mut self, p: u64, leaf: String, rec: UnitRecord, shift: u64, now: Now) {
-        let period = (self.cfg.lease_ms / 3).max(100);
+    fn leased(&mut self, p: u64, leaf: String, rec: UnitRecord, shift: u64) {
         self.gateway.leased.insert(
             p,
             Leased {
                 leaf,
                 rec,
                 shift,
-                next_renew: now.mono.after(period),
                 renewing: false,
+                renewal: None,
             },
         );
     }

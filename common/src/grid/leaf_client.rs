@@ -3,6 +3,14 @@
 //! to whom, which granted units to start, and when to try again; the shell
 //! sends, crunches and passes the time in.
 //!
+//! The leaf holds its key ([`Signer`]) and signs the leases its gateway
+//! offers to write in its name: a claim for a place free in its work
+//! buffer, a renewal for a unit it crunches, each ending within
+//! [`MAX_LEASE_MS`] of its own clock; and a release for each unit it gives
+//! back. The signatures go with its next poll. What a gateway offers beyond
+//! that is not signed, so it cannot hold more units in the leaf's name than
+//! the leaf asked for, nor for longer.
+//!
 //! One request is in flight at a time, results first (so a result is
 //! handed in before the poll that would otherwise list its unit again).
 //! A failed request moves to the next gateway the leaf knows (its `--join`
@@ -11,13 +19,15 @@
 //! gateways are all down keeps crunching and tries again every minute at
 //! most, as a BOINC client does, rather than giving up on its results.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ring::Time;
 use crate::work::UnitResult;
+use crate::work::lease::Signer;
 
-use super::leaf::{LEAF_MAX_UNITS, LEAF_POLL_MIN_MS, LEAF_RESULTS_MAX};
-use super::{Crunched, LeafAnswer, LeafGrant, LeafRefusal, LeafRequest};
+use super::leaf::{LEAF_MAX_UNITS, LEAF_POLL_MIN_MS, LEAF_RESULTS_MAX, LEAF_SIGNED_MAX};
+use super::legal::MAX_LEASE_MS;
+use super::{Crunched, LeafAnswer, LeafGrant, LeafRefusal, LeafRequest, LeaseOffer, SignedLease};
 
 /// Time between two polls (ms): the leaf's heartbeat, well inside the
 /// gateway's renewal period.
@@ -32,6 +42,10 @@ pub const RETRY_MAX_MS: u64 = 60_000;
 /// Gateways a leaf remembers (its `--join` peers first).
 pub const MAX_GATEWAYS: usize = 16;
 
+/// How long a claim the leaf signed counts against its buffer before it
+/// is granted (ms): a gateway that never writes it cannot collect more.
+const SIGNED_CLAIM_MS: u64 = 3 * LEAF_POLL_MS;
+
 /// What the request in flight carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum InFlight {
@@ -42,11 +56,19 @@ enum InFlight {
 /// A leaf worker's dealings with its gateways. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct LeafClient {
+    signer: Signer,
     gateways: Vec<String>,
     current: usize,
     slots: usize,
     crunching: BTreeSet<u64>,
     give_back: BTreeSet<u64>,
+    /// Signatures for the next poll.
+    signed: Vec<SignedLease>,
+    /// Claims signed and not granted yet, and when.
+    signed_claims: BTreeMap<u64, Time>,
+    /// The claim count last signed for each unit held or claimed: what a
+    /// release must name.
+    claims: BTreeMap<u64, u32>,
     unsent: Vec<UnitResult>,
     in_flight: Option<InFlight>,
     next_at: Time,
@@ -55,17 +77,21 @@ pub struct LeafClient {
 }
 
 impl LeafClient {
-    /// A leaf with `slots` cores, reaching the grid through `join` (at
-    /// least one address).
-    pub fn new(join: Vec<String>, slots: usize, now: Time) -> Self {
+    /// A leaf with `slots` cores and key `signer`, reaching the grid
+    /// through `join` (at least one address).
+    pub fn new(join: Vec<String>, slots: usize, signer: Signer, now: Time) -> Self {
         let mut join = join;
         join.truncate(MAX_GATEWAYS);
         LeafClient {
+            signer,
             gateways: join,
             current: 0,
             slots: slots.clamp(1, LEAF_MAX_UNITS / 2),
             crunching: BTreeSet::new(),
             give_back: BTreeSet::new(),
+            signed: Vec::new(),
+            signed_claims: BTreeMap::new(),
+            claims: BTreeMap::new(),
             unsent: Vec::new(),
             in_flight: None,
             next_at: now,
@@ -132,6 +158,10 @@ impl LeafClient {
             self.in_flight = Some(InFlight::Results(n));
             return Some((to, LeafRequest::Results(self.unsent[..n].to_vec())));
         }
+        // A unit given back whose claim count the leaf never signed (none
+        // should be) cannot be released: its lease lapses.
+        let claims = &self.claims;
+        self.give_back.retain(|p| claims.contains_key(p));
         let give_back: Vec<u64> = self
             .give_back
             .iter()
@@ -141,6 +171,13 @@ impl LeafClient {
         if self.stopping && give_back.is_empty() {
             return None;
         }
+        let mut signed = std::mem::take(&mut self.signed);
+        signed.truncate(LEAF_SIGNED_MAX - give_back.len());
+        signed.extend(
+            give_back
+                .iter()
+                .map(|&p| SignedLease::release(p, self.claims[&p], &self.signer)),
+        );
         let want = if self.stopping {
             0
         } else {
@@ -159,19 +196,21 @@ impl LeafClient {
                     .take(LEAF_MAX_UNITS)
                     .collect(),
                 want,
-                give_back,
+                signed,
             },
         ))
     }
 
     /// The answer to the request in flight (`None`: it failed), and the
-    /// ring members the gateway named (ways in if it dies). Returns the
-    /// granted units to start.
+    /// ring members the gateway named (ways in if it dies), at `now` and
+    /// wall-clock `wall_ms`. Returns the granted units to start; the
+    /// offers it signs go with the next poll.
     pub fn answered(
         &mut self,
         answer: Option<LeafAnswer>,
         peers: Vec<String>,
         now: Time,
+        wall_ms: u64,
     ) -> Vec<LeafGrant> {
         let Some(sent) = self.in_flight.take() else {
             return Vec::new();
@@ -182,7 +221,7 @@ impl LeafClient {
             }
         }
         match answer {
-            Some(LeafAnswer::Grants(grants)) => {
+            Some(LeafAnswer::Work { grants, offers }) => {
                 self.failures = 0;
                 match sent {
                     InFlight::Results(n) => {
@@ -191,14 +230,19 @@ impl LeafClient {
                         Vec::new()
                     }
                     InFlight::Poll { give_back } => {
+                        // Grants first: a unit given back in this very
+                        // poll is not started again.
+                        let start = self.starts(grants);
                         for p in give_back {
                             self.give_back.remove(&p);
+                            self.claims.remove(&p);
                         }
-                        let start = self.starts(grants);
-                        // Cores still idle: the claims started for them
-                        // land within a round trip or two; ask again soon.
+                        self.sign(&offers, now, wall_ms);
+                        // Cores still idle, or signatures to deliver: the
+                        // claims for them land within a round trip or two;
+                        // ask again soon.
                         let idle = !self.stopping && self.crunching.len() < self.buffer();
-                        let wait = if idle {
+                        let wait = if idle || !self.signed.is_empty() {
                             2 * LEAF_POLL_MIN_MS
                         } else {
                             LEAF_POLL_MS
@@ -215,6 +259,8 @@ impl LeafClient {
             // Down, not in a ring, full, or refusing us: the next gateway,
             // after a back-off that grows with each failure in a row.
             Some(LeafAnswer::Refused(_)) | None => {
+                // Signatures answer one gateway's offers: moot at the next.
+                self.signed.clear();
                 self.failures = self.failures.saturating_add(1);
                 if !self.gateways.is_empty() {
                     self.current = (self.current + 1) % self.gateways.len();
@@ -235,6 +281,43 @@ impl LeafClient {
         }
     }
 
+    /// Signs the offers worth signing (see the [module docs](self)):
+    /// renewals of units it crunches, claims for the places free in its
+    /// buffer, each ending within [`MAX_LEASE_MS`] of `wall_ms`.
+    fn sign(&mut self, offers: &[LeaseOffer], now: Time, wall_ms: u64) {
+        self.signed.clear();
+        self.signed_claims
+            .retain(|_, at| now.0 < at.0.saturating_add(SIGNED_CLAIM_MS));
+        if self.stopping {
+            return;
+        }
+        for o in offers.iter().take(LEAF_SIGNED_MAX) {
+            let p = o.p;
+            if o.claims == 0
+                || o.expires_ms > wall_ms.saturating_add(MAX_LEASE_MS)
+                || self.give_back.contains(&p)
+            {
+                continue;
+            }
+            if !self.crunching.contains(&p) && !self.signed_claims.contains_key(&p) {
+                let held = self.crunching.len() + self.signed_claims.len();
+                if held >= self.buffer() {
+                    continue;
+                }
+                self.signed_claims.insert(p, now);
+            }
+            self.claims.insert(p, o.claims);
+            self.signed.push(SignedLease::claim(o, &self.signer));
+        }
+        let keep = |p: &u64| {
+            self.crunching.contains(p)
+                || self.give_back.contains(p)
+                || self.signed_claims.contains_key(p)
+        };
+        let claims = std::mem::take(&mut self.claims);
+        self.claims = claims.into_iter().filter(|(p, _)| keep(p)).collect();
+    }
+
     /// Grants not crunching yet and with no result waiting: to start.
     fn starts(&mut self, grants: Vec<LeafGrant>) -> Vec<LeafGrant> {
         if self.stopping {
@@ -253,6 +336,7 @@ impl LeafClient {
                 self.give_back.insert(g.p);
                 continue;
             }
+            self.signed_claims.remove(&g.p);
             self.crunching.insert(g.p);
             start.push(g);
         }

@@ -37,6 +37,7 @@ mod gossip;
 mod index;
 mod leaf;
 mod leaf_client;
+mod leaf_msg;
 pub mod legal;
 pub mod merge;
 mod node;
@@ -50,11 +51,9 @@ mod tests;
 pub use check::{CheckNeed, check_need, sample_draw};
 pub use codec::{WireResult, WireStatus, WireUnit, WireUnitState};
 pub use index::{ClaimIndex, claimable_owned_by_scan};
-pub use leaf::{
-    LEAF_MAX_UNITS, LEAF_POLL_MIN_MS, LEAF_RESULTS_MAX, LeafAnswer, LeafGrant, LeafRefusal,
-    LeafRequest, MAX_LEAVES,
-};
+pub use leaf::{LEAF_MAX_UNITS, LEAF_POLL_MIN_MS, LEAF_RESULTS_MAX, LEAF_SIGNED_MAX, MAX_LEAVES};
 pub use leaf_client::{LEAF_POLL_MS, LeafClient};
+pub use leaf_msg::{LeafAnswer, LeafGrant, LeafRefusal, LeafRequest, LeaseOffer, SignedLease};
 pub use legal::{Refusal, Refusals};
 pub use merge::{merge_records, merge_units, union_results};
 pub use node::{GridNode, GridStatus};

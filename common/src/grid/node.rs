@@ -465,7 +465,6 @@ impl<A: Address> GridNode<A> {
         }
         self.judge_rows(now);
         self.renew_due(now);
-        self.renew_leaves(now);
         self.retry_due(now);
         self.pause_due(now);
         self.pump(now);
@@ -485,9 +484,6 @@ impl<A: Address> GridNode<A> {
         }
         for a in self.active.values() {
             t = t.min(a.next_renew);
-        }
-        if let Some(at) = self.gateway.next_wakeup() {
-            t = t.min(at);
         }
         for c in self.completing.values() {
             if let Some(at) = c.retry_at {
@@ -595,13 +591,19 @@ impl<A: Address> GridNode<A> {
         why: Pending,
         now: Now,
     ) {
-        self.stats.ring_ops += 1;
-        let key = Id(crate::work::unit_key(rec_new.exponent));
         let mut signed = rec_new.clone();
         crate::work::lease::sign_leases(prev, &mut signed, &self.signer);
+        self.cas_signed(&signed, expected, why, now);
+    }
+
+    /// Writes `rec`, whose leases are signed already (by a leaf worker,
+    /// `leaf`), by compare-and-set on `expected`.
+    pub(super) fn cas_signed(&mut self, rec: &UnitRecord, expected: u64, why: Pending, now: Now) {
+        self.stats.ring_ops += 1;
+        let key = Id(crate::work::unit_key(rec.exponent));
         let op = self
             .ring
-            .cas(key, expected, WireUnit::encode(&signed), now.mono);
+            .cas(key, expected, WireUnit::encode(rec), now.mono);
         self.pending.insert(op, why);
     }
 

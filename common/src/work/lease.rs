@@ -57,7 +57,11 @@ impl Signer {
         &self.peer_id
     }
 
-    fn sign(&self, lease: Lease<'_>) -> ResultSignature {
+    /// Signs `lease` with this key (its signature field is ignored). A leaf
+    /// worker signs the leases its gateway writes in its name this way
+    /// (`grid::leaf`); whether the terms are worth signing is the caller's
+    /// decision.
+    pub fn sign(&self, lease: Lease<'_>) -> ResultSignature {
         let public_key = self.key.verifying_key().to_bytes();
         ResultSignature {
             public_key,

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use mersenne_common::grid::{LeaseOffer, SignedLease};
 use mersenne_common::ring::Message;
 
 use super::NodeAddr;
@@ -28,7 +29,10 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// 6: unit records carry the signatures over their leases
 /// (`mersenne_common::work::lease`): a claim, renewal or release is signed
 /// by its claimant, and an unsigned one is refused.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 7: leaf workers (`worker --no-listen`): `LeafPoll`, `LeafResults` and
+/// their answers; a gateway offers the leases it would write in a leaf's
+/// name and writes only those the leaf signed.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to
@@ -191,15 +195,16 @@ pub enum Request {
     /// Client (`worker resume`): end a `worker pause`.
     Resume,
     /// A leaf worker's heartbeat to its gateway: the units it crunches,
-    /// how many more it wants, the units it gives back. Answered with
-    /// [`Response::Leaf`] (see `mersenne_common::grid`'s `leaf`).
+    /// how many more it wants, and the leases it signed (claims and
+    /// renewals it was offered, releases of units it gives back). Answered
+    /// with [`Response::Leaf`] (see `mersenne_common::grid`'s `leaf`).
     LeafPoll {
         /// Units it crunches.
         crunching: Vec<u64>,
-        /// Free cores.
+        /// Free places in its work buffer.
         want: usize,
-        /// Units it gives back.
-        give_back: Vec<u64>,
+        /// Leases it signed with its key.
+        signed: Vec<SignedLease>,
     },
     /// A leaf worker hands in results it crunched (signed by its key).
     LeafResults {
@@ -261,6 +266,8 @@ pub enum Response {
     Leaf {
         /// (exponent, shift) of each unit leased to the leaf here.
         grants: Vec<(u64, u64)>,
+        /// Leases the gateway would write in the leaf's name once signed.
+        offers: Vec<LeaseOffer>,
         /// Ring members the leaf may fail over to (the gateway's
         /// successors), `host:port`.
         peers: Vec<String>,

@@ -104,7 +104,7 @@ pub async fn run(
 
     let started = Instant::now();
     let mono = move || Time(started.elapsed().as_millis() as u64);
-    let mut client = LeafClient::new(vec![join], slots, mono());
+    let mut client = LeafClient::new(vec![join], slots, identity.signer(), mono());
     let mut request: Option<JoinHandle<Answered>> = None;
     let mut stop_deadline: Option<tokio::time::Instant> = None;
     let mut was_failing = false;
@@ -137,9 +137,9 @@ pub async fn run(
             answered = async { request.as_mut().expect("guarded").await }, if request.is_some() => {
                 request = None;
                 let (answer, peers) = answered.unwrap_or((None, Vec::new()));
-                let failed = !matches!(answer, Some(LeafAnswer::Grants(_)));
+                let failed = !matches!(answer, Some(LeafAnswer::Work { .. }));
                 let gateway = client.gateway().unwrap_or_default().to_string();
-                for LeafGrant { p, shift } in client.answered(answer, peers, mono()) {
+                for LeafGrant { p, shift } in client.answered(answer, peers, mono(), now_ms()) {
                     pool.start(p, shift, None);
                 }
                 if failed && !was_failing {
@@ -169,23 +169,27 @@ async fn send(net: Arc<Client>, to: String, req: LeafRequest) -> Answered {
         LeafRequest::Poll {
             crunching,
             want,
-            give_back,
+            signed,
         } => Request::LeafPoll {
             crunching,
             want,
-            give_back,
+            signed,
         },
         LeafRequest::Results(results) => Request::LeafResults {
             results: results.iter().map(WireResult::from).collect(),
         },
     };
     match net.request(&to, req, LEAF_REQUEST_TIMEOUT).await {
-        Ok(Response::Leaf { grants, peers }) => {
+        Ok(Response::Leaf {
+            grants,
+            offers,
+            peers,
+        }) => {
             let grants = grants
                 .into_iter()
                 .map(|(p, shift)| LeafGrant { p, shift })
                 .collect();
-            (Some(LeafAnswer::Grants(grants)), peers)
+            (Some(LeafAnswer::Work { grants, offers }), peers)
         }
         Ok(Response::LeafRefused { too_soon: true, .. }) => {
             (Some(LeafAnswer::Refused(LeafRefusal::TooSoon)), Vec::new())

@@ -290,12 +290,12 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr, peer: libp2p::Peer
         Request::LeafPoll {
             crunching,
             want,
-            give_back,
+            signed,
         } => {
             let msg = LeafRequest::Poll {
                 crunching,
                 want,
-                give_back,
+                signed,
             };
             leaf(s, peer, msg).await
         }
@@ -320,7 +320,7 @@ const LEAF_PEERS: usize = 8;
 async fn leaf(s: &Arc<Shell>, peer: libp2p::PeerId, msg: LeafRequest) -> Response {
     let leaf = peer.to_string();
     match ask(s, PeerRequest::Leaf { leaf, msg }).await {
-        Some(PeerAnswer::Leaf(LeafAnswer::Grants(grants))) => {
+        Some(PeerAnswer::Leaf(LeafAnswer::Work { grants, offers })) => {
             let peers = s
                 .read(|g| {
                     g.ring()
@@ -334,6 +334,7 @@ async fn leaf(s: &Arc<Shell>, peer: libp2p::PeerId, msg: LeafRequest) -> Respons
                 .unwrap_or_default();
             Response::Leaf {
                 grants: grants.iter().map(|g| (g.p, g.shift)).collect(),
+                offers,
                 peers,
             }
         }

@@ -1,10 +1,46 @@
-//! Leaf workers through a gateway: claims in the leaf's name, renewal only
-//! while it polls, results into every record, limits.
+//! Leaf workers through a gateway: claims in the leaf's name and signed
+//! by it, renewal only while it signs, results into every record, limits,
+//! and what a gateway cannot do without the leaf's key.
 
 use super::*;
+use crate::work::lease::{Kind, Lease, Signer};
 
 /// The leaf's address in the harness (never a ring member).
 const LEAF: Addr = 99;
+
+fn leaf_signer() -> Signer {
+    Signer::new(key(LEAF))
+}
+
+/// The offers of a poll's answer.
+fn offers_of(a: &LeafAnswer) -> Vec<LeaseOffer> {
+    match a {
+        LeafAnswer::Work { offers, .. } => offers.clone(),
+        a => panic!("refused: {a:?}"),
+    }
+}
+
+fn poll(want: usize, signed: Vec<SignedLease>) -> LeafRequest {
+    LeafRequest::Poll {
+        crunching: vec![],
+        want,
+        signed,
+    }
+}
+
+/// The exponents whose record names the leaf as claimant, at any peer.
+fn claimed_by_leaf(g: &Grid) -> Vec<u64> {
+    let mut ps: Vec<u64> = g
+        .nodes
+        .values()
+        .flat_map(|n| n.unit_rows(0, u64::MAX))
+        .filter(|(r, _)| r.claimant.as_deref() == Some(name(LEAF).as_str()))
+        .map(|(r, _)| r.exponent)
+        .collect();
+    ps.sort_unstable();
+    ps.dedup();
+    ps
+}
 
 /// One request from the leaf to gateway `to`, answered at once.
 fn leaf_call(g: &mut Grid, to: Addr, msg: LeafRequest) -> LeafAnswer {
@@ -54,7 +90,7 @@ fn run_leaf(g: &mut Grid, c: &mut LeafClient, ms: u64, unit_ms: u64) {
         }
         if let Some((_, req)) = c.next_request(now) {
             let a = leaf_call(g, 1, req);
-            for grant in c.answered(Some(a), vec![], now) {
+            for grant in c.answered(Some(a), vec![], now, g.now) {
                 crunch.insert(grant.p, g.now.saturating_add(unit_ms));
             }
         }
@@ -68,7 +104,7 @@ fn a_leaf_crunches_through_its_gateway_and_holds_nothing() {
     g.run(2000);
     g.submit(0, 2, 200);
     g.run(500);
-    let mut c = LeafClient::new(vec!["1".into()], 2, Time(g.now));
+    let mut c = LeafClient::new(vec!["1".into()], 2, leaf_signer(), Time(g.now));
     run_leaf(&mut g, &mut c, 20_000, 50);
     let primes = primes_in(2, 200);
     for &p in &primes {
@@ -93,7 +129,7 @@ fn a_silent_leafs_leases_lapse_and_its_units_go_to_others() {
     g.run(2000);
     g.submit(0, 2, 40);
     g.run(500);
-    let mut c = LeafClient::new(vec!["1".into()], 2, Time(g.now));
+    let mut c = LeafClient::new(vec!["1".into()], 2, leaf_signer(), Time(g.now));
     // Units that never finish: the leaf holds two leases, then vanishes.
     run_leaf(&mut g, &mut c, 1500, u64::MAX);
     let held: Vec<u64> = g.nodes[&1].leaves()[0].1.clone();
@@ -107,13 +143,16 @@ fn a_silent_leafs_leases_lapse_and_its_units_go_to_others() {
         g.run(100);
         if let Some((_, req)) = c.next_request(Time(g.now)) {
             let a = leaf_call(&mut g, 1, req);
-            c.answered(Some(a), vec![], Time(g.now));
+            c.answered(Some(a), vec![], Time(g.now), g.now);
         }
     }
     for &p in &held {
         let rec = g.record(p);
         assert_eq!(rec.claimant.as_deref(), Some(name(LEAF).as_str()));
         assert!(rec.lease_expires_ms > g.now, "M{p} renewed");
+        // Renewed with the leaf's own signature.
+        let lease = Lease::of(&rec, Kind::First);
+        assert_eq!(lease.signer(), Some(name(LEAF)), "M{p}");
     }
     // Silent now: a peer with a free core takes the units once the leases
     // run out.
@@ -153,21 +192,19 @@ fn a_gateway_refuses_what_a_leaf_may_not_ask() {
     g.run(2000);
     g.submit(0, 2, 40);
     g.run(500);
-    let poll = |want| LeafRequest::Poll {
-        crunching: vec![],
-        want,
-        give_back: vec![],
-    };
-    assert_eq!(leaf_call(&mut g, 1, poll(1)), LeafAnswer::Grants(vec![]));
+    assert!(matches!(
+        leaf_call(&mut g, 1, poll(1, vec![])),
+        LeafAnswer::Work { .. }
+    ));
     assert_eq!(
-        leaf_call(&mut g, 1, poll(1)),
+        leaf_call(&mut g, 1, poll(1, vec![])),
         LeafAnswer::Refused(LeafRefusal::TooSoon)
     );
     g.run(300);
     let long = LeafRequest::Poll {
         crunching: (0..LEAF_MAX_UNITS as u64 + 1).collect(),
         want: 1,
-        give_back: vec![],
+        signed: vec![],
     };
     assert!(matches!(
         leaf_call(&mut g, 1, long),
@@ -181,10 +218,106 @@ fn a_gateway_refuses_what_a_leaf_may_not_ask() {
         LeafAnswer::Refused(LeafRefusal::NotYours(7))
     );
     assert!(g.nodes[&1].results().get(7).is_none());
-    // A leaf asking for thousands of units gets at most its limit.
+    // A leaf asking for thousands of units is offered at most its limit,
+    // and holds at most that once it signs every offer.
     g.run(300);
-    leaf_call(&mut g, 1, poll(100_000));
+    let offers = offers_of(&leaf_call(&mut g, 1, poll(100_000, vec![])));
+    assert!(!offers.is_empty() && offers.len() <= LEAF_MAX_UNITS);
+    let signed = offers
+        .iter()
+        .map(|o| SignedLease::claim(o, &leaf_signer()))
+        .collect();
+    g.run(300);
+    leaf_call(&mut g, 1, poll(100_000, signed));
     g.run(1000);
     let held = g.nodes[&1].leaves()[0].1.len();
     assert!(held <= LEAF_MAX_UNITS && held > 0, "{held}");
+}
+
+#[test]
+fn a_gateway_without_the_leafs_signature_cannot_claim_in_its_name() {
+    let mut g = Grid::new(&[0, 0]);
+    g.run(2000);
+    g.submit(0, 2, 200);
+    g.run(500);
+    // A leaf that asks for work and never signs: offers, and no claim.
+    for _ in 0..20 {
+        let offers = offers_of(&leaf_call(&mut g, 1, poll(4, vec![])));
+        assert!(offers.len() <= 4, "{offers:?}");
+        g.run(300);
+    }
+    assert_eq!(claimed_by_leaf(&g), Vec::<u64>::new());
+    assert_eq!(g.nodes[&1].leaves(), vec![(name(LEAF), vec![])]);
+    // A gateway that writes the claim anyway, signed with its own key: the
+    // unit's owner (another peer) refuses it, as every peer refuses a
+    // lease not signed by the claimant it names.
+    let p = 199;
+    let owner = g.owner(p);
+    let gw = 1 - owner;
+    let rec = g.record(p);
+    let mut forged = rec.claimed(&name(LEAF), g.now, 3000).expect("claimable");
+    let gateway = Signer::new(key(gw));
+    forged.lease_signature = Some(gateway.sign(Lease::of(&forged, Kind::First)));
+    let refused = g.nodes[&owner].refusals().records;
+    let now = g.at();
+    let node = g.nodes.get_mut(&gw).expect("gateway");
+    node.cas_signed(&forged, rec.version, super::node::Pending::Release(p), now);
+    let outs = node.tick(now);
+    g.carry_out(gw, outs);
+    g.deliver();
+    g.run(500);
+    assert!(g.nodes[&owner].refusals().records > refused);
+    assert_eq!(g.record(p).claimant, None, "M{p}: {:?}", g.record(p));
+    assert_eq!(claimed_by_leaf(&g), Vec::<u64>::new());
+}
+
+#[test]
+fn a_forged_leaf_signature_is_refused_and_nothing_is_written() {
+    let mut g = Grid::new(&[0, 0]);
+    g.run(2000);
+    g.submit(0, 2, 200);
+    g.run(500);
+    let offers = offers_of(&leaf_call(&mut g, 1, poll(4, vec![])));
+    assert!(!offers.is_empty());
+    g.run(300);
+    // The leaf's own key over other terms (a longer lease) answers no
+    // offer: passed over, nothing written.
+    let longer: Vec<SignedLease> = offers
+        .iter()
+        .map(|o| {
+            let o = LeaseOffer {
+                expires_ms: o.expires_ms + 60_000,
+                ..*o
+            };
+            SignedLease::claim(&o, &leaf_signer())
+        })
+        .collect();
+    assert!(matches!(
+        leaf_call(&mut g, 1, poll(4, longer)),
+        LeafAnswer::Work { .. }
+    ));
+    g.run(300);
+    // The offered terms signed by another key (a leaf claiming in another
+    // peer's name, or a signature moved from elsewhere): refused whole,
+    // and the leaf is forgotten.
+    let offers = offers_of(&leaf_call(&mut g, 1, poll(4, vec![])));
+    g.run(300);
+    let other = Signer::new(key(0));
+    let forged: Vec<SignedLease> = offers
+        .iter()
+        .map(|o| SignedLease::claim(o, &other))
+        .collect();
+    assert!(matches!(
+        leaf_call(&mut g, 1, poll(4, forged)),
+        LeafAnswer::Refused(LeafRefusal::BadSignature(_))
+    ));
+    assert!(g.nodes[&1].leaves().is_empty());
+    g.run(1000);
+    assert_eq!(claimed_by_leaf(&g), Vec::<u64>::new());
+    let zero_claimed = g
+        .nodes
+        .values()
+        .flat_map(|n| n.unit_rows(0, u64::MAX))
+        .all(|(r, _)| r.state == UnitState::Submitted);
+    assert!(zero_claimed, "nobody crunches: every unit still waits");
 }
