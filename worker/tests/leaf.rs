@@ -1,11 +1,14 @@
 //! A leaf worker (`worker --no-listen`) with real processes on loopback:
 //! three ring members that crunch nothing, and one leaf that crunches
 //! every unit through its gateway, listens nowhere (as the OS sees its
-//! sockets), holds no records, and fails over when its gateway is killed.
+//! sockets), holds no records, and fails over when its gateway is killed;
+//! and, in project mode, an admitted leaf that crunches beside a stranger
+//! leaf the gateway refuses.
 
 mod common;
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -149,5 +152,117 @@ fn a_leaf_with_no_listening_socket_crunches_through_its_gateway_and_fails_over()
     let code = leaf.wait_exit(Duration::from_secs(30));
     assert!(code.success(), "{code:?}");
     drop((b, c));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts a leaf worker through `join` with data in `data`, `extra`
+/// arguments, and its log at `log`; waits (bounded) for its first line.
+fn leaf_worker(join: &str, data: &Path, log: &Path, extra: &[&str]) -> Guard {
+    let log = std::fs::File::create(log).unwrap();
+    let mut cmd = Command::new(worker_exe());
+    cmd.args(["--no-listen", "--join", join, "--threads", "4"])
+        .args(extra)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    let mut leaf = Guard::spawn(&mut cmd);
+    let first = lines_of(&mut leaf.0)
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the leaf's first line");
+    assert!(first.contains("no listening socket"), "{first}");
+    leaf
+}
+
+/// Runs `coordinator args` to completion; its stdout.
+fn coordinator(args: &[&str]) -> String {
+    let out = run_bounded(
+        Command::new(coordinator_exe()).args(args),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "coordinator {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn in_project_mode_an_admitted_leaf_crunches_and_a_stranger_leaf_is_refused() {
+    let dir = tmpdir("leaf-project");
+    let project = dir.join("project");
+    let project_dir = project.to_str().unwrap();
+    let project_id = coordinator(&["project-key", "--dir", project_dir])
+        .trim()
+        .to_string();
+    // The admitted leaf's key, and its certificate where it looks for it.
+    let admitted = dir.join("admitted");
+    std::fs::create_dir_all(&admitted).unwrap();
+    let admitted_id = mersenne_worker::identity::Identity::load_or_create(&admitted)
+        .unwrap()
+        .peer_id();
+    let cert = admitted.join("membership.cert");
+    coordinator(&[
+        "admit",
+        &admitted_id,
+        "--dir",
+        project_dir,
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+    // The coordinator alone is the ring and the gateway; it crunches
+    // nothing, so every row is a leaf's.
+    let (from, to) = (2, 200);
+    let seed = format!("{from}-{to}");
+    let coord = Peer::start(
+        &coordinator_exe(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--gossip-ms",
+            "200",
+            "--seed-range",
+            &seed,
+            "--project-dir",
+            project_dir,
+        ],
+        &dir.join("coord"),
+        &dir.join("coord.log"),
+    );
+    let leaf = leaf_worker(
+        &coord.addr,
+        &admitted,
+        &dir.join("admitted.log"),
+        &["--project", &project_id],
+    );
+    // The stranger has no certificate: it runs in open mode and knocks.
+    let stranger_data = dir.join("stranger");
+    let stranger = leaf_worker(&coord.addr, &stranger_data, &dir.join("stranger.log"), &[]);
+    let stranger_id = mersenne_worker::identity::Identity::load_or_create(&stranger_data)
+        .unwrap()
+        .peer_id();
+
+    let units = primes_in(from, to).len();
+    wait_for("the table complete", Duration::from_secs(90), || {
+        table(&coord.addr).is_some_and(|t| exponents(&t).len() == units)
+    });
+    let t = table(&coord.addr).unwrap();
+    check_table(&t, from, to);
+    assert!(
+        t.iter().all(|r| r.computed_by == admitted_id),
+        "a row not crunched by the admitted leaf"
+    );
+    let st = status(&coord.addr).unwrap();
+    assert!(
+        st.leaves.iter().all(|(l, _)| *l == admitted_id),
+        "the gateway serves a leaf it should refuse: {:?}",
+        st.leaves
+    );
+    assert!(st.not_member > 0, "the stranger was never refused");
+    assert!(!st.leaves.iter().any(|(l, _)| *l == stranger_id));
+    // The stranger is still trying (it never gives up), and crunched
+    // nothing: its refusals are in its log.
+    let log = std::fs::read_to_string(dir.join("stranger.log")).unwrap();
+    assert!(log.contains("failing over"), "the stranger's log: {log}");
+    drop((leaf, stranger, coord));
     let _ = std::fs::remove_dir_all(&dir);
 }
