@@ -12,7 +12,7 @@ use tracing::warn;
 use mersenne_common::grid::{PeerAnswer, PeerRequest};
 use mersenne_common::work::check_submission;
 
-use super::limits::Charge;
+use super::limits::{Charge, Sender};
 use super::{Cmd, Shell};
 use crate::net::swarm::{Inbound, Standing};
 use crate::net::{
@@ -33,9 +33,12 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
     }) = inbound.recv().await
     {
         s.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
-        // Budgets are per source address; a connection without one (none
-        // on TCP) shares the unspecified address's.
-        let source = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        // Budgets are per key and per source address; a connection without
+        // an address (none on TCP) shares the unspecified address's.
+        let source = Sender {
+            key: peer,
+            ip: ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        };
         let len = frame.len() as u64;
         match decode(&frame) {
             Ok(Frame::Ring(m)) if !may_ring(standing) => {
@@ -139,7 +142,7 @@ async fn ask(s: &Shell, msg: PeerRequest) -> Option<PeerAnswer> {
 
 const GONE: &str = "peer is shutting down";
 
-async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr) -> Response {
+async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
     match req {
         Request::Submit { from, to } => {
             // A range refused anyway costs the sender nothing; one that
