@@ -30,6 +30,14 @@ pub const CERT_LEN: usize = 32 + 32 + 8 + 8 + 8 + 64;
 /// keeps whatever it is sent).
 pub const MAX_REVOKED: usize = 100_000;
 
+/// Longest revocation list an [`Envelope`] may carry: [`MAX_REVOKED`] keys
+/// with the list's header and signature (3.2 MB). A longer one is refused
+/// before it is copied or verified.
+pub const MAX_LIST_LEN: usize = 48 + 32 * MAX_REVOKED + 64;
+
+/// Longest [`Envelope`] in front of a frame.
+pub const MAX_ENVELOPE_LEN: usize = 4 + 1 + CERT_LEN + 8 + 4 + MAX_LIST_LEN;
+
 /// Why a certificate or a revocation list is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MembershipError {
@@ -320,6 +328,9 @@ impl Envelope {
         };
         let revocations_version = u64::from_be_bytes(take(8)?.try_into().expect("8 bytes"));
         let n = u32::from_be_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+        if n > MAX_LIST_LEN {
+            return Err(MembershipError::TooLong);
+        }
         let revocations = match n {
             0 => None,
             n => Some(take(n)?.to_vec()),

@@ -161,3 +161,35 @@ fn envelopes_round_trip_and_bare_frames_pass() {
         );
     }
 }
+
+#[test]
+fn an_envelope_with_a_list_past_the_bound_is_refused_before_it_is_read() {
+    let env = Envelope {
+        cert: None,
+        revocations_version: 2,
+        revocations: Some(vec![0; MAX_LIST_LEN + 1]),
+    };
+    assert_eq!(
+        Envelope::unwrap(&env.wrap(b"\x90")),
+        Err(MembershipError::TooLong)
+    );
+    // Only the length counts: a header naming more bytes than the bound is
+    // refused without them.
+    let mut b = Envelope {
+        cert: None,
+        revocations_version: 2,
+        revocations: None,
+    }
+    .wrap(b"");
+    let at = b.len() - 4;
+    b[at..].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(Envelope::unwrap(&b), Err(MembershipError::TooLong));
+    let full = Envelope {
+        cert: None,
+        revocations_version: 2,
+        revocations: Some(vec![0; MAX_LIST_LEN]),
+    };
+    let (back, at) = Envelope::unwrap(&full.wrap(b"x")).unwrap();
+    assert_eq!(back.unwrap().revocations.unwrap().len(), MAX_LIST_LEN);
+    assert!(at <= MAX_ENVELOPE_LEN);
+}

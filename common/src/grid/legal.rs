@@ -18,7 +18,8 @@
 //!   take ([`MAX_LEASE_MS`], one hour, or this peer's own if longer);
 //! * its state is one the state machine reaches (done exactly when it has
 //!   results; claimed only with a claimant);
-//! * as a compare-and-set it does not hand a live lease to someone else;
+//! * as a compare-and-set it does not hand a live lease to someone else,
+//!   and keeps every result of the copy held (a done unit stays done);
 //! * each of its two leases (first test, double check) is signed by the
 //!   claimant it names, or, given back, by whoever gave it back
 //!   ([`crate::work::lease`]); and as a compare-and-set, a lease never
@@ -120,6 +121,16 @@ pub enum Refusal {
     /// A live lease handed to someone else.
     #[error("M{0}'s live lease taken over by another claimant")]
     TakeOver(u64),
+    /// A compare-and-set that would drop results the held copy has (or
+    /// take a done unit back): results are a union, and done never goes
+    /// back.
+    #[error("M{exponent}: a write that drops {dropped} of the held copy's results")]
+    Dropped {
+        /// The exponent.
+        exponent: u64,
+        /// Held results missing from the write.
+        dropped: usize,
+    },
     /// A lease not signed as its claimant, its releaser or the step needs.
     #[error("M{exponent}'s {kind} lease: {why}")]
     Claim {
@@ -240,6 +251,19 @@ fn check_record(
             claims: rec.claims.max(rec.check.claims),
             held: held_claims.max(held_checks),
         });
+    }
+    if step && let Some(h) = held {
+        let dropped = h
+            .results
+            .iter()
+            .filter(|r| !rec.results.contains(r))
+            .count();
+        if dropped > 0 || (h.state == UnitState::Done && rec.state != UnitState::Done) {
+            return Err(Refusal::Dropped {
+                exponent: rec.exponent,
+                dropped,
+            });
+        }
     }
     if step
         && let Some(h) = held

@@ -259,6 +259,36 @@ fn a_live_lease_is_not_taken_over_by_a_compare_and_set() {
 }
 
 #[test]
+fn a_compare_and_set_keeps_every_held_result_and_done_stays_done() {
+    let fresh = UnitRecord::new(P);
+    let one = fresh.completed(sign(result(P, Status::Composite, 5), &key("a")));
+    let two = one.completed(sign(result(P, Status::Composite, 5), &key("b")));
+    assert_eq!(step(&two, Some(&one)), Ok(()), "a result added");
+    // Written back with one of the two results: the other would be lost.
+    let mut fewer = one.clone();
+    fewer.version = two.version + 1;
+    assert_eq!(
+        step(&fewer, Some(&two)),
+        Err(Refusal::Dropped {
+            exponent: P,
+            dropped: 1
+        })
+    );
+    // A done unit wiped back to submitted, results and all.
+    let mut wiped = UnitRecord::new(P);
+    wiped.claims = two.claims;
+    assert_eq!(
+        step(&wiped, Some(&two)),
+        Err(Refusal::Dropped {
+            exponent: P,
+            dropped: 2
+        })
+    );
+    // The same as a copy is joined (a union), so it is not refused here.
+    assert_eq!(copy(&one, Some(&two)), Ok(()));
+}
+
+#[test]
 fn unsigned_results_from_disk_are_dropped_and_a_bare_done_is_submitted_again() {
     let mut old = result(P, Status::Composite, 5);
     old.computed_by = "127.0.0.1:7700".into();

@@ -1,6 +1,12 @@
-//! What a peer spends on the others: open connections, and per-source
-//! budgets for submissions and pushed results (token buckets, keyed by the
-//! sender's IP address until senders have keys on the wire).
+//! What a peer spends on the others: open connections, and budgets for
+//! submissions, pushed results and request bytes (token buckets).
+//!
+//! Every request is charged twice: to its sender's key (the peer id the
+//! handshake proved) at the configured rates, and to its source address at
+//! [`SOURCE_SHARE`] times those rates. So one flooding key is throttled
+//! while other keys behind the same address (a NAT, a shared host) still
+//! get through, and many keys made on one host still share one bounded
+//! budget: keys are free to make, addresses are not.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,6 +15,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use libp2p::PeerId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The limits a peer's server keeps.
@@ -33,6 +40,27 @@ pub struct ServerLimits {
     /// Request bytes one source may send per second (ring frames are not
     /// counted); bursts of ten seconds' worth.
     pub request_bytes_per_sec: u64,
+}
+
+/// How many keys' worth of budget one source address has: room for a few
+/// honest peers behind one address beside a key that floods.
+pub const SOURCE_SHARE: u64 = 4;
+
+/// Who a request is charged to: the key that sent it and the address it
+/// came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    /// The sender's proven peer id.
+    pub key: PeerId,
+    /// The address its connection comes from.
+    pub ip: IpAddr,
+}
+
+/// One budget holder: a key, or a source address ([`source_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Payer {
+    Key(PeerId),
+    Source(IpAddr),
 }
 
 /// What the smallest submission costs, so that a flood of one-exponent
@@ -118,19 +146,20 @@ pub enum Charge {
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("rate limit: {what} from {source_ip} over budget; try again in {retry_ms} ms")]
+#[error("rate limit: {what} from {payer} over budget; try again in {retry_ms} ms")]
 pub struct RateLimited {
     /// The budget exceeded.
     pub what: &'static str,
-    /// The source charged.
-    pub source_ip: IpAddr,
+    /// Whose budget: "key 12D3KooW…" or "source 10.0.0.1".
+    pub payer: String,
     /// When the budget will allow it again.
     pub retry_ms: u64,
 }
 
-/// Sources remembered at most; idle ones (with full buckets) are dropped
-/// first, so an attacker's many addresses cost bounded memory.
-const MAX_SOURCES: usize = 4096;
+/// Keys and sources remembered at most; idle ones (with full buckets) are
+/// dropped first, so an attacker's many keys and addresses cost bounded
+/// memory.
+const MAX_SOURCES: usize = 8192;
 
 /// What a source is, for the per-source connection cap: an IPv4 address,
 /// or the /64 prefix of an IPv6 address (a host is routinely given a whole
@@ -199,7 +228,7 @@ pub(crate) struct Limiter {
     pub limits: ServerLimits,
     permits: Arc<Semaphore>,
     open: OpenPerSource,
-    sources: Mutex<HashMap<IpAddr, Budgets>>,
+    sources: Mutex<HashMap<Payer, Budgets>>,
 }
 
 impl Limiter {
@@ -238,53 +267,99 @@ impl Limiter {
         self.limits.max_connections.max(1) - self.permits.available_permits()
     }
 
-    /// Charges `charge` to `source`'s budget, or says why not.
-    pub fn charge(&self, source: IpAddr, charge: Charge) -> Result<(), RateLimited> {
-        self.charge_at(source, charge, Instant::now(), false)
+    /// Charges `charge` to the sender's key and source address, or says
+    /// why not (then neither is charged).
+    pub fn charge(&self, who: Sender, charge: Charge) -> Result<(), RateLimited> {
+        self.charge_at(who, charge, Instant::now(), false)
     }
 
-    /// Charges `charge` to `source`'s budget even if that leaves it in debt
-    /// (for an answer, whose cost is known once it is built).
-    pub fn debit(&self, source: IpAddr, charge: Charge) {
-        let _ = self.charge_at(source, charge, Instant::now(), true);
+    /// Charges `charge` to the sender even if that leaves it in debt (for
+    /// an answer, whose cost is known once it is built).
+    pub fn debit(&self, who: Sender, charge: Charge) {
+        let _ = self.charge_at(who, charge, Instant::now(), true);
     }
 
     fn charge_at(
         &self,
-        source: IpAddr,
+        who: Sender,
         charge: Charge,
         now: Instant,
         debt: bool,
     ) -> Result<(), RateLimited> {
-        let l = &self.limits;
-        let per_sec = |per_min: u64| per_min as f64 / 60.0;
         let mut map = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_SOURCES && !map.contains_key(&source) {
-            // Forget the longest-idle source (its buckets have refilled or
-            // nearly): an O(n) walk only when a new source arrives at a
-            // full map.
+        let payers = [
+            (Payer::Key(who.key), 1),
+            (Payer::Source(source_key(who.ip)), SOURCE_SHARE),
+        ];
+        let mut buckets = [None, None];
+        for (i, (payer, share)) in payers.into_iter().enumerate() {
+            let mut b = self.budgets(&mut map, payer, now);
+            let (bucket, cost, rate, burst, what) = self.pick(&mut b, charge, share);
+            if debt {
+                bucket.debit(cost, rate, burst, now);
+            } else if let Err(wait) = bucket.take(cost, rate, burst, now) {
+                // Nothing is charged when one payer is over budget.
+                return Err(RateLimited {
+                    what,
+                    payer: match payer {
+                        Payer::Key(k) => format!("key {k}"),
+                        Payer::Source(ip) => format!("source {ip}"),
+                    },
+                    retry_ms: wait.as_millis() as u64,
+                });
+            }
+            buckets[i] = Some((payer, b));
+        }
+        for (payer, b) in buckets.into_iter().flatten() {
+            map.insert(payer, b);
+        }
+        Ok(())
+    }
+
+    /// `payer`'s budgets as of now (a copy; new ones are full).
+    fn budgets(&self, map: &mut HashMap<Payer, Budgets>, payer: Payer, now: Instant) -> Budgets {
+        if map.len() >= MAX_SOURCES && !map.contains_key(&payer) {
+            // Forget the longest-idle payer (its buckets have refilled or
+            // nearly): an O(n) walk only when a new one arrives at a full
+            // map.
             if let Some(oldest) = map.iter().min_by_key(|(_, b)| b.used).map(|(k, _)| *k) {
                 map.remove(&oldest);
             }
         }
-        let b = map.entry(source).or_insert_with(|| {
-            let full = |burst: f64| Bucket {
-                tokens: burst,
-                at: now,
-            };
-            Budgets {
-                submit: full(l.submit_exponents_per_min as f64),
-                results: full(l.results_per_sec as f64 * 10.0),
-                bytes: full(l.request_bytes_per_sec as f64 * 10.0),
-                used: now,
-            }
+        let l = &self.limits;
+        let share = match payer {
+            Payer::Key(_) => 1.0,
+            Payer::Source(_) => SOURCE_SHARE as f64,
+        };
+        let full = |burst: f64| Bucket {
+            tokens: burst * share,
+            at: now,
+        };
+        let mut b = map.get(&payer).copied().unwrap_or(Budgets {
+            submit: full(l.submit_exponents_per_min as f64),
+            results: full(l.results_per_sec as f64 * 10.0),
+            bytes: full(l.request_bytes_per_sec as f64 * 10.0),
+            used: now,
         });
         b.used = now;
+        b
+    }
+
+    /// The bucket of `b` that `charge` draws on, with its cost, rate and
+    /// burst at `share` times the configured rates, and its name.
+    fn pick<'b>(
+        &self,
+        b: &'b mut Budgets,
+        charge: Charge,
+        share: u64,
+    ) -> (&'b mut Bucket, u64, f64, f64, &'static str) {
+        let l = &self.limits;
+        let share = share as f64;
         let (bucket, cost, rate, burst, what) = match charge {
             Charge::Submit(n) => (
                 &mut b.submit,
                 n.max(SUBMIT_MIN_COST),
-                per_sec(l.submit_exponents_per_min),
+                l.submit_exponents_per_min as f64 / 60.0,
                 l.submit_exponents_per_min as f64,
                 "submitted exponents",
             ),
@@ -303,17 +378,7 @@ impl Limiter {
                 "request bytes",
             ),
         };
-        if debt {
-            bucket.debit(cost, rate.max(1e-9), burst, now);
-            return Ok(());
-        }
-        bucket
-            .take(cost, rate.max(1e-9), burst, now)
-            .map_err(|wait| RateLimited {
-                what,
-                source_ip: source,
-                retry_ms: wait.as_millis() as u64,
-            })
+        (bucket, cost, (rate * share).max(1e-9), burst * share, what)
     }
 }
 
@@ -385,6 +450,54 @@ mod tests {
         );
     }
 
+    /// A sender: test key `n` at `ip`.
+    fn who(ip: IpAddr, n: u8) -> Sender {
+        let key = libp2p::identity::Keypair::ed25519_from_bytes([n; 32]).unwrap();
+        Sender {
+            key: key.public().to_peer_id(),
+            ip,
+        }
+    }
+
+    #[test]
+    fn a_flooding_key_is_throttled_while_others_at_its_address_get_through() {
+        let l = limiter();
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let t0 = Instant::now();
+        // The flooder spends its key's burst, then is refused, and its
+        // refused pushes cost the address nothing.
+        assert_eq!(
+            l.charge_at(who(ip, 1), Charge::Results(1000), t0, false),
+            Ok(())
+        );
+        for _ in 0..100 {
+            let e = l.charge_at(who(ip, 1), Charge::Results(1000), t0, false);
+            assert!(e.unwrap_err().payer.starts_with("key "));
+        }
+        // Another key at the same address has a budget of its own, and so
+        // does a third; the address's share is SOURCE_SHARE keys' worth.
+        for n in 2..=SOURCE_SHARE as u8 {
+            assert_eq!(
+                l.charge_at(who(ip, n), Charge::Results(1000), t0, false),
+                Ok(())
+            );
+        }
+        let e = l
+            .charge_at(who(ip, 9), Charge::Results(1), t0, false)
+            .unwrap_err();
+        assert_eq!(e.payer, "source 10.1.2.3", "{e}");
+        // The same key from another address pays its key's budget there too.
+        let there: IpAddr = "10.4.4.4".parse().unwrap();
+        assert!(
+            l.charge_at(who(there, 1), Charge::Results(1), t0, false)
+                .is_err()
+        );
+        assert_eq!(
+            l.charge_at(who(there, 9), Charge::Results(1000), t0, false),
+            Ok(())
+        );
+    }
+
     #[test]
     fn budgets_refuse_a_burst_and_refill_with_time() {
         let l = limiter();
@@ -392,29 +505,54 @@ mod tests {
         let other: IpAddr = "10.9.9.9".parse().unwrap();
         let t0 = Instant::now();
         // Burst: ten seconds of results.
-        assert_eq!(l.charge_at(ip, Charge::Results(1000), t0, false), Ok(()));
-        let e = l.charge_at(ip, Charge::Results(1), t0, false).unwrap_err();
+        assert_eq!(
+            l.charge_at(who(ip, 1), Charge::Results(1000), t0, false),
+            Ok(())
+        );
+        let e = l
+            .charge_at(who(ip, 1), Charge::Results(1), t0, false)
+            .unwrap_err();
         assert_eq!(e.what, "pushed results");
+        assert!(e.payer.starts_with("key 12D3KooW"), "{e}");
         assert!(e.retry_ms > 0 && e.retry_ms <= 10, "{e}");
         // Another source has its own budget.
-        assert_eq!(l.charge_at(other, Charge::Results(1000), t0, false), Ok(()));
+        assert_eq!(
+            l.charge_at(who(other, 2), Charge::Results(1000), t0, false),
+            Ok(())
+        );
         // One second refills a hundred.
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(l.charge_at(ip, Charge::Results(100), t1, false), Ok(()));
-        assert!(l.charge_at(ip, Charge::Results(1), t1, false).is_err());
+        assert_eq!(
+            l.charge_at(who(ip, 1), Charge::Results(100), t1, false),
+            Ok(())
+        );
+        assert!(
+            l.charge_at(who(ip, 1), Charge::Results(1), t1, false)
+                .is_err()
+        );
         // A submission costs at least SUBMIT_MIN_COST.
         for _ in 0..6 {
-            assert_eq!(l.charge_at(ip, Charge::Submit(1), t0, false), Ok(()));
+            assert_eq!(
+                l.charge_at(who(ip, 1), Charge::Submit(1), t0, false),
+                Ok(())
+            );
         }
-        assert!(l.charge_at(ip, Charge::Submit(1), t0, false).is_err());
-        assert!(l.charge_at(ip, Charge::Bytes(10_001), t0, false).is_err());
+        assert!(
+            l.charge_at(who(ip, 1), Charge::Submit(1), t0, false)
+                .is_err()
+        );
+        assert!(
+            l.charge_at(who(ip, 1), Charge::Bytes(10_001), t0, false)
+                .is_err()
+        );
         // An answer's cost leaves a debt: 1,500 results answered to a source
         // with a full bucket (1,000) must wait 5 s, not 0.
         let d: IpAddr = "10.7.7.7".parse().unwrap();
-        l.charge_at(d, Charge::Results(1500), t0, true).unwrap();
+        l.charge_at(who(d, 3), Charge::Results(1500), t0, true)
+            .unwrap();
         assert!(
             l.charge_at(
-                d,
+                who(d, 3),
                 Charge::Results(1),
                 t0 + Duration::from_millis(4900),
                 false
@@ -423,7 +561,7 @@ mod tests {
         );
         assert_eq!(
             l.charge_at(
-                d,
+                who(d, 3),
                 Charge::Results(1),
                 t0 + Duration::from_millis(5100),
                 false
@@ -438,7 +576,8 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..(MAX_SOURCES as u32 + 100) {
             let ip = IpAddr::from(i.to_be_bytes());
-            l.charge_at(ip, Charge::Bytes(1), t0, false).unwrap();
+            l.charge_at(who(ip, 1), Charge::Bytes(1), t0, false)
+                .unwrap();
         }
         assert_eq!(l.sources.lock().unwrap().len(), MAX_SOURCES);
     }

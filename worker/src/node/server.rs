@@ -12,7 +12,7 @@ use tracing::warn;
 use mersenne_common::grid::{LeafAnswer, LeafRefusal, LeafRequest, PeerAnswer, PeerRequest};
 use mersenne_common::work::check_submission;
 
-use super::limits::Charge;
+use super::limits::{Charge, Sender};
 use super::{Cmd, Shell};
 use crate::net::swarm::{Inbound, Standing};
 use crate::net::{
@@ -33,9 +33,12 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
     }) = inbound.recv().await
     {
         s.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
-        // Budgets are per source address; a connection without one (none
-        // on TCP) shares the unspecified address's.
-        let source = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        // Budgets are per key and per source address; a connection without
+        // an address (none on TCP) shares the unspecified address's.
+        let source = Sender {
+            key: peer,
+            ip: ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        };
         let len = frame.len() as u64;
         match decode(&frame) {
             Ok(Frame::Ring(m)) if !may_ring(standing) => {
@@ -73,7 +76,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 let s = s.clone();
                 tokio::spawn(async move {
                     let resp = match s.limiter.charge(source, Charge::Bytes(len)) {
-                        Ok(()) => handle(&s, req, source, peer).await,
+                        Ok(()) => handle(&s, req, source).await,
                         Err(e) => Response::Error(e.to_string()),
                     };
                     reply.send(encode(&Frame::Response(resp)));
@@ -141,7 +144,7 @@ async fn ask(s: &Shell, msg: PeerRequest) -> Option<PeerAnswer> {
 
 const GONE: &str = "peer is shutting down";
 
-async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr, peer: libp2p::PeerId) -> Response {
+async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
     match req {
         Request::Submit { from, to } => {
             // A range refused anyway costs the sender nothing; one that
@@ -297,7 +300,7 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr, peer: libp2p::Peer
                 want,
                 signed,
             };
-            leaf(s, peer, msg).await
+            leaf(s, source.key, msg).await
         }
         Request::LeafResults { results } => {
             if let Err(e) = s
@@ -307,7 +310,7 @@ async fn handle(s: &Arc<Shell>, req: Request, source: IpAddr, peer: libp2p::Peer
                 return Response::Error(e.to_string());
             }
             let msg = LeafRequest::Results(results.into_iter().map(Into::into).collect());
-            leaf(s, peer, msg).await
+            leaf(s, source.key, msg).await
         }
     }
 }

@@ -131,32 +131,51 @@ impl Membership {
         let Some(env) = env else {
             return Ok((frame, self.guest(&key)));
         };
+        remember(&mut self.seen, *from, env.revocations_version);
+        let standing = match env.cert {
+            None => self.guest(&key),
+            Some(cert) => {
+                self.member(from, &key, &cert, now_ms)?;
+                Standing::Member
+            }
+        };
+        // A newer list is read only from a member or the project key, so a
+        // stranger cannot make this peer verify megabytes per frame.
         if let Some(list) = &env.revocations
             && env.revocations_version > self.version()
-        {
+            && matches!(standing, Standing::Member | Standing::ProjectKey)
             // A list that does not verify is ignored, not held against
             // the frame: the certificate decides.
-            if let Ok(list) = Revocations::verified(list, &self.project) {
-                self.offer(list);
-            }
+            && let Ok(list) = Revocations::verified(list, &self.project)
+            && self.offer(list)
+            && let Some(cert) = env.cert
+        {
+            // The new list may revoke the sender itself.
+            self.member(from, &key, &cert, now_ms)?;
         }
-        remember(&mut self.seen, *from, env.revocations_version);
-        let Some(cert) = env.cert else {
-            return Ok((frame, self.guest(&key)));
-        };
+        Ok((frame, standing))
+    }
+
+    /// Checks that `cert` admits `from` (key `key`) at `now_ms`: its
+    /// signature once per sender and certificate, its expiry and the list
+    /// on every frame.
+    fn member(
+        &mut self,
+        from: &PeerId,
+        key: &[u8; 32],
+        cert: &[u8; CERT_LEN],
+        now_ms: u64,
+    ) -> Result<(), MembershipError> {
         let cert = match self.verified.get(from) {
-            Some(c) if c.to_bytes() == cert => *c,
+            Some(c) if &c.to_bytes() == cert => *c,
             _ => {
-                let c = Certificate::from_bytes(&cert)?;
-                // Verified once per sender and certificate; expiry and the
-                // list are checked on every frame below.
-                check(&c, &self.project, &key, c.issued_ms, None)?;
+                let c = Certificate::from_bytes(cert)?;
+                check(&c, &self.project, key, c.issued_ms, None)?;
                 remember(&mut self.verified, *from, c);
                 c
             }
         };
-        check(&cert, &self.project, &key, now_ms, self.revocations())
-            .map(|()| (frame, Standing::Member))
+        check(&cert, &self.project, key, now_ms, self.revocations())
     }
 
     fn guest(&self, key: &[u8; 32]) -> Standing {
