@@ -20,6 +20,8 @@ struct Rows {
     re: *mut f64,
     im: *mut f64,
     stride: usize,
+    /// Doubles ahead of each loaded row to prefetch into L2 (0: none).
+    ahead: usize,
 }
 
 impl Rows {
@@ -28,8 +30,14 @@ impl Rows {
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn ld(self, r: usize) -> (__m512d, __m512d) {
-        // SAFETY: the caller's promise, see the type's docs.
+        // SAFETY: the caller's promise, see the type's docs; a prefetch
+        // never faults, so its address is computed without `add`'s promise.
         unsafe {
+            if self.ahead > 0 {
+                let at = r * self.stride + self.ahead;
+                _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_add(at) as *const i8);
+                _mm_prefetch::<_MM_HINT_T1>(self.im.wrapping_add(at) as *const i8);
+            }
             (
                 _mm512_loadu_pd(self.re.add(r * self.stride)),
                 _mm512_loadu_pd(self.im.add(r * self.stride)),
@@ -104,11 +112,25 @@ pub(crate) unsafe fn column_group_raw(
         re: unsafe { re.add(c0) },
         im: unsafe { im.add(c0) },
         stride,
+        ahead: 0,
+    };
+    let ahead = PREFETCH_AHEAD;
+    // The first pass reads the group's rows from memory (L3 from 1M
+    // words on); prefetching a later group's rows there has them in L2
+    // when that group starts. Small transforms' rows are in L2 already.
+    let first = Rows {
+        ahead: if c0 + ahead + 8 <= plan.leaf && rows >= 64 {
+            ahead
+        } else {
+            0
+        },
+        ..main
     };
     let scratch = Rows {
         re: lr.as_mut_ptr(),
         im: li.as_mut_ptr(),
         stride: 8,
+        ahead: 0,
     };
     let stages = &plan.passes;
     let n = stages.len();
@@ -121,7 +143,7 @@ pub(crate) unsafe fn column_group_raw(
         }
     });
     for (k, stage) in order.map(|i| stages[i]).enumerate() {
-        let src = if k == 0 { main } else { scratch };
+        let src = if k == 0 { first } else { scratch };
         let dst = if k + 1 == n { main } else { scratch };
         let at = (c0, dir);
         // SAFETY: every row index the stages use is below `rows`, and
@@ -135,6 +157,12 @@ pub(crate) unsafe fn column_group_raw(
         }
     }
 }
+
+/// Doubles ahead that the first pass of a column group prefetches in each
+/// row: the next group's line. At 1M words, where the rows come from L3,
+/// 8 and 16 measured 3–7% faster than none and 32 no better; at 256K the
+/// gain is within the noise.
+const PREFETCH_AHEAD: usize = 8;
 
 /// Radix-2 DIF: (x0 + x1, (x0 − x1)·w).
 #[inline]
