@@ -299,6 +299,9 @@ fn json(r: &GridReport, scenario: GridScenario, wall: f64) -> serde_json::Value 
         "records_held_mean": r.records_held_mean,
         "records_held_max": r.records_held_max,
         "records_held_ideal": r.records_held_ideal,
+        "records_held_owned": r.records_held_by_role.owned,
+        "records_held_replica": r.records_held_by_role.replica,
+        "records_held_other": r.records_held_by_role.other,
         "messages_by_kind": r.traffic.messages,
         "results_shipped_per_unit": r.traffic.results_shipped as f64 / r.units.max(1) as f64,
         "crunches": r.crunches,
@@ -372,8 +375,13 @@ fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wa
         r.double_owned_keys
     );
     println!(
-        "records held per member: mean {:.1}, max {} (ideal (r + 1) U / N = {:.1})",
-        r.records_held_mean, r.records_held_max, r.records_held_ideal
+        "records held per member: mean {:.1}, max {} (ideal (r + 1) U / N = {:.1}); owned {:.1}, replica {:.1}, other {:.1}",
+        r.records_held_mean,
+        r.records_held_max,
+        r.records_held_ideal,
+        r.records_held_by_role.owned,
+        r.records_held_by_role.replica,
+        r.records_held_by_role.other
     );
     println!(
         "cost: {} crunches ({} cut short by crashes), duplicate fraction {:.4}, efficiency {:.3} (busy {:.3}), {:.0} messages per unit",
@@ -455,6 +463,30 @@ mod tests {
         assert_eq!(r.acked_writes_lost, 0, "{r:?}");
         assert_eq!(r.results_lost, 0, "{r:?}");
         assert!(r.tables_converged, "{r:?}");
+    }
+
+    /// Before churn kept a floor of live peers, its random walk of crashes
+    /// and joins crashed all 30 peers at this seed and lost everything.
+    #[test]
+    fn churn_at_30_peers_seed_7707_keeps_a_floor_of_live_peers() {
+        let cli = Cli::parse_from([
+            "gridsim",
+            "--nodes",
+            "30",
+            "--units",
+            "300",
+            "--scenario",
+            "churn",
+            "--seed",
+            "7707",
+        ]);
+        let (cfg, scenario) = configure(&cli).expect("valid flags");
+        let r = grid::run(cfg, scenario);
+        assert!(r.crashes > 0, "no churn happened");
+        assert!(r.live_nodes >= 15, "below the floor: {r:?}");
+        assert_eq!(r.records_lost, 0, "{r:?}");
+        assert_eq!(r.results_lost, 0, "{r:?}");
+        assert_eq!(r.units_never_done, 0, "{r:?}");
     }
 
     #[test]

@@ -11,7 +11,12 @@ impl<A: Address> RingNode<A> {
         }
         let from = msg.from;
         self.check_gap(now);
-        self.see(from);
+        // Digests come from our r predecessors every repair round: noting
+        // them would churn the small cache of peers seen (r is larger than
+        // it) for no new way into the ring.
+        if !matches!(msg.body, Body::Digest { .. }) {
+            self.see(from);
+        }
         if self.is_member() && self.suspects.iter().any(|s| s.id == from.id) {
             // A node we believed dead is talking to us: it may be in another
             // ring after a partition. Probe it now rather than in turn.

@@ -30,6 +30,49 @@ impl Members {
     }
 }
 
+/// Copies held by live members, by the holder's place relative to each
+/// record's true owner; each a mean per member.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeldBreakdown {
+    /// Records whose key the holder owns.
+    pub owned: f64,
+    /// Records whose owner has the holder among its r successors.
+    pub replica: f64,
+    /// Everything else: copies nobody needs the holder to keep.
+    pub other: f64,
+}
+
+impl Members {
+    /// Where each live member's copies stand (owned, replica, other).
+    pub(super) fn held_breakdown(&self, w: &World, r: usize) -> HeldBreakdown {
+        let n = self.0.len();
+        if n == 0 {
+            return HeldBreakdown::default();
+        }
+        let mut b = HeldBreakdown::default();
+        for (k, &(_, i)) in self.0.iter().enumerate() {
+            for rec in w.slots[i as usize].g.ring().records() {
+                let owner = self.0.partition_point(|(id, _)| *id < rec.key) % n;
+                // Members after the owner, in ring order, up to r.
+                let ahead = (k + n - owner) % n;
+                if ahead == 0 {
+                    b.owned += 1.0;
+                } else if ahead <= r {
+                    b.replica += 1.0;
+                } else {
+                    b.other += 1.0;
+                }
+            }
+        }
+        let m = n as f64;
+        HeldBreakdown {
+            owned: b.owned / m,
+            replica: b.replica / m,
+            other: b.other / m,
+        }
+    }
+}
+
 impl World {
     pub(super) fn members(&self) -> Members {
         let mut m: Vec<(Id, u32)> = self

@@ -68,6 +68,7 @@ mod peer;
 mod scenarios;
 mod traffic;
 
+pub use checks::HeldBreakdown;
 pub use crunch::{CostModel, simulated_result};
 pub use liars::{FAULTY_RATE, LiarKind, TrustReport, TrustSim};
 pub use scenarios::run;
@@ -256,6 +257,9 @@ pub struct GridReport {
     /// What a member would hold with every record at its owner and r
     /// replicas and nothing else: (r + 1) · units / members.
     pub records_held_ideal: f64,
+    /// `records_held_mean` split by where the holder stands to each
+    /// record's true owner: the owner, one of its r successors, or neither.
+    pub records_held_by_role: HeldBreakdown,
     /// Verification figures, when the run had [`TrustSim`].
     pub trust: Option<TrustReport>,
 }

@@ -329,11 +329,30 @@ impl World {
                 }
             }
             Act::CrashRandom => {
+                // Churn is a random walk of crashes and joins; unchecked, it
+                // wanders down to nobody and loses everything, which says
+                // nothing about the protocol. A crash is skipped while the
+                // ring is at its floor.
+                if self.members_len() <= self.churn_floor() {
+                    return;
+                }
                 if let Some(i) = self.random_live() {
                     self.crash(i);
                 }
             }
         }
+    }
+
+    /// The fewest live members churn leaves: half the peers the run
+    /// started with, and never fewer than r + 2 (enough for every key to
+    /// keep its owner and r replicas), below the starting size so that a
+    /// tiny grid still churns.
+    pub(super) fn churn_floor(&self) -> usize {
+        let n = self.cfg.nodes;
+        n.div_ceil(2)
+            .max(self.cfg.ring.successors + 2)
+            .min(n.saturating_sub(1))
+            .max(1)
     }
 
     /// A random live member of the ring (any live peer if none is a member).

@@ -48,7 +48,7 @@ impl World {
         self.run_periods(10);
     }
 
-    fn members_len(&self) -> usize {
+    pub(super) fn members_len(&self) -> usize {
         self.slots
             .iter()
             .filter(|s| s.alive && s.g.ring().is_member())
@@ -238,6 +238,7 @@ fn report(
         records_held_mean: held.iter().sum::<usize>() as f64 / n_members,
         records_held_max: held.iter().copied().max().unwrap_or(0),
         records_held_ideal: (w.cfg.ring.successors + 1) as f64 * units.len() as f64 / n_members,
+        records_held_by_role: members.held_breakdown(w, w.cfg.ring.successors),
         nodes,
         live_nodes: w.slots.iter().filter(|s| s.alive).count(),
         seed: w.cfg.seed,
