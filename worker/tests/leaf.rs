@@ -65,23 +65,13 @@ fn a_leaf_with_no_listening_socket_crunches_through_its_gateway_and_fails_over()
     assert_eq!(submit(&a.addr, from, to), (units, 0));
 
     let leaf_data = dir.join("leaf");
-    let log = std::fs::File::create(dir.join("leaf.log")).unwrap();
-    let mut cmd = Command::new(worker_exe());
-    cmd.args(["--no-listen", "--join", &a.addr, "--threads", "2"])
-        .args(["--checkpoint-secs", "1", "--data"])
-        .arg(&leaf_data)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
-    let mut leaf = Guard::spawn(&mut cmd);
-    let first = lines_of(&mut leaf.0)
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the leaf's first line");
-    assert!(first.contains("no listening socket"), "{first}");
-    let leaf_id = mersenne_worker::identity::Identity::load_or_create(&leaf_data)
-        .unwrap()
-        .peer_id();
+    let mut leaf = leaf_worker(
+        &a.addr,
+        &leaf_data,
+        &dir.join("leaf.log"),
+        &["--threads", "2", "--checkpoint-secs", "1"],
+    );
+    let leaf_id = volunteer_key(&leaf_data);
 
     // The gateway serves the leaf, and its table fills with the leaf's
     // results.
@@ -156,11 +146,11 @@ fn a_leaf_with_no_listening_socket_crunches_through_its_gateway_and_fails_over()
 }
 
 /// Starts a leaf worker through `join` with data in `data`, `extra`
-/// arguments, and its log at `log`; waits (bounded) for its first line.
+/// arguments (its thread count among them), and its log at `log`; waits (bounded) for its first line.
 fn leaf_worker(join: &str, data: &Path, log: &Path, extra: &[&str]) -> Guard {
     let log = std::fs::File::create(log).unwrap();
     let mut cmd = Command::new(worker_exe());
-    cmd.args(["--no-listen", "--join", join, "--threads", "4"])
+    cmd.args(["--no-listen", "--join", join])
         .args(extra)
         .arg("--data")
         .arg(data)
@@ -176,16 +166,6 @@ fn leaf_worker(join: &str, data: &Path, log: &Path, extra: &[&str]) -> Guard {
     leaf
 }
 
-/// Runs `coordinator args` to completion; its stdout.
-fn coordinator(args: &[&str]) -> String {
-    let out = run_bounded(
-        Command::new(coordinator_exe()).args(args),
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success(), "coordinator {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn in_project_mode_an_admitted_leaf_crunches_and_a_stranger_leaf_is_refused() {
     let dir = tmpdir("leaf-project");
@@ -196,19 +176,8 @@ fn in_project_mode_an_admitted_leaf_crunches_and_a_stranger_leaf_is_refused() {
         .to_string();
     // The admitted leaf's key, and its certificate where it looks for it.
     let admitted = dir.join("admitted");
-    std::fs::create_dir_all(&admitted).unwrap();
-    let admitted_id = mersenne_worker::identity::Identity::load_or_create(&admitted)
-        .unwrap()
-        .peer_id();
-    let cert = admitted.join("membership.cert");
-    coordinator(&[
-        "admit",
-        &admitted_id,
-        "--dir",
-        project_dir,
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+    admit(&project, &admitted);
+    let admitted_id = volunteer_key(&admitted);
     // The coordinator alone is the ring and the gateway; it crunches
     // nothing, so every row is a leaf's.
     let (from, to) = (2, 200);
@@ -232,14 +201,17 @@ fn in_project_mode_an_admitted_leaf_crunches_and_a_stranger_leaf_is_refused() {
         &coord.addr,
         &admitted,
         &dir.join("admitted.log"),
-        &["--project", &project_id],
+        &["--threads", "4", "--project", &project_id],
     );
     // The stranger has no certificate: it runs in open mode and knocks.
     let stranger_data = dir.join("stranger");
-    let stranger = leaf_worker(&coord.addr, &stranger_data, &dir.join("stranger.log"), &[]);
-    let stranger_id = mersenne_worker::identity::Identity::load_or_create(&stranger_data)
-        .unwrap()
-        .peer_id();
+    let stranger = leaf_worker(
+        &coord.addr,
+        &stranger_data,
+        &dir.join("stranger.log"),
+        &["--threads", "4"],
+    );
+    let stranger_id = volunteer_key(&stranger_data);
 
     let units = primes_in(from, to).len();
     wait_for("the table complete", Duration::from_secs(90), || {

@@ -5,46 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use mersenne_worker::identity::Identity;
 use mersenne_worker::net::{self, Request, Response};
-
-/// Runs `coordinator args` to completion; its stdout.
-fn coordinator(args: &[&str]) -> String {
-    let out = run_bounded(
-        Command::new(coordinator_exe()).args(args),
-        Duration::from_secs(30),
-    );
-    assert!(
-        out.status.success(),
-        "coordinator {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Makes the key of a volunteer with data in `data`; its peer id.
-fn volunteer_key(data: &Path) -> String {
-    std::fs::create_dir_all(data).unwrap();
-    Identity::load_or_create(data).unwrap().peer_id()
-}
-
-fn admit(project: &Path, data: &Path) {
-    let id = volunteer_key(data);
-    let cert = data.join("membership.cert");
-    coordinator(&[
-        "admit",
-        &id,
-        "--dir",
-        project.to_str().unwrap(),
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
-}
 
 #[test]
 fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {

@@ -440,11 +440,8 @@ mod tests {
         assert_eq!(sim.grid, node.grid_config());
     }
 
-    /// A fresh seed that lost 14 acknowledged records under churn when a
-    /// forwarded hand-over was sent on as a release (hops dropped their
-    /// copies before the records were safe at the owner's replicas).
-    #[test]
-    fn churn_at_30_peers_seed_7701_loses_no_record() {
+    /// `gridsim --nodes 30 --units 300 --scenario churn --seed SEED`.
+    fn churn_at_30_peers(seed: &str) -> grid::GridReport {
         let cli = Cli::parse_from([
             "gridsim",
             "--nodes",
@@ -454,10 +451,18 @@ mod tests {
             "--scenario",
             "churn",
             "--seed",
-            "7701",
+            seed,
         ]);
         let (cfg, scenario) = configure(&cli).expect("valid flags");
-        let r = grid::run(cfg, scenario);
+        grid::run(cfg, scenario)
+    }
+
+    /// A fresh seed that lost 14 acknowledged records under churn when a
+    /// forwarded hand-over was sent on as a release (hops dropped their
+    /// copies before the records were safe at the owner's replicas).
+    #[test]
+    fn churn_at_30_peers_seed_7701_loses_no_record() {
+        let r = churn_at_30_peers("7701");
         assert!(r.crashes > 0, "no churn happened");
         assert_eq!(r.records_lost, 0, "{r:?}");
         assert_eq!(r.acked_writes_lost, 0, "{r:?}");
@@ -469,19 +474,7 @@ mod tests {
     /// and joins crashed all 30 peers at this seed and lost everything.
     #[test]
     fn churn_at_30_peers_seed_7707_keeps_a_floor_of_live_peers() {
-        let cli = Cli::parse_from([
-            "gridsim",
-            "--nodes",
-            "30",
-            "--units",
-            "300",
-            "--scenario",
-            "churn",
-            "--seed",
-            "7707",
-        ]);
-        let (cfg, scenario) = configure(&cli).expect("valid flags");
-        let r = grid::run(cfg, scenario);
+        let r = churn_at_30_peers("7707");
         assert!(r.crashes > 0, "no churn happened");
         assert!(r.live_nodes >= 15, "below the floor: {r:?}");
         assert_eq!(r.records_lost, 0, "{r:?}");

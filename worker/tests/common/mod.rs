@@ -440,3 +440,40 @@ pub fn check_rows(t: &[UnitResult], want: &[u64]) {
         }
     }
 }
+
+/// Runs `coordinator args` to completion; its stdout.
+pub fn coordinator(args: &[&str]) -> String {
+    let out = run_bounded(
+        Command::new(coordinator_exe()).args(args),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "coordinator {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Makes the key of a volunteer with data in `data`; its peer id.
+pub fn volunteer_key(data: &Path) -> String {
+    std::fs::create_dir_all(data).unwrap();
+    mersenne_worker::identity::Identity::load_or_create(data)
+        .unwrap()
+        .peer_id()
+}
+
+/// Admits the volunteer with data in `data` to the project in `project`:
+/// its certificate goes where the worker looks for it.
+pub fn admit(project: &Path, data: &Path) {
+    let id = volunteer_key(data);
+    let cert = data.join("membership.cert");
+    coordinator(&[
+        "admit",
+        &id,
+        "--dir",
+        project.to_str().unwrap(),
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+}
