@@ -63,6 +63,16 @@ enum Payer {
     Source(IpAddr),
 }
 
+impl Payer {
+    /// How many keys' worth of the configured rates this payer gets.
+    fn share(self) -> u64 {
+        match self {
+            Payer::Key(_) => 1,
+            Payer::Source(_) => SOURCE_SHARE,
+        }
+    }
+}
+
 /// What the smallest submission costs, so that a flood of one-exponent
 /// submissions is bounded too.
 pub const SUBMIT_MIN_COST: u64 = 1000;
@@ -287,14 +297,11 @@ impl Limiter {
         debt: bool,
     ) -> Result<(), RateLimited> {
         let mut map = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
-        let payers = [
-            (Payer::Key(who.key), 1),
-            (Payer::Source(source_key(who.ip)), SOURCE_SHARE),
-        ];
+        let payers = [Payer::Key(who.key), Payer::Source(source_key(who.ip))];
         let mut buckets = [None, None];
-        for (i, (payer, share)) in payers.into_iter().enumerate() {
+        for (i, payer) in payers.into_iter().enumerate() {
             let mut b = self.budgets(&mut map, payer, now);
-            let (bucket, cost, rate, burst, what) = self.pick(&mut b, charge, share);
+            let (bucket, cost, rate, burst, what) = self.pick(&mut b, charge, payer.share());
             if debt {
                 bucket.debit(cost, rate, burst, now);
             } else if let Err(wait) = bucket.take(cost, rate, burst, now) {
@@ -327,10 +334,7 @@ impl Limiter {
             }
         }
         let l = &self.limits;
-        let share = match payer {
-            Payer::Key(_) => 1.0,
-            Payer::Source(_) => SOURCE_SHARE as f64,
-        };
+        let share = payer.share() as f64;
         let full = |burst: f64| Bucket {
             tokens: burst * share,
             at: now,
