@@ -144,6 +144,20 @@ impl ResultDb {
         tx.commit()?;
         Ok(())
     }
+
+    /// Deletes the ring records with these keys in one transaction (a key
+    /// with no row is not an error: the delete may be a retry).
+    pub fn remove_records(&self, keys: &[Id]) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(RECORDS)?;
+            for k in keys {
+                table.remove(k.0)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +201,15 @@ mod tests {
         assert_eq!(got, want);
         // The result table next to it is untouched.
         assert_eq!(db.load().unwrap().len(), 0);
+        // A removed row is gone after reopening; removing it again, or a
+        // key never written, is no error; the other rows stay.
+        db.remove_records(&[Id(42)]).unwrap();
+        db.remove_records(&[Id(42), Id(9)]).unwrap();
+        drop(db);
+        let db = ResultDb::open(&dir).unwrap();
+        let mut got = db.load_records().unwrap();
+        got.sort_by_key(|r| r.key);
+        assert_eq!(got, vec![recs[0].clone(), recs[1].clone()]);
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
     }

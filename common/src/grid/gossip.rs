@@ -250,15 +250,25 @@ impl<A: Address> GridNode<A> {
     }
 
     /// The ring records changed since the last flush (from the ring's
-    /// journal: no walk over every record held).
+    /// journal: no walk over every record held). A changed key the ring no
+    /// longer holds was dropped, and is deleted from disk too.
     pub(super) fn flush_records(&mut self) {
         if self.dirty_records.is_empty() {
             return;
         }
-        let records = std::mem::take(&mut self.dirty_records)
-            .into_iter()
-            .filter_map(|k| self.ring.record(k).cloned())
-            .collect();
-        self.out.push(Output::PersistRecords(records));
+        let mut records = Vec::new();
+        let mut gone = Vec::new();
+        for k in std::mem::take(&mut self.dirty_records) {
+            match self.ring.record(k) {
+                Some(r) => records.push(r.clone()),
+                None => gone.push(k),
+            }
+        }
+        if !records.is_empty() {
+            self.out.push(Output::PersistRecords(records));
+        }
+        if !gone.is_empty() {
+            self.out.push(Output::ForgetRecords(gone));
+        }
     }
 }

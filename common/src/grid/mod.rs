@@ -302,6 +302,11 @@ pub enum Output<A> {
     PersistResults(Vec<(u64, Vec<UnitResult>)>),
     /// Write these ring records.
     PersistRecords(Vec<Record>),
+    /// Delete these ring records from disk: the ring dropped them (a
+    /// replica it no longer needs, after an acknowledged hand-over), so a
+    /// restarted peer does not bring back copies nobody asked it to keep.
+    /// A failed delete comes back as [`Input::PersistFailed`] like a write.
+    ForgetRecords(Vec<Id>),
     /// The ring's cache of peers seen changed: keep it on disk, so that a
     /// restarted peer has more ways back in than its `--join` peer
     /// (Shafaat et al.'s passive list, across restarts).

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use mersenne_common::grid::Input;
-use mersenne_common::ring::{Peer, Record};
+use mersenne_common::ring::{Id, Peer, Record};
 use mersenne_common::work::UnitResult;
 
 use super::Cmd;
@@ -19,6 +19,7 @@ use crate::net::NodeAddr;
 enum Job {
     Results(Vec<(u64, Vec<UnitResult>)>),
     Records(Vec<Record>),
+    Forget(Vec<Id>),
     DropCheckpoint(u64),
     Peers(Vec<Peer<NodeAddr>>),
     Flush(oneshot::Sender<()>),
@@ -50,6 +51,11 @@ impl Persist {
     /// Writes ring records.
     pub fn records(&self, records: Vec<Record>) {
         let _ = self.tx.send(Job::Records(records));
+    }
+
+    /// Deletes ring records the ring dropped.
+    pub fn forget(&self, keys: Vec<Id>) {
+        let _ = self.tx.send(Job::Forget(keys));
     }
 
     /// Keeps the ring's peer cache on disk.
@@ -116,6 +122,33 @@ async fn run(
                     }
                     Err(e) => {
                         warn!(%e, "result writer panicked");
+                        None
+                    }
+                }
+            }
+            Job::Forget(keys) => {
+                let db = db.clone();
+                let removed = tokio::task::spawn_blocking(move || {
+                    let r = db.remove_records(&keys);
+                    (r, keys)
+                })
+                .await;
+                match removed {
+                    Ok((Ok(()), keys)) => {
+                        debug!(n = keys.len(), "dropped unit records deleted from disk");
+                        None
+                    }
+                    // Asked again from the state machine, which sees the
+                    // key still absent and deletes it again.
+                    Ok((Err(e), keys)) => {
+                        warn!(%e, "deleting dropped unit records failed; retrying");
+                        Some(Input::PersistFailed {
+                            results: Vec::new(),
+                            records: keys,
+                        })
+                    }
+                    Err(e) => {
+                        warn!(%e, "record remover panicked");
                         None
                     }
                 }

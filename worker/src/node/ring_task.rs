@@ -195,6 +195,7 @@ fn carry_out(
             Output::DropCheckpoint(p) => persist.drop_checkpoint(p),
             Output::PersistResults(rows) => persist.results(rows),
             Output::PersistRecords(records) => persist.records(records),
+            Output::ForgetRecords(keys) => persist.forget(keys),
             Output::PersistPeers(peers) => persist.peers(peers),
             Output::PrimeVerified {
                 result,

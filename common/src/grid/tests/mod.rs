@@ -51,6 +51,12 @@ struct Grid {
     /// Owners' answers to store requests still to lose (a reply lost on
     /// the way: the write took effect, the writer never hears it did).
     lose_store_replies: u32,
+    /// Each peer's ring records as its disk would hold them: the
+    /// [`Output::PersistRecords`] and [`Output::ForgetRecords`] it gave,
+    /// applied in order.
+    disk: HashMap<Addr, BTreeMap<Id, crate::ring::Record>>,
+    /// Keys deleted from disk, over all peers.
+    forgotten: usize,
 }
 
 fn ring_cfg() -> RingConfig {
@@ -120,28 +126,35 @@ impl Grid {
             next_req: 1,
             peers_saved: HashMap::new(),
             lose_store_replies: 0,
+            disk: HashMap::new(),
+            forgotten: 0,
         };
         for (i, &s) in slots.iter().enumerate() {
-            let a = i as Addr;
-            let me = Peer {
-                id: Id(node_key(&format!("n{a}"))),
-                addr: a,
-            };
-            let join = if i == 0 { None } else { Some(0) };
-            let node = GridNode::new(
-                me,
-                crate::work::lease::Signer::new(key(a)),
-                ring_cfg(),
-                grid_cfg(s),
-                join,
-                ResultSet::new(),
-                Vec::new(),
-                BTreeSet::new(),
-                g.at(),
-            );
-            g.nodes.insert(a, node);
+            g.add(i as Addr, s);
         }
         g
+    }
+
+    /// Starts peer `a` with `slots` crunch slots; it joins through peer 0
+    /// (peer 0 itself starts the ring).
+    fn add(&mut self, a: Addr, slots: usize) {
+        let me = Peer {
+            id: Id(node_key(&format!("n{a}"))),
+            addr: a,
+        };
+        let join = if a == 0 { None } else { Some(0) };
+        let node = GridNode::new(
+            me,
+            crate::work::lease::Signer::new(key(a)),
+            ring_cfg(),
+            grid_cfg(slots),
+            join,
+            ResultSet::new(),
+            Vec::new(),
+            BTreeSet::new(),
+            self.at(),
+        );
+        self.nodes.insert(a, node);
     }
 
     fn at(&self) -> Now {
@@ -192,8 +205,18 @@ impl Grid {
                 Output::DropCheckpoint(_)
                 | Output::PrimeVerified { .. }
                 | Output::Restored { .. }
-                | Output::PersistResults(_)
-                | Output::PersistRecords(_) => {}
+                | Output::PersistResults(_) => {}
+                Output::PersistRecords(records) => {
+                    let disk = self.disk.entry(a).or_default();
+                    disk.extend(records.into_iter().map(|r| (r.key, r)));
+                }
+                Output::ForgetRecords(keys) => {
+                    self.forgotten += keys.len();
+                    let disk = self.disk.entry(a).or_default();
+                    for k in keys {
+                        disk.remove(&k);
+                    }
+                }
                 Output::PersistPeers(peers) => {
                     self.peers_saved.insert(a, peers);
                 }

@@ -239,3 +239,61 @@ fn a_record_restored_from_disk_keeps_its_version_and_results() {
     assert_eq!(back.state, UnitState::Done);
     assert_eq!(back.results, disk.results);
 }
+
+/// What a peer keeps on disk follows what its ring holds: a replica the
+/// ring drops after handing it on (new peers joining take over ranges) is
+/// deleted from disk too, so a restart does not bring it back, and nothing
+/// the ring still holds is missing from disk.
+#[test]
+fn each_peers_disk_holds_exactly_the_records_its_ring_holds() {
+    let mut g = Grid::new(&[0, 0, 0, 0]);
+    g.run(3_000);
+    g.submit(0, 2, 3_000);
+    g.run(3_000);
+    assert_eq!(g.submitted.len(), 1);
+    assert!(
+        matches!(g.submitted[0], Ok((c, 0)) if c > 400),
+        "{:?}",
+        g.submitted
+    );
+    // With four peers and three successors every peer holds every record;
+    // each newcomer takes a share, so older peers drop replicas.
+    for a in 4..10 {
+        g.add(a, 0);
+        g.run(4_000);
+    }
+    g.run(20_000);
+    assert!(
+        g.forgotten > 0,
+        "no peer dropped a record: the test shows nothing"
+    );
+    let mut held_total = 0;
+    for (a, n) in &g.nodes {
+        let ring: BTreeMap<Id, &crate::ring::Record> =
+            n.ring().records().map(|r| (r.key, r)).collect();
+        let disk = g.disk.get(a).cloned().unwrap_or_default();
+        assert_eq!(
+            disk.keys().collect::<Vec<_>>(),
+            ring.keys().collect::<Vec<_>>(),
+            "peer {a}: disk and ring hold different keys"
+        );
+        for (k, r) in &disk {
+            assert_eq!(
+                Some(&r),
+                ring.get(k),
+                "peer {a}: record {k:?} differs on disk"
+            );
+        }
+        held_total += ring.len();
+    }
+    // Dropped means fewer copies than before, not lost: every unit still
+    // has its record at its owner.
+    let units = crate::primes::primes_in(2, 3_000);
+    assert!(
+        held_total < units.len() * g.nodes.len(),
+        "nobody dropped a copy"
+    );
+    for p in units {
+        assert_eq!(g.record(p).exponent, p);
+    }
+}

@@ -263,6 +263,7 @@ impl World {
                 }
                 Output::DropCheckpoint(_)
                 | Output::PersistRecords(_)
+                | Output::ForgetRecords(_)
                 | Output::PersistPeers(_)
                 | Output::CrunchFailed { .. }
                 | Output::PrimeVerified { .. }
