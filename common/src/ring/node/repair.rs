@@ -33,6 +33,9 @@ const SWEEP_CHUNK: usize = 32;
 /// Owners whose confirmed ranges a node remembers (each owner among its
 /// r predecessors sends one; a few more cover a ring that is changing).
 pub(super) const CONFIRMED_CAP: usize = 64;
+/// An owner whose range holds no record digests it to every successor
+/// only one repair round in this many (see `send_digests`).
+const EMPTY_DIGEST_ROUNDS: u32 = 4;
 
 /// An owner's range (`after`, `owner`] as it last named it in a digest.
 #[derive(Clone, Copy, Debug)]
@@ -65,11 +68,14 @@ impl<A: Address> RingNode<A> {
         first.chain(wrapped.into_iter().flatten()).map(|(_, r)| r)
     }
 
-    /// How long an owner's named range keeps our copies alive: a few
-    /// repair rounds, so that one or two lost digests drop nothing.
+    /// How long an owner's named range keeps our copies alive: two of the
+    /// longest gaps between an owner's digests (an empty range's), so that
+    /// one lost digest drops nothing.
     pub(super) fn confirm_ttl(&self) -> u64 {
         let round = self.config.stabilize_every * u64::from(self.config.replicate_every.max(1));
-        4 * round + self.config.stabilize_every + self.config.rpc_timeout
+        2 * u64::from(EMPTY_DIGEST_ROUNDS) * round
+            + self.config.stabilize_every
+            + self.config.rpc_timeout
     }
 
     /// Whether this node should hold a copy of `key`: it owns it, or an
@@ -114,17 +120,19 @@ impl<A: Address> RingNode<A> {
             last
         };
         self.repair_cursor = if upto == me { p.id } else { upto };
-        // An empty range is digested to every successor only every other
-        // round. Its digest matters only to a replica that holds records
-        // the owner lacks (which answers and so makes the range non-empty)
-        // or that must keep the owner's range confirmed; one round in two
-        // still refreshes it well within `confirm_ttl`, a lost digest
-        // included. Most owners hold nothing when records are few, and
-        // these digests were most of the ring's messages.
+        // An empty range is digested to every successor only one round in
+        // `EMPTY_DIGEST_ROUNDS`. Its digest matters only to a replica that
+        // holds records the owner lacks (which answers and so makes the
+        // range non-empty, digested every round from then on) or that must
+        // keep the owner's range confirmed; `confirm_ttl` spans two such
+        // gaps, so one lost digest drops nothing. Most owners hold nothing
+        // when records are few, and these digests were most of the ring's
+        // messages (at 100,000 nodes each goes to r = 33 successors).
         let empty = start == p.id && count == 0;
         if empty
             && !only_first
-            && !(self.round / self.config.replicate_every.max(1)).is_multiple_of(2)
+            && !(self.round / self.config.replicate_every.max(1))
+                .is_multiple_of(EMPTY_DIGEST_ROUNDS)
         {
             return;
         }
