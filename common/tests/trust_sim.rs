@@ -109,3 +109,37 @@ fn colluding_liars_verify_no_wrong_row_with_an_honest_majority() {
     );
     assert!(t.verified * 10 >= r.units * 8, "{what}: {t:?}");
 }
+
+/// False-prime claimers all report "prime" with one residue, so any three
+/// of them on a unit agree and outvote the honest composite there by the
+/// margin, although their false claims elsewhere get them quarantined.
+/// While the table judged rows with nobody quarantined before its final
+/// verdicts, that charge stood: at this seed (50 peers, the first 1,000
+/// primes, 20 ms per iteration) 3 honest peers ended quarantined and 12
+/// units waited for a check nobody ran. The table now folds a second round
+/// with the first round's quarantined counting toward no quorum.
+#[test]
+fn false_prime_collusion_at_30_percent_quarantines_no_honest_peer() {
+    let seed = 6;
+    let mut c = GridSimConfig::new(50, seed, (2, 7919));
+    c.cost = CostModel {
+        ms_per_iter_at_1m: 20.0,
+    };
+    c.trust = Some(TrustSim {
+        liars: 0.3,
+        kind: LiarKind::FalsePrime,
+    });
+    println!("seed {seed}, 50 peers, the first 1,000 primes, 30% false-prime claimers");
+    let r = grid::run(c, GridScenario::Steady);
+    println!("{r:?}");
+    let t = r.trust.clone().expect("a trust run reports trust figures");
+    assert_eq!(r.units, 1000);
+    assert_eq!(t.wrong_verified_rows, 0, "{t:?}");
+    assert_eq!(t.liars, 15, "{t:?}");
+    assert_eq!(t.liars_quarantined, t.liars, "{t:?}");
+    assert_eq!(t.honest_quarantined, 0, "{t:?}");
+    assert_eq!(r.units_never_done, 0, "{r:?}");
+    let waiting: usize = t.waiting.values().sum();
+    assert_eq!(t.verified + waiting, r.units, "{t:?}");
+    assert!(!t.waiting.contains_key("waiting for a check"), "{t:?}");
+}

@@ -106,7 +106,7 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
     for r in &t {
         rows.entry(r.exponent).or_default().push(r.clone());
     }
-    let reps = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), &policy);
+    let reps = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), &policy, &rep);
     let liar_rep = reps[&liar.peer_id];
     println!(
         "{} units, {verified} verified; the liar crunched {lied}: {liar_rep:?}",
@@ -161,7 +161,7 @@ fn reputation_row(
         rows.entry(r.exponent).or_default().push(r.clone());
     }
     let results = t.iter().filter(|r| r.computed_by == liar).count();
-    let r = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), policy)
+    let r = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), policy, rep)
         .get(liar)
         .copied()
         .unwrap_or_default();

@@ -56,7 +56,12 @@ impl<A: Address> GridNode<A> {
             return None;
         }
         let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
-        let v = verdict(p, &reports, &self.checks.quarantined, &self.checks.policy);
+        let v = verdict(
+            p,
+            &reports,
+            &self.checks.last.quarantined,
+            &self.checks.policy,
+        );
         if v.state != Verification::Verified || v.answer.map(|(s, _)| s) != Some(Status::Prime) {
             return None;
         }

@@ -16,7 +16,7 @@
 //!
 //! Reputations are folded incrementally from the rows of this peer's
 //! result table as they change (`check_fold.rs`), to the same reputations
-//! as the table's own fold (`work::verify::table_verdicts`), so every peer
+//! as the table's own two-round fold (`work::verify::reputations`), so every peer
 //! holding the same table agrees with it on who is quarantined, and so on
 //! which rows are verified, without any message of its own.
 
@@ -35,7 +35,7 @@ use crate::work::verify::{CheckRequest, Policy, Report, Verification, verdict};
 use super::codec::WireUnit;
 use super::node::GridNode;
 use super::{CheckRun, Now, Output};
-use fold::Streak;
+use fold::Round;
 
 /// How long a peer that found no check to claim waits before looking again
 /// (ms), unless the records it holds change.
@@ -187,12 +187,12 @@ pub(super) struct Checks {
     pub on: bool,
     pub policy: Policy,
     pub rep_policy: ReputationPolicy,
-    /// Reputations folded from the table, and the quarantined among them.
-    pub reps: BTreeMap<String, Reputation>,
-    pub quarantined: BTreeSet<String>,
-    /// Each peer's run of valid results since its latest bad one, in the
-    /// order of the results' finish times.
-    streaks: HashMap<String, Streak>,
+    /// The screening round of the table's fold: rows judged with nobody
+    /// quarantined; its quarantined are the suspects.
+    screen: Round,
+    /// The final round: rows judged with the suspects counting toward no
+    /// quorum. Its reputations and quarantined are the peer's.
+    pub last: Round,
     /// Rows changed since they were last judged, with the results new in
     /// them since (by `fold::judged_key`): the row without them is the row
     /// as it was judged last.
@@ -211,9 +211,8 @@ impl Checks {
             on: false,
             policy: Policy::default(),
             rep_policy: ReputationPolicy::default(),
-            reps: BTreeMap::new(),
-            quarantined: BTreeSet::new(),
-            streaks: HashMap::new(),
+            screen: Round::default(),
+            last: Round::default(),
             touched: BTreeMap::new(),
             open: BTreeMap::new(),
             claimed: HashMap::new(),
@@ -239,8 +238,8 @@ impl Checks {
         need(
             rec.exponent,
             &rec.results,
-            &self.reps,
-            &self.quarantined,
+            &self.last.reps,
+            &self.last.quarantined,
             &self.policy,
             &self.rep_policy,
             sample,
@@ -301,7 +300,7 @@ impl<A: Address> GridNode<A> {
 
     /// The reputations this peer has folded from its table so far.
     pub fn reputations(&self) -> &BTreeMap<String, Reputation> {
-        &self.checks.reps
+        &self.checks.last.reps
     }
 
     /// What unit `rec` wants, as this peer sees it now.
@@ -384,7 +383,7 @@ impl<A: Address> GridNode<A> {
         if !self.checks.on
             || free == 0
             || now.mono < self.checks.idle_until
-            || self.checks.quarantined.contains(self.signer.peer_id())
+            || self.checks.last.quarantined.contains(self.signer.peer_id())
         {
             return free;
         }
@@ -413,7 +412,7 @@ impl<A: Address> GridNode<A> {
         // earns its way back with first tests that others verify.
         if !self.checks.on
             || self.stopping
-            || self.checks.quarantined.contains(self.signer.peer_id())
+            || self.checks.last.quarantined.contains(self.signer.peer_id())
         {
             return false;
         }

@@ -2,29 +2,33 @@
 //! kept up to date as rows change, by the rule the table's readers use.
 //!
 //! `work::verify::table_verdicts` (what `worker results`, the dashboard and
-//! the simulator's figures show) judges every row with nobody
-//! quarantined, folds each result's outcome against its row's answer in
-//! finish-time order (`work::reputation::fold`), takes the quarantined from
-//! those reputations, and judges again. A node must reach the same
-//! reputations from the same table, or a row reads "verified" at its owner
-//! and not in the table (or the reverse) and its check is never scheduled.
-//! It cannot refold the whole table each time a result arrives, so it
-//! folds incrementally, and the one step where adding outcomes is not
+//! the simulator's figures show) folds reputations in two rounds
+//! (`work::verify::reputations`): a screening round judges every row with
+//! nobody quarantined and folds each result's outcome against its row's
+//! answer in finish-time order (`work::reputation::fold`); the peers it
+//! quarantines are the suspects; a final round judges every row again with
+//! the suspects counting toward no quorum, and its reputations decide who
+//! is quarantined. A node must reach the same reputations from the same
+//! table, or a row reads "verified" at its owner and not in the table (or
+//! the reverse) and its check is never scheduled. It cannot refold the
+//! whole table each time a result arrives, so it folds both rounds
+//! incrementally ([`Round`]), and the one step where adding outcomes is not
 //! enough is a row whose answer moves: more results can take a verified
-//! row's lead below `Policy::margin`, or turn it. Then the row's old
-//! outcomes are taken back (a charge the row no longer supports is
-//! withdrawn) and the new ones counted, and a peer whose streak cannot take
-//! an outcome back is folded again from the table.
+//! row's lead below `Policy::margin`, or turn it, and in the final round a
+//! suspect coming or going can too. Then the row's old outcomes are taken
+//! back (a charge the row no longer supports is withdrawn) and the new ones
+//! counted, and a peer whose streak cannot take an outcome back is folded
+//! again from the table.
 //!
 //! It keeps no per-result state between passes (the rows new results
 //! touched, until the next pass): a set of judged results per peer was, at
 //! 1,000 simulated peers and 20,000 units, 30 million entries in all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::ll::Status;
 use crate::work::reputation::{Reputation, ReputationPolicy};
-use crate::work::verify::{Report, verdict};
+use crate::work::verify::{Policy, Report, verdict};
 use crate::work::{ResultSet, UnitResult};
 
 use super::Checks;
@@ -144,72 +148,110 @@ impl Streak {
     }
 }
 
-impl Checks {
-    /// Folds the touched rows' outcomes into the reputations; returns
-    /// whether the quarantined set changed, and the rows judged.
+/// One round of the table's fold (`work::verify::reputations`): the
+/// screening round judges rows with nobody quarantined, the final round
+/// with the screening round's quarantined (the suspects).
+#[derive(Debug, Default)]
+pub(crate) struct Round {
+    /// Reputations folded in this round.
+    pub(crate) reps: BTreeMap<String, Reputation>,
+    /// The peers these reputations quarantine.
+    pub(crate) quarantined: BTreeSet<String>,
+    /// Each peer's run of valid results since its latest bad one, in the
+    /// order of the results' finish times.
+    streaks: HashMap<String, Streak>,
+}
+
+/// What one pass of a round needs besides the round itself.
+struct Pass<'a> {
+    policy: &'a Policy,
+    cap: usize,
+    /// Peers whose outcomes this pass changed.
+    changed: BTreeSet<String>,
+    /// Peers whose streak could not take an outcome back.
+    refold: BTreeSet<String>,
+}
+
+impl Round {
+    /// Moves row M_`p`'s outcomes from the verdict on it without the
+    /// `fresh` results, judged with `before` quarantined (how it was
+    /// judged last), to the verdict on all of `rs` with `after`
+    /// quarantined.
     ///
-    /// A row's earlier answer is the verdict on it without the results new
-    /// since it was last judged. When the answer stayed, the new results'
-    /// outcomes are added; when it moved, the old outcomes are taken back
-    /// and the new ones added. A streak that cannot take an outcome back
-    /// (the latest bad one, or a time trimmed past its cap) is folded again
-    /// from the whole table.
-    pub(super) fn judge_touched(&mut self, table: &ResultSet) -> (bool, BTreeSet<u64>) {
-        let touched = std::mem::take(&mut self.touched);
-        let cap = Streak::cap(&self.rep_policy);
-        let none = BTreeSet::new();
-        let mut refold: BTreeSet<String> = BTreeSet::new();
-        let mut changed_peers: BTreeSet<String> = BTreeSet::new();
-        for (&p, fresh) in &touched {
-            let Some(rs) = table.get(p) else { continue };
-            let is_fresh = |r: &UnitResult| fresh.contains(&judged_key(r));
-            let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
-            let answer = verdict(p, &reports, &none, &self.policy).answer;
-            let before: Vec<Report<'_>> = rs
-                .iter()
-                .filter(|r| !is_fresh(r))
-                .map(Report::from)
-                .collect();
-            let answer_before = if before.is_empty() {
-                None
-            } else {
-                verdict(p, &before, &none, &self.policy).answer
-            };
-            let moved = answer_before != answer;
-            if moved && let Some((status, res64)) = answer_before {
-                for r in rs.iter().filter(|r| !is_fresh(r)) {
-                    let ok = r.status == status && r.res64 == res64;
-                    if !self.take_back(r, ok) {
-                        refold.insert(r.computed_by.clone());
-                    }
-                    changed_peers.insert(r.computed_by.clone());
-                }
-            }
-            let Some((status, res64)) = answer else {
-                continue;
-            };
-            for r in rs.iter().filter(|r| moved || is_fresh(r)) {
+    /// When the answer stayed, the fresh results' outcomes are added; when
+    /// it moved, the old outcomes are taken back and every result's new
+    /// one counted.
+    fn rejudge(
+        &mut self,
+        p: u64,
+        rs: &[UnitResult],
+        is_fresh: impl Fn(&UnitResult) -> bool,
+        before: &BTreeSet<String>,
+        after: &BTreeSet<String>,
+        pass: &mut Pass<'_>,
+    ) {
+        let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
+        let answer = verdict(p, &reports, after, pass.policy).answer;
+        let old: Vec<Report<'_>> = rs
+            .iter()
+            .filter(|r| !is_fresh(r))
+            .map(Report::from)
+            .collect();
+        let answer_before = if old.is_empty() {
+            None
+        } else {
+            verdict(p, &old, before, pass.policy).answer
+        };
+        let moved = answer_before != answer;
+        if moved && let Some((status, res64)) = answer_before {
+            for r in rs.iter().filter(|r| !is_fresh(r)) {
                 let ok = r.status == status && r.res64 == res64;
-                self.count(r, ok, cap);
-                changed_peers.insert(r.computed_by.clone());
+                if !self.take_back(r, ok) {
+                    pass.refold.insert(r.computed_by.clone());
+                }
+                pass.changed.insert(r.computed_by.clone());
             }
         }
-        if !refold.is_empty() {
-            self.refold(table, &refold);
+        let Some((status, res64)) = answer else {
+            return;
+        };
+        for r in rs.iter().filter(|r| moved || is_fresh(r)) {
+            let ok = r.status == status && r.res64 == res64;
+            self.count(r, ok, pass.cap);
+            pass.changed.insert(r.computed_by.clone());
         }
-        let mut changed = false;
-        for peer in changed_peers {
+    }
+
+    /// Settles a pass: folds the peers that need it again from `table`
+    /// (judged with `quarantined`), and brings the quarantined set up to
+    /// date for the changed peers; returns the peers that entered or left
+    /// it.
+    fn settle(
+        &mut self,
+        table: &ResultSet,
+        quarantined: &BTreeSet<String>,
+        pass: Pass<'_>,
+        rep_policy: &ReputationPolicy,
+    ) -> BTreeSet<String> {
+        if !pass.refold.is_empty() {
+            self.refold(table, &pass.refold, quarantined, pass.policy, pass.cap);
+        }
+        let mut flipped = BTreeSet::new();
+        for peer in pass.changed {
             let q = self
                 .reps
                 .get(&peer)
-                .is_some_and(|rep| rep.quarantined(&self.rep_policy));
-            if q {
-                changed |= self.quarantined.insert(peer);
+                .is_some_and(|rep| rep.quarantined(rep_policy));
+            let flip = if q {
+                self.quarantined.insert(peer.clone())
             } else {
-                changed |= self.quarantined.remove(&peer);
+                self.quarantined.remove(&peer)
+            };
+            if flip {
+                flipped.insert(peer);
             }
         }
-        (changed, touched.into_keys().collect())
+        flipped
     }
 
     /// Adds one result's outcome to its peer's reputation.
@@ -247,12 +289,17 @@ impl Checks {
     }
 
     /// Folds `peers` again from scratch over every row of `table` that has
-    /// an answer: one walk of the table, and a verdict for each row one of
-    /// them reported on. Rare: only an outcome a streak cannot take back
-    /// calls it.
-    fn refold(&mut self, table: &ResultSet, peers: &BTreeSet<String>) {
-        let cap = Streak::cap(&self.rep_policy);
-        let none = BTreeSet::new();
+    /// an answer with `quarantined`: one walk of the table, and a verdict
+    /// for each row one of them reported on. Rare: only an outcome a streak
+    /// cannot take back calls it.
+    fn refold(
+        &mut self,
+        table: &ResultSet,
+        peers: &BTreeSet<String>,
+        quarantined: &BTreeSet<String>,
+        policy: &Policy,
+        cap: usize,
+    ) {
         for peer in peers {
             self.reps.remove(peer);
             self.streaks.remove(peer);
@@ -262,13 +309,76 @@ impl Checks {
                 continue;
             }
             let reports: Vec<Report<'_>> = rs.iter().map(Report::from).collect();
-            let Some((status, res64)) = verdict(p, &reports, &none, &self.policy).answer else {
+            let Some((status, res64)) = verdict(p, &reports, quarantined, policy).answer else {
                 continue;
             };
             for r in rs.iter().filter(|r| peers.contains(&r.computed_by)) {
                 self.count(r, r.status == status && r.res64 == res64, cap);
             }
         }
+    }
+}
+
+impl Checks {
+    /// Folds the touched rows' outcomes into the reputations of both
+    /// rounds; returns whether the (final) quarantined set changed, and the
+    /// rows judged.
+    ///
+    /// The screening round judges the touched rows with nobody
+    /// quarantined. The final round judges them with the suspects as they
+    /// were; then, when suspects came or went, every row one of them
+    /// reported on moves from the old suspects to the new (one walk of the
+    /// table, as often as the suspects change).
+    pub(super) fn judge_touched(&mut self, table: &ResultSet) -> (bool, BTreeSet<u64>) {
+        let touched = std::mem::take(&mut self.touched);
+        let cap = Streak::cap(&self.rep_policy);
+        let none = BTreeSet::new();
+        let mut pass = Pass {
+            policy: &self.policy,
+            cap,
+            changed: BTreeSet::new(),
+            refold: BTreeSet::new(),
+        };
+        for (&p, fresh) in &touched {
+            let Some(rs) = table.get(p) else { continue };
+            let is_fresh = |r: &UnitResult| fresh.contains(&judged_key(r));
+            self.screen
+                .rejudge(p, rs, is_fresh, &none, &none, &mut pass);
+        }
+        let flipped = self.screen.settle(table, &none, pass, &self.rep_policy);
+        let after = &self.screen.quarantined;
+        let before_owned: BTreeSet<String>;
+        let before = if flipped.is_empty() {
+            after
+        } else {
+            before_owned = after.symmetric_difference(&flipped).cloned().collect();
+            &before_owned
+        };
+        let mut pass = Pass {
+            policy: &self.policy,
+            cap,
+            changed: BTreeSet::new(),
+            refold: BTreeSet::new(),
+        };
+        for (&p, fresh) in &touched {
+            let Some(rs) = table.get(p) else { continue };
+            let is_fresh = |r: &UnitResult| fresh.contains(&judged_key(r));
+            self.last
+                .rejudge(p, rs, is_fresh, before, before, &mut pass);
+        }
+        if !flipped.is_empty() {
+            for (p, rs) in table.rows() {
+                if rs.iter().any(|r| flipped.contains(&r.computed_by)) {
+                    self.last
+                        .rejudge(p, rs, |_| false, before, after, &mut pass);
+                }
+            }
+        }
+        let changed = !self
+            .last
+            .settle(table, after, pass, &self.rep_policy)
+            .is_empty();
+        (changed, touched.into_keys().collect())
     }
 }
 

@@ -91,7 +91,7 @@ fn table_view(n: &GridNode<u16>) -> (BTreeSet<String>, BTreeMap<u64, Verificatio
     let rows: Vec<(u64, Vec<UnitResult>)> =
         n.results().rows().map(|(p, rs)| (p, rs.to_vec())).collect();
     let (pol, rp) = (Policy::default(), ReputationPolicy::default());
-    let q = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), &pol)
+    let q = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), &pol, &rp)
         .into_iter()
         .filter(|(_, r)| r.quarantined(&rp))
         .map(|(k, _)| k)
@@ -237,6 +237,114 @@ fn random_arrivals_fold_to_the_tables_verdicts() {
             now += 10;
             push(&mut n, batch, now);
             agree(&n, &format!("case {case} at {now}"));
+        }
+    }
+}
+
+/// A result of M_`p` by `who` with `status`, else as [`result`], run on
+/// `engine`.
+fn result_as(
+    p: u64,
+    who: &str,
+    shift: u64,
+    status: Status,
+    res64: u64,
+    t: u64,
+    engine: &str,
+) -> UnitResult {
+    let mut r = result(p, who, shift, res64, t);
+    r.status = status;
+    r.engine = engine.into();
+    crate::work::signature::sign(r, &key(who))
+}
+
+#[test]
+fn colluders_caught_elsewhere_charge_no_honest_peer_they_outvoted() {
+    const TRUE: u64 = 0x600d;
+    let mut n = node();
+    // Three false-prime claimers (on two engines, as a check would ask)
+    // outvote an honest composite on M1009 by the margin...
+    let mut rs = vec![
+        result_as(1009, "f1", 1, Status::Prime, 0, 10, "fft"),
+        result_as(1009, "f2", 2, Status::Prime, 0, 11, "reference"),
+        result_as(1009, "f3", 3, Status::Prime, 0, 12, "fft"),
+        result(1009, "h1", 4, TRUE, 13),
+    ];
+    // ...and each of them loses a unit to three honest peers.
+    for (k, (p, f)) in [(1013, "f1"), (1019, "f2"), (1021, "f3")]
+        .into_iter()
+        .enumerate()
+    {
+        let t = 20 + 10 * k as u64;
+        rs.push(result_as(p, f, 1, Status::Prime, 0, t, "fft"));
+        rs.push(result(p, "h2", 2, TRUE + p, t + 1));
+        rs.push(result(p, "h3", 3, TRUE + p, t + 2));
+        rs.push(result(p, "h4", 4, TRUE + p, t + 3));
+    }
+    push(&mut n, rs, 100);
+    let q = quarantined_by_node(&n);
+    // The screening round charged h1 on M1009; the final round, with the
+    // three claimers suspected, finds no verdict there and charges nobody.
+    assert_eq!(
+        q,
+        ["f1", "f2", "f3"].iter().map(|f| peer(f)).collect(),
+        "h1 is {}",
+        peer("h1")
+    );
+    agree(&n, "caught colluders");
+    assert_eq!(node_view(&n)[&1009], Verification::Mismatch);
+}
+
+/// Pinned pseudo-random tables of honest results, lies and false prime
+/// claims, over a few peers, pushed in a shuffled order in small batches:
+/// after every batch the node's fold and the table's agree.
+#[test]
+fn random_arrivals_with_false_primes_fold_to_the_tables_verdicts() {
+    for seed in [1u64, 2, 3, 4, 5, 6] {
+        println!("seed {seed}");
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let peers = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+        let primes = crate::primes::primes_in(1000, 1200);
+        let mut all = Vec::new();
+        for (k, &p) in primes.iter().enumerate() {
+            let n_results = 1 + (next() % 6) as usize;
+            let mut who: Vec<&str> = peers.to_vec();
+            for i in (1..who.len()).rev() {
+                who.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            for (j, w) in who.iter().take(n_results).enumerate() {
+                // p5, p6 and p7 claim primes together often, the others
+                // report a wrong residue rarely.
+                let liar = matches!(*w, "p5" | "p6" | "p7");
+                let (status, res) = if liar && next() % 3 != 0 {
+                    (Status::Prime, 0)
+                } else if next() % 12 == 0 {
+                    (Status::Composite, 0xbad)
+                } else {
+                    (Status::Composite, 0x600d)
+                };
+                let engine = if next() % 2 == 0 { "fft" } else { "reference" };
+                let t = 1000 * k as u64 + next() % 5000;
+                all.push(result_as(p, w, j as u64 + 1, status, res, t, engine));
+            }
+        }
+        for i in (1..all.len()).rev() {
+            all.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        let mut n = node();
+        let mut now = 100;
+        while !all.is_empty() {
+            let k = (1 + next() % 8).min(all.len() as u64) as usize;
+            let batch: Vec<UnitResult> = all.drain(..k).collect();
+            now += 10;
+            push(&mut n, batch, now);
+            agree(&n, &format!("seed {seed} at {now}"));
         }
     }
 }

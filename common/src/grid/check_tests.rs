@@ -606,7 +606,7 @@ fn streaks_counted_in_any_order_match_the_tables_fold() {
             order.swap(i, (next() % (i as u64 + 1)) as usize);
         }
         let cap = if case % 2 == 0 { 4 } else { 1000 };
-        let mut s = super::Streak::default();
+        let mut s = super::fold::Streak::default();
         for &i in &order {
             let (t, bad) = outcomes[i];
             if bad { s.bad(t, cap) } else { s.valid(t, cap) }
@@ -637,7 +637,7 @@ fn streaks_counted_in_any_order_match_the_tables_fold() {
 #[test]
 fn the_streak_cap_covers_every_threshold_it_feeds() {
     let p = ReputationPolicy::default();
-    let cap = super::Streak::cap(&p);
+    let cap = super::fold::Streak::cap(&p);
     assert!(cap > p.quarantine_exit as usize && cap > p.trust_after as usize);
     // At the cap the check rate is already at its floor.
     let at_cap = crate::work::reputation::Reputation {

@@ -256,11 +256,8 @@ impl<'a> From<&'a UnitResult> for Report<'a> {
     }
 }
 
-/// Verdicts on every exponent of a result table. The quarantine comes from
-/// the reputations that the table itself implies: a first pass judges with
-/// nobody quarantined, its outcomes are folded into reputations, and the
-/// second pass judges again with the quarantined peers' results counting
-/// toward no quorum.
+/// Verdicts on every exponent of a result table, judged with the peers
+/// quarantined by the table's [`reputations`] counting toward no quorum.
 pub fn table_verdicts(
     results: &[UnitResult],
     policy: &Policy,
@@ -270,46 +267,69 @@ pub fn table_verdicts(
     for r in results {
         by_p.entry(r.exponent).or_default().push(r);
     }
-    let judge = |quarantined: &BTreeSet<String>| -> BTreeMap<u64, Verdict> {
-        by_p.iter()
-            .map(|(p, rs)| {
-                let reports: Vec<Report<'_>> = rs.iter().map(|r| Report::from(*r)).collect();
-                (*p, verdict(*p, &reports, quarantined, policy))
-            })
-            .collect()
-    };
-    let first = judge(&BTreeSet::new());
-    let quarantined: BTreeSet<String> = reputations_from(&by_p, &first)
-        .into_iter()
-        .filter(|(_, rep)| rep.quarantined(reputation))
-        .map(|(peer, _)| peer)
-        .collect();
-    if quarantined.is_empty() {
-        first
-    } else {
-        judge(&quarantined)
-    }
+    let reps = reputations_of(&by_p, policy, reputation);
+    judge(&by_p, &quarantined_of(&reps, reputation), policy)
 }
 
 /// Every peer's reputation as the table `rows` (exponent, its results)
-/// implies: each row judged with nobody quarantined, as the first pass of
-/// [`table_verdicts`] does, and the outcomes folded.
+/// implies, in two rounds. The *screening* round judges every row with
+/// nobody quarantined and folds the outcomes; the peers it quarantines are
+/// the suspects. The *final* round judges every row again with the
+/// suspects' results counting toward no quorum, and folds those outcomes.
+///
+/// One round is not enough: colluders not yet caught (false-prime claimers
+/// all agree on "prime") outvote an honest peer on a row and charge it,
+/// although their own lies elsewhere quarantine them in the same round. In
+/// the final round their agreement makes no quorum, so the honest peer is
+/// not charged for it. The rounds are bounded (two, not a fixed point), so
+/// the reputations are a function of the table alone, and a peer's
+/// incremental fold (`grid::check_fold`) reaches the same ones.
 pub fn reputations<'a>(
     rows: impl IntoIterator<Item = (u64, &'a [UnitResult])>,
     policy: &Policy,
+    reputation: &ReputationPolicy,
 ) -> BTreeMap<String, super::reputation::Reputation> {
     let by_p: BTreeMap<u64, Vec<&UnitResult>> = rows
         .into_iter()
         .map(|(p, rs)| (p, rs.iter().collect()))
         .collect();
-    let first: BTreeMap<u64, Verdict> = by_p
-        .iter()
+    reputations_of(&by_p, policy, reputation)
+}
+
+/// The two rounds of [`reputations`].
+fn reputations_of(
+    by_p: &BTreeMap<u64, Vec<&UnitResult>>,
+    policy: &Policy,
+    reputation: &ReputationPolicy,
+) -> BTreeMap<String, super::reputation::Reputation> {
+    let screening = reputations_from(by_p, &judge(by_p, &BTreeSet::new(), policy));
+    let suspects = quarantined_of(&screening, reputation);
+    reputations_from(by_p, &judge(by_p, &suspects, policy))
+}
+
+/// The peers that `reps` quarantine.
+pub fn quarantined_of(
+    reps: &BTreeMap<String, super::reputation::Reputation>,
+    reputation: &ReputationPolicy,
+) -> BTreeSet<String> {
+    reps.iter()
+        .filter(|(_, rep)| rep.quarantined(reputation))
+        .map(|(peer, _)| peer.clone())
+        .collect()
+}
+
+/// The verdict on every row, with `quarantined` counting toward no quorum.
+fn judge(
+    by_p: &BTreeMap<u64, Vec<&UnitResult>>,
+    quarantined: &BTreeSet<String>,
+    policy: &Policy,
+) -> BTreeMap<u64, Verdict> {
+    by_p.iter()
         .map(|(p, rs)| {
             let reports: Vec<Report<'_>> = rs.iter().map(|r| Report::from(*r)).collect();
-            (*p, verdict(*p, &reports, &BTreeSet::new(), policy))
+            (*p, verdict(*p, &reports, quarantined, policy))
         })
-        .collect();
-    reputations_from(&by_p, &first)
+        .collect()
 }
 
 fn reputations_from(

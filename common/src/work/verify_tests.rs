@@ -317,3 +317,56 @@ fn a_table_quarantines_a_peer_caught_lying_and_then_its_word_alone_is_not_enough
     let check = v[&13].next_check.clone().unwrap();
     assert_eq!(check.exclude_peers, set(&["c", "liar"]));
 }
+
+/// A false prime claim of `peer` on M_`p`, run on `engine`.
+fn false_prime(p: u64, peer: &str, shift: u64, t: u64, engine: &str) -> UnitResult {
+    UnitResult {
+        status: Status::Prime,
+        engine: engine.into(),
+        ..result(p, peer, shift, 0, t)
+    }
+}
+
+#[test]
+fn colluders_caught_elsewhere_do_not_get_the_honest_peer_they_outvoted_quarantined() {
+    let (policy, rp) = (Policy::default(), ReputationPolicy::default());
+    // M1009: three false-prime claimers on two engines outvote h1 by the
+    // margin. M1013, M1019, M1021: each claimer loses to three honest peers.
+    let mut table = vec![
+        false_prime(1009, "f1", 1, 10, "fft"),
+        false_prime(1009, "f2", 2, 11, "reference"),
+        false_prime(1009, "f3", 3, 12, "fft"),
+        result(1009, "h1", 4, 0x600d, 13),
+    ];
+    for (k, (p, f)) in [(1013, "f1"), (1019, "f2"), (1021, "f3")]
+        .into_iter()
+        .enumerate()
+    {
+        let t = 20 + 10 * k as u64;
+        table.push(false_prime(p, f, 1, t, "fft"));
+        for (j, h) in ["h2", "h3", "h4"].into_iter().enumerate() {
+            table.push(result(p, h, 2 + j as u64, 0x600d + p, t + 1 + j as u64));
+        }
+    }
+    // Judged with nobody quarantined, M1009 is a verified prime and h1 is
+    // charged for it: the screening round suspects h1 with the claimers.
+    let reports: Vec<Report<'_>> = table[..4].iter().map(Report::from).collect();
+    let naive = verdict(1009, &reports, &BTreeSet::new(), &policy);
+    assert_eq!(naive.state, Verification::Verified);
+    assert_eq!(naive.bad, set(&["h1"]));
+    // The final round judges with the suspects counting toward no quorum:
+    // nobody wins M1009, so nobody is charged for it.
+    let mut rows: BTreeMap<u64, Vec<UnitResult>> = BTreeMap::new();
+    for r in &table {
+        rows.entry(r.exponent).or_default().push(r.clone());
+    }
+    let reps = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), &policy, &rp);
+    assert_eq!(quarantined_of(&reps, &rp), set(&["f1", "f2", "f3"]));
+    let h1 = reps.get("h1").copied().unwrap_or_default();
+    assert_eq!(h1.bad, 0, "h1 charged: {h1:?}");
+    let v = table_verdicts(&table, &policy, &rp);
+    assert_eq!(v[&1009].state, Verification::Mismatch);
+    for p in [1013, 1019, 1021] {
+        assert_eq!(v[&p].state, Verification::Verified, "M{p}");
+    }
+}

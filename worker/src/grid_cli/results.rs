@@ -86,7 +86,11 @@ pub fn rows(results: &[UnitResult]) -> Vec<Row> {
     for r in results {
         by_p.entry(r.exponent).or_default().push(r.clone());
     }
-    let reps = reputations(by_p.iter().map(|(p, v)| (*p, v.as_slice())), &policy);
+    let reps = reputations(
+        by_p.iter().map(|(p, v)| (*p, v.as_slice())),
+        &policy,
+        &rep_policy,
+    );
     let quarantined: BTreeSet<String> = reps
         .iter()
         .filter(|(_, r)| r.quarantined(&rep_policy))

@@ -154,7 +154,11 @@ pub(super) fn trust_report(w: &World, units: &[u64], ideal_ms: u64) -> TrustRepo
     let rep_policy = ReputationPolicy::default();
     let all: Vec<UnitResult> = rows.values().flatten().cloned().collect();
     let verdicts = table_verdicts(&all, &policy, &rep_policy);
-    let reps = reputations(rows.iter().map(|(p, v)| (*p, v.as_slice())), &policy);
+    let reps = reputations(
+        rows.iter().map(|(p, v)| (*p, v.as_slice())),
+        &policy,
+        &rep_policy,
+    );
     let quarantined: BTreeSet<String> = reps
         .iter()
         .filter(|(_, r)| r.quarantined(&rep_policy))
