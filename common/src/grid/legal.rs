@@ -49,6 +49,7 @@ use crate::work::{LimitError, UnitRecord, UnitResult, UnitState, unit_key};
 use super::Now;
 use super::codec::WireUnit;
 use super::node::GridNode;
+use super::squat::{MAX_LIVE_LEASES, new_claims};
 
 /// Highest version a record may carry: one write a millisecond for 8,900
 /// years. A copy near `u64::MAX` would pin the version at saturation.
@@ -136,6 +137,16 @@ pub enum Refusal {
         exponent: u64,
         /// Held results missing from the write.
         dropped: usize,
+    },
+    /// A new claim by a claimant that already holds
+    /// [`super::squat::MAX_LIVE_LEASES`] live leases among the records
+    /// this peer owns (claim squatting).
+    #[error("{claimant} already holds {held} live leases here")]
+    Squat {
+        /// The claimant, cut short.
+        claimant: String,
+        /// Its live leases among the records owned here.
+        held: usize,
     },
     /// Project mode: a record no grant of the project covers (work the
     /// project key did not sign).
@@ -475,13 +486,44 @@ impl<A: Address> GridNode<A> {
             grants,
             known,
         ) {
-            Ok(()) => true,
+            Ok(()) => match self.squatting(r, held.as_ref(), write, now) {
+                None => true,
+                Some(e) => {
+                    self.refusals.records += 1;
+                    self.note_refusal(&e);
+                    false
+                }
+            },
             Err(e) => {
                 self.refusals.records += 1;
                 self.note_refusal(&e);
                 false
             }
         }
+    }
+
+    /// A legal compare-and-set on a record this peer owns that gives a new
+    /// live lease to a claimant already at the cap ([`super::squat`]).
+    fn squatting(
+        &self,
+        r: &Record,
+        held: Option<&UnitRecord>,
+        write: Write,
+        now: Now,
+    ) -> Option<Refusal> {
+        if write != Write::Step || !self.ring.owns(r.key) {
+            return None;
+        }
+        let rec = WireUnit::decode(r)?;
+        new_claims(&rec, held, now.wall_ms)
+            .into_iter()
+            .find_map(|c| {
+                let held = self.leases.live(&c, now.wall_ms, |k| self.ring.owns(k));
+                (held >= MAX_LIVE_LEASES).then(|| Refusal::Squat {
+                    claimant: cut(&c, 64),
+                    held,
+                })
+            })
     }
 
     fn admit_records(&mut self, records: &mut Vec<Record>, now: Now) {

@@ -42,6 +42,7 @@ pub mod legal;
 pub mod merge;
 mod node;
 mod pause;
+pub mod squat;
 mod submit;
 mod work;
 

@@ -186,6 +186,8 @@ pub struct GridNode<A> {
     pub(super) grants: HashMap<ReqId, Option<crate::grant::WorkGrant>>,
     /// Project mode: grants verified under the project key (`legal`).
     pub(super) verified_grants: HashSet<crate::grant::WorkGrant>,
+    /// Leases named in held records, for the squatting cap (`squat`).
+    pub(super) leases: super::squat::LeaseBook,
     pub(super) creates: VecDeque<(ReqId, u64, u32)>,
     pub(super) create_retries: Vec<(crate::ring::Time, ReqId, u64, u32)>,
     pub(super) creates_in_flight: usize,
@@ -302,6 +304,7 @@ impl<A: Address> GridNode<A> {
             submissions: HashMap::new(),
             grants: HashMap::new(),
             verified_grants: HashSet::new(),
+            leases: Default::default(),
             creates: VecDeque::new(),
             create_retries: Vec::new(),
             creates_in_flight: 0,
@@ -536,6 +539,7 @@ impl<A: Address> GridNode<A> {
             if !changed.is_empty() {
                 let found = self.index.update(&self.ring, &changed);
                 self.checks.update(&self.ring, &changed, now.mono);
+                self.leases.update(&self.ring, &changed);
                 self.dirty_records.extend(changed);
                 self.absorb(found, true);
             }
