@@ -6,6 +6,7 @@
 //! in a thin tokio shell; the simulator drives the very same code with
 //! virtual time.
 
+pub mod grant;
 pub mod grid;
 pub mod ll;
 pub mod membership;

@@ -64,9 +64,18 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut config = config;
+    let mut seed_grant = None;
     if let Some(dir) = &config.project_dir {
         config.ring.project = Some(project::certify_self(dir, &config.data)?);
+        // In project mode every record carries the project's grant of its
+        // exponent; the seed range's is signed here, where the key is.
+        seed_grant = config
+            .seed_range
+            .map(|r| project::grant(dir, r.from, r.to))
+            .transpose()?;
     }
     config.ring.preflight().await?;
-    node::run(config.node_config(), shutdown).await
+    let mut c = config.node_config();
+    c.seed_grant = seed_grant;
+    node::run(c, shutdown).await
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
+use mersenne_common::grant::WorkGrant;
 use mersenne_common::membership::Revocations;
 use mersenne_common::work::signature::public_key_of;
 use mersenne_worker::identity::Identity;
@@ -100,6 +101,12 @@ pub fn certify_self(dir: &Path, data: &Path) -> anyhow::Result<String> {
         }
     }
     Ok(key.peer_id())
+}
+
+/// The project's grant of exponents `from..=to`, signed with the key in
+/// `dir` (`mersenne_common::grant`).
+pub fn grant(dir: &Path, from: u64, to: u64) -> anyhow::Result<WorkGrant> {
+    Ok(project(dir)?.grant(from, to, now_ms()))
 }
 
 /// Runs a project command.

@@ -157,6 +157,12 @@ impl Identity {
         Revocations::sign(&self.key, version, revoked)
     }
 
+    /// As a project key: a work grant of exponents `from..=to`
+    /// (`mersenne_common::grant`).
+    pub fn grant(&self, from: u64, to: u64, issued_ms: u64) -> mersenne_common::grant::WorkGrant {
+        mersenne_common::grant::WorkGrant::sign(&self.key, from, to, issued_ms)
+    }
+
     /// The grid state machine's signer for this peer's claims, renewals
     /// and releases (`mersenne_common::work::lease`).
     pub fn signer(&self) -> mersenne_common::work::lease::Signer {

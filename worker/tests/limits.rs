@@ -31,7 +31,18 @@ fn refusal(addr: &str, from: u64, to: u64, limit: Duration) -> String {
         .build()
         .unwrap()
         .block_on(async {
-            tokio::time::timeout(limit, net::one_request(addr, Request::Submit { from, to })).await
+            tokio::time::timeout(
+                limit,
+                net::one_request(
+                    addr,
+                    Request::Submit {
+                        from,
+                        to,
+                        grant: None,
+                    },
+                ),
+            )
+            .await
         });
     match answer {
         Ok(Err(net::NetError::Remote(e))) => e,
@@ -347,7 +358,14 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
     // is refused, and creates nothing; another key at the same address
     // still gets its own through.
     for (from, to) in [(2, 1000), (1001, 2000)] {
-        match send(&flooder, Request::Submit { from, to }) {
+        match send(
+            &flooder,
+            Request::Submit {
+                from,
+                to,
+                grant: None,
+            },
+        ) {
             Ok(Response::Created { .. }) => {}
             other => panic!("{from}-{to}: {other:?}"),
         }
@@ -357,6 +375,7 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
         Request::Submit {
             from: 2001,
             to: 3000,
+            grant: None,
         },
     ) {
         Err(net::NetError::Remote(e)) => {
@@ -370,6 +389,7 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
         Request::Submit {
             from: 2001,
             to: 3000,
+            grant: None,
         },
     ) {
         Ok(Response::Created { .. }) => {}

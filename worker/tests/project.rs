@@ -106,7 +106,11 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
     for p in &all {
         for req in [
             Request::FindWork { max: 1 },
-            Request::Submit { from: 401, to: 500 },
+            Request::Submit {
+                from: 401,
+                to: 500,
+                grant: None,
+            },
         ] {
             let what = format!("{req:?}");
             match refusal(&p.addr, req) {

@@ -250,7 +250,15 @@ impl Grid {
     fn submit(&mut self, from: u64, to: u64) {
         let req = ReqId(self.next_req);
         self.next_req += 1;
-        self.step(0, Input::Submit { req, from, to });
+        self.step(
+            0,
+            Input::Submit {
+                req,
+                from,
+                to,
+                grant: None,
+            },
+        );
     }
 
     fn set_slots(&mut self, slots: &[usize]) {

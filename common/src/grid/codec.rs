@@ -159,6 +159,11 @@ pub struct WireUnit {
     /// The signature over the double check's lease.
     #[serde(default)]
     pub check_signature: Option<crate::work::ResultSignature>,
+    /// Project mode: the project's grant covering the exponent
+    /// ([`crate::grant`], a fixed [`crate::grant::GRANT_LEN`]-byte bin).
+    /// Absent before protocol 8 and in open mode.
+    #[serde(default)]
+    pub grant: Option<crate::grant::WorkGrant>,
 }
 
 impl From<&UnitRecord> for WireUnit {
@@ -175,6 +180,7 @@ impl From<&UnitRecord> for WireUnit {
             check_claims: r.check.claims,
             lease_signature: r.lease_signature,
             check_signature: r.check.signature,
+            grant: r.grant,
         }
     }
 }
@@ -197,6 +203,7 @@ impl WireUnit {
                 signature: self.check_signature,
             },
             lease_signature: self.lease_signature,
+            grant: self.grant,
         }
     }
 

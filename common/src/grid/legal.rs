@@ -16,6 +16,9 @@
 //!   wrap) and, as a compare-and-set, it moves `claims` on by at most one;
 //! * its leases end no later than now + 2 × the longest lease a peer may
 //!   take ([`MAX_LEASE_MS`], one hour, or this peer's own if longer);
+//! * in project mode, it carries a grant signed by the project key that
+//!   covers its exponent ([`crate::grant`]): work enters the grid only
+//!   from the project;
 //! * its state is one the state machine reaches (done exactly when it has
 //!   results; claimed only with a claimant);
 //! * as a compare-and-set it does not hand a live lease to someone else,
@@ -35,6 +38,9 @@
 //! like any other, and nobody can claim, renew or give back a lease in
 //! another peer's name.
 
+use std::collections::HashSet;
+
+use crate::grant::{GrantError, WorkGrant};
 use crate::ring::{Address, Body, Id, Message, Record, StoreOp, StoreReply};
 use crate::work::lease::{self, Kind, Lease, LeaseError};
 use crate::work::signature::{self, SignatureError};
@@ -43,6 +49,7 @@ use crate::work::{LimitError, UnitRecord, UnitResult, UnitState, unit_key};
 use super::Now;
 use super::codec::WireUnit;
 use super::node::GridNode;
+use super::squat::{MAX_LIVE_LEASES, new_claims};
 
 /// Highest version a record may carry: one write a millisecond for 8,900
 /// years. A copy near `u64::MAX` would pin the version at saturation.
@@ -131,6 +138,25 @@ pub enum Refusal {
         /// Held results missing from the write.
         dropped: usize,
     },
+    /// A new claim by a claimant that already holds
+    /// [`super::squat::MAX_LIVE_LEASES`] live leases among the records
+    /// this peer owns (claim squatting).
+    #[error("{claimant} already holds {held} live leases here")]
+    Squat {
+        /// The claimant, cut short.
+        claimant: String,
+        /// Its live leases among the records owned here.
+        held: usize,
+    },
+    /// Project mode: a record no grant of the project covers (work the
+    /// project key did not sign).
+    #[error("M{exponent}: {why}")]
+    Ungranted {
+        /// The exponent.
+        exponent: u64,
+        /// What is wrong with its grant.
+        why: GrantError,
+    },
     /// A lease not signed as its claimant, its releaser or the step needs.
     #[error("M{exponent}'s {kind} lease: {why}")]
     Claim {
@@ -159,6 +185,44 @@ pub enum ClaimFault {
     /// The same lease with another signature.
     #[error("the same lease signed again by another key")]
     Resigned,
+}
+
+/// Most verified grants a peer remembers: a grant covers a whole
+/// submission, so its records share one, and this many cover any burst of
+/// writes without a second signature check per record.
+const GRANTS_MAX: usize = 1024;
+
+/// Project mode's part of a record check: the project key and the grants
+/// already verified under it.
+pub(super) struct GrantCheck<'a> {
+    /// The project's public key.
+    pub project: &'a [u8; 32],
+    /// Grants verified before (bounded by [`GRANTS_MAX`]).
+    pub verified: &'a mut HashSet<WorkGrant>,
+}
+
+impl GrantCheck<'_> {
+    /// Checks that `rec` carries a grant of the project covering its
+    /// exponent (unless it is the held copy's, checked when it came).
+    fn check(&mut self, rec: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal> {
+        let refuse = |why| Refusal::Ungranted {
+            exponent: rec.exponent,
+            why,
+        };
+        let g = rec.grant.as_ref().ok_or(refuse(GrantError::Missing))?;
+        if !g.covers(rec.exponent) {
+            return Err(refuse(GrantError::NotCovered(rec.exponent)));
+        }
+        if held.is_some_and(|h| h.grant.as_ref() == Some(g)) || self.verified.contains(g) {
+            return Ok(());
+        }
+        g.verify(self.project).map_err(refuse)?;
+        if self.verified.len() >= GRANTS_MAX {
+            self.verified.clear();
+        }
+        self.verified.insert(*g);
+        Ok(())
+    }
 }
 
 /// Counters of what was refused, for status and metrics.
@@ -208,6 +272,7 @@ fn check_record(
     write: Write,
     now_ms: u64,
     lease_ms: u64,
+    grants: Option<GrantCheck<'_>>,
     known: impl Fn(&UnitResult) -> bool,
 ) -> Result<(), Refusal> {
     if version > MAX_VERSION {
@@ -224,6 +289,9 @@ fn check_record(
     rec.check_limits()?;
     if !crate::primes::is_prime(rec.exponent) {
         return Err(Refusal::Composite(rec.exponent));
+    }
+    if let Some(mut g) = grants {
+        g.check(&rec, held)?;
     }
     match (rec.state, rec.results.is_empty(), rec.claimant.is_some()) {
         (UnitState::Done, true, _) => return Err(Refusal::State("done without a result")),
@@ -403,6 +471,10 @@ impl<A: Address> GridNode<A> {
         };
         let table = &self.results;
         let known = |r: &UnitResult| table.get(r.exponent).is_some_and(|rs| rs.contains(r));
+        let grants = self.cfg.project.as_ref().map(|project| GrantCheck {
+            project,
+            verified: &mut self.verified_grants,
+        });
         match check_record(
             r.key,
             &r.value,
@@ -411,15 +483,47 @@ impl<A: Address> GridNode<A> {
             write,
             now.wall_ms,
             self.cfg.lease_ms,
+            grants,
             known,
         ) {
-            Ok(()) => true,
+            Ok(()) => match self.squatting(r, held.as_ref(), write, now) {
+                None => true,
+                Some(e) => {
+                    self.refusals.records += 1;
+                    self.note_refusal(&e);
+                    false
+                }
+            },
             Err(e) => {
                 self.refusals.records += 1;
                 self.note_refusal(&e);
                 false
             }
         }
+    }
+
+    /// A legal compare-and-set on a record this peer owns that gives a new
+    /// live lease to a claimant already at the cap ([`super::squat`]).
+    fn squatting(
+        &self,
+        r: &Record,
+        held: Option<&UnitRecord>,
+        write: Write,
+        now: Now,
+    ) -> Option<Refusal> {
+        if write != Write::Step || !self.ring.owns(r.key) {
+            return None;
+        }
+        let rec = WireUnit::decode(r)?;
+        new_claims(&rec, held, now.wall_ms)
+            .into_iter()
+            .find_map(|c| {
+                let held = self.leases.live(&c, now.wall_ms, |k| self.ring.owns(k));
+                (held >= MAX_LIVE_LEASES).then(|| Refusal::Squat {
+                    claimant: cut(&c, 64),
+                    held,
+                })
+            })
     }
 
     fn admit_records(&mut self, records: &mut Vec<Record>, now: Now) {
@@ -498,3 +602,7 @@ impl<A: Address> GridNode<A> {
 #[cfg(test)]
 #[path = "legal_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "legal_grant_tests.rs"]
+mod grant_tests;

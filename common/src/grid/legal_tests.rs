@@ -66,6 +66,7 @@ fn copy(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
         Write::Copy,
         NOW,
         LEASE,
+        None,
         |_| false,
     )
 }
@@ -82,6 +83,7 @@ fn step(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
         Write::Step,
         NOW,
         LEASE,
+        None,
         |_| false,
     )
 }
@@ -116,6 +118,7 @@ fn the_grid_s_own_steps_are_legal() {
             Write::Step,
             NOW + LEASE,
             LEASE,
+            None,
             |_| false
         )
         .is_ok()
@@ -134,6 +137,7 @@ fn garbage_and_squatting_are_refused() {
             Write::Copy,
             NOW,
             LEASE,
+            None,
             |_| false
         ),
         Err(Refusal::Garbage)
@@ -149,6 +153,7 @@ fn garbage_and_squatting_are_refused() {
             Write::Step,
             NOW,
             LEASE,
+            None,
             |_| false
         ),
         Err(Refusal::WrongKey { exponent: 4253, .. })
@@ -468,6 +473,7 @@ fn step_at(incoming: &UnitRecord, held: &UnitRecord, now: u64) -> Result<(), Ref
         Write::Step,
         now,
         LEASE,
+        None,
         |_| false,
     )
 }

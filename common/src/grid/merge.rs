@@ -144,6 +144,9 @@ pub fn merge_units(a: &UnitRecord, b: &UnitRecord) -> UnitRecord {
         results,
         check: check.clone(),
         lease_signature: lease.lease_signature,
+        // Either copy's grant covers the exponent (each was checked when
+        // it came); the larger is kept so the join is order-free.
+        grant: a.grant.max(b.grant),
     }
 }
 
@@ -240,6 +243,7 @@ mod tests {
                     signature: None,
                 },
                 lease_signature: None,
+                grant: None,
             }
         }
     }

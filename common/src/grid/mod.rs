@@ -42,6 +42,7 @@ pub mod legal;
 pub mod merge;
 mod node;
 mod pause;
+pub mod squat;
 mod submit;
 mod work;
 
@@ -84,6 +85,12 @@ pub struct GridConfig {
     /// How long a paused peer keeps the leases of the units it holds (ms);
     /// a longer pause gives them back ([`Output::YieldUnits`]).
     pub pause_keep_ms: u64,
+    /// Project mode: the project's public key. Every unit record must then
+    /// carry a grant it signed ([`crate::grant`]); `None` is open mode.
+    pub project: Option<[u8; 32]>,
+    /// Project mode: the grant for `seed_range` (the coordinator signs it
+    /// with the project key it holds).
+    pub seed_grant: Option<crate::grant::WorkGrant>,
 }
 
 impl Default for GridConfig {
@@ -95,6 +102,8 @@ impl Default for GridConfig {
             fanout: 3,
             seed_range: None,
             pause_keep_ms: 600_000,
+            project: None,
+            seed_grant: None,
         }
     }
 }
@@ -197,6 +206,9 @@ pub enum Input<A> {
         from: u64,
         /// Last exponent.
         to: u64,
+        /// Project mode: the project's grant covering `from..=to`, which
+        /// every record created carries (ignored in open mode).
+        grant: Option<crate::grant::WorkGrant>,
     },
     /// The primes of a submission's range, as asked by [`Output::Sieve`].
     Sieved {
@@ -367,6 +379,9 @@ pub enum SubmitError {
     /// The peer is stopping.
     #[error("this peer is stopping")]
     Stopping,
+    /// Project mode: no grant signed by the project key covers the range.
+    #[error("no work grant of this project covers the range: {0}")]
+    Ungranted(crate::grant::GrantError),
     /// Some records could not be stored; submitting again completes it.
     #[error(
         "{failed} units could not be stored ({created} created, {existed} existed; \

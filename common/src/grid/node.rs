@@ -77,6 +77,8 @@ pub(super) struct Submission {
     pub existed: u64,
     pub failed: u64,
     pub last: Option<crate::ring::RingError>,
+    /// The grant every record created carries (project mode).
+    pub grant: Option<crate::grant::WorkGrant>,
 }
 
 /// Counters for status and figures.
@@ -180,6 +182,12 @@ pub struct GridNode<A> {
     pub(super) next_records: crate::ring::Time,
     // submissions, restore, join
     pub(super) submissions: HashMap<ReqId, Submission>,
+    /// The grant of each submission being sieved (project mode).
+    pub(super) grants: HashMap<ReqId, Option<crate::grant::WorkGrant>>,
+    /// Project mode: grants verified under the project key (`legal`).
+    pub(super) verified_grants: HashSet<crate::grant::WorkGrant>,
+    /// Leases named in held records, for the squatting cap (`squat`).
+    pub(super) leases: super::squat::LeaseBook,
     pub(super) creates: VecDeque<(ReqId, u64, u32)>,
     pub(super) create_retries: Vec<(crate::ring::Time, ReqId, u64, u32)>,
     pub(super) creates_in_flight: usize,
@@ -294,6 +302,9 @@ impl<A: Address> GridNode<A> {
             next_flush: now.mono.after(250),
             next_records: now.mono.after(1000),
             submissions: HashMap::new(),
+            grants: HashMap::new(),
+            verified_grants: HashSet::new(),
+            leases: Default::default(),
             creates: VecDeque::new(),
             create_retries: Vec::new(),
             creates_in_flight: 0,
@@ -423,7 +434,12 @@ impl<A: Address> GridNode<A> {
                     self.ring.handle(m, now.mono);
                 }
             }
-            Input::Submit { req, from, to } => self.submit(req, from, to),
+            Input::Submit {
+                req,
+                from,
+                to,
+                grant,
+            } => self.submit(req, from, to, grant),
             Input::Sieved { req, primes } => self.sieved(req, primes),
             Input::Request { req, msg } => self.answer(req, msg, now),
             Input::Answer { call, answer } => self.answered(call, answer, now),
@@ -523,6 +539,7 @@ impl<A: Address> GridNode<A> {
             if !changed.is_empty() {
                 let found = self.index.update(&self.ring, &changed);
                 self.checks.update(&self.ring, &changed, now.mono);
+                self.leases.update(&self.ring, &changed);
                 self.dirty_records.extend(changed);
                 self.absorb(found, true);
             }

@@ -1,6 +1,7 @@
 //! Submissions (one record per prime exponent, created by
 //! compare-and-set on "absent") and restoring persisted records.
 
+use crate::grant::{GrantError, WorkGrant};
 use crate::ll::check_exponent;
 use crate::ring::{Address, Id, Outcome, RingError, StoreReply};
 use crate::work::{UnitRecord, check_submission, unit_key};
@@ -15,18 +16,35 @@ const CREATE_ATTEMPTS: u32 = 4;
 impl<A: Address> GridNode<A> {
     /// Validates a range and asks the shell to sieve it (never on the
     /// thread that runs this state machine: a wide range takes a second).
-    pub(super) fn submit(&mut self, req: ReqId, from: u64, to: u64) {
+    /// In project mode the range must be covered by a grant the project
+    /// key signed, which every record created then carries; in open mode
+    /// a grant is dropped (records stay as they were).
+    pub(super) fn submit(&mut self, req: ReqId, from: u64, to: u64, grant: Option<WorkGrant>) {
+        let grant = self.cfg.project.and(grant);
         let refuse = if self.stopping {
             Some(SubmitError::Stopping)
+        } else if let Err(e) = check_submission(from, to) {
+            Some(SubmitError::Range(e))
+        } else if let Some(project) = &self.cfg.project {
+            match &grant {
+                None => Some(SubmitError::Ungranted(GrantError::Missing)),
+                Some(g) if !(g.covers(from) && g.covers(to)) => Some(SubmitError::Ungranted(
+                    GrantError::NotCovered(if g.covers(from) { to } else { from }),
+                )),
+                Some(g) => g.verify(project).err().map(SubmitError::Ungranted),
+            }
         } else {
-            check_submission(from, to).err().map(SubmitError::Range)
+            None
         };
         match refuse {
             Some(e) => self.out.push(Output::Submitted {
                 req,
                 result: Err(e),
             }),
-            None => self.out.push(Output::Sieve { req, from, to }),
+            None => {
+                self.grants.insert(req, grant);
+                self.out.push(Output::Sieve { req, from, to })
+            }
         }
     }
 
@@ -47,10 +65,12 @@ impl<A: Address> GridNode<A> {
             });
             return;
         }
+        let grant = self.grants.remove(&req).flatten();
         self.submissions.insert(
             req,
             Submission {
                 left: primes.len() as u64,
+                grant,
                 ..Submission::default()
             },
         );
@@ -64,7 +84,7 @@ impl<A: Address> GridNode<A> {
         }
         self.seeded = true;
         if let Some((a, b)) = self.cfg.seed_range {
-            self.submit(SEED_REQUEST, a, b);
+            self.submit(SEED_REQUEST, a, b, self.cfg.seed_grant);
         }
     }
 
@@ -74,9 +94,10 @@ impl<A: Address> GridNode<A> {
                 break;
             };
             self.creates_in_flight += 1;
+            let grant = self.submissions.get(&req).and_then(|s| s.grant);
             self.cas(
                 None,
-                &UnitRecord::new(p),
+                &UnitRecord::granted(p, grant),
                 0,
                 Pending::Create { req, p, attempt },
                 now,
@@ -89,6 +110,7 @@ impl<A: Address> GridNode<A> {
         let Some(s) = self.submissions.get_mut(&req) else {
             return;
         };
+        let fresh = WireUnit::encode(&UnitRecord::granted(p, s.grant));
         match o {
             Outcome::Store {
                 reply: StoreReply::Stored(_),
@@ -103,12 +125,7 @@ impl<A: Address> GridNode<A> {
                 reply: StoreReply::Conflict(Some(r)),
                 attempts,
                 ..
-            } if attempts > 1
-                && r.version == 1
-                && r.value == WireUnit::encode(&UnitRecord::new(p)) =>
-            {
-                s.created += 1
-            }
+            } if attempts > 1 && r.version == 1 && r.value == fresh => s.created += 1,
             Outcome::Store {
                 reply: StoreReply::Conflict(_),
                 ..

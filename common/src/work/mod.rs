@@ -195,6 +195,10 @@ pub struct UnitRecord {
     /// transitions below.
     #[serde(default)]
     pub lease_signature: Option<ResultSignature>,
+    /// Project mode: the project's grant covering this exponent, carried
+    /// from the record's creation on (`crate::grant`); `None` in open mode.
+    #[serde(default)]
+    pub grant: Option<crate::grant::WorkGrant>,
 }
 
 impl UnitRecord {
@@ -210,6 +214,15 @@ impl UnitRecord {
             results: Vec::new(),
             check: CheckLease::default(),
             lease_signature: None,
+            grant: None,
+        }
+    }
+
+    /// A fresh, unclaimed record carrying `grant` (project mode).
+    pub fn granted(exponent: u64, grant: Option<crate::grant::WorkGrant>) -> Self {
+        UnitRecord {
+            grant,
+            ..UnitRecord::new(exponent)
         }
     }
 

@@ -45,7 +45,7 @@ pub async fn import(a: ImportArgs) -> anyhow::Result<()> {
         .iter()
         .map(|x| (x.exponent, x.aid.clone()))
         .collect();
-    let (created, existed) = match one_request(&a.peer, Request::Assign { units })
+    let (created, existed) = match one_request(&a.peer, Request::Assign { units, grant: None })
         .await
         .with_context(|| format!("importing into {}", a.peer))?
     {

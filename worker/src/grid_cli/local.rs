@@ -109,6 +109,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         Request::Submit {
             from: a.range.from,
             to: a.range.to,
+            grant: None,
         },
     )
     .await?

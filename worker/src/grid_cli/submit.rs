@@ -30,6 +30,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     let r = Request::Submit {
         from: a.range.from,
         to: a.range.to,
+        grant: None,
     };
     match one_request(&a.peer, r)
         .await

@@ -1,6 +1,7 @@
 //! The frames and the messages they carry, and their encoding.
 
 use bytes::Bytes;
+use mersenne_common::grant::WorkGrant;
 use serde::{Deserialize, Serialize};
 
 use mersenne_common::grid::{LeaseOffer, SignedLease};
@@ -32,7 +33,7 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// 7: leaf workers (`worker --no-listen`): `LeafPoll`, `LeafResults` and
 /// their answers; a gateway offers the leases it would write in a leaf's
 /// name and writes only those the leaf signed.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to
@@ -132,6 +133,10 @@ pub enum Request {
         from: u64,
         /// Last exponent.
         to: u64,
+        /// Project mode: the project key's grant of the range, which every
+        /// record created carries (a fixed-size bin; absent in open mode).
+        #[serde(default)]
+        grant: Option<WorkGrant>,
     },
     /// Ask a peer for claimable units it owns (work stealing).
     FindWork {
@@ -179,6 +184,9 @@ pub enum Request {
     Assign {
         /// (exponent, PrimeNet assignment id if any).
         units: Vec<(u64, Option<String>)>,
+        /// Project mode: the project key's grant covering every exponent.
+        #[serde(default)]
+        grant: Option<WorkGrant>,
     },
     /// Client: one page of the result table, whole rows from `from` on,
     /// about `limit` results (the peer caps it at [`RESULTS_PAGE_MAX`]).
@@ -443,9 +451,13 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let f = Frame::Request(Request::Submit { from: 2, to: 100 });
+        let f = Frame::Request(Request::Submit {
+            from: 2,
+            to: 100,
+            grant: None,
+        });
         match decode(&encode(&f)).unwrap() {
-            Frame::Request(Request::Submit { from, to }) => assert_eq!((from, to), (2, 100)),
+            Frame::Request(Request::Submit { from, to, .. }) => assert_eq!((from, to), (2, 100)),
             other => panic!("got {other:?}"),
         }
     }

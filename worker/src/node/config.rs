@@ -1,5 +1,6 @@
 //! How a peer runs ([`NodeConfig`]) and why it may fail to start.
 
+use mersenne_common::grant::WorkGrant;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,9 @@ pub struct NodeConfig {
     /// Project mode: the project key's peer id (`--project`); none for
     /// open mode.
     pub project: Option<String>,
+    /// Project mode: the project's grant of `seed_range` (the coordinator
+    /// signs it with the project key).
+    pub seed_grant: Option<WorkGrant>,
 }
 
 impl NodeConfig {
@@ -115,6 +119,7 @@ impl NodeConfig {
             normal_priority: false,
             fault: super::Fault::default(),
             project: None,
+            seed_grant: None,
         }
     }
 
@@ -143,6 +148,11 @@ impl NodeConfig {
             fanout: self.fanout,
             seed_range: self.seed_range,
             pause_keep_ms: self.policy.pause_keep_ms,
+            project: self
+                .project
+                .as_deref()
+                .and_then(mersenne_common::work::signature::public_key_of),
+            seed_grant: self.seed_grant,
         }
     }
 }

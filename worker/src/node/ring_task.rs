@@ -1,5 +1,6 @@
 //! The ring task: owns the [`GridNode`] and carries out its outputs.
 
+use mersenne_common::grant::WorkGrant;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,7 +32,7 @@ pub enum Cmd {
     /// A peer's request; the answer goes back on the oneshot.
     Request(PeerRequest, oneshot::Sender<PeerAnswer>),
     /// A client's submission.
-    Submit(u64, u64, SubmitReply),
+    Submit(u64, u64, Option<WorkGrant>, SubmitReply),
     /// A read of the state machine.
     Read(Reader),
     /// Graceful stop; answered once the peer has left.
@@ -112,10 +113,15 @@ fn apply(
             w.requests.insert(req, tx);
             Input::Request { req, msg }
         }
-        Cmd::Submit(from, to, tx) => {
+        Cmd::Submit(from, to, grant, tx) => {
             let req = w.id();
             w.submits.insert(req, tx);
-            Input::Submit { req, from, to }
+            Input::Submit {
+                req,
+                from,
+                to,
+                grant,
+            }
         }
         Cmd::Read(f) => {
             f(grid);

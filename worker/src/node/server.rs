@@ -2,6 +2,7 @@
 //! messages (checked against their sender's key) and peer requests to the
 //! ring task, answers client requests from it.
 
+use mersenne_common::grant::WorkGrant;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -146,7 +147,7 @@ const GONE: &str = "peer is shutting down";
 
 async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
     match req {
-        Request::Submit { from, to } => {
+        Request::Submit { from, to, grant } => {
             // A range refused anyway costs the sender nothing; one that
             // will be sieved and written is charged its width.
             if check_submission(from, to).is_ok()
@@ -155,7 +156,7 @@ async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
                 return Response::Error(e.to_string());
             }
             let (tx, rx) = oneshot::channel();
-            if s.cmd.send(Cmd::Submit(from, to, tx)).await.is_err() {
+            if s.cmd.send(Cmd::Submit(from, to, grant, tx)).await.is_err() {
                 return Response::Error(GONE.into());
             }
             match rx.await {
@@ -266,7 +267,7 @@ async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
             Response::Units(rows)
         }
         Request::Status => Response::Status(Box::new(super::status::status(s).await)),
-        Request::Assign { units } => assign(s, units).await,
+        Request::Assign { units, grant } => assign(s, units, grant).await,
         Request::ResultsPage { from, to, limit } => {
             let limit = limit.clamp(1, RESULTS_PAGE_MAX) as usize;
             let page = s
@@ -354,7 +355,11 @@ const MAX_ASSIGN: usize = 10_000;
 
 /// Submits each assigned exponent and keeps its assignment once the unit
 /// exists; stops at the first refusal.
-async fn assign(s: &Arc<Shell>, units: Vec<(u64, Option<String>)>) -> Response {
+async fn assign(
+    s: &Arc<Shell>,
+    units: Vec<(u64, Option<String>)>,
+    grant: Option<WorkGrant>,
+) -> Response {
     if units.len() > MAX_ASSIGN {
         return Response::Error(format!(
             "{} assignments at once; at most {MAX_ASSIGN}",
@@ -376,7 +381,7 @@ async fn assign(s: &Arc<Shell>, units: Vec<(u64, Option<String>)>) -> Response {
     let mut refusal = None;
     for (p, aid) in units {
         let (tx, rx) = oneshot::channel();
-        if s.cmd.send(Cmd::Submit(p, p, tx)).await.is_err() {
+        if s.cmd.send(Cmd::Submit(p, p, grant, tx)).await.is_err() {
             refusal = Some(Response::Error(GONE.into()));
             break;
         }

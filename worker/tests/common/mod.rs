@@ -341,7 +341,14 @@ pub fn ring_formed(addrs: &[&str]) -> bool {
 
 /// Submits `from..=to` through `addr`: (created, existed).
 pub fn submit(addr: &str, from: u64, to: u64) -> (u64, u64) {
-    match ask(addr, Request::Submit { from, to }) {
+    match ask(
+        addr,
+        Request::Submit {
+            from,
+            to,
+            grant: None,
+        },
+    ) {
         Some(Response::Created { created, existed }) => (created, existed),
         other => panic!("submit failed: {other:?}"),
     }

@@ -78,6 +78,7 @@ fn grid_cfg(slots: usize) -> GridConfig {
         fanout: 2,
         seed_range: None,
         pause_keep_ms: 5000,
+        ..GridConfig::default()
     }
 }
 
@@ -315,7 +316,15 @@ impl Grid {
     fn submit(&mut self, a: Addr, from: u64, to: u64) {
         let req = ReqId(self.next_req);
         self.next_req += 1;
-        self.step(a, Input::Submit { req, from, to });
+        self.step(
+            a,
+            Input::Submit {
+                req,
+                from,
+                to,
+                grant: None,
+            },
+        );
     }
 
     /// The record of unit `p` at its owner.

@@ -109,6 +109,7 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
             req: ReqId(0),
             from: range.0,
             to: range.1,
+            grant: None,
         },
     );
     let limit = submit_at + limit_ms;
