@@ -23,6 +23,15 @@ use super::{CARRY_CHUNK, MIN_LEN};
 /// arrays stay in L2 and the separate passes cost little.
 pub(crate) const FUSED_MIN_LEN: usize = 1 << 18;
 
+/// Set to `0`, turns the fused pass off (the separate passes then run, as
+/// before it), for side-by-side measurements of the whole worker.
+pub(crate) const FUSED_ENV: &str = "MERSENNE_FFT_FUSED";
+
+/// Whether [`FUSED_ENV`] leaves the fused pass on.
+pub(crate) fn fused_by_default() -> bool {
+    std::env::var(FUSED_ENV).map_or(true, |v| v != "0")
+}
+
 /// Fewest bits per word for the fused pass: a row's carry-out, about
 /// 2^{b + log2(n)/2 + 3}, then dies within 4 words, far inside the first
 /// group's 16 words of the next row.

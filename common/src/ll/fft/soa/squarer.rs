@@ -201,7 +201,9 @@ impl SoaSquarer {
             fused: None,
             pending: false,
         };
-        s.fused = s.row_weights();
+        if super::fused::fused_by_default() {
+            s.fused = s.row_weights();
+        }
         s
     }
 
