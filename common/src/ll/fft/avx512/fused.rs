@@ -40,6 +40,9 @@ pub(crate) struct GroupWeights<'a> {
 /// chain state, in and out. `inject` = (row, word 0..16 of the group, value)
 /// adds value to that word's rounded product (row `usize::MAX`: none).
 /// Returns the bit patterns of the largest |v − round(v)| and |v|.
+// The chain visits word 2k + e, x[e][k], in that order across both
+// arrays: an index loop says so plainly.
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx512f,avx512dq,fma")]
 pub(crate) fn group_carry(
     [lr, li]: [&mut [f64]; 2],
