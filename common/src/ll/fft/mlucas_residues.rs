@@ -62,6 +62,16 @@ const THREE_TIMES_POW2: [(u64, &[(u64, u64)]); 6] = [
     (7_036_339, &[(100, 0xD6A2_26BA_B5E1_4D62)]),
 ];
 
+/// One exponent per power-of-two length from 256K words, with its Res64
+/// after 100 iterations (`MersVec`, as above): 18.6–19.7 bits per word,
+/// where our AVX-512 engine runs the carry fused into the column passes.
+const FUSED: [(usize, u64, u64); 4] = [
+    (1 << 18, 5_152_643, 0x0748_79D8_6679_CB5B),
+    (1 << 19, 10_151_971, 0x7BA3_DD9C_3887_8B83),
+    (1 << 20, 19_800_083, 0x95AF_D7A5_269F_14F6),
+    (1 << 21, 39_003_229, 0xEC81_0981_F56D_5EC7),
+];
+
 fn res64(e: &FftEngine) -> u64 {
     e.residue().iter_u64_digits().next().unwrap_or(0)
 }
@@ -69,11 +79,17 @@ fn res64(e: &FftEngine) -> u64 {
 /// Runs M_p from s_0 = 4 (shifted by p/3, which the residue undoes) and
 /// checks the Res64 at each listed iteration.
 fn check(p: u64, want: &[(u64, u64)], isa: Isa) {
+    check_at(p, want, isa, None);
+}
+
+/// [`check`] at a given FFT length (`None`: the engine's choice).
+fn check_at(p: u64, want: &[(u64, u64)], isa: Isa, fft_length: Option<usize>) {
     let mut e = FftEngine::with_options(
         p,
         p / 3,
         FftOptions {
             isa: Some(isa),
+            fft_length,
             ..FftOptions::default()
         },
     )
@@ -118,5 +134,18 @@ fn mlucas_self_test_residues_on_three_times_powers_of_two() {
             "M{p} starts at {n} words, not on our 3·2^k FFT"
         );
         check(p, want, isa);
+    }
+}
+
+/// The fused pass (AVX-512, power-of-two lengths from 256K words) gives
+/// Mlucas's residues at its own lengths and bits per word.
+#[test]
+fn mlucas_self_test_residues_on_the_fused_pass() {
+    if !Isa::Avx512.is_available() {
+        super::isa::report_skip("mlucas_self_test_residues_on_the_fused_pass", Isa::Avx512);
+        return;
+    }
+    for (n, p, r) in FUSED {
+        check_at(p, &[(100, r)], Isa::Avx512, Some(n));
     }
 }

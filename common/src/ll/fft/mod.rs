@@ -170,6 +170,51 @@ pub fn profile_soa(
     (!out.is_empty()).then_some(out)
 }
 
+/// Tuning aid for `examples/fft_fused.rs`: seconds of CPU (read by
+/// `clock`, which the caller owns) per squaring of the AVX-512 SoA
+/// squarer at (p, n) with the fused pass and with the separate passes,
+/// each the best of `repeats` runs of `iterations`, alternating so that
+/// both see the same neighbours. `None` without AVX-512 or where the
+/// fused pass does not apply.
+#[doc(hidden)]
+pub fn compare_fused(
+    p: u64,
+    n: usize,
+    (iterations, repeats): (u32, u32),
+    clock: &mut dyn FnMut() -> f64,
+) -> Option<[f64; 2]> {
+    #[cfg(target_arch = "x86_64")]
+    let isa = dispatch::Isa::Avx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    let isa = dispatch::Isa::Baseline;
+    isa.avx512_token()?;
+    if !soa::supports(p, n, isa) {
+        return None;
+    }
+    let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
+    let mut s = [true, false].map(|on| {
+        let mut s = SoaSquarer::new(p, n, isa, 1);
+        s.set_fused(on);
+        s.load(&x);
+        s
+    });
+    if !s[0].fused_applies() {
+        return None;
+    }
+    let mut best = [f64::INFINITY; 2];
+    for _ in 0..repeats {
+        for (k, s) in s.iter_mut().enumerate() {
+            s.iterate(1);
+            let t0 = clock();
+            for i in 0..iterations {
+                s.iterate(u64::from(i) % p);
+            }
+            best[k] = best[k].min((clock() - t0) / f64::from(iterations));
+        }
+    }
+    Some(best)
+}
+
 /// The length to start at, given the shortest safe one: that one if our
 /// own FFT does it and it is 2^k, 3·2^k, 5·2^k, or 7·2^k from
 /// [`RADIX7_FROM`] words up. Else the next power of two if our FFT can do

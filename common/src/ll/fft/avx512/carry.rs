@@ -9,7 +9,7 @@ use std::arch::x86_64::*;
 /// l + 4 share a vector, then a 4 × 4 transpose runs in both halves.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn load_columns(p: *const f64, seg: usize) -> [__m512d; 4] {
+pub(super) fn load_columns(p: *const f64, seg: usize) -> [__m512d; 4] {
     // SAFETY: the caller guarantees that p + l·seg .. + 4 is readable
     // for l < 8.
     let a: [__m512d; 4] = std::array::from_fn(|l| unsafe {
@@ -36,7 +36,7 @@ fn load_columns(p: *const f64, seg: usize) -> [__m512d; 4] {
 /// The inverse of [`load_columns`]: stores the four columns back.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn store_columns(p: *mut f64, seg: usize, c: [__m512d; 4]) {
+pub(super) fn store_columns(p: *mut f64, seg: usize, c: [__m512d; 4]) {
     let (lo, hi) = pair_blocks();
     let t = [
         _mm512_permutex2var_pd(c[0], lo, c[2]),

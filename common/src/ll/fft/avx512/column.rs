@@ -82,8 +82,27 @@ pub(crate) fn column_group(
             plan,
             tw,
             at,
+            Ends::MEMORY,
         )
     }
+}
+
+/// Where a column group's first pass reads its rows and its last pass
+/// writes them: the arrays, or the scratch (so that the fused carry can
+/// run on the group between the inverse and the forward passes while the
+/// group is in L1/L2).
+#[derive(Clone, Copy)]
+pub(crate) struct Ends {
+    pub(crate) from_scratch: bool,
+    pub(crate) to_scratch: bool,
+}
+
+impl Ends {
+    /// From the arrays back to the arrays (the plain column pass).
+    pub(crate) const MEMORY: Ends = Ends {
+        from_scratch: false,
+        to_scratch: false,
+    };
 }
 
 /// [`column_group`] on arrays given by pointer, for threads that each
@@ -101,6 +120,7 @@ pub(crate) unsafe fn column_group_raw(
     plan: &ColumnPlan,
     tw: &Twiddles,
     (c0, dir): (usize, Direction),
+    ends: Ends,
 ) {
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + 8 <= stride);
@@ -143,8 +163,16 @@ pub(crate) unsafe fn column_group_raw(
         }
     });
     for (k, stage) in order.map(|i| stages[i]).enumerate() {
-        let src = if k == 0 { first } else { scratch };
-        let dst = if k + 1 == n { main } else { scratch };
+        let src = if k == 0 && !ends.from_scratch {
+            first
+        } else {
+            scratch
+        };
+        let dst = if k + 1 == n && !ends.to_scratch {
+            main
+        } else {
+            scratch
+        };
         let at = (c0, dir);
         // SAFETY: every row index the stages use is below `rows`, and
         // both `main` and `scratch` hold `rows` rows (asserted above).
@@ -154,6 +182,31 @@ pub(crate) unsafe fn column_group_raw(
                 ColumnPass::Radix4(q, k4) => group_radix4(src, dst, plan, tw, (q, k4), at),
                 ColumnPass::Radix8(q, k4) => group_radix8(src, dst, plan, tw, (q, k4), at),
             }
+        }
+    }
+}
+
+/// Copies the group's rows from the scratch (lr, li) to columns
+/// [c0, c0 + 8) of the arrays. SAFETY: as [`column_group_raw`].
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn store_group(
+    [re, im]: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&[f64]; 2],
+    plan: &ColumnPlan,
+    c0: usize,
+) {
+    let (rows, stride) = (plan.rows, plan.stride);
+    assert!(rows > 0 && c0 + 8 <= stride);
+    assert!((rows - 1) * stride + c0 + 8 <= len);
+    assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
+    for r in 0..rows {
+        // SAFETY: row r < rows lies inside the arrays (asserted above) and
+        // inside the scratch.
+        unsafe {
+            let v = (ldu(lr, 8 * r), ldu(li, 8 * r));
+            _mm512_storeu_pd(re.add(r * stride + c0), v.0);
+            _mm512_storeu_pd(im.add(r * stride + c0), v.1);
         }
     }
 }

@@ -18,6 +18,8 @@ mod carry;
 #[cfg(target_arch = "x86_64")]
 mod column;
 #[cfg(target_arch = "x86_64")]
+mod fused;
+#[cfg(target_arch = "x86_64")]
 mod leaf;
 #[cfg(target_arch = "x86_64")]
 mod ops;
@@ -138,10 +140,53 @@ pub(crate) fn column_groups_avx512_par(
                 // SAFETY: an `Avx512` token exists only if the CPU has
                 // AVX-512F; the arrays outlive the call and group g
                 // (columns 8g..8g+8) belongs to this task alone.
-                unsafe { column::column_group_raw(ptrs, len, scratch, plan, tw, (8 * g, dir)) }
+                unsafe {
+                    column::column_group_raw(
+                        ptrs,
+                        len,
+                        scratch,
+                        plan,
+                        tw,
+                        (8 * g, dir),
+                        column::Ends::MEMORY,
+                    )
+                }
             },
         );
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use fused::GroupWeights;
+
+/// Column group c0 (columns c0..c0 + 8 of every row) through the inverse
+/// column passes, the carry and, if `forward`, the next iteration's
+/// forward column passes, in one visit to memory (see [`fused`]);
+/// without `forward` the group goes back to the arrays carried but not
+/// transformed, waiting for the rows' carry-outs. `carry` is each row's
+/// carry chain state, in and out: groups must come in column order.
+/// `inject` = (row, word of the row's 16 in the group, value) adds the
+/// value to that word (row `usize::MAX`: none). Returns the bit patterns of
+/// the largest round-off |v − round(v)| (NaN if any v is) and |v|.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fused_group_avx512(
+    t: Avx512,
+    [re, im]: [&mut [f64]; 2],
+    scratch: [&mut [f64]; 2],
+    plan_tw: (&ColumnPlan, &Twiddles),
+    at: (usize, bool),
+    carry: &mut [f64],
+    weights: (&GroupWeights<'_>, &ChunkConsts),
+    inject: (usize, usize, f64),
+) -> [u64; 2] {
+    let _ = t;
+    let len = re.len().min(im.len());
+    let ptrs = [re.as_mut_ptr(), im.as_mut_ptr()];
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F/DQ and
+    // FMA; the pointers come from slices of at least `len` elements,
+    // borrowed exclusively for this call.
+    unsafe { fused::fused_group_raw(ptrs, len, scratch, plan_tw, at, carry, weights, inject) }
 }
 
 /// The carry of one chunk as eight serial carries side by side (the

@@ -58,6 +58,7 @@
 
 mod carry;
 mod fft;
+mod fused;
 mod squarer;
 
 #[cfg(test)]
@@ -115,3 +116,6 @@ pub(crate) fn supports(p: u64, n: usize, isa: Isa) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fused_tests;

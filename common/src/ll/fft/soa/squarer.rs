@@ -10,6 +10,7 @@ use super::super::pages::PageArray;
 use super::super::plan::TAIL;
 use super::carry::ChunkWeights;
 use super::fft::SoaFft;
+use super::fused::RowWeights;
 use super::{CARRY_CHUNK, supports};
 use num_bigint::BigUint;
 
@@ -34,6 +35,12 @@ pub(crate) struct SoaSquarer {
     pub(super) tmp: [Vec<f64>; 5],
     /// Threads for the carry chunks and the leaves (`None`: one thread).
     pub(super) pool: Option<rayon::ThreadPool>,
+    /// The fused pass's row factors and buffers, when it runs (see
+    /// [`super::fused`]).
+    pub(super) fused: Option<RowWeights>,
+    /// Whether the words hold the forward column passes' output of the
+    /// digits, left by the fused pass ([`Self::finish`] undoes it).
+    pub(super) pending: bool,
 }
 
 /// The tails and the real-wrap of leaf 0 or 1 (starting at position
@@ -174,7 +181,7 @@ impl SoaSquarer {
         }
         let chunk = CARRY_CHUNK / 2 + 1;
         let len = fft.padded_len();
-        Self {
+        let mut s = Self {
             p,
             n,
             fft,
@@ -191,7 +198,20 @@ impl SoaSquarer {
                     .expect("building a rayon pool only fails if threads cannot be spawned")
             }),
             cw: ChunkWeights::new(p, n),
+            fused: None,
+            pending: false,
+        };
+        if super::fused::fused_by_default() {
+            s.fused = s.row_weights();
         }
+        s
+    }
+
+    /// Turns the fused pass on (where it applies) or off; the unfused
+    /// passes are its oracle in the tests.
+    pub(crate) fn set_fused(&mut self, on: bool) {
+        self.finish();
+        self.fused = if on { self.row_weights() } else { None };
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -225,16 +245,18 @@ impl SoaSquarer {
     }
 
     pub(crate) fn load(&mut self, x: &BigUint) {
+        self.pending = false;
         for (j, d) in balanced_digits(x, &self.bits).into_iter().enumerate() {
             self.set_word(j, d as f64 * self.weight(j));
         }
     }
 
     pub(crate) fn value(&self) -> BigUint {
-        value_of_digits((0..self.n).map(|j| self.digit(j)), &self.bits, self.p)
+        value_of_digits(self.digits().into_iter(), &self.bits, self.p)
     }
 
     pub(crate) fn flip_bit(&mut self, bit: u64) {
+        self.finish();
         let (j, off) = word_of_bit(bit, self.p, self.n);
         let d = self.digit(j) + (1i64 << off);
         self.set_word(j, d as f64 * self.weight(j));
@@ -242,9 +264,15 @@ impl SoaSquarer {
 
     /// One squaring minus 2·2^shift; returns the largest rounding error.
     pub(crate) fn iterate(&mut self, shift: u64) -> f64 {
-        self.fft
-            .forward_columns(&mut self.re, &mut self.im, self.pool.as_ref());
+        if !self.pending {
+            self.fft
+                .forward_columns(&mut self.re, &mut self.im, self.pool.as_ref());
+        }
         self.leaves_wrap_square();
+        if self.fused.is_some() {
+            self.pending = true;
+            return self.inverse_carry_forward(shift);
+        }
         self.fft
             .inverse_columns(&mut self.re, &mut self.im, self.pool.as_ref());
         self.carry(shift)
@@ -254,6 +282,7 @@ impl SoaSquarer {
     /// forward column stages, leaves with the real-wrap, inverse column
     /// stages, carry.
     pub(crate) fn iterate_timed(&mut self, shift: u64, clock: &mut dyn FnMut() -> f64) -> [f64; 4] {
+        self.finish();
         let t0 = clock();
         self.fft
             .forward_columns(&mut self.re, &mut self.im, self.pool.as_ref());

@@ -1,0 +1,186 @@
+//! The carry fused into the column passes, as Mlucas and Prime95 do it:
+//! a column group goes through the inverse column passes, the carry and
+//! the next iteration's forward column passes while it sits in the
+//! scratch, so an iteration sweeps the arrays twice (columns, leaves)
+//! instead of four times (columns, leaves, columns, carry).
+//!
+//! The carry runs along the rows (word j to j + 1 is one column to the
+//! next within a row), one serial chain per row, eight rows side by side
+//! in the lanes of a vector; each chain's state is kept between the groups,
+//! which therefore go left to right. A row's carry-out belongs to the next
+//! row's first words, which the caller adds in afterwards (the first group
+//! is held back from the forward passes for that).
+
+use super::super::Direction;
+use super::super::digits::ROUND_MAGIC;
+use super::super::generic::ChunkConsts;
+use super::super::plan::{ColumnPlan, Twiddles};
+use super::carry::{load_columns, store_columns};
+use super::column::{self, Ends};
+use super::ops::ldu;
+use std::arch::x86_64::*;
+
+/// The weights of the words of one column group, in the two levels of
+/// the squarer's carry: word 2i + e, i = r·leaf + c, has weight numerator
+/// (A_r + D_e[c]) mod n.
+pub(crate) struct GroupWeights<'a> {
+    /// Per row r: A_r, 2^{−A_r/n}/(4n) and 2^{A_r/n}.
+    pub(crate) a: &'a [f64],
+    pub(crate) ua: &'a [f64],
+    pub(crate) wa: &'a [f64],
+    /// Per column c of the group (8 of them) and e = 0, 1: D_e[c],
+    /// 2^{−D_e[c]/n} and 2^{D_e[c]/n}.
+    pub(crate) d: [&'a [f64]; 2],
+    pub(crate) u: [&'a [f64]; 2],
+    pub(crate) w: [&'a [f64]; 2],
+}
+
+/// The serial carry of every row through the group's 16 words per row, in
+/// the scratch (lr, li: row r's 8 columns at 8r). `carry` holds each row's
+/// chain state, in and out. `inject` = (row, word 0..16 of the group, value)
+/// adds value to that word's rounded product (row `usize::MAX`: none).
+/// Returns the bit patterns of the largest |v − round(v)| and |v|.
+// The chain visits word 2k + e, x[e][k], in that order across both
+// arrays: an index loop says so plainly.
+#[allow(clippy::needless_range_loop)]
+#[target_feature(enable = "avx512f,avx512dq,fma")]
+pub(crate) fn group_carry(
+    [lr, li]: [&mut [f64]; 2],
+    carry: &mut [f64],
+    wt: &GroupWeights<'_>,
+    c: &ChunkConsts,
+    (inj_row, inj_word, inject): (usize, usize, f64),
+) -> [u64; 2] {
+    let rows = carry.len();
+    assert!(
+        rows.is_multiple_of(8)
+            && lr.len() >= 8 * rows
+            && li.len() >= 8 * rows
+            && [wt.a, wt.ua, wt.wa].iter().all(|t| t.len() >= rows)
+            && [wt.d, wt.u, wt.w].iter().flatten().all(|t| t.len() >= 8)
+    );
+    let magic = _mm512_set1_pd(ROUND_MAGIC);
+    let (p_lo, i_lo) = (_mm512_set1_pd(c.pow_lo), _mm512_set1_pd(c.inv_lo));
+    let (p_hi, i_hi) = (_mm512_set1_pd(c.pow_hi), _mm512_set1_pd(c.inv_hi));
+    let (n, p_mod_n) = (_mm512_set1_pd(c.n), _mm512_set1_pd(c.p_mod_n));
+    let mut err = _mm512_setzero_pd();
+    let mut vmax = _mm512_setzero_pd();
+    let (lr_p, li_p) = (lr.as_mut_ptr(), li.as_mut_ptr());
+    for rb in (0..rows).step_by(8) {
+        let a = ldu(wt.a, rb);
+        let ua = ldu(wt.ua, rb);
+        let wa = ldu(wt.wa, rb);
+        // The ½ (weights) or 2 (unweights) of words whose numerator
+        // wrapped: exact, so the same products as the squarer's carry.
+        let ua_two = _mm512_mul_pd(ua, _mm512_set1_pd(2.0));
+        let wa_half = _mm512_mul_pd(wa, _mm512_set1_pd(0.5));
+        let mut carry_m = _mm512_add_pd(ldu(carry, rb), magic);
+        // SAFETY: rows rb..rb + 8 of 8 doubles each lie in the scratch
+        // (asserted above); load_columns reads 4 at 8l + {0, 4} for l < 8.
+        let mut x = unsafe {
+            let at = 8 * rb;
+            [lr_p, li_p].map(|p| {
+                let (lo, hi) = (load_columns(p.add(at), 8), load_columns(p.add(at + 4), 8));
+                [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
+            })
+        };
+        let lane = if inj_row / 8 == rb / 8 {
+            1u8 << (inj_row % 8)
+        } else {
+            0
+        };
+        for k in 0..8 {
+            for e in 0..2 {
+                let s = _mm512_add_pd(a, _mm512_set1_pd(wt.d[e][k]));
+                let wrap = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(s, n);
+                let num = _mm512_mask_sub_pd(s, wrap, s, n);
+                let big = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(num, p_mod_n);
+                let u = _mm512_mul_pd(
+                    _mm512_set1_pd(wt.u[e][k]),
+                    _mm512_mask_blend_pd(wrap, ua, ua_two),
+                );
+                let v = _mm512_mul_pd(x[e][k], u);
+                let r = _mm512_sub_pd(_mm512_add_pd(v, magic), magic);
+                err = _mm512_range_pd::<0b1011>(_mm512_sub_pd(v, r), err);
+                vmax = _mm512_range_pd::<0b1011>(v, vmax);
+                let mut r = r;
+                if lane != 0 && 2 * k + e == inj_word {
+                    r = _mm512_mask_add_pd(r, lane, r, _mm512_set1_pd(inject));
+                }
+                // The chain from word to word: one add and one fma, the
+                // carry kept as carry + magic (both exact).
+                let t = _mm512_add_pd(_mm512_sub_pd(r, magic), carry_m);
+                let ib = _mm512_mask_blend_pd(big, i_lo, i_hi);
+                let pb = _mm512_mask_blend_pd(big, p_lo, p_hi);
+                carry_m = _mm512_fmadd_pd(t, ib, magic);
+                let d = _mm512_fnmadd_pd(_mm512_sub_pd(carry_m, magic), pb, t);
+                let w = _mm512_mul_pd(
+                    _mm512_set1_pd(wt.w[e][k]),
+                    _mm512_mask_blend_pd(wrap, wa, wa_half),
+                );
+                x[e][k] = _mm512_mul_pd(d, w);
+            }
+        }
+        // SAFETY: as for the loads; `carry` holds rows ≥ rb + 8 entries.
+        unsafe {
+            let at = 8 * rb;
+            for (p, v) in [lr_p, li_p].into_iter().zip(x) {
+                store_columns(p.add(at), 8, [v[0], v[1], v[2], v[3]]);
+                store_columns(p.add(at + 4), 8, [v[4], v[5], v[6], v[7]]);
+            }
+            _mm512_storeu_pd(carry.as_mut_ptr().add(rb), _mm512_sub_pd(carry_m, magic));
+        }
+    }
+    let top = |x: __m512d| {
+        let mut l = [0.0f64; 8];
+        // SAFETY: stores exactly the 8 elements of `l`.
+        unsafe { _mm512_storeu_pd(l.as_mut_ptr(), x) };
+        l.iter().fold(0u64, |m, v| m.max(v.to_bits()))
+    };
+    [top(err), top(vmax)]
+}
+
+/// Column group c0 through the inverse column passes, [`group_carry`],
+/// and then the forward column passes (`forward`), or only back to the
+/// arrays (the group that waits for the rows' carry-outs).
+///
+/// SAFETY: as [`column::column_group_raw`].
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512dq,fma")]
+pub(crate) unsafe fn fused_group_raw(
+    ptrs: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    (plan, tw): (&ColumnPlan, &Twiddles),
+    (c0, forward): (usize, bool),
+    carry: &mut [f64],
+    (wt, c): (&GroupWeights<'_>, &ChunkConsts),
+    inject: (usize, usize, f64),
+) -> [u64; 2] {
+    assert_eq!(carry.len(), plan.rows);
+    let to_scratch = Ends {
+        from_scratch: false,
+        to_scratch: true,
+    };
+    let from_scratch = Ends {
+        from_scratch: true,
+        to_scratch: false,
+    };
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        let at = (c0, Direction::Inverse);
+        let s = [&mut *lr, &mut *li];
+        column::column_group_raw(ptrs, len, s, plan, tw, at, to_scratch);
+    }
+    let out = group_carry([&mut *lr, &mut *li], carry, wt, c, inject);
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        if forward {
+            let at = (c0, Direction::Forward);
+            column::column_group_raw(ptrs, len, [lr, li], plan, tw, at, from_scratch);
+        } else {
+            column::store_group(ptrs, len, [&*lr, &*li], plan, c0);
+        }
+    }
+    out
+}

@@ -1,0 +1,234 @@
+//! The squarer's fused pass (AVX-512, large power-of-two lengths): the
+//! inverse column passes, the carry and the next iteration's forward
+//! column passes in one sweep over the arrays, group by group (see
+//! [`super::super::avx512::fused_group_avx512`]). Between iterations the
+//! words then hold the forward column passes' output, which
+//! [`SoaSquarer::finish`] undoes whenever the digits are wanted.
+//!
+//! The carry runs one chain per row through the groups left to right; a
+//! row's carry-out goes into the next row's first words (the last row's
+//! into word 0: 2^p ≡ 1), which sit in the first column group. That group
+//! is therefore carried and stored without its forward passes, the
+//! carry-outs are added in word by word while a carry is left (it dies
+//! within a few words), and only then does it go forward.
+
+use super::super::avx512::{self, GroupWeights};
+use super::super::digits::word_of_bit;
+use super::super::generic::{pow2, round};
+use super::super::plan::{GROUP, LEAF};
+use super::squarer::SoaSquarer;
+use super::{CARRY_CHUNK, MIN_LEN};
+
+/// Shortest FFT length (words) that takes the fused pass: below it the
+/// arrays stay in L2 and the separate passes cost little. Fused ÷
+/// separate, CPU time, `taskset -c 0 target/release/examples/fft_fused`,
+/// four sittings on a loaded 2-core AVX-512 machine: 256K 0.89–0.93, 512K
+/// 0.96–0.98, 1M 0.63–1.09, 2M 0.92–1.02, 4M 0.82–0.94, 8M 0.77–0.78 (1M
+/// and 2M swing with the neighbours' use of the shared L3).
+pub(crate) const FUSED_MIN_LEN: usize = 1 << 18;
+
+/// Set to `0`, turns the fused pass off (the separate passes then run, as
+/// before it), for side-by-side measurements of the whole worker.
+pub(crate) const FUSED_ENV: &str = "MERSENNE_FFT_FUSED";
+
+/// Whether [`FUSED_ENV`] leaves the fused pass on.
+pub(crate) fn fused_by_default() -> bool {
+    std::env::var(FUSED_ENV).map_or(true, |v| v != "0")
+}
+
+/// Fewest bits per word for the fused pass: a row's carry-out, about
+/// 2^{b + log2(n)/2 + 3}, then dies within 4 words, far inside the first
+/// group's 16 words of the next row.
+const FUSED_MIN_BITS: u64 = 12;
+
+/// The per-row weight factors of the fused carry: row r of the arrays is
+/// carry chunk r of [`super::carry::ChunkWeights`] (both are LEAF
+/// positions), so these are its A_h, unweight and weight.
+pub(crate) struct RowWeights {
+    a: Vec<f64>,
+    ua: Vec<f64>,
+    wa: Vec<f64>,
+    /// Each row's carry chain state during a pass.
+    carry: Vec<f64>,
+    /// The scratch of one column group.
+    scratch: [Vec<f64>; 2],
+}
+
+impl SoaSquarer {
+    /// Whether this squarer takes the fused pass: AVX-512, one thread, a
+    /// power of two of at least [`FUSED_MIN_LEN`] words in full leaves.
+    pub(crate) fn fused_applies(&self) -> bool {
+        const { assert!(CARRY_CHUNK / 2 == LEAF && MIN_LEN < FUSED_MIN_LEN) };
+        self.fft.isa.avx512_token().is_some()
+            && cfg!(target_arch = "x86_64")
+            && self.pool.is_none()
+            && self.fft.odd_factor() == 1
+            && self.n >= FUSED_MIN_LEN
+            && self.fft.leaf() == LEAF
+            && self.fft.plan.rows.is_multiple_of(8)
+            && !self.fft.plan.passes.is_empty()
+            && self.p / self.n as u64 >= FUSED_MIN_BITS
+    }
+
+    /// The row factors, when [`Self::fused_applies`].
+    pub(crate) fn row_weights(&self) -> Option<RowWeights> {
+        if !self.fused_applies() {
+            return None;
+        }
+        let rows = self.fft.plan.rows;
+        let c = |r: usize| self.cw.consts(r);
+        Some(RowWeights {
+            a: (0..rows).map(|r| c(r).a).collect(),
+            ua: (0..rows).map(|r| c(r).unweight).collect(),
+            wa: (0..rows).map(|r| c(r).weight).collect(),
+            carry: vec![0.0; rows],
+            scratch: std::array::from_fn(|_| vec![0.0; GROUP * rows]),
+        })
+    }
+
+    /// The inverse column passes, the carry (subtracting 2·2^shift) and
+    /// the forward column passes, fused; the words are left forward
+    /// transformed. Returns the largest rounding error (infinite if a
+    /// value is out of range or a carry would not settle; the words are
+    /// then garbage and the caller reloads them).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn inverse_carry_forward(&mut self, shift: u64) -> f64 {
+        let t = self
+            .fft
+            .isa
+            .avx512_token()
+            .expect("the fused pass runs only with AVX-512");
+        let mut rw = self.fused.take().expect("row weights of the fused pass");
+        let (leaf, rows) = (LEAF, self.fft.plan.rows);
+        let (target, off) = word_of_bit(shift, self.p, self.n);
+        let sub = -((2u64 << off) as f64);
+        let (ti, te) = (target / 2, target % 2);
+        let (t_row, t_col) = (ti / leaf, ti % leaf);
+        rw.carry.fill(0.0);
+        let c = self.cw.consts(0);
+        let (mut err, mut vmax) = (0u64, 0u64);
+        for c0 in (0..leaf).step_by(GROUP) {
+            let cols = c0..c0 + GROUP;
+            let wt = GroupWeights {
+                a: &rw.a,
+                ua: &rw.ua,
+                wa: &rw.wa,
+                d: [&self.cw.d[0][cols.clone()], &self.cw.d[1][cols.clone()]],
+                u: [&self.cw.u[0][cols.clone()], &self.cw.u[1][cols.clone()]],
+                w: [&self.cw.w[0][cols.clone()], &self.cw.w[1][cols]],
+            };
+            let inject = if cols_hold(c0, t_col) {
+                (t_row, 2 * (t_col - c0) + te, sub)
+            } else {
+                (usize::MAX, 0, 0.0)
+            };
+            let [sr, si] = &mut rw.scratch;
+            let [e, v] = avx512::fused_group_avx512(
+                t,
+                [&mut self.re, &mut self.im],
+                [sr, si],
+                (&self.fft.plan, &self.fft.tw),
+                (c0, c0 != 0),
+                &mut rw.carry,
+                (&wt, &c),
+                inject,
+            );
+            err = err.max(e);
+            vmax = vmax.max(v);
+        }
+        let carries = std::mem::take(&mut rw.carry);
+        let bad = f64::from_bits(vmax) >= 1.0e15
+            || f64::from_bits(err).is_nan()
+            || carries.iter().any(|c| !c.is_finite());
+        let mut settled = !bad;
+        for (r, &cy) in carries.iter().enumerate() {
+            if !settled {
+                break;
+            }
+            settled = self.settle_carry(2 * ((r + 1) % rows) * leaf, cy);
+        }
+        rw.carry = carries;
+        let [sr, si] = &mut rw.scratch;
+        avx512::column_group_avx512(
+            t,
+            [&mut self.re, &mut self.im],
+            [sr, si],
+            (&self.fft.plan, &self.fft.tw),
+            0,
+            super::super::Direction::Forward,
+        );
+        self.fused = Some(rw);
+        if settled {
+            f64::from_bits(err)
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(crate) fn inverse_carry_forward(&mut self, _shift: u64) -> f64 {
+        unreachable!("the fused pass runs only with AVX-512")
+    }
+
+    /// Adds c·2^{B_j} from word j on, word by word while a carry is left,
+    /// keeping the digits balanced, inside the first column group of j's
+    /// row (the only one not yet forward transformed). False if the carry
+    /// would leave it.
+    fn settle_carry(&mut self, mut j: usize, mut c: f64) -> bool {
+        for _ in 0..2 * GROUP {
+            if c == 0.0 {
+                return true;
+            }
+            let w = self.weight(j);
+            let t = round(self.word(j) / w) + c;
+            let (pb, ib) = pow2(self.bits[j]);
+            c = round(t * ib);
+            self.set_word(j, (t - c * pb) * w);
+            j += 1;
+        }
+        c == 0.0
+    }
+
+    /// Undoes the forward column passes the fused pass left in the words
+    /// (the inverse passes times 1/rows, exact for a power of two, then
+    /// each word rounded back to its digit times its weight, which gives
+    /// exactly the words the carry wrote).
+    pub(crate) fn finish(&mut self) {
+        if !self.pending {
+            return;
+        }
+        self.fft
+            .inverse_columns(&mut self.re, &mut self.im, self.pool.as_ref());
+        let scale = self.fft.plan.rows as f64;
+        for j in 0..self.n {
+            let w = self.weight(j);
+            let d = round(self.word(j) / (scale * w));
+            self.set_word(j, d * w);
+        }
+        self.pending = false;
+    }
+
+    /// The digits, undoing the forward column passes on a copy if they
+    /// are pending (see [`Self::finish`]).
+    pub(crate) fn digits(&self) -> Vec<i64> {
+        if !self.pending {
+            return (0..self.n).map(|j| self.digit(j)).collect();
+        }
+        let (mut re, mut im) = (self.re.to_vec(), self.im.to_vec());
+        self.fft
+            .inverse_columns(&mut re, &mut im, self.pool.as_ref());
+        let scale = self.fft.plan.rows as f64;
+        (0..self.n)
+            .map(|j| {
+                let i = self.fft.pos(j / 2);
+                let x = if j.is_multiple_of(2) { re[i] } else { im[i] };
+                round(x / (scale * self.weight(j))) as i64
+            })
+            .collect()
+    }
+}
+
+/// Whether the group starting at column c0 holds column `col`.
+fn cols_hold(c0: usize, col: usize) -> bool {
+    (c0..c0 + GROUP).contains(&col)
+}
