@@ -172,6 +172,18 @@ struct Pass<'a> {
     refold: BTreeSet<String>,
 }
 
+impl<'a> Pass<'a> {
+    /// A pass that has changed nothing yet.
+    fn new(policy: &'a Policy, cap: usize) -> Pass<'a> {
+        Pass {
+            policy,
+            cap,
+            changed: BTreeSet::new(),
+            refold: BTreeSet::new(),
+        }
+    }
+}
+
 impl Round {
     /// Moves row M_`p`'s outcomes from the verdict on it without the
     /// `fresh` results, judged with `before` quarantined (how it was
@@ -333,12 +345,7 @@ impl Checks {
         let touched = std::mem::take(&mut self.touched);
         let cap = Streak::cap(&self.rep_policy);
         let none = BTreeSet::new();
-        let mut pass = Pass {
-            policy: &self.policy,
-            cap,
-            changed: BTreeSet::new(),
-            refold: BTreeSet::new(),
-        };
+        let mut pass = Pass::new(&self.policy, cap);
         for (&p, fresh) in &touched {
             let Some(rs) = table.get(p) else { continue };
             let is_fresh = |r: &UnitResult| fresh.contains(&judged_key(r));
@@ -354,12 +361,7 @@ impl Checks {
             before_owned = after.symmetric_difference(&flipped).cloned().collect();
             &before_owned
         };
-        let mut pass = Pass {
-            policy: &self.policy,
-            cap,
-            changed: BTreeSet::new(),
-            refold: BTreeSet::new(),
-        };
+        let mut pass = Pass::new(&self.policy, cap);
         for (&p, fresh) in &touched {
             let Some(rs) = table.get(p) else { continue };
             let is_fresh = |r: &UnitResult| fresh.contains(&judged_key(r));
