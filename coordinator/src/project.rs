@@ -43,6 +43,20 @@ pub enum ProjectCmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Grant work: sign exponents A-B with the project key into FILE, which
+    /// anyone may then submit to any peer (`worker submit --range A-B
+    /// --grant FILE`); a project-mode peer creates units only under a grant.
+    Grant {
+        /// Exponents to grant, inclusive: A-B or a single P.
+        #[arg(long)]
+        range: mersenne_worker::grid_cli::Range,
+        /// The project directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Where to write the grant (120 bytes).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Revoke a volunteer: a newer signed revocation list in
     /// DIR/revocations; put it in the coordinator's --data (a running
     /// coordinator takes it up within a second) and peers gossip it.
@@ -133,6 +147,20 @@ pub fn run(cmd: ProjectCmd) -> anyhow::Result<()> {
             std::fs::write(&out, cert.to_bytes()).with_context(|| out.display().to_string())?;
             println!(
                 "admitted {peer_id} for {days} days: copy {} to the volunteer's DATA/{CERT_FILE}",
+                out.display()
+            );
+        }
+        ProjectCmd::Grant { range, dir, out } => {
+            // A grant no peer would take is refused here, before signing.
+            mersenne_common::work::check_submission(range.from, range.to)?;
+            let g = grant(&dir, range.from, range.to)?;
+            std::fs::write(&out, g.to_bytes()).with_context(|| out.display().to_string())?;
+            println!(
+                "granted {}-{}: submit it with `worker submit --range {}-{} --grant {}`",
+                range.from,
+                range.to,
+                range.from,
+                range.to,
                 out.display()
             );
         }

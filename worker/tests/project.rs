@@ -1,7 +1,9 @@
 //! Project mode over real sockets: a coordinator holding the project key
 //! and three admitted volunteers crunch a range to identical tables; a
 //! stranger with no certificate and a revoked volunteer are refused by
-//! every member and appear in no table and no ring.
+//! every member and appear in no table and no ring. More work then enters
+//! under a grant the operator signed (`coordinator grant`), submitted with
+//! `worker submit --grant`; a forged grant is refused.
 
 mod common;
 
@@ -120,6 +122,81 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
         }
         assert!(table(&p.addr).is_some());
     }
+    // More work enters under a grant the operator signs offline
+    // (`coordinator grant`), submitted by anyone with `worker submit
+    // --grant`: here from a client with no certificate.
+    let grant_file = dir.join("work.grant");
+    let said = coordinator(&[
+        "grant",
+        "--range",
+        "401-600",
+        "--dir",
+        project.to_str().unwrap(),
+        "--out",
+        grant_file.to_str().unwrap(),
+    ]);
+    assert!(said.contains("granted 401-600"), "{said}");
+    let grant = std::fs::read(&grant_file).unwrap();
+    // A grant with one bit of its signature flipped is refused by the
+    // peer, and creates nothing.
+    let mut forged = grant.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    let forged = mersenne_common::grant::WorkGrant::from_bytes(&forged).unwrap();
+    match refusal(
+        &members[1].addr,
+        Request::Submit {
+            from: 401,
+            to: 600,
+            grant: Some(forged),
+        },
+    ) {
+        Err(e) => assert!(e.contains("signature does not verify"), "{e}"),
+        Ok(other) => panic!("a forged grant gave {other:?}"),
+    }
+    // The client refuses a grant that does not cover the range it is
+    // asked to submit, before sending anything.
+    let out = worker_cli(&[
+        "submit",
+        "--range",
+        "401-700",
+        "--grant",
+        grant_file.to_str().unwrap(),
+        "--peer",
+        &members[1].addr,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the grant covers 401-600, not 401-700"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = worker_cli(&[
+        "submit",
+        "--range",
+        "401-600",
+        "--grant",
+        grant_file.to_str().unwrap(),
+        "--peer",
+        &members[1].addr,
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let granted = mersenne_common::primes::primes_in(401, 600).len();
+    assert!(said.contains(&format!("{granted} units created")), "{said}");
+    let units = mersenne_common::primes::primes_in(from, 600).len();
+    wait_for(
+        "the granted units crunched",
+        Duration::from_secs(120),
+        || {
+            all.iter()
+                .all(|p| table(&p.addr).is_some_and(|t| exponents(&t).len() == units))
+        },
+    );
+    check_table(&table(&members[2].addr).unwrap(), from, 600);
     drop(revoked);
     drop(stranger);
     drop(all);
@@ -141,6 +218,14 @@ fn refusal(addr: &str, req: Request) -> Result<Response, String> {
                 .map_err(|_| "no answer in 10 s".to_string())?
                 .map_err(|e| e.to_string())
         })
+}
+
+/// Runs `worker args` to completion, bounded at 30 s.
+fn worker_cli(args: &[&str]) -> std::process::Output {
+    run_bounded(
+        std::process::Command::new(worker_exe()).args(args),
+        Duration::from_secs(30),
+    )
 }
 
 /// Unit records a peer holds.

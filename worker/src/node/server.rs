@@ -50,7 +50,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
             Ok(Frame::Request(req)) if !may_request(standing, &req) => {
                 refuse(&s, &peer, "a request a non-member may not make");
                 reply.send(encode(&Frame::Response(Response::Error(
-                    "not a member of this project (or, for submissions: not the project key)"
+                    "not a member of this project (or, for submissions: no grant from the project key)"
                         .into(),
                 ))));
             }
@@ -105,11 +105,16 @@ fn may_ring(standing: Standing) -> bool {
 }
 
 /// Whether a sender of this standing may make `req`. In project mode,
-/// work enters only from the project key (`coordinator`'s own seeding
-/// happens inside it), grid requests come from members, and anyone may
-/// read (status and result tables) and pause or resume.
+/// work enters only under the project key's authority: from the project
+/// key itself (`coordinator`'s own seeding happens inside it), or as a
+/// submission carrying a grant, from anyone (`coordinator grant`, then
+/// `worker submit --grant`; the grid node verifies that the grant is the
+/// project's and covers the range before anything is sieved). Grid
+/// requests come from members, and anyone may read (status and result
+/// tables) and pause or resume.
 fn may_request(standing: Standing, req: &Request) -> bool {
     match req {
+        Request::Submit { grant: Some(_), .. } => true,
         Request::Submit { .. } | Request::Assign { .. } => {
             matches!(standing, Standing::Open | Standing::ProjectKey)
         }
