@@ -1,5 +1,6 @@
 //! The timeline of a run: grow the grid, submit the range, apply the
-//! scenario's fault, run until every table converged, and report.
+//! scenario's fault, run until every table converged, and report; then,
+//! with a settle phase, run on with no fault and count again.
 
 use rand::Rng;
 
