@@ -151,7 +151,8 @@ struct Cli {
     /// After the run ends, run on this many seconds with no fault and count
     /// the copies held and the losses again (the settled_* figures; 0: no
     /// settle phase). Copies a fault left where nobody needs them drain
-    /// over a minute or so (88 s after a 60 s partition of 30 peers).
+    /// within tens of seconds (about 30 s after a 60 s partition of 30
+    /// peers).
     #[arg(long, default_value_t = 120)]
     settle_secs: u64,
     /// Schedule double checks (implied by --liars).
