@@ -41,7 +41,8 @@ enum ScenarioArg {
 }
 
 const FIGURES: &str = "\
-Figures (the JSON object on the last line with --json), over the live peers at the end:
+Figures (the JSON object on the last line with --json), over the live peers at the end of
+the run (every table complete and identical, one ring):
   rings_after_heal        cycles of first-successor pointers among ring members
   periods_to_one_ring     periods from the last heal (end of cut or pause, the mass failure,
                           the end of churn) until one ring with every first successor right
@@ -65,6 +66,16 @@ Figures (the JSON object on the last line with --json), over the live peers at t
                           time of every finished crunch, duplicates included, / core time)
   records_held_mean/max   unit records each live member holds (owned and replicas), against
                           records_held_ideal = (r + 1) x units / members
+  records_held_owned/replica/other  that mean split by the holder's place to each record's
+                          true owner: the owner, one of its r successors, or neither (a copy
+                          nobody needs the holder to keep)
+Then the grid runs on --settle-secs T (default 120) with no fault, and counts again:
+  settled_records_held_*  the copies held counted again (mean, max, ideal, owned, replica,
+                          other)
+  settled_seconds_to_no_other  seconds into the settle phase from which no member held an
+                          \"other\" copy (checked once a period; null: some still were at its end)
+  settled_records_lost, settled_acked_writes_lost, settled_results_lost, settled_rings,
+  settled_zombies         the losses and the ring counted again at its end
   messages_per_unit       ring messages, peer calls and answers from the submission on / units
   messages_by_kind        those messages by kind (ring:<Body>, call:<request>, answer:<answer>)
   results_shipped_per_unit  unit results carried by gossip and anti-entropy calls and answers
@@ -137,6 +148,13 @@ struct Cli {
     /// Stop this many simulated seconds after the submission at the latest.
     #[arg(long, default_value_t = 3600)]
     limit_secs: u64,
+    /// After the run ends, run on this many seconds with no fault and count
+    /// the copies held and the losses again (the settled_* figures; 0: no
+    /// settle phase). Copies a fault left where nobody needs them drain
+    /// within tens of seconds (about 30 s after a 60 s partition of 30
+    /// peers).
+    #[arg(long, default_value_t = 120)]
+    settle_secs: u64,
     /// Schedule double checks (implied by --liars).
     #[arg(long)]
     checks: bool,
@@ -233,6 +251,7 @@ fn configure(cli: &Cli) -> Result<(GridSimConfig, GridScenario)> {
     cfg.loss = cli.loss;
     cfg.fault_at_ms = cli.fault_at_secs * 1000;
     cfg.limit_ms = cli.limit_secs * 1000;
+    cfg.settle_ms = cli.settle_secs * 1000;
     if let Some(f) = cli.liars
         && !(0.0..=1.0).contains(&f)
     {
@@ -314,6 +333,37 @@ fn json(r: &GridReport, scenario: GridScenario, wall: f64) -> serde_json::Value 
         "sim_seconds": r.sim_seconds,
         "wall_seconds": wall,
     });
+    if let Some(s) = &r.settled {
+        for (k, x) in [
+            ("settled_seconds", serde_json::json!(s.seconds)),
+            ("settled_records_held_mean", s.records_held_mean.into()),
+            ("settled_records_held_max", s.records_held_max.into()),
+            ("settled_records_held_ideal", s.records_held_ideal.into()),
+            (
+                "settled_records_held_owned",
+                s.records_held_by_role.owned.into(),
+            ),
+            (
+                "settled_records_held_replica",
+                s.records_held_by_role.replica.into(),
+            ),
+            (
+                "settled_records_held_other",
+                s.records_held_by_role.other.into(),
+            ),
+            (
+                "settled_seconds_to_no_other",
+                serde_json::json!(s.seconds_to_no_other),
+            ),
+            ("settled_records_lost", s.records_lost.into()),
+            ("settled_acked_writes_lost", s.acked_writes_lost.into()),
+            ("settled_results_lost", s.results_lost.into()),
+            ("settled_rings", s.rings.into()),
+            ("settled_zombies", s.zombies.into()),
+        ] {
+            v[k] = x;
+        }
+    }
     if let Some(t) = &r.trust {
         for (k, x) in [
             ("liars", serde_json::json!(t.liars)),
@@ -392,6 +442,24 @@ fn print_summary(r: &GridReport, cfg: &GridSimConfig, scenario: GridScenario, wa
         r.busy_fraction,
         r.messages_per_unit
     );
+    if let Some(st) = &r.settled {
+        println!(
+            "after {:.0} s more with no fault: records held per member: mean {:.1}, max {} (ideal {:.1}); owned {:.1}, replica {:.1}, other {:.1}; no other copy from {}; {} records, {} acknowledged results, {} results lost; {} rings, {} zombies",
+            st.seconds,
+            st.records_held_mean,
+            st.records_held_max,
+            st.records_held_ideal,
+            st.records_held_by_role.owned,
+            st.records_held_by_role.replica,
+            st.records_held_by_role.other,
+            secs(st.seconds_to_no_other),
+            st.records_lost,
+            st.acked_writes_lost,
+            st.results_lost,
+            st.rings,
+            st.zombies
+        );
+    }
     if let Some(t) = &r.trust {
         println!(
             "trust: {} liars ({} quarantined, {} honest peers quarantined); {} of {} units verified, {} wrong verified rows; waiting {:?}",
@@ -468,6 +536,13 @@ mod tests {
         assert_eq!(r.acked_writes_lost, 0, "{r:?}");
         assert_eq!(r.results_lost, 0, "{r:?}");
         assert!(r.tables_converged, "{r:?}");
+        // Releasing the copies nobody needs, after the run, loses none.
+        let s = r.settled.as_ref().expect("gridsim settles by default");
+        assert_eq!(
+            (s.records_lost, s.acked_writes_lost, s.results_lost),
+            (0, 0, 0),
+            "{s:?}"
+        );
     }
 
     /// Before churn kept a floor of live peers, its random walk of crashes

@@ -268,7 +268,7 @@ impl<A: Address> RingNode<A> {
             .take(SWEEP_CHUNK)
             .map(|r| r.key)
             .collect();
-        for key in chunk {
+        for &key in &chunk {
             next = key;
             if !self.needed(key, now)
                 && let Some(r) = self.records.get(&key)
@@ -283,10 +283,19 @@ impl<A: Address> RingNode<A> {
         // One destination per step: the next hop towards the first orphan's
         // owner, with every orphan that goes the same way.
         let hop = self.hop_towards(first);
-        let batch: Vec<Record> = orphans
+        let (batch, left): (Vec<Record>, Vec<Record>) = orphans
             .into_iter()
-            .filter(|r| self.hop_towards(r.key).id == hop.id)
-            .collect();
+            .partition(|r| self.hop_towards(r.key).id == hop.id);
+        // The next step starts at the first orphan that goes another way,
+        // not a whole pass over our records later: after churn most of a
+        // chunk can be orphans bound for several hops.
+        if let Some(i) = left
+            .first()
+            .and_then(|r| chunk.iter().position(|&k| k == r.key))
+            .filter(|&i| i > 0)
+        {
+            self.sweep_cursor = chunk[i - 1];
+        }
         self.hand_over_ttl(hop, batch, unify::FORWARD_TTL, 1, true, now);
     }
 

@@ -56,6 +56,11 @@
 //!   member holds (owned and replicas), against `records_held_ideal`,
 //!   (r + 1) · units / members: replicas nobody needs any more show as the
 //!   difference.
+//! - `settled` (with [`GridSimConfig::settle_ms`]): the grid runs on that
+//!   long with no fault after the counts above, and the copies held and
+//!   the losses are counted again: churn leaves copies at nodes that are
+//!   neither a key's owner nor among its r successors, which their sweeps
+//!   release only over the following periods.
 //! - `messages_per_unit`: ring messages, peer calls and their answers sent
 //!   from the submission to the end, ÷ units; `traffic` splits them by
 //!   kind and counts the unit results the calls and answers carried.
@@ -149,6 +154,12 @@ pub struct GridSimConfig {
     /// Double checks and liars (`None`: no checks, every unit crunched
     /// once, as the fault scenarios measure the ring).
     pub trust: Option<TrustSim>,
+    /// After the run ends (tables converged, one ring), run on this long
+    /// with no fault and count again, ms (0: no settle phase). Copies that
+    /// churn left where nobody needs them are released by each node's
+    /// sweep, a few per period, so they drain only in a grid that keeps
+    /// running: [`GridReport::settled`].
+    pub settle_ms: u64,
 }
 
 impl GridSimConfig {
@@ -180,6 +191,7 @@ impl GridSimConfig {
             fault_at_ms: 10_000,
             limit_ms: 3_600_000,
             trust: None,
+            settle_ms: 0,
         }
     }
 }
@@ -262,4 +274,38 @@ pub struct GridReport {
     pub records_held_by_role: HeldBreakdown,
     /// Verification figures, when the run had [`TrustSim`].
     pub trust: Option<TrustReport>,
+    /// The copies and losses again after [`GridSimConfig::settle_ms`] more
+    /// with no fault (`None` without a settle phase).
+    pub settled: Option<Settled>,
+}
+
+/// What a grid that ran on after the run's end holds: the copies, split as
+/// in [`GridReport::records_held_by_role`], and the losses counted again,
+/// since releasing copies must never lose one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settled {
+    /// Seconds run on after the run's end.
+    pub seconds: f64,
+    /// Unit records held per live member, mean.
+    pub records_held_mean: f64,
+    /// The largest of those.
+    pub records_held_max: usize,
+    /// (r + 1) · units / members, for the members then.
+    pub records_held_ideal: f64,
+    /// The mean split by the holder's place to each record's owner.
+    pub records_held_by_role: HeldBreakdown,
+    /// Seconds into the settle phase after which no live member held an
+    /// "other" copy (checked once a period; 0 if none was held at its
+    /// start, `None` if some still were at its end).
+    pub seconds_to_no_other: Option<f64>,
+    /// `records_lost` counted at the end of the settle phase.
+    pub records_lost: usize,
+    /// `acked_writes_lost` counted then.
+    pub acked_writes_lost: usize,
+    /// `results_lost` counted then.
+    pub results_lost: usize,
+    /// Rings among live members then.
+    pub rings: usize,
+    /// Live peers outside the ring then.
+    pub zombies: usize,
 }

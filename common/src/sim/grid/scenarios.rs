@@ -1,5 +1,6 @@
 //! The timeline of a run: grow the grid, submit the range, apply the
-//! scenario's fault, run until every table converged, and report.
+//! scenario's fault, run until every table converged, and report; then,
+//! with a settle phase, run on with no fault and count again.
 
 use rand::Rng;
 
@@ -7,7 +8,7 @@ use crate::grid::{Input, ReqId};
 use crate::primes::primes_in;
 
 use super::peer::{Act, World};
-use super::{GridReport, GridScenario, GridSimConfig};
+use super::{GridReport, GridScenario, GridSimConfig, Settled};
 
 /// Periods after the last heal within which the ring must become one.
 const HEAL_LIMIT: u64 = 120;
@@ -203,14 +204,61 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
         w.run_periods(1);
         w.drop_stranded_joiners();
     }
-    report(
+    let mut r = report(
         &w,
         &units,
         submit_at,
         converged_at,
         periods_to_one_ring,
         nodes,
-    )
+    );
+    if w.cfg.settle_ms > 0 {
+        r.settled = Some(settle(&mut w, &units));
+    }
+    r
+}
+
+/// Runs on for `settle_ms` with no fault, then counts the copies and the
+/// losses again.
+fn settle(w: &mut World, units: &[u64]) -> Settled {
+    let r = w.cfg.ring.successors;
+    let start = w.now;
+    let end = start + w.cfg.settle_ms;
+    let others = |w: &World| w.members().held_breakdown(w, r).other;
+    let mut no_other_at = (others(w) == 0.0).then_some(start);
+    while w.now < end {
+        let step = w.period().min(end - w.now);
+        w.run_until(w.now + step);
+        w.rows.collect();
+        w.note_arrivals();
+        w.drop_stranded_joiners();
+        // The last time it reached none: a copy that comes back (a sweep
+        // hands records on through a node that keeps one) counts again.
+        match (others(w) == 0.0, no_other_at) {
+            (true, None) => no_other_at = Some(w.now),
+            (false, Some(_)) => no_other_at = None,
+            _ => {}
+        }
+    }
+    let members = w.members();
+    let held: Vec<usize> = members
+        .ids()
+        .map(|i| w.slots[i as usize].g.ring().records().count())
+        .collect();
+    let n_members = held.len().max(1) as f64;
+    Settled {
+        seconds: (w.now - start) as f64 / 1000.0,
+        records_held_mean: held.iter().sum::<usize>() as f64 / n_members,
+        records_held_max: held.iter().copied().max().unwrap_or(0),
+        records_held_ideal: (r + 1) as f64 * units.len() as f64 / n_members,
+        records_held_by_role: members.held_breakdown(w, r),
+        seconds_to_no_other: no_other_at.map(|t| (t - start) as f64 / 1000.0),
+        records_lost: w.records_lost(units, &members),
+        acked_writes_lost: w.acked_writes_lost(&members),
+        results_lost: w.results_lost().1,
+        rings: w.rings(&members),
+        zombies: w.zombies(),
+    }
 }
 
 fn report(
@@ -277,5 +325,6 @@ fn report(
             .cfg
             .trust
             .map(|_| super::liars::trust_report(w, units, ideal)),
+        settled: None,
     }
 }
