@@ -23,6 +23,7 @@
 //! Time is the monotonic clock since the shell started, for the ring, and
 //! the wall clock for leases; `common` never reads a clock.
 
+mod addr;
 mod assign;
 mod config;
 mod crunch;
@@ -58,7 +59,7 @@ use mersenne_common::work::UnitResult;
 
 use crate::db::ResultDb;
 use crate::net::swarm::{SwarmHandle, SwarmOptions, multiaddr_of};
-use crate::net::{Client, NetError, NodeAddr, NodeStatus, PeerAddr, RingOutbox};
+use crate::net::{Client, NodeAddr, NodeStatus, RingOutbox};
 
 pub use config::{NodeConfig, StartError};
 pub use leaf::run as run_leaf;
@@ -150,6 +151,23 @@ fn ckpt_dir(data: &std::path::Path) -> PathBuf {
     data.join("checkpoints")
 }
 
+/// The units with a checkpoint in `ckpts`, to resume.
+fn checkpoints_to_resume(ckpts: &std::path::Path) -> std::io::Result<BTreeSet<u64>> {
+    let mut resume = BTreeSet::new();
+    for e in std::fs::read_dir(ckpts)? {
+        let name = e?.file_name().to_string_lossy().to_string();
+        // A crash between the backup's rename and the new file's leaves
+        // only `P.ckpt.bak`; `ckptfile` falls back to it.
+        let stem = name
+            .strip_suffix(".ckpt")
+            .or_else(|| name.strip_suffix(".ckpt.bak"));
+        if let Some(p) = stem.and_then(|s| s.parse().ok()) {
+            resume.insert(p);
+        }
+    }
+    Ok(resume)
+}
+
 /// Starts a node: binds, loads the result table and the records on disk,
 /// starts the state machine (joining through `cfg.join` in the
 /// background), spawns its tasks.
@@ -167,7 +185,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let id = Id(identity.ring_id());
     let limiter = Arc::new(limits::Limiter::new(cfg.limits.clone()));
     let (inbound_tx, inbound) = mpsc::channel(1024);
-    let listen = listen_addr(&cfg.listen, &identity).await?;
+    let listen = addr::listen_addr(&cfg.listen, &identity).await?;
     let counters = Counters::default();
     let membership = match &cfg.project {
         Some(p) => {
@@ -206,7 +224,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let addr = cfg.advertise.clone().unwrap_or_else(|| bound.to_string());
     let me_addr = NodeAddr::try_from(addr.as_str())?;
     let join = match cfg.join.as_deref() {
-        Some(j) => Some(join_addr(&swarm, j).await?),
+        Some(j) => Some(addr::join_addr(&swarm, j).await?),
         None => None,
     };
     if !persisted.is_empty() {
@@ -217,18 +235,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     }
     let ckpts = ckpt_dir(&cfg.data);
     std::fs::create_dir_all(&ckpts)?;
-    let mut resume = BTreeSet::new();
-    for e in std::fs::read_dir(&ckpts)? {
-        let name = e?.file_name().to_string_lossy().to_string();
-        // A crash between the backup's rename and the new file's leaves
-        // only `P.ckpt.bak`; `ckptfile` falls back to it.
-        let stem = name
-            .strip_suffix(".ckpt")
-            .or_else(|| name.strip_suffix(".ckpt.bak"));
-        if let Some(p) = stem.and_then(|s| s.parse().ok()) {
-            resume.insert(p);
-        }
-    }
+    let resume = checkpoints_to_resume(&ckpts)?;
     if !resume.is_empty() {
         info!(units = ?resume, "found checkpoints to resume");
     }
@@ -342,54 +349,6 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         persist,
         tasks,
     })
-}
-
-/// The socket address `--listen` names (`host:port`, or a multiaddr whose
-/// `/p2p/…`, if any, must be this peer's own).
-async fn listen_addr(
-    listen: &str,
-    identity: &crate::identity::Identity,
-) -> Result<SocketAddr, StartError> {
-    let bad = |source: std::io::Error| StartError::Listen {
-        addr: listen.to_string(),
-        source,
-    };
-    let pa = PeerAddr::parse(listen).map_err(|e| bad(std::io::Error::other(e.to_string())))?;
-    if let Some(p) = pa.peer
-        && p != identity.keypair().public().to_peer_id()
-    {
-        return Err(bad(std::io::Error::other(format!(
-            "{p} is not this peer's id {}",
-            identity.peer_id()
-        ))));
-    }
-    tokio::net::lookup_host(pa.host_port.as_str())
-        .await
-        .map_err(bad)?
-        .next()
-        .ok_or_else(|| bad(std::io::Error::other("the host has no address")))
-}
-
-/// The ring address of `--join` (`host:port`, or a multiaddr). With a
-/// `/p2p/…` the key is required from then on, and a peer at that address
-/// with another key is refused at once, by name.
-async fn join_addr(swarm: &SwarmHandle, join: &str) -> Result<NodeAddr, StartError> {
-    let pa = PeerAddr::parse(join)?;
-    if let Some(peer) = pa.peer {
-        swarm.pin(&pa.host_port, peer);
-        let probe = crate::net::Request::Status;
-        match Client::on(swarm.clone())
-            .request(join, probe, crate::net::REQUEST_TIMEOUT)
-            .await
-        {
-            Err(e @ NetError::WrongPeer { .. }) => return Err(e.into()),
-            // Unreachable for now: the ring keeps trying, as with a plain
-            // address.
-            Err(e) => tracing::warn!(%join, %e, "the peer to join did not answer yet"),
-            Ok(_) => {}
-        }
-    }
-    Ok(NodeAddr::try_from(pa.host_port.as_str())?)
 }
 
 /// The crunch threads' start handler: the lowest priority, unless the
