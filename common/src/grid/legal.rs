@@ -18,7 +18,9 @@
 //!   take ([`MAX_LEASE_MS`], one hour, or this peer's own if longer);
 //! * in project mode, it carries a grant signed by the project key that
 //!   covers its exponent ([`crate::grant`]): work enters the grid only
-//!   from the project;
+//!   from the project; and every result in it carries its cruncher's
+//!   membership certificate, current and not revoked
+//!   ([`super::legal_member`]): results enter the grid only from members;
 //! * its state is one the state machine reaches (done exactly when it has
 //!   results; claimed only with a claimant);
 //! * as a compare-and-set it does not hand a live lease to someone else,
@@ -48,6 +50,7 @@ use crate::work::{LimitError, UnitRecord, UnitResult, UnitState, unit_key};
 
 use super::Now;
 use super::codec::WireUnit;
+use super::legal_member::{Judged, MemberCheck, MemberFault};
 use super::node::GridNode;
 use super::squat::{MAX_LIVE_LEASES, new_claims};
 
@@ -157,6 +160,18 @@ pub enum Refusal {
         /// What is wrong with its grant.
         why: GrantError,
     },
+    /// Project mode: a result whose cruncher the project does not admit
+    /// (no certificate, or one that does not admit the result's key when
+    /// the result is judged: see [`super::legal_member`]).
+    #[error("a result for M{exponent} by {by}: {why}")]
+    NotMember {
+        /// The exponent.
+        exponent: u64,
+        /// Its `computed_by`, cut short.
+        by: String,
+        /// What is wrong.
+        why: MemberFault,
+    },
     /// A lease not signed as its claimant, its releaser or the step needs.
     #[error("M{exponent}'s {kind} lease: {why}")]
     Claim {
@@ -236,7 +251,7 @@ pub struct Refusals {
 
 /// How a record arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Write {
+pub(super) enum Write {
     /// A compare-and-set: one step from the copy held.
     Step,
     /// A copy from another peer (replica, hand-over, merge, answer), joined
@@ -264,7 +279,7 @@ pub fn check_result(r: &UnitResult, known: impl Fn(&UnitResult) -> bool) -> Resu
 /// says whether a result was checked before (it is in the held copy or the
 /// table), so that a record seen again costs no signature check.
 #[allow(clippy::too_many_arguments)]
-fn check_record(
+pub(super) fn check_record(
     key: Id,
     value: &[u8],
     version: u64,
@@ -273,6 +288,7 @@ fn check_record(
     now_ms: u64,
     lease_ms: u64,
     grants: Option<GrantCheck<'_>>,
+    mut members: Option<MemberCheck<'_>>,
     known: impl Fn(&UnitResult) -> bool,
 ) -> Result<(), Refusal> {
     if version > MAX_VERSION {
@@ -353,8 +369,19 @@ fn check_record(
         })?;
     }
     let known = |r: &UnitResult| held.is_some_and(|h| h.results.contains(r)) || known(r);
+    let when = match write {
+        Write::Step => Judged::Written(now_ms),
+        Write::Copy => Judged::Finished,
+    };
     for r in &rec.results {
-        check_result(r, known)?;
+        check_result(r, &known)?;
+        // A result held or in the table was judged when it came, and
+        // stays (see `legal_member` on revocation).
+        if let Some(m) = &mut members
+            && !known(r)
+        {
+            m.check(r, when)?;
+        }
     }
     Ok(())
 }
@@ -413,7 +440,7 @@ fn check_lease(
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, marked.
-fn cut(text: &str, max: usize) -> String {
+pub(super) fn cut(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
@@ -448,7 +475,16 @@ impl<A: Address> GridNode<A> {
     pub(super) fn admit_result(&mut self, r: &UnitResult) -> bool {
         let table = &self.results;
         let known = |r: &UnitResult| table.get(r.exponent).is_some_and(|rs| rs.contains(r));
-        match check_result(r, known) {
+        let members = MemberCheck::of(
+            self.cfg.project.as_ref(),
+            self.revocations.as_ref(),
+            &mut self.verified_certs,
+        );
+        let checked = check_result(r, known).and_then(|()| match members {
+            Some(mut m) if !known(r) => m.check(r, Judged::Finished),
+            _ => Ok(()),
+        });
+        match checked {
             Ok(()) => true,
             Err(e) => {
                 self.refusals.results += 1;
@@ -484,6 +520,11 @@ impl<A: Address> GridNode<A> {
             now.wall_ms,
             self.cfg.lease_ms,
             grants,
+            MemberCheck::of(
+                self.cfg.project.as_ref(),
+                self.revocations.as_ref(),
+                &mut self.verified_certs,
+            ),
             known,
         ) {
             Ok(()) => match self.squatting(r, held.as_ref(), write, now) {

@@ -46,6 +46,7 @@ fn create(
             project: &project,
             verified,
         }),
+        None,
         |_| false,
     )
 }
@@ -101,6 +102,7 @@ fn open_mode_takes_records_with_or_without_a_grant() {
             Write::Step,
             NOW,
             LEASE,
+            None,
             None,
             |_| false,
         );

@@ -31,6 +31,7 @@ fn result(p: u64, status: Status, res64: u64) -> UnitResult {
         fft_length: 256,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn copy(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
         NOW,
         LEASE,
         None,
+        None,
         |_| false,
     )
 }
@@ -83,6 +85,7 @@ fn step(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
         Write::Step,
         NOW,
         LEASE,
+        None,
         None,
         |_| false,
     )
@@ -119,6 +122,7 @@ fn the_grid_s_own_steps_are_legal() {
             NOW + LEASE,
             LEASE,
             None,
+            None,
             |_| false
         )
         .is_ok()
@@ -138,6 +142,7 @@ fn garbage_and_squatting_are_refused() {
             NOW,
             LEASE,
             None,
+            None,
             |_| false
         ),
         Err(Refusal::Garbage)
@@ -153,6 +158,7 @@ fn garbage_and_squatting_are_refused() {
             Write::Step,
             NOW,
             LEASE,
+            None,
             None,
             |_| false
         ),
@@ -473,6 +479,7 @@ fn step_at(incoming: &UnitRecord, held: &UnitRecord, now: u64) -> Result<(), Ref
         Write::Step,
         now,
         LEASE,
+        None,
         None,
         |_| false,
     )

@@ -33,7 +33,12 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// 7: leaf workers (`worker --no-listen`): `LeafPoll`, `LeafResults` and
 /// their answers; a gateway offers the leases it would write in a leaf's
 /// name and writes only those the leaf signed.
-pub const PROTOCOL_VERSION: u32 = 8;
+/// 8: project mode: frames in membership envelopes; unit records carry
+/// the project's work grant.
+/// 9: in project mode each result carries its cruncher's membership
+/// certificate (`WireResult::certificate`), and results without a current,
+/// unrevoked one are refused.
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to
