@@ -8,6 +8,8 @@ use ed25519_dalek::SigningKey;
 use super::*;
 use crate::grant::WorkGrant;
 use crate::grid::{GridConfig, Input, Output, ReqId};
+use crate::grid::{GridNode, Now};
+use crate::ring::{Body, Message, Record, StoreOp};
 use crate::ring::{Config as RingConfig, Peer, Time};
 use crate::work::lease::Signer;
 use crate::work::signature::key_from_label;

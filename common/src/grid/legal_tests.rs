@@ -4,7 +4,9 @@ use ed25519_dalek::SigningKey;
 
 use super::*;
 use crate::grid::{GridConfig, Input};
+use crate::grid::{GridNode, Now};
 use crate::ll::Status;
+use crate::ring::{Body, Message, Record, StoreOp};
 use crate::ring::{Config as RingConfig, Peer, Time};
 use crate::work::lease::{Signer, sign_leases};
 use crate::work::signature::{key_from_label, sign, sign_key_peer_id};

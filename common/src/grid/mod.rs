@@ -43,6 +43,7 @@ mod legal_member;
 pub mod merge;
 mod node;
 mod pause;
+mod screen;
 pub mod squat;
 mod submit;
 mod work;
