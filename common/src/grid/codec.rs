@@ -74,7 +74,7 @@ impl From<&UnitResult> for WireResult {
             fft_length: r.fft_length,
             errors: r.errors,
             signature: r.signature,
-            certificate: r.certificate,
+            certificate: r.certificate.as_deref().copied(),
         }
     }
 }
@@ -96,7 +96,7 @@ impl From<WireResult> for UnitResult {
             fft_length: r.fft_length,
             errors: r.errors,
             signature: r.signature,
-            certificate: r.certificate,
+            certificate: r.certificate.map(Box::new),
         }
     }
 }

@@ -365,7 +365,7 @@ pub(super) fn check_record(
         Write::Copy => Judged::Finished,
     };
     for r in &rec.results {
-        check_result(r, &known)?;
+        check_result(r, |r| known(r))?;
         // A result held or in the table was judged when it came, and
         // stays (see `legal_member` on revocation).
         if let Some(m) = &mut members

@@ -119,9 +119,9 @@ impl<'a> MemberCheck<'a> {
                 by: cut(&r.computed_by, 64),
                 why: SignatureError::Unsigned,
             })?;
-        let cert = r
+        let cert: &Certificate = r
             .certificate
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| refuse(MemberFault::Missing))?;
         let at = match when {
             Judged::Written(now_ms) => now_ms,

@@ -57,7 +57,7 @@ fn result(label: &str, certificate: Option<Certificate>, finished_ms: u64) -> Un
         certificate: None,
     };
     UnitResult {
-        certificate,
+        certificate: certificate.map(Box::new),
         ..sign(r, &key_from_label(label))
     }
 }
@@ -286,7 +286,7 @@ fn open_mode_takes_results_with_or_without_a_certificate() {
 fn open_mode_sends_no_certificate_byte() {
     let r = result("alice", None, NOW);
     let with = UnitResult {
-        certificate: Some(cert("alice")),
+        certificate: Some(Box::new(cert("alice"))),
         ..r.clone()
     };
     let bare = rmp_serde::to_vec(&crate::grid::WireResult::from(&r)).unwrap();

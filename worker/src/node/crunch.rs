@@ -97,7 +97,7 @@ impl CrunchPool {
             // double checks catch them under its own peer id.
             if let Crunched::Done(r) = outcome {
                 let mut r = identity.sign_result(r);
-                r.certificate = certificate;
+                r.certificate = certificate.map(Box::new);
                 outcome = Crunched::Done(r);
             }
             progress.remove(p);
