@@ -234,7 +234,8 @@ impl GrantCheck<'_> {
 /// Counters of what was refused, for status and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Refusals {
-    /// Results refused (unsigned, forged, outside the limits).
+    /// Results refused (unsigned, forged, outside the limits, or in project
+    /// mode not a current member's).
     pub results: u64,
     /// Record writes refused.
     pub records: u64,

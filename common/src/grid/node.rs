@@ -123,7 +123,8 @@ pub struct GridStatus {
     pub restoring: usize,
     /// Held done units that want a double check (owned or replicas).
     pub checks_wanted: usize,
-    /// Results refused: unsigned, forged or outside the limits.
+    /// Results refused: unsigned, forged, outside the limits, or in project
+    /// mode not a current member's.
     pub refused_results: u64,
     /// Unit-record writes refused as illegal steps.
     pub refused_records: u64,
