@@ -388,3 +388,41 @@ fn open_mode_gossip_takes_results_without_certificates_and_ignores_lists() {
     assert_eq!(push(&mut n, vec![r.clone()]), vec![r]);
     assert_eq!(n.refusals().results, 0);
 }
+
+#[test]
+fn a_member_cannot_write_a_non_member_s_result_into_a_record() {
+    use crate::ring::{Body, Message, StoreOp};
+    let mut n = node(true);
+    let k = Id(unit_key(P));
+    let grant = WorkGrant::sign(&project(), 2, 10_000, NOW);
+    // A member (the transport let its frame through) writes a record done
+    // with a result signed by a stranger's key.
+    let cas = |r: UnitResult| {
+        let rec = UnitRecord::granted(P, Some(grant)).completed(r);
+        Input::Ring(Message {
+            from: Peer {
+                id: Id(node_key("n1")),
+                addr: 1,
+            },
+            body: Body::Store {
+                rid: 7,
+                op: StoreOp::Cas {
+                    key: k,
+                    expected: 0,
+                    value: WireUnit::encode(&rec),
+                },
+            },
+        })
+    };
+    n.step(cas(result("mallory", None, NOW)), now());
+    assert_eq!(n.ring().record(k), None);
+    n.step(cas(result("mallory", Some(cert("alice")), NOW)), now());
+    assert_eq!(n.ring().record(k), None);
+    assert_eq!(n.refusals().records, 2);
+    // The same write with a member's own result is stored.
+    let alice = result("alice", Some(cert("alice")), NOW);
+    n.step(cas(alice.clone()), now());
+    let held = n.ring().record(k).expect("a member's result is stored");
+    assert_eq!(WireUnit::decode(held).unwrap().results, vec![alice]);
+    assert_eq!(n.refusals().records, 2);
+}
