@@ -68,7 +68,7 @@ pub enum MembershipError {
 }
 
 /// A project's statement that `member` may take part until `expires_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Certificate {
     /// The project's ed25519 public key.
     pub project: [u8; 32],
@@ -141,6 +141,43 @@ impl Certificate {
             serial: u64_at(80),
             signature: b[88..].try_into().expect("64 bytes"),
         })
+    }
+}
+
+/// Serialised as [`CERT_LEN`] bytes, so a certificate carried with a result
+/// costs a fixed size and anything else fails to decode.
+impl serde::Serialize for Certificate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.to_bytes())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Certificate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Cert;
+        impl<'de> serde::de::Visitor<'de> for Cert {
+            type Value = Certificate;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{CERT_LEN} bytes: a membership certificate")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Certificate::from_bytes(v).map_err(|_| E::invalid_length(v.len(), &self))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(CERT_LEN);
+                while let Some(b) = seq.next_element::<u8>()? {
+                    if v.len() == CERT_LEN {
+                        return Err(serde::de::Error::invalid_length(CERT_LEN + 1, &self));
+                    }
+                    v.push(b);
+                }
+                self.visit_bytes(&v)
+            }
+        }
+        d.deserialize_bytes(Cert)
     }
 }
 
@@ -259,6 +296,35 @@ pub fn check(
         return Err(MembershipError::WrongMember);
     }
     verify(project, &cert.signed_bytes(), &cert.signature)?;
+    check_current(cert, sender, now_ms, revoked)
+}
+
+/// [`check`] of a certificate whose signature under `project` was verified
+/// before (a peer remembers the certificates it verified, so that each of
+/// a member's results does not cost a signature check): everything but the
+/// signature.
+pub fn check_verified(
+    cert: &Certificate,
+    project: &[u8; 32],
+    sender: &[u8; 32],
+    now_ms: u64,
+    revoked: Option<&Revocations>,
+) -> Result<(), MembershipError> {
+    if &cert.project != project {
+        return Err(MembershipError::WrongProject);
+    }
+    if &cert.member != sender {
+        return Err(MembershipError::WrongMember);
+    }
+    check_current(cert, sender, now_ms, revoked)
+}
+
+fn check_current(
+    cert: &Certificate,
+    sender: &[u8; 32],
+    now_ms: u64,
+    revoked: Option<&Revocations>,
+) -> Result<(), MembershipError> {
     if now_ms < cert.issued_ms {
         return Err(MembershipError::NotYetValid);
     }

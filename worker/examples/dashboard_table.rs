@@ -47,6 +47,7 @@ fn result(p: u64, res64: u64, by: &str, at: u64) -> UnitResult {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     };
     mersenne_common::work::signature::sign(r, &key)
 }

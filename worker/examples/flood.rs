@@ -84,6 +84,7 @@ fn fake(p: u64, by: String) -> WireResult {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 

@@ -137,6 +137,7 @@ mod tests {
             fft_length: 0,
             errors: 0,
             signature: None,
+            certificate: None,
         }
     }
 

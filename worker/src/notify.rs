@@ -187,6 +187,7 @@ mod tests {
             fft_length: 0,
             errors: 0,
             signature: None,
+            certificate: None,
         };
         spawn(
             "on-prime",

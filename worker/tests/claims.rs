@@ -166,6 +166,7 @@ fn result(p: u64, status: Status, res64: u64) -> UnitResult {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 

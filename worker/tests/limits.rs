@@ -426,6 +426,7 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     };
     match ask(
         a,
@@ -463,6 +464,7 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
                 fft_length: 0,
                 errors: 0,
                 signature: None,
+                certificate: None,
             })
             .collect()
     };

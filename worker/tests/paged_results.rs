@@ -56,6 +56,7 @@ fn results_walk_a_table_larger_than_one_frame() {
                         fft_length: 0,
                         errors: 0,
                         signature: None,
+                        certificate: None,
                     };
                     mersenne_common::work::signature::sign(r, &keys[by as usize])
                 };

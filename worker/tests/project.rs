@@ -1,9 +1,10 @@
 //! Project mode over real sockets: a coordinator holding the project key
 //! and three admitted volunteers crunch a range to identical tables; a
 //! stranger with no certificate and a revoked volunteer are refused by
-//! every member and appear in no table and no ring. More work then enters
-//! under a grant the operator signed (`coordinator grant`), submitted with
-//! `worker submit --grant`; a forged grant is refused.
+//! every member and appear in no table and no ring; every result carries
+//! its member's certificate. More work then enters under a grant the
+//! operator signed (`coordinator grant`), submitted with `worker submit
+//! --grant`; a forged grant is refused.
 
 mod common;
 
@@ -82,6 +83,23 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
         t.iter().all(|r| !outsiders.contains(&&r.computed_by)),
         "an outsider's result is in the table"
     );
+    // Every row was crunched by a member and carries its certificate: the
+    // project's, issued to the key that signed the result.
+    let insiders: Vec<&String> = all.iter().map(|p| &p.peer_id).collect();
+    let project_key = mersenne_common::work::signature::public_key_of(&project_id).unwrap();
+    for r in &t {
+        assert!(insiders.contains(&&r.computed_by), "{r:?}");
+        let cert = r
+            .certificate
+            .as_deref()
+            .expect("a member's result carries its certificate");
+        let signer = r.signature.as_ref().expect("signed").public_key;
+        assert_eq!(
+            mersenne_common::membership::check(cert, &project_key, &signer, r.finished_ms, None),
+            Ok(()),
+            "{r:?}"
+        );
+    }
     // No member has an outsider in its ring, and the outsiders hold no
     // unit records.
     let outsider_addrs = [&stranger.addr, &revoked.addr];

@@ -60,6 +60,7 @@ fn result(p: u64, who: &str, shift: u64, res64: u64, t: u64) -> UnitResult {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     };
     crate::work::signature::sign(r, &key(who))
 }

@@ -214,6 +214,7 @@ impl Grid {
             fft_length: 0,
             errors: 0,
             signature: None,
+            certificate: None,
         };
         crate::work::signature::sign(r, &key(s.peer))
     }
@@ -483,6 +484,7 @@ fn result(p: u64, by: &str, shift: u64, status: Status, res64: u64) -> UnitResul
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 

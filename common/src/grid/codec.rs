@@ -50,6 +50,11 @@ pub struct WireResult {
     /// such a result decodes as unsigned and is refused.
     #[serde(default)]
     pub signature: Option<crate::work::ResultSignature>,
+    /// Project mode: the cruncher's membership certificate (a fixed
+    /// [`crate::membership::CERT_LEN`]-byte bin). Last and left out when
+    /// absent, so open mode sends no byte for it; absent before protocol 9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<crate::membership::Certificate>,
 }
 
 impl From<&UnitResult> for WireResult {
@@ -69,6 +74,7 @@ impl From<&UnitResult> for WireResult {
             fft_length: r.fft_length,
             errors: r.errors,
             signature: r.signature,
+            certificate: r.certificate.as_deref().copied(),
         }
     }
 }
@@ -90,6 +96,7 @@ impl From<WireResult> for UnitResult {
             fft_length: r.fft_length,
             errors: r.errors,
             signature: r.signature,
+            certificate: r.certificate.map(Box::new),
         }
     }
 }

@@ -169,6 +169,7 @@ fn results_go_first_and_a_failed_unit_is_given_back_signed() {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     };
     c.crunched(7, Crunched::Done(r.clone()), Time(505));
     c.crunched(11, Crunched::Failed("engine".into()), Time(506));

@@ -18,7 +18,9 @@
 //!   take ([`MAX_LEASE_MS`], one hour, or this peer's own if longer);
 //! * in project mode, it carries a grant signed by the project key that
 //!   covers its exponent ([`crate::grant`]): work enters the grid only
-//!   from the project;
+//!   from the project; and every result in it carries its cruncher's
+//!   membership certificate, current and not revoked
+//!   ([`super::legal_member`]): results enter the grid only from members;
 //! * its state is one the state machine reaches (done exactly when it has
 //!   results; claimed only with a claimant);
 //! * as a compare-and-set it does not hand a live lease to someone else,
@@ -41,15 +43,13 @@
 use std::collections::HashSet;
 
 use crate::grant::{GrantError, WorkGrant};
-use crate::ring::{Address, Body, Id, Message, Record, StoreOp, StoreReply};
+use crate::ring::Id;
 use crate::work::lease::{self, Kind, Lease, LeaseError};
 use crate::work::signature::{self, SignatureError};
 use crate::work::{LimitError, UnitRecord, UnitResult, UnitState, unit_key};
 
-use super::Now;
 use super::codec::WireUnit;
-use super::node::GridNode;
-use super::squat::{MAX_LIVE_LEASES, new_claims};
+use super::legal_member::{Judged, MemberCheck, MemberFault};
 
 /// Highest version a record may carry: one write a millisecond for 8,900
 /// years. A copy near `u64::MAX` would pin the version at saturation.
@@ -63,12 +63,6 @@ pub const MAX_CLAIMS: u32 = 1 << 28;
 /// peer's own `lease_ms`: peers choose their lease (`--lease-secs`), and an
 /// honest peer with a longer one than ours must not see its claims refused.
 pub const MAX_LEASE_MS: u64 = 3_600_000;
-
-/// Refusals noted for the log between two drains; the rest are counted.
-const LOG_MAX: usize = 16;
-
-/// Longest note kept about one refusal.
-const NOTE_MAX: usize = 200;
 
 /// Why a result or record write was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,6 +151,18 @@ pub enum Refusal {
         /// What is wrong with its grant.
         why: GrantError,
     },
+    /// Project mode: a result whose cruncher the project does not admit
+    /// (no certificate, or one that does not admit the result's key when
+    /// the result is judged: see [`super::legal_member`]).
+    #[error("a result for M{exponent} by {by}: {why}")]
+    NotMember {
+        /// The exponent.
+        exponent: u64,
+        /// Its `computed_by`, cut short.
+        by: String,
+        /// What is wrong.
+        why: MemberFault,
+    },
     /// A lease not signed as its claimant, its releaser or the step needs.
     #[error("M{exponent}'s {kind} lease: {why}")]
     Claim {
@@ -228,7 +234,8 @@ impl GrantCheck<'_> {
 /// Counters of what was refused, for status and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Refusals {
-    /// Results refused (unsigned, forged, outside the limits).
+    /// Results refused (unsigned, forged, outside the limits, or in project
+    /// mode not a current member's).
     pub results: u64,
     /// Record writes refused.
     pub records: u64,
@@ -236,7 +243,7 @@ pub struct Refusals {
 
 /// How a record arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Write {
+pub(super) enum Write {
     /// A compare-and-set: one step from the copy held.
     Step,
     /// A copy from another peer (replica, hand-over, merge, answer), joined
@@ -264,7 +271,7 @@ pub fn check_result(r: &UnitResult, known: impl Fn(&UnitResult) -> bool) -> Resu
 /// says whether a result was checked before (it is in the held copy or the
 /// table), so that a record seen again costs no signature check.
 #[allow(clippy::too_many_arguments)]
-fn check_record(
+pub(super) fn check_record(
     key: Id,
     value: &[u8],
     version: u64,
@@ -273,6 +280,7 @@ fn check_record(
     now_ms: u64,
     lease_ms: u64,
     grants: Option<GrantCheck<'_>>,
+    mut members: Option<MemberCheck<'_>>,
     known: impl Fn(&UnitResult) -> bool,
 ) -> Result<(), Refusal> {
     if version > MAX_VERSION {
@@ -353,8 +361,19 @@ fn check_record(
         })?;
     }
     let known = |r: &UnitResult| held.is_some_and(|h| h.results.contains(r)) || known(r);
+    let when = match write {
+        Write::Step => Judged::Written(now_ms),
+        Write::Copy => Judged::Finished,
+    };
     for r in &rec.results {
-        check_result(r, known)?;
+        check_result(r, |r| known(r))?;
+        // A result held or in the table was judged when it came, and
+        // stays (see `legal_member` on revocation).
+        if let Some(m) = &mut members
+            && !known(r)
+        {
+            m.check(r, when)?;
+        }
     }
     Ok(())
 }
@@ -413,7 +432,7 @@ fn check_lease(
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, marked.
-fn cut(text: &str, max: usize) -> String {
+pub(super) fn cut(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
@@ -440,163 +459,6 @@ pub fn without_unsigned(mut rec: UnitRecord) -> (UnitRecord, usize) {
         rec.lease_signature = None;
     }
     (lease::without_unsigned_leases(rec).0, dropped)
-}
-
-impl<A: Address> GridNode<A> {
-    /// Whether a result from outside may enter the table; counts and notes
-    /// a refusal.
-    pub(super) fn admit_result(&mut self, r: &UnitResult) -> bool {
-        let table = &self.results;
-        let known = |r: &UnitResult| table.get(r.exponent).is_some_and(|rs| rs.contains(r));
-        match check_result(r, known) {
-            Ok(()) => true,
-            Err(e) => {
-                self.refusals.results += 1;
-                self.note_refusal(&e);
-                false
-            }
-        }
-    }
-
-    /// The held copy of `key`, decoded.
-    fn held(&self, key: Id) -> Option<UnitRecord> {
-        self.ring.record(key).and_then(WireUnit::decode)
-    }
-
-    fn admit_record(&mut self, r: &Record, write: Write, now: Now) -> bool {
-        let held = self.held(r.key);
-        let version = match write {
-            Write::Step => held.as_ref().map_or(0, |h| h.version).saturating_add(1),
-            Write::Copy => r.version,
-        };
-        let table = &self.results;
-        let known = |r: &UnitResult| table.get(r.exponent).is_some_and(|rs| rs.contains(r));
-        let grants = self.cfg.project.as_ref().map(|project| GrantCheck {
-            project,
-            verified: &mut self.verified_grants,
-        });
-        match check_record(
-            r.key,
-            &r.value,
-            version,
-            held.as_ref(),
-            write,
-            now.wall_ms,
-            self.cfg.lease_ms,
-            grants,
-            known,
-        ) {
-            Ok(()) => match self.squatting(r, held.as_ref(), write, now) {
-                None => true,
-                Some(e) => {
-                    self.refusals.records += 1;
-                    self.note_refusal(&e);
-                    false
-                }
-            },
-            Err(e) => {
-                self.refusals.records += 1;
-                self.note_refusal(&e);
-                false
-            }
-        }
-    }
-
-    /// A legal compare-and-set on a record this peer owns that gives a new
-    /// live lease to a claimant already at the cap ([`super::squat`]).
-    fn squatting(
-        &self,
-        r: &Record,
-        held: Option<&UnitRecord>,
-        write: Write,
-        now: Now,
-    ) -> Option<Refusal> {
-        if write != Write::Step || !self.ring.owns(r.key) {
-            return None;
-        }
-        let rec = WireUnit::decode(r)?;
-        new_claims(&rec, held, now.wall_ms)
-            .into_iter()
-            .find_map(|c| {
-                let held = self.leases.live(&c, now.wall_ms, |k| self.ring.owns(k));
-                (held >= MAX_LIVE_LEASES).then(|| Refusal::Squat {
-                    claimant: cut(&c, 64),
-                    held,
-                })
-            })
-    }
-
-    fn admit_records(&mut self, records: &mut Vec<Record>, now: Now) {
-        records.retain(|r| self.admit_record(r, Write::Copy, now));
-    }
-
-    /// A ring message with every record write in it screened: illegal
-    /// copies are taken out of batches (replicas, hand-overs, a leaver's
-    /// records, digest answers); an illegal write or answer drops the whole
-    /// message (the writer's operation then times out, as for a lost one).
-    pub(super) fn screen(&mut self, mut m: Message<A>, now: Now) -> Option<Message<A>> {
-        let ok = match &mut m.body {
-            Body::Store { op, .. } => match op {
-                StoreOp::Put { .. } => {
-                    self.refusals.records += 1;
-                    self.note_refusal(&Refusal::Put);
-                    false
-                }
-                StoreOp::Get { .. } => true,
-                // A compare-and-set on another version than ours writes
-                // nothing (the ring answers with a conflict and our copy),
-                // so it is not a step from our copy to judge: refusing it
-                // would only make the writer time out instead of retrying.
-                StoreOp::Cas { key, expected, .. }
-                    if self.ring.record(*key).map_or(0, |r| r.version) != *expected =>
-                {
-                    true
-                }
-                StoreOp::Cas { key, value, .. } => {
-                    let r = Record {
-                        key: *key,
-                        value: std::mem::take(value),
-                        version: 0,
-                    };
-                    let ok = self.admit_record(&r, Write::Step, now);
-                    *value = r.value;
-                    ok
-                }
-                StoreOp::Merge { record } => self.admit_record(record, Write::Copy, now),
-            },
-            Body::StoreDone {
-                reply:
-                    StoreReply::Stored(r) | StoreReply::Value(Some(r)) | StoreReply::Conflict(Some(r)),
-                ..
-            } => self.admit_record(r, Write::Copy, now),
-            Body::Replicate { records, .. }
-            | Body::Handover { records, .. }
-            | Body::Leaving { records, .. }
-            | Body::DigestDiff { records, .. } => {
-                self.admit_records(records, now);
-                true
-            }
-            _ => true,
-        };
-        ok.then_some(m)
-    }
-
-    fn note_refusal(&mut self, e: &Refusal) {
-        if self.refusal_log.len() < LOG_MAX {
-            self.refusal_log.push(cut(&e.to_string(), NOTE_MAX));
-        }
-    }
-
-    /// What was refused so far.
-    pub fn refusals(&self) -> Refusals {
-        self.refusals
-    }
-
-    /// Notes on refusals since the last call (at most 16, each at most 200
-    /// bytes; [`GridNode::refusals`] counts them all), for the shell's log.
-    pub fn take_refusal_log(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.refusal_log)
-    }
 }
 
 #[cfg(test)]

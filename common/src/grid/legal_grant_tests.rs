@@ -8,6 +8,8 @@ use ed25519_dalek::SigningKey;
 use super::*;
 use crate::grant::WorkGrant;
 use crate::grid::{GridConfig, Input, Output, ReqId};
+use crate::grid::{GridNode, Now};
+use crate::ring::{Body, Message, Record, StoreOp};
 use crate::ring::{Config as RingConfig, Peer, Time};
 use crate::work::lease::Signer;
 use crate::work::signature::key_from_label;
@@ -46,6 +48,7 @@ fn create(
             project: &project,
             verified,
         }),
+        None,
         |_| false,
     )
 }
@@ -101,6 +104,7 @@ fn open_mode_takes_records_with_or_without_a_grant() {
             Write::Step,
             NOW,
             LEASE,
+            None,
             None,
             |_| false,
         );

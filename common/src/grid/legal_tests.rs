@@ -4,7 +4,9 @@ use ed25519_dalek::SigningKey;
 
 use super::*;
 use crate::grid::{GridConfig, Input};
+use crate::grid::{GridNode, Now};
 use crate::ll::Status;
+use crate::ring::{Body, Message, Record, StoreOp};
 use crate::ring::{Config as RingConfig, Peer, Time};
 use crate::work::lease::{Signer, sign_leases};
 use crate::work::signature::{key_from_label, sign, sign_key_peer_id};
@@ -31,6 +33,7 @@ fn result(p: u64, status: Status, res64: u64) -> UnitResult {
         fft_length: 256,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 
@@ -67,6 +70,7 @@ fn copy(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
         NOW,
         LEASE,
         None,
+        None,
         |_| false,
     )
 }
@@ -83,6 +87,7 @@ fn step(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
         Write::Step,
         NOW,
         LEASE,
+        None,
         None,
         |_| false,
     )
@@ -119,6 +124,7 @@ fn the_grid_s_own_steps_are_legal() {
             NOW + LEASE,
             LEASE,
             None,
+            None,
             |_| false
         )
         .is_ok()
@@ -138,6 +144,7 @@ fn garbage_and_squatting_are_refused() {
             NOW,
             LEASE,
             None,
+            None,
             |_| false
         ),
         Err(Refusal::Garbage)
@@ -153,6 +160,7 @@ fn garbage_and_squatting_are_refused() {
             Write::Step,
             NOW,
             LEASE,
+            None,
             None,
             |_| false
         ),
@@ -473,6 +481,7 @@ fn step_at(incoming: &UnitRecord, held: &UnitRecord, now: u64) -> Result<(), Ref
         Write::Step,
         now,
         LEASE,
+        None,
         None,
         |_| false,
     )

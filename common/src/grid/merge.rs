@@ -213,6 +213,7 @@ mod tests {
             fft_length: u64::from(i % 2) * 256,
             errors: u32::from(i % 3 == 1),
             signature: None,
+            certificate: None,
         }
     }
 

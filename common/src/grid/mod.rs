@@ -39,9 +39,11 @@ mod leaf;
 mod leaf_client;
 mod leaf_msg;
 pub mod legal;
+mod legal_member;
 pub mod merge;
 mod node;
 mod pause;
+mod screen;
 pub mod squat;
 mod submit;
 mod work;
@@ -56,6 +58,7 @@ pub use leaf::{LEAF_MAX_UNITS, LEAF_POLL_MIN_MS, LEAF_RESULTS_MAX, LEAF_SIGNED_M
 pub use leaf_client::{LEAF_POLL_MS, LeafClient};
 pub use leaf_msg::{LeafAnswer, LeafGrant, LeafRefusal, LeafRequest, LeaseOffer, SignedLease};
 pub use legal::{Refusal, Refusals};
+pub use legal_member::MemberFault;
 pub use merge::{merge_records, merge_units, union_results};
 pub use node::{GridNode, GridStatus};
 
@@ -255,6 +258,11 @@ pub enum Input<A> {
     /// End of a pause: claim work again, first the units given back
     /// during it (from their checkpoints).
     Resume,
+    /// Project mode: a revocation list the shell verified under the
+    /// project key ([`crate::membership::Revocations::verified`]), from
+    /// disk or a peer's envelope. The node judges results against the
+    /// newest it was given (an older one changes nothing).
+    Revocations(crate::membership::Revocations),
 }
 
 /// What the shell is to do.

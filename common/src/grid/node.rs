@@ -123,7 +123,8 @@ pub struct GridStatus {
     pub restoring: usize,
     /// Held done units that want a double check (owned or replicas).
     pub checks_wanted: usize,
-    /// Results refused: unsigned, forged or outside the limits.
+    /// Results refused: unsigned, forged, outside the limits, or in project
+    /// mode not a current member's.
     pub refused_results: u64,
     /// Unit-record writes refused as illegal steps.
     pub refused_records: u64,
@@ -186,6 +187,12 @@ pub struct GridNode<A> {
     pub(super) grants: HashMap<ReqId, Option<crate::grant::WorkGrant>>,
     /// Project mode: grants verified under the project key (`legal`).
     pub(super) verified_grants: HashSet<crate::grant::WorkGrant>,
+    /// Project mode: membership certificates verified under the project
+    /// key (`legal_member`).
+    pub(super) verified_certs: HashSet<crate::membership::Certificate>,
+    /// Project mode: the newest revocation list given
+    /// ([`super::Input::Revocations`]).
+    pub(super) revocations: Option<crate::membership::Revocations>,
     /// Leases named in held records, for the squatting cap (`squat`).
     pub(super) leases: super::squat::LeaseBook,
     pub(super) creates: VecDeque<(ReqId, u64, u32)>,
@@ -304,6 +311,8 @@ impl<A: Address> GridNode<A> {
             submissions: HashMap::new(),
             grants: HashMap::new(),
             verified_grants: HashSet::new(),
+            verified_certs: HashSet::new(),
+            revocations: None,
             leases: Default::default(),
             creates: VecDeque::new(),
             create_retries: Vec::new(),
@@ -451,6 +460,9 @@ impl<A: Address> GridNode<A> {
             Input::Stop => self.stop(now),
             Input::Pause => self.pause(now),
             Input::Resume => self.resume_work(now),
+            Input::Revocations(list) => {
+                self.take_revocations(list);
+            }
         }
         self.pump(now);
         std::mem::take(&mut self.out)

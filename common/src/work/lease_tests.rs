@@ -29,6 +29,7 @@ fn result(p: u64, label: &str) -> UnitResult {
             fft_length: 0,
             errors: 0,
             signature: None,
+            certificate: None,
         },
         &key_from_label(label),
     )

@@ -121,6 +121,14 @@ pub struct UnitResult {
     /// refuses.
     #[serde(default)]
     pub signature: Option<ResultSignature>,
+    /// Project mode: the cruncher's membership certificate
+    /// ([`crate::membership`]), so that every peer can tell a member's
+    /// result from a non-member's (`grid::legal_member`); `None` in open
+    /// mode. Not covered by the result's signature: it is the project's
+    /// own signed statement, and one that names another key is refused.
+    /// Boxed: results travel in many enums, and most are open mode's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Box<crate::membership::Certificate>>,
 }
 
 impl UnitResult {

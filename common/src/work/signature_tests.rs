@@ -19,6 +19,7 @@ fn result(p: u64, res64: u64) -> UnitResult {
         fft_length: 256,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn result(p: u64, by: &str, res64: u64, at: u64) -> UnitResult {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 

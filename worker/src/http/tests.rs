@@ -44,6 +44,7 @@ fn result(p: u64, status: Status, res64: u64, by: &str) -> UnitResult {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 

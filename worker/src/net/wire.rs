@@ -33,7 +33,12 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// 7: leaf workers (`worker --no-listen`): `LeafPoll`, `LeafResults` and
 /// their answers; a gateway offers the leases it would write in a leaf's
 /// name and writes only those the leaf signed.
-pub const PROTOCOL_VERSION: u32 = 8;
+/// 8: project mode: frames in membership envelopes; unit records carry
+/// the project's work grant.
+/// 9: in project mode each result carries its cruncher's membership
+/// certificate (`WireResult::certificate`), and results without a current,
+/// unrevoked one are refused.
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to
@@ -221,10 +226,11 @@ pub enum Request {
     },
 }
 
-/// Most results a peer puts in one page: about 5 MB encoded with
-/// addresses for names, well under [`MAX_FRAME`] even with the longest
-/// names a result may carry.
-pub const RESULTS_PAGE_MAX: u32 = 50_000;
+/// Most results a peer puts in one page: about 9 MB encoded in project
+/// mode (each result with its cruncher's key, signature and membership
+/// certificate), under [`MAX_FRAME`] even with the longest names a result
+/// may carry. 50,000 was past it once results carried certificates.
+pub const RESULTS_PAGE_MAX: u32 = 25_000;
 
 /// Answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -476,6 +482,46 @@ mod tests {
         if let Err(e) = decode(&bytes) {
             assert!(e.to_string().len() < 400, "{}", e.to_string().len());
         }
+    }
+
+    #[test]
+    fn a_full_page_of_the_largest_results_fits_a_frame() {
+        use mersenne_common::membership::Certificate;
+        use mersenne_common::work::{MAX_NAME_LEN, ResultSignature};
+        // Every field at its widest: the largest exponent and counters,
+        // names at their bound, a signature and a certificate.
+        let r = WireResult {
+            exponent: mersenne_common::ll::MAX_EXPONENT,
+            status: WireStatus::C,
+            res64: u64::MAX,
+            shift: u64::MAX,
+            engine: "e".repeat(MAX_NAME_LEN),
+            computed_by: "c".repeat(MAX_NAME_LEN),
+            finished_ms: u64::MAX,
+            crunch_ms: u64::MAX,
+            fft_length: u64::MAX,
+            errors: u32::MAX,
+            signature: Some(ResultSignature {
+                public_key: [7; 32],
+                signature: [9; 64],
+            }),
+            certificate: Some(Certificate {
+                project: [1; 32],
+                member: [2; 32],
+                issued_ms: u64::MAX,
+                expires_ms: u64::MAX,
+                serial: u64::MAX,
+                signature: [3; 64],
+            }),
+        };
+        // A page ends after a whole row: up to a row's results more than
+        // the limit (a row holds a handful; 64 is generous).
+        let page = Frame::Response(Response::ResultsPage {
+            results: vec![r; RESULTS_PAGE_MAX as usize + 64],
+            next: Some(u64::MAX),
+        });
+        let len = encode(&page).len();
+        assert!(len < MAX_FRAME, "{len} bytes");
     }
 
     #[test]

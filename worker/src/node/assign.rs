@@ -195,6 +195,7 @@ mod tests {
             fft_length: 0,
             errors: 0,
             signature: None,
+            certificate: None,
         };
         let mut users = crate::gimps::Users::default();
         users.add("127.0.0.1:1", 0x4ce6_0ccd_3d70_a155);

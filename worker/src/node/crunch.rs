@@ -30,6 +30,9 @@ pub struct CrunchPool {
     pub me: String,
     /// This peer's key, which signs every result it crunches.
     pub identity: Arc<crate::identity::Identity>,
+    /// Project mode: this peer's membership certificate, which every
+    /// result it crunches carries (peers refuse a result without one).
+    pub certificate: Option<mersenne_common::membership::Certificate>,
     /// This peer's ring id (from its key), the `user` of its
     /// `results.json.txt` lines.
     pub me_id: u64,
@@ -74,6 +77,7 @@ impl CrunchPool {
         let gate = self.gate.clone();
         let fault = self.fault;
         let identity = self.identity.clone();
+        let certificate = self.certificate;
         if check.is_some() {
             info!(exponent = p, shift, "claimed a double check; crunching");
         } else {
@@ -92,7 +96,9 @@ impl CrunchPool {
             // Signed after any injected fault: a liar signs its lies, and
             // double checks catch them under its own peer id.
             if let Crunched::Done(r) = outcome {
-                outcome = Crunched::Done(identity.sign_result(r));
+                let mut r = identity.sign_result(r);
+                r.certificate = certificate.map(Box::new);
+                outcome = Crunched::Done(r);
             }
             progress.remove(p);
             if let Crunched::Done(r) = &outcome {
@@ -347,6 +353,7 @@ fn crunch(
         fft_length: r.fft_length.unwrap_or(0) as u64,
         errors,
         signature: None,
+        certificate: None,
     });
     (done, r.fft_length)
 }

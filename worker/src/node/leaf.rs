@@ -47,9 +47,11 @@ pub async fn run(
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("data directory {}", cfg.data.display()))?;
     let identity = Arc::new(crate::identity::Identity::load_or_create(&cfg.data)?);
+    let mut certificate = None;
     let membership = match &cfg.project {
         Some(p) => {
             let m = project::load(&cfg.data, p, &identity.public_key(), now_ms())?;
+            certificate = m.certificate();
             info!(project = %p, "project mode: frames carry this leaf's certificate");
             Some(Arc::new(std::sync::Mutex::new(m)))
         }
@@ -84,6 +86,7 @@ pub async fn run(
         every: cfg.checkpoint_every,
         me: identity.peer_id(),
         identity: identity.clone(),
+        certificate,
         me_id: identity.ring_id(),
         stop: stop.clone(),
         iterations: Arc::new(AtomicU64::new(0)),

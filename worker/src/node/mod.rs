@@ -187,9 +187,13 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     let (inbound_tx, inbound) = mpsc::channel(1024);
     let listen = addr::listen_addr(&cfg.listen, &identity).await?;
     let counters = Counters::default();
+    let mut certificate = None;
+    let mut revocations = None;
     let membership = match &cfg.project {
         Some(p) => {
             let mut m = project::load(&cfg.data, p, &identity.public_key(), now_ms())?;
+            certificate = m.certificate();
+            revocations = m.revocations().cloned();
             m.refused = counters.not_member.clone();
             info!(project = %p, "project mode: only certified members are heard");
             Some(Arc::new(std::sync::Mutex::new(m)))
@@ -289,6 +293,12 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         shell.now(),
     );
     grid.seed_peers(&cached_peers);
+    // The list loaded from disk, first in the grid's queue so that it
+    // comes before any result; newer ones follow from `project::watch`.
+    if let Some(list) = revocations {
+        let input = mersenne_common::grid::Input::Revocations(list);
+        let _ = shell.cmd.try_send(Cmd::Input(Box::new(input)));
+    }
     // The grid schedules double checks of other peers' results (GIMPS's
     // double check, BOINC's quorum; `common/src/grid/check.rs`).
     grid.set_checks(true, Default::default(), Default::default());
@@ -299,6 +309,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         every: cfg.checkpoint_every,
         me: identity.peer_id(),
         identity: identity.clone(),
+        certificate,
         me_id: id.0,
         stop: shell.stop_crunch.clone(),
         iterations: shell.counters.iterations.clone(),
@@ -330,7 +341,12 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     ];
     if let (Some(m), Some(p)) = (membership, &cfg.project) {
         let pk = project::project_key(p)?;
-        tasks.push(tokio::spawn(project::watch(m, cfg.data.clone(), pk)));
+        tasks.push(tokio::spawn(project::watch(
+            m,
+            cfg.data.clone(),
+            pk,
+            shell.cmd.clone(),
+        )));
     }
     let http = match http_listener {
         Some(l) => {

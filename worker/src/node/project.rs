@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use mersenne_common::grid::Input;
 use mersenne_common::membership::{Certificate, MembershipError, Revocations};
 use mersenne_common::work::signature::public_key_of;
 use tracing::{info, warn};
@@ -111,8 +112,14 @@ pub fn save_list(data: &Path, list: &Revocations) -> std::io::Result<()> {
 }
 
 /// Keeps the list in `m` and the file under `data` at the newest of the
-/// two, until the task is aborted.
-pub async fn watch(m: Arc<Mutex<Membership>>, data: PathBuf, project: [u8; 32]) {
+/// two, and hands each newer list to the grid state machine on `grid`
+/// (which judges results against it), until the task is aborted.
+pub async fn watch(
+    m: Arc<Mutex<Membership>>,
+    data: PathBuf,
+    project: [u8; 32],
+    grid: tokio::sync::mpsc::Sender<super::Cmd>,
+) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     loop {
         tick.tick().await;
@@ -137,6 +144,8 @@ pub async fn watch(m: Arc<Mutex<Membership>>, data: PathBuf, project: [u8; 32]) 
             save
         };
         if let Some(list) = save {
+            let input = Input::Revocations(list.clone());
+            let _ = grid.send(super::Cmd::Input(Box::new(input))).await;
             let d = data.clone();
             match tokio::task::spawn_blocking(move || save_list(&d, &list)).await {
                 Ok(Ok(())) => {}

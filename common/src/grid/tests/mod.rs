@@ -104,6 +104,7 @@ fn fake_result(p: u64, by: Addr, now: u64) -> UnitResult {
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     };
     crate::work::signature::sign(r, &key(by))
 }

@@ -80,6 +80,7 @@ pub fn simulated_result(
         fft_length: 0,
         errors: 0,
         signature: None,
+        certificate: None,
     }
 }
 

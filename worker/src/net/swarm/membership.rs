@@ -77,6 +77,13 @@ impl Membership {
         }
     }
 
+    /// This peer's own certificate (none for the project key itself), which
+    /// each result it crunches carries (`mersenne_common::grid`'s
+    /// `legal_member`).
+    pub fn certificate(&self) -> Option<Certificate> {
+        self.cert.and_then(|b| Certificate::from_bytes(&b).ok())
+    }
+
     /// The newest revocation list held, if any.
     pub fn revocations(&self) -> Option<&Revocations> {
         self.revocations.as_ref().map(|(r, _)| r)
