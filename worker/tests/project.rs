@@ -11,7 +11,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mersenne_worker::net::{self, Request, Response};
+use mersenne_common::ll::Status;
+use mersenne_common::work::UnitResult;
+use mersenne_worker::identity::Identity;
+use mersenne_worker::net::{self, Request, Response, SwarmHandle, SwarmOptions, WireResult};
 
 #[test]
 fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
@@ -21,7 +24,7 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
         .trim()
         .to_string();
     assert!(project_id.starts_with("12D3KooW"), "{project_id}");
-    for name in ["w0", "w1", "w2", "revoked"] {
+    for name in ["w0", "w1", "w2", "revoked", "relay"] {
         admit(&project, &dir.join(name));
     }
     let revoked_id = volunteer_key(&dir.join("revoked"));
@@ -140,6 +143,62 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
         }
         assert!(table(&p.addr).is_some());
     }
+    // A member relays results that no member crunched: one signed by the
+    // stranger's key with no certificate, one by the revoked volunteer's
+    // key with its certificate, and one by the stranger's key carrying the
+    // relay's own certificate. The relay's frames are a member's, so the
+    // transport takes them; the grid refuses each result.
+    let cert_of = |name: &str| {
+        let b = std::fs::read(dir.join(name).join("membership.cert")).unwrap();
+        Box::new(mersenne_common::membership::Certificate::from_bytes(&b).unwrap())
+    };
+    let signed_by = |name: &str, p: u64| {
+        let id = Identity::load_or_create(&dir.join(name)).unwrap();
+        id.sign_result(UnitResult {
+            exponent: p,
+            status: Status::Prime,
+            res64: 0,
+            shift: 1,
+            engine: "fft".into(),
+            computed_by: String::new(),
+            finished_ms: mersenne_worker::node::now_ms(),
+            crunch_ms: 1,
+            fft_length: 0,
+            errors: 0,
+            signature: None,
+            certificate: None,
+        })
+    };
+    let no_cert = signed_by("stranger", 11);
+    let mut revoked_cert = signed_by("revoked", 23);
+    revoked_cert.certificate = Some(cert_of("revoked"));
+    let mut borrowed_cert = signed_by("stranger", 29);
+    borrowed_cert.certificate = Some(cert_of("relay"));
+    let relayed = [no_cert, revoked_cert, borrowed_cert];
+    let refused_before = status(&members[0].addr).unwrap().refused_results;
+    let answer = push_as_member(&dir.join("relay"), &project_id, &members[0].addr, &relayed);
+    assert!(
+        matches!(answer, Ok(Response::Ok)),
+        "a member's push is answered: {answer:?}"
+    );
+    let refused_after = status(&members[0].addr).unwrap().refused_results;
+    assert!(
+        refused_after >= refused_before + relayed.len() as u64,
+        "{refused_before} -> {refused_after}"
+    );
+    // Gossip has had its chance to spread anything taken.
+    std::thread::sleep(Duration::from_secs(1));
+    for p in &all {
+        let t = table(&p.addr).unwrap();
+        for r in &relayed {
+            assert!(
+                !t.iter().any(|x| x.computed_by == r.computed_by),
+                "{}: a relayed outsider's result is in the table: {r:?}",
+                p.addr
+            );
+        }
+    }
+
     // More work enters under a grant the operator signs offline
     // (`coordinator grant`), submitted by anyone with `worker submit
     // --grant`: here from a client with no certificate.
@@ -234,6 +293,44 @@ fn refusal(addr: &str, req: Request) -> Result<Response, String> {
             tokio::time::timeout(Duration::from_secs(10), net::one_request(addr, req))
                 .await
                 .map_err(|_| "no answer in 10 s".to_string())?
+                .map_err(|e| e.to_string())
+        })
+}
+
+/// Pushes `results` to `addr` as the member whose data (key and
+/// certificate) is in `data`, bounded at 10 s.
+fn push_as_member(
+    data: &std::path::Path,
+    project_id: &str,
+    addr: &str,
+    results: &[UnitResult],
+) -> Result<Response, String> {
+    let id = Identity::load_or_create(data).unwrap();
+    let m = mersenne_worker::node::project::load(
+        data,
+        project_id,
+        &id.public_key(),
+        mersenne_worker::node::now_ms(),
+    )
+    .unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (swarm, _) = SwarmHandle::spawn(SwarmOptions {
+                keypair: id.keypair(),
+                membership: Some(std::sync::Arc::new(std::sync::Mutex::new(m))),
+                ..SwarmOptions::ephemeral()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let req = Request::PushResults {
+                results: results.iter().map(WireResult::from).collect(),
+            };
+            net::Client::on(swarm)
+                .request(addr, req, Duration::from_secs(10))
+                .await
                 .map_err(|e| e.to_string())
         })
 }
