@@ -289,12 +289,7 @@ pub fn check(
     now_ms: u64,
     revoked: Option<&Revocations>,
 ) -> Result<(), MembershipError> {
-    if &cert.project != project {
-        return Err(MembershipError::WrongProject);
-    }
-    if &cert.member != sender {
-        return Err(MembershipError::WrongMember);
-    }
+    check_names(cert, project, sender)?;
     verify(project, &cert.signed_bytes(), &cert.signature)?;
     check_current(cert, sender, now_ms, revoked)
 }
@@ -310,13 +305,23 @@ pub fn check_verified(
     now_ms: u64,
     revoked: Option<&Revocations>,
 ) -> Result<(), MembershipError> {
+    check_names(cert, project, sender)?;
+    check_current(cert, sender, now_ms, revoked)
+}
+
+/// The certificate names this project and this very key.
+fn check_names(
+    cert: &Certificate,
+    project: &[u8; 32],
+    sender: &[u8; 32],
+) -> Result<(), MembershipError> {
     if &cert.project != project {
         return Err(MembershipError::WrongProject);
     }
     if &cert.member != sender {
         return Err(MembershipError::WrongMember);
     }
-    check_current(cert, sender, now_ms, revoked)
+    Ok(())
 }
 
 fn check_current(

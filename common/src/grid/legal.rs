@@ -463,7 +463,7 @@ pub fn without_unsigned(mut rec: UnitRecord) -> (UnitRecord, usize) {
 
 #[cfg(test)]
 #[path = "legal_tests.rs"]
-mod tests;
+pub(super) mod tests;
 
 #[cfg(test)]
 #[path = "legal_grant_tests.rs"]

@@ -96,18 +96,7 @@ fn project_mode_creates_only_records_a_project_grant_covers() {
 fn open_mode_takes_records_with_or_without_a_grant() {
     for grant in [None, Some(WorkGrant::sign(&project(), 2, 3, NOW))] {
         let rec = UnitRecord::granted(P, grant);
-        let r = check_record(
-            Id(unit_key(P)),
-            &WireUnit::encode(&rec),
-            1,
-            None,
-            Write::Step,
-            NOW,
-            LEASE,
-            None,
-            None,
-            |_| false,
-        );
+        let r = super::tests::step(&rec, None);
         assert_eq!(r, Ok(()), "{grant:?}");
     }
 }

@@ -266,18 +266,7 @@ fn open_mode_takes_results_with_or_without_a_certificate() {
     for certificate in [None, Some(cert("alice"))] {
         let r = result("alice", certificate, NOW);
         let rec = UnitRecord::new(P).completed(r);
-        let checked = check_record(
-            Id(unit_key(P)),
-            &WireUnit::encode(&rec),
-            1,
-            None,
-            Write::Step,
-            NOW,
-            LEASE,
-            None,
-            None,
-            |_| false,
-        );
+        let checked = crate::grid::legal::tests::step(&rec, None);
         assert_eq!(checked, Ok(()), "{certificate:?}");
     }
 }

@@ -75,8 +75,12 @@ fn copy(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
     )
 }
 
-/// `incoming` checked as a compare-and-set on `held`.
-fn step(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal> {
+/// `incoming` checked as a compare-and-set on `held`, in open mode (also
+/// what the grant and member tests compare project mode with).
+pub(in crate::grid) fn step(
+    incoming: &UnitRecord,
+    held: Option<&UnitRecord>,
+) -> Result<(), Refusal> {
     let key = Id(unit_key(incoming.exponent));
     let version = held.map_or(0, |h| h.version) + 1;
     check_record(
