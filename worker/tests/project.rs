@@ -285,16 +285,12 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
 /// One request from a fresh key, bounded at 10 s: the answer, or the
 /// error the peer (or the transport) gave.
 fn refusal(addr: &str, req: Request) -> Result<Response, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), net::one_request(addr, req))
-                .await
-                .map_err(|_| "no answer in 10 s".to_string())?
-                .map_err(|e| e.to_string())
-        })
+    rt().block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), net::one_request(addr, req))
+            .await
+            .map_err(|_| "no answer in 10 s".to_string())?
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Pushes `results` to `addr` as the member whose data (key and
@@ -313,26 +309,22 @@ fn push_as_member(
         mersenne_worker::node::now_ms(),
     )
     .unwrap();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let (swarm, _) = SwarmHandle::spawn(SwarmOptions {
-                keypair: id.keypair(),
-                membership: Some(std::sync::Arc::new(std::sync::Mutex::new(m))),
-                ..SwarmOptions::ephemeral()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            let req = Request::PushResults {
-                results: results.iter().map(WireResult::from).collect(),
-            };
-            net::Client::on(swarm)
-                .request(addr, req, Duration::from_secs(10))
-                .await
-                .map_err(|e| e.to_string())
+    rt().block_on(async {
+        let (swarm, _) = SwarmHandle::spawn(SwarmOptions {
+            keypair: id.keypair(),
+            membership: Some(std::sync::Arc::new(std::sync::Mutex::new(m))),
+            ..SwarmOptions::ephemeral()
         })
+        .await
+        .map_err(|e| e.to_string())?;
+        let req = Request::PushResults {
+            results: results.iter().map(WireResult::from).collect(),
+        };
+        net::Client::on(swarm)
+            .request(addr, req, Duration::from_secs(10))
+            .await
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Runs `worker args` to completion, bounded at 30 s.

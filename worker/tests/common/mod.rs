@@ -258,7 +258,8 @@ impl Peer {
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
+/// A runtime for one blocking call from a test thread.
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
