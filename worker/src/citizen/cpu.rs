@@ -46,6 +46,33 @@ pub fn sample() -> Option<CpuSample> {
     Some(CpuSample { busy, total, ours })
 }
 
+/// The name of a `/proc/.../stat` line's thread or process: the text in
+/// its parentheses (which may itself hold spaces or parentheses).
+pub fn parse_stat_name(text: &str) -> Option<&str> {
+    Some(&text[text.find('(')? + 1..text.rfind(')')?])
+}
+
+/// CPU time of this process so far, and of those of its threads whose
+/// names start with `prefix` (e.g. the crunch pool's `crunch-`), from
+/// `/proc/self/stat` and `/proc/self/task/*/stat`. `None` where `/proc`
+/// is missing. Threads that ended are in the process's figure only.
+pub fn self_and_threads(prefix: &str) -> Option<(std::time::Duration, std::time::Duration)> {
+    // /proc reports clock ticks in USER_HZ, which Linux fixes at 100 on
+    // every architecture it exports to user space.
+    let ticks = |t: u64| std::time::Duration::from_millis(t * 10);
+    let all = parse_self_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let mut named = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        if parse_stat_name(&text).is_some_and(|n| n.starts_with(prefix)) {
+            named += parse_self_stat(&text).unwrap_or(0);
+        }
+    }
+    Some((ticks(all), ticks(named)))
+}
+
 /// Cores' worth of CPU that other processes used between two samples.
 pub fn others_cores(a: CpuSample, b: CpuSample, cpus: usize) -> f64 {
     let total = b.total.saturating_sub(a.total);
@@ -99,6 +126,47 @@ mod tests {
         };
         assert!((others_cores(b, c, 2) - 1.0).abs() < 1e-9);
         assert_eq!(others_cores(c, c, 2), 0.0);
+    }
+
+    #[test]
+    fn thread_names_parse_with_spaces_and_parentheses() {
+        assert_eq!(parse_stat_name("12 (crunch-0) R 1 2"), Some("crunch-0"));
+        assert_eq!(parse_stat_name("12 (a (b) c) S 1"), Some("a (b) c"));
+        assert_eq!(parse_stat_name("no name here"), None);
+    }
+
+    /// A thread that burns CPU is found by its name, and its time is in
+    /// the process's time too.
+    #[test]
+    fn a_named_threads_cpu_time_is_counted() {
+        let Some((_, before)) = self_and_threads("cpu-acct-test") else {
+            eprintln!("no /proc here: skipped");
+            return;
+        };
+        assert_eq!(before, std::time::Duration::ZERO);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::Builder::new()
+            .name("cpu-acct-test".into())
+            .spawn(move || {
+                let start = std::time::Instant::now();
+                let mut x = 1u64;
+                while start.elapsed() < std::time::Duration::from_millis(300) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+                tx.send(()).unwrap();
+                // Alive until read, so that its task entry is still there.
+                std::thread::park();
+                x
+            })
+            .unwrap();
+        rx.recv().unwrap();
+        let (all, named) = self_and_threads("cpu-acct-test").unwrap();
+        t.thread().unpark();
+        t.join().unwrap();
+        // 300 ms of wall time spinning; on a loaded machine it may get
+        // less CPU, but some, and never more than the whole process.
+        assert!(named > std::time::Duration::ZERO, "{named:?}");
+        assert!(named <= all, "{named:?} > {all:?}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
-            .thread_name(|i| format!("crunch-{i}"))
+            .thread_name(|i| format!("{CRUNCH_THREAD}{i}"))
             .start_handler(priority)
             .build()?,
     );
@@ -103,6 +103,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     // A reused --data brings results of earlier runs (and maybe of other
     // ranges): throughput and efficiency count only this run's units.
     let started_ms = node::now_ms();
+    let cpu0 = crate::citizen::cpu::self_and_threads(CRUNCH_THREAD);
     let (lo, hi) = (a.range.from, a.range.to);
     let (created, existed) = match one_request(
         &nodes[0].addr,
@@ -117,6 +118,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         Response::Created { created, existed } => (created, existed),
         other => bail!("submit failed: {other:?}"),
     };
+    let submit_secs = t0.elapsed().as_secs_f64();
     println!("submitted: {created} units created, {existed} already existed");
     let bar = indicatif::ProgressBar::new(units as u64);
     bar.set_style(
@@ -172,6 +174,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     };
     bar.finish_and_clear();
     let wall = t0.elapsed().as_secs_f64();
+    let cpu1 = crate::citizen::cpu::self_and_threads(CRUNCH_THREAD);
     let in_range = |t: Vec<UnitResult>| -> Vec<UnitResult> {
         t.into_iter()
             .filter(|r| (lo..=hi).contains(&r.exponent))
@@ -204,6 +207,11 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         .filter(|r| r.finished_ms >= started_ms)
         .collect();
     let crunch_ms: u64 = this_run.iter().map(|r| r.crunch_ms).sum();
+    // Where the wall time went: the submission, the first and the last
+    // result of this run, and the rest until every table held every unit.
+    let since_start = |ms: u64| ms.saturating_sub(started_ms) as f64 / 1000.0;
+    let first_ms = this_run.iter().map(|r| r.finished_ms).min();
+    let last_ms = this_run.iter().map(|r| r.finished_ms).max();
     let iterations: u64 = this_run.iter().map(|r| r.exponent.saturating_sub(2)).sum();
     let rows = rows(&table);
     if a.table {
@@ -265,6 +273,19 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         crunch_ms as f64 / 1000.0,
         crunch_ms as f64 / 1000.0 / (wall * threads as f64)
     );
+    // The crunch times above are wall clock per unit, so a crunch thread
+    // that the peers' own networking preempted still counts as crunching.
+    // The threads' CPU time says what the cores really did.
+    if let (Some((all0, crunch0)), Some((all1, crunch1))) = (cpu0, cpu1) {
+        let crunch = crunch1.saturating_sub(crunch0).as_secs_f64();
+        let rest = all1.saturating_sub(all0).as_secs_f64() - crunch;
+        println!(
+            "CPU time: crunch threads {crunch:.2} s ({:.3} of wall x threads), the rest of the \
+             process {rest:.2} s ({:.2} ms a unit: ring, transport, gossip, disk)",
+            crunch / (wall * threads as f64),
+            1000.0 * rest.max(0.0) / table.len().max(1) as f64
+        );
+    }
     // Useful work is one test per unit (the first result of this run);
     // double checks are the price of trusting it.
     let mut first: std::collections::BTreeMap<u64, &UnitResult> = Default::default();
@@ -299,6 +320,14 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         claim_ms / claims.max(1) as f64,
         msgs as f64 / run_units.max(1) as f64
     );
+    if let (Some(f), Some(l)) = (first_ms, last_ms) {
+        println!(
+            "timeline: submitted in {submit_secs:.2} s, first result at {:.2} s, last at {:.2} s, \
+             every table complete at {wall:.2} s",
+            since_start(f),
+            since_start(l)
+        );
+    }
     let dup = table.len() - rows.len();
     println!(
         "tables on all {} peers identical: {identical}; duplicate results (double checks \
@@ -339,6 +368,10 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Name prefix of the crunch pool's threads, by which their CPU time is
+/// told apart from the rest of the process.
+const CRUNCH_THREAD: &str = "crunch-";
 
 /// Longest `worker local` waits for its peers to stop after Ctrl-C.
 const LOCAL_STOP_LIMIT: Duration = Duration::from_secs(30);
