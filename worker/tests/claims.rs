@@ -15,142 +15,23 @@
 
 mod common;
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::mallory::Mallory;
 use common::*;
 use ed25519_dalek::SigningKey;
 use mersenne_common::grid::WireUnit;
 use mersenne_common::ll::Status;
-use mersenne_common::ring::{Body, Id, Message, Peer as RingPeer, Record, StoreOp, StoreReply};
+use mersenne_common::ring::{Body, Id, Record, StoreOp, StoreReply};
 use mersenne_common::work::lease::{Signer, sign_leases};
-use mersenne_common::work::signature::{key_from_label, sign, sign_key_peer_id};
-use mersenne_common::work::{UnitRecord, UnitResult, UnitState, peer_ring_id, unit_key};
-use mersenne_worker::net::{self, Frame, NodeAddr, SwarmHandle, SwarmOptions};
+use mersenne_common::work::signature::sign;
+use mersenne_common::work::{UnitRecord, UnitResult, UnitState, unit_key};
 
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-/// The attacker: a listening libp2p peer of its own key, whose inbound
-/// ring answers are collected.
-struct Mallory {
-    rt: tokio::runtime::Runtime,
-    swarm: SwarmHandle,
-    me: RingPeer<NodeAddr>,
-    key: SigningKey,
-    answers: mpsc::Receiver<(u64, StoreReply)>,
-    rid: u64,
-}
-
-impl Mallory {
-    fn new() -> Mallory {
-        let key = key_from_label("mallory-claims");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (tx, answers) = mpsc::channel();
-        let (swarm, me) = rt.block_on(async {
-            let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<net::swarm::Inbound>(64);
-            let keypair =
-                libp2p::identity::Keypair::ed25519_from_bytes(key.to_bytes()).expect("a key");
-            let opts = SwarmOptions {
-                keypair,
-                listen: Some("/ip4/127.0.0.1/tcp/0".parse().unwrap()),
-                inbound: Some(in_tx),
-                ..SwarmOptions::ephemeral()
-            };
-            let (swarm, bound) = SwarmHandle::spawn(opts).await.unwrap();
-            tokio::spawn(async move {
-                while let Some(i) = in_rx.recv().await {
-                    if let Ok(Frame::Ring(m)) = net::decode(&i.frame)
-                        && let Body::StoreDone { rid, reply } = m.body
-                    {
-                        let _ = tx.send((rid, reply));
-                    }
-                    i.reply.send(net::encode(&Frame::RingAck));
-                }
-            });
-            let port = bound.unwrap().iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-                _ => None,
-            });
-            let addr = format!("127.0.0.1:{}", port.unwrap());
-            let me = RingPeer {
-                id: Id(peer_ring_id(&key.verifying_key().to_bytes())),
-                addr: NodeAddr::try_from(addr.as_str()).unwrap(),
-            };
-            (swarm, me)
-        });
-        Mallory {
-            rt,
-            swarm,
-            me,
-            key,
-            answers,
-            rid: 1 << 40,
-        }
-    }
-
-    fn peer_id(&self) -> String {
-        sign_key_peer_id(&self.key)
-    }
-
-    /// Sends a ring message to `to`; the transport's answer must be a bare
-    /// acknowledgement (taken or refused, the sender learns nothing).
-    fn send(&self, to: &str, body: Body<NodeAddr>) {
-        let m = Message {
-            from: self.me,
-            body,
-        };
-        let frame = net::encode(&Frame::Ring(Box::new(m)));
-        let answer = self.rt.block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), self.swarm.call(to, frame)).await
-        });
-        let answer = answer.expect("answered within 10 s").expect("a call");
-        assert!(matches!(net::decode(&answer), Ok(Frame::RingAck)));
-    }
-
-    /// A store operation at `to`; the owner's answer, if one came within
-    /// `wait`.
-    fn store(&mut self, to: &str, op: StoreOp, wait: Duration) -> Option<StoreReply> {
-        self.rid += 1;
-        let rid = self.rid;
-        self.send(to, Body::Store { rid, op });
-        let t = Instant::now();
-        while let Some(left) = wait.checked_sub(t.elapsed()) {
-            match self.answers.recv_timeout(left) {
-                Ok((r, reply)) if r == rid => return Some(reply),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// The owner of `p`'s record among `addrs` and the record it holds.
-    fn read(&mut self, addrs: &[&str], p: u64) -> (String, Option<UnitRecord>) {
-        let key = Id(unit_key(p));
-        for _ in 0..50 {
-            for a in addrs {
-                match self.store(a, StoreOp::Get { key }, Duration::from_secs(5)) {
-                    Some(StoreReply::Value(r)) => {
-                        let rec = r.map(|r| WireUnit::decode(&r).expect("a unit record"));
-                        return (a.to_string(), rec);
-                    }
-                    Some(StoreReply::NotOwner) | None => {}
-                    Some(other) => panic!("a read answered {other:?}"),
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("no owner of M{p} answered");
-    }
 }
 
 fn result(p: u64, status: Status, res64: u64) -> UnitResult {

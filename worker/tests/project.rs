@@ -4,16 +4,23 @@
 //! every member and appear in no table and no ring; every result carries
 //! its member's certificate. More work then enters under a grant the
 //! operator signed (`coordinator grant`), submitted with `worker submit
-//! --grant`; a forged grant is refused.
+//! --grant`; a forged grant is refused. A rogue member's write of a record
+//! no grant covers is refused by the record's owner.
 
 mod common;
 
 use std::time::Duration;
 
+use common::mallory::Mallory;
 use common::*;
+use mersenne_common::grid::WireUnit;
 use mersenne_common::ll::Status;
+use mersenne_common::ring::{Id, StoreOp};
 use mersenne_common::work::UnitResult;
+use mersenne_common::work::lease::{Signer, sign_leases};
+use mersenne_common::work::{UnitRecord, unit_key};
 use mersenne_worker::identity::Identity;
+use mersenne_worker::identity::KEY_FILE as IDENTITY_KEY_FILE;
 use mersenne_worker::net::{self, Request, Response, SwarmHandle, SwarmOptions, WireResult};
 
 #[test]
@@ -274,6 +281,60 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
         },
     );
     check_table(&table(&members[2].addr).unwrap(), from, 600);
+
+    // A rogue member writes, over the ring protocol, the record of a unit
+    // no grant covers (613, past the granted 401-600) at its live owner:
+    // a claim in its own name, signed by its own key, as a compare-and-set
+    // on nothing, which open mode would take (see the claims test). Project
+    // mode creates only the records a project grant covers: the owner does
+    // not answer, counts the refusal, and no peer holds a record of 613.
+    let relay_key: [u8; 32] = std::fs::read(dir.join("relay").join(IDENTITY_KEY_FILE))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let relay_key = ed25519_dalek::SigningKey::from_bytes(&relay_key);
+    let membership = mersenne_worker::node::project::load(
+        &dir.join("relay"),
+        &project_id,
+        &relay_key.verifying_key().to_bytes(),
+        mersenne_worker::node::now_ms(),
+    )
+    .unwrap();
+    let mut rogue = Mallory::with(relay_key, Some(membership));
+    let ungranted = 613;
+    let (owner, held) = rogue.read(&addrs, ungranted);
+    assert_eq!(held, None, "M{ungranted} has no record before the write");
+    let fresh = UnitRecord::new(ungranted);
+    let mut claim = fresh
+        .claimed(&rogue.peer_id(), mersenne_worker::node::now_ms(), 30_000)
+        .unwrap();
+    sign_leases(Some(&fresh), &mut claim, &Signer::new(rogue.key.clone()));
+    let before = status(&owner).unwrap().refused_records;
+    let op = StoreOp::Cas {
+        key: Id(unit_key(ungranted)),
+        expected: 0,
+        value: WireUnit::encode(&claim),
+    };
+    assert_eq!(
+        rogue.store(&owner, op, Duration::from_secs(2)),
+        None,
+        "{owner} answered a member's write of an ungranted unit"
+    );
+    wait_for(
+        "the owner counts the refused write",
+        Duration::from_secs(10),
+        || status(&owner).unwrap().refused_records > before,
+    );
+    assert_eq!(rogue.read(&[owner.as_str()], ungranted).1, None);
+    for p in &all {
+        let held = common::units(&p.addr).expect("the peer answers");
+        assert!(
+            held.iter().all(|u| u.exponent != ungranted),
+            "{} holds a record of the ungranted M{ungranted}",
+            p.addr
+        );
+    }
+    drop(rogue);
     drop(revoked);
     drop(stranger);
     drop(all);

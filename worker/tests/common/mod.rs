@@ -20,6 +20,8 @@ use mersenne_common::work::UnitResult;
 use mersenne_worker::net::{self, NodeStatus, Request, Response, UnitRow};
 use num_bigint::BigUint;
 
+pub mod mallory;
+
 /// Published Mersenne prime exponents (the oracle for statuses).
 pub const KNOWN: &[u64] = &[
     2, 3, 5, 7, 13, 17, 19, 31, 61, 89, 107, 127, 521, 607, 1279, 2203, 2281, 3217, 4253, 4423,
