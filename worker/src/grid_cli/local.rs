@@ -362,6 +362,12 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         for n in nodes {
             n.abort();
         }
+        // A unit that was finishing on the pool still writes its line to
+        // results.json.txt: let every crunch thread end its current job
+        // (all of them see the stop within one step) before the directory
+        // goes, bounded so that a stuck thread cannot hold the exit.
+        let drained = tokio::task::spawn_blocking(move || pool.broadcast(|_| ()));
+        let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
     }
     if temp {
         let _ = std::fs::remove_dir_all(&base);
