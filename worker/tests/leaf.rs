@@ -3,7 +3,7 @@
 //! every unit through its gateway, listens nowhere (as the OS sees its
 //! sockets), holds no records, and fails over when its gateway is killed;
 //! and, in project mode, an admitted leaf that crunches beside a stranger
-//! leaf the gateway refuses.
+//! leaf the gateway refuses, every row carrying the leaf's certificate.
 
 mod common;
 
@@ -223,6 +223,27 @@ fn in_project_mode_an_admitted_leaf_crunches_and_a_stranger_leaf_is_refused() {
         t.iter().all(|r| r.computed_by == admitted_id),
         "a row not crunched by the admitted leaf"
     );
+    // Each row reached the ring through the gateway with the leaf's own
+    // certificate: the project's, issued to the key that signed the
+    // result, valid when it was finished.
+    let project_key = mersenne_common::work::signature::public_key_of(&project_id).unwrap();
+    for r in &t {
+        let cert = r
+            .certificate
+            .as_deref()
+            .expect("a leaf's result carries its certificate");
+        let signer = r.signature.as_ref().expect("signed").public_key;
+        assert_eq!(
+            mersenne_worker::identity::peer_id_of(&signer),
+            admitted_id,
+            "{r:?}"
+        );
+        assert_eq!(
+            mersenne_common::membership::check(cert, &project_key, &signer, r.finished_ms, None),
+            Ok(()),
+            "{r:?}"
+        );
+    }
     let st = status(&coord.addr).unwrap();
     assert!(
         st.leaves.iter().all(|(l, _)| *l == admitted_id),
