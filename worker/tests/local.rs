@@ -191,6 +191,38 @@ fn worker_local_takes_the_citizen_options() {
     assert!(!err.contains("more than --max-memory"), "{err}");
 }
 
+/// The run ends while double checks are still crunching (it does not
+/// wait for them): they stop, and the peers' temporary directory is
+/// deleted all the same, with nothing written into it afterwards.
+#[test]
+fn worker_local_deletes_its_temporary_directory() {
+    let tmp = tmpdir("local-tmp");
+    let out = run_bounded(
+        Command::new(worker_exe())
+            .env("TMPDIR", &tmp)
+            .args(["local", "--range", "2-6000"]),
+        Duration::from_secs(120),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // Writes that were under way at the end get a moment to land (or not)
+    // before the directory is looked at.
+    std::thread::sleep(Duration::from_millis(500));
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
+    let _ = std::fs::remove_dir(&tmp);
+    // The crunch threads' CPU time is told apart from the rest.
+    let cpu = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CPU time: crunch threads "))
+        .unwrap_or_else(|| panic!("no CPU line in:\n{text}"));
+    let crunch: f64 = cpu.split(' ').next().unwrap().parse().unwrap();
+    assert!(crunch > 0.0, "{cpu}");
+}
+
 #[test]
 fn worker_local_until_verified_leaves_no_unit_waiting_for_a_check() {
     let out = run_bounded(

@@ -370,9 +370,27 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
     }
     if temp {
-        let _ = std::fs::remove_dir_all(&base);
+        remove_temp_dir(&base).await;
     }
     Ok(())
+}
+
+/// Deletes `worker local`'s temporary directory. A peer's blocking write
+/// that was under way when its tasks were aborted (a record batch, its
+/// peer list) may still create a file while the tree is removed, which
+/// makes the removal fail: it is tried again, a few times, and a directory
+/// that will not go is named.
+async fn remove_temp_dir(dir: &std::path::Path) {
+    for attempt in 0..10 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if attempt == 9 => {
+                eprintln!("could not delete {}: {e}", dir.display());
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// Name prefix of the crunch pool's threads, by which their CPU time is

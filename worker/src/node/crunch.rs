@@ -232,6 +232,11 @@ fn crunch(
     gate: &crate::citizen::Gate,
 ) -> (Crunched, Option<usize>) {
     let started = Instant::now();
+    // Stopped while it waited in the pool: nothing was crunched, so there
+    // is nothing to save (a checkpoint it came with stays as it was).
+    if stop.load(Ordering::SeqCst) {
+        return (Crunched::Stopped, None);
+    }
     // A check must not pick up a checkpoint of some earlier claim of this
     // unit: its shift and engine are the grid's choice.
     let saved = match how.check {
