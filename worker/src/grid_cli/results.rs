@@ -15,7 +15,7 @@ use mersenne_common::work::{UnitResult, agreement};
 
 use super::{LOCAL_PEER, Range};
 use crate::gimps::Users;
-use crate::net::{Client, REQUEST_TIMEOUT, Request, Response};
+use crate::net::{Client, NetError, REQUEST_TIMEOUT, Request, Response};
 
 /// `worker results`.
 #[derive(Debug, Clone, Args)]
@@ -153,6 +153,26 @@ pub fn row_json(r: &Row) -> serde_json::Value {
 /// Results asked for in one page.
 const PAGE: u32 = crate::net::RESULTS_PAGE_MAX;
 
+/// Times a page is asked for before the walk gives up.
+const PAGE_ATTEMPTS: u32 = 3;
+
+/// One page of results. A page is a read, so one that did not come (a
+/// busy peer, a dropped connection) is asked for again, with twice the
+/// time each attempt; the last attempt's error is the answer.
+async fn ask_page(client: &Client, peer: &str, req: Request) -> Result<Response, NetError> {
+    let mut timeout = REQUEST_TIMEOUT;
+    let mut attempt = 1;
+    loop {
+        match client.request(peer, req.clone(), timeout).await {
+            Err(NetError::Timeout(_) | NetError::Io(_)) if attempt < PAGE_ATTEMPTS => {
+                attempt += 1;
+                timeout *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `worker results`: walks the peer's table page by page, so a table of
 /// millions of rows never travels in one frame. Every format but the text
 /// table is written page by page, in bounded memory. (Verification is
@@ -188,8 +208,7 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
             to: range.to,
             limit: PAGE,
         };
-        let (results, next) = match client
-            .request(&a.peer, req, REQUEST_TIMEOUT)
+        let (results, next) = match ask_page(&client, &a.peer, req)
             .await
             .with_context(|| format!("asking {} for results", a.peer))?
         {
