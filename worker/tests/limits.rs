@@ -517,3 +517,74 @@ fn floods_of_submissions_and_results_are_refused_over_the_senders_budget() {
     assert!(t.is_empty(), "unsigned results in the table: {t:?}");
     assert!(common::status(a).is_some(), "the peer still answers");
 }
+
+/// The peer's largest resident set so far, in MiB (`VmHWM`).
+fn peak_mib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the peer's status");
+    let kb: u64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    kb / 1024
+}
+
+/// Forty keys each send one frame at the 16 MiB cap at once, and hold
+/// their connections. Inbound requests share one budget of four frames,
+/// so the peer's memory stays near that budget instead of 40 x 16 MiB
+/// (a hundred such frames once pinned 1.6 GB), and it answers after.
+#[test]
+fn frames_at_the_cap_from_many_keys_at_once_stay_in_one_budget() {
+    let dir = tmpdir("big-frames");
+    let peer = Peer::start(
+        &common::worker_exe(),
+        &["--listen", "127.0.0.1:0", "--threads", "0"],
+        &dir.join("peer"),
+        &dir.join("peer.log"),
+    );
+    let pid = peer.guard.0.id();
+    let before = peak_mib(pid);
+    let senders = 40;
+    let rt = common::rt();
+    let answered = rt.block_on(async {
+        let body = bytes::Bytes::from(vec![0x81u8; net::MAX_FRAME - 1]);
+        let mut swarms = Vec::new();
+        for _ in 0..senders {
+            swarms.push(
+                net::SwarmHandle::spawn(net::SwarmOptions::ephemeral())
+                    .await
+                    .unwrap()
+                    .0,
+            );
+        }
+        let sends = swarms.iter().map(|s| {
+            let body = body.clone();
+            let addr = peer.addr.clone();
+            async move { s.call(&addr, body).await.is_ok() }
+        });
+        let answered =
+            tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(sends))
+                .await
+                .expect("every frame answered or refused within 120 s")
+                .into_iter()
+                .filter(|a| *a)
+                .count();
+        drop(swarms);
+        answered
+    });
+    let peak = peak_mib(pid);
+    // Each garbage frame is read whole and answered "undecodable".
+    assert_eq!(answered, senders, "frames answered");
+    let budget = (mersenne_worker::net::swarm::INBOUND_BYTES >> 20) as u64;
+    assert!(
+        peak <= before + budget + 160,
+        "peak {peak} MiB (from {before} MiB) for {senders} frames of 16 MiB; budget {budget} MiB"
+    );
+    assert!(
+        common::status(&peer.addr).is_some(),
+        "the peer answers after"
+    );
+    drop(peer);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 
 use self::behaviour::build;
 use self::bindings::Bindings;
-pub use self::codec::FrameCodec;
+pub use self::codec::{FrameCodec, INBOUND_BYTES};
 pub use self::membership::{Gate, Membership, Standing};
 use self::outbound::Command;
 pub use self::peer_addr::{PeerAddr, ed25519_key_of, full_multiaddr, ip_of, multiaddr_of};
