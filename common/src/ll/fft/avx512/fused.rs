@@ -35,6 +35,37 @@ pub(crate) struct GroupWeights<'a> {
     pub(crate) w: [&'a [f64]; 2],
 }
 
+impl<'a> GroupWeights<'a> {
+    /// These weights, with `d`, `u` and `w` given for a whole row, cut
+    /// down to the group at column c0.
+    pub(crate) fn columns(&self, c0: usize) -> GroupWeights<'a> {
+        let cut = |t: [&'a [f64]; 2]| t.map(|x| &x[c0..c0 + 8]);
+        GroupWeights {
+            a: self.a,
+            ua: self.ua,
+            wa: self.wa,
+            d: cut(self.d),
+            u: cut(self.u),
+            w: cut(self.w),
+        }
+    }
+}
+
+/// Consecutive column groups of the fused pass that one task runs left
+/// to right, with its own carry chain per row (starting at zero: what
+/// the range to its left carries out is added in afterwards, so its first
+/// group is held back from the forward passes).
+pub(crate) struct FusedRange {
+    /// The groups (group g: columns 8g..8g + 8 of every row).
+    pub(crate) groups: std::ops::Range<usize>,
+    /// Each row's carry chain state; after the pass, its carry-out.
+    pub(crate) carry: Vec<f64>,
+    /// One column group's scratch.
+    pub(crate) scratch: [Vec<f64>; 2],
+    /// Bit patterns of the largest |v − round(v)| and |v| of the pass.
+    pub(crate) out: [u64; 2],
+}
+
 /// The serial carry of every row through the group's 16 words per row, in
 /// the scratch (lr, li: row r's 8 columns at 8r). `carry` holds each row's
 /// chain state, in and out. `inject` = (row, word 0..16 of the group, value)

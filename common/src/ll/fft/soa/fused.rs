@@ -10,9 +10,13 @@
 //! into word 0: 2^p ≡ 1), which sit in the first column group. That group
 //! is therefore carried and stored without its forward passes, the
 //! carry-outs are added in word by word while a carry is left (it dies
-//! within a few words), and only then does it go forward.
+//! within a few words), and only then does it go forward. With threads
+//! the groups are cut into one range per thread, each range carried from
+//! zero and its first group held back the same way for the carry-outs of
+//! the range to its left (Prime95's and Mlucas's fix-up of the carries
+//! between threads' blocks).
 
-use super::super::avx512::{self, GroupWeights};
+use super::super::avx512::{self, FusedRange, GroupWeights};
 use super::super::digits::word_of_bit;
 use super::super::generic::{pow2, round};
 use super::super::plan::{GROUP, LEAF};
@@ -48,20 +52,18 @@ pub(crate) struct RowWeights {
     a: Vec<f64>,
     ua: Vec<f64>,
     wa: Vec<f64>,
-    /// Each row's carry chain state during a pass.
-    carry: Vec<f64>,
-    /// The scratch of one column group.
-    scratch: [Vec<f64>; 2],
+    /// The column groups cut into one range per thread, each with its
+    /// carry chains and scratch.
+    ranges: Vec<FusedRange>,
 }
 
 impl SoaSquarer {
-    /// Whether this squarer takes the fused pass: AVX-512, one thread, a
-    /// power of two of at least [`FUSED_MIN_LEN`] words in full leaves.
+    /// Whether this squarer takes the fused pass: AVX-512, a power of two
+    /// of at least [`FUSED_MIN_LEN`] words in full leaves.
     pub(crate) fn fused_applies(&self) -> bool {
         const { assert!(CARRY_CHUNK / 2 == LEAF && MIN_LEN < FUSED_MIN_LEN) };
         self.fft.isa.avx512_token().is_some()
             && cfg!(target_arch = "x86_64")
-            && self.pool.is_none()
             && self.fft.odd_factor() == 1
             && self.n >= FUSED_MIN_LEN
             && self.fft.leaf() == LEAF
@@ -77,12 +79,22 @@ impl SoaSquarer {
         }
         let rows = self.fft.plan.rows;
         let c = |r: usize| self.cw.consts(r);
+        let groups = LEAF / GROUP;
+        let count = self.pool.as_ref().map_or(1, |p| p.current_num_threads());
+        let count = count.clamp(1, groups);
+        let ranges = (0..count)
+            .map(|k| FusedRange {
+                groups: k * groups / count..(k + 1) * groups / count,
+                carry: vec![0.0; rows],
+                scratch: std::array::from_fn(|_| vec![0.0; GROUP * rows]),
+                out: [0, 0],
+            })
+            .collect();
         Some(RowWeights {
             a: (0..rows).map(|r| c(r).a).collect(),
             ua: (0..rows).map(|r| c(r).unweight).collect(),
             wa: (0..rows).map(|r| c(r).weight).collect(),
-            carry: vec![0.0; rows],
-            scratch: std::array::from_fn(|_| vec![0.0; GROUP * rows]),
+            ranges,
         })
     }
 
@@ -103,60 +115,67 @@ impl SoaSquarer {
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
         let (ti, te) = (target / 2, target % 2);
-        let (t_row, t_col) = (ti / leaf, ti % leaf);
-        rw.carry.fill(0.0);
+        let inject = (ti / leaf, 2 * (ti % leaf) + te, sub);
+        for r in &mut rw.ranges {
+            r.carry.fill(0.0);
+        }
         let c = self.cw.consts(0);
-        let (mut err, mut vmax) = (0u64, 0u64);
-        for c0 in (0..leaf).step_by(GROUP) {
-            let cols = c0..c0 + GROUP;
-            let wt = GroupWeights {
-                a: &rw.a,
-                ua: &rw.ua,
-                wa: &rw.wa,
-                d: [&self.cw.d[0][cols.clone()], &self.cw.d[1][cols.clone()]],
-                u: [&self.cw.u[0][cols.clone()], &self.cw.u[1][cols.clone()]],
-                w: [&self.cw.w[0][cols.clone()], &self.cw.w[1][cols]],
-            };
-            let inject = if cols_hold(c0, t_col) {
-                (t_row, 2 * (t_col - c0) + te, sub)
-            } else {
-                (usize::MAX, 0, 0.0)
-            };
-            let [sr, si] = &mut rw.scratch;
-            let [e, v] = avx512::fused_group_avx512(
+        let cw = &self.cw;
+        let wt = GroupWeights {
+            a: &rw.a,
+            ua: &rw.ua,
+            wa: &rw.wa,
+            d: [&cw.d[0][..leaf], &cw.d[1][..leaf]],
+            u: [&cw.u[0][..leaf], &cw.u[1][..leaf]],
+            w: [&cw.w[0][..leaf], &cw.w[1][..leaf]],
+        };
+        avx512::fused_ranges_avx512(
+            t,
+            self.pool.as_ref(),
+            [&mut self.re, &mut self.im],
+            (&self.fft.plan, &self.fft.tw),
+            &mut rw.ranges,
+            (&wt, &c),
+            inject,
+        );
+        let err = rw.ranges.iter().map(|r| r.out[0]).max().unwrap_or(0);
+        let vmax = rw.ranges.iter().map(|r| r.out[1]).max().unwrap_or(0);
+        let bad = f64::from_bits(vmax) >= 1.0e15
+            || f64::from_bits(err).is_nan()
+            || rw
+                .ranges
+                .iter()
+                .flat_map(|r| &r.carry)
+                .any(|c| !c.is_finite());
+        let mut settled = !bad;
+        // Range k's carry-out of row r goes into the same row at the first
+        // column of range k + 1; the last range's into the next row's
+        // word 0 (the top row's into word 0 of row 0: 2^p ≡ 1).
+        let count = rw.ranges.len();
+        for k in 0..count {
+            for r in 0..rows {
+                if !settled {
+                    break;
+                }
+                let to = if k + 1 < count {
+                    2 * (r * leaf + GROUP * rw.ranges[k + 1].groups.start)
+                } else {
+                    2 * ((r + 1) % rows) * leaf
+                };
+                settled = self.settle_carry(to, rw.ranges[k].carry[r]);
+            }
+        }
+        for range in &mut rw.ranges {
+            let [sr, si] = &mut range.scratch;
+            avx512::column_group_avx512(
                 t,
                 [&mut self.re, &mut self.im],
                 [sr, si],
                 (&self.fft.plan, &self.fft.tw),
-                (c0, c0 != 0),
-                &mut rw.carry,
-                (&wt, &c),
-                inject,
+                GROUP * range.groups.start,
+                super::super::Direction::Forward,
             );
-            err = err.max(e);
-            vmax = vmax.max(v);
         }
-        let carries = std::mem::take(&mut rw.carry);
-        let bad = f64::from_bits(vmax) >= 1.0e15
-            || f64::from_bits(err).is_nan()
-            || carries.iter().any(|c| !c.is_finite());
-        let mut settled = !bad;
-        for (r, &cy) in carries.iter().enumerate() {
-            if !settled {
-                break;
-            }
-            settled = self.settle_carry(2 * ((r + 1) % rows) * leaf, cy);
-        }
-        rw.carry = carries;
-        let [sr, si] = &mut rw.scratch;
-        avx512::column_group_avx512(
-            t,
-            [&mut self.re, &mut self.im],
-            [sr, si],
-            (&self.fft.plan, &self.fft.tw),
-            0,
-            super::super::Direction::Forward,
-        );
         self.fused = Some(rw);
         if settled {
             f64::from_bits(err)
@@ -171,8 +190,8 @@ impl SoaSquarer {
     }
 
     /// Adds c·2^{B_j} from word j on, word by word while a carry is left,
-    /// keeping the digits balanced, inside the first column group of j's
-    /// row (the only one not yet forward transformed). False if the carry
+    /// keeping the digits balanced, inside the held-back column group that
+    /// starts at j (the only one not yet forward transformed). False if the carry
     /// would leave it.
     fn settle_carry(&mut self, mut j: usize, mut c: f64) -> bool {
         for _ in 0..2 * GROUP {
@@ -226,9 +245,4 @@ impl SoaSquarer {
             })
             .collect()
     }
-}
-
-/// Whether the group starting at column c0 holds column `col`.
-fn cols_hold(c0: usize, col: usize) -> bool {
-    (c0..c0 + GROUP).contains(&col)
 }
