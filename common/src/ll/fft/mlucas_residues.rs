@@ -139,19 +139,21 @@ fn mlucas_self_test_residues_on_three_times_powers_of_two() {
     }
 }
 
-/// The fused pass (AVX-512, power-of-two lengths from 256K words) gives
+/// The fused pass (AVX-512 and AVX2, power-of-two lengths from 256K words) gives
 /// Mlucas's residues at its own lengths and bits per word, on one thread
 /// and on two (where each thread's range of column groups is carried
 /// apart and the carries between the ranges settled afterwards).
 #[test]
 fn mlucas_self_test_residues_on_the_fused_pass() {
-    if !Isa::Avx512.is_available() {
-        super::isa::report_skip("mlucas_self_test_residues_on_the_fused_pass", Isa::Avx512);
-        return;
-    }
-    for (n, p, r) in FUSED {
-        for threads in [1, 2] {
-            check_at(p, &[(100, r)], Isa::Avx512, Some(n), threads);
+    for isa in [Isa::Avx512, Isa::Avx2] {
+        if !isa.is_available() {
+            super::isa::report_skip("mlucas_self_test_residues_on_the_fused_pass", isa);
+            continue;
+        }
+        for (n, p, r) in FUSED {
+            for threads in [1, 2] {
+                check_at(p, &[(100, r)], isa, Some(n), threads);
+            }
         }
     }
 }

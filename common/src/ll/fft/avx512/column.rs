@@ -87,23 +87,7 @@ pub(crate) fn column_group(
     }
 }
 
-/// Where a column group's first pass reads its rows and its last pass
-/// writes them: the arrays, or the scratch (so that the fused carry can
-/// run on the group between the inverse and the forward passes while the
-/// group is in L1/L2).
-#[derive(Clone, Copy)]
-pub(crate) struct Ends {
-    pub(crate) from_scratch: bool,
-    pub(crate) to_scratch: bool,
-}
-
-impl Ends {
-    /// From the arrays back to the arrays (the plain column pass).
-    pub(crate) const MEMORY: Ends = Ends {
-        from_scratch: false,
-        to_scratch: false,
-    };
-}
+pub(crate) use super::super::plan::Ends;
 
 /// [`column_group`] on arrays given by pointer, for threads that each
 /// take some of the column groups.

@@ -8,7 +8,7 @@
 #![allow(unsafe_code)]
 
 use super::Direction;
-use super::generic::ChunkConsts;
+use super::generic::{ChunkConsts, FusedRange, GroupWeights};
 use super::plan::{ColumnPlan, Twiddles};
 
 #[cfg(target_arch = "x86_64")]
@@ -155,9 +155,6 @@ pub(crate) fn column_groups_avx512_par(
         );
     }
 }
-
-#[cfg(target_arch = "x86_64")]
-pub(crate) use fused::{FusedRange, GroupWeights};
 
 /// The fused pass over every group of every range in `ranges`: each
 /// column group (columns c0..c0 + 8 of every row) goes through the

@@ -1,4 +1,4 @@
-//! The squarer's fused pass (AVX-512, large power-of-two lengths): the
+//! The squarer's fused pass (AVX-512 or AVX2, large power-of-two lengths): the
 //! inverse column passes, the carry and the next iteration's forward
 //! column passes in one sweep over the arrays, group by group (see
 //! [`super::super::avx512::fused_group_avx512`]). Between iterations the
@@ -16,8 +16,11 @@
 //! the range to its left (Prime95's and Mlucas's fix-up of the carries
 //! between threads' blocks).
 
-use super::super::avx512::{self, FusedRange, GroupWeights};
+use super::super::Direction;
+use super::super::avx2::{self, Avx2};
+use super::super::avx512::{self, Avx512};
 use super::super::digits::word_of_bit;
+use super::super::generic::{FusedRange, GroupWeights};
 use super::super::generic::{pow2, round};
 use super::super::plan::{GROUP, LEAF};
 use super::squarer::SoaSquarer;
@@ -57,12 +60,28 @@ pub(crate) struct RowWeights {
     ranges: Vec<FusedRange>,
 }
 
+/// The hand-written kernels the fused pass runs on.
+#[derive(Clone, Copy)]
+enum FusedKernel {
+    Avx512(Avx512),
+    Avx2(Avx2),
+}
+
 impl SoaSquarer {
-    /// Whether this squarer takes the fused pass: AVX-512, a power of two
+    /// The fused pass's kernels for this squarer's instruction set.
+    fn fused_kernel(&self) -> FusedKernel {
+        match (self.fft.isa.avx512_token(), self.fft.isa.avx2_token()) {
+            (Some(t), _) => FusedKernel::Avx512(t),
+            (None, Some(t)) => FusedKernel::Avx2(t),
+            (None, None) => unreachable!("the fused pass runs only with AVX-512 or AVX2"),
+        }
+    }
+
+    /// Whether this squarer takes the fused pass: AVX-512 or AVX2, a power of two
     /// of at least [`FUSED_MIN_LEN`] words in full leaves.
     pub(crate) fn fused_applies(&self) -> bool {
         const { assert!(CARRY_CHUNK / 2 == LEAF && MIN_LEN < FUSED_MIN_LEN) };
-        self.fft.isa.avx512_token().is_some()
+        (self.fft.isa.avx512_token().is_some() || self.fft.isa.avx2_token().is_some())
             && cfg!(target_arch = "x86_64")
             && self.fft.odd_factor() == 1
             && self.n >= FUSED_MIN_LEN
@@ -105,11 +124,6 @@ impl SoaSquarer {
     /// then garbage and the caller reloads them).
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn inverse_carry_forward(&mut self, shift: u64) -> f64 {
-        let t = self
-            .fft
-            .isa
-            .avx512_token()
-            .expect("the fused pass runs only with AVX-512");
         let mut rw = self.fused.take().expect("row weights of the fused pass");
         let (leaf, rows) = (LEAF, self.fft.plan.rows);
         let (target, off) = word_of_bit(shift, self.p, self.n);
@@ -129,15 +143,23 @@ impl SoaSquarer {
             u: [&cw.u[0][..leaf], &cw.u[1][..leaf]],
             w: [&cw.w[0][..leaf], &cw.w[1][..leaf]],
         };
-        avx512::fused_ranges_avx512(
-            t,
-            self.pool.as_ref(),
-            [&mut self.re, &mut self.im],
-            (&self.fft.plan, &self.fft.tw),
-            &mut rw.ranges,
-            (&wt, &c),
-            inject,
-        );
+        let kernel = self.fused_kernel();
+        let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (plan, tw) = (&self.fft.plan, &self.fft.tw);
+        match kernel {
+            FusedKernel::Avx512(t) => avx512::fused_ranges_avx512(
+                t,
+                pool,
+                data,
+                (plan, tw),
+                &mut rw.ranges,
+                (&wt, &c),
+                inject,
+            ),
+            FusedKernel::Avx2(t) => {
+                avx2::fused_ranges_avx2(t, pool, data, plan, &mut rw.ranges, (&wt, &c), inject)
+            }
+        }
         let err = rw.ranges.iter().map(|r| r.out[0]).max().unwrap_or(0);
         let vmax = rw.ranges.iter().map(|r| r.out[1]).max().unwrap_or(0);
         let bad = f64::from_bits(vmax) >= 1.0e15
@@ -166,15 +188,16 @@ impl SoaSquarer {
             }
         }
         for range in &mut rw.ranges {
+            let data = [&mut *self.re, &mut *self.im];
+            let (plan, tw) = (&self.fft.plan, &self.fft.tw);
+            let at = (GROUP * range.groups.start, Direction::Forward);
             let [sr, si] = &mut range.scratch;
-            avx512::column_group_avx512(
-                t,
-                [&mut self.re, &mut self.im],
-                [sr, si],
-                (&self.fft.plan, &self.fft.tw),
-                GROUP * range.groups.start,
-                super::super::Direction::Forward,
-            );
+            match kernel {
+                FusedKernel::Avx512(t) => {
+                    avx512::column_group_avx512(t, data, [sr, si], (plan, tw), at.0, at.1)
+                }
+                FusedKernel::Avx2(t) => avx2::column_group_avx2(t, data, [sr, si], plan, at),
+            }
         }
         self.fused = Some(rw);
         if settled {
@@ -186,7 +209,7 @@ impl SoaSquarer {
 
     #[cfg(not(target_arch = "x86_64"))]
     pub(crate) fn inverse_carry_forward(&mut self, _shift: u64) -> f64 {
-        unreachable!("the fused pass runs only with AVX-512")
+        unreachable!("the fused pass runs only with AVX-512 or AVX2")
     }
 
     /// Adds c·2^{B_j} from word j on, word by word while a carry is left,

@@ -1,22 +1,22 @@
 //! The fused pass (inverse column passes, carry, forward column passes in
 //! one sweep) against the separate passes it replaces.
 
+use super::super::Isa as PubIsa;
 use super::super::digits::{balanced_digits, word_start};
-use super::super::dispatch::Isa;
 use super::super::plan::{GROUP, LEAF};
 use super::fused::FUSED_MIN_LEN;
 use super::squarer::SoaSquarer;
 use num_bigint::BigUint;
 use rand::{Rng, SeedableRng};
 
-/// The squarer at (p, n) with AVX-512, or `None` (reported where CI
-/// shows it) on a CPU without it.
-fn avx512_squarer(test: &str, p: u64, n: usize, threads: usize) -> Option<SoaSquarer> {
-    if Isa::Avx512.avx512_token().is_none() {
-        super::super::isa::report_skip(test, super::super::Isa::Avx512);
+/// The squarer at (p, n) with `isa`'s kernels and the fused pass on, or
+/// `None` (reported where CI shows it) on a CPU without them.
+fn fused_squarer(test: &str, isa: PubIsa, p: u64, n: usize, threads: usize) -> Option<SoaSquarer> {
+    let Some(kernels) = isa.kernels() else {
+        super::super::isa::report_skip(test, isa);
         return None;
-    }
-    let mut s = SoaSquarer::new(p, n, Isa::Avx512, threads);
+    };
+    let mut s = SoaSquarer::new(p, n, kernels, threads);
     // On whatever the environment says (see `FUSED_ENV`).
     s.set_fused(true);
     Some(s)
@@ -41,6 +41,13 @@ fn random_residue(p: u64, seed: u64) -> BigUint {
 /// to within the difference of their (equal-valued) inputs.
 #[test]
 fn fused_pass_matches_the_separate_passes() {
+    for isa in [PubIsa::Avx512, PubIsa::Avx2] {
+        fused_matches_separate(isa);
+    }
+}
+
+/// [`fused_pass_matches_the_separate_passes`] with `isa`'s kernels.
+fn fused_matches_separate(isa: PubIsa) {
     for (p, n, threads) in [
         (4_718_599u64, FUSED_MIN_LEN, 1),
         (4_718_599u64, FUSED_MIN_LEN, 3),
@@ -49,17 +56,17 @@ fn fused_pass_matches_the_separate_passes() {
         (18_776_473, 4 * FUSED_MIN_LEN, 2),
     ] {
         let test = "fused_pass_matches_the_separate_passes";
-        let Some(mut fused) = avx512_squarer(test, p, n, threads) else {
+        let Some(mut fused) = fused_squarer(test, isa, p, n, threads) else {
             return;
         };
         assert!(
             fused.fused_applies() && fused.fused.is_some(),
             "p={p} n={n}"
         );
-        let mut plain = SoaSquarer::new(p, n, Isa::Avx512, 1);
+        let mut plain = SoaSquarer::new(p, n, fused.fft.isa, 1);
         plain.set_fused(false);
         let seed = p ^ 0xf05e;
-        eprintln!("{test}: p={p} n={n} threads={threads} seed={seed}");
+        eprintln!("{test}: {isa} p={p} n={n} threads={threads} seed={seed}");
         let x = random_residue(p, seed);
         fused.load(&x);
         plain.load(&x);
@@ -88,7 +95,7 @@ fn fused_pass_matches_the_separate_passes() {
             if it < 8 || it % 8 == 0 || it + 1 == shifts.len() {
                 assert!(
                     fused.value() == plain.value(),
-                    "p={p} n={n} threads={threads}: the residues differ after iteration {it}"
+                    "{isa} p={p} n={n} threads={threads}: the residues differ after iteration {it}"
                 );
             }
         }
@@ -117,21 +124,24 @@ fn fused_pass_matches_the_separate_passes() {
 #[test]
 fn fused_pass_reports_garbage_as_large_error() {
     let n = FUSED_MIN_LEN;
-    for threads in [1, 2] {
-        let test = "fused_pass_reports_garbage_as_large_error";
-        let Some(mut s) = avx512_squarer(test, 4_718_599, n, threads) else {
-            return;
+    let test = "fused_pass_reports_garbage_as_large_error";
+    for isa in [PubIsa::Avx512, PubIsa::Avx2] {
+        for threads in [1, 2] {
+            let Some(mut s) = fused_squarer(test, isa, 4_718_599, n, threads) else {
+                continue;
+            };
+            s.load(&random_residue(4_718_599, 7));
+            s.set_word(1000, f64::NAN);
+            assert_eq!(s.iterate(3), f64::INFINITY, "{isa}, {threads} threads");
+        }
+        // 26 bits per word: products near 2^64, far past the 53-bit mantissa.
+        let p = 26 * n as u64 + 1;
+        let Some(mut s) = fused_squarer(test, isa, p, n, 1) else {
+            continue;
         };
-        s.load(&random_residue(4_718_599, 7));
-        s.set_word(1000, f64::NAN);
-        assert_eq!(s.iterate(3), f64::INFINITY, "{threads} threads");
+        assert!(s.fused_applies() && s.fused.is_some());
+        s.load(&random_residue(p, 8));
+        let e = s.iterate(3);
+        assert!(e > 0.4, "{isa}: round-off {e} at 26 bits per word");
     }
-    // 26 bits per word: products near 2^64, far past the 53-bit mantissa.
-    let p = 26 * n as u64 + 1;
-    let mut s = SoaSquarer::new(p, n, Isa::Avx512, 1);
-    s.set_fused(true);
-    assert!(s.fused_applies() && s.fused.is_some());
-    s.load(&random_residue(p, 8));
-    let e = s.iterate(3);
-    assert!(e > 0.4, "round-off {e} at 26 bits per word");
 }
