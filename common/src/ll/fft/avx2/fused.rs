@@ -20,6 +20,9 @@ use std::arch::x86_64::*;
 /// and out. `inject` = (row, word 0..16 of the group, value) adds value to
 /// that word's rounded product (row `usize::MAX`: none). Returns the bit
 /// patterns of the largest |v − round(v)| and |v|.
+// The chain visits word 2k + e, x[e][q] (k = 4h + q), in that order
+// across both arrays: an index loop says so plainly.
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn group_carry(
     [lr, li]: [&mut [f64]; 2],
