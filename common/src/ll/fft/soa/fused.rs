@@ -1,9 +1,10 @@
 //! The squarer's fused pass (AVX-512 or AVX2, large power-of-two lengths): the
 //! inverse column passes, the carry and the next iteration's forward
 //! column passes in one sweep over the arrays, group by group (see
-//! [`super::super::avx512::fused_group_avx512`]). Between iterations the
-//! words then hold the forward column passes' output, which
-//! [`SoaSquarer::finish`] undoes whenever the digits are wanted.
+//! [`super::super::avx512::fused_ranges_avx512`] and its AVX2 twin).
+//! Between iterations the words then hold the forward column passes'
+//! output, which [`SoaSquarer::finish`] undoes whenever the digits are
+//! wanted.
 //!
 //! The carry runs one chain per row through the groups left to right; a
 //! row's carry-out goes into the next row's first words (the last row's
