@@ -165,6 +165,34 @@ pub(crate) unsafe fn store_group(
     }
 }
 
+/// Copies columns [c0, c0 + 8) of the arrays into the scratch (lr, li),
+/// 8 doubles per row: the inverse of [`store_group`]. SAFETY: as
+/// [`column_group_raw`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn load_group(
+    [re, im]: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    c0: usize,
+) {
+    let (rows, stride) = (plan.rows, plan.stride);
+    assert!(rows > 0 && c0 + GROUP <= stride);
+    assert!((rows - 1) * stride + c0 + GROUP <= len);
+    assert!(GROUP * rows <= lr.len() && GROUP * rows <= li.len());
+    for r in 0..rows {
+        for h in 0..2 {
+            let (to, from) = (GROUP * r + 4 * h, r * stride + c0 + 4 * h);
+            // SAFETY: row r < rows lies inside the arrays (asserted above)
+            // and inside the scratch.
+            unsafe {
+                _mm256_storeu_pd(lr.as_mut_ptr().add(to), _mm256_loadu_pd(re.add(from)));
+                _mm256_storeu_pd(li.as_mut_ptr().add(to), _mm256_loadu_pd(im.add(from)));
+            }
+        }
+    }
+}
+
 /// The radix-2 stage's column window ω_m^{c0+4h..c0+4h+4}.
 #[inline]
 #[target_feature(enable = "avx2,fma")]

@@ -8,7 +8,7 @@
 #![allow(unsafe_code)]
 
 use super::Direction;
-use super::generic::{ChunkConsts, FusedRange, GroupWeights};
+use super::generic::{ChunkConsts, FusedRange, GroupWeights, Settle};
 use super::plan::{ColumnPlan, Ends, GROUP, OddPass};
 
 #[cfg(target_arch = "x86_64")]
@@ -189,6 +189,43 @@ pub(crate) fn fused_ranges_avx2(
             out = [out[0].max(e), out[1].max(v)];
         }
         r.out = out;
+    });
+}
+
+/// The end of the fused pass, as [`super::avx512::fused_finish_avx512`]
+/// with the AVX2 column groups.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn fused_finish_avx2(
+    t: Avx2,
+    pool: Option<&rayon::ThreadPool>,
+    [re, im]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    ranges: &mut [FusedRange],
+    settle: &Settle<'_>,
+) {
+    let _ = t;
+    // As in `fused_ranges_avx2`: no group in two ranges.
+    assert!(
+        ranges
+            .windows(2)
+            .all(|w| w[0].groups.end <= w[1].groups.start)
+            && ranges.iter().all(|r| r.groups.end <= plan.leaf / GROUP)
+    );
+    let from_scratch = Ends {
+        from_scratch: true,
+        to_scratch: false,
+    };
+    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+        let c0 = GROUP * r.groups.start;
+        let [sr, si] = &mut r.scratch;
+        // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA;
+        // the arrays outlive the call, and the group at c0 belongs to this
+        // range alone (asserted above).
+        unsafe { column::load_group(ptrs, len, [&mut *sr, &mut *si], plan, c0) };
+        r.settled = settle(c0, &r.carry_in, [&mut *sr, &mut *si]);
+        let at = (c0, Direction::Forward);
+        // SAFETY: as for the load.
+        unsafe { column::column_group_raw(ptrs, len, [sr, si], plan, at, from_scratch) };
     });
 }
 

@@ -8,7 +8,7 @@
 #![allow(unsafe_code)]
 
 use super::Direction;
-use super::generic::{ChunkConsts, FusedRange, GroupWeights};
+use super::generic::{ChunkConsts, FusedRange, GroupWeights, Settle};
 use super::plan::{ColumnPlan, Twiddles};
 
 #[cfg(target_arch = "x86_64")]
@@ -216,6 +216,46 @@ pub(crate) fn fused_ranges_avx512(
             out = [out[0].max(e), out[1].max(v)];
         }
         r.out = out;
+    });
+}
+
+/// The end of the fused pass: each range's held-back first group loaded
+/// into its scratch, its carries from the left added there by `settle`
+/// (whose answer lands in the range's `settled`), and the group sent
+/// through the forward column passes; the ranges on `pool`'s threads if
+/// there is one.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn fused_finish_avx512(
+    t: Avx512,
+    pool: Option<&rayon::ThreadPool>,
+    [re, im]: [&mut [f64]; 2],
+    (plan, tw): (&ColumnPlan, &Twiddles),
+    ranges: &mut [FusedRange],
+    settle: &Settle<'_>,
+) {
+    let _ = t;
+    // As in `fused_ranges_avx512`: no group in two ranges.
+    assert!(
+        ranges
+            .windows(2)
+            .all(|w| w[0].groups.end <= w[1].groups.start)
+            && ranges.iter().all(|r| r.groups.end <= plan.leaf / 8)
+    );
+    let from_scratch = column::Ends {
+        from_scratch: true,
+        to_scratch: false,
+    };
+    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+        let c0 = 8 * r.groups.start;
+        let [sr, si] = &mut r.scratch;
+        // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F;
+        // the arrays outlive the call, and the group at c0 belongs to this
+        // range alone (asserted above).
+        unsafe { column::load_group(ptrs, len, [&mut *sr, &mut *si], plan, c0) };
+        r.settled = settle(c0, &r.carry_in, [&mut *sr, &mut *si]);
+        let at = (c0, Direction::Forward);
+        // SAFETY: as for the load.
+        unsafe { column::column_group_raw(ptrs, len, [sr, si], plan, tw, at, from_scratch) };
     });
 }
 

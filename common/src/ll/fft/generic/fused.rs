@@ -46,4 +46,15 @@ pub(crate) struct FusedRange {
     pub(crate) scratch: [Vec<f64>; 2],
     /// Bit patterns of the largest |v − round(v)| and |v| of the pass.
     pub(crate) out: [u64; 2],
+    /// The carries into the first group from its left, per row (the
+    /// range to the left's carry-outs, or the last range's of the row
+    /// above).
+    pub(crate) carry_in: Vec<f64>,
+    /// Whether those carries settled inside the first group.
+    pub(crate) settled: bool,
 }
+
+/// Adds a row's carry from the left into the first words of a held-back
+/// group in a scratch: `settle(c0, carry_in, scratch)`, true if every
+/// carry settled inside the group.
+pub(crate) type Settle<'a> = dyn Fn(usize, &[f64], [&mut [f64]; 2]) -> bool + Sync + 'a;

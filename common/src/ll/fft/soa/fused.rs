@@ -17,13 +17,13 @@
 //! the range to its left (Prime95's and Mlucas's fix-up of the carries
 //! between threads' blocks).
 
-use super::super::Direction;
 use super::super::avx2::{self, Avx2};
 use super::super::avx512::{self, Avx512};
 use super::super::digits::word_of_bit;
 use super::super::generic::{FusedRange, GroupWeights};
 use super::super::generic::{pow2, round};
 use super::super::plan::{GROUP, LEAF};
+use super::carry::ChunkWeights;
 use super::squarer::SoaSquarer;
 use super::{CARRY_CHUNK, MIN_LEN};
 
@@ -32,7 +32,11 @@ use super::{CARRY_CHUNK, MIN_LEN};
 /// separate, CPU time, `taskset -c 0 target/release/examples/fft_fused`,
 /// four sittings on a loaded 2-core AVX-512 machine: 256K 0.89–0.93, 512K
 /// 0.96–0.98, 1M 0.63–1.09, 2M 0.92–1.02, 4M 0.82–0.94, 8M 0.77–0.78 (1M
-/// and 2M swing with the neighbours' use of the shared L3).
+/// and 2M swing with the neighbours' use of the shared L3). A later
+/// sitting under heavier load: AVX-512 256K 0.90–0.93, 1M 1.02–1.14, 8M
+/// 1.04–1.13 (the engine at 8M: 0.94); AVX2 256K 0.86–1.01, 1M 0.77–0.87,
+/// 8M 1.21–1.24; with two threads the fused pass took 0.77–0.91 of the
+/// separate passes' CPU at 1M (README, Benchmarks).
 pub(crate) const FUSED_MIN_LEN: usize = 1 << 18;
 
 /// Set to `0`, turns the fused pass off (the separate passes then run, as
@@ -108,6 +112,8 @@ impl SoaSquarer {
                 carry: vec![0.0; rows],
                 scratch: std::array::from_fn(|_| vec![0.0; GROUP * rows]),
                 out: [0, 0],
+                carry_in: vec![0.0; rows],
+                settled: true,
             })
             .collect();
         Some(RowWeights {
@@ -170,36 +176,41 @@ impl SoaSquarer {
                 .iter()
                 .flat_map(|r| &r.carry)
                 .any(|c| !c.is_finite());
-        let mut settled = !bad;
         // Range k's carry-out of row r goes into the same row at the first
         // column of range k + 1; the last range's into the next row's
         // word 0 (the top row's into word 0 of row 0: 2^p ≡ 1).
         let count = rw.ranges.len();
         for k in 0..count {
+            let (left, r_shift) = if k == 0 {
+                (count - 1, rows - 1)
+            } else {
+                (k - 1, 0)
+            };
             for r in 0..rows {
-                if !settled {
-                    break;
-                }
-                let to = if k + 1 < count {
-                    2 * (r * leaf + GROUP * rw.ranges[k + 1].groups.start)
-                } else {
-                    2 * ((r + 1) % rows) * leaf
-                };
-                settled = self.settle_carry(to, rw.ranges[k].carry[r]);
+                let c = rw.ranges[left].carry[(r + r_shift) % rows];
+                rw.ranges[k].carry_in[r] = if bad { 0.0 } else { c };
             }
         }
-        for range in &mut rw.ranges {
-            let data = [&mut *self.re, &mut *self.im];
-            let (plan, tw) = (&self.fft.plan, &self.fft.tw);
-            let at = (GROUP * range.groups.start, Direction::Forward);
-            let [sr, si] = &mut range.scratch;
-            match kernel {
-                FusedKernel::Avx512(t) => {
-                    avx512::column_group_avx512(t, data, [sr, si], (plan, tw), at.0, at.1)
-                }
-                FusedKernel::Avx2(t) => avx2::column_group_avx2(t, data, [sr, si], plan, at),
+        let (cw, bits) = (&self.cw, &self.bits);
+        let settle = |c0: usize, carry_in: &[f64], [sr, si]: [&mut [f64]; 2]| {
+            carry_in.iter().enumerate().all(|(r, &c)| {
+                let row = GROUP * r..GROUP * (r + 1);
+                let at = 2 * (r * leaf + c0);
+                settle_carry(cw, bits, at, c, [&mut sr[row.clone()], &mut si[row]])
+            })
+        };
+        let kernel = self.fused_kernel();
+        let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (plan, tw) = (&self.fft.plan, &self.fft.tw);
+        match kernel {
+            FusedKernel::Avx512(t) => {
+                avx512::fused_finish_avx512(t, pool, data, (plan, tw), &mut rw.ranges, &settle)
+            }
+            FusedKernel::Avx2(t) => {
+                avx2::fused_finish_avx2(t, pool, data, plan, &mut rw.ranges, &settle)
             }
         }
+        let settled = !bad && rw.ranges.iter().all(|r| r.settled);
         self.fused = Some(rw);
         if settled {
             f64::from_bits(err)
@@ -211,25 +222,6 @@ impl SoaSquarer {
     #[cfg(not(target_arch = "x86_64"))]
     pub(crate) fn inverse_carry_forward(&mut self, _shift: u64) -> f64 {
         unreachable!("the fused pass runs only with AVX-512 or AVX2")
-    }
-
-    /// Adds c·2^{B_j} from word j on, word by word while a carry is left,
-    /// keeping the digits balanced, inside the held-back column group that
-    /// starts at j (the only one not yet forward transformed). False if the carry
-    /// would leave it.
-    fn settle_carry(&mut self, mut j: usize, mut c: f64) -> bool {
-        for _ in 0..2 * GROUP {
-            if c == 0.0 {
-                return true;
-            }
-            let w = self.weight(j);
-            let t = round(self.word(j) / w) + c;
-            let (pb, ib) = pow2(self.bits[j]);
-            c = round(t * ib);
-            self.set_word(j, (t - c * pb) * w);
-            j += 1;
-        }
-        c == 0.0
     }
 
     /// Undoes the forward column passes the fused pass left in the words
@@ -269,4 +261,30 @@ impl SoaSquarer {
             })
             .collect()
     }
+}
+
+/// Adds c·2^{B_j} from word j on, word by word while a carry is left,
+/// keeping the digits balanced, inside a held-back column group in its
+/// scratch (`row`: the real and imaginary parts of j's row there, j its
+/// first word), with the weights' exact arithmetic of the carry kernels.
+/// False if the carry would leave the group.
+fn settle_carry(
+    cw: &ChunkWeights,
+    bits: &[u8],
+    j: usize,
+    mut c: f64,
+    row: [&mut [f64]; 2],
+) -> bool {
+    for k in 0..2 * GROUP {
+        if c == 0.0 {
+            return true;
+        }
+        let x = &mut row[k % 2][k / 2];
+        let w = cw.weights(j + k).0;
+        let t = round(*x / w) + c;
+        let (pb, ib) = pow2(bits[j + k]);
+        c = round(t * ib);
+        *x = (t - c * pb) * w;
+    }
+    c == 0.0
 }
