@@ -189,3 +189,45 @@ fn with_a_lane_carry_every_exponent_runs_on_our_fft() {
         }
     }
 }
+
+#[test]
+fn round_off_rollback_fires_and_recovers_on_the_fused_pass() {
+    // 5,636,003 bits in 262,144 words is 21.5 bits a word, past the
+    // limit of that length (19.7): the fused pass (AVX-512 or AVX2, from
+    // 256K words, one range of column groups per thread) must report the
+    // round-off, and the engine roll back and finish at a longer length
+    // with the reference's residue.
+    let (p, n, iters) = (5_636_003u64, 1usize << 18, 3);
+    let c = random_checkpoint(p, 100, 0xf0b);
+    let mut r = ReferenceEngine::resume(&c).unwrap();
+    r.advance(iters).unwrap();
+    for isa in [Isa::Avx512, Isa::Avx2] {
+        if !isa.is_available() {
+            super::isa::report_skip(
+                "round_off_rollback_fires_and_recovers_on_the_fused_pass",
+                isa,
+            );
+            continue;
+        }
+        for threads in [1, 2] {
+            let mut f = FftEngine::resume_with_options(
+                &c,
+                FftOptions {
+                    fft_length: Some(n),
+                    threads,
+                    ..forced(isa)
+                },
+            )
+            .unwrap();
+            assert!(f.own_fft() && f.fft_length() == Some(n), "{f:?}");
+            f.advance(iters).unwrap();
+            let s = f.stats();
+            assert!(s.roundoff_retries >= 1, "{isa}, {threads} threads: {s:?}");
+            assert!(f.fft_length().unwrap() > n, "{isa}, {threads} threads");
+            assert!(
+                f.checkpoint().residue == r.checkpoint().residue,
+                "{isa}, {threads} threads"
+            );
+        }
+    }
+}

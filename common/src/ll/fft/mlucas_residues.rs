@@ -79,17 +79,19 @@ fn res64(e: &FftEngine) -> u64 {
 /// Runs M_p from s_0 = 4 (shifted by p/3, which the residue undoes) and
 /// checks the Res64 at each listed iteration.
 fn check(p: u64, want: &[(u64, u64)], isa: Isa) {
-    check_at(p, want, isa, None);
+    check_at(p, want, isa, None, 1);
 }
 
-/// [`check`] at a given FFT length (`None`: the engine's choice).
-fn check_at(p: u64, want: &[(u64, u64)], isa: Isa, fft_length: Option<usize>) {
+/// [`check`] at a given FFT length (`None`: the engine's choice), on
+/// `threads` threads.
+fn check_at(p: u64, want: &[(u64, u64)], isa: Isa, fft_length: Option<usize>, threads: usize) {
     let mut e = FftEngine::with_options(
         p,
         p / 3,
         FftOptions {
             isa: Some(isa),
             fft_length,
+            threads,
             ..FftOptions::default()
         },
     )
@@ -137,15 +139,21 @@ fn mlucas_self_test_residues_on_three_times_powers_of_two() {
     }
 }
 
-/// The fused pass (AVX-512, power-of-two lengths from 256K words) gives
-/// Mlucas's residues at its own lengths and bits per word.
+/// The fused pass (AVX-512 and AVX2, power-of-two lengths from 256K words) gives
+/// Mlucas's residues at its own lengths and bits per word, on one thread
+/// and on two (where each thread's range of column groups is carried
+/// apart and the carries between the ranges settled afterwards).
 #[test]
 fn mlucas_self_test_residues_on_the_fused_pass() {
-    if !Isa::Avx512.is_available() {
-        super::isa::report_skip("mlucas_self_test_residues_on_the_fused_pass", Isa::Avx512);
-        return;
-    }
-    for (n, p, r) in FUSED {
-        check_at(p, &[(100, r)], Isa::Avx512, Some(n));
+    for isa in [Isa::Avx512, Isa::Avx2] {
+        if !isa.is_available() {
+            super::isa::report_skip("mlucas_self_test_residues_on_the_fused_pass", isa);
+            continue;
+        }
+        for (n, p, r) in FUSED {
+            for threads in [1, 2] {
+                check_at(p, &[(100, r)], isa, Some(n), threads);
+            }
+        }
     }
 }

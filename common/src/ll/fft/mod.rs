@@ -171,29 +171,27 @@ pub fn profile_soa(
 }
 
 /// Tuning aid for `examples/fft_fused.rs`: seconds of CPU (read by
-/// `clock`, which the caller owns) per squaring of the AVX-512 SoA
-/// squarer at (p, n) with the fused pass and with the separate passes,
-/// each the best of `repeats` runs of `iterations`, alternating so that
-/// both see the same neighbours. `None` without AVX-512 or where the
-/// fused pass does not apply.
+/// `clock`, which the caller owns) per squaring of the SoA
+/// squarer at (p, n) with `isa` (`MERSENNE_FFT_ISA`'s set, else the
+/// best) on `threads` threads with the fused pass and with the separate
+/// passes, each the best of `repeats` runs of `iterations`, alternating
+/// so that both see the same neighbours. `None` where the fused pass does
+/// not apply (without AVX-512 or AVX2, or at this length).
 #[doc(hidden)]
 pub fn compare_fused(
     p: u64,
     n: usize,
-    (iterations, repeats): (u32, u32),
+    (iterations, repeats, threads): (u32, u32, usize),
     clock: &mut dyn FnMut() -> f64,
 ) -> Option<[f64; 2]> {
-    #[cfg(target_arch = "x86_64")]
-    let isa = dispatch::Isa::Avx512;
-    #[cfg(not(target_arch = "x86_64"))]
-    let isa = dispatch::Isa::Baseline;
-    isa.avx512_token()?;
+    let isa = Isa::from_env().ok().flatten().unwrap_or_else(Isa::best);
+    let isa = isa.kernels()?;
     if !soa::supports(p, n, isa) {
         return None;
     }
     let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
     let mut s = [true, false].map(|on| {
-        let mut s = SoaSquarer::new(p, n, isa, 1);
+        let mut s = SoaSquarer::new(p, n, isa, threads);
         s.set_fused(on);
         s.load(&x);
         s

@@ -45,3 +45,32 @@ pub(crate) fn for_each_group<F>(
         )
     });
 }
+
+/// Runs `f(ptrs, len, state)` for every state, each state standing for a
+/// range of columns no other state touches: on `pool` if there is one,
+/// else in order on this thread. `f` must touch only its state's columns
+/// through `ptrs`.
+pub(crate) fn for_each_range<S, F>(
+    pool: Option<&rayon::ThreadPool>,
+    [re, im]: [&mut [f64]; 2],
+    states: &mut [S],
+    f: F,
+) where
+    S: Send,
+    F: Fn([*mut f64; 2], usize, &mut S) + Sync,
+{
+    use rayon::prelude::*;
+    let shared = Shared([re.as_mut_ptr(), im.as_mut_ptr()], re.len().min(im.len()));
+    match pool {
+        Some(pool) => pool.install(|| {
+            states.par_iter_mut().for_each(|s| {
+                let (ptrs, len) = shared.get();
+                f(ptrs, len, s)
+            })
+        }),
+        None => {
+            let (ptrs, len) = shared.get();
+            states.iter_mut().for_each(|s| f(ptrs, len, s));
+        }
+    }
+}

@@ -246,3 +246,21 @@ impl OddPass {
         }
     }
 }
+
+/// Where a column group's first pass reads its rows and its last pass
+/// writes them: the arrays, or the scratch (so that the fused carry can
+/// run on the group between the inverse and the forward passes while the
+/// group is in L1/L2).
+#[derive(Clone, Copy)]
+pub(crate) struct Ends {
+    pub(crate) from_scratch: bool,
+    pub(crate) to_scratch: bool,
+}
+
+impl Ends {
+    /// From the arrays back to the arrays (the plain column pass).
+    pub(crate) const MEMORY: Ends = Ends {
+        from_scratch: false,
+        to_scratch: false,
+    };
+}

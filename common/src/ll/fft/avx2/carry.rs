@@ -39,7 +39,7 @@ fn mask(bits: u8, h: usize) -> __m256d {
 /// SAFETY: p + l·seg .. + 4 must be readable for l < 4.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn load_columns(p: *const f64, seg: usize) -> [__m256d; 4] {
+pub(super) unsafe fn load_columns(p: *const f64, seg: usize) -> [__m256d; 4] {
     // SAFETY: the caller's promise.
     transpose4(std::array::from_fn(|l| unsafe {
         _mm256_loadu_pd(p.add(l * seg))
@@ -49,7 +49,7 @@ unsafe fn load_columns(p: *const f64, seg: usize) -> [__m256d; 4] {
 /// The inverse of [`load_columns`]. SAFETY: as [`load_columns`], writable.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store_columns(p: *mut f64, seg: usize, c: [__m256d; 4]) {
+pub(super) unsafe fn store_columns(p: *mut f64, seg: usize, c: [__m256d; 4]) {
     for (l, a) in transpose4(c).into_iter().enumerate() {
         // SAFETY: the caller's promise.
         unsafe { _mm256_storeu_pd(p.add(l * seg), a) };

@@ -4,7 +4,7 @@
 //! registers, all there are).
 
 use super::super::Direction;
-use super::super::plan::{ColumnPass, ColumnPlan, GROUP};
+use super::super::plan::{ColumnPass, ColumnPlan, Ends, GROUP};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -63,8 +63,9 @@ impl Rows {
 }
 
 /// See [`super::column_group_avx2`]: the first pass reads the group's
-/// rows straight from (re, im) and the last writes them back, the passes
-/// between work in the scratch (lr, li), 8 doubles per row.
+/// rows straight from (re, im) and the last writes them back (or, as
+/// `ends` says, from and to the scratch), the passes between work in the
+/// scratch (lr, li), 8 doubles per row.
 ///
 /// SAFETY: `re` and `im` must point to arrays of at least `len` elements,
 /// valid for reads and writes for the whole call, and no other thread may
@@ -76,6 +77,7 @@ pub(crate) unsafe fn column_group_raw(
     [lr, li]: [&mut [f64]; 2],
     plan: &ColumnPlan,
     (c0, dir): (usize, Direction),
+    ends: Ends,
 ) {
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + GROUP <= stride);
@@ -114,8 +116,16 @@ pub(crate) unsafe fn column_group_raw(
         } else {
             n - 1 - k
         }];
-        let src = if k == 0 { first } else { scratch };
-        let dst = if k + 1 == n { main } else { scratch };
+        let src = if k == 0 && !ends.from_scratch {
+            first
+        } else {
+            scratch
+        };
+        let dst = if k + 1 == n && !ends.to_scratch {
+            main
+        } else {
+            scratch
+        };
         // SAFETY: every row index the passes use is below `rows`, and
         // both `main` and `scratch` hold `rows` rows (asserted above).
         unsafe {
@@ -123,6 +133,61 @@ pub(crate) unsafe fn column_group_raw(
                 ColumnPass::Radix2 => radix2(src, dst, plan, (c0, dir)),
                 ColumnPass::Radix4(q, k4) => radix4(src, dst, plan, (q, k4), (c0, dir)),
                 ColumnPass::Radix8(q, k4) => radix8(src, dst, plan, (q, k4), (c0, dir)),
+            }
+        }
+    }
+}
+
+/// Copies the group's rows from the scratch (lr, li) to columns
+/// [c0, c0 + 8) of the arrays. SAFETY: as [`column_group_raw`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn store_group(
+    [re, im]: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&[f64]; 2],
+    plan: &ColumnPlan,
+    c0: usize,
+) {
+    let (rows, stride) = (plan.rows, plan.stride);
+    assert!(rows > 0 && c0 + GROUP <= stride);
+    assert!((rows - 1) * stride + c0 + GROUP <= len);
+    assert!(GROUP * rows <= lr.len() && GROUP * rows <= li.len());
+    for r in 0..rows {
+        for h in 0..2 {
+            let (from, to) = (GROUP * r + 4 * h, r * stride + c0 + 4 * h);
+            // SAFETY: row r < rows lies inside the arrays (asserted above)
+            // and inside the scratch.
+            unsafe {
+                _mm256_storeu_pd(re.add(to), ldu(lr, from));
+                _mm256_storeu_pd(im.add(to), ldu(li, from));
+            }
+        }
+    }
+}
+
+/// Copies columns [c0, c0 + 8) of the arrays into the scratch (lr, li),
+/// 8 doubles per row: the inverse of [`store_group`]. SAFETY: as
+/// [`column_group_raw`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn load_group(
+    [re, im]: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    c0: usize,
+) {
+    let (rows, stride) = (plan.rows, plan.stride);
+    assert!(rows > 0 && c0 + GROUP <= stride);
+    assert!((rows - 1) * stride + c0 + GROUP <= len);
+    assert!(GROUP * rows <= lr.len() && GROUP * rows <= li.len());
+    for r in 0..rows {
+        for h in 0..2 {
+            let (to, from) = (GROUP * r + 4 * h, r * stride + c0 + 4 * h);
+            // SAFETY: row r < rows lies inside the arrays (asserted above)
+            // and inside the scratch.
+            unsafe {
+                _mm256_storeu_pd(lr.as_mut_ptr().add(to), _mm256_loadu_pd(re.add(from)));
+                _mm256_storeu_pd(li.as_mut_ptr().add(to), _mm256_loadu_pd(im.add(from)));
             }
         }
     }

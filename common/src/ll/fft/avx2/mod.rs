@@ -8,8 +8,8 @@
 #![allow(unsafe_code)]
 
 use super::Direction;
-use super::generic::ChunkConsts;
-use super::plan::{ColumnPlan, GROUP, OddPass};
+use super::generic::{ChunkConsts, FusedRange, GroupWeights, Settle};
+use super::plan::{ColumnPlan, Ends, GROUP, OddPass};
 
 #[cfg(target_arch = "x86_64")]
 mod butterfly;
@@ -17,6 +17,8 @@ mod butterfly;
 mod carry;
 #[cfg(target_arch = "x86_64")]
 mod column;
+#[cfg(target_arch = "x86_64")]
+mod fused;
 #[cfg(target_arch = "x86_64")]
 mod odd;
 #[cfg(target_arch = "x86_64")]
@@ -91,7 +93,14 @@ pub(crate) fn column_group_avx2(
     // the pointers come from slices of at least `len` elements, borrowed
     // exclusively for this call.
     unsafe {
-        column::column_group_raw([re.as_mut_ptr(), im.as_mut_ptr()], len, l, plan, at)
+        column::column_group_raw(
+            [re.as_mut_ptr(), im.as_mut_ptr()],
+            len,
+            l,
+            plan,
+            at,
+            Ends::MEMORY,
+        )
     }
 }
 
@@ -119,10 +128,105 @@ pub(crate) fn column_groups_avx2_par(
                 // SAFETY: an `Avx2` token exists only if the CPU has AVX2
                 // and FMA; the arrays outlive the call and group g
                 // (columns 8g..8g+8) belongs to this task alone.
-                unsafe { column::column_group_raw(ptrs, len, scratch, plan, (GROUP * g, dir)) }
+                unsafe {
+                    column::column_group_raw(
+                        ptrs,
+                        len,
+                        scratch,
+                        plan,
+                        (GROUP * g, dir),
+                        Ends::MEMORY,
+                    )
+                }
             },
         );
     }
+}
+
+/// The fused pass over every group of every range in `ranges`, as
+/// [`super::avx512::fused_ranges_avx512`] (which see) with the AVX2
+/// column groups and a 4-lane carry: each range left to right from a zero
+/// carry, its first group back to the arrays carried but not transformed,
+/// the ranges on `pool`'s threads if there is one.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn fused_ranges_avx2(
+    t: Avx2,
+    pool: Option<&rayon::ThreadPool>,
+    [re, im]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    ranges: &mut [FusedRange],
+    (wt, c): (&GroupWeights<'_>, &ChunkConsts),
+    (row, word, value): (usize, usize, f64),
+) {
+    let _ = t;
+    let groups = plan.leaf / GROUP;
+    // The safety of the threads below rests on this: no group is in two
+    // ranges.
+    assert!(
+        ranges
+            .windows(2)
+            .all(|w| w[0].groups.end <= w[1].groups.start)
+            && ranges.iter().all(|r| r.groups.end <= groups)
+    );
+    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+        let mut out = [0u64; 2];
+        let first = r.groups.start;
+        for g in r.groups.clone() {
+            let inject = if word / (2 * GROUP) == g {
+                (row, word % (2 * GROUP), value)
+            } else {
+                (usize::MAX, 0, 0.0)
+            };
+            let [sr, si] = &mut r.scratch;
+            let weights = (&wt.columns(GROUP * g), c);
+            let at = (GROUP * g, g != first);
+            // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and
+            // FMA; the arrays outlive the call, and group g belongs to this
+            // range alone (asserted above).
+            let [e, v] = unsafe {
+                fused::fused_group_raw(ptrs, len, [sr, si], plan, at, &mut r.carry, weights, inject)
+            };
+            out = [out[0].max(e), out[1].max(v)];
+        }
+        r.out = out;
+    });
+}
+
+/// The end of the fused pass, as [`super::avx512::fused_finish_avx512`]
+/// with the AVX2 column groups.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn fused_finish_avx2(
+    t: Avx2,
+    pool: Option<&rayon::ThreadPool>,
+    [re, im]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    ranges: &mut [FusedRange],
+    settle: &Settle<'_>,
+) {
+    let _ = t;
+    // As in `fused_ranges_avx2`: no group in two ranges.
+    assert!(
+        ranges
+            .windows(2)
+            .all(|w| w[0].groups.end <= w[1].groups.start)
+            && ranges.iter().all(|r| r.groups.end <= plan.leaf / GROUP)
+    );
+    let from_scratch = Ends {
+        from_scratch: true,
+        to_scratch: false,
+    };
+    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+        let c0 = GROUP * r.groups.start;
+        let [sr, si] = &mut r.scratch;
+        // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA;
+        // the arrays outlive the call, and the group at c0 belongs to this
+        // range alone (asserted above).
+        unsafe { column::load_group(ptrs, len, [&mut *sr, &mut *si], plan, c0) };
+        r.settled = settle(c0, &r.carry_in, [&mut *sr, &mut *si]);
+        let at = (c0, Direction::Forward);
+        // SAFETY: as for the load.
+        unsafe { column::column_group_raw(ptrs, len, [sr, si], plan, at, from_scratch) };
+    });
 }
 
 /// [`super::generic::wrap_run`] on 4-lane vectors, the partner run read

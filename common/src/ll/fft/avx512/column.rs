@@ -87,23 +87,7 @@ pub(crate) fn column_group(
     }
 }
 
-/// Where a column group's first pass reads its rows and its last pass
-/// writes them: the arrays, or the scratch (so that the fused carry can
-/// run on the group between the inverse and the forward passes while the
-/// group is in L1/L2).
-#[derive(Clone, Copy)]
-pub(crate) struct Ends {
-    pub(crate) from_scratch: bool,
-    pub(crate) to_scratch: bool,
-}
-
-impl Ends {
-    /// From the arrays back to the arrays (the plain column pass).
-    pub(crate) const MEMORY: Ends = Ends {
-        from_scratch: false,
-        to_scratch: false,
-    };
-}
+pub(crate) use super::super::plan::Ends;
 
 /// [`column_group`] on arrays given by pointer, for threads that each
 /// take some of the column groups.
@@ -207,6 +191,32 @@ pub(crate) unsafe fn store_group(
             let v = (ldu(lr, 8 * r), ldu(li, 8 * r));
             _mm512_storeu_pd(re.add(r * stride + c0), v.0);
             _mm512_storeu_pd(im.add(r * stride + c0), v.1);
+        }
+    }
+}
+
+/// Copies columns [c0, c0 + 8) of the arrays into the scratch (lr, li),
+/// 8 doubles per row: the inverse of [`store_group`]. SAFETY: as
+/// [`column_group_raw`].
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn load_group(
+    [re, im]: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    c0: usize,
+) {
+    let (rows, stride) = (plan.rows, plan.stride);
+    assert!(rows > 0 && c0 + 8 <= stride);
+    assert!((rows - 1) * stride + c0 + 8 <= len);
+    assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
+    for r in 0..rows {
+        // SAFETY: row r < rows lies inside the arrays (asserted above) and
+        // inside the scratch.
+        unsafe {
+            let at = r * stride + c0;
+            _mm512_storeu_pd(lr.as_mut_ptr().add(8 * r), _mm512_loadu_pd(re.add(at)));
+            _mm512_storeu_pd(li.as_mut_ptr().add(8 * r), _mm512_loadu_pd(im.add(at)));
         }
     }
 }

@@ -13,27 +13,12 @@
 
 use super::super::Direction;
 use super::super::digits::ROUND_MAGIC;
-use super::super::generic::ChunkConsts;
+use super::super::generic::{ChunkConsts, GroupWeights};
 use super::super::plan::{ColumnPlan, Twiddles};
 use super::carry::{load_columns, store_columns};
 use super::column::{self, Ends};
 use super::ops::ldu;
 use std::arch::x86_64::*;
-
-/// The weights of the words of one column group, in the two levels of
-/// the squarer's carry: word 2i + e, i = r·leaf + c, has weight numerator
-/// (A_r + D_e[c]) mod n.
-pub(crate) struct GroupWeights<'a> {
-    /// Per row r: A_r, 2^{−A_r/n}/(4n) and 2^{A_r/n}.
-    pub(crate) a: &'a [f64],
-    pub(crate) ua: &'a [f64],
-    pub(crate) wa: &'a [f64],
-    /// Per column c of the group (8 of them) and e = 0, 1: D_e[c],
-    /// 2^{−D_e[c]/n} and 2^{D_e[c]/n}.
-    pub(crate) d: [&'a [f64]; 2],
-    pub(crate) u: [&'a [f64]; 2],
-    pub(crate) w: [&'a [f64]; 2],
-}
 
 /// The serial carry of every row through the group's 16 words per row, in
 /// the scratch (lr, li: row r's 8 columns at 8r). `carry` holds each row's

@@ -8,7 +8,7 @@
 #![allow(unsafe_code)]
 
 use super::Direction;
-use super::generic::ChunkConsts;
+use super::generic::{ChunkConsts, FusedRange, GroupWeights, Settle};
 use super::plan::{ColumnPlan, Twiddles};
 
 #[cfg(target_arch = "x86_64")]
@@ -156,37 +156,107 @@ pub(crate) fn column_groups_avx512_par(
     }
 }
 
+/// The fused pass over every group of every range in `ranges`: each
+/// column group (columns c0..c0 + 8 of every row) goes through the
+/// inverse column passes, the carry and the next iteration's forward
+/// column passes in one visit to memory (see [`fused`]). Each range runs
+/// left to right from a zero carry, its first group going back to the
+/// arrays carried but not transformed (the caller adds the carry-outs of
+/// the range to its left, or of the row above, there and then runs its
+/// forward passes); the ranges run on `pool`'s threads if there is one. `wt` holds `d`, `u` and `w` for a
+/// whole row; `inject` = (row, word of the row, value). Each range's
+/// round-off and largest |v| land in its `out`.
 #[cfg(target_arch = "x86_64")]
-pub(crate) use fused::GroupWeights;
-
-/// Column group c0 (columns c0..c0 + 8 of every row) through the inverse
-/// column passes, the carry and, if `forward`, the next iteration's
-/// forward column passes, in one visit to memory (see [`fused`]);
-/// without `forward` the group goes back to the arrays carried but not
-/// transformed, waiting for the rows' carry-outs. `carry` is each row's
-/// carry chain state, in and out: groups must come in column order.
-/// `inject` = (row, word of the row's 16 in the group, value) adds the
-/// value to that word (row `usize::MAX`: none). Returns the bit patterns of
-/// the largest round-off |v − round(v)| (NaN if any v is) and |v|.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fused_group_avx512(
+pub(crate) fn fused_ranges_avx512(
     t: Avx512,
+    pool: Option<&rayon::ThreadPool>,
     [re, im]: [&mut [f64]; 2],
-    scratch: [&mut [f64]; 2],
     plan_tw: (&ColumnPlan, &Twiddles),
-    at: (usize, bool),
-    carry: &mut [f64],
-    weights: (&GroupWeights<'_>, &ChunkConsts),
-    inject: (usize, usize, f64),
-) -> [u64; 2] {
+    ranges: &mut [FusedRange],
+    (wt, c): (&GroupWeights<'_>, &ChunkConsts),
+    (row, word, value): (usize, usize, f64),
+) {
     let _ = t;
-    let len = re.len().min(im.len());
-    let ptrs = [re.as_mut_ptr(), im.as_mut_ptr()];
-    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F/DQ and
-    // FMA; the pointers come from slices of at least `len` elements,
-    // borrowed exclusively for this call.
-    unsafe { fused::fused_group_raw(ptrs, len, scratch, plan_tw, at, carry, weights, inject) }
+    let groups = plan_tw.0.leaf / 8;
+    // The safety of the threads below rests on this: no group is in two
+    // ranges.
+    assert!(
+        ranges
+            .windows(2)
+            .all(|w| w[0].groups.end <= w[1].groups.start)
+            && ranges.iter().all(|r| r.groups.end <= groups)
+    );
+    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+        let mut out = [0u64; 2];
+        let first = r.groups.start;
+        for g in r.groups.clone() {
+            let inject = if word / 16 == g {
+                (row, word % 16, value)
+            } else {
+                (usize::MAX, 0, 0.0)
+            };
+            let [sr, si] = &mut r.scratch;
+            let weights = (&wt.columns(8 * g), c);
+            let at = (8 * g, g != first);
+            // SAFETY: an `Avx512` token exists only if the CPU has
+            // AVX-512F/DQ and FMA; the arrays outlive the call, and group
+            // g belongs to this range alone (asserted above).
+            let [e, v] = unsafe {
+                fused::fused_group_raw(
+                    ptrs,
+                    len,
+                    [sr, si],
+                    plan_tw,
+                    at,
+                    &mut r.carry,
+                    weights,
+                    inject,
+                )
+            };
+            out = [out[0].max(e), out[1].max(v)];
+        }
+        r.out = out;
+    });
+}
+
+/// The end of the fused pass: each range's held-back first group loaded
+/// into its scratch, its carries from the left added there by `settle`
+/// (whose answer lands in the range's `settled`), and the group sent
+/// through the forward column passes; the ranges on `pool`'s threads if
+/// there is one.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn fused_finish_avx512(
+    t: Avx512,
+    pool: Option<&rayon::ThreadPool>,
+    [re, im]: [&mut [f64]; 2],
+    (plan, tw): (&ColumnPlan, &Twiddles),
+    ranges: &mut [FusedRange],
+    settle: &Settle<'_>,
+) {
+    let _ = t;
+    // As in `fused_ranges_avx512`: no group in two ranges.
+    assert!(
+        ranges
+            .windows(2)
+            .all(|w| w[0].groups.end <= w[1].groups.start)
+            && ranges.iter().all(|r| r.groups.end <= plan.leaf / 8)
+    );
+    let from_scratch = column::Ends {
+        from_scratch: true,
+        to_scratch: false,
+    };
+    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+        let c0 = 8 * r.groups.start;
+        let [sr, si] = &mut r.scratch;
+        // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F;
+        // the arrays outlive the call, and the group at c0 belongs to this
+        // range alone (asserted above).
+        unsafe { column::load_group(ptrs, len, [&mut *sr, &mut *si], plan, c0) };
+        r.settled = settle(c0, &r.carry_in, [&mut *sr, &mut *si]);
+        let at = (c0, Direction::Forward);
+        // SAFETY: as for the load.
+        unsafe { column::column_group_raw(ptrs, len, [sr, si], plan, tw, at, from_scratch) };
+    });
 }
 
 /// The carry of one chunk as eight serial carries side by side (the

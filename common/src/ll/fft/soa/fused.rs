@@ -1,21 +1,29 @@
-//! The squarer's fused pass (AVX-512, large power-of-two lengths): the
+//! The squarer's fused pass (AVX-512 or AVX2, large power-of-two lengths): the
 //! inverse column passes, the carry and the next iteration's forward
 //! column passes in one sweep over the arrays, group by group (see
-//! [`super::super::avx512::fused_group_avx512`]). Between iterations the
-//! words then hold the forward column passes' output, which
-//! [`SoaSquarer::finish`] undoes whenever the digits are wanted.
+//! [`super::super::avx512::fused_ranges_avx512`] and its AVX2 twin).
+//! Between iterations the words then hold the forward column passes'
+//! output, which [`SoaSquarer::finish`] undoes whenever the digits are
+//! wanted.
 //!
 //! The carry runs one chain per row through the groups left to right; a
 //! row's carry-out goes into the next row's first words (the last row's
 //! into word 0: 2^p ≡ 1), which sit in the first column group. That group
 //! is therefore carried and stored without its forward passes, the
 //! carry-outs are added in word by word while a carry is left (it dies
-//! within a few words), and only then does it go forward.
+//! within a few words), and only then does it go forward. With threads
+//! the groups are cut into one range per thread, each range carried from
+//! zero and its first group held back the same way for the carry-outs of
+//! the range to its left (Prime95's and Mlucas's fix-up of the carries
+//! between threads' blocks).
 
-use super::super::avx512::{self, GroupWeights};
+use super::super::avx2::{self, Avx2};
+use super::super::avx512::{self, Avx512};
 use super::super::digits::word_of_bit;
+use super::super::generic::{FusedRange, GroupWeights};
 use super::super::generic::{pow2, round};
 use super::super::plan::{GROUP, LEAF};
+use super::carry::ChunkWeights;
 use super::squarer::SoaSquarer;
 use super::{CARRY_CHUNK, MIN_LEN};
 
@@ -24,7 +32,11 @@ use super::{CARRY_CHUNK, MIN_LEN};
 /// separate, CPU time, `taskset -c 0 target/release/examples/fft_fused`,
 /// four sittings on a loaded 2-core AVX-512 machine: 256K 0.89–0.93, 512K
 /// 0.96–0.98, 1M 0.63–1.09, 2M 0.92–1.02, 4M 0.82–0.94, 8M 0.77–0.78 (1M
-/// and 2M swing with the neighbours' use of the shared L3).
+/// and 2M swing with the neighbours' use of the shared L3). A later
+/// sitting under heavier load: AVX-512 256K 0.90–0.93, 1M 1.02–1.14, 8M
+/// 1.04–1.13 (the engine at 8M: 0.94); AVX2 256K 0.86–1.01, 1M 0.77–0.87,
+/// 8M 1.21–1.24; with two threads the fused pass took 0.77–0.91 of the
+/// separate passes' CPU at 1M (README, Benchmarks).
 pub(crate) const FUSED_MIN_LEN: usize = 1 << 18;
 
 /// Set to `0`, turns the fused pass off (the separate passes then run, as
@@ -48,20 +60,34 @@ pub(crate) struct RowWeights {
     a: Vec<f64>,
     ua: Vec<f64>,
     wa: Vec<f64>,
-    /// Each row's carry chain state during a pass.
-    carry: Vec<f64>,
-    /// The scratch of one column group.
-    scratch: [Vec<f64>; 2],
+    /// The column groups cut into one range per thread, each with its
+    /// carry chains and scratch.
+    ranges: Vec<FusedRange>,
+}
+
+/// The hand-written kernels the fused pass runs on.
+#[derive(Clone, Copy)]
+enum FusedKernel {
+    Avx512(Avx512),
+    Avx2(Avx2),
 }
 
 impl SoaSquarer {
-    /// Whether this squarer takes the fused pass: AVX-512, one thread, a
-    /// power of two of at least [`FUSED_MIN_LEN`] words in full leaves.
+    /// The fused pass's kernels for this squarer's instruction set.
+    fn fused_kernel(&self) -> FusedKernel {
+        match (self.fft.isa.avx512_token(), self.fft.isa.avx2_token()) {
+            (Some(t), _) => FusedKernel::Avx512(t),
+            (None, Some(t)) => FusedKernel::Avx2(t),
+            (None, None) => unreachable!("the fused pass runs only with AVX-512 or AVX2"),
+        }
+    }
+
+    /// Whether this squarer takes the fused pass: AVX-512 or AVX2, a power of two
+    /// of at least [`FUSED_MIN_LEN`] words in full leaves.
     pub(crate) fn fused_applies(&self) -> bool {
         const { assert!(CARRY_CHUNK / 2 == LEAF && MIN_LEN < FUSED_MIN_LEN) };
-        self.fft.isa.avx512_token().is_some()
+        (self.fft.isa.avx512_token().is_some() || self.fft.isa.avx2_token().is_some())
             && cfg!(target_arch = "x86_64")
-            && self.pool.is_none()
             && self.fft.odd_factor() == 1
             && self.n >= FUSED_MIN_LEN
             && self.fft.leaf() == LEAF
@@ -77,12 +103,24 @@ impl SoaSquarer {
         }
         let rows = self.fft.plan.rows;
         let c = |r: usize| self.cw.consts(r);
+        let groups = LEAF / GROUP;
+        let count = self.pool.as_ref().map_or(1, |p| p.current_num_threads());
+        let count = count.clamp(1, groups);
+        let ranges = (0..count)
+            .map(|k| FusedRange {
+                groups: k * groups / count..(k + 1) * groups / count,
+                carry: vec![0.0; rows],
+                scratch: std::array::from_fn(|_| vec![0.0; GROUP * rows]),
+                out: [0, 0],
+                carry_in: vec![0.0; rows],
+                settled: true,
+            })
+            .collect();
         Some(RowWeights {
             a: (0..rows).map(|r| c(r).a).collect(),
             ua: (0..rows).map(|r| c(r).unweight).collect(),
             wa: (0..rows).map(|r| c(r).weight).collect(),
-            carry: vec![0.0; rows],
-            scratch: std::array::from_fn(|_| vec![0.0; GROUP * rows]),
+            ranges,
         })
     }
 
@@ -93,70 +131,86 @@ impl SoaSquarer {
     /// then garbage and the caller reloads them).
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn inverse_carry_forward(&mut self, shift: u64) -> f64 {
-        let t = self
-            .fft
-            .isa
-            .avx512_token()
-            .expect("the fused pass runs only with AVX-512");
         let mut rw = self.fused.take().expect("row weights of the fused pass");
         let (leaf, rows) = (LEAF, self.fft.plan.rows);
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
         let (ti, te) = (target / 2, target % 2);
-        let (t_row, t_col) = (ti / leaf, ti % leaf);
-        rw.carry.fill(0.0);
+        let inject = (ti / leaf, 2 * (ti % leaf) + te, sub);
+        for r in &mut rw.ranges {
+            r.carry.fill(0.0);
+        }
         let c = self.cw.consts(0);
-        let (mut err, mut vmax) = (0u64, 0u64);
-        for c0 in (0..leaf).step_by(GROUP) {
-            let cols = c0..c0 + GROUP;
-            let wt = GroupWeights {
-                a: &rw.a,
-                ua: &rw.ua,
-                wa: &rw.wa,
-                d: [&self.cw.d[0][cols.clone()], &self.cw.d[1][cols.clone()]],
-                u: [&self.cw.u[0][cols.clone()], &self.cw.u[1][cols.clone()]],
-                w: [&self.cw.w[0][cols.clone()], &self.cw.w[1][cols]],
-            };
-            let inject = if cols_hold(c0, t_col) {
-                (t_row, 2 * (t_col - c0) + te, sub)
-            } else {
-                (usize::MAX, 0, 0.0)
-            };
-            let [sr, si] = &mut rw.scratch;
-            let [e, v] = avx512::fused_group_avx512(
+        let cw = &self.cw;
+        let wt = GroupWeights {
+            a: &rw.a,
+            ua: &rw.ua,
+            wa: &rw.wa,
+            d: [&cw.d[0][..leaf], &cw.d[1][..leaf]],
+            u: [&cw.u[0][..leaf], &cw.u[1][..leaf]],
+            w: [&cw.w[0][..leaf], &cw.w[1][..leaf]],
+        };
+        let kernel = self.fused_kernel();
+        let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (plan, tw) = (&self.fft.plan, &self.fft.tw);
+        match kernel {
+            FusedKernel::Avx512(t) => avx512::fused_ranges_avx512(
                 t,
-                [&mut self.re, &mut self.im],
-                [sr, si],
-                (&self.fft.plan, &self.fft.tw),
-                (c0, c0 != 0),
-                &mut rw.carry,
+                pool,
+                data,
+                (plan, tw),
+                &mut rw.ranges,
                 (&wt, &c),
                 inject,
-            );
-            err = err.max(e);
-            vmax = vmax.max(v);
+            ),
+            FusedKernel::Avx2(t) => {
+                avx2::fused_ranges_avx2(t, pool, data, plan, &mut rw.ranges, (&wt, &c), inject)
+            }
         }
-        let carries = std::mem::take(&mut rw.carry);
+        let err = rw.ranges.iter().map(|r| r.out[0]).max().unwrap_or(0);
+        let vmax = rw.ranges.iter().map(|r| r.out[1]).max().unwrap_or(0);
         let bad = f64::from_bits(vmax) >= 1.0e15
             || f64::from_bits(err).is_nan()
-            || carries.iter().any(|c| !c.is_finite());
-        let mut settled = !bad;
-        for (r, &cy) in carries.iter().enumerate() {
-            if !settled {
-                break;
+            || rw
+                .ranges
+                .iter()
+                .flat_map(|r| &r.carry)
+                .any(|c| !c.is_finite());
+        // Range k's carry-out of row r goes into the same row at the first
+        // column of range k + 1; the last range's into the next row's
+        // word 0 (the top row's into word 0 of row 0: 2^p ≡ 1).
+        let count = rw.ranges.len();
+        for k in 0..count {
+            let (left, r_shift) = if k == 0 {
+                (count - 1, rows - 1)
+            } else {
+                (k - 1, 0)
+            };
+            for r in 0..rows {
+                let c = rw.ranges[left].carry[(r + r_shift) % rows];
+                rw.ranges[k].carry_in[r] = if bad { 0.0 } else { c };
             }
-            settled = self.settle_carry(2 * ((r + 1) % rows) * leaf, cy);
         }
-        rw.carry = carries;
-        let [sr, si] = &mut rw.scratch;
-        avx512::column_group_avx512(
-            t,
-            [&mut self.re, &mut self.im],
-            [sr, si],
-            (&self.fft.plan, &self.fft.tw),
-            0,
-            super::super::Direction::Forward,
-        );
+        let (cw, bits) = (&self.cw, &self.bits);
+        let settle = |c0: usize, carry_in: &[f64], [sr, si]: [&mut [f64]; 2]| {
+            carry_in.iter().enumerate().all(|(r, &c)| {
+                let row = GROUP * r..GROUP * (r + 1);
+                let at = 2 * (r * leaf + c0);
+                settle_carry(cw, bits, at, c, [&mut sr[row.clone()], &mut si[row]])
+            })
+        };
+        let kernel = self.fused_kernel();
+        let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (plan, tw) = (&self.fft.plan, &self.fft.tw);
+        match kernel {
+            FusedKernel::Avx512(t) => {
+                avx512::fused_finish_avx512(t, pool, data, (plan, tw), &mut rw.ranges, &settle)
+            }
+            FusedKernel::Avx2(t) => {
+                avx2::fused_finish_avx2(t, pool, data, plan, &mut rw.ranges, &settle)
+            }
+        }
+        let settled = !bad && rw.ranges.iter().all(|r| r.settled);
         self.fused = Some(rw);
         if settled {
             f64::from_bits(err)
@@ -167,26 +221,7 @@ impl SoaSquarer {
 
     #[cfg(not(target_arch = "x86_64"))]
     pub(crate) fn inverse_carry_forward(&mut self, _shift: u64) -> f64 {
-        unreachable!("the fused pass runs only with AVX-512")
-    }
-
-    /// Adds c·2^{B_j} from word j on, word by word while a carry is left,
-    /// keeping the digits balanced, inside the first column group of j's
-    /// row (the only one not yet forward transformed). False if the carry
-    /// would leave it.
-    fn settle_carry(&mut self, mut j: usize, mut c: f64) -> bool {
-        for _ in 0..2 * GROUP {
-            if c == 0.0 {
-                return true;
-            }
-            let w = self.weight(j);
-            let t = round(self.word(j) / w) + c;
-            let (pb, ib) = pow2(self.bits[j]);
-            c = round(t * ib);
-            self.set_word(j, (t - c * pb) * w);
-            j += 1;
-        }
-        c == 0.0
+        unreachable!("the fused pass runs only with AVX-512 or AVX2")
     }
 
     /// Undoes the forward column passes the fused pass left in the words
@@ -228,7 +263,28 @@ impl SoaSquarer {
     }
 }
 
-/// Whether the group starting at column c0 holds column `col`.
-fn cols_hold(c0: usize, col: usize) -> bool {
-    (c0..c0 + GROUP).contains(&col)
+/// Adds c·2^{B_j} from word j on, word by word while a carry is left,
+/// keeping the digits balanced, inside a held-back column group in its
+/// scratch (`row`: the real and imaginary parts of j's row there, j its
+/// first word), with the weights' exact arithmetic of the carry kernels.
+/// False if the carry would leave the group.
+fn settle_carry(
+    cw: &ChunkWeights,
+    bits: &[u8],
+    j: usize,
+    mut c: f64,
+    row: [&mut [f64]; 2],
+) -> bool {
+    for k in 0..2 * GROUP {
+        if c == 0.0 {
+            return true;
+        }
+        let x = &mut row[k % 2][k / 2];
+        let w = cw.weights(j + k).0;
+        let t = round(*x / w) + c;
+        let (pb, ib) = pow2(bits[j + k]);
+        c = round(t * ib);
+        *x = (t - c * pb) * w;
+    }
+    c == 0.0
 }

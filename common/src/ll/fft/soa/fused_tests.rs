@@ -1,22 +1,22 @@
 //! The fused pass (inverse column passes, carry, forward column passes in
 //! one sweep) against the separate passes it replaces.
 
+use super::super::Isa as PubIsa;
 use super::super::digits::{balanced_digits, word_start};
-use super::super::dispatch::Isa;
-use super::super::plan::LEAF;
+use super::super::plan::{GROUP, LEAF};
 use super::fused::FUSED_MIN_LEN;
 use super::squarer::SoaSquarer;
 use num_bigint::BigUint;
 use rand::{Rng, SeedableRng};
 
-/// The squarer at (p, n) with AVX-512, or `None` (reported where CI
-/// shows it) on a CPU without it.
-fn avx512_squarer(test: &str, p: u64, n: usize) -> Option<SoaSquarer> {
-    if Isa::Avx512.avx512_token().is_none() {
-        super::super::isa::report_skip(test, super::super::Isa::Avx512);
+/// The squarer at (p, n) with `isa`'s kernels and the fused pass on, or
+/// `None` (reported where CI shows it) on a CPU without them.
+fn fused_squarer(test: &str, isa: PubIsa, p: u64, n: usize, threads: usize) -> Option<SoaSquarer> {
+    let Some(kernels) = isa.kernels() else {
+        super::super::isa::report_skip(test, isa);
         return None;
-    }
-    let mut s = SoaSquarer::new(p, n, Isa::Avx512, 1);
+    };
+    let mut s = SoaSquarer::new(p, n, kernels, threads);
     // On whatever the environment says (see `FUSED_ENV`).
     s.set_fused(true);
     Some(s)
@@ -31,30 +31,42 @@ fn random_residue(p: u64, seed: u64) -> BigUint {
 }
 
 /// Over many iterations at 256K, 512K and 1M words (about 18 bits per
-/// word, as the length table runs them), the fused pass leaves the same
-/// number as the separate passes after every iteration, with the −2 put
-/// at words where rows and column groups meet (first and last word of a
-/// row, the top word, word 0) and elsewhere; its round-off check runs
-/// and measures what the separate carry measures, to within the
-/// difference of their (equal-valued) inputs.
+/// word, as the length table runs them), on one, two and three threads
+/// (one range of column groups per thread, carried apart and settled
+/// afterwards), the fused pass leaves the same number as the separate
+/// passes after every iteration, with the −2 put at words where rows,
+/// column groups and ranges meet (first and last word of a row, the first
+/// word of each thread's range, the top word, word 0) and elsewhere; its
+/// round-off check runs and measures what the separate carry measures,
+/// to within the difference of their (equal-valued) inputs.
 #[test]
 fn fused_pass_matches_the_separate_passes() {
-    for (p, n) in [
-        (4_718_599u64, FUSED_MIN_LEN),
-        (9_437_189, 2 * FUSED_MIN_LEN),
-        (18_776_473, 4 * FUSED_MIN_LEN),
+    for isa in [PubIsa::Avx512, PubIsa::Avx2] {
+        fused_matches_separate(isa);
+    }
+}
+
+/// [`fused_pass_matches_the_separate_passes`] with `isa`'s kernels.
+fn fused_matches_separate(isa: PubIsa) {
+    for (p, n, threads) in [
+        (4_718_599u64, FUSED_MIN_LEN, 1),
+        (4_718_599u64, FUSED_MIN_LEN, 3),
+        (9_437_189, 2 * FUSED_MIN_LEN, 2),
+        (18_776_473, 4 * FUSED_MIN_LEN, 1),
+        (18_776_473, 4 * FUSED_MIN_LEN, 2),
     ] {
-        let Some(mut fused) = avx512_squarer("fused_pass_matches_the_separate_passes", p, n) else {
+        let test = "fused_pass_matches_the_separate_passes";
+        let Some(mut fused) = fused_squarer(test, isa, p, n, threads) else {
             return;
         };
         assert!(
             fused.fused_applies() && fused.fused.is_some(),
             "p={p} n={n}"
         );
-        let mut plain = SoaSquarer::new(p, n, Isa::Avx512, 1);
+        let mut plain = SoaSquarer::new(p, n, fused.fft.isa, 1);
         plain.set_fused(false);
         let seed = p ^ 0xf05e;
-        eprintln!("fused_pass_matches_the_separate_passes: p={p} n={n} seed={seed}");
+        eprintln!("{test}: {isa} p={p} n={n} threads={threads} seed={seed}");
         let x = random_residue(p, seed);
         fused.load(&x);
         plain.load(&x);
@@ -62,6 +74,13 @@ fn fused_pass_matches_the_separate_passes() {
         let row = 2 * LEAF as u64;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut shifts = vec![0, bit(row) - 1, bit(row), bit(3 * row - 1), p - 1, bit(16)];
+        // The first word of each thread's range in rows 0 and 5, and the
+        // word before it.
+        let groups = (LEAF / GROUP) as u64;
+        for k in 1..threads as u64 {
+            let w = 2 * GROUP as u64 * (k * groups / threads as u64);
+            shifts.extend([bit(w), bit(w) - 1, bit(5 * row + w), bit(5 * row + w) - 1]);
+        }
         shifts.extend((0..34).map(|_| rng.random_range(0..p)));
         for (it, &shift) in shifts.iter().enumerate() {
             let (ef, ep) = (fused.iterate(shift), plain.iterate(shift));
@@ -76,7 +95,7 @@ fn fused_pass_matches_the_separate_passes() {
             if it < 8 || it % 8 == 0 || it + 1 == shifts.len() {
                 assert!(
                     fused.value() == plain.value(),
-                    "p={p} n={n}: the residues differ after iteration {it}"
+                    "{isa} p={p} n={n} threads={threads}: the residues differ after iteration {it}"
                 );
             }
         }
@@ -105,19 +124,24 @@ fn fused_pass_matches_the_separate_passes() {
 #[test]
 fn fused_pass_reports_garbage_as_large_error() {
     let n = FUSED_MIN_LEN;
-    let Some(mut s) = avx512_squarer("fused_pass_reports_garbage_as_large_error", 4_718_599, n)
-    else {
-        return;
-    };
-    s.load(&random_residue(4_718_599, 7));
-    s.set_word(1000, f64::NAN);
-    assert_eq!(s.iterate(3), f64::INFINITY);
-    // 26 bits per word: products near 2^64, far past the 53-bit mantissa.
-    let p = 26 * n as u64 + 1;
-    let mut s = SoaSquarer::new(p, n, Isa::Avx512, 1);
-    s.set_fused(true);
-    assert!(s.fused_applies() && s.fused.is_some());
-    s.load(&random_residue(p, 8));
-    let e = s.iterate(3);
-    assert!(e > 0.4, "round-off {e} at 26 bits per word");
+    let test = "fused_pass_reports_garbage_as_large_error";
+    for isa in [PubIsa::Avx512, PubIsa::Avx2] {
+        for threads in [1, 2] {
+            let Some(mut s) = fused_squarer(test, isa, 4_718_599, n, threads) else {
+                continue;
+            };
+            s.load(&random_residue(4_718_599, 7));
+            s.set_word(1000, f64::NAN);
+            assert_eq!(s.iterate(3), f64::INFINITY, "{isa}, {threads} threads");
+        }
+        // 26 bits per word: products near 2^64, far past the 53-bit mantissa.
+        let p = 26 * n as u64 + 1;
+        let Some(mut s) = fused_squarer(test, isa, p, n, 1) else {
+            continue;
+        };
+        assert!(s.fused_applies() && s.fused.is_some());
+        s.load(&random_residue(p, 8));
+        let e = s.iterate(3);
+        assert!(e > 0.4, "{isa}: round-off {e} at 26 bits per word");
+    }
 }

@@ -49,12 +49,16 @@
 //! compiler fell short the AVX-512 and AVX2 sets run hand-written kernels
 //! ([`super::avx512`], [`super::avx2`]). With more than one thread,
 //! the column groups, the leaf pairs and the carry chunks run on a rayon
-//! pool.
+//! pool. From [`fused::FUSED_MIN_LEN`] words on, with AVX-512 or AVX2,
+//! the inverse column passes, the carry and the next forward column
+//! passes run as one sweep ([`fused`]), on one range of column groups per
+//! thread.
 
 //!
 //! Files: [`fft`] runs the transform's stages (planned in [`super::plan`]),
 //! [`squarer`] holds the words and runs an iteration, [`carry`] is the
-//! carry with its weights.
+//! carry with its weights, [`fused`] the carry fused into the column
+//! passes.
 
 mod carry;
 mod fft;

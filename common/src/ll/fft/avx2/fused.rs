@@ -1,0 +1,172 @@
+//! The fused pass on 4-lane vectors (see the AVX-512 one,
+//! `avx512/fused.rs`): a column group through the inverse column passes,
+//! the carry and the next iteration's forward column passes while it sits
+//! in the scratch. The carry runs along each row, four rows side by side
+//! in the lanes, the group's two 4-column halves one after the other.
+
+use super::super::Direction;
+use super::super::digits::ROUND_MAGIC;
+use super::super::generic::{ChunkConsts, GroupWeights};
+use super::super::plan::{ColumnPlan, Ends, GROUP};
+use super::carry::{load_columns, store_columns};
+use super::column;
+use super::ops::ldu;
+use std::arch::x86_64::*;
+
+/// The serial carry of every row through the group's 16 words per row,
+/// in the scratch (lr, li: row r's 8 columns at 8r), as
+/// `avx512::fused::group_carry` does it: the same operations on the same
+/// values, so the same digits. `carry` holds each row's chain state, in
+/// and out. `inject` = (row, word 0..16 of the group, value) adds value to
+/// that word's rounded product (row `usize::MAX`: none). Returns the bit
+/// patterns of the largest |v − round(v)| and |v|.
+// The chain visits word 2k + e, x[e][q] (k = 4h + q), in that order
+// across both arrays: an index loop says so plainly.
+#[allow(clippy::needless_range_loop)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn group_carry(
+    [lr, li]: [&mut [f64]; 2],
+    carry: &mut [f64],
+    wt: &GroupWeights<'_>,
+    c: &ChunkConsts,
+    (inj_row, inj_word, inject): (usize, usize, f64),
+) -> [u64; 2] {
+    let rows = carry.len();
+    assert!(
+        rows.is_multiple_of(4)
+            && lr.len() >= GROUP * rows
+            && li.len() >= GROUP * rows
+            && [wt.a, wt.ua, wt.wa].iter().all(|t| t.len() >= rows)
+            && [wt.d, wt.u, wt.w]
+                .iter()
+                .flatten()
+                .all(|t| t.len() >= GROUP)
+    );
+    let magic = _mm256_set1_pd(ROUND_MAGIC);
+    let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+    let (p_lo, i_lo) = (_mm256_set1_pd(c.pow_lo), _mm256_set1_pd(c.inv_lo));
+    let (p_hi, i_hi) = (_mm256_set1_pd(c.pow_hi), _mm256_set1_pd(c.inv_hi));
+    let (n, p_mod_n) = (_mm256_set1_pd(c.n), _mm256_set1_pd(c.p_mod_n));
+    let (two, half) = (_mm256_set1_pd(2.0), _mm256_set1_pd(0.5));
+    // Largest |v − round(v)| and |v|: a NaN drops out of `max`, but it
+    // poisons its row's carry for good, which the caller checks.
+    let mut err = _mm256_setzero_pd();
+    let mut vmax = _mm256_setzero_pd();
+    let (lr_p, li_p) = (lr.as_mut_ptr(), li.as_mut_ptr());
+    for rb in (0..rows).step_by(4) {
+        let a = ldu(wt.a, rb);
+        let ua = ldu(wt.ua, rb);
+        let wa = ldu(wt.wa, rb);
+        // The ½ (weights) or 2 (unweights) of words whose numerator
+        // wrapped: exact, so the same products as the squarer's carry.
+        let ua_two = _mm256_mul_pd(ua, two);
+        let wa_half = _mm256_mul_pd(wa, half);
+        let mut carry_m = _mm256_add_pd(ldu(carry, rb), magic);
+        let lane = if inj_row / 4 == rb / 4 {
+            inj_row % 4
+        } else {
+            usize::MAX
+        };
+        for h in 0..2 {
+            let at = GROUP * rb + 4 * h;
+            // SAFETY: rows rb..rb + 4 of GROUP doubles each lie in the
+            // scratch (asserted above); columns 4h..4h + 4 of each.
+            let mut x = unsafe { [lr_p, li_p].map(|p| load_columns(p.add(at), GROUP)) };
+            for q in 0..4 {
+                let k = 4 * h + q;
+                for e in 0..2 {
+                    let s = _mm256_add_pd(a, _mm256_set1_pd(wt.d[e][k]));
+                    let wrap = _mm256_cmp_pd::<_CMP_GE_OQ>(s, n);
+                    let num = _mm256_sub_pd(s, _mm256_and_pd(wrap, n));
+                    let big = _mm256_cmp_pd::<_CMP_LT_OQ>(num, p_mod_n);
+                    let u = _mm256_mul_pd(
+                        _mm256_set1_pd(wt.u[e][k]),
+                        _mm256_blendv_pd(ua, ua_two, wrap),
+                    );
+                    let v = _mm256_mul_pd(x[e][q], u);
+                    let r = _mm256_sub_pd(_mm256_add_pd(v, magic), magic);
+                    err = _mm256_max_pd(_mm256_and_pd(_mm256_sub_pd(v, r), abs), err);
+                    vmax = _mm256_max_pd(_mm256_and_pd(v, abs), vmax);
+                    let mut r_less = _mm256_sub_pd(r, magic);
+                    if lane != usize::MAX && 2 * k + e == inj_word {
+                        let mut add = [0.0f64; 4];
+                        add[lane] = inject;
+                        // SAFETY: reads exactly the 4 elements of `add`.
+                        let add = unsafe { _mm256_loadu_pd(add.as_ptr()) };
+                        r_less = _mm256_add_pd(r_less, add);
+                    }
+                    // The chain from word to word: one add and one fma,
+                    // the carry kept as carry + magic (both exact).
+                    let t = _mm256_add_pd(r_less, carry_m);
+                    let ib = _mm256_blendv_pd(i_lo, i_hi, big);
+                    let pb = _mm256_blendv_pd(p_lo, p_hi, big);
+                    carry_m = _mm256_fmadd_pd(t, ib, magic);
+                    let d = _mm256_fnmadd_pd(_mm256_sub_pd(carry_m, magic), pb, t);
+                    let w = _mm256_mul_pd(
+                        _mm256_set1_pd(wt.w[e][k]),
+                        _mm256_blendv_pd(wa, wa_half, wrap),
+                    );
+                    x[e][q] = _mm256_mul_pd(d, w);
+                }
+            }
+            // SAFETY: as for the loads.
+            unsafe {
+                store_columns(lr_p.add(at), GROUP, x[0]);
+                store_columns(li_p.add(at), GROUP, x[1]);
+            }
+        }
+        // SAFETY: `carry` holds rows ≥ rb + 4 entries (asserted above).
+        unsafe { _mm256_storeu_pd(carry.as_mut_ptr().add(rb), _mm256_sub_pd(carry_m, magic)) };
+    }
+    let top = |x: __m256d| {
+        let mut l = [0.0f64; 4];
+        // SAFETY: stores exactly the 4 elements of `l`.
+        unsafe { _mm256_storeu_pd(l.as_mut_ptr(), x) };
+        l.iter().fold(0u64, |m, v| m.max(v.to_bits()))
+    };
+    [top(err), top(vmax)]
+}
+
+/// Column group c0 through the inverse column passes, [`group_carry`],
+/// and then the forward column passes (`forward`), or only back to the
+/// arrays (a group that waits for a carry-out from its left).
+///
+/// SAFETY: as [`column::column_group_raw`].
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn fused_group_raw(
+    ptrs: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    plan: &ColumnPlan,
+    (c0, forward): (usize, bool),
+    carry: &mut [f64],
+    (wt, c): (&GroupWeights<'_>, &ChunkConsts),
+    inject: (usize, usize, f64),
+) -> [u64; 2] {
+    assert_eq!(carry.len(), plan.rows);
+    let to_scratch = Ends {
+        from_scratch: false,
+        to_scratch: true,
+    };
+    let from_scratch = Ends {
+        from_scratch: true,
+        to_scratch: false,
+    };
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        let at = (c0, Direction::Inverse);
+        column::column_group_raw(ptrs, len, [&mut *lr, &mut *li], plan, at, to_scratch);
+    }
+    let out = group_carry([&mut *lr, &mut *li], carry, wt, c, inject);
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        if forward {
+            let at = (c0, Direction::Forward);
+            column::column_group_raw(ptrs, len, [lr, li], plan, at, from_scratch);
+        } else {
+            column::store_group(ptrs, len, [&*lr, &*li], plan, c0);
+        }
+    }
+    out
+}
