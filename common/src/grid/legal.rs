@@ -198,6 +198,14 @@ pub enum ClaimFault {
 /// writes without a second signature check per record.
 const GRANTS_MAX: usize = 1024;
 
+/// What project mode adds to a record check; both `None` in open mode.
+pub(super) struct ProjectChecks<'a> {
+    /// Records are created only under a grant of the project key.
+    pub grants: Option<GrantCheck<'a>>,
+    /// Results come only from members.
+    pub members: Option<MemberCheck<'a>>,
+}
+
 /// Project mode's part of a record check: the project key and the grants
 /// already verified under it.
 pub(super) struct GrantCheck<'a> {
@@ -279,10 +287,13 @@ pub(super) fn check_record(
     write: Write,
     now_ms: u64,
     lease_ms: u64,
-    grants: Option<GrantCheck<'_>>,
-    mut members: Option<MemberCheck<'_>>,
+    project: ProjectChecks<'_>,
     known: impl Fn(&UnitResult) -> bool,
 ) -> Result<(), Refusal> {
+    let ProjectChecks {
+        grants,
+        mut members,
+    } = project;
     if version > MAX_VERSION {
         return Err(Refusal::Version(version));
     }

@@ -44,11 +44,13 @@ fn create(
         Write::Step,
         NOW,
         LEASE,
-        Some(GrantCheck {
-            project: &project,
-            verified,
-        }),
-        None,
+        ProjectChecks {
+            grants: Some(GrantCheck {
+                project: &project,
+                verified,
+            }),
+            members: None,
+        },
         |_| false,
     )
 }

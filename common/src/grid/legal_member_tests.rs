@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use super::*;
 use crate::grant::WorkGrant;
 use crate::grid::codec::WireUnit;
-use crate::grid::legal::{GrantCheck, Write, check_record};
+use crate::grid::legal::{GrantCheck, ProjectChecks, Write, check_record};
 use crate::grid::{GridConfig, Input, Now, PeerRequest, ReqId};
 use crate::ll::Status;
 use crate::ring::{Config as RingConfig, Id, Peer, Time};
@@ -84,11 +84,13 @@ fn write(
         write,
         now_ms,
         LEASE,
-        Some(GrantCheck {
-            project: &project,
-            verified: &mut grants,
-        }),
-        MemberCheck::of(Some(&project), revoked, verified),
+        ProjectChecks {
+            grants: Some(GrantCheck {
+                project: &project,
+                verified: &mut grants,
+            }),
+            members: MemberCheck::of(Some(&project), revoked, verified),
+        },
         |_| false,
     )
 }
@@ -251,11 +253,13 @@ fn a_malformed_certificate_makes_the_record_unreadable() {
         Write::Step,
         NOW,
         LEASE,
-        Some(GrantCheck {
-            project: &project,
-            verified: &mut grants,
-        }),
-        MemberCheck::of(Some(&project), None, &mut certs),
+        ProjectChecks {
+            grants: Some(GrantCheck {
+                project: &project,
+                verified: &mut grants,
+            }),
+            members: MemberCheck::of(Some(&project), None, &mut certs),
+        },
         |_| false,
     );
     assert_eq!(checked, Err(Refusal::Garbage));

@@ -69,8 +69,10 @@ fn copy(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal>
         Write::Copy,
         NOW,
         LEASE,
-        None,
-        None,
+        ProjectChecks {
+            grants: None,
+            members: None,
+        },
         |_| false,
     )
 }
@@ -91,8 +93,10 @@ pub(in crate::grid) fn step(
         Write::Step,
         NOW,
         LEASE,
-        None,
-        None,
+        ProjectChecks {
+            grants: None,
+            members: None,
+        },
         |_| false,
     )
 }
@@ -127,8 +131,10 @@ fn the_grid_s_own_steps_are_legal() {
             Write::Step,
             NOW + LEASE,
             LEASE,
-            None,
-            None,
+            ProjectChecks {
+                grants: None,
+                members: None
+            },
             |_| false
         )
         .is_ok()
@@ -147,8 +153,10 @@ fn garbage_and_squatting_are_refused() {
             Write::Copy,
             NOW,
             LEASE,
-            None,
-            None,
+            ProjectChecks {
+                grants: None,
+                members: None
+            },
             |_| false
         ),
         Err(Refusal::Garbage)
@@ -164,8 +172,10 @@ fn garbage_and_squatting_are_refused() {
             Write::Step,
             NOW,
             LEASE,
-            None,
-            None,
+            ProjectChecks {
+                grants: None,
+                members: None
+            },
             |_| false
         ),
         Err(Refusal::WrongKey { exponent: 4253, .. })
@@ -485,8 +495,10 @@ fn step_at(incoming: &UnitRecord, held: &UnitRecord, now: u64) -> Result<(), Ref
         Write::Step,
         now,
         LEASE,
-        None,
-        None,
+        ProjectChecks {
+            grants: None,
+            members: None,
+        },
         |_| false,
     )
 }

@@ -8,7 +8,9 @@ use crate::work::{UnitRecord, UnitResult};
 
 use super::Now;
 use super::codec::WireUnit;
-use super::legal::{GrantCheck, Refusal, Refusals, Write, check_record, check_result, cut};
+use super::legal::{
+    GrantCheck, ProjectChecks, Refusal, Refusals, Write, check_record, check_result, cut,
+};
 use super::legal_member::{Judged, MemberCheck};
 use super::node::GridNode;
 use super::squat::{MAX_LIVE_LEASES, new_claims};
@@ -69,12 +71,14 @@ impl<A: Address> GridNode<A> {
             write,
             now.wall_ms,
             self.cfg.lease_ms,
-            grants,
-            MemberCheck::of(
-                self.cfg.project.as_ref(),
-                self.revocations.as_ref(),
-                &mut self.verified_certs,
-            ),
+            ProjectChecks {
+                grants,
+                members: MemberCheck::of(
+                    self.cfg.project.as_ref(),
+                    self.revocations.as_ref(),
+                    &mut self.verified_certs,
+                ),
+            },
             known,
         ) {
             Ok(()) => match self.squatting(r, held.as_ref(), write, now) {
