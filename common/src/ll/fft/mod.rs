@@ -5,8 +5,10 @@
 //! structure-of-arrays FFT for lengths k·2^n with k ∈ {1, 3, 5, 7}, on
 //! rustfft for the others. The files, from the top down:
 //!
-//! * `mod.rs`: the engine and its error checks; `lengths.rs`: the length
-//!   table; `isa.rs`: the instruction set a caller may force.
+//! * `mod.rs`: the engine and its error checks; `backend.rs`: which
+//!   squarer runs a length; `lengths.rs`: the length table; `isa.rs`: the
+//!   instruction set a caller may force; `tuning.rs`: the hooks of the
+//!   profiling examples.
 //! * `soa/`: our squarer (`squarer.rs`), the order of its FFT's stages
 //!   (`fft.rs`) and its carry (`carry.rs`); `plan.rs`: that FFT's twiddle
 //!   tables and column layout.
@@ -46,6 +48,7 @@
 
 mod avx2;
 mod avx512;
+mod backend;
 mod digits;
 mod dispatch;
 mod fallback;
@@ -57,6 +60,7 @@ mod pages;
 mod par;
 mod plan;
 mod soa;
+mod tuning;
 
 pub use isa::{ISA_ENV, Isa, IsaError};
 pub use lengths::{
@@ -69,9 +73,9 @@ use super::{
     CHECKPOINT_VERSION, Checkpoint, LlEngine, LlError, check_exponent, mersenne, rotate_left,
     rotate_right, shift_after, to_limbs, total_iterations,
 };
-use fallback::DwtSquarer;
+use backend::Squarer;
 use num_bigint::BigUint;
-use soa::SoaSquarer;
+pub use tuning::{compare_fused, profile_soa};
 
 /// Which way our FFT's passes run: forward (decimation in frequency, the
 /// spectrum left in bit-reversed order) or inverse (decimation in time
@@ -80,137 +84,6 @@ use soa::SoaSquarer;
 enum Direction {
     Forward,
     Inverse,
-}
-
-/// The squaring backend: our structure-of-arrays FFT where it applies
-/// (length q·2^k with q ∈ {1, 3, 5, 7}, enough bits per word for its carry; extra threads
-/// share its leaves and carry chunks), rustfft (with the four-step
-/// multi-threaded path) everywhere else.
-enum Squarer {
-    Soa(Box<SoaSquarer>),
-    RustFft(Box<DwtSquarer>),
-}
-
-impl Squarer {
-    fn new(p: u64, n: usize, threads: usize, isa: dispatch::Isa) -> Self {
-        if soa::supports(p, n, isa) {
-            Squarer::Soa(Box::new(SoaSquarer::new(p, n, isa, threads)))
-        } else {
-            Squarer::RustFft(Box::new(DwtSquarer::new(p, n, threads)))
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Squarer::Soa(s) => s.len(),
-            Squarer::RustFft(s) => s.len(),
-        }
-    }
-
-    fn load(&mut self, x: &BigUint) {
-        match self {
-            Squarer::Soa(s) => s.load(x),
-            Squarer::RustFft(s) => s.load(x),
-        }
-    }
-
-    fn value(&self) -> BigUint {
-        match self {
-            Squarer::Soa(s) => s.value(),
-            Squarer::RustFft(s) => s.value(),
-        }
-    }
-
-    fn flip_bit(&mut self, bit: u64) {
-        match self {
-            Squarer::Soa(s) => s.flip_bit(bit),
-            Squarer::RustFft(s) => s.flip_bit(bit),
-        }
-    }
-
-    fn square_sub2(&mut self, shift: u64) -> f64 {
-        match self {
-            Squarer::Soa(s) => s.iterate(shift),
-            Squarer::RustFft(s) => s.square_sub2(shift),
-        }
-    }
-}
-
-/// Tuning aid for `examples/fft_profile.rs`: runs `iterations` squarings of
-/// a pseudo-random residue of M_p on the SoA squarer at length n, for each
-/// instruction set, and returns (set name, fastest seconds seen in the
-/// forward column stages, the leaves with the real-wrap, the inverse column
-/// stages, the carry). `clock` reads seconds (the caller
-/// owns the clock: this crate has none). `None` if the SoA squarer does not
-/// do p at n.
-#[doc(hidden)]
-pub fn profile_soa(
-    p: u64,
-    n: usize,
-    iterations: u32,
-    clock: &mut dyn FnMut() -> f64,
-) -> Option<Vec<(String, [f64; 4])>> {
-    let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
-    let mut out = Vec::new();
-    let isas = dispatch::Isa::supported();
-    for isa in isas.into_iter().filter(|&i| soa::supports(p, n, i)) {
-        let mut s = SoaSquarer::new(p, n, isa, 1);
-        s.load(&x);
-        // The fastest of each part: on a shared machine, the mean mostly
-        // measures the neighbours.
-        let mut best = [f64::INFINITY; 4];
-        for i in 0..iterations {
-            let t = s.iterate_timed(u64::from(i) % p, clock);
-            for k in 0..4 {
-                best[k] = best[k].min(t[k]);
-            }
-        }
-        out.push((format!("{isa:?}"), best));
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-/// Tuning aid for `examples/fft_fused.rs`: seconds of CPU (read by
-/// `clock`, which the caller owns) per squaring of the SoA
-/// squarer at (p, n) with `isa` (`MERSENNE_FFT_ISA`'s set, else the
-/// best) on `threads` threads with the fused pass and with the separate
-/// passes, each the best of `repeats` runs of `iterations`, alternating
-/// so that both see the same neighbours. `None` where the fused pass does
-/// not apply (without AVX-512 or AVX2, or at this length).
-#[doc(hidden)]
-pub fn compare_fused(
-    p: u64,
-    n: usize,
-    (iterations, repeats, threads): (u32, u32, usize),
-    clock: &mut dyn FnMut() -> f64,
-) -> Option<[f64; 2]> {
-    let isa = Isa::from_env().ok().flatten().unwrap_or_else(Isa::best);
-    let isa = isa.kernels()?;
-    if !soa::supports(p, n, isa) {
-        return None;
-    }
-    let x = (BigUint::from(3u8).pow(p as u32 / 2)) % mersenne(p);
-    let mut s = [true, false].map(|on| {
-        let mut s = SoaSquarer::new(p, n, isa, threads);
-        s.set_fused(on);
-        s.load(&x);
-        s
-    });
-    if !s[0].fused_applies() {
-        return None;
-    }
-    let mut best = [f64::INFINITY; 2];
-    for _ in 0..repeats {
-        for (k, s) in s.iter_mut().enumerate() {
-            s.iterate(1);
-            let t0 = clock();
-            for i in 0..iterations {
-                s.iterate(u64::from(i) % p);
-            }
-            best[k] = best[k].min((clock() - t0) / f64::from(iterations));
-        }
-    }
-    Some(best)
 }
 
 /// The length to start at, given the shortest safe one: that one if our
