@@ -6,6 +6,7 @@ mod failure;
 mod fifo;
 mod lookup;
 mod maintenance;
+mod prefetch;
 mod repair;
 mod store;
 mod unify;
