@@ -523,14 +523,25 @@ impl Sim {
     /// Ask for the state of the nodes that the next events go to while this
     /// one is handled: nearly every event goes to a node nobody touched for
     /// a while, and waiting for its state to come in from memory, miss
-    /// after dependent miss, was most of the simulator's time. The node's
-    /// fields are requested `STATE_AHEAD` events early, the buffers they
-    /// point to `BUFFERS_AHEAD` events early (their addresses are in those
-    /// fields). A hint: nothing a node does depends on it.
+    /// after dependent miss, was most of the simulator's time. Each stage
+    /// needs the one before it in cache: the slot (which holds the node's
+    /// address) is requested `SLOT_AHEAD` events early, the node's fields
+    /// `STATE_AHEAD` events early, the buffers they point to
+    /// `BUFFERS_AHEAD` events early. A hint: nothing a node does depends
+    /// on it.
     fn prefetch_ahead(&self) {
+        const SLOT_AHEAD: usize = 16;
         const STATE_AHEAD: usize = 8;
         const BUFFERS_AHEAD: usize = 3;
         let next = self.queue.upcoming();
+        match next.get(SLOT_AHEAD - 1) {
+            Some(Ev::Deliver { to: i, .. } | Ev::Timer { node: i }) => {
+                if let Some(slot) = self.slots.get(*i as usize) {
+                    crate::ring::prefetch_line(slot);
+                }
+            }
+            _ => {}
+        }
         match next.get(STATE_AHEAD - 1) {
             Some(Ev::Deliver { to: i, .. } | Ev::Timer { node: i }) => {
                 self.slots[*i as usize].node.prefetch_state();

@@ -7,6 +7,7 @@ mod fifo;
 mod lookup;
 mod maintenance;
 mod prefetch;
+pub(crate) use prefetch::prefetch as prefetch_line;
 mod repair;
 mod store;
 mod unify;

@@ -13,7 +13,7 @@ use super::*;
 /// Ask the CPU to start loading the cache line holding `p` into every cache
 /// level. A no-op where there is no prefetch instruction.
 #[inline(always)]
-pub(super) fn prefetch<T>(p: *const T) {
+pub(crate) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     // SAFETY: a prefetch is a hint that never faults, whatever the address;
