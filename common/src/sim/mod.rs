@@ -534,19 +534,13 @@ impl Sim {
         const STATE_AHEAD: usize = 8;
         const BUFFERS_AHEAD: usize = 3;
         let next = self.queue.upcoming();
-        match next.get(SLOT_AHEAD - 1) {
-            Some(Ev::Deliver { to: i, .. } | Ev::Timer { node: i }) => {
-                if let Some(slot) = self.slots.get(*i as usize) {
-                    crate::ring::prefetch_line(slot);
-                }
-            }
-            _ => {}
+        if let Some(Ev::Deliver { to: i, .. } | Ev::Timer { node: i }) = next.get(SLOT_AHEAD - 1)
+            && let Some(slot) = self.slots.get(*i as usize)
+        {
+            crate::ring::prefetch_line(slot);
         }
-        match next.get(STATE_AHEAD - 1) {
-            Some(Ev::Deliver { to: i, .. } | Ev::Timer { node: i }) => {
-                self.slots[*i as usize].node.prefetch_state();
-            }
-            _ => {}
+        if let Some(Ev::Deliver { to: i, .. } | Ev::Timer { node: i }) = next.get(STATE_AHEAD - 1) {
+            self.slots[*i as usize].node.prefetch_state();
         }
         match next.get(BUFFERS_AHEAD - 1) {
             Some(Ev::Deliver { to, msg }) => {
