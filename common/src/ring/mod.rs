@@ -129,6 +129,7 @@ mod wire;
 
 pub use id::{ID_BITS, Id};
 pub use node::RingNode;
+pub(crate) use node::prefetch_line;
 pub use types::{
     Config, Event, Membership, MergeFn, OpId, Outcome, RingError, Time, default_merge,
 };

@@ -83,6 +83,15 @@ impl<T> CalendarQueue<T> {
         self.current.len() + self.in_buckets + self.far.len()
     }
 
+    /// The events [`CalendarQueue::pop_until`] returns next, in order,
+    /// without removing them: what is left of the current time's bucket
+    /// (events pushed later, even for the same time, come after these, and
+    /// the far heap has none for this time once its bucket is being
+    /// served). A simulator looks ahead here to prefetch what they touch.
+    pub fn upcoming(&self) -> &[T] {
+        self.current.as_slice()
+    }
+
     /// Whether no event waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -258,6 +267,24 @@ mod tests {
     #[test]
     fn serves_a_binary_heaps_order_in_a_one_bucket_calendar() {
         against_oracle(20, 1, 5, 10_000);
+    }
+
+    #[test]
+    fn upcoming_shows_the_next_pops_in_order() {
+        let mut cal = CalendarQueue::new(16);
+        for (at, c) in [(5, 'a'), (5, 'b'), (7, 'x'), (5, 'c'), (100, 'f')] {
+            cal.push(at, c);
+        }
+        assert!(cal.upcoming().is_empty(), "nothing is being served yet");
+        assert_eq!(cal.pop_until(1000), Some((5, 'a')));
+        assert_eq!(cal.upcoming(), &['b', 'c']);
+        // A push for the same time goes after what is shown.
+        cal.push(5, 'd');
+        assert_eq!(cal.upcoming(), &['b', 'c']);
+        let next: Vec<_> = (0..3).map_while(|_| cal.pop_until(1000)).collect();
+        assert_eq!(next, vec![(5, 'b'), (5, 'c'), (5, 'd')]);
+        assert_eq!(cal.pop_until(1000), Some((7, 'x')));
+        assert!(cal.upcoming().is_empty());
     }
 
     #[test]

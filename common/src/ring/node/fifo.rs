@@ -66,6 +66,16 @@ impl<T: Keyed, const CAP: usize> TaggedFifo<T, CAP> {
             .find(|&i| self.items[i].key() == id)
     }
 
+    /// Start loading into cache the entry a search for `id` would confirm
+    /// (the first whose tag matches), without waiting for it.
+    pub(super) fn prefetch_entry(&self, id: Id) {
+        let t = tag(id);
+        let n = self.items.len();
+        if let Some(i) = self.tags[..n].iter().position(|&x| x == t) {
+            super::prefetch::prefetch(&self.items[i]);
+        }
+    }
+
     /// Whether an entry with this key is held.
     pub(super) fn contains(&self, id: Id) -> bool {
         self.position(id).is_some()

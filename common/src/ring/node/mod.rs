@@ -6,6 +6,8 @@ mod failure;
 mod fifo;
 mod lookup;
 mod maintenance;
+mod prefetch;
+pub(crate) use prefetch::prefetch as prefetch_line;
 mod repair;
 mod store;
 mod unify;

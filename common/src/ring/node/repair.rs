@@ -247,7 +247,10 @@ impl<A: Address> RingNode<A> {
     /// flight at a time); they are dropped when the hand-over is
     /// acknowledged.
     pub(super) fn sweep_replicas(&mut self, now: Time) {
-        if !self.in_charge()
+        // Nothing to sweep. Expired owner ranges may stay until there is:
+        // `needed` ignores them, and a full list evicts the stalest first.
+        if self.records.is_empty()
+            || !self.in_charge()
             || self.successors.is_empty()
             || now.0 < self.member_since.0.saturating_add(self.confirm_ttl())
             || self
