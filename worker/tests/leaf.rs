@@ -224,26 +224,8 @@ fn in_project_mode_an_admitted_leaf_crunches_and_a_stranger_leaf_is_refused() {
         "a row not crunched by the admitted leaf"
     );
     // Each row reached the ring through the gateway with the leaf's own
-    // certificate: the project's, issued to the key that signed the
-    // result, valid when it was finished.
-    let project_key = mersenne_common::work::signature::public_key_of(&project_id).unwrap();
-    for r in &t {
-        let cert = r
-            .certificate
-            .as_deref()
-            .expect("a leaf's result carries its certificate");
-        let signer = r.signature.as_ref().expect("signed").public_key;
-        assert_eq!(
-            mersenne_worker::identity::peer_id_of(&signer),
-            admitted_id,
-            "{r:?}"
-        );
-        assert_eq!(
-            mersenne_common::membership::check(cert, &project_key, &signer, r.finished_ms, None),
-            Ok(()),
-            "{r:?}"
-        );
-    }
+    // certificate (`computed_by` above is the signer's peer id).
+    assert_rows_certified(&t, &project_id);
     let st = status(&coord.addr).unwrap();
     assert!(
         st.leaves.iter().all(|(l, _)| *l == admitted_id),

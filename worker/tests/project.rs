@@ -96,20 +96,10 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
     // Every row was crunched by a member and carries its certificate: the
     // project's, issued to the key that signed the result.
     let insiders: Vec<&String> = all.iter().map(|p| &p.peer_id).collect();
-    let project_key = mersenne_common::work::signature::public_key_of(&project_id).unwrap();
     for r in &t {
         assert!(insiders.contains(&&r.computed_by), "{r:?}");
-        let cert = r
-            .certificate
-            .as_deref()
-            .expect("a member's result carries its certificate");
-        let signer = r.signature.as_ref().expect("signed").public_key;
-        assert_eq!(
-            mersenne_common::membership::check(cert, &project_key, &signer, r.finished_ms, None),
-            Ok(()),
-            "{r:?}"
-        );
     }
+    assert_rows_certified(&t, &project_id);
     // No member has an outsider in its ring, and the outsiders hold no
     // unit records.
     let outsider_addrs = [&stranger.addr, &revoked.addr];

@@ -281,7 +281,7 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
         let rest = all1.saturating_sub(all0).as_secs_f64() - crunch;
         println!(
             "CPU time: crunch threads {crunch:.2} s ({:.3} of wall x threads), the rest of the \
-             process {rest:.2} s ({:.2} ms a unit: ring, transport, gossip, disk)",
+             process {rest:.2} s ({:.2} ms a result: ring, transport, gossip, disk)",
             crunch / (wall * threads as f64),
             1000.0 * rest.max(0.0) / table.len().max(1) as f64
         );

@@ -487,3 +487,27 @@ pub fn admit(project: &Path, data: &Path) {
         cert.to_str().unwrap(),
     ]);
 }
+
+/// Every row of `t` was signed by the key its `computed_by` names and
+/// carries a membership certificate of project `project_id`, issued to
+/// that key and valid when the row was finished.
+pub fn assert_rows_certified(t: &[UnitResult], project_id: &str) {
+    let project_key = mersenne_common::work::signature::public_key_of(project_id).unwrap();
+    for r in t {
+        let cert = r
+            .certificate
+            .as_deref()
+            .expect("a member's result carries its certificate");
+        let signer = r.signature.as_ref().expect("signed").public_key;
+        assert_eq!(
+            mersenne_worker::identity::peer_id_of(&signer),
+            r.computed_by,
+            "{r:?}"
+        );
+        assert_eq!(
+            mersenne_common::membership::check(cert, &project_key, &signer, r.finished_ms, None),
+            Ok(()),
+            "{r:?}"
+        );
+    }
+}
