@@ -34,6 +34,7 @@ pub mod lease;
 mod limits;
 pub mod reputation;
 pub mod signature;
+pub mod verified;
 pub mod verify;
 pub use check::{CheckLease, LeaseOrder};
 pub use limits::{LimitError, MAX_NAME_LEN, MAX_SUBMIT_WIDTH, check_submission};

@@ -147,15 +147,22 @@ pub(crate) enum Ed25519Refusal {
 /// Checks `signature` by `public_key` over `message` with
 /// [`VerifyingKey::verify_strict`], which also refuses small-order keys and
 /// malleable signatures: the one check behind signed results, leases and
-/// membership certificates.
+/// membership certificates. A check that passed before on the very same
+/// bytes is answered from [`verified`](super::verified).
 pub(crate) fn verify_ed25519(
     public_key: &[u8; 32],
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), Ed25519Refusal> {
+    let seen = super::verified::fingerprint(public_key, message, signature);
+    if super::verified::holds(&seen) {
+        return Ok(());
+    }
     let key = VerifyingKey::from_bytes(public_key).map_err(|_| Ed25519Refusal::BadKey)?;
     key.verify_strict(message, &Signature::from_bytes(signature))
-        .map_err(|_| Ed25519Refusal::BadSignature)
+        .map_err(|_| Ed25519Refusal::BadSignature)?;
+    super::verified::keep(seen);
+    Ok(())
 }
 
 /// The peer id of an ed25519 public key in libp2p's form: base58btc of the
