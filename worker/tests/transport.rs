@@ -35,7 +35,7 @@ fn send_ring_as(key: &libp2p::identity::Keypair, to: &str, msg: net::RingMessage
         let (s, _) = SwarmHandle::spawn(opts).await.unwrap();
         let answer = tokio::time::timeout(
             Duration::from_secs(10),
-            s.call(to, net::encode(&Frame::Ring(Box::new(msg)))),
+            s.call(to, net::encode(&Frame::Ring(vec![msg]))),
         )
         .await
         .expect("answered within 10 s")

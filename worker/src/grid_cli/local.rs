@@ -313,12 +313,16 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     let claim_ms: f64 = stats.iter().map(|s| s.claim_ms_total).sum();
     let renewals: u64 = stats.iter().map(|s| s.renewals).sum();
     let msgs: u64 = stats.iter().map(|s| s.messages_out).sum();
+    let frames: u64 = stats.iter().map(|s| s.frames_out).sum();
+    let per_unit = |n: u64| n as f64 / run_units.max(1) as f64;
     println!(
         "overhead: {:.3} ms to find and claim a unit ({claims} claims), {renewals} lease renewals, \
-         {:.1} messages per unit ({msgs} frames in all: ring maintenance, lookups, \
-         store operations, replication, result gossip)",
+         {:.1} messages per unit in {:.1} frames ({msgs} messages in all: ring maintenance, \
+         lookups, store operations, replication, result gossip; ring messages to one peer \
+         share a frame when they queue behind its last)",
         claim_ms / claims.max(1) as f64,
-        msgs as f64 / run_units.max(1) as f64
+        per_unit(msgs),
+        per_unit(frames)
     );
     if let (Some(f), Some(l)) = (first_ms, last_ms) {
         println!(

@@ -38,7 +38,10 @@ pub use mersenne_common::grid::{WireResult, WireStatus, WireUnit, WireUnitState}
 /// 9: in project mode each result carries its cruncher's membership
 /// certificate (`WireResult::certificate`), and results without a current,
 /// unrevoked one are refused.
-pub const PROTOCOL_VERSION: u32 = 9;
+/// 10: `Frame::Ring` carries a batch of ring messages (at most
+/// [`RING_BATCH_MAX`]): what queued for a peer while its last batch was in
+/// flight goes out in one frame.
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// Largest frame accepted (16 MiB). Anti-entropy ships results in chunks
 /// well below this, and ring messages carrying records are split to
@@ -48,6 +51,12 @@ pub const MAX_FRAME: usize = 16 << 20;
 /// Payload budget of one ring frame that carries records (replicas,
 /// hand-over): a quarter of the frame cap, leaving room for encoding overhead.
 pub const RING_CHUNK: usize = MAX_FRAME / 4;
+
+/// Most ring messages one [`Frame::Ring`] may carry; a frame with more is
+/// refused whole. Batches are also bounded in bytes: messages are added
+/// while the batch stays within [`RING_CHUNK`], so a batch is at most one
+/// chunk, or one message that is itself at most a chunk.
+pub const RING_BATCH_MAX: usize = 512;
 
 /// Errors on the wire.
 #[derive(Debug, thiserror::Error)]
@@ -99,11 +108,11 @@ pub enum Frame {
     Request(Request),
     /// An answer.
     Response(Response),
-    /// A Chord message for the receiver's ring node. The ring has its own
-    /// request ids and timeouts: the transport's answer is a bare
-    /// [`Frame::RingAck`].
-    Ring(Box<RingMessage>),
-    /// A ring message was taken (or refused: the sender learns nothing).
+    /// Chord messages for the receiver's ring node, in the order they were
+    /// sent (at most [`RING_BATCH_MAX`]). The ring has its own request ids
+    /// and timeouts: the transport's answer is a bare [`Frame::RingAck`].
+    Ring(Vec<RingMessage>),
+    /// Ring messages were taken (or refused: the sender learns nothing).
     RingAck,
 }
 
@@ -351,8 +360,12 @@ pub struct NodeStatus {
     pub uptime_secs: f64,
     /// Frames received since start (ring messages and requests).
     pub messages_in: u64,
-    /// Frames sent since start (ring messages and requests).
+    /// Messages sent since start: ring messages (each message of a batch
+    /// counts) and requests.
     pub messages_out: u64,
+    /// Frames sent since start: ring batches and requests.
+    #[serde(default)]
+    pub frames_out: u64,
     /// Ring messages refused since start because they spoke for another
     /// peer than the key that sent them (a `from` whose id is not the
     /// sender's, or whose address another key holds).
@@ -426,6 +439,24 @@ pub struct OwnReputation {
 /// Encodes a frame.
 pub fn encode(frame: &Frame) -> Bytes {
     Bytes::from(rmp_serde::to_vec(frame).expect("frames always serialise"))
+}
+
+/// The encoded size of one ring message: what it adds to a batch
+/// ([`Frame::Ring`]), counted without building the bytes.
+pub fn ring_len(msg: &RingMessage) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    rmp_serde::encode::write(&mut c, msg).expect("ring messages always serialise");
+    c.0
 }
 
 /// Decodes a frame.

@@ -17,8 +17,8 @@ use super::limits::{Charge, Sender};
 use super::{Cmd, Shell};
 use crate::net::swarm::{Inbound, Standing};
 use crate::net::{
-    Frame, RESULTS_PAGE_MAX, Request, Response, UnitRow, WireResult, WireUnit, WorkOffer, bounded,
-    decode, encode,
+    Frame, RESULTS_PAGE_MAX, RING_BATCH_MAX, Request, Response, UnitRow, WireResult, WireUnit,
+    WorkOffer, bounded, decode, encode,
 };
 
 /// Serves what the swarm receives until it stops. Ring messages are passed
@@ -42,9 +42,14 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
         };
         let len = frame.len() as u64;
         match decode(&frame) {
-            Ok(Frame::Ring(m)) if !may_ring(standing) => {
+            Ok(Frame::Ring(batch)) if !may_ring(standing) => {
                 refuse(&s, &peer, "a ring message from a non-member");
-                drop(m);
+                drop(batch);
+                reply.send(encode(&Frame::RingAck));
+            }
+            Ok(Frame::Ring(batch)) if batch.len() > RING_BATCH_MAX => {
+                refuse(&s, &peer, "a ring batch over the size limit");
+                drop(batch);
                 reply.send(encode(&Frame::RingAck));
             }
             Ok(Frame::Request(req)) if !may_request(standing, &req) => {
@@ -54,20 +59,24 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                         .into(),
                 ))));
             }
-            Ok(Frame::Ring(m)) => {
-                match super::sender::check(&s.swarm, &peer, &m) {
-                    Ok(()) => {
-                        let input = mersenne_common::grid::Input::Ring(*m);
-                        if s.cmd.send(Cmd::Input(Box::new(input))).await.is_err() {
-                            return;
+            Ok(Frame::Ring(batch)) => {
+                // Each message is checked on its own: a forged one is
+                // refused without its honest neighbours in the batch.
+                for m in batch {
+                    match super::sender::check(&s.swarm, &peer, &m) {
+                        Ok(()) => {
+                            let input = mersenne_common::grid::Input::Ring(m);
+                            if s.cmd.send(Cmd::Input(Box::new(input))).await.is_err() {
+                                return;
+                            }
                         }
-                    }
-                    Err(why) => {
-                        let n = s.counters.ring_forged.fetch_add(1, Ordering::Relaxed) + 1;
-                        // One line per thousand: forgeries must not become
-                        // a flood of log lines.
-                        if n % 1000 == 1 {
-                            warn!(refused = n, reason = %bounded(&why.to_string()), "refused a ring message");
+                        Err(why) => {
+                            let n = s.counters.ring_forged.fetch_add(1, Ordering::Relaxed) + 1;
+                            // One line per thousand: forgeries must not
+                            // become a flood of log lines.
+                            if n % 1000 == 1 {
+                                warn!(refused = n, reason = %bounded(&why.to_string()), "refused a ring message");
+                            }
                         }
                     }
                 }

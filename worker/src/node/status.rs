@@ -180,6 +180,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         uptime_secs: up,
         messages_in: c.msgs_in.load(Ordering::Relaxed),
         messages_out: s.outbox.sent() + c.requests_out.load(Ordering::Relaxed),
+        frames_out: s.outbox.frames() + c.requests_out.load(Ordering::Relaxed),
         ring_dropped: s.outbox.dropped(),
         ring_forged: c.ring_forged.load(Ordering::Relaxed),
         not_member: c.not_member.load(Ordering::Relaxed),

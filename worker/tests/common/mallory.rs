@@ -56,10 +56,12 @@ impl Mallory {
             let (swarm, bound) = SwarmHandle::spawn(opts).await.unwrap();
             tokio::spawn(async move {
                 while let Some(i) = in_rx.recv().await {
-                    if let Ok(Frame::Ring(m)) = net::decode(&i.frame)
-                        && let Body::StoreDone { rid, reply } = m.body
-                    {
-                        let _ = tx.send((rid, reply));
+                    if let Ok(Frame::Ring(batch)) = net::decode(&i.frame) {
+                        for m in batch {
+                            if let Body::StoreDone { rid, reply } = m.body {
+                                let _ = tx.send((rid, reply));
+                            }
+                        }
                     }
                     i.reply.send(net::encode(&Frame::RingAck));
                 }
@@ -96,7 +98,7 @@ impl Mallory {
             from: self.me,
             body,
         };
-        let frame = net::encode(&Frame::Ring(Box::new(m)));
+        let frame = net::encode(&Frame::Ring(vec![m]));
         let answer = self.rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(10), self.swarm.call(to, frame)).await
         });

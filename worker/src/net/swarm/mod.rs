@@ -45,7 +45,7 @@ use super::{NetError, bounded};
 
 /// The protocol our messages travel on; the number is
 /// [`PROTOCOL_VERSION`](super::PROTOCOL_VERSION).
-pub const PROTOCOL_NAME: &str = "/mersenne-ring/9";
+pub const PROTOCOL_NAME: &str = "/mersenne-ring/10";
 
 /// Longest a connection may take from TCP to a working Yamux session:
 /// a connection that never finishes Noise is closed then.
