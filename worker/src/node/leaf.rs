@@ -78,7 +78,7 @@ pub async fn run(
             .build()
             .map_err(StartError::Pool)?,
     );
-    let (tx, mut rx) = mpsc::channel::<Cmd>(256);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
     let stop = Arc::new(AtomicBool::new(false));
     let pool = crunch::CrunchPool {
         pool,

@@ -303,6 +303,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
     // double check, BOINC's quorum; `common/src/grid/check.rs`).
     grid.set_checks(true, Default::default(), Default::default());
     let (persist, persist_task) = persist::Persist::start(db, ckpts.clone(), shell.cmd.clone());
+    let (crunched_tx, crunched) = mpsc::unbounded_channel();
     let crunch = crunch::CrunchPool {
         pool,
         dir: ckpts,
@@ -313,7 +314,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         me_id: id.0,
         stop: shell.stop_crunch.clone(),
         iterations: shell.counters.iterations.clone(),
-        results: shell.cmd.clone(),
+        results: crunched_tx,
         results_file: crate::gimps::results_path(&cfg.data),
         assignments: shell.assignments.clone(),
         progress: shell.progress.clone(),
@@ -325,6 +326,7 @@ pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         tokio::spawn(ring_task::run(
             grid,
             rx,
+            crunched,
             shell.clone(),
             crunch,
             persist.clone(),

@@ -59,6 +59,7 @@ impl Waiting {
 pub async fn run(
     mut grid: GridNode<NodeAddr>,
     mut rx: mpsc::Receiver<Cmd>,
+    mut crunched: mpsc::UnboundedReceiver<Cmd>,
     shell: Arc<Shell>,
     crunch: CrunchPool,
     persist: Persist,
@@ -80,6 +81,11 @@ pub async fn run(
                         Err(_) => break,
                     }
                 }
+            }
+            // Outcomes of crunches come on their own channel, which the
+            // crunch threads never wait on (see `CrunchPool::results`).
+            Some(cmd) = crunched.recv() => {
+                apply(&mut grid, cmd, &shell, &crunch, &persist, &mut w);
             }
             _ = tokio::time::sleep_until(at) => {}
         }
