@@ -129,6 +129,65 @@ fn a_ring_message_in_another_peers_name_is_refused_and_changes_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Sends `batch` to `to` as one ring frame from a fresh key.
+fn send_batch(to: &str, batch: Vec<net::RingMessage>) -> Frame {
+    rt().block_on(async {
+        let (s, _) = SwarmHandle::spawn(SwarmOptions::ephemeral()).await.unwrap();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            s.call(to, net::encode(&Frame::Ring(batch))),
+        )
+        .await
+        .expect("answered within 10 s")
+        .unwrap();
+        net::decode(&answer).unwrap()
+    })
+}
+
+/// A batch of ring messages (protocol 10) is checked message by message:
+/// each forged one in it is refused and counted on its own. A batch over
+/// `RING_BATCH_MAX` is refused whole, before any of its messages is looked
+/// at, and counted as malformed; the peer carries on.
+#[test]
+fn ring_batches_are_checked_message_by_message_and_an_oversize_one_is_refused_whole() {
+    let dir = tmpdir("batch");
+    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
+    let sa = status(&a.addr).unwrap();
+    let forged = |n: u64| Message {
+        from: RingPeer {
+            id: Id(ring_id(&sa).0.wrapping_add(n)),
+            addr: NodeAddr::try_from(a.addr.as_str()).unwrap(),
+        },
+        body: Body::Notify,
+    };
+    assert!(matches!(
+        send_batch(&a.addr, vec![forged(1), forged(2)]),
+        Frame::RingAck
+    ));
+    wait_for(
+        "both forged messages of the batch counted",
+        Duration::from_secs(10),
+        || status(&a.addr).is_some_and(|s| s.ring_forged == 2),
+    );
+    let over: Vec<_> = (0..=net::RING_BATCH_MAX as u64)
+        .map(|n| forged(n + 10))
+        .collect();
+    assert!(matches!(send_batch(&a.addr, over), Frame::RingAck));
+    wait_for(
+        "the oversize batch counted as malformed",
+        Duration::from_secs(10),
+        || status(&a.addr).is_some_and(|s| s.malformed == 1),
+    );
+    let sa = status(&a.addr).unwrap();
+    assert_eq!(
+        sa.ring_forged, 2,
+        "a message of the oversize batch was looked at"
+    );
+    assert!(sa.member, "the peer left its ring");
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn join_with_the_wrong_peer_id_is_refused_by_name() {
     let dir = tmpdir("wrong_id");

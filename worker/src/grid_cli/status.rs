@@ -111,11 +111,12 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "messages     {} in, {} out ({} ring messages dropped on full queues, {} refused as forged); {} ring store operations; {} connections open",
+        "messages     {} in, {} out ({} ring messages dropped on full queues, {} refused as forged, {} frames refused as malformed); {} ring store operations; {} connections open",
         st.messages_in,
         st.messages_out,
         st.ring_dropped,
         st.ring_forged,
+        st.malformed,
         st.ring_ops,
         st.connections
     )?;

@@ -371,6 +371,10 @@ pub struct NodeStatus {
     /// sender's, or whose address another key holds).
     #[serde(default)]
     pub ring_forged: u64,
+    /// Frames refused as malformed since start: undecodable, or a ring
+    /// batch of more than `RING_BATCH_MAX` messages.
+    #[serde(default)]
+    pub malformed: u64,
     /// Frames refused in project mode: from keys without a valid,
     /// current, unrevoked certificate, or (from guests) not read-only.
     #[serde(default)]

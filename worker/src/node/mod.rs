@@ -85,6 +85,9 @@ pub(crate) struct Counters {
     pub iterations: Arc<AtomicU64>,
     /// Ring messages refused for speaking for another key.
     pub ring_forged: AtomicU64,
+    /// Frames refused as malformed: undecodable, or a ring batch over
+    /// `RING_BATCH_MAX`.
+    pub malformed: AtomicU64,
     /// Frames refused in project mode (shared with the swarm's
     /// membership checks).
     pub not_member: Arc<AtomicU64>,

@@ -48,7 +48,10 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 reply.send(encode(&Frame::RingAck));
             }
             Ok(Frame::Ring(batch)) if batch.len() > RING_BATCH_MAX => {
-                refuse(&s, &peer, "a ring batch over the size limit");
+                let n = s.counters.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 1000 == 1 {
+                    warn!(%peer, messages = batch.len(), refused = n, "refused a ring batch over {RING_BATCH_MAX} messages");
+                }
                 drop(batch);
                 reply.send(encode(&Frame::RingAck));
             }
@@ -100,6 +103,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 ))));
             }
             Err(e) => {
+                s.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 warn!(%peer, reason = %e, "undecodable frame");
                 reply.send(encode(&Frame::Response(Response::Error(e.to_string()))));
             }
