@@ -22,7 +22,8 @@ pub(super) struct Dest {
 
 pub(super) enum Waiter {
     Call(oneshot::Sender<Result<Bytes, NetError>>),
-    Ring(RingTicket),
+    // Boxed: a ticket holds the outbox and the address (about 270 bytes).
+    Ring(Box<RingTicket>),
 }
 
 impl Waiter {
@@ -97,7 +98,7 @@ impl SwarmHandle {
                 if let Err(e) = this.tx.send(Command::Send {
                     dest,
                     frame,
-                    waiter: Waiter::Ring(ticket),
+                    waiter: Waiter::Ring(Box::new(ticket)),
                 }) && let Command::Send { waiter, .. } = e.0
                 {
                     waiter.fail(NetError::Transport("the swarm has stopped".into()));
