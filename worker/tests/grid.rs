@@ -225,14 +225,23 @@ fn garbage_oversized_and_plaintext_frames_are_refused() {
         .enable_all()
         .build()
         .unwrap();
-    let answer = rt.block_on(async {
+    let (answer, more) = rt.block_on(async {
         let (s, _) = net::SwarmHandle::spawn(net::SwarmOptions::ephemeral())
             .await
             .unwrap();
-        s.call(&a.addr, bytes::Bytes::from_static(b"\xff\xff\xff"))
-            .await
-            .unwrap()
+        let junk = || bytes::Bytes::from_static(b"\xff\xff\xff");
+        let first = s.call(&a.addr, junk()).await.unwrap();
+        // Fifty more: each is refused and counted, and the log says so
+        // once per thousand, not once each.
+        let mut more = 0;
+        for _ in 0..50 {
+            if s.call(&a.addr, junk()).await.is_ok() {
+                more += 1;
+            }
+        }
+        (first, more)
     });
+    assert_eq!(more, 50, "every bad frame is answered");
     match net::decode(&answer) {
         Ok(net::Frame::Response(net::Response::Error(e))) => {
             assert!(e.contains("undecodable frame"), "{e}")
@@ -242,10 +251,14 @@ fn garbage_oversized_and_plaintext_frames_are_refused() {
     // The node still works.
     assert_eq!(submit(&a.addr, 2, 100), (25, 0));
     assert!(status(&a.addr).is_some());
+    assert_eq!(status(&a.addr).unwrap().malformed, 51);
     let log = std::fs::read_to_string(&a.log).unwrap();
-    assert!(
-        log.contains("undecodable frame"),
-        "no refusal in log:\n{log}"
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("undecodable frame"))
+            .count(),
+        1,
+        "one log line for 51 refusals:\n{log}"
     );
     drop(a);
     let _ = std::fs::remove_dir_all(&dir);

@@ -48,7 +48,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 reply.send(encode(&Frame::RingAck));
             }
             Ok(Frame::Ring(batch)) if batch.len() > RING_BATCH_MAX => {
-                let n = s.counters.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = malformed(&s);
                 if n % 1000 == 1 {
                     warn!(%peer, messages = batch.len(), refused = n, "refused a ring batch over {RING_BATCH_MAX} messages");
                 }
@@ -96,19 +96,29 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 });
             }
             Ok(other) => {
-                let what = bounded(&format!("{other:?}"));
-                warn!(%peer, %what, "expected a Request or a Ring frame");
+                // One line per thousand, as for forgeries: a stranger's
+                // stream of bad frames must not become a flood of log lines.
+                if malformed(&s) % 1000 == 1 {
+                    let what = bounded(&format!("{other:?}"));
+                    warn!(%peer, %what, "expected a Request or a Ring frame");
+                }
                 reply.send(encode(&Frame::Response(Response::Error(
                     "expected a Request or a Ring frame".into(),
                 ))));
             }
             Err(e) => {
-                s.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                warn!(%peer, reason = %e, "undecodable frame");
+                if malformed(&s) % 1000 == 1 {
+                    warn!(%peer, reason = %e, "undecodable frame");
+                }
                 reply.send(encode(&Frame::Response(Response::Error(e.to_string()))));
             }
         }
     }
+}
+
+/// Counts one malformed frame; the count so far.
+fn malformed(s: &Shell) -> u64 {
+    s.counters.malformed.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 /// Whether a sender of this standing may send ring messages: in project
