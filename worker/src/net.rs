@@ -29,8 +29,8 @@ pub use ring_outbox::{PEER_QUEUE_BYTES, RingOutbox, RingTicket};
 pub use swarm::{PROTOCOL_NAME, PeerAddr, SwarmHandle, SwarmOptions};
 pub use wire::{
     Frame, MAX_FRAME, NetError, NodeStatus, OwnReputation, PROTOCOL_VERSION, RESULTS_PAGE_MAX,
-    RING_BATCH_MAX, RING_CHUNK, Request, Response, RingMessage, UnitRow, WireResult, WireStatus,
-    WireUnit, WireUnitState, WorkOffer, bounded, decode, encode, ring_len,
+    RING_BATCH_MAX, RING_CHUNK, Request, Response, RingBatch, RingMessage, UnitRow, WireResult,
+    WireStatus, WireUnit, WireUnitState, WorkOffer, bounded, decode, encode, ring_len,
 };
 /// Splits a ring message whose records would exceed [`RING_CHUNK`] into
 /// several: `Replicate` into several `Replicate`s, and `Leaving` into

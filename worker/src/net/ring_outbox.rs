@@ -11,7 +11,8 @@ use tracing::debug;
 
 use super::swarm::SwarmHandle;
 use super::{
-    Frame, NodeAddr, RING_BATCH_MAX, RING_CHUNK, RingMessage, encode, ring_len, split_ring_message,
+    Frame, NodeAddr, RING_BATCH_MAX, RING_CHUNK, RingBatch, RingMessage, encode, ring_len,
+    split_ring_message,
 };
 
 /// What the outbox counts.
@@ -214,7 +215,8 @@ impl RingOutbox {
                 messages: batch.len(),
             };
             self.counters.frames.fetch_add(1, Ordering::Relaxed);
-            self.swarm.ring(to, encode(&Frame::Ring(batch)), ticket);
+            self.swarm
+                .ring(to, encode(&Frame::Ring(RingBatch(batch))), ticket);
             q = queue.lock().unwrap_or_else(PoisonError::into_inner);
         }
         q.pumping = false;
@@ -320,7 +322,7 @@ mod tests {
     /// frame).
     fn messages(i: &Inbound) -> Vec<RingMessage> {
         match decode(&i.frame) {
-            Ok(Frame::Ring(batch)) => batch,
+            Ok(Frame::Ring(batch)) => batch.0,
             _ => Vec::new(),
         }
     }

@@ -74,3 +74,25 @@ fn garbage_does_not_decode() {
     assert!(decode(b"\xff\xfe garbage").is_err());
     assert!(decode(&[]).is_err());
 }
+
+/// A ring batch decodes up to `RING_BATCH_MAX` messages; one more and the
+/// whole frame is refused while decoding.
+#[test]
+fn a_ring_batch_over_its_bound_does_not_decode() {
+    use mersenne_common::ring::{Body, Id, Message, Peer};
+    let m = Message {
+        from: Peer {
+            id: Id(7),
+            addr: NodeAddr::try_from("127.0.0.1:7").unwrap(),
+        },
+        body: Body::Notify,
+    };
+    let full = RingBatch(vec![m.clone(); RING_BATCH_MAX]);
+    match decode(&encode(&Frame::Ring(full.clone()))) {
+        Ok(Frame::Ring(b)) => assert_eq!(b, full),
+        other => panic!("{other:?}"),
+    }
+    let over = RingBatch(vec![m; RING_BATCH_MAX + 1]);
+    let e = decode(&encode(&Frame::Ring(over))).unwrap_err();
+    assert!(e.to_string().contains("more than 512"), "{e}");
+}

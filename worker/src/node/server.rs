@@ -17,8 +17,8 @@ use super::limits::{Charge, Sender};
 use super::{Cmd, Shell};
 use crate::net::swarm::{Inbound, Standing};
 use crate::net::{
-    Frame, RESULTS_PAGE_MAX, RING_BATCH_MAX, Request, Response, UnitRow, WireResult, WireUnit,
-    WorkOffer, bounded, decode, encode,
+    Frame, RESULTS_PAGE_MAX, Request, Response, UnitRow, WireResult, WireUnit, WorkOffer, bounded,
+    decode, encode,
 };
 
 /// Serves what the swarm receives until it stops. Ring messages are passed
@@ -47,14 +47,6 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 drop(batch);
                 reply.send(encode(&Frame::RingAck));
             }
-            Ok(Frame::Ring(batch)) if batch.len() > RING_BATCH_MAX => {
-                let n = malformed(&s);
-                if n % 1000 == 1 {
-                    warn!(%peer, messages = batch.len(), refused = n, "refused a ring batch over {RING_BATCH_MAX} messages");
-                }
-                drop(batch);
-                reply.send(encode(&Frame::RingAck));
-            }
             Ok(Frame::Request(req)) if !may_request(standing, &req) => {
                 refuse(&s, &peer, "a request a non-member may not make");
                 reply.send(encode(&Frame::Response(Response::Error(
@@ -65,7 +57,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
             Ok(Frame::Ring(batch)) => {
                 // Each message is checked on its own: a forged one is
                 // refused without its honest neighbours in the batch.
-                for m in batch {
+                for m in batch.0 {
                     match super::sender::check(&s.swarm, &peer, &m) {
                         Ok(()) => {
                             let input = mersenne_common::grid::Input::Ring(m);

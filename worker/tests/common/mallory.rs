@@ -57,7 +57,7 @@ impl Mallory {
             tokio::spawn(async move {
                 while let Some(i) = in_rx.recv().await {
                     if let Ok(Frame::Ring(batch)) = net::decode(&i.frame) {
-                        for m in batch {
+                        for m in batch.0 {
                             if let Body::StoreDone { rid, reply } = m.body {
                                 let _ = tx.send((rid, reply));
                             }
@@ -98,7 +98,7 @@ impl Mallory {
             from: self.me,
             body,
         };
-        let frame = net::encode(&Frame::Ring(vec![m]));
+        let frame = net::encode(&Frame::Ring(net::RingBatch(vec![m])));
         let answer = self.rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(10), self.swarm.call(to, frame)).await
         });
