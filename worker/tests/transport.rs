@@ -24,9 +24,9 @@ fn ring_id(st: &net::NodeStatus) -> Id {
     Id(u64::from_str_radix(&st.id, 16).unwrap())
 }
 
-/// Sends `msg` to `to` over a real libp2p connection from `key`; the
-/// answer frame.
-fn send_ring_as(key: &libp2p::identity::Keypair, to: &str, msg: net::RingMessage) -> Frame {
+/// Sends `batch` to `to` as one ring frame over a real libp2p connection
+/// from `key`; the answer frame.
+fn send_batch_as(key: &libp2p::identity::Keypair, to: &str, batch: Vec<net::RingMessage>) -> Frame {
     rt().block_on(async {
         let opts = SwarmOptions {
             keypair: key.clone(),
@@ -35,13 +35,18 @@ fn send_ring_as(key: &libp2p::identity::Keypair, to: &str, msg: net::RingMessage
         let (s, _) = SwarmHandle::spawn(opts).await.unwrap();
         let answer = tokio::time::timeout(
             Duration::from_secs(10),
-            s.call(to, net::encode(&Frame::Ring(net::RingBatch(vec![msg])))),
+            s.call(to, net::encode(&Frame::Ring(net::RingBatch(batch)))),
         )
         .await
         .expect("answered within 10 s")
         .unwrap();
         net::decode(&answer).unwrap()
     })
+}
+
+/// Sends `msg` alone to `to` from `key`.
+fn send_ring_as(key: &libp2p::identity::Keypair, to: &str, msg: net::RingMessage) -> Frame {
+    send_batch_as(key, to, vec![msg])
 }
 
 /// Sends `msg` to `to` from a fresh key.
@@ -131,17 +136,7 @@ fn a_ring_message_in_another_peers_name_is_refused_and_changes_nothing() {
 
 /// Sends `batch` to `to` as one ring frame from a fresh key.
 fn send_batch(to: &str, batch: Vec<net::RingMessage>) -> Frame {
-    rt().block_on(async {
-        let (s, _) = SwarmHandle::spawn(SwarmOptions::ephemeral()).await.unwrap();
-        let answer = tokio::time::timeout(
-            Duration::from_secs(10),
-            s.call(to, net::encode(&Frame::Ring(net::RingBatch(batch)))),
-        )
-        .await
-        .expect("answered within 10 s")
-        .unwrap();
-        net::decode(&answer).unwrap()
-    })
+    send_batch_as(&libp2p::identity::Keypair::generate_ed25519(), to, batch)
 }
 
 /// A batch of ring messages (protocol 10) is checked message by message:

@@ -44,10 +44,6 @@ impl Generations {
         }
         self.young.insert(f);
     }
-
-    fn len(&self) -> usize {
-        self.young.len() + self.old.len()
-    }
 }
 
 static VERIFIED: Mutex<Option<Generations>> = Mutex::new(None);
@@ -73,12 +69,6 @@ pub(crate) fn holds(f: &[u8; 32]) -> bool {
 pub(crate) fn keep(f: [u8; 32]) {
     let mut g = VERIFIED.lock().unwrap_or_else(PoisonError::into_inner);
     g.get_or_insert_with(Generations::default).keep(f);
-}
-
-/// Entries held now (both generations).
-pub fn len() -> usize {
-    let g = VERIFIED.lock().unwrap_or_else(PoisonError::into_inner);
-    g.as_ref().map_or(0, Generations::len)
 }
 
 #[cfg(test)]
@@ -135,7 +125,8 @@ mod tests {
         let f = |i: u64| fingerprint(&[7; 32], &i.to_be_bytes(), &[9; 64]);
         for i in 0..(3 * GENERATION as u64) {
             g.keep(f(i));
-            assert!(g.len() <= 2 * GENERATION, "{} entries", g.len());
+            let held = g.young.len() + g.old.len();
+            assert!(held <= 2 * GENERATION, "{held} entries");
         }
         assert!(!g.holds(&f(0)), "the oldest entry was kept");
         assert!(g.holds(&f(2 * GENERATION as u64)), "a young entry was lost");

@@ -5,7 +5,7 @@
 use mersenne_common::grant::WorkGrant;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
@@ -66,10 +66,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                             }
                         }
                         Err(why) => {
-                            let n = s.counters.ring_forged.fetch_add(1, Ordering::Relaxed) + 1;
-                            // One line per thousand: forgeries must not
-                            // become a flood of log lines.
-                            if n % 1000 == 1 {
+                            if let Some(n) = tally(&s.counters.ring_forged) {
                                 warn!(refused = n, reason = %bounded(&why.to_string()), "refused a ring message");
                             }
                         }
@@ -88,9 +85,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 });
             }
             Ok(other) => {
-                // One line per thousand, as for forgeries: a stranger's
-                // stream of bad frames must not become a flood of log lines.
-                if malformed(&s) % 1000 == 1 {
+                if tally(&s.counters.malformed).is_some() {
                     let what = bounded(&format!("{other:?}"));
                     warn!(%peer, %what, "expected a Request or a Ring frame");
                 }
@@ -99,7 +94,7 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 ))));
             }
             Err(e) => {
-                if malformed(&s) % 1000 == 1 {
+                if tally(&s.counters.malformed).is_some() {
                     warn!(%peer, reason = %e, "undecodable frame");
                 }
                 reply.send(encode(&Frame::Response(Response::Error(e.to_string()))));
@@ -108,9 +103,12 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
     }
 }
 
-/// Counts one malformed frame; the count so far.
-fn malformed(s: &Shell) -> u64 {
-    s.counters.malformed.fetch_add(1, Ordering::Relaxed) + 1
+/// Counts one refusal in `counter`; the count so far when this refusal is
+/// the first of a thousand, the one to log. A stranger's stream of bad
+/// frames must not become a flood of log lines.
+fn tally(counter: &AtomicU64) -> Option<u64> {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    (n % 1000 == 1).then_some(n)
 }
 
 /// Whether a sender of this standing may send ring messages: in project
@@ -150,8 +148,7 @@ fn may_request(standing: Standing, req: &Request) -> bool {
 
 /// Counts a refused frame; one log line per thousand.
 fn refuse(s: &Shell, peer: &libp2p::PeerId, what: &str) {
-    let n = s.counters.not_member.fetch_add(1, Ordering::Relaxed) + 1;
-    if n % 1000 == 1 {
+    if let Some(n) = tally(&s.counters.not_member) {
         warn!(%peer, refused = n, "refused {what}");
     }
 }
