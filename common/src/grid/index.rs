@@ -18,6 +18,10 @@ use super::codec::WireUnit;
 #[derive(Debug, Default)]
 pub struct ClaimIndex {
     open: BTreeMap<u64, (Id, u64)>,
+    /// An owned unit became claimable by a write since the last
+    /// [`ClaimIndex::take_fresh`]: an idle peer looks for work at once
+    /// instead of at the end of its idle back-off.
+    fresh: bool,
 }
 
 impl ClaimIndex {
@@ -36,7 +40,8 @@ impl ClaimIndex {
                     found.extend(u.results);
                 }
                 UnitState::Submitted => {
-                    self.open.insert(u.exponent, (key, 0));
+                    let new = self.open.insert(u.exponent, (key, 0)) != Some((key, 0));
+                    self.fresh |= new && node.owns(key);
                 }
                 UnitState::Claimed => {
                     self.open.insert(u.exponent, (key, u.lease_expires_ms));
@@ -44,6 +49,13 @@ impl ClaimIndex {
             }
         }
         found
+    }
+
+    /// True once after a write made an owned unit newly claimable (a
+    /// submission, a release): the caller's idle back-off is then moot, as
+    /// a look for work would find it.
+    pub fn take_fresh(&mut self) -> bool {
+        std::mem::take(&mut self.fresh)
     }
 
     /// Units not done, owned or not.

@@ -550,6 +550,9 @@ impl<A: Address> GridNode<A> {
             let changed = self.ring.take_changed();
             if !changed.is_empty() {
                 let found = self.index.update(&self.ring, &changed);
+                if self.index.take_fresh() {
+                    self.next_scan = self.next_scan.min(now.mono);
+                }
                 self.checks.update(&self.ring, &changed, now.mono);
                 self.leases.update(&self.ring, &changed);
                 self.dirty_records.extend(changed);

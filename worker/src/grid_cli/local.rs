@@ -83,9 +83,11 @@ pub async fn local(a: LocalArgs) -> anyhow::Result<()> {
     let mut nodes = Vec::new();
     for i in 0..a.nodes {
         let mut c = NodeConfig::new("127.0.0.1:0", base.join(format!("peer{i}")));
-        // Each peer may keep the whole shared pool busy, so that a peer
-        // waiting on a claim never leaves a core idle.
-        c.threads = threads;
+        // Each peer may keep the whole shared pool busy, and one more unit
+        // queued per thread: a unit's claim and completion go through the
+        // ring (a few ms on a loaded machine), and with only as many slots
+        // as threads the pool ran dry while they did.
+        c.threads = threads * 2;
         c.pool = Some(pool.clone());
         c.policy = policy.clone();
         c.gossip_every = Duration::from_millis(500);

@@ -240,3 +240,33 @@ fn a_failed_crunch_is_released_counted_and_done_elsewhere() {
     assert_eq!(g.started.last(), Some(&(2, 107)));
     assert_eq!(g.record(107).state, UnitState::Done);
 }
+
+/// A peer idle long enough to look for work only once a second starts a
+/// unit submitted to it within a few steps, whenever in its back-off the
+/// submission lands: a write that makes an owned unit claimable wakes it.
+/// (Before, it waited 60–960 ms here, by the phase of its back-off, and
+/// `worker local` lost most of the first second of every job this way.)
+/// The 150 ms allowed is the creation's own path: sieve, store, flush.
+#[test]
+fn an_idle_peer_claims_newly_submitted_work_at_once() {
+    for offset in (0..1000).step_by(100) {
+        let mut g = Grid::new(&[1]);
+        g.run(6000 + offset);
+        g.crunch_ms = 1_000_000;
+        g.submit(0, 31, 31);
+        let mut waited = 0;
+        while g.started.is_empty() && waited < 2000 {
+            g.run(10);
+            waited += 10;
+        }
+        assert_eq!(
+            g.started,
+            vec![(0, 31)],
+            "idle {offset} ms into the back-off"
+        );
+        assert!(
+            waited <= 150,
+            "started {waited} ms after the submission, {offset} ms into the back-off"
+        );
+    }
+}
