@@ -18,11 +18,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::netns::Netns;
 use common::*;
 use mersenne_common::primes::primes_in;
 use mersenne_worker::net::WireUnitState;
@@ -145,139 +143,6 @@ fn a_peer_paused_for_30_s_while_crunching_rejoins_and_nothing_is_lost() {
     check_healed(&addrs, Duration::from_secs(60));
     drop((a, b, c));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Network namespaces for one test run, deleted on drop.
-struct Netns {
-    tag: String,
-    subnet: u32,
-    peers: usize,
-}
-
-/// Runs `ip ARGS`, bounded at 10 s.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = run_bounded(Command::new("ip").args(args), Duration::from_secs(10));
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-impl Netns {
-    /// `peers` namespaces, peer i on the bridge of group `group(i)`.
-    fn new(peers: usize, group: impl Fn(usize) -> usize) -> Netns {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let pid = std::process::id();
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        // Interface names are at most 15 bytes: "mr" + 5 digits + a suffix.
-        let tag = format!("mr{:05}", (pid * 4 + n) % 100_000);
-        let subnet = 1 + (pid * 4 + n) % 250;
-        let ns = Netns { tag, subnet, peers };
-        ns.remove();
-        if let Err(e) = ns.build(&group) {
-            panic!(
-                "NETWORK NAMESPACES UNAVAILABLE: {e}\n\
-                 The partition test needs root and iproute2 (`ip netns`), as CI has."
-            );
-        }
-        ns
-    }
-
-    fn hub(&self) -> String {
-        format!("{}hub", self.tag)
-    }
-
-    fn peer_ns(&self, i: usize) -> String {
-        format!("{}p{i}", self.tag)
-    }
-
-    /// The address peer `i` listens on.
-    fn addr(&self, i: usize) -> String {
-        format!("10.213.{}.{}:7700", self.subnet, i + 1)
-    }
-
-    fn build(&self, group: &impl Fn(usize) -> usize) -> Result<(), String> {
-        let (t, hub) = (&self.tag, self.hub());
-        ip(&["netns", "add", &hub])?;
-        ip(&["-n", &hub, "link", "set", "lo", "up"])?;
-        for br in ["br0", "br1"] {
-            ip(&["-n", &hub, "link", "add", br, "type", "bridge"])?;
-            ip(&["-n", &hub, "link", "set", br, "up"])?;
-        }
-        ip(&[
-            "-n", &hub, "link", "add", "trunk0", "type", "veth", "peer", "name", "trunk1",
-        ])?;
-        for (end, br) in [("trunk0", "br0"), ("trunk1", "br1")] {
-            ip(&["-n", &hub, "link", "set", end, "master", br, "up"])?;
-        }
-        for i in 0..self.peers {
-            let ns = self.peer_ns(i);
-            let (v, h) = (format!("{t}v{i}"), format!("{t}h{i}"));
-            ip(&["netns", "add", &ns])?;
-            ip(&["link", "add", &v, "type", "veth", "peer", "name", &h])?;
-            ip(&["link", "set", &v, "netns", &ns])?;
-            ip(&["link", "set", &h, "netns", &hub])?;
-            let br = format!("br{}", group(i));
-            ip(&["-n", &hub, "link", "set", &h, "master", &br, "up"])?;
-            let cidr = format!("10.213.{}.{}/24", self.subnet, i + 1);
-            ip(&["-n", &ns, "addr", "add", &cidr, "dev", &v])?;
-            ip(&["-n", &ns, "link", "set", &v, "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        }
-        // The observer: this process reaches the peers through br0.
-        let (o, oh) = (format!("{t}o"), format!("{t}oh"));
-        ip(&["link", "add", &o, "type", "veth", "peer", "name", &oh])?;
-        ip(&["link", "set", &oh, "netns", &hub])?;
-        ip(&["-n", &hub, "link", "set", &oh, "master", "br0", "up"])?;
-        let cidr = format!("10.213.{}.254/24", self.subnet);
-        ip(&["addr", "add", &cidr, "dev", &o])?;
-        ip(&["link", "set", &o, "up"])?;
-        Ok(())
-    }
-
-    /// Cuts (or heals) the trunk between the two groups.
-    fn cut(&self, cut: bool) {
-        let state = if cut { "down" } else { "up" };
-        ip(&["-n", &self.hub(), "link", "set", "trunk0", state]).unwrap();
-    }
-
-    /// A worker inside peer `i`'s namespace.
-    fn worker(&self, dir: &Path, i: usize, join: Option<&str>) -> Peer {
-        let addr = self.addr(i);
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.peer_ns(i)])
-            .arg(worker_exe());
-        let extra = ["--listen", &addr, "--advertise", &addr];
-        let args = Peer::worker_args(join, &extra);
-        let name = format!("p{i}");
-        Peer::start_cmd(
-            cmd,
-            &args,
-            &dir.join(&name),
-            &dir.join(format!("{name}.log")),
-        )
-    }
-
-    /// Deletes everything; deleting a namespace deletes its veths and their
-    /// other ends, including the observer's.
-    fn remove(&self) {
-        for i in 0..self.peers {
-            let _ = ip(&["netns", "del", &self.peer_ns(i)]);
-        }
-        let _ = ip(&["netns", "del", &self.hub()]);
-        let _ = ip(&["link", "del", &format!("{}o", self.tag)]);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        self.remove();
-    }
 }
 
 #[test]

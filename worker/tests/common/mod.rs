@@ -21,6 +21,7 @@ use mersenne_worker::net::{self, NodeStatus, Request, Response, UnitRow};
 use num_bigint::BigUint;
 
 pub mod mallory;
+pub mod netns;
 
 /// Published Mersenne prime exponents (the oracle for statuses).
 pub const KNOWN: &[u64] = &[
