@@ -300,3 +300,57 @@ fn arc_cut_leaves_no_zombies() {
         check_healed(&r, &format!("arc-cut 10% {cut_ms} ms n=300 seed={seed}"));
     }
 }
+
+/// A node that wakes to find every peer it remembers gone rejoins through
+/// the peer it first joined by (issue 10, item 4: "its cache, fingers,
+/// predecessor, the `--join` peer"), even when that peer fell out of its
+/// bounded cache of peers seen long ago. Node 0 is everyone's way in; the
+/// sleeper is picked so that neither knows the other any more, and every
+/// other node crashes while it sleeps. Before entry points were kept, the
+/// two ended as two rings of one.
+#[test]
+fn a_node_whose_cache_is_all_gone_rejoins_through_its_join_peer() {
+    let seed = 0x5eed_0a01;
+    let mut s = sim::Sim::new(SimConfig::new(100, seed));
+    s.grow(100);
+    let t = s.now() + 30_000;
+    s.run_until(t);
+    let knows = |s: &sim::Sim, a: u32, b: u32| {
+        let n = s.node(a);
+        n.known_peers().iter().any(|p| p.addr == b)
+            || n.successors().iter().any(|p| p.addr == b)
+            || n.fingers().iter().any(|(_, p)| p.addr == b)
+            || n.predecessor().is_some_and(|p| p.addr == b)
+    };
+    let members: Vec<u32> = s.members().iter().map(|m| m.1).collect();
+    assert_eq!(members.len(), 100, "seed {seed:#x}: the ring grew");
+    let sleeper = members
+        .iter()
+        .copied()
+        .find(|&k| k != 0 && !knows(&s, k, 0) && !knows(&s, 0, k))
+        .unwrap_or_else(|| panic!("seed {seed:#x}: every node knows node 0"));
+    s.pause(sleeper, 60_000);
+    for &m in &members {
+        if m != 0 && m != sleeper {
+            s.crash(m);
+        }
+    }
+    let t = s.now() + 240_000;
+    s.run_until(t);
+    assert_eq!(
+        s.zombies(),
+        0,
+        "seed {seed:#x}: sleeper {sleeper} outside the ring"
+    );
+    assert_eq!(
+        s.rings(),
+        1,
+        "seed {seed:#x}: sleeper {sleeper} and node 0 apart"
+    );
+    assert!(s.node(sleeper).is_member() && s.node(0).is_member());
+    assert!(
+        s.node(sleeper).successors().iter().any(|p| p.addr == 0),
+        "seed {seed:#x}: {:?}",
+        s.node(sleeper).successors()
+    );
+}

@@ -32,6 +32,11 @@ impl Sim {
         self.cut = false;
     }
 
+    /// Crash node `i` (crash-stop: it never speaks again).
+    pub fn crash(&mut self, i: u32) {
+        self.kill(i);
+    }
+
     /// Freeze node `i` for `ms` from now.
     pub fn pause(&mut self, i: u32, ms: u64) {
         let until = self.now + ms;

@@ -431,7 +431,7 @@ impl Sim {
         }
     }
 
-    fn kill(&mut self, i: u32) {
+    pub(super) fn kill(&mut self, i: u32) {
         let slot = &mut self.slots[i as usize];
         if slot.alive {
             slot.alive = false;

@@ -56,6 +56,7 @@ impl<A: Address> RingNode<A> {
         self.successors.clear();
         self.predecessor = None;
         self.fingers.clear();
+        self.note_entry_point(bootstrap);
         let key = self.me.id;
         self.start_op(key, OpKind::Join, vec![bootstrap], now)
     }

@@ -141,6 +141,12 @@ pub struct RingNode<A> {
     /// Shafaat et al.'s passive list: peers believed dead, probed one per
     /// period so that rings split by a partition find each other again.
     suspects: Vec<Peer<A>>,
+    /// The addresses this node joined through (the `--join` peer, a
+    /// coordinator), newest last, at most [`unify::ENTRY_POINTS_CAP`]: a
+    /// way back that the bounded cache of peers seen may have evicted, tried
+    /// in every rejoin round (issue 10: rejoin through "its cache, fingers,
+    /// predecessor, the `--join` peer, or the coordinator").
+    entry_points: Vec<A>,
     probe_cursor: usize,
     /// Latest time passed in; a longer gap than a failure detector allows
     /// means this node was paused and must re-confirm its range.
@@ -201,6 +207,7 @@ impl<A: Address> RingNode<A> {
             changed: None,
             known: fifo::TaggedFifo::new(),
             suspects: Vec::new(),
+            entry_points: Vec::new(),
             probe_cursor: 0,
             last_active: now,
             fenced: false,

@@ -27,6 +27,11 @@ const REJOIN_BACKOFF_MAX: u32 = 3;
 /// Peers tried per rejoin round.
 const REJOIN_FANOUT: usize = 4;
 
+/// Entry points kept ([`RingNode::join`]'s bootstraps): a shell joins
+/// through one or two, so a few cover them, and the bound keeps a caller
+/// that joins again and again from growing the list.
+pub(super) const ENTRY_POINTS_CAP: usize = 4;
+
 impl<A: Address> RingNode<A> {
     /// Note a peer that just spoke to us (or was handed to us).
     pub(super) fn see(&mut self, p: Peer<A>) {
@@ -217,6 +222,17 @@ impl<A: Address> RingNode<A> {
         self.rejoin_rounds = 0;
     }
 
+    /// Remembers `addr` as a way back into the ring (oldest dropped first).
+    pub(super) fn note_entry_point(&mut self, addr: A) {
+        if addr == self.me.addr || self.entry_points.contains(&addr) {
+            return;
+        }
+        if self.entry_points.len() >= ENTRY_POINTS_CAP {
+            self.entry_points.remove(0);
+        }
+        self.entry_points.push(addr);
+    }
+
     /// Schedule the next rejoin round, backing off exponentially (capped).
     pub(super) fn schedule_rejoin(&mut self) {
         let k = self.rejoin_rounds.min(REJOIN_BACKOFF_MAX);
@@ -239,15 +255,25 @@ impl<A: Address> RingNode<A> {
             }
         }
         self.rejoin_rounds = self.rejoin_rounds.saturating_add(1);
+        if !via.is_empty() {
+            let start = (self.rejoin_rounds as usize - 1) * REJOIN_FANOUT % via.len();
+            via.rotate_left(start);
+            via.truncate(REJOIN_FANOUT);
+        }
+        // The entry points every round, after the peers seen: the cache
+        // may hold only peers that are gone (all crashed while this node
+        // slept), and then they are the one way back.
+        for &e in &self.entry_points {
+            if !via.contains(&e) {
+                via.push(e);
+            }
+        }
         if via.is_empty() {
             // Nobody known yet: wait until someone speaks to us.
             self.schedule_rejoin();
             return;
         }
         self.rejoin_at = None;
-        let start = (self.rejoin_rounds as usize - 1) * REJOIN_FANOUT % via.len();
-        via.rotate_left(start);
-        via.truncate(REJOIN_FANOUT);
         let key = self.me.id;
         let id = OpId(self.next_op);
         let attempts = via.len();
