@@ -396,16 +396,13 @@ impl<A: Address> GridNode<A> {
         self.left
     }
 
-    /// Counters and the owned records by state. Walks the held records
-    /// without decoding them, and the claim index.
+    /// Counters and the owned records by state. Counts the owned records
+    /// by key range without decoding them, and walks the claim index (units
+    /// not done): never every record held.
     pub fn status(&self) -> GridStatus {
         let mut s = self.stats.clone();
-        s.held = self.ring.records().count();
-        s.owned = self
-            .ring
-            .records()
-            .filter(|r| self.ring.owns(r.key))
-            .count();
+        s.held = self.ring.record_count();
+        s.owned = self.ring.owned_records().count();
         let (sub, claimed) = self.index.owned_open(&self.ring);
         s.submitted = sub;
         s.claimed = claimed;

@@ -292,6 +292,34 @@ impl<A: Address> RingNode<A> {
     pub fn records(&self) -> impl Iterator<Item = &Record> {
         self.records.values()
     }
+    /// How many records are held, as owner or replica.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+    /// The records held whose key this node owns ([`RingNode::owns`]),
+    /// found by key range, so that the walk is proportional to the owned
+    /// records only (about 1/(r + 1) of those held).
+    pub fn owned_records(&self) -> Box<dyn Iterator<Item = &Record> + '_> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let me = self.me.id;
+        match self.predecessor {
+            _ if self.detached => Box::new(std::iter::empty()),
+            None if !self.successors.is_empty() => Box::new(std::iter::empty()),
+            None => Box::new(self.records.values()),
+            Some(p) if p.id == me => Box::new(self.records.values()),
+            Some(p) if p.id < me => Box::new(
+                self.records
+                    .range((Excluded(p.id), Included(me)))
+                    .map(|(_, r)| r),
+            ),
+            Some(p) => Box::new(
+                self.records
+                    .range((Excluded(p.id), Unbounded))
+                    .chain(self.records.range((Unbounded, Included(me))))
+                    .map(|(_, r)| r),
+            ),
+        }
+    }
     /// Starts (or stops) noting the keys of records written or merged here,
     /// so that a shell can keep its own index of the store (say, of units
     /// waiting for a worker) up to date without rescanning every record.
