@@ -1,13 +1,78 @@
 //! The peer's database under `--data` (redb): the result table, and the
 //! unit records the peer holds in the ring, so both survive restarts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use mersenne_common::ring::{Id, Record};
 use mersenne_common::work::{ResultSet, UnitResult};
+
+/// Why the database under `--data` could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database file is there but empty: see [`ResultDb::open`].
+    #[error(
+        "the result table {} is empty (0 bytes): it was truncated, or its creation was \
+         interrupted; restore it from a backup, or remove it to start with an empty table",
+        path.display()
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// redb refused the file (corrupt, locked by another peer, not a
+    /// database).
+    #[error("cannot open result table {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::DatabaseError,
+    },
+    /// The tables could not be created in a file that opened.
+    #[error("cannot set up result table {}", path.display())]
+    Setup {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::Error,
+    },
+    /// A read or write of the open database failed.
+    #[error("result table: {0}")]
+    Storage(#[from] redb::Error),
+    /// A stored row does not decode.
+    #[error("a stored result row does not decode: {0}")]
+    Decode(#[from] rmp_serde::decode::Error),
+    /// A row could not be encoded for writing.
+    #[error("a result row does not encode: {0}")]
+    Encode(#[from] rmp_serde::encode::Error),
+}
+
+/// redb's error types each convert into its one `redb::Error`.
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for DbError {
+            fn from(e: $t) -> Self {
+                DbError::Storage(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 const RESULTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("results");
 
@@ -23,29 +88,28 @@ impl ResultDb {
     /// A database file of 0 bytes is refused: redb would quietly start a
     /// new, empty table in it, and a peer whose table was truncated (a full
     /// disk, a copy gone wrong) must not carry on as if it never had one.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<Self, DbError> {
+        std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("results.redb");
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() && m.len() == 0 => bail!(
-                "the result table {} is empty (0 bytes): it was truncated, or its creation \
-                 was interrupted; restore it from a backup, or remove it to start with an \
-                 empty table",
-                path.display()
-            ),
+            Ok(m) if m.is_file() && m.len() == 0 => return Err(DbError::Empty { path }),
             _ => {}
         }
-        let db = Database::create(&path)
-            .map_err(|e| anyhow::anyhow!("cannot open result table {}: {e}", path.display()))?;
-        let init = || -> anyhow::Result<()> {
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(source) => return Err(DbError::Open { path, source }),
+        };
+        let init = || -> Result<(), redb::Error> {
             let tx = db.begin_write()?;
             tx.open_table(RESULTS)?;
             tx.open_table(RECORDS)?;
             tx.commit()?;
             Ok(())
         };
-        init().with_context(|| format!("cannot set up result table {}", path.display()))?;
+        init().map_err(|source| DbError::Setup { path, source })?;
         Ok(ResultDb { db })
     }
 
@@ -55,7 +119,7 @@ impl ResultDb {
     /// refuse them. Signed ones are not verified again: only results that
     /// verified are ever written here, and checking 100,000 signatures
     /// would add about 5 s to every start.
-    pub fn load(&self) -> anyhow::Result<ResultSet> {
+    pub fn load(&self) -> Result<ResultSet, DbError> {
         let mut set = ResultSet::new();
         let tx = self.db.begin_read()?;
         let table = tx.open_table(RESULTS)?;
@@ -86,7 +150,7 @@ impl ResultDb {
     pub fn write_rows<'a>(
         &self,
         rows: impl IntoIterator<Item = (u64, &'a [UnitResult])>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), DbError> {
         let tx = self.db.begin_write()?;
         {
             let mut table = tx.open_table(RESULTS)?;
@@ -107,7 +171,7 @@ const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("ring_reco
 impl ResultDb {
     /// Reads every persisted ring record (rows that do not parse are
     /// skipped with a warning: a torn row must not stop the peer).
-    pub fn load_records(&self) -> anyhow::Result<Vec<Record>> {
+    pub fn load_records(&self) -> Result<Vec<Record>, DbError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(RECORDS)?;
         let mut out = Vec::new();
@@ -129,7 +193,7 @@ impl ResultDb {
     }
 
     /// Upserts the given ring records in one transaction.
-    pub fn write_records(&self, records: &[Record]) -> anyhow::Result<()> {
+    pub fn write_records(&self, records: &[Record]) -> Result<(), DbError> {
         let tx = self.db.begin_write()?;
         {
             let mut table = tx.open_table(RECORDS)?;
@@ -147,7 +211,7 @@ impl ResultDb {
 
     /// Deletes the ring records with these keys in one transaction (a key
     /// with no row is not an error: the delete may be a retry).
-    pub fn remove_records(&self, keys: &[Id]) -> anyhow::Result<()> {
+    pub fn remove_records(&self, keys: &[Id]) -> Result<(), DbError> {
         let tx = self.db.begin_write()?;
         {
             let mut table = tx.open_table(RECORDS)?;

@@ -26,7 +26,7 @@ pub enum StartError {
     Address(#[from] crate::net::AddrError),
     /// The data directory or database could not be opened.
     #[error("data directory: {0}")]
-    Data(#[from] anyhow::Error),
+    Data(#[from] crate::db::DbError),
     /// Other I/O.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
