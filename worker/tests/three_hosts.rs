@@ -6,7 +6,7 @@
 //! `worker status --peer HOST_A:7700` prints, as the README tells an
 //! operator who wants A's very key. `worker submit`, `worker status` and
 //! `worker results` run as processes, from the test's own host and from
-//! inside the hosts. A smaller range than the README's 2-20000 keeps the
+//! inside the hosts; `worker pause` works on a peer's own host only. A smaller range than the README's 2-20000 keeps the
 //! test short; the flags are the recipe's, so each peer crunches on every
 //! core.
 //!
@@ -111,6 +111,35 @@ fn the_three_machine_recipe_runs_as_written_across_three_hosts() {
         Duration::from_secs(30),
         || ring_formed(&addrs),
     );
+
+    // `worker pause` from another machine is refused, by name, and counted;
+    // on HOST_A itself (loopback: A listens on 0.0.0.0) it pauses A, and
+    // `worker resume` there resumes it.
+    let refused_before = status(&a_host).unwrap().not_member;
+    let o = run_bounded(
+        Command::new(worker_exe()).args(["pause", "--peer", &a_host]),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a remote pause succeeded: {err}");
+    assert!(err.contains("only from this peer's own machine"), "{err}");
+    let st = status(&a_host).unwrap();
+    assert!(st.paused.is_empty(), "A paused from afar: {:?}", st.paused);
+    assert_eq!(st.not_member, refused_before + 1, "the refusal is counted");
+    let on_a = |cmd: &str| {
+        succeed(
+            net.on_host(0)
+                .arg(worker_exe())
+                .args([cmd, "--peer", "127.0.0.1:7700"]),
+        )
+    };
+    on_a("pause");
+    assert!(
+        !status(&a_host).unwrap().paused.is_empty(),
+        "A paused locally"
+    );
+    on_a("resume");
+    assert!(status(&a_host).unwrap().paused.is_empty(), "A resumed");
 
     // From anywhere that reaches a peer: submit work, watch it.
     let units = primes_in(RANGE.0, RANGE.1);

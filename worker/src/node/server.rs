@@ -54,6 +54,14 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                         .into(),
                 ))));
             }
+            Ok(Frame::Request(Request::Pause | Request::Resume)) if !from_this_machine(ip) => {
+                refuse(&s, &peer, "a pause or resume from another machine");
+                reply.send(encode(&Frame::Response(Response::Error(
+                    "pause and resume are taken only from this peer's own machine (a loopback \
+                     address): run `worker pause` there"
+                        .into(),
+                ))));
+            }
             Ok(Frame::Ring(batch)) => {
                 // Each message is checked on its own: a forged one is
                 // refused without its honest neighbours in the batch.
@@ -117,6 +125,14 @@ fn may_ring(standing: Standing) -> bool {
     matches!(standing, Standing::Open | Standing::Member)
 }
 
+/// Whether a connection from `ip` is the operator's own: pause and resume
+/// stop a volunteer's crunching, so, as BOINC takes its GUI's commands from
+/// the local host only by default, a key from elsewhere (any key at all in
+/// open mode) cannot stop the grid peer by peer.
+fn from_this_machine(ip: Option<IpAddr>) -> bool {
+    ip.is_some_and(|ip| ip.is_loopback())
+}
+
 /// Whether a sender of this standing may make `req`. In project mode,
 /// work enters only under the project key's authority: from the project
 /// key itself (`coordinator`'s own seeding happens inside it), or as a
@@ -124,7 +140,8 @@ fn may_ring(standing: Standing) -> bool {
 /// `worker submit --grant`; the grid node verifies that the grant is the
 /// project's and covers the range before anything is sieved). Grid
 /// requests come from members, and anyone may read (status and result
-/// tables) and pause or resume.
+/// tables); pause and resume are further held to this machine
+/// ([`from_this_machine`]).
 fn may_request(standing: Standing, req: &Request) -> bool {
     match req {
         Request::Submit { grant: Some(_), .. } => true,
