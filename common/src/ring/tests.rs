@@ -1,9 +1,12 @@
 //! Protocol steps on small hand-built rings, section by section, after the
-//! way raft-rs tests its paper. A tiny synchronous network delivers messages
-//! in FIFO order with no delay; `down` nodes swallow everything.
+//! way raft-rs tests its paper. The tests run over the simulator's network
+//! ([`Sim::hand_built`]): no latency, no loss, messages delivered in the
+//! order they were sent; `down` nodes swallow everything; time moves in
+//! 50 ms steps that tick every live node.
 
 use super::*;
-use std::collections::{BTreeMap, VecDeque};
+use crate::sim::Sim;
+use std::collections::BTreeMap;
 
 mod faults;
 mod lookup;
@@ -12,16 +15,11 @@ mod regressions;
 mod store;
 mod wire;
 
+/// A hand-built world and its clock: `sim[i]` is node `i`.
 struct Net {
-    nodes: Vec<RingNode<u32>>,
-    down: Vec<bool>,
-    queue: VecDeque<Outgoing<u32>>,
+    sim: Sim,
+    /// The simulator's clock (moved only through `Net`).
     now: Time,
-    events: Vec<(u32, Event<u32>)>,
-    /// Partition side of each node; messages across sides are dropped
-    /// while `cut` is on.
-    group: Vec<u8>,
-    cut: bool,
 }
 
 fn cfg(r: usize) -> Config {
@@ -35,13 +33,8 @@ impl Net {
     /// Nodes with the given ids (addresses are their indices), all alone.
     fn new(ids: &[u64], r: usize) -> Net {
         let mut net = Net {
-            nodes: Vec::new(),
-            down: Vec::new(),
-            queue: VecDeque::new(),
+            sim: Sim::hand_built(),
             now: Time(0),
-            events: Vec::new(),
-            group: Vec::new(),
-            cut: false,
         };
         for &id in ids {
             net.add_node(id, r);
@@ -52,33 +45,17 @@ impl Net {
     /// Adds a live node, not yet in any ring, at the next address; returns
     /// that address.
     fn add_node(&mut self, id: u64, r: usize) -> u32 {
-        let addr = self.nodes.len() as u32;
-        self.nodes
-            .push(RingNode::new(Peer { id: Id(id), addr }, cfg(r), self.now));
-        self.down.push(false);
-        self.group.push(0);
-        addr
+        self.sim.add_node(Id(id), cfg(r))
     }
 
+    /// Sends node `i`'s messages into the network and keeps its events.
     fn collect(&mut self, i: u32) {
-        let out = self.nodes[i as usize].take_outgoing();
-        self.queue.extend(out);
-        for e in self.nodes[i as usize].take_events() {
-            self.events.push((i, e));
-        }
+        self.sim.send(i);
     }
 
     /// Deliver one queued message; returns false when none is left.
     fn deliver_one(&mut self) -> bool {
-        let Some(o) = self.queue.pop_front() else {
-            return false;
-        };
-        let cut_off = self.cut && self.group[o.to as usize] != self.group[o.msg.from.addr as usize];
-        if !self.down[o.to as usize] && !cut_off {
-            self.nodes[o.to as usize].handle(o.msg, self.now);
-            self.collect(o.to);
-        }
-        true
+        self.sim.deliver_one()
     }
 
     fn deliver_all(&mut self) {
@@ -89,30 +66,63 @@ impl Net {
         }
     }
 
+    /// Moves the clock to `t`; messages in flight arrive then.
+    fn skip_to(&mut self, t: Time) {
+        self.sim.skip_to(t.0);
+        self.now = t;
+    }
+
+    /// One 50 ms step: the clock moves on, every live node ticks.
+    fn tick(&mut self) {
+        self.skip_to(Time(self.now.0 + 50));
+        self.sim.tick_live();
+    }
+
     /// Advance time by `ms` in 50 ms steps, ticking every live node and
     /// delivering everything at each step.
     fn run(&mut self, ms: u64) {
         let end = self.now.0 + ms;
         while self.now.0 < end {
-            self.now = Time(self.now.0 + 50);
-            for i in 0..self.nodes.len() as u32 {
-                if !self.down[i as usize] {
-                    self.nodes[i as usize].advance(self.now);
-                    self.collect(i);
-                }
-            }
+            self.tick();
             self.deliver_all();
         }
     }
 
+    fn is_down(&self, i: usize) -> bool {
+        !self.sim.is_alive(i as u32)
+    }
+
+    fn set_down(&mut self, i: usize, down: bool) {
+        self.sim.set_down(i as u32, down);
+    }
+
+    /// Partition side of node `i`; messages across sides are dropped while
+    /// the cut is on.
+    fn group(&self, i: usize) -> u8 {
+        self.sim.group(i as u32)
+    }
+
+    fn set_group(&mut self, i: usize, g: u8) {
+        self.sim.set_group(i as u32, g);
+    }
+
+    fn set_cut(&mut self, cut: bool) {
+        self.sim.set_cut(cut);
+    }
+
+    /// Completion events not yet taken: (node, event).
+    fn events(&mut self) -> &mut Vec<(u32, Event<u32>)> {
+        self.sim.events_mut()
+    }
+
     fn join(&mut self, i: u32, via: u32) {
-        self.nodes[i as usize].join(via, self.now);
+        self.sim[i as usize].join(via, self.now);
         self.collect(i);
         self.deliver_all();
     }
 
     fn succ(&self, i: u32) -> Vec<u32> {
-        self.nodes[i as usize]
+        self.sim[i as usize]
             .successors()
             .iter()
             .map(|p| p.addr)
@@ -120,16 +130,16 @@ impl Net {
     }
 
     fn pred(&self, i: u32) -> Option<u32> {
-        self.nodes[i as usize].predecessor().map(|p| p.addr)
+        self.sim[i as usize].predecessor().map(|p| p.addr)
     }
 
     fn take_outcome(&mut self, node: u32, op: OpId) -> Outcome<u32> {
-        let pos = self
-            .events
+        let events = self.events();
+        let pos = events
             .iter()
             .position(|(i, e)| *i == node && e.op == op)
             .expect("operation did not complete");
-        self.events.remove(pos).1.outcome
+        events.remove(pos).1.outcome
     }
 
     /// A fully formed ring of the given ids: everyone joins through node 0,
@@ -146,10 +156,10 @@ impl Net {
 
     /// Order of the live nodes by id (indices).
     fn sorted_live(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = (0..self.nodes.len() as u32)
-            .filter(|&i| !self.down[i as usize])
+        let mut v: Vec<u32> = (0..self.sim.len() as u32)
+            .filter(|&i| !self.is_down(i as usize))
             .collect();
-        v.sort_by_key(|&i| self.nodes[i as usize].me().id);
+        v.sort_by_key(|&i| self.sim[i as usize].me().id);
         v
     }
 
@@ -159,7 +169,7 @@ impl Net {
         for (k, &i) in order.iter().enumerate() {
             let want: Vec<u32> = (1..n)
                 .map(|d| order[(k + d) % n])
-                .take(self.nodes[i as usize].config().successors)
+                .take(self.sim[i as usize].config().successors)
                 .collect();
             assert_eq!(self.succ(i), want, "successor list of node {i}");
             assert_eq!(
@@ -171,7 +181,7 @@ impl Net {
     }
 
     fn lookup(&mut self, from: u32, key: Id) -> Outcome<u32> {
-        let op = self.nodes[from as usize].lookup(key, self.now);
+        let op = self.sim[from as usize].lookup(key, self.now);
         self.collect(from);
         self.run(3000);
         self.take_outcome(from, op)
@@ -185,7 +195,7 @@ const IDS: [u64; 8] = [100, 200, 300, 400, 500, 600, 700, 800];
 fn lone_node_owns_every_key() {
     let mut net = Net::new(&[42], 3);
     for key in [0, 41, 42, 43, u64::MAX] {
-        assert!(net.nodes[0].owns(Id(key)));
+        assert!(net.sim[0].owns(Id(key)));
         match net.lookup(0, Id(key)) {
             Outcome::Found { owner, hops } => {
                 assert_eq!(owner.addr, 0);
@@ -204,10 +214,10 @@ fn join_copies_the_successor_list_of_the_successor() {
     net.assert_ring_correct();
     assert_eq!(net.add_node(400, 3), 4);
     // Join through node 3 (id 700), which is not the successor of 400.
-    let op = net.nodes[4].join(3, net.now);
+    let op = net.sim[4].join(3, net.now);
     net.collect(4);
     // Deliver until the join completes, then stop before anyone stabilizes.
-    while !net.events.iter().any(|(i, e)| *i == 4 && e.op == op) {
+    while !net.events().iter().any(|(i, e)| *i == 4 && e.op == op) {
         assert!(net.deliver_one());
     }
     assert!(
@@ -234,12 +244,12 @@ fn join_copies_the_successor_list_of_the_successor() {
 fn stabilize_adopts_an_in_between_node_only_after_it_answers() {
     let mut net = Net::ring(&[100, 300, 500, 700], 3);
     assert_eq!(net.add_node(400, 3), 4);
-    net.nodes[4].join(0, net.now);
+    net.sim[4].join(0, net.now);
     net.collect(4);
-    let asks_400 = |o: &Outgoing<u32>| {
-        o.to == 4 && o.msg.from.addr == 1 && matches!(o.msg.body, Body::GetState { .. })
+    let asks_400 = |(to, msg): (u32, &Message<u32>)| {
+        to == 4 && msg.from.addr == 1 && matches!(msg.body, Body::GetState { .. })
     };
-    while !net.queue.iter().any(asks_400) {
+    while !net.sim.in_flight().any(asks_400) {
         assert!(net.deliver_one(), "300 never asked 400");
     }
     assert_eq!(net.pred(2), Some(4), "500 took 400 as predecessor");
@@ -253,12 +263,12 @@ fn stabilize_adopts_an_in_between_node_only_after_it_answers() {
 fn stabilize_never_adopts_a_dead_in_between_node() {
     let mut net = Net::ring(&[100, 300, 500, 700], 3);
     assert_eq!(net.add_node(400, 3), 4);
-    net.nodes[4].join(0, net.now);
+    net.sim[4].join(0, net.now);
     net.collect(4);
     while net.pred(2) != Some(4) {
         assert!(net.deliver_one(), "400 never notified 500");
     }
-    net.down[4] = true; // 400 dies before 300 hears of it
+    net.set_down(4, true); // 400 dies before 300 hears of it
     net.deliver_all();
     assert_eq!(net.succ(1)[0], 2, "asked 400, got no answer");
     net.run(600); // the check's RPC times out; periodic stabilize asks again
@@ -276,17 +286,17 @@ fn stabilize_never_adopts_a_dead_in_between_node() {
 fn notify_adopts_only_a_closer_predecessor() {
     let mut net = Net::new(&[100, 300, 500, 200], 3);
     let n = |i: u32, net: &Net| Message {
-        from: net.nodes[i as usize].me(),
+        from: net.sim[i as usize].me(),
         body: Body::Notify,
     };
     let m = n(0, &net);
-    net.nodes[2].handle(m, Time(0)); // pred None: adopt 100
+    net.sim[2].handle(m, Time(0)); // pred None: adopt 100
     assert_eq!(net.pred(2), Some(0));
     let m = n(1, &net);
-    net.nodes[2].handle(m, Time(0)); // 300 ∈ (100, 500): adopt
+    net.sim[2].handle(m, Time(0)); // 300 ∈ (100, 500): adopt
     assert_eq!(net.pred(2), Some(1));
     let m = n(3, &net);
-    net.nodes[2].handle(m, Time(0)); // 200 ∉ (300, 500): ignore
+    net.sim[2].handle(m, Time(0)); // 200 ∉ (300, 500): ignore
     assert_eq!(net.pred(2), Some(1));
 }
 
@@ -296,7 +306,7 @@ fn notify_adopts_only_a_closer_predecessor() {
 fn dead_neighbours_are_dropped_and_the_ring_heals() {
     let mut net = Net::ring(&IDS, 3);
     net.assert_ring_correct();
-    net.down[3] = true; // 400
+    net.set_down(3, true); // 400
     net.run(4000);
     assert_eq!(net.succ(2)[0], 4, "300's successor skips the dead 400");
     assert_eq!(
@@ -313,7 +323,7 @@ fn dead_neighbours_are_dropped_and_the_ring_heals() {
 fn successor_list_survives_r_minus_one_consecutive_failures() {
     let mut net = Net::ring(&IDS, 4);
     for i in [2, 3, 4] {
-        net.down[i] = true;
+        net.set_down(i, true);
     }
     net.run(20_000);
     net.assert_ring_correct();
@@ -332,7 +342,7 @@ fn fix_fingers_finds_the_successor_of_each_start() {
     sorted.sort();
     let truth = |k: Id| -> Id { Id(*sorted.iter().find(|&&x| x >= k.0).unwrap_or(&sorted[0])) };
     let mut checked = 0;
-    for node in &net.nodes {
+    for node in net.sim.nodes() {
         for &(i, f) in node.fingers() {
             assert_eq!(
                 f.id,
@@ -354,11 +364,11 @@ fn full_fingers_keeps_a_table_in_a_ring_smaller_than_r() {
     let ids = [100u64, 1 << 40, 1 << 62, 3 << 62];
     let mut net = Net::ring(&ids, 8);
     net.run(20_000);
-    assert!(net.nodes.iter().all(|n| n.fingers().is_empty()));
+    assert!(net.sim.nodes().all(|n| n.fingers().is_empty()));
     let mut net = Net::new(&[], 8);
     for &id in &ids {
         let a = net.add_node(id, 8);
-        net.nodes[a as usize] = RingNode::new(
+        net.sim[a as usize] = RingNode::new(
             Peer {
                 id: Id(id),
                 addr: a,
@@ -379,7 +389,7 @@ fn full_fingers_keeps_a_table_in_a_ring_smaller_than_r() {
     let mut sorted = ids.to_vec();
     sorted.sort();
     let truth = |k: Id| -> Id { Id(*sorted.iter().find(|&&x| x >= k.0).unwrap_or(&sorted[0])) };
-    for node in &net.nodes {
+    for node in net.sim.nodes() {
         assert_eq!(node.fingers().len(), 64, "node {:?}", node.me());
         for &(i, f) in node.fingers() {
             assert_eq!(f.id, truth(node.me().id.finger_start(u32::from(i))));
@@ -388,7 +398,7 @@ fn full_fingers_keeps_a_table_in_a_ring_smaller_than_r() {
 }
 
 fn store(net: &mut Net, from: u32, f: impl FnOnce(&mut RingNode<u32>, Time) -> OpId) -> StoreReply {
-    let op = f(&mut net.nodes[from as usize], net.now);
+    let op = f(&mut net.sim[from as usize], net.now);
     net.collect(from);
     net.run(3000);
     match net.take_outcome(from, op) {

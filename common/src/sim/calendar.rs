@@ -92,6 +92,31 @@ impl<T> CalendarQueue<T> {
         self.current.as_slice()
     }
 
+    /// The event [`CalendarQueue::pop_until`] returns next if it is due at
+    /// the queue's current time (the last time popped or passed to it),
+    /// without removing it.
+    pub fn peek_now(&self) -> Option<&T> {
+        self.current
+            .as_slice()
+            .first()
+            .or_else(|| {
+                self.far
+                    .peek()
+                    .filter(|f| f.at == self.cursor)
+                    .map(|f| &f.item)
+            })
+            .or_else(|| self.buckets[(self.cursor & self.mask) as usize].first())
+    }
+
+    /// Every waiting event, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.current
+            .as_slice()
+            .iter()
+            .chain(self.buckets.iter().flatten())
+            .chain(self.far.iter().map(|f| &f.item))
+    }
+
     /// Whether no event waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

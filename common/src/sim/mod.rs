@@ -70,6 +70,8 @@ pub mod calendar;
 mod checks;
 mod faults;
 pub mod grid;
+#[cfg(test)]
+mod hand;
 mod network;
 mod scenarios;
 mod workload;
@@ -178,6 +180,9 @@ enum Ev {
 struct Slot {
     node: Box<RingNode<u32>>,
     alive: bool,
+    /// Time of the node's queued timer event (`u64::MAX`: none). A node of
+    /// a hand-built world keeps 0 here, so that `flush` never queues a
+    /// timer for it (no wakeup is earlier): its test ticks it.
     scheduled: u64,
     /// Side of a partition (messages between sides are dropped while a
     /// cut is active).
@@ -238,6 +243,10 @@ pub struct Sim {
     reads_failed: usize,
     /// Set by a fault scenario after its heal.
     periods_to_one_ring: Option<u64>,
+    /// Completion events of operations the simulator did not start itself,
+    /// kept for the caller (hand-built worlds, see `Sim::hand_built`);
+    /// `None`: dropped.
+    untracked_events: Option<Vec<(u32, Event<u32>)>>,
 }
 
 /// Node ids depend on the seed too, so that every seed is a different ring.
@@ -282,6 +291,7 @@ impl Sim {
             acked_lost: 0,
             reads_failed: 0,
             periods_to_one_ring: None,
+            untracked_events: None,
         }
     }
 
@@ -359,6 +369,9 @@ impl Sim {
 
     fn on_event(&mut self, i: u32, e: Event<u32>) {
         let Some(track) = self.tracked.remove(&(i, e.op)) else {
+            if let Some(events) = &mut self.untracked_events {
+                events.push((i, e));
+            }
             return;
         };
         match (track, e.outcome) {
@@ -489,35 +502,43 @@ impl Sim {
         while let Some((at, ev)) = self.queue.pop_until(until) {
             self.now = at;
             self.prefetch_ahead();
-            match ev {
-                Ev::Deliver { to, msg } => {
-                    let slot = &self.slots[to as usize];
-                    if self.cut && slot.group != self.slots[msg.from.addr as usize].group {
-                        continue;
-                    }
-                    if slot.paused_until > self.now {
-                        let at = slot.paused_until;
-                        self.push(at, Ev::Deliver { to, msg });
-                        continue;
-                    }
-                    if self.slots[to as usize].alive {
-                        self.slots[to as usize].node.handle(msg, Time(self.now));
-                        self.flush(to);
-                    }
-                }
-                Ev::Timer { node } => {
-                    let slot = &mut self.slots[node as usize];
-                    if !slot.alive || slot.scheduled != at || slot.paused_until > at {
-                        continue;
-                    }
-                    slot.scheduled = u64::MAX;
-                    slot.node.advance(Time(self.now));
-                    self.flush(node);
-                }
-                Ev::Act(a) => self.act(a),
-            }
+            self.dispatch(at, ev);
         }
         self.now = self.now.max(until);
+    }
+
+    /// Handle one event popped for time `at` (the clock is already there):
+    /// deliver a message unless a cut or a crash drops it (a paused
+    /// destination gets it when it resumes), fire a timer, or act.
+    #[inline(always)]
+    fn dispatch(&mut self, at: u64, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, msg } => {
+                let slot = &self.slots[to as usize];
+                if self.cut && slot.group != self.slots[msg.from.addr as usize].group {
+                    return;
+                }
+                if slot.paused_until > self.now {
+                    let at = slot.paused_until;
+                    self.push(at, Ev::Deliver { to, msg });
+                    return;
+                }
+                if self.slots[to as usize].alive {
+                    self.slots[to as usize].node.handle(msg, Time(self.now));
+                    self.flush(to);
+                }
+            }
+            Ev::Timer { node } => {
+                let slot = &mut self.slots[node as usize];
+                if !slot.alive || slot.scheduled != at || slot.paused_until > at {
+                    return;
+                }
+                slot.scheduled = u64::MAX;
+                slot.node.advance(Time(self.now));
+                self.flush(node);
+            }
+            Ev::Act(a) => self.act(a),
+        }
     }
 
     /// Ask for the state of the nodes that the next events go to while this

@@ -10,21 +10,21 @@ fn rings_split_by_a_partition_merge_when_it_heals() {
     let mut net = Net::ring(&IDS, 3);
     net.assert_ring_correct();
     for i in 0..IDS.len() {
-        net.group[i] = (i % 2) as u8;
+        net.set_group(i, (i % 2) as u8);
     }
-    net.cut = true;
+    net.set_cut(true);
     net.run(20_000);
     // Two rings: every successor is on the node's own side.
     for i in 0..IDS.len() as u32 {
-        let side = net.group[i as usize];
+        let side = net.group(i as usize);
         let succ = net.succ(i);
         assert!(!succ.is_empty(), "node {i} kept a successor on its side");
         assert!(
-            succ.iter().all(|&s| net.group[s as usize] == side),
+            succ.iter().all(|&s| net.group(s as usize) == side),
             "node {i} lists a node across the cut: {succ:?}"
         );
     }
-    net.cut = false;
+    net.set_cut(false);
     net.run(20_000);
     net.assert_ring_correct();
 }
@@ -35,18 +35,18 @@ fn rings_split_by_a_partition_merge_when_it_heals() {
 #[test]
 fn a_node_that_loses_every_successor_finds_its_way_back() {
     let mut net = Net::ring(&IDS, 2);
-    net.down[1] = true;
-    net.down[2] = true;
+    net.set_down(1, true);
+    net.set_down(2, true);
     net.run(1500);
     // Mid-repair no node may claim the whole circle.
     let claimants = (0..IDS.len())
-        .filter(|&i| !net.down[i] && net.nodes[i].owns(Id(250)))
+        .filter(|&i| !net.is_down(i) && net.sim[i].owns(Id(250)))
         .count();
     assert!(claimants <= 1, "key 250 claimed by {claimants} nodes");
     net.run(30_000);
     net.assert_ring_correct();
-    assert_eq!(net.nodes[0].membership(), Membership::Member);
-    assert!(!net.nodes[0].owns(Id(750)), "node 0 is not a ring of one");
+    assert_eq!(net.sim[0].membership(), Membership::Member);
+    assert!(!net.sim[0].owns(Id(750)), "node 0 is not a ring of one");
 }
 
 // A node paused longer than failure detection allows claims no key until
@@ -55,24 +55,24 @@ fn a_node_that_loses_every_successor_finds_its_way_back() {
 fn a_paused_node_is_fenced_until_its_predecessor_confirms_it() {
     let mut net = Net::ring(&IDS, 3);
     let n = 3usize; // id 400, range (300, 400]
-    assert!(net.nodes[n].owns(Id(350)));
+    assert!(net.sim[n].owns(Id(350)));
     let later = Time(net.now.0 + 10_000);
     // A notify from the old predecessor, sent before the pause.
-    let from = net.nodes[2].me();
-    net.nodes[n].handle(
+    let from = net.sim[2].me();
+    net.sim[n].handle(
         Message {
             from,
             body: Body::Notify,
         },
         later,
     );
-    assert!(!net.nodes[n].owns(Id(350)), "fenced after the gap");
-    assert_eq!(net.nodes[n].membership(), Membership::Fenced);
+    assert!(!net.sim[n].owns(Id(350)), "fenced after the gap");
+    assert_eq!(net.sim[n].membership(), Membership::Fenced);
     net.collect(n as u32);
-    net.now = later;
+    net.skip_to(later);
     net.deliver_all();
     net.run(5000);
-    assert!(net.nodes[n].owns(Id(350)), "confirmed again");
+    assert!(net.sim[n].owns(Id(350)), "confirmed again");
     net.assert_ring_correct();
 }
 
@@ -100,18 +100,18 @@ fn a_merge_hook_settles_diverged_copies() {
         v
     }
     let mut net = Net::ring(&[100, 500], 2);
-    for n in &mut net.nodes {
+    for n in net.sim.nodes_mut() {
         n.set_merge(union);
     }
     let key = Id(300);
     store(&mut net, 0, |n, t| n.put(key, vec![1, 2], t));
-    let from = net.nodes[0].me();
+    let from = net.sim[0].me();
     let diverged = Record {
         key,
         value: vec![3],
         version: 1,
     };
-    net.nodes[1].handle(
+    net.sim[1].handle(
         Message {
             from,
             body: Body::Replicate {
@@ -121,7 +121,7 @@ fn a_merge_hook_settles_diverged_copies() {
         },
         net.now,
     );
-    let got = net.nodes[1].record(key).expect("held");
+    let got = net.sim[1].record(key).expect("held");
     assert_eq!((got.value.clone(), got.version), (vec![1, 2, 3], 1));
 }
 
@@ -155,19 +155,19 @@ fn known_peers_are_bounded_and_seedable() {
 #[test]
 fn the_last_node_of_a_ring_lets_a_newcomer_in() {
     let mut net = Net::ring(&[100, 600], 2);
-    net.down[1] = true;
+    net.set_down(1, true);
     net.run(30_000);
     assert!(
-        matches!(net.nodes[0].membership(), Membership::Rejoining { .. }),
+        matches!(net.sim[0].membership(), Membership::Rejoining { .. }),
         "{:?}",
-        net.nodes[0].membership()
+        net.sim[0].membership()
     );
     let c = net.add_node(350, 2);
     net.join(c, 0);
     net.run(20_000);
     for i in [0, c] {
         assert_eq!(
-            net.nodes[i as usize].membership(),
+            net.sim[i as usize].membership(),
             Membership::Member,
             "node {i}"
         );
@@ -176,5 +176,5 @@ fn the_last_node_of_a_ring_lets_a_newcomer_in() {
     assert_eq!(net.succ(c).first(), Some(&0));
     assert_eq!(net.pred(0), Some(c));
     assert_eq!(net.pred(c), Some(0));
-    assert!(net.nodes[c as usize].owns(Id(300)) && net.nodes[0].owns(Id(50)));
+    assert!(net.sim[c as usize].owns(Id(300)) && net.sim[0].owns(Id(50)));
 }

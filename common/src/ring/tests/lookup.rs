@@ -43,13 +43,13 @@ fn lookup_falls_back_when_a_hop_times_out() {
         .collect();
     let mut net = Net::ring(&ids, 6);
     net.run(80_000);
-    let fingers_before: Vec<u32> = net.nodes[0].fingers().iter().map(|(_, p)| p.addr).collect();
+    let fingers_before: Vec<u32> = net.sim[0].fingers().iter().map(|(_, p)| p.addr).collect();
     for i in (1..32).step_by(3) {
-        net.down[i] = true;
+        net.set_down(i, true);
     }
-    net.down[fingers_before[0] as usize] = true;
+    net.set_down(fingers_before[0] as usize, true);
     assert!(
-        fingers_before.iter().any(|&f| net.down[f as usize]),
+        fingers_before.iter().any(|&f| net.is_down(f as usize)),
         "a finger of node 0 is dead"
     );
     let live = net.sorted_live();
@@ -58,9 +58,9 @@ fn lookup_falls_back_when_a_hop_times_out() {
         let key = Id::hash(&(k + 1000).to_be_bytes());
         let want = *live
             .iter()
-            .find(|&&i| net.nodes[i as usize].me().id >= key)
+            .find(|&&i| net.sim[i as usize].me().id >= key)
             .unwrap_or(&live[0]);
-        ops.push((net.nodes[0].lookup(key, net.now), want));
+        ops.push((net.sim[0].lookup(key, net.now), want));
     }
     net.collect(0);
     net.run(15_000);

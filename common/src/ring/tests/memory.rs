@@ -5,8 +5,8 @@
 use super::*;
 
 /// Records carried by a message (the payload that grows with the store).
-fn carried(o: &Outgoing<u32>) -> usize {
-    match &o.msg.body {
+fn carried(msg: &Message<u32>) -> usize {
+    match &msg.body {
         Body::Replicate { records, .. }
         | Body::Handover { records, .. }
         | Body::DigestDiff { records, .. }
@@ -21,17 +21,11 @@ impl Net {
         let mut total = 0;
         let end = self.now.0 + ms;
         while self.now.0 < end {
-            self.now = Time(self.now.0 + 50);
-            for i in 0..self.nodes.len() as u32 {
-                if !self.down[i as usize] {
-                    self.nodes[i as usize].advance(self.now);
-                    self.collect(i);
-                }
-            }
+            self.tick();
             let mut guard = 0;
-            while let Some(o) = self.queue.front() {
-                if o.msg.from.addr == node {
-                    total += carried(o);
+            while let Some((_, msg)) = self.sim.next_message() {
+                if msg.from.addr == node {
+                    total += carried(msg);
                 }
                 self.deliver_one();
                 guard += 1;
@@ -45,11 +39,11 @@ impl Net {
     fn put_all(&mut self, from: u32, keys: impl IntoIterator<Item = u64>, ms: u64) {
         for k in keys {
             let now = self.now;
-            self.nodes[from as usize].put(Id(k), k.to_be_bytes().to_vec(), now);
+            self.sim[from as usize].put(Id(k), k.to_be_bytes().to_vec(), now);
         }
         self.collect(from);
         self.run(ms);
-        self.events.clear();
+        self.events().clear();
     }
 }
 
@@ -62,8 +56,8 @@ fn an_owned_write_replicates_only_the_changed_record() {
     let owner = 3; // id 400, range (300, 400]
     net.put_all(owner, 301..=400, 5000);
     net.run(10_000);
-    assert!(net.nodes[owner as usize].records().count() >= 100);
-    let op = net.nodes[owner as usize].put(Id(350), b"new".to_vec(), net.now);
+    assert!(net.sim[owner as usize].records().count() >= 100);
+    let op = net.sim[owner as usize].put(Id(350), b"new".to_vec(), net.now);
     net.collect(owner);
     // Several repair rounds after the write.
     let sent = net.run_counting(12_000, owner);
@@ -77,7 +71,7 @@ fn an_owned_write_replicates_only_the_changed_record() {
     assert_eq!(sent, r, "records sent by the owner after one write");
     for holder in [4, 5, 6] {
         assert_eq!(
-            net.nodes[holder].record(Id(350)).map(|x| x.value.clone()),
+            net.sim[holder].record(Id(350)).map(|x| x.value.clone()),
             Some(b"new".to_vec()),
             "replica on node {holder}"
         );
@@ -106,21 +100,21 @@ fn replicas_nobody_needs_are_dropped_after_joins() {
     let holders = |key: u64| -> Vec<u32> {
         let pos = order
             .iter()
-            .position(|&i| net.nodes[i as usize].me().id.0 >= key)
+            .position(|&i| net.sim[i as usize].me().id.0 >= key)
             .unwrap_or(0);
         (0..=r).map(|d| order[(pos + d) % n]).collect()
     };
     for &k in &keys {
         for h in holders(k) {
             assert!(
-                net.nodes[h as usize].record(Id(k)).is_some(),
+                net.sim[h as usize].record(Id(k)).is_some(),
                 "key {k} missing on node {h}, one of its r + 1 holders"
             );
         }
     }
     let mut extra = Vec::new();
     for &i in &order {
-        for rec in net.nodes[i as usize].records() {
+        for rec in net.sim[i as usize].records() {
             if !holders(rec.key.0).contains(&i) {
                 extra.push((i, rec.key.0));
             }
@@ -136,7 +130,7 @@ fn replicas_nobody_needs_are_dropped_after_joins() {
 fn a_pull_is_answered_with_one_chunk_at_most() {
     let mut net = Net::new(&[1 << 40], 3);
     net.put_all(0, (1..=1000u64).map(|i| i << 30), 100);
-    assert_eq!(net.nodes[0].records().count(), 1000);
+    assert_eq!(net.sim[0].records().count(), 1000);
     let asker = Peer {
         id: Id(5 << 40),
         addr: 7,
@@ -148,8 +142,8 @@ fn a_pull_is_answered_with_one_chunk_at_most() {
             upto: Id(0),
         },
     };
-    let out = net.nodes[0].step(pull, net.now);
-    let records: usize = out.iter().map(carried).sum();
+    let out = net.sim[0].step(pull, net.now);
+    let records: usize = out.iter().map(|o| carried(&o.msg)).sum();
     assert!(
         records > 0 && records <= 256,
         "{records} records in answer to one Pull"
@@ -163,14 +157,14 @@ fn a_new_predecessor_pulls_no_range() {
         id: Id(350),
         addr: 99,
     };
-    let out = net.nodes[3].step(
+    let out = net.sim[3].step(
         Message {
             from: newcomer,
             body: Body::Notify,
         },
         net.now,
     );
-    assert_eq!(net.nodes[3].predecessor(), Some(newcomer));
+    assert_eq!(net.sim[3].predecessor(), Some(newcomer));
     assert!(
         !out.iter().any(|o| matches!(o.msg.body, Body::Pull { .. })),
         "{out:?}"
@@ -189,7 +183,7 @@ fn a_restored_record_keeps_its_version_and_never_goes_back() {
         v
     }
     let mut net = Net::new(&[42], 3);
-    net.nodes[0].set_merge(union);
+    net.sim[0].set_merge(union);
     let restore = |net: &mut Net, key: u64, value: Vec<u8>, version: u64| {
         store(net, 0, |n, t| {
             n.restore(
@@ -226,5 +220,5 @@ fn a_restored_record_keeps_its_version_and_never_goes_back() {
         matches!(r, StoreReply::Stored(ref x) if x.version == 11 && x.value == [1, 2, 3]),
         "{r:?}"
     );
-    assert_eq!(net.nodes[0].record(Id(7)).map(|x| x.version), Some(11));
+    assert_eq!(net.sim[0].record(Id(7)).map(|x| x.version), Some(11));
 }

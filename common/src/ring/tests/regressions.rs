@@ -17,7 +17,7 @@ fn regression_seed_1_at_10000_many_joins_into_one_gap() {
     net.join(1, 0);
     net.run(5000);
     for i in 2..ids.len() as u32 {
-        net.nodes[i as usize].join(0, net.now);
+        net.sim[i as usize].join(0, net.now);
         net.collect(i);
     }
     net.deliver_all();
@@ -35,12 +35,12 @@ fn regression_join_retries_through_the_bootstrap() {
     assert_eq!(net.add_node(200, 3), 2);
     // The bootstrap (100) answers, but the successor it names (300) is
     // silent during the first attempt.
-    net.down[1] = true;
-    let op = net.nodes[2].join(0, net.now);
+    net.set_down(1, true);
+    let op = net.sim[2].join(0, net.now);
     net.collect(2);
     net.deliver_all();
     net.run(600);
-    net.down[1] = false;
+    net.set_down(1, false);
     net.run(5000);
     assert!(matches!(net.take_outcome(2, op), Outcome::Joined { .. }));
     net.run(5000);
@@ -52,15 +52,15 @@ fn regression_join_retries_through_the_bootstrap() {
 #[test]
 fn a_node_outside_the_ring_answers_no_requests() {
     let mut net = Net::new(&[100, 200], 3);
-    net.nodes[1].join(0, net.now); // not yet joined: a non-member
-    net.nodes[1].take_outgoing();
-    let from = net.nodes[0].me();
+    net.sim[1].join(0, net.now); // not yet joined: a non-member
+    net.sim[1].take_outgoing();
+    let from = net.sim[0].me();
     for body in [
         Body::GetState { rid: 9 },
         Body::Ping { rid: 9 },
         Body::FindSuccessor { rid: 9, key: Id(5) },
     ] {
-        net.nodes[1].handle(Message { from, body }, net.now);
-        assert!(net.nodes[1].take_outgoing().is_empty());
+        net.sim[1].handle(Message { from, body }, net.now);
+        assert!(net.sim[1].take_outgoing().is_empty());
     }
 }

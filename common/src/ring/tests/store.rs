@@ -11,13 +11,13 @@ fn put_get_cas_at_the_successor_and_replicas_on_r_successors() {
     assert!(matches!(r, StoreReply::Stored(ref rec) if rec.version == 1));
     for holder in [4, 5, 6, 7] {
         assert_eq!(
-            net.nodes[holder].record(key).map(|r| r.version),
+            net.sim[holder].record(key).map(|r| r.version),
             Some(1),
             "node {holder}"
         );
     }
     assert!(
-        net.nodes[3].record(key).is_none(),
+        net.sim[3].record(key).is_none(),
         "400 is not a replica of 450"
     );
     let r = store(&mut net, 6, |n, t| n.get(key, t));
@@ -45,13 +45,13 @@ fn records_move_to_a_joining_owner_and_survive_owner_failure() {
     assert_eq!(net.add_node(400, 2), 4);
     net.join(4, 3);
     net.run(5000);
-    assert!(net.nodes[4].owns(key));
+    assert!(net.sim[4].owns(key));
     assert_eq!(
-        net.nodes[4].record(key).map(|r| r.value.clone()),
+        net.sim[4].record(key).map(|r| r.value.clone()),
         Some(b"x".to_vec())
     );
     // The owner fails: its successor serves the record.
-    net.down[4] = true;
+    net.set_down(4, true);
     net.run(10_000);
     let r = store(&mut net, 0, |n, t| n.get(key, t));
     assert!(matches!(r, StoreReply::Value(Some(ref rec)) if rec.value == b"x"));
@@ -62,14 +62,14 @@ fn graceful_leave_hands_over_records_and_closes_the_gap() {
     let mut net = Net::ring(&IDS, 3);
     let key = Id(250); // owned by 300 (node 2)
     store(&mut net, 0, |n, t| n.put(key, b"v".to_vec(), t));
-    net.nodes[2].leave(net.now);
+    net.sim[2].leave(net.now);
     net.collect(2);
-    net.down[2] = true;
+    net.set_down(2, true);
     net.deliver_all();
     // Both neighbours know at once, without waiting for a timeout.
     assert_eq!(net.succ(1)[0], 3);
     assert_eq!(net.pred(3), Some(1));
-    assert!(net.nodes[3].record(key).is_some());
+    assert!(net.sim[3].record(key).is_some());
     net.run(5000);
     net.assert_ring_correct();
     let r = store(&mut net, 7, |n, t| n.get(key, t));
@@ -79,12 +79,12 @@ fn graceful_leave_hands_over_records_and_closes_the_gap() {
 #[test]
 fn tracked_changes_are_exactly_the_records_that_changed() {
     let mut net = Net::ring(&[100, 300, 500, 700], 2);
-    for n in &mut net.nodes[..3] {
+    for n in net.sim.nodes_mut().take(3) {
         n.track_changes(true);
     }
     let snapshot = |net: &Net| -> Vec<BTreeMap<Id, u64>> {
-        net.nodes
-            .iter()
+        net.sim
+            .nodes()
             .map(|n| n.records().map(|r| (r.key, r.version)).collect())
             .collect()
     };
@@ -105,18 +105,18 @@ fn tracked_changes_are_exactly_the_records_that_changed() {
                 .filter(|(k, v)| before[i].get(k) != Some(v))
                 .map(|(k, _)| *k)
                 .collect();
-            let got = net.nodes[i].take_changed();
+            let got = net.sim[i].take_changed();
             if i < 3 {
                 assert!(!want.is_empty(), "node {i} round {round} saw no writes");
                 assert_eq!(got, want, "node {i} round {round}");
             } else {
                 assert!(got.is_empty(), "an untracked node journals nothing");
             }
-            assert!(net.nodes[i].take_changed().is_empty(), "drained");
+            assert!(net.sim[i].take_changed().is_empty(), "drained");
         }
     }
     // Turning tracking on reports what is already held.
-    let held: Vec<Id> = net.nodes[3].records().map(|r| r.key).collect();
-    net.nodes[3].track_changes(true);
-    assert_eq!(net.nodes[3].take_changed(), held);
+    let held: Vec<Id> = net.sim[3].records().map(|r| r.key).collect();
+    net.sim[3].track_changes(true);
+    assert_eq!(net.sim[3].take_changed(), held);
 }
