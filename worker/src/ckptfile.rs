@@ -16,7 +16,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use mersenne_common::ll::Checkpoint;
+use mersenne_common::ll::{Checkpoint, LlError};
 use sha2::{Digest, Sha256};
 
 /// First bytes of every checkpoint file of this format.
@@ -154,15 +154,34 @@ pub fn save_checkpoint(path: &Path, c: &Checkpoint) -> io::Result<()> {
     save(path, &c.to_bytes())
 }
 
+/// Why the payload of a Lucas–Lehmer checkpoint file was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum BadCheckpoint {
+    /// It does not decode as a checkpoint.
+    #[error(transparent)]
+    Decode(#[from] LlError),
+    /// It is a checkpoint of another exponent.
+    #[error("checkpoint of M{found}, not M{wanted}")]
+    OtherExponent {
+        /// The exponent the file holds.
+        found: u64,
+        /// The exponent asked for.
+        wanted: u64,
+    },
+}
+
 /// Loads a Lucas–Lehmer checkpoint of M_p with [`load`]: a file naming
 /// another exponent counts as unreadable.
 pub fn load_checkpoint(path: &Path, p: u64) -> Option<Loaded<Checkpoint>> {
     load(path, |b| {
-        let c = Checkpoint::from_bytes(b).map_err(|e| e.to_string())?;
+        let c = Checkpoint::from_bytes(b)?;
         if c.exponent == p {
             Ok(c)
         } else {
-            Err(format!("checkpoint of M{}, not M{p}", c.exponent))
+            Err(BadCheckpoint::OtherExponent {
+                found: c.exponent,
+                wanted: p,
+            })
         }
     })
 }

@@ -143,10 +143,16 @@ pub struct LlArgs {
     pub checkpoint_secs: f64,
 }
 
-fn positive_secs(s: &str) -> Result<f64, String> {
+/// A `--checkpoint-secs` value that is not a positive number (the value
+/// as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a positive number of seconds")]
+pub struct NotPositiveSecs(pub String);
+
+fn positive_secs(s: &str) -> Result<f64, NotPositiveSecs> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("{s:?} is not a positive number of seconds")),
+        _ => Err(NotPositiveSecs(s.to_string())),
     }
 }
 

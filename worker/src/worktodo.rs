@@ -9,7 +9,7 @@
 
 use mersenne_common::ll::LlError;
 use mersenne_common::primes::is_prime;
-use mersenne_common::work::check_submission;
+use mersenne_common::work::{LimitError, check_submission};
 
 /// A line the grid can run: one LL test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,31 +58,55 @@ fn split_aid(fields: Vec<&str>) -> (Option<String>, Vec<&str>) {
     }
 }
 
+/// Why an LL line cannot be tested; its text becomes [`Skipped::reason`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadLlLine {
+    /// Nothing after `Test=` (or the assignment id).
+    #[error("no exponent")]
+    NoExponent,
+    /// The exponent field is not a whole number.
+    #[error("{0:?} is not an exponent")]
+    NotAnExponent(String),
+    /// More fields follow the exponent than Prime95's form has; the count
+    /// is of the fields after it.
+    #[error(
+        "{0} fields after the exponent; Prime95's form has at most 2 (how_far_factored, has_been_pminus1ed)"
+    )]
+    TooManyFields(usize),
+    /// A field after the exponent is not a whole number.
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    /// The exponent is outside what the grid accepts.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// The exponent cannot be tested at all.
+    #[error(transparent)]
+    Ll(#[from] LlError),
+    /// The exponent is composite, so no test is due.
+    #[error("{0} is composite, so M{0} is composite and no test is due")]
+    Composite(u64),
+}
+
 /// The exponent of an LL line, or why it cannot be tested.
-fn ll_exponent(fields: &[&str]) -> Result<u64, String> {
-    let p_field = fields.first().ok_or("no exponent")?;
+fn ll_exponent(fields: &[&str]) -> Result<u64, BadLlLine> {
+    let p_field = fields.first().ok_or(BadLlLine::NoExponent)?;
     let p: u64 = p_field
         .parse()
-        .map_err(|_| format!("{p_field:?} is not an exponent"))?;
+        .map_err(|_| BadLlLine::NotAnExponent(p_field.to_string()))?;
     if fields.len() > 3 {
-        return Err(format!(
-            "{} fields after the exponent; Prime95's form has at most 2 (how_far_factored, has_been_pminus1ed)",
-            fields.len() - 1
-        ));
+        return Err(BadLlLine::TooManyFields(fields.len() - 1));
     }
     for f in &fields[1..] {
         if f.parse::<u64>().is_err() {
-            return Err(format!("{f:?} is not a number"));
+            return Err(BadLlLine::NotANumber(f.to_string()));
         }
     }
-    check_submission(p, p).map_err(|e| e.to_string())?;
+    check_submission(p, p)?;
     if p < 2 {
-        return Err(LlError::ExponentTooSmall(p).to_string());
+        return Err(LlError::ExponentTooSmall(p).into());
     }
     if !is_prime(p) {
-        return Err(format!(
-            "{p} is composite, so M{p} is composite and no test is due"
-        ));
+        return Err(BadLlLine::Composite(p));
     }
     Ok(p)
 }
@@ -151,7 +175,7 @@ pub fn parse(text: &str) -> Worktodo {
                 exponent,
                 aid,
             }),
-            Err(reason) => w.skipped.push(skip(reason)),
+            Err(reason) => w.skipped.push(skip(reason.to_string())),
         }
     }
     w

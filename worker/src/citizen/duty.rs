@@ -53,11 +53,17 @@ pub fn thread_cpu_time() -> Option<Duration> {
     ok.then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
+/// A `--cpu-limit` value that is not a percentage from 1 to 100 (the
+/// value as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a percentage from 1 to 100")]
+pub struct BadPercentage(pub String);
+
 /// `--cpu-limit`'s value: 1..=100.
-pub fn parse_pct(s: &str) -> Result<u32, String> {
+pub fn parse_pct(s: &str) -> Result<u32, BadPercentage> {
     match s.trim_end_matches('%').parse::<u32>() {
         Ok(p) if (1..=100).contains(&p) => Ok(p),
-        _ => Err(format!("{s:?} is not a percentage from 1 to 100")),
+        _ => Err(BadPercentage(s.to_string())),
     }
 }
 

@@ -212,18 +212,35 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// Why a `--max-memory` value was not taken; each holds the value as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadSize {
+    /// It does not start with a number.
+    #[error("{0:?} is not a size (e.g. 512M, 2G, 1.5GiB; a bare number is MiB)")]
+    NotASize(String),
+    /// The unit after the number is none of ours.
+    #[error("unknown unit {unit:?} in {value:?} (use K, M, G or T)")]
+    UnknownUnit {
+        /// The unit, lower-cased.
+        unit: String,
+        /// The whole value.
+        value: String,
+    },
+    /// Below one byte, or too large to count in bytes.
+    #[error("{0:?} is not a usable size")]
+    Unusable(String),
+}
+
 /// Parses `--max-memory`: a number with an optional binary unit (`K`, `M`,
 /// `G`, `T`, also written `KiB`, `MB`, ...; powers of 1024, as Prime95's
 /// memory settings); a bare number is MiB.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, BadSize> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let x: f64 = num.parse().map_err(|_| {
-        format!("{s:?} is not a size (e.g. 512M, 2G, 1.5GiB; a bare number is MiB)")
-    })?;
+    let x: f64 = num.parse().map_err(|_| BadSize::NotASize(s.to_string()))?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "m" | "mb" | "mib" => 20,
         "b" => 0,
@@ -231,14 +248,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
         other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?} (use K, M, G or T)"
-            ));
+            return Err(BadSize::UnknownUnit {
+                unit: other.to_string(),
+                value: s.to_string(),
+            });
         }
     };
     let bytes = x * (1u64 << shift) as f64;
     if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
-        return Err(format!("{s:?} is not a usable size"));
+        return Err(BadSize::Unusable(s.to_string()));
     }
     Ok(bytes as u64)
 }

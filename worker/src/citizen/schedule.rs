@@ -12,8 +12,23 @@ pub struct Schedule {
     windows: Vec<(u32, u32)>,
 }
 
-fn minute(s: &str) -> Result<u32, String> {
-    let bad = || format!("{s:?} is not a time of day (HH:MM)");
+/// Why a `--schedule` value was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadSchedule {
+    /// A start or end that is not `HH:MM` within the day.
+    #[error("{0:?} is not a time of day (HH:MM)")]
+    NotATime(String),
+    /// A comma-separated part without a `-`.
+    #[error("{0:?} is not a window (HH:MM-HH:MM)")]
+    NotAWindow(String),
+    /// A window that starts where it ends, which would be ambiguous
+    /// between nothing and the whole day.
+    #[error("window {0:?} is empty; 00:00-24:00 is the whole day")]
+    EmptyWindow(String),
+}
+
+fn minute(s: &str) -> Result<u32, BadSchedule> {
+    let bad = || BadSchedule::NotATime(s.to_string());
     let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if m >= 60 || h > 24 || (h == 24 && m > 0) {
@@ -23,18 +38,16 @@ fn minute(s: &str) -> Result<u32, String> {
 }
 
 impl std::str::FromStr for Schedule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadSchedule;
+    fn from_str(s: &str) -> Result<Self, BadSchedule> {
         let mut windows = Vec::new();
         for w in s.split(',') {
             let (a, b) = w
                 .split_once('-')
-                .ok_or_else(|| format!("{w:?} is not a window (HH:MM-HH:MM)"))?;
+                .ok_or_else(|| BadSchedule::NotAWindow(w.to_string()))?;
             let (a, b) = (minute(a)?, minute(b)?);
             if a == b {
-                return Err(format!(
-                    "window {w:?} is empty; 00:00-24:00 is the whole day"
-                ));
+                return Err(BadSchedule::EmptyWindow(w.to_string()));
             }
             windows.push((a, b));
         }

@@ -32,13 +32,29 @@ pub struct Range {
     pub to: u64,
 }
 
+/// Why a [`Range`] was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRange {
+    /// An end that is not a whole number (as given).
+    #[error("{0:?} is not a number (expected A-B or P, e.g. 2-10000)")]
+    NotANumber(String),
+    /// `A-B` with A above B.
+    #[error("range {from}-{to} is empty (A must be <= B)")]
+    Empty {
+        /// A.
+        from: u64,
+        /// B.
+        to: u64,
+    },
+}
+
 impl std::str::FromStr for Range {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadRange;
+    fn from_str(s: &str) -> Result<Self, BadRange> {
         let parse = |x: &str| {
             x.trim()
                 .parse::<u64>()
-                .map_err(|_| format!("{x:?} is not a number (expected A-B or P, e.g. 2-10000)"))
+                .map_err(|_| BadRange::NotANumber(x.to_string()))
         };
         let (from, to) = match s.split_once('-') {
             Some((a, b)) => (parse(a)?, parse(b)?),
@@ -48,7 +64,7 @@ impl std::str::FromStr for Range {
             }
         };
         if from > to {
-            return Err(format!("range {from}-{to} is empty (A must be <= B)"));
+            return Err(BadRange::Empty { from, to });
         }
         Ok(Range { from, to })
     }

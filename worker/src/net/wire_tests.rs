@@ -1,3 +1,4 @@
+use super::error::LOG_TEXT_MAX;
 use super::*;
 
 #[test]

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::net::swarm::Refused;
+
 /// The limits a peer's server keeps.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
@@ -212,24 +214,11 @@ impl Drop for ConnPermit {
     }
 }
 
-/// Why a connection was not admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    /// Every slot of the peer is taken.
-    #[error("connection cap reached")]
-    Full,
-    /// Every slot its source may hold is taken.
-    #[error("connection cap of this source reached")]
-    SourceFull,
-}
-
 /// Inbound connections are admitted by the swarm (`net::swarm::SourceLimits`)
 /// before their handshake; the permit is held while the connection lives.
 impl crate::net::swarm::Admit for Limiter {
-    fn admit(&self, ip: IpAddr) -> Result<Box<dyn Send>, String> {
-        Limiter::admit(self, ip)
-            .map(|p| Box::new(p) as Box<dyn Send>)
-            .map_err(|e| e.to_string())
+    fn admit(&self, ip: IpAddr) -> Result<Box<dyn Send>, Refused> {
+        Limiter::admit(self, ip).map(|p| Box::new(p) as Box<dyn Send>)
     }
 }
 

@@ -37,9 +37,10 @@ pub fn load(path: &Path) -> Vec<Peer<NodeAddr>> {
         }
         Ok(_) => {}
     }
+    // serde_json's error becomes an io::Error that displays the same text,
+    // so one log line serves both failures.
     let parsed = std::fs::read(path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice::<Vec<Peer<NodeAddr>>>(&b).map_err(|e| e.to_string()));
+        .and_then(|b| serde_json::from_slice::<Vec<Peer<NodeAddr>>>(&b).map_err(io::Error::from));
     match parsed {
         Ok(mut peers) => {
             peers.truncate(MAX_PEERS);

@@ -1,4 +1,8 @@
-use super::*;
+use clap::Parser;
+use mersenne_common::sim::grid::{self, GridSimConfig};
+use mersenne_worker::node::NodeConfig;
+
+use super::cli::{Cli, configure, first_primes};
 
 /// The library's defaults (which its tests use) are the worker's.
 #[test]

@@ -39,7 +39,7 @@ pub use self::codec::{FrameCodec, INBOUND_BYTES};
 pub use self::membership::{Gate, Membership, Standing};
 use self::outbound::Command;
 pub use self::peer_addr::{PeerAddr, ed25519_key_of, full_multiaddr, ip_of, multiaddr_of};
-pub use self::source_limits::{Admit, SourceLimits};
+pub use self::source_limits::{Admit, Refused, SourceLimits};
 use self::task::Task;
 use super::{NetError, bounded};
 

@@ -17,11 +17,22 @@ use tracing::warn;
 
 use super::ip_of;
 
+/// Why an inbound connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Every slot of the peer is taken.
+    #[error("connection cap reached")]
+    Full,
+    /// Every slot its source may hold is taken.
+    #[error("connection cap of this source reached")]
+    SourceFull,
+}
+
 /// Admission of inbound connections by source address (the node's
 /// connection caps); what it returns is held while the connection lives.
 pub trait Admit: Send + Sync + 'static {
     /// A token to hold for the connection from `ip`, or why it is refused.
-    fn admit(&self, ip: IpAddr) -> Result<Box<dyn Send>, String>;
+    fn admit(&self, ip: IpAddr) -> Result<Box<dyn Send>, Refused>;
 }
 
 /// The behaviour that applies [`Admit`] to every inbound connection
