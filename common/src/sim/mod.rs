@@ -13,7 +13,10 @@
 //! itself; following first successors from any live node visits every live
 //! node in one cycle; first successors and lists name live nodes), checks
 //! lookups against the true successor computed from the global membership,
-//! and counts records that no live node holds any more.
+//! and counts acknowledged records missing at the key's true owner or its
+//! first successor, the two copies a `Stored` reply promises
+//! (`records_lost`), apart from those no live node holds at all
+//! (`records_unheld`).
 //!
 //! [`grid`] runs whole grids the same way: every peer a
 //! [`GridNode`](crate::grid::GridNode) with its ring node, crunching a
