@@ -10,7 +10,7 @@
 //! - [`server`]: takes what the swarm (`net::swarm`) receives; ring
 //!   messages, once [`sender`] has checked them against the key that sent
 //!   them, and peer requests go to the ring task, client requests are
-//!   answered from it;
+//!   answered from it, once [`admission`] has let them in;
 //! - [`crunch`]: runs units on the rayon pool and checkpoints them;
 //! - [`persist`]: writes results and records to the database, in order;
 //! - [`peers`]: the ring's cache of peers seen, kept in `DATA/peers.json`;
@@ -18,17 +18,20 @@
 //! - [`pause`]: the `--pause-*` and `--schedule` watcher and `worker
 //!   pause`, which tell the state machine and the crunch threads;
 //! - [`assign`]: assignments imported by `worker import`, reported with
-//!   their `aid`.
+//!   their `aid`;
+//! - [`handle`]: the [`NodeHandle`] a caller holds to read and stop a peer.
 //!
 //! Time is the monotonic clock since the shell started, for the ring, and
 //! the wall clock for leases; `common` never reads a clock.
 
 mod addr;
+mod admission;
 mod assign;
 mod config;
 mod crunch;
 mod engine;
 mod fault;
+mod handle;
 mod leaf;
 mod limits;
 pub use fault::Fault;
@@ -46,22 +49,21 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tracing::info;
 
 use mersenne_common::grid::{GridNode, Now};
 use mersenne_common::ring::{Id, Peer, Time};
-use mersenne_common::work::UnitResult;
 
 use crate::db::ResultDb;
 use crate::net::swarm::{SwarmHandle, SwarmOptions, multiaddr_of};
-use crate::net::{Client, NodeAddr, NodeStatus, RingOutbox};
+use crate::net::{Client, NodeAddr, RingOutbox};
 
 pub use config::{NodeConfig, StartError};
+pub use handle::{NodeHandle, run};
 pub use leaf::run as run_leaf;
 pub use limits::{RateLimited, SUBMIT_MIN_COST, ServerLimits};
 pub use mersenne_common::grid::{ClaimIndex, claimable_owned_by_scan};
@@ -137,17 +139,6 @@ impl Shell {
         self.cmd.send(Cmd::Read(reader)).await.ok()?;
         rx.await.ok()
     }
-}
-
-/// A running node.
-pub struct NodeHandle {
-    /// The address peers reach it at.
-    pub addr: String,
-    /// The dashboard's bound address, when it serves one.
-    pub http: Option<SocketAddr>,
-    shell: Arc<Shell>,
-    persist: persist::Persist,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 fn ckpt_dir(data: &std::path::Path) -> PathBuf {
@@ -379,75 +370,5 @@ fn crunch_priority(normal: bool) -> fn(usize) {
         |_| {}
     } else {
         crate::priority::lower_crunch_thread
-    }
-}
-
-/// Runs a node until `shutdown` resolves, then leaves gracefully.
-pub async fn run(
-    cfg: NodeConfig,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let node = start(cfg).await?;
-    println!("listening on {}", node.addr);
-    if let Some(a) = node.http {
-        println!("dashboard on http://{a}/");
-    }
-    shutdown.await;
-    info!("shutting down: checkpointing, handing over records, leaving");
-    node.stop().await;
-    Ok(())
-}
-
-/// Longest a graceful stop waits for the state machine to finish (it gives
-/// up on its own after 20 s).
-const STOP_LIMIT: Duration = Duration::from_secs(25);
-
-impl NodeHandle {
-    /// The node's status, as `worker status` shows it.
-    pub async fn status(&self) -> NodeStatus {
-        status::status(&self.shell).await
-    }
-
-    /// Exponents in `from..=to` with at least one result.
-    pub async fn result_count_in(&self, from: u64, to: u64) -> usize {
-        self.shell
-            .read(move |g| g.results().count_in(from, to))
-            .await
-            .unwrap_or(0)
-    }
-
-    /// The node's result table.
-    pub async fn results(&self) -> Vec<UnitResult> {
-        self.shell
-            .read(|g| g.results().rows().flat_map(|(_, v)| v.to_vec()).collect())
-            .await
-            .unwrap_or_default()
-    }
-
-    /// Graceful leave: checkpoint units in progress and give their leases
-    /// back, write results and records, then leave the ring (which hands
-    /// every record to the successor), let those frames go out, and stop
-    /// the tasks.
-    pub async fn stop(self) {
-        let (tx, rx) = oneshot::channel();
-        if self.shell.cmd.send(Cmd::Stop(tx)).await.is_ok() {
-            let _ = tokio::time::timeout(STOP_LIMIT, rx).await;
-        }
-        self.persist.flush().await;
-        self.shell.outbox.flush(Duration::from_secs(5)).await;
-        self.shell.swarm.shutdown();
-        for t in self.tasks {
-            t.abort();
-        }
-        info!("left the ring");
-    }
-
-    /// Stops without any goodbye (in-process tests and `worker local`).
-    pub fn abort(self) {
-        self.shell.stop_crunch.store(true, Ordering::SeqCst);
-        self.shell.swarm.shutdown();
-        for t in self.tasks {
-            t.abort();
-        }
     }
 }

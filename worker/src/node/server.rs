@@ -5,7 +5,7 @@
 use mersenne_common::grant::WorkGrant;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
@@ -13,9 +13,10 @@ use tracing::warn;
 use mersenne_common::grid::{LeafAnswer, LeafRefusal, LeafRequest, PeerAnswer, PeerRequest};
 use mersenne_common::work::check_submission;
 
+use super::admission::{from_this_machine, may_request, may_ring, refuse, tally};
 use super::limits::{Charge, Sender};
 use super::{Cmd, Shell};
-use crate::net::swarm::{Inbound, Standing};
+use crate::net::swarm::Inbound;
 use crate::net::{
     Frame, RESULTS_PAGE_MAX, Request, Response, UnitRow, WireResult, WireUnit, WorkOffer, bounded,
     decode, encode,
@@ -108,65 +109,6 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
                 reply.send(encode(&Frame::Response(Response::Error(e.to_string()))));
             }
         }
-    }
-}
-
-/// Counts one refusal in `counter`; the count so far when this refusal is
-/// the first of a thousand, the one to log. A stranger's stream of bad
-/// frames must not become a flood of log lines.
-fn tally(counter: &AtomicU64) -> Option<u64> {
-    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-    (n % 1000 == 1).then_some(n)
-}
-
-/// Whether a sender of this standing may send ring messages: in project
-/// mode, members only.
-fn may_ring(standing: Standing) -> bool {
-    matches!(standing, Standing::Open | Standing::Member)
-}
-
-/// Whether a connection from `ip` is the operator's own: pause and resume
-/// stop a volunteer's crunching, so, as BOINC takes its GUI's commands from
-/// the local host only by default, a key from elsewhere (any key at all in
-/// open mode) cannot stop the grid peer by peer.
-fn from_this_machine(ip: Option<IpAddr>) -> bool {
-    ip.is_some_and(|ip| ip.is_loopback())
-}
-
-/// Whether a sender of this standing may make `req`. In project mode,
-/// work enters only under the project key's authority: from the project
-/// key itself (`coordinator`'s own seeding happens inside it), or as a
-/// submission carrying a grant, from anyone (`coordinator grant`, then
-/// `worker submit --grant`; the grid node verifies that the grant is the
-/// project's and covers the range before anything is sieved). Grid
-/// requests come from members, and anyone may read (status and result
-/// tables); pause and resume are further held to this machine
-/// ([`from_this_machine`]).
-fn may_request(standing: Standing, req: &Request) -> bool {
-    match req {
-        Request::Submit { grant: Some(_), .. } => true,
-        Request::Submit { .. } | Request::Assign { .. } => {
-            matches!(standing, Standing::Open | Standing::ProjectKey)
-        }
-        Request::FindWork { .. }
-        | Request::PushResults { .. }
-        | Request::Digest { .. }
-        | Request::Pull { .. }
-        | Request::LeafPoll { .. }
-        | Request::LeafResults { .. } => matches!(standing, Standing::Open | Standing::Member),
-        Request::Status
-        | Request::Results { .. }
-        | Request::ResultsPage { .. }
-        | Request::Units { .. }
-        | Request::Pause
-        | Request::Resume => true,
-    }
-}
-
-/// Counts a refused frame; one log line per thousand.
-fn refuse(s: &Shell, peer: &libp2p::PeerId, what: &str) {
-    if let Some(n) = tally(&s.counters.not_member) {
-        warn!(%peer, refused = n, "refused {what}");
     }
 }
 
