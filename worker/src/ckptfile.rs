@@ -317,7 +317,10 @@ mod tests {
             matches!(&why.newest, Rejected::Io(e) if e.kind() != io::ErrorKind::NotFound),
             "{why:?}"
         );
-        assert!(why.to_string().starts_with("newest file: unreadable: "), "{why}");
+        assert!(
+            why.to_string().starts_with("newest file: unreadable: "),
+            "{why}"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -73,7 +73,10 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
         .expect("B's checkpoint reads back")
         .value
         .iteration;
-    assert!(saved > 0 && saved < big - 2, "checkpoint at iteration {saved}");
+    assert!(
+        saved > 0 && saved < big - 2,
+        "checkpoint at iteration {saved}"
+    );
     b.kill();
     // While B is away, C crunches a small range; B misses those results.
     let c = Peer::worker(&dir, "c", Some(&a.addr), &[]);
