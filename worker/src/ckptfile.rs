@@ -90,32 +90,65 @@ pub fn save(path: &Path, payload: &[u8]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Loads the newest intact state at `path`, else its backup; `None` when
-/// neither exists or decodes.
-pub fn load<T, E: std::fmt::Display>(
+/// Why neither the checkpoint at a path nor its backup could be used,
+/// when at least one of them is there: the caller starts over, and should
+/// say so.
+#[derive(Debug, thiserror::Error)]
+#[error("newest file: {newest}; backup: {backup}")]
+pub struct Refused {
+    /// Why `P.ckpt` was passed over.
+    pub newest: Rejected,
+    /// Why `P.ckpt.bak` was passed over.
+    pub backup: Rejected,
+}
+
+/// Whether `r` says only that the file is not there.
+fn is_missing(r: &Rejected) -> bool {
+    matches!(r, Rejected::Io(e) if e.kind() == io::ErrorKind::NotFound)
+}
+
+/// Loads the newest intact state at `path`, else its backup: `Ok(None)`
+/// when neither file exists, and the reasons both were refused when
+/// either exists but neither reads back and decodes.
+pub fn try_load<T, E: std::fmt::Display>(
     path: &Path,
     decode: impl Fn(&[u8]) -> Result<T, E>,
-) -> Option<Loaded<T>> {
+) -> Result<Option<Loaded<T>>, Refused> {
     let read = |p: &Path| -> Result<T, Rejected> {
         let bytes = fs::read(p)?;
         decode(unframe(&bytes)?).map_err(|e| Rejected::Decode(e.to_string()))
     };
     let newest_rejected = match read(path) {
         Ok(value) => {
-            return Some(Loaded {
+            return Ok(Some(Loaded {
                 value,
                 path: path.to_path_buf(),
                 newest_rejected: None,
-            });
+            }));
         }
         Err(e) => e,
     };
     let bak = backup_path(path);
-    read(&bak).ok().map(|value| Loaded {
-        value,
-        path: bak,
-        newest_rejected: Some(newest_rejected),
-    })
+    match read(&bak) {
+        Ok(value) => Ok(Some(Loaded {
+            value,
+            path: bak,
+            newest_rejected: Some(newest_rejected),
+        })),
+        Err(backup) if is_missing(&newest_rejected) && is_missing(&backup) => Ok(None),
+        Err(backup) => Err(Refused {
+            newest: newest_rejected,
+            backup,
+        }),
+    }
+}
+
+/// As [`try_load`], with no reason when both files are refused.
+pub fn load<T, E: std::fmt::Display>(
+    path: &Path,
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+) -> Option<Loaded<T>> {
+    try_load(path, decode).ok().flatten()
 }
 
 /// The payload of a file's bytes, checked against its checksum.
@@ -170,10 +203,10 @@ pub enum BadCheckpoint {
     },
 }
 
-/// Loads a Lucas–Lehmer checkpoint of M_p with [`load`]: a file naming
-/// another exponent counts as unreadable.
-pub fn load_checkpoint(path: &Path, p: u64) -> Option<Loaded<Checkpoint>> {
-    load(path, |b| {
+/// Loads a Lucas–Lehmer checkpoint of M_p with [`try_load`]: a file
+/// naming another exponent is refused.
+pub fn try_load_checkpoint(path: &Path, p: u64) -> Result<Option<Loaded<Checkpoint>>, Refused> {
+    try_load(path, |b| {
         let c = Checkpoint::from_bytes(b)?;
         if c.exponent == p {
             Ok(c)
@@ -184,6 +217,11 @@ pub fn load_checkpoint(path: &Path, p: u64) -> Option<Loaded<Checkpoint>> {
             })
         }
     })
+}
+
+/// As [`try_load_checkpoint`], with no reason when both files are refused.
+pub fn load_checkpoint(path: &Path, p: u64) -> Option<Loaded<Checkpoint>> {
+    try_load_checkpoint(path, p).ok().flatten()
 }
 
 #[cfg(test)]
@@ -254,6 +292,54 @@ mod tests {
         assert_eq!(load_checkpoint(&path, 607).unwrap().value, ckpt(607, 5));
         // Another exponent's file is not ours.
         assert!(load_checkpoint(&path, 521).is_none());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_refused_checkpoint_says_why_and_a_missing_one_is_no_refusal() {
+        let d = dir("refused");
+        fs::create_dir_all(&d).unwrap();
+        let path = d.join("607.ckpt");
+        // Neither file there: a fresh start, nothing refused.
+        assert!(matches!(try_load_checkpoint(&path, 607), Ok(None)));
+        save_checkpoint(&path, &ckpt(607, 5)).unwrap();
+        let good = fs::read(&path).unwrap();
+        // Another exponent's file: the decoder's reason; no backup yet.
+        let why = try_load_checkpoint(&path, 521).unwrap_err();
+        assert!(
+            matches!(&why.newest, Rejected::Decode(m) if m == "checkpoint of M607, not M521"),
+            "{why:?}"
+        );
+        assert!(is_missing(&why.backup), "{why:?}");
+        assert!(why.to_string().contains("not M521"), "{why}");
+        // A flipped bit in the newest file and a torn backup: both reasons.
+        let mut flipped = good.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x10;
+        fs::write(&path, &flipped).unwrap();
+        fs::write(backup_path(&path), &good[..HEADER - 1]).unwrap();
+        let why = try_load_checkpoint(&path, 607).unwrap_err();
+        assert!(matches!(why.newest, Rejected::Checksum), "{why:?}");
+        assert!(matches!(why.backup, Rejected::Truncated), "{why:?}");
+        assert_eq!(
+            why.to_string(),
+            "newest file: checksum mismatch; backup: truncated header"
+        );
+        assert!(load_checkpoint(&path, 607).is_none());
+        // A newest "file" that cannot be read at all (a directory) and no
+        // backup: refused as unreadable, not taken for a missing file.
+        fs::remove_file(&path).unwrap();
+        fs::remove_file(backup_path(&path)).unwrap();
+        fs::create_dir(&path).unwrap();
+        let why = try_load_checkpoint(&path, 607).unwrap_err();
+        assert!(
+            matches!(&why.newest, Rejected::Io(e) if e.kind() != io::ErrorKind::NotFound),
+            "{why:?}"
+        );
+        assert!(
+            why.to_string().starts_with("newest file: unreadable: "),
+            "{why}"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 

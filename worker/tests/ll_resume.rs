@@ -1,36 +1,25 @@
 //! `worker ll` stopped with Ctrl-C saves a checkpoint, and the same command
 //! resumes from it and finishes with the right residue.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{Collecting, run_bounded, tmpdir, worker_exe};
 
 /// A known Mersenne prime exponent: the final residue must be 0, which a
 /// resume from a wrong state would not give. A full test takes seconds.
 const P: u64 = 44497;
 
-fn start(data: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_worker"))
-        .args(["ll", &P.to_string(), "--json", "--checkpoint-secs", "0.2"])
+/// `worker ll P` with its save files in `data`, a checkpoint every 0.2 s.
+fn ll(data: &Path) -> Command {
+    let mut cmd = Command::new(worker_exe());
+    cmd.args(["ll", &P.to_string(), "--json", "--checkpoint-secs", "0.2"])
         .arg("--data")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits for `child` to exit, at most `limit` (it is killed after that).
-fn wait(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("worker ll did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+        .arg(data);
+    cmd
 }
 
 /// The number after `prefix` in `text`.
@@ -48,22 +37,25 @@ fn number_after(text: &str, prefix: &str) -> u64 {
 
 #[test]
 fn ctrl_c_saves_and_the_same_command_resumes() {
-    let data = std::env::temp_dir().join(format!("ll-resume-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
+    let data = tmpdir("ll-resume");
     let ckpt = data.join(format!("{P}.ckpt"));
 
-    let child = start(&data);
+    // Under a guard: killed on every path, also when an assert below fails.
+    let mut first = Collecting::spawn(&mut ll(&data));
     let deadline = Instant::now() + Duration::from_secs(120);
     while !ckpt.exists() {
         assert!(Instant::now() < deadline, "no checkpoint within 120 s");
+        if let Some(code) = first.guard.0.try_wait().unwrap() {
+            let out = first.finish(Duration::from_secs(1));
+            panic!(
+                "worker ll exited ({code}) before its first checkpoint: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let out = wait(child, Duration::from_secs(60));
+    first.guard.signal("INT");
+    let out = first.finish(Duration::from_secs(60));
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(out.stdout.is_empty(), "no result after an interrupt");
@@ -71,7 +63,7 @@ fn ctrl_c_saves_and_the_same_command_resumes() {
     assert!(saved > 0 && saved < P - 2, "{err}");
     assert!(ckpt.exists());
 
-    let out = wait(start(&data), Duration::from_secs(300));
+    let out = run_bounded(&mut ll(&data), Duration::from_secs(300));
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{err}");
     assert_eq!(

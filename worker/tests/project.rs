@@ -134,7 +134,7 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
         ] {
             let what = format!("{req:?}");
             match refusal(&p.addr, req) {
-                Err(e) => assert!(e.contains("not a member"), "{what}: {e}"),
+                Err(e) => assert!(e.to_string().contains("not a member"), "{what}: {e}"),
                 Ok(other) => panic!("{}: {what} from a stranger gave {other:?}", p.addr),
             }
         }
@@ -224,7 +224,7 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
             grant: Some(forged),
         },
     ) {
-        Err(e) => assert!(e.contains("signature does not verify"), "{e}"),
+        Err(e) => assert!(e.to_string().contains("signature does not verify"), "{e}"),
         Ok(other) => panic!("a forged grant gave {other:?}"),
     }
     // The client refuses a grant that does not cover the range it is
@@ -333,14 +333,28 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Why a test's request got no answer.
+#[derive(Debug, thiserror::Error)]
+enum NoAnswer {
+    /// Nothing came back within the test's bound.
+    #[error("no answer in 10 s")]
+    Timeout,
+    /// The member's own transport could not start.
+    #[error("starting the member's swarm: {0}")]
+    Swarm(net::NetError),
+    /// The peer (or the transport) refused the request.
+    #[error(transparent)]
+    Refused(#[from] net::NetError),
+}
+
 /// One request from a fresh key, bounded at 10 s: the answer, or the
 /// error the peer (or the transport) gave.
-fn refusal(addr: &str, req: Request) -> Result<Response, String> {
+fn refusal(addr: &str, req: Request) -> Result<Response, NoAnswer> {
     rt().block_on(async {
-        tokio::time::timeout(Duration::from_secs(10), net::one_request(addr, req))
+        let answer = tokio::time::timeout(Duration::from_secs(10), net::one_request(addr, req))
             .await
-            .map_err(|_| "no answer in 10 s".to_string())?
-            .map_err(|e| e.to_string())
+            .map_err(|_| NoAnswer::Timeout)?;
+        Ok(answer?)
     })
 }
 
@@ -351,7 +365,7 @@ fn push_as_member(
     project_id: &str,
     addr: &str,
     results: &[UnitResult],
-) -> Result<Response, String> {
+) -> Result<Response, NoAnswer> {
     let id = Identity::load_or_create(data).unwrap();
     let m = mersenne_worker::node::project::load(
         data,
@@ -367,14 +381,13 @@ fn push_as_member(
             ..SwarmOptions::ephemeral()
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(NoAnswer::Swarm)?;
         let req = Request::PushResults {
             results: results.iter().map(WireResult::from).collect(),
         };
-        net::Client::on(swarm)
+        Ok(net::Client::on(swarm)
             .request(addr, req, Duration::from_secs(10))
-            .await
-            .map_err(|e| e.to_string())
+            .await?)
     })
 }
 

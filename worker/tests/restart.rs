@@ -12,29 +12,23 @@ use mersenne_common::primes::primes_in;
 use mersenne_common::work::UnitResult;
 use mersenne_worker::net;
 
-/// An address on loopback that only this test binds: 127.0.0.0/8 is all
-/// local, and nothing else here binds or connects from an address other
-/// than 127.0.0.1, so a restart can take back its old port.
-fn private_loopback_ip() -> String {
-    let pid = std::process::id();
-    format!("127.{}.{}.{}", 100 + pid % 100, (pid / 100) % 250 + 1, 7)
-}
-
 #[test]
 fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
     let dir = tmpdir("restart");
     let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
     // B's lease is long, so nobody else takes its unit while it is down.
-    let listen = format!("{}:0", private_loopback_ip());
-    let b_args = ["--lease-secs", "120", "--listen", &listen];
+    let b_args = ["--lease-secs", "120"];
     let mut b = Peer::worker(&dir, "b", Some(&a.addr), &b_args);
-    let b_addr = b.addr.clone();
     wait_for("the ring", Duration::from_secs(30), || {
         ring_formed(&[&a.addr, &b.addr])
     });
-    // M86243 takes seconds of CPU; the test waits for B's first checkpoint,
-    // then freezes B. If the checkpoint is still there with B frozen, B had
-    // not finished the unit: no dependence on how fast this machine is.
+    // B checkpoints at the end of a step once a second
+    // (`--checkpoint-secs 1`) has passed since its last checkpoint. B is
+    // frozen as soon as its status shows a step of M86243 done, and that
+    // second passes while it is frozen: on SIGCONT it writes its first
+    // checkpoint at the end of the step it is in, however fast this
+    // machine crunches (M86243 is far more than a step or two of work),
+    // and is frozen again once the file is there.
     let big = 86243;
     submit(&a.addr, big, big);
     let ckpt = dir
@@ -42,14 +36,46 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
         .join("checkpoints")
         .join(format!("{big}.ckpt"));
     let t = std::time::Instant::now();
-    while !ckpt.exists() {
-        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(10));
+    loop {
+        let s = status(&b.addr).and_then(|s| s.units.into_iter().find(|u| u.exponent == big));
+        if s.is_some_and(|u| u.iteration > 0) {
+            b.guard.signal("STOP");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "B did not start M{big}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
-    b.guard.signal("STOP");
+    // (On a machine so loaded that the status took a second, B may have
+    // checkpointed already; then it is frozen with its checkpoint.)
+    if !ckpt.exists() {
+        std::thread::sleep(Duration::from_millis(1500));
+        b.guard.signal("CONT");
+        let t = std::time::Instant::now();
+        while !ckpt.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "no checkpoint of M{big} within 30 s of B going on"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        b.guard.signal("STOP");
+    }
+    // With B frozen, the checkpoint is still there: B had not finished
+    // the unit (a finished unit's checkpoint is removed).
     assert!(
         ckpt.exists(),
         "B finished M{big} between its first checkpoint and the freeze"
+    );
+    let saved = mersenne_worker::ckptfile::load_checkpoint(&ckpt, big)
+        .expect("B's checkpoint reads back")
+        .value
+        .iteration;
+    assert!(
+        saved > 0 && saved < big - 2,
+        "checkpoint at iteration {saved}"
     );
     b.kill();
     // While B is away, C crunches a small range; B misses those results.
@@ -66,14 +92,8 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
     wait_for("small range done", Duration::from_secs(60), || {
         table(&a.addr).is_some_and(|t| exponents(&t).len() == small.len())
     });
-    // Same address, same data directory.
-    let b = Peer::worker(
-        &dir,
-        "b",
-        Some(&a.addr),
-        &["--lease-secs", "120", "--listen", &b_addr],
-    );
-    assert_eq!(b.addr, b_addr);
+    // Same data directory, a fresh port: the grid knows B by its key.
+    let b = Peer::worker(&dir, "b", Some(&a.addr), &b_args);
     wait_for(
         "B finishes M86243 and catches up",
         Duration::from_secs(180),
@@ -94,7 +114,10 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .unwrap();
-    assert!(iteration > 0 && iteration < big - 2, "{resumed}");
+    assert_eq!(
+        iteration, saved,
+        "B resumed elsewhere than its checkpoint: {resumed}"
+    );
     // B's record of M86243 from its disk was older than the ring's: the
     // ring kept its own (nothing restored over it).
     let restored = log

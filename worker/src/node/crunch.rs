@@ -215,6 +215,37 @@ fn write_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
     crate::ckptfile::save_checkpoint(path, c)
 }
 
+/// The checkpoint of M_p at `path` to resume from. A file that is there
+/// but refused (unreadable, damaged, of another exponent) is logged with
+/// its reason, since the unit then restarts from the beginning; a refused
+/// newest file whose backup is used is logged too.
+fn saved_checkpoint(path: &Path, p: u64) -> Option<Checkpoint> {
+    match crate::ckptfile::try_load_checkpoint(path, p) {
+        Ok(Some(l)) => {
+            if let Some(why) = &l.newest_rejected {
+                warn!(
+                    exponent = p,
+                    path = %path.display(),
+                    reason = %why,
+                    backup = %l.path.display(),
+                    "checkpoint refused; resuming from its backup"
+                );
+            }
+            Some(l.value)
+        }
+        Ok(None) => None,
+        Err(why) => {
+            warn!(
+                exponent = p,
+                path = %path.display(),
+                reason = %why,
+                "checkpoint refused; the unit restarts from the beginning"
+            );
+            None
+        }
+    }
+}
+
 /// Runs one unit on the calling (rayon) thread in steps of about 50 ms,
 /// checkpointing every `every` and when asked to stop. The FFT length
 /// comes back beside a finished unit for `results.json.txt`. Progress goes
@@ -241,7 +272,7 @@ fn crunch(
     // unit: its shift and engine are the grid's choice.
     let saved = match how.check {
         Some(_) => None,
-        None => crate::ckptfile::load_checkpoint(path, p).map(|l| l.value),
+        None => saved_checkpoint(path, p),
     };
     let kind = how.check.and_then(|c| c.engine).unwrap_or(EngineKind::Auto);
     let mut running = match saved {

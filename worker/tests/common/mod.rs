@@ -133,29 +133,58 @@ pub fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
+/// A child under a guard whose stdout and stderr are read to the end on
+/// threads, so that it never blocks on a full pipe and every read of its
+/// output is bounded.
+pub struct Collecting {
+    /// The process.
+    pub guard: Guard,
+    out: mpsc::Receiver<Vec<u8>>,
+    err: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Collecting {
+    /// Spawns `cmd` with stdin closed and stdout and stderr collected.
+    pub fn spawn(cmd: &mut Command) -> Collecting {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut guard = Guard::spawn(cmd);
+        let pipe = |r: Box<dyn Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut r = r;
+                let mut v = Vec::new();
+                let _ = r.read_to_end(&mut v);
+                let _ = tx.send(v);
+            });
+            rx
+        };
+        let out = pipe(Box::new(guard.0.stdout.take().expect("stdout piped")));
+        let err = pipe(Box::new(guard.0.stderr.take().expect("stderr piped")));
+        Collecting { guard, out, err }
+    }
+
+    /// Waits for the child to exit, at most `limit` (it is killed on the
+    /// way out otherwise), then for the rest of its output, at most 10 s.
+    pub fn finish(mut self, limit: Duration) -> Output {
+        let status = self.guard.wait_exit(limit);
+        let rest = |rx: &mpsc::Receiver<Vec<u8>>, what: &str| {
+            rx.recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{what} still open 10 s after the process exited"))
+        };
+        Output {
+            status,
+            stdout: rest(&self.out, "stdout"),
+            stderr: rest(&self.err, "stderr"),
+        }
+    }
+}
+
 /// Runs a command to completion within `limit` (killed otherwise) and
 /// returns its output.
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut g = Guard::spawn(cmd);
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        let mut r = r.unwrap();
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let out = pipe(g.0.stdout.take().map(|s| Box::new(s) as _));
-    let err = pipe(g.0.stderr.take().map(|s| Box::new(s) as _));
-    let status = g.wait_exit(limit);
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    Collecting::spawn(cmd).finish(limit)
 }
 
 /// A `worker` or `coordinator` peer process under a guard.

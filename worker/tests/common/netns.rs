@@ -21,17 +21,26 @@ pub struct Netns {
     peers: usize,
 }
 
+/// An `ip` command that failed: its arguments and what it said.
+#[derive(Debug, thiserror::Error)]
+#[error("ip {args}: {stderr}")]
+pub struct IpFailed {
+    /// The arguments, space-separated.
+    args: String,
+    /// Its stderr, trimmed.
+    stderr: String,
+}
+
 /// Runs `ip ARGS`, bounded at 10 s.
-fn ip(args: &[&str]) -> Result<(), String> {
+fn ip(args: &[&str]) -> Result<(), IpFailed> {
     let out = run_bounded(Command::new("ip").args(args), Duration::from_secs(10));
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(IpFailed {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -68,7 +77,7 @@ impl Netns {
         format!("10.213.{}.{}:7700", self.subnet, i + 1)
     }
 
-    fn build(&self, group: &impl Fn(usize) -> usize) -> Result<(), String> {
+    fn build(&self, group: &impl Fn(usize) -> usize) -> Result<(), IpFailed> {
         let (t, hub) = (&self.tag, self.hub());
         ip(&["netns", "add", &hub])?;
         ip(&["-n", &hub, "link", "set", "lo", "up"])?;
