@@ -421,13 +421,30 @@ impl<A: Address> GridNode<A> {
 
     /// The unit records held with exponents in `from..=to`, each with
     /// whether this peer owns its key, in exponent order.
+    ///
+    /// A unit's key is a hash of its exponent, so a narrow range is read by
+    /// looking up the key of each candidate exponent (2 and the odd ones):
+    /// the work is the smaller of the range and the records held, never
+    /// every record for a request about a few units.
     pub fn unit_rows(&self, from: u64, to: u64) -> Vec<(UnitRecord, bool)> {
-        let mut rows: Vec<(UnitRecord, bool)> = self
-            .ring
-            .records()
-            .filter_map(|r| WireUnit::decode(r).map(|u| (u, self.ring.owns(r.key))))
-            .filter(|(u, _)| (from..=to).contains(&u.exponent))
-            .collect();
+        let held = self.ring.record_count() as u64;
+        let candidates = (to.saturating_sub(from) / 2).saturating_add(2);
+        let row = |r: &crate::ring::Record| {
+            WireUnit::decode(r)
+                .filter(|u| (from..=to).contains(&u.exponent))
+                .map(|u| (u, self.ring.owns(r.key)))
+        };
+        let mut rows: Vec<(UnitRecord, bool)> = if from <= to && candidates < held {
+            let odd_from = from.max(3) | 1;
+            std::iter::once(2)
+                .filter(|p| (from..=to).contains(p))
+                .chain((odd_from..=to).step_by(2))
+                .filter_map(|p| self.ring.record(crate::ring::Id(crate::work::unit_key(p))))
+                .filter_map(row)
+                .collect()
+        } else {
+            self.ring.records().filter_map(row).collect()
+        };
         rows.sort_by_key(|(u, _)| u.exponent);
         rows
     }
