@@ -16,6 +16,7 @@ use common::{Peer, run_bounded, status, tmpdir, wait_for, worker_exe};
 use mersenne_common::ll::Status;
 use mersenne_common::work::UnitResult;
 use mersenne_worker::db::ResultDb;
+use mersenne_worker::net::{Request, Response};
 
 /// The label of a synthetic peer's key (its rows name the key's peer id
 /// and carry a 96-byte key and signature, so the table is large).
@@ -129,4 +130,54 @@ fn results_walk_a_table_larger_than_one_frame() {
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(got, exponents[n as usize / 3..n as usize / 3 + 1000]);
+
+    // Digests that differ from this table everywhere, 89-byte requests that
+    // each draw rows from every bucket, all from one stranger's key. On a
+    // full table (the peer's limits test has an empty one, where a digest
+    // draws nothing) the rows answered are charged to the asker's results
+    // budget: a burst of 10 s at the default 20,000 results/s, then
+    // refusals until the debt is paid back. Uncharged, the 20 drew 20
+    // answers of about 50,000 rows each.
+    let stranger = mersenne_worker::net::Client::new();
+    let rt = common::rt();
+    let mut answered = 0usize;
+    let mut refused = 0;
+    let mut largest = 0usize;
+    let t = Instant::now();
+    for i in 0..20u64 {
+        let digest = (0..64).map(|b| b ^ (i + 1).wrapping_mul(31)).collect();
+        let req = Request::Digest { digest };
+        match rt.block_on(stranger.request(a, req, Duration::from_secs(30))) {
+            Ok(Response::Rows { rows, .. }) => {
+                largest = largest.max(rows.len());
+                answered += rows.len();
+            }
+            Err(mersenne_worker::net::NetError::Remote(e)) if e.contains("rate limit") => {
+                refused += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The bucket refills while the digests run: what it can have paid for
+    // is the burst, the refill over the time taken, and the one answer that
+    // may leave a debt.
+    let budget = 200_000 + 20_000 * (t.elapsed().as_secs() as usize + 1) + largest;
+    eprintln!(
+        "20 digests in {:?}: {answered} rows answered (largest {largest}, budget {budget}), \
+         {refused} refused",
+        t.elapsed()
+    );
+    assert!(
+        largest > 1000,
+        "a digest drew only {largest} rows: no test of the budget"
+    );
+    assert!(
+        answered <= budget,
+        "{answered} rows answered to 20 digests of one key: over its budget of {budget}"
+    );
+    assert!(
+        refused >= 20 - (budget / largest + 1).min(20),
+        "{refused} of 20 refused"
+    );
+    assert!(status(a).is_some(), "the peer still answers");
 }
