@@ -24,19 +24,14 @@ fn name(i: u64) -> String {
     format!("{i:0>120}")
 }
 
-#[test]
-fn results_walk_a_table_larger_than_one_frame() {
-    let n: u64 = std::env::var("MERSENNE_RESULTS_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let dir = tmpdir("paged");
-    let data = dir.join("peer");
-    // Exponents 3, 5, 7, … (odd, not necessarily prime: the table does not
-    // sieve), every tenth with a second result from another peer.
+/// Writes a table of `n` synthetic signed rows into `data`'s database:
+/// exponents 3, 5, 7, … (odd, not necessarily prime: the table does not
+/// sieve), every tenth with a second result from another peer. Returns the
+/// exponents.
+fn write_table(data: &std::path::Path, n: u64) -> Vec<u64> {
     let exponents: Vec<u64> = (0..n).map(|i| 3 + 2 * i).collect();
     {
-        let db = ResultDb::open(&data).unwrap();
+        let db = ResultDb::open(data).unwrap();
         // Signed, as every peer's table is: a peer drops unsigned rows.
         let keys: Vec<_> = (0..10)
             .map(|i| mersenne_common::work::signature::key_from_label(&name(i)))
@@ -73,6 +68,18 @@ fn results_walk_a_table_larger_than_one_frame() {
                 .unwrap();
         }
     }
+    exponents
+}
+
+#[test]
+fn results_walk_a_table_larger_than_one_frame() {
+    let n: u64 = std::env::var("MERSENNE_RESULTS_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tmpdir("paged");
+    let data = dir.join("peer");
+    let exponents = write_table(&data, n);
     let peer = Peer::start(
         &worker_exe(),
         &["--listen", "127.0.0.1:0", "--threads", "0"],
@@ -180,4 +187,128 @@ fn results_walk_a_table_larger_than_one_frame() {
         "{refused} of 20 refused"
     );
     assert!(status(a).is_some(), "the peer still answers");
+}
+
+/// Reads from another machine are paid for: a stranger's key asking for
+/// pages of the table gets at most its results budget (burst, refill over
+/// the time taken, one page of debt), then refusals that say how long to
+/// wait; `worker results` from that machine waits as told and still gets
+/// every row; the operator on the peer's own machine (loopback) reads
+/// freely. The peer sits in a network namespace of its own, so the test's
+/// connections come from another address, as a stranger's would.
+#[test]
+fn reads_from_another_machine_are_charged_and_the_cli_waits_its_turn() {
+    let dir = tmpdir("paged_remote");
+    let data = dir.join("peer");
+    let n = 100_000;
+    let exponents = write_table(&data, n);
+    let net = common::netns::Netns::new(1, |_| 0);
+    let host = format!("{}:7700", net.ip_of(0));
+    let mut cmd = net.on_host(0);
+    cmd.arg(worker_exe());
+    let peer = Peer::start_cmd(
+        cmd,
+        &[
+            "--listen",
+            "0.0.0.0:7700",
+            "--advertise",
+            &host,
+            "--threads",
+            "0",
+        ],
+        &data,
+        &dir.join("peer.log"),
+    );
+    let a = peer.addr.as_str();
+    wait_for("the table loaded", Duration::from_secs(60), || {
+        status(a).is_some_and(|s| s.results == n as usize)
+    });
+
+    let stranger = mersenne_worker::net::Client::new();
+    let rt = common::rt();
+    let (mut answered, mut refused, mut largest) = (0usize, 0, 0usize);
+    let t = Instant::now();
+    for _ in 0..20 {
+        let req = Request::ResultsPage {
+            from: 0,
+            to: u64::MAX,
+            limit: u32::MAX,
+        };
+        match rt.block_on(stranger.request(a, req, Duration::from_secs(30))) {
+            Ok(Response::ResultsPage { results, .. }) => {
+                largest = largest.max(results.len());
+                answered += results.len();
+            }
+            Err(mersenne_worker::net::NetError::Remote(e)) if e.contains("try again in") => {
+                refused += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let budget = 200_000 + 20_000 * (t.elapsed().as_secs() as usize + 1) + largest;
+    eprintln!(
+        "20 pages from afar in {:?}: {answered} results (largest page {largest}, budget \
+         {budget}), {refused} refused",
+        t.elapsed()
+    );
+    assert!(largest > 1000, "pages of {largest}: no test of the budget");
+    assert!(
+        answered <= budget,
+        "{answered} results answered, budget {budget}"
+    );
+    assert!(
+        refused >= 20 - (budget / largest + 1).min(20),
+        "{refused} of 20 refused"
+    );
+
+    // The CLI from afar, once this address's budget (shared by every key
+    // from it) is spent too: it waits as told, says so, and gets every row.
+    let mut drained = false;
+    for _ in 0..200 {
+        let req = Request::ResultsPage {
+            from: 0,
+            to: u64::MAX,
+            limit: u32::MAX,
+        };
+        let key = mersenne_worker::net::Client::new();
+        match rt.block_on(key.request(a, req, Duration::from_secs(30))) {
+            Ok(Response::ResultsPage { .. }) => {}
+            Err(mersenne_worker::net::NetError::Remote(e)) if e.contains("from source") => {
+                drained = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(drained, "the source's budget was never spent");
+    let got = |o: &std::process::Output| -> Vec<u64> {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout.clone())
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["exponent"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let o = run_bounded(
+        Command::new(worker_exe()).args(["results", "--json", "--peer", a]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(got(&o), exponents, "from afar");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("waiting as it asks (rate limit)"), "{err}");
+    // On the peer's own machine, over loopback: free.
+    let o = run_bounded(
+        net.on_host(0)
+            .arg(worker_exe())
+            .args(["results", "--json", "--peer", "127.0.0.1:7700"]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(got(&o), exponents, "on the peer's machine");
+    drop(peer);
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -162,15 +162,42 @@ const PAGE_ATTEMPTS: u32 = 3;
 async fn ask_page(client: &Client, peer: &str, req: Request) -> Result<Response, NetError> {
     let mut timeout = REQUEST_TIMEOUT;
     let mut attempt = 1;
+    let mut waits = 0;
     loop {
         match client.request(peer, req.clone(), timeout).await {
             Err(NetError::Timeout(_) | NetError::Io(_)) if attempt < PAGE_ATTEMPTS => {
                 attempt += 1;
                 timeout *= 2;
             }
+            // A peer read from another machine charges the rows to this
+            // client's budget: a large table is walked at the pace the
+            // peer allows, waiting as long as it says.
+            Err(NetError::Remote(e)) if waits < RATE_WAITS => match retry_after_ms(&e) {
+                Some(ms) => {
+                    if waits == 0 {
+                        eprintln!(
+                            "{peer} limits how fast it is read from another machine: \
+                             waiting as it asks (rate limit)"
+                        );
+                    }
+                    waits += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(ms.clamp(10, 10_000)))
+                        .await;
+                }
+                None => return Err(NetError::Remote(e)),
+            },
             other => return other,
         }
     }
+}
+
+/// Waits on a peer's rate limit, at most, in one walk of the table.
+const RATE_WAITS: u32 = 1000;
+
+/// The wait a rate-limit refusal asks for ("… try again in N ms").
+fn retry_after_ms(refusal: &str) -> Option<u64> {
+    let rest = refusal.split("try again in ").nth(1)?;
+    rest.strip_suffix(" ms")?.parse().ok()
 }
 
 /// `worker results`: walks the peer's table page by page, so a table of
@@ -329,4 +356,21 @@ fn write_lines(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::retry_after_ms;
+
+    #[test]
+    fn the_wait_is_read_from_the_peers_refusal() {
+        let e = crate::node::RateLimited {
+            what: "results",
+            payer: "key 12D3KooWx".into(),
+            retry_ms: 1234,
+        };
+        assert_eq!(retry_after_ms(&e.to_string()), Some(1234));
+        assert_eq!(retry_after_ms("not a member of this project"), None);
+        assert_eq!(retry_after_ms("try again in soon ms"), None);
+    }
 }

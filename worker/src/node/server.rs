@@ -112,6 +112,28 @@ pub async fn serve(s: Arc<Shell>, mut inbound: mpsc::Receiver<Inbound>) {
     }
 }
 
+/// Charges a read (a page of results, unit rows) before it is built: one
+/// result's worth, refused while the asker's results budget is in debt.
+/// Reads answer tens of thousands of rows to a request of a few bytes, so,
+/// as digests are, they are paid for by the rows answered ([`debit_read`]).
+/// The operator's own machine reads its peer freely ([`from_this_machine`]).
+fn charge_read(s: &Shell, source: Sender) -> Result<(), Response> {
+    if from_this_machine(Some(source.ip)) {
+        return Ok(());
+    }
+    s.limiter
+        .charge(source, Charge::Results(1))
+        .map_err(|e| Response::Error(e.to_string()))
+}
+
+/// Charges the rows a read answered, leaving a debt when they cost more
+/// than what was left.
+fn debit_read(s: &Shell, source: Sender, rows: usize) {
+    if !from_this_machine(Some(source.ip)) {
+        s.limiter.debit(source, Charge::Results(rows as u64));
+    }
+}
+
 /// Passes a peer request to the state machine and waits for its answer.
 async fn ask(s: &Shell, msg: PeerRequest) -> Option<PeerAnswer> {
     let (tx, rx) = oneshot::channel();
@@ -202,6 +224,9 @@ async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
             }
         }
         Request::Results { from, to } => {
+            if let Err(refused) = charge_read(s, source) {
+                return refused;
+            }
             let results = s
                 .read(move |g| {
                     g.results()
@@ -220,13 +245,17 @@ async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
                     "more than {RESULTS_PAGE_MAX} results in {from}..={to}: ask for pages (ResultsPage)"
                 ));
             }
+            debit_read(s, source, results.len());
             Response::Results {
                 results,
                 buckets: vec![],
             }
         }
         Request::Units { from, to } => {
-            let rows = s
+            if let Err(refused) = charge_read(s, source) {
+                return refused;
+            }
+            let rows: Vec<UnitRow> = s
                 .read(move |g| {
                     g.unit_rows(from, to)
                         .into_iter()
@@ -240,11 +269,15 @@ async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
                 })
                 .await
                 .unwrap_or_default();
+            debit_read(s, source, rows.len());
             Response::Units(rows)
         }
         Request::Status => Response::Status(Box::new(super::status::status(s).await)),
         Request::Assign { units, grant } => assign(s, units, grant).await,
         Request::ResultsPage { from, to, limit } => {
+            if let Err(refused) = charge_read(s, source) {
+                return refused;
+            }
             let limit = limit.clamp(1, RESULTS_PAGE_MAX) as usize;
             let page = s
                 .read(move |g| {
@@ -255,7 +288,10 @@ async fn handle(s: &Arc<Shell>, req: Request, source: Sender) -> Response {
                 })
                 .await;
             match page {
-                Some((results, next)) => Response::ResultsPage { results, next },
+                Some((results, next)) => {
+                    debit_read(s, source, results.len());
+                    Response::ResultsPage { results, next }
+                }
                 None => Response::Error(GONE.into()),
             }
         }
