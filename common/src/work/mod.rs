@@ -163,7 +163,14 @@ pub fn merge_result(list: &mut Vec<UnitResult>, new: UnitResult) -> bool {
 }
 
 /// The majority answer among the results and how many results give it.
-/// Ties go to the earliest result.
+///
+/// A tie goes to a report of primality, then to the earliest result. The
+/// order of `finished_ms` is the reporter's to choose (a result backdated
+/// to 0 comes first), so it must not decide whether a prime is seen: a
+/// forged composite report tied with the true one would take a Mersenne
+/// prime out of every list of primes. A tied prime report stays in sight
+/// as what it is, a report that checks have not confirmed (a row is
+/// verified only by the checks' majority, never by this choice).
 pub fn agreement(results: &[UnitResult]) -> Option<(&UnitResult, usize)> {
     let mut best: Option<(&UnitResult, usize)> = None;
     for r in results {
@@ -171,7 +178,16 @@ pub fn agreement(results: &[UnitResult]) -> Option<(&UnitResult, usize)> {
             .iter()
             .filter(|o| o.status == r.status && o.res64 == r.res64)
             .count();
-        if best.is_none_or(|(_, b)| n > b) {
+        let better = match best {
+            None => true,
+            Some((b, bn)) => {
+                n > bn
+                    || (n == bn
+                        && r.status == crate::ll::Status::Prime
+                        && b.status != crate::ll::Status::Prime)
+            }
+        };
+        if better {
             best = Some((r, n));
         }
     }

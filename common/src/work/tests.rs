@@ -115,6 +115,41 @@ fn two_results_are_both_kept_and_counted() {
     assert_eq!(agreement(&r.results).unwrap().1, 2);
 }
 
+/// The attack of issue 11: a composite report backdated to 0 tied with the
+/// true prime report took M13 out of every list of primes, because ties
+/// went to the earliest result. A tied prime report now stays in sight,
+/// whichever comes first; without a prime among them, the earliest wins.
+#[test]
+fn a_backdated_tie_cannot_hide_a_prime_report() {
+    let honest = result(13, "honest", 0, 1_700_000_000_000);
+    let forged = result(13, "forger", 0xBAD, 0);
+    for list in [
+        vec![forged.clone(), honest.clone()],
+        vec![honest.clone(), forged.clone()],
+    ] {
+        let (best, n) = agreement(&list).unwrap();
+        assert_eq!(
+            (best.computed_by.as_str(), best.status, n),
+            ("honest", Status::Prime, 1)
+        );
+    }
+    // Two composites tied: the earliest (lists are kept in that order,
+    // `merge_result`), as before.
+    let a = result(17, "a", 0x11, 5);
+    let b = result(17, "b", 0x22, 9);
+    let mut list = Vec::new();
+    merge_result(&mut list, b.clone());
+    merge_result(&mut list, a.clone());
+    assert_eq!(agreement(&list).unwrap().0.computed_by, "a");
+    // A majority still wins over a prime report.
+    let c = result(17, "c", 0x22, 12);
+    let p = result(17, "p", 0, 1);
+    assert_eq!(
+        agreement(&[p, a, b, c]).unwrap(),
+        (&result(17, "b", 0x22, 9), 2)
+    );
+}
+
 #[test]
 fn result_set_digest_is_order_independent() {
     let rs = [
