@@ -154,19 +154,7 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
 
     // `--primes` as text: exactly the Mersenne primes up to 1000.
     let out = worker_cli(&["results", "--peer", &w.addr, "--primes"]);
-    let primes: Vec<u64> = KNOWN.iter().copied().filter(|p| *p <= 1000).collect();
-    assert!(
-        out.contains(&format!("{} exponents", primes.len())),
-        "{out}"
-    );
-    for p in &primes {
-        assert!(
-            out.lines().any(|l| l
-                .split(|c: char| !c.is_ascii_digit())
-                .any(|w| w == p.to_string())),
-            "M{p} missing from:\n{out}"
-        );
-    }
+    assert_lists_known_primes(&out, 1000);
 
     // `--range --csv`: a header and one line per exponent in the range.
     let out = worker_cli(&["results", "--peer", &w.addr, "--range", "2-100", "--csv"]);

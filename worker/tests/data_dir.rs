@@ -4,17 +4,15 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
 
-#[test]
-fn a_second_peer_on_a_data_directory_in_use_is_refused_by_name() {
-    let dir = tmpdir("data_in_use");
-    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
-    let data = dir.join("a");
-    let o = run_bounded(
+/// A peer on `data` that is expected to refuse to start (bounded at 30 s).
+fn start_on(data: &Path) -> Output {
+    run_bounded(
         Command::new(worker_exe()).args([
             "--listen",
             "127.0.0.1:0",
@@ -24,7 +22,15 @@ fn a_second_peer_on_a_data_directory_in_use_is_refused_by_name() {
             data.to_str().unwrap(),
         ]),
         Duration::from_secs(30),
-    );
+    )
+}
+
+#[test]
+fn a_second_peer_on_a_data_directory_in_use_is_refused_by_name() {
+    let dir = tmpdir("data_in_use");
+    let a = Peer::worker(&dir, "a", None, &["--threads", "0"]);
+    let data = dir.join("a");
+    let o = start_on(&data);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success(),
@@ -52,17 +58,7 @@ fn a_database_that_is_not_one_is_refused_by_name_and_left_as_it_was() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&db, &garbage).unwrap();
-    let o = run_bounded(
-        Command::new(worker_exe()).args([
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "0",
-            "--data",
-            data.to_str().unwrap(),
-        ]),
-        Duration::from_secs(30),
-    );
+    let o = start_on(&data);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "a peer started on garbage: {err}");
     assert!(

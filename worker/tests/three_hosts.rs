@@ -195,19 +195,7 @@ fn the_three_machine_recipe_runs_as_written_across_three_hosts() {
             .arg(worker_exe())
             .args(["results", "--peer", &a_host, "--primes"]),
     );
-    let primes: Vec<u64> = KNOWN.iter().copied().filter(|p| *p <= RANGE.1).collect();
-    assert!(
-        out.contains(&format!("{} exponents", primes.len())),
-        "{out}"
-    );
-    for p in &primes {
-        assert!(
-            out.lines().any(|l| l
-                .split(|c: char| !c.is_ascii_digit())
-                .any(|w| w == p.to_string())),
-            "M{p} missing from:\n{out}"
-        );
-    }
+    assert_lists_known_primes(&out, RANGE.1);
     drop((a, b, c));
     drop(net);
     let _ = std::fs::remove_dir_all(&dir);

@@ -29,6 +29,24 @@ pub const KNOWN: &[u64] = &[
     9689, 9941, 11213, 19937, 21701, 23209, 44497, 86243, 110503, 132049, 216091,
 ];
 
+/// `worker results --primes` text output lists exactly the published
+/// Mersenne prime exponents up to `max`: the count line and each of them.
+pub fn assert_lists_known_primes(out: &str, max: u64) {
+    let primes: Vec<u64> = KNOWN.iter().copied().filter(|p| *p <= max).collect();
+    assert!(
+        out.contains(&format!("{} exponents", primes.len())),
+        "{out}"
+    );
+    for p in &primes {
+        assert!(
+            out.lines().any(|l| l
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|w| w == p.to_string())),
+            "M{p} missing from:\n{out}"
+        );
+    }
+}
+
 /// A fresh directory, unique to this process and call.
 pub fn tmpdir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
