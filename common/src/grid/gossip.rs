@@ -40,12 +40,23 @@ impl<A: Address> GridNode<A> {
     /// Adds results to the table; new ones are pushed on to a few random
     /// ring peers at the end of the gossip period when `forward` (push
     /// gossip), and marked for disk.
-    pub(super) fn absorb(&mut self, results: Vec<UnitResult>, forward: bool) {
+    pub(super) fn absorb(&mut self, results: Vec<UnitResult>, forward: bool, now_ms: u64) {
+        self.absorb_capped(results, forward, now_ms, true);
+    }
+
+    /// [`Self::absorb`], within the table's bounds when `capped`.
+    fn absorb_capped(
+        &mut self,
+        results: Vec<UnitResult>,
+        forward: bool,
+        now_ms: u64,
+        capped: bool,
+    ) {
         let mut fresh = Vec::new();
         // A result that is unsigned, forged, or outside the limits is a
         // peer's error or an attack: never stored, never forwarded.
         for r in results {
-            if !self.admit_result(&r) {
+            if !self.admit_result(&r, now_ms, capped) {
                 continue;
             }
             if self.results.insert(r.clone()) {
@@ -70,8 +81,10 @@ impl<A: Address> GridNode<A> {
     /// messages a unit (three pushes, three answers), a fifth of all
     /// traffic on a grid of short units, for a copy the record already
     /// makes.
-    pub(super) fn absorb_own(&mut self, r: UnitResult) {
-        self.absorb(vec![r], true);
+    pub(super) fn absorb_own(&mut self, r: UnitResult, now_ms: u64) {
+        // Past the table's bounds too: a full table must not cost this
+        // peer its own work.
+        self.absorb_capped(vec![r], true, now_ms, false);
     }
 
     /// Pushes the results learnt since the last period to `fanout` random
@@ -160,7 +173,7 @@ impl<A: Address> GridNode<A> {
                 PeerAnswer::Work(work)
             }
             PeerRequest::PushResults(results) => {
-                self.absorb(results, true);
+                self.absorb(results, true, now.wall_ms);
                 PeerAnswer::Ok
             }
             PeerRequest::Digest(digest) => {
@@ -201,7 +214,9 @@ impl<A: Address> GridNode<A> {
                 self.reconcile(peer, rows, &buckets);
             }
             (Call::Digest(_), _) => self.digest_in_flight = false,
-            (Call::Pull, Some(PeerAnswer::Results { results, .. })) => self.absorb(results, false),
+            (Call::Pull, Some(PeerAnswer::Results { results, .. })) => {
+                self.absorb(results, false, now.wall_ms)
+            }
             // A lost pull is asked again at a later exchange.
             (Call::Pull, _) => {}
             // A lost push is repaired by anti-entropy.

@@ -424,7 +424,7 @@ impl<A: Address> GridNode<A> {
     /// out by gossip at once, then into the unit's record.
     fn leaf_result(&mut self, r: UnitResult, now: Now) {
         let p = r.exponent;
-        self.absorb_own(r.clone());
+        self.absorb_own(r.clone(), now.wall_ms);
         if !self.results.get(p).is_some_and(|v| v.contains(&r)) {
             return;
         }

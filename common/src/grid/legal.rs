@@ -64,6 +64,20 @@ pub const MAX_CLAIMS: u32 = 1 << 28;
 /// honest peer with a longer one than ours must not see its claims refused.
 pub const MAX_LEASE_MS: u64 = 3_600_000;
 
+/// Most results one row of the table takes from other peers. The grid
+/// itself writes at most 8 a unit before an operator must settle it
+/// (`work::verify::Policy`), and a partition can double that; past this,
+/// further results are a flood of keys piling onto one exponent.
+pub const MAX_ROW_RESULTS: usize = 32;
+
+/// How far past the receiver's clock a result's finish time may lie: a
+/// day. Honest clocks agree to within a small part of a lease (NTP), and
+/// a result is signed with its finish time, so a peer whose clock runs
+/// more than a day fast has its results refused until it is corrected.
+/// A finish time is the reporter's to write, so this bounds only the
+/// absurd; the earlier side is open (see the tie rule in `work::verify`).
+pub const MAX_AHEAD_MS: u64 = 24 * 3_600_000;
+
 /// Why a result or record write was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -97,6 +111,33 @@ pub enum Refusal {
         /// What is wrong.
         why: SignatureError,
     },
+    /// A result for a composite exponent: M_p is composite, no unit
+    /// exists, and a result for it is junk that would sit in every table.
+    #[error("a result for M{0}, whose exponent is composite")]
+    CompositeResult(u64),
+    /// A result that finished more than [`MAX_AHEAD_MS`] after now.
+    #[error(
+        "a result for M{exponent} finished at {finished_ms} ms, more than a day after now ({now_ms} ms)"
+    )]
+    Future {
+        /// The exponent.
+        exponent: u64,
+        /// Its finish time.
+        finished_ms: u64,
+        /// Now, on this peer's clock.
+        now_ms: u64,
+    },
+    /// The table holds [`super::GridConfig::max_results`] results already.
+    #[error("M{exponent}: the table is full ({held} results)")]
+    TableFull {
+        /// The exponent.
+        exponent: u64,
+        /// Results held.
+        held: usize,
+    },
+    /// The row holds [`MAX_ROW_RESULTS`] results already.
+    #[error("M{0}: its row holds {MAX_ROW_RESULTS} results already")]
+    RowFull(u64),
     /// A version past [`MAX_VERSION`].
     #[error("version {0} is past the largest a record may reach")]
     Version(u64),
@@ -259,13 +300,31 @@ pub(super) enum Write {
     Copy,
 }
 
-/// Checks a result: within the limits and signed by the key it names.
-/// `known` says whether this very result (signature included) was checked
-/// before, so that a result seen again costs no signature check.
-pub fn check_result(r: &UnitResult, known: impl Fn(&UnitResult) -> bool) -> Result<(), Refusal> {
+/// Checks a result: within the limits, for a prime exponent, finished no
+/// later than [`MAX_AHEAD_MS`] after `now_ms`, and signed by the key it
+/// names. `known` says whether this very result (signature included) was
+/// checked before, so that a result seen again costs no check but the
+/// limits' (a held result stays held if this peer's clock moves back).
+pub fn check_result(
+    r: &UnitResult,
+    now_ms: u64,
+    known: impl Fn(&UnitResult) -> bool,
+) -> Result<(), Refusal> {
     r.check_limits()?;
     if known(r) {
         return Ok(());
+    }
+    // Miller–Rabin costs a few microseconds, the signature check below
+    // tens of them: junk for a composite exponent is refused first.
+    if !crate::primes::is_prime(r.exponent) {
+        return Err(Refusal::CompositeResult(r.exponent));
+    }
+    if r.finished_ms > now_ms.saturating_add(MAX_AHEAD_MS) {
+        return Err(Refusal::Future {
+            exponent: r.exponent,
+            finished_ms: r.finished_ms,
+            now_ms,
+        });
     }
     signature::verify(r).map_err(|why| Refusal::Signature {
         exponent: r.exponent,
@@ -377,7 +436,7 @@ pub(super) fn check_record(
         Write::Copy => Judged::Finished,
     };
     for r in &rec.results {
-        check_result(r, |r| known(r))?;
+        check_result(r, now_ms, |r| known(r))?;
         // A result held or in the table was judged when it came, and
         // stays (see `legal_member` on revocation).
         if let Some(m) = &mut members

@@ -224,7 +224,7 @@ fn a_made_up_computed_by_or_another_key_s_signature_is_refused() {
     let mut made_up = sign(result(P, Status::Composite, 9), &key("a"));
     made_up.computed_by = "12D3KooWMadeUp".into();
     assert!(matches!(
-        check_result(&made_up, |_| false),
+        check_result(&made_up, NOW, |_| false),
         Err(Refusal::Signature {
             why: SignatureError::WrongPeerId,
             ..
@@ -235,13 +235,57 @@ fn a_made_up_computed_by_or_another_key_s_signature_is_refused() {
     let mut claims_b = sign(result(P, Status::Composite, 9), &key("b"));
     claims_b.signature.as_mut().unwrap().signature = by_a.signature.unwrap().signature;
     assert!(matches!(
-        check_result(&claims_b, |_| false),
+        check_result(&claims_b, NOW, |_| false),
         Err(Refusal::Signature {
             why: SignatureError::BadSignature,
             ..
         })
     ));
-    assert_eq!(check_result(&by_a, |_| false), Ok(()));
+    assert_eq!(check_result(&by_a, NOW, |_| false), Ok(()));
+}
+
+#[test]
+fn a_signed_result_for_a_composite_exponent_or_from_the_future_is_refused() {
+    // Signed, so only the new checks can refuse it: junk for M4 or M4425
+    // (a composite exponent: no unit can exist) would otherwise sit in
+    // every table for good.
+    for p in [4, 4425, 1_000_001] {
+        let junk = sign(result(p, Status::Prime, 0), &key("a"));
+        assert_eq!(
+            check_result(&junk, NOW, |_| false),
+            Err(Refusal::CompositeResult(p))
+        );
+    }
+    let at = |finished_ms| {
+        let mut r = result(P, Status::Composite, 9);
+        r.finished_ms = finished_ms;
+        sign(r, &key("a"))
+    };
+    assert_eq!(
+        check_result(&at(NOW + MAX_AHEAD_MS), NOW, |_| false),
+        Ok(())
+    );
+    for finished_ms in [NOW + MAX_AHEAD_MS + 1, u64::MAX] {
+        assert_eq!(
+            check_result(&at(finished_ms), NOW, |_| false),
+            Err(Refusal::Future {
+                exponent: P,
+                finished_ms,
+                now_ms: NOW
+            })
+        );
+    }
+    // Held already (checked when it came): the clock moving back does not
+    // throw it out of a record or table.
+    let later = at(NOW + MAX_AHEAD_MS + 1);
+    assert_eq!(check_result(&later, NOW, |r| r == &later), Ok(()));
+    // A new one inside a record from the ring is refused the same way.
+    let done = UnitRecord {
+        state: UnitState::Done,
+        results: vec![at(u64::MAX)],
+        ..UnitRecord::new(P)
+    };
+    assert!(matches!(copy(&done, None), Err(Refusal::Future { .. })));
 }
 
 #[test]
@@ -655,4 +699,53 @@ fn a_release_by_a_stranger_is_refused() {
         held.completed(sign(result(P, Status::Composite, 5), &key("b"))),
     );
     assert_eq!(step(&done, Some(&held)), Ok(()));
+}
+
+#[test]
+fn a_full_table_or_a_full_row_takes_no_more_results_from_outside() {
+    let now = Now {
+        mono: Time(NOW),
+        wall_ms: NOW,
+    };
+    let push = |n: &mut GridNode<u16>, results| {
+        let msg = crate::grid::PeerRequest::PushResults(results);
+        n.step(
+            Input::Request {
+                req: crate::grid::ReqId(1),
+                msg,
+            },
+            now,
+        );
+    };
+    // Eight signed results for eight prime exponents, into a table capped
+    // at five: the first five stay, the rest are refused and counted.
+    let mut n = lone_node();
+    n.cfg.max_results = 5;
+    let ps = [4423, 4441, 4447, 4451, 4457, 4463, 4481, 4483];
+    let signed: Vec<_> = ps
+        .iter()
+        .map(|&p| sign(result(p, Status::Composite, p), &key("a")))
+        .collect();
+    push(&mut n, signed.clone());
+    assert_eq!(n.results().result_count(), 5);
+    assert_eq!(n.refusals().results, 3);
+    for (i, p) in ps.iter().enumerate() {
+        assert_eq!(n.results().get(*p).is_some(), i < 5, "M{p}");
+    }
+    // What the table holds already is no new result: no refusal.
+    push(&mut n, signed[..5].to_vec());
+    assert_eq!(n.refusals().results, 3);
+    // Forty keys piling onto one exponent: the row stops at its bound.
+    let mut n = lone_node();
+    let pile: Vec<_> = (0..40)
+        .map(|i| sign(result(P, Status::Prime, 0), &key(&format!("sybil{i}"))))
+        .collect();
+    push(&mut n, pile);
+    assert_eq!(n.results().get(P).map(<[_]>::len), Some(MAX_ROW_RESULTS));
+    assert_eq!(n.refusals().results, 40 - MAX_ROW_RESULTS as u64);
+    let log = n.take_refusal_log();
+    assert!(
+        log.iter().any(|l| l.contains("holds 32 results")),
+        "{log:?}"
+    );
 }

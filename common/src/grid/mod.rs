@@ -57,7 +57,7 @@ pub use index::{ClaimIndex, claimable_owned_by_scan};
 pub use leaf::{LEAF_MAX_UNITS, LEAF_POLL_MIN_MS, LEAF_RESULTS_MAX, LEAF_SIGNED_MAX, MAX_LEAVES};
 pub use leaf_client::{LEAF_POLL_MS, LeafClient};
 pub use leaf_msg::{LeafAnswer, LeafGrant, LeafRefusal, LeafRequest, LeaseOffer, SignedLease};
-pub use legal::{Refusal, Refusals};
+pub use legal::{MAX_AHEAD_MS, MAX_ROW_RESULTS, Refusal, Refusals};
 pub use legal_member::MemberFault;
 pub use merge::{merge_records, merge_units, union_results};
 pub use node::{GridNode, GridStatus};
@@ -94,7 +94,19 @@ pub struct GridConfig {
     /// Project mode: the grant for `seed_range` (the coordinator signs it
     /// with the project key it holds).
     pub seed_grant: Option<crate::grant::WorkGrant>,
+    /// Most results the table takes from other peers: past it a new result
+    /// from outside is refused and counted ([`legal::Refusal::TableFull`]),
+    /// so that no flood of signed junk grows a peer's memory without bound
+    /// (in open mode keys are free, and a result for any prime exponent
+    /// can be signed). This peer's own results are always kept.
+    pub max_results: usize,
 }
+
+/// The default [`GridConfig::max_results`]: 4,000,000 results, at most
+/// about 4 GiB of table (measured: 1,071 bytes a result where each row
+/// holds one, rows keeping room for four), four times the million-row
+/// tables the tests walk. A grid that outgrows it raises `--max-results`.
+pub const MAX_RESULTS: usize = 4_000_000;
 
 impl Default for GridConfig {
     fn default() -> Self {
@@ -107,6 +119,7 @@ impl Default for GridConfig {
             pause_keep_ms: 600_000,
             project: None,
             seed_grant: None,
+            max_results: MAX_RESULTS,
         }
     }
 }

@@ -570,7 +570,7 @@ impl<A: Address> GridNode<A> {
                 self.checks.update(&self.ring, &changed, now.mono);
                 self.leases.update(&self.ring, &changed);
                 self.dirty_records.extend(changed);
-                self.absorb(found, true);
+                self.absorb(found, true, now.wall_ms);
             }
             let events = self.ring.take_events();
             if events.is_empty() {

@@ -9,7 +9,8 @@ use crate::work::{UnitRecord, UnitResult};
 use super::Now;
 use super::codec::WireUnit;
 use super::legal::{
-    GrantCheck, ProjectChecks, Refusal, Refusals, Write, check_record, check_result, cut,
+    GrantCheck, MAX_ROW_RESULTS, ProjectChecks, Refusal, Refusals, Write, check_record,
+    check_result, cut,
 };
 use super::legal_member::{Judged, MemberCheck};
 use super::node::GridNode;
@@ -22,9 +23,9 @@ const LOG_MAX: usize = 16;
 const NOTE_MAX: usize = 200;
 
 impl<A: Address> GridNode<A> {
-    /// Whether a result from outside may enter the table; counts and notes
-    /// a refusal.
-    pub(super) fn admit_result(&mut self, r: &UnitResult) -> bool {
+    /// Whether a result may enter the table (within its bounds when
+    /// `capped`: from outside); counts and notes a refusal.
+    pub(super) fn admit_result(&mut self, r: &UnitResult, now_ms: u64, capped: bool) -> bool {
         let table = &self.results;
         let known = |r: &UnitResult| table.get(r.exponent).is_some_and(|rs| rs.contains(r));
         let members = MemberCheck::of(
@@ -32,10 +33,26 @@ impl<A: Address> GridNode<A> {
             self.revocations.as_ref(),
             &mut self.verified_certs,
         );
-        let checked = check_result(r, known).and_then(|()| match members {
-            Some(mut m) if !known(r) => m.check(r, Judged::Finished),
-            _ => Ok(()),
-        });
+        let room = || {
+            if !capped || known(r) {
+                Ok(())
+            } else if table.result_count() >= self.cfg.max_results {
+                Err(Refusal::TableFull {
+                    exponent: r.exponent,
+                    held: table.result_count(),
+                })
+            } else if table.get(r.exponent).map_or(0, <[_]>::len) >= MAX_ROW_RESULTS {
+                Err(Refusal::RowFull(r.exponent))
+            } else {
+                Ok(())
+            }
+        };
+        let checked = room()
+            .and_then(|()| check_result(r, now_ms, known))
+            .and_then(|()| match members {
+                Some(mut m) if !known(r) => m.check(r, Judged::Finished),
+                _ => Ok(()),
+            });
         match checked {
             Ok(()) => true,
             Err(e) => {

@@ -288,7 +288,7 @@ impl<A: Address> GridNode<A> {
             Crunched::Done(r) => {
                 self.stats.finished += 1;
                 self.stats.crunch_ms_total += r.crunch_ms;
-                self.absorb_own(r.clone());
+                self.absorb_own(r.clone(), now.wall_ms);
                 self.complete(a.rec, vec![r], now);
             }
             Crunched::Stopped => {

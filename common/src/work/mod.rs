@@ -398,6 +398,8 @@ pub const DIGEST_BUCKETS: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct ResultSet {
     rows: BTreeMap<u64, Row>,
+    /// Results in all rows.
+    results: usize,
     digest: Vec<u64>,
     /// The exponents of each digest bucket, sorted: an anti-entropy
     /// exchange reads the rows of the buckets that differ, and walking the
@@ -433,6 +435,7 @@ impl ResultSet {
     pub fn new() -> Self {
         ResultSet {
             rows: BTreeMap::new(),
+            results: 0,
             digest: vec![0; DIGEST_BUCKETS],
             by_bucket: vec![Vec::new(); DIGEST_BUCKETS],
         }
@@ -462,7 +465,9 @@ impl ResultSet {
             return false;
         }
         let fp = r.fingerprint();
+        let before = row.results.len();
         merge_result(Arc::make_mut(&mut row.results), r);
+        self.results += row.results.len().saturating_sub(before);
         row.fingerprint ^= fp;
         // XOR of fingerprints: order-independent, so two tables with the
         // same results have the same digest whatever the arrival order.
@@ -514,6 +519,11 @@ impl ResultSet {
     /// Number of exponents with at least one result.
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Number of results in all rows.
+    pub fn result_count(&self) -> usize {
+        self.results
     }
 
     /// True when no result is known.

@@ -126,6 +126,12 @@ pub struct RingArgs {
     /// brings them later.
     #[arg(long, default_value_t = ServerLimits::default().results_per_sec, value_name = "N")]
     pub results_per_sec: u64,
+    /// Most results this peer's table takes from other peers; past it new
+    /// ones are refused and counted (its own are always kept), so that no
+    /// flood of signed results grows its memory without bound. About 1 KiB
+    /// of memory each.
+    #[arg(long, default_value_t = mersenne_common::grid::MAX_RESULTS, value_name = "N")]
+    pub max_results: usize,
 }
 
 impl RingArgs {
@@ -145,6 +151,7 @@ impl RingArgs {
         c.limits.idle = Duration::from_secs(self.idle_secs.max(1));
         c.limits.submit_exponents_per_min = self.submit_per_min.max(1);
         c.limits.results_per_sec = self.results_per_sec.max(1);
+        c.max_results = self.max_results.max(1);
         c.project = self.project.clone();
         c
     }

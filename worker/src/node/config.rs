@@ -74,6 +74,8 @@ pub struct NodeConfig {
     pub gossip_every: Duration,
     /// Results pushed to this many random ring peers when new.
     pub fanout: usize,
+    /// Most results the table takes from other peers (`--max-results`).
+    pub max_results: usize,
     /// Range to submit once the node is up (the coordinator's `--seed-range`).
     pub seed_range: Option<(u64, u64)>,
     /// Shared rayon pool (for `worker local`); otherwise one of `threads`.
@@ -111,6 +113,7 @@ impl NodeConfig {
             successors: 8,
             gossip_every: Duration::from_secs(1),
             fanout: 3,
+            max_results: mersenne_common::grid::MAX_RESULTS,
             seed_range: None,
             pool: None,
             limits: ServerLimits::default(),
@@ -153,6 +156,7 @@ impl NodeConfig {
                 .as_deref()
                 .and_then(mersenne_common::work::signature::public_key_of),
             seed_grant: self.seed_grant,
+            max_results: self.max_results,
         }
     }
 }
