@@ -94,7 +94,7 @@ impl World {
 
     /// Feeds `input` to peer `i` and carries out what it says.
     pub fn step(&mut self, i: u32, input: Input<u32>) {
-        let now = self.clock();
+        let now = self.clock_of(i);
         let outs = self.slots[i as usize].g.step(input, now);
         self.carry_out(i, outs);
         self.schedule_timer(i, false);
@@ -117,7 +117,7 @@ impl World {
     }
 
     pub(super) fn schedule_timer(&mut self, i: u32, after_tick: bool) {
-        let now = self.clock();
+        let now = self.clock_of(i);
         let slot = &mut self.slots[i as usize];
         if !slot.alive {
             return;
@@ -282,7 +282,7 @@ impl World {
         }
         self.slots[i as usize].crunching.remove(&p);
         let ms = self.cfg.cost.crunch_ms(p);
-        let wall = self.clock().wall_ms;
+        let wall = self.clock_of(i).wall_ms;
         let mut r = simulated_result(p, c.shift, &self.slots[i as usize].name, wall, ms);
         super::liars::report(self, i, &mut r, c.engine);
         // Signed as the worker's shell signs, liars' lies included.
@@ -403,7 +403,7 @@ impl World {
                     return;
                 }
                 slot.scheduled = u64::MAX;
-                let now = self.clock();
+                let now = self.clock_of(node);
                 let outs = self.slots[node as usize].g.tick(now);
                 self.carry_out(node, outs);
                 self.schedule_timer(node, true);

@@ -114,6 +114,17 @@ pub enum GridScenario {
         /// How long it sleeps, ms.
         pause_ms: u64,
     },
+    /// At the fault time the wall clocks of `fraction` of the live peers
+    /// jump `skew_ms` ahead or behind, at random, and stay off to the end
+    /// (an NTP step, a laptop whose clock battery died). Leases, lease
+    /// bounds and results' finish times are all read on the skewed clocks;
+    /// the ring runs on monotonic time and does not notice.
+    ClockSkew {
+        /// Share of the live peers whose clocks jump (0..1).
+        fraction: f64,
+        /// How far they jump, ms.
+        skew_ms: u64,
+    },
     /// The peers in an arc covering `fraction` of the id space are cut off
     /// for `cut_ms`, then the network heals.
     ArcCut {

@@ -35,6 +35,8 @@ pub(super) struct Slot {
     pub group: u8,
     /// Frozen until this time (0: running).
     pub paused_until: u64,
+    /// How far this peer's wall clock is off, ms (`ClockSkew`).
+    pub skew_ms: i64,
     /// Time of the queued timer (`u64::MAX`: none).
     pub scheduled: u64,
     /// Units crunching now.
@@ -150,6 +152,17 @@ impl World {
         }
     }
 
+    /// Peer `i`'s clocks: the virtual time, its wall clock off by its
+    /// skew.
+    pub fn clock_of(&self, i: u32) -> Now {
+        let now = self.clock();
+        let skew = self.slots[i as usize].skew_ms;
+        Now {
+            wall_ms: now.wall_ms.saturating_add_signed(skew),
+            ..now
+        }
+    }
+
     pub fn period(&self) -> u64 {
         self.cfg.ring.stabilize_every
     }
@@ -201,6 +214,7 @@ impl World {
             alive: true,
             group: 0,
             paused_until: 0,
+            skew_ms: 0,
             scheduled: u64::MAX,
             crunching: BTreeMap::new(),
             via,

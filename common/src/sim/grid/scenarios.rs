@@ -3,6 +3,7 @@
 //! with a settle phase, run on with no fault and count again.
 
 use rand::Rng;
+use rand::seq::IndexedRandom;
 
 use crate::grid::{Input, ReqId};
 use crate::primes::primes_in;
@@ -159,6 +160,16 @@ pub fn run(cfg: GridSimConfig, scenario: GridScenario) -> GridReport {
             w.cut = true;
             w.run_until(w.now + cut_ms);
             w.cut = false;
+            heal_at = Some(w.now);
+        }
+        GridScenario::ClockSkew { fraction, skew_ms } => {
+            w.run_until(fault_at);
+            let live: Vec<usize> = (0..w.slots.len()).filter(|&i| w.slots[i].alive).collect();
+            let count = (fraction.clamp(0.0, 1.0) * live.len() as f64).round() as usize;
+            let skew = i64::try_from(skew_ms).unwrap_or(i64::MAX);
+            for &i in live.choose_multiple(&mut w.rng, count) {
+                w.slots[i].skew_ms = if w.rng.random_bool(0.5) { skew } else { -skew };
+            }
             heal_at = Some(w.now);
         }
         GridScenario::Pause { pause_ms } => {

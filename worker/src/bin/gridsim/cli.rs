@@ -24,6 +24,7 @@ enum ScenarioArg {
     Partition,
     Pause,
     ArcCut,
+    ClockSkew,
 }
 
 /// Simulate the whole grid: N peers running the production ring and grid
@@ -76,9 +77,13 @@ pub(crate) struct Cli {
     /// How long the peer sleeps in `pause`, seconds.
     #[arg(long, default_value_t = 10)]
     pause_secs: u64,
-    /// Share of the id space cut off in `arc-cut`.
+    /// Share of the id space cut off in `arc-cut`, or of the peers whose
+    /// clocks jump in `clock-skew`.
     #[arg(long, default_value_t = 0.1)]
     fraction: f64,
+    /// How far the clocks jump in `clock-skew` (ahead or behind), seconds.
+    #[arg(long, default_value_t = 300)]
+    skew_secs: u64,
     /// Probability that any message is lost.
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
@@ -210,6 +215,10 @@ pub(crate) fn configure(cli: &Cli) -> Result<(GridSimConfig, GridScenario)> {
         ScenarioArg::ArcCut => GridScenario::ArcCut {
             fraction: cli.fraction,
             cut_ms: cli.cut_secs * 1000,
+        },
+        ScenarioArg::ClockSkew => GridScenario::ClockSkew {
+            fraction: cli.fraction,
+            skew_ms: cli.skew_secs.saturating_mul(1000),
         },
     };
     Ok((cfg, scenario))
