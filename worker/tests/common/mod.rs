@@ -72,6 +72,11 @@ pub fn coordinator_exe() -> PathBuf {
             if !exe.exists() {
                 // `cargo test -p mersenne-worker` alone does not build the
                 // other package's binary.
+                // In the worker's own profile: `cargo test --release`
+                // (CI's hostile run) wants a release coordinator beside it.
+                let release = worker_exe()
+                    .parent()
+                    .is_some_and(|d| d.ends_with("release"));
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
                 let ok = Command::new(cargo)
                     .args([
@@ -81,6 +86,7 @@ pub fn coordinator_exe() -> PathBuf {
                         "--bin",
                         "coordinator",
                     ])
+                    .args(release.then_some("--release"))
                     .status()
                     .unwrap();
                 assert!(ok.success());
