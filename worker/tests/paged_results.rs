@@ -1,7 +1,8 @@
 //! `worker results` on a table larger than one frame: 100,000 synthetic
 //! rows (about 17 MB of results, over the 16 MiB frame cap that one answer
 //! once had to fit in) written to a database by this test, served by a
-//! real peer, walked page by page by the CLI.
+//! real peer, walked page by page by the CLI, as JSON, as the text table
+//! and as CSV.
 //!
 //! `MERSENNE_RESULTS_ROWS=N` changes the size (the README's figure for
 //! 1,000,000 rows was measured this way); the database is left in the
@@ -115,6 +116,38 @@ fn results_walk_a_table_larger_than_one_frame() {
         two as u64,
         exponents.iter().filter(|&&p| p % 10 == 3).count() as u64
     );
+
+    // The text table streams too: every row once, in order, and columns
+    // that stay aligned past the rows it fits its widths to.
+    let o = run_bounded(
+        Command::new(worker_exe()).args(["results", "--peer", a]),
+        Duration::from_secs(120),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let got: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        got, exponents,
+        "text rows missing, repeated or out of order"
+    );
+    assert!(text.ends_with(&format!("\n{n} exponents\n")));
+    let table: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.ends_with(" exponents"))
+        .collect();
+    assert_eq!(
+        table.len() as u64,
+        2 * n + 3,
+        "header, rows, dividers, borders"
+    );
+    let width = table[0].chars().count();
+    for l in &table {
+        assert_eq!(l.chars().count(), width, "misaligned line: {l}");
+    }
+    drop(text);
 
     // A range and the CSV form follow the pages too.
     let (lo, hi) = (exponents[n as usize / 3], exponents[n as usize / 3 + 999]);

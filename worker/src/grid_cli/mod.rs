@@ -7,6 +7,7 @@ mod pause;
 pub(crate) mod results;
 mod status;
 mod submit;
+mod text_table;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -5,7 +5,6 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use comfy_table::Table;
 
 use mersenne_common::grid::check_need;
 use mersenne_common::ll::res64_hex;
@@ -13,6 +12,7 @@ use mersenne_common::work::reputation::ReputationPolicy;
 use mersenne_common::work::verify::{Policy, Verification, reputations, table_verdicts};
 use mersenne_common::work::{UnitResult, agreement};
 
+use super::text_table::TableWriter;
 use super::{LOCAL_PEER, Range};
 use crate::gimps::Users;
 use crate::net::{Client, NetError, REQUEST_TIMEOUT, Request, Response};
@@ -124,7 +124,7 @@ pub fn rows(results: &[UnitResult]) -> Vec<Row> {
 }
 
 /// When a row's result was finished, in the one timestamp format.
-fn when(ms: u64) -> String {
+pub(super) fn when(ms: u64) -> String {
     crate::timefmt::utc_from_unix_ms(ms)
 }
 
@@ -201,8 +201,9 @@ fn retry_after_ms(refusal: &str) -> Option<u64> {
 }
 
 /// `worker results`: walks the peer's table page by page, so a table of
-/// millions of rows never travels in one frame. Every format but the text
-/// table is written page by page, in bounded memory. (Verification is
+/// millions of rows never travels in one frame. Every format is written
+/// page by page, in bounded memory; the text table holds back its first
+/// rows to fit its columns to ([`TableWriter`]). (Verification is
 /// judged within each page: a quarantine earned in another page of 50,000
 /// results is not seen there.)
 pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
@@ -223,7 +224,9 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
     } else {
         Users::default()
     };
-    let mut table = Vec::new();
+    // Buffered: a row of the text table is two lines, and stdout alone
+    // would write each line by itself. Flushed after every page.
+    let mut table = TableWriter::new(std::io::BufWriter::new(std::io::stdout()));
     if format == ResultsFormat::Csv {
         writeln!(std::io::stdout().lock(), "{CSV_HEADER}")?;
     }
@@ -247,7 +250,10 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
             .into_iter()
             .filter(|r| !a.primes || r.best.status.code() == "P");
         if format == ResultsFormat::Table {
-            table.extend(page);
+            for r in page {
+                table.push(&r)?;
+            }
+            table.flush()?;
         } else {
             let mut out = std::io::stdout().lock();
             write_lines(&page.collect::<Vec<_>>(), format, &users, &mut out)?;
@@ -263,9 +269,7 @@ pub async fn results(a: ResultsArgs) -> anyhow::Result<()> {
         }
     }
     if format == ResultsFormat::Table {
-        let mut out = std::io::stdout().lock();
-        print_rows(&table, format, &mut out)?;
-        out.flush()?;
+        table.finish()?;
     }
     Ok(())
 }
@@ -293,29 +297,11 @@ pub(super) fn print_rows(
 ) -> std::io::Result<()> {
     match format {
         ResultsFormat::Table => {
-            let mut t = Table::new();
-            t.set_header(vec![
-                "exponent",
-                "status",
-                "res64",
-                "computed by",
-                "agree",
-                "verified",
-                "when (UTC)",
-            ]);
+            let mut t = TableWriter::new(out);
             for r in rows {
-                t.add_row(vec![
-                    r.best.exponent.to_string(),
-                    r.best.status.code().to_string(),
-                    res64_hex(r.best.res64),
-                    r.best.computed_by.clone(),
-                    format!("{}/{}", r.agree, r.total),
-                    r.verification.name().to_string(),
-                    when(r.best.finished_ms),
-                ]);
+                t.push(r)?;
             }
-            writeln!(out, "{t}")?;
-            writeln!(out, "{} exponents", rows.len())
+            t.finish().map(drop)
         }
         ResultsFormat::Csv => {
             writeln!(out, "{CSV_HEADER}")?;
@@ -352,7 +338,7 @@ fn write_lines(
                 r.verification.name(),
                 when(r.best.finished_ms)
             )?,
-            ResultsFormat::Table => unreachable!("tables are printed whole"),
+            ResultsFormat::Table => unreachable!("tables are written by TableWriter"),
         }
     }
     Ok(())
