@@ -183,6 +183,18 @@ pub enum Refusal {
         /// Its live leases among the records owned here.
         held: usize,
     },
+    /// A lease held under one claim past its deadline
+    /// ([`super::squat::max_hold_ms`]): renewed again, or claimed again by
+    /// the same claimant the moment it lapsed.
+    #[error("{claimant} has held M{exponent} for {held_ms} ms, past its deadline")]
+    Overheld {
+        /// The claimant, cut short.
+        claimant: String,
+        /// The exponent.
+        exponent: u64,
+        /// How long this owner has seen it held.
+        held_ms: u64,
+    },
     /// Project mode: a record no grant of the project covers (work the
     /// project key did not sign).
     #[error("M{exponent}: {why}")]

@@ -568,7 +568,7 @@ impl<A: Address> GridNode<A> {
                     self.next_scan = self.next_scan.min(now.mono);
                 }
                 self.checks.update(&self.ring, &changed, now.mono);
-                self.leases.update(&self.ring, &changed);
+                self.leases.update(&self.ring, &changed, now.wall_ms);
                 self.dirty_records.extend(changed);
                 self.absorb(found, true, now.wall_ms);
             }

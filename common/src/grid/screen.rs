@@ -127,6 +127,13 @@ impl<A: Address> GridNode<A> {
             return None;
         }
         let rec = WireUnit::decode(r)?;
+        if let Some((claimant, held_ms)) = self.leases.overheld(r.key, &rec, held, now.wall_ms) {
+            return Some(Refusal::Overheld {
+                claimant: cut(&claimant, 64),
+                exponent: rec.exponent,
+                held_ms,
+            });
+        }
         new_claims(&rec, held, now.wall_ms)
             .into_iter()
             .find_map(|c| {

@@ -27,17 +27,17 @@ fn the_book_counts_live_owned_leases_per_claimant() {
     let a = claim("a", &UnitRecord::new(31), NOW);
     let b = claim("a", &UnitRecord::new(61), NOW);
     let c = claim("b", &UnitRecord::new(89), NOW);
-    book.set(Id(1), Some(&a));
-    book.set(Id(2), Some(&b));
-    book.set(Id(3), Some(&c));
+    book.set(Id(1), Some(&a), NOW);
+    book.set(Id(2), Some(&b), NOW);
+    book.set(Id(3), Some(&c), NOW);
     let all = |_: Id| true;
     assert_eq!(book.live(&id("a"), NOW, all), 2);
     assert_eq!(book.live(&id("b"), NOW, all), 1);
     assert_eq!(book.live(&id("a"), NOW, |k| k != Id(2)), 1, "owned only");
     assert_eq!(book.live(&id("a"), NOW + LEASE, all), 0, "lapsed");
     // A released record and a removed one no longer count.
-    book.set(Id(1), Some(&a.released(&id("a"))));
-    book.set(Id(2), None);
+    book.set(Id(1), Some(&a.released(&id("a"))), NOW);
+    book.set(Id(2), None, NOW);
     assert_eq!(book.live(&id("a"), NOW, all), 0);
     assert_eq!(book.live(&id("c"), NOW, all), 0);
 }
@@ -165,4 +165,63 @@ fn an_owner_refuses_a_squatter_s_claim_past_the_cap_and_no_one_else_s() {
     n.step(cas(&claim("squatter", &fresh, NOW), fresh.version), now());
     assert_eq!(held(&n, q).claimant, Some(id("squatter")));
     assert_eq!(n.refusals().records, 1);
+}
+
+#[test]
+fn a_lease_renewed_past_its_deadline_is_refused_and_another_peer_gets_the_unit() {
+    let mut n = lone_node();
+    let p = 4423;
+    assert_eq!(max_hold_ms(p), DAY_MS, "a small exponent gets a day");
+    assert_eq!(max_hold_ms(20_000_000), 1_600_000_000);
+    n.step(cas(&UnitRecord::new(p), 0), now());
+    let fresh = held(&n, p);
+    n.step(cas(&claim("squatter", &fresh, NOW), fresh.version), now());
+    let at = |ms: u64| Now {
+        mono: Time(ms),
+        wall_ms: ms,
+    };
+    let hour = 3_600_000;
+    let renew = |n: &mut GridNode<u16>, t: u64| {
+        let prev = held(n, p);
+        let mut next = prev.renewed(&id("squatter"), t, hour).unwrap();
+        sign_leases(
+            Some(&prev),
+            &mut next,
+            &Signer::new(key_from_label("squatter")),
+        );
+        n.step(cas(&next, prev.version), at(t));
+    };
+    // Renewed every 50 minutes for a day: each is taken.
+    let mut t = NOW;
+    while t + 50 * 60_000 <= NOW + DAY_MS {
+        t += 50 * 60_000;
+        renew(&mut n, t);
+        assert_eq!(held(&n, p).lease_expires_ms, t + hour, "renewal at {t}");
+    }
+    assert_eq!(n.refusals().records, 0);
+    // Past the deadline the renewal is refused; the lease runs out.
+    let ends = held(&n, p).lease_expires_ms;
+    renew(&mut n, t + 50 * 60_000);
+    assert_eq!(held(&n, p).lease_expires_ms, ends);
+    assert_eq!(n.refusals().records, 1);
+    assert!(
+        n.take_refusal_log()
+            .iter()
+            .any(|l| l.contains("past its deadline"))
+    );
+    // The squatter cannot claim it again once it lapsed; another peer can.
+    let lapsed = ends + 1;
+    let prev = held(&n, p);
+    n.step(
+        cas(&claim("squatter", &prev, lapsed), prev.version),
+        at(lapsed),
+    );
+    assert_eq!(held(&n, p), prev, "the squatter's claim again is refused");
+    assert_eq!(n.refusals().records, 2);
+    n.step(
+        cas(&claim("honest", &prev, lapsed), prev.version),
+        at(lapsed),
+    );
+    assert_eq!(held(&n, p).claimant, Some(id("honest")));
+    assert_eq!(n.refusals().records, 2);
 }
