@@ -6,18 +6,23 @@
 //! cargo run -p mersenne-worker --profile test --example flood -- 127.0.0.1:7900 $!
 //! ```
 //!
-//! Name floods after the pid to run only those: `frames`, `results`,
-//! `digests`, `names`, `address`.
+//! Name floods after the pid to run only those: `submit18`, `submit64`,
+//! `frames`, `results`, `digests`, `names`, `address`, `forgeries`,
+//! `halfopen`.
 //!
-//! Floods, one after another: 100 connections (each a swarm with a key of
-//! its own) each sending one 16 MiB frame of garbage; 1,000,000 made-up
-//! results in 5 pushes; 1,000 anti-entropy digest requests claiming every
-//! bucket differs; two results with 7 MiB names (9 MiB ones no longer fit a
-//! frame); a 15 MiB frame that does not decode (the old transport's
-//! 15 MiB address in a hello; addresses no longer travel in a handshake).
-//! After each one the peer must still answer `status`. For each: peak and
-//! current RSS (VmHWM, VmRSS) and the CPU seconds the peer spent (utime +
-//! stime) during it.
+//! Floods, one after another: one `Submit` of 100 exponents near 10^18 and
+//! one near 2^64 (each once took a peer down); 100 connections (each a
+//! swarm with a key of its own) each sending one 16 MiB frame of garbage;
+//! 1,000,000 made-up results in 5 pushes; 1,000 anti-entropy digest
+//! requests claiming every bucket differs; two results with 7 MiB names
+//! (9 MiB ones no longer fit a frame); a ring message from a 15 MiB
+//! address (the old transport's 15 MiB address in a hello; addresses no
+//! longer travel in a handshake); 50,000 ring messages in another peer's
+//! name and 10,000 raw record writes of 1 KiB garbage, in batches of 512;
+//! 2,000 connections that never finish the handshake, held until the peer
+//! closes them (at most 15 s). After each one the peer must still answer
+//! `status`. For each: peak and current RSS (VmHWM, VmRSS) and the CPU
+//! seconds the peer spent (utime + stime) during it.
 //!
 //! Only for a peer of your own on loopback: the results pushed are made up
 //! (use a data directory of its own).
@@ -26,8 +31,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use mersenne_common::ring::{Body, Id, Message, Peer as RingPeer, Record, StoreOp};
 use mersenne_worker::net::{
-    self, Client, Request, Response, SwarmHandle, SwarmOptions, WireResult, WireStatus,
+    self, Client, Frame, NodeAddr, RING_BATCH_MAX, Request, Response, RingBatch, SwarmHandle,
+    SwarmOptions, WireResult, WireStatus,
 };
 
 /// (VmRSS, VmHWM) in MiB.
@@ -163,16 +170,260 @@ fn long_names(addr: &str) -> anyhow::Result<String> {
     })
 }
 
+fn submit(addr: &str, from: u64, to: u64) -> String {
+    let t = Instant::now();
+    let req = Request::Submit {
+        from,
+        to,
+        grant: None,
+    };
+    let answer = runtime().block_on(async {
+        Client::new()
+            .request(addr, req, Duration::from_secs(60))
+            .await
+    });
+    let answer = match answer {
+        Err(net::NetError::Remote(e)) => format!("refused: {}", net::bounded(&e)),
+        Ok(other) => net::bounded(&format!("{other:?}")),
+        Err(e) => format!("no answer: {e}"),
+    };
+    format!("{answer} ({:.2} s)", t.elapsed().as_secs_f64())
+}
+
+fn submit_1e18(addr: &str) -> anyhow::Result<String> {
+    Ok(submit(
+        addr,
+        1_000_000_000_000_000_000,
+        1_000_000_000_000_000_099,
+    ))
+}
+
+fn submit_2_64(addr: &str) -> anyhow::Result<String> {
+    Ok(submit(addr, u64::MAX - 99, u64::MAX))
+}
+
+/// A ring message from `key`'s own ring id (or, `forged`, another one).
+fn ring_message(
+    key: &libp2p::identity::Keypair,
+    forged: Option<u64>,
+    body: Body<NodeAddr>,
+) -> net::RingMessage {
+    let public = key
+        .public()
+        .try_into_ed25519()
+        .expect("an ed25519 key")
+        .to_bytes();
+    let own = mersenne_common::work::peer_ring_id(&public);
+    Message {
+        from: RingPeer {
+            id: Id(forged.unwrap_or(own)),
+            addr: NodeAddr::try_from("127.0.0.1:9").expect("a short address"),
+        },
+        body,
+    }
+}
+
 fn long_address(addr: &str) -> anyhow::Result<String> {
     runtime().block_on(async {
-        let (s, _) = SwarmHandle::spawn(SwarmOptions::ephemeral()).await?;
-        let junk = Bytes::from(vec![b'a'; 15 << 20]);
-        let answer = match s.call(addr, junk).await {
-            Ok(b) => net::bounded(&format!("{:?}", net::decode(&b))),
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let opts = SwarmOptions {
+            keypair: key.clone(),
+            ..SwarmOptions::ephemeral()
+        };
+        let (s, _) = SwarmHandle::spawn(opts).await?;
+        // A valid ring frame whose address is swapped for 15 MiB of text
+        // (a NodeAddr cannot hold one, so it is spliced into the bytes).
+        let mut frame = net::encode(&Frame::Ring(RingBatch(vec![ring_message(
+            &key,
+            None,
+            Body::Notify,
+        )])))
+        .to_vec();
+        let short = b"\xab127.0.0.1:9";
+        let at = frame
+            .windows(short.len())
+            .position(|w| w == short)
+            .context("the address in the frame")?;
+        let long = vec![b'9'; 15 << 20];
+        let header = [&[0xdb][..], &(long.len() as u32).to_be_bytes()].concat();
+        frame.splice(at..at + short.len(), header.into_iter().chain(long));
+        let answer = match s.call(addr, Bytes::from(frame)).await {
+            Ok(b) => match net::decode(&b) {
+                Ok(Frame::Response(Response::Error(e))) => {
+                    format!("refused with a {}-byte error", e.len())
+                }
+                other => net::bounded(&format!("{other:?}")),
+            },
             Err(e) => format!("no answer: {e}"),
         };
-        Ok(format!("a 15 MiB undecodable frame: {answer}"))
+        Ok(format!("a ring message from a 15 MiB address: {answer}"))
     })
+}
+
+fn forgeries(addr: &str) -> anyhow::Result<String> {
+    // 100 and 20 batches of 500: whole batches (at most RING_BATCH_MAX).
+    const BATCH: usize = 500;
+    const _: () = assert!(BATCH <= RING_BATCH_MAX);
+    let before = match ask(addr, Request::Status)? {
+        Response::Status(s) => s,
+        _ => bail!("no status"),
+    };
+    runtime().block_on(async {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let opts = SwarmOptions {
+            keypair: key.clone(),
+            ..SwarmOptions::ephemeral()
+        };
+        let (s, _) = SwarmHandle::spawn(opts).await?;
+        let mut n = 0u64;
+        // Notify and Leaving in other peers' names: these once moved the
+        // ring (a victim's owned records fell from 97 to 0).
+        for _ in 0..100 {
+            let batch = (0..BATCH)
+                .map(|_| {
+                    n += 1;
+                    let body = if n.is_multiple_of(2) {
+                        Body::Notify
+                    } else {
+                        Body::Leaving {
+                            predecessor: None,
+                            successors: Vec::new(),
+                            records: Vec::new(),
+                        }
+                    };
+                    ring_message(&key, Some(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)), body)
+                })
+                .collect();
+            s.call(addr, net::encode(&Frame::Ring(RingBatch(batch))))
+                .await?;
+        }
+        // Raw writes of garbage under the attacker's own id: once they
+        // squatted, overwrote and locked unit records.
+        for _ in 0..20 {
+            let batch = (0..BATCH)
+                .map(|_| {
+                    n += 1;
+                    let key_id = Id(n.wrapping_mul(0xff51_afd7_ed55_8ccd));
+                    let value = vec![0x5a; 1024];
+                    let op = if n.is_multiple_of(2) {
+                        StoreOp::Put { key: key_id, value }
+                    } else {
+                        StoreOp::Merge {
+                            record: Record {
+                                key: key_id,
+                                value,
+                                version: u64::MAX,
+                            },
+                        }
+                    };
+                    ring_message(&key, None, Body::Store { rid: n, op })
+                })
+                .collect();
+            s.call(addr, net::encode(&Frame::Ring(RingBatch(batch))))
+                .await?;
+        }
+        anyhow::Ok(())
+    })?;
+    std::thread::sleep(Duration::from_secs(1));
+    let after = match ask(addr, Request::Status)? {
+        Response::Status(s) => s,
+        _ => bail!("no status"),
+    };
+    Ok(format!(
+        "{} refused as forged, {} record writes refused, {} records held (was {})",
+        after.ring_forged - before.ring_forged,
+        after.refused_records - before.refused_records,
+        after.held,
+        before.held
+    ))
+}
+
+/// Raises this process's limit on open files to `want` if it can; the
+/// limit it has then.
+#[cfg(target_os = "linux")]
+// std has no API for the limit on open files.
+#[allow(unsafe_code)]
+fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `lim`.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur
+}
+
+#[cfg(not(target_os = "linux"))]
+fn raise_fd_limit(want: u64) -> u64 {
+    want
+}
+
+/// Whether the peer has closed `s` (non-blocking): the end of the stream
+/// or a reset; what it sent first is read past.
+fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{ErrorKind, Read};
+    let mut buf = [0u8; 512];
+    for _ in 0..16 {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+fn half_open(addr: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    const N: usize = 2_000;
+    let limit = raise_fd_limit(N as u64 + 500);
+    let n = N.min(limit.saturating_sub(200) as usize);
+    let to: std::net::SocketAddr = addr.parse().context("a host:port address")?;
+    let t = Instant::now();
+    let mut held = Vec::with_capacity(n);
+    let mut failed = 0;
+    for i in 0..n {
+        // Silent after TCP, after the multistream header, or half way
+        // through the first Noise message.
+        let Ok(mut s) = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5)) else {
+            failed += 1;
+            continue;
+        };
+        if i % 4 >= 2 {
+            let _ = s.write_all(b"\x13/multistream/1.0.0\n");
+        }
+        if i % 4 == 3 {
+            let _ = s.write_all(b"\x07/noise\n\x00\x20\x01\x02\x03\x04");
+        }
+        s.set_nonblocking(true)?;
+        held.push(s);
+    }
+    let opened = t.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut open: Vec<usize> = (0..held.len()).collect();
+    open.retain(|&i| !closed_by_peer(&mut held[i]));
+    let at_once = held.len() - open.len();
+    while !open.is_empty() && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+        open.retain(|&i| !closed_by_peer(&mut held[i]));
+    }
+    Ok(format!(
+        "{} half-open connections ({failed} not connected) opened in {:.1} s: {at_once} closed at once, \
+         {} by {:.1} s, {} still open",
+        held.len(),
+        opened.as_secs_f64(),
+        held.len() - at_once - open.len(),
+        t.elapsed().as_secs_f64(),
+        open.len()
+    ))
 }
 
 type Flood = fn(&str) -> anyhow::Result<String>;
@@ -183,16 +434,21 @@ fn main() -> anyhow::Result<()> {
         bail!("usage: flood PEER_ADDR PEER_PID [FLOOD...]");
     };
     let pid: u32 = pid.parse().context("PEER_PID")?;
-    let all: [(&str, &str, Flood); 5] = [
+    let all: [(&str, &str, Flood); 9] = [
+        ("submit18", "Submit near 10^18", submit_1e18),
+        ("submit64", "Submit near 2^64", submit_2_64),
         ("frames", "100 x 16 MiB frames", big_frames),
         ("results", "1,000,000 fake results", fake_results),
         ("digests", "1,000 digest requests", digests),
         ("names", "two 7 MiB names", long_names),
-        ("address", "15 MiB junk frame", long_address),
+        ("address", "15 MiB address", long_address),
+        ("forgeries", "60,000 ring forgeries", forgeries),
+        ("halfopen", "2,000 half-open conns", half_open),
     ];
     for o in only {
         if !all.iter().any(|(k, ..)| k == o) {
-            bail!("no flood {o:?}: frames, results, digests, names, address");
+            let names: Vec<&str> = all.iter().map(|(k, ..)| *k).collect();
+            bail!("no flood {o:?}: {}", names.join(", "));
         }
     }
     let floods = all

@@ -55,6 +55,9 @@ impl Waiting {
     }
 }
 
+/// Refusals logged one by one; past them, one in a thousand.
+const REFUSALS_LOGGED: u64 = 100;
+
 /// The loop of `mersenne_common::grid`'s docs.
 pub async fn run(
     mut grid: GridNode<NodeAddr>,
@@ -65,6 +68,7 @@ pub async fn run(
     persist: Persist,
 ) {
     let mut w = Waiting::default();
+    let mut logged_thousands = 0;
     loop {
         let now = shell.now();
         let wake = grid.next_wakeup(now).0.min(now.mono.0 + 60_000);
@@ -95,10 +99,17 @@ pub async fn run(
             carry_out(outs, &shell, &crunch, &persist, &mut w);
         }
         // Each refusal once, in bounded form (the grid keeps at most 16
-        // notes of 200 bytes between drains and counts the rest).
+        // notes of 200 bytes between drains and counts the rest); past the
+        // first 100, one in a thousand: a stranger's stream of illegal
+        // writes (10,000 raw puts made 10,000 lines) must not become a
+        // stream of log lines. The counts are in `worker status`.
         for note in grid.take_refusal_log() {
             let r = grid.refusals();
-            warn!(results = r.results, records = r.records, "refused: {note}");
+            let n = r.results + r.records;
+            if n <= REFUSALS_LOGGED || n / 1000 > logged_thousands {
+                logged_thousands = n / 1000;
+                warn!(results = r.results, records = r.records, "refused: {note}");
+            }
         }
     }
 }

@@ -183,7 +183,7 @@ pub async fn status(s: &Shell) -> NodeStatus {
         frames_out: s.outbox.frames() + c.requests_out.load(Ordering::Relaxed),
         ring_dropped: s.outbox.dropped(),
         ring_forged: c.ring_forged.load(Ordering::Relaxed),
-        malformed: c.malformed.load(Ordering::Relaxed),
+        malformed: c.malformed.load(Ordering::Relaxed) + s.swarm.broken_frames(),
         not_member: c.not_member.load(Ordering::Relaxed),
         ring_ops: g.ring_ops,
         claims: g.claims,

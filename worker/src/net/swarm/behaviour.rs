@@ -27,7 +27,9 @@ pub(super) struct Behaviour {
     pub(super) ping: ping::Behaviour,
 }
 
-pub(super) fn build(opts: &SwarmOptions) -> Result<Swarm<Behaviour>, NetError> {
+/// The swarm of `opts`, whose requests travel with `codec` (the caller
+/// keeps a clone to read its counters).
+pub(super) fn build(opts: &SwarmOptions, codec: FrameCodec) -> Result<Swarm<Behaviour>, NetError> {
     let handshake = HANDSHAKE_LIMIT.min(opts.idle);
     let rr_config = request_response::Config::default()
         // Callers bound their own waits (a submission may take minutes);
@@ -50,7 +52,8 @@ pub(super) fn build(opts: &SwarmOptions) -> Result<Swarm<Behaviour>, NetError> {
         .map_err(|e| err(&e))?
         .with_behaviour(|key| Behaviour {
             limits: SourceLimits::new(opts.admit.clone()),
-            rr: request_response::Behaviour::new(
+            rr: request_response::Behaviour::with_codec(
+                codec,
                 [(
                     StreamProtocol::new(PROTOCOL_NAME),
                     request_response::ProtocolSupport::Full,

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -26,12 +27,39 @@ pub const INBOUND_BYTES: usize = 4 * MAX_FRAME;
 #[derive(Debug, Clone)]
 pub struct FrameCodec {
     inbound: Arc<Semaphore>,
+    broken: Arc<AtomicU64>,
 }
 
 impl Default for FrameCodec {
     fn default() -> Self {
         FrameCodec {
             inbound: Arc::new(Semaphore::new(INBOUND_BYTES)),
+            broken: Arc::default(),
+        }
+    }
+}
+
+impl FrameCodec {
+    /// Inbound requests that never became a frame: a stream that ended
+    /// inside (or before) its length prefix or body, a length over the
+    /// cap, or a read dropped unfinished (its connection closed in the
+    /// middle of a frame, or the request timed out). libp2p drops such a
+    /// stream without an event (the request never existed for it), so
+    /// the codec is the only place they can be counted.
+    pub fn broken(&self) -> Arc<AtomicU64> {
+        self.broken.clone()
+    }
+}
+
+/// Counts a request read that ends without a frame when it is dropped:
+/// failed, or cancelled half way (a connection that closes mid-frame ends
+/// its read by dropping it, with no error to see).
+struct Unfinished<'a>(Option<&'a AtomicU64>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(count) = self.0 {
+            count.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -119,7 +147,12 @@ impl request_response::Codec for FrameCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_charged(io, &self.inbound).await
+        let mut unfinished = Unfinished(Some(&self.broken));
+        let frame = read_charged(io, &self.inbound).await;
+        if frame.is_ok() {
+            unfinished.0 = None;
+        }
+        frame
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Bytes>

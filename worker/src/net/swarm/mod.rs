@@ -24,6 +24,7 @@ mod task;
 use std::collections::HashMap;
 use std::net::IpAddr;
 // The bindings hold maps only, consistent after every single operation.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,6 +91,7 @@ pub struct SwarmHandle {
     tx: mpsc::UnboundedSender<Command>,
     peer_id: PeerId,
     bindings: Arc<Mutex<Bindings>>,
+    broken: Arc<AtomicU64>,
 }
 
 /// How to start a swarm.
@@ -126,7 +128,9 @@ impl SwarmHandle {
     /// Builds the swarm, starts listening (waiting for the bound address),
     /// and spawns its task.
     pub async fn spawn(opts: SwarmOptions) -> Result<(SwarmHandle, Option<Multiaddr>), NetError> {
-        let mut swarm = build(&opts)?;
+        let codec = FrameCodec::default();
+        let broken = codec.broken();
+        let mut swarm = build(&opts, codec)?;
         let mut bound = None;
         if let Some(l) = &opts.listen {
             let id = swarm
@@ -159,6 +163,7 @@ impl SwarmHandle {
             tx: tx.clone(),
             peer_id: *swarm.local_peer_id(),
             bindings: Arc::default(),
+            broken,
         };
         let task = Task {
             swarm,
@@ -183,6 +188,13 @@ impl SwarmHandle {
     /// This swarm's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Inbound requests dropped before they were a frame: cut short
+    /// (also by their connection's end), or declaring a length over
+    /// [`MAX_FRAME`](super::MAX_FRAME).
+    pub fn broken_frames(&self) -> u64 {
+        self.broken.load(Ordering::Relaxed)
     }
 }
 

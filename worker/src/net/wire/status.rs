@@ -68,8 +68,10 @@ pub struct NodeStatus {
     /// sender's, or whose address another key holds).
     #[serde(default)]
     pub ring_forged: u64,
-    /// Frames refused as malformed since start: undecodable, or a ring
-    /// batch of more than `RING_BATCH_MAX` messages.
+    /// Frames refused as malformed since start: undecodable, a ring
+    /// batch of more than `RING_BATCH_MAX` messages, or a request stream
+    /// that ended inside its frame (its connection too) or declared a
+    /// length over `MAX_FRAME`.
     #[serde(default)]
     pub malformed: u64,
     /// Frames refused in project mode: from keys without a valid,
