@@ -135,6 +135,13 @@ pub enum Refusal {
         /// Results held.
         held: usize,
     },
+    /// A record under a new key while this peer holds
+    /// [`super::GridConfig::max_records`] records already.
+    #[error("a new record while {held} are held, the most this peer keeps")]
+    StoreFull {
+        /// Records held.
+        held: usize,
+    },
     /// The row holds [`MAX_ROW_RESULTS`] results already.
     #[error("M{0}: its row holds {MAX_ROW_RESULTS} results already")]
     RowFull(u64),

@@ -749,3 +749,75 @@ fn a_full_table_or_a_full_row_takes_no_more_results_from_outside() {
         "{log:?}"
     );
 }
+
+#[test]
+fn a_full_store_takes_no_record_under_a_new_key() {
+    let now = Now {
+        mono: Time(NOW),
+        wall_ms: NOW,
+    };
+    let from = Peer {
+        id: Id(node_key("n1")),
+        addr: 1,
+    };
+    let record = |rec: &UnitRecord| Record {
+        key: Id(unit_key(rec.exponent)),
+        value: bytes(rec),
+        version: rec.version,
+    };
+    let mut n = lone_node();
+    n.cfg.max_records = 3;
+    // Five legal records as replicas, then one as a merge: three are kept.
+    let ps = [4423, 4441, 4447, 4451, 4457, 4463];
+    let replicas = ps[..5]
+        .iter()
+        .map(|&p| record(&UnitRecord::new(p)))
+        .collect();
+    n.step(
+        Input::Ring(Message {
+            from,
+            body: Body::Replicate {
+                rid: 0,
+                records: replicas,
+            },
+        }),
+        now,
+    );
+    let merge = Input::Ring(Message {
+        from,
+        body: Body::Store {
+            rid: 1,
+            op: StoreOp::Merge {
+                record: record(&UnitRecord::new(ps[5])),
+            },
+        },
+    });
+    n.step(merge, now);
+    assert_eq!(n.ring().record_count(), 3);
+    assert_eq!(n.refusals().records, 3);
+    assert!(
+        n.take_refusal_log()
+            .iter()
+            .any(|l| l.contains("3 are held"))
+    );
+    // A record held already still takes legal steps.
+    let held = ps[..5]
+        .iter()
+        .find(|&&p| n.ring().record(Id(unit_key(p))).is_some())
+        .copied()
+        .unwrap();
+    let done = UnitRecord::new(held).completed(sign(result(held, Status::Composite, 1), &key("a")));
+    n.step(
+        Input::Ring(Message {
+            from,
+            body: Body::Replicate {
+                rid: 2,
+                records: vec![record(&UnitRecord { version: 2, ..done })],
+            },
+        }),
+        now,
+    );
+    assert_eq!(n.refusals().records, 3);
+    let kept = WireUnit::decode(n.ring().record(Id(unit_key(held))).unwrap()).unwrap();
+    assert_eq!(kept.state, UnitState::Done);
+}

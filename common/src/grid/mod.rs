@@ -100,7 +100,18 @@ pub struct GridConfig {
     /// (in open mode keys are free, and a result for any prime exponent
     /// can be signed). This peer's own results are always kept.
     pub max_results: usize,
+    /// Most unit records this peer's ring store holds: past it a record
+    /// under a new key from another peer (a write, a copy, a hand-over) is
+    /// refused and counted ([`legal::Refusal::StoreFull`]). In open mode
+    /// anyone may submit work, so without it a flood of submissions, each
+    /// within its rate, would grow every store for good.
+    pub max_records: usize,
 }
+
+/// The default [`GridConfig::max_records`]: 4,000,000 records held, a peer's
+/// share (its own and its successors' replicas) of a grid of tens of
+/// millions of units.
+pub const MAX_RECORDS: usize = 4_000_000;
 
 /// The default [`GridConfig::max_results`]: 4,000,000 results, at most
 /// about 4 GiB of table (measured: 1,071 bytes a result where each row
@@ -120,6 +131,7 @@ impl Default for GridConfig {
             project: None,
             seed_grant: None,
             max_results: MAX_RESULTS,
+            max_records: MAX_RECORDS,
         }
     }
 }

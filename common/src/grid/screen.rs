@@ -69,6 +69,9 @@ impl<A: Address> GridNode<A> {
     }
 
     fn admit_record(&mut self, r: &Record, write: Write, now: Now) -> bool {
+        if self.store_full(r.key, 0) {
+            return false;
+        }
         let held = self.held(r.key);
         let version = match write {
             Write::Step => held.as_ref().map_or(0, |h| h.version).saturating_add(1),
@@ -145,8 +148,28 @@ impl<A: Address> GridNode<A> {
             })
     }
 
+    /// Whether a record under `key` is refused (and counted) because it
+    /// would grow a store already at its bound, with `fresh` new keys
+    /// admitted before it in the same batch (stored only after it).
+    /// Checked before any decoding or signature check.
+    fn store_full(&mut self, key: Id, fresh: usize) -> bool {
+        let held = self.ring.record_count().saturating_add(fresh);
+        let full = self.ring.record(key).is_none() && held >= self.cfg.max_records;
+        if full {
+            self.refusals.records += 1;
+            self.note_refusal(&Refusal::StoreFull { held });
+        }
+        full
+    }
+
     fn admit_records(&mut self, records: &mut Vec<Record>, now: Now) {
-        records.retain(|r| self.admit_record(r, Write::Copy, now));
+        let mut fresh = 0;
+        records.retain(|r| {
+            let new = self.ring.record(r.key).is_none();
+            let ok = !self.store_full(r.key, fresh) && self.admit_record(r, Write::Copy, now);
+            fresh += usize::from(ok && new);
+            ok
+        });
     }
 
     /// A ring message with every record write in it screened: illegal

@@ -133,6 +133,11 @@ pub struct RingArgs {
     /// of memory each.
     #[arg(long, default_value_t = mersenne_common::grid::MAX_RESULTS, value_name = "N")]
     pub max_results: usize,
+    /// Most unit records this peer's ring store holds; past it a record
+    /// under a new key from another peer is refused and counted, so that no
+    /// flood of submissions grows its memory without bound.
+    #[arg(long, default_value_t = mersenne_common::grid::MAX_RECORDS, value_name = "N")]
+    pub max_records: usize,
 }
 
 impl RingArgs {
@@ -153,6 +158,7 @@ impl RingArgs {
         c.limits.submit_exponents_per_min = self.submit_per_min.max(1);
         c.limits.results_per_sec = self.results_per_sec.max(1);
         c.max_results = self.max_results.max(1);
+        c.max_records = self.max_records.max(1);
         c.project = self.project.clone();
         c
     }

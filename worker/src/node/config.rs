@@ -76,6 +76,8 @@ pub struct NodeConfig {
     pub fanout: usize,
     /// Most results the table takes from other peers (`--max-results`).
     pub max_results: usize,
+    /// Most unit records the ring store holds (`--max-records`).
+    pub max_records: usize,
     /// Range to submit once the node is up (the coordinator's `--seed-range`).
     pub seed_range: Option<(u64, u64)>,
     /// Shared rayon pool (for `worker local`); otherwise one of `threads`.
@@ -114,6 +116,7 @@ impl NodeConfig {
             gossip_every: Duration::from_secs(1),
             fanout: 3,
             max_results: mersenne_common::grid::MAX_RESULTS,
+            max_records: mersenne_common::grid::MAX_RECORDS,
             seed_range: None,
             pool: None,
             limits: ServerLimits::default(),
@@ -157,6 +160,7 @@ impl NodeConfig {
                 .and_then(mersenne_common::work::signature::public_key_of),
             seed_grant: self.seed_grant,
             max_results: self.max_results,
+            max_records: self.max_records,
         }
     }
 }
