@@ -62,12 +62,11 @@ pub(crate) fn group_carry(
         let mut carry_m = _mm512_add_pd(ldu(carry, rb), magic);
         // SAFETY: rows rb..rb + 8 of 8 doubles each lie in the scratch
         // (asserted above); load_columns reads 4 at 8l + {0, 4} for l < 8.
+        // (Not `[lr_p, li_p].map(..)`: that closure would not inline,
+        // see `column::load_rows`.)
         let mut x = unsafe {
             let at = 8 * rb;
-            [lr_p, li_p].map(|p| {
-                let (lo, hi) = (load_columns(p.add(at), 8), load_columns(p.add(at + 4), 8));
-                [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
-            })
+            [load_words(lr_p.add(at)), load_words(li_p.add(at))]
         };
         let lane = if inj_row / 8 == rb / 8 {
             1u8 << (inj_row % 8)
@@ -109,7 +108,7 @@ pub(crate) fn group_carry(
         // SAFETY: as for the loads; `carry` holds rows ≥ rb + 8 entries.
         unsafe {
             let at = 8 * rb;
-            for (p, v) in [lr_p, li_p].into_iter().zip(x) {
+            for (p, v) in [(lr_p, &x[0]), (li_p, &x[1])] {
                 store_columns(p.add(at), 8, [v[0], v[1], v[2], v[3]]);
                 store_columns(p.add(at + 4), 8, [v[4], v[5], v[6], v[7]]);
             }
@@ -123,6 +122,17 @@ pub(crate) fn group_carry(
         l.iter().fold(0u64, |m, v| m.max(v.to_bits()))
     };
     [top(err), top(vmax)]
+}
+
+/// Words 0..16 of 8 rows of the scratch (8 doubles per row from `p`)
+/// transposed: vector k holds column k of the 8 rows (lane = row).
+/// SAFETY: `p` must be valid for reads of 64 doubles.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,fma")]
+unsafe fn load_words(p: *const f64) -> [__m512d; 8] {
+    // SAFETY: the caller's promise; load_columns reads 4 at 8l + {0, 4}.
+    let (lo, hi) = unsafe { (load_columns(p, 8), load_columns(p.add(4), 8)) };
+    [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
 }
 
 /// Column group c0 through the inverse column passes, [`group_carry`],

@@ -233,8 +233,12 @@ fn dif64t_regs<const FLIP: bool>(tw: &Tail64Twiddles, x: &mut [C; 8]) {
 #[target_feature(enable = "avx512f")]
 fn dit64t_regs<const FLIP: bool>(tw: &Tail64Twiddles, x: &mut [C; 8]) {
     idft8(x);
-    let r = transpose8(x.map(|c| c.0));
-    let i = transpose8(x.map(|c| c.1));
+    // Not `x.map(|c| c.0)`: see `column::load_rows` on closures.
+    let (mut r, mut i) = ([_mm512_setzero_pd(); 8], [_mm512_setzero_pd(); 8]);
+    for (k, c) in x.iter().enumerate() {
+        (r[k], i[k]) = *c;
+    }
+    let (r, i) = (transpose8(r), transpose8(i));
     *x = std::array::from_fn(|k| {
         let k = if FLIP { 7 - k } else { k };
         (r[k], i[k])
