@@ -557,3 +557,7 @@ pub(super) mod tests;
 #[cfg(test)]
 #[path = "legal_grant_tests.rs"]
 mod grant_tests;
+
+#[cfg(test)]
+#[path = "legal_bounds_tests.rs"]
+mod bounds_tests;

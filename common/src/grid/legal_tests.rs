@@ -12,15 +12,15 @@ use crate::work::lease::{Signer, sign_leases};
 use crate::work::signature::{key_from_label, sign, sign_key_peer_id};
 use crate::work::{ResultSet, node_key};
 
-const NOW: u64 = 1_000_000;
+pub(super) const NOW: u64 = 1_000_000;
 const LEASE: u64 = 60_000;
-const P: u64 = 4423;
+pub(super) const P: u64 = 4423;
 
-fn key(label: &str) -> SigningKey {
+pub(super) fn key(label: &str) -> SigningKey {
     key_from_label(label)
 }
 
-fn result(p: u64, status: Status, res64: u64) -> UnitResult {
+pub(super) fn result(p: u64, status: Status, res64: u64) -> UnitResult {
     UnitResult {
         exponent: p,
         status,
@@ -54,12 +54,12 @@ fn claim(label: &str, rec: &UnitRecord, now: u64) -> UnitRecord {
     by(label, rec, rec.claimed(&id(label), now, LEASE).unwrap())
 }
 
-fn bytes(r: &UnitRecord) -> Vec<u8> {
+pub(super) fn bytes(r: &UnitRecord) -> Vec<u8> {
     WireUnit::encode(r)
 }
 
 /// `incoming` checked as a copy (replica, hand-over) against `held`.
-fn copy(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal> {
+pub(super) fn copy(incoming: &UnitRecord, held: Option<&UnitRecord>) -> Result<(), Refusal> {
     let key = Id(unit_key(incoming.exponent));
     check_record(
         key,
@@ -245,50 +245,6 @@ fn a_made_up_computed_by_or_another_key_s_signature_is_refused() {
 }
 
 #[test]
-fn a_signed_result_for_a_composite_exponent_or_from_the_future_is_refused() {
-    // Signed, so only the new checks can refuse it: junk for M4 or M4425
-    // (a composite exponent: no unit can exist) would otherwise sit in
-    // every table for good.
-    for p in [4, 4425, 1_000_001] {
-        let junk = sign(result(p, Status::Prime, 0), &key("a"));
-        assert_eq!(
-            check_result(&junk, NOW, |_| false),
-            Err(Refusal::CompositeResult(p))
-        );
-    }
-    let at = |finished_ms| {
-        let mut r = result(P, Status::Composite, 9);
-        r.finished_ms = finished_ms;
-        sign(r, &key("a"))
-    };
-    assert_eq!(
-        check_result(&at(NOW + MAX_AHEAD_MS), NOW, |_| false),
-        Ok(())
-    );
-    for finished_ms in [NOW + MAX_AHEAD_MS + 1, u64::MAX] {
-        assert_eq!(
-            check_result(&at(finished_ms), NOW, |_| false),
-            Err(Refusal::Future {
-                exponent: P,
-                finished_ms,
-                now_ms: NOW
-            })
-        );
-    }
-    // Held already (checked when it came): the clock moving back does not
-    // throw it out of a record or table.
-    let later = at(NOW + MAX_AHEAD_MS + 1);
-    assert_eq!(check_result(&later, NOW, |r| r == &later), Ok(()));
-    // A new one inside a record from the ring is refused the same way.
-    let done = UnitRecord {
-        state: UnitState::Done,
-        results: vec![at(u64::MAX)],
-        ..UnitRecord::new(P)
-    };
-    assert!(matches!(copy(&done, None), Err(Refusal::Future { .. })));
-}
-
-#[test]
 fn an_endless_lease_a_wrapped_version_or_a_claims_jump_is_refused() {
     let fresh = UnitRecord::new(P);
     let mut locked = fresh.claimed("mallory", NOW, LEASE).unwrap();
@@ -376,7 +332,7 @@ fn unsigned_results_from_disk_are_dropped_and_a_bare_done_is_submitted_again() {
 }
 
 /// A ring of one, for what the screen does to messages.
-fn lone_node() -> GridNode<u16> {
+pub(super) fn lone_node() -> GridNode<u16> {
     let now = Now {
         mono: Time(NOW),
         wall_ms: NOW,
@@ -699,125 +655,4 @@ fn a_release_by_a_stranger_is_refused() {
         held.completed(sign(result(P, Status::Composite, 5), &key("b"))),
     );
     assert_eq!(step(&done, Some(&held)), Ok(()));
-}
-
-#[test]
-fn a_full_table_or_a_full_row_takes_no_more_results_from_outside() {
-    let now = Now {
-        mono: Time(NOW),
-        wall_ms: NOW,
-    };
-    let push = |n: &mut GridNode<u16>, results| {
-        let msg = crate::grid::PeerRequest::PushResults(results);
-        n.step(
-            Input::Request {
-                req: crate::grid::ReqId(1),
-                msg,
-            },
-            now,
-        );
-    };
-    // Eight signed results for eight prime exponents, into a table capped
-    // at five: the first five stay, the rest are refused and counted.
-    let mut n = lone_node();
-    n.cfg.max_results = 5;
-    let ps = [4423, 4441, 4447, 4451, 4457, 4463, 4481, 4483];
-    let signed: Vec<_> = ps
-        .iter()
-        .map(|&p| sign(result(p, Status::Composite, p), &key("a")))
-        .collect();
-    push(&mut n, signed.clone());
-    assert_eq!(n.results().result_count(), 5);
-    assert_eq!(n.refusals().results, 3);
-    for (i, p) in ps.iter().enumerate() {
-        assert_eq!(n.results().get(*p).is_some(), i < 5, "M{p}");
-    }
-    // What the table holds already is no new result: no refusal.
-    push(&mut n, signed[..5].to_vec());
-    assert_eq!(n.refusals().results, 3);
-    // Forty keys piling onto one exponent: the row stops at its bound.
-    let mut n = lone_node();
-    let pile: Vec<_> = (0..40)
-        .map(|i| sign(result(P, Status::Prime, 0), &key(&format!("sybil{i}"))))
-        .collect();
-    push(&mut n, pile);
-    assert_eq!(n.results().get(P).map(<[_]>::len), Some(MAX_ROW_RESULTS));
-    assert_eq!(n.refusals().results, 40 - MAX_ROW_RESULTS as u64);
-    let log = n.take_refusal_log();
-    assert!(
-        log.iter().any(|l| l.contains("holds 32 results")),
-        "{log:?}"
-    );
-}
-
-#[test]
-fn a_full_store_takes_no_record_under_a_new_key() {
-    let now = Now {
-        mono: Time(NOW),
-        wall_ms: NOW,
-    };
-    let from = Peer {
-        id: Id(node_key("n1")),
-        addr: 1,
-    };
-    let record = |rec: &UnitRecord| Record {
-        key: Id(unit_key(rec.exponent)),
-        value: bytes(rec),
-        version: rec.version,
-    };
-    let mut n = lone_node();
-    n.cfg.max_records = 3;
-    // Five legal records as replicas, then one as a merge: three are kept.
-    let ps = [4423, 4441, 4447, 4451, 4457, 4463];
-    let replicas = ps[..5]
-        .iter()
-        .map(|&p| record(&UnitRecord::new(p)))
-        .collect();
-    n.step(
-        Input::Ring(Message {
-            from,
-            body: Body::Replicate {
-                rid: 0,
-                records: replicas,
-            },
-        }),
-        now,
-    );
-    let merge = Input::Ring(Message {
-        from,
-        body: Body::Store {
-            rid: 1,
-            op: StoreOp::Merge {
-                record: record(&UnitRecord::new(ps[5])),
-            },
-        },
-    });
-    n.step(merge, now);
-    assert_eq!(n.ring().record_count(), 3);
-    assert_eq!(n.refusals().records, 3);
-    assert!(
-        n.take_refusal_log()
-            .iter()
-            .any(|l| l.contains("3 are held"))
-    );
-    // A record held already still takes legal steps.
-    let held = ps[..5]
-        .iter()
-        .find(|&&p| n.ring().record(Id(unit_key(p))).is_some())
-        .copied()
-        .unwrap();
-    let done = UnitRecord::new(held).completed(sign(result(held, Status::Composite, 1), &key("a")));
-    n.step(
-        Input::Ring(Message {
-            from,
-            body: Body::Replicate {
-                rid: 2,
-                records: vec![record(&UnitRecord { version: 2, ..done })],
-            },
-        }),
-        now,
-    );
-    assert_eq!(n.refusals().records, 3);
-    let kept = WireUnit::decode(n.ring().record(Id(unit_key(held))).unwrap()).unwrap();
-    assert_eq!(kept.state, UnitState::Done);
 }
