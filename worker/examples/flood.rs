@@ -29,6 +29,9 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/sockets.rs"]
+mod sockets;
+
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use mersenne_common::ring::{Body, Id, Message, Peer as RingPeer, Record, StoreOp};
@@ -36,6 +39,7 @@ use mersenne_worker::net::{
     self, Client, Frame, NodeAddr, RING_BATCH_MAX, Request, Response, RingBatch, SwarmHandle,
     SwarmOptions, WireResult, WireStatus,
 };
+use sockets::{closed_by_peer, raise_fd_limit};
 
 /// (VmRSS, VmHWM) in MiB.
 fn memory(pid: u32) -> anyhow::Result<(f64, f64)> {
@@ -336,49 +340,6 @@ fn forgeries(addr: &str) -> anyhow::Result<String> {
         after.held,
         before.held
     ))
-}
-
-/// Raises this process's limit on open files to `want` if it can; the
-/// limit it has then.
-#[cfg(target_os = "linux")]
-// std has no API for the limit on open files.
-#[allow(unsafe_code)]
-fn raise_fd_limit(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write `lim`.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        }
-    }
-    lim.rlim_cur
-}
-
-#[cfg(not(target_os = "linux"))]
-fn raise_fd_limit(want: u64) -> u64 {
-    want
-}
-
-/// Whether the peer has closed `s` (non-blocking): the end of the stream
-/// or a reset; what it sent first is read past.
-fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
-    use std::io::{ErrorKind, Read};
-    let mut buf = [0u8; 512];
-    for _ in 0..16 {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 fn half_open(addr: &str) -> anyhow::Result<String> {

@@ -10,10 +10,11 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::sockets::{closed_by_peer, raise_fd_limit};
 use common::{Peer, status, tmpdir};
 
 /// Connections opened.
@@ -44,43 +45,6 @@ fn memory_mib(pid: u32) -> (u64, u64) {
             .expect(key)
     };
     (kib("VmRSS:") / 1024, kib("VmHWM:") / 1024)
-}
-
-/// Raises this process's soft limit on open files to hold the flood (the
-/// peer, started after, inherits it); the limit it has then.
-// std has no API for the limit on open files.
-#[allow(unsafe_code)]
-fn raise_fd_limit(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write `lim`.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        }
-    }
-    lim.rlim_cur
-}
-
-/// Whether the peer has closed `s` (non-blocking): the end of the stream
-/// or a reset; what it sent first (its multistream header) is read past.
-fn closed_by_peer(s: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 512];
-    for _ in 0..16 {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 /// One connection that stops somewhere in the handshake: at once after

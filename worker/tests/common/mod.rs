@@ -22,6 +22,7 @@ use num_bigint::BigUint;
 
 pub mod mallory;
 pub mod netns;
+pub mod sockets;
 
 /// Published Mersenne prime exponents (the oracle for statuses).
 pub const KNOWN: &[u64] = &[
