@@ -65,12 +65,19 @@ const THREE_TIMES_POW2: [(u64, &[(u64, u64)]); 6] = [
 /// One exponent per power-of-two length from 256K words, with its Res64
 /// after 100 iterations (`MersVec`, as above): 18.6–19.7 bits per word,
 /// where our AVX-512 engine runs the carry fused into the column passes.
-const FUSED: [(usize, u64, u64); 4] = [
+const FUSED: [(usize, u64, u64); 5] = [
     (1 << 18, 5_152_643, 0x0748_79D8_6679_CB5B),
     (1 << 19, 10_151_971, 0x7BA3_DD9C_3887_8B83),
     (1 << 20, 19_800_083, 0x95AF_D7A5_269F_14F6),
     (1 << 21, 39_003_229, 0xEC81_0981_F56D_5EC7),
+    (1 << 22, 76_821_337, 0x18F1_08A0_AEC9_2DA2),
 ];
+
+/// 8M words: 4096 rows, the first length where two column passes run
+/// over all rows before the sub-blocks (`avx512::column`'s `SUB_ROWS`).
+/// `MersVec`'s exponent for 8M words is past our `MAX_EXPONENT`, so this
+/// is its exponent for 7680K words (16.9 bits per word here).
+const EIGHT_M: (usize, u64, u64) = (1 << 23, 142_037_359, 0x9CD0_C494_D16C_B432);
 
 fn res64(e: &FftEngine) -> u64 {
     e.residue().iter_u64_digits().next().unwrap_or(0)
@@ -154,6 +161,23 @@ fn mlucas_self_test_residues_on_the_fused_pass() {
             for threads in [1, 2] {
                 check_at(p, &[(100, r)], isa, Some(n), threads);
             }
+        }
+    }
+}
+
+/// The GIMPS wavefront's length, 8M words, gives Mlucas's residue on each
+/// set with the fused pass (and on AVX-512 with two threads too).
+#[test]
+fn mlucas_self_test_residue_at_eight_million_words() {
+    let (n, p, r) = EIGHT_M;
+    for isa in [Isa::Avx512, Isa::Avx2] {
+        if !isa.is_available() {
+            super::isa::report_skip("mlucas_self_test_residue_at_eight_million_words", isa);
+            continue;
+        }
+        let threads: &[usize] = if isa == Isa::Avx512 { &[1, 2] } else { &[1] };
+        for &t in threads {
+            check_at(p, &[(100, r)], isa, Some(n), t);
         }
     }
 }

@@ -141,6 +141,16 @@ pub(crate) enum ColumnPass {
     Radix8(usize, usize),
 }
 
+impl ColumnPass {
+    /// Rows of the blocks this pass maps into themselves.
+    pub(crate) fn block_rows(self, plan: &ColumnPlan) -> usize {
+        match self {
+            ColumnPass::Radix2 | ColumnPass::Radix8(..) => plan.rows,
+            ColumnPass::Radix4(q, _) => 4 * q / plan.leaf,
+        }
+    }
+}
+
 impl ColumnPlan {
     /// The pass order (see `passes`).
     pub(crate) fn plan_passes(&mut self) {
