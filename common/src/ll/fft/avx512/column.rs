@@ -146,22 +146,7 @@ pub(crate) unsafe fn column_group_raw(
         .iter()
         .take_while(|s| s.block_rows(plan) > sub)
         .count();
-    // (pass index, first row, row count), in the order they run.
-    let outer = move |k: usize| (k, 0, rows);
-    let inner = move |b: usize| (split..n).map(move |k| (k, b, sub));
-    let steps: Vec<(usize, usize, usize)> = if dir == Direction::Forward {
-        (0..split)
-            .map(outer)
-            .chain((0..rows).step_by(sub).flat_map(inner))
-            .collect()
-    } else {
-        (0..rows)
-            .step_by(sub)
-            .flat_map(move |b| inner(b).rev())
-            .chain((0..split).rev().map(outer))
-            .collect()
-    };
-    for (k, base, count) in steps {
+    let pass = |k: usize, span: std::ops::Range<usize>| {
         // Where this pass falls in its rows' own sequence of passes.
         let at_k = if dir == Direction::Forward {
             k
@@ -178,16 +163,49 @@ pub(crate) unsafe fn column_group_raw(
         } else {
             scratch
         };
-        let at = (c0, dir);
-        let span = base..base + count;
         // SAFETY: every row index the stages use is below `rows`, and
         // both `main` and `scratch` hold `rows` rows (asserted above).
-        unsafe {
-            match stages[k] {
-                ColumnPass::Radix2 => group_radix2(src, dst, plan, tw, at),
-                ColumnPass::Radix4(q, k4) => group_radix4(src, dst, plan, tw, (q, k4), at, span),
-                ColumnPass::Radix8(q, k4) => group_radix8(src, dst, plan, tw, (q, k4), at),
+        unsafe { run_pass(stages[k], src, dst, (plan, tw), (c0, dir), span) }
+    };
+    if dir == Direction::Forward {
+        for k in 0..split {
+            pass(k, 0..rows);
+        }
+        for b in (0..rows).step_by(sub) {
+            for k in split..n {
+                pass(k, b..b + sub);
             }
+        }
+    } else {
+        for b in (0..rows).step_by(sub) {
+            for k in (split..n).rev() {
+                pass(k, b..b + sub);
+            }
+        }
+        for k in (0..split).rev() {
+            pass(k, 0..rows);
+        }
+    }
+}
+
+/// One column pass from `src` to `dst`, on the rows `span` (radix-2 and
+/// radix-8 passes always run on all rows). SAFETY: as [`group_radix2`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_pass(
+    stage: ColumnPass,
+    src: Rows,
+    dst: Rows,
+    (plan, tw): (&ColumnPlan, &Twiddles),
+    at: (usize, Direction),
+    span: std::ops::Range<usize>,
+) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        match stage {
+            ColumnPass::Radix2 => group_radix2(src, dst, plan, tw, at),
+            ColumnPass::Radix4(q, k4) => group_radix4(src, dst, plan, tw, (q, k4), at, span),
+            ColumnPass::Radix8(q, k4) => group_radix8(src, dst, plan, tw, (q, k4), at),
         }
     }
 }

@@ -59,18 +59,6 @@ fn wrap8((ar, ai): C, (br, bi): C, (tr, ti): C) -> (C, C) {
     )
 }
 
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn add(a: C, b: C) -> C {
-    (_mm512_add_pd(a.0, b.0), _mm512_add_pd(a.1, b.1))
-}
-
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn sub(a: C, b: C) -> C {
-    (_mm512_sub_pd(a.0, b.0), _mm512_sub_pd(a.1, b.1))
-}
-
 /// a − i·b and a + i·b.
 #[inline]
 #[target_feature(enable = "avx512f")]

@@ -9,7 +9,7 @@
 
 use super::Direction;
 use super::generic::{ChunkConsts, FusedRange, GroupWeights, Settle};
-use super::plan::{ColumnPlan, Twiddles};
+use super::plan::{ColumnPlan, OddPass, Twiddles};
 
 #[cfg(target_arch = "x86_64")]
 mod butterfly;
@@ -21,6 +21,8 @@ mod column;
 mod fused;
 #[cfg(target_arch = "x86_64")]
 mod leaf;
+#[cfg(target_arch = "x86_64")]
+mod odd;
 #[cfg(target_arch = "x86_64")]
 mod ops;
 
@@ -437,5 +439,24 @@ pub(crate) fn dit1024_head(t: Avx512, re: &mut [f64], im: &mut [f64], tw: &Head1
     // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
     unsafe {
         leaf::head1024(Direction::Inverse, re, im, tw)
+    }
+}
+
+/// [`super::generic::odd_columns`] on 8-lane vectors (the column range's
+/// length a multiple of 8), as [`super::avx2::odd_columns_avx2`] does on
+/// 4 lanes.
+pub(crate) fn odd_columns_avx512(
+    t: Avx512,
+    re: &mut [&mut [f64]],
+    im: &mut [&mut [f64]],
+    pass: &OddPass,
+    (j0, dir): (usize, Direction),
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F/VL/DQ
+    // and FMA.
+    unsafe {
+        odd::odd_columns(re, im, pass, j0, dir)
     }
 }

@@ -39,3 +39,17 @@ pub(super) fn cmulc(xr: __m512d, xi: __m512d, wr: __m512d, wi: __m512d) -> (__m5
         _mm512_fmsub_pd(xi, wr, _mm512_mul_pd(xr, wi)),
     )
 }
+
+/// a + b.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn add(a: C, b: C) -> C {
+    (_mm512_add_pd(a.0, b.0), _mm512_add_pd(a.1, b.1))
+}
+
+/// a − b.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn sub(a: C, b: C) -> C {
+    (_mm512_sub_pd(a.0, b.0), _mm512_sub_pd(a.1, b.1))
+}

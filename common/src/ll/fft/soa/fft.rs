@@ -345,9 +345,10 @@ impl SoaFft {
         let isa = self.isa;
         let run = |(k, (mut r, mut i)): (usize, (Ranges<'_>, Ranges<'_>))| {
             let j0 = k * cols;
-            match isa.avx2_token() {
-                Some(t) => avx2::odd_columns_avx2(t, &mut r, &mut i, odd, (j0, dir)),
-                None => simd::odd_columns(isa, &mut r, &mut i, odd, j0, dir),
+            match (isa.avx512_token(), isa.avx2_token()) {
+                (Some(t), _) => avx512::odd_columns_avx512(t, &mut r, &mut i, odd, (j0, dir)),
+                (None, Some(t)) => avx2::odd_columns_avx2(t, &mut r, &mut i, odd, (j0, dir)),
+                (None, None) => simd::odd_columns(isa, &mut r, &mut i, odd, j0, dir),
             }
         };
         match pool {
