@@ -109,31 +109,78 @@ pub(crate) unsafe fn column_group_raw(
     };
     let passes = &plan.passes;
     let n = passes.len();
-    for k in 0..n {
-        // Forward runs the passes in order, inverse in reverse.
-        let pass = passes[if dir == Direction::Forward {
+    // As the AVX-512 kernel: the passes on blocks of more than SUB_ROWS
+    // rows over all rows, the rest sub-block by sub-block while it is in
+    // L1 (`avx512/column.rs`, `SUB_ROWS`).
+    let sub = SUB_ROWS.min(rows);
+    let split = passes
+        .iter()
+        .take_while(|s| s.block_rows(plan) > sub)
+        .count();
+    let pass = |k: usize, span: std::ops::Range<usize>| {
+        // Where this pass falls in its rows' own sequence of passes.
+        let at_k = if dir == Direction::Forward {
             k
         } else {
             n - 1 - k
-        }];
-        let src = if k == 0 && !ends.from_scratch {
+        };
+        let src = if at_k == 0 && !ends.from_scratch {
             first
         } else {
             scratch
         };
-        let dst = if k + 1 == n && !ends.to_scratch {
+        let dst = if at_k + 1 == n && !ends.to_scratch {
             main
         } else {
             scratch
         };
         // SAFETY: every row index the passes use is below `rows`, and
         // both `main` and `scratch` hold `rows` rows (asserted above).
-        unsafe {
-            match pass {
-                ColumnPass::Radix2 => radix2(src, dst, plan, (c0, dir)),
-                ColumnPass::Radix4(q, k4) => radix4(src, dst, plan, (q, k4), (c0, dir)),
-                ColumnPass::Radix8(q, k4) => radix8(src, dst, plan, (q, k4), (c0, dir)),
+        unsafe { run_pass(passes[k], src, dst, plan, (c0, dir), span) }
+    };
+    if dir == Direction::Forward {
+        for k in 0..split {
+            pass(k, 0..rows);
+        }
+        for b in (0..rows).step_by(sub) {
+            for k in split..n {
+                pass(k, b..b + sub);
             }
+        }
+    } else {
+        for b in (0..rows).step_by(sub) {
+            for k in (split..n).rev() {
+                pass(k, b..b + sub);
+            }
+        }
+        for k in (0..split).rev() {
+            pass(k, 0..rows);
+        }
+    }
+}
+
+/// Rows of a sub-block (see `avx512/column.rs`): 256 rows of 8 complex
+/// points, 32 KiB.
+const SUB_ROWS: usize = 256;
+
+/// One column pass from `src` to `dst`, on the rows `span` (radix-2 and
+/// radix-8 passes always run on all rows). SAFETY: as [`radix4`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_pass(
+    stage: ColumnPass,
+    src: Rows,
+    dst: Rows,
+    plan: &ColumnPlan,
+    at: (usize, Direction),
+    span: std::ops::Range<usize>,
+) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        match stage {
+            ColumnPass::Radix2 => radix2(src, dst, plan, at),
+            ColumnPass::Radix4(q, k4) => radix4(src, dst, plan, (q, k4), at, span),
+            ColumnPass::Radix8(q, k4) => radix8(src, dst, plan, (q, k4), at),
         }
     }
 }
@@ -246,7 +293,8 @@ unsafe fn radix2(src: Rows, dst: Rows, plan: &ColumnPlan, (c0, dir): (usize, Dir
     }
 }
 
-/// One radix-4 stage with quarter q. SAFETY: as [`radix2`].
+/// One radix-4 stage with quarter q on the rows `span` (whole blocks of
+/// 4q/leaf rows). SAFETY: as [`radix2`].
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn radix4(
@@ -255,13 +303,16 @@ unsafe fn radix4(
     plan: &ColumnPlan,
     (q, k4): (usize, usize),
     (c0, dir): (usize, Direction),
+    span: std::ops::Range<usize>,
 ) {
     let qr = q / plan.leaf;
+    debug_assert!(span.start.is_multiple_of(4 * qr) && span.len().is_multiple_of(4 * qr));
+    debug_assert!(span.end <= plan.rows);
     for h in 0..2 {
         let col = r4_columns(plan, k4, c0, h);
         for t in 0..qr {
             let w = Some(r4_twiddles(plan, col, k4, t));
-            for b in (0..plan.rows).step_by(4 * qr) {
+            for b in span.clone().step_by(4 * qr) {
                 let k = [b + t, b + t + qr, b + t + 2 * qr, b + t + 3 * qr];
                 // SAFETY: every k < rows, the caller's promise.
                 unsafe {
