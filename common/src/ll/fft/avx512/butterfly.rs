@@ -1,7 +1,7 @@
 //! Radix-4 butterflies on runs of 8-lane vectors and on registers.
 
 use super::super::Direction;
-use super::column::{r4_dif, r4_dit};
+use super::column_pass::{r4_dif, r4_dit};
 use super::ops::*;
 use std::arch::x86_64::*;
 

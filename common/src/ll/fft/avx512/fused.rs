@@ -63,7 +63,7 @@ pub(crate) fn group_carry(
         // SAFETY: rows rb..rb + 8 of 8 doubles each lie in the scratch
         // (asserted above); load_columns reads 4 at 8l + {0, 4} for l < 8.
         // (Not `[lr_p, li_p].map(..)`: that closure would not inline,
-        // see `column::load_rows`.)
+        // see `column_pass::load_rows`.)
         let mut x = unsafe {
             let at = 8 * rb;
             [load_words(lr_p.add(at)), load_words(li_p.add(at))]

@@ -221,7 +221,7 @@ fn dif64t_regs<const FLIP: bool>(tw: &Tail64Twiddles, x: &mut [C; 8]) {
 #[target_feature(enable = "avx512f")]
 fn dit64t_regs<const FLIP: bool>(tw: &Tail64Twiddles, x: &mut [C; 8]) {
     idft8(x);
-    // Not `x.map(|c| c.0)`: see `column::load_rows` on closures.
+    // Not `x.map(|c| c.0)`: see `column_pass::load_rows` on closures.
     let (mut r, mut i) = ([_mm512_setzero_pd(); 8], [_mm512_setzero_pd(); 8]);
     for (k, c) in x.iter().enumerate() {
         (r[k], i[k]) = *c;

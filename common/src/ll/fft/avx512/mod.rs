@@ -18,6 +18,8 @@ mod carry;
 #[cfg(target_arch = "x86_64")]
 mod column;
 #[cfg(target_arch = "x86_64")]
+mod column_pass;
+#[cfg(target_arch = "x86_64")]
 mod fused;
 #[cfg(target_arch = "x86_64")]
 mod leaf;
