@@ -74,7 +74,7 @@ const FUSED: [(usize, u64, u64); 5] = [
 ];
 
 /// 8M words: 4096 rows, the first length where two column passes run
-/// over all rows before the sub-blocks (`avx512::column`'s `SUB_ROWS`).
+/// over all rows before the sub-blocks (`plan::SUB_ROWS`).
 /// `MersVec`'s exponent for 8M words is past our `MAX_EXPONENT`, so this
 /// is its exponent for 7680K words (16.9 bits per word here).
 const EIGHT_M: (usize, u64, u64) = (1 << 23, 142_037_359, 0x9CD0_C494_D16C_B432);

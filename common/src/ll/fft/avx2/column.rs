@@ -109,14 +109,6 @@ pub(crate) unsafe fn column_group_raw(
     };
     let passes = &plan.passes;
     let n = passes.len();
-    // As the AVX-512 kernel: the passes on blocks of more than SUB_ROWS
-    // rows over all rows, the rest sub-block by sub-block while it is in
-    // L1 (`avx512/column.rs`, `SUB_ROWS`).
-    let sub = SUB_ROWS.min(rows);
-    let split = passes
-        .iter()
-        .take_while(|s| s.block_rows(plan) > sub)
-        .count();
     let pass = |k: usize, span: std::ops::Range<usize>| {
         // Where this pass falls in its rows' own sequence of passes.
         let at_k = if dir == Direction::Forward {
@@ -138,30 +130,9 @@ pub(crate) unsafe fn column_group_raw(
         // both `main` and `scratch` hold `rows` rows (asserted above).
         unsafe { run_pass(passes[k], src, dst, plan, (c0, dir), span) }
     };
-    if dir == Direction::Forward {
-        for k in 0..split {
-            pass(k, 0..rows);
-        }
-        for b in (0..rows).step_by(sub) {
-            for k in split..n {
-                pass(k, b..b + sub);
-            }
-        }
-    } else {
-        for b in (0..rows).step_by(sub) {
-            for k in (split..n).rev() {
-                pass(k, b..b + sub);
-            }
-        }
-        for k in (0..split).rev() {
-            pass(k, 0..rows);
-        }
-    }
+    // As the AVX-512 kernel: sub-blocks in L1 (`plan::SUB_ROWS`).
+    plan.for_each_pass(dir, 0, pass);
 }
-
-/// Rows of a sub-block (see `avx512/column.rs`): 256 rows of 8 complex
-/// points, 32 KiB.
-const SUB_ROWS: usize = 256;
 
 /// One column pass from `src` to `dst`, on the rows `span` (radix-2 and
 /// radix-8 passes always run on all rows). SAFETY: as [`radix4`].

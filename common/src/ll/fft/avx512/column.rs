@@ -134,14 +134,6 @@ pub(crate) unsafe fn column_group_raw(
     };
     let stages = &plan.passes;
     let n = stages.len();
-    // The passes on blocks larger than SUB_ROWS rows run over all rows;
-    // the rest (forward order: the smaller blocks) run sub-block by
-    // sub-block, each through all of them while it sits in L1.
-    let sub = SUB_ROWS.min(rows);
-    let split = stages
-        .iter()
-        .take_while(|s| s.block_rows(plan) > sub)
-        .count();
     let pass = |k: usize, span: std::ops::Range<usize>| {
         // Where this pass falls in its rows' own sequence of passes.
         let at_k = if dir == Direction::Forward {
@@ -166,7 +158,7 @@ pub(crate) unsafe fn column_group_raw(
     // Two radix-4 passes over all rows (at 8M words) go as one radix-16
     // pass: one sweep over the scratch fewer (`fft_speed 136279841`, runs
     // alternating: 49-51 ms an iteration against 53-57).
-    let r16 = match (split >= 2, stages.first(), stages.get(1)) {
+    let r16 = match (plan.outer_passes() >= 2, stages.first(), stages.get(1)) {
         (true, Some(&ColumnPass::Radix4(qa, ka)), Some(&ColumnPass::Radix4(qb, kb))) => {
             Some(((qa, ka), (qb, kb)))
         }
@@ -186,41 +178,15 @@ pub(crate) unsafe fn column_group_raw(
         // SAFETY: as for `pass`.
         unsafe { group_radix16(src, dst, plan, (a, b), (c0, dir)) }
     };
-    let outer_from = if r16.is_some() { 2 } else { 0 };
-    if dir == Direction::Forward {
-        if let Some(ab) = r16 {
-            pass16(ab);
-        }
-        for k in outer_from..split {
-            pass(k, 0..rows);
-        }
-        for b in (0..rows).step_by(sub) {
-            for k in split..n {
-                pass(k, b..b + sub);
-            }
-        }
-    } else {
-        for b in (0..rows).step_by(sub) {
-            for k in (split..n).rev() {
-                pass(k, b..b + sub);
-            }
-        }
-        for k in (outer_from..split).rev() {
-            pass(k, 0..rows);
-        }
-        if let Some(ab) = r16 {
-            pass16(ab);
-        }
+    let skip = if r16.is_some() { 2 } else { 0 };
+    if let Some(ab) = r16.filter(|_| dir == Direction::Forward) {
+        pass16(ab);
+    }
+    plan.for_each_pass(dir, skip, pass);
+    if let Some(ab) = r16.filter(|_| dir == Direction::Inverse) {
+        pass16(ab);
     }
 }
-
-/// Rows of a column group's sub-block that the passes on small blocks
-/// run on depth-first: 256 rows of 8 complex points are 32 KiB, inside
-/// the 48 KiB L1. With 4096 rows (8M words) the group's scratch is
-/// 512 KiB, half the L2; run breadth-first, each of its six radix-4
-/// passes streamed it through L1 from L2, and the column passes took
-/// three times as long a row as at 1M words.
-const SUB_ROWS: usize = 256;
 
 /// Copies the group's rows from the scratch (lr, li) to columns
 /// [c0, c0 + 8) of the arrays. SAFETY: as [`column_group_raw`].

@@ -344,104 +344,63 @@ fn two_level_weights_match_the_definitions() {
     }
 }
 
-/// The hand-written AVX2 radix-3, 5 and 7 pass against the generic pass
-/// compiled for AVX2, on the whole column range and on ranges of it as the
-/// threaded pass cuts them.
+/// The hand-written AVX2 and AVX-512 radix-3, 5 and 7 passes against the
+/// generic pass compiled for the same set, on the whole column range and
+/// on ranges of it as the threaded pass cuts them.
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn hand_written_odd_pass_matches_the_generic_one() {
     use super::super::Direction;
+    use super::super::Isa as Set;
     use super::super::avx2::odd_columns_avx2;
-    use super::super::dispatch::odd_columns;
-    use super::super::plan::{LEAF, OddPass, ROW_PAD};
-    if !Isa::supported().contains(&Isa::Avx2) {
-        super::super::isa::report_skip(
-            "hand_written_odd_pass_matches_the_generic_one",
-            super::super::Isa::Avx2,
-        );
-        return;
-    }
-    let t = Isa::Avx2.avx2_token().expect("AVX2 is supported");
-    for q in [3usize, 5, 7] {
-        let pass = OddPass::new(q, 4 * LEAF, LEAF, LEAF + ROW_PAD);
-        let b = pass.block;
-        let (re0, im0) = random(q * b, q as u64);
-        for dir in [Direction::Forward, Direction::Inverse] {
-            let (mut gr, mut gi) = (re0.clone(), im0.clone());
-            let mut r: Vec<&mut [f64]> = gr.chunks_exact_mut(b).collect();
-            let mut i: Vec<&mut [f64]> = gi.chunks_exact_mut(b).collect();
-            odd_columns(Isa::Avx2, &mut r, &mut i, &pass, 0, dir);
-            for cols in [b, 128, 4] {
-                let (mut hr, mut hi) = (re0.clone(), im0.clone());
-                let ranges = column_ranges_of(&mut hr, q, b, cols)
-                    .into_iter()
-                    .zip(column_ranges_of(&mut hi, q, b, cols));
-                for (k, (mut r, mut i)) in ranges.enumerate() {
-                    odd_columns_avx2(t, &mut r, &mut i, &pass, (k * cols, dir));
-                }
-                // The inverse twiddle rounds its products in another
-                // order (cmulc), so agreement is to the last bits only.
-                let worst = (hr.iter().zip(&gr))
-                    .chain(hi.iter().zip(&gi))
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f64, f64::max);
-                assert!(
-                    worst < 1e-14,
-                    "q={q} {dir:?} ranges of {cols}: AVX2 pass off by {worst}"
-                );
-            }
-            assert!(gr != re0, "q={q}: the pass changed nothing");
-        }
-    }
-}
-
-/// The hand-written AVX-512 radix-3, 5 and 7 pass against the generic
-/// pass compiled for AVX-512, on the whole column range and on ranges of it as the
-/// threaded pass cuts them.
-#[test]
-#[cfg(target_arch = "x86_64")]
-fn hand_written_avx512_odd_pass_matches_the_generic_one() {
-    use super::super::Direction;
     use super::super::avx512::odd_columns_avx512;
     use super::super::dispatch::odd_columns;
     use super::super::plan::{LEAF, OddPass, ROW_PAD};
-    if !Isa::supported().contains(&Isa::Avx512) {
-        super::super::isa::report_skip(
-            "hand_written_avx512_odd_pass_matches_the_generic_one",
-            super::super::Isa::Avx512,
-        );
-        return;
-    }
-    let t = Isa::Avx512.avx512_token().expect("AVX-512 is supported");
-    for q in [3usize, 5, 7] {
-        let pass = OddPass::new(q, 4 * LEAF, LEAF, LEAF + ROW_PAD);
-        let b = pass.block;
-        let (re0, im0) = random(q * b, q as u64);
-        for dir in [Direction::Forward, Direction::Inverse] {
-            let (mut gr, mut gi) = (re0.clone(), im0.clone());
-            let mut r: Vec<&mut [f64]> = gr.chunks_exact_mut(b).collect();
-            let mut i: Vec<&mut [f64]> = gi.chunks_exact_mut(b).collect();
-            odd_columns(Isa::Avx512, &mut r, &mut i, &pass, 0, dir);
-            for cols in [b, 128, 8] {
-                let (mut hr, mut hi) = (re0.clone(), im0.clone());
-                let ranges = column_ranges_of(&mut hr, q, b, cols)
-                    .into_iter()
-                    .zip(column_ranges_of(&mut hi, q, b, cols));
-                for (k, (mut r, mut i)) in ranges.enumerate() {
-                    odd_columns_avx512(t, &mut r, &mut i, &pass, (k * cols, dir));
+    for (isa, set) in [(Isa::Avx2, Set::Avx2), (Isa::Avx512, Set::Avx512)] {
+        if !Isa::supported().contains(&isa) {
+            super::super::isa::report_skip("hand_written_odd_pass_matches_the_generic_one", set);
+            continue;
+        }
+        // The shortest range each kernel takes: one vector.
+        let lanes = if isa == Isa::Avx2 { 4 } else { 8 };
+        let hand = |r: &mut [&mut [f64]], i: &mut [&mut [f64]], pass: &OddPass, at| match (
+            isa.avx512_token(),
+            isa.avx2_token(),
+        ) {
+            (Some(t), _) => odd_columns_avx512(t, r, i, pass, at),
+            (None, Some(t)) => odd_columns_avx2(t, r, i, pass, at),
+            (None, None) => unreachable!("{isa:?} is AVX2 or AVX-512"),
+        };
+        for q in [3usize, 5, 7] {
+            let pass = OddPass::new(q, 4 * LEAF, LEAF, LEAF + ROW_PAD);
+            let b = pass.block;
+            let (re0, im0) = random(q * b, q as u64);
+            for dir in [Direction::Forward, Direction::Inverse] {
+                let (mut gr, mut gi) = (re0.clone(), im0.clone());
+                let mut r: Vec<&mut [f64]> = gr.chunks_exact_mut(b).collect();
+                let mut i: Vec<&mut [f64]> = gi.chunks_exact_mut(b).collect();
+                odd_columns(isa, &mut r, &mut i, &pass, 0, dir);
+                for cols in [b, 128, lanes] {
+                    let (mut hr, mut hi) = (re0.clone(), im0.clone());
+                    let ranges = column_ranges_of(&mut hr, q, b, cols)
+                        .into_iter()
+                        .zip(column_ranges_of(&mut hi, q, b, cols));
+                    for (k, (mut r, mut i)) in ranges.enumerate() {
+                        hand(&mut r, &mut i, &pass, (k * cols, dir));
+                    }
+                    // The inverse twiddle rounds its products in another
+                    // order (cmulc), so agreement is to the last bits only.
+                    let worst = (hr.iter().zip(&gr))
+                        .chain(hi.iter().zip(&gi))
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f64, f64::max);
+                    assert!(
+                        worst < 1e-14,
+                        "q={q} {dir:?} ranges of {cols}: {isa:?} pass off by {worst}"
+                    );
                 }
-                // The inverse twiddle rounds its products in another
-                // order (cmulc), so agreement is to the last bits only.
-                let worst = (hr.iter().zip(&gr))
-                    .chain(hi.iter().zip(&gi))
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f64, f64::max);
-                assert!(
-                    worst < 1e-14,
-                    "q={q} {dir:?} ranges of {cols}: AVX-512 pass off by {worst}"
-                );
+                assert!(gr != re0, "q={q}: the pass changed nothing");
             }
-            assert!(gr != re0, "q={q}: the pass changed nothing");
         }
     }
 }
