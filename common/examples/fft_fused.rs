@@ -2,10 +2,10 @@
 //! the column passes against the separate passes, side by side in one
 //! process (alternating runs, best of several, this thread's CPU time;
 //! with `--threads T` > 1 the wall clock, since the work is on the pool's
-//! threads), at each power-of-two length from 256K words, at about 18 bits
-//! per word.
+//! threads), at each power-of-two length from 256K words (or the lengths
+//! given, as log2 or in K words: `18`, `320K`), at about 18 bits per word.
 //!
-//! `cargo run --release -p mersenne-common --example fft_fused [--threads T] [log2 n ...]`
+//! `cargo run --release -p mersenne-common --example fft_fused [--threads T] [log2 n | nK ...]`
 use mersenne_common::ll::fft::compare_fused;
 
 /// This thread's CPU seconds (Linux: /proc/thread-self/schedstat, ns).
@@ -20,7 +20,7 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let (mut threads, mut logs) = (1usize, Vec::<u32>::new());
+    let (mut threads, mut lengths) = (1usize, Vec::<usize>::new());
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--threads" {
@@ -29,26 +29,29 @@ fn main() {
                 .and_then(|t| t.parse().ok())
                 .expect("a thread count");
         } else {
-            logs.push(a.parse().expect("log2 of a length"));
+            // A length in K words (`320K`), or its log2 (`18`).
+            lengths.push(match a.strip_suffix('K') {
+                Some(k) => k.parse::<usize>().expect("a length in K words") << 10,
+                None => 1usize << a.parse::<u32>().expect("log2 of a length"),
+            });
         }
     }
     let start = std::time::Instant::now();
     let mut wall = || start.elapsed().as_secs_f64();
     let mut cpu = cpu_seconds;
     let clock: &mut dyn FnMut() -> f64 = if threads > 1 { &mut wall } else { &mut cpu };
-    let logs = if logs.is_empty() {
-        vec![18, 19, 20, 21, 22, 23]
+    let lengths = if lengths.is_empty() {
+        (18..=23).map(|lg| 1usize << lg).collect()
     } else {
-        logs
+        lengths
     };
     let what = if threads > 1 { "wall" } else { "CPU" };
     println!("{threads} thread(s), {what} ms per iteration");
     println!("n\tp\tfused ms\tseparate ms\tfused/separate");
-    for lg in logs {
-        let n = 1usize << lg;
+    for n in lengths {
         // About 18 bits per word, odd.
         let p = (18 * n as u64) | 1;
-        let iterations = (1u32 << 26 >> lg).clamp(8, 200);
+        let iterations = ((1usize << 26) / n).clamp(8, 200) as u32;
         match compare_fused(p, n, (iterations, 5, threads), clock) {
             Some([f, s]) => println!(
                 "{}K\t{p}\t{:.3}\t{:.3}\t{:.3}",

@@ -275,6 +275,16 @@ pub(crate) struct OddPass {
     /// stored], zero in the padding.
     pub(crate) tw_re: Vec<f64>,
     pub(crate) tw_im: Vec<f64>,
+    /// Rows of `leaf` points per block.
+    pub(crate) rows: usize,
+    pub(crate) leaf: usize,
+    /// The fused pass's factors of those twiddles: ω_m^{s·t·leaf} at
+    /// (s − 1)·rows + t for row t, and ω_m^{s·c} at (s − 1)·leaf + c for
+    /// column c (see `avx512::odd::odd_rows`).
+    pub(crate) row_re: Vec<f64>,
+    pub(crate) row_im: Vec<f64>,
+    pub(crate) col_re: Vec<f64>,
+    pub(crate) col_im: Vec<f64>,
 }
 
 impl OddPass {
@@ -299,6 +309,15 @@ impl OddPass {
                 (tw_re[at], tw_im[at]) = (w.re, w.im);
             }
         }
+        let rows = sub / leaf;
+        let roots = |count: usize, step: usize| -> (Vec<f64>, Vec<f64>) {
+            (1..q)
+                .flat_map(|s| (0..count).map(move |k| unit_root((s * k * step) as u64, m)))
+                .map(|w| (w.re, w.im))
+                .unzip()
+        };
+        let (row_re, row_im) = roots(rows, leaf);
+        let (col_re, col_im) = roots(leaf, 1);
         OddPass {
             q,
             block,
@@ -306,6 +325,12 @@ impl OddPass {
             sin,
             tw_re,
             tw_im,
+            rows,
+            leaf,
+            row_re,
+            row_im,
+            col_re,
+            col_im,
         }
     }
 }

@@ -153,7 +153,7 @@ pub(crate) fn fused_ranges_avx2(
     t: Avx2,
     pool: Option<&rayon::ThreadPool>,
     [re, im]: [&mut [f64]; 2],
-    plan: &ColumnPlan,
+    (plan, odd): (&ColumnPlan, Option<&OddPass>),
     ranges: &mut [FusedRange],
     (wt, c): (&GroupWeights<'_>, &ChunkConsts),
     (row, word, value): (usize, usize, f64),
@@ -184,7 +184,17 @@ pub(crate) fn fused_ranges_avx2(
             // FMA; the arrays outlive the call, and group g belongs to this
             // range alone (asserted above).
             let [e, v] = unsafe {
-                fused::fused_group_raw(ptrs, len, [sr, si], plan, at, &mut r.carry, weights, inject)
+                let shape = (plan, odd);
+                fused::fused_group_raw(
+                    ptrs,
+                    len,
+                    [sr, si],
+                    shape,
+                    at,
+                    &mut r.carry,
+                    weights,
+                    inject,
+                )
             };
             out = [out[0].max(e), out[1].max(v)];
         }
@@ -199,7 +209,7 @@ pub(crate) fn fused_finish_avx2(
     t: Avx2,
     pool: Option<&rayon::ThreadPool>,
     [re, im]: [&mut [f64]; 2],
-    plan: &ColumnPlan,
+    (plan, odd): (&ColumnPlan, Option<&OddPass>),
     ranges: &mut [FusedRange],
     settle: &Settle<'_>,
 ) {
@@ -211,21 +221,16 @@ pub(crate) fn fused_finish_avx2(
             .all(|w| w[0].groups.end <= w[1].groups.start)
             && ranges.iter().all(|r| r.groups.end <= plan.leaf / GROUP)
     );
-    let from_scratch = Ends {
-        from_scratch: true,
-        to_scratch: false,
-    };
     super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
         let c0 = GROUP * r.groups.start;
         let [sr, si] = &mut r.scratch;
         // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA;
         // the arrays outlive the call, and the group at c0 belongs to this
         // range alone (asserted above).
-        unsafe { column::load_group(ptrs, len, [&mut *sr, &mut *si], plan, c0) };
+        unsafe { fused::load_blocks(ptrs, len, [&mut *sr, &mut *si], (plan, odd), c0) };
         r.settled = settle(c0, &r.carry_in, [&mut *sr, &mut *si]);
-        let at = (c0, Direction::Forward);
         // SAFETY: as for the load.
-        unsafe { column::column_group_raw(ptrs, len, [sr, si], plan, at, from_scratch) };
+        unsafe { fused::finish_group_raw(ptrs, len, [sr, si], (plan, odd), c0) };
     });
 }
 

@@ -13,10 +13,11 @@
 
 use super::super::Direction;
 use super::super::digits::ROUND_MAGIC;
-use super::super::generic::{ChunkConsts, GroupWeights};
-use super::super::plan::{ColumnPlan, Twiddles};
+use super::super::generic::{ChunkConsts, GroupWeights, scratch_blocks};
+use super::super::plan::{ColumnPlan, OddPass, Twiddles};
 use super::carry::{load_columns, store_columns};
 use super::column::{self, Ends};
+use super::odd;
 use super::ops::ldu;
 use std::arch::x86_64::*;
 
@@ -137,22 +138,28 @@ unsafe fn load_words(p: *const f64) -> [__m512d; 8] {
 
 /// Column group c0 through the inverse column passes, [`group_carry`],
 /// and then the forward column passes (`forward`), or only back to the
-/// arrays (the group that waits for the rows' carry-outs).
+/// arrays (the group that waits for the rows' carry-outs). At lengths
+/// q·2^k (`odd`) the group holds columns c0..c0 + 8 of every row of all q
+/// blocks, block s at rows s·rows.. of the scratch, and the radix-q pass
+/// runs in the scratch between the column passes and the carry
+/// ([`super::odd::odd_rows`]): the sweep covers the odd pass too.
 ///
-/// SAFETY: as [`column::column_group_raw`].
+/// SAFETY: as [`column::column_group_raw`], for every block.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512dq,fma")]
 pub(crate) unsafe fn fused_group_raw(
     ptrs: [*mut f64; 2],
     len: usize,
     [lr, li]: [&mut [f64]; 2],
-    (plan, tw): (&ColumnPlan, &Twiddles),
+    (plan, tw, odd): (&ColumnPlan, &Twiddles, Option<&OddPass>),
     (c0, forward): (usize, bool),
     carry: &mut [f64],
     (wt, c): (&GroupWeights<'_>, &ChunkConsts),
     inject: (usize, usize, f64),
 ) -> [u64; 2] {
-    assert_eq!(carry.len(), plan.rows);
+    let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
+    let rows = plan.rows;
+    assert!(carry.len() == q * rows && len >= q * block);
     let to_scratch = Ends {
         from_scratch: false,
         to_scratch: true,
@@ -161,21 +168,89 @@ pub(crate) unsafe fn fused_group_raw(
         from_scratch: true,
         to_scratch: false,
     };
-    // SAFETY: the caller's promise, passed on.
-    unsafe {
-        let at = (c0, Direction::Inverse);
-        let s = [&mut *lr, &mut *li];
-        column::column_group_raw(ptrs, len, s, plan, tw, at, to_scratch);
+    // Block s's rows start s·block doubles into the arrays.
+    let at_block = |s: usize| ptrs.map(|p| p.wrapping_add(s * block));
+    for (s, sc) in scratch_blocks([&mut *lr, &mut *li], q, rows) {
+        // SAFETY: the caller's promise, passed on for block s, which lies
+        // inside the arrays (`len ≥ q·block`, asserted above).
+        unsafe {
+            let at = (c0, Direction::Inverse);
+            column::column_group_raw(at_block(s), len - s * block, sc, plan, tw, at, to_scratch);
+        }
+    }
+    if let Some(o) = odd {
+        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Inverse);
     }
     let out = group_carry([&mut *lr, &mut *li], carry, wt, c, inject);
-    // SAFETY: the caller's promise, passed on.
-    unsafe {
-        if forward {
-            let at = (c0, Direction::Forward);
-            column::column_group_raw(ptrs, len, [lr, li], plan, tw, at, from_scratch);
-        } else {
-            column::store_group(ptrs, len, [&*lr, &*li], plan, c0);
+    if forward && let Some(o) = odd {
+        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Forward);
+    }
+    for (s, sc) in scratch_blocks([lr, li], q, rows) {
+        // SAFETY: as above.
+        unsafe {
+            let (bp, blen) = (at_block(s), len - s * block);
+            if forward {
+                let at = (c0, Direction::Forward);
+                column::column_group_raw(bp, blen, sc, plan, tw, at, from_scratch);
+            } else {
+                column::store_group(bp, blen, [&*sc[0], &*sc[1]], plan, c0);
+            }
         }
     }
     out
+}
+
+/// The held-back group c0 of [`fused_group_raw`], its carries settled
+/// in the scratch, through the forward passes to the arrays: the radix-q
+/// pass (`odd`), then each block's column passes.
+///
+/// SAFETY: as [`fused_group_raw`].
+#[target_feature(enable = "avx512f,avx512dq,fma")]
+pub(crate) unsafe fn finish_group_raw(
+    ptrs: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    (plan, tw, odd): (&ColumnPlan, &Twiddles, Option<&OddPass>),
+    c0: usize,
+) {
+    let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
+    assert!(len >= q * block);
+    if let Some(o) = odd {
+        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Forward);
+    }
+    let from_scratch = Ends {
+        from_scratch: true,
+        to_scratch: false,
+    };
+    for (s, [r, i]) in scratch_blocks([lr, li], q, plan.rows) {
+        let at = (c0, Direction::Forward);
+        // SAFETY: the caller's promise, for block s inside the arrays.
+        unsafe {
+            let bp = ptrs.map(|p| p.wrapping_add(s * block));
+            column::column_group_raw(bp, len - s * block, [r, i], plan, tw, at, from_scratch);
+        }
+    }
+}
+
+/// Copies columns c0..c0 + 8 of every row of the q blocks into the
+/// scratch, block s at rows s·rows.. (the layout of [`fused_group_raw`]).
+///
+/// SAFETY: as [`fused_group_raw`].
+#[target_feature(enable = "avx512f,avx512dq,fma")]
+pub(crate) unsafe fn load_blocks(
+    ptrs: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    (plan, odd): (&ColumnPlan, Option<&OddPass>),
+    c0: usize,
+) {
+    let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
+    assert!(len >= q * block);
+    for (s, [r, i]) in scratch_blocks([lr, li], q, plan.rows) {
+        // SAFETY: the caller's promise, for block s inside the arrays.
+        unsafe {
+            let bp = ptrs.map(|p| p.wrapping_add(s * block));
+            column::load_group(bp, len - s * block, [r, i], plan, c0);
+        }
+    }
 }

@@ -175,7 +175,7 @@ pub(crate) fn fused_ranges_avx512(
     t: Avx512,
     pool: Option<&rayon::ThreadPool>,
     [re, im]: [&mut [f64]; 2],
-    plan_tw: (&ColumnPlan, &Twiddles),
+    plan_tw: (&ColumnPlan, &Twiddles, Option<&OddPass>),
     ranges: &mut [FusedRange],
     (wt, c): (&GroupWeights<'_>, &ChunkConsts),
     (row, word, value): (usize, usize, f64),
@@ -233,7 +233,7 @@ pub(crate) fn fused_finish_avx512(
     t: Avx512,
     pool: Option<&rayon::ThreadPool>,
     [re, im]: [&mut [f64]; 2],
-    (plan, tw): (&ColumnPlan, &Twiddles),
+    (plan, tw, odd): (&ColumnPlan, &Twiddles, Option<&OddPass>),
     ranges: &mut [FusedRange],
     settle: &Settle<'_>,
 ) {
@@ -245,21 +245,16 @@ pub(crate) fn fused_finish_avx512(
             .all(|w| w[0].groups.end <= w[1].groups.start)
             && ranges.iter().all(|r| r.groups.end <= plan.leaf / 8)
     );
-    let from_scratch = column::Ends {
-        from_scratch: true,
-        to_scratch: false,
-    };
     super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
         let c0 = 8 * r.groups.start;
         let [sr, si] = &mut r.scratch;
         // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F;
         // the arrays outlive the call, and the group at c0 belongs to this
         // range alone (asserted above).
-        unsafe { column::load_group(ptrs, len, [&mut *sr, &mut *si], plan, c0) };
+        unsafe { fused::load_blocks(ptrs, len, [&mut *sr, &mut *si], (plan, odd), c0) };
         r.settled = settle(c0, &r.carry_in, [&mut *sr, &mut *si]);
-        let at = (c0, Direction::Forward);
         // SAFETY: as for the load.
-        unsafe { column::column_group_raw(ptrs, len, [sr, si], plan, tw, at, from_scratch) };
+        unsafe { fused::finish_group_raw(ptrs, len, [sr, si], (plan, tw, odd), c0) };
     });
 }
 

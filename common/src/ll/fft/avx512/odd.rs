@@ -47,10 +47,8 @@ fn odd_q<const Q: usize>(
             && pass.tw_re.len() >= (Q - 1) * b
             && pass.tw_im.len() >= (Q - 1) * b
     );
-    let h = (Q - 1) / 2;
     let cos: [__m512d; 7] = std::array::from_fn(|k| _mm512_set1_pd(pass.cos[k]));
     let sin: [__m512d; 7] = std::array::from_fn(|k| _mm512_set1_pd(pass.sin[k]));
-    let zero = _mm512_setzero_pd();
     let (tr, ti) = (pass.tw_re.as_ptr(), pass.tw_im.as_ptr());
     for j in (0..len).step_by(8) {
         // SAFETY: j + 8 ≤ len, every block slice is len long (asserted),
@@ -73,40 +71,7 @@ fn odd_q<const Q: usize>(
                     *xs = cmulc(xs.0, xs.1, wr, wi);
                 }
             }
-            // As the generic kernel: a_t = x_t + x_{q−t}, d_t = x_t − x_{q−t},
-            // u = x_0 + Σ a_t·cos, v = Σ d_t·sin, outputs u ∓ i·v.
-            let mut a = [(zero, zero); 3];
-            let mut d = [(zero, zero); 3];
-            let mut y = [(zero, zero); Q];
-            let mut y0 = x[0];
-            for t in 1..=h {
-                a[t - 1] = add(x[t], x[Q - t]);
-                d[t - 1] = sub(x[t], x[Q - t]);
-                y0 = add(y0, a[t - 1]);
-            }
-            y[0] = y0;
-            for s in 1..=h {
-                let mut u = x[0];
-                let mut v = (zero, zero);
-                for t in 1..=h {
-                    let k = (s * t) % Q;
-                    u = (
-                        _mm512_fmadd_pd(a[t - 1].0, cos[k], u.0),
-                        _mm512_fmadd_pd(a[t - 1].1, cos[k], u.1),
-                    );
-                    v = (
-                        _mm512_fmadd_pd(d[t - 1].0, sin[k], v.0),
-                        _mm512_fmadd_pd(d[t - 1].1, sin[k], v.1),
-                    );
-                }
-                let (lo, hi) = if dir == Direction::Forward {
-                    (s, Q - s)
-                } else {
-                    (Q - s, s)
-                };
-                y[lo] = (_mm512_add_pd(u.0, v.1), _mm512_sub_pd(u.1, v.0));
-                y[hi] = (_mm512_sub_pd(u.0, v.1), _mm512_add_pd(u.1, v.0));
-            }
+            let mut y = dft::<Q>(x, (&cos, &sin), dir);
             if dir == Direction::Forward {
                 for (s, ys) in y.iter_mut().enumerate().skip(1) {
                     let (wr, wi) = w(s);
@@ -116,6 +81,133 @@ fn odd_q<const Q: usize>(
             for (t, yt) in y.iter().enumerate() {
                 _mm512_storeu_pd(re[t].as_mut_ptr().add(j), yt.0);
                 _mm512_storeu_pd(im[t].as_mut_ptr().add(j), yt.1);
+            }
+        }
+    }
+}
+
+/// The q-point DFT of x (forward: Σ x_t·e^{−2πist/q}; inverse: the
+/// conjugate), as the generic kernel computes it: a_t = x_t + x_{q−t},
+/// d_t = x_t − x_{q−t}, u = x_0 + Σ a_t·cos, v = Σ d_t·sin, outputs u ∓ i·v.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn dft<const Q: usize>(
+    x: [C; Q],
+    (cos, sin): (&[__m512d; 7], &[__m512d; 7]),
+    dir: Direction,
+) -> [C; Q] {
+    let h = (Q - 1) / 2;
+    let zero = _mm512_setzero_pd();
+    let mut a = [(zero, zero); 3];
+    let mut d = [(zero, zero); 3];
+    let mut y = [(zero, zero); Q];
+    let mut y0 = x[0];
+    for t in 1..=h {
+        a[t - 1] = add(x[t], x[Q - t]);
+        d[t - 1] = sub(x[t], x[Q - t]);
+        y0 = add(y0, a[t - 1]);
+    }
+    y[0] = y0;
+    for s in 1..=h {
+        let mut u = x[0];
+        let mut v = (zero, zero);
+        for t in 1..=h {
+            let k = (s * t) % Q;
+            u = (
+                _mm512_fmadd_pd(a[t - 1].0, cos[k], u.0),
+                _mm512_fmadd_pd(a[t - 1].1, cos[k], u.1),
+            );
+            v = (
+                _mm512_fmadd_pd(d[t - 1].0, sin[k], v.0),
+                _mm512_fmadd_pd(d[t - 1].1, sin[k], v.1),
+            );
+        }
+        let (lo, hi) = if dir == Direction::Forward {
+            (s, Q - s)
+        } else {
+            (Q - s, s)
+        };
+        y[lo] = (_mm512_add_pd(u.0, v.1), _mm512_sub_pd(u.1, v.0));
+        y[hi] = (_mm512_sub_pd(u.0, v.1), _mm512_add_pd(u.1, v.0));
+    }
+    y
+}
+
+/// The pass on one column group of the fused pass, in its scratch: the
+/// group's rows of block s are rows s·rows..(s + 1)·rows of (lr, li), 8
+/// doubles each (`rows` = the rows of one block), and the group's columns
+/// are c0..c0 + 8. The twiddle of block s at row t and column c,
+/// ω_m^{s·(t·leaf + c)}, is the product of a row factor and a column factor
+/// ([`OddPass::row_re`], [`OddPass::col_re`]), so the pass reads no table
+/// as long as the arrays.
+#[target_feature(enable = "avx512f")]
+pub(crate) fn odd_rows([lr, li]: [&mut [f64]; 2], pass: &OddPass, c0: usize, dir: Direction) {
+    match pass.q {
+        3 => odd_rows_q::<3>([lr, li], pass, c0, dir),
+        5 => odd_rows_q::<5>([lr, li], pass, c0, dir),
+        7 => odd_rows_q::<7>([lr, li], pass, c0, dir),
+        q => unreachable!("no radix-{q} pass"),
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn odd_rows_q<const Q: usize>(
+    [lr, li]: [&mut [f64]; 2],
+    pass: &OddPass,
+    c0: usize,
+    dir: Direction,
+) {
+    let (rows, leaf) = (pass.rows, pass.leaf);
+    assert!(
+        lr.len() >= 8 * Q * rows
+            && li.len() >= 8 * Q * rows
+            && c0 + 8 <= leaf
+            && pass.row_re.len() >= (Q - 1) * rows
+            && pass.row_im.len() >= (Q - 1) * rows
+            && pass.col_re.len() >= (Q - 1) * leaf
+            && pass.col_im.len() >= (Q - 1) * leaf
+    );
+    let cos: [__m512d; 7] = std::array::from_fn(|k| _mm512_set1_pd(pass.cos[k]));
+    let sin: [__m512d; 7] = std::array::from_fn(|k| _mm512_set1_pd(pass.sin[k]));
+    let col: [C; Q] = std::array::from_fn(|s| match s {
+        0 => (_mm512_setzero_pd(), _mm512_setzero_pd()),
+        s => {
+            let at = (s - 1) * leaf + c0;
+            (ldu(&pass.col_re, at), ldu(&pass.col_im, at))
+        }
+    });
+    let (pr, pi) = (lr.as_mut_ptr(), li.as_mut_ptr());
+    for t in 0..rows {
+        let w = |s: usize| {
+            let at = (s - 1) * rows + t;
+            let (rr, ri) = (pass.row_re[at], pass.row_im[at]);
+            cmul(col[s].0, col[s].1, _mm512_set1_pd(rr), _mm512_set1_pd(ri))
+        };
+        // SAFETY: row s·rows + t < Q·rows of 8 doubles lies in the scratch
+        // (asserted above).
+        unsafe {
+            let mut x: [C; Q] = std::array::from_fn(|s| {
+                let at = 8 * (s * rows + t);
+                (_mm512_loadu_pd(pr.add(at)), _mm512_loadu_pd(pi.add(at)))
+            });
+            if dir == Direction::Inverse {
+                for (s, xs) in x.iter_mut().enumerate().skip(1) {
+                    let (wr, wi) = w(s);
+                    *xs = cmulc(xs.0, xs.1, wr, wi);
+                }
+            }
+            let mut y = dft::<Q>(x, (&cos, &sin), dir);
+            if dir == Direction::Forward {
+                for (s, ys) in y.iter_mut().enumerate().skip(1) {
+                    let (wr, wi) = w(s);
+                    *ys = cmul(ys.0, ys.1, wr, wi);
+                }
+            }
+            for (s, ys) in y.iter().enumerate() {
+                let at = 8 * (s * rows + t);
+                _mm512_storeu_pd(pr.add(at), ys.0);
+                _mm512_storeu_pd(pi.add(at), ys.1);
             }
         }
     }

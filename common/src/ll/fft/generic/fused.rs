@@ -58,3 +58,21 @@ pub(crate) struct FusedRange {
 /// group in a scratch: `settle(c0, carry_in, scratch)`, true if every
 /// carry settled inside the group.
 pub(crate) type Settle<'a> = dyn Fn(usize, &[f64], [&mut [f64]; 2]) -> bool + Sync + 'a;
+
+/// A fused group's scratch cut into its q blocks' parts (`rows` rows of
+/// [`super::super::plan::GROUP`] doubles each, block s at rows
+/// s·rows..), with the block index: at lengths q·2^k a group holds the
+/// same columns of every row of all q blocks.
+pub(crate) fn scratch_blocks(
+    [lr, li]: [&mut [f64]; 2],
+    q: usize,
+    rows: usize,
+) -> impl Iterator<Item = (usize, [&mut [f64]; 2])> {
+    let one = super::super::plan::GROUP * rows;
+    assert!(lr.len() >= q * one && li.len() >= q * one);
+    lr[..q * one]
+        .chunks_exact_mut(one)
+        .zip(li[..q * one].chunks_exact_mut(one))
+        .map(|(r, i)| [r, i])
+        .enumerate()
+}

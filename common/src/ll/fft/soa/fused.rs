@@ -1,4 +1,4 @@
-//! The squarer's fused pass (AVX-512 or AVX2, large power-of-two lengths): the
+//! The squarer's fused pass (AVX-512 or AVX2, large lengths): the
 //! inverse column passes, the carry and the next iteration's forward
 //! column passes in one sweep over the arrays, group by group (see
 //! [`super::super::avx512::fused_ranges_avx512`] and its AVX2 twin).
@@ -16,6 +16,13 @@
 //! zero and its first group held back the same way for the carry-outs of
 //! the range to its left (Prime95's and Mlucas's fix-up of the carries
 //! between threads' blocks).
+//!
+//! At lengths q·2^k a column group holds its columns in every row of all
+//! q blocks, and the radix-q pass runs on it in the scratch, between the
+//! blocks' column passes and the carry, with twiddles made from a row and
+//! a column factor: an iteration still sweeps the arrays twice, where the
+//! separate passes sweep them six times (radix-q pass, columns, leaves,
+//! columns and radix-q pass, carry).
 
 use super::super::avx2::{self, Avx2};
 use super::super::avx512::{self, Avx512};
@@ -38,6 +45,17 @@ use super::{CARRY_CHUNK, MIN_LEN};
 /// 8M 1.21–1.24; with two threads the fused pass took 0.77–0.91 of the
 /// separate passes' CPU at 1M (README, Benchmarks).
 pub(crate) const FUSED_MIN_LEN: usize = 1 << 18;
+
+/// [`FUSED_MIN_LEN`] for lengths q·2^k, q > 1, where the fused pass
+/// also takes in the radix-q pass (a sweep of its own otherwise, reading
+/// a twiddle table nearly as long as the arrays), so it pays from a
+/// shorter length. The worker with and without it (`MERSENNE_FFT_FUSED=0`),
+/// `taskset -c 0 python3 benches/side_by_side.py --worker
+/// target/release/worker --no-gmp P`, two sittings alternating, AVX-512,
+/// ms per iteration: 96K 0.285 against 0.265 (slower), 160K 0.41–0.47
+/// against 0.47–0.54, 320K 0.81–0.82 against 0.95–0.97, 640K 1.58–1.63
+/// against 2.03.
+pub(crate) const FUSED_MIN_LEN_ODD: usize = 5 << 15;
 
 /// Set to `0`, turns the fused pass off (the separate passes then run, as
 /// before it), for side-by-side measurements of the whole worker.
@@ -82,14 +100,19 @@ impl SoaSquarer {
         }
     }
 
-    /// Whether this squarer takes the fused pass: AVX-512 or AVX2, a power of two
-    /// of at least [`FUSED_MIN_LEN`] words in full leaves.
+    /// Whether this squarer takes the fused pass: AVX-512 or AVX2, a power
+    /// of two of at least [`FUSED_MIN_LEN`] words or a length q·2^k of at
+    /// least [`FUSED_MIN_LEN_ODD`], in full leaves.
     pub(crate) fn fused_applies(&self) -> bool {
         const { assert!(CARRY_CHUNK / 2 == LEAF && MIN_LEN < FUSED_MIN_LEN) };
         (self.fft.isa.avx512_token().is_some() || self.fft.isa.avx2_token().is_some())
             && cfg!(target_arch = "x86_64")
-            && self.fft.odd_factor() == 1
-            && self.n >= FUSED_MIN_LEN
+            && self.n
+                >= if self.fft.odd_factor() == 1 {
+                    FUSED_MIN_LEN
+                } else {
+                    FUSED_MIN_LEN_ODD
+                }
             && self.fft.leaf() == LEAF
             && self.fft.plan.rows.is_multiple_of(8)
             && !self.fft.plan.passes.is_empty()
@@ -101,7 +124,8 @@ impl SoaSquarer {
         if !self.fused_applies() {
             return None;
         }
-        let rows = self.fft.plan.rows;
+        // Every row of the q blocks (the carry runs along them in order).
+        let rows = self.fft.rows();
         let c = |r: usize| self.cw.consts(r);
         let groups = LEAF / GROUP;
         let count = self.pool.as_ref().map_or(1, |p| p.current_num_threads());
@@ -132,7 +156,7 @@ impl SoaSquarer {
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn inverse_carry_forward(&mut self, shift: u64) -> f64 {
         let mut rw = self.fused.take().expect("row weights of the fused pass");
-        let (leaf, rows) = (LEAF, self.fft.plan.rows);
+        let (leaf, rows) = (LEAF, self.fft.rows());
         let (target, off) = word_of_bit(shift, self.p, self.n);
         let sub = -((2u64 << off) as f64);
         let (ti, te) = (target / 2, target % 2);
@@ -152,19 +176,20 @@ impl SoaSquarer {
         };
         let kernel = self.fused_kernel();
         let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
-        let (plan, tw) = (&self.fft.plan, &self.fft.tw);
+        let (plan, tw, odd) = (&self.fft.plan, &self.fft.tw, self.fft.odd.as_ref());
         match kernel {
             FusedKernel::Avx512(t) => avx512::fused_ranges_avx512(
                 t,
                 pool,
                 data,
-                (plan, tw),
+                (plan, tw, odd),
                 &mut rw.ranges,
                 (&wt, &c),
                 inject,
             ),
             FusedKernel::Avx2(t) => {
-                avx2::fused_ranges_avx2(t, pool, data, plan, &mut rw.ranges, (&wt, &c), inject)
+                let shape = (plan, odd);
+                avx2::fused_ranges_avx2(t, pool, data, shape, &mut rw.ranges, (&wt, &c), inject)
             }
         }
         let err = rw.ranges.iter().map(|r| r.out[0]).max().unwrap_or(0);
@@ -201,13 +226,13 @@ impl SoaSquarer {
         };
         let kernel = self.fused_kernel();
         let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
-        let (plan, tw) = (&self.fft.plan, &self.fft.tw);
+        let (plan, tw, odd) = (&self.fft.plan, &self.fft.tw, self.fft.odd.as_ref());
         match kernel {
             FusedKernel::Avx512(t) => {
-                avx512::fused_finish_avx512(t, pool, data, (plan, tw), &mut rw.ranges, &settle)
+                avx512::fused_finish_avx512(t, pool, data, (plan, tw, odd), &mut rw.ranges, &settle)
             }
             FusedKernel::Avx2(t) => {
-                avx2::fused_finish_avx2(t, pool, data, plan, &mut rw.ranges, &settle)
+                avx2::fused_finish_avx2(t, pool, data, (plan, odd), &mut rw.ranges, &settle)
             }
         }
         let settled = !bad && rw.ranges.iter().all(|r| r.settled);
@@ -225,7 +250,7 @@ impl SoaSquarer {
     }
 
     /// Undoes the forward column passes the fused pass left in the words
-    /// (the inverse passes times 1/rows, exact for a power of two, then
+    /// (the inverse passes times 1/rows, rows counted over all q blocks, then
     /// each word rounded back to its digit times its weight, which gives
     /// exactly the words the carry wrote).
     pub(crate) fn finish(&mut self) {
@@ -234,7 +259,7 @@ impl SoaSquarer {
         }
         self.fft
             .inverse_columns(&mut self.re, &mut self.im, self.pool.as_ref());
-        let scale = self.fft.plan.rows as f64;
+        let scale = self.fft.rows() as f64;
         for j in 0..self.n {
             let w = self.weight(j);
             let d = round(self.word(j) / (scale * w));
@@ -252,7 +277,7 @@ impl SoaSquarer {
         let (mut re, mut im) = (self.re.to_vec(), self.im.to_vec());
         self.fft
             .inverse_columns(&mut re, &mut im, self.pool.as_ref());
-        let scale = self.fft.plan.rows as f64;
+        let scale = self.fft.rows() as f64;
         (0..self.n)
             .map(|j| {
                 let i = self.fft.pos(j / 2);

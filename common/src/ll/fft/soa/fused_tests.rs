@@ -31,7 +31,9 @@ fn random_residue(p: u64, seed: u64) -> BigUint {
 }
 
 /// Over many iterations at 256K, 512K and 1M words (about 18 bits per
-/// word, as the length table runs them), on one, two and three threads
+/// word, as the length table runs them), and at the lengths q·2^k 160K,
+/// 320K, 384K and 448K (the radix-q pass inside the sweep), on one, two
+/// and three threads
 /// (one range of column groups per thread, carried apart and settled
 /// afterwards), the fused pass leaves the same number as the separate
 /// passes after every iteration, with the −2 put at words where rows,
@@ -48,13 +50,19 @@ fn fused_pass_matches_the_separate_passes() {
 
 /// [`fused_pass_matches_the_separate_passes`] with `isa`'s kernels.
 fn fused_matches_separate(isa: PubIsa) {
-    for (p, n, threads) in [
+    let cases = [
         (4_718_599u64, FUSED_MIN_LEN, 1),
         (4_718_599u64, FUSED_MIN_LEN, 3),
         (9_437_189, 2 * FUSED_MIN_LEN, 2),
         (18_776_473, 4 * FUSED_MIN_LEN, 1),
         (18_776_473, 4 * FUSED_MIN_LEN, 2),
-    ] {
+        (2_976_221, 5 << 15, 1),
+        (5_782_013, 5 << 16, 1),
+        (5_782_013, 5 << 16, 3),
+        (6_972_593, 3 << 17, 2),
+        (8_090_057, 7 << 16, 1),
+    ];
+    for (p, n, threads) in cases {
         let test = "fused_pass_matches_the_separate_passes";
         let Some(mut fused) = fused_squarer(test, isa, p, n, threads) else {
             return;
@@ -74,6 +82,11 @@ fn fused_matches_separate(isa: PubIsa) {
         let row = 2 * LEAF as u64;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut shifts = vec![0, bit(row) - 1, bit(row), bit(3 * row - 1), p - 1, bit(16)];
+        // Where block 1 of a q·2^k length starts, and the word before.
+        let block = (n / (n >> n.trailing_zeros())) as u64;
+        if block < n as u64 {
+            shifts.extend([bit(block), bit(block) - 1, bit(2 * block + 7)]);
+        }
         // The first word of each thread's range in rows 0 and 5, and the
         // word before it.
         let groups = (LEAF / GROUP) as u64;

@@ -49,8 +49,9 @@
 //! compiler fell short the AVX-512 and AVX2 sets run hand-written kernels
 //! ([`super::avx512`], [`super::avx2`]). With more than one thread,
 //! the column groups, the leaf pairs and the carry chunks run on a rayon
-//! pool. From [`fused::FUSED_MIN_LEN`] words on, with AVX-512 or AVX2,
-//! the inverse column passes, the carry and the next forward column
+//! pool. From [`fused::FUSED_MIN_LEN`] words on (lengths q·2^k from
+//! [`fused::FUSED_MIN_LEN_ODD`]), with AVX-512 or AVX2, the inverse column
+//! passes (with the radix-q pass), the carry and the next forward column
 //! passes run as one sweep ([`fused`]), on one range of column groups per
 //! thread.
 
