@@ -58,6 +58,26 @@ fn main() {
         "{:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
         "p", "shortest", "ms/it", "picked", "ms/it", "pow2", "ms/it", "sh/pick", "pick/p2"
     );
+    // `--at P N`: p at length N beside the length the engine picks.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--at") {
+        let p: u64 = args[i + 1].parse().expect("p");
+        let n: usize = args[i + 2].parse().expect("a length in words");
+        let picked = FftEngine::new(p, 0)
+            .expect("a valid exponent")
+            .fft_length()
+            .expect("an FFT engine");
+        let k = (1e8 / picked as f64).clamp(20.0, 2000.0) as u64;
+        for _ in 0..2 {
+            let (a, _) = ms_per_iteration(p, picked, k, 5);
+            let (b, _) = ms_per_iteration(p, n, k, 5);
+            println!(
+                "{p}: {picked} words {a:.3} ms, {n} words {b:.3} ms, ratio {:.2}",
+                b / a
+            );
+        }
+        return;
+    }
     for p in ps {
         let picked = FftEngine::new(p, 0)
             .expect("a valid exponent")
