@@ -17,7 +17,8 @@ repeats (the spread is printed too).
           each one's wall clock) picks the fastest set; then `Mlucas -m P
           -fft K -radset I -iters N -cpu 0` for the same two N as ours,
           in a scratch directory (it writes savefiles), in CPU seconds
-          and differenced likewise.
+          and differenced likewise. A figure under 3/4 of Mlucas's own
+          clock of the longer run's iterations is flagged with ‡.
   GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
           as `benches/gmpy2_ll.py`; skipped with a note if gmpy2 is missing.
 
@@ -115,23 +116,35 @@ def mlucas(binary, cfg, p, repeats):
     # in CPU seconds, as ours is: a wall clock on a loaded machine
     # measured Mlucas 2x slow.
     _, out = mlucas_run(binary, cfg, ["-m", str(p), "-iters", str(counts[0])])
-    clocks = [
-        int(h) * 3600 + int(mi) * 60 + int(sec) + float("0." + frac)
-        for h, mi, sec, frac in re.findall(r"Clocks\s*=\s*(\d+):(\d+):(\d+)\.(\d+)", out)
-    ]
+    clocks = mlucas_clocks(out)
     f = re.search(r"using FFT length (\d+)K", out)
     if not clocks or not f:
         raise RuntimeError(f"no clocks or length in Mlucas output: {out[-400:]}")
     best_set = min(range(len(clocks)), key=clocks.__getitem__)
     fft_k = int(f.group(1))
     base = ["-m", str(p), "-fft", str(fft_k), "-radset", str(best_set)]
-    samples = []
+    samples, own = [], []
     for _ in range(repeats):
         # As for ours: a difference of a second or two, else the CPU time
         # of Mlucas's start-up (self-tests of its tables) swamps it.
-        t = [mlucas_run(binary, cfg, base + ["-iters", str(n)])[0] for n in counts]
+        runs = [mlucas_run(binary, cfg, base + ["-iters", str(n)]) for n in counts]
+        t = [r[0] for r in runs]
         samples.append((t[1] - t[0]) / (counts[1] - counts[0]) * 1e3)
-    return samples, fft_k * 1024
+        # Mlucas's own wall clock of the longer run's iteration loop: a
+        # cross-check of the difference, which one slow short run (a
+        # round-off retry, say) can make far too small.
+        c = mlucas_clocks(runs[1][1])
+        if c:
+            own.append(c[-1] / counts[1] * 1e3)
+    return samples, fft_k * 1024, own
+
+
+def mlucas_clocks(out):
+    """The seconds of every `Clocks = hh:mm:ss.fff` line Mlucas printed."""
+    return [
+        int(h) * 3600 + int(mi) * 60 + int(sec) + float("0." + frac)
+        for h, mi, sec, frac in re.findall(r"Clocks\s*=\s*(\d+):(\d+):(\d+)\.(\d+)", out)
+    ]
 
 
 def gmp(p, repeats):
@@ -203,6 +216,7 @@ def main():
         cols += ["GMP", "GMP ÷ ours"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
+    flagged = []
     for p in a.exponents:
         s, n = ours(a.worker, p, a.isa, a.repeats)
         text, best = fmt(s)
@@ -213,9 +227,15 @@ def main():
             row += [tt, f"{best / tbest:.2f}"]
         if a.mlucas:
             try:
-                ms, mn = mlucas(a.mlucas, a.mlucas_cfg, p, a.repeats)
+                ms, mn, own = mlucas(a.mlucas, a.mlucas_cfg, p, a.repeats)
                 mt, mbest = fmt(ms)
-                row += [f"{mt} ({length_k(mn)})", f"{best / mbest:.2f}"]
+                # Flag a difference well below Mlucas's own clock: the
+                # ratio is then not to be trusted (see `mlucas`).
+                flag = ""
+                if own and mbest < 0.75 * min(own):
+                    flag = f" ‡ own clock {min(own):.3f}"
+                    flagged.append(p)
+                row += [f"{mt} ({length_k(mn)}){flag}", f"{best / mbest:.2f}"]
             except RuntimeError as e:
                 print(f"Mlucas at {p}: {e}", file=sys.stderr)
                 row += ["failed", ""]
@@ -227,6 +247,12 @@ def main():
                 gt, gbest = fmt(g)
                 row += [gt, f"{gbest / best:.1f}"]
         print("| " + " | ".join(row) + " |", flush=True)
+    if flagged:
+        print(
+            "‡ Mlucas's differenced CPU time is under 3/4 of its own clock of the "
+            "longer run's iterations: one short run was slow; rerun these: "
+            + " ".join(str(p) for p in flagged)
+        )
 
 
 if __name__ == "__main__":
