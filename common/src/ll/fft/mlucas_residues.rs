@@ -62,10 +62,15 @@ const THREE_TIMES_POW2: [(u64, &[(u64, u64)]); 6] = [
     (7_036_339, &[(100, 0xD6A2_26BA_B5E1_4D62)]),
 ];
 
-/// One exponent per power-of-two length from 256K words, with its Res64
-/// after 100 iterations (`MersVec`, as above): 18.6–19.7 bits per word,
-/// where our AVX-512 engine runs the carry fused into the column passes.
-const FUSED: [(usize, u64, u64); 5] = [
+/// One exponent per power-of-two length from 256K words, and at the
+/// 5·2^k lengths 160K, 320K and 640K, with its Res64 after 100 iterations
+/// (`MersVec`, as above): 18.6–19.9 bits per word, where our engine runs
+/// the carry fused into the column passes (at 5·2^k, with the radix-5
+/// pass inside them too).
+const FUSED: [(usize, u64, u64); 8] = [
+    (5 << 15, 3_253_153, 0x9AFD_3618_C164_D1B4),
+    (5 << 16, 6_409_849, 0x2073_9E43_A693_A937),
+    (5 << 17, 12_628_613, 0xF951_B697_F5C5_032A),
     (1 << 18, 5_152_643, 0x0748_79D8_6679_CB5B),
     (1 << 19, 10_151_971, 0x7BA3_DD9C_3887_8B83),
     (1 << 20, 19_800_083, 0x95AF_D7A5_269F_14F6),
@@ -146,7 +151,7 @@ fn mlucas_self_test_residues_on_three_times_powers_of_two() {
     }
 }
 
-/// The fused pass (AVX-512 and AVX2, power-of-two lengths from 256K words) gives
+/// The fused pass (AVX-512 and AVX2, from 160K words) gives
 /// Mlucas's residues at its own lengths and bits per word, on one thread
 /// and on two (where each thread's range of column groups is carried
 /// apart and the carries between the ranges settled afterwards).
