@@ -46,15 +46,14 @@ fn odd_q<const Q: usize>(
             && pass.tw_re.len() >= (Q - 1) * b
             && pass.tw_im.len() >= (Q - 1) * b
     );
-    let cos: [__m256d; 7] = std::array::from_fn(|k| _mm256_set1_pd(pass.cos[k]));
-    let sin: [__m256d; 7] = std::array::from_fn(|k| _mm256_set1_pd(pass.sin[k]));
+    let (cos, sin) = roots(pass);
     let (tr, ti) = (pass.tw_re.as_ptr(), pass.tw_im.as_ptr());
     for j in (0..len).step_by(4) {
         // SAFETY: j + 4 ≤ len, every block slice is len long (asserted),
         // and (s − 1)·b + j0 + j + 4 ≤ (Q − 1)·b ≤ the twiddle tables'
         // length for s < Q since j0 + len ≤ b.
         unsafe {
-            let mut x: [C; Q] = std::array::from_fn(|t| {
+            let x: [C; Q] = std::array::from_fn(|t| {
                 (
                     _mm256_loadu_pd(re[t].as_ptr().add(j)),
                     _mm256_loadu_pd(im[t].as_ptr().add(j)),
@@ -64,25 +63,50 @@ fn odd_q<const Q: usize>(
                 let at = (s - 1) * b + j0 + j;
                 (_mm256_loadu_pd(tr.add(at)), _mm256_loadu_pd(ti.add(at)))
             };
-            if dir == Direction::Inverse {
-                for (s, xs) in x.iter_mut().enumerate().skip(1) {
-                    let (wr, wi) = w(s);
-                    *xs = cmulc(xs.0, xs.1, wr, wi);
-                }
-            }
-            let mut y = dft::<Q>(x, (&cos, &sin), dir);
-            if dir == Direction::Forward {
-                for (s, ys) in y.iter_mut().enumerate().skip(1) {
-                    let (wr, wi) = w(s);
-                    *ys = cmul(ys.0, ys.1, wr, wi);
-                }
-            }
+            let y = radix_q::<Q>(x, w, (&cos, &sin), dir);
             for (t, yt) in y.iter().enumerate() {
                 _mm256_storeu_pd(re[t].as_mut_ptr().add(j), yt.0);
                 _mm256_storeu_pd(im[t].as_mut_ptr().add(j), yt.1);
             }
         }
     }
+}
+
+/// cos and sin of 2πk/q in every lane, for [`dft`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn roots(pass: &OddPass) -> ([__m256d; 7], [__m256d; 7]) {
+    (
+        std::array::from_fn(|k| _mm256_set1_pd(pass.cos[k])),
+        std::array::from_fn(|k| _mm256_set1_pd(pass.sin[k])),
+    )
+}
+
+/// The radix-q butterfly on one vector of each block, with the twiddle
+/// w(s) of block s: forward, the DFT and then the twiddles; inverse, the
+/// conjugate twiddles and then the inverse DFT.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn radix_q<const Q: usize>(
+    mut x: [C; Q],
+    w: impl Fn(usize) -> C,
+    roots: (&[__m256d; 7], &[__m256d; 7]),
+    dir: Direction,
+) -> [C; Q] {
+    if dir == Direction::Inverse {
+        for (s, xs) in x.iter_mut().enumerate().skip(1) {
+            let (wr, wi) = w(s);
+            *xs = cmulc(xs.0, xs.1, wr, wi);
+        }
+    }
+    let mut y = dft::<Q>(x, roots, dir);
+    if dir == Direction::Forward {
+        for (s, ys) in y.iter_mut().enumerate().skip(1) {
+            let (wr, wi) = w(s);
+            *ys = cmul(ys.0, ys.1, wr, wi);
+        }
+    }
+    y
 }
 
 /// The q-point DFT of x (forward: Σ x_t·e^{−2πist/q}; inverse: the
@@ -165,8 +189,7 @@ fn odd_rows_q<const Q: usize>(
             && pass.col_re.len() >= (Q - 1) * leaf
             && pass.col_im.len() >= (Q - 1) * leaf
     );
-    let cos: [__m256d; 7] = std::array::from_fn(|k| _mm256_set1_pd(pass.cos[k]));
-    let sin: [__m256d; 7] = std::array::from_fn(|k| _mm256_set1_pd(pass.sin[k]));
+    let (cos, sin) = roots(pass);
     let (pr, pi) = (lr.as_mut_ptr(), li.as_mut_ptr());
     for half in [0, 4] {
         let col: [C; Q] = std::array::from_fn(|s| match s {
@@ -185,23 +208,11 @@ fn odd_rows_q<const Q: usize>(
             // SAFETY: row s·rows + t < Q·rows of 8 doubles lies in the
             // scratch (asserted above), and half + 4 ≤ 8.
             unsafe {
-                let mut x: [C; Q] = std::array::from_fn(|s| {
+                let x: [C; Q] = std::array::from_fn(|s| {
                     let at = 8 * (s * rows + t) + half;
                     (_mm256_loadu_pd(pr.add(at)), _mm256_loadu_pd(pi.add(at)))
                 });
-                if dir == Direction::Inverse {
-                    for (s, xs) in x.iter_mut().enumerate().skip(1) {
-                        let (wr, wi) = w(s);
-                        *xs = cmulc(xs.0, xs.1, wr, wi);
-                    }
-                }
-                let mut y = dft::<Q>(x, (&cos, &sin), dir);
-                if dir == Direction::Forward {
-                    for (s, ys) in y.iter_mut().enumerate().skip(1) {
-                        let (wr, wi) = w(s);
-                        *ys = cmul(ys.0, ys.1, wr, wi);
-                    }
-                }
+                let y = radix_q::<Q>(x, w, (&cos, &sin), dir);
                 for (s, ys) in y.iter().enumerate() {
                     let at = 8 * (s * rows + t) + half;
                     _mm256_storeu_pd(pr.add(at), ys.0);

@@ -13,7 +13,7 @@
 
 use super::super::Direction;
 use super::super::digits::ROUND_MAGIC;
-use super::super::generic::{ChunkConsts, GroupWeights, scratch_blocks};
+use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
 use super::super::plan::{ColumnPlan, OddPass, Twiddles};
 use super::carry::{load_columns, store_columns};
 use super::column::{self, Ends};
@@ -157,44 +157,27 @@ pub(crate) unsafe fn fused_group_raw(
     (wt, c): (&GroupWeights<'_>, &ChunkConsts),
     inject: (usize, usize, f64),
 ) -> [u64; 2] {
-    let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
-    let rows = plan.rows;
-    assert!(carry.len() == q * rows && len >= q * block);
+    assert_eq!(carry.len(), odd.map_or(1, |o| o.q) * plan.rows);
     let to_scratch = Ends {
         from_scratch: false,
         to_scratch: true,
     };
-    let from_scratch = Ends {
-        from_scratch: true,
-        to_scratch: false,
-    };
-    // Block s's rows start s·block doubles into the arrays.
-    let at_block = |s: usize| ptrs.map(|p| p.wrapping_add(s * block));
-    for (s, sc) in scratch_blocks([&mut *lr, &mut *li], q, rows) {
-        // SAFETY: the caller's promise, passed on for block s, which lies
-        // inside the arrays (`len ≥ q·block`, asserted above).
-        unsafe {
-            let at = (c0, Direction::Inverse);
-            column::column_group_raw(at_block(s), len - s * block, sc, plan, tw, at, to_scratch);
-        }
+    for (bp, blen, sc) in group_blocks(ptrs, len, [&mut *lr, &mut *li], plan.rows, odd) {
+        let at = (c0, Direction::Inverse);
+        // SAFETY: the caller's promise, passed on for one block, which
+        // lies inside the arrays (`group_blocks` checks).
+        unsafe { column::column_group_raw(bp, blen, sc, plan, tw, at, to_scratch) };
     }
     if let Some(o) = odd {
         odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Inverse);
     }
     let out = group_carry([&mut *lr, &mut *li], carry, wt, c, inject);
-    if forward && let Some(o) = odd {
-        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Forward);
-    }
-    for (s, sc) in scratch_blocks([lr, li], q, rows) {
-        // SAFETY: as above.
-        unsafe {
-            let (bp, blen) = (at_block(s), len - s * block);
-            if forward {
-                let at = (c0, Direction::Forward);
-                column::column_group_raw(bp, blen, sc, plan, tw, at, from_scratch);
-            } else {
-                column::store_group(bp, blen, [&*sc[0], &*sc[1]], plan, c0);
-            }
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        if forward {
+            finish_group_raw(ptrs, len, [lr, li], (plan, tw, odd), c0);
+        } else {
+            store_blocks(ptrs, len, [lr, li], (plan, odd), c0);
         }
     }
     out
@@ -213,8 +196,6 @@ pub(crate) unsafe fn finish_group_raw(
     (plan, tw, odd): (&ColumnPlan, &Twiddles, Option<&OddPass>),
     c0: usize,
 ) {
-    let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
-    assert!(len >= q * block);
     if let Some(o) = odd {
         odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Forward);
     }
@@ -222,13 +203,10 @@ pub(crate) unsafe fn finish_group_raw(
         from_scratch: true,
         to_scratch: false,
     };
-    for (s, [r, i]) in scratch_blocks([lr, li], q, plan.rows) {
+    for (bp, blen, sc) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
         let at = (c0, Direction::Forward);
-        // SAFETY: the caller's promise, for block s inside the arrays.
-        unsafe {
-            let bp = ptrs.map(|p| p.wrapping_add(s * block));
-            column::column_group_raw(bp, len - s * block, [r, i], plan, tw, at, from_scratch);
-        }
+        // SAFETY: the caller's promise, for one block inside the arrays.
+        unsafe { column::column_group_raw(bp, blen, sc, plan, tw, at, from_scratch) };
     }
 }
 
@@ -244,13 +222,26 @@ pub(crate) unsafe fn load_blocks(
     (plan, odd): (&ColumnPlan, Option<&OddPass>),
     c0: usize,
 ) {
-    let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
-    assert!(len >= q * block);
-    for (s, [r, i]) in scratch_blocks([lr, li], q, plan.rows) {
-        // SAFETY: the caller's promise, for block s inside the arrays.
-        unsafe {
-            let bp = ptrs.map(|p| p.wrapping_add(s * block));
-            column::load_group(bp, len - s * block, [r, i], plan, c0);
-        }
+    for (bp, blen, sc) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
+        // SAFETY: the caller's promise, for one block inside the arrays.
+        unsafe { column::load_group(bp, blen, sc, plan, c0) };
+    }
+}
+
+/// Copies the scratch back to columns c0..c0 + 8 of the q blocks: the
+/// inverse of [`load_blocks`].
+///
+/// SAFETY: as [`fused_group_raw`].
+#[target_feature(enable = "avx512f,avx512dq,fma")]
+unsafe fn store_blocks(
+    ptrs: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&mut [f64]; 2],
+    (plan, odd): (&ColumnPlan, Option<&OddPass>),
+    c0: usize,
+) {
+    for (bp, blen, [r, i]) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
+        // SAFETY: the caller's promise, for one block inside the arrays.
+        unsafe { column::store_group(bp, blen, [&*r, &*i], plan, c0) };
     }
 }

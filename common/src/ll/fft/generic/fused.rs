@@ -2,6 +2,8 @@
 //! forward column passes in one sweep), shared by the AVX-512 and AVX2
 //! kernels that run it.
 
+use super::super::plan::OddPass;
+
 /// The weights of the words of one column group, in the two levels of
 /// the squarer's carry: word 2i + e, i = r·leaf + c, has weight numerator
 /// (A_r + D_e[c]) mod n.
@@ -59,20 +61,30 @@ pub(crate) struct FusedRange {
 /// carry settled inside the group.
 pub(crate) type Settle<'a> = dyn Fn(usize, &[f64], [&mut [f64]; 2]) -> bool + Sync + 'a;
 
-/// A fused group's scratch cut into its q blocks' parts (`rows` rows of
-/// [`super::super::plan::GROUP`] doubles each, block s at rows
-/// s·rows..), with the block index: at lengths q·2^k a group holds the
-/// same columns of every row of all q blocks.
-pub(crate) fn scratch_blocks(
-    [lr, li]: [&mut [f64]; 2],
-    q: usize,
+/// A fused group's blocks: for block s, the arrays' pointers moved to its
+/// first row with the length left from there, and its part of the scratch
+/// (`rows` rows of [`super::super::plan::GROUP`] doubles, block s at rows
+/// s·rows..). At lengths q·2^k (`odd`) a group holds the same columns of
+/// every row of all q blocks; else it is one block.
+pub(crate) fn group_blocks<'a>(
+    ptrs: [*mut f64; 2],
+    len: usize,
+    [lr, li]: [&'a mut [f64]; 2],
     rows: usize,
-) -> impl Iterator<Item = (usize, [&mut [f64]; 2])> {
+    odd: Option<&OddPass>,
+) -> impl Iterator<Item = ([*mut f64; 2], usize, [&'a mut [f64]; 2])> + use<'a> {
+    let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
     let one = super::super::plan::GROUP * rows;
-    assert!(lr.len() >= q * one && li.len() >= q * one);
+    assert!(len >= q * block && lr.len() >= q * one && li.len() >= q * one);
     lr[..q * one]
         .chunks_exact_mut(one)
         .zip(li[..q * one].chunks_exact_mut(one))
-        .map(|(r, i)| [r, i])
         .enumerate()
+        .map(move |(s, (r, i))| {
+            (
+                ptrs.map(|p| p.wrapping_add(s * block)),
+                len - s * block,
+                [r, i],
+            )
+        })
 }

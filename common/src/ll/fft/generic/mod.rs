@@ -16,7 +16,7 @@ pub(crate) use butterfly::{dif4_q1, dif4_run, dit4_q1, dit4_run};
 pub(crate) use carry::word_pow2;
 pub(crate) use carry::{ChunkConsts, carry_finish, carry_gather, carry_split, numerator};
 pub(crate) use column::column_group;
-pub(crate) use fused::{FusedRange, GroupWeights, Settle, scratch_blocks};
+pub(crate) use fused::{FusedRange, GroupWeights, Settle, group_blocks};
 pub(crate) use odd::odd_columns;
 pub(crate) use wrap::{wrap_pair, wrap_run};
 
