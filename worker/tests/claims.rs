@@ -26,6 +26,11 @@ use mersenne_common::ring::{Body, Id, Record, StoreOp, StoreReply};
 use mersenne_common::work::lease::{Signer, sign_leases};
 use mersenne_common::work::signature::sign;
 use mersenne_common::work::{UnitRecord, UnitResult, UnitState, unit_key};
+use mersenne_worker::net::{Request, Response};
+
+/// The unit caught live: a published Mersenne prime (so the table's oracle
+/// knows it) that takes seconds to crunch in a release build.
+const BIG: u64 = 132_049;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -105,6 +110,19 @@ fn forged_claims_over_the_wire_are_refused_and_the_grid_finishes() {
     let mut m = Mallory::new();
     let honest = b.peer_id.clone();
     let lease = 30_000;
+
+    // M132049's owner crunches nothing until the attack is over, so the
+    // peer that claims it is never its owner (stopping the holder must not
+    // stop the owner the attacker writes to).
+    let (big_owner, none) = m.read(&addrs, BIG);
+    assert_eq!(none, None);
+    assert!(matches!(
+        ask(&big_owner, Request::Pause),
+        Some(Response::Ok)
+    ));
+    wait_for("the owner paused", Duration::from_secs(10), || {
+        status(&big_owner).is_some_and(|s| !s.paused.is_empty())
+    });
 
     // Before submission: squatting with illegal records.
     let s1 = 4999;
@@ -215,7 +233,10 @@ fn forged_claims_over_the_wire_are_refused_and_the_grid_finishes() {
     );
 
     // Submission: the squatted unit existed, every other one is created.
-    let ranges = [(11, 400), (4900, 5000)];
+    // The largest unit, M132049 (a published prime, seconds of crunching
+    // where every other unit takes milliseconds), goes first and is the one
+    // caught live below.
+    let ranges = [(BIG, BIG), (11, 400), (4900, 5000)];
     let mut want = Vec::new();
     let mut created = 0;
     let mut existed = 0;
@@ -226,34 +247,35 @@ fn forged_claims_over_the_wire_are_refused_and_the_grid_finishes() {
         existed += e;
     }
     assert_eq!((created, existed), (want.len() as u64 - 1, 1));
+    want.sort_unstable();
 
-    // An honest claim, caught live (the largest units go first) and held
-    // still: its holder is stopped (SIGSTOP) while the attacker works, so
-    // it neither renews nor finishes; the owner is another peer.
+    // An honest claim, caught live and held still: M132049's owner is
+    // paused, so another peer claims it, and crunches it for seconds; its
+    // holder is then stopped (SIGSTOP) while the attacker works, so it
+    // neither renews nor finishes.
     let names: Vec<String> = peers.iter().map(|p| p.peer_id.clone()).collect();
-    let peer_at = |addr: &str| peers.iter().find(|p| p.addr == addr).unwrap();
     let mut caught = None;
     let t = Instant::now();
-    'catch: while t.elapsed() < Duration::from_secs(60) {
-        for p in want.iter().rev().take(12) {
-            let (o, r) = m.read(&addrs, *p);
-            let Some(r) = r.filter(|r| {
-                r.state == UnitState::Claimed
-                    && r.lease_expires_ms > now_ms() + 20_000
-                    && names.contains(r.claimant.as_ref().unwrap())
-                    && Some(&peer_at(&o).peer_id) != r.claimant.as_ref()
-            }) else {
-                continue;
-            };
-            let holder = peers
-                .iter()
-                .find(|p| Some(&p.peer_id) == r.claimant.as_ref())
-                .unwrap();
-            holder.guard.signal("STOP");
-            if m.read(&[o.as_str()], *p).1.as_ref() == Some(&r) {
-                caught = Some((o, r, holder));
-                break 'catch;
-            }
+    while caught.is_none() && t.elapsed() < Duration::from_secs(60) {
+        let (o, r) = m.read(&[big_owner.as_str()], BIG);
+        assert_eq!(o, big_owner, "M{BIG} moved while the ring stood still");
+        let Some(r) = r.filter(|r| {
+            r.state == UnitState::Claimed
+                && r.lease_expires_ms > now_ms() + 20_000
+                && names.contains(r.claimant.as_ref().unwrap())
+        }) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let holder = peers
+            .iter()
+            .find(|p| Some(&p.peer_id) == r.claimant.as_ref())
+            .unwrap();
+        assert_ne!(holder.addr, big_owner, "a paused owner claimed M{BIG}");
+        holder.guard.signal("STOP");
+        if m.read(&[o.as_str()], BIG).1.as_ref() == Some(&r) {
+            caught = Some((o, r, holder));
+        } else {
             holder.guard.signal("CONT");
         }
     }
@@ -308,6 +330,10 @@ fn forged_claims_over_the_wire_are_refused_and_the_grid_finishes() {
         "a take-over of a live lease",
     );
     stopped.guard.signal("CONT");
+    assert!(matches!(
+        ask(&big_owner, Request::Resume),
+        Some(Response::Ok)
+    ));
 
     // A done unit written back without its result.
     let mut done = None;
