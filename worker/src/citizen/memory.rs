@@ -37,7 +37,8 @@ const BASE: u64 = 1 << 20;
 
 /// The longest FFT length the engine may start M_p at (`None`: the
 /// reference engine runs it). `FftEngine`'s planner takes the table's
-/// shortest safe length, or the next power of two when that is at most
+/// shortest safe length (a 9·2^k one only where the radix-9 pass pays,
+/// else the next, 10/9 as long), or the next power of two when that is at most
 /// 8/5 as long and the shortest is not a radix-5 length its own kernels
 /// run on this CPU; which of the two depends on the CPU, so this is the
 /// longer one, and the estimate never falls short of what is allocated.
@@ -45,7 +46,14 @@ pub fn planned_fft_length(p: u64) -> Option<usize> {
     if EngineKind::Auto.resolve(p) != EngineKind::Fft {
         return None;
     }
-    let n = fft::fft_lengths()[fft::length_index_for(p)?];
+    let lengths = fft::fft_lengths();
+    let i = fft::length_index_for(p)?;
+    // The engine starts most 9·2^k shortest lengths at the next one.
+    let n = if lengths[i].is_multiple_of(9) {
+        *lengths.get(i + 1)?
+    } else {
+        lengths[i]
+    };
     let pow2 = n.next_power_of_two();
     if pow2 * 5 <= n * 8 && pow2 as u64 <= p {
         Some(pow2)

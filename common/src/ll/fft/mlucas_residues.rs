@@ -8,6 +8,9 @@
 
 use super::*;
 
+/// [(iterations, Res64)] of one exponent.
+type Res64s = &'static [(u64, u64)];
+
 /// (p, [(iterations, Res64)]) from Mlucas's `MersVec`.
 const SMALL: [(u64, &[(u64, u64)]); 5] = [
     (
@@ -62,13 +65,40 @@ const THREE_TIMES_POW2: [(u64, &[(u64, u64)]); 6] = [
     (7_036_339, &[(100, 0xD6A2_26BA_B5E1_4D62)]),
 ];
 
-/// One exponent per power-of-two length from 256K words, and at the
-/// 5·2^k lengths 160K, 320K and 640K, with its Res64 after 100 iterations
+/// Mlucas's exponents at its 9·2^k lengths below the fused pass (18K to
+/// 144K words, 20.0–20.8 bits a word), at that length on every set.
+const NINE_TIMES_POW2: [(usize, u64, Res64s); 4] = [
+    (
+        9 << 11,
+        383_521,
+        &[
+            (100, 0xBF30_D4AF_5ADF_87C8),
+            (1_000, 0x9F45_3732_B3FE_3C04),
+            (10_000, 0x0DBF_50D7_F214_2148),
+        ],
+    ),
+    (
+        9 << 12,
+        755_737,
+        &[(100, 0x13B1_3C61_2980_88DC), (1_000, 0x33A2_A43D_E878_2CCC)],
+    ),
+    (
+        9 << 13,
+        1_489_223,
+        &[(100, 0x6674_518E_A19B_3D6A), (1_000, 0xEB31_2091_097F_6C3B)],
+    ),
+    (9 << 14, 2_934_479, &[(100, 0x1B90_A273_0198_0A3A)]),
+];
+
+/// One exponent per power-of-two length from 256K words, at the
+/// 5·2^k lengths 160K, 320K and 640K and the 9·2^k lengths 288K and 576K, with its Res64 after 100 iterations
 /// (`MersVec`, as above): 18.6–19.9 bits per word, where our engine runs
 /// the carry fused into the column passes (at 5·2^k, with the radix-5
 /// pass inside them too).
-const FUSED: [(usize, u64, u64); 8] = [
+const FUSED: [(usize, u64, u64); 10] = [
     (5 << 15, 3_253_153, 0x9AFD_3618_C164_D1B4),
+    (9 << 15, 5_782_013, 0x9869_BE81_D9AB_1564),
+    (9 << 16, 11_391_823, 0x78D8_769B_9F75_FB2B),
     (5 << 16, 6_409_849, 0x2073_9E43_A693_A937),
     (5 << 17, 12_628_613, 0xF951_B697_F5C5_032A),
     (1 << 18, 5_152_643, 0x0748_79D8_6679_CB5B),
@@ -148,6 +178,40 @@ fn mlucas_self_test_residues_on_three_times_powers_of_two() {
             "M{p} starts at {n} words, not on our 3·2^k FFT"
         );
         check(p, want, isa);
+    }
+}
+
+/// The radix-9 pass (3 × 3) gives Mlucas's residues at its 9·2^k lengths
+/// below the fused pass, on every instruction set.
+#[test]
+fn mlucas_self_test_residues_on_nine_times_powers_of_two() {
+    for isa in Isa::available() {
+        for (n, p, want) in NINE_TIMES_POW2 {
+            check_at(p, want, isa, Some(n), 1);
+        }
+    }
+}
+
+/// The engine starts at a 9·2^k length only where the radix-9 pass paid
+/// (`RADIX9_AT`): Mlucas's 18K, 288K and 576K exponents there, its 36K
+/// and 1152K ones at the next length, 10/9 as long.
+#[test]
+fn the_engine_starts_at_nine_times_powers_of_two_where_they_pay() {
+    // (p, the shortest safe length, the length the engine starts at)
+    for (p, shortest, start) in [
+        (383_521u64, 9usize << 11, 9usize << 11),
+        (5_782_013, 9 << 15, 9 << 15),
+        (11_391_823, 9 << 16, 9 << 16),
+        (755_737, 9 << 12, 5 << 13),
+        (22_217_791, 9 << 17, 5 << 18),
+    ] {
+        assert_eq!(
+            fft_lengths()[length_index_for(p).unwrap()],
+            shortest,
+            "M{p}"
+        );
+        let n = FftEngine::new(p, 0).unwrap().fft_length();
+        assert_eq!(n, Some(start), "M{p}");
     }
 }
 

@@ -103,8 +103,17 @@ enum Direction {
 /// 448K and 896K words) but not below (1.0-1.08 at 56K, 1.08-1.27 at
 /// 112K). Measured in CPU time with `examples/fft_speed.rs` on a loaded
 /// 2-core AVX-512 machine.
+///
+/// A 9·2^k length not in [`RADIX9_AT`] gives way to the next length, 10/9
+/// as long, before any of that.
 fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize {
     let lengths = fft_lengths();
+    let n = lengths[shortest];
+    let shortest = if n.is_multiple_of(9) && !RADIX9_AT.contains(&n) {
+        shortest + 1
+    } else {
+        shortest
+    };
     let n = lengths[shortest];
     if (!n.is_multiple_of(7) || n >= RADIX7_FROM) && soa::supports(p, n, isa) {
         return shortest;
@@ -117,6 +126,15 @@ fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize 
         })
         .unwrap_or(shortest)
 }
+
+/// The 9·2^k lengths the engine starts at (see `preferred_length_index`),
+/// where the radix-9 pass paid against the next length, 5·2^(k−2), in the
+/// fat-LTO worker (`worker ll P --iterations K`, CPU time, the best of
+/// three alternating runs on one core; 9·2^k ÷ old): 18K 0.57 (20K is
+/// slow there), 288K 0.96, 576K 0.82. It did not at 36K (1.11), 72K and
+/// 144K (1.01–1.02), 1152K (1.07) and 2304K (1.11); at 4608K it was level
+/// (0.98, within the noise there).
+const RADIX9_AT: [usize; 3] = [9 << 11, 9 << 15, 9 << 16];
 
 /// The shortest 7·2^k length the engine starts at (see
 /// `preferred_length_index`): 7·2^15 words.

@@ -255,7 +255,10 @@ impl ColumnPlan {
     }
 }
 
-/// The pass of the odd factor at lengths m = q·M (q ∈ {3, 5, 7}, M a power
+/// The largest odd factor q of a length our own FFT runs.
+pub(crate) const MAX_ODD: usize = 9;
+
+/// The pass of the odd factor at lengths m = q·M (q ∈ {3, 5, 7, 9}, M a power
 /// of two): the first forward stage is a radix-q decimation in frequency,
 /// which leaves q blocks of M points, block s holding the sequence whose
 /// M-point DFT is X[s + q·k]; each block then goes through the power-of-two
@@ -269,8 +272,8 @@ pub(crate) struct OddPass {
     /// Doubles per block in the (padded) arrays.
     pub(crate) block: usize,
     /// cos and sin of 2πk/q for k < q.
-    pub(crate) cos: [f64; 7],
-    pub(crate) sin: [f64; 7],
+    pub(crate) cos: [f64; MAX_ODD],
+    pub(crate) sin: [f64; MAX_ODD],
     /// ω_m^{j·s} for s = 1..q at [(s − 1)·block + where point j is
     /// stored], zero in the padding.
     pub(crate) tw_re: Vec<f64>,
@@ -293,8 +296,8 @@ impl OddPass {
     pub(crate) fn new(q: usize, sub: usize, leaf: usize, stride: usize) -> Self {
         let block = sub / leaf * stride;
         let m = (q * sub) as u64;
-        let mut cos = [0.0; 7];
-        let mut sin = [0.0; 7];
+        let mut cos = [0.0; MAX_ODD];
+        let mut sin = [0.0; MAX_ODD];
         for k in 0..q {
             // e^{+2πik/q}, as accurate as the other tables.
             let w = unit_root(k as u64, q as u64);

@@ -1,15 +1,18 @@
-//! The radix-3, 5 and 7 pass that lets our FFT run at lengths q·2^k (see
+//! The radix-3, 5, 7 and 9 pass that lets our FFT run at lengths q·2^k (see
 //! [`super::super::plan::OddPass`]): a q-point DFT down every column of the
 //! q blocks, then the twiddles ω_m^{j·s} (forward), or the conjugate
 //! twiddles, then the inverse DFT (inverse).
 
 use super::super::Direction;
-use super::super::plan::OddPass;
+use super::super::plan::{MAX_ODD, OddPass};
 use super::fma;
 
 /// Points per step: the kernel works on `[f64; L]` rows so that the q-point
 /// butterflies are straight-line vector code.
 const L: usize = 8;
+
+/// The pairs (t, q − t) of the largest q.
+const HALF: usize = (MAX_ODD - 1) / 2;
 
 /// The pass on the columns j0..j0 + len of the q blocks: `re[t]` and
 /// `im[t]` are those columns of block t (all of one length, a multiple
@@ -26,6 +29,7 @@ pub(crate) fn odd_columns<const F: bool>(
         3 => odd_q::<F, 3>(re, im, pass, j0, dir),
         5 => odd_q::<F, 5>(re, im, pass, j0, dir),
         7 => odd_q::<F, 7>(re, im, pass, j0, dir),
+        9 => odd_q::<F, 9>(re, im, pass, j0, dir),
         q => unreachable!("no radix-{q} pass"),
     }
 }
@@ -80,10 +84,10 @@ fn odd_q<const F: bool, const Q: usize>(
         let mut yr = [[0.0; L]; Q];
         let mut yi = [[0.0; L]; Q];
         for l in 0..L {
-            let mut ar = [0.0; 3];
-            let mut ai = [0.0; 3];
-            let mut dr = [0.0; 3];
-            let mut di = [0.0; 3];
+            let mut ar = [0.0; HALF];
+            let mut ai = [0.0; HALF];
+            let mut dr = [0.0; HALF];
+            let mut di = [0.0; HALF];
             let (mut y0r, mut y0i) = (xr[0][l], xi[0][l]);
             for t in 1..=h {
                 ar[t - 1] = xr[t][l] + xr[Q - t][l];

@@ -32,7 +32,7 @@ fn random_residue(p: u64, seed: u64) -> BigUint {
 
 /// Over many iterations at 256K, 512K and 1M words (about 18 bits per
 /// word, as the length table runs them), and at the lengths q·2^k 160K,
-/// 320K, 384K and 448K (the radix-q pass inside the sweep), on one, two
+/// 288K, 320K, 384K, 448K and 576K (the radix-q pass inside the sweep), on one, two
 /// and three threads
 /// (one range of column groups per thread, carried apart and settled
 /// afterwards), the fused pass leaves the same number as the separate
@@ -61,6 +61,8 @@ fn fused_matches_separate(isa: PubIsa) {
         (5_782_013, 5 << 16, 3),
         (6_972_593, 3 << 17, 2),
         (8_090_057, 7 << 16, 1),
+        (5_782_013, 9 << 15, 2),
+        (11_391_823, 9 << 16, 1),
     ];
     for (p, n, threads) in cases {
         let test = "fused_pass_matches_the_separate_passes";

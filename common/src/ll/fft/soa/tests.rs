@@ -41,10 +41,11 @@ fn random(m: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
 #[test]
 fn forward_is_the_dft_in_bit_reversed_order_and_inverse_undoes_it() {
     // Odd and even log2 m, below and above LEAF (breadth-first stages);
-    // q·2^k with q = 3, 5, 7, one leaf per block and more (block s,
+    // q·2^k with q = 3, 5, 7, 9, one leaf per block and more (block s,
     // position i then holds X[s + q·bitrev(i)]).
     for m in [
-        64usize, 128, 256, 512, 1024, 2048, 4096, 8192, 3072, 5120, 7168, 6144, 12_288,
+        64usize, 128, 256, 512, 1024, 2048, 4096, 8192, 3072, 5120, 7168, 6144, 12_288, 9216,
+        18_432,
     ] {
         let (re0, im0) = random(m, m as u64);
         let (dr, di) = naive_dft(&re0, &im0);
@@ -115,6 +116,10 @@ fn soa_squarer_matches_the_rustfft_squarer_bit_for_bit() {
         (1_500_000, 98_304),
         (2_614_999, 163_840),
         (5_152_643, 327_680),
+        // 9·2^k: two leaves a block, and 288K (at 18.3 bits a word: at
+        // Mlucas's 19.6 rustfft's round-off reaches 0.41).
+        (380_000, 18_432),
+        (5_400_000, 294_912),
     ] {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p);
         let digits: Vec<u32> = (0..p.div_ceil(32)).map(|_| rng.random()).collect();
@@ -371,7 +376,7 @@ fn hand_written_odd_pass_matches_the_generic_one() {
             (None, Some(t)) => odd_columns_avx2(t, r, i, pass, at),
             (None, None) => unreachable!("{isa:?} is AVX2 or AVX-512"),
         };
-        for q in [3usize, 5, 7] {
+        for q in [3usize, 5, 7, 9] {
             let pass = OddPass::new(q, 4 * LEAF, LEAF, LEAF + ROW_PAD);
             let b = pass.block;
             let (re0, im0) = random(q * b, q as u64);
@@ -428,7 +433,7 @@ fn threaded_column_stages_match_one_thread_bit_for_bit() {
         .num_threads(2)
         .build()
         .expect("two threads");
-    for m in [8192usize, 3 << 12, 5 << 12, 7 << 12] {
+    for m in [8192usize, 3 << 12, 5 << 12, 7 << 12, 9 << 12] {
         for isa in Isa::all_supported() {
             let fft = SoaFft::new(m, isa);
             let len = fft.padded_len();
