@@ -130,8 +130,9 @@ fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize 
 /// The 9·2^k lengths the engine starts at (see `preferred_length_index`),
 /// where the radix-9 pass paid against the next length, 5·2^(k−2), in the
 /// fat-LTO worker (`worker ll P --iterations K`, CPU time, the best of
-/// three alternating runs on one core; 9·2^k ÷ old): 18K 0.57 (20K is
-/// slow there), 288K 0.96, 576K 0.82. It did not at 36K (1.11), 72K and
+/// three alternating runs on one core; 9·2^k ÷ old): 18K 0.57 (each
+/// block one leaf, so no column stage: 1.8 ns a word against 2.7–2.9 at
+/// 20K and 24K), 288K 0.96, 576K 0.82. It did not at 36K (1.11), 72K and
 /// 144K (1.01–1.02), 1152K (1.07) and 2304K (1.11); at 4608K it was level
 /// (0.98, within the noise there).
 const RADIX9_AT: [usize; 3] = [9 << 11, 9 << 15, 9 << 16];
