@@ -46,14 +46,7 @@ pub fn planned_fft_length(p: u64) -> Option<usize> {
     if EngineKind::Auto.resolve(p) != EngineKind::Fft {
         return None;
     }
-    let lengths = fft::fft_lengths();
-    let i = fft::length_index_for(p)?;
-    // The engine starts most 9·2^k shortest lengths at the next one.
-    let n = if lengths[i].is_multiple_of(9) {
-        *lengths.get(i + 1)?
-    } else {
-        lengths[i]
-    };
+    let n = fft::fft_lengths()[fft::start_index_for(p)?];
     let pow2 = n.next_power_of_two();
     if pow2 * 5 <= n * 8 && pow2 as u64 <= p {
         Some(pow2)

@@ -152,10 +152,7 @@ fn with_a_lane_carry_every_exponent_runs_on_our_fft() {
             let shortest = length_index_for(p).unwrap();
             let n = lengths[preferred_length_index(p, shortest, k)];
             assert!(soa::supports(p, n, k), "{isa} p={p}: {n}");
-            let mut s = lengths[shortest];
-            if s.is_multiple_of(9) && !RADIX9_AT.contains(&s) {
-                s = lengths[shortest + 1];
-            }
+            let s = lengths[past_slow_radix9(&lengths, shortest)];
             assert!(
                 n == s
                     || (n.is_power_of_two()

@@ -212,6 +212,7 @@ fn the_engine_starts_at_nine_times_powers_of_two_where_they_pay() {
         );
         let n = FftEngine::new(p, 0).unwrap().fft_length();
         assert_eq!(n, Some(start), "M{p}");
+        assert_eq!(fft_lengths()[start_index_for(p).unwrap()], start, "M{p}");
     }
 }
 

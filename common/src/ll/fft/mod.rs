@@ -108,12 +108,7 @@ enum Direction {
 /// as long, before any of that.
 fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize {
     let lengths = fft_lengths();
-    let n = lengths[shortest];
-    let shortest = if n.is_multiple_of(9) && !RADIX9_AT.contains(&n) {
-        shortest + 1
-    } else {
-        shortest
-    };
+    let shortest = past_slow_radix9(&lengths, shortest);
     let n = lengths[shortest];
     if (!n.is_multiple_of(7) || n >= RADIX7_FROM) && soa::supports(p, n, isa) {
         return shortest;
@@ -136,6 +131,26 @@ fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize 
 /// 144K (1.01–1.02), 1152K (1.07) and 2304K (1.11); at 4608K it was level
 /// (0.98, within the noise there).
 const RADIX9_AT: [usize; 3] = [9 << 11, 9 << 15, 9 << 16];
+
+/// `i`, or the next index if length i is 9·2^k outside [`RADIX9_AT`] (the
+/// next length is 10/9 as long, so p fits it too).
+fn past_slow_radix9(lengths: &[usize], i: usize) -> usize {
+    let n = lengths[i];
+    if n.is_multiple_of(9) && !RADIX9_AT.contains(&n) {
+        i + 1
+    } else {
+        i
+    }
+}
+
+/// Index in [`fft_lengths`] of the length the engine starts M_p at on any
+/// instruction set, or of the shorter of the two it may start at (see
+/// `preferred_length_index`: a power of two instead on some sets): the
+/// shortest safe length, past a 9·2^k length where the radix-9 pass does
+/// not pay.
+pub fn start_index_for(p: u64) -> Option<usize> {
+    length_index_for(p).map(|i| past_slow_radix9(&fft_lengths(), i))
+}
 
 /// The shortest 7·2^k length the engine starts at (see
 /// `preferred_length_index`): 7·2^15 words.
