@@ -193,8 +193,8 @@ fn mlucas_self_test_residues_on_nine_times_powers_of_two() {
 }
 
 /// The engine starts at a 9·2^k length only where the radix-9 pass paid
-/// (`RADIX9_AT`): Mlucas's 18K, 288K and 576K exponents there, its 36K
-/// and 1152K ones at the next length, 10/9 as long.
+/// (`RADIX9_AT`): Mlucas's 18K, 36K, 72K, 288K and 576K exponents there,
+/// its 144K and 1152K ones at the next length, 10/9 as long.
 #[test]
 fn the_engine_starts_at_nine_times_powers_of_two_where_they_pay() {
     // (p, the shortest safe length, the length the engine starts at)
@@ -202,7 +202,9 @@ fn the_engine_starts_at_nine_times_powers_of_two_where_they_pay() {
         (383_521u64, 9usize << 11, 9usize << 11),
         (5_782_013, 9 << 15, 9 << 15),
         (11_391_823, 9 << 16, 9 << 16),
-        (755_737, 9 << 12, 5 << 13),
+        (755_737, 9 << 12, 9 << 12),
+        (1_489_223, 9 << 13, 9 << 13),
+        (2_934_479, 9 << 14, 5 << 15),
         (22_217_791, 9 << 17, 5 << 18),
     ] {
         assert_eq!(

@@ -99,10 +99,14 @@ enum Direction {
 /// radix-3 and radix-5 ones pay against the power of two 1.33× and 1.6×
 /// longer: 0.71-0.86 of its time at 96K and 384K words, 0.65-0.78 at
 /// 160K-640K. The radix-7 one, against the power of two only 1.14× longer,
-/// pays once the data is well outside L2 (0.75-0.86 of its time at 224K,
-/// 448K and 896K words) but not below (1.0-1.08 at 56K, 1.08-1.27 at
-/// 112K). Measured in CPU time with `examples/fft_speed.rs` on a loaded
-/// 2-core AVX-512 machine.
+/// paid at first only once the data was well outside L2 (0.75-0.86 of its
+/// time at 224K, 448K and 896K words; 1.0-1.08 at 56K, 1.08-1.27 at 112K).
+/// Measured in CPU time with `examples/fft_speed.rs` on a loaded 2-core
+/// AVX-512 machine. Since the column stages of short lengths run down the
+/// rows (`soa::fft`'s `DOWN_ROWS_MAX`) it pays from 14K words too: 14K
+/// 0.92-0.97 of the power of two's time, 28K 0.96, 56K 0.84-0.89, 112K
+/// 0.83-0.87 (the fat-LTO worker, `worker ll P --iterations K`, two
+/// sittings of three alternating runs on one core).
 ///
 /// A 9·2^k length not in [`RADIX9_AT`] gives way to the next length, 10/9
 /// as long, before any of that.
@@ -129,8 +133,10 @@ fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize 
 /// block one leaf, so no column stage: 1.8 ns a word against 2.7–2.9 at
 /// 20K and 24K), 288K 0.96, 576K 0.82. It did not at 36K (1.11), 72K and
 /// 144K (1.01–1.02), 1152K (1.07) and 2304K (1.11); at 4608K it was level
-/// (0.98, within the noise there).
-const RADIX9_AT: [usize; 3] = [9 << 11, 9 << 15, 9 << 16];
+/// (0.98, within the noise there). Once the column stages of short lengths
+/// ran down the rows (`soa::fft`'s `DOWN_ROWS_MAX`), two sittings gave
+/// 36K 0.89-0.99 and 72K 0.85-0.94, taken; 144K 0.99-1.02, not.
+const RADIX9_AT: [usize; 5] = [9 << 11, 9 << 12, 9 << 13, 9 << 15, 9 << 16];
 
 /// `i`, or the next index if length i is 9·2^k outside [`RADIX9_AT`] (the
 /// next length is 10/9 as long, so p fits it too).
@@ -153,8 +159,9 @@ pub fn start_index_for(p: u64) -> Option<usize> {
 }
 
 /// The shortest 7·2^k length the engine starts at (see
-/// `preferred_length_index`): 7·2^15 words.
-const RADIX7_FROM: usize = 7 << 15;
+/// `preferred_length_index`): 7·2^11 words, the shortest our FFT runs
+/// (7·2^15 until the column stages of short lengths ran down the rows).
+const RADIX7_FROM: usize = 7 << 11;
 
 /// Settings for an [`FftEngine`].
 #[derive(Debug, Clone, PartialEq)]

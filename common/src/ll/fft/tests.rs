@@ -301,6 +301,33 @@ fn a_too_short_fft_length_is_caught_by_round_off_and_lengthened() {
     }
 }
 
+/// The engine starts at the 7·2^k lengths from 14K words (`RADIX7_FROM`),
+/// where the radix-7 pass now pays against the power of two, for an
+/// exponent near each one's limit; on a CPU whose kernels cannot take p
+/// there it says so and checks the power of two it takes instead.
+#[test]
+fn the_engine_starts_at_seven_times_powers_of_two_from_14k() {
+    let isa = dispatch::Isa::detect();
+    for (p, n) in [
+        (299_501u64, 7usize << 11),
+        (590_537, 7 << 12),
+        (1_164_221, 7 << 13),
+        (2_294_939, 7 << 14),
+    ] {
+        assert_eq!(fft_lengths()[length_index_for(p).unwrap()], n, "M{p}");
+        let start = FftEngine::new(p, 0).unwrap().fft_length();
+        if soa::supports(p, n, isa) {
+            assert_eq!(start, Some(n), "M{p}");
+        } else {
+            eprintln!("{isa:?} cannot take M{p} at {n} words; checking its power of two");
+            assert!(
+                start.is_some_and(|m| m.is_power_of_two() && m > n),
+                "M{p}: {start:?}"
+            );
+        }
+    }
+}
+
 /// At each odd length on our own FFT (3·2^k, 5·2^k, 7·2^k), an exponent
 /// past the length's limit (22 bits a word) makes the round-off check fire;
 /// the engine rolls back, moves to a longer length and still agrees with

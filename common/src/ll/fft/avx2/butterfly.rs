@@ -31,7 +31,7 @@ fn quarters(x: &mut [f64], q: usize) -> [&mut [f64]; 4] {
 /// of 4.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn bfly4(dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
+pub(crate) fn bfly4(dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6]) {
     let q = r[0].len();
     assert!(
         q.is_multiple_of(4)
@@ -67,6 +67,45 @@ fn bfly4(dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&[f64]; 6])
             st(i2, y2i);
             st(r3, y3r);
             st(i3, y3i);
+        }
+        j += 4;
+    }
+}
+
+/// Radix-2 butterflies on columns of 4-lane vectors ([`r2_dif`] forward,
+/// [`r2_dit`] inverse); every slice at least as long as `r[0]`, a
+/// multiple of 4.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn bfly2(
+    dir: Direction,
+    [r0, r1]: [&mut [f64]; 2],
+    [i0, i1]: [&mut [f64]; 2],
+    [wr, wi]: [&[f64]; 2],
+) {
+    let h = r0.len();
+    assert!(
+        h.is_multiple_of(4)
+            && [r1.len(), i0.len(), i1.len(), wr.len(), wi.len()]
+                .iter()
+                .all(|&l| l >= h)
+    );
+    let mut j = 0;
+    while j < h {
+        // SAFETY: j + 4 ≤ h ≤ every slice's length (asserted above).
+        unsafe {
+            let l = |s: &[f64]| _mm256_loadu_pd(s.as_ptr().add(j));
+            let (x0, x1, w) = ((l(r0), l(i0)), (l(r1), l(i1)), (l(wr), l(wi)));
+            let (y0, y1) = if dir == Direction::Forward {
+                r2_dif(x0, x1, w)
+            } else {
+                r2_dit(x0, x1, w)
+            };
+            let st = |s: &mut [f64], v| _mm256_storeu_pd(s.as_mut_ptr().add(j), v);
+            st(r0, y0.0);
+            st(i0, y0.1);
+            st(r1, y1.0);
+            st(i1, y1.1);
         }
         j += 4;
     }

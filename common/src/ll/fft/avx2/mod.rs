@@ -63,6 +63,40 @@ pub(crate) fn bfly4_avx2_blocks(
     }
 }
 
+/// Radix-2 butterflies down two runs (DIF forward, DIT with conjugate
+/// twiddles inverse), their length a multiple of 4.
+pub(crate) fn bfly2_avx2(
+    t: Avx2,
+    dir: Direction,
+    r: [&mut [f64]; 2],
+    i: [&mut [f64]; 2],
+    w: [&[f64]; 2],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        butterfly::bfly2(dir, r, i, w)
+    }
+}
+
+/// Radix-4 butterflies down four runs (DIF forward, DIT inverse), their
+/// length a multiple of 4.
+pub(crate) fn bfly4_avx2(
+    t: Avx2,
+    dir: Direction,
+    r: [&mut [f64]; 4],
+    i: [&mut [f64]; 4],
+    w: [&[f64]; 6],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA.
+    unsafe {
+        butterfly::bfly4(dir, r, i, w)
+    }
+}
+
 /// The radix-4 stages q = 4 and q = 1 (forward: 4 then 1; inverse: 1
 /// then 4) of every 16-point block of (re, im), in registers: one load
 /// and store of each block instead of two, and no scalar q = 1 stage.

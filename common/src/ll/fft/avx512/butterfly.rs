@@ -1,7 +1,7 @@
 //! Radix-4 butterflies on runs of 8-lane vectors and on registers.
 
 use super::super::Direction;
-use super::column_pass::{r4_dif, r4_dit};
+use super::column_pass::{r2_dif, r2_dit, r4_dif, r4_dit};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -88,6 +88,45 @@ pub(crate) fn bfly4(
             st(i2, y2i);
             st(r3, y3r);
             st(i3, y3i);
+        }
+        j += 8;
+    }
+}
+
+/// Radix-2 butterflies on columns of 8-lane vectors: (x0 + x1,
+/// (x0 − x1)·w) forward, their inverse times 2 (conjugate twiddles)
+/// backward.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn bfly2(
+    dir: Direction,
+    [r0, r1]: [&mut [f64]; 2],
+    [i0, i1]: [&mut [f64]; 2],
+    [wr, wi]: [&[f64]; 2],
+) {
+    let h = r0.len();
+    assert!(
+        h.is_multiple_of(8)
+            && [r1.len(), i0.len(), i1.len(), wr.len(), wi.len()]
+                .iter()
+                .all(|&l| l >= h)
+    );
+    let mut j = 0;
+    while j < h {
+        // SAFETY: j + 8 ≤ h ≤ every slice's length (asserted above).
+        unsafe {
+            let l = |s: &[f64]| _mm512_loadu_pd(s.as_ptr().add(j));
+            let (x0, x1, w) = ((l(r0), l(i0)), (l(r1), l(i1)), (l(wr), l(wi)));
+            let (y0, y1) = if dir == Direction::Forward {
+                r2_dif(x0, x1, w)
+            } else {
+                r2_dit(x0, x1, w)
+            };
+            let st = |s: &mut [f64], v| _mm512_storeu_pd(s.as_mut_ptr().add(j), v);
+            st(r0, y0.0);
+            st(i0, y0.1);
+            st(r1, y1.0);
+            st(i1, y1.1);
         }
         j += 8;
     }

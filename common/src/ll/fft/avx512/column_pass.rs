@@ -103,7 +103,7 @@ pub(super) unsafe fn run_pass(
 /// Radix-2 DIF: (x0 + x1, (x0 − x1)·w).
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn r2_dif((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
+pub(super) fn r2_dif((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
     let (dr, di) = (_mm512_sub_pd(x0r, x1r), _mm512_sub_pd(x0i, x1i));
     (
         (_mm512_add_pd(x0r, x1r), _mm512_add_pd(x0i, x1i)),
@@ -114,7 +114,7 @@ fn r2_dif((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
 /// Radix-2 DIT, the inverse of [`r2_dif`] times 2.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn r2_dit((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
+pub(super) fn r2_dit((x0r, x0i): C, (x1r, x1i): C, (wr, wi): C) -> (C, C) {
     let (yr, yi) = cmulc(x1r, x1i, wr, wi);
     (
         (_mm512_add_pd(x0r, yr), _mm512_add_pd(x0i, yi)),

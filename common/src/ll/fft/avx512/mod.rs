@@ -68,6 +68,23 @@ pub(crate) fn dit4_avx512(t: Avx512, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: 
     }
 }
 
+/// Radix-2 butterflies down two runs (DIF forward, DIT with conjugate
+/// twiddles inverse), their length a multiple of 8.
+pub(crate) fn bfly2_avx512(
+    t: Avx512,
+    dir: Direction,
+    r: [&mut [f64]; 2],
+    i: [&mut [f64]; 2],
+    w: [&[f64]; 2],
+) {
+    let _ = t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F.
+    unsafe {
+        butterfly::bfly2(dir, r, i, w)
+    }
+}
+
 /// [`dif4_avx512`] on every 4q-block of (re, im) (q a multiple of 8).
 pub(crate) fn dif4_avx512_blocks(
     t: Avx512,

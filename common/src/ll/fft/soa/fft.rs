@@ -6,7 +6,7 @@ use super::super::Direction;
 use super::super::avx2;
 use super::super::avx512::{self, Avx512, Head1024Twiddles, Tail64Twiddles};
 use super::super::dispatch::{self as simd, Isa};
-use super::super::plan::{ColumnPlan, GROUP, LEAF, OddPass, ROW_PAD, TAIL, Twiddles};
+use super::super::plan::{ColumnPass, ColumnPlan, GROUP, LEAF, OddPass, ROW_PAD, TAIL, Twiddles};
 
 /// Complex FFT of length m = q·2^k (q ∈ {1, 3, 5, 7}) on split re/im
 /// arrays: forward leaves the spectrum in q blocks, each in bit-reversed
@@ -94,6 +94,10 @@ fn bfly4(isa: Isa, dir: Direction, r: [&mut [f64]; 4], i: [&mut [f64]; 4], w: [&
         } else {
             avx512::dit4_avx512(t, r, i, w)
         }
+    } else if r[0].len().is_multiple_of(4)
+        && let Some(t) = isa.avx2_token()
+    {
+        avx2::bfly4_avx2(t, dir, r, i, w)
     } else if dir == Direction::Forward {
         simd::dif4_run(isa, r, i, w)
     } else {
@@ -120,9 +124,21 @@ type Ranges<'a> = Vec<&'a mut [f64]>;
 /// Columns k·cols..(k + 1)·cols of each of the q blocks of b words of x,
 /// for each k.
 fn column_ranges(x: &mut [f64], q: usize, b: usize, cols: usize) -> Vec<Ranges<'_>> {
+    column_runs(x, q, b, b, cols)
+}
+
+/// The first `rows` rows (`leaf` positions, `stride` apart) of x, cut
+/// into column ranges of `cols`: entry k holds range k of every row.
+fn column_runs(
+    x: &mut [f64],
+    rows: usize,
+    stride: usize,
+    leaf: usize,
+    cols: usize,
+) -> Vec<Ranges<'_>> {
     let mut ranges: Vec<Ranges<'_>> = Vec::new();
-    for block in x[..q * b].chunks_exact_mut(b) {
-        for (k, r) in block.chunks_mut(cols).enumerate() {
+    for row in x.chunks_mut(stride).take(rows) {
+        for (k, r) in row[..leaf].chunks_mut(cols).enumerate() {
             match ranges.get_mut(k) {
                 Some(v) => v.push(r),
                 None => ranges.push(vec![r]),
@@ -131,6 +147,16 @@ fn column_ranges(x: &mut [f64], q: usize, b: usize, cols: usize) -> Vec<Ranges<'
     }
     ranges
 }
+
+/// The most rows a block may have for its column stages to run down the
+/// rows in place, one sweep a stage (`SoaFft::one_pass_down_rows`),
+/// rather than in column groups. Per direction, `fft_profile P N`, one
+/// core, AVX-512 (AVX2), groups → down the rows: 16K words (8 rows)
+/// 0.006 → 0.003 ms, 32K (16) 0.015 → 0.009, 40K (5 blocks of 4) 0.023
+/// → 0.009, 36K (9 of 2) 0.035 → 0.009 (AVX2 0.031 → 0.015), 80K (5 of
+/// 8) 0.043 → 0.029, 64K (32) 0.027 → 0.025 (AVX2 0.047 → 0.027), 128K
+/// (64) level (AVX2 0.08 → 0.06). Longer lengths take the fused pass.
+const DOWN_ROWS_MAX: usize = 64;
 
 /// The threads a squaring may use beyond the caller's (`None`: none).
 type Pool<'a> = Option<&'a rayon::ThreadPool>;
@@ -367,6 +393,9 @@ impl SoaFft {
         if !plan.radix2 && plan.quarters.is_empty() {
             return;
         }
+        if self.one_pass_down_rows(dir, re, im, pool) {
+            return;
+        }
         if let (Some(pool), Some(t)) = (pool, self.isa.avx512_token()) {
             let d = [&mut *re, &mut *im];
             avx512::column_groups_avx512_par(t, pool, d, (plan, &self.tw), dir);
@@ -404,6 +433,109 @@ impl SoaFft {
                 dir,
             );
         }
+    }
+
+    /// The stages above the leaves of one block of at most
+    /// [`DOWN_ROWS_MAX`] rows, with AVX-512 or AVX2: each stage's
+    /// butterflies run straight down the rows in place, one sweep a stage
+    /// (the radix-8 pass as its radix-2 and radix-4 stages), the columns
+    /// cut into one range per thread. A column group cost about 30 ns
+    /// whatever its rows, so with a few rows the groups took three times
+    /// the butterflies (40K words, `fft_profile 755737 40960`: 17 µs a
+    /// direction against 6); while a block is in L2 the extra sweeps cost
+    /// less than that. False where it does not apply; nothing is done then.
+    fn one_pass_down_rows(
+        &self,
+        dir: Direction,
+        re: &mut [f64],
+        im: &mut [f64],
+        pool: Pool<'_>,
+    ) -> bool {
+        let plan = &self.plan;
+        let (stride, leaf, isa) = (plan.stride, plan.leaf, self.isa);
+        let (avx512, avx2) = (isa.avx512_token(), isa.avx2_token());
+        let rows = plan.rows;
+        if (avx512.is_none() && avx2.is_none()) || rows > DOWN_ROWS_MAX {
+            return false;
+        }
+        // Whole vectors of 8 (AVX-512's width) per range.
+        let cols = match pool {
+            Some(p) => (leaf / p.current_num_threads())
+                .next_multiple_of(8)
+                .min(leaf),
+            None => leaf,
+        };
+        let r = column_runs(re, rows, stride, leaf, cols);
+        let i = column_runs(im, rows, stride, leaf, cols);
+        // The radix-2 stage on all rows: row t with t + rows/2, twiddles
+        // ω_{rows·leaf}^{t·leaf + c}.
+        let radix2 = |r: &mut [&mut [f64]], i: &mut [&mut [f64]], c: &std::ops::Range<usize>| {
+            let h = r.len() / 2;
+            let (r0, r1) = r.split_at_mut(h);
+            let (i0, i1) = i.split_at_mut(h);
+            for t in 0..h {
+                let at = t * leaf + c.start..t * leaf + c.end;
+                let w = [&self.tw.r2r[at.clone()], &self.tw.r2i[at]];
+                let (r, i) = ([&mut *r0[t], &mut *r1[t]], [&mut *i0[t], &mut *i1[t]]);
+                match (avx512, avx2) {
+                    (Some(t), _) => avx512::bfly2_avx512(t, dir, r, i, w),
+                    (None, Some(t)) => avx2::bfly2_avx2(t, dir, r, i, w),
+                    (None, None) => unreachable!("returned above without AVX-512 or AVX2"),
+                }
+            }
+        };
+        // A radix-4 stage with quarter q (qr = q/leaf rows), on every block
+        // of 4·qr rows: rows t + j·qr of a block, twiddles ω_{4q}^{t·leaf + c}
+        // and their square and cube.
+        let radix4 =
+            |r: &mut [&mut [f64]], i: &mut [&mut [f64]], q: usize, c: &std::ops::Range<usize>| {
+                let qr = q / leaf;
+                for (r, i) in r.chunks_exact_mut(4 * qr).zip(i.chunks_exact_mut(4 * qr)) {
+                    for t in 0..qr {
+                        let at = q + t * leaf;
+                        let w = self.tw.window(at + c.start..at + c.end);
+                        let (r, i) = (&mut r[t..], &mut i[t..]);
+                        let (a, b) = r.split_at_mut(qr);
+                        let (b, cc) = b.split_at_mut(qr);
+                        let (cc, d) = cc.split_at_mut(qr);
+                        let (ai, bi) = i.split_at_mut(qr);
+                        let (bi, ci) = bi.split_at_mut(qr);
+                        let (ci, di) = ci.split_at_mut(qr);
+                        let rr = [&mut *a[0], &mut *b[0], &mut *cc[0], &mut *d[0]];
+                        let ii = [&mut *ai[0], &mut *bi[0], &mut *ci[0], &mut *di[0]];
+                        bfly4(isa, dir, rr, ii, w);
+                    }
+                }
+            };
+        let run = |(k, (mut r, mut i)): (usize, (Ranges<'_>, Ranges<'_>))| {
+            let c = k * cols..k * cols + r[0].len();
+            let mut stage = |pass: &ColumnPass| match (*pass, dir) {
+                (ColumnPass::Radix2, _) => radix2(&mut r, &mut i, &c),
+                (ColumnPass::Radix4(q, _), _) => radix4(&mut r, &mut i, q, &c),
+                (ColumnPass::Radix8(q, _), Direction::Forward) => {
+                    radix2(&mut r, &mut i, &c);
+                    radix4(&mut r, &mut i, q, &c);
+                }
+                (ColumnPass::Radix8(q, _), Direction::Inverse) => {
+                    radix4(&mut r, &mut i, q, &c);
+                    radix2(&mut r, &mut i, &c);
+                }
+            };
+            match dir {
+                Direction::Forward => plan.passes.iter().for_each(&mut stage),
+                Direction::Inverse => plan.passes.iter().rev().for_each(&mut stage),
+            }
+        };
+        let tasks = r.into_iter().zip(i).enumerate();
+        match pool {
+            Some(p) => {
+                use rayon::prelude::*;
+                let tasks: Vec<_> = tasks.collect();
+                p.install(|| tasks.into_par_iter().for_each(run));
+            }
+            None => tasks.for_each(run),
+        }
+        true
     }
 
     /// Where the forward transform leaves the value that plain bit-reversed
