@@ -118,7 +118,7 @@ fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] 
     ]
 }
 
-/// One column range of each of the q blocks.
+/// One column range of each of several blocks or rows.
 type Ranges<'a> = Vec<&'a mut [f64]>;
 
 /// Columns k·cols..(k + 1)·cols of each of the q blocks of b words of x,
@@ -149,7 +149,7 @@ fn column_runs(
 }
 
 /// The most rows a block may have for its column stages to run down the
-/// rows in place, one sweep a stage (`SoaFft::one_pass_down_rows`),
+/// rows in place, one sweep a stage (`SoaFft::stages_down_rows`),
 /// rather than in column groups. Per direction, `fft_profile P N`, one
 /// core, AVX-512 (AVX2), groups → down the rows: 16K words (8 rows)
 /// 0.006 → 0.003 ms, 32K (16) 0.015 → 0.009, 40K (5 blocks of 4) 0.023
@@ -393,7 +393,7 @@ impl SoaFft {
         if !plan.radix2 && plan.quarters.is_empty() {
             return;
         }
-        if self.one_pass_down_rows(dir, re, im, pool) {
+        if self.stages_down_rows(dir, re, im, pool) {
             return;
         }
         if let (Some(pool), Some(t)) = (pool, self.isa.avx512_token()) {
@@ -444,7 +444,7 @@ impl SoaFft {
     /// the butterflies (40K words, `fft_profile 755737 40960`: 17 µs a
     /// direction against 6); while a block is in L2 the extra sweeps cost
     /// less than that. False where it does not apply; nothing is done then.
-    fn one_pass_down_rows(
+    fn stages_down_rows(
         &self,
         dir: Direction,
         re: &mut [f64],
@@ -496,12 +496,12 @@ impl SoaFft {
                         let w = self.tw.window(at + c.start..at + c.end);
                         let (r, i) = (&mut r[t..], &mut i[t..]);
                         let (a, b) = r.split_at_mut(qr);
-                        let (b, cc) = b.split_at_mut(qr);
-                        let (cc, d) = cc.split_at_mut(qr);
+                        let (b, c2) = b.split_at_mut(qr);
+                        let (c2, d) = c2.split_at_mut(qr);
                         let (ai, bi) = i.split_at_mut(qr);
                         let (bi, ci) = bi.split_at_mut(qr);
                         let (ci, di) = ci.split_at_mut(qr);
-                        let rr = [&mut *a[0], &mut *b[0], &mut *cc[0], &mut *d[0]];
+                        let rr = [&mut *a[0], &mut *b[0], &mut *c2[0], &mut *d[0]];
                         let ii = [&mut *ai[0], &mut *bi[0], &mut *ci[0], &mut *di[0]];
                         bfly4(isa, dir, rr, ii, w);
                     }
