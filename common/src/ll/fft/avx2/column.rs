@@ -4,7 +4,7 @@
 //! registers, all there are).
 
 use super::super::Direction;
-use super::super::plan::{ColumnPass, ColumnPlan, Ends, GROUP};
+use super::super::plan::{ColumnPass, ColumnPlan, Ends, GROUP, scratch_len, scratch_row};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -25,9 +25,22 @@ struct Rows {
     stride: usize,
     /// Doubles ahead of each loaded row to prefetch into L2 (0: none).
     ahead: usize,
+    /// Whether these are a scratch's rows, laid out by
+    /// [`super::super::plan::scratch_row`] (`stride` is then [`GROUP`]).
+    scratch: bool,
 }
 
 impl Rows {
+    /// Where row r starts, in doubles from the pointers.
+    #[inline(always)]
+    fn at(self, r: usize) -> usize {
+        if self.scratch {
+            scratch_row(r)
+        } else {
+            r * self.stride
+        }
+    }
+
     /// Columns 4h..4h+4 of row r. SAFETY: r below the row count checked
     /// when the `Rows` was made, h < 2.
     #[inline]
@@ -36,7 +49,7 @@ impl Rows {
         // SAFETY: the caller's promise, see the type's docs; a prefetch
         // never faults, so its address is computed without `add`'s promise.
         unsafe {
-            let o = r * self.stride + 4 * h;
+            let o = self.at(r) + 4 * h;
             if self.ahead > 0 && h == 0 {
                 let at = o + self.ahead;
                 _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_add(at) as *const i8);
@@ -55,7 +68,7 @@ impl Rows {
     unsafe fn st(self, r: usize, h: usize, (vr, vi): C) {
         // SAFETY: the caller's promise, see the type's docs.
         unsafe {
-            let o = r * self.stride + 4 * h;
+            let o = self.at(r) + 4 * h;
             _mm256_storeu_pd(self.re.add(o), vr);
             _mm256_storeu_pd(self.im.add(o), vi);
         }
@@ -82,7 +95,7 @@ pub(crate) unsafe fn column_group_raw(
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + GROUP <= stride);
     assert!((rows - 1) * stride + c0 + GROUP <= len);
-    assert!(GROUP * rows <= lr.len() && GROUP * rows <= li.len());
+    assert!(scratch_len(rows) <= lr.len() && scratch_len(rows) <= li.len());
     let main = Rows {
         // SAFETY: c0 < stride ≤ len (asserted above), in bounds by the
         // caller's promise.
@@ -90,6 +103,7 @@ pub(crate) unsafe fn column_group_raw(
         im: unsafe { im.add(c0) },
         stride,
         ahead: 0,
+        scratch: false,
     };
     // As the AVX-512 kernel's first pass: the next group's line of every
     // row into L2 while this group's is read.
@@ -106,6 +120,7 @@ pub(crate) unsafe fn column_group_raw(
         im: li.as_mut_ptr(),
         stride: GROUP,
         ahead: 0,
+        scratch: true,
     };
     let passes = &plan.passes;
     let n = passes.len();
@@ -169,10 +184,10 @@ pub(crate) unsafe fn store_group(
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + GROUP <= stride);
     assert!((rows - 1) * stride + c0 + GROUP <= len);
-    assert!(GROUP * rows <= lr.len() && GROUP * rows <= li.len());
+    assert!(scratch_len(rows) <= lr.len() && scratch_len(rows) <= li.len());
     for r in 0..rows {
         for h in 0..2 {
-            let (from, to) = (GROUP * r + 4 * h, r * stride + c0 + 4 * h);
+            let (from, to) = (scratch_row(r) + 4 * h, r * stride + c0 + 4 * h);
             // SAFETY: row r < rows lies inside the arrays (asserted above)
             // and inside the scratch.
             unsafe {
@@ -197,10 +212,10 @@ pub(crate) unsafe fn load_group(
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + GROUP <= stride);
     assert!((rows - 1) * stride + c0 + GROUP <= len);
-    assert!(GROUP * rows <= lr.len() && GROUP * rows <= li.len());
+    assert!(scratch_len(rows) <= lr.len() && scratch_len(rows) <= li.len());
     for r in 0..rows {
         for h in 0..2 {
-            let (to, from) = (GROUP * r + 4 * h, r * stride + c0 + 4 * h);
+            let (to, from) = (scratch_row(r) + 4 * h, r * stride + c0 + 4 * h);
             // SAFETY: row r < rows lies inside the arrays (asserted above)
             // and inside the scratch.
             unsafe {

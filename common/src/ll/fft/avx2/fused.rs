@@ -7,7 +7,7 @@
 use super::super::Direction;
 use super::super::digits::ROUND_MAGIC;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
-use super::super::plan::{ColumnPlan, Ends, GROUP, OddPass};
+use super::super::plan::{ColumnPlan, Ends, GROUP, OddPass, scratch_at, scratch_len};
 use super::carry::{load_columns, store_columns};
 use super::column;
 use super::odd;
@@ -27,6 +27,7 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn group_carry(
     [lr, li]: [&mut [f64]; 2],
+    block_rows: usize,
     carry: &mut [f64],
     wt: &GroupWeights<'_>,
     c: &ChunkConsts,
@@ -35,8 +36,9 @@ pub(crate) fn group_carry(
     let rows = carry.len();
     assert!(
         rows.is_multiple_of(4)
-            && lr.len() >= GROUP * rows
-            && li.len() >= GROUP * rows
+            && rows.is_multiple_of(block_rows)
+            && lr.len() >= rows / block_rows * scratch_len(block_rows)
+            && li.len() >= rows / block_rows * scratch_len(block_rows)
             && [wt.a, wt.ua, wt.wa].iter().all(|t| t.len() >= rows)
             && [wt.d, wt.u, wt.w]
                 .iter()
@@ -69,7 +71,7 @@ pub(crate) fn group_carry(
             usize::MAX
         };
         for h in 0..2 {
-            let at = GROUP * rb + 4 * h;
+            let at = scratch_at(block_rows, rb) + 4 * h;
             // SAFETY: rows rb..rb + 4 of GROUP doubles each lie in the
             // scratch (asserted above); columns 4h..4h + 4 of each.
             let mut x = unsafe { [lr_p, li_p].map(|p| load_columns(p.add(at), GROUP)) };
@@ -161,7 +163,7 @@ pub(crate) unsafe fn fused_group_raw(
     if let Some(o) = odd {
         odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Inverse);
     }
-    let out = group_carry([&mut *lr, &mut *li], carry, wt, c, inject);
+    let out = group_carry([&mut *lr, &mut *li], plan.rows, carry, wt, c, inject);
     // SAFETY: the caller's promise, passed on.
     unsafe {
         if forward {

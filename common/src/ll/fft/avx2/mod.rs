@@ -157,7 +157,7 @@ pub(crate) fn column_groups_avx2_par(
             pool,
             [re, im],
             plan.leaf / GROUP,
-            GROUP * rows,
+            super::plan::scratch_len(rows),
             |ptrs, len, scratch, g| {
                 // SAFETY: an `Avx2` token exists only if the CPU has AVX2
                 // and FMA; the arrays outlive the call and group g

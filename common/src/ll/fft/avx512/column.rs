@@ -3,7 +3,7 @@
 //! passes themselves).
 
 use super::super::Direction;
-use super::super::plan::{ColumnPass, ColumnPlan, Twiddles};
+use super::super::plan::{ColumnPass, ColumnPlan, Twiddles, scratch_len, scratch_row};
 use super::column_pass::{group_radix16, run_pass};
 use super::ops::*;
 use std::arch::x86_64::*;
@@ -18,9 +18,22 @@ pub(super) struct Rows {
     stride: usize,
     /// Doubles ahead of each loaded row to prefetch into L2 (0: none).
     ahead: usize,
+    /// Whether these are a scratch's rows, laid out by
+    /// [`super::super::plan::scratch_row`] (`stride` is then 8).
+    scratch: bool,
 }
 
 impl Rows {
+    /// Where row r starts, in doubles from the pointers.
+    #[inline(always)]
+    fn at(self, r: usize) -> usize {
+        if self.scratch {
+            scratch_row(r)
+        } else {
+            r * self.stride
+        }
+    }
+
     /// Row r. SAFETY: r must be below the row count checked when the
     /// `Rows` was made.
     #[inline]
@@ -30,13 +43,13 @@ impl Rows {
         // never faults, so its address is computed without `add`'s promise.
         unsafe {
             if self.ahead > 0 {
-                let at = r * self.stride + self.ahead;
+                let at = self.at(r) + self.ahead;
                 _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_add(at) as *const i8);
                 _mm_prefetch::<_MM_HINT_T1>(self.im.wrapping_add(at) as *const i8);
             }
             (
-                _mm512_loadu_pd(self.re.add(r * self.stride)),
-                _mm512_loadu_pd(self.im.add(r * self.stride)),
+                _mm512_loadu_pd(self.re.add(self.at(r))),
+                _mm512_loadu_pd(self.im.add(self.at(r))),
             )
         }
     }
@@ -47,8 +60,8 @@ impl Rows {
     pub(super) unsafe fn st(self, r: usize, (vr, vi): (__m512d, __m512d)) {
         // SAFETY: the caller's promise, see the type's docs.
         unsafe {
-            _mm512_storeu_pd(self.re.add(r * self.stride), vr);
-            _mm512_storeu_pd(self.im.add(r * self.stride), vi);
+            _mm512_storeu_pd(self.re.add(self.at(r)), vr);
+            _mm512_storeu_pd(self.im.add(self.at(r)), vi);
         }
     }
 }
@@ -105,7 +118,7 @@ pub(crate) unsafe fn column_group_raw(
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + 8 <= stride);
     assert!((rows - 1) * stride + c0 + 8 <= len);
-    assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
+    assert!(scratch_len(rows) <= lr.len() && scratch_len(rows) <= li.len());
     let main = Rows {
         // SAFETY: c0 < stride ≤ len (asserted above), in bounds by the
         // caller's promise.
@@ -113,6 +126,7 @@ pub(crate) unsafe fn column_group_raw(
         im: unsafe { im.add(c0) },
         stride,
         ahead: 0,
+        scratch: false,
     };
     let ahead = PREFETCH_AHEAD;
     // The first pass reads the group's rows from memory (L3 from 1M
@@ -131,6 +145,7 @@ pub(crate) unsafe fn column_group_raw(
         im: li.as_mut_ptr(),
         stride: 8,
         ahead: 0,
+        scratch: true,
     };
     let stages = &plan.passes;
     let n = stages.len();
@@ -201,12 +216,12 @@ pub(crate) unsafe fn store_group(
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + 8 <= stride);
     assert!((rows - 1) * stride + c0 + 8 <= len);
-    assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
+    assert!(scratch_len(rows) <= lr.len() && scratch_len(rows) <= li.len());
     for r in 0..rows {
         // SAFETY: row r < rows lies inside the arrays (asserted above) and
         // inside the scratch.
         unsafe {
-            let v = (ldu(lr, 8 * r), ldu(li, 8 * r));
+            let v = (ldu(lr, scratch_row(r)), ldu(li, scratch_row(r)));
             _mm512_storeu_pd(re.add(r * stride + c0), v.0);
             _mm512_storeu_pd(im.add(r * stride + c0), v.1);
         }
@@ -227,14 +242,14 @@ pub(crate) unsafe fn load_group(
     let (rows, stride) = (plan.rows, plan.stride);
     assert!(rows > 0 && c0 + 8 <= stride);
     assert!((rows - 1) * stride + c0 + 8 <= len);
-    assert!(8 * rows <= lr.len() && 8 * rows <= li.len());
+    assert!(scratch_len(rows) <= lr.len() && scratch_len(rows) <= li.len());
     for r in 0..rows {
         // SAFETY: row r < rows lies inside the arrays (asserted above) and
         // inside the scratch.
         unsafe {
-            let at = r * stride + c0;
-            _mm512_storeu_pd(lr.as_mut_ptr().add(8 * r), _mm512_loadu_pd(re.add(at)));
-            _mm512_storeu_pd(li.as_mut_ptr().add(8 * r), _mm512_loadu_pd(im.add(at)));
+            let (at, to) = (r * stride + c0, scratch_row(r));
+            _mm512_storeu_pd(lr.as_mut_ptr().add(to), _mm512_loadu_pd(re.add(at)));
+            _mm512_storeu_pd(li.as_mut_ptr().add(to), _mm512_loadu_pd(im.add(at)));
         }
     }
 }

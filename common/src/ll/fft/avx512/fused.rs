@@ -14,7 +14,7 @@
 use super::super::Direction;
 use super::super::digits::ROUND_MAGIC;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
-use super::super::plan::{ColumnPlan, OddPass, Twiddles};
+use super::super::plan::{ColumnPlan, OddPass, Twiddles, scratch_at, scratch_len};
 use super::carry::{load_columns, store_columns};
 use super::column::{self, Ends};
 use super::odd;
@@ -32,6 +32,7 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx512f,avx512dq,fma")]
 pub(crate) fn group_carry(
     [lr, li]: [&mut [f64]; 2],
+    block_rows: usize,
     carry: &mut [f64],
     wt: &GroupWeights<'_>,
     c: &ChunkConsts,
@@ -40,8 +41,9 @@ pub(crate) fn group_carry(
     let rows = carry.len();
     assert!(
         rows.is_multiple_of(8)
-            && lr.len() >= 8 * rows
-            && li.len() >= 8 * rows
+            && rows.is_multiple_of(block_rows)
+            && lr.len() >= rows / block_rows * scratch_len(block_rows)
+            && li.len() >= rows / block_rows * scratch_len(block_rows)
             && [wt.a, wt.ua, wt.wa].iter().all(|t| t.len() >= rows)
             && [wt.d, wt.u, wt.w].iter().flatten().all(|t| t.len() >= 8)
     );
@@ -66,7 +68,7 @@ pub(crate) fn group_carry(
         // (Not `[lr_p, li_p].map(..)`: that closure would not inline,
         // see `column_pass::load_rows`.)
         let mut x = unsafe {
-            let at = 8 * rb;
+            let at = scratch_at(block_rows, rb);
             [load_words(lr_p.add(at)), load_words(li_p.add(at))]
         };
         let lane = if inj_row / 8 == rb / 8 {
@@ -108,7 +110,7 @@ pub(crate) fn group_carry(
         }
         // SAFETY: as for the loads; `carry` holds rows ≥ rb + 8 entries.
         unsafe {
-            let at = 8 * rb;
+            let at = scratch_at(block_rows, rb);
             for (p, v) in [(lr_p, &x[0]), (li_p, &x[1])] {
                 store_columns(p.add(at), 8, [v[0], v[1], v[2], v[3]]);
                 store_columns(p.add(at + 4), 8, [v[4], v[5], v[6], v[7]]);
@@ -171,7 +173,7 @@ pub(crate) unsafe fn fused_group_raw(
     if let Some(o) = odd {
         odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Inverse);
     }
-    let out = group_carry([&mut *lr, &mut *li], carry, wt, c, inject);
+    let out = group_carry([&mut *lr, &mut *li], plan.rows, carry, wt, c, inject);
     // SAFETY: the caller's promise, passed on.
     unsafe {
         if forward {

@@ -156,7 +156,7 @@ pub(crate) fn column_groups_avx512_par(
             pool,
             [re, im],
             plan.leaf / 8,
-            8 * rows,
+            super::plan::scratch_len(rows),
             |ptrs, len, scratch, g| {
                 // SAFETY: an `Avx512` token exists only if the CPU has
                 // AVX-512F; the arrays outlive the call and group g

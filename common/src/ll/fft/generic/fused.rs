@@ -74,7 +74,7 @@ pub(crate) fn group_blocks<'a>(
     odd: Option<&OddPass>,
 ) -> impl Iterator<Item = ([*mut f64; 2], usize, [&'a mut [f64]; 2])> + use<'a> {
     let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block));
-    let one = super::super::plan::GROUP * rows;
+    let one = super::super::plan::scratch_len(rows);
     assert!(len >= q * block && lr.len() >= q * one && li.len() >= q * one);
     lr[..q * one]
         .chunks_exact_mut(one)

@@ -6,7 +6,9 @@ use super::super::Direction;
 use super::super::avx2;
 use super::super::avx512::{self, Avx512, Head1024Twiddles, Tail64Twiddles};
 use super::super::dispatch::{self as simd, Isa};
-use super::super::plan::{ColumnPass, ColumnPlan, GROUP, LEAF, OddPass, ROW_PAD, TAIL, Twiddles};
+use super::super::plan::{
+    ColumnPass, ColumnPlan, GROUP, LEAF, OddPass, ROW_PAD, TAIL, Twiddles, scratch_len,
+};
 
 /// Complex FFT of length m = q·2^k (q ∈ {1, 3, 5, 7}) on split re/im
 /// arrays: forward leaves the spectrum in q blocks, each in bit-reversed
@@ -405,8 +407,8 @@ impl SoaFft {
             avx2::column_groups_avx2_par(t, pool, [&mut *re, &mut *im], plan, dir);
             return;
         }
-        let mut lr = vec![0.0; plan.rows * GROUP];
-        let mut li = vec![0.0; plan.rows * GROUP];
+        let mut lr = vec![0.0; scratch_len(plan.rows)];
+        let mut li = vec![0.0; scratch_len(plan.rows)];
         for c0 in (0..plan.leaf).step_by(GROUP) {
             if let Some(t) = self.isa.avx512_token() {
                 avx512::column_group_avx512(

@@ -29,7 +29,7 @@ use super::super::avx512::{self, Avx512};
 use super::super::digits::word_of_bit;
 use super::super::generic::{FusedRange, GroupWeights};
 use super::super::generic::{pow2, round};
-use super::super::plan::{GROUP, LEAF};
+use super::super::plan::{GROUP, LEAF, scratch_at};
 use super::carry::ChunkWeights;
 use super::squarer::SoaSquarer;
 use super::{CARRY_CHUNK, MIN_LEN};
@@ -125,7 +125,7 @@ impl SoaSquarer {
             return None;
         }
         // Every row of the q blocks (the carry runs along them in order).
-        let rows = self.fft.rows();
+        let (rows, block_rows) = (self.fft.rows(), self.fft.plan.rows);
         let c = |r: usize| self.cw.consts(r);
         let groups = LEAF / GROUP;
         let count = self.pool.as_ref().map_or(1, |p| p.current_num_threads());
@@ -134,7 +134,7 @@ impl SoaSquarer {
             .map(|k| FusedRange {
                 groups: k * groups / count..(k + 1) * groups / count,
                 carry: vec![0.0; rows],
-                scratch: std::array::from_fn(|_| vec![0.0; GROUP * rows]),
+                scratch: std::array::from_fn(|_| vec![0.0; scratch_at(block_rows, rows)]),
                 out: [0, 0],
                 carry_in: vec![0.0; rows],
                 settled: true,
@@ -216,10 +216,11 @@ impl SoaSquarer {
                 rw.ranges[k].carry_in[r] = if bad { 0.0 } else { c };
             }
         }
-        let (cw, bits) = (&self.cw, &self.bits);
+        let (cw, bits, block_rows) = (&self.cw, &self.bits, self.fft.plan.rows);
         let settle = |c0: usize, carry_in: &[f64], [sr, si]: [&mut [f64]; 2]| {
             carry_in.iter().enumerate().all(|(r, &c)| {
-                let row = GROUP * r..GROUP * (r + 1);
+                let at = scratch_at(block_rows, r);
+                let row = at..at + GROUP;
                 let at = 2 * (r * leaf + c0);
                 settle_carry(cw, bits, at, c, [&mut sr[row.clone()], &mut si[row]])
             })
