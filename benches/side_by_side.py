@@ -62,9 +62,11 @@ SEED = 2026
 def iteration_counts(p):
     """Two iteration counts whose difference takes a second or two on our
     engine (rough n log n model, calibrated at 1.26M = 0.4 ms), both below
-    p/2 so neither run meets the engine's mid-test Jacobi check."""
+    p/2 so neither run meets the engine's mid-test Jacobi check. At least
+    120 iterations apart: at 8M words 40 of them (2 s) gave ±45% between
+    repeats, since the set-up of the two runs differs by more than that."""
     est_ms = 0.4 * (p / 1_257_787) * 1.1
-    k = max(50, min(int(1500 / est_ms), p // 4))
+    k = max(150, min(int(1500 / est_ms), p // 4))
     return k // 5, k
 
 
