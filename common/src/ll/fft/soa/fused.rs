@@ -219,8 +219,8 @@ impl SoaSquarer {
         let (cw, bits, block_rows) = (&self.cw, &self.bits, self.fft.plan.rows);
         let settle = |c0: usize, carry_in: &[f64], [sr, si]: [&mut [f64]; 2]| {
             carry_in.iter().enumerate().all(|(r, &c)| {
-                let at = scratch_at(block_rows, r);
-                let row = at..at + GROUP;
+                let s = scratch_at(block_rows, r);
+                let row = s..s + GROUP;
                 let at = 2 * (r * leaf + c0);
                 settle_carry(cw, bits, at, c, [&mut sr[row.clone()], &mut si[row]])
             })
