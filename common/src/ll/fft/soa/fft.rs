@@ -123,12 +123,6 @@ fn quarters(x: &mut [f64], q: usize, off: usize, len: usize) -> [&mut [f64]; 4] 
 /// One column range of each of several blocks or rows.
 type Ranges<'a> = Vec<&'a mut [f64]>;
 
-/// Columns k·cols..(k + 1)·cols of each of the q blocks of b words of x,
-/// for each k.
-fn column_ranges(x: &mut [f64], q: usize, b: usize, cols: usize) -> Vec<Ranges<'_>> {
-    column_runs(x, q, b, b, cols)
-}
-
 /// The first `rows` rows (`leaf` positions, `stride` apart) of x, cut
 /// into column ranges of `cols`: entry k holds range k of every row.
 fn column_runs(
@@ -162,6 +156,22 @@ const DOWN_ROWS_MAX: usize = 64;
 
 /// The threads a squaring may use beyond the caller's (`None`: none).
 type Pool<'a> = Option<&'a rayon::ThreadPool>;
+
+/// `run` on every task, shared out over `pool` or in order on this thread.
+fn for_each_task<T: Send>(
+    pool: Pool<'_>,
+    tasks: impl Iterator<Item = T>,
+    run: impl Fn(T) + Sync + Send,
+) {
+    match pool {
+        Some(p) => {
+            use rayon::prelude::*;
+            let tasks: Vec<_> = tasks.collect();
+            p.install(|| tasks.into_par_iter().for_each(run));
+        }
+        None => tasks.for_each(run),
+    }
+}
 
 impl SoaFft {
     pub(crate) fn new(m: usize, isa: Isa) -> Self {
@@ -366,9 +376,10 @@ impl SoaFft {
                 .min(b),
             None => b,
         };
-        let tasks = column_ranges(re, odd.q, b, cols)
+        // Each block is one run of b words here.
+        let tasks = column_runs(re, odd.q, b, b, cols)
             .into_iter()
-            .zip(column_ranges(im, odd.q, b, cols))
+            .zip(column_runs(im, odd.q, b, b, cols))
             .enumerate();
         let isa = self.isa;
         let run = |(k, (mut r, mut i)): (usize, (Ranges<'_>, Ranges<'_>))| {
@@ -379,14 +390,7 @@ impl SoaFft {
                 (None, None) => simd::odd_columns(isa, &mut r, &mut i, odd, j0, dir),
             }
         };
-        match pool {
-            Some(p) => {
-                use rayon::prelude::*;
-                let tasks: Vec<_> = tasks.collect();
-                p.install(|| tasks.into_par_iter().for_each(run));
-            }
-            None => tasks.for_each(run),
-        }
+        for_each_task(pool, tasks, run);
     }
 
     /// The stages above the leaves of one block.
@@ -529,14 +533,7 @@ impl SoaFft {
             }
         };
         let tasks = r.into_iter().zip(i).enumerate();
-        match pool {
-            Some(p) => {
-                use rayon::prelude::*;
-                let tasks: Vec<_> = tasks.collect();
-                p.install(|| tasks.into_par_iter().for_each(run));
-            }
-            None => tasks.for_each(run),
-        }
+        for_each_task(pool, tasks, run);
         true
     }
 
