@@ -122,6 +122,26 @@ pub(crate) const fn scratch_len(rows: usize) -> usize {
     GROUP * (rows + rows / SCRATCH_RUN)
 }
 
+/// Where the column kernels find row r of what they read or write: the
+/// arrays' rows, `stride` doubles apart, or a column group's scratch,
+/// laid out by [`scratch_row`].
+#[derive(Clone, Copy)]
+pub(crate) enum RowLayout {
+    Strided(usize),
+    Scratch,
+}
+
+impl RowLayout {
+    /// Where row r starts, in doubles.
+    #[inline(always)]
+    pub(crate) fn at(self, r: usize) -> usize {
+        match self {
+            RowLayout::Strided(stride) => r * stride,
+            RowLayout::Scratch => scratch_row(r),
+        }
+    }
+}
+
 /// Doubles of padding after each leaf-sized row when there are several.
 /// Rows of 1024 doubles are 8 KiB apart, a multiple of the L1's 4 KiB set
 /// period, so without it every row of a column group maps to the same few

@@ -4,7 +4,9 @@
 //! registers, all there are).
 
 use super::super::Direction;
-use super::super::plan::{ColumnPass, ColumnPlan, Ends, GROUP, scratch_len, scratch_row};
+use super::super::plan::{
+    ColumnPass, ColumnPlan, Ends, GROUP, RowLayout, scratch_len, scratch_row,
+};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -15,32 +17,19 @@ fn row_twiddle([fr, fi]: [f64; 2], (cr, ci): C) -> C {
     cmul(cr, ci, _mm256_set1_pd(fr), _mm256_set1_pd(fi))
 }
 
-/// Half-rows (4 columns) of a (re, im) pair of arrays: row r starts
-/// `stride`·r after the pointers. Only built by [`column_group_raw`], which
+/// Half-rows (4 columns) of a (re, im) pair of arrays or of a scratch: row
+/// r starts `layout.at(r)` after the pointers. Only built by [`column_group_raw`], which
 /// checks that every row it addresses lies inside the arrays.
 #[derive(Clone, Copy)]
 struct Rows {
     re: *mut f64,
     im: *mut f64,
-    stride: usize,
+    layout: RowLayout,
     /// Doubles ahead of each loaded row to prefetch into L2 (0: none).
     ahead: usize,
-    /// Whether these are a scratch's rows, laid out by
-    /// [`super::super::plan::scratch_row`] (`stride` is then [`GROUP`]).
-    scratch: bool,
 }
 
 impl Rows {
-    /// Where row r starts, in doubles from the pointers.
-    #[inline(always)]
-    fn at(self, r: usize) -> usize {
-        if self.scratch {
-            scratch_row(r)
-        } else {
-            r * self.stride
-        }
-    }
-
     /// Columns 4h..4h+4 of row r. SAFETY: r below the row count checked
     /// when the `Rows` was made, h < 2.
     #[inline]
@@ -49,7 +38,7 @@ impl Rows {
         // SAFETY: the caller's promise, see the type's docs; a prefetch
         // never faults, so its address is computed without `add`'s promise.
         unsafe {
-            let o = self.at(r) + 4 * h;
+            let o = self.layout.at(r) + 4 * h;
             if self.ahead > 0 && h == 0 {
                 let at = o + self.ahead;
                 _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_add(at) as *const i8);
@@ -68,7 +57,7 @@ impl Rows {
     unsafe fn st(self, r: usize, h: usize, (vr, vi): C) {
         // SAFETY: the caller's promise, see the type's docs.
         unsafe {
-            let o = self.at(r) + 4 * h;
+            let o = self.layout.at(r) + 4 * h;
             _mm256_storeu_pd(self.re.add(o), vr);
             _mm256_storeu_pd(self.im.add(o), vi);
         }
@@ -101,9 +90,8 @@ pub(crate) unsafe fn column_group_raw(
         // caller's promise.
         re: unsafe { re.add(c0) },
         im: unsafe { im.add(c0) },
-        stride,
+        layout: RowLayout::Strided(stride),
         ahead: 0,
-        scratch: false,
     };
     // As the AVX-512 kernel's first pass: the next group's line of every
     // row into L2 while this group's is read.
@@ -118,9 +106,8 @@ pub(crate) unsafe fn column_group_raw(
     let scratch = Rows {
         re: lr.as_mut_ptr(),
         im: li.as_mut_ptr(),
-        stride: GROUP,
+        layout: RowLayout::Scratch,
         ahead: 0,
-        scratch: true,
     };
     let passes = &plan.passes;
     let n = passes.len();

@@ -5,7 +5,7 @@
 //! fma chain per output pair), the cos and sin held in registers.
 
 use super::super::Direction;
-use super::super::plan::{MAX_ODD, OddPass, scratch_at, scratch_len};
+use super::super::plan::{MAX_ODD, OddPass, scratch_len, scratch_row};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -237,9 +237,12 @@ fn odd_rows_q<const Q: usize>(
     dir: Direction,
 ) {
     let (rows, leaf) = (pass.rows, pass.leaf);
+    // Block s of the scratch starts s·block doubles in (`plan::scratch_at`
+    // without its division per access).
+    let block = scratch_len(rows);
     assert!(
-        lr.len() >= Q * scratch_len(rows)
-            && li.len() >= Q * scratch_len(rows)
+        lr.len() >= Q * block
+            && li.len() >= Q * block
             && c0 + 8 <= leaf
             && pass.row_re.len() >= (Q - 1) * rows
             && pass.row_im.len() >= (Q - 1) * rows
@@ -266,12 +269,12 @@ fn odd_rows_q<const Q: usize>(
             // scratch (asserted above), and half + 4 ≤ 8.
             unsafe {
                 let x: [C; Q] = std::array::from_fn(|s| {
-                    let at = scratch_at(rows, s * rows + t) + half;
+                    let at = s * block + scratch_row(t) + half;
                     (_mm256_loadu_pd(pr.add(at)), _mm256_loadu_pd(pi.add(at)))
                 });
                 let y = radix_q::<Q>(x, w, (&cos, &sin), dir);
                 for (s, ys) in y.iter().enumerate() {
-                    let at = scratch_at(rows, s * rows + t) + half;
+                    let at = s * block + scratch_row(t) + half;
                     _mm256_storeu_pd(pr.add(at), ys.0);
                     _mm256_storeu_pd(pi.add(at), ys.1);
                 }

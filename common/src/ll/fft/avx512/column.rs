@@ -3,37 +3,24 @@
 //! passes themselves).
 
 use super::super::Direction;
-use super::super::plan::{ColumnPass, ColumnPlan, Twiddles, scratch_len, scratch_row};
+use super::super::plan::{ColumnPass, ColumnPlan, RowLayout, Twiddles, scratch_len, scratch_row};
 use super::column_pass::{group_radix16, run_pass};
 use super::ops::*;
 use std::arch::x86_64::*;
 
-/// 8-wide rows of a (re, im) pair of arrays: row r starts `stride`·r
-/// after the pointers. Only built by [`column_group`], which checks that
+/// 8-wide rows of a (re, im) pair of arrays or of a scratch: row r starts
+/// `layout.at(r)` after the pointers. Only built by [`column_group`], which checks that
 /// every row it addresses lies inside the slices the pointers come from.
 #[derive(Clone, Copy)]
 pub(super) struct Rows {
     re: *mut f64,
     im: *mut f64,
-    stride: usize,
+    layout: RowLayout,
     /// Doubles ahead of each loaded row to prefetch into L2 (0: none).
     ahead: usize,
-    /// Whether these are a scratch's rows, laid out by
-    /// [`super::super::plan::scratch_row`] (`stride` is then 8).
-    scratch: bool,
 }
 
 impl Rows {
-    /// Where row r starts, in doubles from the pointers.
-    #[inline(always)]
-    fn at(self, r: usize) -> usize {
-        if self.scratch {
-            scratch_row(r)
-        } else {
-            r * self.stride
-        }
-    }
-
     /// Row r. SAFETY: r must be below the row count checked when the
     /// `Rows` was made.
     #[inline]
@@ -43,13 +30,13 @@ impl Rows {
         // never faults, so its address is computed without `add`'s promise.
         unsafe {
             if self.ahead > 0 {
-                let at = self.at(r) + self.ahead;
+                let at = self.layout.at(r) + self.ahead;
                 _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_add(at) as *const i8);
                 _mm_prefetch::<_MM_HINT_T1>(self.im.wrapping_add(at) as *const i8);
             }
             (
-                _mm512_loadu_pd(self.re.add(self.at(r))),
-                _mm512_loadu_pd(self.im.add(self.at(r))),
+                _mm512_loadu_pd(self.re.add(self.layout.at(r))),
+                _mm512_loadu_pd(self.im.add(self.layout.at(r))),
             )
         }
     }
@@ -60,8 +47,8 @@ impl Rows {
     pub(super) unsafe fn st(self, r: usize, (vr, vi): (__m512d, __m512d)) {
         // SAFETY: the caller's promise, see the type's docs.
         unsafe {
-            _mm512_storeu_pd(self.re.add(self.at(r)), vr);
-            _mm512_storeu_pd(self.im.add(self.at(r)), vi);
+            _mm512_storeu_pd(self.re.add(self.layout.at(r)), vr);
+            _mm512_storeu_pd(self.im.add(self.layout.at(r)), vi);
         }
     }
 }
@@ -124,9 +111,8 @@ pub(crate) unsafe fn column_group_raw(
         // caller's promise.
         re: unsafe { re.add(c0) },
         im: unsafe { im.add(c0) },
-        stride,
+        layout: RowLayout::Strided(stride),
         ahead: 0,
-        scratch: false,
     };
     let ahead = PREFETCH_AHEAD;
     // The first pass reads the group's rows from memory (L3 from 1M
@@ -143,9 +129,8 @@ pub(crate) unsafe fn column_group_raw(
     let scratch = Rows {
         re: lr.as_mut_ptr(),
         im: li.as_mut_ptr(),
-        stride: 8,
+        layout: RowLayout::Scratch,
         ahead: 0,
-        scratch: true,
     };
     let stages = &plan.passes;
     let n = stages.len();

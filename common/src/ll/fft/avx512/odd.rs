@@ -6,7 +6,7 @@
 //! 0.029).
 
 use super::super::Direction;
-use super::super::plan::{MAX_ODD, OddPass, scratch_at, scratch_len};
+use super::super::plan::{MAX_ODD, OddPass, scratch_len, scratch_row};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -215,7 +215,8 @@ fn dft3([a, b, c]: [C; 3], (c3, s3): (__m512d, __m512d), fwd: bool) -> [C; 3] {
 
 /// The pass on one column group of the fused pass, in its scratch: the
 /// group's rows of block s are rows s·rows..(s + 1)·rows of (lr, li), 8
-/// doubles each (`rows` = the rows of one block), and the group's columns
+/// doubles each, laid out by `plan::scratch_at` (`rows` = the rows of one
+/// block), and the group's columns
 /// are c0..c0 + 8. The twiddle of block s at row t and column c,
 /// ω_m^{s·(t·leaf + c)}, is the product of a row factor and a column factor
 /// ([`OddPass::row_re`], [`OddPass::col_re`]), so the pass reads no table
@@ -240,9 +241,12 @@ fn odd_rows_q<const Q: usize>(
     dir: Direction,
 ) {
     let (rows, leaf) = (pass.rows, pass.leaf);
+    // Block s of the scratch starts s·block doubles in (`plan::scratch_at`
+    // without its division per access).
+    let block = scratch_len(rows);
     assert!(
-        lr.len() >= Q * scratch_len(rows)
-            && li.len() >= Q * scratch_len(rows)
+        lr.len() >= Q * block
+            && li.len() >= Q * block
             && c0 + 8 <= leaf
             && pass.row_re.len() >= (Q - 1) * rows
             && pass.row_im.len() >= (Q - 1) * rows
@@ -268,12 +272,12 @@ fn odd_rows_q<const Q: usize>(
         // (asserted above).
         unsafe {
             let x: [C; Q] = std::array::from_fn(|s| {
-                let at = scratch_at(rows, s * rows + t);
+                let at = s * block + scratch_row(t);
                 (_mm512_loadu_pd(pr.add(at)), _mm512_loadu_pd(pi.add(at)))
             });
             let y = radix_q::<Q>(x, w, (&cos, &sin), dir);
             for (s, ys) in y.iter().enumerate() {
-                let at = scratch_at(rows, s * rows + t);
+                let at = s * block + scratch_row(t);
                 _mm512_storeu_pd(pr.add(at), ys.0);
                 _mm512_storeu_pd(pi.add(at), ys.1);
             }

@@ -29,7 +29,7 @@ use super::super::avx512::{self, Avx512};
 use super::super::digits::word_of_bit;
 use super::super::generic::{FusedRange, GroupWeights};
 use super::super::generic::{pow2, round};
-use super::super::plan::{GROUP, LEAF, scratch_at};
+use super::super::plan::{GROUP, LEAF, scratch_at, scratch_len};
 use super::carry::ChunkWeights;
 use super::squarer::SoaSquarer;
 use super::{CARRY_CHUNK, MIN_LEN};
@@ -134,7 +134,9 @@ impl SoaSquarer {
             .map(|k| FusedRange {
                 groups: k * groups / count..(k + 1) * groups / count,
                 carry: vec![0.0; rows],
-                scratch: std::array::from_fn(|_| vec![0.0; scratch_at(block_rows, rows)]),
+                scratch: std::array::from_fn(|_| {
+                    vec![0.0; rows / block_rows * scratch_len(block_rows)]
+                }),
                 out: [0, 0],
                 carry_in: vec![0.0; rows],
                 settled: true,
