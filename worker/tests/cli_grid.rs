@@ -199,5 +199,4 @@ fn submit_results_and_status_run_against_a_grid_seeded_by_the_coordinator() {
         }
     }
     drop((coord, w));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -106,8 +106,9 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
 }
 
 /// A two-peer ring, the first serving the dashboard and crunching, the
-/// second not crunching, with `2..=to` crunched and in the first's table.
-fn grid(name: &str, to: u64) -> (DashPeer, Peer, Vec<UnitResult>) {
+/// second not crunching, with `2..=to` crunched and in the first's table;
+/// their directory comes first, so that it outlives them.
+fn grid(name: &str, to: u64) -> (TmpDir, DashPeer, Peer, Vec<UnitResult>) {
     let dir = tmpdir(name);
     let a = dash_peer(&dir, "a", None);
     let b = Peer::worker(&dir, "b", Some(&a.addr), &["--threads", "0"]);
@@ -121,7 +122,7 @@ fn grid(name: &str, to: u64) -> (DashPeer, Peer, Vec<UnitResult>) {
     });
     let t = table(&a.addr).unwrap();
     check_table(&t, 2, to);
-    (a, b, t)
+    (dir, a, b, t)
 }
 
 /// The row the page shows for exponent `p`, up to its verification cell.
@@ -141,7 +142,7 @@ fn row_of(t: &[UnitResult], p: u64) -> String {
 
 #[test]
 fn page_and_metrics_of_a_live_peer() {
-    let (a, b, t) = grid("dash-http", 400);
+    let (_dir, a, b, t) = grid("dash-http", 400);
     // A unit long enough (seconds) to be seen in progress.
     const LONG: u64 = 216_091;
     assert_eq!(submit(&b.addr, LONG, LONG), (1, 0));
@@ -241,7 +242,7 @@ fn chromium_renders_the_dashboard() {
             "chromium is needed for this test and is not installed: \
              `apt-get install chromium` (.ci/run installs it under CI=true)",
         );
-    let (a, b, t) = grid("dash-browser", 200);
+    let (_dir, a, b, t) = grid("dash-browser", 200);
     let st = status(&a.addr).unwrap();
     let dir = tmpdir("dash-chromium");
     let shot = dir.join("dashboard.png");

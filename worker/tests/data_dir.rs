@@ -44,7 +44,6 @@ fn a_second_peer_on_a_data_directory_in_use_is_refused_by_name() {
     let st = status(&a.addr).expect("the first peer still answers");
     assert_eq!(st.peer_id, a.peer_id);
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -66,5 +65,4 @@ fn a_database_that_is_not_one_is_refused_by_name_and_left_as_it_was() {
         "the file is not named: {err}"
     );
     assert_eq!(std::fs::read(&db).unwrap(), garbage, "the file was changed");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -142,7 +142,6 @@ fn a_peer_paused_for_30_s_while_crunching_rejoins_and_nothing_is_lost() {
     paused.guard.signal("CONT");
     check_healed(&addrs, Duration::from_secs(60));
     drop((a, b, c));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -167,5 +166,4 @@ fn a_grid_cut_in_two_for_60_s_while_crunching_heals_into_one_ring_and_nothing_is
     check_healed(&addrs, Duration::from_secs(60));
     drop(peers);
     drop(net);
-    let _ = std::fs::remove_dir_all(&dir);
 }

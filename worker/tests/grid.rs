@@ -61,7 +61,6 @@ fn coordinator_and_four_workers_agree_and_a_late_joiner_catches_up() {
     drop(all);
     drop(workers);
     drop(coord);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The victim's units that only a survivor can finish: those it was
@@ -166,7 +165,6 @@ fn a_peer_killed_mid_run_is_survived() {
         );
     }
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Sends raw bytes and reports whether the peer closed the connection
@@ -261,7 +259,6 @@ fn garbage_oversized_and_plaintext_frames_are_refused() {
         "one log line for 51 refusals:\n{log}"
     );
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -324,5 +321,4 @@ fn status_shows_the_ring_and_each_record_sits_at_its_keys_successor() {
     let owned: usize = addrs.iter().map(|a| status(a).unwrap().owned).sum();
     assert_eq!(owned, ps.len());
     drop(peers);
-    let _ = std::fs::remove_dir_all(&dir);
 }

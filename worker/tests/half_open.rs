@@ -176,5 +176,4 @@ fn connections_that_never_finish_the_handshake_are_closed_and_the_peer_serves_th
         st.connections
     );
     drop(peer);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -142,7 +142,6 @@ fn a_leaf_with_no_listening_socket_crunches_through_its_gateway_and_fails_over()
     let code = leaf.wait_exit(Duration::from_secs(30));
     assert!(code.success(), "{code:?}");
     drop((b, c));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Starts a leaf worker through `join` with data in `data`, `extra`
@@ -239,5 +238,4 @@ fn in_project_mode_an_admitted_leaf_crunches_and_a_stranger_leaf_is_refused() {
     let log = std::fs::read_to_string(dir.join("stranger.log")).unwrap();
     assert!(log.contains("failing over"), "the stranger's log: {log}");
     drop((leaf, stranger, coord));
-    let _ = std::fs::remove_dir_all(&dir);
 }

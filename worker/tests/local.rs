@@ -85,7 +85,6 @@ fn worker_local_stops_its_peers_gracefully_on_ctrl_c() {
         .max()
         .unwrap();
     assert_eq!(held, primes_in(2, 30000).len(), "records on disk");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs `worker local` to completion (at most 120 s) and returns its stdout.
@@ -144,7 +143,6 @@ fn worker_local_with_reused_data_counts_only_this_runs_units() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no efficiency in:\n{second}"));
     assert!(eff <= 1.05, "efficiency {eff} counts old units:\n{second}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

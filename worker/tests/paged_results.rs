@@ -354,5 +354,4 @@ fn reads_from_another_machine_are_charged_and_the_cli_waits_its_turn() {
     assert_eq!(got(&o), exponents, "on the peer's machine");
     drop(peer);
     drop(net);
-    let _ = std::fs::remove_dir_all(&dir);
 }

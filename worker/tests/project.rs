@@ -330,7 +330,6 @@ fn admitted_volunteers_agree_and_strangers_and_revoked_members_are_refused() {
     drop(all);
     drop(members);
     drop(coord);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Why a test's request got no answer.

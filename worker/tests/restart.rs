@@ -131,7 +131,6 @@ fn a_restarted_peer_resumes_its_checkpoint_and_catches_up() {
     let small_rows: Vec<UnitResult> = t.into_iter().filter(|r| r.exponent != big).collect();
     check_table(&small_rows, from, to);
     drop((a, b, c));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -180,7 +179,6 @@ fn sigterm_checkpoints_gives_the_lease_back_and_leaves() {
     assert_eq!(r.status, Status::Prime);
     assert_eq!(r.computed_by, c.peer_id);
     drop((a, b, c));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -256,5 +254,4 @@ fn unit_records_survive_a_restart_of_the_whole_grid() {
         "A did not restore its records"
     );
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -131,7 +131,6 @@ fn a_ring_message_in_another_peers_name_is_refused_and_changes_nothing() {
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(log.contains("refused a ring message"), "{log}");
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Sends `batch` to `to` as one ring frame from a fresh key.
@@ -186,7 +185,6 @@ fn ring_batches_are_checked_message_by_message_and_an_oversize_one_is_refused_wh
     );
     assert!(sa.member, "the peer left its ring");
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -230,7 +228,6 @@ fn join_with_the_wrong_peer_id_is_refused_by_name() {
         status(&b.addr).is_some_and(|s| s.member && s.successors.iter().any(|x| x.0 == a.addr))
     });
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A TCP relay from a port of its own to `to` that keeps every byte it
@@ -283,5 +280,4 @@ fn traffic_between_peers_is_encrypted() {
     // What is in clear is only the negotiation of Noise itself.
     assert!(contains("/noise"));
     drop(a);
-    let _ = std::fs::remove_dir_all(&dir);
 }

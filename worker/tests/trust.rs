@@ -144,7 +144,6 @@ fn a_lying_peer_is_outvoted_quarantined_and_never_verified() {
     }
     drop(honest);
     drop(liar);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// One line of the liar's reputation series: seconds since `started`, its

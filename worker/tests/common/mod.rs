@@ -48,14 +48,50 @@ pub fn assert_lists_known_primes(out: &str, max: u64) {
     }
 }
 
-/// A fresh directory, unique to this process and call.
-pub fn tmpdir(name: &str) -> PathBuf {
+/// A fresh directory, unique to this process and call, removed when the
+/// guard drops after a test that passed, and kept (its path printed) after
+/// one that panicked, for the peers' logs in it.
+pub fn tmpdir(name: &str) -> TmpDir {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let d = std::env::temp_dir().join(format!("grid-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TmpDir(d)
+}
+
+/// The guard of [`tmpdir`]: a path that removes its tree on drop unless
+/// the thread is panicking. Declared before the processes that write
+/// into it, it drops after their guards have killed them.
+pub struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TmpDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for the failed test: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// The `worker` binary under test.
