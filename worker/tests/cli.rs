@@ -1,9 +1,13 @@
 //! Runs the real `worker` binary and checks its output, JSON and exit codes.
 
+mod common;
+
 use std::process::{Command, Output};
 
 use num_bigint::BigUint;
 use serde_json::Value;
+
+use common::tmpdir;
 
 fn worker(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_worker"))
@@ -324,14 +328,6 @@ fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// A fresh directory, removed when the guard drops.
-fn tempdir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("cli-{name}-"))
-        .tempdir()
-        .unwrap()
-}
-
 #[test]
 fn submit_refuses_ranges_beyond_the_engines_before_connecting() {
     // The port is closed: the refusal must come before any connection.
@@ -358,8 +354,8 @@ fn submit_refuses_ranges_beyond_the_engines_before_connecting() {
 
 #[test]
 fn an_invalid_join_is_refused_at_start() {
-    let data = tempdir("join");
-    let data = data.path().to_str().unwrap();
+    let data = tmpdir("join");
+    let data = data.to_str().unwrap();
     for (join, why) in [
         ("nonsense", "expected HOST:PORT"),
         ("127.0.0.1:0", "port must be a number from 1 to 65535"),
@@ -394,8 +390,8 @@ fn an_invalid_join_is_refused_at_start() {
 
 #[test]
 fn data_directory_errors_name_the_path() {
-    let dir = tempdir("data");
-    let file = dir.path().join("a-file");
+    let dir = tmpdir("data");
+    let file = dir.join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
     let under_file = file.join("sub");
     for data in [&file, &under_file] {
@@ -411,15 +407,10 @@ fn data_directory_errors_name_the_path() {
 
 #[test]
 fn an_empty_database_is_reported_not_started_empty() {
-    let dir = tempdir("empty-db");
-    let db = dir.path().join("results.redb");
+    let dir = tmpdir("empty-db");
+    let db = dir.join("results.redb");
     std::fs::write(&db, b"").unwrap();
-    let o = worker(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--data",
-        dir.path().to_str().unwrap(),
-    ]);
+    let o = worker(&["--listen", "127.0.0.1:0", "--data", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(

@@ -260,7 +260,7 @@ fn chromium_renders_the_dashboard() {
                 "--dump-dom",
                 &format!("http://{}/", a.http),
             ])
-            .env("HOME", &dir),
+            .env("HOME", &*dir),
         Duration::from_secs(60),
     );
     assert!(

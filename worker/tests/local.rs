@@ -197,7 +197,7 @@ fn worker_local_deletes_its_temporary_directory() {
     let tmp = tmpdir("local-tmp");
     let out = run_bounded(
         Command::new(worker_exe())
-            .env("TMPDIR", &tmp)
+            .env("TMPDIR", &*tmp)
             .args(["local", "--range", "2-6000"]),
         Duration::from_secs(120),
     );

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -48,48 +47,40 @@ pub fn assert_lists_known_primes(out: &str, max: u64) {
     }
 }
 
-/// A fresh directory, unique to this process and call, removed when the
-/// guard drops after a test that passed, and kept (its path printed) after
-/// one that panicked, for the peers' logs in it.
+/// A fresh directory (tempfile's), removed when the guard drops after a
+/// test that passed, and kept (its path printed) after one that panicked,
+/// for the peers' logs in it.
 pub fn tmpdir(name: &str) -> TmpDir {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("grid-{name}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TmpDir(d)
+    let d = tempfile::Builder::new()
+        .prefix(&format!("grid-{name}-"))
+        .tempdir()
+        .unwrap();
+    TmpDir(Some(d))
 }
 
-/// The guard of [`tmpdir`]: a path that removes its tree on drop unless
-/// the thread is panicking. Declared before the processes that write
-/// into it, it drops after their guards have killed them.
-pub struct TmpDir(PathBuf);
+/// The guard of [`tmpdir`]. Declared before the processes that write into
+/// it, it drops after their guards have killed them.
+pub struct TmpDir(Option<tempfile::TempDir>);
 
 impl std::ops::Deref for TmpDir {
     type Target = Path;
     fn deref(&self) -> &Path {
-        &self.0
+        self.0.as_ref().expect("held until drop").path()
     }
 }
 
 impl AsRef<Path> for TmpDir {
     fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for TmpDir {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.0.as_os_str()
+        self
     }
 }
 
 impl Drop for TmpDir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept for the failed test: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(d) = self.0.take()
+            && std::thread::panicking()
+        {
+            eprintln!("kept for the failed test: {}", d.keep().display());
         }
     }
 }
