@@ -58,12 +58,12 @@ fn main() {
         println!("  SoA squarer at n={soa_n}:");
         for (isa, t) in rows {
             println!(
-                "  SoA {isa:>8}: forward columns {:.3} + leaves & wrap {:.3} + inverse columns {:.3} + carry {:.3} = {:.3} ms",
-                t[0] * 1e3,
-                t[1] * 1e3,
-                t[2] * 1e3,
-                t[3] * 1e3,
-                t.iter().sum::<f64>() * 1e3
+                "  SoA {isa:>8}: forward columns {:.1} + leaves & wrap {:.1} + inverse columns {:.1} + carry {:.1} = {:.1} µs",
+                t[0] * 1e6,
+                t[1] * 1e6,
+                t[2] * 1e6,
+                t[3] * 1e6,
+                t.iter().sum::<f64>() * 1e6
             );
         }
     }
