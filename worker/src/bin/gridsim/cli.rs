@@ -111,6 +111,12 @@ pub(crate) struct Cli {
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Run K seeds, --seed and up, of the same scenario instead of one,
+    /// a line each, and fail naming those that lost anything: a result, a
+    /// record or an acknowledged write, a unit never done, tables or a
+    /// ring that did not come back to one.
+    #[arg(long, value_name = "K", conflicts_with = "json")]
+    pub(crate) sweep: Option<u64>,
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64)> {

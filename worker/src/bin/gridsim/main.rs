@@ -8,6 +8,7 @@
 //! gridsim --nodes 100 --range 2-20000 --scenario pause --pause-secs 90
 //! gridsim --nodes 100 --range 2-20000 --scenario arc-cut --fraction 0.1 --cut-secs 15
 //! gridsim --nodes 100 --range 2-20000 --liars 0.1 --liar-kind random --json
+//! gridsim --nodes 20 --range 2-5000 --scenario churn --seed 1000 --sweep 60
 //! ```
 //!
 //! The seed is printed first; the same seed replays the same run. With
@@ -16,6 +17,7 @@
 
 mod cli;
 mod report;
+mod sweep;
 
 use anyhow::Result;
 use clap::Parser;
@@ -28,6 +30,9 @@ use self::report::{json, print_summary};
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let (cfg, scenario) = configure(&cli)?;
+    if let Some(count) = cli.sweep {
+        return sweep::sweep(&cfg, scenario, count);
+    }
     println!("seed {}", cfg.seed);
     let started = Instant::now();
     let r = grid::run(cfg.clone(), scenario);

@@ -3,6 +3,7 @@ use mersenne_common::sim::grid::{self, GridSimConfig};
 use mersenne_worker::node::NodeConfig;
 
 use super::cli::{Cli, configure, first_primes};
+use super::sweep::broken_promises;
 
 /// The library's defaults (which its tests use) are the worker's.
 #[test]
@@ -67,4 +68,47 @@ fn churn_at_30_peers_seed_7707_keeps_a_floor_of_live_peers() {
 fn units_give_the_first_primes() {
     assert_eq!(first_primes(1), (2, 2));
     assert_eq!(first_primes(10_000), (2, 104_729));
+}
+
+/// A clean run keeps every promise; the same report with a loss, a
+/// double owner or a second ring is named for each.
+#[test]
+fn a_sweep_names_each_broken_promise() {
+    let cli = Cli::parse_from([
+        "gridsim",
+        "--nodes",
+        "12",
+        "--units",
+        "100",
+        "--scenario",
+        "mass-failure",
+        "--seed",
+        "3",
+    ]);
+    let (cfg, scenario) = configure(&cli).expect("valid flags");
+    let r = grid::run(cfg, scenario);
+    assert!(r.crashes > 0, "the failure crashed nobody: {r:?}");
+    assert_eq!(broken_promises(&r), Vec::<String>::new(), "{r:?}");
+    let mut bad = r.clone();
+    bad.records_lost = 3;
+    bad.double_owned_keys = 1;
+    bad.tables_converged = false;
+    if let Some(s) = bad.settled.as_mut() {
+        s.rings = 2;
+    }
+    assert_eq!(
+        broken_promises(&bad),
+        [
+            "records_lost=3",
+            "double_owned_keys=1",
+            "settled_rings=2",
+            "tables_converged=false"
+        ]
+    );
+}
+
+#[test]
+fn a_sweep_and_json_are_exclusive() {
+    let r = Cli::try_parse_from(["gridsim", "--sweep", "3", "--json"]);
+    assert!(r.is_err(), "--sweep took --json");
 }
