@@ -1,14 +1,12 @@
 //! `gridsim --sweep K`: the same scenario at K seeds in a row, each judged
 //! by what the grid promises under every fault (nothing acknowledged is
 //! lost, every unit is done, the tables and the ring come back to one),
-//! so that a seed nobody pinned can show a loss. Seeds run on every core;
+//! so that a seed nobody pinned can show a loss. Seeds run on every core (rayon);
 //! each is still one deterministic run that `--seed S` replays alone.
-
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Result, bail};
 use mersenne_common::sim::grid::{self, GridReport, GridScenario, GridSimConfig};
+use rayon::prelude::*;
 
 /// The promises a report breaks, each as `figure=value` (empty: none).
 /// They are what `common/tests/grid_sim.rs` checks at its pinned seeds,
@@ -57,35 +55,21 @@ pub(crate) fn broken_promises(r: &GridReport) -> Vec<String> {
 /// ends; fails naming the seeds that broke a promise.
 pub(crate) fn sweep(cfg: &GridSimConfig, scenario: GridScenario, count: u64) -> Result<()> {
     let first = cfg.seed;
-    let next = AtomicU64::new(0);
-    let broken: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(count.try_into().unwrap_or(usize::MAX)) {
-            s.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= count {
-                        return;
-                    }
-                    let mut c = cfg.clone();
-                    c.seed = first.wrapping_add(k);
-                    let r = grid::run(c.clone(), scenario);
-                    let b = broken_promises(&r);
-                    if b.is_empty() {
-                        println!("seed {}: ok", c.seed);
-                    } else {
-                        println!("seed {}: {}", c.seed, b.join(" "));
-                        broken
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(c.seed);
-                    }
-                }
-            });
-        }
-    });
-    let mut broken = broken.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut broken: Vec<u64> = (0..count)
+        .into_par_iter()
+        .filter_map(|k| {
+            let mut c = cfg.clone();
+            c.seed = first.wrapping_add(k);
+            let seed = c.seed;
+            let b = broken_promises(&grid::run(c, scenario));
+            if b.is_empty() {
+                println!("seed {seed}: ok");
+                return None;
+            }
+            println!("seed {seed}: {}", b.join(" "));
+            Some(seed)
+        })
+        .collect();
     broken.sort_unstable();
     if broken.is_empty() {
         println!("{count} seeds from {first}: every promise kept");
