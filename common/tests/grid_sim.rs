@@ -35,18 +35,12 @@ fn run(seed: u64, scenario: GridScenario) -> GridReport {
 
 fn check(r: &GridReport, what: &str) {
     assert_eq!(r.units, 669, "{what}");
-    assert!(r.submitted, "{what}: submission incomplete");
-    assert_eq!(r.results_lost, 0, "{what}: results lost");
-    assert!(r.results_tracked >= r.units, "{what}: results not tracked");
-    assert_eq!(r.units_never_done, 0, "{what}: units never done");
-    assert!(r.tables_converged, "{what}: tables differ");
+    // Submitted; no result, record or acknowledged write lost; every unit
+    // done and tracked; identical tables; one ring; no zombie, no double
+    // owner.
+    assert_eq!(r.broken_promises(), Vec::<String>::new(), "{what}");
     assert!(r.seconds_to_converge.is_some(), "{what}");
-    assert_eq!(r.rings_after_heal, 1, "{what}: rings");
-    assert_eq!(r.zombies, 0, "{what}: zombies");
-    assert_eq!(r.records_lost, 0, "{what}: records lost");
     assert!(r.results_acked > 0, "{what}: no acknowledged result seen");
-    assert_eq!(r.acked_writes_lost, 0, "{what}: acknowledged results lost");
-    assert_eq!(r.double_owned_keys, 0, "{what}: keys owned twice");
     assert!(
         r.efficiency > 0.0 && r.efficiency <= 1.0,
         "{what}: efficiency {}",

@@ -55,17 +55,17 @@ pub fn tmpdir(name: &str) -> TmpDir {
         .prefix(&format!("grid-{name}-"))
         .tempdir()
         .unwrap();
-    TmpDir(Some(d))
+    TmpDir(d)
 }
 
 /// The guard of [`tmpdir`]. Declared before the processes that write into
 /// it, it drops after their guards have killed them.
-pub struct TmpDir(Option<tempfile::TempDir>);
+pub struct TmpDir(tempfile::TempDir);
 
 impl std::ops::Deref for TmpDir {
     type Target = Path;
     fn deref(&self) -> &Path {
-        self.0.as_ref().expect("held until drop").path()
+        self.0.path()
     }
 }
 
@@ -77,10 +77,9 @@ impl AsRef<Path> for TmpDir {
 
 impl Drop for TmpDir {
     fn drop(&mut self) {
-        if let Some(d) = self.0.take()
-            && std::thread::panicking()
-        {
-            eprintln!("kept for the failed test: {}", d.keep().display());
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("kept for the failed test: {}", self.0.path().display());
         }
     }
 }

@@ -290,6 +290,54 @@ pub struct GridReport {
     pub settled: Option<Settled>,
 }
 
+impl GridReport {
+    /// The promises the run broke, each as `figure=value` (empty: none):
+    /// nothing lost (results, records, acknowledged writes), every unit
+    /// done and tracked, identical tables, one ring, no double owner, no
+    /// zombie, and the same counts again after the settle phase.
+    /// `common/tests/grid_sim.rs` requires none at its pinned seeds;
+    /// `gridsim --sweep` names them at fresh ones.
+    pub fn broken_promises(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut zero = |name: &str, v: usize| {
+            if v != 0 {
+                out.push(format!("{name}={v}"));
+            }
+        };
+        zero("results_lost", self.results_lost);
+        zero("records_lost", self.records_lost);
+        zero("acked_writes_lost", self.acked_writes_lost);
+        zero("units_never_done", self.units_never_done);
+        zero("double_owned_keys", self.double_owned_keys);
+        zero("zombies", self.zombies);
+        if let Some(s) = &self.settled {
+            zero("settled_results_lost", s.results_lost);
+            zero("settled_records_lost", s.records_lost);
+            zero("settled_acked_writes_lost", s.acked_writes_lost);
+            zero("settled_zombies", s.zombies);
+            if s.rings != 1 {
+                out.push(format!("settled_rings={}", s.rings));
+            }
+        }
+        if !self.submitted {
+            out.push("submitted=false".into());
+        }
+        if self.results_tracked < self.units {
+            out.push(format!(
+                "results_tracked={}<units={}",
+                self.results_tracked, self.units
+            ));
+        }
+        if !self.tables_converged {
+            out.push("tables_converged=false".into());
+        }
+        if self.rings_after_heal != 1 {
+            out.push(format!("rings_after_heal={}", self.rings_after_heal));
+        }
+        out
+    }
+}
+
 /// What a grid that ran on after the run's end holds: the copies, split as
 /// in [`GridReport::records_held_by_role`], and the losses counted again,
 /// since releasing copies must never lose one.

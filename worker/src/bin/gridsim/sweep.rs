@@ -5,51 +5,8 @@
 //! each is still one deterministic run that `--seed S` replays alone.
 
 use anyhow::{Result, bail};
-use mersenne_common::sim::grid::{self, GridReport, GridScenario, GridSimConfig};
+use mersenne_common::sim::grid::{self, GridScenario, GridSimConfig};
 use rayon::prelude::*;
-
-/// The promises a report breaks, each as `figure=value` (empty: none).
-/// They are what `common/tests/grid_sim.rs` checks at its pinned seeds,
-/// and the same counts again after the settle phase.
-pub(crate) fn broken_promises(r: &GridReport) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut zero = |name: &str, v: usize| {
-        if v != 0 {
-            out.push(format!("{name}={v}"));
-        }
-    };
-    zero("results_lost", r.results_lost);
-    zero("records_lost", r.records_lost);
-    zero("acked_writes_lost", r.acked_writes_lost);
-    zero("units_never_done", r.units_never_done);
-    zero("double_owned_keys", r.double_owned_keys);
-    zero("zombies", r.zombies);
-    if let Some(s) = &r.settled {
-        zero("settled_results_lost", s.results_lost);
-        zero("settled_records_lost", s.records_lost);
-        zero("settled_acked_writes_lost", s.acked_writes_lost);
-        zero("settled_zombies", s.zombies);
-        if s.rings != 1 {
-            out.push(format!("settled_rings={}", s.rings));
-        }
-    }
-    if !r.submitted {
-        out.push("submitted=false".into());
-    }
-    if r.results_tracked < r.units {
-        out.push(format!(
-            "results_tracked={}<units={}",
-            r.results_tracked, r.units
-        ));
-    }
-    if !r.tables_converged {
-        out.push("tables_converged=false".into());
-    }
-    if r.rings_after_heal != 1 {
-        out.push(format!("rings_after_heal={}", r.rings_after_heal));
-    }
-    out
-}
 
 /// Runs `count` seeds from `cfg.seed` up, printing a line per seed as it
 /// ends; fails naming the seeds that broke a promise.
@@ -61,7 +18,7 @@ pub(crate) fn sweep(cfg: &GridSimConfig, scenario: GridScenario, count: u64) -> 
             let mut c = cfg.clone();
             c.seed = first.wrapping_add(k);
             let seed = c.seed;
-            let b = broken_promises(&grid::run(c, scenario));
+            let b = grid::run(c, scenario).broken_promises();
             if b.is_empty() {
                 println!("seed {seed}: ok");
                 return None;

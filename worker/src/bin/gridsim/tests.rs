@@ -3,7 +3,6 @@ use mersenne_common::sim::grid::{self, GridSimConfig};
 use mersenne_worker::node::NodeConfig;
 
 use super::cli::{Cli, configure, first_primes};
-use super::sweep::broken_promises;
 
 /// The library's defaults (which its tests use) are the worker's.
 #[test]
@@ -88,7 +87,7 @@ fn a_sweep_names_each_broken_promise() {
     let (cfg, scenario) = configure(&cli).expect("valid flags");
     let r = grid::run(cfg, scenario);
     assert!(r.crashes > 0, "the failure crashed nobody: {r:?}");
-    assert_eq!(broken_promises(&r), Vec::<String>::new(), "{r:?}");
+    assert_eq!(r.broken_promises(), Vec::<String>::new(), "{r:?}");
     let mut bad = r.clone();
     bad.records_lost = 3;
     bad.double_owned_keys = 1;
@@ -97,7 +96,7 @@ fn a_sweep_names_each_broken_promise() {
         s.rings = 2;
     }
     assert_eq!(
-        broken_promises(&bad),
+        bad.broken_promises(),
         [
             "records_lost=3",
             "double_owned_keys=1",
