@@ -2,7 +2,6 @@
 //! the AVX-512 carry's tables as two halves of four, each half a vector
 //! whose lanes carry side by side.
 
-use super::super::digits::ROUND_MAGIC;
 use super::super::generic::ChunkConsts;
 use super::ops::transpose4;
 use std::arch::x86_64::*;
@@ -56,6 +55,15 @@ pub(super) unsafe fn store_columns(p: *mut f64, seg: usize, c: [__m256d; 4]) {
     }
 }
 
+/// x rounded to the nearest integer, ties to even: the integers that adding
+/// and subtracting 1.5·2^52 gives, bit for bit, in one operation instead of
+/// two (the carry is bound by its floating-point throughput).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn round_even(x: __m256d) -> __m256d {
+    _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
+}
+
 /// See [`super::carry_lanes_avx2`].
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn carry_lanes(
@@ -80,7 +88,6 @@ pub(crate) fn carry_lanes(
     // of words whose numerator wrapped: exact, so the same products.
     let (wa, wa_half) = (_mm256_set1_pd(c.weight), _mm256_set1_pd(c.weight * 0.5));
     let (ua, ua_two) = (_mm256_set1_pd(c.unweight), _mm256_set1_pd(c.unweight * 2.0));
-    let magic = _mm256_set1_pd(ROUND_MAGIC);
     let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
     // The word that gets `inject`: (k, e, 8-lane mask).
     let (inj_i, inj_e) = (inject_at / 2, inject_at % 2);
@@ -94,10 +101,9 @@ pub(crate) fn carry_lanes(
     // is checked at the end.
     let mut err = _mm256_setzero_pd();
     let mut vmax = _mm256_setzero_pd();
-    // Each half's carry, kept as carry + magic: the chain from one word
-    // to the next is then one add and one fma (t = (r − magic) + carry_m,
-    // carry_m' = t·2^−b + magic, both exact).
-    let mut carry_m = [magic; 2];
+    // Each half's carry, plain: rounding is one `vroundpd` (see
+    // [`round_even`]).
+    let mut chain = [_mm256_setzero_pd(); 2];
     let (re_p, im_p) = (re.as_mut_ptr(), im.as_mut_ptr());
     // SAFETY: tables are read 4 at 8k + 4h < len for k < seg (asserted).
     let ld = |s: &[f64], o: usize| unsafe { _mm256_loadu_pd(s.as_ptr().add(o)) };
@@ -117,20 +123,20 @@ pub(crate) fn carry_lanes(
             _mm256_blendv_pd(ua, ua_two, mask(f[e], h)),
         );
         let v = _mm256_mul_pd(x, u);
-        let r = _mm256_sub_pd(_mm256_add_pd(v, magic), magic);
+        let r = round_even(v);
         err = _mm256_max_pd(_mm256_and_pd(_mm256_sub_pd(v, r), abs), err);
         vmax = _mm256_max_pd(_mm256_and_pd(v, abs), vmax);
-        let mut r_less = _mm256_sub_pd(r, magic);
+        let mut r = r;
         if here && k == inj_k && e == inj_e {
             let add = _mm256_and_pd(_mm256_set1_pd(inject), mask(inj_lane, h));
-            r_less = _mm256_add_pd(r_less, add);
+            r = _mm256_add_pd(r, add);
         }
-        let t = _mm256_add_pd(r_less, carry_m[h]);
+        let t = _mm256_add_pd(r, chain[h]);
         let big = mask(f[2 + e], h);
         let ib = _mm256_blendv_pd(i_lo, i_hi, big);
         let pb = _mm256_blendv_pd(p_lo, p_hi, big);
-        carry_m[h] = _mm256_fmadd_pd(t, ib, magic);
-        _mm256_fnmadd_pd(_mm256_sub_pd(carry_m[h], magic), pb, t)
+        chain[h] = round_even(_mm256_mul_pd(t, ib));
+        _mm256_fnmadd_pd(chain[h], pb, t)
     };
     let weigh = |d: __m256d, (k, e, h): (usize, usize, usize), f: [u8; 4]| {
         let w_t = if e == 0 { we } else { wo };
@@ -169,9 +175,9 @@ pub(crate) fn carry_lanes(
     // Segment l's carry-out goes into segment l + 1; segment 7's is the
     // chunk's.
     let mut lanes = [0.0f64; 9];
-    for (h, c) in carry_m.into_iter().enumerate() {
+    for (h, c) in chain.into_iter().enumerate() {
         // SAFETY: stores 4 elements at 1 + 4h ≤ 5 of 9.
-        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr().add(1 + 4 * h), _mm256_sub_pd(c, magic)) };
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr().add(1 + 4 * h), c) };
     }
     let carry_out = lanes[8];
     let poisoned = lanes.iter().any(|c| c.is_nan());
@@ -184,7 +190,7 @@ pub(crate) fn carry_lanes(
         }
         let ib = _mm256_blendv_pd(i_lo, i_hi, big);
         let pb = _mm256_blendv_pd(p_lo, p_hi, big);
-        *carry = _mm256_sub_pd(_mm256_fmadd_pd(t, ib, magic), magic);
+        *carry = round_even(_mm256_mul_pd(t, ib));
         _mm256_fnmadd_pd(*carry, pb, t)
     };
     for (h, [mut xe, mut xo]) in first.into_iter().enumerate() {

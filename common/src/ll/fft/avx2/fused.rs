@@ -5,10 +5,9 @@
 //! in the lanes, the group's two 4-column halves one after the other.
 
 use super::super::Direction;
-use super::super::digits::ROUND_MAGIC;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
 use super::super::plan::{ColumnPlan, Ends, GROUP, OddPass, scratch_at, scratch_len};
-use super::carry::{load_columns, store_columns};
+use super::carry::{load_columns, round_even, store_columns};
 use super::column;
 use super::odd;
 use super::ops::ldu;
@@ -45,7 +44,6 @@ pub(crate) fn group_carry(
                 .flatten()
                 .all(|t| t.len() >= GROUP)
     );
-    let magic = _mm256_set1_pd(ROUND_MAGIC);
     let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
     let (p_lo, i_lo) = (_mm256_set1_pd(c.pow_lo), _mm256_set1_pd(c.inv_lo));
     let (p_hi, i_hi) = (_mm256_set1_pd(c.pow_hi), _mm256_set1_pd(c.inv_hi));
@@ -64,7 +62,7 @@ pub(crate) fn group_carry(
         // wrapped: exact, so the same products as the squarer's carry.
         let ua_two = _mm256_mul_pd(ua, two);
         let wa_half = _mm256_mul_pd(wa, half);
-        let mut carry_m = _mm256_add_pd(ldu(carry, rb), magic);
+        let mut chain = ldu(carry, rb);
         let lane = if inj_row / 4 == rb / 4 {
             inj_row % 4
         } else {
@@ -87,24 +85,24 @@ pub(crate) fn group_carry(
                         _mm256_blendv_pd(ua, ua_two, wrap),
                     );
                     let v = _mm256_mul_pd(x[e][q], u);
-                    let r = _mm256_sub_pd(_mm256_add_pd(v, magic), magic);
+                    let r = round_even(v);
                     err = _mm256_max_pd(_mm256_and_pd(_mm256_sub_pd(v, r), abs), err);
                     vmax = _mm256_max_pd(_mm256_and_pd(v, abs), vmax);
-                    let mut r_less = _mm256_sub_pd(r, magic);
+                    let mut r = r;
                     if lane != usize::MAX && 2 * k + e == inj_word {
                         let mut add = [0.0f64; 4];
                         add[lane] = inject;
                         // SAFETY: reads exactly the 4 elements of `add`.
                         let add = unsafe { _mm256_loadu_pd(add.as_ptr()) };
-                        r_less = _mm256_add_pd(r_less, add);
+                        r = _mm256_add_pd(r, add);
                     }
-                    // The chain from word to word: one add and one fma,
-                    // the carry kept as carry + magic (both exact).
-                    let t = _mm256_add_pd(r_less, carry_m);
+                    // The chain from word to word: one add, one multiply
+                    // and one rounding (see `carry::round_even`).
+                    let t = _mm256_add_pd(r, chain);
                     let ib = _mm256_blendv_pd(i_lo, i_hi, big);
                     let pb = _mm256_blendv_pd(p_lo, p_hi, big);
-                    carry_m = _mm256_fmadd_pd(t, ib, magic);
-                    let d = _mm256_fnmadd_pd(_mm256_sub_pd(carry_m, magic), pb, t);
+                    chain = round_even(_mm256_mul_pd(t, ib));
+                    let d = _mm256_fnmadd_pd(chain, pb, t);
                     let w = _mm256_mul_pd(
                         _mm256_set1_pd(wt.w[e][k]),
                         _mm256_blendv_pd(wa, wa_half, wrap),
@@ -119,7 +117,7 @@ pub(crate) fn group_carry(
             }
         }
         // SAFETY: `carry` holds rows ≥ rb + 4 entries (asserted above).
-        unsafe { _mm256_storeu_pd(carry.as_mut_ptr().add(rb), _mm256_sub_pd(carry_m, magic)) };
+        unsafe { _mm256_storeu_pd(carry.as_mut_ptr().add(rb), chain) };
     }
     let top = |x: __m256d| {
         let mut l = [0.0f64; 4];

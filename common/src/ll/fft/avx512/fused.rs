@@ -12,10 +12,9 @@
 //! is held back from the forward passes for that).
 
 use super::super::Direction;
-use super::super::digits::ROUND_MAGIC;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
 use super::super::plan::{ColumnPlan, OddPass, Twiddles, scratch_at, scratch_len};
-use super::carry::{load_columns, store_columns};
+use super::carry::{load_columns, round_even, store_columns};
 use super::column::{self, Ends};
 use super::odd;
 use super::ops::ldu;
@@ -47,7 +46,6 @@ pub(crate) fn group_carry(
             && [wt.a, wt.ua, wt.wa].iter().all(|t| t.len() >= rows)
             && [wt.d, wt.u, wt.w].iter().flatten().all(|t| t.len() >= 8)
     );
-    let magic = _mm512_set1_pd(ROUND_MAGIC);
     let (p_lo, i_lo) = (_mm512_set1_pd(c.pow_lo), _mm512_set1_pd(c.inv_lo));
     let (p_hi, i_hi) = (_mm512_set1_pd(c.pow_hi), _mm512_set1_pd(c.inv_hi));
     let (n, p_mod_n) = (_mm512_set1_pd(c.n), _mm512_set1_pd(c.p_mod_n));
@@ -62,7 +60,7 @@ pub(crate) fn group_carry(
         // wrapped: exact, so the same products as the squarer's carry.
         let ua_two = _mm512_mul_pd(ua, _mm512_set1_pd(2.0));
         let wa_half = _mm512_mul_pd(wa, _mm512_set1_pd(0.5));
-        let mut carry_m = _mm512_add_pd(ldu(carry, rb), magic);
+        let mut chain = ldu(carry, rb);
         // SAFETY: rows rb..rb + 8 of 8 doubles each lie in the scratch
         // (asserted above); load_columns reads 4 at 8l + {0, 4} for l < 8.
         // (Not `[lr_p, li_p].map(..)`: that closure would not inline,
@@ -87,20 +85,20 @@ pub(crate) fn group_carry(
                     _mm512_mask_blend_pd(wrap, ua, ua_two),
                 );
                 let v = _mm512_mul_pd(x[e][k], u);
-                let r = _mm512_sub_pd(_mm512_add_pd(v, magic), magic);
+                let r = round_even(v);
                 err = _mm512_range_pd::<0b1011>(_mm512_sub_pd(v, r), err);
                 vmax = _mm512_range_pd::<0b1011>(v, vmax);
                 let mut r = r;
                 if lane != 0 && 2 * k + e == inj_word {
                     r = _mm512_mask_add_pd(r, lane, r, _mm512_set1_pd(inject));
                 }
-                // The chain from word to word: one add and one fma, the
-                // carry kept as carry + magic (both exact).
-                let t = _mm512_add_pd(_mm512_sub_pd(r, magic), carry_m);
+                // The chain from word to word: one add, one multiply and
+                // one rounding (see `carry::round_even`).
+                let t = _mm512_add_pd(r, chain);
                 let ib = _mm512_mask_blend_pd(big, i_lo, i_hi);
                 let pb = _mm512_mask_blend_pd(big, p_lo, p_hi);
-                carry_m = _mm512_fmadd_pd(t, ib, magic);
-                let d = _mm512_fnmadd_pd(_mm512_sub_pd(carry_m, magic), pb, t);
+                chain = round_even(_mm512_mul_pd(t, ib));
+                let d = _mm512_fnmadd_pd(chain, pb, t);
                 let w = _mm512_mul_pd(
                     _mm512_set1_pd(wt.w[e][k]),
                     _mm512_mask_blend_pd(wrap, wa, wa_half),
@@ -115,7 +113,7 @@ pub(crate) fn group_carry(
                 store_columns(p.add(at), 8, [v[0], v[1], v[2], v[3]]);
                 store_columns(p.add(at + 4), 8, [v[4], v[5], v[6], v[7]]);
             }
-            _mm512_storeu_pd(carry.as_mut_ptr().add(rb), _mm512_sub_pd(carry_m, magic));
+            _mm512_storeu_pd(carry.as_mut_ptr().add(rb), chain);
         }
     }
     let top = |x: __m512d| {
