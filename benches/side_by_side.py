@@ -20,6 +20,13 @@ repeats (the spread is printed too).
           in a scratch directory (it writes savefiles), in CPU seconds
           and differenced likewise. A figure under 3/4 of Mlucas's own
           clock of the longer run's iterations is flagged with ‡.
+          Where those runs show a round-off error of 0.4375 with p above
+          0.99 of the length's limit, Mlucas's own LL test would leave
+          that length for the next one and keep it (see
+          `mlucas_real_test_leaves`), so the row times the next length
+          and gives the one it left after †. A row where the runs
+          happened to show no such error keeps Mlucas's default length.
+          `--mlucas-timing-length` turns this off.
   GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
           as `benches/gmpy2_ll.py`; skipped with a note if gmpy2 is missing.
 
@@ -111,7 +118,10 @@ def mlucas_run(binary, cfg, args):
         return time_run([binary] + args + ["-cpu", "0"], cwd=d)
 
 
-def mlucas(binary, cfg, p, repeats):
+def mlucas(binary, cfg, p, repeats, fft_k=None):
+    """Mlucas's ms per iteration at its default length for p, or at `fft_k`
+    (K words): (samples, length in words, its own clocks, everything it
+    printed)."""
     counts = iteration_counts(p)
     # `-m P -iters N` is Mlucas's self-test mode: it runs the N iterations
     # once per candidate radix set and prints each run's wall clock. The
@@ -121,9 +131,11 @@ def mlucas(binary, cfg, p, repeats):
     # One self-test's wall clock per set is noisy enough to pick a set
     # 1.6x slower than the best (36K words: 0.08 against 0.13 ms); each
     # set's best of two self-tests is a fairer pick for Mlucas.
-    clocks, f = None, None
+    clocks, f, printed = None, None, []
+    forced = ["-fft", str(fft_k)] if fft_k else []
     for _ in range(2):
-        _, out = mlucas_run(binary, cfg, ["-m", str(p), "-iters", str(counts[0])])
+        _, out = mlucas_run(binary, cfg, ["-m", str(p)] + forced + ["-iters", str(counts[0])])
+        printed.append(out)
         c = mlucas_clocks(out)
         f = re.search(r"using FFT length (\d+)K", out)
         if not c or not f or (clocks and len(c) != len(clocks)):
@@ -137,6 +149,7 @@ def mlucas(binary, cfg, p, repeats):
         # As for ours: a difference of a second or two, else the CPU time
         # of Mlucas's start-up (self-tests of its tables) swamps it.
         runs = [mlucas_run(binary, cfg, base + ["-iters", str(n)]) for n in counts]
+        printed += [r[1] for r in runs]
         t = [r[0] for r in runs]
         samples.append((t[1] - t[0]) / (counts[1] - counts[0]) * 1e3)
         # Mlucas's own wall clock of the longer run's iteration loop: a
@@ -145,7 +158,42 @@ def mlucas(binary, cfg, p, repeats):
         c = mlucas_clocks(runs[1][1])
         if c:
             own.append(c[-1] / counts[1] * 1e3)
-    return samples, fft_k * 1024, own
+    return samples, fft_k * 1024, own, "\n".join(printed)
+
+
+# Mlucas's LL test (`Test=P` in worktodo.txt, not the `-iters` timing
+# mode) starts with its most accurate carry when p is above 0.99 of its
+# length's limit, and then treats a round-off error of 0.4375 as fatal to
+# that length: it restarts from its last savefile at the next length and
+# stays there (it reverts only if such errors come fewer than once in 64
+# savefile intervals of the test so far). The timing mode only warns.
+# Seen at 756,839 (`Test=756839`): errors of 0.4375 at iterations 277 and
+# 6,690 of 36K, then the rest of the test at 40K.
+MLUCAS_FATAL_ROE = 0.4375
+MLUCAS_HIGH_ACCURACY_RATIO = 0.99
+
+
+def mlucas_real_test_leaves(out):
+    """Whether Mlucas's own LL test would leave the length this output
+    timed: p above 0.99 of the length's limit and an error of 0.4375 or
+    more in the iterations it ran."""
+    ratio = re.search(r"/pmax_rec = ([0-9]+\.[0-9]+)", out)
+    worst = max(
+        (float(x) for x in re.findall(r"Roundoff warning on iteration\s+\d+, maxerr =\s*([0-9.]+)", out)),
+        default=0.0,
+    )
+    return bool(ratio) and float(ratio.group(1)) > MLUCAS_HIGH_ACCURACY_RATIO and worst >= MLUCAS_FATAL_ROE
+
+
+def mlucas_next_length(k):
+    """The length after K words in Mlucas's table, k·2^m with k in 8..15:
+    (k + 1)·2^m (16·2^m = 8·2^(m+1)); below 8K, every K."""
+    if k < 8:
+        return k + 1
+    m = 0
+    while k >= 16:
+        k, m = k / 2, m + 1
+    return int((k + 1) * 2**m)
 
 
 def mlucas_clocks(out):
@@ -204,6 +252,11 @@ def main():
     ap.add_argument("--isa", choices=["avx512", "avx2", "baseline"])
     ap.add_argument("--mlucas", help="path of an Mlucas binary")
     ap.add_argument("--mlucas-cfg", help="an mlucas.cfg from its self-test")
+    ap.add_argument(
+        "--mlucas-timing-length",
+        action="store_true",
+        help="time Mlucas only at its default length, even where its own LL test would leave it",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
         "--threads", type=int, default=1, help="also time ours with this many threads per test"
@@ -225,7 +278,7 @@ def main():
         cols += ["GMP", "GMP ÷ ours"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
-    flagged = []
+    flagged, daggered = [], []
     for p in a.exponents:
         s, n = ours(a.worker, p, a.isa, a.repeats)
         text, best = fmt(s)
@@ -236,7 +289,17 @@ def main():
             row += [tt, f"{best / tbest:.2f}"]
         if a.mlucas:
             try:
-                ms, mn, own = mlucas(a.mlucas, a.mlucas_cfg, p, a.repeats)
+                ms, mn, own, out = mlucas(a.mlucas, a.mlucas_cfg, p, a.repeats)
+                left = ""
+                if not a.mlucas_timing_length and mlucas_real_test_leaves(out):
+                    # Time the length Mlucas's own test keeps for p, and
+                    # say what the one it left took.
+                    text, _ = fmt(ms)
+                    left = f" † its {length_k(mn)}: {text}"
+                    ms, mn, own, _ = mlucas(
+                        a.mlucas, a.mlucas_cfg, p, a.repeats, mlucas_next_length(mn // 1024)
+                    )
+                    daggered.append(p)
                 mt, mbest = fmt(ms)
                 # Flag a difference well below Mlucas's own clock: the
                 # ratio is then not to be trusted (see `mlucas`).
@@ -244,7 +307,7 @@ def main():
                 if own and mbest < 0.75 * min(own):
                     flag = f" ‡ own clock {min(own):.3f}"
                     flagged.append(p)
-                row += [f"{mt} ({length_k(mn)}){flag}", f"{best / mbest:.2f}"]
+                row += [f"{mt} ({length_k(mn)}){flag}{left}", f"{best / mbest:.2f}"]
             except RuntimeError as e:
                 print(f"Mlucas at {p}: {e}", file=sys.stderr)
                 row += ["failed", ""]
@@ -256,6 +319,14 @@ def main():
                 gt, gbest = fmt(g)
                 row += [gt, f"{gbest / best:.1f}"]
         print("| " + " | ".join(row) + " |", flush=True)
+    if daggered:
+        print(
+            "† At " + ", ".join(f"{p:,}" for p in daggered) + " Mlucas's timing mode showed a "
+            "round-off error of 0.4375 above 0.99 of its length's limit, which its own LL test "
+            "treats as fatal to that length: it restarts at the next length and keeps it. The "
+            "row times that length; the figure after † is the length it left "
+            "(--mlucas-timing-length times only that one)."
+        )
     if flagged:
         print(
             "‡ Mlucas's differenced CPU time is under 3/4 of its own clock of the "
