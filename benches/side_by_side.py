@@ -20,11 +20,11 @@ repeats (the spread is printed too).
           in a scratch directory (it writes savefiles), in CPU seconds
           and differenced likewise. A figure under 3/4 of Mlucas's own
           clock of the longer run's iterations is flagged with ‡.
-          Where those runs show a round-off error of 0.4375 with p above
-          0.99 of the length's limit, Mlucas's own LL test would leave
-          that length for the next one and keep it (see
-          `mlucas_real_test_leaves`), so the row times the next length
-          and gives the one it left after †. A row where the runs
+          Where those runs show a round-off error above 0.4375, or of
+          0.4375 with p above 0.99 of the length's limit, Mlucas's own
+          LL test would leave that length for the next one and keep it
+          (see `mlucas_real_test_leaves`), so the row times the next
+          length and gives the one it left after †. A row where the runs
           happened to show no such error keeps Mlucas's default length.
           `--mlucas-timing-length` turns this off.
   GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
@@ -162,11 +162,13 @@ def mlucas(binary, cfg, p, repeats, fft_k=None):
 
 
 # Mlucas's LL test (`Test=P` in worktodo.txt, not the `-iters` timing
-# mode) starts with its most accurate carry when p is above 0.99 of its
-# length's limit, and then treats a round-off error of 0.4375 as fatal to
-# that length: it restarts from its last savefile at the next length and
-# stays there (it reverts only if such errors come fewer than once in 64
-# savefile intervals of the test so far). The timing mode only warns.
+# mode) treats a round-off error above 0.4375 as fatal to its length, and
+# one of 0.4375 too once its carry is at its most accurate setting, where
+# it starts when p is above 0.99 of the length's limit (below that it
+# first makes its carry more accurate). It then restarts from its last
+# savefile at the next length and stays there (it reverts only if such
+# errors came fewer than once in 64 savefile intervals of the test so
+# far); see `mers_mod_square.c` and `Mlucas.c`. The timing mode only warns.
 # Seen at 756,839 (`Test=756839`): errors of 0.4375 at iterations 277 and
 # 6,690 of 36K, then the rest of the test at 40K.
 MLUCAS_FATAL_ROE = 0.4375
@@ -175,14 +177,15 @@ MLUCAS_HIGH_ACCURACY_RATIO = 0.99
 
 def mlucas_real_test_leaves(out):
     """Whether Mlucas's own LL test would leave the length this output
-    timed: p above 0.99 of the length's limit and an error of 0.4375 or
-    more in the iterations it ran."""
+    timed: an error above 0.4375 in the iterations it ran, or one of 0.4375
+    with p above 0.99 of the length's limit."""
     ratio = re.search(r"/pmax_rec = ([0-9]+\.[0-9]+)", out)
     worst = max(
         (float(x) for x in re.findall(r"Roundoff warning on iteration\s+\d+, maxerr =\s*([0-9.]+)", out)),
         default=0.0,
     )
-    return bool(ratio) and float(ratio.group(1)) > MLUCAS_HIGH_ACCURACY_RATIO and worst >= MLUCAS_FATAL_ROE
+    near_limit = bool(ratio) and float(ratio.group(1)) > MLUCAS_HIGH_ACCURACY_RATIO
+    return worst > MLUCAS_FATAL_ROE or (near_limit and worst >= MLUCAS_FATAL_ROE)
 
 
 def mlucas_next_length(k):
@@ -322,8 +325,9 @@ def main():
     if daggered:
         print(
             "† At " + ", ".join(f"{p:,}" for p in daggered) + " Mlucas's timing mode showed a "
-            "round-off error of 0.4375 above 0.99 of its length's limit, which its own LL test "
-            "treats as fatal to that length: it restarts at the next length and keeps it. The "
+            "round-off error that its own LL test treats as fatal to that length (above 0.4375, "
+            "or 0.4375 above 0.99 of the length's limit): it restarts at the next length and "
+            "keeps it. The "
             "row times that length; the figure after † is the length it left "
             "(--mlucas-timing-length times only that one)."
         )
