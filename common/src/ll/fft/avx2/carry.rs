@@ -3,7 +3,7 @@
 //! whose lanes carry side by side.
 
 use super::super::generic::ChunkConsts;
-use super::ops::transpose4;
+use super::ops::{round_even, transpose4};
 use std::arch::x86_64::*;
 
 /// Lane masks for `_mm256_blendv_pd`: entry b has lane l all ones when bit
@@ -53,15 +53,6 @@ pub(super) unsafe fn store_columns(p: *mut f64, seg: usize, c: [__m256d; 4]) {
         // SAFETY: the caller's promise.
         unsafe { _mm256_storeu_pd(p.add(l * seg), a) };
     }
-}
-
-/// x rounded to the nearest integer, ties to even: the integers that adding
-/// and subtracting 1.5·2^52 gives, bit for bit, in one operation instead of
-/// two (the carry is bound by its floating-point throughput).
-#[inline]
-#[target_feature(enable = "avx2")]
-pub(super) fn round_even(x: __m256d) -> __m256d {
-    _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
 }
 
 /// See [`super::carry_lanes_avx2`].
@@ -123,10 +114,9 @@ pub(crate) fn carry_lanes(
             _mm256_blendv_pd(ua, ua_two, mask(f[e], h)),
         );
         let v = _mm256_mul_pd(x, u);
-        let r = round_even(v);
+        let mut r = round_even(v);
         err = _mm256_max_pd(_mm256_and_pd(_mm256_sub_pd(v, r), abs), err);
         vmax = _mm256_max_pd(_mm256_and_pd(v, abs), vmax);
-        let mut r = r;
         if here && k == inj_k && e == inj_e {
             let add = _mm256_and_pd(_mm256_set1_pd(inject), mask(inj_lane, h));
             r = _mm256_add_pd(r, add);

@@ -7,10 +7,10 @@
 use super::super::Direction;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
 use super::super::plan::{ColumnPlan, Ends, GROUP, OddPass, scratch_at, scratch_len};
-use super::carry::{load_columns, round_even, store_columns};
+use super::carry::{load_columns, store_columns};
 use super::column;
 use super::odd;
-use super::ops::ldu;
+use super::ops::{ldu, round_even};
 use std::arch::x86_64::*;
 
 /// The serial carry of every row through the group's 16 words per row,
@@ -85,10 +85,9 @@ pub(crate) fn group_carry(
                         _mm256_blendv_pd(ua, ua_two, wrap),
                     );
                     let v = _mm256_mul_pd(x[e][q], u);
-                    let r = round_even(v);
+                    let mut r = round_even(v);
                     err = _mm256_max_pd(_mm256_and_pd(_mm256_sub_pd(v, r), abs), err);
                     vmax = _mm256_max_pd(_mm256_and_pd(v, abs), vmax);
-                    let mut r = r;
                     if lane != usize::MAX && 2 * k + e == inj_word {
                         let mut add = [0.0f64; 4];
                         add[lane] = inject;
@@ -97,7 +96,7 @@ pub(crate) fn group_carry(
                         r = _mm256_add_pd(r, add);
                     }
                     // The chain from word to word: one add, one multiply
-                    // and one rounding (see `carry::round_even`).
+                    // and one rounding (see `ops::round_even`).
                     let t = _mm256_add_pd(r, chain);
                     let ib = _mm256_blendv_pd(i_lo, i_hi, big);
                     let pb = _mm256_blendv_pd(p_lo, p_hi, big);

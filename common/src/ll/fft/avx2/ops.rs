@@ -132,3 +132,12 @@ pub(super) fn transpose4c(x: [C; 4]) -> [C; 4] {
     let (r, i) = (transpose4(x.map(|c| c.0)), transpose4(x.map(|c| c.1)));
     std::array::from_fn(|k| (r[k], i[k]))
 }
+
+/// x rounded to the nearest integer, ties to even: the integers that adding
+/// and subtracting 1.5·2^52 gives, bit for bit, in one operation instead of
+/// two (the carry is bound by its floating-point throughput).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn round_even(x: __m256d) -> __m256d {
+    _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
+}

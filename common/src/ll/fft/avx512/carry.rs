@@ -2,6 +2,7 @@
 //! by side, one per lane.
 
 use super::super::generic::ChunkConsts;
+use super::ops::round_even;
 use std::arch::x86_64::*;
 
 /// Four positions of each of 8 segments (row l at `p + l·seg`) as four
@@ -69,19 +70,6 @@ fn pair_blocks() -> (__m512i, __m512i) {
         _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0),
         _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2),
     )
-}
-
-/// x rounded to the nearest integer, ties to even: one `vrndscalepd`
-/// where adding and subtracting 1.5·2^52 took two operations (the carries
-/// here and in the fused pass are bound by their floating-point
-/// throughput). `taskset -c 0 target/release/examples/fft_profile 756839
-/// 40960`, three alternating rounds: the carry 16.9–17.1 µs against
-/// 18.0–19.2, AVX2's (`avx2::carry::round_even`) 31.9–33.2 against
-/// 33.7–34.8.
-#[inline]
-#[target_feature(enable = "avx512f")]
-pub(super) fn round_even(x: __m512d) -> __m512d {
-    _mm512_roundscale_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
 }
 
 /// `$body` for $q = 0, 1, 2, 3, written out (so arrays indexed by q
@@ -161,10 +149,9 @@ pub(crate) fn carry_lanes(
         let u_t = if e == 0 { ue } else { uo };
         let u = _mm512_mul_pd(ld(u_t, 8 * k), _mm512_mask_blend_pd(wrap, ua, ua_two));
         let v = _mm512_mul_pd(x, u);
-        let r = round_even(v);
+        let mut r = round_even(v);
         err = _mm512_range_pd::<0b1011>(_mm512_sub_pd(v, r), err);
         vmax = _mm512_range_pd::<0b1011>(v, vmax);
-        let mut r = r;
         if here && k == inj_k && e == inj_e {
             r = _mm512_mask_add_pd(r, inj_lane, r, _mm512_set1_pd(inject));
         }

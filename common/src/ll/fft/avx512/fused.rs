@@ -14,10 +14,10 @@
 use super::super::Direction;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
 use super::super::plan::{ColumnPlan, OddPass, Twiddles, scratch_at, scratch_len};
-use super::carry::{load_columns, round_even, store_columns};
+use super::carry::{load_columns, store_columns};
 use super::column::{self, Ends};
 use super::odd;
-use super::ops::ldu;
+use super::ops::{ldu, round_even};
 use std::arch::x86_64::*;
 
 /// The serial carry of every row through the group's 16 words per row, in
@@ -85,15 +85,14 @@ pub(crate) fn group_carry(
                     _mm512_mask_blend_pd(wrap, ua, ua_two),
                 );
                 let v = _mm512_mul_pd(x[e][k], u);
-                let r = round_even(v);
+                let mut r = round_even(v);
                 err = _mm512_range_pd::<0b1011>(_mm512_sub_pd(v, r), err);
                 vmax = _mm512_range_pd::<0b1011>(v, vmax);
-                let mut r = r;
                 if lane != 0 && 2 * k + e == inj_word {
                     r = _mm512_mask_add_pd(r, lane, r, _mm512_set1_pd(inject));
                 }
                 // The chain from word to word: one add, one multiply and
-                // one rounding (see `carry::round_even`).
+                // one rounding (see `ops::round_even`).
                 let t = _mm512_add_pd(r, chain);
                 let ib = _mm512_mask_blend_pd(big, i_lo, i_hi);
                 let pb = _mm512_mask_blend_pd(big, p_lo, p_hi);
