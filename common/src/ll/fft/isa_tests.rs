@@ -142,8 +142,8 @@ fn with_a_lane_carry_every_exponent_runs_on_our_fft() {
         }
     }
     // The choice, across the whole table: always our own FFT, at the
-    // table's shortest length unless that is 9·2^k outside RADIX9_AT
-    // (then the next length), 7·2^k below RADIX7_FROM or too short for
+    // table's shortest length unless that is 9·2^k outside RADIX9_AT or
+    // 15·2^k outside RADIX15_AT (then the next length), 7·2^k below RADIX7_FROM or too short for
     // our FFT (then a power of two).
     let lengths = fft_lengths();
     for &(isa, k) in &sets {
@@ -152,7 +152,7 @@ fn with_a_lane_carry_every_exponent_runs_on_our_fft() {
             let shortest = length_index_for(p).unwrap();
             let n = lengths[preferred_length_index(p, shortest, k)];
             assert!(soa::supports(p, n, k), "{isa} p={p}: {n}");
-            let s = lengths[past_slow_radix9(&lengths, shortest)];
+            let s = lengths[past_slow_odd(&lengths, shortest)];
             assert!(
                 n == s
                     || (n.is_power_of_two()

@@ -2,9 +2,10 @@
 //!
 //! Lengths are q·2^k with q ∈ {1, 3, 5, 7} (our own FFT runs all of them
 //! from 2048·q words up, with a radix-q pass; rustfft the shorter ones),
-//! and 9·2^k from 18K words (our own FFT only), so successive lengths
-//! differ by at most 1/3 and the cost per iteration grows smoothly with p
-//! instead of doubling at powers of two.
+//! and 9·2^k and 15·2^k from 18K and 30K words (our own FFT only; the
+//! engine starts at them only where they pay, see `mod.rs`), so
+//! successive lengths differ by at most 1/3 and the cost per iteration
+//! grows smoothly with p instead of doubling at powers of two.
 //!
 //! The safe bits per word come from a model of the round-off error, fitted
 //! to measurements: `examples/fft_roundoff.rs` ran every length our own
@@ -64,6 +65,11 @@ pub fn fft_lengths() -> Vec<usize> {
         if (9usize << k).is_multiple_of(8) && fitted(n) && n <= MAX_FFT_LENGTH {
             v.push(n);
         }
+        // 15/16 · 2^k: likewise only on our own FFT (the radix-15 pass).
+        let n = (15usize << k) / 16;
+        if (15usize << k).is_multiple_of(16) && fitted(n) && n <= MAX_FFT_LENGTH {
+            v.push(n);
+        }
     }
     v.sort_unstable();
     v.dedup();
@@ -78,14 +84,17 @@ pub const TARGET_ROUNDOFF: f64 = 0.4;
 const ROUNDOFF_PER_LOG_N: f64 = 0.5288;
 /// Γ, the tail exponent (fitted from the growth of each run's maximum).
 const ROUNDOFF_TAIL: f64 = 0.720;
-/// C_q for q = 1, 3, 5, 7 (fitted), and 9 (fitted later with A and Γ held:
-/// the mean offset of 30 runs at 18K-288K words, `fft_roundoff_runs.txt`).
-const ROUNDOFF_OFFSET: [(usize, f64); 5] = [
+/// C_q for q = 1, 3, 5, 7 (fitted), and 9 and 15 (fitted later with A and
+/// Γ held: the mean offset of 30 runs each, at 18K-288K and 30K-480K
+/// words, `fft_roundoff_runs.txt`; the 15-point DFT's two passes (3 × 5)
+/// leave errors 5% larger than radix 9's, 0.036 of a bit a word).
+const ROUNDOFF_OFFSET: [(usize, f64); 6] = [
     (1, -54.4491),
     (3, -54.2804),
     (5, -54.4174),
     (7, -54.3466),
     (9, -54.4206),
+    (15, -54.3491),
 ];
 
 /// Whether the model was fitted at length n: lengths our own FFT runs
@@ -96,7 +105,7 @@ fn fitted(n: usize) -> bool {
     let q = n >> n.trailing_zeros();
     match q {
         1 => n >= 2048,
-        3 | 5 | 7 | 9 => n >= 2048 * q,
+        3 | 5 | 7 | 9 | 15 => n >= 2048 * q,
         _ => false,
     }
 }

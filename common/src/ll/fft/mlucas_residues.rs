@@ -192,6 +192,31 @@ fn mlucas_self_test_residues_on_nine_times_powers_of_two() {
     }
 }
 
+/// The engine starts at a 15·2^k length only where the radix-15 pass paid
+/// (`RADIX15_AT`): 7680K, the length Mlucas runs the GIMPS wavefront at;
+/// Mlucas's 960K, 1920K and 3840K exponents start at the next power of
+/// two.
+#[test]
+fn the_engine_starts_at_fifteen_times_powers_of_two_where_they_pay() {
+    // (p, the shortest safe length, the length the engine starts at)
+    for (p, shortest, start) in [
+        (142_037_359u64, 15usize << 19, 15usize << 19),
+        (136_279_841, 15 << 19, 15 << 19),
+        (18_776_473, 15 << 16, 1 << 20),
+        (36_617_407, 15 << 17, 1 << 21),
+        (72_123_137, 15 << 18, 1 << 22),
+    ] {
+        assert_eq!(
+            fft_lengths()[length_index_for(p).unwrap()],
+            shortest,
+            "M{p}"
+        );
+        let n = FftEngine::new(p, 0).unwrap().fft_length();
+        assert_eq!(n, Some(start), "M{p}");
+        assert_eq!(fft_lengths()[start_index_for(p).unwrap()], start, "M{p}");
+    }
+}
+
 /// The engine starts at a 9·2^k length only where the radix-9 pass paid
 /// (`RADIX9_AT`): Mlucas's 18K, 36K, 72K, 288K and 576K exponents there,
 /// its 144K and 1152K ones at the next length, 10/9 as long.
@@ -237,8 +262,9 @@ fn mlucas_self_test_residues_on_the_fused_pass() {
     }
 }
 
-/// The GIMPS wavefront's length, 8M words, gives Mlucas's residue on each
-/// set with the fused pass (and on AVX-512 with two threads too).
+/// The GIMPS wavefront's lengths, 8M words and Mlucas's own 7680K (the
+/// radix-15 pass in the fused sweep), give Mlucas's residue on each set
+/// with the fused pass (and on AVX-512 with two threads too).
 #[test]
 fn mlucas_self_test_residue_at_eight_million_words() {
     let (n, p, r) = EIGHT_M;
@@ -248,8 +274,10 @@ fn mlucas_self_test_residue_at_eight_million_words() {
             continue;
         }
         let threads: &[usize] = if isa == Isa::Avx512 { &[1, 2] } else { &[1] };
-        for &t in threads {
-            check_at(p, &[(100, r)], isa, Some(n), t);
+        for length in [n, 15 << 19] {
+            for &t in threads {
+                check_at(p, &[(100, r)], isa, Some(length), t);
+            }
         }
     }
 }

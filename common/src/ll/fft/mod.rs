@@ -108,11 +108,11 @@ enum Direction {
 /// 0.83-0.87 (the fat-LTO worker, `worker ll P --iterations K`, two
 /// sittings of three alternating runs on one core).
 ///
-/// A 9·2^k length not in [`RADIX9_AT`] gives way to the next length, 10/9
-/// as long, before any of that.
+/// A 9·2^k length not in [`RADIX9_AT`] or 15·2^k not in [`RADIX15_AT`]
+/// gives way to the next length, 10/9 or 16/15 as long, before any of that.
 fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize {
     let lengths = fft_lengths();
-    let shortest = past_slow_radix9(&lengths, shortest);
+    let shortest = past_slow_odd(&lengths, shortest);
     let n = lengths[shortest];
     if (!n.is_multiple_of(7) || n >= RADIX7_FROM) && soa::supports(p, n, isa) {
         return shortest;
@@ -138,11 +138,24 @@ fn preferred_length_index(p: u64, shortest: usize, isa: dispatch::Isa) -> usize 
 /// 36K 0.89-0.99 and 72K 0.85-0.94, taken; 144K 0.99-1.02, not.
 const RADIX9_AT: [usize; 5] = [9 << 11, 9 << 12, 9 << 13, 9 << 15, 9 << 16];
 
-/// `i`, or the next index if length i is 9·2^k outside [`RADIX9_AT`] (the
-/// next length is 10/9 as long, so p fits it too).
-fn past_slow_radix9(lengths: &[usize], i: usize) -> usize {
+/// The 15·2^k lengths the engine starts at: only 7680K words, where the
+/// radix-15 pass took about 0.96 of the time of the next length, 8M
+/// (136,279,841; `fft_speed --at 136279841 8388608`, 18 alternating pairs
+/// in three sittings: 8M ÷ 7680K 0.80–1.20, median 1.045, 13 pairs above
+/// 1.02; the best times 33.6 against 35.0 ms). Elsewhere it cost about
+/// what the 1/16 fewer words saved, or more: 3840K 0.99 (best of six;
+/// most pairs slower), 1920K 1.08, 960K 0.98–1.1 (`fft_fused`), and
+/// 1.03–1.26 at 60K–240K, 0.94–1.18 at 30K and 480K (`fft_speed`).
+const RADIX15_AT: [usize; 1] = [15 << 19];
+
+/// `i`, or the next index if length i is 9·2^k outside [`RADIX9_AT`] or
+/// 15·2^k outside [`RADIX15_AT`] (the next length is 10/9 or 16/15 as
+/// long, so p fits it too).
+fn past_slow_odd(lengths: &[usize], i: usize) -> usize {
     let n = lengths[i];
-    if n.is_multiple_of(9) && !RADIX9_AT.contains(&n) {
+    if (n.is_multiple_of(9) && !RADIX9_AT.contains(&n))
+        || (n.is_multiple_of(15) && !RADIX15_AT.contains(&n))
+    {
         i + 1
     } else {
         i
@@ -152,10 +165,10 @@ fn past_slow_radix9(lengths: &[usize], i: usize) -> usize {
 /// Index in [`fft_lengths`] of the length the engine starts M_p at on any
 /// instruction set, or of the shorter of the two it may start at (see
 /// `preferred_length_index`: a power of two instead on some sets): the
-/// shortest safe length, past a 9·2^k length where the radix-9 pass does
-/// not pay.
+/// shortest safe length, past a 9·2^k or 15·2^k length where the radix-9
+/// or radix-15 pass does not pay.
 pub fn start_index_for(p: u64) -> Option<usize> {
-    length_index_for(p).map(|i| past_slow_radix9(&fft_lengths(), i))
+    length_index_for(p).map(|i| past_slow_odd(&fft_lengths(), i))
 }
 
 /// The shortest 7·2^k length the engine starts at (see

@@ -306,9 +306,9 @@ impl ColumnPlan {
 }
 
 /// The largest odd factor q of a length our own FFT runs.
-pub(crate) const MAX_ODD: usize = 9;
+pub(crate) const MAX_ODD: usize = 15;
 
-/// The pass of the odd factor at lengths m = q·M (q ∈ {3, 5, 7, 9}, M a power
+/// The pass of the odd factor at lengths m = q·M (q ∈ {3, 5, 7, 9, 15}, M a power
 /// of two): the first forward stage is a radix-q decimation in frequency,
 /// which leaves q blocks of M points, block s holding the sequence whose
 /// M-point DFT is X[s + q·k]; each block then goes through the power-of-two

@@ -406,7 +406,7 @@ fn a_round_off_excursion_returns_to_the_length_until_excursions_repeat() {
 /// agrees.
 #[test]
 fn at_the_table_limit_no_retry_and_just_past_it_a_rollback_that_recovers() {
-    for (i, n) in [16_384usize, 12_288, 20_480, 28_672, 18_432]
+    for (i, n) in [16_384usize, 12_288, 20_480, 28_672, 18_432, 30_720]
         .into_iter()
         .enumerate()
     {

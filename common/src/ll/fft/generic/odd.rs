@@ -1,4 +1,4 @@
-//! The radix-3, 5, 7 and 9 pass that lets our FFT run at lengths q·2^k (see
+//! The radix-3, 5, 7, 9 and 15 pass that lets our FFT run at lengths q·2^k (see
 //! [`super::super::plan::OddPass`]): a q-point DFT down every column of the
 //! q blocks, then the twiddles ω_m^{j·s} (forward), or the conjugate
 //! twiddles, then the inverse DFT (inverse).
@@ -30,6 +30,7 @@ pub(crate) fn odd_columns<const F: bool>(
         5 => odd_q::<F, 5>(re, im, pass, j0, dir),
         7 => odd_q::<F, 7>(re, im, pass, j0, dir),
         9 => odd_q::<F, 9>(re, im, pass, j0, dir),
+        15 => odd_q::<F, 15>(re, im, pass, j0, dir),
         q => unreachable!("no radix-{q} pass"),
     }
 }

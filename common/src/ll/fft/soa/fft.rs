@@ -178,7 +178,7 @@ impl SoaFft {
         let q = m >> m.trailing_zeros();
         let sub = m / q;
         assert!(
-            matches!(q, 1 | 3 | 5 | 7 | 9) && sub >= 64 && (q == 1 || sub >= LEAF),
+            matches!(q, 1 | 3 | 5 | 7 | 9 | 15) && sub >= 64 && (q == 1 || sub >= LEAF),
             "bad SoA FFT length {m}"
         );
         let mut f = Self {

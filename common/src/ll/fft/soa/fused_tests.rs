@@ -32,8 +32,8 @@ fn random_residue(p: u64, seed: u64) -> BigUint {
 
 /// Over many iterations at 256K, 512K and 1M words (about 18 bits per
 /// word, as the length table runs them), and at the lengths q·2^k 160K,
-/// 288K, 320K, 384K, 448K and 576K (the radix-q pass inside the sweep), on one, two
-/// and three threads
+/// 288K, 320K, 384K, 448K, 480K and 576K (the radix-q pass inside the
+/// sweep), on one, two and three threads
 /// (one range of column groups per thread, carried apart and settled
 /// afterwards), the fused pass leaves the same number as the separate
 /// passes after every iteration, with the −2 put at words where rows,
@@ -63,6 +63,7 @@ fn fused_matches_separate(isa: PubIsa) {
         (8_090_057, 7 << 16, 1),
         (5_782_013, 9 << 15, 2),
         (11_391_823, 9 << 16, 1),
+        (9_530_803, 15 << 15, 2),
     ];
     for (p, n, threads) in cases {
         let test = "fused_pass_matches_the_separate_passes";

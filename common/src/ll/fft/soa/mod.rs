@@ -113,7 +113,7 @@ pub(crate) fn supports(p: u64, n: usize, isa: Isa) -> bool {
     let q = n >> n.trailing_zeros();
     let shape = match q {
         1 => n >= MIN_LEN,
-        3 | 5 | 7 | 9 => n / q >= 2 * LEAF,
+        3 | 5 | 7 | 9 | 15 => n / q >= 2 * LEAF,
         _ => false,
     };
     shape && p / n as u64 >= min

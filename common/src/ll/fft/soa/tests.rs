@@ -41,13 +41,13 @@ fn random(m: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
 #[test]
 fn forward_is_the_dft_in_bit_reversed_order_and_inverse_undoes_it() {
     // Odd and even log2 m, below and above LEAF (breadth-first stages);
-    // q·2^k with q = 3, 5, 7, 9, one leaf per block and more (block s,
+    // q·2^k with q = 3, 5, 7, 9, 15, one leaf per block and more (block s,
     // position i then holds X[s + q·bitrev(i)]); 2 and 4 rows a block
     // take the one pass down the rows (2048, 4096, 6144, 12_288, 18_432,
     // 20_480, 36_864), 8 and more the column groups.
     for m in [
         64usize, 128, 256, 512, 1024, 2048, 4096, 8192, 3072, 5120, 7168, 6144, 12_288, 9216,
-        18_432, 20_480, 36_864,
+        18_432, 15_360, 30_720, 20_480, 36_864,
     ] {
         let (re0, im0) = random(m, m as u64);
         let (dr, di) = naive_dft(&re0, &im0);
@@ -122,6 +122,8 @@ fn soa_squarer_matches_the_rustfft_squarer_bit_for_bit() {
         // Mlucas's 19.6 rustfft's round-off reaches 0.41).
         (380_000, 18_432),
         (5_400_000, 294_912),
+        // 15·2^k: two leaves a block.
+        (600_000, 30_720),
         // One radix-2 or radix-4 pass down the rows of each block: 36K
         // (9 blocks of 2 rows) and 40K (5 blocks of 4 rows, at issue 14's
         // 756,839); 36K a bit under its limit, where rustfft's round-off
@@ -384,7 +386,7 @@ fn hand_written_odd_pass_matches_the_generic_one() {
             (None, Some(t)) => odd_columns_avx2(t, r, i, pass, at),
             (None, None) => unreachable!("{isa:?} is AVX2 or AVX-512"),
         };
-        for q in [3usize, 5, 7, 9] {
+        for q in [3usize, 5, 7, 9, 15] {
             let pass = OddPass::new(q, 4 * LEAF, LEAF, LEAF + ROW_PAD);
             let b = pass.block;
             let (re0, im0) = random(q * b, q as u64);
@@ -450,6 +452,8 @@ fn threaded_column_stages_match_one_thread_bit_for_bit() {
         7 << 12,
         9 << 11,
         9 << 12,
+        15 << 11,
+        15 << 12,
     ] {
         for isa in Isa::all_supported() {
             let fft = SoaFft::new(m, isa);
