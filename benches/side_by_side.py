@@ -3,8 +3,9 @@
 
 The machine this runs on is usually shared and noisy, so absolute times
 mean little; what this prints is the *ratios* between engines measured
-side by side, within minutes of each other, each the best of several
-repeats (the spread is printed too).
+side by side, each the best of several repeats (the spread is printed
+too), the engines' repeats interleaved so that a slow spell of the
+machine falls on all of them.
 
   ours    `worker ll P --iterations K --engine fft` for two values of K, the
           difference divided by the difference in K (this removes start-up,
@@ -95,20 +96,26 @@ def time_run(cmd, env=None, cwd=None, cpu=True):
     return dt, r.stdout + r.stderr
 
 
-def ours(worker, p, isa, repeats, threads=1):
-    k1, k2 = iteration_counts(p // threads)
-    env = dict(os.environ)
-    if isa:
-        env["MERSENNE_FFT_ISA"] = isa
-    samples, length = [], None
-    base = [worker, "ll", str(p), "--engine", "fft", "--threads-per-test", str(threads)]
-    for _ in range(repeats):
-        t1, _ = time_run(base + ["--iterations", str(k1)], env, cpu=threads == 1)
-        t2, out = time_run(base + ["--iterations", str(k2), "--json"], env, cpu=threads == 1)
-        samples.append((t2 - t1) / (k2 - k1) * 1e3)
+class Ours:
+    """Our engine on p: each `sample()` adds one ms-per-iteration figure
+    (two runs of `worker ll`, differenced) to `samples`."""
+
+    def __init__(self, worker, p, isa, threads=1):
+        self.k1, self.k2 = iteration_counts(p // threads)
+        self.env = dict(os.environ)
+        if isa:
+            self.env["MERSENNE_FFT_ISA"] = isa
+        self.threads = threads
+        self.base = [worker, "ll", str(p), "--engine", "fft", "--threads-per-test", str(threads)]
+        self.samples, self.length = [], None
+
+    def sample(self):
+        cpu = self.threads == 1
+        t1, _ = time_run(self.base + ["--iterations", str(self.k1)], self.env, cpu=cpu)
+        t2, out = time_run(self.base + ["--iterations", str(self.k2), "--json"], self.env, cpu=cpu)
+        self.samples.append((t2 - t1) / (self.k2 - self.k1) * 1e3)
         m = re.search(r'"fft-length"\s*:\s*(\d+)', out)
-        length = int(m.group(1)) if m else None
-    return samples, length
+        self.length = int(m.group(1)) if m else None
 
 
 def mlucas_run(binary, cfg, args):
@@ -120,61 +127,70 @@ def mlucas_run(binary, cfg, args):
         return time_run([binary] + args + ["-cpu", "0"], cwd=d)
 
 
-def mlucas(binary, cfg, p, repeats, fft_k=None):
-    """Mlucas's ms per iteration at its default length for p, or at `fft_k`
-    (K words): (samples, length in words, its own clocks, everything it
-    printed)."""
-    counts = iteration_counts(p)
-    # `-m P -iters N` is Mlucas's self-test mode: it runs the N iterations
-    # once per candidate radix set and prints each run's wall clock. The
-    # fastest set by that clock is then timed alone (`-fft K -radset I`)
-    # in CPU seconds, as ours is: a wall clock on a loaded machine
-    # measured Mlucas 2x slow.
-    # One self-test's wall clock per set is noisy enough to pick a set
-    # 1.6x slower than the best (36K words: 0.08 against 0.13 ms); each
-    # set's best of two self-tests is a fairer pick for Mlucas.
-    clocks, f, printed = None, None, []
-    forced = ["-fft", str(fft_k)] if fft_k else []
-    for _ in range(2):
-        _, out = mlucas_run(binary, cfg, ["-m", str(p)] + forced + ["-iters", str(counts[0])])
-        printed.append(out)
-        c = mlucas_clocks(out)
-        f = re.search(r"using FFT length (\d+)K", out)
-        if not c or not f or (clocks and len(c) != len(clocks)):
-            raise RuntimeError(f"no clocks or length in Mlucas output: {out[-400:]}")
-        clocks = c if clocks is None else [min(a, b) for a, b in zip(clocks, c)]
-    fft_k = int(f.group(1))
+class Mlucas:
+    """Mlucas on p at its default length, or at `fft_k` (K words): the
+    set-up picks its radix set (below); each `sample()` then adds one ms
+    per iteration to `samples`, and Mlucas's own clock of it to `own`.
+    `length` is in words, `printed` everything it printed."""
 
-    def sample(radset):
+    def __init__(self, binary, cfg, p, fft_k=None):
+        self.binary, self.cfg, self.p = binary, cfg, p
+        self.counts = iteration_counts(p)
+        # `-m P -iters N` is Mlucas's self-test mode: it runs the N
+        # iterations once per candidate radix set and prints each run's
+        # wall clock. Sets are then timed alone (`-fft K -radset I`) in
+        # CPU seconds, as ours is: a wall clock on a loaded machine
+        # measured Mlucas 2x slow.
+        # One self-test's wall clock per set is noisy enough to pick a set
+        # 1.6x slower than the best (36K words: 0.08 against 0.13 ms); each
+        # set's best of two self-tests is a fairer ranking for Mlucas.
+        clocks, f, self.printed = None, None, []
+        forced = ["-fft", str(fft_k)] if fft_k else []
+        for _ in range(2):
+            args = ["-m", str(p)] + forced + ["-iters", str(self.counts[0])]
+            _, out = mlucas_run(binary, cfg, args)
+            self.printed.append(out)
+            c = mlucas_clocks(out)
+            f = re.search(r"using FFT length (\d+)K", out)
+            if not c or not f or (clocks and len(c) != len(clocks)):
+                raise RuntimeError(f"no clocks or length in Mlucas output: {out[-400:]}")
+            clocks = c if clocks is None else [min(a, b) for a, b in zip(clocks, c)]
+        self.fft_k = int(f.group(1))
+        self.length = self.fft_k * 1024
+        # Even the best of two self-tests can rank a slow set first: at 36K
+        # words the set picked that way took 0.130-0.135 ms in two runs and
+        # 0.078 in a third. So the fastest few by that clock are each timed
+        # once as the repeats are, and the repeats go to the fastest of
+        # them (its time counts as one). This can only favour Mlucas.
+        ranked = sorted(range(len(clocks)), key=clocks.__getitem__)[:MLUCAS_FINALISTS]
+        trials = {r: self._time(r) for r in ranked}
+        self.best_set = min(trials, key=lambda r: trials[r][0])
+        self.samples, self.own = [], []
+        self._keep(*trials[self.best_set])
+
+    def _time(self, radset):
         """One CPU-time difference at `radset`, and Mlucas's own clock of
         the longer run's iteration loop."""
         # As for ours: a difference of a second or two, else the CPU time
         # of Mlucas's start-up (self-tests of its tables) swamps it.
-        base = ["-m", str(p), "-fft", str(fft_k), "-radset", str(radset)]
-        runs = [mlucas_run(binary, cfg, base + ["-iters", str(n)]) for n in counts]
-        printed.extend(r[1] for r in runs)
+        base = ["-m", str(self.p), "-fft", str(self.fft_k), "-radset", str(radset)]
+        runs = [mlucas_run(self.binary, self.cfg, base + ["-iters", str(n)]) for n in self.counts]
+        self.printed.extend(r[1] for r in runs)
         t = [r[0] for r in runs]
         # Mlucas's own wall clock of the longer run's iteration loop: a
         # cross-check of the difference, which one slow short run (a
         # round-off retry, say) can make far too small.
         c = mlucas_clocks(runs[1][1])
-        return (t[1] - t[0]) / (counts[1] - counts[0]) * 1e3, c[-1] / counts[1] * 1e3 if c else None
+        ms = (t[1] - t[0]) / (self.counts[1] - self.counts[0]) * 1e3
+        return ms, c[-1] / self.counts[1] * 1e3 if c else None
 
-    # Even the best of two self-tests can rank a slow set first: at 36K
-    # words the set picked that way took 0.130-0.135 ms in two runs and
-    # 0.078 in a third. So the fastest few by that clock are each timed
-    # once as the repeats are, and the repeats go to the fastest of them
-    # (its sample counts as one). This can only favour Mlucas.
-    ranked = sorted(range(len(clocks)), key=clocks.__getitem__)[:MLUCAS_FINALISTS]
-    trials = {r: sample(r) for r in ranked}
-    best_set = min(trials, key=lambda r: trials[r][0])
-    samples, own = [], []
-    for i in range(repeats):
-        ms, clock = trials[best_set] if i == 0 else sample(best_set)
-        samples.append(ms)
+    def _keep(self, ms, clock):
+        self.samples.append(ms)
         if clock is not None:
-            own.append(clock)
-    return samples, fft_k * 1024, own, "\n".join(printed)
+            self.own.append(clock)
+
+    def sample(self):
+        self._keep(*self._time(self.best_set))
 
 
 # Mlucas's LL test (`Test=P` in worktodo.txt, not the `-iters` timing
@@ -302,37 +318,49 @@ def main():
     print("|" + "---|" * len(cols))
     flagged, daggered = [], []
     for p in a.exponents:
-        s, n = ours(a.worker, p, a.isa, a.repeats)
-        text, best = fmt(s)
-        row = [f"{p:,}", f"{text} ({length_k(n)})"]
-        if a.threads > 1:
-            st, _ = ours(a.worker, p, a.isa, a.repeats, a.threads)
-            tt, tbest = fmt(st)
-            row += [tt, f"{best / tbest:.2f}"]
+        # Every engine's repeats are interleaved, one sample of each in
+        # turn, so that a slow spell of the shared machine lands on all of
+        # them rather than on whichever ran through it.
+        o = Ours(a.worker, p, a.isa)
+        engines = [o]
+        ot = Ours(a.worker, p, a.isa, a.threads) if a.threads > 1 else None
+        if ot:
+            engines.append(ot)
+        m, left, failed = None, None, False
         if a.mlucas:
             try:
-                ms, mn, own, out = mlucas(a.mlucas, a.mlucas_cfg, p, a.repeats)
-                left = ""
-                if not a.mlucas_timing_length and mlucas_real_test_leaves(out):
-                    # Time the length Mlucas's own test keeps for p, and
-                    # say what the one it left took.
-                    text, _ = fmt(ms)
-                    left = f" † its {length_k(mn)}: {text}"
-                    ms, mn, own, _ = mlucas(
-                        a.mlucas, a.mlucas_cfg, p, a.repeats, mlucas_next_length(mn // 1024)
-                    )
+                m = Mlucas(a.mlucas, a.mlucas_cfg, p)
+                if not a.mlucas_timing_length and mlucas_real_test_leaves("\n".join(m.printed)):
+                    # Time the length Mlucas's own test keeps for p too,
+                    # and say what the one it left took.
+                    left = m
+                    m = Mlucas(a.mlucas, a.mlucas_cfg, p, mlucas_next_length(left.fft_k))
                     daggered.append(p)
-                mt, mbest = fmt(ms)
-                # Flag a difference well below Mlucas's own clock: the
-                # ratio is then not to be trusted (see `mlucas`).
-                flag = ""
-                if own and mbest < 0.75 * min(own):
-                    flag = f" ‡ own clock {min(own):.3f}"
-                    flagged.append(p)
-                row += [f"{mt} ({length_k(mn)}){flag}{left}", f"{best / mbest:.2f}"]
+                engines += [e for e in (m, left) if e]
             except RuntimeError as e:
                 print(f"Mlucas at {p}: {e}", file=sys.stderr)
-                row += ["failed", ""]
+                failed = True
+        for _ in range(a.repeats):
+            for e in engines:
+                if len(e.samples) < a.repeats:
+                    e.sample()
+        text, best = fmt(o.samples)
+        row = [f"{p:,}", f"{text} ({length_k(o.length)})"]
+        if ot:
+            tt, tbest = fmt(ot.samples)
+            row += [tt, f"{best / tbest:.2f}"]
+        if failed:
+            row += ["failed", ""]
+        elif m:
+            mt, mbest = fmt(m.samples)
+            # Flag a difference well below Mlucas's own clock: the ratio
+            # is then not to be trusted (see `Mlucas._time`).
+            flag = ""
+            if m.own and mbest < 0.75 * min(m.own):
+                flag = f" ‡ own clock {min(m.own):.3f}"
+                flagged.append(p)
+            gone = f" † its {length_k(left.length)}: {fmt(left.samples)[0]}" if left else ""
+            row += [f"{mt} ({length_k(m.length)}){flag}{gone}", f"{best / mbest:.2f}"]
         if not a.no_gmp:
             g = gmp(p, a.repeats) if p < 10_000_000 else None
             if g is None:
