@@ -29,7 +29,9 @@ machine falls on all of them.
           (see `mlucas_real_test_leaves`), so the row times the next
           length and gives the one it left after †. A row where the runs
           happened to show no such error keeps Mlucas's default length.
-          `--mlucas-timing-length` turns this off.
+          `--mlucas-timing-length` turns this off. A run that an error
+          above 0.47 stopped part-way (the timing mode halts there too)
+          is left out of the times.
   GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
           as `benches/gmpy2_ll.py`; skipped with a note if gmpy2 is missing.
 
@@ -163,8 +165,9 @@ class Mlucas:
         # once as the repeats are, and the repeats go to the fastest of
         # them (its time counts as one). This can only favour Mlucas.
         ranked = sorted(range(len(clocks)), key=clocks.__getitem__)[:MLUCAS_FINALISTS]
+        self.halted, self.tries = 0, 0
         trials = {r: self._time(r) for r in ranked}
-        self.best_set = min(trials, key=lambda r: trials[r][0])
+        self.best_set = min(trials, key=lambda r: (trials[r][0] is None, trials[r][0] or 0.0))
         self.samples, self.own = [], []
         self._keep(*trials[self.best_set])
 
@@ -181,11 +184,19 @@ class Mlucas:
         # cross-check of the difference, which one slow short run (a
         # round-off retry, say) can make far too small.
         c = mlucas_clocks(runs[1][1])
+        if any(MLUCAS_HALTED in r[1] for r in runs):
+            # An error above 0.47 stops even the timing mode, part-way:
+            # the difference would be of runs cut short (576K words at
+            # 11,391,823 read 0.75-0.91 ms against 1.85-1.89 at 640K).
+            self.halted += 1
+            return None, None
         ms = (t[1] - t[0]) / (self.counts[1] - self.counts[0]) * 1e3
         return ms, c[-1] / self.counts[1] * 1e3 if c else None
 
     def _keep(self, ms, clock):
-        self.samples.append(ms)
+        self.tries += 1
+        if ms is not None:
+            self.samples.append(ms)
         if clock is not None:
             self.own.append(clock)
 
@@ -207,6 +218,9 @@ MLUCAS_FATAL_ROE = 0.4375
 # Radix sets, fastest first by their self-test clocks, that are each timed
 # in CPU seconds before the repeats (see `mlucas`).
 MLUCAS_FINALISTS = 3
+# What Mlucas prints when a round-off error above 0.47 stops a run, even in
+# its timing mode (`mers_mod_square.c`).
+MLUCAS_HALTED = "Halting test of exponent"
 MLUCAS_HIGH_ACCURACY_RATIO = 0.99
 
 
@@ -342,7 +356,7 @@ def main():
                 failed = True
         for _ in range(a.repeats):
             for e in engines:
-                if len(e.samples) < a.repeats:
+                if getattr(e, "tries", len(e.samples)) < a.repeats:
                     e.sample()
         text, best = fmt(o.samples)
         row = [f"{p:,}", f"{text} ({length_k(o.length)})"]
@@ -356,7 +370,11 @@ def main():
                 """Its best time, flagged where the difference is well
                 below Mlucas's own clock (see `Mlucas._time`): one short
                 run was slow, and the figure is not to be trusted."""
+                if not e.samples:
+                    return "halted (an error above 0.47 in every run)", None
                 text, ebest = fmt(e.samples)
+                if e.halted:
+                    text += f" ({e.halted} halted run(s) left out)"
                 if e.own and ebest < 0.75 * min(e.own):
                     text += f" ‡ own clock {min(e.own):.3f}"
                     if p not in flagged:
@@ -365,7 +383,8 @@ def main():
 
             mt, mbest = shown(m)
             gone = f" † its {length_k(left.length)}: {shown(left)[0]}" if left else ""
-            row += [f"{mt} ({length_k(m.length)}){gone}", f"{best / mbest:.2f}"]
+            ratio = f"{best / mbest:.2f}" if mbest else ""
+            row += [f"{mt} ({length_k(m.length)}){gone}", ratio]
         if not a.no_gmp:
             g = gmp(p, a.repeats) if p < 10_000_000 else None
             if g is None:
