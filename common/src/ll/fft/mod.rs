@@ -141,11 +141,11 @@ const RADIX9_AT: [usize; 5] = [9 << 11, 9 << 12, 9 << 13, 9 << 15, 9 << 16];
 /// The 15·2^k lengths the engine starts at: only 7680K words, where the
 /// radix-15 pass took about 0.96 of the time of the next length, 8M
 /// (136,279,841; `fft_speed --at 136279841 8388608`, 18 alternating pairs
-/// in three sittings: 8M ÷ 7680K 0.80–1.20, median 1.045, 13 pairs above
-/// 1.02; the best times 33.6 against 35.0 ms). Elsewhere it cost about
-/// what the 1/16 fewer words saved, or more: 3840K 0.99 (best of six;
-/// most pairs slower), 1920K 1.08, 960K 0.98–1.1 (`fft_fused`), and
-/// 1.03–1.26 at 60K–240K, 0.94–1.18 at 30K and 480K (`fft_speed`).
+/// in three sittings: 8M ÷ 7680K 0.80–1.20, median 1.045, 13 pairs at
+/// 1.02 or more; the best times 33.6 against 35.0 ms). Elsewhere it cost
+/// about what the 1/16 fewer words saved, or more: 3840K 0.99 (best of
+/// six; most pairs slower), 1920K 1.08, 960K 0.98–1.1 (`fft_fused`), and
+/// 1.03–1.26 at 60K–240K, 0.85–1.18 at 30K and 480K (`fft_speed`).
 const RADIX15_AT: [usize; 1] = [15 << 19];
 
 /// `i`, or the next index if length i is 9·2^k outside [`RADIX9_AT`] or

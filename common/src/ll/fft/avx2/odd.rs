@@ -205,7 +205,8 @@ fn dft9(
 /// k ≡ k1 (mod 3), k ≡ k2 (mod 5), that is (10·k1 + 6·k2) mod 15,
 /// X_k = Σ_n2 ω_5^(n2·k2)·Σ_n1 x_n·ω_3^(n1·k1): five 3-point DFTs, then
 /// three 5-point DFTs, and no twiddles between them (Cooley–Tukey's 3 × 5
-/// would need eight). The direct form took 49 multiply-add pairs.
+/// would need eight). The direct form would take 7 × 7 multiply-add
+/// pairs.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn dft15(
