@@ -43,6 +43,7 @@ repeats (3) and iteration counts are chosen for a few seconds per engine
 and exponent; large p take minutes.
 """
 import argparse
+import math
 import os
 import random
 import re
@@ -100,7 +101,8 @@ def time_run(cmd, env=None, cwd=None, cpu=True):
 
 class Ours:
     """Our engine on p: each `sample()` adds one ms-per-iteration figure
-    (two runs of `worker ll`, differenced) to `samples`."""
+    (two runs of `worker ll`, differenced) to `samples`; `tries` counts
+    them, as `Mlucas.tries` does its own."""
 
     def __init__(self, worker, p, isa, threads=1):
         self.k1, self.k2 = iteration_counts(p // threads)
@@ -110,6 +112,10 @@ class Ours:
         self.threads = threads
         self.base = [worker, "ll", str(p), "--engine", "fft", "--threads-per-test", str(threads)]
         self.samples, self.length = [], None
+
+    @property
+    def tries(self):
+        return len(self.samples)
 
     def sample(self):
         cpu = self.threads == 1
@@ -167,7 +173,9 @@ class Mlucas:
         ranked = sorted(range(len(clocks)), key=clocks.__getitem__)[:MLUCAS_FINALISTS]
         self.halted, self.tries = 0, 0
         trials = {r: self._time(r) for r in ranked}
-        self.best_set = min(trials, key=lambda r: (trials[r][0] is None, trials[r][0] or 0.0))
+        # A set whose trial halted ranks last.
+        ms = {r: math.inf if t[0] is None else t[0] for r, t in trials.items()}
+        self.best_set = min(ms, key=ms.__getitem__)
         self.samples, self.own = [], []
         self._keep(*trials[self.best_set])
 
@@ -293,6 +301,23 @@ def fmt(samples):
     return f"{best:.3f} (±{(max(samples) / best - 1) * 100:.0f}%)", best
 
 
+def mlucas_cell(e, p, flagged):
+    """Mlucas's best time and spread, and its best (None if every run
+    halted). A difference well below Mlucas's own clock (see
+    `Mlucas._time`) means one short run was slow and the figure is not to
+    be trusted: it is marked ‡ and p goes on the `flagged` list."""
+    if not e.samples:
+        return "halted (an error above 0.47 in every run)", None
+    text, best = fmt(e.samples)
+    if e.halted:
+        text += f" ({e.halted} halted run(s) left out)"
+    if e.own and best < 0.75 * min(e.own):
+        text += f" ‡ own clock {min(e.own):.3f}"
+        if p not in flagged:
+            flagged.append(p)
+    return text, best
+
+
 def length_k(n):
     return f"{n // 1024}K" if n else "?"
 
@@ -356,7 +381,7 @@ def main():
                 failed = True
         for _ in range(a.repeats):
             for e in engines:
-                if getattr(e, "tries", len(e.samples)) < a.repeats:
+                if e.tries < a.repeats:
                     e.sample()
         text, best = fmt(o.samples)
         row = [f"{p:,}", f"{text} ({length_k(o.length)})"]
@@ -366,23 +391,10 @@ def main():
         if failed:
             row += ["failed", ""]
         elif m:
-            def shown(e):
-                """Its best time, flagged where the difference is well
-                below Mlucas's own clock (see `Mlucas._time`): one short
-                run was slow, and the figure is not to be trusted."""
-                if not e.samples:
-                    return "halted (an error above 0.47 in every run)", None
-                text, ebest = fmt(e.samples)
-                if e.halted:
-                    text += f" ({e.halted} halted run(s) left out)"
-                if e.own and ebest < 0.75 * min(e.own):
-                    text += f" ‡ own clock {min(e.own):.3f}"
-                    if p not in flagged:
-                        flagged.append(p)
-                return text, ebest
-
-            mt, mbest = shown(m)
-            gone = f" † its {length_k(left.length)}: {shown(left)[0]}" if left else ""
+            mt, mbest = mlucas_cell(m, p, flagged)
+            gone = ""
+            if left:
+                gone = f" † its {length_k(left.length)}: {mlucas_cell(left, p, flagged)[0]}"
             ratio = f"{best / mbest:.2f}" if mbest else ""
             row += [f"{mt} ({length_k(m.length)}){gone}", ratio]
         if not a.no_gmp:

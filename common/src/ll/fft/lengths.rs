@@ -45,6 +45,8 @@
 //! without a retry and that half a bit past it the check fires and the
 //! engine recovers.
 
+use super::plan::ODD_FACTORS;
+
 /// The largest FFT length in the table (2^23 words, exponents up to ~140M).
 pub const MAX_FFT_LENGTH: usize = 1 << 23;
 
@@ -59,16 +61,14 @@ pub fn fft_lengths() -> Vec<usize> {
                 v.push(n);
             }
         }
-        // 9/8 · 2^k: only where our own FFT runs the radix-9 pass (rustfft's
-        // radix-9 lengths are slower than the next length).
-        let n = (9usize << k) / 8;
-        if (9usize << k).is_multiple_of(8) && fitted(n) && n <= MAX_FFT_LENGTH {
-            v.push(n);
-        }
-        // 15/16 · 2^k: likewise only on our own FFT (the radix-15 pass).
-        let n = (15usize << k) / 16;
-        if (15usize << k).is_multiple_of(16) && fitted(n) && n <= MAX_FFT_LENGTH {
-            v.push(n);
+        // 9/8 · 2^k and 15/16 · 2^k: only where our own FFT runs the
+        // radix-9 or radix-15 pass (rustfft's radix-9 lengths are slower
+        // than the next length).
+        for (q, d) in [(9usize, 8usize), (15, 16)] {
+            let n = (q << k) / d;
+            if (q << k).is_multiple_of(d) && fitted(n) && n <= MAX_FFT_LENGTH {
+                v.push(n);
+            }
         }
     }
     v.sort_unstable();
@@ -105,8 +105,7 @@ fn fitted(n: usize) -> bool {
     let q = n >> n.trailing_zeros();
     match q {
         1 => n >= 2048,
-        3 | 5 | 7 | 9 | 15 => n >= 2048 * q,
-        _ => false,
+        q => ODD_FACTORS.contains(&q) && n >= 2048 * q,
     }
 }
 
@@ -163,6 +162,11 @@ mod tests {
 
     #[test]
     fn each_limit_is_where_the_model_meets_the_target() {
+        // Every odd factor has its own fitted offset (the model would
+        // otherwise fall back to the powers of two's without a word).
+        for q in ODD_FACTORS {
+            assert!(ROUNDOFF_OFFSET.iter().any(|&(k, _)| k == q), "no C_{q}");
+        }
         let ours: Vec<usize> = fft_lengths().into_iter().filter(|&n| fitted(n)).collect();
         assert!(ours.len() >= 40, "{ours:?}");
         for &n in &ours {

@@ -198,23 +198,13 @@ fn mlucas_self_test_residues_on_nine_times_powers_of_two() {
 /// two.
 #[test]
 fn the_engine_starts_at_fifteen_times_powers_of_two_where_they_pay() {
-    // (p, the shortest safe length, the length the engine starts at)
-    for (p, shortest, start) in [
-        (142_037_359u64, 15usize << 19, 15usize << 19),
+    starts_at(&[
+        (142_037_359, 15 << 19, 15 << 19),
         (136_279_841, 15 << 19, 15 << 19),
         (18_776_473, 15 << 16, 1 << 20),
         (36_617_407, 15 << 17, 1 << 21),
         (72_123_137, 15 << 18, 1 << 22),
-    ] {
-        assert_eq!(
-            fft_lengths()[length_index_for(p).unwrap()],
-            shortest,
-            "M{p}"
-        );
-        let n = FftEngine::new(p, 0).unwrap().fft_length();
-        assert_eq!(n, Some(start), "M{p}");
-        assert_eq!(fft_lengths()[start_index_for(p).unwrap()], start, "M{p}");
-    }
+    ]);
 }
 
 /// The engine starts at a 9·2^k length only where the radix-9 pass paid
@@ -222,16 +212,22 @@ fn the_engine_starts_at_fifteen_times_powers_of_two_where_they_pay() {
 /// its 144K and 1152K ones at the next length, 10/9 as long.
 #[test]
 fn the_engine_starts_at_nine_times_powers_of_two_where_they_pay() {
-    // (p, the shortest safe length, the length the engine starts at)
-    for (p, shortest, start) in [
-        (383_521u64, 9usize << 11, 9usize << 11),
+    starts_at(&[
+        (383_521, 9 << 11, 9 << 11),
         (5_782_013, 9 << 15, 9 << 15),
         (11_391_823, 9 << 16, 9 << 16),
         (755_737, 9 << 12, 9 << 12),
         (1_489_223, 9 << 13, 9 << 13),
         (2_934_479, 9 << 14, 5 << 15),
         (22_217_791, 9 << 17, 5 << 18),
-    ] {
+    ]);
+}
+
+/// For each (p, the shortest safe length, the length the engine starts
+/// at): the table's shortest length for p, and the start that both the
+/// engine and `start_index_for` (the memory estimate's) take.
+fn starts_at(cases: &[(u64, usize, usize)]) {
+    for &(p, shortest, start) in cases {
         assert_eq!(
             fft_lengths()[length_index_for(p).unwrap()],
             shortest,
@@ -266,11 +262,11 @@ fn mlucas_self_test_residues_on_the_fused_pass() {
 /// radix-15 pass in the fused sweep), give Mlucas's residue on each set
 /// with the fused pass (and on AVX-512 with two threads too).
 #[test]
-fn mlucas_self_test_residue_at_eight_million_words() {
+fn mlucas_self_test_residue_at_the_wavefront_lengths() {
     let (n, p, r) = EIGHT_M;
     for isa in [Isa::Avx512, Isa::Avx2] {
         if !isa.is_available() {
-            super::isa::report_skip("mlucas_self_test_residue_at_eight_million_words", isa);
+            super::isa::report_skip("mlucas_self_test_residue_at_the_wavefront_lengths", isa);
             continue;
         }
         let threads: &[usize] = if isa == Isa::Avx512 { &[1, 2] } else { &[1] };

@@ -305,8 +305,13 @@ impl ColumnPlan {
     }
 }
 
+/// The odd factors q > 1 of the lengths q·2^k our own FFT runs, each with
+/// its radix-q pass ([`OddPass`]), ascending: the one list the length
+/// table, the planner and the squarer's shape check read.
+pub(crate) const ODD_FACTORS: [usize; 5] = [3, 5, 7, 9, 15];
+
 /// The largest odd factor q of a length our own FFT runs.
-pub(crate) const MAX_ODD: usize = 15;
+pub(crate) const MAX_ODD: usize = ODD_FACTORS[ODD_FACTORS.len() - 1];
 
 /// The pass of the odd factor at lengths m = q·M (q ∈ {3, 5, 7, 9, 15}, M a power
 /// of two): the first forward stage is a radix-q decimation in frequency,

@@ -7,10 +7,10 @@ use super::super::avx2;
 use super::super::avx512::{self, Avx512, Head1024Twiddles, Tail64Twiddles};
 use super::super::dispatch::{self as simd, Isa};
 use super::super::plan::{
-    ColumnPass, ColumnPlan, GROUP, LEAF, OddPass, ROW_PAD, TAIL, Twiddles, scratch_len,
+    ColumnPass, ColumnPlan, GROUP, LEAF, ODD_FACTORS, OddPass, ROW_PAD, TAIL, Twiddles, scratch_len,
 };
 
-/// Complex FFT of length m = q·2^k (q ∈ {1, 3, 5, 7}) on split re/im
+/// Complex FFT of length m = q·2^k (q = 1 or in `ODD_FACTORS`) on split re/im
 /// arrays: forward leaves the spectrum in q blocks, each in bit-reversed
 /// order (block s, position i: X[s + q·bitrev(i)]), inverse takes it back
 /// (unnormalised, so inverse(forward(x)) = m·x).
@@ -178,7 +178,7 @@ impl SoaFft {
         let q = m >> m.trailing_zeros();
         let sub = m / q;
         assert!(
-            matches!(q, 1 | 3 | 5 | 7 | 9 | 15) && sub >= 64 && (q == 1 || sub >= LEAF),
+            (q == 1 || (ODD_FACTORS.contains(&q) && sub >= LEAF)) && sub >= 64,
             "bad SoA FFT length {m}"
         );
         let mut f = Self {

@@ -71,7 +71,7 @@ use fft::SoaFft;
 pub(crate) use squarer::SoaSquarer;
 
 use super::dispatch::Isa;
-use super::plan::LEAF;
+use super::plan::{LEAF, ODD_FACTORS};
 
 /// Words carried per chunk: the carry's temporaries (six arrays of half
 /// this) stay in L1.
@@ -113,8 +113,7 @@ pub(crate) fn supports(p: u64, n: usize, isa: Isa) -> bool {
     let q = n >> n.trailing_zeros();
     let shape = match q {
         1 => n >= MIN_LEN,
-        3 | 5 | 7 | 9 | 15 => n / q >= 2 * LEAF,
-        _ => false,
+        q => ODD_FACTORS.contains(&q) && n / q >= 2 * LEAF,
     };
     shape && p / n as u64 >= min
 }
