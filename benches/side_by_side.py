@@ -43,6 +43,7 @@ repeats (3) and iteration counts are chosen for a few seconds per engine
 and exponent; large p take minutes.
 """
 import argparse
+import copy
 import math
 import os
 import random
@@ -83,26 +84,35 @@ def iteration_counts(p):
     return k // 5, k
 
 
-def time_run(cmd, env=None, cwd=None, cpu=True):
-    """Seconds the command took: CPU seconds (user + sys) when `cpu`, which
-    other jobs on a shared machine do not inflate (the single-threaded
-    engines), else wall seconds (threads, whose point is the wall clock)."""
+def time_run(cmd, env=None, cwd=None):
+    """Seconds the command took, (CPU, wall), and its output. CPU seconds
+    (user + sys), which other jobs on a shared machine do not inflate, time
+    the single-threaded engines; wall seconds time threads, whose point is
+    the wall clock, and the one-thread runs they are set beside."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    dt = time.perf_counter() - t
+    wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()[-400:]}")
-    if cpu:
-        dt = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return dt, r.stdout + r.stderr
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (cpu, wall), r.stdout + r.stderr
+
+
+def speed_up(one, many):
+    """Median over rounds of one thread's wall time over T threads': the
+    two take turns, so each round's pair saw the same spell of the
+    machine."""
+    ratios = [a / b for a, b in zip(one, many) if a and b]
+    return statistics.median(ratios) if ratios else None
 
 
 class Ours:
     """Our engine on p: each `sample()` adds one ms-per-iteration figure
-    (two runs of `worker ll`, differenced) to `samples`; `tries` counts
-    them, as `Mlucas.tries` does its own."""
+    (two runs of `worker ll`, differenced) to `samples` (CPU time with one
+    thread, else wall) and its wall time to `walls`; `tries` counts them,
+    as `Mlucas.tries` does its own."""
 
     def __init__(self, worker, p, isa, threads=1):
         self.k1, self.k2 = iteration_counts(p // threads)
@@ -111,28 +121,30 @@ class Ours:
             self.env["MERSENNE_FFT_ISA"] = isa
         self.threads = threads
         self.base = [worker, "ll", str(p), "--engine", "fft", "--threads-per-test", str(threads)]
-        self.samples, self.length = [], None
+        self.samples, self.walls, self.length = [], [], None
 
     @property
     def tries(self):
         return len(self.samples)
 
     def sample(self):
-        cpu = self.threads == 1
-        t1, _ = time_run(self.base + ["--iterations", str(self.k1)], self.env, cpu=cpu)
-        t2, out = time_run(self.base + ["--iterations", str(self.k2), "--json"], self.env, cpu=cpu)
-        self.samples.append((t2 - t1) / (self.k2 - self.k1) * 1e3)
+        t1, _ = time_run(self.base + ["--iterations", str(self.k1)], self.env)
+        t2, out = time_run(self.base + ["--iterations", str(self.k2), "--json"], self.env)
+        cpu, wall = [(b - a) / (self.k2 - self.k1) * 1e3 for a, b in zip(t1, t2)]
+        self.samples.append(cpu if self.threads == 1 else wall)
+        self.walls.append(wall)
         m = re.search(r'"fft-length"\s*:\s*(\d+)', out)
         self.length = int(m.group(1)) if m else None
 
 
-def mlucas_run(binary, cfg, args):
-    """Mlucas with `args` in a scratch directory (it writes savefiles):
-    CPU seconds and output."""
+def mlucas_run(binary, cfg, args, threads=1):
+    """Mlucas with `args` on the first `threads` CPUs, in a scratch
+    directory (it writes savefiles): (CPU, wall) seconds and output."""
     with tempfile.TemporaryDirectory() as d:
         if cfg:
             shutil.copy(cfg, os.path.join(d, "mlucas.cfg"))
-        return time_run([binary] + args + ["-cpu", "0"], cwd=d)
+        cpus = "0" if threads == 1 else f"0:{threads - 1}"
+        return time_run([binary] + args + ["-cpu", cpus], cwd=d)
 
 
 class Mlucas:
@@ -142,7 +154,7 @@ class Mlucas:
     `length` is in words, `printed` everything it printed."""
 
     def __init__(self, binary, cfg, p, fft_k=None):
-        self.binary, self.cfg, self.p = binary, cfg, p
+        self.binary, self.cfg, self.p, self.threads = binary, cfg, p, 1
         self.counts = iteration_counts(p)
         # `-m P -iters N` is Mlucas's self-test mode: it runs the N
         # iterations once per candidate radix set and prints each run's
@@ -176,8 +188,16 @@ class Mlucas:
         # A set whose trial halted ranks last.
         ms = {r: math.inf if t[0] is None else t[0] for r, t in trials.items()}
         self.best_set = min(ms, key=ms.__getitem__)
-        self.samples, self.own = [], []
+        self.samples, self.own, self.walls = [], [], []
         self._keep(*trials[self.best_set])
+
+    def threaded(self, threads):
+        """This length and radix set on `threads` CPUs (`-cpu 0:T-1`), its
+        repeats yet to run; `samples` then hold wall times."""
+        t = copy.copy(self)
+        t.threads, t.halted, t.tries = threads, 0, 0
+        t.samples, t.own, t.walls, t.printed = [], [], [], []
+        return t
 
     def _time(self, radset):
         """One CPU-time difference at `radset`, and Mlucas's own clock of
@@ -185,7 +205,10 @@ class Mlucas:
         # As for ours: a difference of a second or two, else the CPU time
         # of Mlucas's start-up (self-tests of its tables) swamps it.
         base = ["-m", str(self.p), "-fft", str(self.fft_k), "-radset", str(radset)]
-        runs = [mlucas_run(self.binary, self.cfg, base + ["-iters", str(n)]) for n in self.counts]
+        runs = [
+            mlucas_run(self.binary, self.cfg, base + ["-iters", str(n)], self.threads)
+            for n in self.counts
+        ]
         self.printed.extend(r[1] for r in runs)
         t = [r[0] for r in runs]
         # Mlucas's own wall clock of the longer run's iteration loop: a
@@ -197,12 +220,16 @@ class Mlucas:
             # the difference would be of runs cut short (576K words at
             # 11,391,823 read 0.75-0.91 ms against 1.85-1.89 at 640K).
             self.halted += 1
-            return None, None
-        ms = (t[1] - t[0]) / (self.counts[1] - self.counts[0]) * 1e3
-        return ms, c[-1] / self.counts[1] * 1e3 if c else None
+            return None, None, None
+        cpu, wall = [(b - a) / (self.counts[1] - self.counts[0]) * 1e3 for a, b in zip(*t)]
+        ms = cpu if self.threads == 1 else wall
+        return ms, c[-1] / self.counts[1] * 1e3 if c else None, wall
 
-    def _keep(self, ms, clock):
+    def _keep(self, ms, clock, wall):
         self.tries += 1
+        # A halted run keeps its place as None, so that `speed_up` pairs
+        # the rounds that both ran.
+        self.walls.append(wall)
         if ms is not None:
             self.samples.append(ms)
         if clock is not None:
@@ -336,14 +363,18 @@ def main():
     )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
-        "--threads", type=int, default=1, help="also time ours with this many threads per test"
+        "--threads",
+        type=int,
+        default=1,
+        help="also time ours (and Mlucas, with --mlucas) with this many threads per test",
     )
     ap.add_argument("--no-gmp", action="store_true")
     a = ap.parse_args()
     if not os.path.exists(a.worker):
         sys.exit(f"{a.worker} not found: cargo build --release -p mersenne-worker")
     print(
-        f"seed {SEED}, best of {a.repeats}, ms per iteration (CPU time; wall time with threads), "
+        f"seed {SEED}, best of {a.repeats}, ms per iteration (CPU time; wall time with threads; "
+        "a speed-up is the median over rounds of one thread's wall time over the threads'), "
         f"ISA {a.isa or 'detected'}"
     )
     cols = ["p", "ours (length)"]
@@ -351,6 +382,8 @@ def main():
         cols += [f"ours, {a.threads} threads", "speed-up"]
     if a.mlucas:
         cols += ["Mlucas (length)", "ours ÷ Mlucas"]
+        if a.threads > 1:
+            cols += [f"Mlucas, {a.threads} threads", "its speed-up"]
     if not a.no_gmp:
         cols += ["GMP", "GMP ÷ ours"]
     print("| " + " | ".join(cols) + " |")
@@ -365,7 +398,7 @@ def main():
         ot = Ours(a.worker, p, a.isa, a.threads) if a.threads > 1 else None
         if ot:
             engines.append(ot)
-        m, left, failed = None, None, False
+        m, left, mt, failed = None, None, None, False
         if a.mlucas:
             try:
                 m = Mlucas(a.mlucas, a.mlucas_cfg, p)
@@ -375,7 +408,8 @@ def main():
                     left = m
                     m = Mlucas(a.mlucas, a.mlucas_cfg, p, mlucas_next_length(left.fft_k))
                     daggered.append(p)
-                engines += [e for e in (m, left) if e]
+                mt = m.threaded(a.threads) if a.threads > 1 else None
+                engines += [e for e in (m, left, mt) if e]
             except RuntimeError as e:
                 print(f"Mlucas at {p}: {e}", file=sys.stderr)
                 failed = True
@@ -386,17 +420,22 @@ def main():
         text, best = fmt(o.samples)
         row = [f"{p:,}", f"{text} ({length_k(o.length)})"]
         if ot:
-            tt, tbest = fmt(ot.samples)
-            row += [tt, f"{best / tbest:.2f}"]
+            tt, _ = fmt(ot.samples)
+            row += [tt, f"{speed_up(o.walls, ot.walls):.2f}"]
         if failed:
             row += ["failed", ""]
         elif m:
-            mt, mbest = mlucas_cell(m, p, flagged)
+            mtext, mbest = mlucas_cell(m, p, flagged)
             gone = ""
             if left:
                 gone = f" † its {length_k(left.length)}: {mlucas_cell(left, p, flagged)[0]}"
             ratio = f"{best / mbest:.2f}" if mbest else ""
-            row += [f"{mt} ({length_k(m.length)}){gone}", ratio]
+            row += [f"{mtext} ({length_k(m.length)}){gone}", ratio]
+            if mt:
+                # m.walls[0] is its radix set's trial, from before the
+                # rounds the twin took part in.
+                su = speed_up(m.walls[1:], mt.walls)
+                row += [mlucas_cell(mt, p, flagged)[0], f"{su:.2f}" if su else ""]
         if not a.no_gmp:
             g = gmp(p, a.repeats) if p < 10_000_000 else None
             if g is None:

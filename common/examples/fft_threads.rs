@@ -1,5 +1,6 @@
 //! Ms per iteration of the FFT engine at the length it picks for p, with
-//! one and with more threads, in one process: the wall clock, the
+//! one and with more threads, in one process, the configurations taking
+//! turns round by round: the wall clock, the
 //! process's user+sys CPU time (getrusage), and the threads' CPU
 //! efficiency (CPU time of one thread ÷ CPU time of T threads, per
 //! thread). On a shared machine the wall-clock speed-up measures the
@@ -52,20 +53,35 @@ fn thread_cpu_seconds() -> std::collections::BTreeMap<u64, f64> {
     out
 }
 
-/// One configuration's figures, ms per iteration (best of the repeats).
-struct Figures {
-    n: usize,
-    wall: f64,
-    cpu: f64,
+/// One configuration's samples, ms per iteration, one per round.
+#[derive(Default)]
+struct Samples {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
     /// CPU of the calling thread: the serial parts (rayon's caller sleeps
     /// while the pool works).
-    serial: f64,
+    serial: Vec<f64>,
     /// CPU of the busiest other thread.
-    busiest: f64,
+    busiest: Vec<f64>,
 }
 
-/// The figures of `threads` threads, each the best of `repeats` runs of `k`.
-fn measure(p: u64, threads: usize, k: u64, repeats: usize) -> Figures {
+fn min(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// An engine on p with `threads` threads, past the first squarings (the
+/// residue is full size after about log2(p) of them).
+fn engine(p: u64, threads: usize) -> FftEngine {
     let mut e = FftEngine::with_options(
         p,
         p / 3,
@@ -76,34 +92,29 @@ fn measure(p: u64, threads: usize, k: u64, repeats: usize) -> Figures {
         },
     )
     .expect("a valid exponent");
-    // The residue is full size after about log2(p) squarings.
     e.advance(32).expect("runs");
+    e
+}
+
+/// One round: `k` iterations of `e`, added to `s`. Other engines' pool
+/// threads sleep meanwhile, so the busiest thread is one of e's.
+fn sample(e: &mut FftEngine, k: u64, s: &mut Samples) {
     let me = std::process::id() as u64;
-    let mut f = Figures {
-        n: e.fft_length().expect("an FFT engine"),
-        wall: f64::INFINITY,
-        cpu: f64::INFINITY,
-        serial: f64::INFINITY,
-        busiest: f64::INFINITY,
-    };
-    let per = |s: f64| s * 1e3 / k as f64;
-    for _ in 0..repeats {
-        let (t, c, before) = (Instant::now(), process_cpu_seconds(), thread_cpu_seconds());
-        e.advance(k).expect("runs");
-        f.wall = f.wall.min(per(t.elapsed().as_secs_f64()));
-        f.cpu = f.cpu.min(per(process_cpu_seconds() - c));
-        let after = thread_cpu_seconds();
-        let used = |tid: &u64| after[tid] - before.get(tid).copied().unwrap_or(0.0);
-        // With one thread the caller does everything and is all serial.
-        f.serial = f.serial.min(per(used(&me)));
-        let busiest = after
-            .keys()
-            .filter(|&&t| t != me)
-            .map(used)
-            .fold(0.0, f64::max);
-        f.busiest = f.busiest.min(per(busiest));
-    }
-    f
+    let per = |x: f64| x * 1e3 / k as f64;
+    let (t, c, before) = (Instant::now(), process_cpu_seconds(), thread_cpu_seconds());
+    e.advance(k).expect("runs");
+    s.wall.push(per(t.elapsed().as_secs_f64()));
+    s.cpu.push(per(process_cpu_seconds() - c));
+    let after = thread_cpu_seconds();
+    let used = |tid: &u64| after[tid] - before.get(tid).copied().unwrap_or(0.0);
+    // With one thread the caller does everything and is all serial.
+    s.serial.push(per(used(&me)));
+    let busiest = after
+        .keys()
+        .filter(|&&t| t != me)
+        .map(used)
+        .fold(0.0, f64::max);
+    s.busiest.push(per(busiest));
 }
 
 fn main() {
@@ -123,36 +134,58 @@ fn main() {
     let threads: Vec<usize> = flag("--threads").map_or(vec![1, 2], |s| {
         s.split(',').map(|t| t.parse().expect("a count")).collect()
     });
-    // serial: the caller thread's CPU; busiest: the busiest pool thread's;
-    // ideal x: one thread's CPU over (serial + busiest), the speed-up on
-    // idle cores if the pool threads never wait for a core.
+    // Every configuration takes one sample per round, in turn, so that a
+    // slow spell of a shared machine falls on all of them; the ratios are
+    // then taken round by round.
+    let mut engines: Vec<(usize, FftEngine, Samples)> = threads
+        .iter()
+        .map(|&t| (t, engine(p, t), Samples::default()))
+        .collect();
+    for _ in 0..repeats {
+        for (_, e, s) in &mut engines {
+            sample(e, k, s);
+        }
+    }
+    // wall x: best wall of one thread over best wall of T; median x: the
+    // median over rounds of that round's ratio. serial: the caller
+    // thread's CPU; busiest: the busiest pool thread's; ideal x: one
+    // thread's CPU over (serial + busiest), the speed-up on idle cores if
+    // the pool threads never wait for a core. Figures are the best of the
+    // rounds.
     println!(
-        "{:>11} {:>8} {:>3} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "{:>11} {:>8} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
         "p",
         "length",
         "T",
         "wall ms",
         "cpu ms",
         "wall x",
+        "median x",
         "cpu eff",
         "serial",
         "busiest",
         "ideal x"
     );
-    let mut one: Option<(f64, f64)> = None;
-    for t in threads {
-        let f = measure(p, t, k, repeats);
-        let (w1, c1) = *one.get_or_insert((f.wall, f.cpu));
+    let (w1, c1) = (&engines[0].2.wall, min(&engines[0].2.cpu));
+    for (t, e, s) in &engines {
+        let ratios: Vec<f64> = w1.iter().zip(&s.wall).map(|(a, b)| a / b).collect();
+        let ideal: Vec<f64> = s
+            .serial
+            .iter()
+            .zip(&s.busiest)
+            .map(|(a, b)| a + b)
+            .collect();
         println!(
-            "{p:>11} {:>8} {t:>3} {:>9.3} {:>9.3} {:>8.2} {:>8.2} {:>9.3} {:>9.3} {:>8.2}",
-            f.n,
-            f.wall,
-            f.cpu,
-            w1 / f.wall,
-            c1 / f.cpu,
-            f.serial,
-            f.busiest,
-            c1 / (f.serial + f.busiest)
+            "{p:>11} {:>8} {t:>3} {:>9.3} {:>9.3} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>9.3} {:>8.2}",
+            e.fft_length().expect("an FFT engine"),
+            min(&s.wall),
+            min(&s.cpu),
+            min(w1) / min(&s.wall),
+            median(&ratios),
+            c1 / min(&s.cpu),
+            min(&s.serial),
+            min(&s.busiest),
+            c1 / min(&ideal)
         );
     }
 }
