@@ -34,6 +34,14 @@ machine falls on all of them.
           is left out of the times.
   GMP     gmpy2 in this process (`pip install gmpy2`), the same iteration
           as `benches/gmpy2_ll.py`; skipped with a note if gmpy2 is missing.
+  threads only with `--threads T`: ours with `--threads-per-test T`, and
+          Mlucas at the same length and radix set with `-cpu 0:T-1`, in
+          wall time, taking turns with the one-thread runs; each speed-up
+          is the median over rounds of that round's one-thread wall time
+          over its T-thread one, so a slow spell of the machine falls on
+          both sides of a ratio (before, the best CPU time of one thread
+          was set against the best wall time of T, two different clocks,
+          and Mlucas's threads were not timed at all).
 
     cargo build --release -p mersenne-worker
     python3 benches/side_by_side.py [--mlucas PATH] [--isa avx2] [P ...]
