@@ -208,8 +208,9 @@ class Mlucas:
         return t
 
     def _time(self, radset):
-        """One CPU-time difference at `radset`, and Mlucas's own clock of
-        the longer run's iteration loop."""
+        """One difference at `radset` (CPU time, or wall time on more than
+        one CPU), Mlucas's own clock of the longer run's iteration loop, and
+        the difference in wall time."""
         # As for ours: a difference of a second or two, else the CPU time
         # of Mlucas's start-up (self-tests of its tables) swamps it.
         base = ["-m", str(self.p), "-fft", str(self.fft_k), "-radset", str(radset)]
@@ -429,9 +430,10 @@ def main():
         row = [f"{p:,}", f"{text} ({length_k(o.length)})"]
         if ot:
             tt, _ = fmt(ot.samples)
-            row += [tt, f"{speed_up(o.walls, ot.walls):.2f}"]
+            su = speed_up(o.walls, ot.walls)
+            row += [tt, f"{su:.2f}" if su else ""]
         if failed:
-            row += ["failed", ""]
+            row += ["failed", ""] + (["", ""] if a.threads > 1 else [])
         elif m:
             mtext, mbest = mlucas_cell(m, p, flagged)
             gone = ""
