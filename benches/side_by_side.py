@@ -118,9 +118,10 @@ def speed_up(one, many):
 
 class Ours:
     """Our engine on p: each `sample()` adds one ms-per-iteration figure
-    (two runs of `worker ll`, differenced) to `samples` (CPU time with one
-    thread, else wall) and its wall time to `walls`; `tries` counts them,
-    as `Mlucas.tries` does its own."""
+    (two runs of `worker ll`, differenced) in CPU time to `cpus` and in
+    wall time to `walls`; `samples` are the ones that time it (CPU with one
+    thread, else wall), and `tries` counts them, as `Mlucas.tries` does its
+    own."""
 
     def __init__(self, worker, p, isa, threads=1):
         self.k1, self.k2 = iteration_counts(p // threads)
@@ -129,17 +130,21 @@ class Ours:
             self.env["MERSENNE_FFT_ISA"] = isa
         self.threads = threads
         self.base = [worker, "ll", str(p), "--engine", "fft", "--threads-per-test", str(threads)]
-        self.samples, self.walls, self.length = [], [], None
+        self.cpus, self.walls, self.length = [], [], None
+
+    @property
+    def samples(self):
+        return self.cpus if self.threads == 1 else self.walls
 
     @property
     def tries(self):
-        return len(self.samples)
+        return len(self.walls)
 
     def sample(self):
         t1, _ = time_run(self.base + ["--iterations", str(self.k1)], self.env)
         t2, out = time_run(self.base + ["--iterations", str(self.k2), "--json"], self.env)
         cpu, wall = [(b - a) / (self.k2 - self.k1) * 1e3 for a, b in zip(t1, t2)]
-        self.samples.append(cpu if self.threads == 1 else wall)
+        self.cpus.append(cpu)
         self.walls.append(wall)
         m = re.search(r'"fft-length"\s*:\s*(\d+)', out)
         self.length = int(m.group(1)) if m else None
@@ -158,7 +163,8 @@ def mlucas_run(binary, cfg, args, threads=1):
 class Mlucas:
     """Mlucas on p at its default length, or at `fft_k` (K words): the
     set-up picks its radix set (below); each `sample()` then adds one ms
-    per iteration to `samples`, and Mlucas's own clock of it to `own`.
+    per iteration in CPU time to `cpus` and in wall time to `walls` (None
+    for a halted run), and Mlucas's own clock of it to `own`.
     `length` is in words, `printed` everything it printed."""
 
     def __init__(self, binary, cfg, p, fft_k=None):
@@ -196,21 +202,27 @@ class Mlucas:
         # A set whose trial halted ranks last.
         ms = {r: math.inf if t[0] is None else t[0] for r, t in trials.items()}
         self.best_set = min(ms, key=ms.__getitem__)
-        self.samples, self.own, self.walls = [], [], []
+        self.cpus, self.own, self.walls = [], [], []
         self._keep(*trials[self.best_set])
+
+    @property
+    def samples(self):
+        """The runs' times that did not halt: CPU time on one CPU, else
+        wall time."""
+        times = self.cpus if self.threads == 1 else self.walls
+        return [t for t in times if t is not None]
 
     def threaded(self, threads):
         """This length and radix set on `threads` CPUs (`-cpu 0:T-1`), its
-        repeats yet to run; `samples` then hold wall times."""
+        repeats yet to run."""
         t = copy.copy(self)
         t.threads, t.halted, t.tries = threads, 0, 0
-        t.samples, t.own, t.walls, t.printed = [], [], [], []
+        t.cpus, t.own, t.walls, t.printed = [], [], [], []
         return t
 
     def _time(self, radset):
-        """One difference at `radset` (CPU time, or wall time on more than
-        one CPU), Mlucas's own clock of the longer run's iteration loop, and
-        the difference in wall time."""
+        """One difference at `radset` in CPU time, Mlucas's own clock of the
+        longer run's iteration loop, and the difference in wall time."""
         # As for ours: a difference of a second or two, else the CPU time
         # of Mlucas's start-up (self-tests of its tables) swamps it.
         base = ["-m", str(self.p), "-fft", str(self.fft_k), "-radset", str(radset)]
@@ -231,16 +243,14 @@ class Mlucas:
             self.halted += 1
             return None, None, None
         cpu, wall = [(b - a) / (self.counts[1] - self.counts[0]) * 1e3 for a, b in zip(*t)]
-        ms = cpu if self.threads == 1 else wall
-        return ms, c[-1] / self.counts[1] * 1e3 if c else None, wall
+        return cpu, c[-1] / self.counts[1] * 1e3 if c else None, wall
 
-    def _keep(self, ms, clock, wall):
+    def _keep(self, cpu, clock, wall):
         self.tries += 1
         # A halted run keeps its place as None, so that `speed_up` pairs
         # the rounds that both ran.
+        self.cpus.append(cpu)
         self.walls.append(wall)
-        if ms is not None:
-            self.samples.append(ms)
         if clock is not None:
             self.own.append(clock)
 
