@@ -75,7 +75,7 @@ use super::{
 };
 use backend::Squarer;
 use num_bigint::BigUint;
-pub use tuning::{compare_fused, profile_soa};
+pub use tuning::{Accuracy, compare_fused, fft_accuracy, profile_soa};
 
 /// Which way our FFT's passes run: forward (decimation in frequency, the
 /// spectrum left in bit-reversed order) or inverse (decimation in time

@@ -1,8 +1,11 @@
-//! Hooks of the tuning examples (`fft_profile`, `fft_fused`): they time
-//! parts of the squarer with a clock the caller owns, as this crate reads
-//! none.
+//! Hooks of the tuning examples (`fft_profile`, `fft_fused`,
+//! `fft_accuracy`): they time parts of the squarer with a clock the caller
+//! owns, as this crate reads none, or measure the transform's accuracy.
 
 use num_bigint::BigUint;
+use rand::{Rng, SeedableRng};
+use rustfft::FftPlanner;
+use rustfft::num_complex::Complex;
 
 use super::soa::{self, SoaSquarer};
 use super::{Isa, dispatch};
@@ -83,4 +86,123 @@ pub fn compare_fused(
         }
     }
     Some(best)
+}
+
+/// One transform's accuracy at one length (see [`fft_accuracy`]).
+#[doc(hidden)]
+pub struct Accuracy {
+    /// The instruction set, or "rustfft".
+    pub name: String,
+    /// Root-mean-square error of a forward and inverse transform of
+    /// points uniform in [−1, 1), relative to the inputs.
+    pub roundtrip: f64,
+    /// Root-mean-square distance to the nearest integer of a cyclic
+    /// self-convolution of integer points (forward, square each point of
+    /// the spectrum, inverse), relative to the outputs' root mean square:
+    /// the LL iteration's round-off without the weights and the carry.
+    pub square: f64,
+}
+
+/// Tuning aid for `examples/fft_accuracy.rs`: the accuracy of our FFT of
+/// m complex points ([`Accuracy`]; `seeds` random vectors) with each
+/// instruction set this CPU has and, last, of rustfft at the same length.
+/// Unlike the largest round-off of whole LL iterations, which moves in
+/// steps of 1/32 and takes hours of runs to fit, these are averages over
+/// millions of outputs, so a change to a kernel's arithmetic shows in them
+/// at once. `None` if our FFT does not run length m.
+#[doc(hidden)]
+pub fn fft_accuracy(m: usize, seeds: u64) -> Option<Vec<Accuracy>> {
+    let q = m >> m.trailing_zeros();
+    let runs = match q {
+        1 => m >= 64,
+        q => super::plan::ODD_FACTORS.contains(&q) && m / q >= super::plan::LEAF,
+    };
+    if !runs {
+        return None;
+    }
+    type Pair = (Vec<f64>, Vec<f64>);
+    // A transform there and back on (re, im), unnormalised, squaring each
+    // point of the spectrum in between if asked.
+    type ThereAndBack<'a> = &'a mut dyn FnMut(&mut [f64], &mut [f64], bool);
+    let inputs = |range: std::ops::Range<f64>, int: bool| -> Vec<Pair> {
+        (0..seeds)
+            .map(|seed| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                let mut x = || rng.random_range(range.clone());
+                let mut v = || -> Vec<f64> {
+                    (0..m)
+                        .map(|_| if int { x().round() } else { x() })
+                        .collect()
+                };
+                (v(), v())
+            })
+            .collect()
+    };
+    let (floats, ints) = (inputs(-1.0..1.0, false), inputs(-1024.0..1024.0, true));
+    let measure = |t: ThereAndBack<'_>| {
+        let (mut e2, mut n) = (0.0, 0.0);
+        for (re0, im0) in &floats {
+            let (mut re, mut im) = (re0.clone(), im0.clone());
+            t(&mut re, &mut im, false);
+            for (x, x0) in re.iter().zip(re0).chain(im.iter().zip(im0)) {
+                e2 += (x / m as f64 - x0).powi(2);
+                n += 1.0;
+            }
+        }
+        let roundtrip = (e2 / n).sqrt();
+        let (mut e2, mut x2) = (0.0, 0.0);
+        for (re0, im0) in &ints {
+            let (mut re, mut im) = (re0.clone(), im0.clone());
+            t(&mut re, &mut im, true);
+            for x in re.iter().chain(&im).map(|x| x / m as f64) {
+                e2 += (x - x.round()).powi(2);
+                x2 += x * x;
+            }
+        }
+        (roundtrip, (e2 / x2).sqrt())
+    };
+    let square = |re: &mut [f64], im: &mut [f64]| {
+        for (r, i) in re.iter_mut().zip(im.iter_mut()) {
+            (*r, *i) = (*r * *r - *i * *i, 2.0 * *r * *i);
+        }
+    };
+    let mut out = Vec::new();
+    for isa in dispatch::Isa::supported() {
+        let fft = soa::SoaFft::new(m, isa);
+        let (roundtrip, sq) = measure(&mut |re, im, sq| {
+            fft.forward(re, im);
+            if sq {
+                square(re, im);
+            }
+            fft.inverse(re, im);
+        });
+        out.push(Accuracy {
+            name: format!("{isa:?}"),
+            roundtrip,
+            square: sq,
+        });
+    }
+    let mut planner = FftPlanner::<f64>::new();
+    let (f, i) = (planner.plan_fft_forward(m), planner.plan_fft_inverse(m));
+    let (roundtrip, sq) = measure(&mut |re, im, sq| {
+        let mut x: Vec<_> = re
+            .iter()
+            .zip(&*im)
+            .map(|(&r, &i)| Complex::new(r, i))
+            .collect();
+        f.process(&mut x);
+        if sq {
+            x.iter_mut().for_each(|z| *z *= *z);
+        }
+        i.process(&mut x);
+        for (k, z) in x.into_iter().enumerate() {
+            (re[k], im[k]) = (z.re, z.im);
+        }
+    });
+    out.push(Accuracy {
+        name: "rustfft".to_string(),
+        roundtrip,
+        square: sq,
+    });
+    Some(out)
 }

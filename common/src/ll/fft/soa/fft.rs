@@ -296,8 +296,8 @@ impl SoaFft {
     }
 
     /// Forward DFT, output in bit-reversed order (the squarer runs the
-    /// same stages in a fused order; this is the plain transform for tests).
-    #[cfg(test)]
+    /// same stages in a fused order; this is the plain transform for tests
+    /// and `tuning::roundtrip_rms`).
     pub(crate) fn forward(&self, re: &mut [f64], im: &mut [f64]) {
         self.padded(re, im, |f, pr, pi| {
             f.forward_columns(pr, pi, None);
@@ -308,7 +308,6 @@ impl SoaFft {
     }
 
     /// Inverse DFT (unnormalised) of a bit-reversed spectrum.
-    #[cfg(test)]
     pub(crate) fn inverse(&self, re: &mut [f64], im: &mut [f64]) {
         self.padded(re, im, |f, pr, pi| {
             for (r, i) in f.rows_mut(pr, pi) {
@@ -320,7 +319,6 @@ impl SoaFft {
 
     /// Runs `op` on padded copies of the m-long arrays (re, im), with the
     /// padding filled with NaN so that any read of it would show.
-    #[cfg(test)]
     fn padded(&self, re: &mut [f64], im: &mut [f64], op: impl Fn(&Self, &mut [f64], &mut [f64])) {
         let mut pr = vec![f64::NAN; self.padded_len()];
         let mut pi = vec![f64::NAN; self.padded_len()];

@@ -66,8 +66,7 @@ mod fft;
 mod fused;
 mod squarer;
 
-#[cfg(test)]
-use fft::SoaFft;
+pub(crate) use fft::SoaFft;
 pub(crate) use squarer::SoaSquarer;
 
 use super::dispatch::Isa;

@@ -471,3 +471,39 @@ fn threaded_column_stages_match_one_thread_bit_for_bit() {
         }
     }
 }
+
+/// Every instruction set's transform is at least as accurate as rustfft's,
+/// an independent FFT, at the same length, for each radix of the first
+/// pass: both there and back and in the squaring the LL test does
+/// (`tuning::fft_accuracy`, root-mean-square over four random vectors).
+/// A kernel that lost bits (a twiddle rounded from a product, a sum
+/// formed in the wrong order) would show here long before a whole test's
+/// largest round-off crossed the engine's limit.
+#[test]
+fn every_set_is_at_least_as_accurate_as_rustfft() {
+    for m in [
+        64usize, 1024, 3072, 5120, 7168, 9216, 15_360, 16_384, 65_536,
+    ] {
+        let runs = super::super::tuning::fft_accuracy(m, 4).expect("a length our FFT runs");
+        let (ours, rustfft) = runs.split_at(runs.len() - 1);
+        let r = &rustfft[0];
+        assert_eq!(r.name, "rustfft");
+        assert_eq!(ours.len(), Isa::all_supported().len());
+        for a in ours {
+            assert!(
+                a.roundtrip > 0.0 && a.square > 0.0,
+                "m={m} {}: no error measured",
+                a.name
+            );
+            assert!(
+                a.roundtrip < r.roundtrip && a.square < r.square,
+                "m={m} {}: there and back {:.3e} (rustfft {:.3e}), squaring {:.3e} ({:.3e})",
+                a.name,
+                a.roundtrip,
+                r.roundtrip,
+                a.square,
+                r.square
+            );
+        }
+    }
+}
