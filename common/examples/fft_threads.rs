@@ -7,8 +7,17 @@
 //! neighbours as much as the code; the CPU figures show what the threads
 //! cost (spinning in rayon's joins counts as CPU, waiting asleep does not).
 //!
+//! With `--apart`, each T > 1 also runs as T one-thread engines advanced
+//! at once on T threads (row `Tx1`, speed-up = T × one thread's wall time
+//! over theirs): what T separate tests get from the machine, the ceiling
+//! for one test's T threads, which also share their data between cores.
+//! It then times a cache line passed back and forth between two threads
+//! (the round trip's median over batches): on a virtual machine whose
+//! cores the host moves around, that moves from run to run, and so does
+//! what sharing data between threads costs.
+//!
 //! `cargo run --release -p mersenne-common --example fft_threads -- P
-//! [--iterations K] [--threads 1,2] [--repeats R]`
+//! [--iterations K] [--threads 1,2] [--repeats R] [--apart]`
 //! (`MERSENNE_FFT_ISA=avx2` for another instruction set).
 // getrusage is the one call for the CPU time of all of a process's
 // threads (the per-thread schedstat file would miss rayon's workers).
@@ -117,6 +126,49 @@ fn sample(e: &mut FftEngine, k: u64, s: &mut Samples) {
     s.busiest.push(per(busiest));
 }
 
+/// Wall ms per iteration of `k` iterations of every engine in `es` at
+/// once, one thread each.
+fn sample_apart(es: &mut [FftEngine], k: u64) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for e in es.iter_mut() {
+            s.spawn(move || e.advance(k).expect("runs"));
+        }
+    });
+    t.elapsed().as_secs_f64() * 1e3 / k as f64
+}
+
+/// Nanoseconds for a cache line to go from this thread to another and
+/// back, the median of `batches` batches of 100,000 round trips.
+fn round_trip_ns(batches: usize) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const TRIPS: u64 = 100_000;
+    let flag = AtomicU64::new(0);
+    let mut ns = Vec::new();
+    std::thread::scope(|s| {
+        let flag = &flag;
+        s.spawn(move || {
+            for i in 0..batches as u64 * TRIPS {
+                while flag.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                flag.store(2 * i + 2, Ordering::Release);
+            }
+        });
+        for b in 0..batches as u64 {
+            let t = Instant::now();
+            for i in b * TRIPS..(b + 1) * TRIPS {
+                flag.store(2 * i + 1, Ordering::Release);
+                while flag.load(Ordering::Acquire) != 2 * i + 2 {
+                    std::hint::spin_loop();
+                }
+            }
+            ns.push(t.elapsed().as_secs_f64() * 1e9 / TRIPS as f64);
+        }
+    });
+    median(&ns)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
@@ -141,9 +193,18 @@ fn main() {
         .iter()
         .map(|&t| (t, engine(p, t), Samples::default()))
         .collect();
+    let apart = args.iter().any(|a| a == "--apart");
+    let mut separate: Vec<(usize, Vec<FftEngine>, Vec<f64>)> = threads
+        .iter()
+        .filter(|&&t| apart && t > 1)
+        .map(|&t| (t, (0..t).map(|_| engine(p, 1)).collect(), Vec::new()))
+        .collect();
     for _ in 0..repeats {
         for (_, e, s) in &mut engines {
             sample(e, k, s);
+        }
+        for (_, es, w) in &mut separate {
+            w.push(sample_apart(es, k));
         }
     }
     // wall x: best wall of one thread over best wall of T; median x: the
@@ -187,5 +248,21 @@ fn main() {
             min(&s.busiest),
             c1 / min(&ideal)
         );
+    }
+    for (t, es, w) in &separate {
+        // T tests' throughput over one test's on one thread, round by round.
+        let ratios: Vec<f64> = w1.iter().zip(w).map(|(a, b)| *t as f64 * a / b).collect();
+        println!(
+            "{p:>11} {:>8} {:>3} {:>9.3} {:>9} {:>8.2} {:>8.2}",
+            es[0].fft_length().expect("an FFT engine"),
+            format!("{t}x1"),
+            min(w),
+            "-",
+            *t as f64 * min(w1) / min(w),
+            median(&ratios),
+        );
+    }
+    if apart {
+        println!("core-to-core round trip: {:.0} ns", round_trip_ns(21));
     }
 }
