@@ -5,7 +5,9 @@
 //! efficiency (CPU time of one thread ÷ CPU time of T threads, per
 //! thread). On a shared machine the wall-clock speed-up measures the
 //! neighbours as much as the code; the CPU figures show what the threads
-//! cost (spinning in rayon's joins counts as CPU, waiting asleep does not).
+//! cost. Spinning counts as CPU and sleeping does not. The test's team
+//! (`ll/fft/team.rs`) spins between an iteration's regions, so with it
+//! each thread's CPU is close to the wall time.
 //!
 //! With `--apart`, each T > 1 also runs as T one-thread engines advanced
 //! at once on T threads (row `Tx1`, speed-up = T × one thread's wall time
@@ -14,7 +16,9 @@
 //! It then times a cache line passed back and forth between two threads
 //! (the round trip's median over batches): on a virtual machine whose
 //! cores the host moves around, that moves from run to run, and so does
-//! what sharing data between threads costs.
+//! what sharing data between threads costs. Last, what a parallel region
+//! costs beyond its work through rayon's pool and through the test's team
+//! (`ll::fft::region_overhead`).
 //!
 //! `cargo run --release -p mersenne-common --example fft_threads -- P
 //! [--iterations K] [--threads 1,2] [--repeats R] [--apart]`
@@ -24,7 +28,7 @@
 #![allow(unsafe_code)]
 
 use mersenne_common::ll::LlEngine;
-use mersenne_common::ll::fft::{FftEngine, FftOptions};
+use mersenne_common::ll::fft::{FftEngine, FftOptions, region_overhead};
 use std::time::Instant;
 
 /// The process's user + sys CPU seconds so far, all threads.
@@ -67,9 +71,10 @@ fn thread_cpu_seconds() -> std::collections::BTreeMap<u64, f64> {
 struct Samples {
     wall: Vec<f64>,
     cpu: Vec<f64>,
-    /// CPU of the calling thread: the serial parts (rayon's caller sleeps
-    /// while the pool works).
-    serial: Vec<f64>,
+    /// CPU of the calling thread, which is thread 0 of the test's team:
+    /// its share of the parallel regions, the serial parts and its
+    /// spinning while it waits for the others.
+    caller: Vec<f64>,
     /// CPU of the busiest other thread.
     busiest: Vec<f64>,
 }
@@ -105,8 +110,9 @@ fn engine(p: u64, threads: usize) -> FftEngine {
     e
 }
 
-/// One round: `k` iterations of `e`, added to `s`. Other engines' pool
-/// threads sleep meanwhile, so the busiest thread is one of e's.
+/// One round: `k` iterations of `e`, added to `s`. Other engines' threads
+/// sleep meanwhile (a team's helpers after 2 ms of spinning), so the
+/// busiest thread is one of e's.
 fn sample(e: &mut FftEngine, k: u64, s: &mut Samples) {
     let me = std::process::id() as u64;
     let per = |x: f64| x * 1e3 / k as f64;
@@ -116,8 +122,7 @@ fn sample(e: &mut FftEngine, k: u64, s: &mut Samples) {
     s.cpu.push(per(process_cpu_seconds() - c));
     let after = thread_cpu_seconds();
     let used = |tid: &u64| after[tid] - before.get(tid).copied().unwrap_or(0.0);
-    // With one thread the caller does everything and is all serial.
-    s.serial.push(per(used(&me)));
+    s.caller.push(per(used(&me)));
     let busiest = after
         .keys()
         .filter(|&&t| t != me)
@@ -208,13 +213,11 @@ fn main() {
         }
     }
     // wall x: best wall of one thread over best wall of T; median x: the
-    // median over rounds of that round's ratio. serial: the caller
-    // thread's CPU; busiest: the busiest pool thread's; ideal x: one
-    // thread's CPU over (serial + busiest), the speed-up on idle cores if
-    // the pool threads never wait for a core. Figures are the best of the
-    // rounds.
+    // median over rounds of that round's ratio. caller: the calling
+    // thread's CPU; busiest: the busiest other thread's. Figures are the
+    // best of the rounds.
     println!(
-        "{:>11} {:>8} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "{:>11} {:>8} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9}",
         "p",
         "length",
         "T",
@@ -223,30 +226,22 @@ fn main() {
         "wall x",
         "median x",
         "cpu eff",
-        "serial",
+        "caller",
         "busiest",
-        "ideal x"
     );
     let (w1, c1) = (&engines[0].2.wall, min(&engines[0].2.cpu));
     for (t, e, s) in &engines {
         let ratios: Vec<f64> = w1.iter().zip(&s.wall).map(|(a, b)| a / b).collect();
-        let ideal: Vec<f64> = s
-            .serial
-            .iter()
-            .zip(&s.busiest)
-            .map(|(a, b)| a + b)
-            .collect();
         println!(
-            "{p:>11} {:>8} {t:>3} {:>9.3} {:>9.3} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>9.3} {:>8.2}",
+            "{p:>11} {:>8} {t:>3} {:>9.3} {:>9.3} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>9.3}",
             e.fft_length().expect("an FFT engine"),
             min(&s.wall),
             min(&s.cpu),
             min(w1) / min(&s.wall),
             median(&ratios),
             c1 / min(&s.cpu),
-            min(&s.serial),
+            min(&s.caller),
             min(&s.busiest),
-            c1 / min(&ideal)
         );
     }
     for (t, es, w) in &separate {
@@ -264,5 +259,17 @@ fn main() {
     }
     if apart {
         println!("core-to-core round trip: {:.0} ns", round_trip_ns(21));
+        let start = Instant::now();
+        let clock = move || start.elapsed().as_secs_f64();
+        for &t in threads.iter().filter(|&&t| t > 1) {
+            // Regions of 200 µs with 30 µs of serial work between them,
+            // about an iteration's at 1280K words.
+            let (rayon, team) = region_overhead(t, 500, (200e-6, 30e-6), &clock);
+            println!(
+                "a region's cost beyond its work, {t} threads: rayon {:.1} µs, the test's team {:.1} µs",
+                rayon * 1e6,
+                team * 1e6
+            );
+        }
     }
 }

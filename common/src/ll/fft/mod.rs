@@ -60,6 +60,7 @@ mod pages;
 mod par;
 mod plan;
 mod soa;
+mod team;
 mod tuning;
 
 pub use isa::{ISA_ENV, Isa, IsaError};
@@ -75,7 +76,7 @@ use super::{
 };
 use backend::Squarer;
 use num_bigint::BigUint;
-pub use tuning::{Accuracy, compare_fused, fft_accuracy, profile_soa};
+pub use tuning::{Accuracy, compare_fused, fft_accuracy, profile_soa, region_overhead};
 
 /// Which way our FFT's passes run: forward (decimation in frequency, the
 /// spectrum left in bit-reversed order) or inverse (decimation in time

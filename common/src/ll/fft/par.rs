@@ -1,9 +1,13 @@
 //! Column groups spread over a thread pool, for the hand-written kernels
 //! of every ISA: each task gets the arrays' base pointers, its own scratch
-//! for one group, and a group index that no other task gets.
+//! for one group, and a group index that no other task gets; and the
+//! fused pass's ranges and the leaves' tasks shared out over the test's
+//! [`Team`].
 
 // Raw pointers shared between tasks, each dereferencing its own columns.
 #![allow(unsafe_code)]
+
+use super::team::Team;
 
 /// The arrays' base pointers and common length.
 #[derive(Clone, Copy)]
@@ -47,11 +51,12 @@ pub(crate) fn for_each_group<F>(
 }
 
 /// Runs `f(ptrs, len, state)` for every state, each state standing for a
-/// range of columns no other state touches: on `pool` if there is one,
-/// else in order on this thread. `f` must touch only its state's columns
-/// through `ptrs`.
+/// range of columns no other state touches: thread i of `team` takes
+/// states i, i + T, ... (one each when there are as many as threads), or
+/// all in order on this thread without a team. `f` must touch only its
+/// state's columns through `ptrs`.
 pub(crate) fn for_each_range<S, F>(
-    pool: Option<&rayon::ThreadPool>,
+    team: Option<&Team>,
     [re, im]: [&mut [f64]; 2],
     states: &mut [S],
     f: F,
@@ -59,18 +64,72 @@ pub(crate) fn for_each_range<S, F>(
     S: Send,
     F: Fn([*mut f64; 2], usize, &mut S) + Sync,
 {
-    use rayon::prelude::*;
     let shared = Shared([re.as_mut_ptr(), im.as_mut_ptr()], re.len().min(im.len()));
-    match pool {
-        Some(pool) => pool.install(|| {
-            states.par_iter_mut().for_each(|s| {
+    match team {
+        Some(team) => {
+            let (count, threads) = (states.len(), team.threads());
+            let base = States(states.as_mut_ptr());
+            team.run(&|i| {
                 let (ptrs, len) = shared.get();
-                f(ptrs, len, s)
+                for k in (i..count).step_by(threads) {
+                    // SAFETY: k < count, and state k goes to thread
+                    // k mod threads alone, while `states` stays
+                    // exclusively borrowed by this function.
+                    f(ptrs, len, unsafe { &mut *base.get().add(k) })
+                }
             })
-        }),
+        }
         None => {
             let (ptrs, len) = shared.get();
             states.iter_mut().for_each(|s| f(ptrs, len, s));
         }
     }
+}
+
+/// The states of [`for_each_range`], shared out by index.
+struct States<S>(*mut S);
+
+// SAFETY: each state is reached by one thread only (see `for_each_range`),
+// and S is Send.
+unsafe impl<S: Send> Send for States<S> {}
+unsafe impl<S: Send> Sync for States<S> {}
+
+impl<S> States<S> {
+    fn get(&self) -> *mut S {
+        self.0
+    }
+}
+
+/// Runs `f` on every task, on the team's threads in runs of a few tasks
+/// taken in turn (a thread that falls behind takes fewer), or in order on
+/// this thread without a team.
+pub(crate) fn for_each_task<T: Send>(team: Option<&Team>, tasks: Vec<T>, f: impl Fn(T) + Sync) {
+    let Some(team) = team else {
+        tasks.into_iter().for_each(f);
+        return;
+    };
+    /// Tasks a thread takes at a time: neighbouring leaves stay on one
+    /// core, as rayon's halving kept them.
+    const RUN: usize = 4;
+    let slots: Vec<std::sync::Mutex<Option<T>>> = tasks
+        .into_iter()
+        .map(|t| std::sync::Mutex::new(Some(t)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    team.run(&|_| {
+        loop {
+            let at = next.fetch_add(RUN, std::sync::atomic::Ordering::Relaxed);
+            if at >= slots.len() {
+                break;
+            }
+            for slot in &slots[at..(at + RUN).min(slots.len())] {
+                let task = slot
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .expect("each task is taken once");
+                f(task);
+            }
+        }
+    });
 }

@@ -206,3 +206,48 @@ pub fn fft_accuracy(m: usize, seeds: u64) -> Option<Vec<Accuracy>> {
     });
     Some(out)
 }
+
+/// Tuning aid for `examples/fft_threads.rs --apart`: the cost of one
+/// parallel region over and above its work, in seconds, through a rayon
+/// pool and through the test's team ([`super::team::Team`]), each of
+/// `threads` threads. Each of `regions` regions has every thread spin for
+/// `work` seconds, with `gap` seconds of serial work between regions, as
+/// an iteration's regions have; `clock` reads seconds (the caller's
+/// clock). Returns (rayon, team), the median over regions.
+#[doc(hidden)]
+pub fn region_overhead(
+    threads: usize,
+    regions: usize,
+    (work, gap): (f64, f64),
+    clock: &(dyn Fn() -> f64 + Sync),
+) -> (f64, f64) {
+    use rayon::prelude::*;
+    let spin = |s: f64| {
+        let t = clock();
+        while clock() - t < s {
+            std::hint::spin_loop();
+        }
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool");
+    let team = super::team::Team::new(threads);
+    let mut by_rayon = Vec::new();
+    let mut by_team = Vec::new();
+    for _ in 0..regions {
+        let t = clock();
+        pool.install(|| (0..threads).into_par_iter().for_each(|_| spin(work)));
+        by_rayon.push(clock() - t - work);
+        spin(gap);
+        let t = clock();
+        team.run(&|_| spin(work));
+        by_team.push(clock() - t - work);
+        spin(gap);
+    }
+    (median(by_rayon), median(by_team))
+}

@@ -185,7 +185,7 @@ pub(crate) fn column_groups_avx2_par(
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_ranges_avx2(
     t: Avx2,
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     (plan, odd): (&ColumnPlan, Option<&OddPass>),
     ranges: &mut [FusedRange],
@@ -241,7 +241,7 @@ pub(crate) fn fused_ranges_avx2(
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_finish_avx2(
     t: Avx2,
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     (plan, odd): (&ColumnPlan, Option<&OddPass>),
     ranges: &mut [FusedRange],

@@ -184,13 +184,13 @@ pub(crate) fn column_groups_avx512_par(
 /// left to right from a zero carry, its first group going back to the
 /// arrays carried but not transformed (the caller adds the carry-outs of
 /// the range to its left, or of the row above, there and then runs its
-/// forward passes); the ranges run on `pool`'s threads if there is one. `wt` holds `d`, `u` and `w` for a
+/// forward passes); the ranges run on the team `pool`'s threads if there is one. `wt` holds `d`, `u` and `w` for a
 /// whole row; `inject` = (row, word of the row, value). Each range's
 /// round-off and largest |v| land in its `out`.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_ranges_avx512(
     t: Avx512,
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     plan_tw: (&ColumnPlan, &Twiddles, Option<&OddPass>),
     ranges: &mut [FusedRange],
@@ -248,7 +248,7 @@ pub(crate) fn fused_ranges_avx512(
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_finish_avx512(
     t: Avx512,
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     (plan, tw, odd): (&ColumnPlan, &Twiddles, Option<&OddPass>),
     ranges: &mut [FusedRange],

@@ -128,7 +128,7 @@ impl SoaSquarer {
         let (rows, block_rows) = (self.fft.rows(), self.fft.plan.rows);
         let c = |r: usize| self.cw.consts(r);
         let groups = LEAF / GROUP;
-        let count = self.pool.as_ref().map_or(1, |p| p.current_num_threads());
+        let count = self.team.as_ref().map_or(1, |t| t.threads());
         let count = count.clamp(1, groups);
         let ranges = (0..count)
             .map(|k| FusedRange {
@@ -177,7 +177,7 @@ impl SoaSquarer {
             w: [&cw.w[0][..leaf], &cw.w[1][..leaf]],
         };
         let kernel = self.fused_kernel();
-        let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (pool, data) = (self.team.as_ref(), [&mut *self.re, &mut *self.im]);
         let (plan, tw, odd) = (&self.fft.plan, &self.fft.tw, self.fft.odd.as_ref());
         match kernel {
             FusedKernel::Avx512(t) => avx512::fused_ranges_avx512(
@@ -228,7 +228,7 @@ impl SoaSquarer {
             })
         };
         let kernel = self.fused_kernel();
-        let (pool, data) = (self.pool.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (pool, data) = (self.team.as_ref(), [&mut *self.re, &mut *self.im]);
         let (plan, tw, odd) = (&self.fft.plan, &self.fft.tw, self.fft.odd.as_ref());
         match kernel {
             FusedKernel::Avx512(t) => {

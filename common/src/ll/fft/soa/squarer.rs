@@ -7,7 +7,9 @@ use super::super::digits::{balanced_digits, unit_root, value_of_digits, word_of_
 use super::super::dispatch::{self as simd, Isa};
 use super::super::generic::{round, wrap_pair};
 use super::super::pages::PageArray;
+use super::super::par::for_each_task;
 use super::super::plan::TAIL;
+use super::super::team::Team;
 use super::carry::ChunkWeights;
 use super::fft::SoaFft;
 use super::fused::RowWeights;
@@ -33,8 +35,13 @@ pub(crate) struct SoaSquarer {
     /// Carry temporaries for one chunk (index 0 holds the previous chunk's
     /// last values).
     pub(super) tmp: [Vec<f64>; 5],
-    /// Threads for the carry chunks and the leaves (`None`: one thread).
+    /// Threads for the column groups and the carry chunks (`None`: one
+    /// thread).
     pub(super) pool: Option<rayon::ThreadPool>,
+    /// The same number of threads for the hot regions of an iteration, the
+    /// leaves and the fused pass, which spin between them (see
+    /// [`super::super::team`]).
+    pub(super) team: Option<Team>,
     /// The fused pass's row factors and buffers, when it runs (see
     /// [`super::fused`]).
     pub(super) fused: Option<RowWeights>,
@@ -197,6 +204,7 @@ impl SoaSquarer {
                     .build()
                     .expect("building a rayon pool only fails if threads cannot be spawned")
             }),
+            team: (threads > 1).then(|| Team::new(threads)),
             cw: ChunkWeights::new(p, n),
             fused: None,
             pending: false,
@@ -408,11 +416,6 @@ impl SoaSquarer {
                 }
             },
         };
-        if let Some(pool) = &self.pool {
-            use rayon::prelude::*;
-            pool.install(|| tasks.into_par_iter().for_each(task));
-        } else {
-            tasks.into_iter().for_each(task);
-        }
+        for_each_task(self.team.as_ref(), tasks, task);
     }
 }
