@@ -6,10 +6,11 @@
 //! Why not rayon's pool for these: rayon's workers go to sleep within
 //! microseconds of running out of work, and waking one costs a futex and,
 //! on a virtual machine, an inter-processor interrupt to a halted virtual
-//! CPU. On the 2-core test VM an empty two-thread region cost 230–330 µs
-//! through rayon against 4–6 µs with a spinning helper (README,
-//! Benchmarks), and an iteration at 1280K words is about 4 ms on two
-//! threads. Prime95 and Mlucas keep their helper threads spinning in the
+//! CPU. On the 2-core test VM a two-thread region of 200 µs cost 34–58 µs
+//! beyond its work through rayon at the median (228–330 µs on average,
+//! with its tail) against 0.7–1.0 µs with this team (`fft_threads P
+//! --apart`; README, Benchmarks), and an iteration at 1280K words, about
+//! 4 ms on two threads, has three such regions. Prime95 and Mlucas keep their helper threads spinning in the
 //! same way.
 
 // The job closure is handed to the helpers as a raw pointer whose

@@ -181,11 +181,11 @@ pub(crate) fn column_groups_avx2_par(
 /// [`super::avx512::fused_ranges_avx512`] (which see) with the AVX2
 /// column groups and a 4-lane carry: each range left to right from a zero
 /// carry, its first group back to the arrays carried but not transformed,
-/// the ranges on `pool`'s threads if there is one.
+/// the ranges on `team`'s threads if there is one.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_ranges_avx2(
     t: Avx2,
-    pool: Option<&super::team::Team>,
+    team: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     (plan, odd): (&ColumnPlan, Option<&OddPass>),
     ranges: &mut [FusedRange],
@@ -202,7 +202,7 @@ pub(crate) fn fused_ranges_avx2(
             .all(|w| w[0].groups.end <= w[1].groups.start)
             && ranges.iter().all(|r| r.groups.end <= groups)
     );
-    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+    super::par::for_each_range(team, [re, im], ranges, |ptrs, len, r| {
         let mut out = [0u64; 2];
         let first = r.groups.start;
         for g in r.groups.clone() {
@@ -241,7 +241,7 @@ pub(crate) fn fused_ranges_avx2(
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_finish_avx2(
     t: Avx2,
-    pool: Option<&super::team::Team>,
+    team: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     (plan, odd): (&ColumnPlan, Option<&OddPass>),
     ranges: &mut [FusedRange],
@@ -255,7 +255,7 @@ pub(crate) fn fused_finish_avx2(
             .all(|w| w[0].groups.end <= w[1].groups.start)
             && ranges.iter().all(|r| r.groups.end <= plan.leaf / GROUP)
     );
-    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+    super::par::for_each_range(team, [re, im], ranges, |ptrs, len, r| {
         let c0 = GROUP * r.groups.start;
         let [sr, si] = &mut r.scratch;
         // SAFETY: an `Avx2` token exists only if the CPU has AVX2 and FMA;

@@ -184,13 +184,13 @@ pub(crate) fn column_groups_avx512_par(
 /// left to right from a zero carry, its first group going back to the
 /// arrays carried but not transformed (the caller adds the carry-outs of
 /// the range to its left, or of the row above, there and then runs its
-/// forward passes); the ranges run on the team `pool`'s threads if there is one. `wt` holds `d`, `u` and `w` for a
+/// forward passes); the ranges run on `team`'s threads if there is one. `wt` holds `d`, `u` and `w` for a
 /// whole row; `inject` = (row, word of the row, value). Each range's
 /// round-off and largest |v| land in its `out`.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_ranges_avx512(
     t: Avx512,
-    pool: Option<&super::team::Team>,
+    team: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     plan_tw: (&ColumnPlan, &Twiddles, Option<&OddPass>),
     ranges: &mut [FusedRange],
@@ -207,7 +207,7 @@ pub(crate) fn fused_ranges_avx512(
             .all(|w| w[0].groups.end <= w[1].groups.start)
             && ranges.iter().all(|r| r.groups.end <= groups)
     );
-    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+    super::par::for_each_range(team, [re, im], ranges, |ptrs, len, r| {
         let mut out = [0u64; 2];
         let first = r.groups.start;
         for g in r.groups.clone() {
@@ -243,12 +243,12 @@ pub(crate) fn fused_ranges_avx512(
 /// The end of the fused pass: each range's held-back first group loaded
 /// into its scratch, its carries from the left added there by `settle`
 /// (whose answer lands in the range's `settled`), and the group sent
-/// through the forward column passes; the ranges on `pool`'s threads if
+/// through the forward column passes; the ranges on `team`'s threads if
 /// there is one.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn fused_finish_avx512(
     t: Avx512,
-    pool: Option<&super::team::Team>,
+    team: Option<&super::team::Team>,
     [re, im]: [&mut [f64]; 2],
     (plan, tw, odd): (&ColumnPlan, &Twiddles, Option<&OddPass>),
     ranges: &mut [FusedRange],
@@ -262,7 +262,7 @@ pub(crate) fn fused_finish_avx512(
             .all(|w| w[0].groups.end <= w[1].groups.start)
             && ranges.iter().all(|r| r.groups.end <= plan.leaf / 8)
     );
-    super::par::for_each_range(pool, [re, im], ranges, |ptrs, len, r| {
+    super::par::for_each_range(team, [re, im], ranges, |ptrs, len, r| {
         let c0 = 8 * r.groups.start;
         let [sr, si] = &mut r.scratch;
         // SAFETY: an `Avx512` token exists only if the CPU has AVX-512F;

@@ -177,12 +177,12 @@ impl SoaSquarer {
             w: [&cw.w[0][..leaf], &cw.w[1][..leaf]],
         };
         let kernel = self.fused_kernel();
-        let (pool, data) = (self.team.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (team, data) = (self.team.as_ref(), [&mut *self.re, &mut *self.im]);
         let (plan, tw, odd) = (&self.fft.plan, &self.fft.tw, self.fft.odd.as_ref());
         match kernel {
             FusedKernel::Avx512(t) => avx512::fused_ranges_avx512(
                 t,
-                pool,
+                team,
                 data,
                 (plan, tw, odd),
                 &mut rw.ranges,
@@ -191,7 +191,7 @@ impl SoaSquarer {
             ),
             FusedKernel::Avx2(t) => {
                 let shape = (plan, odd);
-                avx2::fused_ranges_avx2(t, pool, data, shape, &mut rw.ranges, (&wt, &c), inject)
+                avx2::fused_ranges_avx2(t, team, data, shape, &mut rw.ranges, (&wt, &c), inject)
             }
         }
         let err = rw.ranges.iter().map(|r| r.out[0]).max().unwrap_or(0);
@@ -228,14 +228,14 @@ impl SoaSquarer {
             })
         };
         let kernel = self.fused_kernel();
-        let (pool, data) = (self.team.as_ref(), [&mut *self.re, &mut *self.im]);
+        let (team, data) = (self.team.as_ref(), [&mut *self.re, &mut *self.im]);
         let (plan, tw, odd) = (&self.fft.plan, &self.fft.tw, self.fft.odd.as_ref());
         match kernel {
             FusedKernel::Avx512(t) => {
-                avx512::fused_finish_avx512(t, pool, data, (plan, tw, odd), &mut rw.ranges, &settle)
+                avx512::fused_finish_avx512(t, team, data, (plan, tw, odd), &mut rw.ranges, &settle)
             }
             FusedKernel::Avx2(t) => {
-                avx2::fused_finish_avx2(t, pool, data, (plan, odd), &mut rw.ranges, &settle)
+                avx2::fused_finish_avx2(t, team, data, (plan, odd), &mut rw.ranges, &settle)
             }
         }
         let settled = !bad && rw.ranges.iter().all(|r| r.settled);
