@@ -68,7 +68,7 @@ pub(crate) fn for_each_range<S, F>(
     match team {
         Some(team) => {
             let (count, threads) = (states.len(), team.threads());
-            let base = States(states.as_mut_ptr());
+            let base = Disjoint(states.as_mut_ptr());
             team.run(&|i| {
                 let (ptrs, len) = shared.get();
                 for k in (i..count).step_by(threads) {
@@ -86,49 +86,44 @@ pub(crate) fn for_each_range<S, F>(
     }
 }
 
-/// The states of [`for_each_range`], shared out by index.
-struct States<S>(*mut S);
+/// Elements of a slice shared out by index, each to one thread only (the
+/// states of [`for_each_range`], the tasks of [`for_each_task`]).
+struct Disjoint<S>(*mut S);
 
-// SAFETY: each state is reached by one thread only (see `for_each_range`),
-// and S is Send.
-unsafe impl<S: Send> Send for States<S> {}
-unsafe impl<S: Send> Sync for States<S> {}
+// SAFETY: each element is reached by one thread only (see the users), and
+// S is Send.
+unsafe impl<S: Send> Send for Disjoint<S> {}
+unsafe impl<S: Send> Sync for Disjoint<S> {}
 
-impl<S> States<S> {
+impl<S> Disjoint<S> {
     fn get(&self) -> *mut S {
         self.0
     }
 }
 
 /// Runs `f` on every task, on the team's threads in runs of a few tasks
-/// taken in turn (a thread that falls behind takes fewer), or in order on
-/// this thread without a team.
-pub(crate) fn for_each_task<T: Send>(team: Option<&Team>, tasks: Vec<T>, f: impl Fn(T) + Sync) {
-    let Some(team) = team else {
-        tasks.into_iter().for_each(f);
-        return;
-    };
+/// taken in turn from a shared counter (a thread that falls behind takes
+/// fewer).
+pub(crate) fn for_each_task<T: Send>(team: &Team, tasks: Vec<T>, f: impl Fn(T) + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     /// Tasks a thread takes at a time: neighbouring leaves stay on one
     /// core, as rayon's halving kept them.
     const RUN: usize = 4;
-    let slots: Vec<std::sync::Mutex<Option<T>>> = tasks
-        .into_iter()
-        .map(|t| std::sync::Mutex::new(Some(t)))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<T>> = tasks.into_iter().map(Some).collect();
+    let count = slots.len();
+    let base = Disjoint(slots.as_mut_ptr());
+    let next = AtomicUsize::new(0);
     team.run(&|_| {
         loop {
-            let at = next.fetch_add(RUN, std::sync::atomic::Ordering::Relaxed);
-            if at >= slots.len() {
+            let at = next.fetch_add(RUN, Ordering::Relaxed);
+            if at >= count {
                 break;
             }
-            for slot in &slots[at..(at + RUN).min(slots.len())] {
-                let task = slot
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-                    .expect("each task is taken once");
-                f(task);
+            for k in at..(at + RUN).min(count) {
+                // SAFETY: k < count, each run of indices is handed out
+                // once by the counter, and `slots` outlives the region.
+                let task = unsafe { (*base.get().add(k)).take() };
+                f(task.expect("each task is taken once"));
             }
         }
     });

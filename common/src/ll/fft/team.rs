@@ -43,6 +43,10 @@ struct Shared {
     done: AtomicUsize,
     /// Whether a helper's job panicked in the current region.
     panicked: AtomicBool,
+    /// Helpers asleep on `wake` (or about to be): `run` takes the lock and
+    /// notifies only then, so a region costs no system call while they
+    /// spin.
+    sleeping: AtomicUsize,
     shutdown: AtomicBool,
     /// Where helpers sleep once their spin budget is spent.
     sleep: Mutex<()>,
@@ -72,6 +76,7 @@ impl Team {
             job: UnsafeCell::new(None),
             done: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
+            sleeping: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             sleep: Mutex::new(()),
             wake: Condvar::new(),
@@ -109,9 +114,10 @@ impl Team {
         s.done.store(0, Ordering::Relaxed);
         s.panicked.store(false, Ordering::Relaxed);
         s.epoch.fetch_add(1, Ordering::SeqCst);
-        {
-            // Helpers past their spin budget wait on `wake`; taking the
-            // lock orders this against a helper's check of the epoch.
+        // A helper counts itself in `sleeping` before it checks the epoch
+        // (both SeqCst), so either it sees the new epoch or this sees it;
+        // taking the lock then orders the notification after its wait.
+        if s.sleeping.load(Ordering::SeqCst) > 0 {
             let _g = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
         }
@@ -174,9 +180,11 @@ fn helper(s: &Shared, index: usize) {
             }
             if spins.is_multiple_of(1 << 10) && start.elapsed() > SPIN {
                 let mut g = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
+                s.sleeping.fetch_add(1, Ordering::SeqCst);
                 while s.epoch.load(Ordering::SeqCst) == seen && !s.shutdown.load(Ordering::SeqCst) {
                     g = s.wake.wait(g).unwrap_or_else(|e| e.into_inner());
                 }
+                s.sleeping.fetch_sub(1, Ordering::SeqCst);
             }
             std::hint::spin_loop();
         };

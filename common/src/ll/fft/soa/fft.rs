@@ -297,7 +297,7 @@ impl SoaFft {
 
     /// Forward DFT, output in bit-reversed order (the squarer runs the
     /// same stages in a fused order; this is the plain transform for tests
-    /// and `tuning::roundtrip_rms`).
+    /// and `tuning::fft_accuracy`).
     pub(crate) fn forward(&self, re: &mut [f64], im: &mut [f64]) {
         self.padded(re, im, |f, pr, pi| {
             f.forward_columns(pr, pi, None);

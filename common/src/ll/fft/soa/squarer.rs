@@ -40,7 +40,7 @@ pub(crate) struct SoaSquarer {
     pub(super) pool: Option<rayon::ThreadPool>,
     /// The same number of threads for the hot regions of an iteration, the
     /// leaves and the fused pass, which spin between them (see
-    /// [`super::super::team`]).
+    /// [`super::super::team`]); only at lengths the fused pass runs.
     pub(super) team: Option<Team>,
     /// The fused pass's row factors and buffers, when it runs (see
     /// [`super::fused`]).
@@ -204,11 +204,16 @@ impl SoaSquarer {
                     .build()
                     .expect("building a rayon pool only fails if threads cannot be spawned")
             }),
-            team: (threads > 1).then(|| Team::new(threads)),
+            team: None,
             cw: ChunkWeights::new(p, n),
             fused: None,
             pending: false,
         };
+        // The team serves only the fused pass's lengths (see
+        // `leaves_wrap_square`); elsewhere its threads would never run.
+        if threads > 1 && s.fused_applies() {
+            s.team = Some(Team::new(threads));
+        }
         if super::fused::fused_by_default() {
             s.fused = s.row_weights();
         }
@@ -416,17 +421,18 @@ impl SoaSquarer {
                 }
             },
         };
-        // The team only where the fused pass runs too: at shorter lengths
-        // the column groups run on rayon's pool, and a helper spinning
-        // beside its workers on two cores made two threads at 64K words
-        // slower than one (`fft_threads 1257787 --threads 1,2`, three
-        // alternating pairs: speed-up 0.74-0.83 against 0.98-1.03).
-        match (&self.fused, &self.pool) {
-            (None, Some(pool)) => {
+        // The team only while the fused pass runs: otherwise the column
+        // groups run on rayon's pool, and a helper spinning beside its
+        // workers on two cores made two threads at 64K words slower than
+        // one (`fft_threads 1257787 --threads 1,2`, three alternating
+        // pairs: speed-up 0.74-0.83 against 0.98-1.03).
+        match (&self.fused, &self.team, &self.pool) {
+            (Some(_), Some(team), _) => for_each_task(team, tasks, task),
+            (_, _, Some(pool)) => {
                 use rayon::prelude::*;
                 pool.install(|| tasks.into_par_iter().for_each(task));
             }
-            _ => for_each_task(self.team.as_ref(), tasks, task),
+            _ => tasks.into_iter().for_each(task),
         }
     }
 }
