@@ -401,6 +401,9 @@ impl OddPass {
 pub(crate) struct Ends {
     pub(crate) from_scratch: bool,
     pub(crate) to_scratch: bool,
+    /// Doubles from each row that the first pass prefetches, when it
+    /// reads the arrays (AVX-512; `None`: the next group's line).
+    pub(crate) ahead: Option<isize>,
 }
 
 impl Ends {
@@ -408,5 +411,6 @@ impl Ends {
     pub(crate) const MEMORY: Ends = Ends {
         from_scratch: false,
         to_scratch: false,
+        ahead: None,
     };
 }

@@ -150,6 +150,7 @@ pub(crate) unsafe fn fused_group_raw(
     let to_scratch = Ends {
         from_scratch: false,
         to_scratch: true,
+        ahead: None,
     };
     for (bp, blen, sc) in group_blocks(ptrs, len, [&mut *lr, &mut *li], plan.rows, odd) {
         let at = (c0, Direction::Inverse);
@@ -191,6 +192,7 @@ pub(crate) unsafe fn finish_group_raw(
     let from_scratch = Ends {
         from_scratch: true,
         to_scratch: false,
+        ahead: None,
     };
     for (bp, blen, sc) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
         let at = (c0, Direction::Forward);

@@ -17,7 +17,7 @@ pub(super) struct Rows {
     im: *mut f64,
     layout: RowLayout,
     /// Doubles ahead of each loaded row to prefetch into L2 (0: none).
-    ahead: usize,
+    ahead: isize,
 }
 
 impl Rows {
@@ -29,10 +29,10 @@ impl Rows {
         // SAFETY: the caller's promise, see the type's docs; a prefetch
         // never faults, so its address is computed without `add`'s promise.
         unsafe {
-            if self.ahead > 0 {
-                let at = self.layout.at(r) + self.ahead;
-                _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_add(at) as *const i8);
-                _mm_prefetch::<_MM_HINT_T1>(self.im.wrapping_add(at) as *const i8);
+            if self.ahead != 0 {
+                let at = self.layout.at(r) as isize + self.ahead;
+                _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_offset(at) as *const i8);
+                _mm_prefetch::<_MM_HINT_T1>(self.im.wrapping_offset(at) as *const i8);
             }
             (
                 _mm512_loadu_pd(self.re.add(self.layout.at(r))),
@@ -119,10 +119,11 @@ pub(crate) unsafe fn column_group_raw(
     // words on); prefetching a later group's rows there has them in L2
     // when that group starts. Small transforms' rows are in L2 already.
     let first = Rows {
-        ahead: if c0 + ahead + 8 <= plan.leaf && rows >= 64 {
-            ahead
-        } else {
-            0
+        ahead: match ends.ahead {
+            _ if rows < 64 => 0,
+            Some(a) => a,
+            None if c0 + ahead + 8 <= plan.leaf => ahead as isize,
+            None => 0,
         },
         ..main
     };
