@@ -117,7 +117,8 @@ pub(crate) unsafe fn column_group_raw(
     let ahead = PREFETCH_AHEAD;
     // The first pass reads the group's rows from memory (L3 from 1M
     // words on); prefetching a later group's rows there has them in L2
-    // when that group starts. Small transforms' rows are in L2 already.
+    // when that group starts (or the next block's, where the fused pass
+    // says so in `ends.ahead`). Small transforms' rows are in L2 already.
     let first = Rows {
         ahead: match ends.ahead {
             _ if rows < 64 => 0,
