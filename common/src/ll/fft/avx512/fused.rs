@@ -13,7 +13,7 @@
 
 use super::super::Direction;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
-use super::super::plan::{ColumnPlan, OddPass, Twiddles, scratch_at, scratch_len};
+use super::super::plan::{ColumnPlan, GROUP, OddPass, Twiddles, scratch_at, scratch_len};
 use super::carry::{load_columns, store_columns};
 use super::column::{self, Ends};
 use super::odd;
@@ -169,18 +169,18 @@ pub(crate) unsafe fn fused_group_raw(
 ) -> [u64; 2] {
     assert_eq!(carry.len(), odd.map_or(1, |o| o.q) * plan.rows);
     let (q, block) = odd.map_or((1, 0), |o| (o.q, o.block as isize));
-    // A group's rows in both arrays, one line each.
-    let big = q * plan.rows * 2 * 64 >= BLOCK_AHEAD_MIN_BYTES;
+    // A group's rows in both arrays, one line of GROUP doubles each.
+    let line = GROUP * size_of::<f64>();
+    let big = q * plan.rows * 2 * line >= BLOCK_AHEAD_MIN_BYTES;
+    let next_group = c0 + 2 * GROUP <= plan.leaf;
     let blocks = group_blocks(ptrs, len, [&mut *lr, &mut *li], plan.rows, odd);
     for (s, (bp, blen, sc)) in blocks.enumerate() {
-        let ahead = if !big {
-            None
-        } else if s + 1 < q {
-            Some(block)
-        } else if c0 + 16 <= plan.leaf {
-            Some(8 - (q as isize - 1) * block)
-        } else {
-            Some(0)
+        let ahead = match (big, s + 1 < q) {
+            (false, _) => None,
+            (true, true) => Some(block),
+            // After the last block: the next group's first block.
+            (true, false) if next_group => Some(GROUP as isize - (q as isize - 1) * block),
+            (true, false) => Some(0),
         };
         let to_scratch = Ends {
             from_scratch: false,
