@@ -404,6 +404,9 @@ pub(crate) struct Ends {
     /// Doubles from each row that the first pass prefetches, when it
     /// reads the arrays (AVX-512; `None`: the next group's line).
     pub(crate) ahead: Option<isize>,
+    /// Whether the `ahead` rows are asked for a share after each pass
+    /// instead of one with each row the first pass loads (AVX-512).
+    pub(crate) spread_ahead: bool,
 }
 
 impl Ends {
@@ -412,5 +415,6 @@ impl Ends {
         from_scratch: false,
         to_scratch: false,
         ahead: None,
+        spread_ahead: false,
     };
 }

@@ -151,6 +151,7 @@ pub(crate) unsafe fn fused_group_raw(
         from_scratch: false,
         to_scratch: true,
         ahead: None,
+        spread_ahead: false,
     };
     for (bp, blen, sc) in group_blocks(ptrs, len, [&mut *lr, &mut *li], plan.rows, odd) {
         let at = (c0, Direction::Inverse);
@@ -193,6 +194,7 @@ pub(crate) unsafe fn finish_group_raw(
         from_scratch: true,
         to_scratch: false,
         ahead: None,
+        spread_ahead: false,
     };
     for (bp, blen, sc) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
         let at = (c0, Direction::Forward);

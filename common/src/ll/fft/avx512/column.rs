@@ -26,19 +26,27 @@ impl Rows {
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn ld(self, r: usize) -> (__m512d, __m512d) {
-        // SAFETY: the caller's promise, see the type's docs; a prefetch
-        // never faults, so its address is computed without `add`'s promise.
+        // SAFETY: the caller's promise, see the type's docs.
         unsafe {
             if self.ahead != 0 {
-                let at = self.layout.at(r) as isize + self.ahead;
-                _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_offset(at) as *const i8);
-                _mm_prefetch::<_MM_HINT_T1>(self.im.wrapping_offset(at) as *const i8);
+                self.prefetch(r, self.ahead);
             }
             (
                 _mm512_loadu_pd(self.re.add(self.layout.at(r))),
                 _mm512_loadu_pd(self.im.add(self.layout.at(r))),
             )
         }
+    }
+
+    /// Asks for the line `ahead` doubles past row r's start in both
+    /// arrays to be fetched into L2. A prefetch never faults, so its
+    /// address is computed without `add`'s promise and any row will do.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn prefetch(self, r: usize, ahead: isize) {
+        let at = self.layout.at(r) as isize + ahead;
+        _mm_prefetch::<_MM_HINT_T1>(self.re.wrapping_offset(at) as *const i8);
+        _mm_prefetch::<_MM_HINT_T1>(self.im.wrapping_offset(at) as *const i8);
     }
 
     /// Stores row r. SAFETY: as [`Rows::ld`].
@@ -117,17 +125,26 @@ pub(crate) unsafe fn column_group_raw(
     let ahead = PREFETCH_AHEAD;
     // The first pass reads the group's rows from memory (L3 from 1M
     // words on); prefetching a later group's rows there has them in L2
-    // when that group starts (or the next block's, where the fused pass
-    // says so in `ends.ahead`). Small transforms' rows are in L2 already.
+    // when that group starts. Small transforms' rows are in L2 already.
     let first = Rows {
         ahead: match ends.ahead {
             _ if rows < 64 => 0,
+            Some(_) if ends.spread_ahead => 0,
             Some(a) => a,
             None if c0 + ahead + 8 <= plan.leaf => ahead as isize,
             None => 0,
         },
         ..main
     };
+    // Where the fused pass says so (`ends.spread_ahead`), the rows
+    // `ends.ahead` points to are asked for a share after each pass instead
+    // of one with each row the first pass loads: with every load waiting
+    // on a prefetch that waited for a free miss buffer, the prefetches were
+    // the hottest instructions of the column passes at 7680K words.
+    let spread = ends.ahead.filter(|_| rows >= 64 && ends.spread_ahead);
+    // The calls `for_each_pass` makes (counted before it runs them), and
+    // how many have run: call d asks for rows [d, d + 1)·rows/calls.
+    let (calls, done) = (std::cell::Cell::new(1), std::cell::Cell::new(0));
     let scratch = Rows {
         re: lr.as_mut_ptr(),
         im: li.as_mut_ptr(),
@@ -155,7 +172,15 @@ pub(crate) unsafe fn column_group_raw(
         };
         // SAFETY: every row index the stages use is below `rows`, and
         // both `main` and `scratch` hold `rows` rows (asserted above).
-        unsafe { run_pass(stages[k], src, dst, (plan, tw), (c0, dir), span) }
+        unsafe { run_pass(stages[k], src, dst, (plan, tw), (c0, dir), span) };
+        if let Some(a) = spread {
+            let d = done.get();
+            let shares = calls.get();
+            for r in d * rows / shares..(d + 1) * rows / shares {
+                main.prefetch(r, a);
+            }
+            done.set(d + 1);
+        }
     };
     // Two radix-4 passes over all rows (at 8M words) go as one radix-16
     // pass: one sweep over the scratch fewer (`fft_speed 136279841`, runs
@@ -183,6 +208,11 @@ pub(crate) unsafe fn column_group_raw(
     let skip = if r16.is_some() { 2 } else { 0 };
     if let Some(ab) = r16.filter(|_| dir == Direction::Forward) {
         pass16(ab);
+    }
+    if spread.is_some() {
+        let mut n = 0;
+        plan.for_each_pass(dir, skip, |_, _| n += 1);
+        calls.set(n.max(1));
     }
     plan.for_each_pass(dir, skip, pass);
     if let Some(ab) = r16.filter(|_| dir == Direction::Inverse) {
