@@ -11,8 +11,9 @@
 //! or when none is free, the array is on ordinary pages and only slower.
 //!
 //! `Vec` cannot carry a 2 MiB alignment (it frees with its element's), so
-//! this is a minimal owned slice with its own layout: the one other module
-//! besides `dispatch` and `avx512` that needs `unsafe`, for the allocation alone.
+//! this is a minimal owned slice with its own layout. It is one of the few
+//! modules that need `unsafe`: for the allocation, and for the prefetch
+//! instruction ([`prefetch_l2`]).
 #![allow(unsafe_code)]
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
