@@ -363,8 +363,8 @@ impl SoaSquarer {
         // From 1M words on the rows come from L3 or memory, and the
         // hardware's prefetchers do not cross from one row to the next:
         // with it an iteration took 0.95 of the time at 1024K words and
-        // 0.97-0.99 at 7680K (one core, one process switching it on and
-        // off every few iterations, median of 30 rounds), 0.99 at 256K.
+        // 0.96-0.99 at 7680K (one core, one process switching it on and
+        // off every few iterations, median of 15-40 rounds), 0.99 at 256K.
         let starts = |(_, (lr, li), hi): &(usize, Leaf<'_>, Option<Leaf<'_>>)| {
             let (hr, hi) = hi
                 .as_ref()
