@@ -401,12 +401,22 @@ impl OddPass {
 pub(crate) struct Ends {
     pub(crate) from_scratch: bool,
     pub(crate) to_scratch: bool,
-    /// Doubles from each row that the first pass prefetches, when it
-    /// reads the arrays (AVX-512; `None`: the next group's line).
-    pub(crate) ahead: Option<isize>,
-    /// Whether the `ahead` rows are asked for a share after each pass
-    /// instead of one with each row the first pass loads (AVX-512).
-    pub(crate) spread_ahead: bool,
+    /// What the first pass asks to have fetched into L2 when it reads the
+    /// arrays (AVX-512 only).
+    pub(crate) ahead: Ahead,
+}
+
+/// Which rows a column group's first pass asks for ahead of use, and when
+/// ([`Ends::ahead`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Ahead {
+    /// The next group's line of each row, one with each row it loads.
+    NextGroup,
+    /// The line this many doubles past each row it loads, with that load.
+    WithLoads(isize),
+    /// The line this many doubles past each row, a share of the rows after
+    /// each pass instead of one with each load.
+    AfterPasses(isize),
 }
 
 impl Ends {
@@ -414,7 +424,6 @@ impl Ends {
     pub(crate) const MEMORY: Ends = Ends {
         from_scratch: false,
         to_scratch: false,
-        ahead: None,
-        spread_ahead: false,
+        ahead: Ahead::NextGroup,
     };
 }

@@ -6,7 +6,7 @@
 
 use super::super::Direction;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
-use super::super::plan::{ColumnPlan, Ends, GROUP, OddPass, scratch_at, scratch_len};
+use super::super::plan::{Ahead, ColumnPlan, Ends, GROUP, OddPass, scratch_at, scratch_len};
 use super::carry::{load_columns, store_columns};
 use super::column;
 use super::odd;
@@ -150,8 +150,7 @@ pub(crate) unsafe fn fused_group_raw(
     let to_scratch = Ends {
         from_scratch: false,
         to_scratch: true,
-        ahead: None,
-        spread_ahead: false,
+        ahead: Ahead::NextGroup,
     };
     for (bp, blen, sc) in group_blocks(ptrs, len, [&mut *lr, &mut *li], plan.rows, odd) {
         let at = (c0, Direction::Inverse);
@@ -193,8 +192,7 @@ pub(crate) unsafe fn finish_group_raw(
     let from_scratch = Ends {
         from_scratch: true,
         to_scratch: false,
-        ahead: None,
-        spread_ahead: false,
+        ahead: Ahead::NextGroup,
     };
     for (bp, blen, sc) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
         let at = (c0, Direction::Forward);

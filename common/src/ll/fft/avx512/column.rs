@@ -3,7 +3,9 @@
 //! passes themselves).
 
 use super::super::Direction;
-use super::super::plan::{ColumnPass, ColumnPlan, RowLayout, Twiddles, scratch_len, scratch_row};
+use super::super::plan::{
+    Ahead, ColumnPass, ColumnPlan, RowLayout, Twiddles, scratch_len, scratch_row,
+};
 use super::column_pass::{group_radix16, run_pass};
 use super::ops::*;
 use std::arch::x86_64::*;
@@ -122,29 +124,25 @@ pub(crate) unsafe fn column_group_raw(
         layout: RowLayout::Strided(stride),
         ahead: 0,
     };
-    let ahead = PREFETCH_AHEAD;
     // The first pass reads the group's rows from memory (L3 from 1M
     // words on); prefetching a later group's rows there has them in L2
     // when that group starts. Small transforms' rows are in L2 already.
+    // Where the fused pass says so (`Ahead::AfterPasses`), the rows ahead
+    // are asked for a share after each pass instead of one with each row
+    // the first pass loads: with every load waiting on a prefetch that
+    // waited for a free miss buffer, the prefetches were the hottest
+    // instructions of the column passes at 7680K words.
+    let (with_loads, after_passes) = match ends.ahead {
+        _ if rows < 64 => (0, None),
+        Ahead::NextGroup if c0 + PREFETCH_AHEAD + 8 <= plan.leaf => (PREFETCH_AHEAD as isize, None),
+        Ahead::NextGroup => (0, None),
+        Ahead::WithLoads(a) => (a, None),
+        Ahead::AfterPasses(a) => (0, Some(a)),
+    };
     let first = Rows {
-        ahead: match ends.ahead {
-            _ if rows < 64 => 0,
-            Some(_) if ends.spread_ahead => 0,
-            Some(a) => a,
-            None if c0 + ahead + 8 <= plan.leaf => ahead as isize,
-            None => 0,
-        },
+        ahead: with_loads,
         ..main
     };
-    // Where the fused pass says so (`ends.spread_ahead`), the rows
-    // `ends.ahead` points to are asked for a share after each pass instead
-    // of one with each row the first pass loads: with every load waiting
-    // on a prefetch that waited for a free miss buffer, the prefetches were
-    // the hottest instructions of the column passes at 7680K words.
-    let spread = ends.ahead.filter(|_| rows >= 64 && ends.spread_ahead);
-    // The calls `for_each_pass` makes (counted before it runs them), and
-    // how many have run: call d asks for rows [d, d + 1)·rows/calls.
-    let (calls, done) = (std::cell::Cell::new(1), std::cell::Cell::new(0));
     let scratch = Rows {
         re: lr.as_mut_ptr(),
         im: li.as_mut_ptr(),
@@ -153,6 +151,24 @@ pub(crate) unsafe fn column_group_raw(
     };
     let stages = &plan.passes;
     let n = stages.len();
+    // Two radix-4 passes over all rows (at 8M words) go as one radix-16
+    // pass: one sweep over the scratch fewer (`fft_speed 136279841`, runs
+    // alternating: 49-51 ms an iteration against 53-57).
+    let r16 = match (plan.outer_passes() >= 2, stages.first(), stages.get(1)) {
+        (true, Some(&ColumnPass::Radix4(qa, ka)), Some(&ColumnPass::Radix4(qb, kb))) => {
+            Some(((qa, ka), (qb, kb)))
+        }
+        _ => None,
+    };
+    let skip = if r16.is_some() { 2 } else { 0 };
+    // The rows ahead with the calls `for_each_pass` will make: call d
+    // asks for rows [d, d + 1)·rows/calls.
+    let spread = after_passes.map(|a| {
+        let mut calls = 0;
+        plan.for_each_pass(dir, skip, |_, _| calls += 1);
+        (a, calls.max(1))
+    });
+    let mut done = 0;
     let pass = |k: usize, span: std::ops::Range<usize>| {
         // Where this pass falls in its rows' own sequence of passes.
         let at_k = if dir == Direction::Forward {
@@ -173,23 +189,12 @@ pub(crate) unsafe fn column_group_raw(
         // SAFETY: every row index the stages use is below `rows`, and
         // both `main` and `scratch` hold `rows` rows (asserted above).
         unsafe { run_pass(stages[k], src, dst, (plan, tw), (c0, dir), span) };
-        if let Some(a) = spread {
-            let d = done.get();
-            let shares = calls.get();
-            for r in d * rows / shares..(d + 1) * rows / shares {
+        if let Some((a, calls)) = spread {
+            for r in done * rows / calls..(done + 1) * rows / calls {
                 main.prefetch(r, a);
             }
-            done.set(d + 1);
+            done += 1;
         }
-    };
-    // Two radix-4 passes over all rows (at 8M words) go as one radix-16
-    // pass: one sweep over the scratch fewer (`fft_speed 136279841`, runs
-    // alternating: 49-51 ms an iteration against 53-57).
-    let r16 = match (plan.outer_passes() >= 2, stages.first(), stages.get(1)) {
-        (true, Some(&ColumnPass::Radix4(qa, ka)), Some(&ColumnPass::Radix4(qb, kb))) => {
-            Some(((qa, ka), (qb, kb)))
-        }
-        _ => None,
     };
     let pass16 = |(a, b): ((usize, usize), (usize, usize))| {
         let src = if dir == Direction::Inverse || ends.from_scratch {
@@ -205,14 +210,8 @@ pub(crate) unsafe fn column_group_raw(
         // SAFETY: as for `pass`.
         unsafe { group_radix16(src, dst, plan, (a, b), (c0, dir)) }
     };
-    let skip = if r16.is_some() { 2 } else { 0 };
     if let Some(ab) = r16.filter(|_| dir == Direction::Forward) {
         pass16(ab);
-    }
-    if spread.is_some() {
-        let mut n = 0;
-        plan.for_each_pass(dir, skip, |_, _| n += 1);
-        calls.set(n.max(1));
     }
     plan.for_each_pass(dir, skip, pass);
     if let Some(ab) = r16.filter(|_| dir == Direction::Inverse) {

@@ -13,7 +13,7 @@
 
 use super::super::Direction;
 use super::super::generic::{ChunkConsts, GroupWeights, group_blocks};
-use super::super::plan::{ColumnPlan, GROUP, OddPass, Twiddles, scratch_at, scratch_len};
+use super::super::plan::{Ahead, ColumnPlan, GROUP, OddPass, Twiddles, scratch_at, scratch_len};
 use super::carry::{load_columns, store_columns};
 use super::column::{self, Ends};
 use super::odd;
@@ -176,23 +176,30 @@ pub(crate) unsafe fn fused_group_raw(
     let blocks = group_blocks(ptrs, len, [&mut *lr, &mut *li], plan.rows, odd);
     for (s, (bp, blen, sc)) in blocks.enumerate() {
         let ahead = match (big, s + 1 < q) {
-            (false, _) => None,
-            (true, true) => Some(block),
-            // After the last block: the next group's first block.
-            (true, false) if next_group => Some(GROUP as isize - (q as isize - 1) * block),
-            (true, false) => Some(0),
-        };
-        let to_scratch = Ends {
-            from_scratch: false,
-            to_scratch: true,
-            ahead,
+            (false, _) => Ahead::NextGroup,
             // A share after each pass (`column.rs`) where the rows ahead are
             // a block's, not a group's: an iteration took 0.973-0.978 of
             // the time at 7680K words and 0.946 at 6M (one core, one
             // process switching between the two every 10 iterations,
             // median of 20-40 rounds, shorter in 27 of 40 and 19 of 20),
             // but 1.06 at 4M words, where q = 1 (shorter in 4 of 24).
-            spread_ahead: q > 1,
+            (true, true) => Ahead::AfterPasses(block),
+            // After the last block: the next group's first block.
+            (true, false) if next_group => {
+                let to = GROUP as isize - (q as isize - 1) * block;
+                if q > 1 {
+                    Ahead::AfterPasses(to)
+                } else {
+                    Ahead::WithLoads(to)
+                }
+            }
+            // The last group: nothing ahead (`NextGroup` finds no group).
+            (true, false) => Ahead::NextGroup,
+        };
+        let to_scratch = Ends {
+            from_scratch: false,
+            to_scratch: true,
+            ahead,
         };
         let at = (c0, Direction::Inverse);
         // SAFETY: the caller's promise, passed on for one block, which
@@ -233,8 +240,7 @@ pub(crate) unsafe fn finish_group_raw(
     let from_scratch = Ends {
         from_scratch: true,
         to_scratch: false,
-        ahead: None,
-        spread_ahead: false,
+        ahead: Ahead::NextGroup,
     };
     for (bp, blen, sc) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
         let at = (c0, Direction::Forward);
