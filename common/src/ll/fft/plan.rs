@@ -313,6 +313,20 @@ pub(crate) const ODD_FACTORS: [usize; 5] = [3, 5, 7, 9, 15];
 /// The largest odd factor q of a length our own FFT runs.
 pub(crate) const MAX_ODD: usize = ODD_FACTORS[ODD_FACTORS.len() - 1];
 
+/// The 15-point DFT as 3 × 5 by Good and Thomas's prime-factor mapping
+/// (the kernels' `dft15` and the AVX-512 `odd_rows_15`): the input of
+/// 3-point DFT n2 < 5 at its place n1 < 3, (5·n1 + 3·n2) mod 15.
+pub(crate) const fn pfa15_input(n1: usize, n2: usize) -> usize {
+    (5 * n1 + 3 * n2) % 15
+}
+
+/// Where output k2 < 5 of 5-point DFT k1 < 3 of [`pfa15_input`]'s
+/// mapping lands: the k with k ≡ k1 (mod 3) and k ≡ k2 (mod 5),
+/// (10·k1 + 6·k2) mod 15.
+pub(crate) const fn pfa15_output(k1: usize, k2: usize) -> usize {
+    (10 * k1 + 6 * k2) % 15
+}
+
 /// The pass of the odd factor at lengths m = q·M (q ∈ {3, 5, 7, 9, 15}, M a power
 /// of two): the first forward stage is a radix-q decimation in frequency,
 /// which leaves q blocks of M points, block s holding the sequence whose

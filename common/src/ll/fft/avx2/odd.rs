@@ -5,7 +5,7 @@
 //! fma chain per output pair), the cos and sin held in registers.
 
 use super::super::Direction;
-use super::super::plan::{MAX_ODD, OddPass, scratch_len, scratch_row};
+use super::super::plan::{MAX_ODD, OddPass, pfa15_input, pfa15_output, scratch_len, scratch_row};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -216,7 +216,7 @@ fn dft15(
 ) -> [C; 15] {
     let fwd = dir == Direction::Forward;
     let col: [[C; 3]; 5] = std::array::from_fn(|n2| {
-        let at = |n1: usize| x[(5 * n1 + 3 * n2) % 15];
+        let at = |n1: usize| x[pfa15_input(n1, n2)];
         dft3([at(0), at(1), at(2)], (cos[5], sin[5]), fwd)
     });
     let mut y = [col[0][0]; 15];
@@ -227,7 +227,7 @@ fn dft15(
             fwd,
         );
         for (k2, zk) in z.into_iter().enumerate() {
-            y[(10 * k1 + 6 * k2) % 15] = zk;
+            y[pfa15_output(k1, k2)] = zk;
         }
     }
     y

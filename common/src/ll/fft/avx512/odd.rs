@@ -6,7 +6,7 @@
 //! 0.029).
 
 use super::super::Direction;
-use super::super::plan::{MAX_ODD, OddPass, scratch_len, scratch_row};
+use super::super::plan::{MAX_ODD, OddPass, pfa15_input, pfa15_output, scratch_len, scratch_row};
 use super::ops::*;
 use std::arch::x86_64::*;
 
@@ -217,7 +217,7 @@ fn dft15(
 ) -> [C; 15] {
     let fwd = dir == Direction::Forward;
     let col: [[C; 3]; 5] = std::array::from_fn(|n2| {
-        let at = |n1: usize| x[(5 * n1 + 3 * n2) % 15];
+        let at = |n1: usize| x[pfa15_input(n1, n2)];
         dft3([at(0), at(1), at(2)], (cos[5], sin[5]), fwd)
     });
     let mut y = [col[0][0]; 15];
@@ -228,7 +228,7 @@ fn dft15(
             fwd,
         );
         for (k2, zk) in z.into_iter().enumerate() {
-            y[(10 * k1 + 6 * k2) % 15] = zk;
+            y[pfa15_output(k1, k2)] = zk;
         }
     }
     y
@@ -363,7 +363,7 @@ fn odd_rows_15<const FWD: bool>([lr, li]: [&mut [f64]; 2], pass: &OddPass, c0: u
         };
         for n2 in 0..5 {
             let x = std::array::from_fn(|n1| {
-                let s = (5 * n1 + 3 * n2) % 15;
+                let s = pfa15_input(n1, n2);
                 let v = ld(s);
                 if FWD || s == 0 {
                     v
@@ -378,7 +378,7 @@ fn odd_rows_15<const FWD: bool>([lr, li]: [&mut [f64]; 2], pass: &OddPass, c0: u
         for k1 in 0..3 {
             let z = dft5(std::array::from_fn(|n2| mid[3 * n2 + k1]), r5, FWD);
             for (k2, zk) in z.into_iter().enumerate() {
-                let s = (10 * k1 + 6 * k2) % 15;
+                let s = pfa15_output(k1, k2);
                 if FWD && s != 0 {
                     let (wr, wi) = w(s);
                     st(s, cmul(zk.0, zk.1, wr, wi));
