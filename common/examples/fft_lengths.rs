@@ -3,12 +3,17 @@
 //! table length the bits per word and largest exponent beside Mlucas's
 //! `given_N_get_maxP` (E. W. Mayer's heuristic in Mlucas's
 //! `get_fft_radices.c`, with its FMA constant 0.4), the difference in bits
-//! per word, and whether our own FFT runs the length (else rustfft).
+//! per word, and whether our own FFT runs the length (else rustfft). For
+//! the lengths our FFT runs it adds the round-off excursions a test at the
+//! limit is expected to make, and the model's chance that such a test has
+//! an error that could round the wrong way unseen, at our limit and at
+//! Mlucas's (our FFT's model at Mlucas's bits per word).
 //!
 //! `cargo run --profile test -p mersenne-common --example fft_lengths`
 use mersenne_common::ll::LlEngine;
 use mersenne_common::ll::fft::{
-    FftEngine, fft_lengths, length_index_for, max_bits_per_word, max_exponent,
+    FftEngine, TARGET_ROUNDOFF, expected_excursions, fft_lengths, length_index_for,
+    max_bits_per_word, max_exponent, outputs_past,
 };
 
 fn main() {
@@ -53,22 +58,30 @@ fn main() {
     }
     println!();
     println!(
-        "{:>9} {:>8} {:>12} {:>8} {:>12} {:>6} {:>6}",
-        "length", "b/w", "max p", "Mlucas", "Mlucas p", "diff", "ours"
+        "{:>9} {:>8} {:>12} {:>8} {:>12} {:>6} {:>6} {:>7} {:>9} {:>9}",
+        "length", "b/w", "max p", "Mlucas", "Mlucas p", "diff", "ours", "excurs", "wrong", "Mlucas"
     );
     for n in fft_lengths().into_iter().filter(|&n| n >= 1024) {
         let mlucas = mlucas_bits_per_word(n);
+        let b = max_bits_per_word(n);
+        let ours = n.is_power_of_two() || n / (n >> n.trailing_zeros()) >= 2048;
+        let risk = if ours {
+            let wrong = 1.0 - TARGET_ROUNDOFF;
+            format!(
+                " {:>7.1} {:>9.1e} {:>9.1e}",
+                expected_excursions(max_exponent(n)),
+                outputs_past(n, b, wrong),
+                outputs_past(n, mlucas, wrong)
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{n:>9} {:>8.3} {:>12} {mlucas:>8.3} {:>12} {:>6.2} {:>6}",
-            max_bits_per_word(n),
+            "{n:>9} {b:>8.3} {:>12} {mlucas:>8.3} {:>12} {:>6.2} {:>6}{risk}",
             max_exponent(n),
             (mlucas * n as f64) as u64,
-            max_bits_per_word(n) - mlucas,
-            if n.is_power_of_two() || n / (n >> n.trailing_zeros()) >= 2048 {
-                "yes"
-            } else {
-                "no"
-            }
+            b - mlucas,
+            if ours { "yes" } else { "no" }
         );
     }
 }

@@ -245,7 +245,10 @@ fn at(args: &[String]) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let (tenth, all) = measure(n, p, k, &mut rng);
     let bits = p as f64 / n as f64;
-    println!("seed {seed}: p {p} n {n} bits/w {bits:.3} K {k}: err/10 {tenth:.4} err {all:.4}");
+    let model = expected_max_roundoff(n, bits, k);
+    println!(
+        "seed {seed}: p {p} n {n} bits/w {bits:.3} K {k}: err/10 {tenth:.4} err {all:.4} model {model:.4}"
+    );
 }
 
 fn fit(runs: &[Run]) {

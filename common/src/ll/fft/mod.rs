@@ -28,11 +28,12 @@
 //!   integer, so the engine discards the work since the last snapshot and
 //!   redoes it at the next larger FFT length (where words are smaller).
 //!   Like Prime95's, that is an excursion: at the next snapshot the engine
-//!   returns to its length. It stays at the longer one only when the
-//!   interval right after its return needs an excursion too, or when the
-//!   excursions pass [`EXCURSIONS_BEFORE_MOVING`]. So a rare error past
-//!   the limit costs an interval or two, not the rest of the test at a
-//!   longer length, and the length table can stand at the limit.
+//!   returns to its length. It stays at the longer one only when three
+//!   intervals in a row need an excursion, or when the excursions pass
+//!   [`excursions_before_moving`]. So an error past the limit costs an
+//!   interval or two, not the rest of the test at a longer length, and the
+//!   length table can stand where a test at the limit makes a few
+//!   (`lengths.rs`).
 //! * **Everything else** (a flipped bit in memory, a bug, a bad CPU): the
 //!   Jacobi check. For i ≥ 1 the LL residue satisfies (s_i − 2 | M_p) = −1
 //!   (s_i − 2 = s_{i−1}² − 4, and the symbol is a known invariant of the
@@ -65,8 +66,9 @@ mod tuning;
 
 pub use isa::{ISA_ENV, Isa, IsaError};
 pub use lengths::{
-    TARGET_ROUNDOFF, expected_max_roundoff, fft_lengths, length_index_for, max_bits_per_word,
-    max_exponent,
+    EXCURSION_SHARE, TARGET_ROUNDOFF, WRONG_ROUNDING_CHANCE, expected_excursions,
+    expected_max_roundoff, fft_lengths, length_index_for, max_bits_per_word, max_exponent,
+    outputs_past,
 };
 
 use super::jacobi::jacobi;
@@ -190,7 +192,7 @@ pub struct FftOptions {
     /// Iterations between Jacobi checks; `None` picks a default that keeps
     /// the (quadratic) check to a few per cent of the run time.
     pub jacobi_interval: Option<u64>,
-    /// Round-off error that triggers a retry at a longer length.
+    /// Round-off error past which an iteration is redone at a longer length.
     pub roundoff_limit: f64,
     /// Run our own FFT's kernels with this instruction set instead of the
     /// best the CPU has. `None` takes [`ISA_ENV`] if it is set, else the
@@ -204,7 +206,7 @@ impl Default for FftOptions {
             threads: 1,
             fft_length: None,
             jacobi_interval: None,
-            roundoff_limit: 0.4,
+            roundoff_limit: TARGET_ROUNDOFF,
             isa: None,
         }
     }
@@ -238,8 +240,19 @@ struct Snapshot {
 const SNAPSHOT_INTERVAL: u64 = 5_000;
 
 /// Round-off excursions from one length, in all, before the engine stays
-/// at the longer one even if they never came in consecutive intervals.
-pub const EXCURSIONS_BEFORE_MOVING: u32 = 8;
+/// at the longer one even if they never came three intervals in a row:
+/// four times what a test at the length's limit is expected to make
+/// ([`expected_excursions`]), and at least 8.
+pub fn excursions_before_moving(p: u64) -> u32 {
+    (4.0 * expected_excursions(p)).max(8.0) as u32
+}
+
+/// Excursions in consecutive intervals before the engine stays at the
+/// longer length: a length that is really too short needs one every
+/// interval. Three, not two: a test at the limit of 7680K words (144M)
+/// makes about 170 excursions in 29,000 intervals, and two of them fall
+/// next to each other about once a test (three, once in 170 tests).
+const EXCURSION_STREAK_BEFORE_MOVING: u32 = 3;
 
 /// Jacobi failures in a row at one point before the length is raised too,
 /// and in total before giving up.
@@ -548,7 +561,9 @@ impl LlEngine for FftEngine {
                 if self.length_index == self.home_index {
                     self.excursions += 1;
                     self.excursion_streak += 1;
-                    if self.excursion_streak >= 2 || self.excursions > EXCURSIONS_BEFORE_MOVING {
+                    if self.excursion_streak >= EXCURSION_STREAK_BEFORE_MOVING
+                        || self.excursions > excursions_before_moving(self.p)
+                    {
                         self.home_index = next;
                         self.excursions = 0;
                         self.excursion_streak = 0;
