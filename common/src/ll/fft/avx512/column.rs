@@ -89,6 +89,7 @@ pub(crate) fn column_group(
             tw,
             at,
             Ends::MEMORY,
+            None,
         )
     }
 }
@@ -96,7 +97,10 @@ pub(crate) fn column_group(
 pub(crate) use super::super::plan::Ends;
 
 /// [`column_group`] on arrays given by pointer, for threads that each
-/// take some of the column groups.
+/// take some of the column groups. `fold`, the column factor ω^{s·c} of
+/// the radix-q pass's twiddles for this group's columns of block s, is
+/// applied in the pass next to the leaves (the last forward, the first
+/// inverse): see [`super::odd::odd_rows`] and [`folds_columns`].
 ///
 /// SAFETY: `re` and `im` must point to arrays of at least `len`
 /// elements, valid for reads and writes for the whole call, and no
@@ -111,8 +115,10 @@ pub(crate) unsafe fn column_group_raw(
     tw: &Twiddles,
     (c0, dir): (usize, Direction),
     ends: Ends,
+    fold: Option<C>,
 ) {
     let (rows, stride) = (plan.rows, plan.stride);
+    assert!(fold.is_none() || folds_columns(plan));
     assert!(rows > 0 && c0 + 8 <= stride);
     assert!((rows - 1) * stride + c0 + 8 <= len);
     assert!(scratch_len(rows) <= lr.len() && scratch_len(rows) <= li.len());
@@ -188,7 +194,8 @@ pub(crate) unsafe fn column_group_raw(
         };
         // SAFETY: every row index the stages use is below `rows`, and
         // both `main` and `scratch` hold `rows` rows (asserted above).
-        unsafe { run_pass(stages[k], src, dst, (plan, tw), (c0, dir), span) };
+        let fold = fold.filter(|_| k + 1 == n);
+        unsafe { run_pass(stages[k], src, dst, (plan, tw), (c0, dir, fold), span) };
         if let Some((a, calls)) = spread {
             for r in done * rows / calls..(done + 1) * rows / calls {
                 main.prefetch(r, a);
@@ -217,6 +224,13 @@ pub(crate) unsafe fn column_group_raw(
     if let Some(ab) = r16.filter(|_| dir == Direction::Inverse) {
         pass16(ab);
     }
+}
+
+/// Whether the pass next to the leaves can take a column factor (see
+/// [`column_group_raw`]): a radix-4 pass on blocks of four rows, whose
+/// own twiddles are the same for every row.
+pub(crate) fn folds_columns(plan: &ColumnPlan) -> bool {
+    matches!(plan.passes.last(), Some(&ColumnPass::Radix4(q, _)) if q == plan.leaf)
 }
 
 /// Copies the group's rows from the scratch (lr, li) to columns

@@ -87,14 +87,15 @@ pub(super) unsafe fn run_pass(
     src: Rows,
     dst: Rows,
     (plan, tw): (&ColumnPlan, &Twiddles),
-    at: (usize, Direction),
+    (c0, dir, fold): (usize, Direction, Option<C>),
     span: std::ops::Range<usize>,
 ) {
+    let at = (c0, dir);
     // SAFETY: the caller's promise.
     unsafe {
         match stage {
             ColumnPass::Radix2 => group_radix2(src, dst, plan, tw, at),
-            ColumnPass::Radix4(q, k4) => group_radix4(src, dst, plan, tw, (q, k4), at, span),
+            ColumnPass::Radix4(q, k4) => group_radix4(src, dst, plan, (q, k4), at, fold, span),
             ColumnPass::Radix8(q, k4) => group_radix8(src, dst, plan, tw, (q, k4), at),
         }
     }
@@ -259,20 +260,29 @@ unsafe fn group_radix2(
 }
 
 /// One radix-4 stage with quarter q on the rows `span` (whole blocks of
-/// 4q/leaf rows). SAFETY: as [`group_radix2`].
+/// 4q/leaf rows). With `fold` (a pass on blocks of 4 rows), every point
+/// is also multiplied by that column factor, forward after the butterfly
+/// and inverse by its conjugate before: the row twiddles are one set for
+/// the pass, so folding the factor into them costs one product for 4
+/// rows, where the radix-q pass would spend one for each row of each
+/// block. SAFETY: as [`group_radix2`].
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn group_radix4(
     src: Rows,
     dst: Rows,
     plan: &ColumnPlan,
-    tw: &Twiddles,
     (q, k4): (usize, usize),
     (c0, dir): (usize, Direction),
+    fold: Option<C>,
     span: std::ops::Range<usize>,
 ) {
-    let _ = tw;
     let qr = q / plan.leaf;
+    if let Some(f) = fold {
+        debug_assert_eq!(qr, 1);
+        // SAFETY: the caller's promise.
+        return unsafe { group_radix4_folded(src, dst, plan, k4, (c0, dir), f, span) };
+    }
     debug_assert!(span.start.is_multiple_of(4 * qr) && span.len().is_multiple_of(4 * qr));
     debug_assert!(span.end <= plan.rows);
     let col = r4_columns(plan, k4, c0);
@@ -290,6 +300,38 @@ unsafe fn group_radix4(
                 };
                 store_rows(dst, &k, &y);
             }
+        }
+    }
+}
+
+/// [`group_radix4`] with quarter one row and the column factor f.
+/// SAFETY: as [`group_radix2`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn group_radix4_folded(
+    src: Rows,
+    dst: Rows,
+    plan: &ColumnPlan,
+    k4: usize,
+    (c0, dir): (usize, Direction),
+    f: C,
+    span: std::ops::Range<usize>,
+) {
+    let w = r4_twiddles(plan, r4_columns(plan, k4, c0), k4, 0).map(|w| cmul(w.0, w.1, f.0, f.1));
+    for b in span.step_by(4) {
+        let k = [b, b + 1, b + 2, b + 3];
+        // SAFETY: every k < rows, the caller's promise.
+        unsafe {
+            let mut x = [src.ld(k[0]), src.ld(k[1]), src.ld(k[2]), src.ld(k[3])];
+            let y = if dir == Direction::Forward {
+                let mut y = r4_dif(x, w);
+                y[0] = cmul(y[0].0, y[0].1, f.0, f.1);
+                y
+            } else {
+                x[0] = cmulc(x[0].0, x[0].1, f.0, f.1);
+                r4_dit(x, w)
+            };
+            store_rows(dst, &k, &y);
         }
     }
 }

@@ -173,6 +173,7 @@ pub(crate) unsafe fn fused_group_raw(
     let line = GROUP * size_of::<f64>();
     let big = q * plan.rows * 2 * line >= BLOCK_AHEAD_MIN_BYTES;
     let next_group = c0 + 2 * GROUP <= plan.leaf;
+    let fold = folds(plan, odd);
     let blocks = group_blocks(ptrs, len, [&mut *lr, &mut *li], plan.rows, odd);
     for (s, (bp, blen, sc)) in blocks.enumerate() {
         let ahead = match (big, s + 1 < q) {
@@ -204,10 +205,11 @@ pub(crate) unsafe fn fused_group_raw(
         let at = (c0, Direction::Inverse);
         // SAFETY: the caller's promise, passed on for one block, which
         // lies inside the arrays (`group_blocks` checks).
-        unsafe { column::column_group_raw(bp, blen, sc, plan, tw, at, to_scratch) };
+        let f = column_factor(fold, odd, s, c0);
+        unsafe { column::column_group_raw(bp, blen, sc, plan, tw, at, to_scratch, f) };
     }
     if let Some(o) = odd {
-        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Inverse);
+        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Inverse, fold);
     }
     let out = group_carry([&mut *lr, &mut *li], plan.rows, carry, wt, c, inject);
     // SAFETY: the caller's promise, passed on.
@@ -234,19 +236,37 @@ pub(crate) unsafe fn finish_group_raw(
     (plan, tw, odd): (&ColumnPlan, &Twiddles, Option<&OddPass>),
     c0: usize,
 ) {
+    let fold = folds(plan, odd);
     if let Some(o) = odd {
-        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Forward);
+        odd::odd_rows([&mut *lr, &mut *li], o, c0, Direction::Forward, fold);
     }
     let from_scratch = Ends {
         from_scratch: true,
         to_scratch: false,
         ahead: Ahead::NextGroup,
     };
-    for (bp, blen, sc) in group_blocks(ptrs, len, [lr, li], plan.rows, odd) {
+    for (s, (bp, blen, sc)) in group_blocks(ptrs, len, [lr, li], plan.rows, odd).enumerate() {
         let at = (c0, Direction::Forward);
+        let f = column_factor(fold, odd, s, c0);
         // SAFETY: the caller's promise, for one block inside the arrays.
-        unsafe { column::column_group_raw(bp, blen, sc, plan, tw, at, from_scratch) };
+        unsafe { column::column_group_raw(bp, blen, sc, plan, tw, at, from_scratch, f) };
     }
+}
+
+/// Whether this group's radix-q pass leaves its column factors to the
+/// column passes (see `odd::odd_rows`): for q = 15, where it was measured
+/// to pay, and where the pass next to the leaves can take them.
+fn folds(plan: &ColumnPlan, odd: Option<&OddPass>) -> bool {
+    odd.is_some_and(|o| o.q == 15) && column::folds_columns(plan)
+}
+
+/// Block s's column factor ω^{s·c} for columns c0..c0 + 8, where the
+/// group folds them (block 0's is 1).
+#[target_feature(enable = "avx512f")]
+fn column_factor(fold: bool, odd: Option<&OddPass>, s: usize, c0: usize) -> Option<super::ops::C> {
+    let o = odd.filter(|_| fold && s > 0)?;
+    let at = (s - 1) * o.leaf + c0;
+    Some((ldu(&o.col_re, at), ldu(&o.col_im, at)))
 }
 
 /// Copies columns c0..c0 + 8 of every row of the q blocks into the

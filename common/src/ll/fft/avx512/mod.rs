@@ -170,6 +170,7 @@ pub(crate) fn column_groups_avx512_par(
                         tw,
                         (8 * g, dir),
                         column::Ends::MEMORY,
+                        None,
                     )
                 }
             },
